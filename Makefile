@@ -1,0 +1,91 @@
+# regvisor: a plain GNU Makefile with pkg-config.
+#
+#   make            build ./build/regvisor
+#   make check      unit tests under ASan/UBSan, then integration tests on a
+#                   throwaway systemd test host (needs root, see README)
+#   make unit       unit tests only
+#   make demo       boot the test host and bring the whole stack up inside it
+#   make deps       install every Debian package the build, tests and demo need
+#   make install    honours DESTDIR and PREFIX
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := libsystemd libseccomp libcap openssl inih json-c
+
+BUILD := build
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wformat-security -Wpointer-arith -Wundef -Wno-unused-parameter \
+	-Wno-missing-field-initializers
+CPPFLAGS += -D_GNU_SOURCE -DREGVISOR_VERSION='"$(VERSION)"' -Icommon -Isupervisor -Iproxy
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcrypt
+
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LDFLAGS := -fsanitize=address,undefined
+
+LIB_SRC := $(wildcard common/*.c) $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
+	$(wildcard proxy/*.c)
+MAIN_SRC := supervisor/main.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
+HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
+
+.PHONY: all check unit integration demo deps install clean format
+
+all: $(BUILD)/regvisor
+
+$(BUILD)/regvisor: $(LIB_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/tests/%: tests/unit/%.c $(SAN_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
+		-o $@ $< $(SAN_OBJ) $(SAN_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+integration: $(BUILD)/regvisor
+	tests/integration/run
+
+check: all unit integration
+
+demo: $(BUILD)/regvisor
+	scripts/demo
+
+deps:
+	scripts/deps
+
+install: $(BUILD)/regvisor
+	install -D -m 0755 $(BUILD)/regvisor $(DESTDIR)$(BINDIR)/regvisor
+	install -D -m 0644 units/regvisor.service $(DESTDIR)$(UNITDIR)/regvisor.service
+	install -D -m 0644 regvisor.conf $(DESTDIR)$(PREFIX)/share/doc/regvisor/regvisor.conf.example
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/regvisor/policy
+	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/regvisor/policy/ 2>/dev/null || true
+
+format:
+	clang-format -i $(wildcard common/*.[ch] supervisor/*.[ch] proxy/*.[ch] tests/unit/*.[ch])
+
+clean:
+	rm -rf $(BUILD)

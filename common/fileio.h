@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * File helpers for managed paths. Every function refuses to follow a
+ * symbolic link in the last path component (-ELOOP): a managed path that an
+ * attacker or a mistake turned into a symlink is reported, never written
+ * through.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads a whole regular file (at most max bytes, -EFBIG beyond). On success
+ * *ret_data is a NUL-terminated buffer owned by the caller and *ret_size its
+ * length without the NUL. -ENOENT when missing. */
+int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
+
+/* Replaces path atomically with data: a temporary file in the same directory
+ * is created with mode 0600, given its owner and final mode before any byte
+ * is written (so key material is never readable by others, not even for a
+ * moment), written, fsync'ed, renamed over path, and the directory fsync'ed.
+ * uid/gid of (uid_t)-1 / (gid_t)-1 leave the owner as created. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
+
+/* 1 when path is a regular file with exactly this content, mode and owner,
+ * 0 when it is missing or differs in any, negative errno on error. When
+ * ret_content_same is given it tells whether the content alone matched. */
+int file_matches(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                 bool *ret_content_same);
+
+/* 1 when path is a directory with this mode and owner, 0 when missing or
+ * different, negative errno on error (-ENOTDIR, -ELOOP for a symlink). */
+int directory_matches(const char *path, mode_t mode, uid_t uid, gid_t gid);
+
+/* Creates path (parents with 0755 root:root if missing) and sets its mode and
+ * owner. Idempotent. */
+int ensure_directory(const char *path, mode_t mode, uid_t uid, gid_t gid);
+
+/* Sets mode and owner of an existing file or directory without following a
+ * symlink. */
+int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid);
+
+/* Creates all missing parents of path (not path itself), mode 0755. */
+int mkdir_parents(const char *path);
+
+/* Returns root + path as a new string ("/etc/x" under "/tmp/r" is
+ * "/tmp/r/etc/x"); root NULL or "/" gives a copy of path. NULL on OOM. */
+char *path_join_root(const char *root, const char *path);

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static int use_journal = -1;
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+/* systemd sets JOURNAL_STREAM=dev:ino for the stderr it connected to the
+ * journal; only when our stderr is still that stream do we log natively. */
+static int stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return 0;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return 0;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+int log_internal(int level, int error, const char *event, const char *fmt, ...) {
+        char msg[2048];
+        va_list ap;
+        int saved = errno;
+
+        if (error < 0)
+                error = -error;
+
+        if (level <= max_level) {
+                va_start(ap, fmt);
+                errno = error;
+                (void) vsnprintf(msg, sizeof msg, fmt, ap);
+                va_end(ap);
+
+                if (use_journal < 0)
+                        use_journal = stderr_is_journal();
+
+                if (use_journal) {
+                        if (event)
+                                (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level,
+                                                       "REGVISOR_EVENT=%s", event,
+                                                       "SYSLOG_IDENTIFIER=regvisor", NULL);
+                        else
+                                (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level,
+                                                       "SYSLOG_IDENTIFIER=regvisor", NULL);
+                } else
+                        fprintf(stderr, "regvisor: %s\n", msg);
+        }
+
+        errno = saved;
+        return error > 0 ? -error : -EIO;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Logging at the boundary. Library-like code returns negative errno and does
+ * not log; the caller that knows the context logs once, with these.
+ *
+ * Under systemd (JOURNAL_STREAM names our stderr) messages go to the journal
+ * with structured fields; otherwise to stderr as "regvisor: message".
+ */
+
+#include <stdarg.h>
+#include <syslog.h>
+
+#include "macro.h"
+
+/* Messages above this priority are dropped (LOG_INFO by default). */
+void log_set_max_level(int level);
+int log_get_max_level(void);
+
+/* Logs at LOG_ERR/... and returns -abs(error) (or -EIO when error is 0), so
+ * that "return log_error_errno(r, ...)" both reports and propagates. */
+int log_internal(int level, int error, const char *event, const char *fmt, ...) _printf_(4, 5);
+
+#define log_debug(...) (void) log_internal(LOG_DEBUG, 0, NULL, __VA_ARGS__)
+#define log_info(...) (void) log_internal(LOG_INFO, 0, NULL, __VA_ARGS__)
+#define log_notice(...) (void) log_internal(LOG_NOTICE, 0, NULL, __VA_ARGS__)
+#define log_warning(...) (void) log_internal(LOG_WARNING, 0, NULL, __VA_ARGS__)
+#define log_error(...) (void) log_internal(LOG_ERR, 0, NULL, __VA_ARGS__)
+#define log_error_errno(error, ...) log_internal(LOG_ERR, (error), NULL, __VA_ARGS__)
+#define log_warning_errno(error, ...) log_internal(LOG_WARNING, (error), NULL, __VA_ARGS__)
+#define log_debug_errno(error, ...) log_internal(LOG_DEBUG, (error), NULL, __VA_ARGS__)
+/* An event with a machine-readable REGVISOR_EVENT= field in the journal. */
+#define log_event(level, event, ...) (void) log_internal((level), 0, (event), __VA_ARGS__)

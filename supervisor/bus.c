@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+
+#include "bus.h"
+#include "macro.h"
+
+#define SYSTEMD_DEST "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define LOGIND_DEST "org.freedesktop.login1"
+#define LOGIND_PATH "/org/freedesktop/login1"
+#define LOGIND_MANAGER "org.freedesktop.login1.Manager"
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* Turns a failed call into an allocated message for the caller to log. */
+static int bus_error_to_string(const sd_bus_error *error, int r, char **ret_error) {
+        if (ret_error) {
+                const char *m = sd_bus_error_is_set(error) ? error->message : strerror(-r);
+                const char *n = sd_bus_error_is_set(error) ? error->name : NULL;
+                if (n ? asprintf(ret_error, "%s (%s)", m, n) < 0 : asprintf(ret_error, "%s", m) < 0)
+                        *ret_error = NULL;
+        }
+        return r;
+}
+
+int bus_open_system(sd_bus **ret_bus) {
+        return sd_bus_open_system(ret_bus);
+}
+
+int bus_open_user_manager(const char *user, sd_bus **ret_bus) {
+        _cleanup_free_ char *machine = NULL;
+
+        if (asprintf(&machine, "%s@.host", user) < 0)
+                return -ENOMEM;
+        return sd_bus_open_user_machine(ret_bus, machine);
+}
+
+int bus_set_user_linger(sd_bus *bus, uid_t uid, bool enable, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, LOGIND_DEST, LOGIND_PATH, LOGIND_MANAGER, "SetUserLinger", &error, NULL,
+                               "ubb", (uint32_t) uid, (int) enable, 0);
+        if (r < 0)
+                r = bus_error_to_string(&error, r, ret_error);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+int bus_get_unit_path(sd_bus *bus, const char *unit, char **ret_path, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit", &error, &reply, "s",
+                               unit);
+        if (r < 0) {
+                r = bus_error_to_string(&error, r, ret_error);
+                goto out;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                goto out;
+        *ret_path = strdup(path);
+        r = *ret_path ? 0 : -ENOMEM;
+out:
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = bus_get_unit_path(bus, unit, &path, ret_error);
+        if (r < 0)
+                return r;
+        r = sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Unit", "ActiveState",
+                                       &error, ret_state);
+        if (r < 0)
+                r = bus_error_to_string(&error, r, ret_error);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+typedef struct {
+        const char *job;
+        char *result;
+} JobWait;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobWait *w = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        if (w->job && streq(path, w->job) && !w->result)
+                w->result = strdup(result);
+        return 0;
+}
+
+/* StartUnit and friends. The JobRemoved match is installed before the call,
+ * so a job that finishes at once is not missed (systemd sends JobRemoved to
+ * the client that queued the job even without Subscribe()). */
+static int unit_job(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_usec, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL;
+        JobWait w = {};
+        const char *p;
+        uint64_t deadline = now_usec() + timeout_usec;
+        int r;
+
+        r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                                on_job_removed, &w);
+        if (r < 0)
+                goto out;
+
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, method, &error, &reply, "ss", unit,
+                               "replace");
+        if (r < 0) {
+                r = bus_error_to_string(&error, r, ret_error);
+                goto out;
+        }
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0)
+                goto out;
+        job = strdup(p);
+        if (!job) {
+                r = -ENOMEM;
+                goto out;
+        }
+        w.job = job;
+
+        while (!w.result) {
+                uint64_t n = now_usec();
+                if (n >= deadline) {
+                        r = -ETIMEDOUT;
+                        if (ret_error && asprintf(ret_error, "job %s for %s did not finish in time", job, unit) < 0)
+                                *ret_error = NULL;
+                        goto out;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        goto out;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, deadline - n);
+                if (r < 0)
+                        goto out;
+        }
+        if (streq(w.result, "done"))
+                r = 0;
+        else {
+                r = -EIO;
+                if (ret_error && asprintf(ret_error, "%s of %s ended with result '%s'", method, unit, w.result) < 0)
+                        *ret_error = NULL;
+        }
+out:
+        free(w.result);
+        sd_bus_slot_unref(slot);
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
+        return unit_job(bus, "StartUnit", unit, timeout_usec, ret_error);
+}
+
+int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
+        return unit_job(bus, "StopUnit", unit, timeout_usec, ret_error);
+}
+
+int bus_reload_manager(sd_bus *bus, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        /* Reload returns once the manager has re-read its units. */
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Reload", &error, NULL, NULL);
+        if (r < 0)
+                r = bus_error_to_string(&error, r, ret_error);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+int bus_ping_manager(sd_bus *bus, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, "org.freedesktop.DBus.Peer", "Ping", &error, NULL,
+                               NULL);
+        if (r < 0)
+                r = bus_error_to_string(&error, r, ret_error);
+        sd_bus_error_free(&error);
+        return r;
+}
+
+int bus_wait_until(sd_bus *bus, uint64_t timeout_usec, int (*fn)(sd_bus *bus, void *userdata), void *userdata) {
+        uint64_t deadline = now_usec() + timeout_usec;
+
+        for (;;) {
+                int r = fn(bus, userdata);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                if (now_usec() >= deadline)
+                        return -ETIMEDOUT;
+                /* A short poll: logind and the user manager offer no single
+                 * signal for "user@UID.service active and its bus up". */
+                struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+                (void) nanosleep(&ts, NULL);
+        }
+}

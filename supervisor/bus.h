@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The D-Bus calls regvisor makes to systemd and logind, one function per
+ * method, in the shape of systemd's own callers. Library-like: returns a
+ * negative errno and, where given, a message in *ret_error (owned by the
+ * caller) naming the D-Bus error; the caller logs.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+/* The system bus, or the manager of `user` reached through the system's
+ * machine@.host transport (works from root without the user's session). */
+int bus_open_system(sd_bus **ret_bus);
+int bus_open_user_manager(const char *user, sd_bus **ret_bus);
+
+/* logind: org.freedesktop.login1.Manager.SetUserLinger(uid, enable, interactive=false). */
+int bus_set_user_linger(sd_bus *bus, uid_t uid, bool enable, char **ret_error);
+
+/* systemd: ActiveState of unit ("active", "inactive", "failed", ...); a
+ * unit systemd has not loaded reads as "inactive". *ret_state is allocated. */
+int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error);
+
+/* systemd: D-Bus object path of a unit (LoadUnit, so it exists even when
+ * inactive). */
+int bus_get_unit_path(sd_bus *bus, const char *unit, char **ret_path, char **ret_error);
+
+/* systemd: StartUnit/StopUnit/RestartUnit(unit, "replace") and wait until the
+ * job is removed, at most timeout_usec. Returns 0 when the job's result is
+ * "done", -EIO otherwise with the result in *ret_error. */
+int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
+int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
+
+/* systemd: Manager.Reload (daemon-reload), waiting for it to finish. */
+int bus_reload_manager(sd_bus *bus, char **ret_error);
+
+/* org.freedesktop.DBus.Peer.Ping to systemd on this bus: 0 if it answers. */
+int bus_ping_manager(sd_bus *bus, char **ret_error);
+
+/* Polls fn(bus, userdata) until it returns > 0 or timeout_usec passes
+ * (-ETIMEDOUT). fn returning < 0 aborts with that error. */
+int bus_wait_until(sd_bus *bus, uint64_t timeout_usec, int (*fn)(sd_bus *bus, void *userdata), void *userdata);
+
+static inline void sd_bus_unrefp_(sd_bus **b) {
+        if (*b)
+                sd_bus_flush_close_unref(*b);
+}
+#define _cleanup_bus_ _cleanup_(sd_bus_unrefp_)

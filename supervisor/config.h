@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * regvisor's configuration: one INI file parsed with libinih. Every key has a
+ * default so a minimal file names only [tls] server_names. Unknown sections
+ * and keys are errors. See regvisor.conf in the repository for every key.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/regvisor/regvisor.conf"
+#define CONFIG_MAX_SERVER_NAMES 32
+#define CONFIG_MAX_CIDRS 32
+
+typedef enum {
+        LISTEN_UNIX, /* unix:PATH, container on --network=none */
+        LISTEN_TCP,  /* tcp:127.0.0.1:PORT (or [::1]), loopback only */
+} ListenKind;
+
+typedef struct {
+        ListenKind kind;
+        char *path;    /* LISTEN_UNIX: absolute socket path */
+        char *host;    /* LISTEN_TCP: "127.0.0.1" or "::1" */
+        uint16_t port; /* LISTEN_TCP */
+} UpstreamAddress;
+
+typedef enum {
+        KEY_EC_P256,
+        KEY_RSA_4096,
+} KeyType;
+
+typedef struct {
+        int family;      /* AF_INET or AF_INET6 */
+        uint8_t addr[16];
+        unsigned prefix; /* prefix length in bits */
+} Cidr;
+
+/* A listening endpoint for the proxy: "443", "0.0.0.0:443", "[::]:443". */
+typedef struct {
+        char *host; /* NULL: all addresses (dual-stack) */
+        uint16_t port;
+} ListenAddress;
+
+typedef struct {
+        ListenAddress listen;
+        double rate;          /* requests per second per IP; 0 = off */
+        unsigned burst;       /* extra requests allowed at once */
+        unsigned conn_per_ip; /* 0 = off */
+        Cidr allow_cidrs[CONFIG_MAX_CIDRS];
+        unsigned n_allow_cidrs; /* 0 = everyone (push only) */
+} PortConfig;
+
+typedef struct {
+        /* [host] */
+        char *service_user;
+        char *proxy_user;
+        uint32_t subid_start;
+        uint32_t subid_count;
+
+        /* [registry] */
+        char *image;       /* NAME@sha256:HEX, always with a digest */
+        char *image_digest; /* "sha256:HEX", a copy of the digest part */
+        char *image_archive; /* NULL if unset */
+        char *storage;
+        UpstreamAddress listen;
+        uint64_t memory_max; /* bytes */
+        unsigned cpu_quota;  /* percent */
+
+        /* [tls] */
+        char *tls_dir;
+        char *server_names[CONFIG_MAX_SERVER_NAMES];
+        unsigned n_server_names;
+        KeyType key_type;
+        unsigned ca_days;
+        unsigned cert_days;
+        char *organization;
+
+        /* [signing] */
+        char *sigstore_key; /* public key that signs images of this registry */
+
+        /* [pull], [push] */
+        PortConfig pull;
+        PortConfig push;
+
+        /* [proxy] */
+        uint64_t max_body;       /* bytes */
+        unsigned read_timeout;   /* seconds */
+        unsigned header_timeout; /* seconds */
+        unsigned idle_timeout;   /* seconds */
+        unsigned workers;        /* 0 = one per core */
+
+        /* [status] */
+        ListenAddress status_listen;
+        bool status_allow_remote;
+} Config;
+
+/* Fills *c with every default. Never fails except on OOM (-ENOMEM). */
+int config_init_defaults(Config *c);
+
+/* Parses the INI file at path into *c (which must hold defaults). On a bad
+ * file returns a negative errno and, when ret_error is given, an allocated
+ * message of the form "FILE:LINE: what was expected". -ENOENT if missing. */
+int config_load(Config *c, const char *path, char **ret_error);
+
+/* Same as config_load() for text already in memory; name is used in errors. */
+int config_load_string(Config *c, const char *text, const char *name, char **ret_error);
+
+/* Checks cross-key constraints after loading (server_names present, ...). */
+int config_validate(const Config *c, const char *name, char **ret_error);
+
+/* Frees everything owned by *c; leaves it zeroed. */
+void config_done(Config *c);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regvisor: turns one Linux host into a hardened private container registry
+ * and keeps it that way. This file only dispatches to the verbs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "verbs.h"
+
+typedef struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *summary;
+} Verb;
+
+static const Verb verbs[] = {
+        {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
+        {"pki", verb_pki, "manage client certificates (issue, revoke, list)"},
+        {"version", verb_version, "print the version"},
+};
+
+static void help(void) {
+        printf("Usage: regvisor COMMAND [OPTIONS]\n\n"
+               "A hardened private container registry on one host: provisioning,\n"
+               "supervision of the rootless registry, and its TLS proxy.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-10s %s\n", verbs[i].name, verbs[i].summary);
+        printf("\nRun 'regvisor COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2) {
+                help();
+                return 2;
+        }
+        if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+                help();
+                return 0;
+        }
+        if (streq(argv[1], "--version"))
+                return verb_version(argc - 1, argv + 1);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[1], verbs[i].name))
+                        return verbs[i].run(argc - 1, argv + 1);
+        log_error("unknown command '%s'; see 'regvisor --help'", argv[1]);
+        return 2;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Where regvisor puts things on the host. One place, so that provision, run
+ * and health agree, and ARCHITECTURE.md can list them.
+ */
+
+#define REGVISOR_ETC_DIR "/etc/regvisor"
+#define REGISTRY_CONFIG_PATH "/etc/regvisor/registry.yml"
+#define REGISTRY_SECRET_PATH "/etc/regvisor/registry-http-secret"
+#define REGISTRY_UNIT_NAME "regvisor-registry.service"
+#define REGISTRY_UNIT_PATH "/etc/systemd/user/regvisor-registry.service"
+#define REGISTRY_CONTAINER_NAME "regvisor-registry"
+#define TMPFILES_PATH "/etc/tmpfiles.d/regvisor.conf"
+#define CONTAINERS_POLICY_PATH "/etc/containers/policy.json"
+#define REGISTRIES_D_PATH "/etc/containers/registries.d/regvisor.yaml"
+#define REGISTRIES_CONF_D_PATH "/etc/containers/registries.conf.d/50-regvisor.conf"
+#define LINGER_DIR "/var/lib/systemd/linger"
+
+/* Inside the registry container. */
+#define CONTAINER_SOCKET_DIR "/run/registry"
+#define CONTAINER_CONFIG_PATH "/etc/docker/registry/config.yml"
+#define CONTAINER_STORAGE_DIR "/var/lib/registry"
+
+/* Podman state of the service user, outside $HOME: /var/tmp/podman-UID. */
+#define PODMAN_STATE_FMT "/var/tmp/podman-%u"
+#define PODMAN_RUNROOT_FMT "/run/user/%u/podman-run"
+
+/* The certificate tree below [tls] dir (the guide's layout). */
+#define TLS_SERVER_CA_KEY "private/ca.key"
+#define TLS_SERVER_CA_CERT "ca/ca.crt"
+#define TLS_SERVER_KEY "private/registry.key"
+#define TLS_SERVER_CERT "registry.crt"
+#define TLS_CLIENT_CA_KEY "private/client-ca.key"
+#define TLS_CLIENT_CA_CERT "clients/ca.crt"
+#define TLS_CLIENT_CRL "clients/crl.pem"
+#define TLS_CLIENT_KEY_FMT "private/clients/%s.key"
+#define TLS_CLIENT_CERT_FMT "clients/%s.crt"
+#define TLS_FIRST_CLIENT "ci"

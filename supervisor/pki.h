@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The registry's PKI, made with the OpenSSL 3 library (EVP, X509): server CA,
+ * server certificate, client CA, client certificates and the client CA's CRL.
+ * Pure functions over OpenSSL objects and PEM buffers: no file I/O and no
+ * logging here; provisioning decides what to write where.
+ *
+ * Every function returns 0 (or 1/0 for predicates) on success and a negative
+ * errno on failure (-ENOMEM, -EINVAL for bad arguments, -EBADMSG for PEM that
+ * does not parse, -EIO for any other OpenSSL failure). ret_* parameters are
+ * set only on success and owned by the caller.
+ */
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+
+/* Generates a new private key: EC P-256 or RSA 4096. */
+int pki_generate_key(KeyType type, EVP_PKEY **ret_key);
+
+/* Self-signed CA: subject "/O=org/CN=cn", basicConstraints critical CA:TRUE
+ * pathlen:0, keyUsage critical keyCertSign+cRLSign, subjectKeyIdentifier,
+ * authorityKeyIdentifier, random 128-bit serial, valid from now-1h for days. */
+int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X509 **ret_cert);
+
+/* Server certificate for key signed by ca/ca_key: subject "/O=org/CN=names[0]",
+ * subjectAltName with every name (IPv4/IPv6 literals as IP, others as DNS),
+ * basicConstraints critical CA:FALSE, keyUsage critical digitalSignature
+ * (+keyEncipherment for RSA), extendedKeyUsage serverAuth, SKI and AKI. */
+int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
+                     size_t n_names, unsigned days, X509 **ret_cert);
+
+/* Client certificate "/O=org/CN=cn" with extendedKeyUsage clientAuth,
+ * keyUsage digitalSignature, CA:FALSE, SKI and AKI. */
+int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
+                     unsigned days, X509 **ret_cert);
+
+/* A CRL signed by ca_key: lastUpdate now, nextUpdate now+days, crlNumber
+ * crl_number, authorityKeyIdentifier, and every revoked serial of `old` (may
+ * be NULL) plus `revoke` (may be NULL) with revocation time now. */
+int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
+                 unsigned days, X509_CRL **ret_crl);
+
+/* PEM encoding into a new NUL-terminated buffer (private keys PKCS#8,
+ * unencrypted: they are protected by file modes). */
+int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size);
+int pki_cert_to_pem(X509 *cert, char **ret_pem, size_t *ret_size);
+int pki_crl_to_pem(X509_CRL *crl, char **ret_pem, size_t *ret_size);
+
+/* PEM decoding from memory. */
+int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key);
+int pki_cert_from_pem(const char *pem, size_t size, X509 **ret_cert);
+int pki_crl_from_pem(const char *pem, size_t size, X509_CRL **ret_crl);
+
+/* 1 when the public half of key is the one in cert, 0 otherwise. */
+int pki_key_matches_cert(EVP_PKEY *key, X509 *cert);
+
+/* 1 when cert is signed by ca, ca is a CA, and both are within their
+ * validity at time `now` plus `margin` seconds (so a certificate about to
+ * expire counts as invalid); 0 otherwise. */
+int pki_cert_verify(X509 *cert, X509 *ca, time_t now, long margin);
+
+/* 1 when the subjectAltName of cert holds exactly the set of names given
+ * (order does not matter; IP literals compared as addresses), 0 otherwise. */
+int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names);
+
+/* 1 when key is of the given type (EC P-256 / RSA 4096), 0 otherwise. */
+int pki_key_is_type(EVP_PKEY *key, KeyType type);
+
+/* notAfter of cert as time_t. */
+int pki_cert_not_after(X509 *cert, time_t *ret);
+
+/* Subject CN of cert into a new string. */
+int pki_cert_common_name(X509 *cert, char **ret_cn);
+
+/* 1 when cert's serial is listed in crl, 0 otherwise. */
+int pki_crl_has_serial(X509_CRL *crl, const ASN1_INTEGER *serial);
+
+/* crlNumber extension of crl (0 when absent). */
+int pki_crl_number(X509_CRL *crl, long *ret_number);

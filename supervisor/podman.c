@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "podman.h"
+#include "process.h"
+#include "render.h"
+
+int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr) {
+        _cleanup_strv_free_ char **global = NULL, **env = NULL;
+        _cleanup_free_ char **argv = NULL;
+        size_t n_args = 0, n_global = 0, i = 0;
+        int r;
+
+        r = render_podman_global_args(u->uid, &global);
+        if (r < 0)
+                return r;
+        r = render_podman_env(u->uid, &env);
+        if (r < 0)
+                return r;
+        while (args[n_args])
+                n_args++;
+        while (global[n_global])
+                n_global++;
+        argv = calloc(1 + n_global + n_args + 1, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        argv[i++] = (char *) "podman";
+        for (size_t k = 0; k < n_global; k++)
+                argv[i++] = global[k];
+        for (size_t k = 0; k < n_args; k++)
+                argv[i++] = args[k];
+
+        ProcessOptions o = {
+                .uid = u->uid,
+                .gid = u->gid,
+                .user = u->user,
+                .home = u->home,
+                .env = env,
+                .timeout_usec = (uint64_t) (timeout_sec ? timeout_sec : 120) * 1000000ULL,
+        };
+        return process_run(argv, &o, ret_stdout, ret_stderr);
+}
+
+/* The first line of a tool's stderr, for one-line error messages. */
+static char *first_line(char *s) {
+        if (!s)
+                return NULL;
+        s[strcspn(s, "\n")] = 0;
+        return s;
+}
+
+int podman_image_present(const PodmanUser *u, const char *reference) {
+        char *args[] = {"image", "exists", (char *) reference, NULL};
+        int r = podman_run(u, args, 60, NULL, NULL);
+
+        if (r < 0)
+                return r;
+        return r == 0 ? 1 : r == 1 ? 0 : -EIO;
+}
+
+static int podman_simple(const PodmanUser *u, char **args, unsigned timeout, char **ret_error) {
+        _cleanup_free_ char *err = NULL;
+        int r = podman_run(u, args, timeout, NULL, &err);
+
+        if (r == 0)
+                return 0;
+        if (ret_error && asprintf(ret_error, "podman %s: %s", args[0],
+                                  r < 0 ? strerror(-r) : (first_line(err) ?: "failed")) < 0)
+                *ret_error = NULL;
+        return r < 0 ? r : -EIO;
+}
+
+int podman_load(const PodmanUser *u, const char *archive, char **ret_error) {
+        char *args[] = {"load", "--quiet", "--input", (char *) archive, NULL};
+        return podman_simple(u, args, 600, ret_error);
+}
+
+int podman_pull(const PodmanUser *u, const char *reference, char **ret_error) {
+        char *args[] = {"pull", "--quiet", (char *) reference, NULL};
+        return podman_simple(u, args, 1800, ret_error);
+}
+
+int podman_image_digests(const PodmanUser *u, const char *name, char **ret_digests) {
+        _cleanup_free_ char *filter = NULL, *out = NULL;
+        int r;
+
+        if (asprintf(&filter, "reference=%s", name) < 0)
+                return -ENOMEM;
+        char *args[] = {"images", "--digests", "--noheading", "--filter", filter, "--format", "{{.Digest}}", NULL};
+        r = podman_run(u, args, 60, &out, NULL);
+        if (r < 0)
+                return r;
+        if (r != 0)
+                return -EIO;
+        for (char *c = out; *c; c++)
+                if (*c == '\n')
+                        *c = ' ';
+        *ret_digests = TAKE_PTR(out);
+        return 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Podman as the registry's service user, with all of its state outside
+ * $HOME (the same global options and environment as the generated unit).
+ */
+
+#include <sys/types.h>
+
+typedef struct {
+        const char *user;
+        uid_t uid;
+        gid_t gid;
+        const char *home;
+} PodmanUser;
+
+/* Runs `podman GLOBAL-OPTIONS args...` as u. Same return convention as
+ * process_run(): exit status, or negative errno if it could not run. */
+int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr);
+
+/* 1 when the service user's storage holds an image with exactly this
+ * reference (NAME@sha256:...), 0 when not, negative errno on error. */
+int podman_image_present(const PodmanUser *u, const char *reference);
+
+/* Loads an OCI archive (or oci: layout, or docker-archive) into the service
+ * user's storage. Returns 0, or negative errno with *ret_error set. */
+int podman_load(const PodmanUser *u, const char *archive, char **ret_error);
+
+/* Pulls reference (never by tag: callers pass NAME@sha256:...). */
+int podman_pull(const PodmanUser *u, const char *reference, char **ret_error);
+
+/* The digests of images in the storage whose name is `name` (space
+ * separated list in *ret_digests), for error messages on a mismatch. */
+int podman_image_digests(const PodmanUser *u, const char *name, char **ret_digests);

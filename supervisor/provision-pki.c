@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Provisioning steps for the certificate tree. Each step owns one key and
+ * its certificate (or the CRL). An existing valid PKI is kept: keys are
+ * never regenerated while they are usable, and a certificate is reissued
+ * only when it no longer matches (expired or near expiry, another CA, other
+ * server names, another key type).
+ */
+#include <errno.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "paths.h"
+#include "pki.h"
+#include "provision.h"
+
+/* Certificates closer than this to expiry are reissued by provision. */
+#define RENEW_MARGIN_SECONDS (30L * 24 * 3600)
+#define PEM_MAX (1024 * 1024)
+
+typedef struct {
+        const char *name;     /* step data string */
+        const char *key;      /* below [tls] dir */
+        mode_t key_mode;
+        Owner key_owner;
+        const char *cert;     /* certificate or CRL */
+        const char *issuer;   /* name of the item that signs it, NULL: self */
+} PkiItem;
+
+static const PkiItem pki_items[] = {
+        {"server-ca", TLS_SERVER_CA_KEY, 0600, OWNER_ROOT, TLS_SERVER_CA_CERT, NULL},
+        /* The proxy's group reads the server key; nobody else. */
+        {"server-cert", TLS_SERVER_KEY, 0640, OWNER_ROOT_PROXY, TLS_SERVER_CERT, "server-ca"},
+        {"client-ca", TLS_CLIENT_CA_KEY, 0600, OWNER_ROOT, TLS_CLIENT_CA_CERT, NULL},
+        {"client", "private/clients/" TLS_FIRST_CLIENT ".key", 0600, OWNER_ROOT, "clients/" TLS_FIRST_CLIENT ".crt",
+         "client-ca"},
+        {"crl", NULL, 0, OWNER_ROOT, TLS_CLIENT_CRL, "client-ca"},
+};
+
+static const PkiItem *pki_item(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(pki_items); i++)
+                if (streq(pki_items[i].name, name))
+                        return &pki_items[i];
+        return NULL;
+}
+
+static void evp_pkey_freep(EVP_PKEY **k) {
+        EVP_PKEY_free(*k);
+}
+static void x509_freep(X509 **x) {
+        X509_free(*x);
+}
+static void x509_crl_freep(X509_CRL **x) {
+        X509_CRL_free(*x);
+}
+#define _cleanup_key_ _cleanup_(evp_pkey_freep)
+#define _cleanup_x509_ _cleanup_(x509_freep)
+#define _cleanup_crl_ _cleanup_(x509_crl_freep)
+
+static char *tls_path(const Provision *p, const char *rel) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", p->config->tls_dir, rel) < 0)
+                return NULL;
+        return provision_path(p, path);
+}
+
+/* Reads a PEM file below the tls dir. -ENOENT when missing. */
+static int read_pem(const Provision *p, const char *rel, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *path = tls_path(p, rel);
+        if (!path)
+                return -ENOMEM;
+        return read_file(path, PEM_MAX, ret, ret_size);
+}
+
+static int load_key(const Provision *p, const char *rel, EVP_PKEY **ret) {
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r = read_pem(p, rel, &pem, &n);
+        return r < 0 ? r : pki_key_from_pem(pem, n, ret);
+}
+
+static int load_cert(const Provision *p, const char *rel, X509 **ret) {
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r = read_pem(p, rel, &pem, &n);
+        return r < 0 ? r : pki_cert_from_pem(pem, n, ret);
+}
+
+static int load_crl(const Provision *p, const char *rel, X509_CRL **ret) {
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r = read_pem(p, rel, &pem, &n);
+        return r < 0 ? r : pki_crl_from_pem(pem, n, ret);
+}
+
+static int write_pem(const Provision *p, const char *rel, const char *pem, size_t size, mode_t mode, Owner owner) {
+        _cleanup_free_ char *path = tls_path(p, rel);
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = provision_owner(p, owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        return write_file_atomic(path, pem, size, mode, uid, gid);
+}
+
+/* 1 when the file has this mode and owner, 0 when not. */
+static int mode_right(const Provision *p, const char *rel, mode_t mode, Owner owner) {
+        _cleanup_free_ char *path = tls_path(p, rel);
+        struct stat st;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = provision_owner(p, owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        if (lstat(path, &st) < 0)
+                return negative_errno();
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        return (st.st_mode & 07777) == mode && st.st_uid == uid && st.st_gid == gid;
+}
+
+static int fix_mode(const Provision *p, const char *rel, mode_t mode, Owner owner) {
+        _cleanup_free_ char *path = tls_path(p, rel);
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = provision_owner(p, owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        return set_mode_owner(path, mode, uid, gid);
+}
+
+/* The issuer's key and certificate, both required to be present and valid:
+ * steps run in order, so the issuer's own step has made them. */
+static int load_issuer(const Provision *p, const PkiItem *it, EVP_PKEY **ret_key, X509 **ret_cert) {
+        const PkiItem *issuer = pki_item(it->issuer);
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        int r;
+
+        r = load_key(p, issuer->key, &key);
+        if (r < 0)
+                return r;
+        r = load_cert(p, issuer->cert, ret_cert);
+        if (r < 0)
+                return r;
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
+/* What state an item is in. */
+typedef enum {
+        PKI_RIGHT,
+        PKI_FIX_MODES,  /* content right, mode or owner wrong */
+        PKI_NEW_CERT,   /* key usable, certificate must be (re)issued */
+        PKI_NEW_KEY,    /* no usable key: new key and certificate */
+} PkiState;
+
+typedef struct {
+        PkiState state;
+        char reason[160];
+} PkiVerdict;
+
+static void verdict(PkiVerdict *v, PkiState s, const char *reason) {
+        if (s > v->state || v->state == PKI_RIGHT) {
+                v->state = s;
+                (void) snprintf(v->reason, sizeof v->reason, "%s", reason);
+        }
+}
+
+static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v) {
+        const Config *c = p->config;
+        _cleanup_key_ EVP_PKEY *key = NULL, *issuer_key = NULL;
+        _cleanup_x509_ X509 *cert = NULL, *issuer_cert = NULL;
+        bool is_ca = !it->issuer;
+        int r;
+
+        *v = (PkiVerdict){PKI_RIGHT, ""};
+        r = load_key(p, it->key, &key);
+        if (r == -ENOENT)
+                return verdict(v, PKI_NEW_KEY, "no key"), 0;
+        if (r == -EBADMSG)
+                return verdict(v, PKI_NEW_KEY, "key does not parse"), 0;
+        if (r < 0)
+                return r;
+        if (!pki_key_is_type(key, c->key_type))
+                return verdict(v, PKI_NEW_KEY, "key_type changed"), 0;
+
+        r = load_cert(p, it->cert, &cert);
+        if (r == -ENOENT || r == -EBADMSG)
+                return verdict(v, PKI_NEW_CERT, r == -ENOENT ? "no certificate" : "certificate does not parse"), 0;
+        if (r < 0)
+                return r;
+        if (pki_key_matches_cert(key, cert) != 1)
+                return verdict(v, PKI_NEW_CERT, "certificate is for another key"), 0;
+
+        if (is_ca) {
+                issuer_cert = X509_dup(cert);
+                if (!issuer_cert)
+                        return -ENOMEM;
+        } else {
+                r = load_issuer(p, it, &issuer_key, &issuer_cert);
+                if (r < 0)
+                        return r;
+        }
+        if (pki_cert_verify(cert, issuer_cert, time(NULL), RENEW_MARGIN_SECONDS) != 1)
+                return verdict(v, PKI_NEW_CERT,
+                               is_ca ? "CA expires within 30 days or is invalid"
+                                     : "not signed by the current CA or expires within 30 days"),
+                       0;
+        if (streq(it->name, "server-cert") &&
+            pki_cert_matches_names(cert, c->server_names, c->n_server_names) != 1)
+                return verdict(v, PKI_NEW_CERT, "server_names changed"), 0;
+
+        r = mode_right(p, it->key, it->key_mode, it->key_owner);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                verdict(v, PKI_FIX_MODES, "key mode or owner");
+        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                verdict(v, PKI_FIX_MODES, "certificate mode or owner");
+        return 0;
+}
+
+static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
+        _cleanup_key_ EVP_PKEY *ca_key = NULL;
+        _cleanup_x509_ X509 *ca = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        int r;
+
+        *v = (PkiVerdict){PKI_RIGHT, ""};
+        r = load_issuer(p, it, &ca_key, &ca);
+        if (r < 0)
+                return r;
+        r = load_crl(p, it->cert, &crl);
+        if (r == -ENOENT || r == -EBADMSG)
+                return verdict(v, PKI_NEW_CERT, r == -ENOENT ? "no CRL" : "CRL does not parse"), 0;
+        if (r < 0)
+                return r;
+        if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
+                return verdict(v, PKI_NEW_CERT, "CRL not signed by the client CA"), 0;
+        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+        time_t limit = time(NULL) + RENEW_MARGIN_SECONDS;
+        if (!next || X509_cmp_time(next, &limit) <= 0)
+                return verdict(v, PKI_NEW_CERT, "CRL's nextUpdate within 30 days"), 0;
+        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                verdict(v, PKI_FIX_MODES, "CRL mode or owner");
+        return 0;
+}
+
+static int judge(const Provision *p, const PkiItem *it, PkiVerdict *v) {
+        return it->key ? judge_cert_item(p, it, v) : judge_crl(p, it, v);
+}
+
+int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const PkiItem *it = pki_item(s->data);
+        PkiVerdict v;
+        int r;
+
+        r = judge(p, it, &v);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "%s: %s", it->name, strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        if (v.state == PKI_RIGHT)
+                return 1;
+        if (ret_detail && asprintf(ret_detail, "%s", v.reason) < 0)
+                *ret_detail = NULL;
+        return 0;
+}
+
+static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **ret_cert) {
+        const Config *c = p->config;
+        _cleanup_key_ EVP_PKEY *issuer_key = NULL;
+        _cleanup_x509_ X509 *issuer_cert = NULL;
+        _cleanup_free_ char *cn = NULL;
+        int r;
+
+        if (streq(it->name, "server-ca")) {
+                if (asprintf(&cn, "%s Registry CA", c->organization) < 0)
+                        return -ENOMEM;
+                return pki_make_ca(key, c->organization, cn, c->ca_days, ret_cert);
+        }
+        if (streq(it->name, "client-ca")) {
+                if (asprintf(&cn, "%s Client CA", c->organization) < 0)
+                        return -ENOMEM;
+                return pki_make_ca(key, c->organization, cn, c->ca_days, ret_cert);
+        }
+        r = load_issuer(p, it, &issuer_key, &issuer_cert);
+        if (r < 0)
+                return r;
+        if (streq(it->name, "server-cert"))
+                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->server_names,
+                                        c->n_server_names, c->cert_days, ret_cert);
+        return pki_issue_client(issuer_cert, issuer_key, key, c->organization, TLS_FIRST_CLIENT, c->cert_days,
+                                ret_cert);
+}
+
+static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        _cleanup_x509_ X509 *cert = NULL;
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r;
+
+        if (state == PKI_NEW_KEY) {
+                r = pki_generate_key(p->config->key_type, &key);
+                if (r < 0)
+                        return r;
+                r = pki_key_to_pem(key, &pem, &n);
+                if (r < 0)
+                        return r;
+                /* Written with its final mode before any key byte: see
+                 * write_file_atomic(). */
+                r = write_pem(p, it->key, pem, n, it->key_mode, it->key_owner);
+                OPENSSL_cleanse(pem, n);
+                if (r < 0)
+                        return r;
+                free(TAKE_PTR(pem));
+                provision_kill_point("pki-key-written");
+        } else {
+                r = load_key(p, it->key, &key);
+                if (r < 0)
+                        return r;
+                r = fix_mode(p, it->key, it->key_mode, it->key_owner);
+                if (r < 0)
+                        return r;
+        }
+        r = issue(p, it, key, &cert);
+        if (r < 0)
+                return r;
+        r = pki_cert_to_pem(cert, &pem, &n);
+        if (r < 0)
+                return r;
+        return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
+}
+
+static int apply_crl(Provision *p, const PkiItem *it) {
+        _cleanup_key_ EVP_PKEY *ca_key = NULL;
+        _cleanup_x509_ X509 *ca = NULL;
+        _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
+        _cleanup_free_ char *pem = NULL;
+        long number = 0;
+        size_t n;
+        int r;
+
+        r = load_issuer(p, it, &ca_key, &ca);
+        if (r < 0)
+                return r;
+        /* Revocations already made are carried into the new CRL when the old
+         * one is genuine. */
+        if (load_crl(p, it->cert, &old) >= 0 && X509_CRL_verify(old, X509_get0_pubkey(ca)) == 1)
+                (void) pki_crl_number(old, &number);
+        else {
+                X509_CRL_free(old);
+                old = NULL;
+        }
+        r = pki_make_crl(ca, ca_key, old, NULL, number + 1, p->config->cert_days, &crl);
+        if (r < 0)
+                return r;
+        r = pki_crl_to_pem(crl, &pem, &n);
+        if (r < 0)
+                return r;
+        return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
+}
+
+int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const PkiItem *it = pki_item(s->data);
+        PkiVerdict v;
+        int r;
+
+        r = judge(p, it, &v);
+        if (r < 0)
+                goto fail;
+        switch (v.state) {
+        case PKI_RIGHT:
+                return 0;
+        case PKI_FIX_MODES:
+                if (it->key) {
+                        r = fix_mode(p, it->key, it->key_mode, it->key_owner);
+                        if (r < 0)
+                                goto fail;
+                }
+                r = fix_mode(p, it->cert, 0644, OWNER_ROOT);
+                if (r < 0)
+                        goto fail;
+                break;
+        case PKI_NEW_CERT:
+        case PKI_NEW_KEY:
+                r = it->key ? apply_cert_item(p, it, v.state) : apply_crl(p, it);
+                if (r < 0)
+                        goto fail;
+                break;
+        }
+        if (ret_detail) {
+                const char *what = v.state == PKI_FIX_MODES ? "fixed modes"
+                                   : v.state == PKI_NEW_KEY ? "new key and certificate"
+                                   : it->key               ? "new certificate"
+                                                           : "new CRL";
+                if (asprintf(ret_detail, "%s (%s)", what, v.reason) < 0)
+                        *ret_detail = NULL;
+        }
+        return 0;
+fail:
+        if (ret_detail && asprintf(ret_detail, "%s: %s", it->name, strerror(-r)) < 0)
+                *ret_detail = NULL;
+        return r;
+}
+
+/* ---- client certificates after provisioning (regvisor pki) -------------- */
+
+static int client_paths(const char *name, char **ret_key, char **ret_cert) {
+        if (asprintf(ret_key, TLS_CLIENT_KEY_FMT, name) < 0)
+                return -ENOMEM;
+        if (asprintf(ret_cert, TLS_CLIENT_CERT_FMT, name) < 0) {
+                free(*ret_key);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int pki_files_issue_client(Provision *p, const char *name, char **ret_detail) {
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL;
+        _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
+        _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
+        size_t n;
+        int r;
+
+        r = client_paths(name, &key_rel, &cert_rel);
+        if (r < 0)
+                return r;
+        path = tls_path(p, cert_rel);
+        if (!path)
+                return -ENOMEM;
+        if (access(path, F_OK) == 0) {
+                if (ret_detail && asprintf(ret_detail, "%s exists: revoke it first to reissue", path) < 0)
+                        *ret_detail = NULL;
+                return -EEXIST;
+        }
+        r = load_issuer(p, pki_item("client"), &ca_key, &ca);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "client CA: %s (run regvisor provision first)", strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        r = pki_generate_key(p->config->key_type, &key);
+        if (r < 0)
+                return r;
+        r = pki_key_to_pem(key, &pem, &n);
+        if (r < 0)
+                return r;
+        r = write_pem(p, key_rel, pem, n, 0600, OWNER_ROOT);
+        OPENSSL_cleanse(pem, n);
+        if (r < 0)
+                return r;
+        free(TAKE_PTR(pem));
+        r = pki_issue_client(ca, ca_key, key, p->config->organization, name, p->config->cert_days, &cert);
+        if (r < 0)
+                return r;
+        r = pki_cert_to_pem(cert, &pem, &n);
+        if (r < 0)
+                return r;
+        r = write_pem(p, cert_rel, pem, n, 0644, OWNER_ROOT);
+        if (r < 0)
+                return r;
+        if (ret_detail && asprintf(ret_detail, "%s", path) < 0)
+                *ret_detail = NULL;
+        return 0;
+}
+
+int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *cert_path = NULL, *key_path = NULL,
+                            *revoked_path = NULL;
+        _cleanup_key_ EVP_PKEY *ca_key = NULL;
+        _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
+        _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
+        long number = 0;
+        size_t n;
+        int r;
+
+        r = client_paths(name, &key_rel, &cert_rel);
+        if (r < 0)
+                return r;
+        r = load_cert(p, cert_rel, &cert);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "client %s: %s", name, strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        r = load_issuer(p, pki_item("crl"), &ca_key, &ca);
+        if (r < 0)
+                return r;
+        r = load_crl(p, TLS_CLIENT_CRL, &old);
+        if (r >= 0 && X509_CRL_verify(old, X509_get0_pubkey(ca)) == 1)
+                (void) pki_crl_number(old, &number);
+        else {
+                X509_CRL_free(old);
+                old = NULL;
+        }
+        r = pki_make_crl(ca, ca_key, old, X509_get0_serialNumber(cert), number + 1, p->config->cert_days, &crl);
+        if (r < 0)
+                return r;
+        r = pki_crl_to_pem(crl, &pem, &n);
+        if (r < 0)
+                return r;
+        /* The CRL first: once it is written the certificate is refused,
+         * whatever happens to the files below. */
+        r = write_pem(p, TLS_CLIENT_CRL, pem, n, 0644, OWNER_ROOT);
+        if (r < 0)
+                return r;
+        cert_path = tls_path(p, cert_rel);
+        key_path = tls_path(p, key_rel);
+        if (!cert_path || !key_path || asprintf(&revoked_path, "%s.revoked", cert_path) < 0)
+                return -ENOMEM;
+        if (rename(cert_path, revoked_path) < 0)
+                return negative_errno();
+        if (unlink(key_path) < 0 && errno != ENOENT)
+                return negative_errno();
+        if (ret_detail && asprintf(ret_detail, "%s revoked (CRL number %ld)", name, number + 1) < 0)
+                *ret_detail = NULL;
+        return 0;
+}

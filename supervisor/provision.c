@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bus.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "paths.h"
+#include "provision.h"
+#include "render.h"
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+char *provision_path(const Provision *p, const char *path) {
+        return path_join_root(p->root, path);
+}
+
+void provision_kill_point(const char *point) {
+        const char *e = getenv("REGVISOR_TEST_KILL_AT");
+
+        if (e && streq(e, point)) {
+                fflush(stdout);
+                (void) raise(SIGKILL);
+        }
+}
+
+int provision_lookup_users(Provision *p) {
+        struct passwd *pw;
+        struct group *gr;
+
+        pw = getpwnam(p->config->service_user);
+        if (pw) {
+                p->have_service_user = true;
+                p->service_uid = pw->pw_uid;
+                p->service_gid = pw->pw_gid;
+                free(p->service_home);
+                p->service_home = strdup(pw->pw_dir);
+                if (!p->service_home)
+                        return -ENOMEM;
+        }
+        pw = getpwnam(p->config->proxy_user);
+        if (pw) {
+                p->have_proxy_user = true;
+                p->proxy_uid = pw->pw_uid;
+                /* The proxy's group is the user's own group of that name when
+                 * there is one (useradd --user-group), else its primary group. */
+                gr = getgrnam(p->config->proxy_user);
+                p->proxy_gid = gr ? gr->gr_gid : pw->pw_gid;
+        }
+        return 0;
+}
+
+/* Owner of a managed path. -ESRCH when a user it needs does not exist yet;
+ * under --root that is allowed: the staging tree is then owned by root. */
+int provision_owner(const Provision *p, Owner owner, uid_t *ret_uid, gid_t *ret_gid) {
+        bool need_service = owner == OWNER_ROOT_SERVICE || owner == OWNER_SERVICE || owner == OWNER_SERVICE_PROXY;
+        bool need_proxy = owner == OWNER_ROOT_PROXY || owner == OWNER_SERVICE_PROXY;
+        uid_t svc_uid = p->service_uid, uid = 0;
+        gid_t svc_gid = p->service_gid, prx_gid = p->proxy_gid, gid = 0;
+
+        if ((need_service && !p->have_service_user) || (need_proxy && !p->have_proxy_user)) {
+                if (!p->root)
+                        return -ESRCH;
+                svc_uid = 0;
+                svc_gid = 0;
+                prx_gid = 0;
+        }
+        switch (owner) {
+        case OWNER_ROOT:
+                break;
+        case OWNER_ROOT_PROXY:
+                gid = prx_gid;
+                break;
+        case OWNER_ROOT_SERVICE:
+                gid = svc_gid;
+                break;
+        case OWNER_SERVICE:
+                uid = svc_uid;
+                gid = svc_gid;
+                break;
+        case OWNER_SERVICE_PROXY:
+                uid = svc_uid;
+                gid = prx_gid;
+                break;
+        }
+        *ret_uid = uid;
+        *ret_gid = gid;
+        return 0;
+}
+
+int provision_system_bus(Provision *p, sd_bus **ret_bus) {
+        int r;
+
+        if (!p->system_bus) {
+                r = bus_open_system(&p->system_bus);
+                if (r < 0)
+                        return r;
+        }
+        *ret_bus = p->system_bus;
+        return 0;
+}
+
+void provision_done(Provision *p) {
+        if (p->system_bus)
+                p->system_bus = sd_bus_flush_close_unref(p->system_bus);
+        free(p->service_home);
+        free(p->registry_secret);
+        p->service_home = NULL;
+        p->registry_secret = NULL;
+}
+
+static int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
+static int set_detail(char **ret_detail, const char *fmt, ...) {
+        va_list ap;
+
+        if (!ret_detail)
+                return 0;
+        va_start(ap, fmt);
+        if (vasprintf(ret_detail, fmt, ap) < 0)
+                *ret_detail = NULL;
+        va_end(ap);
+        return 0;
+}
+
+/* ---- generic rows: managed directories and files ----------------------- */
+
+static int directory_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const ManagedDirectory *d = s->data;
+        _cleanup_free_ char *path = NULL, *full = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = d->path(p, &path);
+        if (r < 0)
+                return r;
+        if (!path) /* not needed with this configuration */
+                return 1;
+        r = provision_owner(p, d->owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        full = provision_path(p, path);
+        if (!full)
+                return -ENOMEM;
+        r = directory_matches(full, d->mode, uid, gid);
+        if (r == 0)
+                set_detail(ret_detail, "%s (%04o)", full, (unsigned) d->mode);
+        else if (r < 0)
+                set_detail(ret_detail, "%s: %s", full, strerror(-r));
+        return r;
+}
+
+static int directory_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const ManagedDirectory *d = s->data;
+        _cleanup_free_ char *path = NULL, *full = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = d->path(p, &path);
+        if (r < 0 || !path)
+                return r;
+        r = provision_owner(p, d->owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        full = provision_path(p, path);
+        if (!full)
+                return -ENOMEM;
+        r = ensure_directory(full, d->mode, uid, gid);
+        if (r < 0)
+                return set_detail(ret_detail, "%s: %s", full, strerror(-r)), r;
+        set_detail(ret_detail, "%s (%04o)", full, (unsigned) d->mode);
+        return 0;
+}
+
+static int file_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const ManagedFile *f = s->data;
+        _cleanup_free_ char *path = NULL, *content = NULL, *full = NULL;
+        bool content_same;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = f->render(p, &path, &content);
+        if (r < 0)
+                return r;
+        if (!path)
+                return 1;
+        r = provision_owner(p, f->owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        full = provision_path(p, path);
+        if (!full)
+                return -ENOMEM;
+        r = file_matches(full, content, strlen(content), f->mode, uid, gid, &content_same);
+        if (r == 0)
+                set_detail(ret_detail, "%s (%s)", full, content_same ? "mode or owner" : "content");
+        else if (r < 0)
+                set_detail(ret_detail, "%s: %s", full, strerror(-r));
+        return r;
+}
+
+static int file_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const ManagedFile *f = s->data;
+        _cleanup_free_ char *path = NULL, *content = NULL, *full = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        r = f->render(p, &path, &content);
+        if (r < 0 || !path)
+                return r;
+        r = provision_owner(p, f->owner, &uid, &gid);
+        if (r < 0)
+                return r;
+        full = provision_path(p, path);
+        if (!full)
+                return -ENOMEM;
+        r = mkdir_parents(full);
+        if (r >= 0)
+                r = write_file_atomic(full, content, strlen(content), f->mode, uid, gid);
+        if (r < 0)
+                return set_detail(ret_detail, "%s: %s", full, strerror(-r)), r;
+        set_detail(ret_detail, "%s", full);
+        return 0;
+}
+
+/* ---- what the rows render ---------------------------------------------- */
+
+static int need_service_uid(const Provision *p) {
+        return p->have_service_user ? 0 : -ESRCH;
+}
+
+static int dup_path(char **ret, const char *fmt, ...) _printf_(2, 3);
+static int dup_path(char **ret, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(ret, fmt, ap);
+        va_end(ap);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+#define PODMAN_DIR_FN(fn, suffix)                                                                 \
+        static int fn(Provision *p, char **ret) {                                                  \
+                int r = need_service_uid(p);                                                       \
+                return r < 0 ? r : dup_path(ret, PODMAN_STATE_FMT suffix, (unsigned) p->service_uid); \
+        }
+PODMAN_DIR_FN(podman_dir, "")
+PODMAN_DIR_FN(podman_root_dir, "/root")
+PODMAN_DIR_FN(podman_tmp_dir, "/tmp")
+PODMAN_DIR_FN(podman_data_dir, "/xdg-data")
+PODMAN_DIR_FN(podman_config_dir, "/xdg-config")
+PODMAN_DIR_FN(podman_containers_dir, "/xdg-config/containers")
+
+#define TLS_DIR_FN(fn, suffix) \
+        static int fn(Provision *p, char **ret) { \
+                return dup_path(ret, "%s%s", p->config->tls_dir, suffix); \
+        }
+TLS_DIR_FN(tls_dir, "")
+TLS_DIR_FN(tls_private_dir, "/private")
+TLS_DIR_FN(tls_private_clients_dir, "/private/clients")
+TLS_DIR_FN(tls_ca_dir, "/ca")
+TLS_DIR_FN(tls_clients_dir, "/clients")
+TLS_DIR_FN(tls_requests_dir, "/requests")
+
+static int etc_dir(Provision *p, char **ret) {
+        return dup_path(ret, "%s", REGVISOR_ETC_DIR);
+}
+
+static int storage_dir(Provision *p, char **ret) {
+        return dup_path(ret, "%s", p->config->storage);
+}
+
+/* The registry's socket directory; none for a tcp listener. Also kept by
+ * tmpfiles.d across reboots, since it lives in /run. */
+static int socket_dir(Provision *p, char **ret) {
+        _cleanup_free_ char *copy = NULL;
+
+        if (p->config->listen.kind != LISTEN_UNIX) {
+                *ret = NULL;
+                return 0;
+        }
+        copy = strdup(p->config->listen.path);
+        if (!copy)
+                return -ENOMEM;
+        return dup_path(ret, "%s", dirname(copy));
+}
+
+/* A file in the service user's podman state directory. */
+static int render_with_uid(Provision *p, const char *suffix, int (*fn)(const Config *, uid_t, char **),
+                           char **ret_path, char **ret_content) {
+        _cleanup_free_ char *path = NULL;
+        int r = need_service_uid(p);
+
+        if (r < 0)
+                return r;
+        r = dup_path(&path, PODMAN_STATE_FMT "%s", (unsigned) p->service_uid, suffix);
+        if (r < 0)
+                return r;
+        r = fn(p->config, p->service_uid, ret_content);
+        if (r < 0)
+                return r;
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static int file_containers_conf(Provision *p, char **ret_path, char **ret_content) {
+        return render_with_uid(p, "/xdg-config/containers/containers.conf", render_containers_conf,
+                               ret_path, ret_content);
+}
+
+static int file_storage_conf(Provision *p, char **ret_path, char **ret_content) {
+        return render_with_uid(p, "/xdg-config/containers/storage.conf", render_storage_conf,
+                               ret_path, ret_content);
+}
+
+static int file_registry_unit(Provision *p, char **ret_path, char **ret_content) {
+        int r = need_service_uid(p);
+        if (r < 0)
+                return r;
+        r = render_registry_unit(p->config, p->service_uid, ret_content);
+        if (r < 0)
+                return r;
+        return dup_path(ret_path, "%s", REGISTRY_UNIT_PATH);
+}
+
+static int file_tmpfiles(Provision *p, char **ret_path, char **ret_content) {
+        int r = need_service_uid(p);
+        if (r < 0)
+                return r;
+        r = render_tmpfiles(p->config, p->service_uid, p->config->service_user, p->config->proxy_user,
+                            ret_content);
+        if (r < 0)
+                return r;
+        return dup_path(ret_path, "%s", TMPFILES_PATH);
+}
+
+/* 32 random bytes as hex: the registry's http.secret. Read back from its own
+ * file when that holds a valid one, so it is kept across runs. */
+static int registry_secret(Provision *p, const char **ret) {
+        static const char hex[] = "0123456789abcdef";
+        _cleanup_free_ char *full = NULL, *cur = NULL;
+        unsigned char raw[32];
+        int r;
+
+        if (p->registry_secret) {
+                *ret = p->registry_secret;
+                return 0;
+        }
+        full = provision_path(p, REGISTRY_SECRET_PATH);
+        if (!full)
+                return -ENOMEM;
+        r = read_file(full, 4096, &cur, NULL);
+        if (r >= 0) {
+                cur[strcspn(cur, "\n")] = 0;
+                if (strlen(cur) == 64 && strspn(cur, hex) == 64) {
+                        p->registry_secret = TAKE_PTR(cur);
+                        *ret = p->registry_secret;
+                        return 0;
+                }
+        } else if (r != -ENOENT)
+                return r;
+
+        if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+                return -EIO;
+        p->registry_secret = malloc(65);
+        if (!p->registry_secret)
+                return -ENOMEM;
+        for (size_t i = 0; i < sizeof raw; i++) {
+                p->registry_secret[2 * i] = hex[raw[i] >> 4];
+                p->registry_secret[2 * i + 1] = hex[raw[i] & 15];
+        }
+        p->registry_secret[64] = 0;
+        *ret = p->registry_secret;
+        return 0;
+}
+
+static int file_registry_secret(Provision *p, char **ret_path, char **ret_content) {
+        const char *secret;
+        int r = registry_secret(p, &secret);
+        if (r < 0)
+                return r;
+        r = dup_path(ret_content, "%s\n", secret);
+        if (r < 0)
+                return r;
+        return dup_path(ret_path, "%s", REGISTRY_SECRET_PATH);
+}
+
+static int file_registry_config(Provision *p, char **ret_path, char **ret_content) {
+        const char *secret;
+        int r = registry_secret(p, &secret);
+        if (r < 0)
+                return r;
+        r = render_registry_config(p->config, secret, ret_content);
+        if (r < 0)
+                return r;
+        return dup_path(ret_path, "%s", REGISTRY_CONFIG_PATH);
+}
+
+static int file_registries_d(Provision *p, char **ret_path, char **ret_content) {
+        int r = render_registries_d(p->config, ret_content);
+        return r < 0 ? r : dup_path(ret_path, "%s", REGISTRIES_D_PATH);
+}
+
+static int file_registries_conf(Provision *p, char **ret_path, char **ret_content) {
+        int r = render_registries_conf(p->config, ret_content);
+        return r < 0 ? r : dup_path(ret_path, "%s", REGISTRIES_CONF_D_PATH);
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+#define DIRECTORY(fn, m, o) (&(const ManagedDirectory){.path = (fn), .mode = (m), .owner = (o)})
+#define FILE_ROW(fn, m, o) (&(const ManagedFile){.render = (fn), .mode = (m), .owner = (o)})
+#define DIR_STEP(n, fn, m, o) {n, 0, directory_check, directory_apply, DIRECTORY(fn, m, o)}
+#define FILE_STEP(n, fn, m, o) {n, 0, file_check, file_apply, FILE_ROW(fn, m, o)}
+
+const ProvisionStep provision_steps[] = {
+        /* Identities first: every later owner is one of them. */
+        {"service-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_SERVICE}},
+        {"service-subids", STEP_HOST_ONLY, step_subids_check, step_subids_apply, NULL},
+        {"proxy-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_PROXY}},
+        /* The user manager must run for the service user even when nobody
+         * is logged in: linger, over logind's D-Bus API. */
+        {"linger", STEP_HOST_ONLY, step_linger_check, step_linger_apply, NULL},
+
+        /* Podman's state, all of it outside $HOME. */
+        DIR_STEP("podman-state-dir", podman_dir, 0750, OWNER_SERVICE),
+        DIR_STEP("podman-root-dir", podman_root_dir, 0700, OWNER_SERVICE),
+        DIR_STEP("podman-tmp-dir", podman_tmp_dir, 0700, OWNER_SERVICE),
+        DIR_STEP("podman-xdg-data-dir", podman_data_dir, 0700, OWNER_SERVICE),
+        DIR_STEP("podman-xdg-config-dir", podman_config_dir, 0700, OWNER_SERVICE),
+        DIR_STEP("podman-config-dir", podman_containers_dir, 0700, OWNER_SERVICE),
+        FILE_STEP("podman-containers-conf", file_containers_conf, 0644, OWNER_SERVICE),
+        FILE_STEP("podman-storage-conf", file_storage_conf, 0644, OWNER_SERVICE),
+        FILE_STEP("tmpfiles", file_tmpfiles, 0644, OWNER_ROOT),
+
+        /* The guide's certificate tree. private/ is readable by the proxy's
+         * group only for the server key; CA keys stay 0600 root. */
+        DIR_STEP("tls-dir", tls_dir, 0755, OWNER_ROOT),
+        DIR_STEP("tls-private-dir", tls_private_dir, 0750, OWNER_ROOT_PROXY),
+        DIR_STEP("tls-private-clients-dir", tls_private_clients_dir, 0700, OWNER_ROOT),
+        DIR_STEP("tls-ca-dir", tls_ca_dir, 0755, OWNER_ROOT),
+        DIR_STEP("tls-clients-dir", tls_clients_dir, 0755, OWNER_ROOT),
+        DIR_STEP("tls-requests-dir", tls_requests_dir, 0755, OWNER_ROOT),
+        {"pki-server-ca", 0, step_pki_check, step_pki_apply, "server-ca"},
+        {"pki-server-cert", 0, step_pki_check, step_pki_apply, "server-cert"},
+        {"pki-client-ca", 0, step_pki_check, step_pki_apply, "client-ca"},
+        {"pki-client-" TLS_FIRST_CLIENT, 0, step_pki_check, step_pki_apply, "client"},
+        {"pki-client-crl", 0, step_pki_check, step_pki_apply, "crl"},
+
+        /* The registry: storage, socket directory, its own configuration. */
+        DIR_STEP("registry-storage", storage_dir, 0750, OWNER_SERVICE),
+        DIR_STEP("registry-socket-dir", socket_dir, 0750, OWNER_SERVICE_PROXY),
+        DIR_STEP("etc-dir", etc_dir, 0755, OWNER_ROOT),
+        FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
+        FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
+        FILE_STEP("registry-unit", file_registry_unit, 0644, OWNER_ROOT),
+
+        /* Containers policy: signatures required for this registry. */
+        {"containers-policy", 0, step_policy_check, step_policy_apply, NULL},
+        FILE_STEP("registries-d", file_registries_d, 0644, OWNER_ROOT),
+        FILE_STEP("registries-conf", file_registries_conf, 0644, OWNER_ROOT),
+
+        /* The running system: units loaded, image present by digest. */
+        {"user-manager-reload", STEP_HOST_ONLY, step_user_manager_reload_check, step_user_manager_reload_apply,
+         NULL},
+        {"registry-image", STEP_HOST_ONLY, step_image_check, step_image_apply, NULL},
+        {"podman-outside-home", STEP_HOST_ONLY, step_podman_info_check, NULL, NULL},
+};
+const size_t provision_n_steps = ELEMENTSOF(provision_steps);
+
+/* ---- the runner ---------------------------------------------------------- */
+
+static void report(const char *state, const char *name, const char *detail) {
+        printf("%-8s %-24s%s%s\n", state, name, detail && *detail ? " " : "", detail ? detail : "");
+        fflush(stdout);
+}
+
+int provision_run(Provision *p, ProvisionCounts *ret_counts) {
+        ProvisionCounts n = {};
+        int first_error = 0;
+
+        int r = provision_lookup_users(p);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < provision_n_steps; i++) {
+                const ProvisionStep *s = &provision_steps[i];
+                _cleanup_free_ char *detail = NULL, *apply_detail = NULL;
+
+                if (first_error) {
+                        report("not-run", s->name, NULL);
+                        continue;
+                }
+                if (p->root && (s->flags & STEP_HOST_ONLY)) {
+                        report("skipped", s->name, "(--root)");
+                        n.skipped++;
+                        continue;
+                }
+
+                r = s->check(p, s, &detail);
+                if (r == -ESRCH && (p->dry_run || p->root)) {
+                        /* A user that an earlier step would create. */
+                        report(p->dry_run ? "would" : "skipped", s->name, "(needs the service or proxy user)");
+                        n.skipped++;
+                        continue;
+                }
+                if (r < 0) {
+                        _cleanup_free_ char *why = NULL;
+                        if (asprintf(&why, "%s", detail ? detail : strerror(-r)) < 0)
+                                why = NULL;
+                        report("failed", s->name, why);
+                        n.failed++;
+                        first_error = r;
+                        continue;
+                }
+                if (r > 0) {
+                        report("ok", s->name, NULL);
+                        n.ok++;
+                        continue;
+                }
+                if (p->dry_run || !s->apply) {
+                        report(p->dry_run ? "would" : "failed", s->name, detail);
+                        if (p->dry_run)
+                                n.changed++;
+                        else {
+                                n.failed++;
+                                first_error = -EINVAL;
+                        }
+                        continue;
+                }
+                r = s->apply(p, s, &apply_detail);
+                if (r < 0) {
+                        report("failed", s->name, apply_detail ? apply_detail : strerror(-r));
+                        n.failed++;
+                        first_error = r;
+                        continue;
+                }
+                report("changed", s->name, apply_detail ? apply_detail : detail);
+                n.changed++;
+                provision_kill_point(s->name);
+                /* Users may have just been created: later rows need them. */
+                r = provision_lookup_users(p);
+                if (r < 0)
+                        return r;
+        }
+
+        printf("%s: %u ok, %u %s, %u failed, %u skipped\n", p->dry_run ? "plan" : "provision", n.ok, n.changed,
+               p->dry_run ? "to change" : "changed", n.failed, n.skipped);
+        if (ret_counts)
+                *ret_counts = n;
+        return first_error;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * `regvisor provision`: one table of steps (name, check, apply). The runner
+ * walks the table in order: check says whether the host is already right;
+ * if not, apply makes it so (unless --dry-run). Each step is small and
+ * idempotent, so an interrupted run converges when run again.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "config.h"
+
+typedef struct Provision Provision;
+typedef struct ProvisionStep ProvisionStep;
+
+typedef enum {
+        OWNER_ROOT,          /* root:root */
+        OWNER_ROOT_PROXY,    /* root:proxy_user's group */
+        OWNER_ROOT_SERVICE,  /* root:service_user's group */
+        OWNER_SERVICE,       /* service_user:service_user */
+        OWNER_SERVICE_PROXY, /* service_user:proxy_user's group */
+} Owner;
+
+struct Provision {
+        const Config *config;
+        const char *root; /* NULL: the real host; else a staging tree */
+        bool dry_run;
+
+        /* Identities, looked up after the user steps (on the host) or from
+         * the host's passwd database (under --root, root:root if absent). */
+        bool have_service_user;
+        bool have_proxy_user;
+        uid_t service_uid;
+        gid_t service_gid;
+        char *service_home;
+        uid_t proxy_uid;
+        gid_t proxy_gid;
+
+        sd_bus *system_bus;     /* opened on first use */
+        char *registry_secret;  /* http.secret, read or made once per run */
+};
+
+/* Flags of a step. */
+enum {
+        STEP_HOST_ONLY = 1 << 0, /* users, D-Bus, image: skipped under --root */
+};
+
+struct ProvisionStep {
+        const char *name;
+        unsigned flags;
+        /* 1 when already right, 0 when apply is needed, negative errno on
+         * error. *ret_detail (optional, allocated) says what differs. */
+        int (*check)(Provision *p, const ProvisionStep *s, char **ret_detail);
+        /* Makes it right. 0 or negative errno; *ret_detail says what it did
+         * or why it failed. */
+        int (*apply)(Provision *p, const ProvisionStep *s, char **ret_detail);
+        const void *data; /* step-specific description (file, directory) */
+};
+
+/* A file that provisioning owns: rendered from the configuration. */
+typedef struct {
+        /* Absolute path on the host (before --root) and content. */
+        int (*render)(Provision *p, char **ret_path, char **ret_content);
+        mode_t mode;
+        Owner owner;
+} ManagedFile;
+
+/* A directory that provisioning owns. */
+typedef struct {
+        int (*path)(Provision *p, char **ret_path);
+        mode_t mode;
+        Owner owner;
+} ManagedDirectory;
+
+/* Which of the two users a user step is about (its data). */
+typedef enum { USER_SERVICE, USER_PROXY } WhichUser;
+
+typedef struct {
+        unsigned ok, changed, failed, skipped;
+} ProvisionCounts;
+
+/* Runs every step; prints one line per step to stdout and the counts at the
+ * end. Stops at the first failed step (later steps build on earlier ones).
+ * Returns 0 when nothing failed, else the first step's negative errno. */
+int provision_run(Provision *p, ProvisionCounts *ret_counts);
+
+/* The table, exported for unit tests of its shape. */
+extern const ProvisionStep provision_steps[];
+extern const size_t provision_n_steps;
+
+/* Helpers shared by the step files. */
+char *provision_path(const Provision *p, const char *path); /* root-prefixed */
+int provision_owner(const Provision *p, Owner owner, uid_t *ret_uid, gid_t *ret_gid);
+int provision_lookup_users(Provision *p);
+int provision_system_bus(Provision *p, sd_bus **ret_bus);
+void provision_done(Provision *p);
+
+/* Test hook: when $REGVISOR_TEST_KILL_AT equals point, the process kills
+ * itself with SIGKILL (to test that an interrupted provision converges). */
+void provision_kill_point(const char *point);
+
+/* Step functions, one file per concern. */
+int step_user_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_user_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_subids_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_subids_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_linger_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_linger_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_user_manager_reload_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_policy_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_image_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_image_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+
+/* regvisor pki: a new client key and certificate (private/clients/NAME.key,
+ * clients/NAME.crt), or its revocation (added to the CRL, certificate kept
+ * as NAME.crt.revoked, key removed). */
+int pki_files_issue_client(Provision *p, const char *name, char **ret_detail);
+int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The text of every file provisioning writes, rendered from the
+ * configuration. Pure functions: no I/O, so they are unit-tested directly.
+ * Each returns 0 and an allocated string, or -ENOMEM.
+ */
+
+#include <sys/types.h>
+
+#include "config.h"
+
+/* containers.conf and storage.conf for the service user (in its
+ * XDG_CONFIG_HOME below /var/tmp/podman-UID). */
+int render_containers_conf(const Config *c, uid_t uid, char **ret);
+int render_storage_conf(const Config *c, uid_t uid, char **ret);
+
+/* tmpfiles.d: the registry's socket directory in /run at every boot, and
+ * /var/tmp/podman-UID excluded from systemd-tmpfiles' age-based cleanup. */
+int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const char *proxy_user, char **ret);
+
+/* The registry's own config.yml: no debug server, delete disabled, fixed
+ * http.secret, relative URLs, listen address from [registry] listen. */
+int render_registry_config(const Config *c, const char *secret, char **ret);
+
+/* The user unit that runs the registry with rootless podman. */
+int render_registry_unit(const Config *c, uid_t uid, char **ret);
+
+/* The names clients use for this registry: every server name with the pull
+ * port (bare when 443) and with the push port, "[v6]" bracketed. */
+int render_registry_names(const Config *c, char ***ret);
+
+/* registries.d: sigstore attachments for this registry's names. */
+int render_registries_d(const Config *c, char **ret);
+
+/* registries.conf.d drop-in: as the guide sets it. */
+int render_registries_conf(const Config *c, char **ret);
+
+/* The podman global options for the service user (NULL-terminated argv
+ * fragment, allocated strings): --root, --runroot, --tmpdir, ... */
+int render_podman_global_args(uid_t uid, char ***ret);
+
+/* The environment for podman as the service user (NAME=VALUE list). */
+int render_podman_env(uid_t uid, char ***ret);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+static char dir[] = "/tmp/regvisor-test-fileio-XXXXXX";
+
+static int setup(void **state) {
+        return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *p(const char *name) {
+        static char buf[512];
+        snprintf(buf, sizeof buf, "%s/%s", dir, name);
+        return buf;
+}
+
+static void test_write_read_roundtrip(void **state) {
+        _cleanup_free_ char *data = NULL;
+        size_t n;
+        struct stat st;
+
+        assert_int_equal(write_file_atomic(p("a"), "hello\n", 6, 0640, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(read_file(p("a"), 100, &data, &n), 0);
+        assert_int_equal(n, 6);
+        assert_string_equal(data, "hello\n");
+        assert_int_equal(stat(p("a"), &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+}
+
+static void test_write_replaces_and_leaves_no_temp(void **state) {
+        _cleanup_free_ char *data = NULL;
+        char cmd[600];
+
+        assert_int_equal(write_file_atomic(p("b"), "one", 3, 0600, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic(p("b"), "two!", 4, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(read_file(p("b"), 100, &data, NULL), 0);
+        assert_string_equal(data, "two!");
+        snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q regvisor-tmp", dir);
+        assert_int_not_equal(system(cmd), 0);
+}
+
+static void test_symlink_refused(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(write_file_atomic(p("target"), "x", 1, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(symlink(p("target"), p("link")), 0);
+        assert_int_equal(write_file_atomic(p("link"), "evil", 4, 0644, (uid_t) -1, (gid_t) -1), -ELOOP);
+        assert_int_equal(read_file(p("link"), 100, &data, NULL), -ELOOP);
+        assert_int_equal(file_matches(p("link"), "x", 1, 0644, (uid_t) -1, (gid_t) -1, NULL), -ELOOP);
+        assert_int_equal(symlink(dir, p("dirlink")), 0);
+        assert_int_equal(directory_matches(p("dirlink"), 0755, (uid_t) -1, (gid_t) -1), -ELOOP);
+        /* The target is untouched. */
+        assert_int_equal(read_file(p("target"), 100, &data, NULL), 0);
+        assert_string_equal(data, "x");
+}
+
+static void test_file_matches(void **state) {
+        bool same;
+
+        assert_int_equal(file_matches(p("missing"), "x", 1, 0644, (uid_t) -1, (gid_t) -1, &same), 0);
+        assert_false(same);
+        assert_int_equal(write_file_atomic(p("c"), "abc", 3, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(file_matches(p("c"), "abc", 3, 0644, (uid_t) -1, (gid_t) -1, &same), 1);
+        assert_true(same);
+        assert_int_equal(file_matches(p("c"), "abc", 3, 0600, (uid_t) -1, (gid_t) -1, &same), 0);
+        assert_true(same);
+        assert_int_equal(file_matches(p("c"), "abd", 3, 0644, (uid_t) -1, (gid_t) -1, &same), 0);
+        assert_false(same);
+        assert_int_equal(file_matches(p("c"), "abcd", 4, 0644, (uid_t) -1, (gid_t) -1, &same), 0);
+        assert_int_equal(file_matches(p("c"), "ab", 2, 0644, (uid_t) -1, (gid_t) -1, &same), 0);
+}
+
+static void test_read_limit(void **state) {
+        _cleanup_free_ char *data = NULL;
+
+        assert_int_equal(write_file_atomic(p("big"), "0123456789", 10, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(read_file(p("big"), 9, &data, NULL), -EFBIG);
+        assert_null(data);
+        assert_int_equal(read_file(p("nope"), 9, &data, NULL), -ENOENT);
+}
+
+static void test_ensure_directory(void **state) {
+        struct stat st;
+
+        assert_int_equal(ensure_directory(p("d1/d2/d3"), 0750, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(stat(p("d1/d2/d3"), &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0750);
+        assert_int_equal(directory_matches(p("d1/d2/d3"), 0750, (uid_t) -1, (gid_t) -1), 1);
+        assert_int_equal(directory_matches(p("d1/d2/d3"), 0700, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(ensure_directory(p("d1/d2/d3"), 0700, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(directory_matches(p("d1/d2/d3"), 0700, (uid_t) -1, (gid_t) -1), 1);
+        assert_int_equal(directory_matches(p("a"), 0700, (uid_t) -1, (gid_t) -1), -ENOTDIR);
+        assert_int_equal(ensure_directory(p("a"), 0700, (uid_t) -1, (gid_t) -1), -ENOTDIR);
+}
+
+static void test_path_join_root(void **state) {
+        _cleanup_free_ char *a = path_join_root(NULL, "/etc/x");
+        _cleanup_free_ char *b = path_join_root("/", "/etc/x");
+        _cleanup_free_ char *c = path_join_root("/tmp/r/", "/etc/x");
+        _cleanup_free_ char *d = path_join_root("/tmp/r", "etc/x");
+
+        assert_string_equal(a, "/etc/x");
+        assert_string_equal(b, "/etc/x");
+        assert_string_equal(c, "/tmp/r/etc/x");
+        assert_string_equal(d, "/tmp/r/etc/x");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_read_roundtrip),
+                cmocka_unit_test(test_write_replaces_and_leaves_no_temp),
+                cmocka_unit_test(test_symlink_refused),
+                cmocka_unit_test(test_file_matches),
+                cmocka_unit_test(test_read_limit),
+                cmocka_unit_test(test_ensure_directory),
+                cmocka_unit_test(test_path_join_root),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

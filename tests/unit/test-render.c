@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "macro.h"
+#include "render.h"
+
+static Config config;
+
+static int setup(void **state) {
+        char *err = NULL;
+        if (config_init_defaults(&config) < 0)
+                return -1;
+        int r = config_load_string(&config,
+                                   "[tls]\nserver_names = registry.test, 192.0.2.10, 2001:db8::1\n"
+                                   "[registry]\nimage = localhost/regvisor-registry@sha256:"
+                                   "0e399e0000000000000000000000000000000000000000000000000000000000\n"
+                                   "memory_max = 512M\ncpu_quota = 50%\n",
+                                   "test.conf", &err);
+        free(err);
+        return r < 0 ? -1 : 0;
+}
+
+static int teardown(void **state) {
+        config_done(&config);
+        return 0;
+}
+
+#define assert_has(hay, needle)                                                                   \
+        do {                                                                                      \
+                if (!strstr((hay), (needle)))                                                     \
+                        fail_msg("missing '%s' in:\n%s", (needle), (hay));                         \
+        } while (0)
+
+static void test_registry_unit(void **state) {
+        _cleanup_free_ char *unit = NULL;
+
+        assert_int_equal(render_registry_unit(&config, 990, &unit), 0);
+        /* Pinned by digest, never pulled at start. */
+        assert_has(unit, "localhost/regvisor-registry@sha256:0e399e");
+        assert_has(unit, "--pull=never");
+        /* The guide's hardening. */
+        assert_has(unit, "--read-only");
+        assert_has(unit, "--tmpfs /tmp");
+        assert_has(unit, "--cap-drop=ALL");
+        assert_has(unit, "--security-opt=no-new-privileges");
+        /* Default listen: unix socket, no network at all. */
+        assert_has(unit, "--network=none");
+        assert_has(unit, "-v /run/regvisor/registry:/run/registry:rw");
+        assert_null(strstr(unit, " -p "));
+        /* Podman state outside $HOME. */
+        assert_has(unit, "--root=/var/tmp/podman-990/root");
+        assert_has(unit, "--runroot=/run/user/990/podman-run");
+        assert_has(unit, "--tmpdir=/var/tmp/podman-990/tmp");
+        assert_has(unit, "Environment=XDG_DATA_HOME=/var/tmp/podman-990/xdg-data");
+        assert_has(unit, "Environment=XDG_CONFIG_HOME=/var/tmp/podman-990/xdg-config");
+        assert_has(unit, "MemoryMax=536870912");
+        assert_has(unit, "CPUQuota=50%");
+        assert_has(unit, "Restart=on-failure");
+}
+
+static void test_registry_unit_tcp(void **state) {
+        _cleanup_free_ char *unit = NULL, *cfg = NULL, *err = NULL;
+        Config c;
+
+        assert_int_equal(config_init_defaults(&c), 0);
+        assert_int_equal(config_load_string(&c,
+                                            "[tls]\nserver_names = r.test\n[registry]\nlisten = tcp:127.0.0.1:5000\n",
+                                            "t.conf", &err),
+                         0);
+        assert_int_equal(render_registry_unit(&c, 1000, &unit), 0);
+        assert_has(unit, "-p 127.0.0.1:5000:5000");
+        assert_null(strstr(unit, "--network=none"));
+        assert_int_equal(render_registry_config(&c, "s3cr3t", &cfg), 0);
+        assert_has(cfg, "net: tcp");
+        assert_has(cfg, "addr: 0.0.0.0:5000");
+        config_done(&c);
+}
+
+static void test_registry_config(void **state) {
+        _cleanup_free_ char *cfg = NULL;
+
+        assert_int_equal(render_registry_config(&config, "abc123", &cfg), 0);
+        assert_has(cfg, "secret: abc123");
+        assert_has(cfg, "relativeurls: true");
+        assert_has(cfg, "net: unix");
+        assert_has(cfg, "addr: /run/registry/registry.sock");
+        assert_has(cfg, "  delete:\n    enabled: false");
+        assert_null(strstr(cfg, "debug:"));
+}
+
+static void test_registry_names(void **state) {
+        _cleanup_strv_free_ char **names = NULL;
+
+        assert_int_equal(render_registry_names(&config, &names), 0);
+        assert_string_equal(names[0], "registry.test");
+        assert_string_equal(names[1], "registry.test:4443");
+        assert_string_equal(names[2], "192.0.2.10");
+        assert_string_equal(names[3], "192.0.2.10:4443");
+        assert_string_equal(names[4], "[2001:db8::1]");
+        assert_string_equal(names[5], "[2001:db8::1]:4443");
+        assert_null(names[6]);
+}
+
+static void test_podman_conf(void **state) {
+        _cleanup_free_ char *containers = NULL, *storage = NULL, *tmpfiles = NULL, *regd = NULL;
+
+        assert_int_equal(render_containers_conf(&config, 990, &containers), 0);
+        assert_has(containers, "runtime = \"runc\"");
+        assert_has(containers, "keyring = false");
+        assert_has(containers, "events_logger = \"file\"");
+        assert_int_equal(render_storage_conf(&config, 990, &storage), 0);
+        assert_has(storage, "graphroot = \"/var/tmp/podman-990/root\"");
+        assert_has(storage, "runroot = \"/run/user/990/podman-run\"");
+        assert_int_equal(render_tmpfiles(&config, 990, "ci-svc", "registry-proxy", &tmpfiles), 0);
+        assert_has(tmpfiles, "d /run/regvisor/registry 0750 ci-svc registry-proxy -");
+        assert_has(tmpfiles, "x /var/tmp/podman-990");
+        assert_int_equal(render_registries_d(&config, &regd), 0);
+        assert_has(regd, "\"registry.test:4443\":\n    use-sigstore-attachments: true");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_registry_unit),
+                cmocka_unit_test(test_registry_unit_tcp),
+                cmocka_unit_test(test_registry_config),
+                cmocka_unit_test(test_registry_names),
+                cmocka_unit_test(test_podman_conf),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
