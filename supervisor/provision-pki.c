@@ -201,7 +201,7 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                 return verdict(v, PKI_NEW_KEY, "key does not parse"), 0;
         if (r < 0)
                 return r;
-        if (!pki_key_is_type(key, c->key_type))
+        if (pki_key_is_type(key, c->key_type) != 1)
                 return verdict(v, PKI_NEW_KEY, "key_type changed"), 0;
 
         r = load_cert(p, it->cert, &cert);

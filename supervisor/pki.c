@@ -1,0 +1,983 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry's PKI over the OpenSSL 3 library: keys, a self-signed CA,
+ * server and client certificates, the client CA's CRL, PEM in and out, and
+ * the predicates provisioning uses to decide whether something must be made
+ * again. No file I/O and no logging: see pki.h for the contracts.
+ *
+ * Every failure path leaves the OpenSSL error queue empty (pki_error()), so a
+ * caller that logs ERR_* state after some other call does not find ours.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/conf.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "macro.h"
+#include "pki.h"
+
+/* Longest validity we accept: 100 years. Keeps day counts far from the int
+ * that X509_time_adj_ex() takes and from time_t overflow. */
+#define PKI_DAYS_MAX 36500U
+
+/* Certificates start one hour in the past, so a client whose clock is a
+ * little behind ours does not reject a certificate made a moment ago. */
+#define PKI_BACKDATE_SEC (-3600L)
+
+/* RFC 5280 upper bounds for the name attributes we set (ub-organization-name,
+ * ub-common-name), and RFC 1035's for a DNS name. */
+#define PKI_ORG_MAX 64U
+#define PKI_CN_MAX 64U
+#define PKI_DNS_MAX 253U
+
+/* OPENSSL_free is a macro; a function for a cleanup helper below. */
+static void OPENSSL_free_fn(unsigned char *p) {
+        OPENSSL_free(p);
+}
+
+#define DEFINE_OSSL_CLEANUP(type, func)                                                                     \
+        static inline void func##p(type **p) {                                                              \
+                if (*p)                                                                                     \
+                        (void)func(*p);                                                                     \
+        }
+
+DEFINE_OSSL_CLEANUP(X509, X509_free)
+DEFINE_OSSL_CLEANUP(X509_CRL, X509_CRL_free)
+DEFINE_OSSL_CLEANUP(X509_REVOKED, X509_REVOKED_free)
+DEFINE_OSSL_CLEANUP(X509_EXTENSION, X509_EXTENSION_free)
+DEFINE_OSSL_CLEANUP(X509_NAME, X509_NAME_free)
+DEFINE_OSSL_CLEANUP(X509_STORE, X509_STORE_free)
+DEFINE_OSSL_CLEANUP(X509_STORE_CTX, X509_STORE_CTX_free)
+DEFINE_OSSL_CLEANUP(BIO, BIO_free)
+DEFINE_OSSL_CLEANUP(BIGNUM, BN_free)
+DEFINE_OSSL_CLEANUP(ASN1_INTEGER, ASN1_INTEGER_free)
+DEFINE_OSSL_CLEANUP(ASN1_TIME, ASN1_TIME_free)
+DEFINE_OSSL_CLEANUP(GENERAL_NAME, GENERAL_NAME_free)
+DEFINE_OSSL_CLEANUP(GENERAL_NAMES, GENERAL_NAMES_free)
+DEFINE_OSSL_CLEANUP(unsigned char, OPENSSL_free_fn)
+
+/* Return -EINVAL from a public function when a caller broke the contract:
+ * this is library code, the caller logs. */
+#define assert_return(expr, r)                                                                              \
+        do {                                                                                                \
+                if (!(expr))                                                                                \
+                        return (r);                                                                         \
+        } while (0)
+
+/* Drain the OpenSSL error queue and return `fallback`, or -ENOMEM when any
+ * queued error was an allocation failure. Predicates call it with 0: "no"
+ * unless the answer was really "out of memory". */
+static int pki_error(int fallback) {
+        unsigned long e;
+        int r = fallback;
+
+        while ((e = ERR_get_error()) != 0)
+                if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+                        r = -ENOMEM;
+        return r;
+}
+
+/* A printable, bounded string without control characters: what we accept
+ * for O and CN. OpenSSL would take more (any UTF-8), but these end up in
+ * file names and logs of the caller. */
+static bool name_attr_valid(const char *s, size_t max) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > max)
+                return false;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+/* A DNS name for the SAN: letters, digits, '-', '.', '_' and a '*' for
+ * wildcards; OpenSSL would copy any bytes into the IA5String. */
+static bool dns_name_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > PKI_DNS_MAX)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      strchr("-._*", *p)))
+                        return false;
+        return true;
+}
+
+/* An IPv4 or IPv6 literal into its binary form; returns the length (4 or 16)
+ * or 0 when s is not an IP literal. */
+static size_t parse_ip(const char *s, uint8_t buf[static 16]) {
+        if (inet_pton(AF_INET, s, buf) == 1)
+                return 4;
+        if (inet_pton(AF_INET6, s, buf) == 1)
+                return 16;
+        return 0;
+}
+
+/* "/O=org/CN=cn" as a new X509_NAME. */
+static int make_name(const char *org, const char *cn, X509_NAME **ret) {
+        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+
+        name = X509_NAME_new();
+        if (!name)
+                return pki_error(-ENOMEM);
+        if (!X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
+                                        (const unsigned char *)org, -1, -1, 0) ||
+            !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                        -1, 0))
+                return pki_error(-EIO);
+
+        *ret = TAKE_PTR(name);
+        return 0;
+}
+
+/* A positive serial number from 128 random bits (RFC 5280 4.1.2.2: positive,
+ * at most 20 octets; CA/B Forum: at least 64 bits from a CSPRNG). */
+static int random_serial(ASN1_INTEGER **ret) {
+        _cleanup_(BN_freep) BIGNUM *bn = NULL;
+        unsigned char buf[16];
+        ASN1_INTEGER *serial;
+
+        do {
+                if (RAND_bytes(buf, sizeof buf) != 1)
+                        return pki_error(-EIO);
+                buf[0] &= 0x7f; /* DER INTEGER is signed: keep it positive */
+                BN_free(bn);
+                bn = BN_bin2bn(buf, sizeof buf, NULL);
+                if (!bn)
+                        return pki_error(-ENOMEM);
+        } while (BN_is_zero(bn)); /* zero is not a valid serial */
+
+        serial = BN_to_ASN1_INTEGER(bn, NULL);
+        if (!serial)
+                return pki_error(-ENOMEM);
+
+        *ret = serial;
+        return 0;
+}
+
+/* Add one extension written in openssl.cnf syntax ("critical,CA:TRUE"). The
+ * values are constants of this file: never caller strings, which could
+ * smuggle in more options after a comma. */
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
+        _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *ext = NULL;
+        X509V3_CTX ctx = {};
+
+        X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+        ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
+        if (!ext)
+                return pki_error(-EIO);
+        if (!X509_add_ext(cert, ext, -1))
+                return pki_error(-EIO);
+        return 0;
+}
+
+/* The part every certificate shares: version 3, random serial, validity from
+ * now-1h to now+days, subject, issuer and public key. */
+static int cert_new(X509 *issuer, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
+                    X509 **ret) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
+        time_t now = time(NULL);
+        int r;
+
+        cert = X509_new();
+        if (!cert)
+                return pki_error(-ENOMEM);
+        if (!X509_set_version(cert, X509_VERSION_3))
+                return pki_error(-EIO);
+
+        r = random_serial(&serial);
+        if (r < 0)
+                return r;
+        if (!X509_set_serialNumber(cert, serial))
+                return pki_error(-EIO);
+
+        if (!X509_time_adj_ex(X509_getm_notBefore(cert), 0, PKI_BACKDATE_SEC, &now) ||
+            !X509_time_adj_ex(X509_getm_notAfter(cert), (int)days, 0, &now))
+                return pki_error(-EIO);
+
+        r = make_name(org, cn, &name);
+        if (r < 0)
+                return r;
+        if (!X509_set_subject_name(cert, name))
+                return pki_error(-EIO);
+        /* Self-signed when issuer is NULL: the cert is its own issuer. */
+        if (!X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : name))
+                return pki_error(-EIO);
+
+        if (!X509_set_pubkey(cert, key))
+                return pki_error(-EIO);
+
+        *ret = TAKE_PTR(cert);
+        return 0;
+}
+
+/* A CA that may issue: basicConstraints CA:TRUE (and keyCertSign if it has a
+ * keyUsage), with ca_key its private key. */
+static int check_issuer(X509 *ca, EVP_PKEY *ca_key) {
+        /* X509_check_private_key() queues the mismatch: drain it. */
+        if (X509_check_ca(ca) != 1 || X509_check_private_key(ca, ca_key) != 1)
+                return pki_error(-EINVAL);
+        return 0;
+}
+
+static int sign_cert(X509 *cert, EVP_PKEY *key) {
+        if (X509_sign(cert, key, EVP_sha256()) <= 0)
+                return pki_error(-EIO);
+        return 0;
+}
+
+int pki_generate_key(KeyType type, EVP_PKEY **ret_key) {
+        EVP_PKEY *key;
+
+        assert_return(ret_key, -EINVAL);
+
+        switch (type) {
+        case KEY_EC_P256:
+                key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+                break;
+        case KEY_RSA_4096:
+                key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (!key)
+                return pki_error(-EIO);
+
+        *ret_key = key;
+        return 0;
+}
+
+int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        int r;
+
+        assert_return(key, -EINVAL);
+        assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
+        assert_return(name_attr_valid(cn, PKI_CN_MAX), -EINVAL);
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(ret_cert, -EINVAL);
+
+        r = cert_new(NULL, key, org, cn, days, &cert);
+        if (r < 0)
+                return r;
+
+        /* pathlen:0: this CA signs leaf certificates only, never another CA. */
+        r = add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
+        if (r < 0)
+                return r;
+        r = add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+        if (r < 0)
+                return r;
+        /* SKI first: the AKI of a self-signed certificate is copied from it. */
+        r = add_ext(cert, cert, NID_subject_key_identifier, "hash");
+        if (r < 0)
+                return r;
+        r = add_ext(cert, cert, NID_authority_key_identifier, "keyid:always");
+        if (r < 0)
+                return r;
+
+        r = sign_cert(cert, key);
+        if (r < 0)
+                return r;
+
+        *ret_cert = TAKE_PTR(cert);
+        return 0;
+}
+
+/* subjectAltName from names, built as GENERAL_NAMEs rather than a config
+ * string so that no name can be read as an option. Non-critical: the subject
+ * is not empty (RFC 5280 4.2.1.6). */
+static int add_san(X509 *cert, char *const *names, size_t n_names) {
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
+
+        gens = GENERAL_NAMES_new();
+        if (!gens)
+                return pki_error(-ENOMEM);
+
+        for (size_t i = 0; i < n_names; i++) {
+                _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = NULL;
+                uint8_t ip[16];
+                size_t ip_len;
+
+                gen = GENERAL_NAME_new();
+                if (!gen)
+                        return pki_error(-ENOMEM);
+
+                ip_len = parse_ip(names[i], ip);
+                if (ip_len > 0) {
+                        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+                        if (!os)
+                                return pki_error(-ENOMEM);
+                        if (!ASN1_OCTET_STRING_set(os, ip, (int)ip_len)) {
+                                ASN1_OCTET_STRING_free(os);
+                                return pki_error(-ENOMEM);
+                        }
+                        GENERAL_NAME_set0_value(gen, GEN_IPADD, os);
+                } else {
+                        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+                        if (!ia5)
+                                return pki_error(-ENOMEM);
+                        if (!ASN1_STRING_set(ia5, names[i], -1)) {
+                                ASN1_IA5STRING_free(ia5);
+                                return pki_error(-ENOMEM);
+                        }
+                        GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
+                }
+
+                if (!sk_GENERAL_NAME_push(gens, gen))
+                        return pki_error(-ENOMEM);
+                TAKE_PTR(gen);
+        }
+
+        if (X509_add1_ext_i2d(cert, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1)
+                return pki_error(-EIO);
+        return 0;
+}
+
+/* Extensions shared by server and client certificates: CA:FALSE, SKI, AKI
+ * from the CA's SKI. */
+static int add_leaf_exts(X509 *cert, X509 *ca) {
+        int r;
+
+        r = add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE");
+        if (r < 0)
+                return r;
+        r = add_ext(cert, ca, NID_subject_key_identifier, "hash");
+        if (r < 0)
+                return r;
+        return add_ext(cert, ca, NID_authority_key_identifier, "keyid:always");
+}
+
+int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
+                     size_t n_names, unsigned days, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        int r;
+
+        assert_return(ca, -EINVAL);
+        assert_return(ca_key, -EINVAL);
+        assert_return(key, -EINVAL);
+        assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
+        assert_return(names && n_names > 0, -EINVAL);
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(ret_cert, -EINVAL);
+        for (size_t i = 0; i < n_names; i++) {
+                uint8_t ip[16];
+
+                assert_return(names[i], -EINVAL);
+                assert_return(parse_ip(names[i], ip) > 0 || dns_name_valid(names[i]), -EINVAL);
+        }
+        /* The CN is names[0]; a DNS name may be longer than a CN may be. */
+        assert_return(name_attr_valid(names[0], PKI_CN_MAX), -EINVAL);
+
+        r = check_issuer(ca, ca_key);
+        if (r < 0)
+                return r;
+
+        r = cert_new(ca, key, org, names[0], days, &cert);
+        if (r < 0)
+                return r;
+
+        r = add_leaf_exts(cert, ca);
+        if (r < 0)
+                return r;
+        /* keyEncipherment only for RSA: TLS 1.2 RSA key exchange encrypts to
+         * the key; an EC key is only ever used to sign (RFC 8813 / 5480). */
+        r = add_ext(cert, ca, NID_key_usage,
+                    EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                              : "critical,digitalSignature");
+        if (r < 0)
+                return r;
+        r = add_ext(cert, ca, NID_ext_key_usage, "serverAuth");
+        if (r < 0)
+                return r;
+        r = add_san(cert, names, n_names);
+        if (r < 0)
+                return r;
+
+        r = sign_cert(cert, ca_key);
+        if (r < 0)
+                return r;
+
+        *ret_cert = TAKE_PTR(cert);
+        return 0;
+}
+
+int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
+                     unsigned days, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        int r;
+
+        assert_return(ca, -EINVAL);
+        assert_return(ca_key, -EINVAL);
+        assert_return(key, -EINVAL);
+        assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
+        assert_return(name_attr_valid(cn, PKI_CN_MAX), -EINVAL);
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(ret_cert, -EINVAL);
+
+        r = check_issuer(ca, ca_key);
+        if (r < 0)
+                return r;
+
+        r = cert_new(ca, key, org, cn, days, &cert);
+        if (r < 0)
+                return r;
+
+        r = add_leaf_exts(cert, ca);
+        if (r < 0)
+                return r;
+        r = add_ext(cert, ca, NID_key_usage, "critical,digitalSignature");
+        if (r < 0)
+                return r;
+        r = add_ext(cert, ca, NID_ext_key_usage, "clientAuth");
+        if (r < 0)
+                return r;
+
+        r = sign_cert(cert, ca_key);
+        if (r < 0)
+                return r;
+
+        *ret_cert = TAKE_PTR(cert);
+        return 0;
+}
+
+/* Append a copy of rev to crl unless its serial is already listed. */
+static int crl_add_copy(X509_CRL *crl, const X509_REVOKED *rev) {
+        _cleanup_(X509_REVOKED_freep) X509_REVOKED *copy = NULL;
+        X509_REVOKED *existing;
+
+        if (X509_CRL_get0_by_serial(crl, &existing, X509_REVOKED_get0_serialNumber(rev)) > 0)
+                return 0;
+
+        copy = X509_REVOKED_dup(rev);
+        if (!copy)
+                return pki_error(-ENOMEM);
+        if (!X509_CRL_add0_revoked(crl, copy))
+                return pki_error(-ENOMEM);
+        TAKE_PTR(copy);
+        return 0;
+}
+
+int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
+                 unsigned days, X509_CRL **ret_crl) {
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_(ASN1_TIME_freep) ASN1_TIME *this_update = NULL, *next_update = NULL;
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
+        _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *aki = NULL;
+        X509V3_CTX ctx = {};
+        time_t now = time(NULL);
+        int r;
+
+        assert_return(ca, -EINVAL);
+        assert_return(ca_key, -EINVAL);
+        assert_return(crl_number >= 0, -EINVAL);
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(ret_crl, -EINVAL);
+        if (revoke) {
+                _cleanup_(BN_freep) BIGNUM *bn = ASN1_INTEGER_to_BN(revoke, NULL);
+
+                if (!bn)
+                        return pki_error(-EINVAL);
+                assert_return(!BN_is_zero(bn) && !BN_is_negative(bn), -EINVAL);
+        }
+
+        r = check_issuer(ca, ca_key);
+        if (r < 0)
+                return r;
+
+        /* Carrying entries over from a CRL some other CA signed would revoke
+         * serials of certificates this CA never issued, or lose real ones. */
+        if (old) {
+                EVP_PKEY *ca_pub = X509_get0_pubkey(ca);
+
+                if (!ca_pub || X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_subject_name(ca)) != 0 ||
+                    X509_CRL_verify(old, ca_pub) != 1)
+                        return pki_error(-EINVAL);
+        }
+
+        crl = X509_CRL_new();
+        if (!crl)
+                return pki_error(-ENOMEM);
+        /* v2: required for extensions (RFC 5280 5.1.2.1). */
+        if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2))
+                return pki_error(-EIO);
+        if (!X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)))
+                return pki_error(-EIO);
+
+        this_update = X509_time_adj_ex(NULL, 0, 0, &now);
+        next_update = X509_time_adj_ex(NULL, (int)days, 0, &now);
+        if (!this_update || !next_update)
+                return pki_error(-ENOMEM);
+        if (!X509_CRL_set1_lastUpdate(crl, this_update) || !X509_CRL_set1_nextUpdate(crl, next_update))
+                return pki_error(-EIO);
+
+        if (old) {
+                STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED(old);
+
+                for (int i = 0; i < sk_X509_REVOKED_num(revoked); i++) {
+                        r = crl_add_copy(crl, sk_X509_REVOKED_value(revoked, i));
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        if (revoke) {
+                _cleanup_(X509_REVOKED_freep) X509_REVOKED *rev = NULL;
+                _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
+                X509_REVOKED *existing;
+
+                /* Already revoked: keep the first revocation date. */
+                if (X509_CRL_get0_by_serial(crl, &existing, revoke) <= 0) {
+                        rev = X509_REVOKED_new();
+                        serial = ASN1_INTEGER_dup(revoke);
+                        if (!rev || !serial)
+                                return pki_error(-ENOMEM);
+                        if (!X509_REVOKED_set_serialNumber(rev, serial) ||
+                            !X509_REVOKED_set_revocationDate(rev, this_update))
+                                return pki_error(-ENOMEM);
+                        if (!X509_CRL_add0_revoked(crl, rev))
+                                return pki_error(-ENOMEM);
+                        TAKE_PTR(rev);
+                }
+        }
+
+        if (!X509_CRL_sort(crl))
+                return pki_error(-EIO);
+
+        X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+        aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+        if (!aki)
+                return pki_error(-EIO);
+        if (!X509_CRL_add_ext(crl, aki, -1))
+                return pki_error(-EIO);
+
+        number = ASN1_INTEGER_new();
+        if (!number)
+                return pki_error(-ENOMEM);
+        if (!ASN1_INTEGER_set_int64(number, crl_number))
+                return pki_error(-ENOMEM);
+        if (X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, X509V3_ADD_DEFAULT) != 1)
+                return pki_error(-EIO);
+
+        if (X509_CRL_sign(crl, ca_key, EVP_sha256()) <= 0)
+                return pki_error(-EIO);
+
+        *ret_crl = TAKE_PTR(crl);
+        return 0;
+}
+
+/* The contents of a memory BIO as a new NUL-terminated string. */
+static int bio_to_string(BIO *bio, char **ret_pem, size_t *ret_size) {
+        char *data, *copy;
+        long n;
+
+        n = BIO_get_mem_data(bio, &data);
+        if (n <= 0)
+                return pki_error(-EIO);
+
+        copy = malloc((size_t)n + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, data, (size_t)n);
+        copy[n] = '\0';
+
+        *ret_pem = copy;
+        if (ret_size)
+                *ret_size = (size_t)n;
+        return 0;
+}
+
+int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+
+        assert_return(key, -EINVAL);
+        assert_return(ret_pem, -EINVAL);
+
+        /* Secure-heap BIO: the key's PEM is cleared when the BIO goes. */
+        bio = BIO_new(BIO_s_secmem());
+        if (!bio)
+                return pki_error(-ENOMEM);
+        /* "PRIVATE KEY": PKCS#8 PrivateKeyInfo, unencrypted. */
+        if (!PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
+                return pki_error(-EIO);
+
+        return bio_to_string(bio, ret_pem, ret_size);
+}
+
+int pki_cert_to_pem(X509 *cert, char **ret_pem, size_t *ret_size) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+
+        assert_return(cert, -EINVAL);
+        assert_return(ret_pem, -EINVAL);
+
+        bio = BIO_new(BIO_s_mem());
+        if (!bio)
+                return pki_error(-ENOMEM);
+        if (!PEM_write_bio_X509(bio, cert))
+                return pki_error(-EIO);
+
+        return bio_to_string(bio, ret_pem, ret_size);
+}
+
+int pki_crl_to_pem(X509_CRL *crl, char **ret_pem, size_t *ret_size) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+
+        assert_return(crl, -EINVAL);
+        assert_return(ret_pem, -EINVAL);
+
+        bio = BIO_new(BIO_s_mem());
+        if (!bio)
+                return pki_error(-ENOMEM);
+        if (!PEM_write_bio_X509_CRL(bio, crl))
+                return pki_error(-EIO);
+
+        return bio_to_string(bio, ret_pem, ret_size);
+}
+
+/* A read-only BIO over pem. */
+static int bio_from_string(const char *pem, size_t size, BIO **ret) {
+        BIO *bio;
+
+        assert_return(pem, -EINVAL);
+        assert_return(size <= INT_MAX, -EINVAL);
+        if (size == 0)
+                return -EBADMSG;
+
+        bio = BIO_new_mem_buf(pem, (int)size);
+        if (!bio)
+                return pki_error(-ENOMEM);
+        *ret = bio;
+        return 0;
+}
+
+/* Refuse encrypted keys instead of letting OpenSSL's default callback prompt
+ * for a passphrase on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+        (void)buf;
+        (void)size;
+        (void)rwflag;
+        (void)userdata;
+        return -1;
+}
+
+int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+        EVP_PKEY *key;
+        int r;
+
+        assert_return(ret_key, -EINVAL);
+
+        r = bio_from_string(pem, size, &bio);
+        if (r < 0)
+                return r;
+
+        key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+        if (!key)
+                return pki_error(-EBADMSG);
+
+        *ret_key = key;
+        return 0;
+}
+
+int pki_cert_from_pem(const char *pem, size_t size, X509 **ret_cert) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+        X509 *cert;
+        int r;
+
+        assert_return(ret_cert, -EINVAL);
+
+        r = bio_from_string(pem, size, &bio);
+        if (r < 0)
+                return r;
+
+        cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+        if (!cert)
+                return pki_error(-EBADMSG);
+
+        *ret_cert = cert;
+        return 0;
+}
+
+int pki_crl_from_pem(const char *pem, size_t size, X509_CRL **ret_crl) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+        X509_CRL *crl;
+        int r;
+
+        assert_return(ret_crl, -EINVAL);
+
+        r = bio_from_string(pem, size, &bio);
+        if (r < 0)
+                return r;
+
+        crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
+        if (!crl)
+                return pki_error(-EBADMSG);
+
+        *ret_crl = crl;
+        return 0;
+}
+
+int pki_key_matches_cert(EVP_PKEY *key, X509 *cert) {
+        EVP_PKEY *pub;
+
+        assert_return(key, -EINVAL);
+        assert_return(cert, -EINVAL);
+
+        pub = X509_get0_pubkey(cert);
+        if (!pub)
+                return pki_error(-EIO);
+
+        /* 1 equal, 0 different, -1 different types, -2 not comparable: only
+         * 1 is a match. */
+        if (EVP_PKEY_eq(pub, key) == 1)
+                return 1;
+        return pki_error(0);
+}
+
+/* X509_cmp_time() says -1 for before, 1 for after, 0 on error. */
+static bool cert_valid_at(const X509 *cert, time_t t) {
+        return X509_cmp_time(X509_get0_notBefore(cert), &t) == -1 &&
+               X509_cmp_time(X509_get0_notAfter(cert), &t) == 1;
+}
+
+int pki_cert_verify(X509 *cert, X509 *ca, time_t now, long margin) {
+        _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
+        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
+        time_t t;
+        int r;
+
+        assert_return(cert, -EINVAL);
+        assert_return(ca, -EINVAL);
+        assert_return(!__builtin_add_overflow(now, margin, &t), -EINVAL);
+
+        /* Only a real CA (basicConstraints CA:TRUE) counts; OpenSSL would also
+         * take a v1 self-signed certificate as one. */
+        if (X509_check_ca(ca) != 1)
+                return pki_error(0);
+
+        /* X509_verify_cert() checks the times of the whole chain too; asking
+         * first is explicit and does not depend on the verify flags. */
+        if (!cert_valid_at(cert, t) || !cert_valid_at(ca, t))
+                return pki_error(0);
+
+        store = X509_STORE_new();
+        ctx = X509_STORE_CTX_new();
+        if (!store || !ctx)
+                return pki_error(-ENOMEM);
+        if (!X509_STORE_add_cert(store, ca))
+                return pki_error(-EIO);
+        if (!X509_STORE_CTX_init(ctx, store, cert, NULL))
+                return pki_error(-EIO);
+        /* Sets X509_V_FLAG_USE_CHECK_TIME. No purpose: the caller knows
+         * whether it asks about a server or a client certificate. */
+        X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), t);
+
+        r = X509_verify_cert(ctx);
+        if (r == 1)
+                return 1;
+        if (r < 0)
+                return pki_error(-EIO);
+        return pki_error(X509_STORE_CTX_get_error(ctx) == X509_V_ERR_OUT_OF_MEM ? -ENOMEM : 0);
+}
+
+/* Whether one SAN entry stands for name: IP literals against iPAddress
+ * entries byte for byte, anything else against dNSName entries ignoring
+ * case. */
+static bool gen_matches(const GENERAL_NAME *gen, const char *name) {
+        uint8_t ip[16];
+        size_t ip_len, n;
+        int type;
+        const ASN1_STRING *s = GENERAL_NAME_get0_value(gen, &type);
+
+        if (!s)
+                return false;
+
+        ip_len = parse_ip(name, ip);
+        if (ip_len > 0)
+                return type == GEN_IPADD && (size_t)ASN1_STRING_length(s) == ip_len &&
+                       memcmp(ASN1_STRING_get0_data(s), ip, ip_len) == 0;
+
+        n = strlen(name);
+        return type == GEN_DNS && (size_t)ASN1_STRING_length(s) == n &&
+               strncasecmp((const char *)ASN1_STRING_get0_data(s), name, n) == 0 &&
+               !memchr(ASN1_STRING_get0_data(s), '\0', n);
+}
+
+int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
+        int crit = -1, n_gens;
+
+        assert_return(cert, -EINVAL);
+        assert_return(names && n_names > 0, -EINVAL);
+        for (size_t i = 0; i < n_names; i++)
+                assert_return(names[i], -EINVAL);
+
+        gens = X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+        if (!gens) {
+                /* -1: no SAN at all, so not our names; -2: two SANs, which
+                 * RFC 5280 forbids; otherwise it did not decode. */
+                return pki_error(crit == -1 || crit == -2 ? 0 : -EBADMSG);
+        }
+
+        n_gens = sk_GENERAL_NAME_num(gens);
+
+        /* Compared as sets: every name is in the SAN and every SAN entry is
+         * one of the names (duplicates on either side do not matter). */
+        for (size_t i = 0; i < n_names; i++) {
+                bool found = false;
+
+                for (int j = 0; j < n_gens && !found; j++)
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                if (!found)
+                        return 0;
+        }
+        for (int j = 0; j < n_gens; j++) {
+                bool found = false;
+
+                for (size_t i = 0; i < n_names && !found; i++)
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                if (!found)
+                        return 0;
+        }
+
+        return 1;
+}
+
+int pki_key_is_type(EVP_PKEY *key, KeyType type) {
+        char group[64];
+
+        assert_return(key, -EINVAL);
+
+        switch (type) {
+        case KEY_EC_P256:
+                if (!EVP_PKEY_is_a(key, "EC"))
+                        return 0;
+                /* No group name: explicit curve parameters, not P-256 by name. */
+                if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                                    NULL))
+                        return pki_error(0);
+                return OBJ_txt2nid(group) == NID_X9_62_prime256v1 ||
+                       EC_curve_nist2nid(group) == NID_X9_62_prime256v1;
+        case KEY_RSA_4096:
+                return EVP_PKEY_is_a(key, "RSA") && EVP_PKEY_get_bits(key) == 4096;
+        default:
+                return -EINVAL;
+        }
+}
+
+int pki_cert_not_after(X509 *cert, time_t *ret) {
+        const ASN1_TIME *not_after;
+        struct tm tm = {};
+        time_t t;
+
+        assert_return(cert, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        not_after = X509_get0_notAfter(cert);
+        if (!not_after || !ASN1_TIME_to_tm(not_after, &tm))
+                return pki_error(-EBADMSG);
+
+        t = timegm(&tm);
+        if (t == (time_t)-1)
+                return -ERANGE;
+
+        *ret = t;
+        return 0;
+}
+
+int pki_cert_common_name(X509 *cert, char **ret_cn) {
+        _cleanup_(OPENSSL_free_fnp) unsigned char *utf8 = NULL;
+        const X509_NAME *subject;
+        const X509_NAME_ENTRY *entry;
+        char *cn;
+        int i, n;
+
+        assert_return(cert, -EINVAL);
+        assert_return(ret_cn, -EINVAL);
+
+        subject = X509_get_subject_name(cert);
+        i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        if (i < 0)
+                return -ENOENT;
+        /* Two CNs: which one is the name? Neither. */
+        if (X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0)
+                return -ENOTUNIQ;
+
+        entry = X509_NAME_get_entry(subject, i);
+        n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+        if (n < 0)
+                return pki_error(-EBADMSG);
+        /* An embedded NUL would make the C string say something else. */
+        if (memchr(utf8, '\0', (size_t)n))
+                return -EBADMSG;
+
+        cn = strndup((const char *)utf8, (size_t)n);
+        if (!cn)
+                return -ENOMEM;
+
+        *ret_cn = cn;
+        return 0;
+}
+
+int pki_crl_has_serial(X509_CRL *crl, const ASN1_INTEGER *serial) {
+        X509_REVOKED *rev;
+
+        assert_return(crl, -EINVAL);
+        assert_return(serial, -EINVAL);
+
+        /* 2 means listed with reason removeFromCRL (delta CRLs): not revoked. */
+        return X509_CRL_get0_by_serial(crl, &rev, serial) == 1;
+}
+
+int pki_crl_number(X509_CRL *crl, long *ret_number) {
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
+        int64_t v;
+        int crit = -1;
+
+        assert_return(crl, -EINVAL);
+        assert_return(ret_number, -EINVAL);
+
+        number = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+        if (!number) {
+                if (crit != -1)
+                        return pki_error(-EBADMSG); /* duplicated or undecodable */
+                *ret_number = 0;
+                return 0;
+        }
+
+        /* RFC 5280 allows up to 20 octets; we only ever write a long. */
+        if (!ASN1_INTEGER_get_int64(&v, number) || v < 0 || v > LONG_MAX)
+                return pki_error(-ERANGE);
+
+        *ret_number = (long)v;
+        return 0;
+}
