@@ -19,6 +19,8 @@ PKG_CONFIG ?= pkg-config
 PKGS := libsystemd libseccomp libcap openssl inih json-c
 
 BUILD := build
+# make V=1 shows full command lines
+Q := $(if $(V),,@)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -48,19 +50,23 @@ HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
 all: $(BUILD)/regvisor
 
 $(BUILD)/regvisor: $(LIB_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
+	@echo "  CC-SAN  $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/tests/%: tests/unit/%.c $(SAN_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
 		-o $@ $< $(SAN_OBJ) $(SAN_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Every unit test binary runs even when one fails; the summary counts them.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,21 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
+/* Temporary files a killed writer left behind are removed by the next
+ * writer of the same path, so an interrupted run converges to a clean tree. */
+static void remove_stale_temporaries(const char *path) {
+        _cleanup_free_ char *pattern = NULL;
+        glob_t g;
+
+        if (asprintf(&pattern, "%s.regvisor-tmp-??????", path) < 0)
+                return;
+        if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &g) != 0)
+                return;
+        for (size_t i = 0; i < g.gl_pathc; i++)
+                (void) unlink(g.gl_pathv[i]);
+        globfree(&g);
+}
+
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -91,6 +107,7 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
                 return S_ISLNK(st.st_mode) ? -ELOOP : -EISDIR;
 
+        remove_stale_temporaries(path);
         if (asprintf(&tmp, "%s.regvisor-tmp-XXXXXX", path) < 0)
                 return -ENOMEM;
 

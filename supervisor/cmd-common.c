@@ -15,9 +15,7 @@ int verb_load_config(const char *path, Config *ret) {
         if (r < 0)
                 return log_error_errno(r, "out of memory");
         r = config_load(ret, path, &error);
-        if (r == -ENOENT && !error)
-                r = log_error_errno(r, "%s: configuration file not found", path);
-        else if (r < 0)
+        if (r < 0)
                 r = log_error_errno(r, "%s", error ? error : strerror(-r));
         if (r >= 0) {
                 r = config_validate(ret, path, &error);

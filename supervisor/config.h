@@ -51,7 +51,7 @@ typedef struct {
         unsigned burst;       /* extra requests allowed at once */
         unsigned conn_per_ip; /* 0 = off */
         Cidr allow_cidrs[CONFIG_MAX_CIDRS];
-        unsigned n_allow_cidrs; /* 0 = everyone (push only) */
+        unsigned n_allow_cidrs; /* 0 = everyone */
 } PortConfig;
 
 typedef struct {

@@ -1,0 +1,1714 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regvisor's configuration file.
+ *
+ * libinih reads the INI syntax; config_keys[] below maps every (section, key)
+ * to a parser, the field of Config it fills and its default. The defaults go
+ * through the same parsers as the file, so a default cannot be something the
+ * file would refuse, and regvisor.conf is checked against them by a test.
+ *
+ * Why there is a reader of our own: libinih as Debian 12 ships it (r55) is
+ * built without INI_HANDLER_LINENO, so the handler is never told the line,
+ * and its 200-byte line buffer silently cuts a longer line in two (the tail
+ * becomes a "line" of its own and every later line number is off by one).
+ * So we hand it the text through ini_parse_stream() and a reader that counts
+ * lines, refuses over-long ones and classifies each line the way inih is
+ * about to read it (blank or comment, [section], key = value, or an indented
+ * continuation of the previous key). The handler then knows the line it is
+ * called for; unknown sections are refused at their header even when empty;
+ * syntax errors stop the parse at once with the offending text quoted.
+ *
+ * Parsing is transactional: config_load*() parse into a copy of the caller's
+ * Config and swap it in only when the whole file and the cross-key checks
+ * passed, so a bad file leaves the previous configuration untouched.
+ */
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "macro.h"
+
+#define DEFAULT_DIGEST "sha256:8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
+#define DEFAULT_IMAGE "docker.io/library/registry@" DEFAULT_DIGEST
+
+/* A configuration file is a page of text; refuse anything that is not. */
+#define CONFIG_MAX_SIZE (1024 * 1024)
+
+/* Room for what a parser says it expected. */
+#define WHY_MAX 256
+
+#define KiB UINT64_C(1024)
+#define MiB (KiB * 1024)
+#define GiB (MiB * 1024)
+#define TiB (GiB * 1024)
+
+/* sizeof(sockaddr_un.sun_path): the path and its NUL must fit. */
+#define UNIX_PATH_MAX sizeof(((struct sockaddr_un *)NULL)->sun_path)
+
+typedef struct ConfigKey ConfigKey;
+
+/* One call of a value parser. On -EINVAL the parser has written what it
+ * expected into why (WHY_MAX bytes), phrased to follow "[section] key: ". */
+typedef struct {
+        const ConfigKey *key;
+        const char *value;
+        void *field;    /* (uint8_t *) config + key->offset */
+        Config *config; /* for parsers that fill more than one field */
+        bool append;    /* a continuation line of a list key */
+        char *why;
+} ParseCall;
+
+typedef int (*ConfigParser)(const ParseCall *p);
+
+enum {
+        KEY_LIST = 1 << 0,      /* may continue on indented lines, each appending */
+        PATH_OPTIONAL = 1 << 1, /* an empty value unsets the path (NULL) */
+};
+
+struct ConfigKey {
+        const char *section;
+        const char *key;
+        ConfigParser parse;
+        size_t offset;
+        const char *default_value; /* parsed by config_init_defaults() */
+        uint64_t min, max;         /* bounds of numbers, in the key's unit */
+        unsigned flags;
+};
+
+/* offsetof() that fails to compile when the field is not of the type the
+ * row's parser writes: the table is checked, not trusted. */
+#define FIELD(member, type)                                                                                 \
+        (offsetof(Config, member) +                                                                         \
+         0 * sizeof(char[__builtin_types_compatible_p(__typeof__(((Config *)NULL)->member), type) ? 1       \
+                                                                                                  : -1]))
+
+static int parse_user(const ParseCall *p);
+static int parse_subid_range(const ParseCall *p);
+static int parse_image(const ParseCall *p);
+static int parse_path(const ParseCall *p);
+static int parse_upstream(const ParseCall *p);
+static int parse_size(const ParseCall *p);
+static int parse_percent(const ParseCall *p);
+static int parse_server_names(const ParseCall *p);
+static int parse_key_type(const ParseCall *p);
+static int parse_unsigned(const ParseCall *p);
+static int parse_organization(const ParseCall *p);
+static int parse_listen(const ParseCall *p);
+static int parse_rate(const ParseCall *p);
+static int parse_cidrs(const ParseCall *p);
+static int parse_duration(const ParseCall *p);
+static int parse_workers(const ParseCall *p);
+static int parse_bool(const ParseCall *p);
+
+/* Every key regvisor knows: section, key, parser, field, default, the
+ * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
+ * in this order, with this default; the unit tests load it uncommented and
+ * compare. */
+static const ConfigKey config_keys[] = {
+        /* [host]: who runs what */
+        {"host", "service_user", parse_user, FIELD(service_user, char *), "ci-svc", 0, 0, 0},
+        {"host", "proxy_user", parse_user, FIELD(proxy_user, char *), "registry-proxy", 0, 0, 0},
+        {"host", "subid_range", parse_subid_range, FIELD(subid_start, uint32_t), "100000-165535", 0, 0, 0},
+
+        /* [registry]: the rootless Distribution container */
+        {"registry", "image", parse_image, FIELD(image, char *), DEFAULT_IMAGE, 0, 0, 0},
+        {"registry", "image_archive", parse_path, FIELD(image_archive, char *), "", 0, 0, PATH_OPTIONAL},
+        {"registry", "storage", parse_path, FIELD(storage, char *), "/var/lib/registry", 0, 0, 0},
+        {"registry", "listen", parse_upstream, FIELD(listen, UpstreamAddress),
+         "unix:/run/regvisor/registry/registry.sock", 0, 0, 0},
+        /* At least 16M: a bare "1" meant 1G, not one byte. */
+        {"registry", "memory_max", parse_size, FIELD(memory_max, uint64_t), "1G", 16 * MiB, UINT64_MAX, 0},
+        /* Up to 100 CPUs' worth. */
+        {"registry", "cpu_quota", parse_percent, FIELD(cpu_quota, unsigned), "100%", 1, 10000, 0},
+
+        /* [tls]: the registry's PKI */
+        {"tls", "dir", parse_path, FIELD(tls_dir, char *), "/etc/registry/certs", 0, 0, 0},
+        {"tls", "server_names", parse_server_names, FIELD(server_names, char *[CONFIG_MAX_SERVER_NAMES]), "",
+         0, 0, KEY_LIST},
+        {"tls", "key_type", parse_key_type, FIELD(key_type, KeyType), "ec-p256", 0, 0, 0},
+        /* Up to 100 years: a bound that catches an extra digit, not a policy. */
+        {"tls", "ca_days", parse_unsigned, FIELD(ca_days, unsigned), "3650", 1, 36500, 0},
+        {"tls", "cert_days", parse_unsigned, FIELD(cert_days, unsigned), "365", 1, 36500, 0},
+        {"tls", "organization", parse_organization, FIELD(organization, char *), "regvisor", 0, 0, 0},
+
+        /* [signing]: what policy.json trusts for images of this registry */
+        {"signing", "sigstore_key", parse_path, FIELD(sigstore_key, char *),
+         "/etc/containers/keys/registry-cosign.pub", 0, 0, 0},
+
+        /* [pull], [push]: the two public ports; defaults from the guide's nginx.conf */
+        {"pull", "listen", parse_listen, FIELD(pull.listen, ListenAddress), "443", 0, 0, 0},
+        {"pull", "rate", parse_rate, FIELD(pull.rate, double), "10r/s", 0, 1000000, 0},
+        {"pull", "burst", parse_unsigned, FIELD(pull.burst, unsigned), "20", 0, 1000000, 0},
+        {"pull", "conn_per_ip", parse_unsigned, FIELD(pull.conn_per_ip, unsigned), "20", 0, 1000000, 0},
+        {"pull", "allow_cidrs", parse_cidrs, FIELD(pull, PortConfig), "", 0, 0, KEY_LIST},
+        {"push", "listen", parse_listen, FIELD(push.listen, ListenAddress), "4443", 0, 0, 0},
+        {"push", "rate", parse_rate, FIELD(push.rate, double), "5r/s", 0, 1000000, 0},
+        {"push", "burst", parse_unsigned, FIELD(push.burst, unsigned), "10", 0, 1000000, 0},
+        {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "20", 0, 1000000, 0},
+        {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
+
+        /* [proxy]: limits of the TLS proxy. 1M at least: "max_body = 2" meant 2G. */
+        {"proxy", "max_body", parse_size, FIELD(max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
+        {"proxy", "read_timeout", parse_duration, FIELD(read_timeout, unsigned), "300s", 1, 86400, 0},
+        {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
+        {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
+        {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+
+        /* [status]: the health endpoint */
+        {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
+        {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},
+};
+
+#define N_KEYS ELEMENTSOF(config_keys)
+
+/* Every string Config owns, besides server_names[]: config_done() frees
+ * them and config_copy() duplicates them. A new char * field goes here. */
+static const size_t config_strings[] = {
+        offsetof(Config, service_user),
+        offsetof(Config, proxy_user),
+        offsetof(Config, image),
+        offsetof(Config, image_digest),
+        offsetof(Config, image_archive),
+        offsetof(Config, storage),
+        offsetof(Config, listen.path),
+        offsetof(Config, listen.host),
+        offsetof(Config, tls_dir),
+        offsetof(Config, organization),
+        offsetof(Config, sigstore_key),
+        offsetof(Config, pull.listen.host),
+        offsetof(Config, push.listen.host),
+        offsetof(Config, status_listen.host),
+};
+
+static inline bool isempty(const char *s) {
+        return !s || !*s;
+}
+
+static inline bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+/* A copy of an error message with control characters written as \xNN: the
+ * message quotes the file, and a log line must stay one line of text. */
+static char *escape_controls(const char *s) {
+        char *out = malloc(strlen(s) * 4 + 1), *q = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                unsigned char ch = (unsigned char)*s;
+                if (ch < 0x20 || ch == 0x7f)
+                        q += sprintf(q, "\\x%02x", ch);
+                else
+                        *q++ = (char)ch;
+        }
+        *q = 0;
+        return out;
+}
+
+static char **config_string(Config *c, size_t offset) {
+        return (char **)((uint8_t *)c + offset);
+}
+
+static void free_and_replace(char **p, char *v) {
+        free(*p);
+        *p = v;
+}
+
+/* ------------------------------------------------------------------------
+ * Lifetime
+ */
+
+void config_done(Config *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(config_strings); i++)
+                free(*config_string(c, config_strings[i]));
+        for (unsigned i = 0; i < c->n_server_names; i++)
+                free(c->server_names[i]);
+        *c = (Config){};
+}
+
+/* Deep copy of *c into *ret (which is overwritten, not freed). */
+static int config_copy(const Config *c, Config *ret) {
+        _cleanup_(config_done) Config t = *c;
+
+        /* t aliases c's strings: forget them, then duplicate one by one so
+         * that config_done() on a half-made copy frees only its own. */
+        for (size_t i = 0; i < ELEMENTSOF(config_strings); i++)
+                *config_string(&t, config_strings[i]) = NULL;
+        t.n_server_names = 0;
+        memset(t.server_names, 0, sizeof(t.server_names));
+
+        for (size_t i = 0; i < ELEMENTSOF(config_strings); i++) {
+                const char *s = *config_string((Config *)c, config_strings[i]);
+                if (!s)
+                        continue;
+                if (!(*config_string(&t, config_strings[i]) = strdup(s)))
+                        return -ENOMEM;
+        }
+        for (unsigned i = 0; i < c->n_server_names; i++) {
+                if (!(t.server_names[i] = strdup(c->server_names[i])))
+                        return -ENOMEM;
+                t.n_server_names++;
+        }
+
+        *ret = t;
+        t = (Config){};
+        return 0;
+}
+
+static const ConfigKey *config_key_find(const char *section, const char *key) {
+        for (size_t i = 0; i < N_KEYS; i++)
+                if (streq(config_keys[i].section, section) && streq(config_keys[i].key, key))
+                        return &config_keys[i];
+        return NULL;
+}
+
+static bool config_section_known(const char *section, size_t len) {
+        for (size_t i = 0; i < N_KEYS; i++)
+                if (strlen(config_keys[i].section) == len && strneq(config_keys[i].section, section, len))
+                        return true;
+        return false;
+}
+
+static int config_parse_value(Config *c, const ConfigKey *k, const char *value, bool append, char *why) {
+        ParseCall p = {
+                .key = k,
+                .value = value,
+                .field = (uint8_t *)c + k->offset,
+                .config = c,
+                .append = append,
+                .why = why,
+        };
+        why[0] = 0;
+        return k->parse(&p);
+}
+
+int config_init_defaults(Config *c) {
+        _cleanup_(config_done) Config t = {};
+        char why[WHY_MAX];
+        int r;
+
+        assert(c);
+
+        for (size_t i = 0; i < N_KEYS; i++) {
+                r = config_parse_value(&t, &config_keys[i], config_keys[i].default_value, false, why);
+                /* -EINVAL here is a bad row in config_keys[], not a user error. */
+                assert(r != -EINVAL);
+                if (r < 0)
+                        return r;
+        }
+
+        *c = t;
+        t = (Config){};
+        return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Small lexical helpers
+ */
+
+_printf_(2, 3) static int expected(const ParseCall *p, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(p->why, WHY_MAX, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+/* Decimal digits only: no sign, no spaces, no base prefixes (strtoul()
+ * would take " -1" and wrap it). *ret_end points after the last digit. */
+static int parse_digits(const char *s, uint64_t *ret, const char **ret_end) {
+        uint64_t v = 0;
+        const char *q = s;
+
+        if (!isdigit((unsigned char)*q))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*q); q++) {
+                unsigned d = (unsigned)(*q - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        *ret_end = q;
+        return 0;
+}
+
+/* The whole string as a decimal number. */
+static int parse_number(const char *s, uint64_t *ret) {
+        const char *end;
+        uint64_t v;
+        int r;
+
+        r = parse_digits(s, &v, &end);
+        if (r < 0)
+                return r;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_port(const char *s, uint16_t *ret) {
+        uint64_t v;
+
+        if (parse_number(s, &v) < 0 || v < 1 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t)v;
+        return 0;
+}
+
+/* A size as the parsers print it back: the largest unit that divides it. */
+static void format_size(uint64_t v, char buf[static 32]) {
+        static const struct {
+                char suffix;
+                uint64_t factor;
+        } units[] = {{'T', TiB}, {'G', GiB}, {'M', MiB}, {'K', KiB}};
+
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (v >= units[i].factor && v % units[i].factor == 0) {
+                        (void)snprintf(buf, 32, "%" PRIu64 "%c", v / units[i].factor, units[i].suffix);
+                        return;
+                }
+        (void)snprintf(buf, 32, "%" PRIu64, v);
+}
+
+static void format_duration(uint64_t v, char buf[static 32]) {
+        if (v >= 3600 && v % 3600 == 0)
+                (void)snprintf(buf, 32, "%" PRIu64 "h", v / 3600);
+        else if (v >= 60 && v % 60 == 0)
+                (void)snprintf(buf, 32, "%" PRIu64 "m", v / 60);
+        else
+                (void)snprintf(buf, 32, "%" PRIu64 "s", v);
+}
+
+static void format_listen(const ListenAddress *a, char buf[static 64]) {
+        if (!a->host)
+                (void)snprintf(buf, 64, "%u", a->port);
+        else if (strchr(a->host, ':'))
+                (void)snprintf(buf, 64, "[%s]:%u", a->host, a->port);
+        else
+                (void)snprintf(buf, 64, "%s:%u", a->host, a->port);
+}
+
+/* Parses an IP literal (no brackets, no zone) into addr (16 bytes, IPv4 in
+ * the first 4) and, when canonical is not NULL, writes its canonical text
+ * there (INET6_ADDRSTRLEN bytes): "::1", "10.0.0.1". Returns the family, or
+ * 0 when s is not an address. */
+static int parse_ip(const char *s, uint8_t addr[static 16], char *canonical) {
+        uint8_t a[16] = {};
+
+        if (inet_pton(AF_INET, s, a) == 1) {
+                memcpy(addr, a, 16);
+                if (canonical)
+                        (void)inet_ntop(AF_INET, a, canonical, INET6_ADDRSTRLEN);
+                return AF_INET;
+        }
+        if (inet_pton(AF_INET6, s, a) == 1) {
+                memcpy(addr, a, 16);
+                if (canonical)
+                        (void)inet_ntop(AF_INET6, a, canonical, INET6_ADDRSTRLEN);
+                return AF_INET6;
+        }
+        return 0;
+}
+
+static bool ip_is_loopback(int family, const uint8_t addr[static 16]) {
+        static const uint8_t v6_loopback[16] = {[15] = 1};
+
+        if (family == AF_INET)
+                return addr[0] == 127;
+        return family == AF_INET6 && memcmp(addr, v6_loopback, 16) == 0;
+}
+
+/* Splits a list value on commas and whitespace; empty items are skipped.
+ * Returns the number of items, -E2BIG beyond max, -ENOMEM. */
+static int split_list(const char *value, char **items, size_t max) {
+        size_t n = 0;
+
+        for (const char *s = value; *s;) {
+                size_t len;
+
+                s += strspn(s, ", \t");
+                len = strcspn(s, ", \t");
+                if (len == 0)
+                        break;
+                if (n >= max) {
+                        while (n > 0)
+                                free(items[--n]);
+                        return -E2BIG;
+                }
+                if (!(items[n] = strndup(s, len))) {
+                        while (n > 0)
+                                free(items[--n]);
+                        return -ENOMEM;
+                }
+                n++;
+                s += len;
+        }
+        return (int)n;
+}
+
+/* ------------------------------------------------------------------------
+ * Value parsers, in the order of config_keys[]
+ */
+
+/* Login names as useradd(8) takes them by default, minus root: the whole
+ * point of both users is that neither is root. */
+static int parse_user(const ParseCall *p) {
+        const char *v = p->value;
+        char *copy;
+        size_t len = strlen(v);
+
+        if (len == 0 || len > 32 || !(islower((unsigned char)v[0]) || v[0] == '_') ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+                return expected(p, "expected a user name ([a-z_][a-z0-9_-]*, at most 32 characters)");
+        if (streq(v, "root"))
+                return expected(p, "expected an unprivileged user, not root");
+
+        if (!(copy = strdup(v)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
+/* START-END, both inclusive, as usermod --add-subuids takes it. Never 0
+ * (root) and never 4294967295 ((uid_t) -1, "no id" to chown()). */
+static int parse_subid_range(const ParseCall *p) {
+        const char *end;
+        uint64_t start, last;
+
+        if (parse_digits(p->value, &start, &end) < 0 || *end != '-' || parse_number(end + 1, &last) < 0 ||
+            start < 100 || last > UINT32_MAX - 1 || last <= start)
+                return expected(p, "expected START-END with 100 <= START < END <= 4294967294 "
+                                   "(such as 100000-165535)");
+
+        p->config->subid_start = (uint32_t)start;
+        p->config->subid_count = (uint32_t)(last - start + 1);
+        return 0;
+}
+
+/* [a-z0-9]+ joined by ".", "_", "__" or one or more "-": a path component of
+ * the distribution reference grammar. Returns the length consumed (up to a
+ * '/' or the end), or 0 when invalid. */
+static size_t image_path_component(const char *s) {
+        const char *q = s;
+
+        for (;;) {
+                size_t run = strspn(q, "abcdefghijklmnopqrstuvwxyz0123456789");
+                if (run == 0)
+                        return 0;
+                q += run;
+                if (*q == '.')
+                        q++;
+                else if (*q == '_')
+                        q += q[1] == '_' ? 2 : 1;
+                else if (*q == '-')
+                        q += strspn(q, "-");
+                else
+                        return (size_t)(q - s);
+        }
+}
+
+/* host[:port] where host is a DNS name ([a-zA-Z0-9] components, inner '-')
+ * or [IPv6]. */
+static bool image_domain_valid(const char *d, size_t len) {
+        char buf[256], port[8];
+        const char *colon;
+        size_t host_len;
+
+        if (len == 0 || len >= sizeof(buf))
+                return false;
+        memcpy(buf, d, len);
+        buf[len] = 0;
+
+        if (buf[0] == '[') {
+                char *close = strchr(buf, ']');
+                uint8_t a[16];
+
+                if (!close)
+                        return false;
+                *close = 0;
+                if (inet_pton(AF_INET6, buf + 1, a) != 1)
+                        return false;
+                colon = close[1] ? close + 1 : NULL;
+                if (colon && *colon != ':')
+                        return false;
+        } else {
+                colon = strchr(buf, ':');
+                host_len = colon ? (size_t)(colon - buf) : len;
+                if (host_len == 0)
+                        return false;
+                for (size_t i = 0; i < host_len;) {
+                        size_t run = strspn(buf + i, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                     "0123456789-");
+                        if (run == 0 || buf[i] == '-' || buf[i + run - 1] == '-')
+                                return false;
+                        i += run;
+                        if (i < host_len && buf[i] != '.')
+                                return false;
+                        if (i < host_len && ++i == host_len)
+                                return false; /* trailing dot */
+                }
+        }
+
+        if (colon) {
+                uint16_t pn;
+
+                if (strlen(colon + 1) >= sizeof(port))
+                        return false;
+                strcpy(port, colon + 1);
+                if (parse_port(port, &pn) < 0)
+                        return false;
+        }
+        return true;
+}
+
+/* NAME[:TAG]@sha256:HEX per github.com/distribution/reference. The stored
+ * image is NAME@sha256:HEX with NAME fully qualified as docker would read it
+ * ("registry" is docker.io/library/registry), so podman never resolves a
+ * short name through registries.conf; the tag is dropped because the digest
+ * alone names the content (and containers/image, under podman, has long
+ * refused references that carry both). */
+static int parse_image(const ParseCall *p) {
+        const char *v = p->value, *at, *digest, *name_end, *slash, *remote;
+        _cleanup_free_ char *image = NULL, *image_digest = NULL;
+        const char *domain = NULL;
+        size_t domain_len = 0, remote_len;
+        const char *prefix;
+
+        at = strchr(v, '@');
+        if (!at)
+                return expected(p, "image must be pinned by digest (NAME@sha256:...)");
+
+        digest = at + 1;
+        if (!strneq(digest, "sha256:", 7) || strlen(digest + 7) != 64 ||
+            strspn(digest + 7, "0123456789abcdef") != 64)
+                return expected(p, "expected NAME@sha256: and 64 lowercase hex digits");
+
+        /* An optional :TAG after the last '/' of the name. */
+        name_end = at;
+        slash = memrchr(v, '/', (size_t)(at - v));
+        {
+                const char *from = slash ? slash : v;
+                const char *colon = memchr(from, ':', (size_t)(at - from));
+                if (colon) {
+                        size_t tag_len = (size_t)(at - colon - 1);
+                        if (tag_len == 0 || tag_len > 128 ||
+                            !(isalnum((unsigned char)colon[1]) || colon[1] == '_'))
+                                goto bad_name;
+                        for (const char *t = colon + 1; t < at; t++)
+                                if (!(isalnum((unsigned char)*t) || strchr("_.-", *t)))
+                                        goto bad_name;
+                        name_end = colon;
+                }
+        }
+
+        /* The first component is a domain when it looks like one: a '.',
+         * a ':' (port) or "localhost", or uppercase, which paths never have. */
+        remote = v;
+        slash = memchr(v, '/', (size_t)(name_end - v));
+        if (slash) {
+                size_t len = (size_t)(slash - v);
+                bool is_domain = memchr(v, '.', len) || memchr(v, ':', len) ||
+                                 (len == 9 && strneq(v, "localhost", 9));
+                for (size_t i = 0; i < len && !is_domain; i++)
+                        is_domain = isupper((unsigned char)v[i]);
+                if (is_domain) {
+                        if (!image_domain_valid(v, len))
+                                goto bad_name;
+                        domain = v;
+                        domain_len = len;
+                        remote = slash + 1;
+                }
+        }
+
+        remote_len = (size_t)(name_end - remote);
+        for (const char *q = remote;;) {
+                size_t n = image_path_component(q);
+                if (n == 0)
+                        goto bad_name;
+                q += n;
+                if (q == name_end)
+                        break;
+                if (*q != '/')
+                        goto bad_name;
+                q++;
+        }
+
+        if (!domain || (domain_len == 15 && strneq(domain, "index.docker.io", 15))) {
+                domain = "docker.io";
+                domain_len = 9;
+        }
+        prefix = domain_len == 9 && strneq(domain, "docker.io", 9) && !memchr(remote, '/', remote_len)
+                         ? "library/"
+                         : "";
+
+        if (domain_len + 1 + strlen(prefix) + remote_len > 255)
+                return expected(p, "expected an image name of at most 255 characters");
+
+        if (asprintf(&image, "%.*s/%s%.*s@%s", (int)domain_len, domain, prefix, (int)remote_len, remote,
+                     digest) < 0) {
+                image = NULL;
+                return -ENOMEM;
+        }
+        if (!(image_digest = strdup(digest)))
+                return -ENOMEM;
+
+        free_and_replace(&p->config->image, TAKE_PTR(image));
+        free_and_replace(&p->config->image_digest, TAKE_PTR(image_digest));
+        return 0;
+
+bad_name:
+        return expected(p, "expected an image reference [DOMAIN[:PORT]/]PATH[:TAG]@sha256:HEX, "
+                           "PATH of lowercase [a-z0-9] components joined by '.', '_', '__', '-' and '/'");
+}
+
+/* An absolute path, normalized ("//" and a trailing "/" dropped), made of
+ * letters, digits and "/._-+@" only. No "." or ".." components: what we chown
+ * or bind-mount is the path written, not one that climbs out of it. No ':',
+ * ',' or spaces: paths end up in podman's -v SRC:DST:OPTS, oci-archive:PATH
+ * and unit files, where those characters are separators. Not "/" itself. */
+static int path_normalize(const char *v, size_t max, char **ret, const char **ret_why) {
+        _cleanup_free_ char *out = NULL;
+        size_t n = 0, len = strlen(v);
+
+        if (v[0] != '/') {
+                *ret_why = "an absolute path";
+                return -EINVAL;
+        }
+        if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+@") != len) {
+                *ret_why = "a path of letters, digits and / . _ - + @ only";
+                return -EINVAL;
+        }
+        if (!(out = malloc(len + 1)))
+                return -ENOMEM;
+
+        for (const char *s = v; *s;) {
+                size_t c;
+
+                s += strspn(s, "/");
+                c = strcspn(s, "/");
+                if (c == 0)
+                        break;
+                if ((c == 1 && s[0] == '.') || (c == 2 && strneq(s, "..", 2))) {
+                        *ret_why = "a path without '.' or '..' components";
+                        return -EINVAL;
+                }
+                out[n++] = '/';
+                memcpy(out + n, s, c);
+                n += c;
+                s += c;
+        }
+        if (n == 0) {
+                *ret_why = "a path below /, not / itself";
+                return -EINVAL;
+        }
+        out[n] = 0;
+        if (n + 1 > max) {
+                *ret_why = NULL; /* the caller words the limit */
+                return -ENAMETOOLONG;
+        }
+
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int parse_path(const ParseCall *p) {
+        const char *why = NULL;
+        char *path;
+        int r;
+
+        if (isempty(p->value) && (p->key->flags & PATH_OPTIONAL)) {
+                free_and_replace(p->field, NULL);
+                return 0;
+        }
+        r = path_normalize(p->value, PATH_MAX, &path, &why);
+        if (r == -ENAMETOOLONG)
+                return expected(p, "expected a path shorter than %d bytes", PATH_MAX);
+        if (r == -EINVAL)
+                return expected(p, "expected %s%s", why,
+                                (p->key->flags & PATH_OPTIONAL) ? " (or nothing, to leave it unset)" : "");
+        if (r < 0)
+                return r;
+
+        free_and_replace(p->field, path);
+        return 0;
+}
+
+/* Where the proxy reaches the registry. unix:PATH is the default: the
+ * container then runs with --network=none and only processes that can open
+ * the socket file reach it. tcp: is the guide's -p 127.0.0.1:5000:5000 and
+ * is loopback only, because the registry itself has neither TLS nor
+ * authentication: every byte of access control lives in the proxy. */
+static int parse_upstream(const ParseCall *p) {
+        UpstreamAddress *u = p->field;
+        const char *v = p->value;
+
+        if (strneq(v, "unix:", 5)) {
+                const char *why = NULL;
+                char *path;
+                int r;
+
+                r = path_normalize(v + 5, UNIX_PATH_MAX, &path, &why);
+                if (r == -ENAMETOOLONG)
+                        return expected(p, "expected a unix socket path shorter than %zu bytes",
+                                        UNIX_PATH_MAX);
+                if (r == -EINVAL)
+                        return expected(p, "expected unix:PATH with %s", why);
+                if (r < 0)
+                        return r;
+
+                free(u->path);
+                free(u->host);
+                *u = (UpstreamAddress){.kind = LISTEN_UNIX, .path = path};
+                return 0;
+        }
+
+        if (strneq(v, "tcp:", 4)) {
+                char host[INET6_ADDRSTRLEN + 2], canonical[INET6_ADDRSTRLEN];
+                const char *h = v + 4, *colon;
+                uint8_t addr[16];
+                uint16_t port;
+                size_t hl;
+                char *copy;
+                int family;
+
+                colon = strrchr(h, ':');
+                if (!colon || parse_port(colon + 1, &port) < 0)
+                        return expected(
+                                p, "expected tcp:127.0.0.1:PORT or tcp:[::1]:PORT, PORT from 1 to 65535");
+                hl = (size_t)(colon - h);
+                if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+                        h++;
+                        hl -= 2;
+                } else if (memchr(h, ':', hl))
+                        return expected(p, "expected an IPv6 address in brackets: tcp:[::1]:PORT");
+                if (hl >= sizeof(host))
+                        goto not_loopback;
+                memcpy(host, h, hl);
+                host[hl] = 0;
+                family = parse_ip(host, addr, canonical);
+                if (family == 0 || !ip_is_loopback(family, addr) || (family == AF_INET6) != (h != v + 4))
+                        goto not_loopback;
+
+                if (!(copy = strdup(canonical)))
+                        return -ENOMEM;
+                free(u->path);
+                free(u->host);
+                *u = (UpstreamAddress){.kind = LISTEN_TCP, .host = copy, .port = port};
+                return 0;
+
+        not_loopback:
+                return expected(p, "expected a loopback address (tcp:127.0.0.0/8:PORT or tcp:[::1]:PORT): "
+                                   "the registry has no TLS or authentication of its own");
+        }
+
+        return expected(p, "expected unix:/ABSOLUTE/PATH or tcp:127.0.0.1:PORT");
+}
+
+/* Bytes, or K, M, G, T in powers of 1024 as systemd's MemoryMax= and
+ * nginx's client_max_body_size read them. */
+static int parse_size(const ParseCall *p) {
+        uint64_t v, factor = 1, *field = p->field;
+        char lo[32];
+        const char *end;
+
+        if (parse_digits(p->value, &v, &end) < 0)
+                goto bad;
+        switch (*end) {
+        case 0:
+                break;
+        case 'K':
+        case 'k':
+                factor = KiB;
+                break;
+        case 'M':
+        case 'm':
+                factor = MiB;
+                break;
+        case 'G':
+        case 'g':
+                factor = GiB;
+                break;
+        case 'T':
+        case 't':
+                factor = TiB;
+                break;
+        default:
+                goto bad;
+        }
+        if (*end && end[1])
+                goto bad;
+        if (v > UINT64_MAX / factor || v * factor < p->key->min || v * factor > p->key->max)
+                goto bad;
+
+        *field = v * factor;
+        return 0;
+
+bad:
+        format_size(p->key->min, lo);
+        return expected(
+                p, "expected a size of at least %s in bytes or with a K, M, G or T suffix (1024-based)", lo);
+}
+
+/* "N%" of one CPU, as systemd's CPUQuota=; a bare N is read the same. */
+static int parse_percent(const ParseCall *p) {
+        unsigned *field = p->field;
+        const char *end;
+        uint64_t v;
+
+        if (parse_digits(p->value, &v, &end) < 0 || !(*end == 0 || streq(end, "%")) || v < p->key->min ||
+            v > p->key->max)
+                return expected(p,
+                                "expected N%% of one CPU, from %" PRIu64 "%% to %" PRIu64
+                                "%% (200%% is two CPUs)",
+                                p->key->min, p->key->max);
+        *field = (unsigned)v;
+        return 0;
+}
+
+/* A DNS name as a certificate's dNSName holds it: LDH labels of 1 to 63
+ * characters, no '-' at either end, 253 characters at most, no trailing dot
+ * and a last label that is not all digits (so "192.0.2.300" is a typo, not a
+ * host name). Lowercase already. */
+static bool dns_name_valid(const char *s) {
+        size_t len = strlen(s);
+        const char *label = s;
+
+        if (len == 0 || len > 253)
+                return false;
+        for (;;) {
+                size_t l = strspn(label, "abcdefghijklmnopqrstuvwxyz0123456789-");
+                if (l == 0 || l > 63 || label[0] == '-' || label[l - 1] == '-')
+                        return false;
+                if (label[l] == 0)
+                        return strspn(label, "0123456789") != l;
+                if (label[l] != '.')
+                        return false;
+                label += l + 1;
+        }
+}
+
+/* The names clients use to reach the registry, for the server certificate's
+ * subjectAltName: DNS names and IP literals, stored lowercase and canonical
+ * (IPv6 compressed) so that duplicates are found whatever their spelling. */
+static int parse_server_names(const ParseCall *p) {
+        Config *c = p->config;
+        char *items[CONFIG_MAX_SERVER_NAMES] = {};
+        unsigned have = p->append ? c->n_server_names : 0;
+        int n, r = 0;
+
+        n = split_list(p->value, items, CONFIG_MAX_SERVER_NAMES - have);
+        if (n == -E2BIG)
+                return expected(p, "expected at most %d names", CONFIG_MAX_SERVER_NAMES);
+        if (n < 0)
+                return n;
+
+        for (int i = 0; i < n && r == 0; i++) {
+                char canonical[INET6_ADDRSTRLEN], *name = items[i];
+                size_t len = strlen(name);
+                uint8_t addr[16];
+
+                for (char *q = name; *q; q++)
+                        *q = (char)tolower((unsigned char)*q);
+                if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
+                        char *inner = strndup(name + 1, len - 2);
+                        if (!inner) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        free_and_replace(&items[i], inner);
+                        name = inner;
+                        if (parse_ip(name, addr, canonical) != AF_INET6) {
+                                r = expected(p, "expected an IPv6 address inside [ ], not '%s'", name);
+                                break;
+                        }
+                }
+                if (strchr(name, '*'))
+                        r = expected(p, "expected no wildcard names: '%s' (list every name)", name);
+                else if (parse_ip(name, addr, canonical)) {
+                        if (!streq(name, canonical)) {
+                                char *copy = strdup(canonical);
+                                if (!copy) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                free_and_replace(&items[i], copy);
+                                name = copy;
+                        }
+                } else if (!dns_name_valid(name))
+                        r = expected(p,
+                                     "expected DNS names (letters, digits, '-' and '.') or IP addresses, "
+                                     "'%s' is neither",
+                                     name);
+                if (r < 0)
+                        break;
+
+                for (unsigned j = 0; j < have; j++)
+                        if (streq(c->server_names[j], name))
+                                r = expected(p, "expected every name once, '%s' is listed twice", name);
+                for (int j = 0; j < i && r == 0; j++)
+                        if (streq(items[j], name))
+                                r = expected(p, "expected every name once, '%s' is listed twice", name);
+        }
+        if (r < 0) {
+                for (int i = 0; i < n; i++)
+                        free(items[i]);
+                return r;
+        }
+
+        if (!p->append) {
+                for (unsigned i = 0; i < c->n_server_names; i++)
+                        free(c->server_names[i]);
+                memset(c->server_names, 0, sizeof(c->server_names));
+                c->n_server_names = 0;
+        }
+        for (int i = 0; i < n; i++)
+                c->server_names[c->n_server_names++] = items[i];
+        return 0;
+}
+
+static int parse_key_type(const ParseCall *p) {
+        KeyType *field = p->field;
+
+        if (strcaseeq(p->value, "ec-p256"))
+                *field = KEY_EC_P256;
+        else if (strcaseeq(p->value, "rsa-4096"))
+                *field = KEY_RSA_4096;
+        else
+                return expected(p, "expected ec-p256 or rsa-4096");
+        return 0;
+}
+
+static int parse_unsigned(const ParseCall *p) {
+        unsigned *field = p->field;
+        uint64_t v;
+
+        if (parse_number(p->value, &v) < 0 || v < p->key->min || v > p->key->max)
+                return expected(p, "expected a whole number from %" PRIu64 " to %" PRIu64, p->key->min,
+                                p->key->max);
+        *field = (unsigned)v;
+        return 0;
+}
+
+/* The O= of every certificate regvisor issues. Printable ASCII keeps the
+ * subject readable by every tool; 64 is X.520's ub-organization-name. */
+static int parse_organization(const ParseCall *p) {
+        size_t len = strlen(p->value);
+        char *copy;
+
+        if (len == 0 || len > 64)
+                goto bad;
+        for (const char *q = p->value; *q; q++)
+                if (*q < 0x20 || *q > 0x7e)
+                        goto bad;
+
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+
+bad:
+        return expected(p, "expected 1 to 64 printable ASCII characters");
+}
+
+/* "PORT" (every address, dual-stack), "IPV4:PORT" or "[IPV6]:PORT". IP
+ * literals only: a listening socket binds an address, never a name. */
+static int parse_listen_address(const char *v, ListenAddress *ret) {
+        char host[INET6_ADDRSTRLEN + 2], canonical[INET6_ADDRSTRLEN];
+        const char *colon, *h = v;
+        uint8_t addr[16];
+        uint16_t port;
+        size_t hl;
+        int family;
+        char *copy;
+
+        if (isdigit((unsigned char)v[0]) && !strchr(v, ':') && !strchr(v, '.')) {
+                if (parse_port(v, &port) < 0)
+                        return -EINVAL;
+                *ret = (ListenAddress){.port = port};
+                return 0;
+        }
+
+        colon = strrchr(v, ':');
+        if (!colon || parse_port(colon + 1, &port) < 0)
+                return -EINVAL;
+        hl = (size_t)(colon - v);
+        if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
+                h++;
+                hl -= 2;
+        } else if (memchr(v, ':', hl))
+                return -EINVAL; /* IPv6 without brackets: where would the port start? */
+        if (hl == 0 || hl >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, h, hl);
+        host[hl] = 0;
+        family = parse_ip(host, addr, canonical);
+        if (family == 0 || (family == AF_INET6) != (h != v))
+                return -EINVAL;
+
+        if (!(copy = strdup(canonical)))
+                return -ENOMEM;
+        *ret = (ListenAddress){.host = copy, .port = port};
+        return 0;
+}
+
+static int parse_listen(const ParseCall *p) {
+        ListenAddress *field = p->field, a;
+        int r;
+
+        r = parse_listen_address(p->value, &a);
+        if (r == -EINVAL)
+                return expected(p, "expected PORT, IPV4:PORT or [IPV6]:PORT, PORT from 1 to 65535");
+        if (r < 0)
+                return r;
+        free(field->host);
+        *field = a;
+        return 0;
+}
+
+/* Requests per second and client address, nginx style: "10r/s", "600r/m"
+ * (the 'r' may be left out); "off" or 0 turns the limit off. */
+static int parse_rate(const ParseCall *p) {
+        double *field = p->field;
+        const char *end;
+        uint64_t v;
+
+        if (strcaseeq(p->value, "off") || streq(p->value, "0")) {
+                *field = 0;
+                return 0;
+        }
+        if (parse_digits(p->value, &v, &end) < 0 || v < 1 || v > p->key->max)
+                goto bad;
+        if (*end == 'r')
+                end++;
+        if (streq(end, "/s"))
+                *field = (double)v;
+        else if (streq(end, "/m"))
+                *field = (double)v / 60.0;
+        else
+                goto bad;
+        return 0;
+
+bad:
+        return expected(p, "expected N/s or N/m (such as 10r/s or 600r/m, N from 1 to %" PRIu64 ") or off",
+                        p->key->max);
+}
+
+/* Networks allowed to connect: "10.0.0.0/8, 2001:db8::/32 192.0.2.7". A bare
+ * address is a /32 or /128; host bits are masked off (10.1.2.3/8 is
+ * 10.0.0.0/8), as the firewall would read it. */
+static int parse_cidrs(const ParseCall *p) {
+        PortConfig *pc = p->field;
+        char *items[CONFIG_MAX_CIDRS] = {};
+        Cidr parsed[CONFIG_MAX_CIDRS];
+        unsigned have = p->append ? pc->n_allow_cidrs : 0;
+        int n, r = 0;
+
+        n = split_list(p->value, items, CONFIG_MAX_CIDRS - have);
+        if (n == -E2BIG)
+                return expected(p, "expected at most %d networks", CONFIG_MAX_CIDRS);
+        if (n < 0)
+                return n;
+
+        for (int i = 0; i < n; i++) {
+                Cidr *cidr = &parsed[i];
+                char *slash = strchr(items[i], '/');
+                uint64_t prefix = 0;
+                unsigned bits;
+
+                if (slash)
+                        *slash = 0;
+                *cidr = (Cidr){};
+                cidr->family = parse_ip(items[i], cidr->addr, NULL);
+                bits = cidr->family == AF_INET ? 32 : 128;
+                if (cidr->family == 0 ||
+                    (slash && (parse_number(slash + 1, &prefix) < 0 || prefix > bits))) {
+                        if (slash)
+                                *slash = '/';
+                        r = expected(p,
+                                     "expected ADDRESS[/PREFIX] (such as 10.0.0.0/8 or 2001:db8::/32), "
+                                     "not '%s'",
+                                     items[i]);
+                        break;
+                }
+                cidr->prefix = slash ? (unsigned)prefix : bits;
+                for (unsigned b = cidr->prefix; b < bits; b++)
+                        cidr->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+        }
+        for (int i = 0; i < n; i++)
+                free(items[i]);
+        if (r < 0)
+                return r;
+
+        if (!p->append)
+                pc->n_allow_cidrs = 0;
+        memcpy(pc->allow_cidrs + pc->n_allow_cidrs, parsed, (size_t)n * sizeof(Cidr));
+        pc->n_allow_cidrs += (unsigned)n;
+        return 0;
+}
+
+/* Seconds, or with an s, m or h suffix: "300s", "5m", "1h". */
+static int parse_duration(const ParseCall *p) {
+        unsigned *field = p->field;
+        uint64_t v, factor = 1;
+        const char *end;
+        char lo[32], hi[32];
+
+        if (parse_digits(p->value, &v, &end) < 0)
+                goto bad;
+        if (streq(end, "m"))
+                factor = 60;
+        else if (streq(end, "h"))
+                factor = 3600;
+        else if (!streq(end, "s") && !streq(end, ""))
+                goto bad;
+        if (v > p->key->max / factor || v * factor < p->key->min)
+                goto bad;
+        *field = (unsigned)(v * factor);
+        return 0;
+
+bad:
+        format_duration(p->key->min, lo);
+        format_duration(p->key->max, hi);
+        return expected(p,
+                        "expected a duration from %s to %s in seconds or with an s, m or h suffix "
+                        "(such as 300s or 5m)",
+                        lo, hi);
+}
+
+static int parse_workers(const ParseCall *p) {
+        unsigned *field = p->field;
+        uint64_t v;
+
+        if (strcaseeq(p->value, "auto")) {
+                *field = 0;
+                return 0;
+        }
+        if (parse_number(p->value, &v) < 0 || v > p->key->max)
+                return expected(p, "expected auto (one per CPU) or a number from 1 to %" PRIu64,
+                                p->key->max);
+        *field = (unsigned)v;
+        return 0;
+}
+
+static int parse_bool(const ParseCall *p) {
+        static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off",
+                                                                                    "0"};
+        bool *field = p->field;
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcaseeq(p->value, yes[i])) {
+                        *field = true;
+                        return 0;
+                }
+                if (strcaseeq(p->value, no[i])) {
+                        *field = false;
+                        return 0;
+                }
+        }
+        return expected(p, "expected yes, no, true, false, on, off, 1 or 0");
+}
+
+/* ------------------------------------------------------------------------
+ * Cross-key checks, shared by config_load*() (with line numbers, on the
+ * merged result, so a file cannot leave an inconsistent configuration
+ * behind) and config_validate() (without).
+ */
+
+typedef struct {
+        const char *name;      /* file name for messages */
+        const unsigned *lines; /* where each key was set in this file, or NULL */
+        char **ret_error;
+} CheckContext;
+
+static size_t key_index(const char *section, const char *key) {
+        const ConfigKey *k = config_key_find(section, key);
+        assert(k);
+        return (size_t)(k - config_keys);
+}
+
+/* Reports a constraint between two keys at the later of the lines that set
+ * them in this file, or at the file alone when this file set neither. */
+_printf_(4, 5) static int check_fail(const CheckContext *x, size_t a, size_t b, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        unsigned line = 0;
+        va_list ap;
+        int r;
+
+        if (x->lines)
+                line = x->lines[a] > x->lines[b] ? x->lines[a] : x->lines[b];
+
+        va_start(ap, fmt);
+        r = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                msg = NULL; /* undefined after a failed vasprintf() */
+                return -ENOMEM;
+        }
+
+        if (x->ret_error) {
+                _cleanup_free_ char *full = NULL;
+
+                if (line > 0)
+                        r = asprintf(&full, "%s:%u: %s", x->name, line, msg);
+                else
+                        r = asprintf(&full, "%s: %s", x->name, msg);
+                if (r < 0) {
+                        full = NULL; /* undefined after a failed asprintf() */
+                        return -ENOMEM;
+                }
+                if (!(*x->ret_error = escape_controls(full)))
+                        return -ENOMEM;
+        }
+        return -EINVAL;
+}
+
+typedef struct {
+        const char *what;
+        size_t key;
+        ListenAddress addr;
+} Endpoint;
+
+static bool host_is_any(const char *h, bool v6) {
+        return !h || streq(h, v6 ? "::" : "0.0.0.0");
+}
+
+/* Whether two sockets could not both bind: the same port on the same
+ * address, or on a wildcard that covers the other (:: and a bare port are
+ * dual-stack, 0.0.0.0 covers IPv4 only). */
+static bool endpoints_clash(const ListenAddress *a, const ListenAddress *b) {
+        bool a6, b6;
+
+        if (a->port != b->port)
+                return false;
+        if (!a->host || !b->host || streq(a->host, b->host))
+                return true;
+        a6 = strchr(a->host, ':');
+        b6 = strchr(b->host, ':');
+        if (host_is_any(a->host, true) || host_is_any(b->host, true))
+                return true;
+        if (a6 == b6 && (host_is_any(a->host, a6) || host_is_any(b->host, b6)))
+                return true;
+        return false;
+}
+
+static int config_check(const Config *c, const CheckContext *x) {
+        size_t service_user = key_index("host", "service_user"),
+               proxy_user = key_index("host", "proxy_user");
+        size_t ca_days = key_index("tls", "ca_days"), cert_days = key_index("tls", "cert_days");
+        size_t status_listen = key_index("status", "listen"),
+               allow_remote = key_index("status", "allow_remote");
+        char buf[64];
+
+        if (c->service_user && c->proxy_user && streq(c->service_user, c->proxy_user))
+                return check_fail(
+                        x, service_user, proxy_user,
+                        "[host] service_user and proxy_user: expected two different users, got '%s' "
+                        "for both (the proxy must not be able to touch the registry's storage)",
+                        c->proxy_user);
+
+        if (c->cert_days > c->ca_days)
+                return check_fail(x, ca_days, cert_days,
+                                  "[tls] cert_days: expected at most ca_days (%u): a certificate must not "
+                                  "outlive its CA, got '%u'",
+                                  c->ca_days, c->cert_days);
+
+        if (!c->status_allow_remote) {
+                uint8_t addr[16];
+                int family = c->status_listen.host ? parse_ip(c->status_listen.host, addr, NULL) : 0;
+
+                if (family == 0 || !ip_is_loopback(family, addr)) {
+                        format_listen(&c->status_listen, buf);
+                        return check_fail(x, status_listen, allow_remote,
+                                          "[status] listen: expected a loopback address (127.0.0.1:PORT or "
+                                          "[::1]:PORT) unless [status] allow_remote = yes, got '%s'",
+                                          buf);
+                }
+        }
+
+        Endpoint e[] = {
+                {"[pull] listen", key_index("pull", "listen"), c->pull.listen},
+                {"[push] listen", key_index("push", "listen"), c->push.listen},
+                {"[status] listen", status_listen, c->status_listen},
+                {"[registry] listen",
+                 key_index("registry", "listen"),
+                 {.host = c->listen.host, .port = c->listen.port}},
+        };
+        size_t n_e = c->listen.kind == LISTEN_TCP ? ELEMENTSOF(e) : ELEMENTSOF(e) - 1;
+        for (size_t i = 0; i < n_e; i++)
+                for (size_t j = i + 1; j < n_e; j++)
+                        if (endpoints_clash(&e[i].addr, &e[j].addr)) {
+                                char other[64];
+                                format_listen(&e[i].addr, buf);
+                                format_listen(&e[j].addr, other);
+                                return check_fail(x, e[i].key, e[j].key,
+                                                  "%s '%s' and %s '%s': expected different ports or "
+                                                  "addresses, both cannot be bound",
+                                                  e[i].what, buf, e[j].what, other);
+                        }
+
+        return 0;
+}
+
+int config_validate(const Config *c, const char *name, char **ret_error) {
+        CheckContext x = {.name = name ?: "(configuration)", .ret_error = ret_error};
+
+        assert(c);
+
+        if (c->n_server_names == 0) {
+                if (ret_error &&
+                    asprintf(ret_error,
+                             "%s: [tls] server_names is required: the DNS names and IP addresses "
+                             "clients use to reach the registry",
+                             x.name) < 0) {
+                        *ret_error = NULL;
+                        return -ENOMEM;
+                }
+                return -EINVAL;
+        }
+        return config_check(c, &x);
+}
+
+/* ------------------------------------------------------------------------
+ * Feeding libinih
+ */
+
+typedef struct {
+        const char *name; /* for messages */
+        const char *text;
+        size_t size, pos;
+        unsigned line;     /* of the line last handed to inih */
+        bool key_seen;     /* since the last [section]: inih then reads an indented line as a continuation */
+        bool continuation; /* the line last handed to inih is one */
+        Config *config;
+        unsigned key_lines[N_KEYS]; /* where each key was set in this file, 0 if not */
+        int r;                      /* the first error; parsing stops there */
+        char *error;
+} Parser;
+
+static void parser_done(Parser *s) {
+        free(s->error);
+}
+
+/* Records the first error as "NAME:LINE: message"; later ones are ignored. */
+_printf_(3, 4) static void parser_fail(Parser *s, int r, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL, *full = NULL;
+        va_list ap;
+        int k;
+
+        if (s->r < 0)
+                return;
+        va_start(ap, fmt);
+        k = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                msg = NULL; /* undefined after a failed vasprintf() */
+                s->r = -ENOMEM;
+                return;
+        }
+        if (asprintf(&full, "%s:%u: %s", s->name, s->line, msg) < 0) {
+                full = NULL;
+                s->r = -ENOMEM;
+                return;
+        }
+        if (!(s->error = escape_controls(full))) {
+                s->r = -ENOMEM;
+                return;
+        }
+        s->r = r;
+}
+
+/* inih's find_chars_or_comment() on [s, end): the first of chars, or an
+ * inline ';' comment (one that follows whitespace). */
+static const char *find_chars_or_comment(const char *s, const char *end, const char *chars) {
+        bool was_space = false;
+
+        for (; s < end; s++) {
+                if ((chars && strchr(chars, *s)) || (was_space && *s == ';'))
+                        return s;
+                was_space = isspace((unsigned char)*s);
+        }
+        return end;
+}
+
+/* Classifies the line inih is about to read exactly as its ini_parse_stream()
+ * will (r55 with the default options: multi-line values, ';' inline
+ * comments, ';' and '#' comment lines, a UTF-8 BOM skipped), refusing what
+ * it would only report at the end or not at all. */
+static void parser_classify(Parser *s, const char *line) {
+        const char *start = line, *bol, *end, *sep;
+        int len;
+
+        if (s->line == 1 && strneq(start, "\xEF\xBB\xBF", 3))
+                start += 3;
+        bol = start;
+        while (*start && isspace((unsigned char)*start))
+                start++;
+        end = start + strlen(start);
+        while (end > start && isspace((unsigned char)end[-1]))
+                end--;
+        len = (int)(end - start);
+
+        s->continuation = false;
+        if (start == end || *start == ';' || *start == '#')
+                return;
+
+        if (start > bol && s->key_seen) {
+                s->continuation = true;
+                return;
+        }
+
+        if (*start == '[') {
+                const char *close = find_chars_or_comment(start + 1, end, "]"), *rest;
+
+                if (close == end || *close != ']') {
+                        parser_fail(s, -EINVAL, "expected '[section]', got '%.*s'", len, start);
+                        return;
+                }
+                /* inih ignores whatever follows ']'; we allow a comment only. */
+                rest = close + 1;
+                while (rest < end && isspace((unsigned char)*rest))
+                        rest++;
+                if (rest < end && !((*rest == ';' || *rest == '#') && rest > close + 1)) {
+                        parser_fail(s, -EINVAL, "expected '[section]' alone on its line, got '%.*s'", len,
+                                    start);
+                        return;
+                }
+                if (!config_section_known(start + 1, (size_t)(close - start - 1))) {
+                        parser_fail(s, -EINVAL, "unknown section [%.*s]", (int)(close - start - 1),
+                                    start + 1);
+                        return;
+                }
+                s->key_seen = false;
+                return;
+        }
+
+        /* inih looks for '=' or ':' before any inline comment. */
+        sep = find_chars_or_comment(start, end, "=:");
+        if (sep == end || (*sep != '=' && *sep != ':'))
+                parser_fail(s, -EINVAL, "expected 'key = value', '[section]' or a comment, got '%.*s'", len,
+                            start);
+}
+
+/* ini_reader: fgets() over the text, counting and classifying lines. A NULL
+ * return ends the parse, which is how an error stops it at once. */
+static char *parser_read_line(char *str, int num, void *stream) {
+        Parser *s = stream;
+        const char *p, *nl;
+        size_t n;
+
+        if (s->r < 0 || s->pos >= s->size)
+                return NULL;
+
+        p = s->text + s->pos;
+        nl = memchr(p, '\n', s->size - s->pos);
+        n = nl ? (size_t)(nl - p) : s->size - s->pos;
+        s->line++;
+        s->pos += nl ? n + 1 : n;
+
+        /* inih needs the line, its '\n' and a NUL in num bytes. */
+        if (num < 2 || n > (size_t)num - 2) {
+                parser_fail(s, -EINVAL, "line too long: expected at most %d characters", num - 2);
+                return NULL;
+        }
+        memcpy(str, p, n);
+        if (nl)
+                str[n++] = '\n';
+        str[n] = 0;
+
+        parser_classify(s, str);
+        return s->r < 0 ? NULL : str;
+}
+
+/* ini_handler: one key = value (or continuation) line. Returns 1 to go on,
+ * 0 after recording the error. */
+static int parser_handle(void *user, const char *section, const char *name, const char *value) {
+        Parser *s = user;
+        _cleanup_free_ char *stripped = NULL;
+        char why[WHY_MAX];
+        const ConfigKey *k;
+        size_t i;
+        int r;
+
+        if (s->r < 0)
+                return 0;
+        s->key_seen = true;
+
+        if (isempty(section)) {
+                parser_fail(s, -EINVAL,
+                            "key '%s' outside of any section: expected a [section] line above it", name);
+                return 0;
+        }
+        k = config_key_find(section, name);
+        if (!k) {
+                parser_fail(s, -EINVAL, "unknown key '%s' in section [%s]", name, section);
+                return 0;
+        }
+        i = (size_t)(k - config_keys);
+
+        if (s->continuation) {
+                const char *end;
+
+                if (!(k->flags & KEY_LIST)) {
+                        /* Most likely an indented key: say what inih made of it. */
+                        parser_fail(
+                                s, -EINVAL,
+                                "[%s] %s: an indented line continues the value of the key above, and only "
+                                "lists (server_names, allow_cidrs) continue: expected no indentation, got "
+                                "'%s'",
+                                section, name, value);
+                        return 0;
+                }
+                /* inih strips inline comments from key lines but not from
+                 * continuation lines: do it here, the same way. */
+                end = find_chars_or_comment(value, value + strlen(value), NULL);
+                while (end > value && isspace((unsigned char)end[-1]))
+                        end--;
+                if (!(stripped = strndup(value, (size_t)(end - value)))) {
+                        s->r = -ENOMEM;
+                        return 0;
+                }
+                value = stripped;
+        } else if (s->key_lines[i] > 0) {
+                parser_fail(s, -EINVAL, "[%s] %s: duplicate key (first set on line %u)", section, name,
+                            s->key_lines[i]);
+                return 0;
+        } else
+                s->key_lines[i] = s->line;
+
+        r = config_parse_value(s->config, k, value, s->continuation, why);
+        if (r == -EINVAL) {
+                parser_fail(s, r, "[%s] %s: %s, got '%s'", section, name, why, value);
+                return 0;
+        }
+        if (r < 0) {
+                s->r = r;
+                return 0;
+        }
+        return 1;
+}
+
+static int config_load_text(Config *c, const char *text, size_t size, const char *name, char **ret_error) {
+        _cleanup_(config_done) Config t = {};
+        _cleanup_(parser_done) Parser s = {
+                .name = name,
+                .text = text,
+                .size = size,
+                .config = &t,
+        };
+        int r;
+
+        r = config_copy(c, &t);
+        if (r < 0)
+                return r;
+
+        r = ini_parse_stream(parser_read_line, &s, parser_handle, &s);
+        if (s.r == 0 && r < 0)
+                s.r = -ENOMEM; /* -2: inih could not allocate its line buffer */
+        if (s.r == 0 && r > 0) {
+                /* Our reader refuses every syntax error inih knows of before inih
+                 * sees it; should a future inih disagree, still say where. */
+                s.line = (unsigned)r;
+                parser_fail(&s, -EINVAL, "syntax error");
+        }
+        if (s.r == 0) {
+                CheckContext x = {.name = name, .lines = s.key_lines, .ret_error = &s.error};
+                s.r = config_check(&t, &x);
+        }
+        if (s.r < 0) {
+                if (ret_error && s.error)
+                        *ret_error = TAKE_PTR(s.error);
+                return s.r;
+        }
+
+        config_done(c);
+        *c = t;
+        t = (Config){};
+        return 0;
+}
+
+int config_load_string(Config *c, const char *text, const char *name, char **ret_error) {
+        assert(c);
+        assert(text);
+
+        return config_load_text(c, text, strlen(text), name ?: "(string)", ret_error);
+}
+
+static int set_error(char **ret_error, const char *path, int r, const char *what) {
+        if (ret_error && asprintf(ret_error, "%s: %s: %s", path, what, strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+int config_load(Config *c, const char *path, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *text = NULL;
+        const char *nul;
+        struct stat st;
+        size_t size = 0;
+
+        assert(c);
+        assert(path);
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return set_error(ret_error, path, negative_errno(), "cannot open");
+        if (fstat(fd, &st) < 0)
+                return set_error(ret_error, path, negative_errno(), "cannot stat");
+        if (S_ISDIR(st.st_mode))
+                return set_error(ret_error, path, -EISDIR, "expected a file");
+        if (!S_ISREG(st.st_mode))
+                return set_error(ret_error, path, -EINVAL, "expected a regular file");
+
+        /* Read to the end rather than trusting st_size; one byte more than
+         * the limit tells a file that is too big. */
+        if (!(text = malloc(CONFIG_MAX_SIZE + 1)))
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, text + size, CONFIG_MAX_SIZE + 1 - size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return set_error(ret_error, path, negative_errno(), "cannot read");
+                }
+                if (n == 0)
+                        break;
+                size += (size_t)n;
+                if (size > CONFIG_MAX_SIZE)
+                        return set_error(ret_error, path, -EFBIG, "expected at most 1 MiB");
+        }
+
+        nul = memchr(text, 0, size);
+        if (nul) {
+                unsigned line = 1;
+                for (const char *q = text; q < nul; q++)
+                        line += *q == '\n';
+                if (ret_error && asprintf(ret_error, "%s:%u: expected text, got a NUL byte", path, line) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+
+        return config_load_text(c, text, size, path, ret_error);
+}
