@@ -228,7 +228,11 @@ int mkdir_parents(const char *path) {
                 if (lstat(p, &st) < 0) {
                         if (errno != ENOENT)
                                 return negative_errno();
+                        /* 0755 whatever the umask: parents must be
+                         * traversable by the users we hand subtrees to. */
                         if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                                return negative_errno();
+                        if (chmod(p, 0755) < 0)
                                 return negative_errno();
                 } else if (S_ISLNK(st.st_mode)) {
                         /* Parents such as /var/run may be distribution symlinks

@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Helpers for the provisioning tests, sourced after lib.sh.
+
+CONF=/etc/regvisor/regvisor.conf
+SOCK=/run/regvisor/registry/registry.sock
+
+# write_config [EXTRA INI LINES]: a configuration pinning the locally built
+# registry image by digest, loaded from its OCI archive (no internet here).
+write_config() {
+	th_write "$CONF" 0644 <<-EOF
+		[tls]
+		server_names = registry.test, 127.0.0.1
+		[registry]
+		image = $REGISTRY_REFERENCE
+		image_archive = $REGISTRY_ARCHIVE
+		$*
+	EOF
+}
+
+# provision [ARGS]: run regvisor provision in the guest, keep its output in
+# $OUT, and return its status.
+provision() {
+	local rc=0
+	OUT=$(th "$REGVISOR" provision --config "$CONF" "$@" 2>&1) || rc=$?
+	printf '%s\n' "$OUT" | sed 's/^/#   /'
+	return $rc
+}
+
+# stat_of PATH: "owner:group mode" inside the guest.
+stat_of() {
+	th stat -c '%U:%G %a' "$1"
+}
+
+registry_answers() {
+	th curl -sf -m 2 -o /dev/null --unix-socket "$SOCK" http://localhost/v2/
+}
+
+# svc_podman ARGS...: podman as the service user exactly as its unit runs it
+# (state in /var/tmp/podman-UID, configuration from its XDG_CONFIG_HOME).
+svc_podman() {
+	local uid
+	uid=$(th id -u ci-svc)
+	as_user ci-svc env XDG_CONFIG_HOME="/var/tmp/podman-$uid/xdg-config" \
+		XDG_DATA_HOME="/var/tmp/podman-$uid/xdg-data" \
+		podman --root "/var/tmp/podman-$uid/root" --runroot "/run/user/$uid/podman-run" \
+		--tmpdir "/var/tmp/podman-$uid/tmp" --events-backend=file "$@"
+}
