@@ -4,6 +4,7 @@
 #   make check      unit tests under ASan/UBSan, then integration tests on a
 #                   throwaway systemd test host (needs root, see README)
 #   make unit       unit tests only
+#   make fuzz       run the fuzzers for longer (fuzz-smoke: a few seconds each)
 #   make demo       boot the test host and bring the whole stack up inside it
 #   make deps       install every Debian package the build, tests and demo need
 #   make install    honours DESTDIR and PREFIX
@@ -78,7 +79,7 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/regvisor
 	tests/integration/run
 
-check: all unit integration
+check: all unit fuzz-smoke integration
 
 demo: $(BUILD)/regvisor
 	scripts/demo
@@ -98,3 +99,5 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+include tests/fuzz/fuzz.mk

@@ -116,6 +116,7 @@ static int parse_cidrs(const ParseCall *p);
 static int parse_duration(const ParseCall *p);
 static int parse_workers(const ParseCall *p);
 static int parse_bool(const ParseCall *p);
+static int parse_duration_ms(const ParseCall *p);
 
 /* Every key regvisor knows: section, key, parser, field, default, the
  * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
@@ -170,6 +171,25 @@ static const ConfigKey config_keys[] = {
         {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
         {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
         {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+
+        /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
+        {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
+         3600000, 0},
+        {"supervise", "restart_delay_max", parse_duration_ms, FIELD(restart_delay_max_ms, unsigned), "30s", 10,
+         3600000, 0},
+        {"supervise", "restart_limit", parse_unsigned, FIELD(restart_limit, unsigned), "5", 1, 1000, 0},
+        {"supervise", "restart_window", parse_duration_ms, FIELD(restart_window_ms, unsigned), "60s", 1000,
+         86400000, 0},
+        {"supervise", "healthy_reset", parse_duration_ms, FIELD(healthy_reset_ms, unsigned), "60s", 1000,
+         86400000, 0},
+        {"supervise", "probe_interval", parse_duration_ms, FIELD(probe_interval_ms, unsigned), "2s", 100,
+         3600000, 0},
+        {"supervise", "probe_timeout", parse_duration_ms, FIELD(probe_timeout_ms, unsigned), "2s", 100, 600000,
+         0},
+        {"supervise", "unhealthy_after", parse_duration_ms, FIELD(unhealthy_after_ms, unsigned), "10s", 100,
+         3600000, 0},
+        {"supervise", "stop_timeout", parse_duration_ms, FIELD(stop_timeout_ms, unsigned), "30s", 1000,
+         600000, 0},
 
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
@@ -1196,6 +1216,35 @@ bad:
                         "expected a duration from %s to %s in seconds or with an s, m or h suffix "
                         "(such as 300s or 5m)",
                         lo, hi);
+}
+
+/* Durations for the supervisor, kept in milliseconds: "200ms", "1s",
+ * "5m", "1h", or a plain number of seconds. */
+static int parse_duration_ms(const ParseCall *p) {
+        unsigned *field = p->field;
+        uint64_t v, factor = 1000;
+        const char *end;
+
+        if (parse_digits(p->value, &v, &end) < 0)
+                goto bad;
+        if (streq(end, "ms"))
+                factor = 1;
+        else if (streq(end, "m"))
+                factor = 60000;
+        else if (streq(end, "h"))
+                factor = 3600000;
+        else if (!streq(end, "s") && !streq(end, ""))
+                goto bad;
+        if (v > p->key->max / factor || v * factor < p->key->min)
+                goto bad;
+        *field = (unsigned)(v * factor);
+        return 0;
+
+bad:
+        return expected(p,
+                        "expected a duration from %" PRIu64 "ms to %" PRIu64
+                        "s, in seconds or with an ms, s, m or h suffix (such as 500ms or 2s)",
+                        p->key->min, p->key->max / 1000);
 }
 
 static int parse_workers(const ParseCall *p) {

@@ -93,6 +93,17 @@ typedef struct {
         unsigned idle_timeout;   /* seconds */
         unsigned workers;        /* 0 = one per core */
 
+        /* [supervise], all in milliseconds */
+        unsigned restart_delay_ms;     /* first restart delay, doubling */
+        unsigned restart_delay_max_ms; /* ceiling of the doubling */
+        unsigned restart_limit;        /* give up after this many failures ... */
+        unsigned restart_window_ms;    /* ... within this window */
+        unsigned healthy_reset_ms;     /* healthy this long: backoff starts over */
+        unsigned probe_interval_ms;    /* GET /v2/ this often */
+        unsigned probe_timeout_ms;     /* a probe that takes longer failed */
+        unsigned unhealthy_after_ms;   /* probes failing this long: restart */
+        unsigned stop_timeout_ms;      /* StopUnit job bound on shutdown */
+
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;

@@ -420,7 +420,9 @@ static const char *const documented_keys[] = {
         "ca_days",      "cert_days",   "organization", "sigstore_key", "listen",         "rate",
         "burst",        "conn_per_ip", "allow_cidrs",  "listen",       "rate",           "burst",
         "conn_per_ip",  "allow_cidrs", "max_body",     "read_timeout", "header_timeout", "idle_timeout",
-        "workers",      "listen",      "allow_remote",
+        "workers",      "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
+        "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
+        "listen",      "allow_remote",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the

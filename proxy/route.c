@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Path normalization and the per-port routing policy: see route.h, and
+ * policy/proxy-routes.md for the rules in prose.
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "macro.h"
+#include "route.h"
+
+/* ---- normalization ------------------------------------------------------ */
+
+static int unhex(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* A byte that may appear in a segment of a normalized path: RFC 3986 §3.3
+ * pchar without pct-encoded, i.e. unreserved, sub-delims, ':' and '@'. Not
+ * '/' (separates segments), '?' (query), '#' (fragment), '%' (escape), nor
+ * the visible bytes that are not allowed in a URI path at all ('"', '<',
+ * '>', '\\', '^', '`', '{', '|', '}', '[', ']'): parsers disagree on those,
+ * and no registry path has them (names, tags, digests and upload ids are
+ * [A-Za-z0-9._:+=-]). So the result can be forwarded without re-encoding. */
+static bool path_byte_ok(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c != '\0' && strchr("-._~!$&'()*+,;=:@", c));
+}
+
+size_t route_target_path_len(const char *target, size_t len) {
+        const char *q = memchr(target, '?', len);
+
+        return q ? (size_t)(q - target) : len;
+}
+
+/* Decodes the segment seg[0..n) into out (at most n bytes: decoding never
+ * grows). Returns the decoded length or a negative errno. */
+static ssize_t decode_segment(const char *seg, size_t n, char *out) {
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)seg[i];
+
+                if (c == '%') {
+                        int hi, lo;
+
+                        if (n - i < 3)
+                                return -EINVAL; /* "%" or "%4" at the end */
+                        hi = unhex(seg[i + 1]);
+                        lo = unhex(seg[i + 2]);
+                        if (hi < 0 || lo < 0)
+                                return -EINVAL;
+                        c = (unsigned char)(hi << 4 | lo);
+                        /* Decoded, a byte must be what it looks like: "%2F"
+                         * is not a separator to us but would be to the
+                         * registry (Go routes on the decoded path), "%25"
+                         * would decode again, "%3F" would start a query, and
+                         * NUL, controls, space and non-ASCII appear in no
+                         * registry path. */
+                        if (!path_byte_ok(c))
+                                return -EILSEQ;
+                        i += 2;
+                } else if (!path_byte_ok(c))
+                        return -EINVAL;
+                out[o++] = (char)c;
+        }
+        return (ssize_t)o;
+}
+
+int route_normalize_path(const char *target, size_t len, char *out, size_t out_size, size_t *ret_len) {
+        size_t plen, o = 0, i;
+        bool trailing_slash = false;
+
+        assert(target || len == 0);
+        assert(out);
+        assert(ret_len);
+
+        /* The whole target, query included, must be what http1 lets through,
+         * and carry no fragment (clients never send one). */
+        for (i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)target[i];
+
+                if (c < 0x21 || c > 0x7e || c == '#')
+                        return -EINVAL;
+        }
+        plen = route_target_path_len(target, len);
+        if (plen == 0 || target[0] != '/')
+                return -EINVAL;
+        if (out_size < plen + 1)
+                return -ENOBUFS;
+
+        /* RFC 3986 §5.2.4 remove_dot_segments, on decoded segments, with
+         * empty segments dropped. out holds "/seg/seg..." without a trailing
+         * slash; each segment is decoded in place after its '/'. */
+        i = 1;
+        for (;;) {
+                const char *seg = target + i;
+                const char *slash = memchr(seg, '/', plen - i);
+                size_t n = slash ? (size_t)(slash - seg) : plen - i;
+                ssize_t d;
+
+                /* Room: o + 1 + n <= i + n <= plen < out_size, since the
+                 * output never gets ahead of the input. */
+                d = decode_segment(seg, n, out + o + 1);
+                if (d < 0)
+                        return (int)d;
+
+                if (d == 0) {
+                        /* "//": dropped; at the end: "/v2/" keeps its slash. */
+                        trailing_slash = true;
+                } else if (d == 1 && out[o + 1] == '.') {
+                        trailing_slash = true;
+                } else if (d == 2 && out[o + 1] == '.' && out[o + 2] == '.') {
+                        if (o == 0)
+                                return -EINVAL; /* above the root */
+                        while (out[--o] != '/')
+                                ;
+                        trailing_slash = true;
+                } else {
+                        out[o] = '/';
+                        o += 1 + (size_t)d;
+                        trailing_slash = false;
+                }
+
+                if (!slash)
+                        break;
+                i += n + 1;
+        }
+
+        if (trailing_slash || o == 0)
+                out[o++] = '/';
+        out[o] = '\0';
+        *ret_len = o;
+        return 0;
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+/* A path pattern: segments separated by '/', compared ASCII
+ * case-insensitively; "*" is exactly one segment, "**" zero or more. A
+ * trailing slash on the path does not matter ("/v2/_catalog/" matches like
+ * "/v2/_catalog"). */
+typedef struct RouteRule {
+        const char *pattern;
+} RouteRule;
+
+/* What the pull port never forwards, whatever the method. One row per rule,
+ * each with its reason. */
+static const RouteRule pull_forbidden[] = {
+        /* GET /v2/_catalog lists every repository in the registry; its
+         * paginated form only adds a query. Anything below it too: the
+         * registry would 404 or redirect it, and there is nothing to pull
+         * there. */
+        {"/v2/_catalog/**"},
+        /* GET /v2/<name>/tags/list lists a repository's tags (and thereby
+         * which images exist); <name> is one or more path components. */
+        {"/v2/*/**/tags/list"},
+        /* Defence in depth: a path ending in tags/list, whatever is before it,
+         * also with an empty or invalid name, or outside /v2, in case a
+         * future router reads names more liberally. A repository may be
+         * called "tags" ("/v2/tags/manifests/latest" stays allowed); it is
+         * only the final "tags/list" pair that is refused. */
+        {"/**/tags/list"},
+};
+
+static bool segment_eq(const char *a, size_t alen, const char *b, size_t blen) {
+        if (alen != blen)
+                return false;
+        for (size_t i = 0; i < alen; i++) {
+                char x = a[i], y = b[i];
+
+                if (x >= 'A' && x <= 'Z')
+                        x = (char)(x - 'A' + 'a');
+                if (y >= 'A' && y <= 'Z')
+                        y = (char)(y - 'A' + 'a');
+                if (x != y)
+                        return false;
+        }
+        return true;
+}
+
+/* Matches pattern segments pat (NUL-terminated, no leading '/') against path
+ * segments path[0..len) (no leading or trailing '/'). Recursion depth is
+ * bounded by the number of pattern segments; "**" loops. */
+static bool glob_match(const char *pat, const char *path, size_t len) {
+        const char *pend, *prest, *pslash;
+        size_t plen, slen;
+
+        if (*pat == '\0')
+                return len == 0;
+
+        pend = strchrnul(pat, '/');
+        plen = (size_t)(pend - pat);
+        prest = *pend ? pend + 1 : pend;
+
+        if (plen == 2 && pat[0] == '*' && pat[1] == '*') {
+                for (;;) {
+                        if (glob_match(prest, path, len))
+                                return true;
+                        if (len == 0)
+                                return false;
+                        pslash = memchr(path, '/', len);
+                        if (!pslash)
+                                return glob_match(prest, path + len, 0);
+                        len -= (size_t)(pslash + 1 - path);
+                        path = pslash + 1;
+                }
+        }
+
+        if (len == 0)
+                return false;
+        pslash = memchr(path, '/', len);
+        slen = pslash ? (size_t)(pslash - path) : len;
+        if (!(plen == 1 && pat[0] == '*') && !segment_eq(pat, plen, path, slen))
+                return false;
+        return pslash ? glob_match(prest, pslash + 1, len - slen - 1) : glob_match(prest, path + len, 0);
+}
+
+static bool rule_matches(const RouteRule *rule, const char *path, size_t len) {
+        assert(rule->pattern[0] == '/');
+
+        /* Strip the leading and trailing slash: "/v2/x/" is "v2/x". */
+        if (len > 0 && path[0] == '/')
+                path++, len--;
+        if (len > 0 && path[len - 1] == '/')
+                len--;
+        return glob_match(rule->pattern + 1, path, len);
+}
+
+/* Fails closed on a path that did not come from route_normalize_path(). */
+static bool is_normalized(const char *path, size_t len) {
+        if (len == 0 || path[0] != '/')
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)path[i];
+
+                if (c == '/') {
+                        const char *seg = path + i + 1;
+                        size_t rest = len - i - 1;
+                        const char *end = memchr(seg, '/', rest);
+                        size_t n = end ? (size_t)(end - seg) : rest;
+
+                        if ((n == 0 && end) || (n == 1 && seg[0] == '.') ||
+                            (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                                return false;
+                } else if (!path_byte_ok(c))
+                        return false;
+        }
+        return true;
+}
+
+static bool under_v2(const char *path, size_t len) {
+        return (len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0);
+}
+
+static bool method_is(const char *method, size_t mlen, const char *lit) {
+        return mlen == strlen(lit) && memcmp(method, lit, mlen) == 0;
+}
+
+RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
+        assert(method || mlen == 0);
+        assert(norm_path || plen == 0);
+
+        /* Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET. */
+        if (!method_is(method, mlen, "GET") && !method_is(method, mlen, "HEAD"))
+                return ROUTE_FORBIDDEN_METHOD;
+        if (!is_normalized(norm_path, plen))
+                return ROUTE_FORBIDDEN_PATH;
+        for (size_t i = 0; i < ELEMENTSOF(pull_forbidden); i++)
+                if (rule_matches(pull_forbidden + i, norm_path, plen))
+                        return ROUTE_FORBIDDEN_PATH;
+        if (!under_v2(norm_path, plen))
+                return ROUTE_NOT_FOUND;
+        return ROUTE_ALLOW;
+}
+
+RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen) {
+        assert(method || mlen == 0);
+        assert(norm_path || plen == 0);
+
+        /* Any method: the push port is authenticated, and the http1 parser
+         * has already made sure the method is a token. */
+        (void)method;
+        (void)mlen;
+        if (!is_normalized(norm_path, plen))
+                return ROUTE_FORBIDDEN_PATH;
+        if (!under_v2(norm_path, plen))
+                return ROUTE_NOT_FOUND;
+        return ROUTE_ALLOW;
+}
+
+const char *route_decision_string(RouteDecision d) {
+        static const char *const table[_ROUTE_DECISION_MAX] = {
+                [ROUTE_ALLOW] = "allow",
+                [ROUTE_FORBIDDEN_METHOD] = "forbidden method",
+                [ROUTE_FORBIDDEN_PATH] = "forbidden path",
+                [ROUTE_NOT_FOUND] = "not found",
+        };
+
+        if ((unsigned)d >= _ROUTE_DECISION_MAX)
+                return "unknown decision";
+        return table[d];
+}
+
+int route_decision_status(RouteDecision d) {
+        switch (d) {
+        case ROUTE_ALLOW:
+                return 0;
+        case ROUTE_NOT_FOUND:
+                return 404;
+        default:
+                return 403;
+        }
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Request routing policy for the proxy's two ports, as pure functions.
+ *
+ * The pull port (443, anonymous) passes only GET and HEAD, and refuses the
+ * two listing endpoints of the Distribution API: /v2/_catalog and
+ * /v2/<name>/tags/list. The push port (authenticated) passes every method.
+ * Both forward only paths under /v2 and answer everything else with 404
+ * themselves. policy/proxy-routes.md is the human-readable copy of the rules.
+ *
+ * Decisions are taken on one normalized path, never on the raw target, so
+ * that no spelling the registry would route to a forbidden endpoint gets
+ * through: route_normalize_path() first, then route_decide_*(). The proxy
+ * should forward the normalized path (plus the original query) rather than
+ * the raw target, so the registry sees exactly what was decided on.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum RouteDecision {
+        ROUTE_ALLOW,            /* forward to the registry */
+        ROUTE_FORBIDDEN_METHOD, /* 403: method not allowed on this port */
+        ROUTE_FORBIDDEN_PATH,   /* 403: a listing endpoint, in any spelling */
+        ROUTE_NOT_FOUND,        /* 404 from the proxy: not an API path */
+        _ROUTE_DECISION_MAX,
+} RouteDecision;
+
+/* Normalizes the path of an origin-form request target (RFC 3986 §6.2.2,
+ * the way Go's net/http plus gorilla/mux would read it, but stricter):
+ *   - the query ('?' and after) is dropped, not decoded and not checked
+ *     beyond this: a '#' anywhere is refused, and every byte of the target
+ *     must be 0x21-0x7e;
+ *   - the path must start with '/' and its bytes must be RFC 3986 pchar
+ *     (unreserved, sub-delims, ':', '@') or '%': a raw '"', '<', '>', '\\',
+ *     '^', '`', '{', '|', '}', '[' or ']' is refused;
+ *   - %XX is decoded once (hex digits of either case); an invalid escape is
+ *     refused. A decoded byte must be a pchar too, so refused are NUL and
+ *     other control bytes, space, 0x7f-0xff, the bytes above, and those that
+ *     would mean something else than their literal self: '/' (%2F: Go
+ *     decodes it before routing, so "/v2%2F_catalog" would reach the
+ *     catalog), '%' (%25: a second decoding would differ), '?' and '#';
+ *   - empty segments ("//") are collapsed, "." segments removed, ".." removes
+ *     the segment before it (%2E counts as '.'); ".." above the root is
+ *     refused;
+ *   - a trailing slash is kept: "/v2/" and "/v2" stay different, and a path
+ *     ending in a "." or ".." segment ends in '/' ("/v2/." is "/v2/").
+ * Case is preserved (tags and digests are case-sensitive).
+ *
+ * The result, NUL-terminated, goes to out[0..out_size), which must not
+ * overlap target; out_size >= len + 1 is always enough. It contains only
+ * pchar and '/', no "//", no "." or ".." segment, needs no re-encoding to be
+ * forwarded, and normalizing it again gives the same string.
+ * Returns 0 and sets *ret_len; -EINVAL for a malformed target (answer 400),
+ * -EILSEQ for a refused decoded byte (400), -ENOBUFS when out_size < len + 1
+ * (*ret_len untouched on error). */
+int route_normalize_path(const char *target, size_t len, char *out, size_t out_size, size_t *ret_len);
+
+/* Length of the path part of a target: up to the first '?', or len. The
+ * query, if any, starts at target + return value. */
+size_t route_target_path_len(const char *target, size_t len);
+
+/* The pull port's decision for method and a normalized path (from
+ * route_normalize_path(); anything not in normalized form is refused with
+ * ROUTE_FORBIDDEN_PATH, fail closed). In order:
+ *   - a method other than exactly "GET" or "HEAD": ROUTE_FORBIDDEN_METHOD;
+ *   - a forbidden listing path, matched ASCII case-insensitively: the
+ *     registry's router is case-sensitive, so "/V2/_CATALOG" would only get
+ *     a 404 from it, but we refuse every case variant anyway so that the
+ *     policy does not depend on that (defence in depth):
+ *     ROUTE_FORBIDDEN_PATH;
+ *   - not "/v2" nor under "/v2/" (case-sensitive): ROUTE_NOT_FOUND;
+ *   - otherwise ROUTE_ALLOW. */
+RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen);
+
+/* The push port's decision: any method; a path that is "/v2" or under "/v2/"
+ * is ROUTE_ALLOW, anything else ROUTE_NOT_FOUND (ROUTE_FORBIDDEN_PATH for a
+ * path not in normalized form). */
+RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen);
+
+/* "allow", "forbidden method", ...; never NULL. */
+const char *route_decision_string(RouteDecision d);
+
+/* The status the proxy answers with: 0 for ROUTE_ALLOW (forward), 403 or
+ * 404. */
+int route_decision_status(RouteDecision d);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzzer for proxy/route.c. The input is a request target. Checked:
+ *   - a normalized path starts with '/', has only bytes 0x21-0x7e, never
+ *     contains "//", "/./", "/../", '%', '?' or '#', nor ends in "/." or
+ *     "/..", and is no longer than the target's path;
+ *   - normalization is idempotent: normalize(normalize(x)) == normalize(x);
+ *   - the pull policy agrees with a naive reference (lower-case, strip one
+ *     trailing '/', then look for /v2/_catalog and a final /tags/list), and
+ *     refuses every other method; the push policy forwards exactly /v2...;
+ *   - a raw, unnormalized target is only ever allowed if it is already in
+ *     normalized form (the policy fails closed).
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+
+#define CHECK(x)                                                                                            \
+        do {                                                                                                \
+                if (!(x))                                                                                   \
+                        __builtin_trap();                                                                   \
+        } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bool has(const char *s, size_t n, const char *needle) {
+        return memmem(s, n, needle, strlen(needle)) != NULL;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix) {
+        size_t k = strlen(suffix);
+
+        return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static RouteDecision reference_pull(const char *path, size_t len) {
+        char *lc = malloc(len + 1);
+        size_t n = len;
+        bool forbidden;
+
+        CHECK(lc);
+        for (size_t i = 0; i < len; i++)
+                lc[i] = (char)(path[i] >= 'A' && path[i] <= 'Z' ? path[i] - 'A' + 'a' : path[i]);
+        lc[len] = '\0';
+        if (n > 1 && lc[n - 1] == '/')
+                n--;
+        forbidden = (n == 12 && memcmp(lc, "/v2/_catalog", 12) == 0) ||
+                    (n > 12 && memcmp(lc, "/v2/_catalog/", 13) == 0) || ends_with(lc, n, "/tags/list");
+        free(lc);
+        if (forbidden)
+                return ROUTE_FORBIDDEN_PATH;
+        if ((len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0))
+                return ROUTE_ALLOW;
+        return ROUTE_NOT_FOUND;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        const char *target = (const char *)data;
+        char *out = malloc(size + 1), *again = malloc(size + 1);
+        size_t len = 0, len2 = 0;
+        RouteDecision d;
+        int r;
+
+        CHECK(out && again);
+        r = route_normalize_path(target, size, out, size + 1, &len);
+        CHECK(r == 0 || r == -EINVAL || r == -EILSEQ);
+
+        /* Fail closed on raw input. */
+        d = route_decide_pull("GET", 3, target, size);
+        if (d == ROUTE_ALLOW) {
+                CHECK(r == 0);
+                CHECK(len == size && memcmp(out, target, size) == 0);
+        }
+        d = route_decide_push("PUT", 3, target, size);
+        if (d == ROUTE_ALLOW)
+                CHECK(r == 0 && len == size && memcmp(out, target, size) == 0);
+
+        if (r == 0) {
+                CHECK(len > 0 && len <= route_target_path_len(target, size));
+                CHECK(out[0] == '/' && out[len] == '\0');
+                for (size_t i = 0; i < len; i++)
+                        CHECK((unsigned char)out[i] >= 0x21 && (unsigned char)out[i] <= 0x7e);
+                CHECK(!has(out, len, "//") && !has(out, len, "/./") && !has(out, len, "/../"));
+                CHECK(!memchr(out, '%', len) && !memchr(out, '?', len) && !memchr(out, '#', len));
+                CHECK(!ends_with(out, len, "/.") && !ends_with(out, len, "/.."));
+
+                CHECK(route_normalize_path(out, len, again, len + 1, &len2) == 0);
+                CHECK(len2 == len && memcmp(again, out, len + 1) == 0);
+
+                CHECK(route_decide_pull("GET", 3, out, len) == reference_pull(out, len));
+                CHECK(route_decide_pull("HEAD", 4, out, len) == reference_pull(out, len));
+                CHECK(route_decide_pull("POST", 4, out, len) == ROUTE_FORBIDDEN_METHOD);
+                d = route_decide_push("DELETE", 6, out, len);
+                CHECK(d ==
+                      ((len == 3 && memcmp(out, "/v2", 3) == 0) || (len >= 4 && memcmp(out, "/v2/", 4) == 0)
+                               ? ROUTE_ALLOW
+                               : ROUTE_NOT_FOUND));
+        }
+
+        free(out);
+        free(again);
+        return 0;
+}
