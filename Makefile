@@ -27,7 +27,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wformat-security -Wpointer-arith -Wundef -Wno-unused-parameter \
 	-Wno-missing-field-initializers
-CPPFLAGS += -D_GNU_SOURCE -DREGVISOR_VERSION='"$(VERSION)"' -Icommon -Isupervisor -Iproxy
+CPPFLAGS += -D_GNU_SOURCE -DREGVISOR_VERSION='"$(VERSION)"' -iquote common -iquote supervisor -iquote proxy
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

@@ -33,35 +33,51 @@ static int stderr_is_journal(void) {
         return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
 }
 
-int log_internal(int level, int error, const char *event, const char *fmt, ...) {
+static int log_va(int level, int error, const char *event, const char *unit, const char *fmt, va_list ap) {
         char msg[2048];
-        va_list ap;
         int saved = errno;
 
         if (error < 0)
                 error = -error;
 
         if (level <= max_level) {
-                va_start(ap, fmt);
                 errno = error;
                 (void) vsnprintf(msg, sizeof msg, fmt, ap);
-                va_end(ap);
 
                 if (use_journal < 0)
                         use_journal = stderr_is_journal();
 
-                if (use_journal) {
-                        if (event)
-                                (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level,
-                                                       "REGVISOR_EVENT=%s", event,
-                                                       "SYSLOG_IDENTIFIER=regvisor", NULL);
-                        else
-                                (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level,
-                                                       "SYSLOG_IDENTIFIER=regvisor", NULL);
-                } else
+                if (use_journal && unit)
+                        (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level, "REGVISOR_EVENT=%s",
+                                               event ? event : "log", "UNIT=%s", unit,
+                                               "SYSLOG_IDENTIFIER=regvisor", NULL);
+                else if (use_journal)
+                        (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level, "REGVISOR_EVENT=%s",
+                                               event ? event : "log", "SYSLOG_IDENTIFIER=regvisor", NULL);
+                else
                         fprintf(stderr, "regvisor: %s\n", msg);
         }
 
         errno = saved;
         return error > 0 ? -error : -EIO;
+}
+
+int log_internal(int level, int error, const char *event, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_va(level, error, event, NULL, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_unit_internal(int level, int error, const char *event, const char *unit, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_va(level, error, event, unit, fmt, ap);
+        va_end(ap);
+        return r;
 }

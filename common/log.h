@@ -22,6 +22,10 @@ int log_get_max_level(void);
  * that "return log_error_errno(r, ...)" both reports and propagates. */
 int log_internal(int level, int error, const char *event, const char *fmt, ...) _printf_(4, 5);
 
+/* The same with a UNIT= field naming the systemd unit the event is about. */
+int log_unit_internal(int level, int error, const char *event, const char *unit, const char *fmt, ...)
+        _printf_(5, 6);
+
 #define log_debug(...) (void) log_internal(LOG_DEBUG, 0, NULL, __VA_ARGS__)
 #define log_info(...) (void) log_internal(LOG_INFO, 0, NULL, __VA_ARGS__)
 #define log_notice(...) (void) log_internal(LOG_NOTICE, 0, NULL, __VA_ARGS__)
@@ -32,3 +36,4 @@ int log_internal(int level, int error, const char *event, const char *fmt, ...) 
 #define log_debug_errno(error, ...) log_internal(LOG_DEBUG, (error), NULL, __VA_ARGS__)
 /* An event with a machine-readable REGVISOR_EVENT= field in the journal. */
 #define log_event(level, event, ...) (void) log_internal((level), 0, (event), __VA_ARGS__)
+#define log_unit_event(level, event, unit, ...) (void) log_unit_internal((level), 0, (event), (unit), __VA_ARGS__)

@@ -225,3 +225,135 @@ int bus_wait_until(sd_bus *bus, uint64_t timeout_usec, int (*fn)(sd_bus *bus, vo
                 (void) nanosleep(&ts, NULL);
         }
 }
+
+static int append_transient_properties(sd_bus_message *m, char *const *argv, char *const *env,
+                                       uint64_t timeout_usec) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)", "Description", "s", "regvisor: podman as the service user",
+                                  "Type", "s", "oneshot", "TimeoutStartUSec", "t", timeout_usec);
+        if (r < 0)
+                return r;
+
+        /* ExecStart: a(sasb) = [(path, argv, ignore_failure)] */
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "ExecStart");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sasb)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sasb");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", argv[0]);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) argv);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", 0);
+        for (int i = 0; r >= 0 && i < 4; i++)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+
+        if (env) {
+                r = sd_bus_message_open_container(m, 'r', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "Environment");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, (char **) env);
+                for (int i = 0; r >= 0 && i < 2; i++)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(m);
+}
+
+int bus_run_transient(sd_bus *bus, const char *name, char *const *argv, char *const *env, uint64_t timeout_usec,
+                      int *ret_exit_status, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus_slot *slot = NULL;
+        _cleanup_free_ char *job = NULL, *unit_path = NULL;
+        JobWait w = {};
+        const char *p;
+        uint64_t deadline = now_usec() + timeout_usec + 5000000ULL;
+        int32_t status = 0;
+        int r;
+
+        r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                                on_job_removed, &w);
+        if (r < 0)
+                goto out;
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", name, "fail");
+        if (r >= 0)
+                r = append_transient_properties(m, argv, env, timeout_usec);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r < 0)
+                goto out;
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0) {
+                r = bus_error_to_string(&error, r, ret_error);
+                goto out;
+        }
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0)
+                goto out;
+        job = strdup(p);
+        if (!job) {
+                r = -ENOMEM;
+                goto out;
+        }
+        w.job = job;
+        while (!w.result) {
+                uint64_t n = now_usec();
+                if (n >= deadline) {
+                        r = -ETIMEDOUT;
+                        goto out;
+                }
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        goto out;
+                if (r == 0) {
+                        r = sd_bus_wait(bus, deadline - n);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+
+        if (streq(w.result, "done"))
+                status = 0;
+        else {
+                /* A failed oneshot stays loaded: read how its command exited. */
+                sd_bus_error_free(&error);
+                r = bus_get_unit_path(bus, name, &unit_path, NULL);
+                if (r >= 0)
+                        r = sd_bus_get_property_trivial(bus, SYSTEMD_DEST, unit_path,
+                                                        "org.freedesktop.systemd1.Service", "ExecMainStatus",
+                                                        &error, 'i', &status);
+                if (r < 0 || status == 0)
+                        status = 255;
+        }
+        r = 0;
+        *ret_exit_status = status;
+out:
+        /* Leave nothing behind: a failed transient unit stays until reset. */
+        (void) sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
+                                  "s", name);
+        free(w.result);
+        sd_bus_slot_unref(slot);
+        sd_bus_message_unref(m);
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        return r;
+}

@@ -50,3 +50,12 @@ static inline void sd_bus_unrefp_(sd_bus **b) {
                 sd_bus_flush_close_unref(*b);
 }
 #define _cleanup_bus_ _cleanup_(sd_bus_unrefp_)
+
+/* systemd: StartTransientUnit of a oneshot service NAME running argv (with
+ * env, NULL-terminated, may be NULL) in that manager, waiting at most
+ * timeout_usec. *ret_exit_status is the command's exit status (0 when the
+ * job finished "done"). The unit is reset afterwards so nothing is left
+ * behind. Used to run podman as the service user inside its own manager
+ * rather than from the sandboxed supervisor. */
+int bus_run_transient(sd_bus *bus, const char *name, char *const *argv, char *const *env, uint64_t timeout_usec,
+                      int *ret_exit_status, char **ret_error);

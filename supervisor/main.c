@@ -18,6 +18,7 @@ typedef struct {
 
 static const Verb verbs[] = {
         {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
+        {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"pki", verb_pki, "manage client certificates (issue, revoke, list)"},
         {"version", verb_version, "print the version"},
 };

@@ -10,6 +10,7 @@
 #include "config.h"
 
 int verb_provision(int argc, char **argv);
+int verb_run(int argc, char **argv);
 int verb_pki(int argc, char **argv);
 int verb_version(int argc, char **argv);
 

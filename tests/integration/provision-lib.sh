@@ -45,3 +45,22 @@ svc_podman() {
 		podman --root "/var/tmp/podman-$uid/root" --runroot "/run/user/$uid/podman-run" \
 		--tmpdir "/var/tmp/podman-$uid/tmp" --events-backend=file "$@"
 }
+
+# install_run_unit [EXTRA INI LINES for the config]: provision, then install
+# units/regvisor.service as the system unit, pointed at this build and the
+# test configuration.
+install_run_unit() {
+	sed -e "s|^ExecStart=.*|ExecStart=$REGVISOR run --config $CONF|" "$REPO/units/regvisor.service" |
+		th_write /etc/systemd/system/regvisor.service
+	th systemctl daemon-reload
+}
+
+# registry_container_id: the running registry container's ID ("" if none).
+registry_container_id() {
+	svc_podman ps --filter name=regvisor-registry --format '{{.ID}}' 2>/dev/null
+}
+
+# journal_events EVENT: the MESSAGEs regvisor logged with REGVISOR_EVENT=EVENT.
+journal_events() {
+	th journalctl --no-pager -o cat REGVISOR_EVENT="$1"
+}

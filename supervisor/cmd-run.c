@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "supervise.h"
+#include "verbs.h"
+
+static const char *arg_config = CONFIG_DEFAULT_PATH;
+
+static void help(void) {
+        printf("Usage: regvisor run [OPTIONS]\n\n"
+               "Supervise the registry: start its user unit through systemd's D-Bus API,\n"
+               "follow its state, probe GET /v2/, restart it with backoff. Meant to run\n"
+               "as the system unit regvisor.service (Type=notify); SIGHUP reloads the\n"
+               "configuration, SIGTERM stops the registry and exits.\n\n"
+               "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
+               "  -v --verbose      log state transitions\n"
+               "  -h --help         this help\n");
+}
+
+static int parse_argv(int argc, char **argv) {
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},
+                {}};
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "c:vh", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("run takes no arguments; see 'regvisor run --help'");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int verb_run(int argc, char **argv) {
+        int r = parse_argv(argc, argv);
+
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (geteuid() != 0) {
+                log_error("run must run as root (it talks to the system manager and runs podman as the service user)");
+                return 1;
+        }
+        return supervisor_run(arg_config) < 0 ? 1 : 0;
+}

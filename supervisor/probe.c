@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "probe.h"
+
+#define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
+#define PROBE_MAGIC 0x70726f62u
+
+struct Probe {
+        unsigned magic;
+        int fd; /* -EBADF when closed */
+        sd_event_source *io;
+        sd_event_source *timer;
+        size_t sent;
+        char buf[512];
+        size_t got;
+        ProbeDone done;
+        void *userdata;
+};
+
+static void probe_free(Probe *p) {
+        if (!p)
+                return;
+        sd_event_source_disable_unref(p->io);
+        sd_event_source_disable_unref(p->timer);
+        closep(&p->fd);
+        p->magic = 0;
+        free(p);
+}
+
+void probe_cancel(Probe *p) {
+        probe_free(p);
+}
+
+static void probe_finish(Probe *p, int result, unsigned status) {
+        ProbeDone done = p->done;
+        void *userdata = p->userdata;
+
+        probe_free(p);
+        done(result, status, userdata);
+}
+
+/* "HTTP/1.x NNN" at the start of what arrived. */
+static int parse_status(const char *buf, size_t n, unsigned *ret) {
+        if (n < 12 || !strneq(buf, "HTTP/1.", 7) || buf[8] != ' ')
+                return -EBADMSG;
+        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
+                return -EBADMSG;
+        *ret = (unsigned) (buf[9] - '0') * 100 + (unsigned) (buf[10] - '0') * 10 + (unsigned) (buf[11] - '0');
+        return 0;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Probe *p = userdata;
+        unsigned status;
+        ssize_t n;
+
+        if (p->magic != PROBE_MAGIC)
+                abort();
+
+        if (p->sent < strlen(PROBE_REQUEST)) {
+                int err = 0;
+                socklen_t len = sizeof err;
+
+                /* The non-blocking connect finished: did it work? */
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+                        probe_finish(p, err ? -err : negative_errno(), 0);
+                        return 0;
+                }
+                n = send(fd, PROBE_REQUEST + p->sent, strlen(PROBE_REQUEST) - p->sent, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                probe_finish(p, negative_errno(), 0);
+                        return 0;
+                }
+                p->sent += (size_t) n;
+                if (p->sent == strlen(PROBE_REQUEST))
+                        (void) sd_event_source_set_io_events(s, EPOLLIN);
+                return 0;
+        }
+
+        n = recv(fd, p->buf + p->got, sizeof p->buf - 1 - p->got, 0);
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        probe_finish(p, negative_errno(), 0);
+                return 0;
+        }
+        p->got += (size_t) n;
+        /* The status line is all we need: decide as soon as it is there. */
+        if (memchr(p->buf, '\n', p->got) || n == 0 || p->got == sizeof p->buf - 1) {
+                int r = parse_status(p->buf, p->got, &status);
+                probe_finish(p, r, r < 0 ? 0 : status);
+        }
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Probe *p = userdata;
+
+        if (p->magic != PROBE_MAGIC)
+                abort();
+        probe_finish(p, -ETIMEDOUT, 0);
+        return 0;
+}
+
+int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
+                Probe **ret_probe) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_un un;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {};
+        socklen_t salen;
+        Probe *p;
+        int r;
+
+        p = calloc(1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        p->magic = PROBE_MAGIC;
+        p->done = done;
+        p->userdata = userdata;
+
+        if (a->kind == LISTEN_UNIX) {
+                sa.un.sun_family = AF_UNIX;
+                if (strlen(a->path) >= sizeof sa.un.sun_path) {
+                        r = -ENAMETOOLONG;
+                        goto fail;
+                }
+                strcpy(sa.un.sun_path, a->path);
+                salen = sizeof sa.un;
+        } else if (strchr(a->host, ':')) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons(a->port);
+                if (inet_pton(AF_INET6, a->host, &sa.in6.sin6_addr) != 1) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+                salen = sizeof sa.in6;
+        } else {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons(a->port);
+                if (inet_pton(AF_INET, a->host, &sa.in.sin_addr) != 1) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+                salen = sizeof sa.in;
+        }
+
+        p->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (p->fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (connect(p->fd, &sa.sa, salen) < 0 && errno != EINPROGRESS) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = sd_event_add_io(e, &p->io, p->fd, EPOLLOUT, on_io, p);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_time_relative(e, &p->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_timeout, p);
+        if (r < 0)
+                goto fail;
+        if (ret_probe)
+                *ret_probe = p;
+        return 0;
+fail:
+        probe_free(p);
+        return r;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The registry's readiness probe: GET /v2/ over its unix socket (or loopback
+ * TCP), on the supervisor's event loop, never blocking it. The registry is
+ * ready only when this answers 200, not when its unit says active.
+ */
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+
+typedef struct Probe Probe;
+
+/* Called once per probe: result 0 and the HTTP status when a response head
+ * arrived (status 200 is "ready"), or a negative errno (-ETIMEDOUT,
+ * -ECONNREFUSED, -ENOENT when the socket is missing, -EBADMSG for garbage).
+ * The probe is freed right after the callback returns. */
+typedef void (*ProbeDone)(int result, unsigned status, void *userdata);
+
+/* Starts one probe. *ret_probe (optional) may be passed to probe_cancel()
+ * until the callback has run. */
+int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
+                Probe **ret_probe);
+
+/* Cancels a probe in flight: its callback is not called. */
+void probe_cancel(Probe *p);

@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "log.h"
+#include "macro.h"
+#include "paths.h"
+#include "probe.h"
+#include "render.h"
+#include "supervise.h"
+#include "verbs.h"
+
+#define USEC_PER_MSEC 1000ULL
+#define USER_MANAGER_TIMEOUT_USEC (60ULL * 1000000ULL)
+#define MAX_FAILURES 1000
+
+typedef struct Supervisor Supervisor;
+typedef void (*Action)(Supervisor *s, const char *reason);
+
+struct Supervisor {
+        const char *config_path;
+        Config config;
+        uid_t uid;
+        gid_t gid;
+        char *home;
+
+        sd_event *event;
+        sd_bus *system_bus;
+        sd_bus *user_bus;
+        char *unit_path;
+
+        SupervisorState state;
+        char *job;          /* the job we wait for */
+        char *early_job;    /* a JobRemoved that beat its method reply */
+        char *early_result;
+        sd_bus_slot *job_call;
+
+        sd_event_source *probe_timer;
+        Probe *probe;
+        uint64_t probing_since; /* CLOCK_MONOTONIC usec */
+        uint64_t last_probe_ok;
+
+        sd_event_source *backoff_timer;
+        sd_event_source *stop_timer;
+        uint64_t failures[MAX_FAILURES]; /* when each recent failure happened */
+        unsigned n_failures;
+        unsigned attempt;        /* consecutive failures: the backoff exponent */
+        uint64_t healthy_since;
+        unsigned restarts;
+        bool ready_sent;
+        char *last_failure;
+        int exit_status;
+};
+
+static const char *const state_names[_SUP_STATE_MAX] = {
+        [SUP_STARTING] = "starting",   [SUP_WAITING_READY] = "waiting-ready", [SUP_RUNNING] = "running",
+        [SUP_BACKOFF] = "backoff",     [SUP_GAVE_UP] = "gave-up",             [SUP_STOPPING] = "stopping",
+};
+
+static const char *const event_names[_SUP_EVENT_MAX] = {
+        [SUP_EV_JOB_DONE] = "job-done",   [SUP_EV_JOB_FAILED] = "job-failed", [SUP_EV_UNIT_DOWN] = "unit-down",
+        [SUP_EV_PROBE_OK] = "probe-ok",   [SUP_EV_UNHEALTHY] = "unhealthy",   [SUP_EV_TIMER] = "timer",
+        [SUP_EV_TERM] = "term",           [SUP_EV_HUP] = "hup",
+};
+
+const char *supervisor_state_to_string(SupervisorState s) {
+        return s < _SUP_STATE_MAX ? state_names[s] : "?";
+}
+
+const char *supervisor_event_to_string(SupervisorEvent e) {
+        return e < _SUP_EVENT_MAX ? event_names[e] : "?";
+}
+
+unsigned supervisor_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms) {
+        uint64_t d = base_ms;
+
+        for (unsigned i = 1; i < attempt && d < max_ms; i++)
+                d *= 2;
+        return d > max_ms ? max_ms : (unsigned) d;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* ---- reporting ----------------------------------------------------------- */
+
+static void status(Supervisor *s, const char *fmt, ...) _printf_(2, 3);
+static void status(Supervisor *s, const char *fmt, ...) {
+        _cleanup_free_ char *line = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&line, fmt, ap) < 0)
+                line = NULL;
+        va_end(ap);
+        if (line)
+                (void) sd_notifyf(false, "STATUS=%s", line);
+}
+
+/* ---- D-Bus calls on the user manager -------------------------------------- */
+
+static void set_job(Supervisor *s, const char *job) {
+        free(s->job);
+        s->job = job ? strdup(job) : NULL;
+}
+
+static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason);
+
+static void job_finished(Supervisor *s, const char *result) {
+        set_job(s, NULL);
+        if (streq(result, "done"))
+                dispatch(s, SUP_EV_JOB_DONE, NULL);
+        else {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "job ended with result '%s'", result) < 0)
+                        why = NULL;
+                dispatch(s, SUP_EV_JOB_FAILED, why ? why : result);
+        }
+}
+
+static int on_job_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Supervisor *s = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *path;
+
+        s->job_call = sd_bus_slot_unref(s->job_call);
+        if (e) {
+                dispatch(s, SUP_EV_JOB_FAILED, e->message ? e->message : e->name);
+                return 0;
+        }
+        if (sd_bus_message_read(m, "o", &path) < 0) {
+                dispatch(s, SUP_EV_JOB_FAILED, "unparsable job reply");
+                return 0;
+        }
+        if (s->early_job && streq(s->early_job, path)) {
+                _cleanup_free_ char *result = TAKE_PTR(s->early_result);
+                free(TAKE_PTR(s->early_job));
+                job_finished(s, result);
+                return 0;
+        }
+        set_job(s, path);
+        return 0;
+}
+
+/* StartUnit or StopUnit, asynchronously; JobRemoved tells how it ended. */
+static int queue_job(Supervisor *s, const char *method) {
+        int r;
+
+        s->job_call = sd_bus_slot_unref(s->job_call);
+        set_job(s, NULL);
+        free(TAKE_PTR(s->early_job));
+        free(TAKE_PTR(s->early_result));
+        r = sd_bus_call_method_async(s->user_bus, &s->job_call, "org.freedesktop.systemd1",
+                                     "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", method,
+                                     on_job_reply, s, "ss", REGISTRY_UNIT_NAME, "replace");
+        if (r < 0)
+                return log_error_errno(r, "%s(%s): %s", method, REGISTRY_UNIT_NAME, strerror(-r));
+        return 0;
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Supervisor *s = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0 || !streq(unit, REGISTRY_UNIT_NAME))
+                return 0;
+        if (s->job && streq(s->job, path)) {
+                job_finished(s, result);
+                return 0;
+        }
+        if (s->job_call && !s->job) {
+                /* Our call's reply is still on its way: keep the result. */
+                free(s->early_job);
+                free(s->early_result);
+                s->early_job = strdup(path);
+                s->early_result = strdup(result);
+        }
+        return 0;
+}
+
+static void reset_failed_unit(Supervisor *s) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        /* Clears the failed state and systemd's own start rate limit, which
+         * would otherwise refuse our restarts. */
+        (void) sd_bus_call_method(s->user_bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                  "org.freedesktop.systemd1.Manager", "ResetFailedUnit", &e, NULL, "s",
+                                  REGISTRY_UNIT_NAME);
+        sd_bus_error_free(&e);
+}
+
+static int on_unit_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Supervisor *s = userdata;
+        _cleanup_free_ char *active = NULL, *sub = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_get_property_string(s->user_bus, "org.freedesktop.systemd1", s->unit_path,
+                                       "org.freedesktop.systemd1.Unit", "ActiveState", &e, &active);
+        if (r >= 0)
+                r = sd_bus_get_property_string(s->user_bus, "org.freedesktop.systemd1", s->unit_path,
+                                               "org.freedesktop.systemd1.Unit", "SubState", &e, &sub);
+        sd_bus_error_free(&e);
+        if (r < 0)
+                return 0;
+        log_debug("%s: %s (%s)", REGISTRY_UNIT_NAME, active, sub);
+
+        /* Down: failed, inactive, or waiting for systemd's own auto-restart,
+         * which we take over so that our backoff and limits apply. */
+        if (streq(active, "failed") || streq(active, "inactive") || streq(sub, "auto-restart")) {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "unit is %s (%s)", active, sub) < 0)
+                        why = NULL;
+                dispatch(s, SUP_EV_UNIT_DOWN, why ? why : active);
+        }
+        return 0;
+}
+
+/* ---- the probe ------------------------------------------------------------ */
+
+static void probe_schedule(Supervisor *s, uint64_t delay_usec);
+
+static void on_probe_done(int result, unsigned code, void *userdata) {
+        Supervisor *s = userdata;
+        uint64_t now = now_usec(), since;
+
+        s->probe = NULL;
+        if (result == 0 && code == 200) {
+                s->last_probe_ok = now;
+                dispatch(s, SUP_EV_PROBE_OK, NULL);
+        } else {
+                since = s->last_probe_ok > s->probing_since ? s->last_probe_ok : s->probing_since;
+                if (now - since >= (uint64_t) s->config.unhealthy_after_ms * USEC_PER_MSEC) {
+                        _cleanup_free_ char *why = NULL;
+                        if ((result < 0 ? asprintf(&why, "GET /v2/ failing for %llu ms: %s",
+                                                   (unsigned long long) ((now - since) / 1000), strerror(-result))
+                                        : asprintf(&why, "GET /v2/ failing for %llu ms: HTTP %u",
+                                                   (unsigned long long) ((now - since) / 1000), code)) < 0)
+                                why = NULL;
+                        dispatch(s, SUP_EV_UNHEALTHY, why ? why : "probe failing");
+                }
+        }
+        if (s->state == SUP_STARTING || s->state == SUP_WAITING_READY || s->state == SUP_RUNNING)
+                probe_schedule(s, (uint64_t) s->config.probe_interval_ms * USEC_PER_MSEC);
+}
+
+static int on_probe_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+        int r;
+
+        if (s->probe)
+                return 0;
+        r = probe_start(s->event, &s->config.listen, (uint64_t) s->config.probe_timeout_ms * USEC_PER_MSEC,
+                        on_probe_done, s, &s->probe);
+        if (r < 0) {
+                s->probe = NULL;
+                on_probe_done(r, 0, s);
+        }
+        return 0;
+}
+
+static void probe_schedule(Supervisor *s, uint64_t delay_usec) {
+        s->probe_timer = sd_event_source_disable_unref(s->probe_timer);
+        if (sd_event_add_time_relative(s->event, &s->probe_timer, CLOCK_MONOTONIC, delay_usec, 0, on_probe_timer,
+                                       s) < 0)
+                log_error("cannot arm the probe timer");
+}
+
+static void probe_stop(Supervisor *s) {
+        s->probe_timer = sd_event_source_disable_unref(s->probe_timer);
+        if (s->probe) {
+                probe_cancel(s->probe);
+                s->probe = NULL;
+        }
+}
+
+/* ---- actions: the cells of the table ---------------------------------------- */
+
+static void enter(Supervisor *s, SupervisorState state) {
+        if (s->state != state)
+                log_debug("state %s -> %s", state_names[s->state], state_names[state]);
+        s->state = state;
+}
+
+static void start_unit(Supervisor *s) {
+        enter(s, SUP_STARTING);
+        reset_failed_unit(s);
+        s->probing_since = now_usec();
+        if (queue_job(s, "StartUnit") < 0)
+                dispatch(s, SUP_EV_JOB_FAILED, "StartUnit could not be sent");
+        status(s, "starting %s", REGISTRY_UNIT_NAME);
+}
+
+static void a_job_done_starting(Supervisor *s, const char *reason) {
+        enter(s, SUP_WAITING_READY);
+        s->probing_since = now_usec();
+        status(s, "%s active, waiting for GET /v2/", REGISTRY_UNIT_NAME);
+        probe_schedule(s, 0);
+}
+
+static void a_ready(Supervisor *s, const char *reason) {
+        enter(s, SUP_RUNNING);
+        s->healthy_since = now_usec();
+        log_unit_event(LOG_INFO, "ready", REGISTRY_UNIT_NAME, "registry ready: GET /v2/ answers 200 (restarts so far: %u)",
+                       s->restarts);
+        if (!s->ready_sent) {
+                (void) sd_notify(false, "READY=1");
+                s->ready_sent = true;
+        }
+        status(s, "registry ready on %s%s, %u restart%s", s->config.listen.kind == LISTEN_UNIX ? "unix:" : "tcp:",
+               s->config.listen.kind == LISTEN_UNIX ? s->config.listen.path : s->config.listen.host, s->restarts,
+               s->restarts == 1 ? "" : "s");
+}
+
+static void a_probe_ok_running(Supervisor *s, const char *reason) {
+        /* A long healthy run forgives earlier failures. */
+        if (s->attempt > 0 && now_usec() - s->healthy_since >= (uint64_t) s->config.healthy_reset_ms * USEC_PER_MSEC) {
+                log_unit_event(LOG_INFO, "backoff-reset", REGISTRY_UNIT_NAME,
+                               "registry healthy for %u ms: restart backoff starts over", s->config.healthy_reset_ms);
+                s->attempt = 0;
+        }
+}
+
+/* Counts failures inside the window; true when the limit is reached. */
+static bool record_failure(Supervisor *s) {
+        uint64_t now = now_usec(), window = (uint64_t) s->config.restart_window_ms * USEC_PER_MSEC;
+        unsigned k = 0;
+
+        for (unsigned i = 0; i < s->n_failures; i++)
+                if (now - s->failures[i] < window)
+                        s->failures[k++] = s->failures[i];
+        s->n_failures = k;
+        if (s->n_failures < MAX_FAILURES)
+                s->failures[s->n_failures++] = now;
+        return s->n_failures >= s->config.restart_limit;
+}
+
+static int on_backoff_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
+        dispatch(s, SUP_EV_TIMER, NULL);
+        return 0;
+}
+
+static void a_failure(Supervisor *s, const char *reason) {
+        unsigned delay;
+
+        probe_stop(s);
+        free(s->last_failure);
+        s->last_failure = strdup(reason ? reason : "unknown");
+        s->attempt++;
+
+        if (record_failure(s)) {
+                enter(s, SUP_GAVE_UP);
+                log_unit_event(LOG_ERR, "gave-up", REGISTRY_UNIT_NAME,
+                               "registry failed %u times within %u ms (last: %s): giving up; "
+                               "`systemctl reload regvisor` tries again",
+                               s->n_failures, s->config.restart_window_ms, s->last_failure);
+                status(s, "gave up: %u failures within %us, last: %s", s->n_failures,
+                       s->config.restart_window_ms / 1000, s->last_failure);
+                (void) queue_job(s, "StopUnit");
+                return;
+        }
+
+        delay = supervisor_backoff_ms(s->attempt, s->config.restart_delay_ms, s->config.restart_delay_max_ms);
+        enter(s, SUP_BACKOFF);
+        log_unit_event(LOG_WARNING, "restart-scheduled", REGISTRY_UNIT_NAME,
+                       "registry failed (%s): restarting in %u ms (attempt %u, delay_ms=%u)", s->last_failure, delay,
+                       s->attempt, delay);
+        status(s, "restarting in %u ms after: %s", delay, s->last_failure);
+        /* Cancel systemd's own pending auto-restart, or stop a hung
+         * container, before our delayed start. */
+        (void) queue_job(s, "StopUnit");
+        s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
+        if (sd_event_add_time_relative(s->event, &s->backoff_timer, CLOCK_MONOTONIC,
+                                       (uint64_t) delay * USEC_PER_MSEC, 0, on_backoff_timer, s) < 0)
+                log_error("cannot arm the backoff timer");
+}
+
+static void a_restart(Supervisor *s, const char *reason) {
+        s->restarts++;
+        log_unit_event(LOG_NOTICE, "restart", REGISTRY_UNIT_NAME, "restarting the registry (restart %u, after: %s)",
+                       s->restarts, s->last_failure ? s->last_failure : "?");
+        start_unit(s);
+}
+
+static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        log_unit_event(LOG_ERR, "stop-timeout", REGISTRY_UNIT_NAME, "the registry did not stop within %u ms",
+                       s->config.stop_timeout_ms);
+        s->exit_status = -ETIMEDOUT;
+        (void) sd_event_exit(s->event, 0);
+        return 0;
+}
+
+static void a_stop(Supervisor *s, const char *reason) {
+        enter(s, SUP_STOPPING);
+        (void) sd_notify(false, "STOPPING=1");
+        status(s, "stopping");
+        probe_stop(s);
+        s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
+        log_unit_event(LOG_INFO, "stopping", REGISTRY_UNIT_NAME, "stopping the registry");
+        if (queue_job(s, "StopUnit") < 0) {
+                s->exit_status = -EIO;
+                (void) sd_event_exit(s->event, 0);
+                return;
+        }
+        (void) sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC, 0, on_stop_timeout, s);
+}
+
+static void a_stopped(Supervisor *s, const char *reason) {
+        log_unit_event(LOG_INFO, "stopped", REGISTRY_UNIT_NAME, "registry stopped%s%s", reason ? ": " : "",
+                       reason ? reason : "");
+        (void) sd_event_exit(s->event, 0);
+}
+
+/* SIGHUP: re-read the configuration without touching the registry. Changes
+ * that need a new container ([registry]) take effect at the next restart;
+ * run `regvisor provision` for files it owns. */
+static void reload_config(Supervisor *s) {
+        Config fresh;
+
+        (void) sd_notify(false, "RELOADING=1");
+        if (verb_load_config(s->config_path, &fresh) < 0) {
+                log_event(LOG_ERR, "reload-failed", "reload: keeping the running configuration");
+        } else {
+                config_done(&s->config);
+                s->config = fresh;
+                log_event(LOG_INFO, "reloaded", "configuration reloaded from %s", s->config_path);
+        }
+        (void) sd_notify(false, "READY=1");
+}
+
+static void a_reload(Supervisor *s, const char *reason) {
+        reload_config(s);
+}
+
+static void a_retry(Supervisor *s, const char *reason) {
+        reload_config(s);
+        s->n_failures = 0;
+        s->attempt = 0;
+        log_unit_event(LOG_NOTICE, "retry", REGISTRY_UNIT_NAME, "retrying after giving up");
+        start_unit(s);
+}
+
+/* The table: what each event does in each state. NULL: ignored (for
+ * example our own StopUnit making the unit inactive during backoff). */
+static const Action transitions[_SUP_STATE_MAX][_SUP_EVENT_MAX] = {
+        [SUP_STARTING] = {
+                [SUP_EV_JOB_DONE] = a_job_done_starting,
+                [SUP_EV_JOB_FAILED] = a_failure,
+                [SUP_EV_UNIT_DOWN] = NULL, /* the job's result decides */
+                [SUP_EV_PROBE_OK] = NULL,
+                [SUP_EV_TERM] = a_stop,
+                [SUP_EV_HUP] = a_reload,
+        },
+        [SUP_WAITING_READY] = {
+                [SUP_EV_UNIT_DOWN] = a_failure,
+                [SUP_EV_PROBE_OK] = a_ready,
+                [SUP_EV_UNHEALTHY] = a_failure,
+                [SUP_EV_TERM] = a_stop,
+                [SUP_EV_HUP] = a_reload,
+        },
+        [SUP_RUNNING] = {
+                [SUP_EV_UNIT_DOWN] = a_failure,
+                [SUP_EV_PROBE_OK] = a_probe_ok_running,
+                [SUP_EV_UNHEALTHY] = a_failure,
+                [SUP_EV_TERM] = a_stop,
+                [SUP_EV_HUP] = a_reload,
+        },
+        [SUP_BACKOFF] = {
+                [SUP_EV_TIMER] = a_restart,
+                [SUP_EV_TERM] = a_stop,
+                [SUP_EV_HUP] = a_reload,
+        },
+        [SUP_GAVE_UP] = {
+                [SUP_EV_TERM] = a_stop,
+                [SUP_EV_HUP] = a_retry,
+        },
+        [SUP_STOPPING] = {
+                [SUP_EV_JOB_DONE] = a_stopped,
+                [SUP_EV_JOB_FAILED] = a_stopped,
+        },
+};
+
+static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason) {
+        Action a = transitions[s->state][ev];
+
+        log_debug("event %s in state %s%s%s", event_names[ev], state_names[s->state], reason ? ": " : "",
+                  reason ? reason : "");
+        if (a)
+                a(s, reason);
+}
+
+/* ---- signals ---------------------------------------------------------------- */
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        Supervisor *s = userdata;
+
+        dispatch(s, si->ssi_signo == SIGHUP ? SUP_EV_HUP : SUP_EV_TERM, NULL);
+        return 0;
+}
+
+/* ---- start-up ----------------------------------------------------------------- */
+
+static int ensure_user_manager(Supervisor *s) {
+        _cleanup_free_ char *unit = NULL, *state = NULL, *error = NULL, *linger = NULL;
+        struct stat st;
+        int r;
+
+        if (asprintf(&linger, LINGER_DIR "/%s", s->config.service_user) < 0 ||
+            asprintf(&unit, "user@%u.service", (unsigned) s->uid) < 0)
+                return log_error_errno(-ENOMEM, "out of memory");
+        if (lstat(linger, &st) < 0)
+                log_warning("linger is off for %s (%s missing): its manager stops at logout; "
+                            "run `regvisor provision`", s->config.service_user, linger);
+
+        r = bus_get_unit_active_state(s->system_bus, unit, &state, &error);
+        if (r < 0)
+                return log_error_errno(r, "cannot read the state of %s: %s", unit, error ? error : strerror(-r));
+        if (!streq(state, "active")) {
+                log_unit_event(LOG_NOTICE, "user-manager-start", unit, "%s is %s: starting it", unit, state);
+                free(TAKE_PTR(error));
+                r = bus_start_unit(s->system_bus, unit, USER_MANAGER_TIMEOUT_USEC, &error);
+                if (r < 0)
+                        return log_error_errno(r, "cannot start %s: %s", unit, error ? error : strerror(-r));
+        }
+
+        r = bus_open_user_manager(s->config.service_user, &s->user_bus);
+        if (r < 0)
+                return log_error_errno(r, "cannot reach the user manager of %s: %s", s->config.service_user,
+                                       strerror(-r));
+        return 0;
+}
+
+/* Runs `podman GLOBAL-OPTIONS args...` as the service user inside its own
+ * manager, as a transient unit: the supervisor itself never execs podman,
+ * so its own unit can stay sandboxed (rootless podman needs setuid
+ * newuidmap and more than the supervisor's capability bounding set). */
+static int podman_in_user_manager(Supervisor *s, char *const *args, int *ret_status, char **ret_error) {
+        _cleanup_strv_free_ char **global = NULL, **env = NULL;
+        _cleanup_free_ char **argv = NULL, *name = NULL;
+        static unsigned counter;
+        size_t n = 0, i = 0;
+        int r;
+
+        r = render_podman_global_args(s->uid, &global);
+        if (r >= 0)
+                r = render_podman_env(s->uid, &env);
+        if (r < 0)
+                return r;
+        for (char *const *a = args; *a; a++)
+                n++;
+        argv = calloc(1 + 4 + n + 1, sizeof(char *));
+        if (!argv || asprintf(&name, "regvisor-podman-%d-%u.service", (int) getpid(), ++counter) < 0)
+                return -ENOMEM;
+        argv[i++] = (char *) "/usr/bin/podman";
+        for (char **g = global; *g; g++)
+                argv[i++] = *g;
+        for (char *const *a = args; *a; a++)
+                argv[i++] = *a;
+        return bus_run_transient(s->user_bus, name, argv, env, 600ULL * 1000000ULL, ret_status, ret_error);
+}
+
+/* The image must be in the service user's storage with exactly the pinned
+ * digest before anything starts; it is never run by tag. */
+static int ensure_image(Supervisor *s) {
+        _cleanup_free_ char *error = NULL;
+        char *exists[] = {(char *) "image", (char *) "exists", s->config.image, NULL};
+        int status, r;
+
+        r = podman_in_user_manager(s, exists, &status, &error);
+        if (r < 0)
+                return log_error_errno(r, "cannot query %s's image storage: %s", s->config.service_user,
+                                       error ? error : strerror(-r));
+        if (status == 0)
+                return 0;
+        if (status != 1)
+                return log_error_errno(-EIO,
+                                       "podman image exists failed with status %d (journalctl --user -M %s@ shows "
+                                       "why): refusing to start",
+                                       status, s->config.service_user);
+        if (!s->config.image_archive)
+                return log_error_errno(-ENOENT,
+                                       "%s is not in %s's image storage with that digest: refusing to start "
+                                       "(run `regvisor provision` to pull it, or set [registry] image_archive)",
+                                       s->config.image, s->config.service_user);
+
+        log_event(LOG_NOTICE, "image-load", "loading %s from %s", s->config.image, s->config.image_archive);
+        char *load[] = {(char *) "load", (char *) "--quiet", (char *) "--input", s->config.image_archive, NULL};
+        r = podman_in_user_manager(s, load, &status, &error);
+        if (r >= 0 && status == 0)
+                r = podman_in_user_manager(s, exists, &status, &error);
+        if (r < 0 || status != 0)
+                return log_error_errno(r < 0 ? r : -EBADMSG, "%s does not provide %s: refusing to start",
+                                       s->config.image_archive, s->config.image);
+        return 0;
+}
+
+static int setup_bus(Supervisor *s) {
+        _cleanup_free_ char *error = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_attach_event(s->user_bus, s->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "cannot attach the user bus to the event loop: %s", strerror(-r));
+        /* Without Subscribe() systemd sends no unit PropertiesChanged. */
+        r = sd_bus_call_method(s->user_bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "Subscribe", &e, NULL, NULL);
+        if (r < 0) {
+                log_error_errno(r, "Subscribe: %s", e.message ? e.message : strerror(-r));
+                sd_bus_error_free(&e);
+                return r;
+        }
+        r = bus_get_unit_path(s->user_bus, REGISTRY_UNIT_NAME, &s->unit_path, &error);
+        if (r < 0)
+                return log_error_errno(r, "LoadUnit(%s): %s", REGISTRY_UNIT_NAME, error ? error : strerror(-r));
+        r = sd_bus_match_signal(s->user_bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, s);
+        if (r >= 0)
+                r = sd_bus_match_signal(s->user_bus, NULL, "org.freedesktop.systemd1", s->unit_path,
+                                        "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                        on_unit_properties_changed, s);
+        if (r < 0)
+                return log_error_errno(r, "cannot subscribe to %s's signals: %s", REGISTRY_UNIT_NAME, strerror(-r));
+        return 0;
+}
+
+static void supervisor_free(Supervisor *s) {
+        probe_stop(s);
+        sd_event_source_disable_unref(s->backoff_timer);
+        sd_event_source_disable_unref(s->stop_timer);
+        sd_bus_slot_unref(s->job_call);
+        if (s->user_bus)
+                sd_bus_flush_close_unref(s->user_bus);
+        if (s->system_bus)
+                sd_bus_flush_close_unref(s->system_bus);
+        sd_event_unref(s->event);
+        free(s->unit_path);
+        free(s->job);
+        free(s->early_job);
+        free(s->early_result);
+        free(s->last_failure);
+        free(s->home);
+        config_done(&s->config);
+}
+
+int supervisor_run(const char *config_path) {
+        Supervisor s = {.config_path = config_path, .state = SUP_STARTING};
+        struct passwd *pw;
+        struct group *gr;
+        sigset_t mask;
+        int r;
+
+        r = verb_load_config(config_path, &s.config);
+        if (r < 0)
+                return r;
+        pw = getpwnam(s.config.service_user);
+        if (!pw) {
+                config_done(&s.config);
+                return log_error_errno(-ESRCH, "service user %s does not exist: run `regvisor provision`",
+                                       s.config.service_user);
+        }
+        s.uid = pw->pw_uid;
+        s.gid = pw->pw_gid;
+        s.home = strdup(pw->pw_dir);
+
+        /* The registry's socket directory is 0750 service:proxy-group, and
+         * our unit keeps no CAP_DAC_*: join the proxy's group to probe it. */
+        gr = getgrnam(s.config.proxy_user);
+        if (gr && setgroups(1, &gr->gr_gid) < 0)
+                log_warning("cannot join group %s: %m; probing the registry's socket may fail",
+                            s.config.proxy_user);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        r = sd_event_default(&s.event);
+        if (r < 0) {
+                log_error_errno(r, "cannot create the event loop: %s", strerror(-r));
+                goto out;
+        }
+        if ((r = sd_event_add_signal(s.event, NULL, SIGTERM, on_signal, &s)) < 0 ||
+            (r = sd_event_add_signal(s.event, NULL, SIGINT, on_signal, &s)) < 0 ||
+            (r = sd_event_add_signal(s.event, NULL, SIGHUP, on_signal, &s)) < 0) {
+                log_error_errno(r, "cannot watch signals: %s", strerror(-r));
+                goto out;
+        }
+        /* WATCHDOG=1 from the loop itself, at half of WatchdogSec. */
+        (void) sd_event_set_watchdog(s.event, true);
+
+        status(&s, "checking the user manager and the image");
+        r = bus_open_system(&s.system_bus);
+        if (r < 0) {
+                log_error_errno(r, "cannot connect to the system bus: %s", strerror(-r));
+                goto out;
+        }
+        r = ensure_user_manager(&s);
+        if (r < 0)
+                goto out;
+        r = ensure_image(&s);
+        if (r < 0) {
+                status(&s, "refusing to start: pinned image %s not present", s.config.image_digest);
+                goto out;
+        }
+        r = setup_bus(&s);
+        if (r < 0)
+                goto out;
+
+        log_unit_event(LOG_INFO, "start", REGISTRY_UNIT_NAME, "supervising %s (%s)", REGISTRY_UNIT_NAME,
+                       s.config.image);
+        start_unit(&s);
+        r = sd_event_loop(s.event);
+        if (r < 0)
+                log_error_errno(r, "event loop failed: %s", strerror(-r));
+        else
+                r = s.exit_status;
+out:
+        supervisor_free(&s);
+        return r;
+}
