@@ -24,6 +24,12 @@ on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
 provision || fail "provision failed"
 install_run_unit
 
+step "the system unit is hardened: systemd-analyze security exposure at most 3.0"
+exposure=$(systemd-analyze security --offline=yes "$REPO/units/regvisor.service" 2>&1 | tail -n 1)
+step "$exposure"
+systemd-analyze security --offline=yes --threshold=30 "$REPO/units/regvisor.service" >/dev/null 2>&1 ||
+	fail "exposure above 3.0: $exposure"
+
 step "systemctl start regvisor returns once the registry answers (Type=notify, READY=1)"
 th systemctl start regvisor.service || fail "regvisor.service did not start"
 registry_answers || fail "READY was sent before /v2/ answered"
