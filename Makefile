@@ -89,10 +89,13 @@ deps:
 
 install: $(BUILD)/regvisor
 	install -D -m 0755 $(BUILD)/regvisor $(DESTDIR)$(BINDIR)/regvisor
-	install -D -m 0644 units/regvisor.service $(DESTDIR)$(UNITDIR)/regvisor.service
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/regvisor|$(BINDIR)/regvisor|' units/regvisor.service >$(DESTDIR)$(UNITDIR)/regvisor.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor.service
 	install -D -m 0644 regvisor.conf $(DESTDIR)$(PREFIX)/share/doc/regvisor/regvisor.conf.example
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/regvisor/policy
-	install -m 0644 policy/*.json $(DESTDIR)$(PREFIX)/share/regvisor/policy/ 2>/dev/null || true
+	install -m 0644 policy/*.md $(DESTDIR)$(PREFIX)/share/regvisor/policy/
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/regvisor/README.md
 
 format:
 	clang-format -i $(wildcard common/*.[ch] supervisor/*.[ch] proxy/*.[ch] tests/unit/*.[ch])
