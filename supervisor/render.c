@@ -254,6 +254,9 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                 c->storage, c->image);
         fprintf(t.f, "ExecStop=%s stop --ignore -t 10 " REGISTRY_CONTAINER_NAME "\n", podman);
         fprintf(t.f,
+                "# The registry exits 2 on SIGTERM: a clean stop, not a failure. A crash\n"
+                "# still ends the unit (inactive or failed) and regvisor run restarts it.\n"
+                "SuccessExitStatus=2\n"
                 "Restart=on-failure\n"
                 "RestartSec=1\n"
                 "TimeoutStopSec=30\n"
