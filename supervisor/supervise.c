@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <glob.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -20,6 +21,9 @@
 #include "probe.h"
 #include "render.h"
 #include "supervise.h"
+#include "status.h"
+#include "fileio.h"
+#include "pki.h"
 #include "verbs.h"
 
 #define USEC_PER_MSEC 1000ULL
@@ -62,6 +66,15 @@ struct Supervisor {
         bool ready_sent;
         char *last_failure;
         int exit_status;
+
+        StatusServer *status_server;
+        struct {
+                char *name;
+                time_t not_after;
+        } certs[64];
+        size_t n_certs;
+        uint64_t backoff_delay_ms; /* current delay while in backoff */
+        time_t last_probe_ok_wall;
 };
 
 static const char *const state_names[_SUP_STATE_MAX] = {
@@ -120,6 +133,7 @@ static void set_job(Supervisor *s, const char *job) {
 }
 
 static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason);
+static void certs_load(Supervisor *s);
 
 static void job_finished(Supervisor *s, const char *result) {
         set_job(s, NULL);
@@ -243,6 +257,7 @@ static void on_probe_done(int result, unsigned code, void *userdata) {
         s->probe = NULL;
         if (result == 0 && code == 200) {
                 s->last_probe_ok = now;
+                s->last_probe_ok_wall = time(NULL);
                 dispatch(s, SUP_EV_PROBE_OK, NULL);
         } else {
                 since = s->last_probe_ok > s->probing_since ? s->last_probe_ok : s->probing_since;
@@ -380,6 +395,7 @@ static void a_failure(Supervisor *s, const char *reason) {
         }
 
         delay = supervisor_backoff_ms(s->attempt, s->config.restart_delay_ms, s->config.restart_delay_max_ms);
+        s->backoff_delay_ms = delay;
         enter(s, SUP_BACKOFF);
         log_unit_event(LOG_WARNING, "restart-scheduled", REGISTRY_UNIT_NAME,
                        "registry failed (%s): restarting in %u ms (attempt %u, delay_ms=%u)", s->last_failure, delay,
@@ -396,6 +412,7 @@ static void a_failure(Supervisor *s, const char *reason) {
 
 static void a_restart(Supervisor *s, const char *reason) {
         s->restarts++;
+        s->backoff_delay_ms = 0;
         log_unit_event(LOG_NOTICE, "restart", REGISTRY_UNIT_NAME, "restarting the registry (restart %u, after: %s)",
                        s->restarts, s->last_failure ? s->last_failure : "?");
         start_unit(s);
@@ -447,6 +464,7 @@ static void reload_config(Supervisor *s) {
                 s->config = fresh;
                 log_event(LOG_INFO, "reloaded", "configuration reloaded from %s", s->config_path);
         }
+        certs_load(s);
         (void) sd_notify(false, "READY=1");
 }
 
@@ -509,6 +527,117 @@ static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason) {
                   reason ? reason : "");
         if (a)
                 a(s, reason);
+}
+
+/* ---- the status listener --------------------------------------------------- */
+
+static void certs_clear(Supervisor *s) {
+        for (size_t i = 0; i < s->n_certs; i++)
+                free(s->certs[i].name);
+        s->n_certs = 0;
+}
+
+static void cert_add(Supervisor *s, const char *name, const char *path) {
+        _cleanup_free_ char *pem = NULL;
+        X509 *x = NULL;
+        size_t n;
+        time_t t;
+
+        if (s->n_certs >= ELEMENTSOF(s->certs) || read_file(path, 1 << 20, &pem, &n) < 0 ||
+            pki_cert_from_pem(pem, n, &x) < 0)
+                return;
+        if (pki_cert_not_after(x, &t) >= 0 && (s->certs[s->n_certs].name = strdup(name)))
+                s->certs[s->n_certs++].not_after = t;
+        X509_free(x);
+}
+
+/* Expiry of every certificate in the tree, read at start and on SIGHUP
+ * (certificates are public files: no privilege needed). */
+static void certs_load(Supervisor *s) {
+        _cleanup_free_ char *pattern = NULL;
+        char path[4096];
+        glob_t g;
+
+        certs_clear(s);
+        (void) snprintf(path, sizeof path, "%s/ca/ca.crt", s->config.tls_dir);
+        cert_add(s, "server-ca", path);
+        (void) snprintf(path, sizeof path, "%s/registry.crt", s->config.tls_dir);
+        cert_add(s, "server", path);
+        (void) snprintf(path, sizeof path, "%s/clients/ca.crt", s->config.tls_dir);
+        cert_add(s, "client-ca", path);
+        if (asprintf(&pattern, "%s/clients/*.crt", s->config.tls_dir) < 0)
+                return;
+        if (glob(pattern, 0, NULL, &g) != 0)
+                return;
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+                char name[300];
+                if (streq(base, "ca.crt"))
+                        continue;
+                (void) snprintf(name, sizeof name, "client/%.*s", (int) (strlen(base) - 4), base);
+                cert_add(s, name, g.gl_pathv[i]);
+        }
+        globfree(&g);
+}
+
+static int render_status(StatusEndpoint which, FILE *out, void *userdata) {
+        Supervisor *s = userdata;
+
+        switch (which) {
+        case STATUS_LIVEZ:
+                /* Answered by the loop itself: if this arrives, it runs. */
+                fputs("ok\n", out);
+                return 200;
+
+        case STATUS_READYZ:
+                if (s->state == SUP_RUNNING) {
+                        fputs("ok\n", out);
+                        return 200;
+                }
+                fprintf(out, "registry: %s%s%s\n", state_names[s->state], s->last_failure ? ": " : "",
+                        s->last_failure ? s->last_failure : "");
+                return 503;
+
+        case STATUS_METRICS:
+                fputs("# HELP regvisor_supervisor_state The supervisor's state (1 for the current one).\n"
+                      "# TYPE regvisor_supervisor_state gauge\n",
+                      out);
+                for (int i = 0; i < _SUP_STATE_MAX; i++)
+                        fprintf(out, "regvisor_supervisor_state{state=\"%s\"} %d\n", state_names[i],
+                                i == (int) s->state);
+                fprintf(out,
+                        "# HELP regvisor_registry_ready 1 when GET /v2/ on the registry's socket answers 200.\n"
+                        "# TYPE regvisor_registry_ready gauge\n"
+                        "regvisor_registry_ready %d\n"
+                        "# HELP regvisor_registry_restarts_total Restarts of the registry by the supervisor.\n"
+                        "# TYPE regvisor_registry_restarts_total counter\n"
+                        "regvisor_registry_restarts_total %u\n"
+                        "# HELP regvisor_registry_failures_in_window Failures counted towards restart_limit.\n"
+                        "# TYPE regvisor_registry_failures_in_window gauge\n"
+                        "regvisor_registry_failures_in_window %u\n"
+                        "# HELP regvisor_registry_backoff_seconds Current restart delay (0 unless waiting).\n"
+                        "# TYPE regvisor_registry_backoff_seconds gauge\n"
+                        "regvisor_registry_backoff_seconds %.3f\n"
+                        "# HELP regvisor_registry_last_ready_timestamp_seconds Last successful probe.\n"
+                        "# TYPE regvisor_registry_last_ready_timestamp_seconds gauge\n"
+                        "regvisor_registry_last_ready_timestamp_seconds %lld\n",
+                        s->state == SUP_RUNNING, s->restarts, s->n_failures,
+                        s->state == SUP_BACKOFF ? s->backoff_delay_ms / 1000.0 : 0.0,
+                        (long long) s->last_probe_ok_wall);
+                fputs("# HELP regvisor_certificate_expiry_timestamp_seconds notAfter of each certificate.\n"
+                      "# TYPE regvisor_certificate_expiry_timestamp_seconds gauge\n",
+                      out);
+                for (size_t i = 0; i < s->n_certs; i++)
+                        fprintf(out, "regvisor_certificate_expiry_timestamp_seconds{certificate=\"%s\"} %lld\n",
+                                s->certs[i].name, (long long) s->certs[i].not_after);
+                fprintf(out,
+                        "# HELP regvisor_info The running version and the pinned image.\n"
+                        "# TYPE regvisor_info gauge\n"
+                        "regvisor_info{version=\"%s\",image_digest=\"%s\"} 1\n",
+                        REGVISOR_VERSION, s->config.image_digest);
+                return 200;
+        }
+        return 500;
 }
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -648,6 +777,8 @@ static int setup_bus(Supervisor *s) {
 
 static void supervisor_free(Supervisor *s) {
         probe_stop(s);
+        status_server_free(s->status_server);
+        certs_clear(s);
         sd_event_source_disable_unref(s->backoff_timer);
         sd_event_source_disable_unref(s->stop_timer);
         sd_bus_slot_unref(s->job_call);
@@ -729,6 +860,13 @@ int supervisor_run(const char *config_path) {
         r = setup_bus(&s);
         if (r < 0)
                 goto out;
+        certs_load(&s);
+        r = status_server_new(s.event, &s.config.status_listen, render_status, &s, &s.status_server);
+        if (r < 0) {
+                log_error_errno(r, "cannot listen on [status] listen port %u: %s", s.config.status_listen.port,
+                                strerror(-r));
+                goto out;
+        }
 
         log_unit_event(LOG_INFO, "start", REGISTRY_UNIT_NAME, "supervising %s (%s)", REGISTRY_UNIT_NAME,
                        s.config.image);

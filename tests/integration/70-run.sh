@@ -38,6 +38,22 @@ assert_contains "$status" "registry ready" "StatusText"
 th systemctl status regvisor.service --no-pager | grep -q "Status: \"registry ready" ||
 	fail "systemctl status does not show the STATUS line"
 
+step "status listener: /livez and /readyz 200, /metrics parses"
+status_get() {
+	th curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:9443$1"
+}
+metrics() {
+	th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py"
+}
+assert_eq "$(status_get /livez)" 200 "/livez"
+assert_eq "$(status_get /readyz)" 200 "/readyz"
+m=$(metrics) || fail "/metrics does not parse as Prometheus text"
+assert_contains "$m" 'regvisor_registry_ready{} 1'
+assert_contains "$m" 'regvisor_registry_restarts_total{} 0'
+assert_contains "$m" 'regvisor_certificate_expiry_timestamp_seconds{certificate="server"}'
+assert_contains "$m" 'regvisor_certificate_expiry_timestamp_seconds{certificate="client/ci"}'
+assert_eq "$(status_get /nope)" 404 "unknown path"
+
 step "push a blob through the socket"
 blob=$(head -c 65536 /dev/urandom | base64 -w0)
 digest=sha256:$(printf '%s' "$blob" | sha256sum | cut -d' ' -f1)
@@ -64,6 +80,7 @@ t0=${EPOCHREALTIME/./}
 wait_until 5 restarted || fail "registry not back within 5 s of SIGKILL"
 step "back after $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 journal_events restart | grep -q "restart 1" || fail "restart not logged"
+assert_contains "$(metrics)" 'regvisor_registry_restarts_total{} 1' "metrics after a restart"
 
 step "data pushed before the kill is served with the same digest"
 got=$(th curl -sf -m 10 --unix-socket "$SOCK" "http://localhost/v2/test/data/blobs/$digest" | sha256sum | cut -d' ' -f1)
@@ -95,6 +112,10 @@ for ((i = 1; i < ${#d[@]}; i++)); do
 done
 assert_contains "$(th systemctl show -p StatusText --value regvisor.service)" "gave up" "StatusText"
 th systemctl is-active --quiet regvisor.service || fail "regvisor itself should stay up to report"
+assert_eq "$(status_get /readyz)" 503 "/readyz after giving up"
+assert_contains "$(th curl -s -m 3 http://127.0.0.1:9443/readyz)" "registry: gave-up" "/readyz body"
+assert_eq "$(status_get /livez)" 200 "/livez while given up"
+assert_contains "$(metrics)" 'regvisor_supervisor_state{state="gave-up"} 1' "metrics state"
 
 step "fixed configuration + reload: it tries again and recovers"
 th mv /etc/regvisor/registry.yml.good /etc/regvisor/registry.yml
