@@ -20,6 +20,7 @@ static const Verb verbs[] = {
         {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"pki", verb_pki, "manage client certificates (issue, revoke, list)"},
+        {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},
         {"version", verb_version, "print the version"},
 };
 

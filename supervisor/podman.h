@@ -33,3 +33,12 @@ int podman_pull(const PodmanUser *u, const char *reference, char **ret_error);
 /* The digests of images in the storage whose name is `name` (space
  * separated list in *ret_digests), for error messages on a mismatch. */
 int podman_image_digests(const PodmanUser *u, const char *name, char **ret_digests);
+
+/* Whether podman as u keeps its state outside u->home: `podman info` shows
+ * GraphRoot and RunRoot not below the home directory, and none of podman's
+ * per-user directories (~/.local/share/containers, ~/.config/containers,
+ * ~/.cache/containers) exist. Shared by provisioning and `regvisor health`.
+ * Returns 1 when so (*ret_detail: "GraphRoot X, RunRoot Y"), 0 when not
+ * (*ret_detail says what is under $HOME), or a negative errno when podman
+ * could not tell (*ret_detail says why). ret_detail may be NULL. */
+int podman_state_outside_home(const PodmanUser *u, unsigned timeout_sec, char **ret_detail);

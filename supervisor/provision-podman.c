@@ -4,11 +4,9 @@
  * in its storage, and a check that podman keeps its state outside $HOME.
  */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "macro.h"
 #include "podman.h"
@@ -74,65 +72,18 @@ int step_image_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         return 0;
 }
 
-static bool path_below(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-        return strneq(path, dir, n) && (path[n] == '/' || path[n] == 0);
-}
-
-/* Podman's per-user state under $HOME that must not exist. */
-static const char *const home_podman_paths[] = {
-        ".local/share/containers",
-        ".config/containers",
-        ".cache/containers",
-};
-
 int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        _cleanup_free_ char *out = NULL, *err = NULL;
-        json_object *root = NULL, *store, *graph, *run;
+        _cleanup_free_ char *detail = NULL;
         PodmanUser u;
         int r;
 
         if (!p->have_service_user)
                 return -ESRCH;
         u = service_user(p);
-        char *args[] = {"info", "--format", "json", NULL};
-        r = podman_run(&u, args, 60, &out, &err);
-        if (r != 0) {
-                if (ret_detail && asprintf(ret_detail, "podman info failed: %s", r < 0 ? strerror(-r) : err) < 0)
-                        *ret_detail = NULL;
-                return r < 0 ? r : -EIO;
-        }
-        root = json_tokener_parse(out);
-        if (!root || !json_object_object_get_ex(root, "store", &store) ||
-            !json_object_object_get_ex(store, "graphRoot", &graph) ||
-            !json_object_object_get_ex(store, "runRoot", &run)) {
-                json_object_put(root);
-                if (ret_detail && asprintf(ret_detail, "podman info: unexpected output") < 0)
-                        *ret_detail = NULL;
-                return -EBADMSG;
-        }
-        const char *g = json_object_get_string(graph), *rr = json_object_get_string(run);
-        r = 1;
-        if (path_below(g, p->service_home) || path_below(rr, p->service_home)) {
-                if (ret_detail && asprintf(ret_detail, "podman state under %s: GraphRoot %s, RunRoot %s",
-                                           p->service_home, g, rr) < 0)
-                        *ret_detail = NULL;
-                r = -EPERM;
-        }
-        json_object_put(root);
-        if (r < 0)
-                return r;
-
-        for (size_t i = 0; i < ELEMENTSOF(home_podman_paths); i++) {
-                _cleanup_free_ char *path = NULL;
-                struct stat st;
-                if (asprintf(&path, "%s/%s", p->service_home, home_podman_paths[i]) < 0)
-                        return -ENOMEM;
-                if (lstat(path, &st) == 0) {
-                        if (ret_detail && asprintf(ret_detail, "%s exists: podman wrote under $HOME", path) < 0)
-                                *ret_detail = NULL;
-                        return -EPERM;
-                }
-        }
-        return 1;
+        r = podman_state_outside_home(&u, 60, &detail);
+        if (r == 1)
+                return 1;
+        if (ret_detail)
+                *ret_detail = TAKE_PTR(detail);
+        return r == 0 ? -EPERM : r;
 }

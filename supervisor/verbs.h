@@ -13,6 +13,7 @@ int verb_provision(int argc, char **argv);
 int verb_run(int argc, char **argv);
 int verb_pki(int argc, char **argv);
 int verb_version(int argc, char **argv);
+int verb_health(int argc, char **argv);
 
 /* Loads and validates the configuration, logging one clear line on error.
  * Returns 0 or a negative errno. */

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `regvisor health`: every check of supervisor/health.c, as a Nagios plugin
+ * (first line "REGVISOR STATE - summary|perfdata", one line per check, exit
+ * 0/1/2/3), as one JSON document (--json), or in the Prometheus text format
+ * (--metrics, e.g. for node_exporter's textfile collector).
+ *
+ * A monitoring system reads stdout and the exit status only, so every
+ * failure, including an unreadable configuration, is an UNKNOWN answer on
+ * stdout in the chosen format rather than a log line.
+ */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "log.h"
+#include "macro.h"
+#include "verbs.h"
+
+/* The longest --timeout: a monitoring system's own timeout is usually 10 to
+ * 60 s, and a check that needs longer is a hung check. */
+#define HEALTH_MAX_TIMEOUT_SEC 300
+
+typedef enum { FORMAT_NAGIOS, FORMAT_JSON, FORMAT_METRICS } Format;
+
+static const char *arg_config = CONFIG_DEFAULT_PATH;
+static Format arg_format = FORMAT_NAGIOS;
+static uint64_t arg_timeout_usec = HEALTH_DEFAULT_TIMEOUT_USEC;
+static char *arg_only[64];
+static size_t arg_n_only = 0;
+
+static void help(void) {
+        printf("Usage: regvisor health [OPTIONS]\n\n"
+               "Check the registry host: linger and the user manager, the registry unit and\n"
+               "container (pinned digest), /v2/ on its socket, storage space, certificate\n"
+               "expiry, podman state outside $HOME, and the proxy's ports and policy.\n"
+               "Prints a Nagios plugin line (text|perfdata) and one line per check; exits\n"
+               "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n\n"
+               "  -c --config FILE   configuration (default " CONFIG_DEFAULT_PATH ")\n"
+               "     --json         print one JSON document instead\n"
+               "     --metrics      print the Prometheus text format instead\n"
+               "  -t --timeout SEC   answer within SEC seconds (default %u)\n"
+               "     --check NAME   run only this check (repeatable): one monitoring\n"
+               "                    service per check\n"
+               "     --list         list the checks\n"
+               "  -h --help          this help\n",
+               (unsigned) (HEALTH_DEFAULT_TIMEOUT_USEC / 1000000));
+}
+
+/* <0 error, 0 exit successfully (help), 1 continue */
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_JSON = 0x100, ARG_METRICS, ARG_CHECK, ARG_LIST };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"metrics", no_argument, NULL, ARG_METRICS},
+                {"timeout", required_argument, NULL, 't'},
+                {"check", required_argument, NULL, ARG_CHECK},
+                {"list", no_argument, NULL, ARG_LIST},
+                {"help", no_argument, NULL, 'h'},
+                {}};
+        char *end;
+        double t;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "c:t:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_JSON:
+                        arg_format = FORMAT_JSON;
+                        break;
+                case ARG_METRICS:
+                        arg_format = FORMAT_METRICS;
+                        break;
+                case 't':
+                        errno = 0;
+                        t = strtod(optarg, &end);
+                        if (errno != 0 || end == optarg || *end || !(t >= 0.1 && t <= HEALTH_MAX_TIMEOUT_SEC)) {
+                                log_error("--timeout %s: expected seconds from 0.1 to %d", optarg,
+                                          HEALTH_MAX_TIMEOUT_SEC);
+                                return -EINVAL;
+                        }
+                        arg_timeout_usec = (uint64_t) (t * 1e6);
+                        break;
+                case ARG_CHECK:
+                        if (!health_check_find(optarg)) {
+                                log_error("--check %s: no such check; see 'regvisor health --list'", optarg);
+                                return -EINVAL;
+                        }
+                        if (arg_n_only >= ELEMENTSOF(arg_only)) {
+                                log_error("--check: too many");
+                                return -EINVAL;
+                        }
+                        arg_only[arg_n_only++] = optarg;
+                        break;
+                case ARG_LIST:
+                        for (size_t i = 0; i < health_n_checks; i++)
+                                printf("%-26s %s\n", health_checks[i].name, health_checks[i].description);
+                        return 0;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("health takes no arguments; see 'regvisor health --help'");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* An answer without checks: UNKNOWN with why, in the chosen format. */
+static int print_unknown(const char *why) {
+        if (arg_format == FORMAT_JSON) {
+                json_object *o = json_object_new_object();
+                _cleanup_free_ char *summary = NULL;
+                if (!o || asprintf(&summary, "REGVISOR UNKNOWN - %s", why) < 0) {
+                        json_object_put(o);
+                        return HEALTH_UNKNOWN;
+                }
+                json_object_object_add(o, "state", json_object_new_string("UNKNOWN"));
+                json_object_object_add(o, "exit_status", json_object_new_int(HEALTH_UNKNOWN));
+                json_object_object_add(o, "summary", json_object_new_string(summary));
+                json_object_object_add(o, "checks", json_object_new_array());
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+        } else if (arg_format == FORMAT_METRICS)
+                printf("# HELP regvisor_health_state Overall state of the health checks: 0 OK, 1 WARNING, "
+                       "2 CRITICAL, 3 UNKNOWN.\n# TYPE regvisor_health_state gauge\nregvisor_health_state 3\n");
+        else
+                printf("REGVISOR UNKNOWN - %s\n", why);
+        return HEALTH_UNKNOWN;
+}
+
+/* The configuration, or an UNKNOWN answer naming the file and line. */
+static int load_config(Config *c, char **ret_error) {
+        int r;
+
+        r = config_init_defaults(c);
+        if (r < 0)
+                return r;
+        r = config_load(c, arg_config, ret_error);
+        if (r >= 0)
+                r = config_validate(c, arg_config, ret_error);
+        if (r < 0) {
+                if (!*ret_error && asprintf(ret_error, "%s: %s", arg_config, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                config_done(c);
+        }
+        return r;
+}
+
+int verb_health(int argc, char **argv) {
+        _cleanup_free_ char *error = NULL, *why = NULL, *text = NULL;
+        Config config;
+        HealthOptions o;
+        HealthResult *results = NULL;
+        size_t n = 0;
+        HealthState state;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? HEALTH_UNKNOWN : 0;
+
+        /* OpenSSL writes to sockets with write(2): a peer that closes early
+         * must be an error to report, not a signal that kills us. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = load_config(&config, &error);
+        if (r < 0) {
+                if (asprintf(&why, "configuration: %s", error ?: strerror(-r)) < 0)
+                        return print_unknown("configuration: out of memory");
+                return print_unknown(why);
+        }
+        if (geteuid() != 0) {
+                config_done(&config);
+                return print_unknown("regvisor health must run as root (it runs podman as the service user and "
+                                     "asks its user manager); with sudo from a monitoring agent");
+        }
+
+        health_options_default(&o);
+        o.timeout_usec = arg_timeout_usec;
+        o.only = arg_only;
+        o.n_only = arg_n_only;
+        r = health_run(&config, &o, &results, &n);
+        config_done(&config);
+        if (r < 0)
+                return print_unknown(strerror(-r));
+
+        state = health_state_worst(results, n);
+        r = arg_format == FORMAT_JSON      ? health_format_json(results, n, &text)
+            : arg_format == FORMAT_METRICS ? health_render_metrics(results, n, &text)
+                                           : health_format_nagios(results, n, &text);
+        health_results_free(results, n);
+        if (r < 0)
+                return print_unknown(strerror(-r));
+        fputs(text, stdout);
+        if (arg_format == FORMAT_JSON)
+                fputc('\n', stdout);
+        if (fflush(stdout) != 0)
+                return HEALTH_UNKNOWN;
+        return (int) state;
+}
