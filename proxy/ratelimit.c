@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-IP connection and rate limits in shared memory; see limits.h for the
+ * design and its bounds.
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include "ratelimit.h"
+#include "macro.h"
+
+typedef struct LimitsSlot {
+        bool used;
+        LimitsKey key;
+        bool bucket_set;   /* false: the bucket is full (never used) */
+        int64_t tokens;    /* thousandths of a token */
+        uint64_t stamp_ms; /* when tokens was computed */
+        double rate;       /* of the last take, to judge idleness */
+        unsigned burst;
+} LimitsSlot;
+
+struct LimitsTable {
+        pthread_mutex_t lock;
+        unsigned n_slots;
+        unsigned n_columns;
+        size_t map_size;
+        uint64_t now_ms; /* latest time seen, to judge a bucket full */
+        LimitsSlot *slots;
+        uint32_t *counts; /* [column * n_slots + slot] */
+};
+
+int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret) {
+        pthread_mutexattr_t attr;
+        size_t size;
+        void *m;
+        int r;
+
+        if (n_slots == 0)
+                n_slots = LIMITS_DEFAULT_SLOTS;
+        if ((n_slots & (n_slots - 1)) != 0 || n_slots < LIMITS_PROBE || n_columns == 0 || n_columns > 4096)
+                return -EINVAL;
+
+        size = sizeof(LimitsTable) + (size_t)n_slots * sizeof(LimitsSlot) +
+               (size_t)n_slots * n_columns * sizeof(uint32_t);
+        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+                return negative_errno();
+
+        /* Anonymous memory is zero: every slot unused, every count 0. */
+        LimitsTable *t = m;
+        t->n_slots = n_slots;
+        t->n_columns = n_columns;
+        t->map_size = size;
+        t->slots = (LimitsSlot *)(t + 1);
+        t->counts = (uint32_t *)(t->slots + n_slots);
+
+        r = -pthread_mutexattr_init(&attr);
+        if (r == 0)
+                r = -pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        if (r == 0)
+                r = -pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        if (r == 0)
+                r = -pthread_mutex_init(&t->lock, &attr);
+        (void)pthread_mutexattr_destroy(&attr);
+        if (r < 0) {
+                (void)munmap(m, size);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+void limits_free(LimitsTable *t) {
+        if (t)
+                (void)munmap(t, t->map_size);
+}
+
+static void table_lock(LimitsTable *t) {
+        int r = pthread_mutex_lock(&t->lock);
+        /* A worker died holding the lock: its half-done update is at worst
+         * one count or one token off, and its column is reset anyway. */
+        if (r == EOWNERDEAD)
+                (void)pthread_mutex_consistent(&t->lock);
+        else
+                assert(r == 0);
+}
+
+static void table_unlock(LimitsTable *t) {
+        (void)pthread_mutex_unlock(&t->lock);
+}
+
+/* FNV-1a over the key: cheap, and good enough for a table whose worst case
+ * (a full probe window) fails open rather than slowing down. */
+static uint32_t key_hash(const LimitsKey *k) {
+        uint32_t h = 2166136261u;
+        h = (h ^ k->port) * 16777619u;
+        for (size_t i = 0; i < sizeof(k->addr); i++)
+                h = (h ^ k->addr[i]) * 16777619u;
+        return h;
+}
+
+static bool key_eq(const LimitsKey *a, const LimitsKey *b) {
+        return a->port == b->port && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+static uint32_t *count_of(LimitsTable *t, unsigned column, unsigned slot) {
+        return &t->counts[(size_t)column * t->n_slots + slot];
+}
+
+static unsigned conns_of(LimitsTable *t, unsigned slot) {
+        unsigned n = 0;
+        for (unsigned c = 0; c < t->n_columns; c++)
+                n += *count_of(t, c, slot);
+        return n;
+}
+
+/* Whether the slot's bucket has refilled completely by now. */
+static bool bucket_full(const LimitsSlot *s, uint64_t now_ms) {
+        if (!s->bucket_set)
+                return true;
+        if (s->rate <= 0)
+                return true;
+        double cap = (s->burst + 1.0) * 1000.0;
+        double elapsed = (double)(now_ms - s->stamp_ms);
+        return (double)s->tokens + elapsed * s->rate >= cap;
+}
+
+/* Finds key's slot, or claims a reusable one for it. -1 when the window is
+ * full of other busy keys. Called with the lock held. */
+static int slot_find(LimitsTable *t, const LimitsKey *key, bool create) {
+        uint32_t mask = t->n_slots - 1, h = key_hash(key);
+        int reuse = -1;
+
+        for (unsigned i = 0; i < LIMITS_PROBE; i++) {
+                unsigned idx = (h + i) & mask;
+                LimitsSlot *s = &t->slots[idx];
+                if (s->used && key_eq(&s->key, key))
+                        return (int)idx;
+                if (reuse < 0 && (!s->used || (conns_of(t, idx) == 0 && bucket_full(s, t->now_ms))))
+                        reuse = (int)idx;
+        }
+        if (!create || reuse < 0)
+                return -1;
+        t->slots[reuse] = (LimitsSlot){.used = true, .key = *key};
+        return reuse;
+}
+
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot) {
+        int slot, r;
+
+        assert(t && key && ret_slot && column < t->n_columns);
+
+        table_lock(t);
+        slot = slot_find(t, key, true);
+        if (slot < 0) {
+                *ret_slot = -1;
+                r = 2;
+        } else if (max > 0 && conns_of(t, (unsigned)slot) >= max)
+                r = 0;
+        else {
+                (*count_of(t, column, (unsigned)slot))++;
+                *ret_slot = slot;
+                r = 1;
+        }
+        table_unlock(t);
+        return r;
+}
+
+void limits_conn_release(LimitsTable *t, unsigned column, int slot) {
+        assert(t && column < t->n_columns);
+        if (slot < 0)
+                return;
+        assert((unsigned)slot < t->n_slots);
+
+        table_lock(t);
+        uint32_t *n = count_of(t, column, (unsigned)slot);
+        if (*n > 0) /* 0 after limits_column_reset() */
+                (*n)--;
+        table_unlock(t);
+}
+
+int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned burst, uint64_t now_ms,
+                     unsigned *ret_retry_after) {
+        int slot, r;
+
+        assert(t && key);
+        if (rate <= 0)
+                return 1;
+
+        int64_t cap = (int64_t)(burst + 1) * 1000;
+
+        table_lock(t);
+        if (now_ms > t->now_ms)
+                t->now_ms = now_ms;
+        slot = slot_find(t, key, true);
+        if (slot < 0) {
+                table_unlock(t);
+                return 2;
+        }
+        LimitsSlot *s = &t->slots[slot];
+        if (!s->bucket_set) {
+                s->bucket_set = true;
+                s->tokens = cap;
+                s->stamp_ms = now_ms;
+        } else if (now_ms > s->stamp_ms) {
+                double add = (double)(now_ms - s->stamp_ms) * rate; /* ms * tokens/s = thousandths */
+                s->tokens = add >= (double)cap ? cap : s->tokens + (int64_t)add;
+                if (s->tokens > cap)
+                        s->tokens = cap;
+                s->stamp_ms = now_ms;
+        }
+        s->rate = rate;
+        s->burst = burst;
+        if (s->tokens >= 1000) {
+                s->tokens -= 1000;
+                r = 1;
+        } else {
+                if (ret_retry_after) {
+                        double secs = (double)(1000 - s->tokens) / (rate * 1000.0);
+                        unsigned ra = (unsigned)secs; /* no libm for one ceil() */
+                        if ((double)ra < secs)
+                                ra++;
+                        *ret_retry_after = ra < 1 ? 1 : ra;
+                }
+                r = 0;
+        }
+        table_unlock(t);
+        return r;
+}
+
+void limits_column_reset(LimitsTable *t, unsigned column) {
+        assert(t && column < t->n_columns);
+        table_lock(t);
+        memset(count_of(t, column, 0), 0, (size_t)t->n_slots * sizeof(uint32_t));
+        table_unlock(t);
+}
+
+unsigned limits_conn_count(LimitsTable *t, const LimitsKey *key) {
+        unsigned n = 0;
+        int slot;
+
+        table_lock(t);
+        slot = slot_find(t, key, false);
+        if (slot >= 0)
+                n = conns_of(t, (unsigned)slot);
+        table_unlock(t);
+        return n;
+}
+
+int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, LimitsKey *ret) {
+        LimitsKey k = {.port = port};
+
+        if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+                k.addr[10] = 0xff;
+                k.addr[11] = 0xff;
+                memcpy(k.addr + 12, &in->sin_addr, 4);
+        } else if (sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+                memcpy(k.addr, &in6->sin6_addr, 16);
+        } else
+                return -EAFNOSUPPORT;
+        *ret = k;
+        return 0;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* (Named ratelimit.h, not limits.h: a header called limits.h in an include
+ * directory shadows the C library's <limits.h> through gcc's include_next.) */
+#pragma once
+
+/*
+ * Per-IP limits shared by every proxy worker: concurrent connections
+ * ([pull]/[push] conn_per_ip) and request rate ([pull]/[push] rate and
+ * burst, a token bucket).
+ *
+ * Design. The parent creates one table with mmap(MAP_SHARED|MAP_ANONYMOUS)
+ * before it forks the workers; the workers inherit the mapping, so every
+ * worker sees the same counters and a client cannot multiply its allowance
+ * by landing on several workers. No file, no IPC, nothing to open after the
+ * sandbox is locked down.
+ *
+ *  - Slots: a fixed array of n_slots entries (LIMITS_DEFAULT_SLOTS), open
+ *    addressing keyed by (port, address), probing at most LIMITS_PROBE slots
+ *    from the hash. An entry is never deleted, only reused in place: a slot
+ *    with no connection and a full bucket carries no information, so a new
+ *    key may take it. Lookups scan the whole probe window for the key before
+ *    taking a reusable slot, so a key is never in the table twice.
+ *  - Connections are counted per worker, in columns: counts[column][slot].
+ *    The number of connections of an address is the sum over the columns.
+ *    When a worker dies (SIGSYS, SIGKILL after a drain) its connections
+ *    never say goodbye; the parent zeroes its column (limits_column_reset())
+ *    before giving it to the replacement, so no count leaks. There are
+ *    n_columns columns: twice the number of workers, so that a new
+ *    generation of workers (SIGHUP) and the old one, still draining, never
+ *    share a column.
+ *  - Rate: one token bucket per slot: capacity burst + 1, refilled at rate
+ *    tokens per second, a request takes one token, no delay within the
+ *    burst (nginx "limit_req burst=N nodelay"). Tokens are kept in
+ *    thousandths, time in milliseconds of CLOCK_MONOTONIC (the same clock in
+ *    every process of the machine).
+ *  - Locking: one process-shared, robust pthread mutex for the whole table.
+ *    Critical sections are a probe of LIMITS_PROBE slots and a few
+ *    additions, no system call; contention between a handful of workers is
+ *    negligible next to a TLS handshake. Robust, because a worker killed
+ *    while holding the lock must not wedge the others: the next locker gets
+ *    EOWNERDEAD, marks the mutex consistent and carries on (the dead
+ *    worker's column is reset by the parent anyway).
+ *
+ * Bounds. Memory: n_slots * (sizeof(LimitsSlot) + 4 * n_columns) bytes,
+ * 16384 slots and 8 columns are about 1 MiB. When all LIMITS_PROBE slots of
+ * a key's window are busy (more distinct active addresses than the table
+ * holds, or an unlucky cluster) the key is not tracked and the limit fails
+ * open for it (return 2 below): refusing every new address when the table
+ * is full would let an attacker with many addresses lock everyone out. The
+ * caller logs it.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LIMITS_DEFAULT_SLOTS 16384
+#define LIMITS_PROBE 32
+
+typedef struct LimitsTable LimitsTable;
+
+/* A client address as the table keys it: IPv4 in IPv4-mapped IPv6 form
+ * (::ffff:a.b.c.d), so that the same client is one key on a dual-stack
+ * socket and on an IPv4 one. port tells the two public ports apart. */
+typedef struct LimitsKey {
+        uint8_t port; /* 0 pull, 1 push */
+        uint8_t addr[16];
+} LimitsKey;
+
+/* Creates a table of n_slots slots (a power of two; 0 means
+ * LIMITS_DEFAULT_SLOTS) and n_columns connection columns, in shared
+ * anonymous memory. Returns 0 or a negative errno. */
+int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret);
+
+/* Unmaps the table; NULL is fine. Each process that inherited it may call
+ * this for its own mapping. */
+void limits_free(LimitsTable *t);
+
+/* Counts a new connection of key in column if the address has fewer than
+ * max connections (0: no limit, always counted). Returns 1 and sets
+ * *ret_slot (pass it to limits_conn_release()) when accepted, 0 when the
+ * limit is reached, 2 when the table has no room for the key (accepted, not
+ * counted: *ret_slot is -1). */
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot);
+
+/* Uncounts a connection acquired with limits_conn_acquire() in the same
+ * column; slot -1 is a no-op. */
+void limits_conn_release(LimitsTable *t, unsigned column, int slot);
+
+/* Takes one request token for key at time now_ms (CLOCK_MONOTONIC
+ * milliseconds) from a bucket of rate tokens per second and burst + 1
+ * tokens. Returns 1 when allowed (also when rate is 0: off, and 2 when the
+ * table has no room, failing open), 0 when limited; then *ret_retry_after
+ * is the number of whole seconds until a token is back (at least 1). */
+int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned burst, uint64_t now_ms,
+                     unsigned *ret_retry_after);
+
+/* Zeroes a column: every connection counted in it is forgotten. The parent
+ * calls it when the worker owning the column is gone. */
+void limits_column_reset(LimitsTable *t, unsigned column);
+
+/* Connections of key summed over all columns (for tests and status). */
+unsigned limits_conn_count(LimitsTable *t, const LimitsKey *key);
+
+/* Fills *ret from a socket address (AF_INET or AF_INET6). -EAFNOSUPPORT for
+ * other families. */
+struct sockaddr;
+int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, LimitsKey *ret);

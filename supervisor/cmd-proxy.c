@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regvisor proxy: the TLS proxy alone, in the foreground, against the
+ * upstream of [registry] listen. For operators who supervise it elsewhere,
+ * for tests and for benchmarks; `regvisor run` starts the same code.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "macro.h"
+#include "proxy.h"
+#include "verbs.h"
+
+static const char *arg_config = CONFIG_DEFAULT_PATH;
+static const char *arg_root = NULL;
+
+static void help(void) {
+        printf("Usage: regvisor proxy [OPTIONS]\n\n"
+               "Run the TLS proxy in the foreground: port [pull] listen (anonymous pulls)\n"
+               "and [push] listen (mTLS), forwarding to [registry] listen.\n"
+               "SIGHUP reloads certificates and the CRL; SIGTERM drains and stops.\n\n"
+               "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
+               "     --root DIR     the certificate tree below DIR\n"
+               "  -h --help         this help\n");
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_ROOT = 0x100 };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"root", required_argument, NULL, ARG_ROOT},
+                {"help", no_argument, NULL, 'h'},
+                {}};
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_ROOT:
+                        arg_root = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("proxy: unexpected argument '%s'; see 'regvisor proxy --help'", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int verb_proxy(int argc, char **argv) {
+        Config config;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        r = verb_load_config(arg_config, &config);
+        if (r < 0)
+                return 1;
+        r = proxy_run(&config, arg_root);
+        config_done(&config);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for proxy/headers.c: the request head sent to the registry, the
+ * response head sent to the client, and the proxy's own error responses.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "headers.h"
+#include "http1.h"
+
+static int rewrite_request(const char *raw, unsigned port, bool chunked, char *out, size_t size) {
+        Http1Request req = {};
+        Http1Header h[HTTP1_MAX_HEADERS];
+        int n = http1_parse_request(raw, strlen(raw), &req, h, HTTP1_MAX_HEADERS);
+        assert_true(n > 0);
+        HeadersRequestOptions o = {
+                .path = "/v2/x",
+                .path_len = 5,
+                .query = "?n=1",
+                .query_len = 4,
+                .default_host = "registry.test",
+                .port = port,
+                .peer = "192.0.2.1",
+                .chunked = chunked,
+        };
+        return headers_request(&req, h, req.n_headers, &o, out, size);
+}
+
+static void test_request_rewrite(void **state) {
+        char out[4096];
+        int n = rewrite_request("GET /v2/./x?n=1 HTTP/1.1\r\n"
+                                "Host: registry.test\r\n"
+                                "Connection: keep-alive, X-Secret\r\n"
+                                "X-Secret: s\r\n"
+                                "Keep-Alive: timeout=5\r\n"
+                                "Proxy-Authorization: Basic x\r\n"
+                                "TE: trailers\r\n"
+                                "X-Forwarded-Proto: http\r\n"
+                                "X-Forwarded-For: 10.0.0.1\r\n"
+                                "Authorization: Bearer t\r\n"
+                                "\r\n",
+                                4443, false, out, sizeof(out));
+        assert_true(n > 0);
+        out[n] = 0;
+        assert_string_equal(out, "GET /v2/x?n=1 HTTP/1.1\r\n"
+                                 "Authorization: Bearer t\r\n"
+                                 "Host: registry.test:4443\r\n"
+                                 "X-Forwarded-Proto: https\r\n"
+                                 "X-Forwarded-For: 10.0.0.1, 192.0.2.1\r\n"
+                                 "\r\n");
+}
+
+static void test_request_host_port(void **state) {
+        char out[4096];
+        int n;
+
+        /* 443 is the default port: not added. A port the client gave is kept. */
+        n = rewrite_request("GET / HTTP/1.1\r\nHost: registry.test\r\n\r\n", 443, false, out, sizeof(out));
+        out[n] = 0;
+        assert_non_null(strstr(out, "\r\nHost: registry.test\r\n"));
+        n = rewrite_request("GET / HTTP/1.1\r\nHost: registry.test:8443\r\n\r\n", 4443, false, out, sizeof(out));
+        out[n] = 0;
+        assert_non_null(strstr(out, "\r\nHost: registry.test:8443\r\n"));
+        n = rewrite_request("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n", 4443, false, out, sizeof(out));
+        out[n] = 0;
+        assert_non_null(strstr(out, "\r\nHost: [::1]:4443\r\n"));
+        /* HTTP/1.0 without Host: the default. */
+        n = rewrite_request("GET / HTTP/1.0\r\n\r\n", 4443, false, out, sizeof(out));
+        out[n] = 0;
+        assert_non_null(strstr(out, "\r\nHost: registry.test:4443\r\n"));
+        assert_non_null(strstr(out, " HTTP/1.1\r\n")); /* always 1.1 upstream */
+}
+
+static void test_request_chunked_reframed(void **state) {
+        char out[4096];
+        int n = rewrite_request("PATCH / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n"
+                                "Expect: 100-continue\r\n\r\n",
+                                443, true, out, sizeof(out));
+        out[n] = 0;
+        assert_null(strstr(out, "Chunked"));
+        assert_null(strstr(out, "Expect"));
+        assert_non_null(strstr(out, "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+static void test_request_enobufs(void **state) {
+        char out[32];
+        assert_int_equal(rewrite_request("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 443, false, out, sizeof(out)),
+                         -ENOBUFS);
+}
+
+static int rewrite_response(const char *raw, bool head, const HeadersResponseOptions *o, char *out, size_t size) {
+        Http1Response resp = {};
+        Http1Header h[HTTP1_MAX_HEADERS];
+        int n = http1_parse_response(raw, strlen(raw), head, &resp, h, HTTP1_MAX_HEADERS);
+        assert_true(n > 0);
+        n = headers_response(&resp, h, resp.n_headers, o, out, size);
+        assert_true(n > 0);
+        out[n] = 0;
+        return n;
+}
+
+static void test_response_rewrite(void **state) {
+        char out[4096];
+        HeadersResponseOptions o = {};
+
+        rewrite_response("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n"
+                         "Keep-Alive: timeout=5\r\nStrict-Transport-Security: max-age=1\r\n"
+                         "Location: /v2/x/blobs/uploads/u?_state=s\r\n\r\n",
+                         false, &o, out, sizeof(out));
+        assert_string_equal(out, "HTTP/1.1 200 OK\r\n"
+                                 "Content-Length: 3\r\n"
+                                 "Location: /v2/x/blobs/uploads/u?_state=s\r\n"
+                                 "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n"
+                                 "Docker-Distribution-Api-Version: registry/2.0\r\n"
+                                 "\r\n");
+
+        /* The registry's own API version header is kept, not doubled. */
+        o.close = true;
+        rewrite_response("HTTP/1.1 404\r\nDocker-Distribution-Api-Version: registry/2.0\r\n"
+                         "Content-Length: 0\r\n\r\n",
+                         false, &o, out, sizeof(out));
+        assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
+        assert_non_null(strstr(out, "Connection: close\r\n"));
+        assert_ptr_equal(strstr(out, "Docker-Distribution"), strstr(out, "Docker-Distribution-Api-Version: registry"));
+        assert_null(strstr(strstr(out, "Docker-Distribution") + 1, "Docker-Distribution"));
+
+        /* HTTP/1.0 client of a chunked body: de-chunked, closed. */
+        HeadersResponseOptions o10 = {.close = true, .dechunk = true};
+        rewrite_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, &o10, out, sizeof(out));
+        assert_null(strstr(out, "Transfer-Encoding"));
+        HeadersResponseOptions ka = {.keep_alive_http10 = true};
+        rewrite_response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, &ka, out, sizeof(out));
+        assert_non_null(strstr(out, "Connection: keep-alive\r\n"));
+}
+
+static void test_error_response(void **state) {
+        char out[4096];
+        HeadersError e = {
+                .status = 429,
+                .code = "TOOMANYREQUESTS",
+                .message = "too many requests",
+                .detail = "a \"quoted\"\\ detail\n",
+                .retry_after = 3,
+                .close = true,
+        };
+        int n = headers_error(&e, out, sizeof(out));
+        assert_true(n > 0);
+        out[n] = 0;
+        const char *body = "{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"too many requests\","
+                           "\"detail\":\"a \\\"quoted\\\"\\\\ detail\\u000a\"}]}\n";
+        assert_non_null(strstr(out, "HTTP/1.1 429 Too Many Requests\r\n"));
+        assert_non_null(strstr(out, "Retry-After: 3\r\n"));
+        assert_non_null(strstr(out, "Connection: close\r\n"));
+        assert_non_null(strstr(out, "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n"));
+        assert_non_null(strstr(out, "Docker-Distribution-Api-Version: registry/2.0\r\n"));
+        assert_string_equal(strstr(out, "\r\n\r\n") + 4, body);
+        char cl[64];
+        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", strlen(body));
+        assert_non_null(strstr(out, cl));
+
+        /* HEAD: same head, no body; no detail: null. */
+        e = (HeadersError){.status = 403, .code = "DENIED", .message = "denied", .head = true};
+        n = headers_error(&e, out, sizeof(out));
+        out[n] = 0;
+        assert_string_equal(strstr(out, "\r\n\r\n"), "\r\n\r\n");
+        assert_null(strstr(out, "Connection: close"));
+        assert_int_equal(headers_error(&e, out, 40), -ENOBUFS);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_request_rewrite),
+                cmocka_unit_test(test_request_host_port),
+                cmocka_unit_test(test_request_chunked_reframed),
+                cmocka_unit_test(test_request_enobufs),
+                cmocka_unit_test(test_response_rewrite),
+                cmocka_unit_test(test_error_response),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
