@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -27,6 +28,7 @@ struct Probe {
         size_t got;
         ProbeDone done;
         void *userdata;
+        bool connect_only;
 };
 
 static void probe_free(Probe *p) {
@@ -76,6 +78,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 /* The non-blocking connect finished: did it work? */
                 if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
                         probe_finish(p, err ? -err : negative_errno(), 0);
+                        return 0;
+                }
+                if (p->connect_only) {
+                        probe_finish(p, 0, 0);
                         return 0;
                 }
                 n = send(fd, PROBE_REQUEST + p->sent, strlen(PROBE_REQUEST) - p->sent, MSG_NOSIGNAL);
@@ -180,4 +186,19 @@ int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, Pr
 fail:
         probe_free(p);
         return r;
+}
+
+int probe_connect_start(sd_event *e, const char *host, uint16_t port, uint64_t timeout_usec, ProbeDone done,
+                        void *userdata, Probe **ret_probe) {
+        UpstreamAddress a = {.kind = LISTEN_TCP, .host = (char *) host, .port = port};
+        Probe *p = NULL;
+        int r;
+
+        r = probe_start(e, &a, timeout_usec, done, userdata, &p);
+        if (r < 0)
+                return r;
+        p->connect_only = true;
+        if (ret_probe)
+                *ret_probe = p;
+        return 0;
 }

@@ -25,5 +25,10 @@ typedef void (*ProbeDone)(int result, unsigned status, void *userdata);
 int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
                 Probe **ret_probe);
 
+/* Like probe_start(), but done as soon as a TCP connection to host:port is
+ * established (result 0, status 0): "does something listen there". */
+int probe_connect_start(sd_event *e, const char *host, uint16_t port, uint64_t timeout_usec, ProbeDone done,
+                        void *userdata, Probe **ret_probe);
+
 /* Cancels a probe in flight: its callback is not called. */
 void probe_cancel(Probe *p);

@@ -253,6 +253,10 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                 "        %s\n",
                 c->storage, c->image);
         fprintf(t.f, "ExecStop=%s stop --ignore -t 10 " REGISTRY_CONTAINER_NAME "\n", podman);
+        /* --rm is done by conmon after podman run exits, asynchronously:
+         * remove the container within the stop job so that a stopped unit
+         * means no container. */
+        fprintf(t.f, "ExecStopPost=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
         fprintf(t.f,
                 "# The registry exits 2 on SIGTERM: a clean stop, not a failure. A crash\n"
                 "# still ends the unit (inactive or failed) and regvisor run restarts it.\n"

@@ -13,6 +13,8 @@
 #include <systemd/sd-event.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "bus.h"
 #include "log.h"
@@ -27,6 +29,10 @@
 #include "verbs.h"
 
 #define USEC_PER_MSEC 1000ULL
+#define PROXY_DRAIN_USEC (35ULL * 1000000ULL)
+#define PROXY_RESTART_MAX_MS 30000u
+#define PROXY_HEALTHY_RESET_USEC (60ULL * 1000000ULL)
+
 #define USER_MANAGER_TIMEOUT_USEC (60ULL * 1000000ULL)
 #define MAX_FAILURES 1000
 
@@ -68,6 +74,17 @@ struct Supervisor {
         int exit_status;
 
         StatusServer *status_server;
+
+        /* The TLS proxy: `regvisor proxy` as a child process. */
+        pid_t proxy_pid;
+        sd_event_source *proxy_child;
+        sd_event_source *proxy_restart_timer;
+        unsigned proxy_attempt;
+        uint64_t proxy_started;
+        unsigned proxy_restarts;
+        bool proxy_listening;   /* both ports accepted a connection lately */
+        Probe *port_probe[2];
+        bool port_ok[2];
         struct {
                 char *name;
                 time_t not_after;
@@ -134,6 +151,9 @@ static void set_job(Supervisor *s, const char *job) {
 
 static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason);
 static void certs_load(Supervisor *s);
+static void proxy_signal(Supervisor *s, int sig);
+static void maybe_ready(Supervisor *s);
+static void queue_stop_after_proxy(Supervisor *s);
 
 static void job_finished(Supervisor *s, const char *result) {
         set_job(s, NULL);
@@ -275,10 +295,54 @@ static void on_probe_done(int result, unsigned code, void *userdata) {
                 probe_schedule(s, (uint64_t) s->config.probe_interval_ms * USEC_PER_MSEC);
 }
 
+static void on_port_probe_done(Supervisor *s, int which, int result) {
+        bool was = s->proxy_listening;
+
+        s->port_probe[which] = NULL;
+        s->port_ok[which] = result == 0;
+        s->proxy_listening = s->port_ok[0] && s->port_ok[1];
+        if (s->proxy_listening != was)
+                log_event(s->proxy_listening ? LOG_INFO : LOG_WARNING, "proxy-listening",
+                          "proxy ports %u and %u %s", s->config.pull.listen.port, s->config.push.listen.port,
+                          s->proxy_listening ? "accept connections" : "stopped accepting connections");
+        maybe_ready(s);
+}
+
+static void on_pull_probe_done(int result, unsigned code, void *userdata) {
+        on_port_probe_done(userdata, 0, result);
+}
+
+static void on_push_probe_done(int result, unsigned code, void *userdata) {
+        on_port_probe_done(userdata, 1, result);
+}
+
+/* Where to check that a proxy port accepts: its own address, or loopback
+ * when it listens on every address. */
+static const char *port_probe_host(const ListenAddress *a) {
+        if (!a->host || streq(a->host, "0.0.0.0"))
+                return "127.0.0.1";
+        if (streq(a->host, "::"))
+                return "::1";
+        return a->host;
+}
+
+static void port_probes_start(Supervisor *s) {
+        static const ProbeDone done[2] = {on_pull_probe_done, on_push_probe_done};
+        const ListenAddress *a[2] = {&s->config.pull.listen, &s->config.push.listen};
+        uint64_t timeout = (uint64_t) s->config.probe_timeout_ms * USEC_PER_MSEC;
+
+        for (int i = 0; i < 2; i++)
+                if (!s->port_probe[i] &&
+                    probe_connect_start(s->event, port_probe_host(a[i]), a[i]->port, timeout, done[i], s,
+                                        &s->port_probe[i]) < 0)
+                        on_port_probe_done(s, i, -EIO);
+}
+
 static int on_probe_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Supervisor *s = userdata;
         int r;
 
+        port_probes_start(s);
         if (s->probe)
                 return 0;
         r = probe_start(s->event, &s->config.listen, (uint64_t) s->config.probe_timeout_ms * USEC_PER_MSEC,
@@ -303,6 +367,11 @@ static void probe_stop(Supervisor *s) {
                 probe_cancel(s->probe);
                 s->probe = NULL;
         }
+        for (int i = 0; i < 2; i++)
+                if (s->port_probe[i]) {
+                        probe_cancel(s->port_probe[i]);
+                        s->port_probe[i] = NULL;
+                }
 }
 
 /* ---- actions: the cells of the table ---------------------------------------- */
@@ -334,13 +403,22 @@ static void a_ready(Supervisor *s, const char *reason) {
         s->healthy_since = now_usec();
         log_unit_event(LOG_INFO, "ready", REGISTRY_UNIT_NAME, "registry ready: GET /v2/ answers 200 (restarts so far: %u)",
                        s->restarts);
-        if (!s->ready_sent) {
+        maybe_ready(s);
+}
+
+/* READY=1 once the registry answers and both proxy ports accept; STATUS
+ * always says how things are. */
+static void maybe_ready(Supervisor *s) {
+        if (s->state != SUP_RUNNING)
+                return;
+        if (s->proxy_listening && !s->ready_sent) {
                 (void) sd_notify(false, "READY=1");
                 s->ready_sent = true;
         }
-        status(s, "registry ready on %s%s, %u restart%s", s->config.listen.kind == LISTEN_UNIX ? "unix:" : "tcp:",
-               s->config.listen.kind == LISTEN_UNIX ? s->config.listen.path : s->config.listen.host, s->restarts,
-               s->restarts == 1 ? "" : "s");
+        status(s, "registry ready, proxy %s on %u/%u; %u registry restart%s, %u proxy restart%s",
+               s->proxy_listening ? "listening" : "NOT listening", s->config.pull.listen.port,
+               s->config.push.listen.port, s->restarts, s->restarts == 1 ? "" : "s", s->proxy_restarts,
+               s->proxy_restarts == 1 ? "" : "s");
 }
 
 static void a_probe_ok_running(Supervisor *s, const char *reason) {
@@ -434,14 +512,26 @@ static void a_stop(Supervisor *s, const char *reason) {
         status(s, "stopping");
         probe_stop(s);
         s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
+        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        (void) sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC +
+                                                  (uint64_t) PROXY_DRAIN_USEC,
+                                          0, on_stop_timeout, s);
+        /* The proxy drains its requests first, then the registry stops. */
+        if (s->proxy_pid > 0) {
+                log_event(LOG_INFO, "stopping", "stopping the proxy (it drains its connections first)");
+                proxy_signal(s, SIGTERM);
+                return;
+        }
+        queue_stop_after_proxy(s);
+}
+
+static void queue_stop_after_proxy(Supervisor *s) {
         log_unit_event(LOG_INFO, "stopping", REGISTRY_UNIT_NAME, "stopping the registry");
         if (queue_job(s, "StopUnit") < 0) {
                 s->exit_status = -EIO;
                 (void) sd_event_exit(s->event, 0);
-                return;
         }
-        (void) sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
-                                          (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC, 0, on_stop_timeout, s);
 }
 
 static void a_stopped(Supervisor *s, const char *reason) {
@@ -470,6 +560,8 @@ static void reload_config(Supervisor *s) {
 
 static void a_reload(Supervisor *s, const char *reason) {
         reload_config(s);
+        /* The proxy re-reads certificates and the CRL itself. */
+        proxy_signal(s, SIGHUP);
 }
 
 static void a_retry(Supervisor *s, const char *reason) {
@@ -527,6 +619,79 @@ static void dispatch(Supervisor *s, SupervisorEvent ev, const char *reason) {
                   reason ? reason : "");
         if (a)
                 a(s, reason);
+}
+
+/* ---- the proxy child ------------------------------------------------------------ */
+
+static int proxy_spawn(Supervisor *s);
+
+static void proxy_signal(Supervisor *s, int sig) {
+        if (s->proxy_pid > 0)
+                (void) kill(s->proxy_pid, sig);
+}
+
+static int on_proxy_restart_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        s->proxy_restarts++;
+        (void) proxy_spawn(s);
+        return 0;
+}
+
+static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Supervisor *s = userdata;
+        unsigned delay;
+
+        s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
+        s->proxy_pid = 0;
+        if (s->state == SUP_STOPPING) {
+                log_event(LOG_INFO, "proxy-stopped", "proxy stopped");
+                queue_stop_after_proxy(s);
+                return 0;
+        }
+        if (now_usec() - s->proxy_started >= PROXY_HEALTHY_RESET_USEC)
+                s->proxy_attempt = 0;
+        delay = supervisor_backoff_ms(++s->proxy_attempt, 1000, PROXY_RESTART_MAX_MS);
+        log_event(LOG_ERR, "proxy-exited", "proxy %s %d: restarting it in %u ms",
+                  si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status, delay);
+        (void) sd_event_add_time_relative(s->event, &s->proxy_restart_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) delay * USEC_PER_MSEC, 0, on_proxy_restart_timer, s);
+        return 0;
+}
+
+/* `regvisor proxy` as a fresh process (exec of ourselves): it inherits
+ * nothing of this loop or its bus connections, binds the ports while it
+ * still has CAP_NET_BIND_SERVICE, and drops to the proxy user in its
+ * workers. */
+static int proxy_spawn(Supervisor *s) {
+        sigset_t all;
+        pid_t pid;
+        int r;
+
+        pid = fork();
+        if (pid < 0)
+                return log_error_errno(-errno, "cannot fork the proxy: %m");
+        if (pid == 0) {
+                char *argv[] = {(char *) "regvisor", (char *) "proxy", (char *) "--config",
+                                (char *) s->config_path, NULL};
+                sigemptyset(&all);
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                /* Readiness and the watchdog are ours to report. */
+                (void) unsetenv("NOTIFY_SOCKET");
+                (void) unsetenv("WATCHDOG_USEC");
+                (void) unsetenv("WATCHDOG_PID");
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                execv("/proc/self/exe", argv);
+                _exit(127);
+        }
+        s->proxy_pid = pid;
+        s->proxy_started = now_usec();
+        r = sd_event_add_child(s->event, &s->proxy_child, pid, WEXITED, on_proxy_exit, s);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch the proxy: %s", strerror(-r));
+        log_event(LOG_INFO, "proxy-start", "proxy started (pid %d)", (int) pid);
+        return 0;
 }
 
 /* ---- the status listener --------------------------------------------------- */
@@ -590,12 +755,18 @@ static int render_status(StatusEndpoint which, FILE *out, void *userdata) {
                 return 200;
 
         case STATUS_READYZ:
-                if (s->state == SUP_RUNNING) {
+                if (s->state == SUP_RUNNING && s->proxy_listening) {
                         fputs("ok\n", out);
                         return 200;
                 }
-                fprintf(out, "registry: %s%s%s\n", state_names[s->state], s->last_failure ? ": " : "",
-                        s->last_failure ? s->last_failure : "");
+                if (s->state != SUP_RUNNING)
+                        fprintf(out, "registry: %s%s%s\n", state_names[s->state], s->last_failure ? ": " : "",
+                                s->last_failure ? s->last_failure : "");
+                for (int i = 0; i < 2; i++)
+                        if (!s->port_ok[i])
+                                fprintf(out, "proxy-%s: port %u does not accept connections\n",
+                                        i == 0 ? "pull" : "push",
+                                        i == 0 ? s->config.pull.listen.port : s->config.push.listen.port);
                 return 503;
 
         case STATUS_METRICS:
@@ -620,10 +791,16 @@ static int render_status(StatusEndpoint which, FILE *out, void *userdata) {
                         "regvisor_registry_backoff_seconds %.3f\n"
                         "# HELP regvisor_registry_last_ready_timestamp_seconds Last successful probe.\n"
                         "# TYPE regvisor_registry_last_ready_timestamp_seconds gauge\n"
-                        "regvisor_registry_last_ready_timestamp_seconds %lld\n",
+                        "regvisor_registry_last_ready_timestamp_seconds %lld\n"
+                        "# HELP regvisor_proxy_listening 1 when both proxy ports accept connections.\n"
+                        "# TYPE regvisor_proxy_listening gauge\n"
+                        "regvisor_proxy_listening %d\n"
+                        "# HELP regvisor_proxy_restarts_total Restarts of the proxy by the supervisor.\n"
+                        "# TYPE regvisor_proxy_restarts_total counter\n"
+                        "regvisor_proxy_restarts_total %u\n",
                         s->state == SUP_RUNNING, s->restarts, s->n_failures,
                         s->state == SUP_BACKOFF ? s->backoff_delay_ms / 1000.0 : 0.0,
-                        (long long) s->last_probe_ok_wall);
+                        (long long) s->last_probe_ok_wall, s->proxy_listening, s->proxy_restarts);
                 fputs("# HELP regvisor_certificate_expiry_timestamp_seconds notAfter of each certificate.\n"
                       "# TYPE regvisor_certificate_expiry_timestamp_seconds gauge\n",
                       out);
@@ -777,6 +954,13 @@ static int setup_bus(Supervisor *s) {
 
 static void supervisor_free(Supervisor *s) {
         probe_stop(s);
+        if (s->proxy_pid > 0) {
+                /* Leaving on an error path: do not orphan the proxy. */
+                (void) kill(s->proxy_pid, SIGTERM);
+                (void) waitpid(s->proxy_pid, NULL, 0);
+        }
+        sd_event_source_disable_unref(s->proxy_child);
+        sd_event_source_disable_unref(s->proxy_restart_timer);
         status_server_free(s->status_server);
         certs_clear(s);
         sd_event_source_disable_unref(s->backoff_timer);
@@ -827,6 +1011,7 @@ int supervisor_run(const char *config_path) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD); /* sd_event_add_child() needs it blocked */
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         r = sd_event_default(&s.event);
@@ -868,6 +1053,9 @@ int supervisor_run(const char *config_path) {
                 goto out;
         }
 
+        r = proxy_spawn(&s);
+        if (r < 0)
+                goto out;
         log_unit_event(LOG_INFO, "start", REGISTRY_UNIT_NAME, "supervising %s (%s)", REGISTRY_UNIT_NAME,
                        s.config.image);
         start_unit(&s);

@@ -38,6 +38,15 @@ assert_contains "$status" "registry ready" "StatusText"
 th systemctl status regvisor.service --no-pager | grep -q "Status: \"registry ready" ||
 	fail "systemctl status does not show the STATUS line"
 
+step "the proxy runs under regvisor.service: pulls over TLS on 443, mTLS on 4443"
+th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
+C=/etc/registry/certs
+assert_eq "$(th curl -s -m 5 -o /dev/null -w '%{http_code}' --cacert $C/ca/ca.crt https://registry.test/v2/)" 200 \
+	"GET /v2/ on 443"
+assert_eq "$(th curl -s -m 5 -o /dev/null -w '%{http_code}' --cacert $C/ca/ca.crt \
+	--cert $C/clients/ci.crt --key $C/private/clients/ci.key https://registry.test:4443/v2/)" 200 "GET /v2/ on 4443 with ci's cert"
+assert_contains "$(th systemctl show -p StatusText --value regvisor.service)" "proxy listening" "StatusText"
+
 step "status listener: /livez and /readyz 200, /metrics parses"
 status_get() {
 	th curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:9443$1"
@@ -126,6 +135,7 @@ step "SIGTERM leaves no container and no stray process"
 th systemctl stop regvisor.service
 assert_eq "$(svc_podman ps -a --format '{{.Names}}')" "" "containers after stop"
 th pgrep -u ci-svc -a -f 'conmon|bin/registry|podman|runc' && fail "stray processes after stop"
+th pgrep -a -f 'regvisor (run|proxy)' && fail "regvisor processes left after stop"
 assert_eq "$(user_systemctl ci-svc is-active regvisor-registry.service || true)" inactive "registry unit"
 
 step "a wrong pinned digest is refused and nothing starts"
