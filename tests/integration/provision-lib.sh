@@ -46,11 +46,12 @@ svc_podman() {
 		--tmpdir "/var/tmp/podman-$uid/tmp" --events-backend=file "$@"
 }
 
-# install_run_unit [EXTRA INI LINES for the config]: provision, then install
-# units/regvisor.service as the system unit, pointed at this build and the
-# test configuration.
+# install_run_unit: install this build as /usr/local/bin/regvisor in the
+# guest (the unit's PrivateTmp would hide a checkout below /tmp) and
+# units/regvisor.service unchanged but for the test configuration.
 install_run_unit() {
-	sed -e "s|^ExecStart=.*|ExecStart=$REGVISOR run --config $CONF|" "$REPO/units/regvisor.service" |
+	th install -m 0755 "$REGVISOR" /usr/local/bin/regvisor
+	sed -e "s|--config /etc/regvisor/regvisor.conf|--config $CONF|" "$REPO/units/regvisor.service" |
 		th_write /etc/systemd/system/regvisor.service
 	th systemctl daemon-reload
 }
