@@ -112,6 +112,36 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         return 0;
 }
 
+/* Reads the job path from a method reply and waits, at most until
+ * deadline, for its JobRemoved (the match must be installed before the call
+ * was made). On success w->result holds the job's result. */
+static int job_wait(sd_bus *bus, sd_bus_message *reply, JobWait *w, char **ret_job, uint64_t deadline) {
+        const char *p;
+        int r;
+
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0)
+                return r;
+        *ret_job = strdup(p);
+        if (!*ret_job)
+                return -ENOMEM;
+        w->job = *ret_job;
+        while (!w->result) {
+                uint64_t n = now_usec();
+                if (n >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, deadline - n);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* StartUnit and friends. The JobRemoved match is installed before the call,
  * so a job that finishes at once is not missed (systemd sends JobRemoved to
  * the client that queued the job even without Subscribe()). */
@@ -121,7 +151,6 @@ static int unit_job(sd_bus *bus, const char *method, const char *unit, uint64_t 
         sd_bus_slot *slot = NULL;
         _cleanup_free_ char *job = NULL;
         JobWait w = {};
-        const char *p;
         uint64_t deadline = now_usec() + timeout_usec;
         int r;
 
@@ -136,33 +165,11 @@ static int unit_job(sd_bus *bus, const char *method, const char *unit, uint64_t 
                 r = bus_error_to_string(&error, r, ret_error);
                 goto out;
         }
-        r = sd_bus_message_read(reply, "o", &p);
+        r = job_wait(bus, reply, &w, &job, deadline);
+        if (r == -ETIMEDOUT && ret_error && asprintf(ret_error, "job for %s did not finish in time", unit) < 0)
+                *ret_error = NULL;
         if (r < 0)
                 goto out;
-        job = strdup(p);
-        if (!job) {
-                r = -ENOMEM;
-                goto out;
-        }
-        w.job = job;
-
-        while (!w.result) {
-                uint64_t n = now_usec();
-                if (n >= deadline) {
-                        r = -ETIMEDOUT;
-                        if (ret_error && asprintf(ret_error, "job %s for %s did not finish in time", job, unit) < 0)
-                                *ret_error = NULL;
-                        goto out;
-                }
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        goto out;
-                if (r > 0)
-                        continue;
-                r = sd_bus_wait(bus, deadline - n);
-                if (r < 0)
-                        goto out;
-        }
         if (streq(w.result, "done"))
                 r = 0;
         else {
@@ -282,7 +289,6 @@ int bus_run_transient(sd_bus *bus, const char *name, char *const *argv, char *co
         sd_bus_slot *slot = NULL;
         _cleanup_free_ char *job = NULL, *unit_path = NULL;
         JobWait w = {};
-        const char *p;
         uint64_t deadline = now_usec() + timeout_usec + 5000000ULL;
         int32_t status = 0;
         int r;
@@ -306,30 +312,9 @@ int bus_run_transient(sd_bus *bus, const char *name, char *const *argv, char *co
                 r = bus_error_to_string(&error, r, ret_error);
                 goto out;
         }
-        r = sd_bus_message_read(reply, "o", &p);
+        r = job_wait(bus, reply, &w, &job, deadline);
         if (r < 0)
                 goto out;
-        job = strdup(p);
-        if (!job) {
-                r = -ENOMEM;
-                goto out;
-        }
-        w.job = job;
-        while (!w.result) {
-                uint64_t n = now_usec();
-                if (n >= deadline) {
-                        r = -ETIMEDOUT;
-                        goto out;
-                }
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        goto out;
-                if (r == 0) {
-                        r = sd_bus_wait(bus, deadline - n);
-                        if (r < 0)
-                                goto out;
-                }
-        }
 
         if (streq(w.result, "done"))
                 status = 0;

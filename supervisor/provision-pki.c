@@ -101,31 +101,39 @@ static int load_crl(const Provision *p, const char *rel, X509_CRL **ret) {
         return r < 0 ? r : pki_crl_from_pem(pem, n, ret);
 }
 
-static int write_pem(const Provision *p, const char *rel, const char *pem, size_t size, mode_t mode, Owner owner) {
-        _cleanup_free_ char *path = tls_path(p, rel);
-        uid_t uid;
-        gid_t gid;
+/* The full path of rel below the tls dir and the uid/gid owner means. */
+static int tls_path_owner(const Provision *p, const char *rel, Owner owner, char **ret_path, uid_t *ret_uid,
+                          gid_t *ret_gid) {
+        char *path;
         int r;
 
-        if (!path)
-                return -ENOMEM;
-        r = provision_owner(p, owner, &uid, &gid);
+        r = provision_owner(p, owner, ret_uid, ret_gid);
         if (r < 0)
                 return r;
-        return write_file_atomic(path, pem, size, mode, uid, gid);
+        path = tls_path(p, rel);
+        if (!path)
+                return -ENOMEM;
+        *ret_path = path;
+        return 0;
+}
+
+static int write_pem(const Provision *p, const char *rel, const char *pem, size_t size, mode_t mode, Owner owner) {
+        _cleanup_free_ char *path = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r = tls_path_owner(p, rel, owner, &path, &uid, &gid);
+
+        return r < 0 ? r : write_file_atomic(path, pem, size, mode, uid, gid);
 }
 
 /* 1 when the file has this mode and owner, 0 when not. */
 static int mode_right(const Provision *p, const char *rel, mode_t mode, Owner owner) {
-        _cleanup_free_ char *path = tls_path(p, rel);
+        _cleanup_free_ char *path = NULL;
         struct stat st;
         uid_t uid;
         gid_t gid;
-        int r;
+        int r = tls_path_owner(p, rel, owner, &path, &uid, &gid);
 
-        if (!path)
-                return -ENOMEM;
-        r = provision_owner(p, owner, &uid, &gid);
         if (r < 0)
                 return r;
         if (lstat(path, &st) < 0)
@@ -136,17 +144,12 @@ static int mode_right(const Provision *p, const char *rel, mode_t mode, Owner ow
 }
 
 static int fix_mode(const Provision *p, const char *rel, mode_t mode, Owner owner) {
-        _cleanup_free_ char *path = tls_path(p, rel);
+        _cleanup_free_ char *path = NULL;
         uid_t uid;
         gid_t gid;
-        int r;
+        int r = tls_path_owner(p, rel, owner, &path, &uid, &gid);
 
-        if (!path)
-                return -ENOMEM;
-        r = provision_owner(p, owner, &uid, &gid);
-        if (r < 0)
-                return r;
-        return set_mode_owner(path, mode, uid, gid);
+        return r < 0 ? r : set_mode_owner(path, mode, uid, gid);
 }
 
 /* The issuer's key and certificate, both required to be present and valid:
