@@ -402,6 +402,13 @@ static void reload(Parent *pa) {
         signal_generation(pa, pa->generation, SIGTERM);
 }
 
+static unsigned workers_alive(const Parent *pa) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < 2 * pa->n_workers; i++)
+                n += pa->slots[i].pid > 0;
+        return n;
+}
+
 static bool any_worker(const Parent *pa) {
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)
                 if (pa->slots[i].pid > 0)
@@ -474,6 +481,17 @@ int proxy_run(const Config *config, const char *root) {
                         goto out;
                 }
         }
+        {
+                const char *why;
+                r = proxy_metrics_open(&pa.ctx.metrics, &why);
+                if (r < 0) {
+                        log_error_errno(r, "proxy: cannot map the metrics counters: %m");
+                        goto out;
+                }
+                if (why)
+                        log_warning("proxy: %s; counting into a private region (no proxy metrics in /metrics)",
+                                    why);
+        }
         if (pipe2(pa.ctx.parent_pipe, O_CLOEXEC) < 0) {
                 r = log_error_errno(errno, "proxy: pipe: %m");
                 goto out;
@@ -531,6 +549,7 @@ int proxy_run(const Config *config, const char *root) {
                 reap(&pa);
                 if (!pa.stopping)
                         restart_due(&pa);
+                proxy_metrics_set_workers(pa.ctx.metrics, workers_alive(&pa));
         }
         if (any_worker(&pa)) {
                 log_warning("proxy: workers still busy after %d s; killing them", STOP_GRACE_MS / 1000);
@@ -541,6 +560,8 @@ int proxy_run(const Config *config, const char *root) {
         log_info("proxy: stopped");
         r = 0;
 out:
+        proxy_metrics_set_workers(pa.ctx.metrics, 0);
+        proxy_metrics_unmap(pa.ctx.metrics);
         for (int i = 0; i < _PROXY_PORT_MAX; i++)
                 if (pa.ctx.listen_fd[i] >= 0)
                         (void)close(pa.ctx.listen_fd[i]);

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "ratelimit.h"
 
 typedef enum ProxyPort {
@@ -48,6 +49,7 @@ typedef struct ProxyContext {
         struct sockaddr_storage upstream;
         socklen_t upstream_len;
         LimitsTable *limits; /* NULL when every limit is off */
+        ProxyMetrics *metrics; /* shared counters, see metrics.h; never NULL in a worker */
         uid_t uid;
         gid_t gid;
         /* Read end: EOF tells a worker that the parent died. */

@@ -187,10 +187,12 @@ void limits_conn_release(LimitsTable *t, unsigned column, int slot) {
 }
 
 int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned burst, uint64_t now_ms,
-                     unsigned *ret_retry_after) {
+                     unsigned *ret_retry_after, uint64_t *ret_delay_ms) {
         int slot, r;
 
         assert(t && key);
+        if (ret_delay_ms)
+                *ret_delay_ms = 0;
         if (rate <= 0)
                 return 1;
 
@@ -220,6 +222,15 @@ int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned
         s->burst = burst;
         if (s->tokens >= 1000) {
                 s->tokens -= 1000;
+                if (ret_delay_ms) {
+                        /* excess in thousandths / (tokens per second) = ms */
+                        int64_t excess = (int64_t)burst * 1000 - s->tokens;
+                        if (excess > 0) {
+                                double ms = (double)excess / rate;
+                                uint64_t d = (uint64_t)ms;
+                                *ret_delay_ms = (double)d < ms ? d + 1 : d;
+                        }
+                }
                 r = 1;
         } else {
                 if (ret_retry_after) {

@@ -29,10 +29,19 @@
  *    generation of workers (SIGHUP) and the old one, still draining, never
  *    share a column.
  *  - Rate: one token bucket per slot: capacity burst + 1, refilled at rate
- *    tokens per second, a request takes one token, no delay within the
- *    burst (nginx "limit_req burst=N nodelay"). Tokens are kept in
+ *    tokens per second, a request takes one token. Tokens are kept in
  *    thousandths, time in milliseconds of CLOCK_MONOTONIC (the same clock in
- *    every process of the machine).
+ *    every process of the machine). Which requests are refused is the same
+ *    as nginx's limit_req with or without nodelay; what differs is when the
+ *    accepted ones are served:
+ *      nodelay ([pull], "limit_req burst=N nodelay"): at once;
+ *      delay ([push] delay = yes, the guide's "limit_req burst=N"): a
+ *      request is served when the rate allows it. nginx's "excess" (the
+ *      requests queued ahead, counting this one) is burst - tokens left
+ *      after the take, and the request waits excess / rate seconds: the
+ *      first request of a full bucket at once, the next 1/rate later, ...,
+ *      the (burst+1)th burst/rate later; the one after that is refused.
+ *      The table only says how long; the worker holds the request back.
  *  - Locking: one process-shared, robust pthread mutex for the whole table.
  *    Critical sections are a probe of LIMITS_PROBE slots and a few
  *    additions, no system call; contention between a handful of workers is
@@ -90,9 +99,12 @@ void limits_conn_release(LimitsTable *t, unsigned column, int slot);
  * milliseconds) from a bucket of rate tokens per second and burst + 1
  * tokens. Returns 1 when allowed (also when rate is 0: off, and 2 when the
  * table has no room, failing open), 0 when limited; then *ret_retry_after
- * is the number of whole seconds until a token is back (at least 1). */
+ * (may be NULL) is the number of whole seconds until a token is back (at
+ * least 1). With ret_delay_ms non-NULL (delay mode, see above) an allowed
+ * request's wait in milliseconds is stored there (0: serve now; always 0
+ * when 2 is returned); NULL is nodelay. */
 int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned burst, uint64_t now_ms,
-                     unsigned *ret_retry_after);
+                     unsigned *ret_retry_after, uint64_t *ret_delay_ms);
 
 /* Zeroes a column: every connection counted in it is forgotten. The parent
  * calls it when the worker owning the column is gone. */

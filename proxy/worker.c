@@ -34,6 +34,13 @@
  * header_timeout from the first byte; between requests: idle_timeout;
  * waiting for the registry: read_timeout), checked by a sweep every
  * second. A client sending one byte at a time cannot extend its deadline.
+ *
+ * A request the rate limit delays ([push] delay = yes, see ratelimit.h)
+ * stays unprocessed in cin, and the client is not read, until its time:
+ * the connection waits on the worker's list of delayed connections, sorted
+ * by wake-up time, and epoll_wait()'s timeout is cut to the first of them
+ * (millisecond precision, no timer fd). Its head is then parsed again
+ * (parsing is stateless) and goes on without taking another token.
  */
 
 #include <arpa/inet.h>
@@ -59,6 +66,7 @@
 #include "ratelimit.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "route.h"
 #include "sandbox.h"
@@ -130,6 +138,9 @@ struct Conn {
         Conn *prev, *next;  /* w->conns */
         Conn *pending_next; /* w->pending */
         bool pending;
+        Conn *delay_prev, *delay_next; /* w->delayed, while delay_until > 0 */
+        uint64_t delay_until;          /* > 0: held back by the rate limit until then */
+        bool rate_taken;               /* the head in cin has its token already */
         ProxyPort port;
         ConnState state;
         Watch cw, uw;
@@ -152,7 +163,7 @@ struct Conn {
         char method[16];
         char path[LOG_PATH_MAX];
         int status;
-        uint64_t bytes_in, bytes_out, t0;
+        uint64_t bytes_in, bytes_out, t0, t0_us;
         bool head_request, client_keep_alive, client_http10;
         Http1BodyKind req_body;
         uint64_t req_remaining;
@@ -175,6 +186,7 @@ struct Worker {
         Watch signal_watch, parent_watch;
         Conn *conns;
         Conn *pending;
+        Conn *delayed, *delayed_tail; /* by delay_until, earliest first */
         Conn *dead;
         unsigned n_conns;
         bool draining;
@@ -191,6 +203,21 @@ static uint64_t now_ms(void) {
         struct timespec ts;
         (void)clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The port's counters (the mapping exists before lockdown: no syscall). */
+static ProxyPortMetrics *port_metrics(const Conn *c) {
+        return &c->w->p->metrics->port[c->port];
+}
+
+static void count_upstream_error(Conn *c, MetricsUpstreamError e) {
+        proxy_metrics_inc(&port_metrics(c)->upstream_errors[e]);
 }
 
 /* ------------------------------------------------------------------------
@@ -271,6 +298,51 @@ static void conn_upstream_close(Conn *c) {
         buf_free(&c->uout);
 }
 
+/* ------------------------------------------------------------------------
+ * Requests held back by the rate limit
+ */
+
+static void conn_delay_cancel(Conn *c) {
+        Worker *w = c->w;
+
+        if (c->delay_until == 0)
+                return;
+        if (c->delay_prev)
+                c->delay_prev->delay_next = c->delay_next;
+        else
+                w->delayed = c->delay_next;
+        if (c->delay_next)
+                c->delay_next->delay_prev = c->delay_prev;
+        else
+                w->delayed_tail = c->delay_prev;
+        c->delay_prev = c->delay_next = NULL;
+        c->delay_until = 0;
+}
+
+/* Holds c back until the time at (CLOCK_MONOTONIC ms). New delays are
+ * mostly the latest: the list is searched from its tail. */
+static void conn_delay(Conn *c, uint64_t at) {
+        Worker *w = c->w;
+        Conn *after = w->delayed_tail;
+
+        conn_delay_cancel(c);
+        while (after && after->delay_until > at)
+                after = after->delay_prev;
+        c->delay_until = at;
+        c->delay_prev = after;
+        c->delay_next = after ? after->delay_next : w->delayed;
+        if (c->delay_next)
+                c->delay_next->delay_prev = c;
+        else
+                w->delayed_tail = c;
+        if (after)
+                after->delay_next = c;
+        else
+                w->delayed = c;
+        /* The wait must not count against the request's header timeout. */
+        c->deadline = at + (uint64_t)w->c->header_timeout * 1000;
+}
+
 /* Closes everything at once; the memory goes when the current batch of
  * events is done (later events of the batch may still name it). */
 static void conn_kill(Conn *c) {
@@ -278,6 +350,7 @@ static void conn_kill(Conn *c) {
 
         if (c->state == CONN_DEAD)
                 return;
+        conn_delay_cancel(c);
         conn_upstream_close(c);
         if (c->client.fd >= 0) {
                 (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->client.fd, NULL);
@@ -331,6 +404,8 @@ static void exchange_log(Conn *c) {
                   proxy_port_name(c->port), c->peer, c->port == PROXY_PUSH && c->subject[0] ? c->subject : "-",
                   c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, c->bytes_in,
                   c->bytes_out, now_ms() - c->t0);
+        proxy_metrics_request(c->w->p->metrics, (MetricsPort)c->port, c->method[0] ? c->method : "-", c->status,
+                              c->bytes_in, c->bytes_out, now_us() - c->t0_us);
         c->in_exchange = false;
 }
 
@@ -340,6 +415,7 @@ static void exchange_begin(Conn *c) {
         c->status = 0;
         c->bytes_in = c->bytes_out = 0;
         c->t0 = now_ms();
+        c->t0_us = now_us();
         c->head_request = false;
         c->req_done = true;
         c->req_body = HTTP1_BODY_NONE;
@@ -421,7 +497,23 @@ static const char *sni_or_default(Conn *c) {
         return c->w->c->n_server_names > 0 ? c->w->c->server_names[0] : "localhost";
 }
 
-/* Returns 1 when the exchange started (or was answered), <0 to kill. */
+/* The reason a push client's certificate was refused, for the metrics. */
+static MetricsTlsFailure tls_failure_of(const Conn *c) {
+        if (c->verdict == TLS_CLIENT_NONE)
+                return METRICS_TLS_NO_CERTIFICATE;
+        switch (SSL_get_verify_result(c->client.ssl)) {
+        case X509_V_ERR_CERT_REVOKED:
+                return METRICS_TLS_REVOKED;
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+                return METRICS_TLS_EXPIRED;
+        default:
+                return METRICS_TLS_BAD_CERTIFICATE;
+        }
+}
+
+/* Returns 1 when the exchange started (or was answered), 0 when the rate
+ * limit delays it (c->delay_until), <0 to kill. */
 static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
         Worker *w = c->w;
         const PortConfig *pc = w->p->port_config[c->port];
@@ -451,17 +543,30 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
                 return 1;
         }
 
-        if (w->p->limits && pc->rate > 0) {
+        if (c->rate_taken)
+                c->rate_taken = false; /* taken before the delay */
+        else if (w->p->limits && pc->rate > 0) {
                 unsigned retry = 1;
-                r = limits_rate_take(w->p->limits, &c->key, pc->rate, pc->burst, now_ms(), &retry);
+                uint64_t delay_ms = 0;
+                r = limits_rate_take(w->p->limits, &c->key, pc->rate, pc->burst, now_ms(), &retry,
+                                     pc->delay ? &delay_ms : NULL);
                 if (r == 2 && !w->table_full_logged) {
                         log_warning("proxy: the per-IP limits table is full; not limiting new addresses");
                         w->table_full_logged = true;
                 }
                 if (r == 0) {
+                        proxy_metrics_inc(&port_metrics(c)->rate_limited);
                         buf_consume(&c->cin, head_len);
                         conn_respond_error(c, 429, "TOOMANYREQUESTS", "too many requests", NULL, retry, no_body);
                         return 1;
+                }
+                if (delay_ms > 0) {
+                        /* Within the burst but ahead of the rate: the head
+                         * stays in cin, nothing more is read or sent. */
+                        proxy_metrics_inc(&port_metrics(c)->rate_delayed);
+                        c->rate_taken = true;
+                        conn_delay(c, now_ms() + delay_ms);
+                        return 0;
                 }
         }
 
@@ -533,13 +638,18 @@ static int conn_parse_head(Conn *c) {
         Http1Request req = {};
         int n;
 
-        if (buf_len(&c->cin) == 0 || buf_len(&c->cout) > 0)
+        if (buf_len(&c->cin) == 0 || buf_len(&c->cout) > 0 || c->delay_until > 0)
                 return 0;
         if (!c->head_timer) {
                 c->head_timer = true;
                 c->deadline = now_ms() + (uint64_t)w->c->header_timeout * 1000;
         }
+        uint64_t t0 = c->t0, t0_us = c->t0_us;
         exchange_begin(c);
+        if (c->rate_taken) { /* the same request after its delay: its time counts */
+                c->t0 = t0;
+                c->t0_us = t0_us;
+        }
         c->client_keep_alive = false;
         n = http1_parse_request(c->cin.data + c->cin.start, buf_len(&c->cin), &req, w->headers,
                                 ELEMENTSOF(w->headers));
@@ -700,6 +810,7 @@ static int parse_response_head(Conn *c) {
         if (n == -2 && buf_len(&c->uin) < HTTP1_MAX_HEAD)
                 return 0;
         if (n < 0) {
+                count_upstream_error(c, METRICS_UPSTREAM_PROTOCOL);
                 log_warning("proxy: invalid response from the registry: %s",
                             http1_error_string(n == -2 ? HTTP1_ERR_HEAD_TOO_LARGE : resp.error));
                 conn_respond_error(c, 502, "UNAVAILABLE", "invalid response from the registry",
@@ -731,6 +842,7 @@ static int parse_response_head(Conn *c) {
         };
         int h = headers_response(&resp, w->headers, resp.n_headers, &o, w->head, sizeof(w->head));
         if (h < 0) {
+                count_upstream_error(c, METRICS_UPSTREAM_PROTOCOL);
                 conn_respond_error(c, 502, "UNAVAILABLE", "response head too large", NULL, 0, false);
                 return 1;
         }
@@ -830,6 +942,12 @@ static void exchange_finish(Conn *c) {
 /* Upstream trouble before the response head: 502 (or 504 from the
  * sweep); after it, nothing can be said to the client but a close. */
 static void conn_upstream_failed(Conn *c, int error) {
+        /* Refused before a byte went through: the registry is not there
+         * (a loopback TCP connect() fails late, at the first write). */
+        count_upstream_error(c, !c->upstream_used && (error == -ECONNREFUSED || error == -ENOENT ||
+                                                      error == -ENETUNREACH || error == -EHOSTUNREACH)
+                                        ? METRICS_UPSTREAM_CONNECT
+                                        : METRICS_UPSTREAM_RESET);
         if (c->resp_stage == RESP_HEAD && c->status == 0) {
                 log_warning_errno(error, "proxy: the registry failed a request: %m");
                 conn_respond_error(c, 502, "UNAVAILABLE", "the registry is unavailable",
@@ -900,12 +1018,19 @@ static void conn_run(Conn *c) {
                                 return;
                         if (r < 0) {
                                 log_debug_errno(r, "proxy: TLS handshake with %s failed: %m", c->peer);
+                                /* A bare EOF or reset (port probes, clients
+                                 * giving up) is not a TLS failure. */
+                                if (r == -EPROTO)
+                                        proxy_metrics_inc(&port_metrics(c)->tls_failures[METRICS_TLS_PROTOCOL]);
                                 conn_kill(c);
                                 return;
                         }
-                        if (c->port == PROXY_PUSH)
+                        if (c->port == PROXY_PUSH) {
                                 c->verdict = tls_client_verdict(c->client.ssl, &c->verdict_reason, c->subject,
                                                                 sizeof(c->subject));
+                                if (c->verdict != TLS_CLIENT_OK)
+                                        proxy_metrics_inc(&port_metrics(c)->tls_failures[tls_failure_of(c)]);
+                        }
                         c->state = CONN_HEAD;
                         continue;
 
@@ -934,8 +1059,9 @@ static void conn_run(Conn *c) {
                         return;
                 }
 
-                /* The client: read while cin has room. */
-                if (!c->client_eof) {
+                /* The client: read while cin has room (and no request
+                 * of it is held back). */
+                if (!c->client_eof && c->delay_until == 0) {
                         r = endpoint_fill(&c->client, &c->cin);
                         if (r < 0) {
                                 if (c->in_exchange && c->state == CONN_FORWARD) {
@@ -1013,6 +1139,7 @@ static void conn_run(Conn *c) {
                 if (!hold && c->upstream.fd < 0 && buf_len(&c->uout) > 0 && !c->upstream_used) {
                         r = upstream_connect(c);
                         if (r < 0) {
+                                count_upstream_error(c, METRICS_UPSTREAM_CONNECT);
                                 log_warning_errno(r, "proxy: cannot connect to the registry: %m");
                                 conn_respond_error(c, 502, "UNAVAILABLE", "the registry is unavailable",
                                                    strerror(-r), 0, false);
@@ -1050,6 +1177,8 @@ static void conn_run(Conn *c) {
 
                 r = pump_response_body(c);
                 if (r < 0) {
+                        if (r == -EPROTO)
+                                count_upstream_error(c, METRICS_UPSTREAM_PROTOCOL);
                         conn_kill(c);
                         return;
                 }
@@ -1113,6 +1242,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
 
         peer_string(ss, peer);
         if (!proxy_cidr_allowed(pc->allow_cidrs, pc->n_allow_cidrs, (const struct sockaddr *)ss)) {
+                proxy_metrics_inc(&w->p->metrics->port[port].cidr_refused);
                 log_event(LOG_NOTICE, "refused", "%s %s refused: not in allow_cidrs", proxy_port_name(port), peer);
                 return;
         }
@@ -1121,6 +1251,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         if (w->p->limits) {
                 r = limits_conn_acquire(w->p->limits, w->column, &key, pc->conn_per_ip, &slot);
                 if (r == 0) {
+                        proxy_metrics_inc(&w->p->metrics->port[port].conn_limited);
                         log_event(LOG_NOTICE, "refused", "%s %s refused: more than conn_per_ip=%u connections",
                                   proxy_port_name(port), peer, pc->conn_per_ip);
                         return;
@@ -1212,6 +1343,7 @@ static void worker_sweep(Worker *w, uint64_t now) {
                 switch (c->state) {
                 case CONN_FORWARD:
                         if (c->resp_stage == RESP_HEAD && c->req_done && c->status == 0) {
+                                count_upstream_error(c, METRICS_UPSTREAM_TIMEOUT);
                                 conn_respond_error(c, 504, "UNAVAILABLE", "the registry did not answer in time",
                                                    "read_timeout", 0, false);
                                 conn_run(c);
@@ -1365,6 +1497,14 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
                 struct epoll_event ev[128];
                 int n, timeout = w->pending ? 0 : 1000;
 
+                if (!w->pending && w->delayed) {
+                        uint64_t now = now_ms(), at = w->delayed->delay_until;
+                        if (at <= now)
+                                timeout = 0;
+                        else if (at - now < (uint64_t)timeout)
+                                timeout = (int)(at - now);
+                }
+
                 if (w->draining && (w->n_conns == 0 || now_ms() >= w->drain_deadline))
                         break;
                 n = epoll_wait(w->epfd, ev, (int)ELEMENTSOF(ev), timeout);
@@ -1387,6 +1527,13 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
                 }
 
                 uint64_t now = now_ms();
+                /* Delayed requests whose time has come. */
+                while (w->delayed && w->delayed->delay_until <= now) {
+                        Conn *c = CHECK_MAGIC(w->delayed, CONN_MAGIC);
+                        conn_delay_cancel(c);
+                        if (c->state != CONN_DEAD)
+                                conn_run(c);
+                }
                 if (now >= w->next_sweep) {
                         worker_sweep(w, now);
                         w->next_sweep = now + 1000;

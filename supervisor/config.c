@@ -157,11 +157,13 @@ static const ConfigKey config_keys[] = {
         {"pull", "listen", parse_listen, FIELD(pull.listen, ListenAddress), "443", 0, 0, 0},
         {"pull", "rate", parse_rate, FIELD(pull.rate, double), "10r/s", 0, 1000000, 0},
         {"pull", "burst", parse_unsigned, FIELD(pull.burst, unsigned), "20", 0, 1000000, 0},
+        {"pull", "delay", parse_bool, FIELD(pull.delay, bool), "no", 0, 0, 0},
         {"pull", "conn_per_ip", parse_unsigned, FIELD(pull.conn_per_ip, unsigned), "20", 0, 1000000, 0},
         {"pull", "allow_cidrs", parse_cidrs, FIELD(pull, PortConfig), "", 0, 0, KEY_LIST},
         {"push", "listen", parse_listen, FIELD(push.listen, ListenAddress), "4443", 0, 0, 0},
         {"push", "rate", parse_rate, FIELD(push.rate, double), "5r/s", 0, 1000000, 0},
         {"push", "burst", parse_unsigned, FIELD(push.burst, unsigned), "10", 0, 1000000, 0},
+        {"push", "delay", parse_bool, FIELD(push.delay, bool), "yes", 0, 0, 0},
         {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "20", 0, 1000000, 0},
         {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
 

@@ -49,6 +49,8 @@ typedef struct {
         ListenAddress listen;
         double rate;          /* requests per second per IP; 0 = off */
         unsigned burst;       /* extra requests allowed at once */
+        bool delay;           /* within the burst: delay to the rate (nginx limit_req
+                               * without nodelay) instead of serving at once */
         unsigned conn_per_ip; /* 0 = off */
         Cidr allow_cidrs[CONFIG_MAX_CIDRS];
         unsigned n_allow_cidrs; /* 0 = everyone */

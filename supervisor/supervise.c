@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics.h"
 #include "paths.h"
 #include "probe.h"
 #include "render.h"
@@ -83,6 +84,8 @@ struct Supervisor {
         uint64_t proxy_started;
         unsigned proxy_restarts;
         bool proxy_listening;   /* both ports accepted a connection lately */
+        int metrics_fd;         /* the proxy's counters (memfd), -1 if none */
+        const ProxyMetrics *metrics; /* mapped read-only */
         Probe *port_probe[2];
         bool port_ok[2];
         struct {
@@ -682,6 +685,14 @@ static int proxy_spawn(Supervisor *s) {
                 (void) unsetenv("WATCHDOG_USEC");
                 (void) unsetenv("WATCHDOG_PID");
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                /* The counters' memfd, without O_CLOEXEC (dup() clears it). */
+                if (s->metrics_fd >= 0) {
+                        char n[16];
+                        int fd = dup(s->metrics_fd);
+                        (void) snprintf(n, sizeof n, "%d", fd);
+                        if (fd >= 0)
+                                (void) setenv(PROXY_METRICS_FD_ENV, n, 1);
+                }
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }
@@ -812,6 +823,8 @@ static int render_status(StatusEndpoint which, FILE *out, void *userdata) {
                         "# TYPE regvisor_info gauge\n"
                         "regvisor_info{version=\"%s\",image_digest=\"%s\"} 1\n",
                         REGVISOR_VERSION, s->config.image_digest);
+                if (s->metrics)
+                        (void) proxy_metrics_render(s->metrics, out);
                 return 200;
         }
         return 500;
@@ -961,6 +974,9 @@ static void supervisor_free(Supervisor *s) {
         }
         sd_event_source_disable_unref(s->proxy_child);
         sd_event_source_disable_unref(s->proxy_restart_timer);
+        proxy_metrics_unmap(s->metrics);
+        if (s->metrics_fd >= 0)
+                (void) close(s->metrics_fd);
         status_server_free(s->status_server);
         certs_clear(s);
         sd_event_source_disable_unref(s->backoff_timer);
@@ -981,7 +997,7 @@ static void supervisor_free(Supervisor *s) {
 }
 
 int supervisor_run(const char *config_path) {
-        Supervisor s = {.config_path = config_path, .state = SUP_STARTING};
+        Supervisor s = {.config_path = config_path, .state = SUP_STARTING, .metrics_fd = -1};
         struct passwd *pw;
         struct group *gr;
         sigset_t mask;
@@ -1053,6 +1069,13 @@ int supervisor_run(const char *config_path) {
                 goto out;
         }
 
+        /* The proxy's counters: shared with it, read here for /metrics. */
+        r = proxy_metrics_memfd_new(&s.metrics_fd);
+        if (r >= 0)
+                r = proxy_metrics_map_fd(s.metrics_fd, false, (ProxyMetrics **) &s.metrics);
+        if (r < 0)
+                log_warning("cannot share the proxy's counters: %s; /metrics shows no proxy metrics",
+                            strerror(-r));
         r = proxy_spawn(&s);
         if (r < 0)
                 goto out;

@@ -142,5 +142,6 @@ step "a wrong pinned digest is refused and nothing starts"
 wrong=${REGISTRY_REFERENCE%@*}@sha256:$(printf '1%.0s' {1..64})
 th sed -i -e "s|^image = .*|image = $wrong|" -e '/^image_archive/d' "$CONF"
 th systemctl start regvisor.service && fail "regvisor started with an image that is not there"
-th journalctl -u regvisor --no-pager -o cat | grep -q "refusing to start" || fail "no clear error in the journal"
+refused() { th journalctl -u regvisor --no-pager -o cat | grep -q "refusing to start"; }
+wait_until 10 refused || fail "no clear error in the journal"
 assert_eq "$(svc_podman ps -a --format '{{.Names}}')" "" "containers"

@@ -75,6 +75,7 @@ static void assert_port_equal(const PortConfig *a, const PortConfig *b) {
         assert_listen_equal(&a->listen, &b->listen);
         assert_true(a->rate == b->rate);
         assert_int_equal(a->burst, b->burst);
+        assert_int_equal(a->delay, b->delay);
         assert_int_equal(a->conn_per_ip, b->conn_per_ip);
         assert_int_equal(a->n_allow_cidrs, b->n_allow_cidrs);
         assert_memory_equal(a->allow_cidrs, b->allow_cidrs, a->n_allow_cidrs * sizeof(Cidr));
@@ -204,12 +205,14 @@ static void test_defaults(void **state) {
         assert_int_equal(c.pull.listen.port, 443);
         assert_true(c.pull.rate == 10.0);
         assert_int_equal(c.pull.burst, 20);
+        assert_false(c.pull.delay);
         assert_int_equal(c.pull.conn_per_ip, 20);
         assert_int_equal(c.pull.n_allow_cidrs, 0);
         assert_null(c.push.listen.host);
         assert_int_equal(c.push.listen.port, 4443);
         assert_true(c.push.rate == 5.0);
         assert_int_equal(c.push.burst, 10);
+        assert_true(c.push.delay);
         assert_int_equal(c.push.conn_per_ip, 20);
         assert_int_equal(c.push.n_allow_cidrs, 0);
 
@@ -289,6 +292,7 @@ static const char full_file[] = "; every key, none at its default\n"
                                 "listen = 0.0.0.0:8443\n"
                                 "rate = 600r/m\n"
                                 "burst = 40\n"
+                                "delay = yes\n"
                                 "conn_per_ip = 0\n"
                                 "allow_cidrs = 192.0.2.0/24\n"
                                 "\n"
@@ -296,6 +300,7 @@ static const char full_file[] = "; every key, none at its default\n"
                                 "listen = [::]:9444\n"
                                 "rate = off\n"
                                 "burst = 0\n"
+                                "delay = no\n"
                                 "conn_per_ip = 5\n"
                                 "allow_cidrs = 10.0.0.0/8, 172.16.0.0/12 192.168.0.0/16,2001:db8::/32\n"
                                 "\n"
@@ -351,6 +356,7 @@ static void test_full(void **state) {
         assert_int_equal(c.pull.listen.port, 8443);
         assert_true(c.pull.rate == 10.0);
         assert_int_equal(c.pull.burst, 40);
+        assert_true(c.pull.delay);
         assert_int_equal(c.pull.conn_per_ip, 0);
         assert_int_equal(c.pull.n_allow_cidrs, 1);
         assert_cidr(&c.pull.allow_cidrs[0], "192.0.2.0", 24);
@@ -359,6 +365,7 @@ static void test_full(void **state) {
         assert_int_equal(c.push.listen.port, 9444);
         assert_true(c.push.rate == 0);
         assert_int_equal(c.push.burst, 0);
+        assert_false(c.push.delay);
         assert_int_equal(c.push.conn_per_ip, 5);
         assert_int_equal(c.push.n_allow_cidrs, 4);
         assert_cidr(&c.push.allow_cidrs[0], "10.0.0.0", 8);
@@ -418,8 +425,9 @@ static const char *const documented_keys[] = {
         "service_user", "proxy_user",  "subid_range",  "image",        "image_archive",  "storage",
         "listen",       "memory_max",  "cpu_quota",    "dir",          "server_names",   "key_type",
         "ca_days",      "cert_days",   "organization", "sigstore_key", "listen",         "rate",
-        "burst",        "conn_per_ip", "allow_cidrs",  "listen",       "rate",           "burst",
-        "conn_per_ip",  "allow_cidrs", "max_body",     "read_timeout", "header_timeout", "idle_timeout",
+        "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
+        "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
+        "header_timeout", "idle_timeout",
         "workers",      "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "listen",      "allow_remote",

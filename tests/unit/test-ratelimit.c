@@ -62,20 +62,74 @@ static void test_rate_bucket(void **state) {
         assert_int_equal(limits_new(64, 1, &t), 0);
         /* rate 10/s, burst 20: 21 at once, the 22nd refused. */
         for (int i = 0; i < 21; i++)
-                assert_int_equal(limits_rate_take(t, &a, 10, 20, now, &retry), 1);
-        assert_int_equal(limits_rate_take(t, &a, 10, 20, now, &retry), 0);
+                assert_int_equal(limits_rate_take(t, &a, 10, 20, now, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &a, 10, 20, now, &retry, NULL), 0);
         assert_int_equal(retry, 1);
         /* 100 ms later one token is back. */
-        assert_int_equal(limits_rate_take(t, &a, 10, 20, now + 100, &retry), 1);
-        assert_int_equal(limits_rate_take(t, &a, 10, 20, now + 100, &retry), 0);
+        assert_int_equal(limits_rate_take(t, &a, 10, 20, now + 100, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &a, 10, 20, now + 100, &retry, NULL), 0);
         /* Slow rate: Retry-After in whole seconds, rounded up. */
         LimitsKey b = key4("192.0.2.8", 0);
-        assert_int_equal(limits_rate_take(t, &b, 0.25, 0, now, &retry), 1);
-        assert_int_equal(limits_rate_take(t, &b, 0.25, 0, now, &retry), 0);
+        assert_int_equal(limits_rate_take(t, &b, 0.25, 0, now, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &b, 0.25, 0, now, &retry, NULL), 0);
         assert_int_equal(retry, 4);
         /* Off. */
         for (int i = 0; i < 100; i++)
-                assert_int_equal(limits_rate_take(t, &b, 0, 0, now, &retry), 1);
+                assert_int_equal(limits_rate_take(t, &b, 0, 0, now, &retry, NULL), 1);
+        limits_free(t);
+}
+
+/* Delay mode, the guide's push port (5r/s, burst 10, no nodelay): the same
+ * requests are refused as without delay, the accepted ones are spread out
+ * at the rate: nginx's excess / rate. */
+static void test_rate_delay(void **state) {
+        LimitsTable *t;
+        LimitsKey a = key4("192.0.2.9", 1), b = key4("192.0.2.10", 1);
+        unsigned retry = 0;
+        uint64_t now = 5000000, d = 12345;
+
+        assert_int_equal(limits_new(64, 1, &t), 0);
+        /* 11 at once: the first now, the k-th after (k-1) * 200 ms. */
+        for (int i = 0; i < 11; i++) {
+                assert_int_equal(limits_rate_take(t, &a, 5, 10, now, &retry, &d), 1);
+                assert_int_equal(d, (uint64_t)i * 200);
+        }
+        /* The 12th: beyond the burst, refused now; 200 ms until a token. */
+        d = 12345;
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now, &retry, &d), 0);
+        assert_int_equal(retry, 1);
+        assert_int_equal(d, 0);
+        /* 200 ms later one place in the queue is free again; it is the
+         * last one: its wait is the whole queue, 10 * 200 ms. */
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now + 200, &retry, &d), 1);
+        assert_int_equal(d, 2000);
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now + 200, &retry, &d), 0);
+        /* 50 ms later: a quarter token, still refused. */
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now + 250, &retry, &d), 0);
+        /* Idle long enough: the bucket is full, served at once again. */
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now + 60000, &retry, &d), 1);
+        assert_int_equal(d, 0);
+        assert_int_equal(limits_rate_take(t, &a, 5, 10, now + 60000, &retry, &d), 1);
+        assert_int_equal(d, 200);
+        /* A request every 100 ms at 5r/s: the queue grows by half a
+         * request each time, the waits by 100 ms (rounded up to the ms). */
+        for (int i = 0; i < 5; i++) {
+                assert_int_equal(limits_rate_take(t, &b, 5, 10, now + (uint64_t)i * 100, &retry, &d), 1);
+                assert_int_equal(d, (uint64_t)i * 100);
+        }
+        /* A fractional wait is rounded up: 3 r/s, the second waits 333.3 ms. */
+        LimitsKey c = key4("192.0.2.11", 1);
+        assert_int_equal(limits_rate_take(t, &c, 3, 10, now, &retry, &d), 1);
+        assert_int_equal(limits_rate_take(t, &c, 3, 10, now, &retry, &d), 1);
+        assert_int_equal(d, 334);
+        /* burst 0: one at a time, nothing to queue. */
+        LimitsKey e = key4("192.0.2.12", 1);
+        assert_int_equal(limits_rate_take(t, &e, 5, 0, now, &retry, &d), 1);
+        assert_int_equal(d, 0);
+        assert_int_equal(limits_rate_take(t, &e, 5, 0, now, &retry, &d), 0);
+        /* Off: never delayed. */
+        assert_int_equal(limits_rate_take(t, &e, 0, 10, now, &retry, &d), 1);
+        assert_int_equal(d, 0);
         limits_free(t);
 }
 
@@ -132,6 +186,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_conn_limit),
                 cmocka_unit_test(test_rate_bucket),
+                cmocka_unit_test(test_rate_delay),
                 cmocka_unit_test(test_shared_across_fork),
                 cmocka_unit_test(test_full_table_fails_open),
                 cmocka_unit_test(test_ipv4_mapped),

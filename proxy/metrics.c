@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The proxy's shared counters and their Prometheus text; see metrics.h.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "metrics.h"
+
+static const double duration_bounds[] = METRICS_DURATION_BOUNDS;
+_Static_assert(sizeof(duration_bounds) / sizeof(duration_bounds[0]) + 1 == METRICS_DURATION_BUCKETS,
+               "one bucket per bound, plus +Inf");
+
+static const char *const port_names[_METRICS_PORT_MAX] = {"pull", "push"};
+static const char *const method_names[_METRICS_METHOD_MAX] = {
+        [METRICS_GET] = "GET",       [METRICS_HEAD] = "HEAD",     [METRICS_POST] = "POST",
+        [METRICS_PUT] = "PUT",       [METRICS_PATCH] = "PATCH",   [METRICS_DELETE] = "DELETE",
+        [METRICS_OTHER] = "other",
+};
+static const char *const tls_names[_METRICS_TLS_MAX] = {
+        [METRICS_TLS_NO_CERTIFICATE] = "no_certificate", [METRICS_TLS_BAD_CERTIFICATE] = "bad_certificate",
+        [METRICS_TLS_REVOKED] = "revoked",               [METRICS_TLS_EXPIRED] = "expired",
+        [METRICS_TLS_PROTOCOL] = "protocol",
+};
+static const char *const upstream_names[_METRICS_UPSTREAM_MAX] = {
+        [METRICS_UPSTREAM_CONNECT] = "connect",
+        [METRICS_UPSTREAM_TIMEOUT] = "timeout",
+        [METRICS_UPSTREAM_RESET] = "reset",
+        [METRICS_UPSTREAM_PROTOCOL] = "protocol",
+};
+
+static uint64_t load(const uint64_t *p) {
+        return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void add(uint64_t *p, uint64_t n) {
+        (void)__atomic_fetch_add(p, n, __ATOMIC_RELAXED);
+}
+
+void proxy_metrics_header(ProxyMetrics *m) {
+        m->magic = PROXY_METRICS_MAGIC;
+        m->version = PROXY_METRICS_VERSION;
+        m->size = sizeof(ProxyMetrics);
+}
+
+bool proxy_metrics_valid(const ProxyMetrics *m) {
+        return m && m->magic == PROXY_METRICS_MAGIC && m->version == PROXY_METRICS_VERSION &&
+               m->size == sizeof(ProxyMetrics);
+}
+
+int proxy_metrics_memfd_new(int *ret_fd) {
+        ProxyMetrics header = {};
+        int fd, r;
+
+        fd = memfd_create("regvisor-metrics", MFD_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        proxy_metrics_header(&header);
+        if (ftruncate(fd, sizeof(ProxyMetrics)) < 0) {
+                r = negative_errno();
+                (void)close(fd);
+                return r;
+        }
+        /* Only the header: the rest of a new memfd reads as zeros. */
+        if (pwrite(fd, &header, offsetof(ProxyMetrics, workers_alive), 0) !=
+            (ssize_t)offsetof(ProxyMetrics, workers_alive)) {
+                r = errno > 0 ? -errno : -EIO;
+                (void)close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int proxy_metrics_map_fd(int fd, bool writable, ProxyMetrics **ret) {
+        struct stat st;
+        void *p;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode) || st.st_size != (off_t)sizeof(ProxyMetrics))
+                return -EBADMSG;
+        p = mmap(NULL, sizeof(ProxyMetrics), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        if (!proxy_metrics_valid(p)) {
+                (void)munmap(p, sizeof(ProxyMetrics));
+                return -EBADMSG;
+        }
+        *ret = p;
+        return 0;
+}
+
+static int parse_fd(const char *s) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno != 0 || end == s || *end || v < 3 || v > 65535)
+                return -EINVAL;
+        return (int)v;
+}
+
+int proxy_metrics_open(ProxyMetrics **ret, const char **ret_error) {
+        const char *env = getenv(PROXY_METRICS_FD_ENV);
+        ProxyMetrics *m = NULL;
+        void *p;
+
+        *ret_error = NULL;
+        if (env) {
+                int fd = parse_fd(env), r;
+                if (fd < 0)
+                        *ret_error = "REGVISOR_METRICS_FD is not a file descriptor number";
+                else {
+                        r = proxy_metrics_map_fd(fd, true, &m);
+                        if (r == -EBADMSG)
+                                *ret_error = "the metrics region does not match this build's layout";
+                        else if (r < 0)
+                                *ret_error = "cannot map the metrics region";
+                        /* Mapped or not, the workers must not inherit it. */
+                        (void)close(fd);
+                }
+                (void)unsetenv(PROXY_METRICS_FD_ENV);
+                if (m) {
+                        *ret = m;
+                        return 0;
+                }
+        }
+        p = mmap(NULL, sizeof(ProxyMetrics), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        proxy_metrics_header(p);
+        *ret = p;
+        return 0;
+}
+
+void proxy_metrics_unmap(const ProxyMetrics *m) {
+        if (m)
+                (void)munmap((void *)m, sizeof(ProxyMetrics));
+}
+
+MetricsMethod proxy_metrics_method(const char *method) {
+        for (int i = 0; i < METRICS_OTHER; i++)
+                if (strcmp(method, method_names[i]) == 0)
+                        return (MetricsMethod)i;
+        return METRICS_OTHER;
+}
+
+void proxy_metrics_request(ProxyMetrics *m, MetricsPort port, const char *method, int status, uint64_t bytes_in,
+                           uint64_t bytes_out, uint64_t duration_us) {
+        ProxyPortMetrics *pm;
+        unsigned b = 0;
+
+        if (!m || port >= _METRICS_PORT_MAX)
+                return;
+        pm = &m->port[port];
+        add(&pm->bytes_in, bytes_in);
+        add(&pm->bytes_out, bytes_out);
+        if (status < 100 || status > 599)
+                return;
+        add(&pm->requests[proxy_metrics_method(method)][status / 100 - 1], 1);
+        /* The first bound the duration does not exceed (le: <=). */
+        while (b < METRICS_DURATION_BUCKETS - 1 && (double)duration_us > duration_bounds[b] * 1e6)
+                b++;
+        add(&pm->duration_bucket[b], 1);
+        add(&pm->duration_sum_us, duration_us);
+}
+
+void proxy_metrics_inc(uint64_t *c) {
+        if (c)
+                add(c, 1);
+}
+
+void proxy_metrics_set_workers(ProxyMetrics *m, uint64_t n) {
+        if (m)
+                __atomic_store_n(&m->workers_alive, n, __ATOMIC_RELAXED);
+}
+
+void proxy_metrics_write_label_value(FILE *out, const char *value) {
+        for (const char *p = value; *p; p++)
+                switch (*p) {
+                case '\\':
+                        fputs("\\\\", out);
+                        break;
+                case '"':
+                        fputs("\\\"", out);
+                        break;
+                case '\n':
+                        fputs("\\n", out);
+                        break;
+                default:
+                        fputc(*p, out);
+                }
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{port="...",key="value"} n, with escaped values; key NULL: port only. */
+static void sample(FILE *out, const char *name, unsigned port, const char *key, const char *value, uint64_t n) {
+        fprintf(out, "%s{port=\"", name);
+        proxy_metrics_write_label_value(out, port_names[port]);
+        if (key) {
+                fprintf(out, "\",%s=\"", key);
+                proxy_metrics_write_label_value(out, value);
+        }
+        fprintf(out, "\"} %" PRIu64 "\n", n);
+}
+
+/* One counter per port, for a field at offset off of ProxyPortMetrics. */
+static void per_port(FILE *out, const ProxyMetrics *m, const char *name, const char *help, size_t off) {
+        family(out, name, "counter", help);
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                sample(out, name, p, NULL, NULL, load((const uint64_t *)((const char *)&m->port[p] + off)));
+}
+
+int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
+        if (!proxy_metrics_valid(m))
+                return -EBADMSG;
+
+        family(out, "regvisor_proxy_requests_total", "counter",
+               "Requests answered by the proxy, by port, method and status class.");
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                for (unsigned i = 0; i < _METRICS_METHOD_MAX; i++)
+                        for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++) {
+                                fprintf(out, "regvisor_proxy_requests_total{port=\"%s\",method=\"", port_names[p]);
+                                proxy_metrics_write_label_value(out, method_names[i]);
+                                fprintf(out, "\",status=\"%uxx\"} %" PRIu64 "\n", s + 1,
+                                        load(&m->port[p].requests[i][s]));
+                        }
+
+        per_port(out, m, "regvisor_proxy_received_bytes_total", "Bytes of requests (heads and bodies) from clients.",
+                 offsetof(ProxyPortMetrics, bytes_in));
+        per_port(out, m, "regvisor_proxy_sent_bytes_total", "Bytes of responses (heads and bodies) to clients.",
+                 offsetof(ProxyPortMetrics, bytes_out));
+
+        family(out, "regvisor_proxy_request_duration_seconds", "histogram",
+               "Time from a request's head to the end of its response.");
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++) {
+                uint64_t cumulative = 0;
+                for (unsigned b = 0; b < METRICS_DURATION_BUCKETS; b++) {
+                        cumulative += load(&m->port[p].duration_bucket[b]);
+                        fprintf(out, "regvisor_proxy_request_duration_seconds_bucket{port=\"%s\",le=\"",
+                                port_names[p]);
+                        if (b < METRICS_DURATION_BUCKETS - 1)
+                                fprintf(out, "%g", duration_bounds[b]);
+                        else
+                                fputs("+Inf", out);
+                        fprintf(out, "\"} %" PRIu64 "\n", cumulative);
+                }
+                uint64_t sum_us = load(&m->port[p].duration_sum_us);
+                fprintf(out,
+                        "regvisor_proxy_request_duration_seconds_sum{port=\"%s\"} %" PRIu64 ".%06" PRIu64 "\n"
+                        "regvisor_proxy_request_duration_seconds_count{port=\"%s\"} %" PRIu64 "\n",
+                        port_names[p], sum_us / 1000000, sum_us % 1000000, port_names[p], cumulative);
+        }
+
+        per_port(out, m, "regvisor_proxy_rate_limited_total", "Requests refused with 429 by the per-IP rate limit.",
+                 offsetof(ProxyPortMetrics, rate_limited));
+        per_port(out, m, "regvisor_proxy_rate_delayed_total",
+                 "Requests held back within the burst by the per-IP rate limit (delay = yes).",
+                 offsetof(ProxyPortMetrics, rate_delayed));
+        per_port(out, m, "regvisor_proxy_connection_limited_total", "Connections refused by conn_per_ip.",
+                 offsetof(ProxyPortMetrics, conn_limited));
+        per_port(out, m, "regvisor_proxy_cidr_refused_total", "Connections refused by allow_cidrs.",
+                 offsetof(ProxyPortMetrics, cidr_refused));
+
+        family(out, "regvisor_proxy_tls_handshake_failures_total", "counter",
+               "TLS handshakes that failed, or client certificates refused on the push port, by reason.");
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                for (unsigned i = 0; i < _METRICS_TLS_MAX; i++)
+                        sample(out, "regvisor_proxy_tls_handshake_failures_total", p, "reason", tls_names[i],
+                               load(&m->port[p].tls_failures[i]));
+
+        family(out, "regvisor_proxy_upstream_errors_total", "counter",
+               "Requests the registry failed: connect (502), timeout (504), reset, protocol.");
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                for (unsigned i = 0; i < _METRICS_UPSTREAM_MAX; i++)
+                        sample(out, "regvisor_proxy_upstream_errors_total", p, "kind", upstream_names[i],
+                               load(&m->port[p].upstream_errors[i]));
+
+        family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
+        fprintf(out, "regvisor_proxy_workers_alive %" PRIu64 "\n", load(&m->workers_alive));
+
+        return ferror(out) ? -EIO : 0;
+}
