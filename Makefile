@@ -6,6 +6,7 @@
 #   make unit       unit tests only
 #   make fuzz       run the fuzzers for longer (fuzz-smoke: a few seconds each)
 #   make demo       boot the test host and bring the whole stack up inside it
+#   make bench      regvisor's proxy against nginx and the bare registry -> BENCHMARKS.md
 #   make deps       install every Debian package the build, tests and demo need
 #   make install    honours DESTDIR and PREFIX
 
@@ -46,7 +47,7 @@ UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
 
-.PHONY: all check unit integration demo deps install clean format
+.PHONY: all check unit integration demo bench deps install clean format
 
 all: $(BUILD)/regvisor
 
@@ -83,6 +84,10 @@ check: all unit fuzz-smoke integration
 
 demo: $(BUILD)/regvisor
 	scripts/demo
+
+# Not part of check: about 5 minutes, needs root, nginx and wrk.
+bench: $(BUILD)/regvisor
+	scripts/bench
 
 deps:
 	scripts/deps

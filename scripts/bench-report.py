@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Writes BENCHMARKS.md (on stdout) from the results of scripts/bench.
+
+Input: a TSV file, one row per measurement:
+    ID  LABEL  UNIT  BETTER(high|low)  DIRECT  NGINX  REGVISOR
+and the machine facts in BENCH_* environment variables.
+"""
+
+import os
+import sys
+
+# Rows within this fraction of nginx count as on par (run-to-run noise on a
+# shared 2-core machine is about this large).
+PAR = 0.05
+
+# Why regvisor is below nginx on a row, as far as we know: printed for the
+# rows where it is below in this run. Keep these true when the proxy changes.
+WHY = {
+    "rss-idle": "Idle memory (VmRSS counts libssl/libcrypto once per process; see PSS).",
+    "pss-idle": "Idle memory.",
+    "rss-1k": (
+        "Idle keep-alive connections keep their buffers: exchange_finish() "
+        "(proxy/worker.c) releases `uin`/`uout` but never `cin`/`cout` (2 x "
+        "64 KiB), and the SSL_read that ends every round with WANT_READ makes "
+        "OpenSSL allocate its read buffer again (64 KiB, "
+        "SSL_CTX_set_default_read_buffer_len in proxy/tls.c), which "
+        "SSL_MODE_RELEASE_BUFFERS frees only after a record is read. With "
+        "1,000 idle connections the workers' VmSize was 176 MiB (about 170 "
+        "KiB per connection), of which about 30 KiB per connection is "
+        "resident, against about 16 KiB for nginx, which calls "
+        "SSL_free_buffers() when a connection goes idle "
+        "(ngx_http_set_keepalive). docs/ARCHITECTURE.md promises no buffers "
+        "while idle. A naive fix (release cin/cout and SSL_free_buffers() in "
+        "exchange_finish) cut VmSize to 113 MiB but not the resident size, "
+        "because the next round's SSL_read allocates the read buffer again: "
+        "the release has to come after the last EAGAIN read, and the "
+        "needless read has to go (see the pull rows)."),
+    "pss-1k": "Per-connection memory: see the RSS row above.",
+    "get-v2": (
+        "Small keep-alive requests are bounded by CPU shared by wrk, the proxy "
+        "and the registry on 2 cores (the registry spends about 1 ms per GET "
+        "/v2/, 10x the proxy): compare the CPU rows, which are less noisy."),
+    "get-blob": (
+        "The registry spends 2-3 ms of CPU per small blob GET, 10-20x either "
+        "proxy, so it sets the ceiling on 2 cores and the rate is mostly "
+        "noise from other load; compare the CPU rows."),
+    "cpu-get-v2": "Per-request proxy CPU.",
+    "cpu-get-blob": "Per-request proxy CPU.",
+    "hs-ec": (
+        "Full handshakes are bounded by ECDHE + ECDSA work in the clients and "
+        "the proxy on the same 2 cores; the per-handshake CPU row is the "
+        "better comparison."),
+    "cpu-hs-ec": (
+        "Per full handshake: both are OpenSSL 3.0 doing the same work; "
+        "regvisor additionally reads its 64 KiB default read buffer "
+        "(proxy/tls.c) and, per accepted connection, a second accept4() that "
+        "returns EAGAIN (ACCEPT_BATCH loop, proxy/worker.c). Differences "
+        "under about 10% were within run-to-run noise here."),
+    "hs-rsa": (
+        "Full RSA-4096 handshakes are bounded by the server's RSA signature "
+        "(about 160 per second per core here)."),
+    "cpu-hs-rsa": "Per RSA handshake: the RSA-4096 signature dominates both.",
+    "hs-resume": "Resumed handshakes: noise from other load, see the CPU row.",
+    "cpu-hs-resume": "Per resumed handshake.",
+    "pull-64m": (
+        "regvisor copies every response body byte from `uin` to `cout` "
+        "(pump_response_body -> buf_append, proxy/worker.c) and, because "
+        "SSL_write with SSL_MODE_ENABLE_PARTIAL_WRITE (proxy/tls.c) returns "
+        "after each 16 KiB record, `cout` drains 16 KiB at a time while "
+        "buf_append()/buf_prepare() move the remaining <= 48 KiB to the front "
+        "before appending the next 16 KiB: about 3 bytes memmoved per byte "
+        "forwarded. perf during a 64 MiB pull: __memmove_evex_unaligned_erms "
+        "is 15% of the worker's samples. An experimental build that appends "
+        "only into the tail room (no compaction, 3 lines in "
+        "pump_response_body) used 71-76 clock ticks of CPU per 512 MiB "
+        "pulled, against 85-86 for the current code and 75-76 for nginx, and "
+        "pulled as fast as nginx. Second cost: conn_run() calls "
+        "endpoint_fill(client) (SSL_read -> read()) on every round although "
+        "the client sends nothing during a pull: strace counts 4,106 read() "
+        "calls failing with EAGAIN per 64 MiB (one per 16 KiB record), and "
+        "the registry is read in 16 KiB pieces (4,105 recvfrom per 64 MiB; "
+        "nginx: 1,830 readv). Fix: send body bytes from `uin` directly (or "
+        "make the buffers rings) and remember readability from epoll edges "
+        "instead of probing with a read each round."),
+    "pull-big": "Same cause as the 64 MiB pull (above).",
+    "cpu-pull-64m": "Same cause as the 64 MiB pull (above).",
+    "cpu-pull-big": "Same cause as the 64 MiB pull (above).",
+    "push-big": (
+        "The registry bounds pushes (it hashes and writes the blob: several "
+        "s of CPU per GiB on one core), so the rate is mostly noise; compare "
+        "the CPU row."),
+    "cpu-push-big": (
+        "Per GiB pushed: the request body goes through the same cin -> uout "
+        "copy and compaction as responses (buf_append, proxy/worker.c)."),
+}
+
+
+def num(s):
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def fmt(s):
+    v = num(s)
+    if v is None:
+        return s
+    if v >= 100:
+        return "{:,.0f}".format(v)
+    if v >= 10:
+        return "{:,.1f}".format(v)
+    return "{:,.2f}".format(v)
+
+
+def main():
+    rows = []
+    with open(sys.argv[1]) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 7:
+                rows.append(parts[:7])
+
+    env = os.environ.get
+    out = []
+    w = out.append
+    w("# Benchmarks: regvisor's proxy against nginx\n")
+    w("Generated by `make bench` (scripts/bench); do not edit: run it again.\n")
+    w("## Machine and run\n")
+    w("| | |")
+    w("| --- | --- |")
+    for k, v in (
+        ("Date", env("BENCH_DATE", "?")),
+        ("Command", "`make bench`"),
+        ("CPUs (nproc)", env("BENCH_NPROC", "?")),
+        ("CPU", env("BENCH_CPU", "?")),
+        ("Kernel", env("BENCH_KERNEL", "?")),
+        ("OpenSSL", env("BENCH_OPENSSL", "?")),
+        ("nginx", env("BENCH_NGINX", "?")),
+        ("Registry", env("BENCH_REGISTRY", "?")),
+        ("regvisor", env("BENCH_REGVISOR", "?")),
+        ("Clients", "%s, %s, openssl s_time, /usr/bin/python3 ssl"
+         % (env("BENCH_WRK", "wrk"), env("BENCH_CURL", "curl"))),
+        ("Load average at the end", env("BENCH_LOAD", "?")),
+        ("Duration of the run", "%s s" % env("BENCH_ELAPSED", "?")),
+    ):
+        w("| %s | %s |" % (k, v))
+    w("")
+
+    w("## Results\n")
+    w("Higher is better for rates; lower is better for memory and CPU. The "
+      "ratio is regvisor / nginx: above 1 is better for rates, below 1 is "
+      "better for memory and CPU. \"below\" marks rows where regvisor is "
+      "worse than nginx by more than %d%%. The ↳ rows are the CPU time the "
+      "processes used during the row above, per unit of work: less sensitive "
+      "to other load on the machine than the rates.\n" % round(PAR * 100))
+    w("| measurement | unit | registry-direct | nginx | regvisor | regvisor/nginx |")
+    w("| --- | --- | ---: | ---: | ---: | ---: |")
+    below = []
+    parent = ""
+    for rid, label, unit, better, direct, nginx, rv in rows:
+        n, r = num(nginx), num(rv)
+        if n and r is not None:
+            ratio = r / n
+            worse = ratio < 1 - PAR if better == "high" else ratio > 1 + PAR
+            cell = "%.2f" % ratio
+            if worse:
+                cell += " (below)"
+                below.append((rid, label, ratio))
+        else:
+            cell = "—"
+        if label.startswith("  "):
+            label = "↳ " + label.strip()
+            if below and below[-1][0] == rid:
+                below[-1] = (rid, "%s — %s" % (parent, label[2:]), below[-1][2])
+        else:
+            parent = label
+        w("| %s | %s | %s | %s | %s | %s |" % (label, unit, fmt(direct), fmt(nginx), fmt(rv), cell))
+    w("")
+
+    w("## Where regvisor is below nginx, and why\n")
+    if not below:
+        w("Nowhere in this run: regvisor is at or above nginx (within %d%%) on "
+          "every row.\n" % round(PAR * 100))
+    for rid, label, ratio in below:
+        w("- **%s** (%.2f x nginx): %s" % (label, ratio, WHY.get(rid, "not analysed yet.")))
+    w("")
+
+    secs = int(env("BENCH_SECS", "10"))
+    w(METHOD.replace("{HALF}", str((secs + 1) // 2)).replace("{SECS}", str(secs)).replace("{BIG}", env("BENCH_BIG_MIB", "1024")))
+    sys.stdout.write("\n".join(out))
+
+
+METHOD = """## How it was measured
+
+Everything runs on this one machine, over loopback, in one run of
+`make bench` (about 4-5 minutes; `BENCH_SECONDS` and `BENCH_BIG_MIB` shorten it;
+the raw rows are kept in build/bench-results.tsv).
+The clients share the same {cores} cores with the proxies and the registry,
+and other work on the machine adds noise: compare ratios, not absolutes,
+and rerun before drawing conclusions from a difference of a few percent.
+
+- **Upstream.** One Distribution registry process (Debian's
+  `/usr/bin/docker-registry`, filesystem storage, access log off) on
+  127.0.0.1 TCP is the upstream of both proxies and is what
+  "registry-direct" measures (plain HTTP, no TLS). The same process and
+  the same transport for all three keeps the comparison fair; regvisor's
+  default unix socket upstream is not measured here (nginx would need
+  `server unix:...` for the same).
+- **Certificates.** `regvisor provision --root` writes the PKI twice: EC
+  P-256 (all rows) and RSA-4096 (the RSA handshake row only, with a second
+  pair of proxies). Both proxies load the same files.
+- **regvisor.** `regvisor proxy` with `workers = 2`, `rate = 0`,
+  `conn_per_ip = 0`, the proxy user `nobody`; its access log goes to a file
+  (stderr), as nginx's does.
+- **nginx.** The guide's step 2.5 configuration with `worker_processes 2`,
+  the `limit_req`/`limit_conn` lines removed, paths under the run's
+  temporary directory, and two fixes without which `nginx -t` refuses the
+  guide's file: `deny all;` instead of `return 403;` in `limit_except`,
+  and `access_log` inside `http` (it is not allowed at the main level).
+  Everything else as written, including what the guide gets wrong for
+  speed: no upstream keepalive (its `location` drops `Connection ""`, so
+  nginx opens a new TCP connection to the registry per request: see the
+  registry CPU rows) and response buffering on (with curl reading as fast
+  as loopback allows, strace showed nginx passing blobs through its memory
+  buffers without temp-file writes in these runs; a slower client makes it
+  spool up to 1 GiB per response to `proxy_temp_path`). `listen ... ssl http2` as
+  in the guide; all clients here speak HTTP/1.1.
+- **Alternation.** The wrk and s_time rows run twice per server for
+  {HALF} s each (`BENCH_SECONDS` = {SECS} split in two), in the order
+  direct, nginx, regvisor, direct, nginx, regvisor, and keep the best rate
+  and the lowest CPU per unit, so that a burst of other load does not hit
+  only one of them.
+- **Small GETs.** `wrk -t2 -c50`, keep-alive, of `/v2/` and of a
+  4 KiB blob.
+- **Handshakes.** Two `openssl s_time -time {HALF}` clients in parallel
+  (s_time is single-threaded; two load both cores), counting completed
+  connections over the wall time. Full: `-new`, TLS 1.3, no resumption.
+  Resumed: `-reuse -tls1_2` (session tickets); TLS 1.2 because s_time never
+  reads a TLS 1.3 NewSessionTicket, so it cannot resume 1.3. Each handshake
+  is a connection with no HTTP request.
+- **Pull.** `curl --http1.1 -o /dev/null` of a 64 MiB and a {BIG} MiB random
+  blob, best of 3, MB/s = bytes / curl's time_total / 10^6.
+- **Push.** `POST /v2/.../blobs/uploads/` then one monolithic `PUT
+  ...&digest=` of the {BIG} MiB file (`curl -T`, streamed, `Expect:` off),
+  over mTLS with the client certificate on the proxies, best of 3. The
+  registry hashes and writes the blob, so this row is bounded by the
+  registry as much as by the proxy.
+- **Memory.** VmRSS summed over the parent (master) and its 2 workers,
+  idle after start and with 1,000 keep-alive TLS connections that each made
+  one `GET /v2/` (scripts/bench-conns.py). VmRSS counts shared library
+  pages once per process; PSS (from smaps_rollup) splits them.
+"""
+
+if __name__ == "__main__":
+    METHOD = METHOD.replace("{cores}", os.environ.get("BENCH_NPROC", "2"))
+    main()
