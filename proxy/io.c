@@ -19,8 +19,14 @@ static ssize_t plain_read(IoEndpoint *e, void *buf, size_t len) {
         do
                 n = recv(e->fd, buf, len, 0);
         while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        if (n < 0) {
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                e->readable = false;
+                return -EAGAIN;
+        }
+        /* A short read does not clear readable: a FIN that came with the
+         * data raised its edge already, and only the next read sees it. */
         return n;
 }
 
@@ -89,7 +95,14 @@ static ssize_t tls_read(IoEndpoint *e, void *buf, size_t len) {
                 e->want_write = false;
                 return n;
         }
-        return io_tls_status(e->ssl, n, &e->want_write);
+        n = io_tls_status(e->ssl, n, &e->want_write);
+        /* WANT_READ: no whole record is buffered and the socket is empty.
+         * (A read that waits for writability stays readable, to be tried
+         * again.) After a successful read, records may remain buffered in
+         * OpenSSL: readable stays set until a read says WANT_READ. */
+        if (n == -EAGAIN && !e->want_write)
+                e->readable = false;
+        return n;
 }
 
 static ssize_t tls_write(IoEndpoint *e, const void *buf, size_t len) {

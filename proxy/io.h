@@ -34,6 +34,12 @@ struct IoEndpoint {
         SSL *ssl; /* NULL for plain */
         const IoOps *ops;
         bool want_write; /* the last -EAGAIN waits for writability */
+        /* The socket may have bytes to read (or OpenSSL records buffered):
+         * set by the caller on an epoll edge (EPOLLIN, EPOLLRDHUP, EPOLLHUP,
+         * EPOLLERR), cleared by read when it would block waiting for the
+         * socket. Sockets are edge-triggered: the next arrival brings a new
+         * edge, so a read is only worth trying while this is set. */
+        bool readable;
 };
 
 extern const IoOps io_plain_ops;

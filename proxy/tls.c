@@ -106,7 +106,9 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                                          SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
         /* Non-blocking writes of a buffer that moves (we compact ours), in
-         * pieces; no buffers held by idle keep-alive connections. */
+         * pieces; OpenSSL's buffers freed after each record (an idle
+         * keep-alive connection also calls SSL_free_buffers(), worker.c:
+         * the read that says WANT_READ allocates the read buffer again). */
         SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                       SSL_MODE_RELEASE_BUFFERS);
         /* Read as much as the socket has, not one record header at a time:

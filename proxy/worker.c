@@ -21,14 +21,18 @@
  * has room, cin is drained only while uout has room, and so on, so a slow
  * reader on one side stops the reading on the other; memory per connection
  * is bounded (4 x 64 KiB while busy, none while idle: buffers are freed
- * between requests and OpenSSL releases its own, SSL_MODE_RELEASE_BUFFERS).
+ * between requests, OpenSSL's too, see conn_idle_release()). A response body
+ * that passes through unchanged skips cout: it is sent from uin directly
+ * (pump_response_direct()).
  *
  * Sockets are registered edge-triggered for reading and writing once; after
  * any event conn_run() retries every transfer that has room and data until
  * none makes progress, so no wake-up is lost when a buffer frees up without
- * an event. A busy connection yields after CONN_RUN_BUDGET rounds and is
- * resumed after the next epoll_wait(), so one bulk transfer cannot starve
- * the others.
+ * an event. Reads are only tried while the endpoint is readable: an EPOLLIN
+ * edge came since the last read that found the socket empty (IoEndpoint).
+ * A busy connection yields after CONN_RUN_BUDGET rounds and is resumed
+ * after the next epoll_wait(), so one bulk transfer cannot starve the
+ * others.
  *
  * Timeouts are deadlines per connection (handshake and request head:
  * header_timeout from the first byte; between requests: idle_timeout;
@@ -232,7 +236,7 @@ static size_t buf_room(const Buf *b) {
         return CONN_BUF_SIZE - buf_len(b);
 }
 
-/* Makes the buffer usable and its free space contiguous at the end. */
+/* Makes the buffer usable. Data is never moved here: see buf_tail(). */
 static int buf_prepare(Buf *b) {
         if (!b->data) {
                 b->data = malloc(CONN_BUF_SIZE);
@@ -240,12 +244,26 @@ static int buf_prepare(Buf *b) {
                         return -ENOMEM;
                 b->start = b->end = 0;
         }
-        if (b->start > 0 && b->end == CONN_BUF_SIZE) {
+        return 0;
+}
+
+/* Contiguous free space at the end of an allocated buffer. The data is moved
+ * to the front only when that is cheap: the free tail is under a quarter of
+ * the buffer and the data fits in one. Compacting on every append moved up
+ * to 48 KiB per 16 KiB TLS record sent (SSL_write sends one record per call)
+ * in bulk transfers; a buffer that drains completely is reset for free by
+ * buf_consume(). Never starves a parser: a head without its end is shorter
+ * than HTTP1_MAX_HEAD (16 KiB), so it is always moved when it must grow,
+ * and more than a quarter of buffered data is always consumable by its
+ * reader. */
+static size_t buf_tail(Buf *b) {
+        assert(b->data);
+        if (b->start > 0 && CONN_BUF_SIZE - b->end < CONN_BUF_SIZE / 4 && buf_len(b) <= CONN_BUF_SIZE / 4) {
                 memmove(b->data, b->data + b->start, buf_len(b));
                 b->end -= b->start;
                 b->start = 0;
         }
-        return 0;
+        return CONN_BUF_SIZE - b->end;
 }
 
 static void buf_consume(Buf *b, size_t n) {
@@ -480,7 +498,7 @@ static int upstream_connect(Conn *c) {
                 int one = 1;
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
-        c->upstream = (IoEndpoint){.fd = fd, .ops = &io_plain_ops};
+        c->upstream = (IoEndpoint){.fd = fd, .ops = &io_plain_ops, .readable = true};
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->uw};
         if (epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 r = negative_errno();
@@ -678,18 +696,25 @@ static int conn_parse_head(Conn *c) {
  * Moving bytes
  */
 
-/* Reads from an endpoint into a buffer. 1 progress, 0 nothing, 2 EOF
- * (now), <0 error. */
+/* Reads from an endpoint into a buffer's free tail (buf_tail()), if the
+ * endpoint is readable (IoEndpoint.readable). 1 progress,
+ * 0 nothing, 2 EOF (now), <0 error. */
 static int endpoint_fill(IoEndpoint *e, Buf *b) {
+        size_t tail;
         ssize_t n;
         int r;
 
-        if (buf_room(b) == 0)
+        /* Not readable: the last read found nothing, and no epoll edge
+         * since (a needless read per TLS record sent cost a read() each). */
+        if (!e->readable || buf_room(b) == 0)
                 return 0;
         r = buf_prepare(b);
         if (r < 0)
                 return r;
-        n = e->ops->read(e, b->data + b->end, CONN_BUF_SIZE - b->end);
+        tail = buf_tail(b);
+        if (tail == 0)
+                return 0; /* the reader drains it first; see buf_tail() */
+        n = e->ops->read(e, b->data + b->end, tail);
         if (n == -EAGAIN)
                 return 0;
         if (n < 0)
@@ -700,19 +725,22 @@ static int endpoint_fill(IoEndpoint *e, Buf *b) {
         return 1;
 }
 
-/* Writes a buffer's bytes to an endpoint. 1 progress, 0 nothing, <0. */
+/* Writes a buffer's bytes to an endpoint, until it is empty or the endpoint
+ * would block (TLS: one record per write). 1 progress, 0 nothing, <0. */
 static int endpoint_flush(IoEndpoint *e, Buf *b) {
+        bool progress = false;
         ssize_t n;
 
-        if (buf_len(b) == 0)
-                return 0;
-        n = e->ops->write(e, b->data + b->start, buf_len(b));
-        if (n == -EAGAIN)
-                return 0;
-        if (n < 0)
-                return (int)n;
-        buf_consume(b, (size_t)n);
-        return 1;
+        while (buf_len(b) > 0) {
+                n = e->ops->write(e, b->data + b->start, buf_len(b));
+                if (n == -EAGAIN)
+                        break;
+                if (n < 0)
+                        return (int)n;
+                buf_consume(b, (size_t)n);
+                progress = true;
+        }
+        return progress;
 }
 
 /* The request body, from cin to uout. 1 progress, 0 nothing, <0 kill. */
@@ -727,13 +755,15 @@ static int pump_request_body(Conn *c) {
                 size_t n = buf_len(&c->cin);
                 if (n > c->req_remaining)
                         n = (size_t)c->req_remaining;
-                if (n > buf_room(&c->uout))
-                        n = buf_room(&c->uout);
-                if (n == 0)
-                        return 0;
-                r = buf_append(&c->uout, c->cin.data + c->cin.start, n);
+                r = buf_prepare(&c->uout);
                 if (r < 0)
                         return r;
+                if (n > buf_tail(&c->uout))
+                        n = buf_tail(&c->uout);
+                if (n == 0)
+                        return 0;
+                memcpy(c->uout.data + c->uout.end, c->cin.data + c->cin.start, n);
+                c->uout.end += n;
                 buf_consume(&c->cin, n);
                 c->req_remaining -= n;
                 c->bytes_in += n;
@@ -857,63 +887,78 @@ static int parse_response_head(Conn *c) {
         return 1;
 }
 
-/* The response body, from uin to cout. 1 progress, 0 nothing, <0 kill. */
-static int pump_response_body(Conn *c) {
+/* A response body that passes through unchanged (Content-Length, or until
+ * the registry closes) goes from uin to the client directly, once cout (our
+ * head) is sent: no copy into cout. Every call after an -EAGAIN offers the
+ * same bytes again, and at least as many (uin only grows at its end and
+ * nothing is consumed meanwhile), as SSL_write() requires.
+ * 1 progress, 0 nothing, <0 kill (the client is gone). */
+static int pump_response_direct(Conn *c) {
+        bool progress = false;
+        ssize_t k;
         size_t n;
+
+        if (c->resp_stage != RESP_BODY || buf_len(&c->cout) > 0 ||
+            (c->resp_body != HTTP1_BODY_LENGTH && c->resp_body != HTTP1_BODY_UNTIL_CLOSE))
+                return 0;
+        while ((n = buf_len(&c->uin)) > 0 && c->resp_stage == RESP_BODY) {
+                if (c->resp_body == HTTP1_BODY_LENGTH && n > c->resp_remaining)
+                        n = (size_t)c->resp_remaining;
+                k = c->client.ops->write(&c->client, c->uin.data + c->uin.start, n);
+                if (k == -EAGAIN)
+                        break;
+                if (k < 0)
+                        return (int)k;
+                buf_consume(&c->uin, (size_t)k);
+                c->bytes_out += (uint64_t)k;
+                if (c->resp_body == HTTP1_BODY_LENGTH) {
+                        c->resp_remaining -= (uint64_t)k;
+                        if (c->resp_remaining == 0)
+                                c->resp_stage = RESP_DONE;
+                }
+                progress = true;
+        }
+        return progress;
+}
+
+/* A chunked response body, validated from uin to cout (only the data, for
+ * an HTTP/1.0 client). 1 progress, 0 nothing, <0 kill. */
+static int pump_response_body(Conn *c) {
+        size_t n, off, dlen;
+        ssize_t k;
         int r;
 
-        if (c->resp_stage != RESP_BODY || buf_len(&c->uin) == 0 || buf_room(&c->cout) == 0)
+        if (c->resp_stage != RESP_BODY || c->resp_body != HTTP1_BODY_CHUNKED || buf_len(&c->uin) == 0 ||
+            buf_room(&c->cout) == 0)
                 return 0;
+        r = buf_prepare(&c->cout);
+        if (r < 0)
+                return r;
+        /* Only into the free tail: see buf_tail(). */
         n = buf_len(&c->uin);
-        if (n > buf_room(&c->cout))
-                n = buf_room(&c->cout);
-
-        switch (c->resp_body) {
-        case HTTP1_BODY_LENGTH:
-                if (n > c->resp_remaining)
-                        n = (size_t)c->resp_remaining;
-                r = buf_append(&c->cout, c->uin.data + c->uin.start, n);
-                if (r < 0)
-                        return r;
-                buf_consume(&c->uin, n);
-                c->resp_remaining -= n;
-                c->bytes_out += n;
-                if (c->resp_remaining == 0)
-                        c->resp_stage = RESP_DONE;
-                return 1;
-        case HTTP1_BODY_UNTIL_CLOSE:
-                r = buf_append(&c->cout, c->uin.data + c->uin.start, n);
-                if (r < 0)
-                        return r;
-                buf_consume(&c->uin, n);
-                c->bytes_out += n;
-                return 1;
-        case HTTP1_BODY_CHUNKED: {
-                /* Validated and passed on as is (or only the data, for an
-                 * HTTP/1.0 client); the decoder never consumes more than n,
-                 * and n fits in cout. */
-                size_t off, dlen;
-                ssize_t k = http1_chunked_feed(&c->resp_chunked, c->uin.data + c->uin.start, n, &off, &dlen);
-                if (k < 0) {
-                        log_warning("proxy: invalid chunked body from the registry: %s",
-                                    http1_error_string(c->resp_chunked.error));
-                        return -EPROTO;
-                }
-                if (c->resp_dechunk)
-                        r = dlen > 0 ? buf_append(&c->cout, c->uin.data + c->uin.start + off, dlen) : 0;
-                else
-                        r = buf_append(&c->cout, c->uin.data + c->uin.start, (size_t)k);
-                if (r < 0)
-                        return r;
-                c->bytes_out += c->resp_dechunk ? dlen : (size_t)k;
-                buf_consume(&c->uin, (size_t)k);
-                if (http1_chunked_done(&c->resp_chunked))
-                        c->resp_stage = RESP_DONE;
-                return k > 0;
-        }
-        default:
+        if (n > buf_tail(&c->cout))
+                n = buf_tail(&c->cout);
+        if (n == 0)
+                return 0;
+        /* The decoder never consumes more than n, and n fits in cout's
+         * tail. */
+        k = http1_chunked_feed(&c->resp_chunked, c->uin.data + c->uin.start, n, &off, &dlen);
+        if (k < 0) {
+                log_warning("proxy: invalid chunked body from the registry: %s",
+                            http1_error_string(c->resp_chunked.error));
                 return -EPROTO;
         }
+        if (c->resp_dechunk)
+                r = dlen > 0 ? buf_append(&c->cout, c->uin.data + c->uin.start + off, dlen) : 0;
+        else
+                r = buf_append(&c->cout, c->uin.data + c->uin.start, (size_t)k);
+        if (r < 0)
+                return r;
+        c->bytes_out += c->resp_dechunk ? dlen : (size_t)k;
+        buf_consume(&c->uin, (size_t)k);
+        if (http1_chunked_done(&c->resp_chunked))
+                c->resp_stage = RESP_DONE;
+        return k > 0;
 }
 
 /* The exchange is over when both bodies are through: log, then either
@@ -986,6 +1031,23 @@ static void conn_linger(Conn *c) {
                 conn_kill(c); /* EOF or error */
                 return;
         }
+}
+
+/* A connection waiting for its next request holds no memory of its own:
+ * cin and cout go back to malloc, and OpenSSL's record buffers too (its
+ * read buffer is allocated again by the read that says WANT_READ, which
+ * SSL_MODE_RELEASE_BUFFERS does not undo). Only once the last read found
+ * the socket empty (not readable) and nothing is buffered on either side:
+ * SSL_free_buffers() refuses (returns 0) while a record is partly read or
+ * written, and SSL_has_pending() covers decrypted data not yet taken. The
+ * next request's first read allocates them again. */
+static void conn_idle_release(Conn *c) {
+        if (c->state != CONN_HEAD || c->client.readable || buf_len(&c->cin) > 0 || buf_len(&c->cout) > 0)
+                return;
+        buf_release(&c->cin);
+        buf_release(&c->cout);
+        if (!SSL_has_pending(c->client.ssl))
+                (void)SSL_free_buffers(c->client.ssl);
 }
 
 static void conn_set_pending(Conn *c) {
@@ -1108,8 +1170,10 @@ static void conn_run(Conn *c) {
                         }
                         progress |= r > 0;
                         if (c->state != CONN_FORWARD) {
-                                if (!progress)
+                                if (!progress) {
+                                        conn_idle_release(c);
                                         return;
+                                }
                                 continue;
                         }
                 }
@@ -1194,6 +1258,10 @@ static void conn_run(Conn *c) {
                 }
 
                 r = endpoint_flush(&c->client, &c->cout);
+                if (r >= 0) {
+                        progress |= r > 0;
+                        r = pump_response_direct(c);
+                }
                 if (r < 0) {
                         c->status = c->status ? c->status : 499;
                         exchange_log(c);
@@ -1281,7 +1349,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
                 .state = CONN_HANDSHAKE,
                 .cw = {.magic = WATCH_MAGIC, .kind = WATCH_CLIENT, .conn = c},
                 .uw = {.magic = WATCH_MAGIC, .kind = WATCH_UPSTREAM, .conn = c},
-                .client = {.fd = cfd, .ssl = ssl, .ops = &io_tls_ops},
+                .client = {.fd = cfd, .ssl = ssl, .ops = &io_tls_ops, .readable = true},
                 .upstream = {.fd = -1, .ops = &io_plain_ops},
                 .deadline = now_ms() + (uint64_t)w->c->header_timeout * 1000,
                 .head_timer = true,
@@ -1395,7 +1463,7 @@ static void worker_signal(Worker *w) {
                         worker_drain_start(w);
 }
 
-static void worker_dispatch(Worker *w, Watch *watch) {
+static void worker_dispatch(Worker *w, Watch *watch, uint32_t events) {
         watch = CHECK_MAGIC(watch, WATCH_MAGIC);
         switch (watch->kind) {
         case WATCH_LISTEN:
@@ -1413,8 +1481,13 @@ static void worker_dispatch(Worker *w, Watch *watch) {
         case WATCH_CLIENT:
         case WATCH_UPSTREAM: {
                 Conn *c = CHECK_MAGIC(watch->conn, CONN_MAGIC);
-                if (watch->kind == WATCH_UPSTREAM)
+                bool readable = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+                if (watch->kind == WATCH_UPSTREAM) {
                         c->upstream_event = true;
+                        if (readable && c->upstream.fd >= 0)
+                                c->upstream.readable = true;
+                } else if (readable)
+                        c->client.readable = true;
                 if (c->state != CONN_DEAD)
                         conn_run(c);
                 break;
@@ -1513,7 +1586,7 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
                         return 1;
                 }
                 for (int i = 0; i < n; i++)
-                        worker_dispatch(w, ev[i].data.ptr);
+                        worker_dispatch(w, ev[i].data.ptr, ev[i].events);
 
                 /* Connections that yielded their turn. */
                 Conn *pend = w->pending;
