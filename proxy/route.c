@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
@@ -319,4 +320,22 @@ int route_decision_status(RouteDecision d) {
         default:
                 return 403;
         }
+}
+
+int route_normalize_path_as_router(const char *target, size_t len, char *out, size_t out_size, size_t *ret_len) {
+        _cleanup_free_ char *copy = NULL;
+        size_t n = 0;
+
+        copy = malloc(len + 1);
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                if (target[i] == '%' && i + 2 < len && target[i + 1] == '2' &&
+                    (target[i + 2] == 'F' || target[i + 2] == 'f')) {
+                        copy[n++] = '/';
+                        i += 2;
+                } else
+                        copy[n++] = target[i];
+        }
+        return route_normalize_path(copy, n, out, out_size, ret_len);
 }

@@ -62,6 +62,14 @@ int route_normalize_path(const char *target, size_t len, char *out, size_t out_s
  * query, if any, starts at target + return value. */
 size_t route_target_path_len(const char *target, size_t len);
 
+/* For a path route_normalize_path() refused with -EILSEQ: decodes every
+ * "%2F" the way the registry's router does (into a separator) and
+ * normalizes the result into out. Returns 0 when that yields a normalized
+ * path, so the caller can answer a request the registry would have routed
+ * to a forbidden endpoint ("/v2/x/tags%2Flist") with 403 instead of 400.
+ * Only for that decision: such a request is never forwarded. */
+int route_normalize_path_as_router(const char *target, size_t len, char *out, size_t out_size, size_t *ret_len);
+
 /* The pull port's decision for method and a normalized path (from
  * route_normalize_path(); anything not in normalized form is refused with
  * ROUTE_FORBIDDEN_PATH, fail closed). In order:

@@ -590,6 +590,16 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
 
         plen = route_target_path_len(req->target, req->target_len);
         r = route_normalize_path(req->target, plen, w->path, sizeof(w->path), &norm_len);
+        if (r == -EILSEQ && c->port == PROXY_PULL &&
+            route_normalize_path_as_router(req->target, plen, w->path, sizeof(w->path), &norm_len) == 0 &&
+            route_decide_pull(req->method, req->method_len, w->path, norm_len) == ROUTE_FORBIDDEN_PATH) {
+                /* "%2F" where the registry's router sees a "/": a spelling
+                 * of a forbidden endpoint, so the pull port's 403. */
+                buf_consume(&c->cin, head_len);
+                conn_respond_error(c, 403, "DENIED", "requested access to the resource is denied",
+                                   route_decision_string(ROUTE_FORBIDDEN_PATH), 0, no_body);
+                return 1;
+        }
         if (r < 0) {
                 buf_consume(&c->cin, head_len);
                 conn_respond_error(c, 400, "BAD_REQUEST", "invalid request path",

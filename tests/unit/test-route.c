@@ -389,6 +389,30 @@ static void test_strings(void **state) {
         assert_int_equal(route_decision_status(ROUTE_NOT_FOUND), 404);
 }
 
+/* "%2F" is refused by normalization (-EILSEQ) but the registry's router
+ * decodes it into a separator: the router's reading must still be judged. */
+static void test_escaped_slash_as_router(void **state) {
+        static const char *const forbidden[] = {
+                "/v2/a/tags%2Flist", "/v2/a%2Fb/tags/list", "/v2/_catalog%2F", "/v2%2F_catalog", "/v2/x/tags%2flist?n=1",
+        };
+        static const char *const other[] = {"/v2/a%2Fb/manifests/latest", "/v2/a/blobs%2Fsha256:00"};
+        char out[256];
+        size_t n;
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(forbidden); i++) {
+                size_t plen = route_target_path_len(forbidden[i], strlen(forbidden[i]));
+                assert_int_equal(route_normalize_path(forbidden[i], plen, out, sizeof out, &n), -EILSEQ);
+                assert_int_equal(route_normalize_path_as_router(forbidden[i], plen, out, sizeof out, &n), 0);
+                assert_int_equal(route_decide_pull("GET", 3, out, n), ROUTE_FORBIDDEN_PATH);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(other); i++) {
+                size_t plen = route_target_path_len(other[i], strlen(other[i]));
+                assert_int_equal(route_normalize_path_as_router(other[i], plen, out, sizeof out, &n), 0);
+                assert_int_not_equal(route_decide_pull("GET", 3, out, n), ROUTE_FORBIDDEN_PATH);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_normalize),
@@ -399,6 +423,7 @@ int main(void) {
                 cmocka_unit_test(test_not_found),
                 cmocka_unit_test(test_not_normalized),
                 cmocka_unit_test(test_push),
+                cmocka_unit_test(test_escaped_slash_as_router),
                 cmocka_unit_test(test_strings),
         };
 
