@@ -1192,26 +1192,40 @@ static int parse_cidrs(const ParseCall *p) {
 }
 
 /* Seconds, or with an s, m or h suffix: "300s", "5m", "1h". */
+/* A duration in milliseconds from "N" (seconds), "Nms", "Ns", "Nm" or "Nh";
+ * "ms" only when allow_ms. -EINVAL when malformed or beyond uint64. */
+static int duration_to_ms(const char *value, bool allow_ms, uint64_t *ret_ms) {
+        static const struct {
+                const char *suffix;
+                uint64_t ms;
+        } units[] = {{"", 1000}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"ms", 1}};
+        const char *end;
+        uint64_t v;
+
+        if (parse_digits(value, &v, &end) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                if (!streq(end, units[i].suffix) || (units[i].ms == 1 && !allow_ms))
+                        continue;
+                if (v > UINT64_MAX / units[i].ms)
+                        return -EINVAL;
+                *ret_ms = v * units[i].ms;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* Durations of the proxy, kept in seconds. */
 static int parse_duration(const ParseCall *p) {
         unsigned *field = p->field;
-        uint64_t v, factor = 1;
-        const char *end;
         char lo[32], hi[32];
+        uint64_t ms;
 
-        if (parse_digits(p->value, &v, &end) < 0)
-                goto bad;
-        if (streq(end, "m"))
-                factor = 60;
-        else if (streq(end, "h"))
-                factor = 3600;
-        else if (!streq(end, "s") && !streq(end, ""))
-                goto bad;
-        if (v > p->key->max / factor || v * factor < p->key->min)
-                goto bad;
-        *field = (unsigned)(v * factor);
-        return 0;
-
-bad:
+        if (duration_to_ms(p->value, false, &ms) == 0 && ms % 1000 == 0 && ms / 1000 >= p->key->min &&
+            ms / 1000 <= p->key->max) {
+                *field = (unsigned)(ms / 1000);
+                return 0;
+        }
         format_duration(p->key->min, lo);
         format_duration(p->key->max, hi);
         return expected(p,
@@ -1224,25 +1238,12 @@ bad:
  * "5m", "1h", or a plain number of seconds. */
 static int parse_duration_ms(const ParseCall *p) {
         unsigned *field = p->field;
-        uint64_t v, factor = 1000;
-        const char *end;
+        uint64_t ms;
 
-        if (parse_digits(p->value, &v, &end) < 0)
-                goto bad;
-        if (streq(end, "ms"))
-                factor = 1;
-        else if (streq(end, "m"))
-                factor = 60000;
-        else if (streq(end, "h"))
-                factor = 3600000;
-        else if (!streq(end, "s") && !streq(end, ""))
-                goto bad;
-        if (v > p->key->max / factor || v * factor < p->key->min)
-                goto bad;
-        *field = (unsigned)(v * factor);
-        return 0;
-
-bad:
+        if (duration_to_ms(p->value, true, &ms) == 0 && ms >= p->key->min && ms <= p->key->max) {
+                *field = (unsigned)ms;
+                return 0;
+        }
         return expected(p,
                         "expected a duration from %" PRIu64 "ms to %" PRIu64
                         "s, in seconds or with an ms, s, m or h suffix (such as 500ms or 2s)",

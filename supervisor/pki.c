@@ -689,61 +689,66 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         return -1;
 }
 
-int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key) {
+typedef enum { PEM_PRIVATE_KEY, PEM_CERTIFICATE, PEM_CRL } PemKind;
+
+/* One PEM object of the given kind from memory; encrypted keys are refused
+ * (no_passphrase) rather than prompting. */
+static int pem_decode(const char *pem, size_t size, PemKind kind, void **ret) {
         _cleanup_(BIO_freep) BIO *bio = NULL;
-        EVP_PKEY *key;
+        void *obj = NULL;
+        int r;
+
+        r = bio_from_string(pem, size, &bio);
+        if (r < 0)
+                return r;
+        switch (kind) {
+        case PEM_PRIVATE_KEY:
+                obj = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+                break;
+        case PEM_CERTIFICATE:
+                obj = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+                break;
+        case PEM_CRL:
+                obj = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
+                break;
+        }
+        if (!obj)
+                return pki_error(-EBADMSG);
+        *ret = obj;
+        return 0;
+}
+
+int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key) {
+        void *obj;
         int r;
 
         assert_return(ret_key, -EINVAL);
-
-        r = bio_from_string(pem, size, &bio);
-        if (r < 0)
-                return r;
-
-        key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-        if (!key)
-                return pki_error(-EBADMSG);
-
-        *ret_key = key;
-        return 0;
+        r = pem_decode(pem, size, PEM_PRIVATE_KEY, &obj);
+        if (r >= 0)
+                *ret_key = obj;
+        return r;
 }
 
 int pki_cert_from_pem(const char *pem, size_t size, X509 **ret_cert) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-        X509 *cert;
+        void *obj;
         int r;
 
         assert_return(ret_cert, -EINVAL);
-
-        r = bio_from_string(pem, size, &bio);
-        if (r < 0)
-                return r;
-
-        cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
-        if (!cert)
-                return pki_error(-EBADMSG);
-
-        *ret_cert = cert;
-        return 0;
+        r = pem_decode(pem, size, PEM_CERTIFICATE, &obj);
+        if (r >= 0)
+                *ret_cert = obj;
+        return r;
 }
 
 int pki_crl_from_pem(const char *pem, size_t size, X509_CRL **ret_crl) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-        X509_CRL *crl;
+        void *obj;
         int r;
 
         assert_return(ret_crl, -EINVAL);
-
-        r = bio_from_string(pem, size, &bio);
-        if (r < 0)
-                return r;
-
-        crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
-        if (!crl)
-                return pki_error(-EBADMSG);
-
-        *ret_crl = crl;
-        return 0;
+        r = pem_decode(pem, size, PEM_CRL, &obj);
+        if (r >= 0)
+                *ret_crl = obj;
+        return r;
 }
 
 int pki_key_matches_cert(EVP_PKEY *key, X509 *cert) {
