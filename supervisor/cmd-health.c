@@ -191,6 +191,10 @@ int verb_health(int argc, char **argv) {
         }
 
         health_options_default(&o);
+        o.storage_warn_pct = config.health_storage_warn_pct;
+        o.storage_crit_pct = config.health_storage_crit_pct;
+        o.cert_warn_days = config.health_cert_warn_days;
+        o.cert_crit_days = config.health_cert_crit_days;
         o.timeout_usec = arg_timeout_usec;
         o.only = arg_only;
         o.n_only = arg_n_only;

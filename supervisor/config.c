@@ -193,6 +193,12 @@ static const ConfigKey config_keys[] = {
         {"supervise", "stop_timeout", parse_duration_ms, FIELD(stop_timeout_ms, unsigned), "30s", 1000,
          600000, 0},
 
+        /* [health]: thresholds of `regvisor health` (and so of monitoring) */
+        {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned), "20%", 1, 99, 0},
+        {"health", "storage_crit", parse_percent, FIELD(health_storage_crit_pct, unsigned), "10%", 1, 99, 0},
+        {"health", "cert_warn_days", parse_unsigned, FIELD(health_cert_warn_days, unsigned), "30", 1, 3650, 0},
+        {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned), "7", 1, 3650, 0},
+
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
         {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},
@@ -1380,6 +1386,16 @@ static int config_check(const Config *c, const CheckContext *x) {
                         "[host] service_user and proxy_user: expected two different users, got '%s' "
                         "for both (the proxy must not be able to touch the registry's storage)",
                         c->proxy_user);
+
+        if (c->health_storage_crit_pct > c->health_storage_warn_pct)
+                return check_fail(x, key_index("health", "storage_warn"), key_index("health", "storage_crit"),
+                                  "[health] storage_crit: expected at most storage_warn (%u%%): critical is "
+                                  "the lower free-space mark, got '%u%%'",
+                                  c->health_storage_warn_pct, c->health_storage_crit_pct);
+        if (c->health_cert_crit_days > c->health_cert_warn_days)
+                return check_fail(x, key_index("health", "cert_warn_days"), key_index("health", "cert_crit_days"),
+                                  "[health] cert_crit_days: expected at most cert_warn_days (%u), got '%u'",
+                                  c->health_cert_warn_days, c->health_cert_crit_days);
 
         if (c->cert_days > c->ca_days)
                 return check_fail(x, ca_days, cert_days,

@@ -106,6 +106,12 @@ typedef struct {
         unsigned unhealthy_after_ms;   /* probes failing this long: restart */
         unsigned stop_timeout_ms;      /* StopUnit job bound on shutdown */
 
+        /* [health] */
+        unsigned health_storage_warn_pct; /* free space below: WARNING */
+        unsigned health_storage_crit_pct; /* below: CRITICAL */
+        unsigned health_cert_warn_days;
+        unsigned health_cert_crit_days;
+
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;

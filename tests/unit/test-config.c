@@ -430,6 +430,7 @@ static const char *const documented_keys[] = {
         "header_timeout", "idle_timeout",
         "workers",      "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
+        "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "listen",      "allow_remote",
 };
 
@@ -1178,6 +1179,11 @@ static const ErrorCase error_cases[] = {
         {"cert_days words", "[tls]\ncert_days = a year\n", 2, "[tls] cert_days", "whole number"},
         {"cert_days negative", "[tls]\ncert_days = -1\n", 2, "[tls] cert_days", "whole number"},
         {"cert outlives ca", "[tls]\ncert_days = 3651\n", 2, "[tls] cert_days", "at most ca_days (3650)"},
+        {"storage crit above warn", "[health]\nstorage_crit = 30%\n", 2, "[health] storage_crit",
+         "at most storage_warn (20%)"},
+        {"cert crit above warn", "[health]\ncert_warn_days = 5\n", 2, "[health] cert_crit_days",
+         "at most cert_warn_days (5)"},
+        {"storage warn not a percent", "[health]\nstorage_warn = lots\n", 2, "[health] storage_warn", "expected"},
         {"ca shorter than cert", "[tls]\ncert_days = 30\n\nca_days = 29\n", 4, "[tls] cert_days",
          "at most ca_days (29)"},
         {"organization empty", "[tls]\norganization =\n", 2, "[tls] organization", "1 to 64 printable"},
