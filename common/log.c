@@ -15,10 +15,6 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
-int log_get_max_level(void) {
-        return max_level;
-}
-
 /* systemd sets JOURNAL_STREAM=dev:ino for the stderr it connected to the
  * journal; only when our stderr is still that stream do we log natively. */
 static int stderr_is_journal(void) {

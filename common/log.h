@@ -16,7 +16,6 @@
 
 /* Messages above this priority are dropped (LOG_INFO by default). */
 void log_set_max_level(int level);
-int log_get_max_level(void);
 
 /* Logs at LOG_ERR/... and returns -abs(error) (or -EIO when error is 0), so
  * that "return log_error_errno(r, ...)" both reports and propagates. */

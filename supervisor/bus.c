@@ -142,7 +142,7 @@ static int job_wait(sd_bus *bus, sd_bus_message *reply, JobWait *w, char **ret_j
         return 0;
 }
 
-/* StartUnit and friends. The JobRemoved match is installed before the call,
+/* StartUnit (and any other job-returning call). The JobRemoved match is installed before the call,
  * so a job that finishes at once is not missed (systemd sends JobRemoved to
  * the client that queued the job even without Subscribe()). */
 static int unit_job(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_usec, char **ret_error) {
@@ -187,10 +187,6 @@ out:
 
 int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
         return unit_job(bus, "StartUnit", unit, timeout_usec, ret_error);
-}
-
-int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
-        return unit_job(bus, "StopUnit", unit, timeout_usec, ret_error);
 }
 
 int bus_reload_manager(sd_bus *bus, char **ret_error) {

@@ -29,11 +29,10 @@ int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, c
  * inactive). */
 int bus_get_unit_path(sd_bus *bus, const char *unit, char **ret_path, char **ret_error);
 
-/* systemd: StartUnit/StopUnit/RestartUnit(unit, "replace") and wait until the
- * job is removed, at most timeout_usec. Returns 0 when the job's result is
- * "done", -EIO otherwise with the result in *ret_error. */
+/* systemd: StartUnit(unit, "replace") and wait until the job is removed, at
+ * most timeout_usec. Returns 0 when the job's result is "done", -EIO
+ * otherwise with the result in *ret_error. */
 int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
-int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
 
 /* systemd: Manager.Reload (daemon-reload), waiting for it to finish. */
 int bus_reload_manager(sd_bus *bus, char **ret_error);
