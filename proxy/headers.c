@@ -95,14 +95,34 @@ static bool hop_by_hop(const Http1Header *all, size_t n, const Http1Header *h) {
         return nominated(all, n, h->name, h->name_len);
 }
 
-static bool host_has_port(const char *host, size_t len) {
-        /* "[::1]:443", "name:443"; a bare IPv6 literal "[::1]" has none. */
-        for (size_t i = len; i > 0; i--) {
-                if (host[i - 1] == ':')
+/* Request fields the proxy never passes on, besides hop-by-hop ones: what
+ * it writes itself, and what would let a client speak for the proxy. Go's
+ * registry takes the client address for its log from X-Forwarded-For, then
+ * X-Real-IP; other fields are there for whatever may sit behind it one day.
+ * Each row: why. */
+static const char *const request_dropped[] = {
+        "Host",               /* ours: a configured server name, forward_authority() */
+        "Expect",             /* the proxy answers 100-continue itself */
+        "X-Forwarded-Proto",  /* ours: https */
+        "X-Forwarded-For",    /* ours: the peer alone; a client's list would be logged */
+        "X-Real-IP",          /* ours: the peer */
+        "Forwarded",          /* RFC 7239: for=, host=, proto= of the client's choosing */
+        "X-Forwarded-Host",   /* would change the URLs a registry builds */
+        "X-Forwarded-Port",   /* same */
+        "X-Forwarded-Server", /* same family, no use here */
+        "X-Forwarded-Prefix", /* same */
+        "X-Client-IP",        /* address forgeries some frameworks believe */
+        "True-Client-IP",     /* same */
+        "X-Original-URL",     /* path overrides some frameworks believe */
+        "X-Rewrite-URL",      /* same */
+};
+
+bool headers_request_dropped(const Http1Header *all, size_t n, const Http1Header *h) {
+        if (hop_by_hop(all, n, h))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(request_dropped); i++)
+                if (http1_header_is(h, request_dropped[i]))
                         return true;
-                if (host[i - 1] == ']')
-                        return false;
-        }
         return false;
 }
 
@@ -118,36 +138,18 @@ int headers_request(const Http1Request *req, const Http1Header *h, size_t n_head
 
         for (size_t i = 0; i < n_headers; i++) {
                 const Http1Header *f = &h[i];
-                if (hop_by_hop(h, n_headers, f) || http1_header_is(f, "Host") ||
-                    http1_header_is(f, "X-Forwarded-Proto") || http1_header_is(f, "Expect") ||
-                    http1_header_is(f, "X-Forwarded-For"))
+                if (headers_request_dropped(h, n_headers, f))
                         continue;
                 if (o->chunked && http1_header_is(f, "Transfer-Encoding"))
                         continue;
                 out_field(&w, f);
         }
 
-        /* Host: the client's, with the port it connected to. */
         out_str(&w, "Host: ");
-        if (req->host) {
-                out_mem(&w, req->host, req->host_len);
-                if (o->port != 443 && !host_has_port(req->host, req->host_len))
-                        out_fmt(&w, ":%u", o->port);
-        } else {
-                out_str(&w, o->default_host ? o->default_host : "localhost");
-                if (o->port != 443)
-                        out_fmt(&w, ":%u", o->port);
-        }
+        out_str(&w, o->authority);
         out_str(&w, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-For: ");
-
-        /* Every X-Forwarded-For the client sent, as one list, then the peer
-         * (nginx's $proxy_add_x_forwarded_for). */
-        for (size_t i = 0; i < n_headers; i++) {
-                if (!http1_header_is(&h[i], "X-Forwarded-For") || h[i].value_len == 0)
-                        continue;
-                out_mem(&w, h[i].value, h[i].value_len);
-                out_str(&w, ", ");
-        }
+        out_str(&w, o->peer);
+        out_str(&w, "\r\nX-Real-IP: ");
         out_str(&w, o->peer);
         out_str(&w, "\r\n");
         if (o->chunked)

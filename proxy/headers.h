@@ -32,14 +32,10 @@ typedef struct HeadersRequestOptions {
         size_t path_len;
         const char *query;
         size_t query_len;
-        /* Host when the client sent none (HTTP/1.0): the SNI name or the
-         * first server name. */
-        const char *default_host;
-        /* The port the client connected to: appended to a Host without a
-         * port unless it is 443, so the registry sees the authority the
-         * client used. */
-        unsigned port;
-        /* The peer address as text, appended to X-Forwarded-For. */
+        /* The Host to send: chosen by the caller from its configuration
+         * (forward_authority()), never the client's or the SNI's bytes. */
+        const char *authority;
+        /* The peer address as text: X-Forwarded-For and X-Real-IP. */
         const char *peer;
         /* The body is re-framed as chunked: send Transfer-Encoding: chunked
          * (the client's own framing field is dropped). */
@@ -47,14 +43,22 @@ typedef struct HeadersRequestOptions {
 } HeadersRequestOptions;
 
 /* Writes the request head for the upstream: "METHOD path?query HTTP/1.1",
- * the client's end-to-end fields in order except Host, X-Forwarded-Proto,
- * Expect (the proxy answers 100-continue itself) and, when re-framing,
- * Transfer-Encoding; then Host (the client's, with the port as used),
- * X-Forwarded-Proto: https, X-Forwarded-For (the client's list, if any,
- * with the peer appended), and the framing. Always HTTP/1.1 keep-alive
- * towards the upstream. */
+ * the client's end-to-end fields in order except those
+ * headers_request_dropped() names and, when re-framing, Transfer-Encoding;
+ * then Host: authority, X-Forwarded-Proto: https, X-Forwarded-For: peer,
+ * X-Real-IP: peer, and the framing. Always HTTP/1.1 keep-alive towards the
+ * upstream. */
 int headers_request(const Http1Request *req, const Http1Header *h, size_t n_headers,
                     const HeadersRequestOptions *o, char *out, size_t out_size);
+
+/* Whether a client's request field is never forwarded: hop-by-hop fields
+ * (RFC 9110 §7.6.1, the Proxy-* family and what Connection nominates, which
+ * is why all[0..n) is needed), the fields the proxy writes itself (Host,
+ * Expect, X-Forwarded-Proto) and every forwarding field a client could forge
+ * (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Port, X-Forwarded-Server,
+ * X-Forwarded-Prefix, X-Real-IP, Forwarded, X-Client-IP, True-Client-IP,
+ * X-Original-URL, X-Rewrite-URL). */
+bool headers_request_dropped(const Http1Header *all, size_t n, const Http1Header *h);
 
 typedef struct HeadersResponseOptions {
         /* Close the client connection after this response: "Connection:

@@ -64,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "forward.h"
 #include "headers.h"
 #include "http1.h"
 #include "io.h"
@@ -72,7 +73,6 @@
 #include "macro.h"
 #include "metrics.h"
 #include "proxy.h"
-#include "route.h"
 #include "sandbox.h"
 #include "tls.h"
 
@@ -199,7 +199,7 @@ struct Worker {
         bool table_full_logged;
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
-        char path[HTTP1_MAX_HEAD + 1];
+        ForwardScratch forward;
         char head[HTTP1_MAX_HEAD + 4096];
 };
 
@@ -482,6 +482,18 @@ static void conn_respond_error(Conn *c, int status, const char *code, const char
  * Starting an exchange: the request head is in cin
  */
 
+/* Whether a kept registry connection is idle: connected, not closed by
+ * the registry, and nothing unread in it. Anything the registry sends
+ * between responses is a desync or a close: the connection is not reused. */
+static bool upstream_idle(Conn *c) {
+        char b;
+
+        if (c->upstream.fd < 0 || c->upstream_eof)
+                return false;
+        ssize_t k = recv(c->upstream.fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+        return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static int upstream_connect(Conn *c) {
         const ProxyContext *p = c->w->p;
         int fd, r;
@@ -508,13 +520,6 @@ static int upstream_connect(Conn *c) {
         return 0;
 }
 
-static const char *sni_or_default(Conn *c) {
-        const char *n = SSL_get_servername(c->client.ssl, TLSEXT_NAMETYPE_host_name);
-        if (n && *n)
-                return n;
-        return c->w->c->n_server_names > 0 ? c->w->c->server_names[0] : "localhost";
-}
-
 /* The reason a push client's certificate was refused, for the metrics. */
 static MetricsTlsFailure tls_failure_of(const Conn *c) {
         if (c->verdict == TLS_CLIENT_NONE)
@@ -535,8 +540,6 @@ static MetricsTlsFailure tls_failure_of(const Conn *c) {
 static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
         Worker *w = c->w;
         const PortConfig *pc = w->p->port_config[c->port];
-        size_t plen, norm_len;
-        RouteDecision d;
         int r, n;
 
         (void)snprintf(c->method, sizeof(c->method), "%.*s", (int)req->method_len, req->method);
@@ -588,54 +591,34 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
                 }
         }
 
-        plen = route_target_path_len(req->target, req->target_len);
-        r = route_normalize_path(req->target, plen, w->path, sizeof(w->path), &norm_len);
-        if (r == -EILSEQ && c->port == PROXY_PULL &&
-            route_normalize_path_as_router(req->target, plen, w->path, sizeof(w->path), &norm_len) == 0 &&
-            route_decide_pull(req->method, req->method_len, w->path, norm_len) == ROUTE_FORBIDDEN_PATH) {
-                /* "%2F" where the registry's router sees a "/": a spelling
-                 * of a forbidden endpoint, so the pull port's 403. */
-                buf_consume(&c->cin, head_len);
-                conn_respond_error(c, 403, "DENIED", "requested access to the resource is denied",
-                                   route_decision_string(ROUTE_FORBIDDEN_PATH), 0, no_body);
-                return 1;
-        }
-        if (r < 0) {
-                buf_consume(&c->cin, head_len);
-                conn_respond_error(c, 400, "BAD_REQUEST", "invalid request path",
-                                   r == -EILSEQ ? "refused byte in the path" : "malformed path", 0, false);
-                return 1;
-        }
-        d = c->port == PROXY_PULL ? route_decide_pull(req->method, req->method_len, w->path, norm_len)
-                                  : route_decide_push(req->method, req->method_len, w->path, norm_len);
-        if (d != ROUTE_ALLOW) {
-                int status = route_decision_status(d);
-                buf_consume(&c->cin, head_len);
-                conn_respond_error(c, status, status == 404 ? "NOT_FOUND" : "DENIED",
-                                   status == 404 ? "not found" : "requested access to the resource is denied",
-                                   route_decision_string(d), 0, no_body);
-                return 1;
-        }
-
-        if (req->body == HTTP1_BODY_LENGTH && req->content_length > w->c->max_body) {
-                buf_consume(&c->cin, head_len);
-                conn_respond_error(c, 413, "SIZE_INVALID", "request body too large",
-                                   "the body is larger than [proxy] max_body", 0, false);
-                return 1;
-        }
-
-        HeadersRequestOptions o = {
-                .path = w->path,
-                .path_len = norm_len,
-                .query = req->target + plen,
-                .query_len = req->target_len - plen,
-                .default_host = req->host ? NULL : sni_or_default(c),
-                .port = w->p->port_number[c->port],
-                .peer = c->peer,
-                .chunked = req->body == HTTP1_BODY_CHUNKED,
+        ForwardPolicy fp = {
+                .push = c->port == PROXY_PUSH,
+                .port_number = w->p->port_number[c->port],
+                .server_names = w->c->server_names,
+                .n_server_names = w->c->n_server_names,
+                .max_body = w->c->max_body,
         };
-        n = headers_request(req, w->headers, req->n_headers, &o, w->head, sizeof(w->head));
-        if (n < 0 || (size_t)n > buf_room(&c->uout) || buf_append(&c->uout, w->head, (size_t)n) < 0) {
+        ForwardClient fc = {
+                .peer = c->peer,
+                .sni = SSL_get_servername(c->client.ssl, TLSEXT_NAMETYPE_host_name),
+                .subject = c->subject,
+        };
+        ForwardRefusal refusal;
+        n = forward_request(&fp, &fc, req, w->headers, &w->forward, w->head, sizeof(w->head), &refusal);
+        if (n == 0 || (n > 0 && (size_t)n > buf_room(&c->uout))) {
+                buf_consume(&c->cin, head_len);
+                if (n == 0)
+                        conn_respond_error(c, refusal.status, refusal.code, refusal.message, refusal.detail, 0,
+                                           refusal.may_keep);
+                else
+                        conn_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
+                return 1;
+        }
+        /* A kept registry connection that is not idle is not reused (this
+         * frees uout, which holds nothing of this request yet). */
+        if (c->upstream.fd >= 0 && !upstream_idle(c))
+                conn_upstream_close(c);
+        if (n < 0 || buf_append(&c->uout, w->head, (size_t)n) < 0) {
                 buf_consume(&c->cin, head_len);
                 conn_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
                 return 1;
@@ -977,7 +960,12 @@ static void exchange_finish(Conn *c) {
         Worker *w = c->w;
 
         exchange_log(c);
-        if (!c->upstream_keep_alive || !c->req_done || c->resp_body == HTTP1_BODY_UNTIL_CLOSE)
+        /* Kept for the next request only when the response ended exactly
+         * at its framing boundary and the registry has read the whole
+         * request: bytes after the response (uin, or still in the socket)
+         * would be handed to the next request as its answer. */
+        if (!c->upstream_keep_alive || !c->req_done || c->resp_body == HTTP1_BODY_UNTIL_CLOSE ||
+            buf_len(&c->uin) > 0 || buf_len(&c->uout) > 0 || !upstream_idle(c))
                 conn_upstream_close(c);
         else {
                 buf_release(&c->uin);

@@ -20,14 +20,9 @@
 #include <string.h>
 
 #include "http1.h"
+#include "fuzz-check.h"
 
 #define MAX_HEADERS 32
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x))                                                                                   \
-                        __builtin_trap();                                                                   \
-        } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

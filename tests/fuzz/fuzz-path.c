@@ -19,12 +19,7 @@
 #include <string.h>
 
 #include "route.h"
-
-#define CHECK(x)                                                                                            \
-        do {                                                                                                \
-                if (!(x))                                                                                   \
-                        __builtin_trap();                                                                   \
-        } while (0)
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,21 +16,26 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS ?=
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote supervisor -iquote proxy \
+	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote supervisor -iquote proxy -iquote tests/fuzz \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
 	-Wno-missing-field-initializers
-FUZZ_NAMES := http1 path
+FUZZ_NAMES := http1 path forward
 FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz-%)
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 
 fuzz-build: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz-http1: tests/fuzz/fuzz-http1.c proxy/http1.c proxy/http1.h common/macro.h
+$(BUILD)/fuzz/fuzz-http1: tests/fuzz/fuzz-http1.c tests/fuzz/fuzz-check.h proxy/http1.c proxy/http1.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
-$(BUILD)/fuzz/fuzz-path: tests/fuzz/fuzz-path.c proxy/route.c proxy/route.h common/macro.h
+$(BUILD)/fuzz/fuzz-path: tests/fuzz/fuzz-path.c tests/fuzz/fuzz-check.h proxy/route.c proxy/route.h common/macro.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+$(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h proxy/forward.c proxy/headers.c proxy/http1.c proxy/route.c \
+		proxy/forward.h proxy/headers.h proxy/http1.h proxy/route.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 

@@ -65,3 +65,14 @@ registry_container_id() {
 journal_events() {
 	th journalctl --no-pager -o cat REGVISOR_EVENT="$1"
 }
+
+# stack_up: provision from $CONF, start the registry's user unit, wait until
+# it answers on its socket, and resolve registry.test to loopback. On
+# failure, dumps the proxy's and the registry's journals.
+stack_up() {
+	on_failure journalctl --no-pager -n 60 _SYSTEMD_USER_UNIT=regvisor-registry.service
+	provision >/dev/null || fail "provision failed: $OUT"
+	user_systemctl ci-svc start regvisor-registry.service || fail "registry start failed"
+	wait_until 60 registry_answers || fail "registry does not answer on $SOCK"
+	th /bin/sh -c 'echo "127.0.0.1 registry.test" >> /etc/hosts'
+}
