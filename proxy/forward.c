@@ -60,6 +60,17 @@ int forward_authority(const ForwardPolicy *policy, const Http1Request *req, char
         return n;
 }
 
+/* The query sent upstream: the client's on the push port; none on the pull
+ * port, where no endpoint a pull reads takes one (containerd adds "?ns="
+ * for mirrors: dropped, not refused). */
+static void upstream_query(const ForwardPolicy *policy, const Http1Request *req, const char **ret_query,
+                           size_t *ret_len) {
+        size_t plen = route_target_path_len(req->target, req->target_len);
+
+        *ret_query = req->target + plen;
+        *ret_len = policy->push ? req->target_len - plen : 0;
+}
+
 static int refuse(ForwardRefusal *r, int status, const char *code, const char *message, const char *detail,
                   bool may_keep) {
         *r = (ForwardRefusal){
@@ -103,6 +114,11 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
                               status == 404 ? "not found" : "requested access to the resource is denied",
                               route_decision_string(d), no_body);
         }
+        if (!policy->push && !no_body)
+                /* No pull sends a body; the registry would read (and Go
+                 * skip) what an anonymous client sends. */
+                return refuse(ret_refusal, 400, "BAD_REQUEST", "a pull request carries no body",
+                              "GET and HEAD on this port take no request body", false);
         if (req->body == HTTP1_BODY_LENGTH && req->content_length > policy->max_body)
                 return refuse(ret_refusal, 413, "SIZE_INVALID", "request body too large",
                               "the body is larger than [proxy] max_body", false);
@@ -113,12 +129,11 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
         HeadersRequestOptions o = {
                 .path = scratch->path,
                 .path_len = scratch->path_len,
-                .query = req->target + plen,
-                .query_len = req->target_len - plen,
                 .authority = scratch->authority,
                 .peer = client->peer,
                 .chunked = req->body == HTTP1_BODY_CHUNKED,
         };
+        upstream_query(policy, req, &o.query, &o.query_len);
         n = headers_request(req, h, req->n_headers, &o, out, out_size);
         if (n < 0 || n > HTTP1_MAX_HEAD)
                 return -ENOBUFS;
@@ -144,12 +159,13 @@ int forward_check(const ForwardPolicy *policy, const ForwardClient *client, cons
                   const ForwardScratch *scratch, const char *head, size_t len) {
         Http1Header h[HTTP1_MAX_HEADERS + 8];
         Http1Request req = {};
-        size_t plen, qlen = approved->target_len - route_target_path_len(approved->target, approved->target_len);
-        const char *query = approved->target + approved->target_len - qlen;
+        const char *query;
+        size_t plen, qlen;
         char path[HTTP1_MAX_HEAD + 1];
         size_t path_len;
         int n;
 
+        upstream_query(policy, approved, &query, &qlen);
         n = http1_parse_request(head, len, &req, h, ELEMENTSOF(h));
         if (n < 0 || (size_t)n != len)
                 return -EBADMSG; /* not exactly one complete request */

@@ -24,8 +24,10 @@
  * Provenance of what is sent (policy/proxy-forwarding.md is the human-
  * readable copy):
  *   - request line: the client's method (a token), the normalized path the
- *     route policy decided on, the client's query (bytes 0x21-0x7e, checked
- *     by the parser), "HTTP/1.1";
+ *     route policy decided on, on the push port the client's query (bytes
+ *     0x21-0x7e, checked by the parser; the pull port sends none),
+ *     "HTTP/1.1";
+ *   - no body on the pull port: a GET or HEAD with one is refused;
  *   - Host: always one of the configured server names (the one the client's
  *     Host names, else the first), with the port the client connected to
  *     unless it is 443. Neither the client's Host bytes nor the TLS SNI are

@@ -266,6 +266,51 @@ static bool method_is(const char *method, size_t mlen, const char *lit) {
         return mlen == strlen(lit) && memcmp(method, lit, mlen) == 0;
 }
 
+/* What a pull reads, and nothing else: an allowlist, because the registry
+ * also answers GET on upload sessions (/v2/<name>/blobs/uploads/<uuid>),
+ * which resumes an upload, rewrites its state and, with a stale _state
+ * token, cancels it. Each row: /v2/<name>/<segment>/<last>, with <name> one
+ * or more segments (the registry checks its grammar). Compared
+ * case-sensitively, as the registry's router does. */
+typedef struct PullEndpoint {
+        const char *segment;
+        bool last_is_digest; /* "<algorithm>:<hex>": blobs are only by digest */
+} PullEndpoint;
+
+static const PullEndpoint pull_endpoints[] = {
+        /* GET/HEAD /v2/<name>/manifests/<tag or digest>: what an image is. */
+        {"manifests", false},
+        /* GET/HEAD /v2/<name>/blobs/<digest>: its layers and config. */
+        {"blobs", true},
+};
+
+static bool segment_is(const char *seg, size_t n, const char *lit) {
+        return n == strlen(lit) && memcmp(seg, lit, n) == 0;
+}
+
+/* Whether a normalized path is one a pull needs: "/v2", "/v2/" (the
+ * version check every client starts with) or a row above. */
+static bool pull_endpoint(const char *path, size_t len) {
+        const char *last, *prev;
+
+        if ((len == 3 && memcmp(path, "/v2", 3) == 0) || (len == 4 && memcmp(path, "/v2/", 4) == 0))
+                return true;
+        if (len < 4 || memcmp(path, "/v2/", 4) != 0 || path[len - 1] == '/')
+                return false;
+        last = memrchr(path, '/', len);
+        prev = memrchr(path, '/', (size_t)(last - path));
+        if (!prev || prev <= path + 3) /* no <name> between /v2/ and the endpoint */
+                return false;
+        const char *seg = prev + 1, *ref = last + 1;
+        size_t seg_len = (size_t)(last - seg), ref_len = len - (size_t)(ref - path);
+        for (size_t i = 0; i < ELEMENTSOF(pull_endpoints); i++) {
+                if (!segment_is(seg, seg_len, pull_endpoints[i].segment))
+                        continue;
+                return ref_len > 0 && (!pull_endpoints[i].last_is_digest || memchr(ref, ':', ref_len));
+        }
+        return false;
+}
+
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
@@ -280,6 +325,8 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
                         return ROUTE_FORBIDDEN_PATH;
         if (!under_v2(norm_path, plen))
                 return ROUTE_NOT_FOUND;
+        if (!pull_endpoint(norm_path, plen))
+                return ROUTE_FORBIDDEN_PATH;
         return ROUTE_ALLOW;
 }
 

@@ -4,9 +4,10 @@
 /*
  * Request routing policy for the proxy's two ports, as pure functions.
  *
- * The pull port (443, anonymous) passes only GET and HEAD, and refuses the
- * two listing endpoints of the Distribution API: /v2/_catalog and
- * /v2/<name>/tags/list. The push port (authenticated) passes every method.
+ * The pull port (443, anonymous) passes only GET and HEAD, refuses the two
+ * listing endpoints of the Distribution API (/v2/_catalog and
+ * /v2/<name>/tags/list) in every spelling, and passes only the endpoints a
+ * pull reads (the version check, manifests, blobs by digest). The push port (authenticated) passes every method.
  * Both forward only paths under /v2 and answer everything else with 404
  * themselves. policy/proxy-routes.md is the human-readable copy of the rules.
  *
@@ -80,6 +81,10 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  *     policy does not depend on that (defence in depth):
  *     ROUTE_FORBIDDEN_PATH;
  *   - not "/v2" nor under "/v2/" (case-sensitive): ROUTE_NOT_FOUND;
+ *   - not an endpoint a pull reads (an allowlist, case-sensitive): "/v2",
+ *     "/v2/", "/v2/<name>/manifests/<reference>" and
+ *     "/v2/<name>/blobs/<algorithm>:<hex>"; anything else, the blob-upload
+ *     endpoints in particular, is ROUTE_FORBIDDEN_PATH;
  *   - otherwise ROUTE_ALLOW. */
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen);
 

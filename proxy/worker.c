@@ -1147,6 +1147,14 @@ static void conn_run(Conn *c) {
                                         conn_upstream_close(c);
                         }
                         if (c->client_eof && buf_len(&c->cin) == 0) {
+                                /* A half-close after the request: the end of
+                                 * our answer still goes out. */
+                                if (buf_len(&c->cout) > 0) {
+                                        c->close_after_flush = true;
+                                        c->state = CONN_CLOSING;
+                                        c->deadline = now_ms() + CLOSING_MS;
+                                        continue;
+                                }
                                 conn_kill(c);
                                 return;
                         }

@@ -8,6 +8,9 @@
 #   forwarded HOST CAFILE PORT MARKER [CERT KEY]
 #                           forged forwarding fields (issue 8, #3)
 #   leftover HOST CAFILE    an upstream that answers twice (issue 8, #2)
+#   upload HOST CAFILE CERT KEY
+#                           an upload session touched through 443, a body on
+#                           a GET (the attacker's review of the fix)
 import hashlib, socket, ssl, sys
 
 failed = 0
@@ -28,8 +31,8 @@ def connect(host, port, sni, cafile=None, cert=None, key=None):
     # bytes: passed to OpenSSL as they are (CR and LF included)
     return ctx.wrap_socket(s, server_hostname=sni)
 
-def read_response(s):
-    """One response: head, then Content-Length bytes. b"" on EOF."""
+def read_response(s, head_request=False):
+    """One response: head, then Content-Length bytes (none for HEAD). b"" on EOF."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         d = s.recv(65536)
@@ -37,6 +40,8 @@ def read_response(s):
             return buf
         buf += d
     head, _, body = buf.partition(b"\r\n\r\n")
+    if head_request:
+        return head + b"\r\n\r\n"
     n = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -103,6 +108,42 @@ def mode_leftover(host, cafile):
     check(r1.startswith(b"HTTP/1.1 200") and r1.endswith(b"first"), "first answer: %r" % r1[-20:])
     check(r2.startswith(b"HTTP/1.1 200") and b"SECRET" not in r2, "second answer is its own: %r" % r2[-20:])
 
+def exchange(s, raw):
+    s.sendall(raw)
+    return read_response(s, raw.startswith(b"HEAD "))
+
+def header(resp, name):
+    for line in resp.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == name.lower():
+            return v.strip().decode()
+    return None
+
+def mode_upload(host, cafile, cert, key):
+    # An upload session started with a certificate on 4443, then touched
+    # anonymously on 443: a GET there makes the registry resume the upload
+    # (and with a stale _state, cancel it).
+    s = connect(host, 4443, b"registry.test", cert=cert, key=key)
+    r = exchange(s, b"POST /v2/boundary/up/blobs/uploads/ HTTP/1.1\r\nHost: registry.test\r\n"
+                    b"Content-Length: 0\r\n\r\n")
+    check(r.startswith(b"HTTP/1.1 202"), "an upload starts on 4443: %r" % r[:40])
+    loc = header(r, b"Location")
+    r = exchange(s, ("PATCH %s HTTP/1.1\r\nHost: registry.test\r\nContent-Type: application/octet-stream\r\n"
+                     "Content-Length: 11\r\n\r\nhello world" % loc).encode())
+    check(r.startswith(b"HTTP/1.1 202"), "data goes into it: %r" % r[:40])
+    s.close()
+    print("upload " + loc.split("?")[0].rsplit("/", 1)[1])
+    for method in (b"GET", b"HEAD"):
+        s = connect(host, 443, b"registry.test")
+        r = exchange(s, method + b" " + loc.encode() + b" HTTP/1.1\r\nHost: registry.test\r\n\r\n")
+        s.close()
+        check(r.startswith(b"HTTP/1.1 403"), "%s on the upload session through 443: %r" % (method.decode(), r[:40]))
+    # A body on the pull port.
+    s = connect(host, 443, b"registry.test")
+    r = exchange(s, b"GET /v2/ HTTP/1.1\r\nHost: registry.test\r\nContent-Length: 5\r\n\r\nbody-marker")
+    s.close()
+    check(r.startswith(b"HTTP/1.1 400"), "GET with a body on 443: %r" % r[:40])
+
 mode = sys.argv[1]
-{"sni": mode_sni, "forwarded": mode_forwarded, "leftover": mode_leftover}[mode](*sys.argv[2:])
+{"sni": mode_sni, "forwarded": mode_forwarded, "leftover": mode_leftover, "upload": mode_upload}[mode](*sys.argv[2:])
 sys.exit(1 if failed else 0)

@@ -7,6 +7,9 @@
 #     registry's log has no catalog request and no POST;
 #   - forged X-Forwarded-For, X-Real-IP, Forwarded and X-Forwarded-Host on
 #     both ports never reach the registry's log: it logs the peer;
+#   - 443 reaches no upload session (a GET there resumes, and with a stale
+#     _state cancels, an upload) and takes no request body: the registry's
+#     log shows neither;
 #   - an upstream that answers one request twice: the second answer is never
 #     handed to the client's next request (the connection is not reused),
 #     and the proxy opens a new upstream connection instead.
@@ -67,6 +70,18 @@ if grep -qE '203\.0\.113\.|evil\.example' <<<"$lines"; then
 	fail "the registry logged a client-chosen address or host"
 fi
 assert_contains "$lines" 'remoteaddr=127.0.0.1'
+
+step "443 reaches no upload session and takes no body"
+out=$(th "${ATTACK[@]}" upload 127.0.0.1 "$CA" "$CI_CERT" "$CI_KEY") || {
+	printf '%s\n' "$out" | sed 's/^/#   /'
+	fail "the pull port reached an upload session or took a body"
+}
+uuid=$(printf '%s\n' "$out" | sed -n 's/^upload //p')
+[[ -n $uuid ]] || fail "no upload session was started"
+th curl -s -m 5 -o /dev/null --cacert "$CA" https://registry.test/v2/upload-flush-marker/manifests/x
+wait_until 20 registry_logged upload-flush-marker || fail "the registry's log does not show proxied requests"
+registry_log | grep "$uuid" | grep -qE 'method=(GET|HEAD)' && fail "the registry saw a GET or HEAD on the upload session"
+registry_logged body-marker && fail "the registry saw the body of a GET on 443"
 
 step "an upstream that answers twice: the extra answer is never handed on"
 th systemctl stop "$UNIT"

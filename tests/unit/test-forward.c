@@ -126,6 +126,21 @@ static void test_authority(void **state) {
         assert_int_equal(forward_authority(&p, &req, out, 4), -ENOBUFS);
 }
 
+/* The pull port sends no query (no pull endpoint reads one); the push port
+ * sends the client's. An empty Content-Length is no body. */
+static void test_query(void **state) {
+        Result res;
+
+        forward("GET /v2/a/manifests/t?ns=docker.io HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false,
+                NULL, &res);
+        assert_true(res.r > 0);
+        assert_ptr_equal(strstr(res.out, "GET /v2/a/manifests/t HTTP/1.1\r\n"), res.out);
+        forward("PATCH /v2/a/blobs/uploads/u?_state=s HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true,
+                NULL, &res);
+        assert_true(res.r > 0);
+        assert_ptr_equal(strstr(res.out, "PATCH /v2/a/blobs/uploads/u?_state=s HTTP/1.1\r\n"), res.out);
+}
+
 static void test_refusals(void **state) {
         static const struct {
                 const char *raw;
@@ -142,6 +157,11 @@ static void test_refusals(void **state) {
                 {"GET /other HTTP/1.1\r\nHost: a\r\n\r\n", true, 404, true},
                 {"PUT /v2/a/blobs/uploads/u HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", true, 413,
                  false},
+                /* An upload session through the pull port (review of issue 8). */
+                {"GET /v2/a/blobs/uploads/u?_state=s HTTP/1.1\r\nHost: a\r\n\r\n", false, 403, true},
+                /* A body on the pull port. */
+                {"GET /v2/ HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n", false, 400, false},
+                {"GET /v2/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false, 400, false},
         };
         Result res;
 
@@ -269,6 +289,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sni_is_never_forwarded),
                 cmocka_unit_test(test_authority),
+                cmocka_unit_test(test_query),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_oracle_refuses),
                 cmocka_unit_test(test_property_random_requests),

@@ -282,12 +282,7 @@ static void test_pull_allowed(void **state) {
                 "/v2/list/tags/manifests/latest",
                 "/v2/x/tags/list/blobs/sha256:00",
                 "/v2/library/busybox/manifests/_catalog",
-                "/v2/_catalogs",
-                "/v2/catalog",
-                "/v2/x/tags/lists",
-                "/v2/x/tags/list.json",
-                "/v2/x/tagslist",
-                "/v2/x/blobs/uploads/2a7c1f5e-0c4a-4c0b-9d5d-3e1f2b6a7c8d",
+                "/v2/x/blobs/uploads/blobs/sha256:00", /* a repository "x/blobs/uploads" */
                 "/v2/library/%62usybox/manifests/latest",
         };
         char out[256];
@@ -299,6 +294,44 @@ static void test_pull_allowed(void **state) {
                 if (route_decide_pull("GET", 3, out, len) != ROUTE_ALLOW)
                         fail_msg("GET \"%s\" was not allowed", allowed[i]);
                 assert_int_equal(route_decide_pull("HEAD", 4, out, len), ROUTE_ALLOW);
+        }
+}
+
+/* The pull port is an allowlist: what is not the version check, a manifest
+ * or a blob by digest is refused, upload sessions above all (a GET there
+ * resumes an upload, and with a stale _state cancels it). */
+static void test_pull_only_endpoints(void **state) {
+        static const char *const refused[] = {
+                "/v2/_catalogs",
+                "/v2/catalog",
+                "/v2/x/tags/lists",
+                "/v2/x/tags/list.json",
+                "/v2/x/tagslist",
+                "/v2/x/blobs/uploads/2a7c1f5e-0c4a-4c0b-9d5d-3e1f2b6a7c8d",
+                "/v2/x/blobs/uploads/2a7c1f5e-0c4a-4c0b-9d5d-3e1f2b6a7c8d?_state=abc",
+                "/v2/x/blobs/uploads/",
+                "/v2/x/blobs/uploads",
+                "/v2/x/blobs/latest",
+                "/v2/x/blobs/",
+                "/v2/x/manifests/",
+                "/v2/manifests/latest",
+                "/v2/blobs/sha256:00",
+                "/v2/x/MANIFESTS/latest",
+                "/v2/x/Blobs/sha256:00",
+                "/v2/x",
+                "/v2/x/y/z",
+                "/v2/x/manifests/latest/",
+        };
+        char out[256];
+        size_t len;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                assert_int_equal(normalize(refused[i], out, sizeof(out), &len), 0);
+                if (route_decide_pull("GET", 3, out, len) != ROUTE_FORBIDDEN_PATH)
+                        fail_msg("GET \"%s\" was not refused", refused[i]);
+                assert_int_equal(route_decide_pull("HEAD", 4, out, len), ROUTE_FORBIDDEN_PATH);
+                assert_int_equal(route_decide_push("GET", 3, out, len), ROUTE_ALLOW);
         }
 }
 
@@ -348,7 +381,7 @@ static void test_not_normalized(void **state) {
                                  ROUTE_FORBIDDEN_PATH);
         }
         /* Not NUL-terminated: only plen bytes count. */
-        assert_int_equal(route_decide_pull("GET", 3, "/v2/x//", 5), ROUTE_ALLOW);
+        assert_int_equal(route_decide_pull("GET", 3, "/v2/a/manifests/t//", 17), ROUTE_ALLOW);
 }
 
 static void test_push(void **state) {
@@ -419,6 +452,7 @@ int main(void) {
                 cmocka_unit_test(test_normalize_buffer),
                 cmocka_unit_test(test_pull_listing_spellings),
                 cmocka_unit_test(test_pull_allowed),
+                cmocka_unit_test(test_pull_only_endpoints),
                 cmocka_unit_test(test_pull_methods),
                 cmocka_unit_test(test_not_found),
                 cmocka_unit_test(test_not_normalized),
