@@ -217,12 +217,15 @@ static int slot_find(LimitsTable *t, const LimitsKey *key, bool create) {
         return reuse;
 }
 
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot) {
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
+                        int *ret_slot) {
         int slot, r;
 
         assert(t && key && ret_slot && column < t->n_columns);
 
         table_lock(t);
+        if (now_ms > t->now_ms)
+                t->now_ms = now_ms;
         *ret_slot = -1;
         slot = slot_find(t, key, true);
         if (slot < 0)

@@ -105,12 +105,16 @@ int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret);
 void limits_free(LimitsTable *t);
 
 /* Counts a new connection of key in column if the client has fewer than
- * max connections (0: no limit, always counted). Returns 1 and sets
+ * max connections (0: no limit, always counted). now_ms (CLOCK_MONOTONIC
+ * milliseconds, as for limits_rate_take()) judges which entries are idle:
+ * when the table is full, only clients turned away arrive, and they must
+ * still see the others' buckets refill. Returns 1 and sets
  * *ret_slot (pass it to limits_conn_release()) when accepted, 0 when the
  * limit is reached, -ENOSPC when the table has no room for the key (refuse
  * the client: it cannot be limited). *ret_slot is -1 unless 1 is
  * returned. */
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot);
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
+                        int *ret_slot);
 
 /* Uncounts a connection acquired with limits_conn_acquire() in the same
  * column; slot -1 is a no-op. */

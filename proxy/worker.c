@@ -1353,7 +1353,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         if (limits_key_from_sockaddr((const struct sockaddr *)ss, (uint8_t)port, w->c->ipv6_prefix, &key) < 0)
                 return;
         if (w->p->limits) {
-                r = limits_conn_acquire(w->p->limits, w->column, &key, pc->conn_per_ip, &slot);
+                r = limits_conn_acquire(w->p->limits, w->column, &key, pc->conn_per_ip, now_ms(), &slot);
                 if (r == -ENOSPC) {
                         /* Refused with a 503 after the handshake, so the
                          * client learns why (conn_start()). */
