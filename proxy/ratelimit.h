@@ -4,7 +4,7 @@
 #pragma once
 
 /*
- * Per-IP limits shared by every proxy worker: concurrent connections
+ * Per-client limits shared by every proxy worker: concurrent connections
  * ([pull]/[push] conn_per_ip) and request rate ([pull]/[push] rate and
  * burst, a token bucket).
  *
@@ -28,11 +28,14 @@
  *    victim refused (below). An entry is never deleted, only reused in
  *    place: a slot with no open connection and a full bucket carries no
  *    information (forgetting it changes no answer), so it is idle and a new
- *    key may take it: stale addresses never fill the table. Lookups scan
+ *    key may take it: stale addresses never fill the table. "Full" is
+ *    judged at the newest time any call has passed, a connection's or a
+ *    request's: when the table is full only refused clients arrive, and
+ *    they must still see the buckets refill. Lookups scan
  *    the whole probe window for the key before taking an idle slot, so a
  *    key is never in the table twice.
  *  - Connections are counted per worker, in columns: counts[column][slot].
- *    The number of connections of an address is the sum over the columns.
+ *    The number of connections of a client is the sum over the columns.
  *    When a worker dies (SIGSYS, SIGKILL after a drain) its connections
  *    never say goodbye; the parent zeroes its column (limits_column_reset())
  *    before giving it to the replacement, so no count leaks. There are
@@ -71,7 +74,10 @@
  * table did once, switched the limits off for every new client, the
  * attacker's next address included, once the table was full. Clients
  * already in the table keep their slot and their service: the busy entries
- * are exactly the clients being served.
+ * are exactly the clients being served. What an attacker with that many
+ * networks can still do is keep newcomers out while it stays busy; the
+ * secret hash keeps it from aiming at one client, the operator sees the
+ * counter and can raise limits_slots.
  */
 
 #include <stdbool.h>
