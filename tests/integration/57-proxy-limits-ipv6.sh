@@ -19,7 +19,9 @@
 #     and nothing of theirs reaches the upstream;
 #   - idle entries are evicted: once the buckets have refilled (1 minute),
 #     a new client is served again;
-#   - the journal says so (one warning), and the access log has the 503s.
+#   - the journal says so (one warning), and the access log has the 429s
+#     and the 503s. (/metrics: regvisor_proxy_limits_table_full_total, in
+#     the unit tests and 75-metrics.sh; `regvisor proxy` alone has none.)
 # Knobs for running it against older code: FILL, SLOTS (empty: key unset).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
@@ -143,6 +145,8 @@ journal=$(th journalctl -u "$UNIT" --no-pager -o cat)
 assert_contains "$journal" "per-client limits table is full; refusing new clients with 503"
 n=$(grep -c 'status=503' <<<"$journal" || true)
 assert_eq "$n" $((f503 + 30)) "503 lines in the access log"
+n=$(grep -c 'path=/v2/one64/.* status=429' <<<"$journal" || true)
+assert_eq "$n" "$n429" "one64: 429 lines in the access log"
 
 step "idle entries are evicted: a new client is served once the buckets are full again"
 served() {
