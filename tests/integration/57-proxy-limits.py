@@ -63,6 +63,9 @@ def upstream(path, count_file):
 
     class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         daemon_threads = True
+        # The default backlog (5) made the proxy's connect fail (502) when
+        # hundreds of requests got through at once, as with the old code.
+        request_queue_size = 256
 
     with open(count_file, "w") as f:
         json.dump({}, f)
