@@ -274,6 +274,9 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                  offsetof(ProxyPortMetrics, conn_limited));
         per_port(out, m, "regvisor_proxy_cidr_refused_total", "Connections refused by allow_cidrs.",
                  offsetof(ProxyPortMetrics, cidr_refused));
+        per_port(out, m, "regvisor_proxy_limits_table_full_total",
+                 "Connections and requests refused with 503: the per-client limits table had no room for them.",
+                 offsetof(ProxyPortMetrics, limits_table_full));
 
         family(out, "regvisor_proxy_tls_handshake_failures_total", "counter",
                "TLS handshakes that failed, or client certificates refused on the push port, by reason.");

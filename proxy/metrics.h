@@ -30,7 +30,7 @@
 
 #define PROXY_METRICS_MAGIC UINT64_C(0x31534d5452565352) /* "RSVRTMS1" */
 /* Bump on any change of the structs below. */
-#define PROXY_METRICS_VERSION 1
+#define PROXY_METRICS_VERSION 2
 #define PROXY_METRICS_FD_ENV "REGVISOR_METRICS_FD"
 
 typedef enum MetricsPort {
@@ -85,6 +85,7 @@ typedef struct ProxyPortMetrics {
         uint64_t cidr_refused;  /* refused: allow_cidrs */
         uint64_t tls_failures[_METRICS_TLS_MAX];
         uint64_t upstream_errors[_METRICS_UPSTREAM_MAX];
+        uint64_t limits_table_full; /* refused (503): no room in the per-client limits table */
 } ProxyPortMetrics;
 
 typedef struct ProxyMetrics {

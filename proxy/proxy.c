@@ -475,7 +475,7 @@ int proxy_run(const Config *config, const char *root) {
         if (r < 0)
                 goto out;
         if (config->pull.conn_per_ip || config->push.conn_per_ip || config->pull.rate > 0 || config->push.rate > 0) {
-                r = limits_new(0, 2 * pa.n_workers, &pa.ctx.limits);
+                r = limits_new(config->limits_slots, 2 * pa.n_workers, &pa.ctx.limits);
                 if (r < 0) {
                         log_error_errno(r, "proxy: cannot create the limits table: %m");
                         goto out;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Per-IP connection and rate limits in shared memory; see limits.h for the
- * design and its bounds.
+ * Per-client connection and rate limits in shared memory; see ratelimit.h
+ * for the design and its bounds.
  */
 
 #include <assert.h>
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include "ratelimit.h"
@@ -32,6 +33,7 @@ struct LimitsTable {
         unsigned n_columns;
         size_t map_size;
         uint64_t now_ms; /* latest time seen, to judge a bucket full */
+        uint8_t hash_key[16]; /* SipHash key, random per table */
         LimitsSlot *slots;
         uint32_t *counts; /* [column * n_slots + slot] */
 };
@@ -44,7 +46,8 @@ int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret) {
 
         if (n_slots == 0)
                 n_slots = LIMITS_DEFAULT_SLOTS;
-        if ((n_slots & (n_slots - 1)) != 0 || n_slots < LIMITS_PROBE || n_columns == 0 || n_columns > 4096)
+        if ((n_slots & (n_slots - 1)) != 0 || n_slots < LIMITS_PROBE || n_slots > LIMITS_MAX_SLOTS ||
+            n_columns == 0 || n_columns > 4096)
                 return -EINVAL;
 
         size = sizeof(LimitsTable) + (size_t)n_slots * sizeof(LimitsSlot) +
@@ -60,6 +63,12 @@ int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret) {
         t->map_size = size;
         t->slots = (LimitsSlot *)(t + 1);
         t->counts = (uint32_t *)(t->slots + n_slots);
+        /* 16 bytes: getrandom() never returns fewer (at most 256 asked). */
+        if (getrandom(t->hash_key, sizeof(t->hash_key), 0) != (ssize_t)sizeof(t->hash_key)) {
+                r = negative_errno();
+                (void)munmap(m, size);
+                return r;
+        }
 
         r = -pthread_mutexattr_init(&attr);
         if (r == 0)
@@ -96,14 +105,69 @@ static void table_unlock(LimitsTable *t) {
         (void)pthread_mutex_unlock(&t->lock);
 }
 
-/* FNV-1a over the key: cheap, and good enough for a table whose worst case
- * (a full probe window) fails open rather than slowing down. */
-static uint32_t key_hash(const LimitsKey *k) {
-        uint32_t h = 2166136261u;
-        h = (h ^ k->port) * 16777619u;
-        for (size_t i = 0; i < sizeof(k->addr); i++)
-                h = (h ^ k->addr[i]) * 16777619u;
-        return h;
+/* SipHash-2-4 (Aumasson, Bernstein 2012, the reference's byte order) of
+ * the key under the table's random key: which slots a key probes must not
+ * be computable from outside, or addresses could be chosen to fill one
+ * victim's window (a full window refuses, see ratelimit.h). */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                                  \
+        do {                                                                                                      \
+                v0 += v1;                                                                                         \
+                v1 = ROTL(v1, 13);                                                                                \
+                v1 ^= v0;                                                                                         \
+                v0 = ROTL(v0, 32);                                                                                \
+                v2 += v3;                                                                                         \
+                v3 = ROTL(v3, 16);                                                                                \
+                v3 ^= v2;                                                                                         \
+                v0 += v3;                                                                                         \
+                v3 = ROTL(v3, 21);                                                                                \
+                v3 ^= v0;                                                                                         \
+                v2 += v1;                                                                                         \
+                v1 = ROTL(v1, 17);                                                                                \
+                v1 ^= v2;                                                                                         \
+                v2 = ROTL(v2, 32);                                                                                \
+        } while (0)
+
+static uint64_t le64(const uint8_t *p) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+                v = (v << 8) | p[i];
+        return v;
+}
+
+static uint64_t siphash24(const uint8_t *in, size_t len, const uint8_t key[static 16]) {
+        uint64_t k0 = le64(key), k1 = le64(key + 8);
+        uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k0, v1 = UINT64_C(0x646f72616e646f6d) ^ k1;
+        uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k0, v3 = UINT64_C(0x7465646279746573) ^ k1;
+        uint64_t b = (uint64_t)len << 56, m;
+        size_t i;
+
+        for (i = 0; i + 8 <= len; i += 8) {
+                m = le64(in + i);
+                v3 ^= m;
+                SIPROUND;
+                SIPROUND;
+                v0 ^= m;
+        }
+        for (size_t j = 0; i + j < len; j++)
+                b |= (uint64_t)in[i + j] << (8 * j);
+        v3 ^= b;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= b;
+        v2 ^= 0xff;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint32_t key_hash(const LimitsTable *t, const LimitsKey *k) {
+        uint8_t in[1 + sizeof(k->addr)];
+        in[0] = k->port;
+        memcpy(in + 1, k->addr, sizeof(k->addr));
+        return (uint32_t)siphash24(in, sizeof(in), t->hash_key);
 }
 
 static bool key_eq(const LimitsKey *a, const LimitsKey *b) {
@@ -132,10 +196,11 @@ static bool bucket_full(const LimitsSlot *s, uint64_t now_ms) {
         return (double)s->tokens + elapsed * s->rate >= cap;
 }
 
-/* Finds key's slot, or claims a reusable one for it. -1 when the window is
- * full of other busy keys. Called with the lock held. */
+/* Finds key's slot, or (create) claims an idle one for it: unused, or with
+ * no connection and a full bucket. -1 when the window is full of other busy
+ * keys. Called with the lock held. */
 static int slot_find(LimitsTable *t, const LimitsKey *key, bool create) {
-        uint32_t mask = t->n_slots - 1, h = key_hash(key);
+        uint32_t mask = t->n_slots - 1, h = key_hash(t, key);
         int reuse = -1;
 
         for (unsigned i = 0; i < LIMITS_PROBE; i++) {
@@ -152,17 +217,20 @@ static int slot_find(LimitsTable *t, const LimitsKey *key, bool create) {
         return reuse;
 }
 
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot) {
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
+                        int *ret_slot) {
         int slot, r;
 
         assert(t && key && ret_slot && column < t->n_columns);
 
         table_lock(t);
+        if (now_ms > t->now_ms)
+                t->now_ms = now_ms;
+        *ret_slot = -1;
         slot = slot_find(t, key, true);
-        if (slot < 0) {
-                *ret_slot = -1;
-                r = 2;
-        } else if (max > 0 && conns_of(t, (unsigned)slot) >= max)
+        if (slot < 0)
+                r = -ENOSPC;
+        else if (max > 0 && conns_of(t, (unsigned)slot) >= max)
                 r = 0;
         else {
                 (*count_of(t, column, (unsigned)slot))++;
@@ -204,7 +272,7 @@ int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned
         slot = slot_find(t, key, true);
         if (slot < 0) {
                 table_unlock(t);
-                return 2;
+                return -ENOSPC;
         }
         LimitsSlot *s = &t->slots[slot];
         if (!s->bucket_set) {
@@ -265,9 +333,11 @@ unsigned limits_conn_count(LimitsTable *t, const LimitsKey *key) {
         return n;
 }
 
-int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, LimitsKey *ret) {
+int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, unsigned ipv6_prefix, LimitsKey *ret) {
         LimitsKey k = {.port = port};
 
+        if (ipv6_prefix < LIMITS_MIN_IPV6_PREFIX || ipv6_prefix > 128)
+                return -EINVAL;
         if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
                 k.addr[10] = 0xff;
@@ -276,6 +346,14 @@ int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, LimitsKey 
         } else if (sa->sa_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
                 memcpy(k.addr, &in6->sin6_addr, 16);
+                /* An IPv4 client on a dual-stack socket: the IPv4 address
+                 * is the whole key, like on an IPv4 socket. */
+                if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+                        unsigned whole = ipv6_prefix / 8, bits = ipv6_prefix % 8;
+                        if (bits != 0)
+                                k.addr[whole++] &= (uint8_t)(0xff00u >> bits);
+                        memset(k.addr + whole, 0, sizeof(k.addr) - whole);
+                }
         } else
                 return -EAFNOSUPPORT;
         *ret = k;

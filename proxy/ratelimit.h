@@ -4,7 +4,7 @@
 #pragma once
 
 /*
- * Per-IP limits shared by every proxy worker: concurrent connections
+ * Per-client limits shared by every proxy worker: concurrent connections
  * ([pull]/[push] conn_per_ip) and request rate ([pull]/[push] rate and
  * burst, a token bucket).
  *
@@ -14,14 +14,28 @@
  * by landing on several workers. No file, no IPC, nothing to open after the
  * sandbox is locked down.
  *
- *  - Slots: a fixed array of n_slots entries (LIMITS_DEFAULT_SLOTS), open
- *    addressing keyed by (port, address), probing at most LIMITS_PROBE slots
- *    from the hash. An entry is never deleted, only reused in place: a slot
- *    with no connection and a full bucket carries no information, so a new
- *    key may take it. Lookups scan the whole probe window for the key before
- *    taking a reusable slot, so a key is never in the table twice.
+ *  - Keys: (port, client). An IPv4 client is its address; an IPv6 client is
+ *    its prefix ([proxy] ipv6_prefix, /64 by default): one host or LAN
+ *    gets a /64 and picks any of its 2^64 addresses at will, so keying by
+ *    /128 let one client take as many buckets as it liked (and fill the
+ *    table, below). An IPv4-mapped IPv6 address (::ffff:a.b.c.d, an IPv4
+ *    client on a dual-stack socket) is the IPv4 client, never a prefix.
+ *  - Slots: a fixed array of n_slots entries ([proxy] limits_slots,
+ *    LIMITS_DEFAULT_SLOTS), open addressing keyed by (port, client),
+ *    probing at most LIMITS_PROBE slots from the hash. The hash is SipHash
+ *    with a key drawn at limits_new(): an attacker who could compute it
+ *    would pick addresses that fill one victim's probe window and have the
+ *    victim refused (below). An entry is never deleted, only reused in
+ *    place: a slot with no open connection and a full bucket carries no
+ *    information (forgetting it changes no answer), so it is idle and a new
+ *    key may take it: stale addresses never fill the table. "Full" is
+ *    judged at the newest time any call has passed, a connection's or a
+ *    request's: when the table is full only refused clients arrive, and
+ *    they must still see the buckets refill. Lookups scan
+ *    the whole probe window for the key before taking an idle slot, so a
+ *    key is never in the table twice.
  *  - Connections are counted per worker, in columns: counts[column][slot].
- *    The number of connections of an address is the sum over the columns.
+ *    The number of connections of a client is the sum over the columns.
  *    When a worker dies (SIGSYS, SIGKILL after a drain) its connections
  *    never say goodbye; the parent zeroes its column (limits_column_reset())
  *    before giving it to the replacement, so no count leaks. There are
@@ -51,45 +65,62 @@
  *    worker's column is reset by the parent anyway).
  *
  * Bounds. Memory: n_slots * (sizeof(LimitsSlot) + 4 * n_columns) bytes,
- * 16384 slots and 8 columns are about 1 MiB. When all LIMITS_PROBE slots of
- * a key's window are busy (more distinct active addresses than the table
- * holds, or an unlucky cluster) the key is not tracked and the limit fails
- * open for it (return 2 below): refusing every new address when the table
- * is full would let an attacker with many addresses lock everyone out. The
- * caller logs it.
+ * 16384 slots and 8 columns are about 1.2 MiB. When all LIMITS_PROBE slots
+ * of a key's window are busy (more distinct clients active at once than the
+ * table holds: with /64 keys that takes thousands of networks, not one
+ * host), a new key cannot be tracked and is REFUSED (-ENOSPC below; the
+ * worker answers 503 and counts it in
+ * regvisor_proxy_limits_table_full_total). Failing open instead, as this
+ * table did once, switched the limits off for every new client, the
+ * attacker's next address included, once the table was full. Clients
+ * already in the table keep their slot and their service: the busy entries
+ * are exactly the clients being served. What an attacker with that many
+ * networks can still do is keep newcomers out while it stays busy; the
+ * secret hash keeps it from aiming at one client, the operator sees the
+ * counter and can raise limits_slots.
  */
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define LIMITS_DEFAULT_SLOTS 16384
-#define LIMITS_PROBE 32
+#define LIMITS_MAX_SLOTS (1U << 20)
+#define LIMITS_PROBE 64
+#define LIMITS_DEFAULT_IPV6_PREFIX 64
+#define LIMITS_MIN_IPV6_PREFIX 32
 
 typedef struct LimitsTable LimitsTable;
 
-/* A client address as the table keys it: IPv4 in IPv4-mapped IPv6 form
+/* A client as the table keys it: IPv4 in IPv4-mapped IPv6 form
  * (::ffff:a.b.c.d), so that the same client is one key on a dual-stack
- * socket and on an IPv4 one. port tells the two public ports apart. */
+ * socket and on an IPv4 one; IPv6 masked to its prefix (the bits beyond it
+ * zero). port tells the two public ports apart. */
 typedef struct LimitsKey {
         uint8_t port; /* 0 pull, 1 push */
         uint8_t addr[16];
 } LimitsKey;
 
-/* Creates a table of n_slots slots (a power of two; 0 means
- * LIMITS_DEFAULT_SLOTS) and n_columns connection columns, in shared
- * anonymous memory. Returns 0 or a negative errno. */
+/* Creates a table of n_slots slots (a power of two from LIMITS_PROBE to
+ * LIMITS_MAX_SLOTS; 0 means LIMITS_DEFAULT_SLOTS) and n_columns connection
+ * columns, in shared anonymous memory, with a fresh random hash key.
+ * Returns 0 or a negative errno (-EINVAL for bad sizes). */
 int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret);
 
 /* Unmaps the table; NULL is fine. Each process that inherited it may call
  * this for its own mapping. */
 void limits_free(LimitsTable *t);
 
-/* Counts a new connection of key in column if the address has fewer than
- * max connections (0: no limit, always counted). Returns 1 and sets
+/* Counts a new connection of key in column if the client has fewer than
+ * max connections (0: no limit, always counted). now_ms (CLOCK_MONOTONIC
+ * milliseconds, as for limits_rate_take()) judges which entries are idle:
+ * when the table is full, only clients turned away arrive, and they must
+ * still see the others' buckets refill. Returns 1 and sets
  * *ret_slot (pass it to limits_conn_release()) when accepted, 0 when the
- * limit is reached, 2 when the table has no room for the key (accepted, not
- * counted: *ret_slot is -1). */
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, int *ret_slot);
+ * limit is reached, -ENOSPC when the table has no room for the key (refuse
+ * the client: it cannot be limited). *ret_slot is -1 unless 1 is
+ * returned. */
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
+                        int *ret_slot);
 
 /* Uncounts a connection acquired with limits_conn_acquire() in the same
  * column; slot -1 is a no-op. */
@@ -97,12 +128,12 @@ void limits_conn_release(LimitsTable *t, unsigned column, int slot);
 
 /* Takes one request token for key at time now_ms (CLOCK_MONOTONIC
  * milliseconds) from a bucket of rate tokens per second and burst + 1
- * tokens. Returns 1 when allowed (also when rate is 0: off, and 2 when the
- * table has no room, failing open), 0 when limited; then *ret_retry_after
- * (may be NULL) is the number of whole seconds until a token is back (at
- * least 1). With ret_delay_ms non-NULL (delay mode, see above) an allowed
- * request's wait in milliseconds is stored there (0: serve now; always 0
- * when 2 is returned); NULL is nodelay. */
+ * tokens. Returns 1 when allowed (also when rate is 0: off), 0 when
+ * limited; then *ret_retry_after (may be NULL) is the number of whole
+ * seconds until a token is back (at least 1); -ENOSPC when the table has no
+ * room for the key (refuse the request). With ret_delay_ms non-NULL (delay
+ * mode, see above) an allowed request's wait in milliseconds is stored
+ * there (0: serve now; always 0 unless 1 is returned); NULL is nodelay. */
 int limits_rate_take(LimitsTable *t, const LimitsKey *key, double rate, unsigned burst, uint64_t now_ms,
                      unsigned *ret_retry_after, uint64_t *ret_delay_ms);
 
@@ -113,7 +144,9 @@ void limits_column_reset(LimitsTable *t, unsigned column);
 /* Connections of key summed over all columns (for tests and status). */
 unsigned limits_conn_count(LimitsTable *t, const LimitsKey *key);
 
-/* Fills *ret from a socket address (AF_INET or AF_INET6). -EAFNOSUPPORT for
- * other families. */
+/* Fills *ret from a socket address (AF_INET or AF_INET6): IPv4 (also
+ * IPv4-mapped IPv6) as its address, other IPv6 as its first ipv6_prefix
+ * bits (LIMITS_MIN_IPV6_PREFIX to 128). -EAFNOSUPPORT for other families,
+ * -EINVAL for a prefix out of range. */
 struct sockaddr;
-int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, LimitsKey *ret);
+int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, unsigned ipv6_prefix, LimitsKey *ret);

@@ -158,6 +158,7 @@ struct Conn {
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key;
         int limit_slot;
+        bool limits_full; /* no room in the limits table at accept: refused */
         TlsClientVerdict verdict;
         const char *verdict_reason;
         char subject[SUBJECT_MAX];
@@ -196,7 +197,7 @@ struct Worker {
         bool draining;
         uint64_t drain_deadline;
         uint64_t next_sweep;
-        bool table_full_logged;
+        uint64_t table_full_warned; /* ms; the journal hears of it once a minute */
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
@@ -218,6 +219,19 @@ static uint64_t now_us(void) {
 /* The port's counters (the mapping exists before lockdown: no syscall). */
 static ProxyPortMetrics *port_metrics(const Conn *c) {
         return &c->w->p->metrics->port[c->port];
+}
+
+/* The limits table has no room for this client: say so once a minute. The
+ * client is refused (ratelimit.h: failing open would switch the limits off
+ * for every new address, the attacker's included). */
+static void worker_warn_table_full(Worker *w) {
+        uint64_t now = now_ms();
+
+        if (w->table_full_warned != 0 && now - w->table_full_warned < 60000)
+                return;
+        w->table_full_warned = now;
+        log_warning("proxy: the per-client limits table is full; refusing new clients with 503 "
+                    "(regvisor_proxy_limits_table_full_total; [proxy] limits_slots)");
 }
 
 static void count_upstream_error(Conn *c, MetricsUpstreamError e) {
@@ -535,6 +549,15 @@ static MetricsTlsFailure tls_failure_of(const Conn *c) {
         }
 }
 
+/* A client the limits table has no room for (ratelimit.h) is refused, never
+ * served unlimited: 503 and close, once the handshake lets it hear why. */
+static int conn_refuse_table_full(Conn *c, size_t head_len) {
+        buf_consume(&c->cin, head_len);
+        conn_respond_error(c, 503, "UNAVAILABLE", "too many clients", "the proxy's per-client limits table is full",
+                           1, false);
+        return 1;
+}
+
 /* Returns 1 when the exchange started (or was answered), 0 when the rate
  * limit delays it (c->delay_until), <0 to kill. */
 static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
@@ -566,14 +589,17 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
 
         if (c->rate_taken)
                 c->rate_taken = false; /* taken before the delay */
+        else if (c->limits_full)
+                return conn_refuse_table_full(c, head_len); /* counted at accept */
         else if (w->p->limits && pc->rate > 0) {
                 unsigned retry = 1;
                 uint64_t delay_ms = 0;
                 r = limits_rate_take(w->p->limits, &c->key, pc->rate, pc->burst, now_ms(), &retry,
                                      pc->delay ? &delay_ms : NULL);
-                if (r == 2 && !w->table_full_logged) {
-                        log_warning("proxy: the per-IP limits table is full; not limiting new addresses");
-                        w->table_full_logged = true;
+                if (r == -ENOSPC) {
+                        proxy_metrics_inc(&port_metrics(c)->limits_table_full);
+                        worker_warn_table_full(w);
+                        return conn_refuse_table_full(c, head_len);
                 }
                 if (r == 0) {
                         proxy_metrics_inc(&port_metrics(c)->rate_limited);
@@ -1312,7 +1338,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         _cleanup_close_ int cfd = fd;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
-        int slot = -1, r, one = 1;
+        int slot = -1, r = 0, one = 1;
 
         peer_string(ss, peer);
         if (!proxy_cidr_allowed(pc->allow_cidrs, pc->n_allow_cidrs, (const struct sockaddr *)ss)) {
@@ -1320,19 +1346,21 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
                 log_event(LOG_NOTICE, "refused", "%s %s refused: not in allow_cidrs", proxy_port_name(port), peer);
                 return;
         }
-        if (limits_key_from_sockaddr((const struct sockaddr *)ss, (uint8_t)port, &key) < 0)
+        if (limits_key_from_sockaddr((const struct sockaddr *)ss, (uint8_t)port, w->c->ipv6_prefix, &key) < 0)
                 return;
         if (w->p->limits) {
-                r = limits_conn_acquire(w->p->limits, w->column, &key, pc->conn_per_ip, &slot);
+                r = limits_conn_acquire(w->p->limits, w->column, &key, pc->conn_per_ip, now_ms(), &slot);
+                if (r == -ENOSPC) {
+                        /* Refused with a 503 after the handshake, so the
+                         * client learns why (conn_start()). */
+                        proxy_metrics_inc(&w->p->metrics->port[port].limits_table_full);
+                        worker_warn_table_full(w);
+                }
                 if (r == 0) {
                         proxy_metrics_inc(&w->p->metrics->port[port].conn_limited);
                         log_event(LOG_NOTICE, "refused", "%s %s refused: more than conn_per_ip=%u connections",
                                   proxy_port_name(port), peer, pc->conn_per_ip);
                         return;
-                }
-                if (r == 2 && !w->table_full_logged) {
-                        log_warning("proxy: the per-IP limits table is full; not limiting new addresses");
-                        w->table_full_logged = true;
                 }
         }
         (void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1361,6 +1389,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
                 .head_timer = true,
                 .key = key,
                 .limit_slot = slot,
+                .limits_full = r == -ENOSPC,
                 .verdict = TLS_CLIENT_NONE,
         };
         memcpy(c->peer, peer, sizeof(peer));

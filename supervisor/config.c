@@ -117,6 +117,7 @@ static int parse_duration(const ParseCall *p);
 static int parse_workers(const ParseCall *p);
 static int parse_bool(const ParseCall *p);
 static int parse_duration_ms(const ParseCall *p);
+static int parse_power_of_two(const ParseCall *p);
 
 /* Every key regvisor knows: section, key, parser, field, default, the
  * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
@@ -173,6 +174,11 @@ static const ConfigKey config_keys[] = {
         {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
         {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
         {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+        /* Per-client limits: an IPv6 client is its prefix (/32 at the
+         * widest: an ISP's whole allocation is no one client); the table's
+         * size bounds its memory (proxy/ratelimit.h). */
+        {"proxy", "ipv6_prefix", parse_unsigned, FIELD(ipv6_prefix, unsigned), "64", 32, 128, 0},
+        {"proxy", "limits_slots", parse_power_of_two, FIELD(limits_slots, unsigned), "16384", 64, 1048576, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
@@ -1035,6 +1041,18 @@ static int parse_unsigned(const ParseCall *p) {
 
         if (parse_number(p->value, &v) < 0 || v < p->key->min || v > p->key->max)
                 return expected(p, "expected a whole number from %" PRIu64 " to %" PRIu64, p->key->min,
+                                p->key->max);
+        *field = (unsigned)v;
+        return 0;
+}
+
+/* A whole number in bounds that is a power of two (a hash table's size). */
+static int parse_power_of_two(const ParseCall *p) {
+        unsigned *field = p->field;
+        uint64_t v;
+
+        if (parse_number(p->value, &v) < 0 || v < p->key->min || v > p->key->max || (v & (v - 1)) != 0)
+                return expected(p, "expected a power of two from %" PRIu64 " to %" PRIu64, p->key->min,
                                 p->key->max);
         *field = (unsigned)v;
         return 0;

@@ -94,6 +94,8 @@ typedef struct {
         unsigned header_timeout; /* seconds */
         unsigned idle_timeout;   /* seconds */
         unsigned workers;        /* 0 = one per core */
+        unsigned ipv6_prefix;    /* per-client limits key IPv6 by this prefix */
+        unsigned limits_slots;   /* per-client limits table size, a power of two */
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */

@@ -56,6 +56,7 @@ assert_contains "$before" 'regvisor_proxy_requests_total{method="GET",port="pull
 assert_contains "$before" 'regvisor_proxy_request_duration_seconds_bucket{le="+Inf",port="push"}'
 assert_contains "$before" 'regvisor_proxy_tls_handshake_failures_total{port="push",reason="revoked"}'
 assert_contains "$before" 'regvisor_proxy_upstream_errors_total{kind="connect",port="pull"}'
+assert_contains "$before" 'regvisor_proxy_limits_table_full_total{port="pull"}'
 workers=$(value "$before" 'regvisor_proxy_workers_alive{}')
 procs=$(th pgrep -c -u registry-proxy) || true
 assert_eq "$workers" "$procs" "workers_alive (processes of registry-proxy)"
@@ -101,6 +102,7 @@ delta 'regvisor_proxy_tls_handshake_failures_total{port="push",reason="no_certif
 delta 'regvisor_proxy_tls_handshake_failures_total{port="push",reason="bad_certificate"}' 0 >/dev/null
 delta 'regvisor_proxy_tls_handshake_failures_total{port="pull",reason="protocol"}' 1 >/dev/null
 delta 'regvisor_proxy_upstream_errors_total{kind="connect",port="pull"}' 0 >/dev/null
+delta 'regvisor_proxy_limits_table_full_total{port="pull"}' 0 >/dev/null
 n_pull=$((3 + 1 + 1 + 30))
 delta 'regvisor_proxy_request_duration_seconds_count{port="pull"}' $n_pull >/dev/null
 delta 'regvisor_proxy_request_duration_seconds_bucket{le="+Inf",port="pull"}' $n_pull >/dev/null

@@ -118,6 +118,8 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->header_timeout, b->header_timeout);
         assert_int_equal(a->idle_timeout, b->idle_timeout);
         assert_int_equal(a->workers, b->workers);
+        assert_int_equal(a->ipv6_prefix, b->ipv6_prefix);
+        assert_int_equal(a->limits_slots, b->limits_slots);
 
         assert_listen_equal(&a->status_listen, &b->status_listen);
         assert_int_equal(a->status_allow_remote, b->status_allow_remote);
@@ -221,6 +223,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c.header_timeout, 10);
         assert_int_equal(c.idle_timeout, 60);
         assert_int_equal(c.workers, 0);
+        assert_int_equal(c.ipv6_prefix, 64);
+        assert_int_equal(c.limits_slots, 16384);
 
         assert_string_equal(c.status_listen.host, "127.0.0.1");
         assert_int_equal(c.status_listen.port, 9443);
@@ -428,7 +432,7 @@ static const char *const documented_keys[] = {
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
-        "workers",      "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
+        "workers",      "ipv6_prefix", "limits_slots", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "listen",      "allow_remote",
@@ -616,6 +620,11 @@ static void test_numbers_forms(void **state) {
                 U("[proxy]\nworkers = auto", workers, 0),
                 U("[proxy]\nworkers = 0", workers, 0),
                 U("[proxy]\nworkers = 1024", workers, 1024),
+                U("[proxy]\nipv6_prefix = 32", ipv6_prefix, 32),
+                U("[proxy]\nipv6_prefix = 56", ipv6_prefix, 56),
+                U("[proxy]\nipv6_prefix = 128", ipv6_prefix, 128),
+                U("[proxy]\nlimits_slots = 64", limits_slots, 64),
+                U("[proxy]\nlimits_slots = 1048576", limits_slots, 1048576),
                 U("[pull]\nburst = 0", pull.burst, 0),
                 U("[pull]\nburst = 1000000", pull.burst, 1000000),
                 U("[push]\nconn_per_ip = 0", push.conn_per_ip, 0),
@@ -1290,6 +1299,16 @@ static const ErrorCase error_cases[] = {
         {"workers negative", "[proxy]\nworkers = -1\n", 2, "[proxy] workers", "auto"},
         {"workers too many", "[proxy]\nworkers = 1025\n", 2, "[proxy] workers", "1 to 1024"},
         {"workers words", "[proxy]\nworkers = many\n", 2, "[proxy] workers", "auto (one per CPU)"},
+        {"ipv6_prefix too wide", "[proxy]\nipv6_prefix = 31\n", 2, "[proxy] ipv6_prefix", "32 to 128"},
+        {"ipv6_prefix zero", "[proxy]\nipv6_prefix = 0\n", 2, "[proxy] ipv6_prefix", "32 to 128"},
+        {"ipv6_prefix too long", "[proxy]\nipv6_prefix = 129\n", 2, "[proxy] ipv6_prefix", "32 to 128"},
+        {"ipv6_prefix slash", "[proxy]\nipv6_prefix = /64\n", 2, "[proxy] ipv6_prefix", "whole number"},
+        {"limits_slots not a power of two", "[proxy]\nlimits_slots = 10000\n", 2, "[proxy] limits_slots",
+         "power of two from 64 to 1048576"},
+        {"limits_slots too small", "[proxy]\nlimits_slots = 32\n", 2, "[proxy] limits_slots", "power of two"},
+        {"limits_slots too big", "[proxy]\nlimits_slots = 2097152\n", 2, "[proxy] limits_slots",
+         "power of two"},
+        {"limits_slots zero", "[proxy]\nlimits_slots = 0\n", 2, "[proxy] limits_slots", "power of two"},
 
         /* [status] */
         {"status any", "[status]\nlisten = 0.0.0.0:9443\n", 2, "[status] listen",

@@ -151,6 +151,8 @@ static void test_render_counts(void **state) {
         proxy_metrics_inc(&m.port[METRICS_PUSH].tls_failures[METRICS_TLS_NO_CERTIFICATE]);
         proxy_metrics_inc(&m.port[METRICS_PULL].rate_limited);
         proxy_metrics_inc(&m.port[METRICS_PUSH].upstream_errors[METRICS_UPSTREAM_TIMEOUT]);
+        proxy_metrics_inc(&m.port[METRICS_PULL].limits_table_full);
+        proxy_metrics_inc(&m.port[METRICS_PULL].limits_table_full);
         proxy_metrics_set_workers(&m, 4);
         text = render(&m);
         check_format(text);
@@ -192,6 +194,8 @@ static void test_render_counts(void **state) {
                 value_of(text, "regvisor_proxy_tls_handshake_failures_total{port=\"push\",reason=\"no_certificate\"}"),
                 1, 0);
         assert_float_equal(value_of(text, "regvisor_proxy_rate_limited_total{port=\"pull\"}"), 1, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_limits_table_full_total{port=\"pull\"}"), 2, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_limits_table_full_total{port=\"push\"}"), 0, 0);
         assert_float_equal(value_of(text, "regvisor_proxy_upstream_errors_total{port=\"push\",kind=\"timeout\"}"), 1,
                            0);
         assert_float_equal(value_of(text, "regvisor_proxy_workers_alive"), 4, 0);
