@@ -184,10 +184,10 @@ log=$(th journalctl --no-pager _SYSTEMD_USER_UNIT=regvisor-registry.service -o c
 for needle in _catalog tags/list TaGs %74ags; do
 	[[ $log != *"$needle"* ]] || fail "the registry saw a request for $needle: $(grep -- "$needle" <<<"$log" | head -n 3)"
 done
-# A spelling the registry does not route (";x" is part of the segment) goes
-# through and is a 404 from the registry, not a listing.
+# A spelling the registry does not route (";x" is part of the segment) is
+# no endpoint a pull reads either: the pull port's allowlist refuses it.
 code=$(th "${CURL[@]}" -o /dev/null -w '%{http_code}' 'https://registry.test/v2/_catalog;x')
-assert_eq "$code" 404 "GET /v2/_catalog;x on 443"
+assert_eq "$code" 403 "GET /v2/_catalog;x on 443"
 
 step "443: the escaped spellings the registry routes are 403"
 wrong=""
