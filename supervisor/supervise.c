@@ -1257,6 +1257,13 @@ int supervisor_run(const char *config_path) {
         if (pipe2(s.report_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
             sd_event_add_io(s.event, &s.report_source, s.report_pipe[0], EPOLLIN, on_report_readable, &s) < 0)
                 log_warning("cannot set up the proxy's report pipe: %m; reloads will time out waiting for it");
+        /* Outcomes count on from the last run's: `regvisor reload` waits
+         * for a SEQ other than the one it read. */
+        {
+                bool ok;
+                if (reload_status_read(RELOAD_STATUS_PATH, &s.reload_seq, &ok, NULL) < 0)
+                        s.reload_seq = 0;
+        }
         port_hosts_update(&s);
         r = proxy_spawn(&s);
         if (r < 0)
