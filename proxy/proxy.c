@@ -416,41 +416,58 @@ static bool limits_wanted(const Config *c) {
         return c->pull.conn_per_ip || c->push.conn_per_ip || c->pull.rate > 0 || c->push.rate > 0;
 }
 
+/* The configuration file again, or NULL with *ret_refusal saying why the
+ * running one stays (a parse error, restart-only keys). */
+static Config *reload_config(const Parent *pa, char **ret_refusal) {
+        _cleanup_free_ char *error = NULL, *restart = NULL;
+        Config *fresh = calloc(1, sizeof(Config));
+        int r;
+
+        *ret_refusal = NULL;
+        if (!fresh) {
+                *ret_refusal = strdup("out of memory");
+                return NULL;
+        }
+        r = reload_load_config(pa->config_path, fresh, &error);
+        if (r < 0) {
+                free(fresh);
+                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                return NULL;
+        }
+        r = reload_restart_only_changes(pa->ctx.config, fresh, RELOAD_PROXY, &restart);
+        if (r != 0) {
+                config_done(fresh);
+                free(fresh);
+                if (asprintf(ret_refusal, "%s: %s %s only with a restart", pa->config_path,
+                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
+                        *ret_refusal = NULL;
+                return NULL;
+        }
+        return fresh;
+}
+
 /* SIGHUP: the configuration file again (when the proxy knows it), the
  * certificates and the CRL, then a new generation of workers with all of
- * it; the old generation drains. All or nothing: on any error the running
- * workers, configuration and certificates stay, and the reason is reported.
- * Restart-only keys (reload.h) refuse the reload. */
+ * it; the old generation drains. The configuration is all or nothing: a
+ * file that does not load or changes restart-only keys (reload.h) leaves
+ * the running one, and the reload is reported failed. The certificates and
+ * the CRL are loaded again in any case: a revocation never waits for an
+ * unrelated mistake in the configuration to be fixed. Certificates that do
+ * not load leave everything as it was. */
 static void reload(Parent *pa) {
         SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
         const Config *running = pa->ctx.config;
+        _cleanup_free_ char *refusal = NULL;
         Config *fresh = NULL;
         int r;
 
         if (pa->config_path) {
-                _cleanup_free_ char *error = NULL, *restart = NULL;
-                fresh = calloc(1, sizeof(Config));
-                if (!fresh) {
-                        report(pa, false, "out of memory; keeping the running configuration");
-                        return;
-                }
-                r = reload_load_config(pa->config_path, fresh, &error);
-                if (r < 0) {
-                        free(fresh);
-                        report(pa, false, "%s; keeping the running configuration",
-                               error ? error : strerror(-r));
-                        return;
-                }
-                r = reload_restart_only_changes(running, fresh, RELOAD_PROXY, &restart);
-                if (r != 0) {
-                        config_done(fresh);
-                        free(fresh);
-                        report(pa, false, "%s: %s %s only with a restart; keeping the running configuration",
-                               pa->config_path, r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change");
-                        return;
-                }
+                fresh = reload_config(pa, &refusal);
                 /* load_tls() reads [tls] dir from ctx.config. */
-                pa->ctx.config = fresh;
+                if (fresh)
+                        pa->ctx.config = fresh;
+                else if (!refusal)
+                        refusal = strdup("out of memory");
         }
         if (load_tls(pa, ctx) < 0) {
                 pa->ctx.config = running;
@@ -507,7 +524,10 @@ static void reload(Parent *pa) {
         }
         if (fresh)
                 pa->reloaded = fresh;
-        if (r < 0)
+        if (refusal)
+                report(pa, false, "%s; keeping the running configuration (certificates and CRL reloaded: "
+                                  "generation %u of workers)", refusal, pa->generation);
+        else if (r < 0)
                 report(pa, false, "%s; generation %u is short of workers (restarted as slots free up)",
                        strerror(-r), pa->generation);
         else

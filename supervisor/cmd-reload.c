@@ -6,7 +6,10 @@
  * makes the reload's outcome systemctl's exit status:
  *
  *   1. load the configuration with the same parser as `run` (a bad file is
- *      FILE:LINE on stderr, exit 1: nothing is signalled);
+ *      FILE:LINE on stderr, and the exit status will be 1 whatever the
+ *      supervisor says; it is still signalled, because a reload also loads
+ *      the certificates and the CRL: a revocation must not wait until an
+ *      unrelated mistake in the file is fixed);
  *   2. read the supervisor's last outcome (reload.h, RELOAD_STATUS_PATH);
  *   3. SIGHUP the main PID and wait, bounded, for a newer outcome: the
  *      supervisor's own checks (restart-only keys) and the proxy's answer;
@@ -116,19 +119,17 @@ int verb_reload(int argc, char **argv) {
         unsigned long before, seq;
         uint64_t deadline;
         Config config;
-        bool ok;
+        bool ok, valid;
         int r;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         /* Same parser, same messages as `run`: the error is on stderr (and
-         * so in `systemctl status`), nothing is signalled. */
-        if (verb_load_config(arg_config, &config) < 0) {
-                log_error("reload refused: the running configuration stays");
-                return 1;
-        }
-        config_done(&config);
+         * so in `systemctl status`). */
+        valid = verb_load_config(arg_config, &config) >= 0;
+        if (valid)
+                config_done(&config);
 
         r = reload_status_read(RELOAD_STATUS_PATH, &before, &ok, NULL);
         if (r < 0) {
@@ -152,7 +153,7 @@ int verb_reload(int argc, char **argv) {
                 }
                 (void) usleep(50 * 1000);
         }
-        if (!ok) {
+        if (!ok || !valid) {
                 log_error("reload refused: %s", message ? message : "?");
                 return 1;
         }

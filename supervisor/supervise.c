@@ -111,6 +111,7 @@ struct Supervisor {
         Config reload_prev;          /* the configuration before the pending reload */
         sd_event_source *reload_timer;
         char *reload_refused;        /* the last reload's error, NULL when it applied */
+        char *reload_refusal;        /* the pending reload's: the file was refused here */
         char probe_host[2][INET6_ADDRSTRLEN]; /* where the proxy ports are checked */
 };
 
@@ -587,6 +588,7 @@ static void reload_finish(Supervisor *s, bool ok, const char *message) {
 
         s->reload_pending = false;
         s->reload_timer = sd_event_source_disable_unref(s->reload_timer);
+        free(TAKE_PTR(s->reload_refusal));
         free(s->reload_refused);
         s->reload_refused = ok ? NULL : strdup(message);
         log_event(ok ? LOG_INFO : LOG_ERR, ok ? "reloaded" : "reload-failed", "reload %lu %s: %s", s->reload_seq,
@@ -622,15 +624,39 @@ static void reload_rollback(Supervisor *s) {
 static int on_reload_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
         Supervisor *s = userdata;
 
-        reload_rollback(s);
+        if (!s->reload_refusal)
+                reload_rollback(s);
         reload_finish(s, false, "the proxy did not answer its reload in time; keeping the running configuration");
         return 0;
 }
 
-static void reload_start(Supervisor *s) {
-        _cleanup_free_ char *error = NULL, *restart = NULL, *msg = NULL;
+/* Parses and checks the file: 0 with *ret_fresh, or a negative errno with
+ * *ret_refusal saying why the running configuration stays. */
+static int reload_check(Supervisor *s, Config *ret_fresh, char **ret_refusal) {
+        _cleanup_free_ char *error = NULL, *restart = NULL;
         Config fresh;
         int r;
+
+        r = reload_load_config(s->config_path, &fresh, &error);
+        if (r < 0) {
+                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                return r;
+        }
+        r = reload_restart_only_changes(&s->config, &fresh, RELOAD_SUPERVISOR | RELOAD_PROXY, &restart);
+        if (r != 0) {
+                config_done(&fresh);
+                if (asprintf(ret_refusal, "%s: %s %s only with `systemctl restart regvisor`", s->config_path,
+                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
+                        *ret_refusal = NULL;
+                return -EPERM;
+        }
+        *ret_fresh = fresh;
+        return 0;
+}
+
+static void reload_start(Supervisor *s) {
+        _cleanup_free_ char *msg = NULL;
+        Config fresh;
 
         if (s->reload_pending) {
                 s->reload_again = true;
@@ -638,29 +664,27 @@ static void reload_start(Supervisor *s) {
         }
         (void) sd_notify(false, "RELOADING=1");
         s->reload_seq++;
-        r = reload_load_config(s->config_path, &fresh, &error);
-        if (r < 0) {
-                if (asprintf(&msg, "%s; keeping the running configuration", error ? error : strerror(-r)) < 0)
-                        msg = NULL;
-                reload_finish(s, false, msg ? msg : "the configuration does not load");
-                return;
+        free(TAKE_PTR(s->reload_refusal));
+        if (reload_check(s, &fresh, &s->reload_refusal) < 0) {
+                /* The configuration stays; the proxy still loads the
+                 * certificates and the CRL again (it refuses the file by
+                 * itself): a revocation does not wait for the fix. */
+                if (!s->reload_refusal)
+                        s->reload_refusal = strdup("the configuration does not load");
+        } else {
+                s->reload_prev = s->config;
+                s->config = fresh;
+                certs_load(s);
+                port_hosts_update(s);
         }
-        r = reload_restart_only_changes(&s->config, &fresh, RELOAD_SUPERVISOR | RELOAD_PROXY, &restart);
-        if (r != 0) {
-                config_done(&fresh);
-                if (asprintf(&msg, "%s: %s %s only with `systemctl restart regvisor`; keeping the running "
-                             "configuration", s->config_path, r > 0 ? restart : "(out of memory)",
-                             r == 1 ? "changes" : "change") < 0)
-                        msg = NULL;
-                reload_finish(s, false, msg ? msg : "restart-only keys changed");
-                return;
-        }
-        s->reload_prev = s->config;
-        s->config = fresh;
-        certs_load(s);
-        port_hosts_update(s);
         if (s->proxy_pid <= 0) {
                 /* It reads the file when it starts again. */
+                if (s->reload_refusal) {
+                        if (asprintf(&msg, "%s; keeping the running configuration", s->reload_refusal) < 0)
+                                msg = NULL;
+                        reload_finish(s, false, msg ? msg : s->reload_refusal);
+                        return;
+                }
                 reload_commit(s);
                 reload_finish(s, true, "configuration applied; the proxy, restarting, starts with it");
                 return;
@@ -676,6 +700,8 @@ static void reload_start(Supervisor *s) {
 static void on_proxy_report(Supervisor *s, char *line) {
         _cleanup_free_ char *msg = NULL;
         bool ok = strncmp(line, "ok ", 3) == 0;
+        const char *text = line + (ok ? 3 : 7);
+        int k;
 
         if (!ok && strncmp(line, "failed ", 7) != 0) {
                 log_warning("proxy: unexpected report '%s'", line);
@@ -686,13 +712,25 @@ static void on_proxy_report(Supervisor *s, char *line) {
                 log_notice("proxy: a reload answer nobody waits for: %s", line);
                 return;
         }
-        if (asprintf(&msg, "%s%s", ok ? "configuration applied; proxy: " : "proxy: ", line + (ok ? 3 : 7)) < 0)
-                msg = NULL;
-        if (ok)
-                reload_commit(s);
-        else
-                reload_rollback(s);
-        reload_finish(s, ok, msg ? msg : line);
+        if (s->reload_refusal) {
+                /* Refused here already (the proxy says the same about the
+                 * file): what counts from it is whether the certificates
+                 * and the CRL are in. */
+                if (strstr(text, "certificates and CRL reloaded"))
+                        k = asprintf(&msg, "%s; keeping the running configuration (certificates and CRL "
+                                     "reloaded)", s->reload_refusal);
+                else
+                        k = asprintf(&msg, "%s; keeping the running configuration; proxy: %s",
+                                     s->reload_refusal, text);
+                ok = false;
+        } else {
+                k = asprintf(&msg, "%s%s", ok ? "configuration applied; proxy: " : "proxy: ", text);
+                if (ok)
+                        reload_commit(s);
+                else
+                        reload_rollback(s);
+        }
+        reload_finish(s, ok, k >= 0 ? msg : line);
 }
 
 static int on_report_readable(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
@@ -802,10 +840,11 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
         s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
         s->proxy_pid = 0;
         if (s->reload_pending) {
-                /* Its successor reads the new file at its start. */
-                reload_commit(s);
-                reload_finish(s, false, "the proxy exited during its reload; it restarts with the new "
-                                        "configuration");
+                /* Its successor reads the file at its start. */
+                if (!s->reload_refusal)
+                        reload_commit(s);
+                reload_finish(s, false, "the proxy exited during its reload; it restarts and reads the file "
+                                        "again");
         }
         if (s->state == SUP_STOPPING) {
                 log_event(LOG_INFO, "proxy-stopped", "proxy stopped");
@@ -1154,6 +1193,7 @@ static void supervisor_free(Supervisor *s) {
                         (void) close(s->report_pipe[i]);
         config_done(&s->reload_prev);
         free(s->reload_refused);
+        free(s->reload_refusal);
         sd_event_source_disable_unref(s->backoff_timer);
         sd_event_source_disable_unref(s->stop_timer);
         sd_bus_slot_unref(s->job_call);

@@ -12,7 +12,8 @@
 #   - regvisor health with allow_cidrs excluding loopback: the push checks
 #     run from the admitted local address and are OK; /readyz says 200;
 #   - a configuration that does not parse: `systemctl reload` exits non-zero,
-#     `systemctl status` shows FILE:LINE, the running configuration stays;
+#     `systemctl status` shows FILE:LINE, the running configuration stays
+#     (the certificates and the CRL are loaded again all the same);
 #   - a change of a restart-only key ([push] listen, [proxy] workers): the
 #     reload fails naming them, nothing changes;
 #   - allow_cidrs admitting no address of this host: health says the push
@@ -177,6 +178,9 @@ set_config "$(printf '[push]\nallow_cidrs = 198.18.0.0/15\n[pull]\nrate = fast')
 reload_refused "a broken configuration"
 assert_contains "$st" "$CONF:"
 assert_contains "$st" "rate"
+# Certificates and the CRL are loaded again even so (revocations apply).
+crl_reloaded() { th journalctl -u regvisor --no-pager -o cat REGVISOR_EVENT=proxy-reload-failed | grep -q "certificates and CRL reloaded"; }
+wait_until 10 crl_reloaded || fail "the proxy did not reload its certificates and CRL"
 th systemctl is-active --quiet regvisor.service || fail "regvisor stopped after a failed reload"
 assert_eq "$(push_status 127.0.0.1 outside2-7c1d)" 000 "push from 127.0.0.1 after the failed reload"
 assert_eq "$(push_status "$INSIDE" inside2-7c1d)" 202 "push from $INSIDE after the failed reload"
