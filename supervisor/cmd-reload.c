@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,7 +138,8 @@ int verb_reload(int argc, char **argv) {
                 return 1;
         }
         if (kill(arg_pid, SIGHUP) < 0) {
-                log_error("reload: cannot signal the supervisor (pid %d): %m", (int) arg_pid);
+                r = -errno;
+                log_error("reload: cannot signal the supervisor (pid %d): %s", (int) arg_pid, strerror(-r));
                 return 1;
         }
         deadline = now_ms() + (uint64_t) arg_timeout * 1000;
