@@ -5,9 +5,12 @@
  *
  * Workers are a table of 2 x workers slots. Slot i owns column i of the
  * limits table. A generation of workers fills `workers` free slots; a
- * reload (SIGHUP) starts a new generation on the other free slots and tells
- * the old one to drain (SIGTERM), so both may run for up to
- * PROXY_DRAIN_SECONDS without sharing a column.
+ * reload (SIGHUP) reads the configuration file again, starts a new
+ * generation with it on the other free slots and tells the old one to drain
+ * (SIGTERM), so both may run for up to PROXY_DRAIN_SECONDS without sharing
+ * a column. Workers get their configuration by fork(), so the new
+ * generation has every new value and the old one keeps its own until it is
+ * gone: nothing is changed under a connection in flight.
  *
  * Supervision is one loop over a signalfd: SIGCHLD reaps and restarts
  * (throttled: a worker that lived less than RESTART_FAST_MS is restarted
@@ -22,6 +25,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,7 @@
 #include "macro.h"
 #include "paths.h"
 #include "proxy.h"
+#include "reload.h"
 #include "tls.h"
 
 #define RESTART_FAST_MS 1000
@@ -59,6 +64,9 @@ typedef struct Parent {
         WorkerSlot *slots; /* 2 * n_workers */
         bool stopping;
         uint64_t stop_deadline;
+        const char *config_path; /* NULL: a reload loads certificates only */
+        Config *reloaded;        /* owned: ctx.config after the first reload */
+        int report_fd;           /* reload outcomes for the supervisor, -1 if none */
 } Parent;
 
 const char *proxy_port_name(ProxyPort p) {
@@ -292,7 +300,10 @@ static int spawn(Parent *pa, unsigned slot) {
                 return log_error_errno(errno, "proxy: fork failed: %m");
         if (pid == 0) {
                 /* The child: it keeps the signal mask (blocked) and makes
-                 * its own signalfd. */
+                 * its own signalfd. The supervisor's report pipe is not a
+                 * worker's to write. */
+                if (pa->report_fd >= 0)
+                        (void)close(pa->report_fd);
                 _exit(proxy_worker_run(&pa->ctx, slot, slot));
         }
         pa->slots[slot] = (WorkerSlot){.pid = pid, .generation = pa->generation, .started = now_ms()};
@@ -374,14 +385,119 @@ static void signal_generation(Parent *pa, unsigned below_generation, int sig) {
                         (void)kill(pa->slots[i].pid, sig);
 }
 
+/* One line per reload to the supervisor (see reload.h): "ok MESSAGE" or
+ * "failed MESSAGE", written at once (below PIPE_BUF: atomic). Also logged. */
+static void report(Parent *pa, bool ok, const char *fmt, ...) _printf_(3, 4);
+static void report(Parent *pa, bool ok, const char *fmt, ...) {
+        char line[1024];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t)n > sizeof(line) - 2)
+                n = (int)sizeof(line) - 2;
+        log_event(ok ? LOG_INFO : LOG_ERR, ok ? "proxy-reloaded" : "proxy-reload-failed", "proxy: %s", line);
+        if (pa->report_fd < 0)
+                return;
+        for (int i = 0; i < n; i++)
+                if (line[i] == '\n')
+                        line[i] = ' ';
+        char out[1100];
+        int k = snprintf(out, sizeof(out), "%s %s\n", ok ? "ok" : "failed", line);
+        if (k > 0 && write(pa->report_fd, out, (size_t)k) < 0)
+                log_warning("proxy: cannot report the reload to the supervisor: %m");
+}
+
+static bool limits_wanted(const Config *c) {
+        return c->pull.conn_per_ip || c->push.conn_per_ip || c->pull.rate > 0 || c->push.rate > 0;
+}
+
+/* The configuration file again, or NULL with *ret_refusal saying why the
+ * running one stays (a parse error, restart-only keys). */
+static Config *reload_config(const Parent *pa, char **ret_refusal) {
+        _cleanup_free_ char *error = NULL, *restart = NULL;
+        Config *fresh = calloc(1, sizeof(Config));
+        int r;
+
+        *ret_refusal = NULL;
+        if (!fresh) {
+                *ret_refusal = strdup("out of memory");
+                return NULL;
+        }
+        r = reload_load_config(pa->config_path, fresh, &error);
+        if (r < 0) {
+                free(fresh);
+                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                return NULL;
+        }
+        r = reload_restart_only_changes(pa->ctx.config, fresh, RELOAD_PROXY, &restart);
+        if (r != 0) {
+                config_done(fresh);
+                free(fresh);
+                if (asprintf(ret_refusal, "%s: %s %s only with a restart", pa->config_path,
+                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
+                        *ret_refusal = NULL;
+                return NULL;
+        }
+        return fresh;
+}
+
+/* SIGHUP: the configuration file again (when the proxy knows it), the
+ * certificates and the CRL, then a new generation of workers with all of
+ * it; the old generation drains. The configuration is all or nothing: a
+ * file that does not load or changes restart-only keys (reload.h) leaves
+ * the running one, and the reload is reported failed. The certificates and
+ * the CRL are loaded again in any case: a revocation never waits for an
+ * unrelated mistake in the configuration to be fixed. Certificates that do
+ * not load leave everything as it was. */
 static void reload(Parent *pa) {
         SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
+        const Config *running = pa->ctx.config;
+        _cleanup_free_ char *refusal = NULL;
+        Config *fresh = NULL;
+        int r;
 
-        log_info("proxy: reloading certificates and CRL");
+        if (pa->config_path) {
+                fresh = reload_config(pa, &refusal);
+                /* load_tls() reads [tls] dir from ctx.config. */
+                if (fresh)
+                        pa->ctx.config = fresh;
+                else if (!refusal)
+                        refusal = strdup("out of memory");
+        }
         if (load_tls(pa, ctx) < 0) {
-                log_error("proxy: reload failed; the workers keep the previous certificates");
+                pa->ctx.config = running;
+                if (fresh) {
+                        config_done(fresh);
+                        free(fresh);
+                }
+                report(pa, false, "cannot load the certificates (see above); the workers keep the previous "
+                                  "configuration and certificates");
                 return;
         }
+        if (!pa->ctx.limits && limits_wanted(pa->ctx.config)) {
+                /* Limits switched on: a table for the new generation (the
+                 * old one drains without). */
+                r = limits_new(pa->ctx.config->limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
+                if (r < 0) {
+                        pa->ctx.config = running;
+                        if (fresh) {
+                                config_done(fresh);
+                                free(fresh);
+                        }
+                        ssl_ctx_free_all(ctx);
+                        report(pa, false, "cannot create the limits table: %s; keeping the running configuration",
+                               strerror(-r));
+                        return;
+                }
+        }
+        pa->ctx.port_config[PROXY_PULL] = &pa->ctx.config->pull;
+        pa->ctx.port_config[PROXY_PUSH] = &pa->ctx.config->push;
+
         /* Slots of the older-than-previous generation, if any, must go
          * now to make room. */
         signal_generation(pa, pa->generation, SIGKILL);
@@ -398,8 +514,26 @@ static void reload(Parent *pa) {
         ssl_ctx_free_all(pa->ctx.ctx);
         memcpy(pa->ctx.ctx, ctx, sizeof(ctx));
         pa->generation++;
-        (void)spawn_generation(pa);
+        r = spawn_generation(pa);
         signal_generation(pa, pa->generation, SIGTERM);
+        /* The workers have their copies: the previous configuration (if we
+         * own it) is nobody's any more. */
+        if (fresh && pa->reloaded) {
+                config_done(pa->reloaded);
+                free(pa->reloaded);
+        }
+        if (fresh)
+                pa->reloaded = fresh;
+        if (refusal)
+                report(pa, false, "%s; keeping the running configuration (certificates and CRL reloaded: "
+                                  "generation %u of workers)", refusal, pa->generation);
+        else if (r < 0)
+                report(pa, false, "%s; generation %u is short of workers (restarted as slots free up)",
+                       strerror(-r), pa->generation);
+        else
+                report(pa, true, "generation %u of workers started with %s%s; the previous one drains",
+                       pa->generation, fresh ? "the configuration of " : "the certificates and CRL",
+                       fresh ? pa->config_path : "");
 }
 
 static unsigned workers_alive(const Parent *pa) {
@@ -429,10 +563,12 @@ static int lookup_user(Parent *pa) {
         return 0;
 }
 
-int proxy_run(const Config *config, const char *root) {
+int proxy_run(const Config *config, const char *config_path, const char *root) {
         Parent pa = {
                 .ctx = {.config = config, .listen_fd = {-1, -1}, .parent_pipe = {-1, -1}},
                 .root = root,
+                .config_path = config_path,
+                .report_fd = -1,
         };
         _cleanup_close_ int sigfd = -1;
         sigset_t mask;
@@ -444,6 +580,14 @@ int proxy_run(const Config *config, const char *root) {
         ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         pa.n_workers = config->workers > 0 ? config->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 
+        {
+                /* The supervisor's end of the report pipe (regvisor run). */
+                const char *e = getenv(PROXY_REPORT_FD_ENV);
+                int fd = e ? atoi(e) : -1;
+                if (fd > STDERR_FILENO && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+                        pa.report_fd = fd;
+                (void)unsetenv(PROXY_REPORT_FD_ENV);
+        }
         if (geteuid() != 0)
                 return log_error_errno(-EPERM, "proxy: must start as root (it binds ports, reads the "
                                                "server key, and drops to the proxy user)");
@@ -474,7 +618,7 @@ int proxy_run(const Config *config, const char *root) {
         r = setup_listeners(&pa);
         if (r < 0)
                 goto out;
-        if (config->pull.conn_per_ip || config->push.conn_per_ip || config->pull.rate > 0 || config->push.rate > 0) {
+        if (limits_wanted(config)) {
                 r = limits_new(config->limits_slots, 2 * pa.n_workers, &pa.ctx.limits);
                 if (r < 0) {
                         log_error_errno(r, "proxy: cannot create the limits table: %m");
@@ -571,5 +715,11 @@ out:
         ssl_ctx_free_all(pa.ctx.ctx);
         limits_free(pa.ctx.limits);
         free(pa.slots);
+        if (pa.report_fd >= 0)
+                (void)close(pa.report_fd);
+        if (pa.reloaded) {
+                config_done(pa.reloaded);
+                free(pa.reloaded);
+        }
         return r;
 }

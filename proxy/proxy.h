@@ -10,8 +10,10 @@
  *     listening sockets (or takes them from systemd socket activation),
  *     creates the shared per-IP limits table, forks `workers` workers and
  *     supervises them: a worker that dies is logged (exit status or signal,
- *     e.g. SIGSYS from seccomp) and restarted; SIGHUP loads the certificate
- *     files again and replaces the workers (the old ones drain); SIGTERM
+ *     e.g. SIGSYS from seccomp) and restarted; SIGHUP reads the
+ *     configuration file and the certificate files again and replaces the
+ *     workers with ones that have all of it (the old ones drain), or
+ *     refuses and keeps everything (reload.h); SIGTERM
  *     stops accepting, lets the workers drain (bounded) and exits.
  *   worker (worker.c, proxy_user after proxy_sandbox_lockdown()): one
  *     epoll event loop, non-blocking, no thread per connection; accepts on
@@ -59,11 +61,17 @@ typedef struct ProxyContext {
 /* "pull" or "push". */
 const char *proxy_port_name(ProxyPort p);
 
+/* The supervisor's pipe for reload outcomes ("ok ..."/"failed ..." lines),
+ * as a file descriptor number in the proxy's environment. */
+#define PROXY_REPORT_FD_ENV "REGVISOR_PROXY_REPORT_FD"
+
 /* Runs the proxy in the foreground until SIGTERM or SIGINT (the parent);
- * root (may be NULL) prefixes the certificate tree, as for provision.
- * Returns 0 after a clean stop, a negative errno (logged) on failure to
- * start. */
-int proxy_run(const Config *config, const char *root);
+ * config was loaded from config_path, which a SIGHUP reads again (NULL:
+ * SIGHUP reloads only certificates and the CRL); root (may be NULL)
+ * prefixes the certificate tree, as for provision. config stays the
+ * caller's; it must outlive the call. Returns 0 after a clean stop, a
+ * negative errno (logged) on failure to start. */
+int proxy_run(const Config *config, const char *config_path, const char *root);
 
 /* The worker's life: lockdown, event loop, drain on SIGTERM. column is the
  * worker's column in the limits table. Returns the process exit status;

@@ -21,7 +21,8 @@ static void help(void) {
         printf("Usage: regvisor proxy [OPTIONS]\n\n"
                "Run the TLS proxy in the foreground: port [pull] listen (anonymous pulls)\n"
                "and [push] listen (mTLS), forwarding to [registry] listen.\n"
-               "SIGHUP reloads certificates and the CRL; SIGTERM drains and stops.\n\n"
+               "SIGHUP reloads the configuration, certificates and the CRL (restart-only\n"
+               "keys refuse it); SIGTERM drains and stops.\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR\n"
                "  -h --help         this help\n");
@@ -68,7 +69,7 @@ int verb_proxy(int argc, char **argv) {
         r = verb_load_config(arg_config, &config);
         if (r < 0)
                 return 1;
-        r = proxy_run(&config, arg_root);
+        r = proxy_run(&config, arg_config, arg_root);
         config_done(&config);
         return r < 0 ? 1 : 0;
 }

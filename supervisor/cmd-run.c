@@ -15,7 +15,8 @@ static void help(void) {
                "Supervise the registry: start its user unit through systemd's D-Bus API,\n"
                "follow its state, probe GET /v2/, restart it with backoff. Meant to run\n"
                "as the system unit regvisor.service (Type=notify); SIGHUP reloads the\n"
-               "configuration, SIGTERM stops the registry and exits.\n\n"
+               "configuration, all of it or nothing (`regvisor reload` waits for the\n"
+               "outcome), SIGTERM stops the registry and exits.\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "  -v --verbose      log state transitions\n"
                "  -h --help         this help\n");

@@ -33,6 +33,7 @@
 #include "bus.h"
 #include "fileio.h"
 #include "health.h"
+#include "probe.h"
 #include "macro.h"
 #include "paths.h"
 #include "pki.h"
@@ -603,28 +604,21 @@ static int no_user(HealthResult *r, const Config *c) {
         return health_set(r, HEALTH_CRITICAL, "no user %s on this host: run regvisor provision", c->service_user);
 }
 
-/* The proxy's address for a listen setting: loopback when it listens on
- * every address, else the address itself. */
-static int proxy_endpoint(const ListenAddress *l, HealthEndpoint *ret) {
-        struct in6_addr a6;
+/* Where to check a proxy port: the address the supervisor's port probe
+ * (/readyz) uses too, probe_proxy_host(): one the port's allow_cidrs admit
+ * when this host has one. Returns 0, or 1 when no address of this host is
+ * admitted (ep is then one the proxy refuses), -EINVAL. ep->host points
+ * into host. */
+static int proxy_endpoint(const PortConfig *port, char host[static INET6_ADDRSTRLEN], HealthEndpoint *ret) {
         struct in_addr a4;
+        int r;
 
-        *ret = (HealthEndpoint){.family = AF_INET, .host = "127.0.0.1", .port = l->port};
-        if (!l->host || streq(l->host, "0.0.0.0"))
-                return 0;
-        if (streq(l->host, "::")) {
-                *ret = (HealthEndpoint){.family = AF_INET6, .host = "::1", .port = l->port};
-                return 0;
-        }
-        if (inet_pton(AF_INET, l->host, &a4) == 1) {
-                ret->host = l->host;
-                return 0;
-        }
-        if (inet_pton(AF_INET6, l->host, &a6) == 1) {
-                *ret = (HealthEndpoint){.family = AF_INET6, .host = l->host, .port = l->port};
-                return 0;
-        }
-        return -EINVAL;
+        r = probe_proxy_host(port, host);
+        if (r < 0)
+                return r;
+        *ret = (HealthEndpoint){.family = inet_pton(AF_INET, host, &a4) == 1 ? AF_INET : AF_INET6, .host = host,
+                                .port = port->listen.port};
+        return r;
 }
 
 static const char *endpoint_text(const HealthEndpoint *ep, char buf[static 128]) {
@@ -1062,11 +1056,12 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
         _cleanup_free_ char *error = NULL, *host = NULL, *what = NULL;
         HealthEndpoint ep;
         Conn conn = {.fd = -EBADF};
-        char buf[128];
+        char buf[128], addr[INET6_ADDRSTRLEN];
         uint64_t t0 = health_now_usec();
-        int status = 0, k;
+        int status = 0, k, admitted;
 
-        if (proxy_endpoint(&port->listen, &ep) < 0)
+        admitted = proxy_endpoint(port, addr, &ep);
+        if (admitted < 0)
                 return health_set(r, HEALTH_UNKNOWN, "[%s] listen = %s: not an address to probe", portname,
                                   port->listen.host);
         endpoint_text(&ep, buf);
@@ -1080,6 +1075,27 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
                 return -ENOMEM;
 
         k = conn_open_tls(c, tls, &ep, ctx->deadline_usec, &conn);
+        if (admitted == 1) {
+                /* allow_cidrs leave out every address of this host: what a
+                 * checker here can see is the refusal itself, the same
+                 * fact /readyz reports (the port accepts, then closes). */
+                if (k == 0) {
+                        conn_done(&conn);
+                        return health_set(r, HEALTH_CRITICAL,
+                                          "%s completed a TLS handshake with %s, which [%s] allow_cidrs exclude", what,
+                                          addr, portname);
+                }
+                if (k == -ECONNREFUSED) {
+                        k = conn_failed(r, &conn, k, what, &ep);
+                        conn_done(&conn);
+                        return k;
+                }
+                conn_done(&conn);
+                return health_set(r, HEALTH_OK,
+                                  "%s accepts and closes a connection from %s before TLS, as [%s] allow_cidrs say; "
+                                  "TLS not checked: no address of this host is in allow_cidrs",
+                                  what, addr, portname);
+        }
         if (k < 0) {
                 /* A TLS 1.2 server that wants a client certificate refuses in
                  * the handshake, after we verified its own certificate. */

@@ -19,6 +19,7 @@ typedef struct {
 static const Verb verbs[] = {
         {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
+        {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},
         {"proxy", verb_proxy, "run the TLS proxy alone in the foreground (tests, benchmarks)"},
         {"pki", verb_pki, "manage client certificates (issue, revoke, list)"},
         {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},

@@ -2,6 +2,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "macro.h"
 #include "probe.h"
+#include "proxy.h"
 
 #define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
 #define PROBE_MAGIC 0x70726f62u
@@ -201,4 +205,105 @@ int probe_connect_start(sd_event *e, const char *host, uint16_t port, uint64_t t
         if (ret_probe)
                 *ret_probe = p;
         return 0;
+}
+
+/* Whether the port's allow_cidrs admit a client at addr (family AF_INET or
+ * AF_INET6), exactly as the proxy decides it. */
+static bool port_admits(const PortConfig *port, int family, const void *addr) {
+        struct sockaddr_storage ss = {.ss_family = (sa_family_t) family};
+
+        if (family == AF_INET)
+                memcpy(&((struct sockaddr_in *) &ss)->sin_addr, addr, sizeof(struct in_addr));
+        else
+                memcpy(&((struct sockaddr_in6 *) &ss)->sin6_addr, addr, sizeof(struct in6_addr));
+        return proxy_cidr_allowed(port->allow_cidrs, port->n_allow_cidrs, (const struct sockaddr *) &ss);
+}
+
+/* This host's IPv4 addresses through SIOCGIFCONF on an AF_INET socket (every
+ * address, secondary ones too): 0 with the first one port admits in
+ * ret_host, else 1 (ret_host untouched). */
+static int ipv4_admitted_by_ioctl(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
+        _cleanup_close_ int fd = -EBADF;
+        struct ifreq req[64];
+        struct ifconf conf = {.ifc_len = sizeof req, .ifc_req = req};
+
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || ioctl(fd, SIOCGIFCONF, &conf) < 0)
+                return 1;
+        for (size_t i = 0; i < (size_t) conf.ifc_len / sizeof(struct ifreq); i++) {
+                const struct sockaddr_in *sin = (const struct sockaddr_in *) &req[i].ifr_addr;
+                if (sin->sin_family == AF_INET && port_admits(port, AF_INET, &sin->sin_addr) &&
+                    inet_ntop(AF_INET, &sin->sin_addr, ret_host, INET6_ADDRSTRLEN))
+                        return 0;
+        }
+        return 1;
+}
+
+int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
+        const char *h = port->listen.host;
+        char host[INET6_ADDRSTRLEN + 2];
+        struct in6_addr a6;
+        struct in_addr a4;
+        struct ifaddrs *ifs = NULL;
+        int want; /* AF_UNSPEC: dual-stack, IPv4 first */
+        int r = 1;
+
+        (void) snprintf(host, sizeof host, "%s", h ? h : "");
+        if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* "[::1]" */
+                host[strlen(host) - 1] = 0;
+                memmove(host, host + 1, strlen(host));
+        }
+        if (!h)
+                want = AF_UNSPEC;
+        else if (streq(host, "0.0.0.0"))
+                want = AF_INET;
+        else if (streq(host, "::"))
+                want = AF_INET6;
+        else if (inet_pton(AF_INET, host, &a4) == 1) {
+                (void) inet_ntop(AF_INET, &a4, ret_host, INET6_ADDRSTRLEN);
+                return port_admits(port, AF_INET, &a4) ? 0 : 1;
+        } else if (inet_pton(AF_INET6, host, &a6) == 1) {
+                (void) inet_ntop(AF_INET6, &a6, ret_host, INET6_ADDRSTRLEN);
+                return port_admits(port, AF_INET6, &a6) ? 0 : 1;
+        } else
+                return -EINVAL;
+
+        /* Loopback first: the address every host has. */
+        if (want == AF_INET6) {
+                (void) snprintf(ret_host, INET6_ADDRSTRLEN, "::1");
+                if (port_admits(port, AF_INET6, &in6addr_loopback))
+                        return 0;
+        } else {
+                a4.s_addr = htonl(INADDR_LOOPBACK);
+                (void) snprintf(ret_host, INET6_ADDRSTRLEN, "127.0.0.1");
+                if (port_admits(port, AF_INET, &a4))
+                        return 0;
+        }
+        /* Then this host's own addresses, in the kernel's order. IPv6
+         * link-local ones need a scope a host string does not carry.
+         * getifaddrs() asks over AF_NETLINK, which regvisor.service does not
+         * allow (RestrictAddressFamilies=): there, the IPv4 ones. */
+        if (getifaddrs(&ifs) < 0)
+                return want == AF_INET6 ? 1 : ipv4_admitted_by_ioctl(port, ret_host);
+        for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+                const struct sockaddr *sa = i->ifa_addr;
+                const void *a;
+                if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+                    (want != AF_UNSPEC && sa->sa_family != want))
+                        continue;
+                if (sa->sa_family == AF_INET)
+                        a = &((const struct sockaddr_in *) sa)->sin_addr;
+                else {
+                        a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                        if (IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *) a))
+                                continue;
+                }
+                if (port_admits(port, sa->sa_family, a) &&
+                    inet_ntop(sa->sa_family, a, ret_host, INET6_ADDRSTRLEN)) {
+                        r = 0;
+                        break;
+                }
+        }
+        freeifaddrs(ifs);
+        return r;
 }

@@ -7,6 +7,7 @@
  * ready only when this answers 200, not when its unit says active.
  */
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -32,3 +33,15 @@ int probe_connect_start(sd_event *e, const char *host, uint16_t port, uint64_t t
 
 /* Cancels a probe in flight: its callback is not called. */
 void probe_cancel(Probe *p);
+
+/* Where a checker on this host reaches a proxy port as a client the port
+ * admits, so that the supervisor's port probe (/readyz) and `regvisor
+ * health` check the same address: the listen address itself; for a
+ * wildcard listen, loopback, or, when the port's allow_cidrs leave loopback
+ * out, the first address of this host they admit (a connection from this
+ * host to one of its own addresses comes from that very address). Writes
+ * the address to ret_host. Returns 0 when the port admits it, 1 when no
+ * address of this host is admitted (ret_host is then the listen address or
+ * loopback, whose connections the proxy closes before TLS), -EINVAL when
+ * the listen host is not an address. */
+int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]);

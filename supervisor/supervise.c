@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 
 #include "bus.h"
 #include "log.h"
@@ -27,6 +29,8 @@
 #include "status.h"
 #include "fileio.h"
 #include "pki.h"
+#include "proxy.h"
+#include "reload.h"
 #include "verbs.h"
 
 #define USEC_PER_MSEC 1000ULL
@@ -95,6 +99,20 @@ struct Supervisor {
         size_t n_certs;
         uint64_t backoff_delay_ms; /* current delay while in backoff */
         time_t last_probe_ok_wall;
+
+        /* Reloads (SIGHUP): see reload.h for the outcome file. */
+        int report_pipe[2];          /* the proxy's reload outcomes, one line each */
+        sd_event_source *report_source;
+        char report_buf[2048];
+        size_t report_len;
+        unsigned long reload_seq;    /* reloads processed; the outcome file's SEQ */
+        bool reload_pending;         /* SIGHUP sent to the proxy, its answer not yet in */
+        bool reload_again;           /* another SIGHUP came meanwhile */
+        Config reload_prev;          /* the configuration before the pending reload */
+        sd_event_source *reload_timer;
+        char *reload_refused;        /* the last reload's error, NULL when it applied */
+        char *reload_refusal;        /* the pending reload's: the file was refused here */
+        char probe_host[2][INET6_ADDRSTRLEN]; /* where the proxy ports are checked */
 };
 
 static const char *const state_names[_SUP_STATE_MAX] = {
@@ -319,14 +337,15 @@ static void on_push_probe_done(int result, unsigned code, void *userdata) {
         on_port_probe_done(userdata, 1, result);
 }
 
-/* Where to check that a proxy port accepts: its own address, or loopback
- * when it listens on every address. */
-static const char *port_probe_host(const ListenAddress *a) {
-        if (!a->host || streq(a->host, "0.0.0.0"))
-                return "127.0.0.1";
-        if (streq(a->host, "::"))
-                return "::1";
-        return a->host;
+/* Where to check that each proxy port accepts: the address `regvisor
+ * health` checks too (probe_proxy_host()), so /readyz and health speak of
+ * the same connection. Follows [pull]/[push] allow_cidrs across reloads. */
+static void port_hosts_update(Supervisor *s) {
+        const PortConfig *port[2] = {&s->config.pull, &s->config.push};
+
+        for (int i = 0; i < 2; i++)
+                if (probe_proxy_host(port[i], s->probe_host[i]) < 0)
+                        (void) snprintf(s->probe_host[i], sizeof s->probe_host[i], "127.0.0.1");
 }
 
 static void port_probes_start(Supervisor *s) {
@@ -336,7 +355,7 @@ static void port_probes_start(Supervisor *s) {
 
         for (int i = 0; i < 2; i++)
                 if (!s->port_probe[i] &&
-                    probe_connect_start(s->event, port_probe_host(a[i]), a[i]->port, timeout, done[i], s,
+                    probe_connect_start(s->event, s->probe_host[i], a[i]->port, timeout, done[i], s,
                                         &s->port_probe[i]) < 0)
                         on_port_probe_done(s, i, -EIO);
 }
@@ -418,10 +437,11 @@ static void maybe_ready(Supervisor *s) {
                 (void) sd_notify(false, "READY=1");
                 s->ready_sent = true;
         }
-        status(s, "registry ready, proxy %s on %u/%u; %u registry restart%s, %u proxy restart%s",
+        status(s, "registry ready, proxy %s on %u/%u; %u registry restart%s, %u proxy restart%s%s%s",
                s->proxy_listening ? "listening" : "NOT listening", s->config.pull.listen.port,
                s->config.push.listen.port, s->restarts, s->restarts == 1 ? "" : "s", s->proxy_restarts,
-               s->proxy_restarts == 1 ? "" : "s");
+               s->proxy_restarts == 1 ? "" : "s", s->reload_refused ? "; last reload refused: " : "",
+               s->reload_refused ? s->reload_refused : "");
 }
 
 static void a_probe_ok_running(Supervisor *s, const char *reason) {
@@ -543,32 +563,203 @@ static void a_stopped(Supervisor *s, const char *reason) {
         (void) sd_event_exit(s->event, 0);
 }
 
-/* SIGHUP: re-read the configuration without touching the registry. Changes
- * that need a new container ([registry]) take effect at the next restart;
- * run `regvisor provision` for files it owns. */
-static void reload_config(Supervisor *s) {
-        Config fresh;
+/* ---- reload ------------------------------------------------------------------ */
 
-        (void) sd_notify(false, "RELOADING=1");
-        if (verb_load_config(s->config_path, &fresh) < 0) {
-                log_event(LOG_ERR, "reload-failed", "reload: keeping the running configuration");
-        } else {
-                config_done(&s->config);
-                s->config = fresh;
-                log_event(LOG_INFO, "reloaded", "configuration reloaded from %s", s->config_path);
-        }
-        certs_load(s);
+/* SIGHUP re-reads the configuration without touching the registry, all or
+ * nothing (reload.h says which keys need a restart instead):
+ *
+ *   reload_start()    parse and check the file (a FILE:LINE error or the
+ *                     restart-only keys refuse it here), take it, SIGHUP the
+ *                     proxy and wait for its answer on the report pipe
+ *   on_proxy_report() "ok": done; "failed": back to the previous
+ *                     configuration, refused
+ *   timeout, or the proxy exits meanwhile: refused
+ *
+ * Each outcome goes to RELOAD_STATUS_PATH, where `regvisor reload`
+ * (ExecReload=) waits for it, to the journal (REGVISOR_EVENT=reloaded or
+ * reload-failed) and to STATUS= until the next reload that applies. The
+ * reload is not a state of the table: it runs alongside whatever the
+ * registry does, and a SIGHUP in SUP_GAVE_UP also retries the registry. */
+
+static void reload_start(Supervisor *s);
+
+static void reload_finish(Supervisor *s, bool ok, const char *message) {
+        int r;
+
+        s->reload_pending = false;
+        s->reload_timer = sd_event_source_disable_unref(s->reload_timer);
+        free(TAKE_PTR(s->reload_refusal));
+        free(s->reload_refused);
+        s->reload_refused = ok ? NULL : strdup(message);
+        log_event(ok ? LOG_INFO : LOG_ERR, ok ? "reloaded" : "reload-failed", "reload %lu %s: %s", s->reload_seq,
+                  ok ? "applied" : "refused", message);
+        r = reload_status_write(RELOAD_STATUS_PATH, s->reload_seq, ok, message);
+        if (r < 0)
+                log_warning("cannot write %s: %s; `regvisor reload` will not learn this outcome",
+                            RELOAD_STATUS_PATH, strerror(-r));
         (void) sd_notify(false, "READY=1");
+        if (s->state == SUP_RUNNING)
+                maybe_ready(s);
+        else if (!ok)
+                status(s, "%s; last reload refused: %s", state_names[s->state], message);
+        if (s->reload_again) {
+                s->reload_again = false;
+                reload_start(s);
+        }
 }
 
-static void a_reload(Supervisor *s, const char *reason) {
-        reload_config(s);
-        /* The proxy re-reads certificates and the CRL itself. */
+/* The pending reload's configuration stays (commit) or goes (rollback). */
+static void reload_commit(Supervisor *s) {
+        config_done(&s->reload_prev);
+}
+
+static void reload_rollback(Supervisor *s) {
+        config_done(&s->config);
+        s->config = s->reload_prev;
+        s->reload_prev = (Config) {};
+        certs_load(s);
+        port_hosts_update(s);
+}
+
+static int on_reload_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        if (!s->reload_refusal)
+                reload_rollback(s);
+        reload_finish(s, false, "the proxy did not answer its reload in time; keeping the running configuration");
+        return 0;
+}
+
+/* Parses and checks the file: 0 with *ret_fresh, or a negative errno with
+ * *ret_refusal saying why the running configuration stays. */
+static int reload_check(Supervisor *s, Config *ret_fresh, char **ret_refusal) {
+        _cleanup_free_ char *error = NULL, *restart = NULL;
+        Config fresh;
+        int r;
+
+        r = reload_load_config(s->config_path, &fresh, &error);
+        if (r < 0) {
+                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                return r;
+        }
+        r = reload_restart_only_changes(&s->config, &fresh, RELOAD_SUPERVISOR | RELOAD_PROXY, &restart);
+        if (r != 0) {
+                config_done(&fresh);
+                if (asprintf(ret_refusal, "%s: %s %s only with `systemctl restart regvisor`", s->config_path,
+                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
+                        *ret_refusal = NULL;
+                return -EPERM;
+        }
+        *ret_fresh = fresh;
+        return 0;
+}
+
+static void reload_start(Supervisor *s) {
+        _cleanup_free_ char *msg = NULL;
+        Config fresh;
+
+        if (s->reload_pending) {
+                s->reload_again = true;
+                return;
+        }
+        (void) sd_notify(false, "RELOADING=1");
+        s->reload_seq++;
+        free(TAKE_PTR(s->reload_refusal));
+        if (reload_check(s, &fresh, &s->reload_refusal) < 0) {
+                /* The configuration stays; the proxy still loads the
+                 * certificates and the CRL again (it refuses the file by
+                 * itself): a revocation does not wait for the fix. */
+                if (!s->reload_refusal)
+                        s->reload_refusal = strdup("the configuration does not load");
+        } else {
+                s->reload_prev = s->config;
+                s->config = fresh;
+                certs_load(s);
+                port_hosts_update(s);
+        }
+        if (s->proxy_pid <= 0) {
+                /* It reads the file when it starts again. */
+                if (s->reload_refusal) {
+                        if (asprintf(&msg, "%s; keeping the running configuration", s->reload_refusal) < 0)
+                                msg = NULL;
+                        reload_finish(s, false, msg ? msg : s->reload_refusal);
+                        return;
+                }
+                reload_commit(s);
+                reload_finish(s, true, "configuration applied; the proxy, restarting, starts with it");
+                return;
+        }
+        s->reload_pending = true;
+        if (sd_event_add_time_relative(s->event, &s->reload_timer, CLOCK_MONOTONIC,
+                                       RELOAD_PROXY_TIMEOUT_SEC * 1000000ULL, 0, on_reload_timeout, s) < 0)
+                log_error("cannot arm the reload timer");
         proxy_signal(s, SIGHUP);
 }
 
+/* A line from the proxy parent: "ok MESSAGE" or "failed MESSAGE". */
+static void on_proxy_report(Supervisor *s, char *line) {
+        _cleanup_free_ char *msg = NULL;
+        bool ok = strncmp(line, "ok ", 3) == 0;
+        const char *text = line + (ok ? 3 : 7);
+        int k;
+
+        if (!ok && strncmp(line, "failed ", 7) != 0) {
+                log_warning("proxy: unexpected report '%s'", line);
+                return;
+        }
+        if (!s->reload_pending) {
+                /* Late, after a timeout, or from a SIGHUP sent to it directly. */
+                log_notice("proxy: a reload answer nobody waits for: %s", line);
+                return;
+        }
+        if (s->reload_refusal) {
+                /* Refused here already (the proxy says the same about the
+                 * file): what counts from it is whether the certificates
+                 * and the CRL are in. */
+                if (strstr(text, "certificates and CRL reloaded"))
+                        k = asprintf(&msg, "%s; keeping the running configuration (certificates and CRL "
+                                     "reloaded)", s->reload_refusal);
+                else
+                        k = asprintf(&msg, "%s; keeping the running configuration; proxy: %s",
+                                     s->reload_refusal, text);
+                ok = false;
+        } else {
+                k = asprintf(&msg, "%s%s", ok ? "configuration applied; proxy: " : "proxy: ", text);
+                if (ok)
+                        reload_commit(s);
+                else
+                        reload_rollback(s);
+        }
+        reload_finish(s, ok, k >= 0 ? msg : line);
+}
+
+static int on_report_readable(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Supervisor *s = userdata;
+        ssize_t n;
+        char *nl;
+
+        n = read(fd, s->report_buf + s->report_len, sizeof s->report_buf - 1 - s->report_len);
+        if (n <= 0)
+                return 0;
+        s->report_len += (size_t) n;
+        s->report_buf[s->report_len] = 0;
+        while ((nl = strchr(s->report_buf, '\n'))) {
+                *nl = 0;
+                on_proxy_report(s, s->report_buf);
+                s->report_len -= (size_t) (nl + 1 - s->report_buf);
+                memmove(s->report_buf, nl + 1, s->report_len + 1);
+        }
+        if (s->report_len == sizeof s->report_buf - 1)
+                s->report_len = 0; /* a line longer than any report: drop it */
+        return 0;
+}
+
+static void a_reload(Supervisor *s, const char *reason) {
+        reload_start(s);
+}
+
 static void a_retry(Supervisor *s, const char *reason) {
-        reload_config(s);
+        reload_start(s);
         s->n_failures = 0;
         s->attempt = 0;
         log_unit_event(LOG_NOTICE, "retry", REGISTRY_UNIT_NAME, "retrying after giving up");
@@ -648,6 +839,13 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
 
         s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
         s->proxy_pid = 0;
+        if (s->reload_pending) {
+                /* Its successor reads the file at its start. */
+                if (!s->reload_refusal)
+                        reload_commit(s);
+                reload_finish(s, false, "the proxy exited during its reload; it restarts and reads the file "
+                                        "again");
+        }
         if (s->state == SUP_STOPPING) {
                 log_event(LOG_INFO, "proxy-stopped", "proxy stopped");
                 queue_stop_after_proxy(s);
@@ -692,6 +890,14 @@ static int proxy_spawn(Supervisor *s) {
                         (void) snprintf(n, sizeof n, "%d", fd);
                         if (fd >= 0)
                                 (void) setenv(PROXY_METRICS_FD_ENV, n, 1);
+                }
+                /* The write end of the report pipe, the same way. */
+                if (s->report_pipe[1] >= 0) {
+                        char n[16];
+                        int fd = dup(s->report_pipe[1]);
+                        (void) snprintf(n, sizeof n, "%d", fd);
+                        if (fd >= 0)
+                                (void) setenv(PROXY_REPORT_FD_ENV, n, 1);
                 }
                 execv("/proc/self/exe", argv);
                 _exit(127);
@@ -775,9 +981,10 @@ static int render_status(StatusEndpoint which, FILE *out, void *userdata) {
                                 s->last_failure ? s->last_failure : "");
                 for (int i = 0; i < 2; i++)
                         if (!s->port_ok[i])
-                                fprintf(out, "proxy-%s: port %u does not accept connections\n",
+                                fprintf(out, "proxy-%s: port %u does not accept connections at %s\n",
                                         i == 0 ? "pull" : "push",
-                                        i == 0 ? s->config.pull.listen.port : s->config.push.listen.port);
+                                        i == 0 ? s->config.pull.listen.port : s->config.push.listen.port,
+                                        s->probe_host[i]);
                 return 503;
 
         case STATUS_METRICS:
@@ -979,6 +1186,14 @@ static void supervisor_free(Supervisor *s) {
                 (void) close(s->metrics_fd);
         status_server_free(s->status_server);
         certs_clear(s);
+        sd_event_source_disable_unref(s->report_source);
+        sd_event_source_disable_unref(s->reload_timer);
+        for (int i = 0; i < 2; i++)
+                if (s->report_pipe[i] >= 0)
+                        (void) close(s->report_pipe[i]);
+        config_done(&s->reload_prev);
+        free(s->reload_refused);
+        free(s->reload_refusal);
         sd_event_source_disable_unref(s->backoff_timer);
         sd_event_source_disable_unref(s->stop_timer);
         sd_bus_slot_unref(s->job_call);
@@ -997,7 +1212,8 @@ static void supervisor_free(Supervisor *s) {
 }
 
 int supervisor_run(const char *config_path) {
-        Supervisor s = {.config_path = config_path, .state = SUP_STARTING, .metrics_fd = -1};
+        Supervisor s = {.config_path = config_path, .state = SUP_STARTING, .metrics_fd = -1,
+                        .report_pipe = {-1, -1}};
         struct passwd *pw;
         struct group *gr;
         sigset_t mask;
@@ -1076,6 +1292,19 @@ int supervisor_run(const char *config_path) {
         if (r < 0)
                 log_warning("cannot share the proxy's counters: %s; /metrics shows no proxy metrics",
                             strerror(-r));
+        /* The proxy's reload outcomes. Non-blocking on both ends: a
+         * supervisor that is gone must not hang the proxy parent. */
+        if (pipe2(s.report_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+            sd_event_add_io(s.event, &s.report_source, s.report_pipe[0], EPOLLIN, on_report_readable, &s) < 0)
+                log_warning("cannot set up the proxy's report pipe: %m; reloads will time out waiting for it");
+        /* Outcomes count on from the last run's: `regvisor reload` waits
+         * for a SEQ other than the one it read. */
+        {
+                bool ok;
+                if (reload_status_read(RELOAD_STATUS_PATH, &s.reload_seq, &ok, NULL) < 0)
+                        s.reload_seq = 0;
+        }
+        port_hosts_update(&s);
         r = proxy_spawn(&s);
         if (r < 0)
                 goto out;

@@ -11,6 +11,7 @@
 
 int verb_provision(int argc, char **argv);
 int verb_run(int argc, char **argv);
+int verb_reload(int argc, char **argv);
 int verb_pki(int argc, char **argv);
 int verb_proxy(int argc, char **argv);
 int verb_version(int argc, char **argv);
