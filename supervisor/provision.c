@@ -32,6 +32,18 @@ void provision_kill_point(const char *point) {
         }
 }
 
+/* A test hook like the one above: stop (SIGSTOP) before the check of the
+ * row REGVISOR_TEST_STOP_AT names, so a test can change the host between
+ * two rows, as a concurrent user could, and continue us with SIGCONT. */
+static void provision_stop_point(const char *point) {
+        const char *e = getenv("REGVISOR_TEST_STOP_AT");
+
+        if (e && streq(e, point)) {
+                fflush(stdout);
+                (void) raise(SIGSTOP);
+        }
+}
+
 int provision_lookup_users(Provision *p) {
         struct passwd *pw;
         struct group *gr;
@@ -508,6 +520,7 @@ int provision_run(Provision *p, ProvisionCounts *ret_counts) {
                         continue;
                 }
 
+                provision_stop_point(s->name);
                 r = s->check(p, s, &detail);
                 if (r == -ESRCH && (p->dry_run || p->root)) {
                         /* A user that an earlier step would create. */
