@@ -472,7 +472,9 @@ const ProvisionStep provision_steps[] = {
 
         /* The registry: storage, socket directory, its own configuration. */
         DIR_STEP("registry-storage", storage_dir, 0750, OWNER_SERVICE),
-        DIR_STEP("registry-socket-dir", socket_dir, 0750, OWNER_SERVICE_PROXY),
+        /* setgid: the socket the registry creates here (umask 0007, see
+         * render_registry_unit) gets the proxy's group, which may connect. */
+        DIR_STEP("registry-socket-dir", socket_dir, 02750, OWNER_SERVICE_PROXY),
         DIR_STEP("etc-dir", etc_dir, 0755, OWNER_ROOT),
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
