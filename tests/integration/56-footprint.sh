@@ -70,7 +70,7 @@ printf '%s\n' "$HOUT" | sed 's/^/#   /'
 grep -Eq '^OK +registry-unit' <<<"$HOUT" || fail "health does not read the registry unit as OK: $HOUT"
 
 step "push over 4443 (client certificate) and pull over 443 through the proxy"
-th "$REGVISOR" pki issue-client footprint --config "$CONF" >/dev/null || fail "pki issue-client failed"
+th "$REGVISOR" pki --config "$CONF" issue-client footprint >/dev/null || fail "pki issue-client failed"
 th /bin/sh -c "set -e
 	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test:443
 	cp $CA /etc/containers/certs.d/registry.test:4443/ca.crt
