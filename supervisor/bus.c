@@ -64,7 +64,9 @@ _noreturn_ static void connect_child(int fd, uid_t uid, gid_t gid, const char *p
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         memcpy(sa.sun_path, path, strlen(path));
-        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        /* Already that user (health run by it): nothing to drop. */
+        if (geteuid() != uid &&
+            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
                 err = errno;
         else if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
                  connect(s, (struct sockaddr *) &sa, sizeof sa) < 0)
@@ -155,7 +157,8 @@ int bus_open_user_manager(const char *user, sd_bus **ret_bus) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
         sd_bus *bus = NULL;
-        struct passwd *pw;
+        struct passwd pwbuf, *pw = NULL;
+        char buf[4096];
         int r;
 
         /* Not sd_bus_open_user_machine("USER@.host"): that runs
@@ -166,10 +169,12 @@ int bus_open_user_manager(const char *user, sd_bus **ret_bus) {
          * the user would have: the bus authenticates it by the peer
          * credentials the kernel recorded at connect() (AUTH EXTERNAL with
          * an empty identity), whoever holds the fd afterwards. */
-        errno = 0;
-        pw = getpwnam(user);
+        /* getpwnam_r: callers hold getpwnam()'s static result. */
+        r = getpwnam_r(user, &pwbuf, buf, sizeof buf, &pw);
+        if (r > 0)
+                return -r;
         if (!pw)
-                return errno > 0 ? -errno : -ESRCH;
+                return -ESRCH;
         if (pw->pw_uid == 0)
                 return -EPERM;
         if (asprintf(&path, "/run/user/%u/bus", (unsigned) pw->pw_uid) < 0)
