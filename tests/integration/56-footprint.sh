@@ -10,7 +10,9 @@
 #     accessible to others; the socket is group registry-proxy, 0770;
 #   - the service user replaces a directory of its own podman tree with a
 #     symlink to /etc while provision is between two rows: provision
-#     refuses (ELOOP) and writes nothing in /etc.
+#     refuses (ELOOP) and writes nothing in /etc;
+#   - regvisor run, sandboxed, starts a stopped user manager and reaches its
+#     bus (/run/user/UID mounted after the unit's namespace was made).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -140,5 +142,14 @@ etc_after=$(th find /etc -user "$SVC" -printf '%m %u:%g %p\n')
 step "the service user undoes it: provision converges again"
 as_user "$SVC" sh -c "rm $xdg && mv $xdg.real $xdg"
 provision >/dev/null || problem "provision after the symlink was removed failed: $OUT"
+
+step "regvisor run starts a stopped user manager and still reaches its bus from its sandbox"
+# /run/user/UID is mounted after regvisor.service's namespace was set up:
+# BindReadOnlyPaths=/run/user must let it through.
+th systemctl stop regvisor.service
+th systemctl stop "user@$uid.service"
+th test ! -e "/run/user/$uid/bus" || fail "/run/user/$uid/bus still there with user@$uid stopped"
+th systemctl start regvisor.service || problem "regvisor.service did not start with user@$uid stopped"
+registry_answers || problem "the registry does not answer after regvisor started user@$uid"
 
 ((${#problems[@]} == 0)) || fail "${#problems[@]} problem(s): ${problems[*]}"
