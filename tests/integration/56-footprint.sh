@@ -51,9 +51,10 @@ problem() {
 	echo "# PROBLEM: $*" >&2
 }
 
+# health: run `regvisor health`, keep its output in $HOUT (its exit status
+# depends on load-sensitive checks such as podman info; not asserted here).
 health() {
-	HRC=0
-	HOUT=$(th "$REGVISOR" health --config "$CONF" 2>&1) || HRC=$?
+	HOUT=$(th "$REGVISOR" health --config "$CONF" 2>&1) || true
 }
 
 step "no login session for the service user: provision again, health x3, regvisor run"
