@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
-#include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -51,17 +54,130 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
         return 0;
 }
 
-static int fsync_parent(const char *path) {
+/* ---- resolving without symlinks --------------------------------------------
+ *
+ * Root writes below directories that the service user owns (its podman
+ * state, the registry's storage and socket directory). That user can turn
+ * any component it owns into a symlink at any moment, so a check of the
+ * last component alone (lstat, O_NOFOLLOW) is not enough: /var/tmp/podman-
+ * UID/xdg-config -> /etc would have root write /etc/containers/... with the
+ * user as owner. Every write here therefore resolves its directory without
+ * following a symlink in any component, and then works relative to that
+ * directory's fd, so nothing swapped later can redirect it.
+ *
+ * openat2(RESOLVE_NO_SYMLINKS) (Linux 5.6) does it in one call; elsewhere,
+ * or when a seccomp filter denies it, the same is done one component at a
+ * time with O_NOFOLLOW opens. Either refuses a symlink with -ELOOP. This
+ * also refuses distribution symlinks such as /var/run: managed paths must
+ * be real directories (a storage on another disk: a mount, not a link). */
+
+bool fileio_force_fd_walk = false;
+
+/* openat(dfd, name) of one component that must be a directory and not a
+ * symlink: -ELOOP for a symlink, -ENOTDIR for anything else. */
+static int open_component(int dfd, const char *name, int flags) {
+        struct stat st;
+        int fd = openat(dfd, name, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd >= 0)
+                return fd;
+        if (errno != ENOTDIR && errno != ELOOP)
+                return negative_errno();
+        /* O_PATH|O_NOFOLLOW on a symlink says ENOTDIR: tell them apart. */
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                return -ELOOP;
+        return -ENOTDIR;
+}
+
+/* The fd of the directory path resolves to, one component at a time; with
+ * create, missing components are made with mode 0755 (whatever the umask:
+ * parents must be traversable by the users we hand subtrees to). */
+static int walk_directory(const char *path, bool create) {
         _cleanup_free_ char *copy = strdup(path);
-        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_close_ int fd = -EBADF;
+        char *save = NULL;
 
         if (!copy)
                 return -ENOMEM;
-        dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
+        fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return negative_errno();
-        if (fsync(dfd) < 0)
-                return negative_errno();
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                int next = open_component(fd, c, O_PATH);
+
+                if (next == -ENOENT && create) {
+                        _cleanup_close_ int made = -EBADF;
+
+                        if (mkdirat(fd, c, 0755) < 0 && errno != EEXIST)
+                                return negative_errno();
+                        made = open_component(fd, c, O_RDONLY);
+                        if (made < 0)
+                                return made;
+                        if (fchmod(made, 0755) < 0)
+                                return negative_errno();
+                        next = TAKE_FD(made);
+                }
+                if (next < 0)
+                        return next;
+                (void) close(fd);
+                fd = next;
+        }
+        return TAKE_FD(fd);
+}
+
+/* An O_PATH fd of the directory path, no symlink followed on the way. */
+static int open_directory_nofollow(const char *path) {
+        if (!fileio_force_fd_walk) {
+                struct open_how how = {
+                        .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                };
+                long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+
+                if (fd >= 0)
+                        return (int) fd;
+                /* Missing (ENOSYS) or filtered (EPERM): walk instead. */
+                if (errno != ENOSYS && errno != EPERM)
+                        return negative_errno();
+        }
+        return walk_directory(path, false);
+}
+
+/* Splits path into its directory, opened as above, and its last component
+ * (a pointer into path). "a/b/" names b in a; "/", "." and ".." as the last
+ * component are not files we manage (-EINVAL). */
+static int open_parent(const char *path, char **ret_name, int *ret_dfd) {
+        _cleanup_free_ char *copy = strdup(path);
+        char *slash, *name;
+        size_t len;
+        int dfd;
+
+        if (!copy)
+                return -ENOMEM;
+        len = strlen(copy);
+        while (len > 1 && copy[len - 1] == '/')
+                copy[--len] = 0;
+        slash = strrchr(copy, '/');
+        name = slash ? slash + 1 : copy;
+        if (!*name || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        name = strdup(name);
+        if (!name)
+                return -ENOMEM;
+        if (!slash)
+                dfd = open_directory_nofollow(".");
+        else if (slash == copy)
+                dfd = open_directory_nofollow("/");
+        else {
+                *slash = 0;
+                dfd = open_directory_nofollow(copy);
+        }
+        if (dfd < 0) {
+                free(name);
+                return dfd;
+        }
+        *ret_name = name;
+        *ret_dfd = dfd;
         return 0;
 }
 
@@ -81,42 +197,89 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
+/* An O_PATH fd cannot be fsync'ed: reopen the directory itself. */
+static int fsync_directory(int dfd) {
+        _cleanup_close_ int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+#define TMP_INFIX ".regvisor-tmp-"
+#define TMP_SUFFIX_LEN 6
+
 /* Temporary files a killed writer left behind are removed by the next
  * writer of the same path, so an interrupted run converges to a clean tree. */
-static void remove_stale_temporaries(const char *path) {
-        _cleanup_free_ char *pattern = NULL;
-        glob_t g;
+static void remove_stale_temporaries(int dfd, const char *name) {
+        _cleanup_free_ char *prefix = NULL;
+        DIR *d;
+        int fd;
 
-        if (asprintf(&pattern, "%s.regvisor-tmp-??????", path) < 0)
+        if (asprintf(&prefix, "%s" TMP_INFIX, name) < 0)
                 return;
-        if (glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &g) != 0)
+        fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
                 return;
-        for (size_t i = 0; i < g.gl_pathc; i++)
-                (void) unlink(g.gl_pathv[i]);
-        globfree(&g);
+        d = fdopendir(fd);
+        if (!d) {
+                (void) close(fd);
+                return;
+        }
+        for (struct dirent *e; (e = readdir(d));)
+                if (strneq(e->d_name, prefix, strlen(prefix)) && strlen(e->d_name) == strlen(prefix) + TMP_SUFFIX_LEN)
+                        (void) unlinkat(dfd, e->d_name, 0);
+        closedir(d);
+}
+
+/* Creates NAME.regvisor-tmp-XXXXXX in dfd, mode 0600, never through a
+ * symlink; *ret_tmp is its name. */
+static int create_temporary(int dfd, const char *name, char **ret_tmp) {
+        static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+        for (int attempt = 0; attempt < 100; attempt++) {
+                _cleanup_free_ char *tmp = NULL;
+                unsigned char rnd[TMP_SUFFIX_LEN];
+                char suffix[TMP_SUFFIX_LEN + 1];
+                int fd;
+
+                if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd)
+                        return -EIO;
+                for (size_t i = 0; i < TMP_SUFFIX_LEN; i++)
+                        suffix[i] = chars[rnd[i] % (sizeof chars - 1)];
+                suffix[TMP_SUFFIX_LEN] = 0;
+                if (asprintf(&tmp, "%s" TMP_INFIX "%s", name, suffix) < 0)
+                        return -ENOMEM;
+                fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd >= 0) {
+                        *ret_tmp = TAKE_PTR(tmp);
+                        return fd;
+                }
+                if (errno != EEXIST)
+                        return negative_errno();
+        }
+        return -EEXIST;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *name = NULL, *tmp = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         struct stat st;
         int r;
 
+        r = open_parent(path, &name, &dfd);
+        if (r < 0)
+                return r;
+
         /* Never replace something that is not a regular file: a symlink or a
          * directory at a managed path is a mistake to report. */
-        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
                 return S_ISLNK(st.st_mode) ? -ELOOP : -EISDIR;
 
-        remove_stale_temporaries(path);
-        if (asprintf(&tmp, "%s.regvisor-tmp-XXXXXX", path) < 0)
-                return -ENOMEM;
-
-        /* mkostemp creates with 0600 regardless of umask's looser bits. */
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                free(TAKE_PTR(tmp));
-                return negative_errno();
-        }
+        remove_stale_temporaries(dfd, name);
+        fd = create_temporary(dfd, name, &tmp);
+        if (fd < 0)
+                return fd;
 
         if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
                 r = negative_errno();
@@ -135,19 +298,28 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
                 r = negative_errno();
                 goto fail;
         }
-        if (rename(tmp, path) < 0) {
+        if (renameat(dfd, tmp, dfd, name) < 0) {
                 r = negative_errno();
                 goto fail;
         }
-        return fsync_parent(path);
+        return fsync_directory(dfd);
 
 fail:
-        (void) unlink(tmp);
+        (void) unlinkat(dfd, tmp, 0);
         return r;
 }
 
 static int stat_nofollow(const char *path, struct stat *st) {
-        if (lstat(path, st) < 0)
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        r = open_parent(path, &name, &dfd);
+        if (r == -ENOENT) /* a parent is missing: so is path */
+                return 0;
+        if (r < 0)
+                return r;
+        if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : negative_errno();
         if (S_ISLNK(st->st_mode))
                 return -ELOOP;
@@ -198,13 +370,13 @@ int directory_matches(const char *path, mode_t mode, uid_t uid, gid_t gid) {
         return owner_matches(&st, mode, uid, gid);
 }
 
-int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid) {
+/* fchown + fchmod of name in dfd, opened without following a symlink: a
+ * plain open suffices for the files and directories we manage (we may read
+ * them), and fchmod needs more than an O_PATH fd. */
+static int set_mode_owner_at(int dfd, const char *name, int flags, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_close_ int fd = -EBADF;
 
-        /* O_PATH|O_NOFOLLOW then fchown/fchmod via /proc would work too; a
-         * plain open with O_NOFOLLOW suffices for files and directories we
-         * may read. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        fd = openat(dfd, name, flags | O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
         if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
@@ -214,57 +386,57 @@ int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid) {
         return 0;
 }
 
+int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        r = open_parent(path, &name, &dfd);
+        if (r < 0)
+                return r;
+        return set_mode_owner_at(dfd, name, 0, mode, uid, gid);
+}
+
 int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
+        _cleanup_free_ char *copy = strdup(path);
+        char *slash;
+        int fd;
 
-        if (!p)
+        if (!copy)
                 return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                struct stat st;
-
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (lstat(p, &st) < 0) {
-                        if (errno != ENOENT)
-                                return negative_errno();
-                        /* 0755 whatever the umask: parents must be
-                         * traversable by the users we hand subtrees to. */
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return negative_errno();
-                        if (chmod(p, 0755) < 0)
-                                return negative_errno();
-                } else if (S_ISLNK(st.st_mode)) {
-                        /* Parents such as /var/run may be distribution symlinks
-                         * we do not manage; follow them only if they point to a
-                         * directory. */
-                        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-                                return -ENOTDIR;
-                } else if (!S_ISDIR(st.st_mode))
-                        return -ENOTDIR;
-                *s = '/';
-        }
+        slash = strrchr(copy, '/');
+        if (!slash || slash == copy)
+                return 0; /* the parent is "." or "/" */
+        *slash = 0;
+        fd = walk_directory(copy, true);
+        if (fd < 0)
+                return fd;
+        (void) close(fd);
         return 0;
 }
 
 int ensure_directory(const char *path, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -EBADF;
         struct stat st;
         int r;
 
         r = mkdir_parents(path);
         if (r < 0)
                 return r;
-        /* Create with no permissions for others, then set the final mode. */
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        r = stat_nofollow(path, &st);
+        r = open_parent(path, &name, &dfd);
         if (r < 0)
                 return r;
-        if (r == 0)
-                return -ENOENT;
+        /* Create with no permissions for others, then set the final mode. */
+        if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
         if (!S_ISDIR(st.st_mode))
                 return -ENOTDIR;
-        return set_mode_owner(path, mode, uid, gid);
+        return set_mode_owner_at(dfd, name, O_DIRECTORY, mode, uid, gid);
 }
 
 char *path_join_root(const char *root, const char *path) {

@@ -2,10 +2,14 @@
 #pragma once
 
 /*
- * File helpers for managed paths. Every function refuses to follow a
- * symbolic link in the last path component (-ELOOP): a managed path that an
- * attacker or a mistake turned into a symlink is reported, never written
- * through.
+ * File helpers for managed paths. A managed path that an attacker or a
+ * mistake turned into a symlink is reported (-ELOOP), never written through:
+ * every function but read_file refuses a symbolic link in ANY component of
+ * the path (openat2 RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk one
+ * component at a time), and then works relative to the directory's fd, so
+ * a user who owns a directory on the way (the service user's podman state,
+ * the registry's storage) cannot redirect root's writes elsewhere.
+ * read_file refuses a symlink in the last component only.
  */
 
 #include <stdbool.h>
@@ -35,15 +39,20 @@ int file_matches(const char *path, const void *data, size_t size, mode_t mode, u
 int directory_matches(const char *path, mode_t mode, uid_t uid, gid_t gid);
 
 /* Creates path (parents with 0755 root:root if missing) and sets its mode and
- * owner. Idempotent. */
+ * owner. Idempotent. -ELOOP when any component is a symlink, -ENOTDIR when
+ * one is not a directory. */
 int ensure_directory(const char *path, mode_t mode, uid_t uid, gid_t gid);
 
 /* Sets mode and owner of an existing file or directory without following a
  * symlink. */
 int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid);
 
-/* Creates all missing parents of path (not path itself), mode 0755. */
+/* Creates all missing parents of path (not path itself), mode 0755. Existing
+ * parents must be directories, not symlinks (-ELOOP). */
 int mkdir_parents(const char *path);
+
+/* For tests: resolve with the O_NOFOLLOW walk even where openat2() works. */
+extern bool fileio_force_fd_walk;
 
 /* Returns root + path as a new string ("/etc/x" under "/tmp/r" is
  * "/tmp/r/etc/x"); root NULL or "/" gives a copy of path. NULL on OOM. */

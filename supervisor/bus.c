@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "macro.h"
@@ -36,12 +45,161 @@ int bus_open_system(sd_bus **ret_bus) {
         return sd_bus_open_system(ret_bus);
 }
 
-int bus_open_user_manager(const char *user, sd_bus **ret_bus) {
-        _cleanup_free_ char *machine = NULL;
+/* How long the child may take to connect: a unix connect() only blocks
+ * when the listener's backlog is full. */
+#define USER_BUS_CONNECT_TIMEOUT_MS 5000
 
-        if (asprintf(&machine, "%s@.host", user) < 0)
+/* In the child: become uid/gid with no supplementary groups, connect to
+ * path and send the connected socket (or the errno) back over fd. Only
+ * async-signal-safe calls between fork and _exit. */
+_noreturn_ static void connect_child(int fd, uid_t uid, gid_t gid, const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int err = 0, s = -1;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = {.iov_base = &err, .iov_len = sizeof err};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        memcpy(sa.sun_path, path, strlen(path));
+        /* Already that user (health run by it): nothing to drop. */
+        if (geteuid() != uid &&
+            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
+                err = errno;
+        else if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+                 connect(s, (struct sockaddr *) &sa, sizeof sa) < 0)
+                err = errno;
+        if (err == 0) {
+                mh.msg_control = control.buf;
+                mh.msg_controllen = sizeof control.buf;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &s, sizeof(int));
+        }
+        _exit(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t) sizeof err ? 0 : 1);
+}
+
+/* Receives what connect_child sent: the connected socket, or its error. */
+static int receive_connection(int fd, int *ret_fd) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        int err = 0;
+        struct iovec iov = {.iov_base = &err, .iov_len = sizeof err};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                            .msg_controllen = sizeof control.buf};
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct cmsghdr *c;
+        int got = -EBADF;
+        ssize_t n;
+        int r;
+
+        r = poll(&pfd, 1, USER_BUS_CONNECT_TIMEOUT_MS);
+        if (r < 0)
+                return negative_errno();
+        if (r == 0)
+                return -ETIMEDOUT;
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return negative_errno();
+        for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (n != (ssize_t) sizeof err || (mh.msg_flags & MSG_CTRUNC)) {
+                if (got >= 0)
+                        (void) close(got);
+                return -EBADMSG;
+        }
+        if (err != 0 || got < 0) {
+                if (got >= 0)
+                        (void) close(got);
+                return err > 0 ? -err : -EBADMSG;
+        }
+        *ret_fd = got;
+        return 0;
+}
+
+/* A socket connected to path by uid/gid: connect() records the peer's
+ * credentials, so the bus sees the service user; the fd itself is ours. */
+static int connect_as(uid_t uid, gid_t gid, const char *path, int *ret_fd) {
+        _cleanup_close_ int ours = -EBADF, theirs = -EBADF;
+        int pair[2], status, r;
+        pid_t pid;
+
+        if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return -ENAMETOOLONG;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return negative_errno();
+        ours = pair[0];
+        theirs = pair[1];
+        pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0)
+                connect_child(theirs, uid, gid, path);
+        (void) close(TAKE_FD(theirs));
+
+        r = receive_connection(ours, ret_fd);
+        if (r == -ETIMEDOUT)
+                (void) kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return r;
+}
+
+int bus_open_user_manager(const char *user, sd_bus **ret_bus) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        sd_bus *bus = NULL;
+        struct passwd pwbuf, *pw = NULL;
+        char buf[4096];
+        int r;
+
+        /* Not sd_bus_open_user_machine("USER@.host"): that runs
+         * systemd-run -M USER@.host -pPAMName=login systemd-stdio-bridge,
+         * i.e. a PAM login session (pam_unix in the journal, auth.log, a
+         * wtmp record) for a nologin service user on every call. A socket
+         * connected by a child running as the user is the same connection
+         * the user would have: the bus authenticates it by the peer
+         * credentials the kernel recorded at connect() (AUTH EXTERNAL with
+         * an empty identity), whoever holds the fd afterwards. */
+        /* getpwnam_r: callers hold getpwnam()'s static result. */
+        r = getpwnam_r(user, &pwbuf, buf, sizeof buf, &pw);
+        if (r > 0)
+                return -r;
+        if (!pw)
+                return -ESRCH;
+        if (pw->pw_uid == 0)
+                return -EPERM;
+        if (asprintf(&path, "/run/user/%u/bus", (unsigned) pw->pw_uid) < 0)
                 return -ENOMEM;
-        return sd_bus_open_user_machine(ret_bus, machine);
+        r = connect_as(pw->pw_uid, pw->pw_gid, path, &fd);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        (void) sd_bus_set_description(bus, "user-manager");
+        r = sd_bus_set_fd(bus, fd, fd);
+        if (r >= 0) {
+                fd = -EBADF; /* the bus owns it now */
+                r = sd_bus_set_bus_client(bus, true);
+        }
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
+        *ret_bus = bus;
+        return 0;
 }
 
 int bus_set_user_linger(sd_bus *bus, uid_t uid, bool enable, char **ret_error) {

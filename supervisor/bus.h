@@ -13,8 +13,12 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
-/* The system bus, or the manager of `user` reached through the system's
- * machine@.host transport (works from root without the user's session). */
+/* The system bus, or the bus of `user` (/run/user/UID/bus, where its
+ * manager answers), connected as that user by a short-lived child that
+ * drops to the user's uid and gid and hands the socket back: no PAM, no
+ * login session, no wtmp record. Needs CAP_SETUID/CAP_SETGID and
+ * /run/user visible. -ESRCH for an unknown user, the child's errno for a
+ * failed connect (-ENOENT: the user's bus is not up). */
 int bus_open_system(sd_bus **ret_bus);
 int bus_open_user_manager(const char *user, sd_bus **ret_bus);
 

@@ -32,6 +32,18 @@ void provision_kill_point(const char *point) {
         }
 }
 
+/* A test hook like the one above: stop (SIGSTOP) before the check of the
+ * row REGVISOR_TEST_STOP_AT names, so a test can change the host between
+ * two rows, as a concurrent user could, and continue us with SIGCONT. */
+static void provision_stop_point(const char *point) {
+        const char *e = getenv("REGVISOR_TEST_STOP_AT");
+
+        if (e && streq(e, point)) {
+                fflush(stdout);
+                (void) raise(SIGSTOP);
+        }
+}
+
 int provision_lookup_users(Provision *p) {
         struct passwd *pw;
         struct group *gr;
@@ -460,7 +472,9 @@ const ProvisionStep provision_steps[] = {
 
         /* The registry: storage, socket directory, its own configuration. */
         DIR_STEP("registry-storage", storage_dir, 0750, OWNER_SERVICE),
-        DIR_STEP("registry-socket-dir", socket_dir, 0750, OWNER_SERVICE_PROXY),
+        /* setgid: the socket the registry creates here (umask 0007, see
+         * render_registry_unit) gets the proxy's group, which may connect. */
+        DIR_STEP("registry-socket-dir", socket_dir, 02750, OWNER_SERVICE_PROXY),
         DIR_STEP("etc-dir", etc_dir, 0755, OWNER_ROOT),
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
@@ -508,6 +522,7 @@ int provision_run(Provision *p, ProvisionCounts *ret_counts) {
                         continue;
                 }
 
+                provision_stop_point(s->name);
                 r = s->check(p, s, &detail);
                 if (r == -ESRCH && (p->dry_run || p->root)) {
                         /* A user that an earlier step would create. */

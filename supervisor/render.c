@@ -17,6 +17,8 @@
  * RLIMIT_NOFILE is low (20000 on some hosts), so ask for less than that. */
 #define CONTAINER_NOFILE "16384"
 #define CONTAINER_NPROC "4096"
+/* What the registry creates: nothing for others (see render_registry_unit). */
+#define CONTAINER_UMASK "0007"
 
 typedef struct {
         FILE *f;
@@ -102,9 +104,10 @@ int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const 
                 }
                 const char *dir = dirname(copy);
                 fputs("# The registry's unix socket lives here: the service user creates it,\n"
-                      "# the proxy's group may connect, nobody else may even look.\n",
+                      "# the proxy's group may connect, nobody else may even look. setgid:\n"
+                      "# the socket gets the proxy's group (the registry's umask is 0007).\n",
                       t.f);
-                fprintf(t.f, "d %s 0750 %s %s -\n", dir, service_user, proxy_user);
+                fprintf(t.f, "d %s 2750 %s %s -\n", dir, service_user, proxy_user);
         }
         fputs("# Podman's storage must not be aged out like the rest of /var/tmp.\n", t.f);
         fprintf(t.f, "x " PODMAN_STATE_FMT "\n", (unsigned) uid);
@@ -239,8 +242,15 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                 "        --pids-limit=256 \\\n",
                 podman);
         if (c->listen.kind == LISTEN_UNIX)
+                /* umask 0007: the registry creates its storage 0770/0660 and
+                 * its socket 0770, nothing for others. The socket's group is
+                 * the proxy's, inherited from the setgid socket directory
+                 * (2750 service:proxy-group, see render_tmpfiles), and the
+                 * group needs write to connect(). The container's root is
+                 * the service user on the host (rootless), so the service
+                 * user owns all of it. */
                 fprintf(t.f,
-                        "        --network=none --umask=0000 \\\n"
+                        "        --network=none --umask=" CONTAINER_UMASK " \\\n"
                         "        -v %s:" CONTAINER_SOCKET_DIR ":rw \\\n",
                         sockdir);
         else

@@ -40,7 +40,7 @@ assert_eq "$(stat_of /etc/registry/certs/registry.crt)" "root:root 644" registry
 assert_eq "$(stat_of /var/lib/registry)" "ci-svc:ci-svc 750" storage
 assert_eq "$(stat_of "/var/tmp/podman-$uid")" "ci-svc:ci-svc 750" podman state
 assert_eq "$(stat_of /etc/regvisor/registry.yml)" "root:ci-svc 640" registry.yml
-assert_eq "$(stat_of /run/regvisor/registry)" "ci-svc:registry-proxy 750" socket dir
+assert_eq "$(stat_of /run/regvisor/registry)" "ci-svc:registry-proxy 2750" socket dir
 assert_eq "$(th getent passwd registry-proxy | cut -d: -f7)" /usr/sbin/nologin "proxy shell"
 th grep -qx "ci-svc:100000:65536" /etc/subuid || fail "subuid range missing"
 th grep -qx "ci-svc:100000:65536" /etc/subgid || fail "subgid range missing"

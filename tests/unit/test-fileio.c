@@ -114,6 +114,85 @@ static void test_ensure_directory(void **state) {
         assert_int_equal(ensure_directory(p("a"), 0700, (uid_t) -1, (gid_t) -1), -ENOTDIR);
 }
 
+/* A tree an unprivileged owner controls: tree/sub is a symlink to outside/,
+ * the directory that stands for /etc. Every helper refuses a path through
+ * tree/sub with -ELOOP, wherever in the path the symlink is, and nothing
+ * is created or changed in outside/. */
+static void check_symlinked_parent_refused(const char *base) {
+        char tree[256], outside[256], link[300], path[400];
+        struct stat st;
+        bool same;
+
+        snprintf(tree, sizeof tree, "%s/%s-tree", dir, base);
+        snprintf(outside, sizeof outside, "%s/%s-outside", dir, base);
+        snprintf(link, sizeof link, "%s/sub", tree);
+        assert_int_equal(ensure_directory(tree, 0755, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(ensure_directory(outside, 0755, (uid_t) -1, (gid_t) -1), 0);
+        snprintf(path, sizeof path, "%s/deeper", outside);
+        assert_int_equal(ensure_directory(path, 0755, (uid_t) -1, (gid_t) -1), 0);
+        snprintf(path, sizeof path, "%s/existing", outside);
+        assert_int_equal(write_file_atomic(path, "keep", 4, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(symlink(outside, link), 0);
+
+        /* The symlink as the direct parent. */
+        snprintf(path, sizeof path, "%s/new", link);
+        assert_int_equal(write_file_atomic(path, "evil", 4, 0644, (uid_t) -1, (gid_t) -1), -ELOOP);
+        snprintf(path, sizeof path, "%s/existing", link);
+        assert_int_equal(write_file_atomic(path, "evil", 4, 0644, (uid_t) -1, (gid_t) -1), -ELOOP);
+        assert_int_equal(set_mode_owner(path, 0666, (uid_t) -1, (gid_t) -1), -ELOOP);
+        assert_int_equal(file_matches(path, "keep", 4, 0644, (uid_t) -1, (gid_t) -1, &same), -ELOOP);
+        snprintf(path, sizeof path, "%s/deeper", link);
+        assert_int_equal(directory_matches(path, 0755, (uid_t) -1, (gid_t) -1), -ELOOP);
+        snprintf(path, sizeof path, "%s/newdir", link);
+        assert_int_equal(ensure_directory(path, 0700, (uid_t) -1, (gid_t) -1), -ELOOP);
+        /* The symlink further up. */
+        snprintf(path, sizeof path, "%s/deeper/new", link);
+        assert_int_equal(write_file_atomic(path, "evil", 4, 0644, (uid_t) -1, (gid_t) -1), -ELOOP);
+        assert_int_equal(mkdir_parents(path), -ELOOP);
+        snprintf(path, sizeof path, "%s/made/new", link);
+        assert_int_equal(mkdir_parents(path), -ELOOP);
+        snprintf(path, sizeof path, "%s/deeper/d1/d2", link);
+        assert_int_equal(ensure_directory(path, 0700, (uid_t) -1, (gid_t) -1), -ELOOP);
+
+        /* Nothing was written through it. */
+        const char *absent[] = {"new", "newdir", "made", "deeper/new", "deeper/d1"};
+        for (size_t i = 0; i < ELEMENTSOF(absent); i++) {
+                snprintf(path, sizeof path, "%s/%s", outside, absent[i]);
+                assert_int_equal(lstat(path, &st), -1);
+        }
+        snprintf(path, sizeof path, "%s/existing", outside);
+        assert_int_equal(file_matches(path, "keep", 4, 0644, (uid_t) -1, (gid_t) -1, NULL), 1);
+        /* The way in without the symlink still works. */
+        snprintf(path, sizeof path, "%s/deeper/ok", outside);
+        assert_int_equal(write_file_atomic(path, "ok", 2, 0600, (uid_t) -1, (gid_t) -1), 0);
+}
+
+static void test_symlinked_parent_refused(void **state) {
+        check_symlinked_parent_refused("openat2");
+}
+
+static void test_symlinked_parent_refused_fd_walk(void **state) {
+        fileio_force_fd_walk = true;
+        check_symlinked_parent_refused("walk");
+        fileio_force_fd_walk = false;
+}
+
+/* Relative paths resolve from the working directory, as before. */
+static void test_relative_paths(void **state) {
+        _cleanup_free_ char *data = NULL;
+        char cwd[512];
+
+        assert_non_null(getcwd(cwd, sizeof cwd));
+        assert_int_equal(chdir(dir), 0);
+        assert_int_equal(ensure_directory("rel/a", 0750, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic("rel/a/f", "r", 1, 0600, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic("top", "t", 1, 0600, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(chdir(cwd), 0);
+        assert_int_equal(read_file(p("rel/a/f"), 10, &data, NULL), 0);
+        assert_string_equal(data, "r");
+        assert_int_equal(directory_matches(p("rel/a"), 0750, (uid_t) -1, (gid_t) -1), 1);
+}
+
 static void test_path_join_root(void **state) {
         _cleanup_free_ char *a = path_join_root(NULL, "/etc/x");
         _cleanup_free_ char *b = path_join_root("/", "/etc/x");
@@ -134,6 +213,9 @@ int main(void) {
                 cmocka_unit_test(test_file_matches),
                 cmocka_unit_test(test_read_limit),
                 cmocka_unit_test(test_ensure_directory),
+                cmocka_unit_test(test_symlinked_parent_refused),
+                cmocka_unit_test(test_symlinked_parent_refused_fd_walk),
+                cmocka_unit_test(test_relative_paths),
                 cmocka_unit_test(test_path_join_root),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

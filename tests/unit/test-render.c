@@ -51,6 +51,9 @@ static void test_registry_unit(void **state) {
         assert_has(unit, "--security-opt=no-new-privileges");
         /* Default listen: unix socket, no network at all. */
         assert_has(unit, "--network=none");
+        /* Nothing the registry creates is for others; the socket needs g+w. */
+        assert_has(unit, "--umask=0007");
+        assert_null(strstr(unit, "--umask=0000"));
         assert_has(unit, "-v /run/regvisor/registry:/run/registry:rw");
         assert_null(strstr(unit, " -p "));
         /* Podman state outside $HOME. */
@@ -118,7 +121,7 @@ static void test_podman_conf(void **state) {
         assert_has(storage, "graphroot = \"/var/tmp/podman-990/root\"");
         assert_has(storage, "runroot = \"/run/user/990/podman-run\"");
         assert_int_equal(render_tmpfiles(&config, 990, "ci-svc", "registry-proxy", &tmpfiles), 0);
-        assert_has(tmpfiles, "d /run/regvisor/registry 0750 ci-svc registry-proxy -");
+        assert_has(tmpfiles, "d /run/regvisor/registry 2750 ci-svc registry-proxy -");
         assert_has(tmpfiles, "x /var/tmp/podman-990");
         assert_int_equal(render_registries_d(&config, &regd), 0);
         assert_has(regd, "\"registry.test:4443\":\n    use-sigstore-attachments: true");
