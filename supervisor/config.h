@@ -94,6 +94,9 @@ typedef struct {
         unsigned header_timeout; /* seconds */
         unsigned idle_timeout;   /* seconds */
         unsigned workers;        /* 0 = one per core */
+        unsigned max_connections; /* per worker; 0 = from RLIMIT_NOFILE */
+        uint64_t min_rate;        /* bytes/s a body or a reader must move; 0 = off */
+        unsigned min_rate_window; /* seconds, the window min_rate is measured over */
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */
