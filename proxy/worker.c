@@ -1524,6 +1524,19 @@ static void conn_expire(Conn *c, bool answer, int status, const char *code, cons
         }
 }
 
+/* Closes a client that reads too slowly with a reset: a plain close would
+ * leave the kernel sending what its socket buffer holds (megabytes) at
+ * the client's pace, long after we let go. */
+static void conn_reset(Conn *c) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+        if (c->client.fd >= 0)
+                (void)setsockopt(c->client.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        c->status = c->status ? c->status : 408;
+        exchange_log(c);
+        conn_kill(c);
+}
+
 /* Which transfer of c waits on the client right now, if any: a request
  * body it has room for, or response bytes it has not taken yet. Waiting
  * on the registry (a full uout, an empty uin) is never the client's. */
@@ -1570,10 +1583,13 @@ static bool conn_check_rate(Conn *c, uint64_t now) {
                   proxy_port_name(c->port), c->peer,
                   transfer == METRICS_SLOW_BODY ? "sending the request body" : "reading the response", moved,
                   cf->min_rate_window, cf->min_rate);
-        /* Nothing of a response yet: say why (the registry gets a closed
-         * connection and no end of the body). */
-        conn_expire(c, transfer == METRICS_SLOW_BODY && c->resp_stage == RESP_HEAD && c->status == 0, 408,
-                    "BAD_REQUEST", "request body too slow", "fewer than [proxy] min_rate bytes per second");
+        if (transfer == METRICS_SLOW_RESPONSE)
+                conn_reset(c);
+        else
+                /* Nothing of a response yet: say why (the registry gets a
+                 * closed connection and no end of the body). */
+                conn_expire(c, c->resp_stage == RESP_HEAD && c->status == 0, 408, "BAD_REQUEST",
+                            "request body too slow", "fewer than [proxy] min_rate bytes per second");
         return true;
 }
 
