@@ -8,11 +8,12 @@
 #     a 16 MiB blob read 32 bytes at a time through a tiny window) on 443:
 #     10 connections each; while they are open a legitimate pull of the
 #     blob succeeds (its digest checked), and the proxy closes every one of
-#     them within the bound from the attack's start (header_timeout + 4 s
-#     for heads, min_rate_window + 6 s for bodies, 2 x min_rate_window + 6 s
+#     them within the bound from the attack's start (header_timeout + 5 s
+#     for heads, min_rate_window + 7 s for bodies, 2 x min_rate_window + 7 s
 #     for readers: the first window of a reader still fills the kernel's
 #     socket buffers; the sweep runs once a second; slowhttptest needs a
-#     moment to connect), counted by the proxy's own sockets (ss), not by
+#     moment to connect; the machine is shared), counted by the proxy's
+#     own sockets (ss), not by
 #     the client's word; with the old code they stayed open (idle_timeout,
 #     60 s, restarts on every byte);
 #   - 4443 needs a client certificate, which slowhttptest cannot send: a
@@ -91,14 +92,14 @@ attack() {
 }
 
 step "slowhttptest -H (slow headers) on 443 and 4443"
-attack headers443 443 $((HEADER + 4)) -H -i 1 -x 5 -u https://127.0.0.1/v2/
-attack headers4443 4443 $((HEADER + 4)) -H -i 1 -x 5 -u https://127.0.0.1:4443/v2/
+attack headers443 443 $((HEADER + 5)) -H -i 1 -x 5 -u https://127.0.0.1/v2/
+attack headers4443 4443 $((HEADER + 5)) -H -i 1 -x 5 -u https://127.0.0.1:4443/v2/
 
 step "slowhttptest -B (slow body) on 443"
-attack body443 443 $((WINDOW + 6)) -B -t GET -s 65536 -i 1 -x 5 -u "https://127.0.0.1$BLOB_URL"
+attack body443 443 $((WINDOW + 7)) -B -t GET -s 65536 -i 1 -x 5 -u "https://127.0.0.1$BLOB_URL"
 
 step "slowhttptest -X (slow read) on 443"
-attack read443 443 $((2 * WINDOW + 6)) -X -k 2 -w 256 -y 512 -n 2 -z 32 -u "https://127.0.0.1$BLOB_URL"
+attack read443 443 $((2 * WINDOW + 7)) -X -k 2 -w 256 -y 512 -n 2 -z 32 -u "https://127.0.0.1$BLOB_URL"
 
 step "4443 with a client certificate (python: slowhttptest sends none)"
 th sh -c 'head -c 65536 /dev/urandom > /var/tmp/slowpush'
