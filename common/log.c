@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +78,67 @@ int log_unit_internal(int level, int error, const char *event, const char *unit,
         r = log_va(level, error, event, unit, fmt, ap);
         va_end(ap);
         return r;
+}
+
+static bool plain_byte(unsigned char ch) {
+        return ch > ' ' && ch < 0x7f && ch != '"' && ch != '\\';
+}
+
+const char *log_escape_value(const char *s, size_t n, char *buf, size_t size) {
+        static const char hex[] = "0123456789abcdef";
+        bool quote = false;
+        size_t o = 0;
+
+        assert(size > 0);
+        if (!s || n == 0) {
+                (void) snprintf(buf, size, "-");
+                return buf;
+        }
+        for (size_t i = 0; i < n && !quote; i++)
+                quote = !plain_byte((unsigned char) s[i]);
+        if (!quote) {
+                (void) snprintf(buf, size, "%.*s", (int) (n < size - 1 ? n : size - 1), s);
+                return buf;
+        }
+        /* The shortest useful quoted value: "..." with its quotes. */
+        if (size < 6) {
+                (void) snprintf(buf, size, "-");
+                return buf;
+        }
+        buf[o++] = '"';
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char) s[i];
+                char e[4];
+                size_t k;
+
+                if (plain_byte(ch) || ch == ' ') {
+                        e[0] = (char) ch;
+                        k = 1;
+                } else if (ch == '"' || ch == '\\') {
+                        e[0] = '\\';
+                        e[1] = (char) ch;
+                        k = 2;
+                } else {
+                        e[0] = '\\';
+                        e[1] = 'x';
+                        e[2] = hex[ch >> 4];
+                        e[3] = hex[ch & 15];
+                        k = 4;
+                }
+                /* Keep room for "...", the closing quote and the NUL. */
+                if (o + k + 5 > size) {
+                        memcpy(buf + o, "...", 3);
+                        o += 3;
+                        break;
+                }
+                memcpy(buf + o, e, k);
+                o += k;
+        }
+        buf[o++] = '"';
+        buf[o] = 0;
+        return buf;
+}
+
+const char *log_escape(const char *s, char *buf, size_t size) {
+        return log_escape_value(s, s ? strlen(s) : 0, buf, size);
 }

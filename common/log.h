@@ -10,6 +10,7 @@
  */
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -36,3 +37,18 @@ int log_unit_internal(int level, int error, const char *event, const char *unit,
 /* An event with a machine-readable REGVISOR_EVENT= field in the journal. */
 #define log_event(level, event, ...) (void) log_internal((level), 0, (event), __VA_ARGS__)
 #define log_unit_event(level, event, unit, ...) (void) log_unit_internal((level), 0, (event), (unit), __VA_ARGS__)
+
+/* A value of a key=value log line from bytes somebody else chose (a path,
+ * a method, a certificate subject): written to buf (size > 0) so that it is
+ * exactly one field. Visible ASCII other than '"' and '\\' stays as is
+ * ('=' too: a field starts only after a space and its key ends at its first
+ * '=', so "subject=CN=ci,O=x" is one field); anything else makes the value
+ * double-quoted, with '"' and '\\' backslash-escaped, space and '=' kept,
+ * and every other byte (control, DEL,
+ * non-ASCII) written as \xHH. An empty value is "-". A value too long for
+ * buf is cut (a quoted one at an escape boundary, ending in "..." inside
+ * its quotes), never into a second field.
+ * Returns buf. */
+const char *log_escape_value(const char *s, size_t n, char *buf, size_t size);
+/* The same for a NUL-terminated string; NULL is "-". */
+const char *log_escape(const char *s, char *buf, size_t size);

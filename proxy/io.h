@@ -15,6 +15,7 @@
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct IoEndpoint IoEndpoint;
@@ -40,6 +41,7 @@ struct IoEndpoint {
          * socket. Sockets are edge-triggered: the next arrival brings a new
          * edge, so a read is only worth trying while this is set. */
         bool readable;
+        uint64_t moved; /* bytes read plus written, counted by the worker */
 };
 
 extern const IoOps io_plain_ops;

@@ -37,6 +37,15 @@ static const char *const upstream_names[_METRICS_UPSTREAM_MAX] = {
         [METRICS_UPSTREAM_PROTOCOL] = "protocol",
 };
 
+static const char *const pause_names[_METRICS_PAUSE_MAX] = {
+        [METRICS_PAUSE_FD_LIMIT] = "fd_limit",
+        [METRICS_PAUSE_MAX_CONNECTIONS] = "max_connections",
+};
+static const char *const slow_names[_METRICS_SLOW_MAX] = {
+        [METRICS_SLOW_BODY] = "body",
+        [METRICS_SLOW_RESPONSE] = "response",
+};
+
 static uint64_t load(const uint64_t *p) {
         return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
@@ -185,6 +194,11 @@ void proxy_metrics_set_workers(ProxyMetrics *m, uint64_t n) {
                 __atomic_store_n(&m->workers_alive, n, __ATOMIC_RELAXED);
 }
 
+void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n) {
+        if (m && slot < METRICS_WORKER_SLOTS)
+                __atomic_store_n(&m->conns_open[slot], n, __ATOMIC_RELAXED);
+}
+
 void proxy_metrics_write_label_value(FILE *out, const char *value) {
         for (const char *p = value; *p; p++)
                 switch (*p) {
@@ -222,6 +236,17 @@ static void per_port(FILE *out, const ProxyMetrics *m, const char *name, const c
         family(out, name, "counter", help);
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
                 sample(out, name, p, NULL, NULL, load((const uint64_t *)((const char *)&m->port[p] + off)));
+}
+
+/* One counter per port and label value, for an array of n counters at
+ * offset off of ProxyPortMetrics, labelled key=names[i]. */
+static void per_port_labeled(FILE *out, const ProxyMetrics *m, const char *name, const char *help, const char *key,
+                             const char *const *names, unsigned n, size_t off) {
+        family(out, name, "counter", help);
+        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                for (unsigned i = 0; i < n; i++)
+                        sample(out, name, p, key, names[i],
+                               load((const uint64_t *)((const char *)&m->port[p] + off) + i));
 }
 
 int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
@@ -278,19 +303,32 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                  "Connections and requests refused with 503: the per-client limits table had no room for them.",
                  offsetof(ProxyPortMetrics, limits_table_full));
 
-        family(out, "regvisor_proxy_tls_handshake_failures_total", "counter",
-               "TLS handshakes that failed, or client certificates refused on the push port, by reason.");
-        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
-                for (unsigned i = 0; i < _METRICS_TLS_MAX; i++)
-                        sample(out, "regvisor_proxy_tls_handshake_failures_total", p, "reason", tls_names[i],
-                               load(&m->port[p].tls_failures[i]));
+        per_port_labeled(out, m, "regvisor_proxy_tls_handshake_failures_total",
+                         "TLS handshakes that failed, or client certificates refused on the push port, by reason.",
+                         "reason", tls_names, _METRICS_TLS_MAX, offsetof(ProxyPortMetrics, tls_failures));
+        per_port_labeled(out, m, "regvisor_proxy_upstream_errors_total",
+                         "Requests the registry failed: connect (502), timeout (504), reset, protocol.", "kind",
+                         upstream_names, _METRICS_UPSTREAM_MAX, offsetof(ProxyPortMetrics, upstream_errors));
+        per_port_labeled(out, m, "regvisor_proxy_slow_clients_total",
+                         "Connections closed for moving fewer than [proxy] min_rate bytes per second, by transfer.",
+                         "transfer", slow_names, _METRICS_SLOW_MAX, offsetof(ProxyPortMetrics, slow_clients));
 
-        family(out, "regvisor_proxy_upstream_errors_total", "counter",
-               "Requests the registry failed: connect (502), timeout (504), reset, protocol.");
-        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
-                for (unsigned i = 0; i < _METRICS_UPSTREAM_MAX; i++)
-                        sample(out, "regvisor_proxy_upstream_errors_total", p, "kind", upstream_names[i],
-                               load(&m->port[p].upstream_errors[i]));
+        family(out, "regvisor_proxy_accept_paused_total", "counter",
+               "Times a worker stopped accepting for a while: out of descriptors, or at max_connections.");
+        for (unsigned i = 0; i < _METRICS_PAUSE_MAX; i++) {
+                fputs("regvisor_proxy_accept_paused_total{reason=\"", out);
+                proxy_metrics_write_label_value(out, pause_names[i]);
+                fprintf(out, "\"} %" PRIu64 "\n", load(&m->accept_paused[i]));
+        }
+        family(out, "regvisor_proxy_accept_dropped_total", "counter",
+               "Connections closed right after accept because the worker was out of descriptors.");
+        fprintf(out, "regvisor_proxy_accept_dropped_total %" PRIu64 "\n", load(&m->accept_dropped));
+
+        uint64_t open_conns = 0;
+        for (unsigned i = 0; i < METRICS_WORKER_SLOTS; i++)
+                open_conns += load(&m->conns_open[i]);
+        family(out, "regvisor_proxy_connections_open", "gauge", "Client connections the proxy workers hold open.");
+        fprintf(out, "regvisor_proxy_connections_open %" PRIu64 "\n", open_conns);
 
         family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
         fprintf(out, "regvisor_proxy_workers_alive %" PRIu64 "\n", load(&m->workers_alive));

@@ -30,7 +30,7 @@
 
 #define PROXY_METRICS_MAGIC UINT64_C(0x31534d5452565352) /* "RSVRTMS1" */
 /* Bump on any change of the structs below. */
-#define PROXY_METRICS_VERSION 2
+#define PROXY_METRICS_VERSION 3
 #define PROXY_METRICS_FD_ENV "REGVISOR_METRICS_FD"
 
 typedef enum MetricsPort {
@@ -70,6 +70,23 @@ typedef enum MetricsUpstreamError {
         _METRICS_UPSTREAM_MAX,
 } MetricsUpstreamError;
 
+/* Why a worker stopped accepting for a while. */
+typedef enum MetricsAcceptPause {
+        METRICS_PAUSE_FD_LIMIT,        /* accept failed: EMFILE/ENFILE (out of descriptors) */
+        METRICS_PAUSE_MAX_CONNECTIONS, /* the worker holds [proxy] max_connections */
+        _METRICS_PAUSE_MAX,
+} MetricsAcceptPause;
+
+/* Which transfer a client was too slow for ([proxy] min_rate). */
+typedef enum MetricsSlow {
+        METRICS_SLOW_BODY,     /* sending a request body */
+        METRICS_SLOW_RESPONSE, /* reading a response */
+        _METRICS_SLOW_MAX,
+} MetricsSlow;
+
+/* Worker slots (2 x [proxy] workers at most). */
+#define METRICS_WORKER_SLOTS 2048
+
 /* Upper bounds of the duration histogram, seconds; +Inf is the last bucket. */
 #define METRICS_DURATION_BOUNDS {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 #define METRICS_DURATION_BUCKETS 14 /* 13 bounds + +Inf */
@@ -86,6 +103,7 @@ typedef struct ProxyPortMetrics {
         uint64_t tls_failures[_METRICS_TLS_MAX];
         uint64_t upstream_errors[_METRICS_UPSTREAM_MAX];
         uint64_t limits_table_full; /* refused (503): no room in the per-client limits table */
+        uint64_t slow_clients[_METRICS_SLOW_MAX]; /* closed: below [proxy] min_rate */
 } ProxyPortMetrics;
 
 typedef struct ProxyMetrics {
@@ -94,6 +112,9 @@ typedef struct ProxyMetrics {
         uint64_t size; /* sizeof(ProxyMetrics) */
         uint64_t workers_alive;
         ProxyPortMetrics port[_METRICS_PORT_MAX];
+        uint64_t accept_paused[_METRICS_PAUSE_MAX]; /* pauses of accepting, by reason */
+        uint64_t accept_dropped;                    /* accepted and closed at once: EMFILE */
+        uint64_t conns_open[METRICS_WORKER_SLOTS];  /* gauge per worker slot, summed */
 } ProxyMetrics;
 
 /* The header a fresh region must carry (the supervisor writes it). */
@@ -133,6 +154,10 @@ void proxy_metrics_request(ProxyMetrics *m, MetricsPort port, const char *method
 /* Adds 1 to the counter at c (a field of m). */
 void proxy_metrics_inc(uint64_t *c);
 void proxy_metrics_set_workers(ProxyMetrics *m, uint64_t n);
+/* The open connections of the worker in slot (its own gauge; the parent
+ * sets 0 when the worker is gone). Slots beyond METRICS_WORKER_SLOTS are
+ * not counted. */
+void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n);
 
 /* Escapes a label value for the text format (backslash, double quote and
  * newline), writing it to out. */

@@ -361,6 +361,7 @@ static void reap(Parent *pa) {
                         *s = (WorkerSlot){};
                         if (pa->ctx.limits)
                                 limits_column_reset(pa->ctx.limits, i);
+                        proxy_metrics_set_open(pa->ctx.metrics, i, 0);
                         if (current)
                                 s->restart_at = now_ms() + (lived < RESTART_FAST_MS ? RESTART_DELAY_MS : 0) + 1;
                 }
@@ -506,6 +507,7 @@ static void reload(Parent *pa) {
                         (void)waitpid(pa->slots[i].pid, NULL, 0);
                         if (pa->ctx.limits)
                                 limits_column_reset(pa->ctx.limits, i);
+                        proxy_metrics_set_open(pa->ctx.metrics, i, 0);
                         pa->slots[i] = (WorkerSlot){};
                 }
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)

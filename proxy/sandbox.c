@@ -161,7 +161,7 @@ static const SandboxRule sandbox_rules[] = {
          * connection (unix or TCP over IPv4/IPv6, protocol 0 or IPPROTO_TCP) and libsystemd's
          * journal datagram socket. Everything else (AF_NETLINK, AF_PACKET, raw, UDP, SCTP,
          * vsock, ...) kills. */
-        ALLOW_IF(socket, "upstream over the registry's unix socket",
+        ALLOW_IF(socket, "upstream over the registry's unix socket; the reserve descriptor (EMFILE)",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
         ALLOW_IF(socket, "journal: libsystemd opens its socket lazily on the first sd_journal_send()",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
@@ -184,7 +184,7 @@ static const SandboxRule sandbox_rules[] = {
         ALLOW(recvmsg, "socket reads"),
         ALLOW(sendmsg, "socket writes; sd_journal_send() to /run/systemd/journal/socket"),
         ALLOW(getsockopt, "SO_ERROR after a non-blocking connect"),
-        ALLOW(setsockopt, "TCP_NODELAY, SO_KEEPALIVE, buffer sizes; journal socket SO_SNDBUF"),
+        ALLOW(setsockopt, "TCP_NODELAY, SO_KEEPALIVE, buffer sizes; SO_LINGER 0 for a slow reader; journal SO_SNDBUF"),
         ALLOW(getsockname, "local address of a connection (logs, Host handling)"),
         ALLOW(getpeername, "client address (X-Forwarded-For, per-IP limits)"),
 

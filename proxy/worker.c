@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -82,6 +83,9 @@
 #define CONN_CHUNKED_HOLD_ROOM 4096 /* see pump: hold a chunked body back */
 #define LINGER_MS 2000            /* reading after our last response, see conn_linger() */
 #define CLOSING_MS 10000          /* flushing our last response */
+#define ACCEPT_PAUSE_MS 250       /* out of descriptors: accept again after this */
+#define FD_LIMIT_LOG_MS 10000     /* at most one warning about it per this */
+#define WORKER_FDS 16             /* descriptors a worker needs besides connections */
 #define SUBJECT_MAX 256
 #define LOG_PATH_MAX 256
 
@@ -152,6 +156,10 @@ struct Conn {
         Buf cin, uout, uin, cout;
         uint64_t deadline;
         bool head_timer; /* deadline counts the current head */
+        /* [proxy] min_rate: the window in which the proxy has been waiting
+         * on the client (for body bytes, or to take response bytes) since
+         * rate_start, and client.moved at its start. 0: not waiting. */
+        uint64_t rate_start, rate_base;
         bool client_eof, upstream_eof;
         bool close_after_flush;
         bool upstream_event; /* epoll said something about the upstream socket */
@@ -198,6 +206,13 @@ struct Worker {
         uint64_t drain_deadline;
         uint64_t next_sweep;
         uint64_t table_full_warned; /* ms; the journal hears of it once a minute */
+        /* Accepting: paused (listening sockets out of the epoll set) at
+         * max_conns, or after running out of descriptors until resume_at. */
+        unsigned max_conns;
+        int reserve_fd; /* given up to accept-and-close when out of descriptors */
+        bool accept_paused;
+        uint64_t accept_resume_at;
+        uint64_t fd_limit_logged_at;
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
@@ -409,6 +424,7 @@ static void conn_kill(Conn *c) {
         c->next = w->dead;
         w->dead = c;
         w->n_conns--;
+        proxy_metrics_set_open(w->p->metrics, w->index, w->n_conns);
 }
 
 static void worker_reap(Worker *w) {
@@ -426,16 +442,20 @@ static void worker_reap(Worker *w) {
  */
 
 static void exchange_log(Conn *c) {
+        char subject[SUBJECT_MAX * 4 + 8], method[sizeof(c->method) * 4 + 8], path[LOG_PATH_MAX * 4 + 8];
+
         if (!c->in_exchange)
                 return;
-        /* One line per request, key=value; the subject is RFC 2253 text
-         * without spaces, method and path are tokens and visible ASCII. */
+        /* One line per request, key=value. The subject (any text on a
+         * refused certificate), method and path are the client's bytes:
+         * escaped, so that they can forge neither fields nor lines. */
         log_event(LOG_INFO, "access",
                   "port=%s client=%s subject=%s method=%s path=%s status=%d in=%" PRIu64 " out=%" PRIu64
                   " ms=%" PRIu64,
-                  proxy_port_name(c->port), c->peer, c->port == PROXY_PUSH && c->subject[0] ? c->subject : "-",
-                  c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, c->bytes_in,
-                  c->bytes_out, now_ms() - c->t0);
+                  proxy_port_name(c->port), c->peer,
+                  log_escape(c->port == PROXY_PUSH ? c->subject : NULL, subject, sizeof(subject)),
+                  log_escape(c->method, method, sizeof(method)), log_escape(c->path, path, sizeof(path)), c->status,
+                  c->bytes_in, c->bytes_out, now_ms() - c->t0);
         proxy_metrics_request(c->w->p->metrics, (MetricsPort)c->port, c->method[0] ? c->method : "-", c->status,
                               c->bytes_in, c->bytes_out, now_us() - c->t0_us);
         c->in_exchange = false;
@@ -741,6 +761,7 @@ static int endpoint_fill(IoEndpoint *e, Buf *b) {
         if (n == 0)
                 return 2;
         b->end += (size_t)n;
+        e->moved += (uint64_t)n;
         return 1;
 }
 
@@ -757,6 +778,7 @@ static int endpoint_flush(IoEndpoint *e, Buf *b) {
                 if (n < 0)
                         return (int)n;
                 buf_consume(b, (size_t)n);
+                e->moved += (uint64_t)n;
                 progress = true;
         }
         return progress;
@@ -929,6 +951,7 @@ static int pump_response_direct(Conn *c) {
                 if (k < 0)
                         return (int)k;
                 buf_consume(&c->uin, (size_t)k);
+                c->client.moved += (uint64_t)k;
                 c->bytes_out += (uint64_t)k;
                 if (c->resp_body == HTTP1_BODY_LENGTH) {
                         c->resp_remaining -= (uint64_t)k;
@@ -1410,21 +1433,82 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
                 w->conns->prev = c;
         w->conns = c;
         w->n_conns++;
+        proxy_metrics_set_open(w->p->metrics, w->index, w->n_conns);
         conn_run(c);
+}
+
+/* Takes the listening sockets out of the epoll set (on false) or puts them
+ * back. Level-triggered with EPOLLEXCLUSIVE, which EPOLL_CTL_MOD refuses:
+ * hence DEL and ADD. While out, connections wait in the kernel's backlog
+ * (or go to another worker). */
+static void worker_listen(Worker *w, bool on) {
+        if (w->accept_paused == !on || w->draining)
+                return;
+        for (int i = 0; i < _PROXY_PORT_MAX; i++) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_watch[i]};
+                if (w->p->listen_fd[i] >= 0)
+                        (void)epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->p->listen_fd[i], &ev);
+        }
+        w->accept_paused = !on;
+}
+
+static void worker_accept_pause(Worker *w, MetricsAcceptPause why, uint64_t resume_at) {
+        worker_listen(w, false);
+        w->accept_resume_at = resume_at;
+        proxy_metrics_inc(&w->p->metrics->accept_paused[why]);
+}
+
+/* accept() failed for want of a descriptor. Level-triggered, the pending
+ * connection would wake us again at once, forever: give up the reserve
+ * descriptor to accept it and close it (the client sees a closed connection
+ * rather than waiting in the backlog), take the reserve again, and stop
+ * accepting for ACCEPT_PAUSE_MS. Connections that close meanwhile free
+ * descriptors. The reserve is an AF_UNIX stream socket because socket()
+ * for exactly that is what the sandbox allows after lockdown. */
+static void worker_out_of_fds(Worker *w, ProxyPort port, int error) {
+        uint64_t now = now_ms();
+
+        if (w->reserve_fd >= 0) {
+                (void)close(w->reserve_fd);
+                int fd = accept4(w->p->listen_fd[port], NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                        (void)close(fd);
+                        proxy_metrics_inc(&w->p->metrics->accept_dropped);
+                }
+        }
+        w->reserve_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        worker_accept_pause(w, METRICS_PAUSE_FD_LIMIT, now + ACCEPT_PAUSE_MS);
+        if (w->fd_limit_logged_at == 0 || now - w->fd_limit_logged_at >= FD_LIMIT_LOG_MS) {
+                w->fd_limit_logged_at = now;
+                log_event(LOG_WARNING, "accept-paused",
+                          "proxy worker %u: out of file descriptors on the %s port (%s) with %u connections; "
+                          "pausing accepts for %d ms",
+                          w->index, proxy_port_name(port), strerror(error), w->n_conns, ACCEPT_PAUSE_MS);
+        }
 }
 
 static void worker_accept(Worker *w, ProxyPort port) {
         int lfd = w->p->listen_fd[port];
 
-        for (unsigned i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+        /* Another event of this batch may have paused accepting already. */
+        for (unsigned i = 0; i < ACCEPT_BATCH && !w->draining && !w->accept_paused; i++) {
                 struct sockaddr_storage ss;
                 socklen_t len = sizeof(ss);
+
+                if (w->n_conns >= w->max_conns) {
+                        worker_accept_pause(w, METRICS_PAUSE_MAX_CONNECTIONS, 0);
+                        return;
+                }
                 int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return;
-                        /* EMFILE and friends: level-triggered, so we come
-                         * back; do not spin on it in this round. */
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                worker_out_of_fds(w, port, errno);
+                                return;
+                        }
+                        /* Errors of one connection (EPROTO, EPERM from a
+                         * firewall): the next one may do. */
                         log_warning_errno(errno, "proxy: accept on %s failed: %m", proxy_port_name(port));
                         return;
                 }
@@ -1432,29 +1516,123 @@ static void worker_accept(Worker *w, ProxyPort port) {
         }
 }
 
+/* Accepting again: below the cap, and the pause after running out of
+ * descriptors is over. Returns the ms until that, for epoll_wait()'s
+ * timeout (-1: nothing to wait for). */
+static int worker_accept_resume(Worker *w, uint64_t now) {
+        if (!w->accept_paused || w->draining || w->n_conns >= w->max_conns)
+                return -1;
+        if (now < w->accept_resume_at)
+                return (int)(w->accept_resume_at - now);
+        if (w->reserve_fd < 0) /* still none: try again after another pause */
+                w->reserve_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        worker_listen(w, true);
+        return -1;
+}
+
 /* ------------------------------------------------------------------------
  * The loop
  */
+
+/* Ends an exchange that ran out of time: with our error response when
+ * answer (none of the registry's was started), else by closing, logged
+ * with 408 unless a status was set. */
+static void conn_expire(Conn *c, bool answer, int status, const char *code, const char *message,
+                        const char *detail) {
+        if (answer) {
+                conn_respond_error(c, status, code, message, detail, 0, false);
+                conn_run(c);
+        } else {
+                c->status = c->status ? c->status : 408;
+                exchange_log(c);
+                conn_kill(c);
+        }
+}
+
+/* Closes a client that reads too slowly with a reset: a plain close would
+ * leave the kernel sending what its socket buffer holds (megabytes) at
+ * the client's pace, long after we let go. */
+static void conn_reset(Conn *c) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+        if (c->client.fd >= 0)
+                (void)setsockopt(c->client.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        c->status = c->status ? c->status : 408;
+        exchange_log(c);
+        conn_kill(c);
+}
+
+/* Which transfer of c waits on the client right now, if any: a request
+ * body it has room for, or response bytes it has not taken yet. Waiting
+ * on the registry (a full uout, an empty uin) is never the client's. */
+static int conn_waits_on_client(const Conn *c) {
+        if (c->state != CONN_FORWARD)
+                return -1;
+        if (buf_len(&c->cout) > 0 ||
+            (c->resp_stage == RESP_BODY && c->resp_body != HTTP1_BODY_CHUNKED && buf_len(&c->uin) > 0))
+                return METRICS_SLOW_RESPONSE;
+        if (!c->req_done && !c->client_eof && buf_room(&c->cin) > 0 && c->delay_until == 0)
+                return METRICS_SLOW_BODY;
+        return -1;
+}
+
+/* [proxy] min_rate: a client the proxy has waited on for a whole
+ * min_rate_window, and that moved fewer than min_rate x window bytes in it,
+ * is closed. A trickle of bytes extends idle_timeout forever; this it does
+ * not. Returns true when c was closed. */
+static bool conn_check_rate(Conn *c, uint64_t now) {
+        const Config *cf = c->w->c;
+        uint64_t window = (uint64_t)cf->min_rate_window * 1000, moved;
+        int transfer = conn_waits_on_client(c);
+
+        if (cf->min_rate == 0 || transfer < 0) {
+                c->rate_start = 0;
+                return false;
+        }
+        if (c->rate_start == 0) {
+                c->rate_start = now;
+                c->rate_base = c->client.moved;
+                return false;
+        }
+        if (now - c->rate_start < window)
+                return false;
+        moved = c->client.moved - c->rate_base;
+        if (moved >= cf->min_rate * cf->min_rate_window) {
+                c->rate_start = now;
+                c->rate_base = c->client.moved;
+                return false;
+        }
+        proxy_metrics_inc(&port_metrics(c)->slow_clients[transfer]);
+        log_event(LOG_NOTICE, "slow-client",
+                  "proxy: %s %s too slow %s: %" PRIu64 " bytes in %u s, below min_rate=%" PRIu64 " bytes/s; closing",
+                  proxy_port_name(c->port), c->peer,
+                  transfer == METRICS_SLOW_BODY ? "sending the request body" : "reading the response", moved,
+                  cf->min_rate_window, cf->min_rate);
+        if (transfer == METRICS_SLOW_RESPONSE)
+                conn_reset(c);
+        else
+                /* Nothing of a response yet: say why (the registry gets a
+                 * closed connection and no end of the body). */
+                conn_expire(c, c->resp_stage == RESP_HEAD && c->status == 0, 408, "BAD_REQUEST",
+                            "request body too slow", "fewer than [proxy] min_rate bytes per second");
+        return true;
+}
 
 static void worker_sweep(Worker *w, uint64_t now) {
         Conn *next;
 
         for (Conn *c = w->conns; c; c = next) {
                 next = c->next;
+                if (conn_check_rate(c, now))
+                        continue;
                 if (now < c->deadline)
                         continue;
                 switch (c->state) {
                 case CONN_FORWARD:
-                        if (c->resp_stage == RESP_HEAD && c->req_done && c->status == 0) {
+                        if (c->resp_stage == RESP_HEAD && c->req_done && c->status == 0)
                                 count_upstream_error(c, METRICS_UPSTREAM_TIMEOUT);
-                                conn_respond_error(c, 504, "UNAVAILABLE", "the registry did not answer in time",
-                                                   "read_timeout", 0, false);
-                                conn_run(c);
-                        } else {
-                                c->status = c->status ? c->status : 408;
-                                exchange_log(c);
-                                conn_kill(c);
-                        }
+                        conn_expire(c, c->resp_stage == RESP_HEAD && c->req_done && c->status == 0, 504,
+                                    "UNAVAILABLE", "the registry did not answer in time", "read_timeout");
                         break;
                 case CONN_HANDSHAKE:
                 case CONN_HEAD:
@@ -1570,6 +1748,21 @@ static int worker_setup(Worker *w) {
                 if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->p->listen_fd[i], &lev) < 0)
                         return negative_errno();
         }
+
+        /* The descriptor given up when accept() runs out of them. */
+        w->reserve_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (w->reserve_fd < 0)
+                return negative_errno();
+
+        /* A connection holds up to two descriptors (client, registry). */
+        w->max_conns = w->c->max_connections;
+        if (w->max_conns == 0) {
+                struct rlimit rl;
+                rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+                if (n == RLIM_INFINITY || n > 2000000 + WORKER_FDS)
+                        n = 2000000 + WORKER_FDS;
+                w->max_conns = n > WORKER_FDS + 2 ? (unsigned)((n - WORKER_FDS) / 2) : 1;
+        }
         return 0;
 }
 
@@ -1578,7 +1771,13 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
         Worker *w = &worker;
         int r;
 
-        *w = (Worker){.p = p, .c = p->config, .index = index, .column = column, .epfd = -1, .sigfd = -1};
+        *w = (Worker){.p = p,
+                      .c = p->config,
+                      .index = index,
+                      .column = column,
+                      .epfd = -1,
+                      .sigfd = -1,
+                      .reserve_fd = -1};
         (void)signal(SIGPIPE, SIG_IGN);
 
         r = worker_setup(w);
@@ -1588,7 +1787,9 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
         }
         /* Logging once before lockdown opens the journal socket (and
          * settles log.c's journal-or-stderr choice). */
-        log_info("proxy worker %u (pid %d) serving as uid %u", index, (int)getpid(), (unsigned)p->uid);
+        log_info("proxy worker %u (pid %d) serving as uid %u, up to %u connections", index, (int)getpid(),
+                 (unsigned)p->uid, w->max_conns);
+        proxy_metrics_set_open(p->metrics, index, 0);
         /* glibc reads /etc/localtime on the first conversion to local
          * time, which OpenSSL's certificate time checks cause: load it now,
          * while the worker may still open files. */
@@ -1612,6 +1813,9 @@ int proxy_worker_run(const ProxyContext *p, unsigned index, unsigned column) {
                         else if (at - now < (uint64_t)timeout)
                                 timeout = (int)(at - now);
                 }
+                int resume = worker_accept_resume(w, now_ms());
+                if (resume >= 0 && resume < timeout)
+                        timeout = resume;
 
                 if (w->draining && (w->n_conns == 0 || now_ms() >= w->drain_deadline))
                         break;

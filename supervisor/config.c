@@ -179,6 +179,11 @@ static const ConfigKey config_keys[] = {
          * size bounds its memory (proxy/ratelimit.h). */
         {"proxy", "ipv6_prefix", parse_unsigned, FIELD(ipv6_prefix, unsigned), "64", 32, 128, 0},
         {"proxy", "limits_slots", parse_power_of_two, FIELD(limits_slots, unsigned), "16384", 64, 1048576, 0},
+        /* Per worker; auto: from RLIMIT_NOFILE (see proxy/worker.c). */
+        {"proxy", "max_connections", parse_workers, FIELD(max_connections, unsigned), "auto", 0, 1000000, 0},
+        /* Slow bodies and slow readers: 0 turns the check off. */
+        {"proxy", "min_rate", parse_size, FIELD(min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
+        {"proxy", "min_rate_window", parse_duration, FIELD(min_rate_window, unsigned), "30s", 1, 3600, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
@@ -1283,7 +1288,8 @@ static int parse_workers(const ParseCall *p) {
                 return 0;
         }
         if (parse_number(p->value, &v) < 0 || v > p->key->max)
-                return expected(p, "expected auto (one per CPU) or a number from 1 to %" PRIu64,
+                return expected(p, "expected auto (%s) or a number from 1 to %" PRIu64,
+                                streq(p->key->key, "workers") ? "one per CPU" : "from the open-files limit",
                                 p->key->max);
         *field = (unsigned)v;
         return 0;

@@ -96,6 +96,9 @@ typedef struct {
         unsigned workers;        /* 0 = one per core */
         unsigned ipv6_prefix;    /* per-client limits key IPv6 by this prefix */
         unsigned limits_slots;   /* per-client limits table size, a power of two */
+        unsigned max_connections; /* per worker; 0 = from RLIMIT_NOFILE */
+        uint64_t min_rate;        /* bytes/s a body or a reader must move; 0 = off */
+        unsigned min_rate_window; /* seconds, the window min_rate is measured over */
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */

@@ -40,15 +40,7 @@ on_failure th journalctl -u "$UNIT" --no-pager -n 60
 on_failure th journalctl --no-pager -n 30 _SYSTEMD_USER_UNIT=regvisor-registry.service
 
 step "provision, start the registry and the proxy"
-provision >/dev/null || fail "provision failed: $OUT"
-user_systemctl ci-svc start regvisor-registry.service || fail "registry start failed"
-wait_until 60 registry_answers || fail "registry does not answer on $SOCK"
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
-th systemd-run --unit="$UNIT" "$REGVISOR" proxy --config "$CONF" >/dev/null
-proxy_up() {
-	th "${CURL[@]}" -f -o /dev/null https://registry.test/v2/
-}
-wait_until 20 proxy_up || fail "the proxy does not answer on 443"
+standalone_proxy "$UNIT"
 
 # between LOW HIGH VALUE: LOW <= VALUE <= HIGH (decimals).
 between() {
@@ -67,13 +59,7 @@ access_ms() {
 
 step "a 16 MiB blob in the registry (through its socket)"
 th sh -c 'head -c 16777216 /dev/urandom > /var/tmp/big'
-digest=sha256:$(th sha256sum /var/tmp/big | cut -d' ' -f1)
-location=$(th curl -sf -m 5 -X POST -D - -o /dev/null --unix-socket "$SOCK" \
-	http://localhost/v2/test/big/blobs/uploads/ | tr -d '\r' | sed -n 's/^Location: //Ip')
-[[ $location == *\?* ]] || fail "unexpected upload location: $location"
-code=$(th curl -s -m 20 -o /dev/null -w '%{http_code}' -X PUT --data-binary @/var/tmp/big \
-	-H 'Content-Type: application/octet-stream' --unix-socket "$SOCK" "http://localhost$location&digest=$digest")
-assert_eq "$code" 201 "blob upload"
+digest=$(registry_blob test/big /var/tmp/big)
 BLOB=/v2/test/big/blobs/$digest
 
 step "client timeouts (55-timeouts.py: all scenarios at once)"

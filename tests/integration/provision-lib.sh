@@ -68,11 +68,37 @@ journal_events() {
 
 # stack_up: provision from $CONF, start the registry's user unit, wait until
 # it answers on its socket, and resolve registry.test to loopback. On
-# failure, dumps the proxy's and the registry's journals.
+# failure, dumps the registry's journal.
 stack_up() {
 	on_failure journalctl --no-pager -n 60 _SYSTEMD_USER_UNIT=regvisor-registry.service
 	provision >/dev/null || fail "provision failed: $OUT"
 	user_systemctl ci-svc start regvisor-registry.service || fail "registry start failed"
 	wait_until 60 registry_answers || fail "registry does not answer on $SOCK"
-	th /bin/sh -c 'echo "127.0.0.1 registry.test" >> /etc/hosts'
+	th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
+}
+
+# standalone_proxy UNIT: stack_up, then run `regvisor proxy` alone as the
+# transient unit UNIT (no supervisor to restart what a test breaks),
+# reachable as registry.test; defines proxy_up (a GET /v2/ on 443 answered).
+standalone_proxy() {
+	stack_up
+	th systemd-run --unit="$1" "$REGVISOR" proxy --config "$CONF" >/dev/null
+	proxy_up() {
+		th curl -s -m 20 --cacert /etc/registry/certs/ca/ca.crt -f -o /dev/null https://registry.test/v2/
+	}
+	wait_until 20 proxy_up || fail "the proxy does not answer on 443"
+}
+
+# registry_blob REPO FILE: FILE (in the guest) as a blob of REPO, put
+# straight into the registry through its socket; prints its digest.
+registry_blob() {
+	local digest location code
+	digest=sha256:$(th sha256sum "$2" | cut -d' ' -f1)
+	location=$(th curl -sf -m 5 -X POST -D - -o /dev/null --unix-socket "$SOCK" \
+		"http://localhost/v2/$1/blobs/uploads/" | tr -d '\r' | sed -n 's/^Location: //Ip')
+	[[ $location == *\?* ]] || fail "unexpected upload location: $location"
+	code=$(th curl -s -m 20 -o /dev/null -w '%{http_code}' -X PUT --data-binary "@$2" \
+		-H 'Content-Type: application/octet-stream' --unix-socket "$SOCK" "http://localhost$location&digest=$digest")
+	assert_eq "$code" 201 "blob upload to $1"
+	echo "$digest"
 }

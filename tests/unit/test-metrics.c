@@ -214,6 +214,46 @@ static void test_render_counts(void **state) {
         }
 }
 
+/* The worker's own gauges and counters: slow clients, accept pauses, and
+ * open connections summed over the worker slots. */
+static void test_render_worker_counters(void **state) {
+        ProxyMetrics *m = calloc(1, sizeof(ProxyMetrics));
+        _cleanup_free_ char *text = NULL;
+
+        (void)state;
+        assert_non_null(m);
+        proxy_metrics_header(m);
+        proxy_metrics_inc(&m->port[METRICS_PUSH].slow_clients[METRICS_SLOW_BODY]);
+        proxy_metrics_inc(&m->port[METRICS_PULL].slow_clients[METRICS_SLOW_RESPONSE]);
+        proxy_metrics_inc(&m->port[METRICS_PULL].slow_clients[METRICS_SLOW_RESPONSE]);
+        proxy_metrics_inc(&m->accept_paused[METRICS_PAUSE_FD_LIMIT]);
+        proxy_metrics_inc(&m->accept_paused[METRICS_PAUSE_MAX_CONNECTIONS]);
+        proxy_metrics_inc(&m->accept_paused[METRICS_PAUSE_MAX_CONNECTIONS]);
+        proxy_metrics_inc(&m->accept_dropped);
+        proxy_metrics_set_open(m, 0, 7);
+        proxy_metrics_set_open(m, 3, 5);
+        proxy_metrics_set_open(m, METRICS_WORKER_SLOTS - 1, 1);
+        proxy_metrics_set_open(m, METRICS_WORKER_SLOTS, 1000); /* beyond the slots: ignored */
+        text = render(m);
+        check_format(text);
+
+        assert_float_equal(value_of(text, "regvisor_proxy_slow_clients_total{port=\"push\",transfer=\"body\"}"), 1, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_slow_clients_total{port=\"pull\",transfer=\"response\"}"),
+                           2, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_slow_clients_total{port=\"pull\",transfer=\"body\"}"), 0, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_accept_paused_total{reason=\"fd_limit\"}"), 1, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_accept_paused_total{reason=\"max_connections\"}"), 2, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_accept_dropped_total"), 1, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_connections_open"), 13, 0);
+
+        /* A worker gone: the parent zeroes its slot. */
+        proxy_metrics_set_open(m, 3, 0);
+        free(text);
+        text = render(m);
+        assert_float_equal(value_of(text, "regvisor_proxy_connections_open"), 8, 0);
+        free(m);
+}
+
 static void test_label_escaping(void **state) {
         char *text = NULL;
         size_t size = 0;
@@ -318,6 +358,7 @@ static void test_open_env(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_render_empty),   cmocka_unit_test(test_render_counts),
+                cmocka_unit_test(test_render_worker_counters),
                 cmocka_unit_test(test_label_escaping), cmocka_unit_test(test_method_classes),
                 cmocka_unit_test(test_memfd_shared),   cmocka_unit_test(test_open_env),
         };
