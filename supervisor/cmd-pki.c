@@ -46,7 +46,8 @@ static int parse_argv(int argc, char **argv) {
         int c;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0)
+        /* Options anywhere: "pki issue-client --reissue NAME" reads naturally. */
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'c':
                         arg_config = optarg;
