@@ -71,6 +71,20 @@ static int parse_argv(int argc, char **argv) {
  * (its ExecReload sends SIGHUP; the proxy starts workers with the new CRL
  * and the old ones drain, closing their idle connections at once). Prints
  * whether the proxy was told; 0 when it was or nothing runs, else < 0. */
+/* bus_wait_until() callback: 1 once regvisor.service is neither starting
+ * nor reloading, with its state in *userdata (a char *, replaced). */
+static int unit_settled(sd_bus *bus, void *userdata) {
+        char **state = userdata;
+        int r;
+
+        free(*state);
+        *state = NULL;
+        r = bus_get_unit_active_state(bus, REGVISOR_UNIT_NAME, state, NULL);
+        if (r < 0)
+                return r;
+        return !streq(*state, "activating") && !streq(*state, "reloading");
+}
+
 static int tell_proxy(const char *name) {
         _cleanup_bus_ sd_bus *bus = NULL;
         _cleanup_free_ char *state = NULL, *error = NULL;
@@ -83,7 +97,17 @@ static int tell_proxy(const char *name) {
                 return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: cannot read the state of "
                                           "%s: %s; run 'systemctl reload %s'",
                                        name, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME);
-        if (!streq(state, "active") && !streq(state, "reloading")) {
+        /* A proxy may already serve while the unit is still starting (or
+         * reloading, for another reason): a reload queued now could merge
+         * into that job and never run, so wait until it is active. */
+        if (streq(state, "activating") || streq(state, "reloading")) {
+                r = bus_wait_until(bus, RELOAD_TIMEOUT_USEC, unit_settled, &state);
+                if (r < 0)
+                        return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: %s did not "
+                                                  "settle: %s; run 'systemctl reload %s'",
+                                               name, REGVISOR_UNIT_NAME, strerror(-r), REGVISOR_UNIT_NAME);
+        }
+        if (!streq(state, "active")) {
                 printf("%s is %s: no running proxy to tell; it loads the new CRL when it starts\n",
                        REGVISOR_UNIT_NAME, state);
                 return 0;

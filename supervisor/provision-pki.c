@@ -49,7 +49,8 @@ static const PkiItem pki_items[] = {
         {"server-cert", TLS_SERVER_KEY, 0640, OWNER_ROOT_PROXY, TLS_SERVER_CERT, "server-ca"},
         {"client-ca", TLS_CLIENT_CA_KEY, 0600, OWNER_ROOT, TLS_CLIENT_CA_CERT, NULL},
         {"crl", NULL, 0, OWNER_ROOT, TLS_CLIENT_CRL, "client-ca"},
-        /* [tls] initial_client: key and cert are that name's (client_item()). */
+        /* [tls] initial_client: key and cert are that name's, filled in by
+         * judge_initial_client() and step_pki_apply(). */
         {"client", NULL, 0600, OWNER_ROOT, NULL, "client-ca"},
 };
 
