@@ -71,6 +71,13 @@ static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) 
         b = BIO_new_file(f->crl, "r");
         if (!b || !(crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)))
                 return fail(ret_error, "cannot load the client CRL", f->crl);
+        /* Fail closed: a CRL that is not the client CA's would not be found
+         * for its certificates (OpenSSL looks CRLs up by issuer name), and
+         * with X509_V_FLAG_CRL_CHECK every push would be refused for
+         * "unable to get certificate CRL": say so at start and reload
+         * instead, where the parent keeps the workers it has. */
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
+                return fail(ret_error, "the CRL is not issued by the client CA (issuer name differs)", f->crl);
         if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
                 return fail(ret_error, "the CRL is not signed by the client CA", f->crl);
 

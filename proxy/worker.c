@@ -1207,7 +1207,16 @@ static void conn_run(Conn *c) {
                                 conn_kill(c);
                                 return;
                         }
-                        if (w->draining && buf_len(&c->cin) == 0 && buf_len(&c->cout) == 0) {
+                        /* Draining: no new request on the push port, even
+                         * one already pipelined (worker_drain_start()). */
+                        if (w->draining && c->port == PROXY_PUSH && buf_len(&c->cout) > 0) {
+                                c->close_after_flush = true;
+                                c->state = CONN_CLOSING;
+                                c->deadline = now_ms() + CLOSING_MS;
+                                continue;
+                        }
+                        if (w->draining && buf_len(&c->cout) == 0 &&
+                            (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)) {
                                 conn_kill(c);
                                 return;
                         }
@@ -1660,10 +1669,15 @@ static void worker_drain_start(Worker *w) {
                         (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->p->listen_fd[i], NULL);
                         (void)close(w->p->listen_fd[i]);
                 }
-        /* Idle connections go now; the others after their exchange. */
+        /* Idle connections go now; the others after their exchange. On the
+         * push port also a request whose head is still arriving: a drain is
+         * how a reload with a new CRL retires the verdicts of the old one,
+         * so a kept-alive connection of a client revoked since must not
+         * start another request here (it reconnects to a new worker). */
         for (Conn *c = w->conns; c; c = next) {
                 next = c->next;
-                if (c->state == CONN_HANDSHAKE || (c->state == CONN_HEAD && buf_len(&c->cin) == 0))
+                if (c->state == CONN_HANDSHAKE ||
+                    (c->state == CONN_HEAD && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)))
                         conn_kill(c);
         }
 }

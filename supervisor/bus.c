@@ -347,6 +347,10 @@ int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **
         return unit_job(bus, "StartUnit", unit, timeout_usec, ret_error);
 }
 
+int bus_reload_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
+        return unit_job(bus, "ReloadUnit", unit, timeout_usec, ret_error);
+}
+
 int bus_reload_manager(sd_bus *bus, char **ret_error) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;

@@ -38,6 +38,11 @@ int bus_get_unit_path(sd_bus *bus, const char *unit, char **ret_path, char **ret
  * otherwise with the result in *ret_error. */
 int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
 
+/* systemd: ReloadUnit(unit, "replace") and wait for its job, as
+ * bus_start_unit(): 0 when the reload's result is "done" (ExecReload ran and
+ * succeeded), -EIO otherwise with the result in *ret_error. */
+int bus_reload_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
+
 /* systemd: Manager.Reload (daemon-reload), waiting for it to finish. */
 int bus_reload_manager(sd_bus *bus, char **ret_error);
 

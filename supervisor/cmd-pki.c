@@ -7,43 +7,56 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bus.h"
 #include "log.h"
 #include "macro.h"
+#include "paths.h"
 #include "provision.h"
 #include "verbs.h"
 
+/* How long `pki revoke` waits for systemd to run regvisor.service's reload. */
+#define RELOAD_TIMEOUT_USEC (30ULL * 1000000ULL)
+
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static const char *arg_root = NULL;
+static bool arg_reissue = false;
 
 static void help(void) {
         printf("Usage: regvisor pki [OPTIONS] COMMAND [NAME]\n\n"
                "Client certificates for machines that push (port 4443, mTLS).\n\n"
                "Commands:\n"
                "  issue-client NAME  new key and certificate for client machine NAME\n"
-               "  revoke NAME        revoke NAME's certificate (CRL updated; the proxy\n"
-               "                     refuses it after 'systemctl reload regvisor')\n\n"
+               "  revoke NAME        revoke NAME's certificate: the CRL is updated and a\n"
+               "                     running regvisor.service reloaded, so the proxy\n"
+               "                     refuses NAME within 2 s\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
-               "     --root DIR     the certificate tree below DIR\n"
+               "     --root DIR     the certificate tree below DIR (no reload)\n"
+               "     --reissue      issue-client: also for a NAME that was revoked\n"
                "  -h --help         this help\n");
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_ROOT = 0x100 };
+        enum { ARG_ROOT = 0x100, ARG_REISSUE };
         static const struct option options[] = {
                 {"config", required_argument, NULL, 'c'},
                 {"root", required_argument, NULL, ARG_ROOT},
+                {"reissue", no_argument, NULL, ARG_REISSUE},
                 {"help", no_argument, NULL, 'h'},
                 {}};
         int c;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0)
+        /* Options anywhere: "pki issue-client --reissue NAME" reads naturally. */
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'c':
                         arg_config = optarg;
                         break;
                 case ARG_ROOT:
                         arg_root = optarg;
+                        break;
+                case ARG_REISSUE:
+                        arg_reissue = true;
                         break;
                 case 'h':
                         help();
@@ -54,11 +67,60 @@ static int parse_argv(int argc, char **argv) {
         return 1;
 }
 
-/* Client names become file names and certificate CNs: keep them simple. */
-static bool client_name_valid(const char *n) {
-        size_t len = strlen(n);
-        return len > 0 && len <= 64 && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == len && n[0] != '.' &&
-               !streq(n, "ca");
+/* Makes the running proxy load the new CRL: ReloadUnit of regvisor.service
+ * (its ExecReload sends SIGHUP; the proxy starts workers with the new CRL
+ * and the old ones drain, closing their idle connections at once). Prints
+ * whether the proxy was told; 0 when it was or nothing runs, else < 0. */
+/* bus_wait_until() callback: 1 once regvisor.service is neither starting
+ * nor reloading, with its state in *userdata (a char *, replaced). */
+static int unit_settled(sd_bus *bus, void *userdata) {
+        char **state = userdata;
+        int r;
+
+        free(*state);
+        *state = NULL;
+        r = bus_get_unit_active_state(bus, REGVISOR_UNIT_NAME, state, NULL);
+        if (r < 0)
+                return r;
+        return !streq(*state, "activating") && !streq(*state, "reloading");
+}
+
+static int tell_proxy(const char *name) {
+        _cleanup_bus_ sd_bus *bus = NULL;
+        _cleanup_free_ char *state = NULL, *error = NULL;
+        int r;
+
+        r = bus_open_system(&bus);
+        if (r >= 0)
+                r = bus_get_unit_active_state(bus, REGVISOR_UNIT_NAME, &state, &error);
+        if (r < 0)
+                return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: cannot read the state of "
+                                          "%s: %s; run 'systemctl reload %s'",
+                                       name, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME);
+        /* A proxy may already serve while the unit is still starting (or
+         * reloading, for another reason): a reload queued now could merge
+         * into that job and never run, so wait until it is active. */
+        if (streq(state, "activating") || streq(state, "reloading")) {
+                r = bus_wait_until(bus, RELOAD_TIMEOUT_USEC, unit_settled, &state);
+                if (r < 0)
+                        return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: %s did not "
+                                                  "settle: %s; run 'systemctl reload %s'",
+                                               name, REGVISOR_UNIT_NAME, strerror(-r), REGVISOR_UNIT_NAME);
+        }
+        if (!streq(state, "active")) {
+                printf("%s is %s: no running proxy to tell; it loads the new CRL when it starts\n",
+                       REGVISOR_UNIT_NAME, state);
+                return 0;
+        }
+        r = bus_reload_unit(bus, REGVISOR_UNIT_NAME, RELOAD_TIMEOUT_USEC, &error);
+        if (r < 0)
+                return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: reload of %s failed: %s; "
+                                          "run 'systemctl reload %s' and check 'systemctl status %s'",
+                                       name, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME,
+                                       REGVISOR_UNIT_NAME);
+        printf("the running proxy was told (%s reloaded): it refuses %s from its new workers on\n",
+               REGVISOR_UNIT_NAME, name);
+        return 0;
 }
 
 int verb_pki(int argc, char **argv) {
@@ -76,7 +138,7 @@ int verb_pki(int argc, char **argv) {
         }
         cmd = argv[optind];
         name = argv[optind + 1];
-        if (!client_name_valid(name)) {
+        if (!config_client_name_valid(name)) {
                 log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], not starting with '.'", name);
                 return 2;
         }
@@ -92,12 +154,20 @@ int verb_pki(int argc, char **argv) {
         Provision p = {.config = &config, .root = arg_root};
         r = provision_lookup_users(&p);
         if (r >= 0)
-                r = streq(cmd, "issue-client") ? pki_files_issue_client(&p, name, &detail)
+                r = streq(cmd, "issue-client") ? pki_files_issue_client(&p, name, arg_reissue, &detail)
                                                : pki_files_revoke_client(&p, name, &detail);
         if (r < 0)
-                log_error("pki %s %s: %s", cmd, name, detail ? detail : strerror(-r));
-        else
-                printf("%s\n", detail ? detail : "done");
+                log_error("pki %s %s: %s", cmd, name, detail ?: strerror(-r));
+        else {
+                printf("%s\n", detail ?: "done");
+                /* A staging tree has no proxy; the host's must hear of it. */
+                if (streq(cmd, "revoke")) {
+                        if (arg_root)
+                                printf("--root: no running proxy was told\n");
+                        else
+                                r = tell_proxy(name);
+                }
+        }
         provision_done(&p);
         config_done(&config);
         return r < 0 ? 1 : 0;

@@ -110,6 +110,7 @@ static int parse_server_names(const ParseCall *p);
 static int parse_key_type(const ParseCall *p);
 static int parse_unsigned(const ParseCall *p);
 static int parse_organization(const ParseCall *p);
+static int parse_client_name(const ParseCall *p);
 static int parse_listen(const ParseCall *p);
 static int parse_rate(const ParseCall *p);
 static int parse_cidrs(const ParseCall *p);
@@ -149,6 +150,8 @@ static const ConfigKey config_keys[] = {
         {"tls", "ca_days", parse_unsigned, FIELD(ca_days, unsigned), "3650", 1, 36500, 0},
         {"tls", "cert_days", parse_unsigned, FIELD(cert_days, unsigned), "365", 1, 36500, 0},
         {"tls", "organization", parse_organization, FIELD(organization, char *), "regvisor", 0, 0, 0},
+        /* Empty: provision makes no push credential nobody asked for. */
+        {"tls", "initial_client", parse_client_name, FIELD(initial_client, char *), "", 0, 0, 0},
 
         /* [signing]: what policy.json trusts for images of this registry */
         {"signing", "sigstore_key", parse_path, FIELD(sigstore_key, char *),
@@ -230,6 +233,7 @@ static const size_t config_strings[] = {
         offsetof(Config, listen.host),
         offsetof(Config, tls_dir),
         offsetof(Config, organization),
+        offsetof(Config, initial_client),
         offsetof(Config, sigstore_key),
         offsetof(Config, pull.listen.host),
         offsetof(Config, push.listen.host),
@@ -1082,6 +1086,30 @@ static int parse_organization(const ParseCall *p) {
 
 bad:
         return expected(p, "expected 1 to 64 printable ASCII characters");
+}
+
+bool config_client_name_valid(const char *n) {
+        size_t len = n ? strlen(n) : 0;
+
+        return len > 0 && len <= 64 && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == len && n[0] != '.' &&
+               !streq(n, "ca");
+}
+
+/* [tls] initial_client: a client name, or nothing for none. */
+static int parse_client_name(const ParseCall *p) {
+        char *copy;
+
+        if (isempty(p->value)) {
+                free_and_replace(p->field, NULL);
+                return 0;
+        }
+        if (!config_client_name_valid(p->value))
+                return expected(p, "expected a client name: 1 to 64 of [a-z0-9._-], not starting with '.', "
+                                   "not 'ca' (or nothing, for no initial client certificate)");
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
 }
 
 /* "PORT" (every address, dual-stack), "IPV4:PORT" or "[IPV6]:PORT". IP

@@ -80,6 +80,7 @@ typedef struct {
         unsigned ca_days;
         unsigned cert_days;
         char *organization;
+        char *initial_client; /* NULL: provision issues no client certificate */
 
         /* [signing] */
         char *sigstore_key; /* public key that signs images of this registry */
@@ -135,6 +136,11 @@ int config_load_string(Config *c, const char *text, const char *name, char **ret
 
 /* Checks cross-key constraints after loading (server_names present, ...). */
 int config_validate(const Config *c, const char *name, char **ret_error);
+
+/* A client certificate's name ([tls] initial_client, regvisor pki): it
+ * becomes a file name and the certificate's CN, so 1 to 64 of [a-z0-9._-],
+ * not starting with '.', and not "ca" (clients/ca.crt is the client CA). */
+bool config_client_name_valid(const char *name);
 
 /* Frees everything owned by *c; leaves it zeroed. */
 void config_done(Config *c);

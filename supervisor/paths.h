@@ -10,6 +10,8 @@
 #define REGISTRY_CONFIG_PATH "/etc/regvisor/registry.yml"
 #define REGISTRY_SECRET_PATH "/etc/regvisor/registry-http-secret"
 #define REGISTRY_UNIT_NAME "regvisor-registry.service"
+/* The system unit of `regvisor run` (units/regvisor.service). */
+#define REGVISOR_UNIT_NAME "regvisor.service"
 #define REGISTRY_UNIT_PATH "/etc/systemd/user/regvisor-registry.service"
 #define REGISTRY_CONTAINER_NAME "regvisor-registry"
 #define TMPFILES_PATH "/etc/tmpfiles.d/regvisor.conf"
@@ -37,4 +39,3 @@
 #define TLS_CLIENT_CRL "clients/crl.pem"
 #define TLS_CLIENT_KEY_FMT "private/clients/%s.key"
 #define TLS_CLIENT_CERT_FMT "clients/%s.crt"
-#define TLS_FIRST_CLIENT "ci"

@@ -517,11 +517,11 @@ int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *
         /* Carrying entries over from a CRL some other CA signed would revoke
          * serials of certificates this CA never issued, or lose real ones. */
         if (old) {
-                EVP_PKEY *ca_pub = X509_get0_pubkey(ca);
-
-                if (!ca_pub || X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_subject_name(ca)) != 0 ||
-                    X509_CRL_verify(old, ca_pub) != 1)
-                        return pki_error(-EINVAL);
+                r = pki_crl_verify(old, ca);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -EINVAL;
         }
 
         crl = X509_CRL_new();
@@ -961,6 +961,24 @@ int pki_crl_has_serial(X509_CRL *crl, const ASN1_INTEGER *serial) {
 
         /* 2 means listed with reason removeFromCRL (delta CRLs): not revoked. */
         return X509_CRL_get0_by_serial(crl, &rev, serial) == 1;
+}
+
+int pki_crl_verify(X509_CRL *crl, X509 *ca) {
+        EVP_PKEY *pub;
+
+        assert_return(crl, -EINVAL);
+        assert_return(ca, -EINVAL);
+
+        /* The name first: OpenSSL finds a certificate's CRL by issuer name,
+         * so a CRL under another name revokes nothing even if our key
+         * signed it. */
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
+                return pki_error(0);
+        pub = X509_get0_pubkey(ca);
+        if (!pub)
+                return pki_error(-EIO);
+        /* 1 good, 0 bad signature, -1 could not check: only 1 is ours. */
+        return X509_CRL_verify(crl, pub) == 1 ? 1 : pki_error(0);
 }
 
 int pki_crl_number(X509_CRL *crl, long *ret_number) {

@@ -82,5 +82,9 @@ int pki_cert_common_name(X509 *cert, char **ret_cn);
 /* 1 when cert's serial is listed in crl, 0 otherwise. */
 int pki_crl_has_serial(X509_CRL *crl, const ASN1_INTEGER *serial);
 
+/* 1 when crl is ca's own: issued under ca's subject name and signed by ca's
+ * key; 0 when it is not (another CA's CRL, a forged or damaged signature). */
+int pki_crl_verify(X509_CRL *crl, X509 *ca);
+
 /* crlNumber extension of crl (0 when absent). */
 int pki_crl_number(X509_CRL *crl, long *ret_number);

@@ -5,8 +5,17 @@
  * never regenerated while they are usable, and a certificate is reissued
  * only when it no longer matches (expired or near expiry, another CA, other
  * server names, another key type).
+ *
+ * The CRL is the one file that is never made again from scratch: it is the
+ * only record of revocations, so a CRL that does not parse or is not the
+ * client CA's fails the step and stays byte for byte as it was. A missing
+ * one is made, with the serials of every clients/NAME.crt.revoked in it.
+ * A client certificate is issued only for [tls] initial_client, and never
+ * for a name whose last certificate was revoked.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +48,10 @@ static const PkiItem pki_items[] = {
         /* The proxy's group reads the server key; nobody else. */
         {"server-cert", TLS_SERVER_KEY, 0640, OWNER_ROOT_PROXY, TLS_SERVER_CERT, "server-ca"},
         {"client-ca", TLS_CLIENT_CA_KEY, 0600, OWNER_ROOT, TLS_CLIENT_CA_CERT, NULL},
-        {"client", "private/clients/" TLS_FIRST_CLIENT ".key", 0600, OWNER_ROOT, "clients/" TLS_FIRST_CLIENT ".crt",
-         "client-ca"},
         {"crl", NULL, 0, OWNER_ROOT, TLS_CLIENT_CRL, "client-ca"},
+        /* [tls] initial_client: key and cert are that name's, filled in by
+         * judge_initial_client() and step_pki_apply(). */
+        {"client", NULL, 0600, OWNER_ROOT, NULL, "client-ca"},
 };
 
 static const PkiItem *pki_item(const char *name) {
@@ -179,7 +189,7 @@ typedef enum {
 
 typedef struct {
         PkiState state;
-        char reason[160];
+        char reason[512]; /* why not right; or, on an error, what is wrong */
 } PkiVerdict;
 
 static void verdict(PkiVerdict *v, PkiState s, const char *reason) {
@@ -248,6 +258,90 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
         return 0;
 }
 
+/* The client CA's CRL, only when it is genuine. -ENOENT when there is none;
+ * any other failure (-EBADMSG: does not parse, -EKEYREJECTED: not the client
+ * CA's, -EFBIG, -EACCES ...) leaves reason saying which file and what is
+ * wrong: the caller must then fail and leave the file alone. */
+static int load_genuine_crl(const Provision *p, X509 *ca, X509_CRL **ret, char *reason, size_t size) {
+        _cleanup_free_ char *path = tls_path(p, TLS_CLIENT_CRL);
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        const char *keep = "left as it is (a new CRL would forget every revocation in it): restore it from a "
+                           "backup, or remove it to have one rebuilt from clients/NAME.crt.revoked";
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = load_crl(p, TLS_CLIENT_CRL, &crl);
+        if (r == -ENOENT)
+                return r;
+        if (r == -EBADMSG)
+                (void) snprintf(reason, size, "%s does not parse as a PEM X.509 CRL; %s", path, keep);
+        else if (r < 0)
+                (void) snprintf(reason, size, "%s: %s; %s", path, strerror(-r), keep);
+        else {
+                r = pki_crl_verify(crl, ca);
+                if (r == 0) {
+                        r = -EKEYREJECTED;
+                        (void) snprintf(reason, size,
+                                        "%s is not the client CA's CRL (issued by another CA, or its signature "
+                                        "does not verify with %s); %s",
+                                        path, TLS_CLIENT_CA_CERT, keep);
+                } else if (r < 0)
+                        (void) snprintf(reason, size, "%s: cannot verify: %s", path, strerror(-r));
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(crl);
+        return 0;
+}
+
+/* A CRL of every clients/NAME.crt.revoked the client CA issued: what a
+ * missing CRL is made of again. *ret stays NULL when there is none. */
+static int crl_from_revoked(const Provision *p, X509 *ca, EVP_PKEY *ca_key, X509_CRL **ret, unsigned *ret_n) {
+        _cleanup_free_ char *dir = tls_path(p, "clients");
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        struct dirent *de;
+        unsigned n = 0;
+        DIR *d;
+        int r = 0;
+
+        if (!dir)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? (*ret = NULL, *ret_n = 0, 0) : negative_errno();
+        while (r >= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *rel = NULL;
+                _cleanup_x509_ X509 *cert = NULL;
+                X509_CRL *next = NULL;
+                size_t len = strlen(de->d_name);
+
+                if (len <= strlen(".crt.revoked") || !streq(de->d_name + len - strlen(".crt.revoked"), ".crt.revoked"))
+                        continue;
+                if (asprintf(&rel, "clients/%s", de->d_name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                /* Another CA's certificate revokes nothing of ours. */
+                if (load_cert(p, rel, &cert) < 0 || X509_verify(cert, X509_get0_pubkey(ca)) != 1) {
+                        ERR_clear_error();
+                        continue;
+                }
+                r = pki_make_crl(ca, ca_key, crl, X509_get0_serialNumber(cert), 1, 1, &next);
+                if (r < 0)
+                        break;
+                X509_CRL_free(crl);
+                crl = next;
+                n++;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(crl);
+        *ret_n = n;
+        return 0;
+}
+
 static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         _cleanup_key_ EVP_PKEY *ca_key = NULL;
         _cleanup_x509_ X509 *ca = NULL;
@@ -260,13 +354,11 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
                 return verdict(v, PKI_NEW_CERT, "no client CA yet"), 0;
         if (r < 0)
                 return r;
-        r = load_crl(p, it->cert, &crl);
-        if (r == -ENOENT || r == -EBADMSG)
-                return verdict(v, PKI_NEW_CERT, r == -ENOENT ? "no CRL" : "CRL does not parse"), 0;
+        r = load_genuine_crl(p, ca, &crl, v->reason, sizeof v->reason);
+        if (r == -ENOENT)
+                return verdict(v, PKI_NEW_CERT, "no CRL"), 0;
         if (r < 0)
                 return r;
-        if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
-                return verdict(v, PKI_NEW_CERT, "CRL not signed by the client CA"), 0;
         const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
         time_t limit = time(NULL) + RENEW_MARGIN_SECONDS;
         if (!next || X509_cmp_time(next, &limit) <= 0)
@@ -279,8 +371,95 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         return 0;
 }
 
+static int client_paths(const char *name, char **ret_key, char **ret_cert) {
+        if (asprintf(ret_key, TLS_CLIENT_KEY_FMT, name) < 0)
+                return -ENOMEM;
+        if (asprintf(ret_cert, TLS_CLIENT_CERT_FMT, name) < 0) {
+                free(*ret_key);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Whether NAME's last certificate is revoked: clients/NAME.crt on the
+ * (genuine) CRL, or, with no clients/NAME.crt, a clients/NAME.crt.revoked
+ * left by `regvisor pki revoke`. 1 revoked, 0 not, negative errno with
+ * reason set when the CRL cannot be trusted to say. */
+static int client_revoked(const Provision *p, const char *name, char *reason, size_t size) {
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *revoked = NULL;
+        _cleanup_key_ EVP_PKEY *ca_key = NULL;
+        _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        int r;
+
+        r = client_paths(name, &key_rel, &cert_rel);
+        if (r < 0)
+                return r;
+        r = load_cert(p, cert_rel, &cert);
+        if (r == -ENOENT || r == -EBADMSG) {
+                _cleanup_free_ char *rel = NULL;
+                if (asprintf(&rel, "%s.revoked", cert_rel) < 0 || !(revoked = tls_path(p, rel)))
+                        return -ENOMEM;
+                return access(revoked, F_OK) == 0;
+        }
+        if (r < 0)
+                return r;
+        r = load_issuer(p, pki_item("crl"), &ca_key, &ca);
+        if (r == -ENOENT)
+                return 0; /* a dry run on a fresh host */
+        if (r < 0)
+                return r;
+        r = load_genuine_crl(p, ca, &crl, reason, size);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return pki_crl_has_serial(crl, X509_get0_serialNumber(cert));
+}
+
+/* The [tls] initial_client row: nothing when none is asked for, nothing
+ * when that name was revoked (a revocation is undone only on purpose, with
+ * `pki issue-client --reissue`), else the usual certificate item. */
+static int judge_initial_client(const Provision *p, const PkiItem *it, PkiVerdict *v) {
+        const char *name = p->config->initial_client;
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL;
+        PkiItem item = *it;
+        int r;
+
+        *v = (PkiVerdict){PKI_RIGHT, ""};
+        if (!name) {
+                (void) snprintf(v->reason, sizeof v->reason, "none asked for ([tls] initial_client is empty)");
+                return 0;
+        }
+        r = client_revoked(p, name, v->reason, sizeof v->reason);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                (void) snprintf(v->reason, sizeof v->reason,
+                                "%s's last certificate is revoked: not reissued ('regvisor pki issue-client "
+                                "--reissue %s' makes a new one)",
+                                name, name);
+                return 0;
+        }
+        r = client_paths(name, &key_rel, &cert_rel);
+        if (r < 0)
+                return r;
+        item.key = key_rel;
+        item.cert = cert_rel;
+        return judge_cert_item(p, &item, v);
+}
+
 static int judge(const Provision *p, const PkiItem *it, PkiVerdict *v) {
+        if (streq(it->name, "client"))
+                return judge_initial_client(p, it, v);
         return it->key ? judge_cert_item(p, it, v) : judge_crl(p, it, v);
+}
+
+/* What went wrong: the verdict's own words when it has them. */
+static void fail_detail(const PkiItem *it, const PkiVerdict *v, int r, char **ret_detail) {
+        if (ret_detail && (v->reason[0] ? asprintf(ret_detail, "%s", v->reason)
+                                        : asprintf(ret_detail, "%s: %s", it->name, strerror(-r))) < 0)
+                *ret_detail = NULL;
 }
 
 int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
@@ -290,15 +469,13 @@ int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
 
         r = judge(p, it, &v);
         if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s", it->name, strerror(-r)) < 0)
-                        *ret_detail = NULL;
+                fail_detail(it, &v, r, ret_detail);
                 return r;
         }
-        if (v.state == PKI_RIGHT)
-                return 1;
-        if (ret_detail && asprintf(ret_detail, "%s", v.reason) < 0)
+        /* A reason with PKI_RIGHT is a remark ("none asked for"). */
+        if (ret_detail && v.reason[0] && asprintf(ret_detail, "%s", v.reason) < 0)
                 *ret_detail = NULL;
-        return 0;
+        return v.state == PKI_RIGHT;
 }
 
 static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **ret_cert) {
@@ -324,7 +501,7 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         if (streq(it->name, "server-cert"))
                 return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->server_names,
                                         c->n_server_names, c->cert_days, ret_cert);
-        return pki_issue_client(issuer_cert, issuer_key, key, c->organization, TLS_FIRST_CLIENT, c->cert_days,
+        return pki_issue_client(issuer_cert, issuer_key, key, c->organization, c->initial_client, c->cert_days,
                                 ret_cert);
 }
 
@@ -367,41 +544,69 @@ static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
 }
 
-static int apply_crl(Provision *p, const PkiItem *it) {
+/* The next CRL: every revocation of the current one (or, with none, of
+ * clients/NAME.crt.revoked) plus `revoke` (may be NULL), numbered one up, and
+ * written. A current CRL that is not genuine fails with reason set: it is
+ * never replaced. *ret_number (optional) is the new CRL's number. */
+static int write_next_crl(const Provision *p, const ASN1_INTEGER *revoke, char *reason, size_t size,
+                          long *ret_number) {
         _cleanup_key_ EVP_PKEY *ca_key = NULL;
         _cleanup_x509_ X509 *ca = NULL;
         _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
         _cleanup_free_ char *pem = NULL;
         long number = 0;
+        unsigned n_rebuilt = 0;
         size_t n;
         int r;
 
-        r = load_issuer(p, it, &ca_key, &ca);
+        r = load_issuer(p, pki_item("crl"), &ca_key, &ca);
+        if (r < 0) {
+                (void) snprintf(reason, size, "client CA: %s (run regvisor provision first)", strerror(-r));
+                return r;
+        }
+        r = load_genuine_crl(p, ca, &old, reason, size);
+        if (r == -ENOENT)
+                r = crl_from_revoked(p, ca, ca_key, &old, &n_rebuilt);
+        else if (r >= 0)
+                r = pki_crl_number(old, &number);
         if (r < 0)
                 return r;
-        /* Revocations already made are carried into the new CRL when the old
-         * one is genuine. */
-        if (load_crl(p, it->cert, &old) >= 0 && X509_CRL_verify(old, X509_get0_pubkey(ca)) == 1)
-                (void) pki_crl_number(old, &number);
-        else {
-                X509_CRL_free(old);
-                old = NULL;
-        }
-        r = pki_make_crl(ca, ca_key, old, NULL, number + 1, p->config->cert_days, &crl);
+        r = pki_make_crl(ca, ca_key, old, revoke, number + 1, p->config->cert_days, &crl);
         if (r < 0)
                 return r;
         r = pki_crl_to_pem(crl, &pem, &n);
         if (r < 0)
                 return r;
-        return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
+        r = write_pem(p, TLS_CLIENT_CRL, pem, n, 0644, OWNER_ROOT);
+        if (r < 0)
+                return r;
+        if (n_rebuilt > 0)
+                (void) snprintf(reason, size, "with the %u certificates of clients/NAME.crt.revoked", n_rebuilt);
+        if (ret_number)
+                *ret_number = number + 1;
+        return 0;
 }
 
 int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         const PkiItem *it = pki_item(s->data);
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL;
+        char rebuilt[sizeof ((PkiVerdict *) NULL)->reason] = "";
+        PkiItem item = {};
         PkiVerdict v;
         int r;
 
+        /* The initial client's row works on that name's files. */
+        if (streq(it->name, "client") && p->config->initial_client) {
+                r = client_paths(p->config->initial_client, &key_rel, &cert_rel);
+                if (r < 0)
+                        return r;
+                item = *it;
+                item.key = key_rel;
+                item.cert = cert_rel;
+        }
         r = judge(p, it, &v);
+        if (key_rel)
+                it = &item;
         if (r < 0)
                 goto fail;
         switch (v.state) {
@@ -419,9 +624,17 @@ int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
                 break;
         case PKI_NEW_CERT:
         case PKI_NEW_KEY:
-                r = it->key ? apply_cert_item(p, it, v.state) : apply_crl(p, it);
-                if (r < 0)
+                if (!it->key)
+                        r = write_next_crl(p, NULL, rebuilt, sizeof rebuilt, NULL);
+                else
+                        r = apply_cert_item(p, it, v.state);
+                if (r < 0) {
+                        if (rebuilt[0])
+                                memcpy(v.reason, rebuilt, sizeof rebuilt);
+                        else
+                                v.reason[0] = 0;
                         goto fail;
+                }
                 break;
         }
         if (ret_detail) {
@@ -429,30 +642,19 @@ int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
                                    : v.state == PKI_NEW_KEY ? "new key and certificate"
                                    : it->key               ? "new certificate"
                                                            : "new CRL";
-                if (asprintf(ret_detail, "%s (%s)", what, v.reason) < 0)
+                if (asprintf(ret_detail, "%s (%s%s%s)", what, v.reason, rebuilt[0] ? "; " : "", rebuilt) < 0)
                         *ret_detail = NULL;
         }
         return 0;
 fail:
-        if (ret_detail && asprintf(ret_detail, "%s: %s", it->name, strerror(-r)) < 0)
-                *ret_detail = NULL;
+        fail_detail(it, &v, r, ret_detail);
         return r;
 }
 
 /* ---- client certificates after provisioning (regvisor pki) -------------- */
 
-static int client_paths(const char *name, char **ret_key, char **ret_cert) {
-        if (asprintf(ret_key, TLS_CLIENT_KEY_FMT, name) < 0)
-                return -ENOMEM;
-        if (asprintf(ret_cert, TLS_CLIENT_CERT_FMT, name) < 0) {
-                free(*ret_key);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-int pki_files_issue_client(Provision *p, const char *name, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL;
+int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
         _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
         size_t n;
@@ -462,12 +664,22 @@ int pki_files_issue_client(Provision *p, const char *name, char **ret_detail) {
         if (r < 0)
                 return r;
         path = tls_path(p, cert_rel);
-        if (!path)
+        if (!path || asprintf(&revoked, "%s.revoked", path) < 0)
                 return -ENOMEM;
         if (access(path, F_OK) == 0) {
                 if (ret_detail && asprintf(ret_detail, "%s exists: revoke it first to reissue", path) < 0)
                         *ret_detail = NULL;
                 return -EEXIST;
+        }
+        /* A revoked name gets a new credential only when asked in so many
+         * words: a script re-running issue-client must not undo a revoke. */
+        if (!reissue && access(revoked, F_OK) == 0) {
+                if (ret_detail && asprintf(ret_detail,
+                                           "%s's last certificate was revoked (%s): not reissued; pass --reissue "
+                                           "to issue a new certificate for the same name",
+                                           name, revoked) < 0)
+                        *ret_detail = NULL;
+                return -EPERM;
         }
         r = load_issuer(p, pki_item("client"), &ca_key, &ca);
         if (r < 0) {
@@ -501,54 +713,44 @@ int pki_files_issue_client(Provision *p, const char *name, char **ret_detail) {
 }
 
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *cert_path = NULL, *key_path = NULL,
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *cert_path = NULL, *key_path = NULL,
                             *revoked_path = NULL;
-        _cleanup_key_ EVP_PKEY *ca_key = NULL;
-        _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
-        _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
-        long number = 0;
-        size_t n;
+        _cleanup_x509_ X509 *cert = NULL;
+        char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
+        long number;
         int r;
 
         r = client_paths(name, &key_rel, &cert_rel);
-        if (r < 0)
-                return r;
-        r = load_cert(p, cert_rel, &cert);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "client %s: %s", name, strerror(-r)) < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
-        r = load_issuer(p, pki_item("crl"), &ca_key, &ca);
-        if (r < 0)
-                return r;
-        r = load_crl(p, TLS_CLIENT_CRL, &old);
-        if (r >= 0 && X509_CRL_verify(old, X509_get0_pubkey(ca)) == 1)
-                (void) pki_crl_number(old, &number);
-        else {
-                X509_CRL_free(old);
-                old = NULL;
-        }
-        r = pki_make_crl(ca, ca_key, old, X509_get0_serialNumber(cert), number + 1, p->config->cert_days, &crl);
-        if (r < 0)
-                return r;
-        r = pki_crl_to_pem(crl, &pem, &n);
-        if (r < 0)
-                return r;
-        /* The CRL first: once it is written the certificate is refused,
-         * whatever happens to the files below. */
-        r = write_pem(p, TLS_CLIENT_CRL, pem, n, 0644, OWNER_ROOT);
         if (r < 0)
                 return r;
         cert_path = tls_path(p, cert_rel);
         key_path = tls_path(p, key_rel);
         if (!cert_path || !key_path || asprintf(&revoked_path, "%s.revoked", cert_path) < 0)
                 return -ENOMEM;
+        r = load_cert(p, cert_rel, &cert);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "%s: %s%s", cert_path, strerror(-r),
+                                           r == -ENOENT && access(revoked_path, F_OK) == 0
+                                                   ? " (already revoked: see its .revoked)"
+                                                   : "") < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        /* The CRL first: once it is written the certificate is refused,
+         * whatever happens to the files below. A CRL that is not genuine
+         * stops everything here, untouched. */
+        r = write_next_crl(p, X509_get0_serialNumber(cert), reason, sizeof reason, &number);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "%s", reason[0] ? reason : strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
         if (rename(cert_path, revoked_path) < 0)
                 return negative_errno();
         if (unlink(key_path) < 0 && errno != ENOENT)
                 return negative_errno();
-        if (ret_detail && asprintf(ret_detail, "%s revoked (CRL number %ld)", name, number + 1) < 0)
+        if (ret_detail && asprintf(ret_detail, "%s revoked (CRL number %ld%s%s)", name, number,
+                                   reason[0] ? ", " : "", reason) < 0)
                 *ret_detail = NULL;
         return 0;
 }

@@ -122,6 +122,9 @@ int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_deta
 
 /* regvisor pki: a new client key and certificate (private/clients/NAME.key,
  * clients/NAME.crt), or its revocation (added to the CRL, certificate kept
- * as NAME.crt.revoked, key removed). */
-int pki_files_issue_client(Provision *p, const char *name, char **ret_detail);
+ * as NAME.crt.revoked, key removed). Issuing for a name whose last
+ * certificate was revoked fails with -EPERM unless reissue. A CRL that does
+ * not parse or is not the client CA's fails the revocation and is left as
+ * it is. *ret_detail says what was done or what is wrong. */
+int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail);
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);

@@ -10,7 +10,7 @@ write_config
 
 # Deterministic kill points: right after these steps (or inside the PKI
 # step, just after a private key is written and before its certificate).
-points=(service-user linger podman-storage-conf pki-key-written pki-server-ca pki-client-ci
+points=(service-user linger podman-storage-conf pki-key-written pki-server-ca pki-initial-client
 	registry-config registry-unit containers-policy registry-image)
 
 for point in "${points[@]}"; do

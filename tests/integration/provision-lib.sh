@@ -6,10 +6,15 @@ SOCK=/run/regvisor/registry/registry.sock
 
 # write_config [EXTRA INI LINES]: a configuration pinning the locally built
 # registry image by digest, loaded from its OCI archive (no internet here).
+# The tests push with the client certificate "ci", asked for here through
+# [tls] initial_client (provision makes none by default); INITIAL_CLIENT=
+# (empty) leaves it out.
 write_config() {
+	local client=${INITIAL_CLIENT-ci}
 	th_write "$CONF" 0644 <<-EOF
 		[tls]
 		server_names = registry.test, 127.0.0.1
+		${client:+initial_client = $client}
 		[registry]
 		image = $REGISTRY_REFERENCE
 		image_archive = $REGISTRY_ARCHIVE

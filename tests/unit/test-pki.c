@@ -910,6 +910,34 @@ static void test_crl_invalid(void **state) {
         assert_int_equal(pki_crl_has_serial(other, NULL), -EINVAL);
 }
 
+/* What provision and pki revoke rely on before they touch a CRL file: the
+ * client CA's own CRL is genuine; another CA's, one under our name signed by
+ * another key, and one under another name signed by our key are not. */
+static void test_crl_verify(void **state) {
+        _cleanup_(X509_CRL_freep) X509_CRL *own = NULL, *other = NULL, *forged = X509_CRL_new(),
+                                           *renamed = X509_CRL_new();
+
+        (void)state;
+        assert_int_equal(pki_make_crl(g.ca, g.ca_key, NULL, NULL, 1, 7, &own), 0);
+        assert_int_equal(pki_crl_verify(own, g.ca), 1);
+        assert_int_equal(pki_make_crl(g.other_ca, g.other_ca_key, NULL, NULL, 1, 7, &other), 0);
+        assert_int_equal(pki_crl_verify(other, g.ca), 0);
+        assert_int_equal(pki_crl_verify(own, g.other_ca), 0);
+
+        assert_non_null(forged);
+        assert_true(X509_CRL_set_issuer_name(forged, X509_get_subject_name(g.ca)));
+        assert_true(X509_CRL_sign(forged, g.other_ca_key, EVP_sha256()) > 0);
+        assert_int_equal(pki_crl_verify(forged, g.ca), 0);
+
+        assert_non_null(renamed);
+        assert_true(X509_CRL_set_issuer_name(renamed, X509_get_subject_name(g.other_ca)));
+        assert_true(X509_CRL_sign(renamed, g.ca_key, EVP_sha256()) > 0);
+        assert_int_equal(pki_crl_verify(renamed, g.ca), 0);
+
+        assert_int_equal(pki_crl_verify(NULL, g.ca), -EINVAL);
+        assert_int_equal(pki_crl_verify(own, NULL), -EINVAL);
+}
+
 static void test_crl_number_absent(void **state) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = X509_CRL_new();
         long number = -1;
@@ -976,6 +1004,7 @@ int main(void) {
                 T(test_pem_invalid_args),
                 T(test_crl),
                 T(test_crl_invalid),
+                T(test_crl_verify),
                 T(test_crl_number_absent),
                 T(test_crl_number_large),
         };

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "macro.h"
+#include "pki.h"
 #include "provision.h"
 
 static char root[] = "/tmp/regvisor-test-provision-XXXXXX";
@@ -56,6 +57,8 @@ static void test_table_shape(void **state) {
         assert_true(find_step("service-user") < find_step("registry-storage"));
         assert_true(find_step("pki-server-ca") < find_step("pki-server-cert"));
         assert_true(find_step("pki-client-ca") < find_step("pki-client-crl"));
+        /* Whether the initial client is revoked is read from the CRL. */
+        assert_true(find_step("pki-client-crl") < find_step("pki-initial-client"));
 }
 
 static int run_once(const char *conf, ProvisionCounts *counts) {
@@ -93,6 +96,12 @@ static void assert_mode(const char *rel, mode_t mode) {
                 fail_msg("%s: mode %04o, expected %04o", path, st.st_mode & 07777, mode);
 }
 
+static bool rel_exists(const char *rel) {
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", root, rel);
+        return access(path, F_OK) == 0;
+}
+
 static void test_root_run_converges(void **state) {
         ProvisionCounts n;
 
@@ -107,11 +116,14 @@ static void test_root_run_converges(void **state) {
         assert_mode("/etc/registry/certs/registry.crt", 0644);
         assert_mode("/etc/registry/certs/ca/ca.crt", 0644);
         assert_mode("/etc/registry/certs/clients/ca.crt", 0644);
-        assert_mode("/etc/registry/certs/clients/ci.crt", 0644);
         assert_mode("/etc/registry/certs/clients/crl.pem", 0644);
         assert_mode("/etc/regvisor/registry-http-secret", 0600);
         assert_mode("/etc/regvisor/registry.yml", 0640);
         assert_mode("/etc/containers/policy.json", 0644);
+
+        /* No credential nobody asked for ([tls] initial_client is empty). */
+        assert_false(rel_exists("/etc/registry/certs/clients/ci.crt"));
+        assert_false(rel_exists("/etc/registry/certs/private/clients/ci.key"));
 
         /* Second run: nothing to change. */
         assert_int_equal(run_once(CONF_A, &n), 0);
@@ -157,12 +169,188 @@ static void test_symlink_at_managed_path_refused(void **state) {
         assert_int_equal(n.changed, 1);
 }
 
+#define CERTS "/etc/registry/certs"
+#define CRL CERTS "/clients/crl.pem"
+#define CONF_CI CONF_B "[tls]\ninitial_client = ci\n"
+
+/* Runs fn on a Provision of conf below root, as `regvisor pki` does. */
+static int with_provision(const char *conf, int (*fn)(Provision *p, void *userdata), void *userdata) {
+        Provision p = {.root = root};
+        Config c;
+        char *err = NULL;
+        int r;
+
+        assert_int_equal(config_init_defaults(&c), 0);
+        if (config_load_string(&c, conf, "test.conf", &err) < 0)
+                fail_msg("%s", err);
+        p.config = &c;
+        assert_int_equal(provision_lookup_users(&p), 0);
+        r = fn(&p, userdata);
+        provision_done(&p);
+        config_done(&c);
+        return r;
+}
+
+typedef struct {
+        const char *name;
+        bool reissue;
+        char *detail;
+} PkiCall;
+
+static int call_issue(Provision *p, void *userdata) {
+        PkiCall *c = userdata;
+        return pki_files_issue_client(p, c->name, c->reissue, &c->detail);
+}
+
+static int call_revoke(Provision *p, void *userdata) {
+        PkiCall *c = userdata;
+        return pki_files_revoke_client(p, c->name, &c->detail);
+}
+
+static int call_crl_check(Provision *p, void *userdata) {
+        PkiCall *c = userdata;
+        const ProvisionStep *s = find_step("pki-client-crl");
+        return s->check(p, s, &c->detail);
+}
+
+static void write_rel(const char *rel, const char *data) {
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", root, rel);
+        assert_int_equal(write_file_atomic(path, data, strlen(data), 0644, getuid(), getgid()), 0);
+}
+
+/* The initial client is opt-in, kept across runs, and once revoked never
+ * issued again by provision; pki issue-client needs --reissue for it. */
+static void test_initial_client(void **state) {
+        PkiCall call = {.name = "ci"};
+        ProvisionCounts n;
+
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.changed, 1);
+        assert_true(rel_exists(CERTS "/clients/ci.crt"));
+        assert_mode(CERTS "/private/clients/ci.key", 0600);
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.changed, 0);
+
+        assert_int_equal(with_provision(CONF_CI, call_revoke, &call), 0);
+        assert_non_null(strstr(call.detail, "ci revoked"));
+        free(call.detail);
+        assert_true(rel_exists(CERTS "/clients/ci.crt.revoked"));
+        assert_false(rel_exists(CERTS "/private/clients/ci.key"));
+
+        /* Provision does not bring it back, however often it runs. */
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.changed, 0);
+        assert_int_equal(n.failed, 0);
+        assert_false(rel_exists(CERTS "/clients/ci.crt"));
+
+        call = (PkiCall){.name = "ci"};
+        assert_int_equal(with_provision(CONF_CI, call_issue, &call), -EPERM);
+        assert_non_null(strstr(call.detail, "--reissue"));
+        free(call.detail);
+        assert_false(rel_exists(CERTS "/clients/ci.crt"));
+
+        call = (PkiCall){.name = "ci", .reissue = true};
+        assert_int_equal(with_provision(CONF_CI, call_issue, &call), 0);
+        free(call.detail);
+        assert_true(rel_exists(CERTS "/clients/ci.crt"));
+        /* Reissued on purpose: provision keeps the new one as it is. */
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.changed, 0);
+}
+
+/* A CRL that does not parse or is another CA's fails the CRL step and pki
+ * revoke with an error naming the file, and is left byte for byte. */
+static void check_crl_kept(const char *bad, const char *what) {
+        _cleanup_free_ char *after = NULL;
+        PkiCall call = {};
+        ProvisionCounts n;
+
+        write_rel(CRL, bad);
+        assert_int_not_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.failed, 1);
+        read_rel(CRL, &after);
+        assert_string_equal(after, bad);
+
+        assert_true(with_provision(CONF_CI, call_crl_check, &call) < 0);
+        assert_non_null(strstr(call.detail, "clients/crl.pem"));
+        assert_non_null(strstr(call.detail, what));
+        free(call.detail);
+
+        call = (PkiCall){.name = "ci"};
+        assert_true(with_provision(CONF_CI, call_revoke, &call) < 0);
+        assert_non_null(strstr(call.detail, what));
+        free(call.detail);
+        free(after);
+        after = NULL;
+        read_rel(CRL, &after);
+        assert_string_equal(after, bad);
+        /* Nothing else of the revocation happened either. */
+        assert_true(rel_exists(CERTS "/clients/ci.crt"));
+}
+
+static void test_bad_crl_kept(void **state) {
+        _cleanup_free_ char *good = NULL, *foreign_pem = NULL;
+        EVP_PKEY *key = NULL;
+        X509 *ca = NULL;
+        X509_CRL *crl = NULL;
+        ProvisionCounts n;
+
+        read_rel(CRL, &good);
+        check_crl_kept("-----BEGIN X509 CRL-----\nbm90IGEgQ1JM\n-----END X509 CRL-----\n", "does not parse");
+        check_crl_kept("", "does not parse");
+
+        /* A genuine CRL of another CA under the same name and organization. */
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_make_ca(key, "regvisor", "regvisor Client CA", 30, &ca), 0);
+        assert_int_equal(pki_make_crl(ca, key, NULL, NULL, 7, 30, &crl), 0);
+        assert_int_equal(pki_crl_to_pem(crl, &foreign_pem, NULL), 0);
+        X509_CRL_free(crl);
+        X509_free(ca);
+        EVP_PKEY_free(key);
+        check_crl_kept(foreign_pem, "not the client CA's CRL");
+
+        /* Restored: everything converges again. */
+        write_rel(CRL, good);
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.failed, 0);
+}
+
+/* A missing CRL is made again with every clients/NAME.crt.revoked in it. */
+static void test_missing_crl_rebuilt(void **state) {
+        _cleanup_free_ char *pem = NULL, *cert_pem = NULL;
+        X509_CRL *crl = NULL;
+        X509 *cert = NULL;
+        PkiCall call = {.name = "ci"};
+        ProvisionCounts n;
+
+        assert_int_equal(with_provision(CONF_CI, call_revoke, &call), 0);
+        free(call.detail);
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", root, CRL);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(run_once(CONF_CI, &n), 0);
+        assert_int_equal(n.failed, 0);
+
+        read_rel(CRL, &pem);
+        read_rel(CERTS "/clients/ci.crt.revoked", &cert_pem);
+        assert_int_equal(pki_crl_from_pem(pem, strlen(pem), &crl), 0);
+        assert_int_equal(pki_cert_from_pem(cert_pem, strlen(cert_pem), &cert), 0);
+        assert_int_equal(pki_crl_has_serial(crl, X509_get0_serialNumber(cert)), 1);
+        assert_false(rel_exists(CERTS "/clients/ci.crt"));
+        X509_CRL_free(crl);
+        X509_free(cert);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
                 cmocka_unit_test(test_root_run_converges),
                 cmocka_unit_test(test_new_server_name_reissues_only_server_cert),
                 cmocka_unit_test(test_symlink_at_managed_path_refused),
+                cmocka_unit_test(test_initial_client),
+                cmocka_unit_test(test_bad_crl_kept),
+                cmocka_unit_test(test_missing_crl_rebuilt),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
