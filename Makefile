@@ -8,6 +8,7 @@
 #   make demo       boot the test host and bring the whole stack up inside it
 #   make bench      regvisor's proxy against nginx and the bare registry -> BENCHMARKS.md
 #   make deps       install every Debian package the build, tests and demo need
+#   make deps-runtime  only what a production host needs to run regvisor
 #   make install    honours DESTDIR and PREFIX
 
 PREFIX ?= /usr/local
@@ -47,7 +48,7 @@ UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
 
-.PHONY: all check unit integration demo bench deps install clean format
+.PHONY: all check unit integration demo bench deps deps-runtime install clean format
 
 all: $(BUILD)/regvisor
 
@@ -82,7 +83,9 @@ integration: $(BUILD)/regvisor
 
 check: all unit fuzz-smoke integration
 
-demo: $(BUILD)/regvisor
+# scripts/demo installs the packages (scripts/deps) before it builds: on a
+# fresh machine there is no compiler or header to build with yet.
+demo:
 	scripts/demo
 
 # Not part of check: about 5 minutes, needs root, nginx and wrk.
@@ -91,6 +94,9 @@ bench: $(BUILD)/regvisor
 
 deps:
 	scripts/deps
+
+deps-runtime:
+	scripts/deps --runtime
 
 install: $(BUILD)/regvisor
 	install -D -m 0755 $(BUILD)/regvisor $(DESTDIR)$(BINDIR)/regvisor
