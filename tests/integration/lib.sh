@@ -125,7 +125,17 @@ registry_image() {
 	REGISTRY_DIGEST=$("$REPO/scripts/build-registry-image" "$REGISTRY_IMAGE_DIR") ||
 		fail "cannot build the registry image"
 	REGISTRY_REFERENCE=$(<"$REGISTRY_IMAGE_DIR/reference")
-	REGISTRY_ARCHIVE=$REGISTRY_IMAGE_DIR/registry.oci.tar
+	# The service user loads it with podman, and the checkout may be below
+	# a directory only root can enter (/root, mktemp -d): a copy named by
+	# its digest, readable by all, shared by every checkout and test.
+	REGISTRY_ARCHIVE=/var/tmp/regvisor-registry-image/${REGISTRY_DIGEST#sha256:}.oci.tar
+	if [[ ! -f $REGISTRY_ARCHIVE ]]; then
+		local part
+		install -d -m 0755 "${REGISTRY_ARCHIVE%/*}" &&
+			part=$(mktemp "$REGISTRY_ARCHIVE.XXXXXX") &&
+			cp "$REGISTRY_IMAGE_DIR/registry.oci.tar" "$part" && chmod 0644 "$part" &&
+			mv -f "$part" "$REGISTRY_ARCHIVE" || fail "cannot copy the registry image to $REGISTRY_ARCHIVE"
+	fi
 }
 
 th_boot() {
