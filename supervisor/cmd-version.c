@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-#include <errno.h>
-#include <getopt.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
 
+#include "log.h"
+#include "macro.h"
 #include "verbs.h"
 
 static void help(void) {
@@ -12,30 +12,16 @@ static void help(void) {
                "  -h --help  this help\n");
 }
 
-/* <0 error, 0 exit successfully (help), 1 continue */
-static int parse_argv(int argc, char **argv) {
-        static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {}};
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (verb_no_arguments("version", argc, argv) < 0)
-                return -EINVAL;
-        return 1;
-}
-
+/* No options but --help, no arguments: too small for getopt. */
 int verb_version(int argc, char **argv) {
-        int r = parse_argv(argc, argv);
-
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
+        if (argc == 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+                help();
+                return 0;
+        }
+        if (argc > 1) {
+                log_error("version: unexpected argument '%s' (it takes none); see 'regvisor version --help'", argv[1]);
+                return 2;
+        }
         printf("regvisor %s (%s)\n", REGVISOR_VERSION, OPENSSL_VERSION_TEXT);
         return 0;
 }
