@@ -3,7 +3,7 @@
 #   make            build ./build/regvisor
 #   make check      unit tests under ASan/UBSan, then integration tests on a
 #                   throwaway systemd test host (needs root, see README)
-#   make unit       unit tests only
+#   make unit       unit tests only (T=config: only tests/unit/test-config.c)
 #   make fuzz       run the fuzzers for longer (fuzz-smoke: a few seconds each)
 #   make demo       boot the test host and bring the whole stack up inside it
 #   make bench      regvisor's proxy against nginx and the bare registry -> BENCHMARKS.md
@@ -72,9 +72,16 @@ $(BUILD)/san/tests/%: tests/unit/%.c $(SAN_OBJ) $(HEADERS)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
 		-o $@ $< $(SAN_OBJ) $(SAN_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
+# Kept between runs: otherwise make deletes them as intermediates after every
+# `make unit` and the next one recompiles everything.
+.SECONDARY: $(SAN_OBJ)
+
 # Every unit test binary runs even when one fails; the summary counts them.
-unit: $(UNIT_BIN)
-	@pass=0; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; \
+# `make unit T=config` builds and runs only tests/unit/test-config.c.
+UNIT_RUN := $(if $(T),$(filter %/test-$(T),$(UNIT_BIN)),$(UNIT_BIN))
+unit: $(UNIT_RUN)
+	@[ -n "$(UNIT_RUN)" ] || { echo "unit: no tests/unit/test-$(T).c"; exit 2; }
+	@pass=0; fail=0; for t in $(UNIT_RUN); do echo "== $$t"; \
 		if ASAN_OPTIONS=detect_leaks=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
