@@ -55,5 +55,10 @@ restarted() {
 }
 wait_until 30 restarted || fail "a stopped registry was not restarted"
 journal_events restart | grep -q "OPTIONS \* failing" || fail "the restart does not name the probe that failed"
+# Let the stopped process take the stop signal now rather than at the unit's
+# stop timeout: the restart has been decided already.
+th kill -CONT "$pid" 2>/dev/null || true
 th journalctl --no-pager -o cat -u regvisor.service --after-cursor="$cursor" | sed 's/^/#   /'
+step "restarted; waiting for it to answer again"
 wait_until 30 registry_answers || fail "registry not back after the restart"
+step "answers again"
