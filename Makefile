@@ -3,11 +3,12 @@
 #   make            build ./build/regvisor
 #   make check      unit tests under ASan/UBSan, then integration tests on a
 #                   throwaway systemd test host (needs root, see README)
-#   make unit       unit tests only
+#   make unit       unit tests only (T=config: only tests/unit/test-config.c)
 #   make fuzz       run the fuzzers for longer (fuzz-smoke: a few seconds each)
 #   make demo       boot the test host and bring the whole stack up inside it
 #   make bench      regvisor's proxy against nginx and the bare registry -> BENCHMARKS.md
 #   make deps       install every Debian package the build, tests and demo need
+#   make deps-runtime  only what a production host needs to run regvisor
 #   make install    honours DESTDIR and PREFIX
 
 PREFIX ?= /usr/local
@@ -47,7 +48,7 @@ UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
 
-.PHONY: all check unit integration demo bench deps install clean format
+.PHONY: all check unit integration demo bench deps deps-runtime install clean format
 
 all: $(BUILD)/regvisor
 
@@ -71,9 +72,16 @@ $(BUILD)/san/tests/%: tests/unit/%.c $(SAN_OBJ) $(HEADERS)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
 		-o $@ $< $(SAN_OBJ) $(SAN_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
+# Kept between runs: otherwise make deletes them as intermediates after every
+# `make unit` and the next one recompiles everything.
+.SECONDARY: $(SAN_OBJ)
+
 # Every unit test binary runs even when one fails; the summary counts them.
-unit: $(UNIT_BIN)
-	@pass=0; fail=0; for t in $(UNIT_BIN); do echo "== $$t"; \
+# `make unit T=config` builds and runs only tests/unit/test-config.c.
+UNIT_RUN := $(if $(T),$(filter %/test-$(T),$(UNIT_BIN)),$(UNIT_BIN))
+unit: $(UNIT_RUN)
+	@[ -n "$(UNIT_RUN)" ] || { echo "unit: no tests/unit/test-$(T).c"; exit 2; }
+	@pass=0; fail=0; for t in $(UNIT_RUN); do echo "== $$t"; \
 		if ASAN_OPTIONS=detect_leaks=1 $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
 	done; echo "unit: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
@@ -82,7 +90,9 @@ integration: $(BUILD)/regvisor
 
 check: all unit fuzz-smoke integration
 
-demo: $(BUILD)/regvisor
+# scripts/demo installs the packages (scripts/deps) before it builds: on a
+# fresh machine there is no compiler or header to build with yet.
+demo:
 	scripts/demo
 
 # Not part of check: about 5 minutes, needs root, nginx and wrk.
@@ -91,6 +101,9 @@ bench: $(BUILD)/regvisor
 
 deps:
 	scripts/deps
+
+deps-runtime:
+	scripts/deps --runtime
 
 install: $(BUILD)/regvisor
 	install -D -m 0755 $(BUILD)/regvisor $(DESTDIR)$(BINDIR)/regvisor

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,4 +26,21 @@ int verb_load_config(const char *path, Config *ret) {
         if (r < 0)
                 config_done(ret);
         return r;
+}
+
+bool argv_wants_help(int argc, char **argv) {
+        for (int i = 0; i < argc; i++) {
+                if (streq(argv[i], "--"))
+                        return false;
+                if (streq(argv[i], "--help"))
+                        return true;
+        }
+        return false;
+}
+
+int verb_no_arguments(const char *verb, int argc, char **argv) {
+        if (optind >= argc)
+                return 0;
+        log_error("%s: unexpected argument '%s' (it takes none); see 'regvisor %s --help'", verb, argv[optind], verb);
+        return -EINVAL;
 }

@@ -112,10 +112,8 @@ static int parse_argv(int argc, char **argv) {
                 default:
                         return -EINVAL;
                 }
-        if (optind < argc) {
-                log_error("health takes no arguments; see 'regvisor health --help'");
+        if (verb_no_arguments("health", argc, argv) < 0)
                 return -EINVAL;
-        }
         return 1;
 }
 

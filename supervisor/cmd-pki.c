@@ -67,10 +67,6 @@ static int parse_argv(int argc, char **argv) {
         return 1;
 }
 
-/* Makes the running proxy load the new CRL: ReloadUnit of regvisor.service
- * (its ExecReload sends SIGHUP; the proxy starts workers with the new CRL
- * and the old ones drain, closing their idle connections at once). Prints
- * whether the proxy was told; 0 when it was or nothing runs, else < 0. */
 /* bus_wait_until() callback: 1 once regvisor.service is neither starting
  * nor reloading, with its state in *userdata (a char *, replaced). */
 static int unit_settled(sd_bus *bus, void *userdata) {
@@ -85,6 +81,10 @@ static int unit_settled(sd_bus *bus, void *userdata) {
         return !streq(*state, "activating") && !streq(*state, "reloading");
 }
 
+/* Makes the running proxy load the new CRL: ReloadUnit of regvisor.service
+ * (its ExecReload sends SIGHUP; the proxy starts workers with the new CRL
+ * and the old ones drain, closing their idle connections at once). Prints
+ * whether the proxy was told; 0 when it was or nothing runs, else < 0. */
 static int tell_proxy(const char *name) {
         _cleanup_bus_ sd_bus *bus = NULL;
         _cleanup_free_ char *state = NULL, *error = NULL;
@@ -123,6 +123,61 @@ static int tell_proxy(const char *name) {
         return 0;
 }
 
+/* "HOST" for port 443, else "HOST:PORT": the directory name podman, skopeo
+ * and buildah look up below /etc/containers/certs.d/. */
+static char *certs_d_name(const char *host, uint16_t port) {
+        char *s;
+        int r = port == 443 ? asprintf(&s, "%s", host) : asprintf(&s, "%s:%u", host, (unsigned) port);
+        return r < 0 ? NULL : s;
+}
+
+/* What an operator needs after issue-client: where the certificate and the
+ * key are, and where they go on the client machine. */
+static int print_issued(const Provision *p, const char *name) {
+        const Config *c = p->config;
+        _cleanup_free_ char *cert_rel = NULL, *key_rel = NULL, *cert = NULL, *key = NULL, *ca = NULL, *push = NULL,
+                            *pull = NULL;
+        const char *host = c->n_server_names > 0 ? c->server_names[0] : "HOST";
+
+        if (asprintf(&cert_rel, "%s/" TLS_CLIENT_CERT_FMT, c->tls_dir, name) < 0 ||
+            asprintf(&key_rel, "%s/" TLS_CLIENT_KEY_FMT, c->tls_dir, name) < 0)
+                return -ENOMEM;
+        cert = provision_path(p, cert_rel);
+        key = provision_path(p, key_rel);
+        ca = provision_path(p, c->tls_dir);
+        push = certs_d_name(host, c->push.listen.port);
+        pull = certs_d_name(host, c->pull.listen.port);
+        if (!cert || !key || !ca || !push || !pull)
+                return -ENOMEM;
+        static const struct {
+                bool pull;
+                const char *file, *what;
+        } dest[] = {
+                {false, "client.cert", "certificate"},
+                {false, "client.key", "private key (mode 0600)"},
+                {false, "ca.crt", "server CA (pushes)"},
+                {true, "ca.crt", "server CA (pulls)"},
+        };
+
+        printf("Issued a client certificate for %s:\n"
+               "  certificate  %s\n"
+               "  private key  %s (root only)\n"
+               "  server CA    %s/" TLS_SERVER_CA_CERT "\n\n"
+               "Next, copy them to the client machine (the key over a secure channel), as root:\n",
+               name, cert, key, ca);
+        for (size_t i = 0; i < ELEMENTSOF(dest); i++) {
+                _cleanup_free_ char *d = NULL;
+                if (asprintf(&d, "/etc/containers/certs.d/%s/%s", dest[i].pull ? pull : push, dest[i].file) < 0)
+                        return -ENOMEM;
+                printf("  %-*s <- %s\n", (int) (strlen(push) + 36), d, dest[i].what);
+        }
+        printf("(rootless podman: ~/.config/containers/certs.d/ instead; a client that uses another\n"
+               "name from [tls] server_names puts that name in place of %s.)\n"
+               "Then push with podman push %s/IMAGE; retire the machine with 'regvisor pki revoke %s'.\n",
+               host, push, name);
+        return 0;
+}
+
 int verb_pki(int argc, char **argv) {
         _cleanup_free_ char *detail = NULL;
         Config config;
@@ -132,18 +187,26 @@ int verb_pki(int argc, char **argv) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind + 2 != argc) {
+        if (optind >= argc) {
                 log_error("pki: expected COMMAND NAME; see 'regvisor pki --help'");
                 return 2;
         }
         cmd = argv[optind];
-        name = argv[optind + 1];
-        if (!config_client_name_valid(name)) {
-                log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], not starting with '.'", name);
-                return 2;
-        }
         if (!streq(cmd, "issue-client") && !streq(cmd, "revoke")) {
                 log_error("pki: unknown command '%s'; see 'regvisor pki --help'", cmd);
+                return 2;
+        }
+        if (optind + 2 != argc) {
+                if (optind + 2 > argc)
+                        log_error("pki %s: expected a client NAME; see 'regvisor pki --help'", cmd);
+                else
+                        log_error("pki %s: unexpected argument '%s' (one NAME only); see 'regvisor pki --help'",
+                                  cmd, argv[optind + 2]);
+                return 2;
+        }
+        name = argv[optind + 1];
+        if (!config_client_name_valid(name)) {
+                log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or digit", name);
                 return 2;
         }
         r = verb_load_config(arg_config, &config);
@@ -158,15 +221,16 @@ int verb_pki(int argc, char **argv) {
                                                : pki_files_revoke_client(&p, name, &detail);
         if (r < 0)
                 log_error("pki %s %s: %s", cmd, name, detail ?: strerror(-r));
-        else {
+        else if (streq(cmd, "issue-client")) {
+                if (print_issued(&p, name) < 0)
+                        printf("%s\n", detail ?: "done");
+        } else {
                 printf("%s\n", detail ?: "done");
                 /* A staging tree has no proxy; the host's must hear of it. */
-                if (streq(cmd, "revoke")) {
-                        if (arg_root)
-                                printf("--root: no running proxy was told\n");
-                        else
-                                r = tell_proxy(name);
-                }
+                if (arg_root)
+                        printf("--root: no running proxy was told\n");
+                else
+                        r = tell_proxy(name);
         }
         provision_done(&p);
         config_done(&config);

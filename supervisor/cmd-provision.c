@@ -57,10 +57,8 @@ static int parse_argv(int argc, char **argv) {
                 default:
                         return -EINVAL;
                 }
-        if (optind < argc) {
-                log_error("provision takes no arguments; see 'regvisor provision --help'");
+        if (verb_no_arguments("provision", argc, argv) < 0)
                 return -EINVAL;
-        }
         return 1;
 }
 

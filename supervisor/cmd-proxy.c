@@ -52,10 +52,8 @@ static int parse_argv(int argc, char **argv) {
                 default:
                         return -EINVAL;
                 }
-        if (optind < argc) {
-                log_error("proxy: unexpected argument '%s'; see 'regvisor proxy --help'", argv[optind]);
+        if (verb_no_arguments("proxy", argc, argv) < 0)
                 return -EINVAL;
-        }
         return 1;
 }
 

@@ -45,10 +45,8 @@ static int parse_argv(int argc, char **argv) {
                 default:
                         return -EINVAL;
                 }
-        if (optind < argc) {
-                log_error("run takes no arguments; see 'regvisor run --help'");
+        if (verb_no_arguments("run", argc, argv) < 0)
                 return -EINVAL;
-        }
         return 1;
 }
 

@@ -1091,8 +1091,8 @@ bad:
 bool config_client_name_valid(const char *n) {
         size_t len = n ? strlen(n) : 0;
 
-        return len > 0 && len <= 64 && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == len && n[0] != '.' &&
-               !streq(n, "ca");
+        return len > 0 && len <= 64 && strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == len &&
+               strchr("abcdefghijklmnopqrstuvwxyz0123456789", n[0]) && !streq(n, "ca");
 }
 
 /* [tls] initial_client: a client name, or nothing for none. */
@@ -1104,7 +1104,7 @@ static int parse_client_name(const ParseCall *p) {
                 return 0;
         }
         if (!config_client_name_valid(p->value))
-                return expected(p, "expected a client name: 1 to 64 of [a-z0-9._-], not starting with '.', "
+                return expected(p, "expected a client name: 1 to 64 of [a-z0-9._-], starting with a letter or digit, "
                                    "not 'ca' (or nothing, for no initial client certificate)");
         if (!(copy = strdup(p->value)))
                 return -ENOMEM;

@@ -139,7 +139,8 @@ int config_validate(const Config *c, const char *name, char **ret_error);
 
 /* A client certificate's name ([tls] initial_client, regvisor pki): it
  * becomes a file name and the certificate's CN, so 1 to 64 of [a-z0-9._-],
- * not starting with '.', and not "ca" (clients/ca.crt is the client CA). */
+ * starting with a letter or digit (no name reads as an option such as "-v"), and
+ * not "ca" (clients/ca.crt is the client CA). */
 bool config_client_name_valid(const char *name);
 
 /* Frees everything owned by *c; leaves it zeroed. */

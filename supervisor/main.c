@@ -21,7 +21,7 @@ static const Verb verbs[] = {
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},
         {"proxy", verb_proxy, "run the TLS proxy alone in the foreground (tests, benchmarks)"},
-        {"pki", verb_pki, "manage client certificates (issue, revoke, list)"},
+        {"pki", verb_pki, "client certificates for machines that push (issue-client, revoke)"},
         {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},
         {"version", verb_version, "print the version"},
 };
@@ -48,8 +48,16 @@ int main(int argc, char **argv) {
         if (streq(argv[1], "--version"))
                 return verb_version(argc - 1, argv + 1);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (streq(argv[1], verbs[i].name))
+                if (streq(argv[1], verbs[i].name)) {
+                        /* `--help` anywhere after the verb (before a `--`) is a
+                         * question, never a value: `pki issue-client --help`
+                         * must not issue a certificate named "--help". */
+                        if (argv_wants_help(argc - 2, argv + 2)) {
+                                char *help_argv[] = {argv[1], (char *) "--help", NULL};
+                                return verbs[i].run(2, help_argv);
+                        }
                         return verbs[i].run(argc - 1, argv + 1);
+                }
         log_error("unknown command '%s'; see 'regvisor --help'", argv[1]);
         return 2;
 }

@@ -31,6 +31,13 @@ int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, Pr
 int probe_connect_start(sd_event *e, const char *host, uint16_t port, uint64_t timeout_usec, ProbeDone done,
                         void *userdata, Probe **ret_probe);
 
+/* Like probe_start(), but asks "OPTIONS *", which the registry's HTTP server
+ * answers (200) without its handler and so without a log line: whether the
+ * registry still serves, for a registry that was ready, every probe_interval,
+ * without writing to the journal each time. */
+int probe_alive_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
+                      Probe **ret_probe);
+
 /* Cancels a probe in flight: its callback is not called. */
 void probe_cancel(Probe *p);
 

@@ -291,6 +291,11 @@ static int on_unit_properties_changed(sd_bus_message *m, void *userdata, sd_bus_
 
 static void probe_schedule(Supervisor *s, uint64_t delay_usec);
 
+/* Which request the probe sends in the current state (see on_probe_timer). */
+static const char *probe_name(const Supervisor *s) {
+        return s->state == SUP_RUNNING ? "OPTIONS *" : "GET /v2/";
+}
+
 static void on_probe_done(int result, unsigned code, void *userdata) {
         Supervisor *s = userdata;
         uint64_t now = now_usec(), since;
@@ -304,9 +309,9 @@ static void on_probe_done(int result, unsigned code, void *userdata) {
                 since = s->last_probe_ok > s->probing_since ? s->last_probe_ok : s->probing_since;
                 if (now - since >= (uint64_t) s->config.unhealthy_after_ms * USEC_PER_MSEC) {
                         _cleanup_free_ char *why = NULL;
-                        if ((result < 0 ? asprintf(&why, "GET /v2/ failing for %llu ms: %s",
+                        if ((result < 0 ? asprintf(&why, "%s failing for %llu ms: %s", probe_name(s),
                                                    (unsigned long long) ((now - since) / 1000), strerror(-result))
-                                        : asprintf(&why, "GET /v2/ failing for %llu ms: HTTP %u",
+                                        : asprintf(&why, "%s failing for %llu ms: HTTP %u", probe_name(s),
                                                    (unsigned long long) ((now - since) / 1000), code)) < 0)
                                 why = NULL;
                         dispatch(s, SUP_EV_UNHEALTHY, why ? why : "probe failing");
@@ -367,8 +372,11 @@ static int on_probe_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         port_probes_start(s);
         if (s->probe)
                 return 0;
-        r = probe_start(s->event, &s->config.listen, (uint64_t) s->config.probe_timeout_ms * USEC_PER_MSEC,
-                        on_probe_done, s, &s->probe);
+        /* GET /v2/ until ready; then a probe the registry does not log (one
+         * journal line per state change, not two per probe). */
+        r = (s->state == SUP_RUNNING ? probe_alive_start : probe_start)(
+                s->event, &s->config.listen, (uint64_t) s->config.probe_timeout_ms * USEC_PER_MSEC, on_probe_done, s,
+                &s->probe);
         if (r < 0) {
                 s->probe = NULL;
                 on_probe_done(r, 0, s);

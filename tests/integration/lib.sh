@@ -26,7 +26,8 @@
 #                             (on the host; `on_failure th CMD...`: inside)
 #   registry_image            (re)build build/registry-image; sets
 #                             REGISTRY_DIGEST, REGISTRY_REFERENCE,
-#                             REGISTRY_ARCHIVE (th_boot calls it first)
+#                             REGISTRY_ARCHIVE (th_boot calls it first, then
+#                             points REGISTRY_ARCHIVE at a copy in the guest)
 #
 # Environment: TH_KEEP=1 keeps a failed test's host running for inspection
 # (prints how to enter and remove it).
@@ -136,6 +137,12 @@ th_boot() {
 	t0=$(_now_us)
 	"$TEST_HOST" boot "$TH_DIR" || fail "test host did not boot (see above)"
 	TH_BOOT_MS=$((($(_now_us) - t0) / 1000))
+	# The service user loads the archive with podman, and the checkout may
+	# be below a directory only root may enter (/root, mktemp -d): the guest
+	# gets a copy anyone may read (8 MB, in its overlay, not on the machine).
+	th install -D -m 0644 "$REGISTRY_ARCHIVE" /var/lib/regvisor-test/registry.oci.tar ||
+		fail "cannot copy the registry image into the test host"
+	REGISTRY_ARCHIVE=/var/lib/regvisor-test/registry.oci.tar
 	step "test host up in ${TH_BOOT_MS} ms ($TH_DIR)"
 }
 

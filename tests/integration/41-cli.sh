@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The command line refuses what it does not understand, with one clear line
+# and exit status 2, and never takes a question for a value: `--help`
+# anywhere after a verb shows that verb's help; a client name that reads as
+# an option ("-v", "--help") issues nothing; extra arguments are refused.
+# `pki issue-client` says where the certificate and the key are and where
+# they go on the client. No test host: the real binary on a staging tree
+# (provision --root), nothing written outside $TEST_TMP.
+. "$(dirname "$0")/lib.sh"
+
+S=$TEST_TMP/stage
+CONF=$TEST_TMP/regvisor.conf
+mkdir -p "$S"
+printf '[tls]\nserver_names = registry.test, 192.0.2.7\n' >"$CONF"
+CERTS=$S/etc/registry/certs
+
+# rv EXPECTED_STATUS ARGS...: run regvisor, OUT is its stdout and stderr.
+rv() {
+	local want=$1 rc=0
+	shift
+	OUT=$("$REGVISOR" "$@" 2>&1) || rc=$?
+	[[ $rc -eq $want ]] || fail "regvisor $*: exit $rc, expected $want; output: $OUT"
+}
+
+step "regvisor --help promises only commands that exist"
+rv 0 --help
+[[ $OUT == *"pki list"* || $OUT == *"list)"* ]] && fail "--help still promises 'pki list': $OUT"
+rv 2 pki list build-01
+assert_contains "$OUT" "unknown command 'list'"
+
+step "extra arguments are refused, naming the argument"
+rv 2 version extra
+assert_contains "$OUT" "unexpected argument 'extra'"
+rv 2 --version extra
+assert_contains "$OUT" "unexpected argument 'extra'"
+rv 0 version
+assert_contains "$OUT" "regvisor "
+for verb in provision run proxy; do
+	rv 2 "$verb" --config "$CONF" extra
+	assert_contains "$OUT" "unexpected argument 'extra'"
+done
+
+step "provision a staging tree for the pki commands"
+rv 0 provision --config "$CONF" --root "$S"
+[[ -f $CERTS/clients/ca.crt ]] || fail "no client CA in the staging tree"
+
+step "--help anywhere after a verb shows that verb's help and does nothing"
+for args in "pki issue-client --help" "pki --config $CONF --root $S issue-client --help" \
+	"pki revoke ci --help" "provision --config --help" "version --help" "health --help"; do
+	# shellcheck disable=SC2086
+	rv 0 $args
+	assert_contains "$OUT" "Usage: regvisor ${args%% *}"
+done
+for n in --help -v -h; do
+	[[ ! -e $CERTS/clients/$n.crt ]] || fail "a certificate named '$n' was issued"
+done
+
+step "client names that read as options are refused"
+for n in -v -h --version -x. .hidden; do
+	rv 2 pki --config "$CONF" --root "$S" issue-client "$n"
+	assert_contains "$OUT" "client name '$n' must be"
+	[[ ! -e $CERTS/clients/$n.crt ]] || fail "a certificate named '$n' was issued"
+done
+rv 2 pki --config "$CONF" --root "$S" issue-client
+assert_contains "$OUT" "expected a client NAME"
+rv 2 pki --config "$CONF" --root "$S" issue-client build-01 build-02
+assert_contains "$OUT" "unexpected argument 'build-02'"
+[[ ! -e $CERTS/clients/build-01.crt ]] || fail "issued despite an extra argument"
+
+step "issue-client says where the certificate and the key are, and what to do next"
+rv 0 pki --config "$CONF" --root "$S" issue-client build-01
+printf '%s\n' "$OUT" | sed 's/^/#   /'
+assert_contains "$OUT" "$CERTS/clients/build-01.crt"
+assert_contains "$OUT" "$CERTS/private/clients/build-01.key"
+assert_contains "$OUT" "$CERTS/ca/ca.crt"
+assert_contains "$OUT" "/etc/containers/certs.d/registry.test:4443/client.cert"
+assert_contains "$OUT" "/etc/containers/certs.d/registry.test:4443/client.key"
+assert_contains "$OUT" "/etc/containers/certs.d/registry.test:4443/ca.crt"
+assert_contains "$OUT" "/etc/containers/certs.d/registry.test/ca.crt"
+# The paths it prints are the real files, and the key matches the certificate.
+[[ -f $CERTS/private/clients/build-01.key ]] || fail "the key is not where it says"
+assert_eq "$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -pubkey)" \
+	"$(openssl pkey -in "$CERTS/private/clients/build-01.key" -pubout)" "certificate and key"
