@@ -49,9 +49,24 @@ static RouteDecision reference_pull(const char *path, size_t len) {
         free(lc);
         if (forbidden)
                 return ROUTE_FORBIDDEN_PATH;
-        if ((len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0))
-                return ROUTE_ALLOW;
-        return ROUTE_NOT_FOUND;
+        if (!((len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0)))
+                return ROUTE_NOT_FOUND;
+        if (len <= 4)
+                return ROUTE_ALLOW; /* "/v2", "/v2/" */
+        /* The allowlist, modelled on the segments: v2, NAME..., ENDPOINT,
+         * REFERENCE, with at least one NAME segment. */
+        char *copy = strndup(path, len), *save = NULL, **segs = calloc(len / 2 + 2, sizeof(char *));
+        size_t k = 0;
+        CHECK(copy && segs);
+        bool trailing = path[len - 1] == '/';
+        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
+                segs[k++] = t;
+        bool ok = !trailing && k >= 4 &&
+                  ((strcmp(segs[k - 2], "manifests") == 0) ||
+                   (strcmp(segs[k - 2], "blobs") == 0 && strchr(segs[k - 1], ':')));
+        free(segs);
+        free(copy);
+        return ok ? ROUTE_ALLOW : ROUTE_FORBIDDEN_PATH;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
