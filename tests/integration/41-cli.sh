@@ -56,11 +56,19 @@ for n in --help -v -h; do
 done
 
 step "client names that read as options are refused"
-for n in -v -h --version -x. .hidden; do
+# pki takes its options after the command too: a name that reads as an
+# option is an option (and refused as an unknown one); after "--" it is a
+# name, and the name rule refuses it.
+for n in -v --version -x.; do
 	rv 2 pki --config "$CONF" --root "$S" issue-client "$n"
+	assert_contains "$OUT" "option"
+	rv 2 pki --config "$CONF" --root "$S" issue-client -- "$n"
 	assert_contains "$OUT" "client name '$n' must be"
 	[[ ! -e $CERTS/clients/$n.crt ]] || fail "a certificate named '$n' was issued"
 done
+rv 2 pki --config "$CONF" --root "$S" issue-client .hidden
+assert_contains "$OUT" "client name '.hidden' must be"
+[[ ! -e $CERTS/clients/.hidden.crt ]] || fail "a certificate named '.hidden' was issued"
 rv 2 pki --config "$CONF" --root "$S" issue-client
 assert_contains "$OUT" "expected a client NAME"
 rv 2 pki --config "$CONF" --root "$S" issue-client build-01 build-02
