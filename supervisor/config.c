@@ -173,6 +173,8 @@ static const ConfigKey config_keys[] = {
         {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
         {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
         {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+        /* 1s at least, for tests; a ticket lives two lifetimes at most. */
+        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,

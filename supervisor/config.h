@@ -94,6 +94,7 @@ typedef struct {
         unsigned header_timeout; /* seconds */
         unsigned idle_timeout;   /* seconds */
         unsigned workers;        /* 0 = one per core */
+        unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current (accepted for two) */
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */

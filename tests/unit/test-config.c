@@ -118,6 +118,7 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->header_timeout, b->header_timeout);
         assert_int_equal(a->idle_timeout, b->idle_timeout);
         assert_int_equal(a->workers, b->workers);
+        assert_int_equal(a->ticket_key_lifetime, b->ticket_key_lifetime);
 
         assert_listen_equal(&a->status_listen, &b->status_listen);
         assert_int_equal(a->status_allow_remote, b->status_allow_remote);
@@ -221,6 +222,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c.header_timeout, 10);
         assert_int_equal(c.idle_timeout, 60);
         assert_int_equal(c.workers, 0);
+        assert_int_equal(c.ticket_key_lifetime, 3600);
 
         assert_string_equal(c.status_listen.host, "127.0.0.1");
         assert_int_equal(c.status_listen.port, 9443);
@@ -428,7 +430,7 @@ static const char *const documented_keys[] = {
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
-        "workers",      "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
+        "workers",      "ticket_key_lifetime", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "listen",      "allow_remote",
@@ -616,6 +618,8 @@ static void test_numbers_forms(void **state) {
                 U("[proxy]\nworkers = auto", workers, 0),
                 U("[proxy]\nworkers = 0", workers, 0),
                 U("[proxy]\nworkers = 1024", workers, 1024),
+                U("[proxy]\nticket_key_lifetime = 2s", ticket_key_lifetime, 2),
+                U("[proxy]\nticket_key_lifetime = 24h", ticket_key_lifetime, 86400),
                 U("[pull]\nburst = 0", pull.burst, 0),
                 U("[pull]\nburst = 1000000", pull.burst, 1000000),
                 U("[push]\nconn_per_ip = 0", push.conn_per_ip, 0),
@@ -1290,6 +1294,10 @@ static const ErrorCase error_cases[] = {
         {"workers negative", "[proxy]\nworkers = -1\n", 2, "[proxy] workers", "auto"},
         {"workers too many", "[proxy]\nworkers = 1025\n", 2, "[proxy] workers", "1 to 1024"},
         {"workers words", "[proxy]\nworkers = many\n", 2, "[proxy] workers", "auto (one per CPU)"},
+        {"ticket_key_lifetime zero", "[proxy]\nticket_key_lifetime = 0\n", 2, "[proxy] ticket_key_lifetime",
+         "from 1s to 24h"},
+        {"ticket_key_lifetime 2d", "[proxy]\nticket_key_lifetime = 25h\n", 2, "[proxy] ticket_key_lifetime",
+         "from 1s to 24h"},
 
         /* [status] */
         {"status any", "[status]\nlisten = 0.0.0.0:9443\n", 2, "[status] listen",
