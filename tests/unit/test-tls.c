@@ -297,9 +297,9 @@ static SSL_CTX *server_ctx(TlsTicketKeys *k, uint64_t epoch) {
         assert_int_equal(tls_ctx_new(&f, "pull", &s, &error), 0);
         assert_null(error);
         assert_int_equal(tls_ctx_use_ticket_keys(s, k, epoch), 0);
-        /* No server-side cache: only the ticket can resume (the proxy's
-         * cache is per worker; tickets are what cross workers). */
-        SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+        /* The proxy's own session cache stays on: with a ticket in the
+         * ClientHello OpenSSL never falls back to it, which the "two
+         * rotations ago" case below checks too. */
         return s;
 }
 
