@@ -14,10 +14,11 @@
 #     name at the start of fresh tickets). The renewal of a previous-key
 #     ticket is checked in tests/unit/test-tls.c: s_client -sess_out does
 #     not save a ticket renewed in a resumed TLS 1.2 handshake.
-# With TLS_SCAN_FULL=DIR the full `testssl.sh --fast` scan of both ports
-# runs too (several minutes: its start-up alone is about a minute on a busy
-# machine) and its logs and JSON land in DIR: that is how docs/tls-scan.md
-# was made.
+# With TLS_SCAN_FULL=DIR the full `testssl.sh --fast` scans of both ports
+# run too (7 minutes here; its start-up alone is about a minute on a busy
+# machine), their logs and JSON land in DIR, and nothing but the documented
+# cert_revocation may be rated MEDIUM or worse: that is how
+# docs/tls-scan.md was made.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -141,14 +142,22 @@ done
 if [[ -n ${TLS_SCAN_FULL:-} ]]; then
 	command -v testssl >/dev/null || fail "TLS_SCAN_FULL needs testssl.sh (scripts/deps)"
 	mkdir -p "$TLS_SCAN_FULL"
+	step "full testssl.sh --fast scans of 443 and 4443, at once (minutes)"
+	# --add-ca: the server CA is regvisor's own (clients trust it through
+	# certs.d), else the chain is rated CRITICAL.
 	for port in 443 4443; do
-		step "full testssl.sh --fast scan of $port (minutes)"
-		th timeout 1200 testssl --color 0 --warnings off --ip 127.0.0.1 --nodns min --fast \
+		th timeout 1500 testssl --color 0 --warnings off --ip 127.0.0.1 --nodns min --fast --add-ca "$CA" \
 			--jsonfile "/var/tmp/full-$port.json" --logfile "/var/tmp/full-$port.log" \
-			"registry.test:$port" >/dev/null 2>&1 || true
+			"registry.test:$port" >/dev/null 2>&1 &
+	done
+	wait
+	for port in 443 4443; do
 		cp "$TH_DIR/merged/var/tmp/full-$port.json" "$TH_DIR/merged/var/tmp/full-$port.log" "$TLS_SCAN_FULL/"
+		# cert_revocation (no CRL or OCSP URI in the server certificate) is
+		# a PKI decision, documented in docs/tls-scan.md.
 		bad=$(jq -r '.[] | select(.severity == "MEDIUM" or .severity == "HIGH" or .severity == "CRITICAL"
-			or .severity == "FATAL") | "\(.id) \(.severity): \(.finding)"' "$TLS_SCAN_FULL/full-$port.json")
+			or .severity == "FATAL") | select(.id != "cert_revocation") | "\(.id) \(.severity): \(.finding)"' \
+			"$TLS_SCAN_FULL/full-$port.json")
 		[[ -z $bad ]] || fail "testssl findings on port $port rated MEDIUM or worse: $bad"
 	done
 fi
