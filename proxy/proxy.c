@@ -67,6 +67,7 @@ typedef struct Parent {
         const char *config_path; /* NULL: a reload loads certificates only */
         Config *reloaded;        /* owned: ctx.config after the first reload */
         int report_fd;           /* reload outcomes for the supervisor, -1 if none */
+        TlsTicketKeys *ticket_keys[_PROXY_PORT_MAX]; /* shared with the workers, see tls.h */
 } Parent;
 
 const char *proxy_port_name(ProxyPort p) {
@@ -134,6 +135,21 @@ static char *tls_path(const Parent *pa, const char *rel) {
         return p;
 }
 
+/* New contexts, new ticket key epoch: tickets of the old contexts (and
+ * the verify results they carry) are void at once, also in workers that
+ * are still draining. */
+static int use_ticket_keys(const Parent *pa, SSL_CTX *ctx[_PROXY_PORT_MAX]) {
+        for (int i = 0; i < _PROXY_PORT_MAX; i++) {
+                uint64_t epoch;
+                int r = tls_ticket_keys_new_epoch(pa->ticket_keys[i], &epoch);
+                if (r >= 0)
+                        r = tls_ctx_use_ticket_keys(ctx[i], pa->ticket_keys[i], epoch);
+                if (r < 0)
+                        return log_error_errno(r, "proxy: cannot set up the TLS ticket keys: %m");
+        }
+        return 0;
+}
+
 /* Loads both contexts into ret[]; all or nothing. */
 static int load_tls(const Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
         _cleanup_free_ char *cert = tls_path(pa, TLS_SERVER_CERT), *key = tls_path(pa, TLS_SERVER_KEY),
@@ -156,6 +172,11 @@ static int load_tls(const Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
                         return log_error_errno(r, "proxy: %s port: %s", proxy_port_name((ProxyPort)i),
                                                error ? error : "cannot set up TLS");
                 }
+        }
+        r = use_ticket_keys(pa, ctx);
+        if (r < 0) {
+                ssl_ctx_free_all(ctx);
+                return r;
         }
         memcpy(ret, ctx, sizeof(ctx));
         return 0;
@@ -538,6 +559,22 @@ static void reload(Parent *pa) {
                        fresh ? pa->config_path : "");
 }
 
+/* From the loop (every 250 ms at least): the ticket keys' schedule. A
+ * failure keeps the current key (tickets stay valid longer) and is
+ * retried on the next turn. */
+static void rotate_ticket_keys(Parent *pa) {
+        uint64_t lifetime = (uint64_t)pa->ctx.config->ticket_key_lifetime * 1000;
+
+        for (int i = 0; i < _PROXY_PORT_MAX; i++) {
+                int r = tls_ticket_keys_tick(pa->ticket_keys[i], now_ms(), lifetime);
+                if (r < 0)
+                        log_warning_errno(r, "proxy: cannot rotate the %s port's TLS ticket key: %m",
+                                          proxy_port_name((ProxyPort)i));
+                else if (r > 0)
+                        log_info("proxy: %s port: new TLS ticket key", proxy_port_name((ProxyPort)i));
+        }
+}
+
 static unsigned workers_alive(const Parent *pa) {
         unsigned n = 0;
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)
@@ -611,6 +648,13 @@ int proxy_run(const Config *config, const char *config_path, const char *root) {
                 return log_error_errno(errno, "proxy: signalfd: %m");
         (void)signal(SIGPIPE, SIG_IGN);
 
+        for (int i = 0; i < _PROXY_PORT_MAX; i++) {
+                r = tls_ticket_keys_new(&pa.ticket_keys[i]);
+                if (r < 0) {
+                        log_error_errno(r, "proxy: cannot map the TLS ticket keys: %m");
+                        goto out;
+                }
+        }
         r = load_tls(&pa, pa.ctx.ctx);
         if (r < 0)
                 goto out;
@@ -695,6 +739,7 @@ int proxy_run(const Config *config, const char *config_path, const char *root) {
                 reap(&pa);
                 if (!pa.stopping)
                         restart_due(&pa);
+                rotate_ticket_keys(&pa);
                 proxy_metrics_set_workers(pa.ctx.metrics, workers_alive(&pa));
         }
         if (any_worker(&pa)) {
@@ -715,6 +760,8 @@ out:
                 if (pa.ctx.parent_pipe[i] >= 0)
                         (void)close(pa.ctx.parent_pipe[i]);
         ssl_ctx_free_all(pa.ctx.ctx);
+        for (int i = 0; i < _PROXY_PORT_MAX; i++)
+                tls_ticket_keys_free(pa.ticket_keys[i]);
         limits_free(pa.ctx.limits);
         free(pa.slots);
         if (pa.report_fd >= 0)

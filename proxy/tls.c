@@ -3,14 +3,19 @@
  * TLS server contexts and client certificate verdicts; see tls.h.
  */
 
+#include <assert.h>
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "macro.h"
 #include "tls.h"
@@ -97,6 +102,28 @@ static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) 
         return 0;
 }
 
+/* ALPN: http/1.1 if the client offers it, else no ALPN (tls.h). in is the
+ * client's list of length-prefixed names; *out points into it. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned inlen, void *arg) {
+        static const char http11[] = "http/1.1";
+
+        (void)ssl;
+        (void)arg;
+        for (unsigned i = 0; i < inlen;) {
+                unsigned len = in[i];
+                if (len == 0 || len > inlen - i - 1)
+                        break; /* malformed: OpenSSL checks it before us; stay safe anyway */
+                if (len == sizeof(http11) - 1 && memcmp(in + i + 1, http11, len) == 0) {
+                        *out = in + i + 1;
+                        *outlen = (unsigned char)len;
+                        return SSL_TLSEXT_ERR_OK;
+                }
+                i += 1 + len;
+        }
+        return SSL_TLSEXT_ERR_NOACK;
+}
+
 int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, char **ret_error) {
         _cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
         int r;
@@ -138,6 +165,8 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
         if (SSL_CTX_check_private_key(ctx) != 1)
                 return fail(ret_error, "the server key does not match the certificate", f->key);
 
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+
         if (f->client_ca) {
                 r = setup_client_auth(ctx, f, ret_error);
                 if (r < 0)
@@ -175,4 +204,256 @@ TlsClientVerdict tls_client_verdict(SSL *ssl, const char **ret_reason, char *sub
                 return TLS_CLIENT_INVALID;
         }
         return TLS_CLIENT_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Session ticket keys (tls.h)
+ */
+
+#define TICKET_KEYS_MAGIC 0x74696b6bu /* "tikk" */
+#define SNAPSHOT_TRIES 1000
+
+struct TlsTicketKeys {
+        uint32_t magic;
+        uint32_t seq;        /* odd while the parent writes */
+        uint64_t epoch;      /* > 0 */
+        uint64_t generation; /* rotations in this epoch; key[generation & 1] is current */
+        TlsTicketKey key[2];
+        uint64_t rotated_ms; /* parent only: last rotation or new epoch, 0 = not yet seen by tick */
+};
+
+/* What a reader copies: no parent-only fields. */
+typedef struct TicketKeysView {
+        uint64_t epoch, generation;
+        TlsTicketKey key[2];
+} TicketKeysView;
+
+static int ticket_ex_store = -1, ticket_ex_epoch = -1;
+
+static void write_begin(TlsTicketKeys *k) {
+        __atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void write_end(TlsTicketKeys *k) {
+        __atomic_store_n(&k->seq, k->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* A fresh key of epoch into *ret (not yet visible to readers). */
+static int key_generate(uint64_t epoch, TlsTicketKey *ret) {
+        TlsTicketKey key = {.epoch = epoch};
+
+        if (RAND_priv_bytes(key.aes, sizeof(key.aes)) != 1 || RAND_priv_bytes(key.hmac, sizeof(key.hmac)) != 1 ||
+            RAND_bytes(key.name, sizeof(key.name)) != 1) {
+                OPENSSL_cleanse(&key, sizeof(key));
+                return -EIO;
+        }
+        *ret = key;
+        OPENSSL_cleanse(&key, sizeof(key));
+        return 0;
+}
+
+/* A consistent copy (seqlock read side); -EBUSY if the parent kept
+ * writing (it writes a few hundred bytes, only on rotation). */
+static int view(const TlsTicketKeys *k, TicketKeysView *ret) {
+        for (unsigned i = 0; i < SNAPSHOT_TRIES; i++) {
+                uint32_t a = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE), b;
+                if (a & 1)
+                        continue;
+                ret->epoch = __atomic_load_n(&k->epoch, __ATOMIC_RELAXED);
+                ret->generation = __atomic_load_n(&k->generation, __ATOMIC_RELAXED);
+                memcpy(ret->key, k->key, sizeof(ret->key));
+                __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                b = __atomic_load_n(&k->seq, __ATOMIC_RELAXED);
+                if (a == b)
+                        return 0;
+        }
+        OPENSSL_cleanse(ret, sizeof(*ret));
+        return -EBUSY;
+}
+
+int tls_ticket_keys_new(TlsTicketKeys **ret) {
+        TlsTicketKeys *k;
+        int r;
+
+        k = mmap(NULL, sizeof(*k), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (k == MAP_FAILED)
+                return negative_errno();
+        (void)madvise(k, sizeof(*k), MADV_DONTDUMP);
+        k->magic = TICKET_KEYS_MAGIC;
+        k->epoch = 1;
+        r = key_generate(1, &k->key[0]);
+        if (r < 0) {
+                tls_ticket_keys_free(k);
+                return r;
+        }
+        *ret = k;
+        return 0;
+}
+
+void tls_ticket_keys_free(TlsTicketKeys *k) {
+        if (!k)
+                return;
+        OPENSSL_cleanse(k, sizeof(*k));
+        (void)munmap(k, sizeof(*k));
+}
+
+int tls_ticket_keys_rotate(TlsTicketKeys *k) {
+        TlsTicketKey fresh;
+        int r;
+
+        assert(k && k->magic == TICKET_KEYS_MAGIC);
+        r = key_generate(k->epoch, &fresh);
+        if (r < 0)
+                return r;
+        write_begin(k);
+        /* The slot that is not current holds the previous key: it is the
+         * one that goes. */
+        k->key[(k->generation + 1) & 1] = fresh;
+        __atomic_store_n(&k->generation, k->generation + 1, __ATOMIC_RELAXED);
+        write_end(k);
+        OPENSSL_cleanse(&fresh, sizeof(fresh));
+        return 0;
+}
+
+int tls_ticket_keys_new_epoch(TlsTicketKeys *k, uint64_t *ret_epoch) {
+        TlsTicketKey fresh;
+        uint64_t epoch;
+        int r;
+
+        assert(k && k->magic == TICKET_KEYS_MAGIC);
+        epoch = k->epoch + 1;
+        r = key_generate(epoch, &fresh);
+        if (r < 0)
+                return r;
+        write_begin(k);
+        __atomic_store_n(&k->epoch, epoch, __ATOMIC_RELAXED);
+        __atomic_store_n(&k->generation, 0, __ATOMIC_RELAXED);
+        k->key[0] = fresh;
+        memset(&k->key[1], 0, sizeof(k->key[1]));
+        write_end(k);
+        k->rotated_ms = 0;
+        OPENSSL_cleanse(&fresh, sizeof(fresh));
+        *ret_epoch = epoch;
+        return 0;
+}
+
+int tls_ticket_keys_tick(TlsTicketKeys *k, uint64_t now_ms, uint64_t lifetime_ms) {
+        int r;
+
+        assert(k && k->magic == TICKET_KEYS_MAGIC);
+        if (k->rotated_ms == 0 || now_ms < k->rotated_ms) {
+                k->rotated_ms = now_ms;
+                return 0;
+        }
+        if (now_ms - k->rotated_ms < lifetime_ms)
+                return 0;
+        r = tls_ticket_keys_rotate(k);
+        if (r < 0)
+                return r;
+        k->rotated_ms = now_ms;
+        return 1;
+}
+
+int tls_ticket_keys_current(const TlsTicketKeys *k, uint64_t epoch, TlsTicketKey *ret) {
+        TicketKeysView v;
+        int r;
+
+        r = view(k, &v);
+        if (r < 0)
+                return r;
+        if (v.epoch != epoch) {
+                OPENSSL_cleanse(&v, sizeof(v));
+                return -ESTALE;
+        }
+        *ret = v.key[v.generation & 1];
+        OPENSSL_cleanse(&v, sizeof(v));
+        return 0;
+}
+
+TlsTicketKeyMatch tls_ticket_keys_find(const TlsTicketKeys *k, uint64_t epoch,
+                                       const unsigned char name[TLS_TICKET_KEY_NAME_SIZE], TlsTicketKey *ret) {
+        TlsTicketKeyMatch m = TLS_TICKET_KEY_NONE;
+        TicketKeysView v;
+
+        if (view(k, &v) < 0)
+                return TLS_TICKET_KEY_NONE;
+        for (unsigned i = 0; i < 2; i++) {
+                const TlsTicketKey *key = &v.key[(v.generation + i) & 1];
+                /* The epoch of the key itself, not only the store's: a
+                 * cleared slot (epoch 0) never matches. */
+                if (v.epoch != epoch || key->epoch != epoch ||
+                    CRYPTO_memcmp(key->name, name, TLS_TICKET_KEY_NAME_SIZE) != 0)
+                        continue;
+                m = i == 0 ? TLS_TICKET_KEY_CURRENT : TLS_TICKET_KEY_PREVIOUS;
+                if (ret)
+                        *ret = *key;
+                break;
+        }
+        OPENSSL_cleanse(&v, sizeof(v));
+        return m;
+}
+
+/* Sets up the ticket's cipher and MAC with key; false on failure. */
+static bool ticket_crypto_init(const TlsTicketKey *key, unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                               EVP_MAC_CTX *hctx, bool enc) {
+        OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)key->hmac, sizeof(key->hmac)),
+                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                OSSL_PARAM_construct_end(),
+        };
+
+        if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+                return false;
+        return enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes, iv) == 1
+                   : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes, iv) == 1;
+}
+
+/* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb):
+ * encrypt: 1 with a ticket, 0 for none, -1 on error; decrypt: 1 valid,
+ * 2 valid but renew, 0 unknown key (a full handshake), -1 on error. */
+static int ticket_key_cb(SSL *ssl, unsigned char key_name[TLS_TICKET_KEY_NAME_SIZE],
+                         unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc) {
+        SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+        const TlsTicketKeys *k = SSL_CTX_get_ex_data(ctx, ticket_ex_store);
+        uint64_t epoch = (uint64_t)(uintptr_t)SSL_CTX_get_ex_data(ctx, ticket_ex_epoch);
+        TlsTicketKey key;
+        int r;
+
+        if (!k)
+                return 0;
+        if (enc) {
+                /* A draining worker of an older epoch issues none. */
+                if (tls_ticket_keys_current(k, epoch, &key) < 0)
+                        return 0;
+                if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
+                        r = -1;
+                else {
+                        memcpy(key_name, key.name, TLS_TICKET_KEY_NAME_SIZE);
+                        r = ticket_crypto_init(&key, iv, cctx, hctx, true) ? 1 : -1;
+                }
+        } else {
+                TlsTicketKeyMatch m = tls_ticket_keys_find(k, epoch, key_name, &key);
+                if (m == TLS_TICKET_KEY_NONE)
+                        return 0;
+                r = !ticket_crypto_init(&key, iv, cctx, hctx, false) ? -1 : m == TLS_TICKET_KEY_CURRENT ? 1 : 2;
+        }
+        OPENSSL_cleanse(&key, sizeof(key));
+        return r;
+}
+
+int tls_ctx_use_ticket_keys(SSL_CTX *ctx, TlsTicketKeys *k, uint64_t epoch) {
+        assert(ctx && k && k->magic == TICKET_KEYS_MAGIC && epoch > 0);
+
+        if (ticket_ex_store < 0) {
+                ticket_ex_store = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+                ticket_ex_epoch = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+                if (ticket_ex_store < 0 || ticket_ex_epoch < 0)
+                        return -EINVAL;
+        }
+        if (SSL_CTX_set_ex_data(ctx, ticket_ex_store, k) != 1 ||
+            SSL_CTX_set_ex_data(ctx, ticket_ex_epoch, (void *)(uintptr_t)epoch) != 1 ||
+            SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1)
+                return -EINVAL;
+        return 0;
 }

@@ -187,6 +187,8 @@ static const ConfigKey config_keys[] = {
         /* Slow bodies and slow readers: 0 turns the check off. */
         {"proxy", "min_rate", parse_size, FIELD(min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
         {"proxy", "min_rate_window", parse_duration, FIELD(min_rate_window, unsigned), "30s", 1, 3600, 0},
+        /* 1s at least, for tests; a ticket lives two lifetimes at most. */
+        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +14,17 @@
 #include "macro.h"
 #include "status.h"
 
+/* A request is one small GET, sent at once: a client gets
+ * STATUS_HEADER_TIMEOUT to send all of it and then STATUS_IO_TIMEOUT to
+ * read the answer. */
+#define STATUS_HEADER_TIMEOUT_USEC (2ULL * 1000000ULL)
 #define STATUS_IO_TIMEOUT_USEC (5ULL * 1000000ULL)
 #define STATUS_REQUEST_MAX 4096
+/* Monitoring needs a handful of connections at once (a scraper, `regvisor
+ * health`, a load balancer's check), from a handful of addresses. */
 #define STATUS_MAX_CLIENTS 64
+#define STATUS_MAX_PER_PEER 8
+#define STATUS_LISTEN_BACKLOG 128
 #define CLIENT_MAGIC 0x73746174u
 
 struct StatusServer {
@@ -23,11 +34,26 @@ struct StatusServer {
         StatusRender render;
         void *userdata;
         unsigned n_clients;
+        struct Client *first, *last; /* oldest first */
 };
 
+/* A peer, as the slot accounting sees it. Every local user connects from
+ * 127.0.0.1, so a loopback peer is the user that owns the other end (the
+ * kernel knows it: NETLINK_SOCK_DIAG, what `ss -e` shows); a remote peer
+ * (allow_remote), or a loopback one whose owner cannot be found, is its
+ * address (IPv4-mapped IPv6 as IPv4), never its port. */
 typedef struct {
+        uint8_t family; /* AF_INET, AF_INET6, or AF_UNSPEC for a local uid */
+        uint8_t addr[16];
+        uid_t uid;
+} Peer;
+
+typedef struct Client {
         unsigned magic;
         StatusServer *server;
+        struct Client *prev, *next;
+        Peer peer;
+        bool requested; /* a whole request arrived: now answering */
         int fd;
         sd_event_source *io;
         sd_event_source *timer;
@@ -44,6 +70,14 @@ static void client_free(Client *c) {
         sd_event_source_disable_unref(c->timer);
         closep(&c->fd);
         free(c->out);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->server->first = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                c->server->last = c->prev;
         c->server->n_clients--;
         c->magic = 0;
         free(c);
@@ -77,6 +111,9 @@ static int client_respond(Client *c, int code, const char *content_type, const c
                 return -ENOMEM;
         }
         c->out_len = strlen(c->out);
+        c->requested = true;
+        if (sd_event_source_set_time_relative(c->timer, STATUS_IO_TIMEOUT_USEC) < 0)
+                return -ENOMEM;
         return sd_event_source_set_io_events(c->io, EPOLLOUT);
 }
 
@@ -164,32 +201,196 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        StatusServer *server = userdata;
-        Client *c;
-        int cfd;
+static bool peer_is_loopback(const Peer *p) {
+        static const uint8_t v6_loopback[16] = {[15] = 1};
+        return (p->family == AF_INET && p->addr[0] == 127) ||
+               (p->family == AF_INET6 && memcmp(p->addr, v6_loopback, 16) == 0);
+}
 
-        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0)
-                return 0;
-        /* Monitoring needs a handful of connections; more is abuse. */
-        if (server->n_clients >= STATUS_MAX_CLIENTS) {
+/* The uid owning the local socket at the other end of the connection from
+ * peer (address p, port peer_port) to us (local), looked up by its exact
+ * 4-tuple (inet_diag without NLM_F_DUMP: one socket, no table walk). */
+static int loopback_peer_uid(const Peer *p, uint16_t peer_port, const struct sockaddr_storage *local, uid_t *ret) {
+        struct {
+                struct nlmsghdr nlh;
+                struct inet_diag_req_v2 req;
+        } msg = {
+                .nlh = {.nlmsg_len = sizeof msg, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST},
+                .req = {.sdiag_family = p->family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = ~0u,
+                        .id = {.idiag_sport = peer_port,
+                               .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}},
+        };
+        union {
+                struct nlmsghdr nlh;
+                char buf[1024];
+        } reply;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (p->family == AF_INET) {
+                const struct sockaddr_in *l = (const struct sockaddr_in *) local;
+                memcpy(msg.req.id.idiag_src, p->addr, 4);
+                if (local->ss_family == AF_INET) {
+                        memcpy(msg.req.id.idiag_dst, &l->sin_addr, 4);
+                        msg.req.id.idiag_dport = l->sin_port;
+                } else { /* a v4-mapped peer on an IPv6 socket */
+                        const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *) local;
+                        memcpy(msg.req.id.idiag_dst, &l6->sin6_addr.s6_addr[12], 4);
+                        msg.req.id.idiag_dport = l6->sin6_port;
+                }
+        } else {
+                const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *) local;
+                memcpy(msg.req.id.idiag_src, p->addr, 16);
+                memcpy(msg.req.id.idiag_dst, &l6->sin6_addr, 16);
+                msg.req.id.idiag_dport = l6->sin6_port;
+        }
+
+        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (fd < 0)
+                return negative_errno();
+        if (send(fd, &msg, sizeof msg, 0) < 0)
+                return negative_errno();
+        /* The kernel answers within send(): nothing to wait for. */
+        n = recv(fd, &reply, sizeof reply, MSG_DONTWAIT);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n < sizeof(struct nlmsghdr) || reply.nlh.nlmsg_len > (size_t) n)
+                return -EBADMSG;
+        if (reply.nlh.nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(&reply.nlh);
+                return e->error < 0 ? e->error : -EBADMSG;
+        }
+        if (reply.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+            reply.nlh.nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                return -EBADMSG;
+        *ret = ((const struct inet_diag_msg *) NLMSG_DATA(&reply.nlh))->idiag_uid;
+        return 0;
+}
+
+static Peer peer_of(const struct sockaddr_storage *ss) {
+        Peer p = {.family = AF_INET};
+
+        if (ss->ss_family == AF_INET)
+                memcpy(p.addr, &((const struct sockaddr_in *) ss)->sin_addr, 4);
+        else if (ss->ss_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) ss)->sin6_addr;
+                if (IN6_IS_ADDR_V4MAPPED(a))
+                        memcpy(p.addr, &a->s6_addr[12], 4);
+                else {
+                        p.family = AF_INET6;
+                        memcpy(p.addr, a, 16);
+                }
+        }
+        return p;
+}
+
+/* A loopback peer becomes its socket's owner; see Peer. */
+static Peer peer_identify(int fd, const struct sockaddr_storage *ss) {
+        Peer p = peer_of(ss);
+        struct sockaddr_storage local = {};
+        socklen_t len = sizeof local;
+        uint16_t port = ss->ss_family == AF_INET ? ((const struct sockaddr_in *) ss)->sin_port
+                                                 : ((const struct sockaddr_in6 *) ss)->sin6_port;
+        uid_t uid;
+
+        if (peer_is_loopback(&p) && getsockname(fd, (struct sockaddr *) &local, &len) == 0 &&
+            loopback_peer_uid(&p, port, &local, &uid) == 0)
+                return (Peer) {.family = AF_UNSPEC, .uid = uid};
+        return p;
+}
+
+static bool peer_eq(const Peer *a, const Peer *b) {
+        return a->family == b->family && a->uid == b->uid && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
+}
+
+static unsigned peer_count(const StatusServer *s, const Peer *p) {
+        unsigned n = 0;
+        for (const Client *c = s->first; c; c = c->next)
+                n += peer_eq(&c->peer, p);
+        return n;
+}
+
+/* The oldest connection that is still waiting for its request, from peer
+ * p (or from anyone when p is NULL); NULL when all are being answered. */
+static Client *oldest_waiting(const StatusServer *s, const Peer *p) {
+        for (Client *c = s->first; c; c = c->next)
+                if (!c->requested && (!p || peer_eq(&c->peer, p)))
+                        return c;
+        return NULL;
+}
+
+/* Makes room for a new connection from p, or says there is none. A peer
+ * over its share loses its own oldest idle connection (a client that
+ * reconnects only competes with itself); a full table loses the oldest
+ * idle connection of the peer that holds the most. So idle connections of
+ * one user or address cannot keep another out. */
+static bool make_room(StatusServer *s, const Peer *p) {
+        Client *victim = NULL;
+
+        if (peer_count(s, p) >= STATUS_MAX_PER_PEER) {
+                victim = oldest_waiting(s, p);
+                if (!victim)
+                        return false;
+        } else if (s->n_clients >= STATUS_MAX_CLIENTS) {
+                unsigned most = 0;
+                for (Client *c = s->first; c; c = c->next) {
+                        unsigned n = c->requested ? 0 : peer_count(s, &c->peer);
+                        if (n > most) {
+                                most = n;
+                                victim = c;
+                        }
+                }
+                if (victim)
+                        victim = oldest_waiting(s, &victim->peer);
+                if (!victim)
+                        return false;
+        }
+        client_free(victim);
+        return true;
+}
+
+static void accept_one(StatusServer *server, int cfd, const struct sockaddr_storage *ss) {
+        Client *c;
+        Peer p;
+
+        p = peer_identify(cfd, ss);
+        if (!make_room(server, &p)) {
                 close(cfd);
-                return 0;
+                return;
         }
         c = calloc(1, sizeof *c);
         if (!c) {
                 close(cfd);
-                return 0;
+                return;
         }
         c->magic = CLIENT_MAGIC;
         c->server = server;
         c->fd = cfd;
+        c->peer = p;
+        c->prev = server->last;
+        if (server->last)
+                server->last->next = c;
+        else
+                server->first = c;
+        server->last = c;
         server->n_clients++;
         if (sd_event_add_io(server->event, &c->io, cfd, EPOLLIN, on_client_io, c) < 0 ||
-            sd_event_add_time_relative(server->event, &c->timer, CLOCK_MONOTONIC, STATUS_IO_TIMEOUT_USEC, 0,
+            sd_event_add_time_relative(server->event, &c->timer, CLOCK_MONOTONIC, STATUS_HEADER_TIMEOUT_USEC, 0,
                                        on_client_timeout, c) < 0)
                 client_free(c);
+}
+
+/* Drains the accept queue: a flood of connections that are refused must
+ * not keep the queue full, or a monitor's SYN is dropped before we see it. */
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        for (unsigned i = 0; i < STATUS_LISTEN_BACKLOG; i++) {
+                struct sockaddr_storage ss = {};
+                socklen_t sslen = sizeof ss;
+                int cfd = accept4(fd, (struct sockaddr *) &ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0)
+                        break;
+                accept_one(userdata, cfd, &ss);
+        }
         return 0;
 }
 
@@ -230,7 +431,7 @@ int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, 
                 goto fail;
         }
         (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s->fd, &sa.sa, salen) < 0 || listen(s->fd, 16) < 0) {
+        if (bind(s->fd, &sa.sa, salen) < 0 || listen(s->fd, STATUS_LISTEN_BACKLOG) < 0) {
                 r = negative_errno();
                 goto fail;
         }
@@ -247,6 +448,8 @@ fail:
 void status_server_free(StatusServer *s) {
         if (!s)
                 return;
+        while (s->first)
+                client_free(s->first);
         sd_event_source_disable_unref(s->accept_source);
         closep(&s->fd);
         free(s);

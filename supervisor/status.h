@@ -11,8 +11,14 @@
  *   GET /metrics  Prometheus text format 0.0.4
  *
  * Each connection gets one response and is closed; requests are parsed by
- * the proxy's strict HTTP/1.1 parser; a client gets STATUS_IO_TIMEOUT to
- * send its request and read the answer.
+ * the proxy's strict HTTP/1.1 parser; a client gets 2 s to send its whole
+ * request and 5 s more to read the answer. Slots are bounded per peer (8:
+ * a loopback peer is the uid owning the other end, found with
+ * NETLINK_SOCK_DIAG; a remote one its address) and in all (64); a new
+ * connection over either bound takes the place of the oldest connection
+ * still waiting for its request (its own peer's first), so idle
+ * connections held by one user cannot keep another from /readyz
+ * (status.c, make_room()).
  */
 
 #include <stdio.h>

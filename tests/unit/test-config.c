@@ -120,6 +120,7 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->workers, b->workers);
         assert_int_equal(a->ipv6_prefix, b->ipv6_prefix);
         assert_int_equal(a->limits_slots, b->limits_slots);
+        assert_int_equal(a->ticket_key_lifetime, b->ticket_key_lifetime);
 
         assert_listen_equal(&a->status_listen, &b->status_listen);
         assert_int_equal(a->status_allow_remote, b->status_allow_remote);
@@ -225,6 +226,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c.workers, 0);
         assert_int_equal(c.ipv6_prefix, 64);
         assert_int_equal(c.limits_slots, 16384);
+        assert_int_equal(c.ticket_key_lifetime, 3600);
 
         assert_string_equal(c.status_listen.host, "127.0.0.1");
         assert_int_equal(c.status_listen.port, 9443);
@@ -433,7 +435,7 @@ static const char *const documented_keys[] = {
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
         "workers",      "ipv6_prefix", "limits_slots", "max_connections", "min_rate", "min_rate_window",
-        "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
+        "ticket_key_lifetime", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "listen",      "allow_remote",
@@ -626,6 +628,8 @@ static void test_numbers_forms(void **state) {
                 U("[proxy]\nipv6_prefix = 128", ipv6_prefix, 128),
                 U("[proxy]\nlimits_slots = 64", limits_slots, 64),
                 U("[proxy]\nlimits_slots = 1048576", limits_slots, 1048576),
+                U("[proxy]\nticket_key_lifetime = 2s", ticket_key_lifetime, 2),
+                U("[proxy]\nticket_key_lifetime = 24h", ticket_key_lifetime, 86400),
                 U("[pull]\nburst = 0", pull.burst, 0),
                 U("[pull]\nburst = 1000000", pull.burst, 1000000),
                 U("[push]\nconn_per_ip = 0", push.conn_per_ip, 0),
@@ -1310,6 +1314,10 @@ static const ErrorCase error_cases[] = {
         {"limits_slots too big", "[proxy]\nlimits_slots = 2097152\n", 2, "[proxy] limits_slots",
          "power of two"},
         {"limits_slots zero", "[proxy]\nlimits_slots = 0\n", 2, "[proxy] limits_slots", "power of two"},
+        {"ticket_key_lifetime zero", "[proxy]\nticket_key_lifetime = 0\n", 2, "[proxy] ticket_key_lifetime",
+         "from 1s to 24h"},
+        {"ticket_key_lifetime 2d", "[proxy]\nticket_key_lifetime = 25h\n", 2, "[proxy] ticket_key_lifetime",
+         "from 1s to 24h"},
 
         /* [status] */
         {"status any", "[status]\nlisten = 0.0.0.0:9443\n", 2, "[status] listen",

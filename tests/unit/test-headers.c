@@ -147,6 +147,7 @@ static void test_error_response(void **state) {
         assert_non_null(strstr(out, "Connection: close\r\n"));
         assert_non_null(strstr(out, "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n"));
         assert_non_null(strstr(out, "Docker-Distribution-Api-Version: registry/2.0\r\n"));
+        assert_non_null(strstr(out, "X-Content-Type-Options: nosniff\r\n"));
         assert_string_equal(strstr(out, "\r\n\r\n") + 4, body);
         char cl[64];
         snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", strlen(body));

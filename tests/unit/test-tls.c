@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for proxy/tls.c: the session ticket key store (rotation, the
+ * previous key accepted, older ones and other epochs refused, readers in
+ * another process), then real TLS 1.2 and 1.3 handshakes in memory between
+ * the proxy's server context and an OpenSSL client: a ticket from the
+ * previous key resumes (and is renewed), one from two rotations ago or
+ * from before a new epoch falls back to a full handshake; and ALPN.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "pki.h"
+#include "tls.h"
+
+/* ------------------------------------------------------------------------
+ * The key store
+ */
+
+static void current(TlsTicketKeys *k, uint64_t epoch, TlsTicketKey *ret) {
+        assert_int_equal(tls_ticket_keys_current(k, epoch, ret), 0);
+        assert_int_equal(ret->epoch, epoch);
+}
+
+static void test_store_rotation(void **state) {
+        TlsTicketKeys *k;
+        TlsTicketKey k1, k2, k3, got;
+        uint64_t epoch;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        assert_true(epoch > 0);
+        current(k, epoch, &k1);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k1.name, &got), TLS_TICKET_KEY_CURRENT);
+        assert_memory_equal(&got, &k1, sizeof(got));
+
+        /* One rotation: a new current key, the old one still decrypts. */
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        current(k, epoch, &k2);
+        assert_memory_not_equal(k2.name, k1.name, sizeof(k1.name));
+        assert_memory_not_equal(k2.aes, k1.aes, sizeof(k1.aes));
+        assert_memory_not_equal(k2.hmac, k1.hmac, sizeof(k1.hmac));
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k2.name, NULL), TLS_TICKET_KEY_CURRENT);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k1.name, &got), TLS_TICKET_KEY_PREVIOUS);
+        assert_memory_equal(&got, &k1, sizeof(got));
+
+        /* Two rotations: k1 is gone. */
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        current(k, epoch, &k3);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k3.name, NULL), TLS_TICKET_KEY_CURRENT);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k2.name, NULL), TLS_TICKET_KEY_PREVIOUS);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, k1.name, NULL), TLS_TICKET_KEY_NONE);
+
+        /* Unknown names and an all-zero name (a cleared slot) never match. */
+        unsigned char zero[TLS_TICKET_KEY_NAME_SIZE] = {};
+        assert_int_equal(tls_ticket_keys_find(k, epoch, zero, NULL), TLS_TICKET_KEY_NONE);
+        tls_ticket_keys_free(k);
+}
+
+static void test_store_epoch(void **state) {
+        TlsTicketKeys *k;
+        TlsTicketKey a, b, c;
+        uint64_t e1, e2;
+        unsigned char zero[TLS_TICKET_KEY_NAME_SIZE] = {};
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &e1), 0);
+        current(k, e1, &a);
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        current(k, e1, &b);
+
+        /* A new epoch voids both keys at once, and readers of the old
+         * epoch get nothing to encrypt with. */
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &e2), 0);
+        assert_true(e2 > e1);
+        current(k, e2, &c);
+        assert_int_equal(tls_ticket_keys_find(k, e2, a.name, NULL), TLS_TICKET_KEY_NONE);
+        assert_int_equal(tls_ticket_keys_find(k, e2, b.name, NULL), TLS_TICKET_KEY_NONE);
+        assert_int_equal(tls_ticket_keys_find(k, e1, b.name, NULL), TLS_TICKET_KEY_NONE);
+        assert_int_equal(tls_ticket_keys_find(k, e1, c.name, NULL), TLS_TICKET_KEY_NONE);
+        assert_int_equal(tls_ticket_keys_find(k, e2, c.name, NULL), TLS_TICKET_KEY_CURRENT);
+        assert_int_equal(tls_ticket_keys_current(k, e1, &a), -ESTALE);
+        /* No previous key in a new epoch: the cleared slot matches nothing. */
+        assert_int_equal(tls_ticket_keys_find(k, e2, zero, NULL), TLS_TICKET_KEY_NONE);
+        tls_ticket_keys_free(k);
+}
+
+static void test_store_tick(void **state) {
+        TlsTicketKeys *k;
+        TlsTicketKey a, b;
+        uint64_t epoch;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        current(k, epoch, &a);
+        assert_int_equal(tls_ticket_keys_tick(k, 10000, 3000), 0); /* starts the clock */
+        assert_int_equal(tls_ticket_keys_tick(k, 12999, 3000), 0);
+        current(k, epoch, &b);
+        assert_memory_equal(a.name, b.name, sizeof(a.name));
+        assert_int_equal(tls_ticket_keys_tick(k, 13000, 3000), 1);
+        current(k, epoch, &b);
+        assert_memory_not_equal(a.name, b.name, sizeof(a.name));
+        assert_int_equal(tls_ticket_keys_tick(k, 15999, 3000), 0);
+        assert_int_equal(tls_ticket_keys_tick(k, 16000, 3000), 1);
+        assert_int_equal(tls_ticket_keys_find(k, epoch, a.name, NULL), TLS_TICKET_KEY_NONE);
+        /* A new epoch restarts the clock. */
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        assert_int_equal(tls_ticket_keys_tick(k, 50000, 3000), 0);
+        assert_int_equal(tls_ticket_keys_tick(k, 52000, 3000), 0);
+        assert_int_equal(tls_ticket_keys_tick(k, 53000, 3000), 1);
+        tls_ticket_keys_free(k);
+}
+
+/* The parent rotates, a forked reader sees it: the mapping is shared. */
+static void test_store_shared(void **state) {
+        TlsTicketKeys *k;
+        TlsTicketKey a, b;
+        uint64_t epoch;
+        int pipefd[2], status;
+        pid_t pid;
+        char ch;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        current(k, epoch, &a);
+        assert_int_equal(pipe(pipefd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                TlsTicketKey c;
+                close(pipefd[1]);
+                if (read(pipefd[0], &ch, 1) != 1)
+                        _exit(2);
+                if (tls_ticket_keys_current(k, epoch, &c) < 0 || memcmp(c.name, a.name, sizeof(a.name)) == 0 ||
+                    tls_ticket_keys_find(k, epoch, a.name, NULL) != TLS_TICKET_KEY_PREVIOUS)
+                        _exit(1);
+                _exit(0);
+        }
+        close(pipefd[0]);
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        current(k, epoch, &b);
+        assert_int_equal(write(pipefd[1], "x", 1), 1);
+        close(pipefd[1]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        tls_ticket_keys_free(k);
+}
+
+/* ------------------------------------------------------------------------
+ * Real handshakes, in memory
+ */
+
+static char tmpdir[] = "/tmp/test-tls-XXXXXX";
+static char cert_path[64], key_path[64];
+
+static int group_setup(void **state) {
+        static char *const names[] = {(char *)"localhost"};
+        EVP_PKEY *ca_key = NULL, *key = NULL;
+        X509 *ca = NULL, *cert = NULL;
+        char *pem = NULL;
+        size_t size;
+
+        if (!mkdtemp(tmpdir))
+                return -1;
+        (void)snprintf(cert_path, sizeof(cert_path), "%s/server.crt", tmpdir);
+        (void)snprintf(key_path, sizeof(key_path), "%s/server.key", tmpdir);
+        if (pki_generate_key(KEY_EC_P256, &ca_key) < 0 || pki_make_ca(ca_key, "test", "test CA", 2, &ca) < 0 ||
+            pki_generate_key(KEY_EC_P256, &key) < 0 ||
+            pki_issue_server(ca, ca_key, key, "test", names, 1, 2, &cert) < 0)
+                return -1;
+        if (pki_cert_to_pem(cert, &pem, &size) < 0 || write_file_atomic(cert_path, pem, size, 0644, getuid(), getgid()) < 0)
+                return -1;
+        free(pem);
+        if (pki_key_to_pem(key, &pem, &size) < 0 || write_file_atomic(key_path, pem, size, 0600, getuid(), getgid()) < 0)
+                return -1;
+        free(pem);
+        X509_free(cert);
+        X509_free(ca);
+        EVP_PKEY_free(key);
+        EVP_PKEY_free(ca_key);
+        return 0;
+}
+
+static int group_teardown(void **state) {
+        (void)unlink(cert_path);
+        (void)unlink(key_path);
+        (void)rmdir(tmpdir);
+        return 0;
+}
+
+typedef struct Pair {
+        SSL *client, *server;
+} Pair;
+
+/* Drives both ends over a BIO pair until both handshakes are done, then
+ * sends a byte each way so that TLS 1.3's NewSessionTicket reaches the
+ * client. */
+static void handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *resume, const unsigned char *alpn,
+                      unsigned alpn_len, Pair *ret) {
+        BIO *cb, *sb;
+        Pair p;
+        char buf[8];
+
+        assert_int_equal(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+        p.client = SSL_new(cctx);
+        p.server = SSL_new(sctx);
+        assert_non_null(p.client);
+        assert_non_null(p.server);
+        SSL_set_bio(p.client, cb, cb);
+        SSL_set_bio(p.server, sb, sb);
+        SSL_set_connect_state(p.client);
+        SSL_set_accept_state(p.server);
+        if (resume)
+                assert_int_equal(SSL_set_session(p.client, resume), 1);
+        if (alpn)
+                assert_int_equal(SSL_set_alpn_protos(p.client, alpn, alpn_len), 0);
+
+        for (unsigned i = 0; i < 100 && !(SSL_is_init_finished(p.client) && SSL_is_init_finished(p.server)); i++) {
+                int rc = SSL_do_handshake(p.client), rs = SSL_do_handshake(p.server);
+                if (rc <= 0 && SSL_get_error(p.client, rc) != SSL_ERROR_WANT_READ) {
+                        ERR_print_errors_fp(stderr);
+                        fail_msg("client handshake failed");
+                }
+                if (rs <= 0 && SSL_get_error(p.server, rs) != SSL_ERROR_WANT_READ) {
+                        ERR_print_errors_fp(stderr);
+                        fail_msg("server handshake failed");
+                }
+        }
+        assert_true(SSL_is_init_finished(p.client) && SSL_is_init_finished(p.server));
+        assert_int_equal(SSL_write(p.server, "s", 1), 1);
+        assert_int_equal(SSL_read(p.client, buf, sizeof(buf)), 1);
+        assert_int_equal(SSL_write(p.client, "c", 1), 1);
+        assert_int_equal(SSL_read(p.server, buf, sizeof(buf)), 1);
+        *ret = p;
+}
+
+/* As after a close_notify each way: SSL_free() of a connection that was
+ * not shut down marks its session not resumable (a "bad session"). */
+static void pair_free(Pair *p) {
+        SSL_set_shutdown(p->client, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_set_shutdown(p->server, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(p->client);
+        SSL_free(p->server);
+}
+
+static bool connect_ticket(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION **session, bool want_ticket) {
+        Pair p;
+        bool reused;
+
+        handshake(sctx, cctx, *session, NULL, 0, &p);
+        reused = SSL_session_reused(p.client);
+        assert_int_equal(reused, SSL_session_reused(p.server) != 0);
+        SSL_SESSION_free(*session);
+        *session = SSL_get1_session(p.client);
+        assert_non_null(*session);
+        assert_int_equal(SSL_SESSION_has_ticket(*session), want_ticket);
+        pair_free(&p);
+        return reused;
+}
+
+/* Connects, resuming from *session if non-NULL; returns whether it
+ * resumed, and the client's newest session in *session (replaced), which
+ * has a ticket unless the server gave none (another epoch). */
+static bool connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION **session) {
+        return connect_ticket(sctx, cctx, session, true);
+}
+
+static SSL_CTX *client_ctx(int version) {
+        SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+        assert_non_null(c);
+        assert_int_equal(SSL_CTX_set_min_proto_version(c, version), 1);
+        assert_int_equal(SSL_CTX_set_max_proto_version(c, version), 1);
+        SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+        return c;
+}
+
+static SSL_CTX *server_ctx(TlsTicketKeys *k, uint64_t epoch) {
+        TlsFiles f = {.cert = cert_path, .key = key_path};
+        SSL_CTX *s = NULL;
+        char *error = NULL;
+
+        assert_int_equal(tls_ctx_new(&f, "pull", &s, &error), 0);
+        assert_null(error);
+        assert_int_equal(tls_ctx_use_ticket_keys(s, k, epoch), 0);
+        /* The proxy's own session cache stays on: with a ticket in the
+         * ClientHello OpenSSL never falls back to it, which the "two
+         * rotations ago" case below checks too. */
+        return s;
+}
+
+static void resumption(int version) {
+        TlsTicketKeys *k;
+        SSL_CTX *sctx, *cctx = client_ctx(version);
+        SSL_SESSION *fresh = NULL, *renewed, *old;
+        uint64_t epoch;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        sctx = server_ctx(k, epoch);
+
+        /* A full handshake gives a ticket under key 1; it resumes. */
+        assert_false(connect_once(sctx, cctx, &fresh));
+        old = fresh;
+        assert_int_equal(SSL_SESSION_up_ref(old), 1);
+        assert_true(connect_once(sctx, cctx, &fresh));
+
+        /* Key 1 is now the previous key: its ticket still resumes, and the
+         * client gets a new one under key 2. */
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        renewed = old;
+        assert_int_equal(SSL_SESSION_up_ref(renewed), 1);
+        assert_true(connect_once(sctx, cctx, &renewed));
+
+        /* Two rotations after key 1: its ticket is refused, the handshake
+         * is a full one (not an error); the renewed ticket (key 2, now
+         * previous) still resumes. */
+        assert_int_equal(tls_ticket_keys_rotate(k), 0);
+        assert_false(connect_once(sctx, cctx, &old));
+        assert_true(connect_once(sctx, cctx, &renewed));
+
+        /* A new epoch (a reload) voids every ticket, and a context of the
+         * old epoch (a draining worker) neither accepts nor issues any. */
+        SSL_CTX *sctx2;
+        uint64_t epoch2;
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch2), 0);
+        sctx2 = server_ctx(k, epoch2);
+        assert_false(connect_once(sctx2, cctx, &renewed));
+        assert_true(connect_once(sctx2, cctx, &renewed));
+        assert_false(connect_ticket(sctx, cctx, &renewed, false));
+
+        SSL_SESSION_free(fresh);
+        SSL_SESSION_free(renewed);
+        SSL_SESSION_free(old);
+        SSL_CTX_free(sctx);
+        SSL_CTX_free(sctx2);
+        SSL_CTX_free(cctx);
+        tls_ticket_keys_free(k);
+}
+
+static void test_resumption_tls12(void **state) {
+        resumption(TLS1_2_VERSION);
+}
+
+static void test_resumption_tls13(void **state) {
+        resumption(TLS1_3_VERSION);
+}
+
+/* The ALPN the client sees for its offer ("" for none). */
+static void alpn_case(const char *offer, size_t offer_len, const char *want) {
+        TlsTicketKeys *k;
+        SSL_CTX *sctx, *cctx = client_ctx(TLS1_3_VERSION);
+        const unsigned char *got;
+        unsigned got_len;
+        uint64_t epoch;
+        Pair p;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        sctx = server_ctx(k, epoch);
+        handshake(sctx, cctx, NULL, (const unsigned char *)offer, (unsigned)offer_len, &p);
+        SSL_get0_alpn_selected(p.client, &got, &got_len);
+        assert_int_equal(got_len, strlen(want));
+        if (got_len)
+                assert_memory_equal(got, want, got_len);
+        pair_free(&p);
+        SSL_CTX_free(sctx);
+        SSL_CTX_free(cctx);
+        tls_ticket_keys_free(k);
+}
+
+static void test_alpn(void **state) {
+        alpn_case("\x02h2\x08http/1.1", 12, "http/1.1");
+        alpn_case("\x08http/1.1\x02h2", 12, "http/1.1");
+        alpn_case("\x02h2", 3, "");
+        alpn_case("\x08http/1.0\x02h3", 12, "");
+        alpn_case(NULL, 0, "");
+}
+
+int main(void) {
+        const struct CMUnitTest store[] = {
+                cmocka_unit_test(test_store_rotation),
+                cmocka_unit_test(test_store_epoch),
+                cmocka_unit_test(test_store_tick),
+                cmocka_unit_test(test_store_shared),
+        };
+        const struct CMUnitTest tls[] = {
+                cmocka_unit_test(test_resumption_tls12),
+                cmocka_unit_test(test_resumption_tls13),
+                cmocka_unit_test(test_alpn),
+        };
+        int r = cmocka_run_group_tests_name("ticket key store", store, NULL, NULL);
+        return r | cmocka_run_group_tests_name("real TLS", tls, group_setup, group_teardown);
+}
