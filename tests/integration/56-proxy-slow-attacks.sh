@@ -132,9 +132,11 @@ out=$(th python3 "$SLOW" read 127.0.0.1 4443 "$CA" "$C/clients/ci.crt" "$C/priva
 step "slow read on 4443: $out"
 assert_eq "$(j status)" "HTTP/1.1 200 OK" "slow read on 4443: status"
 # The proxy resets a slow reader (a plain close would leave the kernel
-# trickling its socket buffer to it for minutes): the client sees the end
-# at once (python's ssl reports the reset as an EOF).
-[[ $(j how) == eof || $(j how) == reset ]] || fail "slow read on 4443: still open after $(j closed_after) s"
+# trickling its socket buffer to it for minutes). The client may not see it
+# within its limit: python's TLS layer still holds a decrypted record of up
+# to 16 KiB, which at 64 bytes a second lasts minutes without touching the
+# socket. So the proxy's side is the truth here: its access line below
+# (how long it held the connection) and its slow-client line.
 (($(j received) < 16777216)) || fail "the slow reader got the whole blob"
 # From the proxy's side: how long it held the exchange (access log ms=).
 ms=$(th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=access -o cat |
@@ -142,6 +144,7 @@ ms=$(th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=access -o cat |
 [[ -n $ms ]] || fail "no access log line for the slow reader on 4443"
 step "slow reader on 4443 closed by the proxy after $ms ms"
 ((ms <= (2 * WINDOW + 4) * 1000)) || fail "slow reader on 4443 held $ms ms"
+wait_until 3 none_left 4443 || fail "the proxy still holds $(proxy_conns 4443) connections on 4443"
 n=$(th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=slow-client -o cat | wc -l)
 ((n >= 12)) || fail "expected a slow-client log line per closed slow body or reader, got $n"
 step "$n slow-client log lines"
