@@ -46,6 +46,11 @@ SUPERVISOR_DIRS := $(sort $(dir $(wildcard supervisor/*/*.[ch])))
 SUPERVISOR_DIRS := $(SUPERVISOR_DIRS:%/=%)
 SRC_DIRS := $(COMMON_DIRS) $(PROXY_DIRS) $(SUPERVISOR_DIRS)
 
+# Includes go one way: common/ sees only itself, proxy/ sees common/ and
+# itself, supervisor/ sees all three (cmd-proxy runs the proxy, run hands it
+# the metrics memfd). Each folder is compiled with only the -iquote paths it
+# may use, so a header from the wrong side fails to compile. Quoted includes
+# also search the including file's own folder; <> includes never see these.
 COMMON_INC := $(COMMON_DIRS:%=-iquote %)
 PROXY_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %)
 SUPERVISOR_INC := $(PROXY_INC) $(SUPERVISOR_DIRS:%=-iquote %)
@@ -60,15 +65,24 @@ UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
 HEADERS := $(foreach d,$(SRC_DIRS) tests/unit,$(wildcard $(d)/*.h))
 
-.PHONY: all check unit integration demo bench deps deps-runtime install clean format
+.PHONY: all check unit integration demo bench deps deps-runtime install clean format include-check
 
-all: $(BUILD)/regvisor
+all: include-check $(BUILD)/regvisor
+
+# The -iquote lists below cannot stop a path spelled out relative to the
+# including file ("../supervisor/x.h"): refuse any include with a '/'.
+include-check:
+	@! grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*/' \
+		$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.[ch])) \
+		|| { echo "include-check: include a header by name; the folder's -iquote list decides what it may see"; exit 1; }
 
 $(BUILD)/regvisor: $(LIB_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 INC = $(SUPERVISOR_INC)
+$(BUILD)/obj/common/%.o $(BUILD)/san/common/%.o: INC = $(COMMON_INC)
+$(BUILD)/obj/proxy/%.o $(BUILD)/san/proxy/%.o: INC = $(PROXY_INC)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
