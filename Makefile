@@ -47,8 +47,8 @@ SUPERVISOR_DIRS := $(SUPERVISOR_DIRS:%/=%)
 SRC_DIRS := $(COMMON_DIRS) $(PROXY_DIRS) $(SUPERVISOR_DIRS)
 
 # Includes go one way: common/ sees only itself, proxy/ sees common/ and
-# itself, supervisor/ sees all three (cmd-proxy runs the proxy, run hands it
-# the metrics memfd). Each folder is compiled with only the -iquote paths it
+# itself, supervisor/ sees both and, folder by folder, the USES_ rows below
+# (cli runs the proxy, run hands it the metrics memfd). Each folder is compiled with only the -iquote paths it
 # may use, so a header from the wrong side fails to compile. Quoted includes
 # also search the including file's own folder; <> includes never see these.
 COMMON_INC := $(COMMON_DIRS:%=-iquote %)
@@ -56,6 +56,15 @@ PROXY_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %)
 SUPERVISOR_INC := $(PROXY_INC) $(SUPERVISOR_DIRS:%=-iquote %)
 # Unit tests reach into any folder.
 TEST_INC := $(SUPERVISOR_INC) -iquote tests/unit
+
+# Inside supervisor/, the folders each job may include besides common/ and
+# itself (docs/ARCHITECTURE.md, "Layout"). A new folder needs a row.
+USES_supervisor/cli := proxy $(SUPERVISOR_DIRS)
+USES_supervisor/health := supervisor/run supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/run := proxy supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/provision := supervisor/pki supervisor/sys
+USES_supervisor/pki :=
+USES_supervisor/sys :=
 
 MAIN_SRC := supervisor/cli/main.c
 LIB_SRC := $(filter-out $(MAIN_SRC),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
@@ -80,9 +89,10 @@ $(BUILD)/regvisor: $(LIB_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-INC = $(SUPERVISOR_INC)
 $(BUILD)/obj/common/%.o $(BUILD)/san/common/%.o: INC = $(COMMON_INC)
 $(BUILD)/obj/proxy/%.o $(BUILD)/san/proxy/%.o: INC = $(PROXY_INC)
+$(foreach d,$(SUPERVISOR_DIRS),$(eval \
+$(BUILD)/obj/$(d)/%.o $(BUILD)/san/$(d)/%.o: INC = $(COMMON_INC) -iquote $(d) $(USES_$(d):%=-iquote %)))
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
