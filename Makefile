@@ -29,7 +29,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wformat-security -Wpointer-arith -Wundef -Wno-unused-parameter \
 	-Wno-missing-field-initializers
-CPPFLAGS += -D_GNU_SOURCE -DREGVISOR_VERSION='"$(VERSION)"' -iquote common -iquote supervisor -iquote proxy
+CPPFLAGS += -D_GNU_SOURCE -DREGVISOR_VERSION='"$(VERSION)"'
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARNINGS) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -39,37 +39,75 @@ LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcrypt
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_LDFLAGS := -fsanitize=address,undefined
 
-LIB_SRC := $(wildcard common/*.c) $(filter-out supervisor/main.c,$(wildcard supervisor/*.c)) \
-	$(wildcard proxy/*.c)
-MAIN_SRC := supervisor/main.c
+# One folder per job (docs/ARCHITECTURE.md, "Layout").
+COMMON_DIRS := common common/config
+PROXY_DIRS := proxy
+SUPERVISOR_DIRS := $(sort $(dir $(wildcard supervisor/*/*.[ch])))
+SUPERVISOR_DIRS := $(SUPERVISOR_DIRS:%/=%)
+SRC_DIRS := $(COMMON_DIRS) $(PROXY_DIRS) $(SUPERVISOR_DIRS)
+
+# Includes go one way: common/ sees only itself, proxy/ sees common/ and
+# itself, supervisor/ sees both and, folder by folder, the USES_ rows below
+# (cli runs the proxy, run hands it the metrics memfd). Each folder is compiled with only the -iquote paths it
+# may use, so a header from the wrong side fails to compile. Quoted includes
+# also search the including file's own folder; <> includes never see these.
+COMMON_INC := $(COMMON_DIRS:%=-iquote %)
+PROXY_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %)
+SUPERVISOR_INC := $(PROXY_INC) $(SUPERVISOR_DIRS:%=-iquote %)
+# Unit tests reach into any folder.
+TEST_INC := $(SUPERVISOR_INC) -iquote tests/unit
+
+# Inside supervisor/, the folders each job may include besides common/ and
+# itself (docs/ARCHITECTURE.md, "Layout"). A new folder needs a row.
+USES_supervisor/cli := proxy $(SUPERVISOR_DIRS)
+USES_supervisor/health := supervisor/run supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/run := proxy supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/provision := supervisor/pki supervisor/sys
+USES_supervisor/pki :=
+USES_supervisor/sys :=
+
+MAIN_SRC := supervisor/cli/main.c
+LIB_SRC := $(filter-out $(MAIN_SRC),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
 UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/san/tests/%)
-HEADERS := $(wildcard common/*.h supervisor/*.h proxy/*.h tests/unit/*.h)
+HEADERS := $(foreach d,$(SRC_DIRS) tests/unit,$(wildcard $(d)/*.h))
 
-.PHONY: all check unit integration demo bench deps deps-runtime install clean format
+.PHONY: all check unit integration demo bench deps deps-runtime install clean format include-check
 
-all: $(BUILD)/regvisor
+all: include-check $(BUILD)/regvisor
+
+# The -iquote lists below cannot stop a path spelled out relative to the
+# including file ("../supervisor/x.h"): refuse any include with a '/'.
+include-check:
+	@! grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*/' \
+		$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.[ch])) \
+		|| { echo "include-check: include a header by name; the folder's -iquote list decides what it may see"; exit 1; }
 
 $(BUILD)/regvisor: $(LIB_OBJ) $(BUILD)/obj/$(MAIN_SRC:.c=.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/obj/common/%.o $(BUILD)/san/common/%.o: INC = $(COMMON_INC)
+$(BUILD)/obj/proxy/%.o $(BUILD)/san/proxy/%.o: INC = $(PROXY_INC)
+$(foreach d,$(SUPERVISOR_DIRS),$(eval \
+$(BUILD)/obj/$(d)/%.o $(BUILD)/san/$(d)/%.o: INC = $(COMMON_INC) -iquote $(d) $(USES_$(d):%=-iquote %)))
+
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(INC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC-SAN  $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(INC) $(CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
 
 $(BUILD)/san/tests/%: tests/unit/%.c $(SAN_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) $(SAN_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) \
 		-o $@ $< $(SAN_OBJ) $(SAN_LDFLAGS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Kept between runs: otherwise make deletes them as intermediates after every
@@ -116,7 +154,7 @@ install: $(BUILD)/regvisor
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/regvisor/README.md
 
 format:
-	clang-format -i $(wildcard common/*.[ch] supervisor/*.[ch] proxy/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(foreach d,$(SRC_DIRS) tests/unit,$(wildcard $(d)/*.[ch]))
 
 clean:
 	rm -rf $(BUILD)

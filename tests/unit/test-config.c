@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of supervisor/config.c: defaults, a minimal and a full file,
+ * Unit tests of common/config/config.c: defaults, a minimal and a full file,
  * every accepted form, and one case per error path, each checking that the
  * message names the file, the line and the key, and that a failed load
  * left the configuration as it was. Run from the repository root (the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for supervisor/pki.c. Keys that are slow to make (RSA 4096) or
+ * Unit tests for supervisor/pki/pki.c. Keys that are slow to make (RSA 4096) or
  * shared by many tests (the CAs) are made once in the group setup. Whether
  * the PEM files pass the openssl command line tools is the integration
  * tests' business; here we look at the objects themselves.

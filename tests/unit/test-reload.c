@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of supervisor/reload.c: which changes a reload refuses (the
+ * Unit tests of common/config/reload.c: which changes a reload refuses (the
  * restart-only table, per owner), that every boundary setting is not among
  * them, and the outcome file's round trip.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `regvisor health`: every check of supervisor/health.c, as a Nagios plugin
+ * `regvisor health`: every check of supervisor/health/health.c, as a Nagios plugin
  * (first line "REGVISOR STATE - summary|perfdata", one line per check, exit
  * 0/1/2/3), as one JSON document (--json), or in the Prometheus text format
  * (--metrics, e.g. for node_exporter's textfile collector).

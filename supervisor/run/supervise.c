@@ -31,7 +31,6 @@
 #include "pki.h"
 #include "proxy.h"
 #include "reload.h"
-#include "verbs.h"
 
 #define USEC_PER_MSEC 1000ULL
 #define PROXY_DRAIN_USEC (35ULL * 1000000ULL)
@@ -1219,7 +1218,7 @@ static void supervisor_free(Supervisor *s) {
         config_done(&s->config);
 }
 
-int supervisor_run(const char *config_path) {
+int supervisor_run(const char *config_path, Config *config) {
         Supervisor s = {.config_path = config_path, .state = SUP_STARTING, .metrics_fd = -1,
                         .report_pipe = {-1, -1}};
         struct passwd *pw;
@@ -1227,9 +1226,8 @@ int supervisor_run(const char *config_path) {
         sigset_t mask;
         int r;
 
-        r = verb_load_config(config_path, &s.config);
-        if (r < 0)
-                return r;
+        s.config = *config;
+        *config = (Config) {};
         pw = getpwnam(s.config.service_user);
         if (!pw) {
                 config_done(&s.config);

@@ -51,6 +51,7 @@ static int parse_argv(int argc, char **argv) {
 }
 
 int verb_run(int argc, char **argv) {
+        Config config;
         int r = parse_argv(argc, argv);
 
         if (r <= 0)
@@ -59,5 +60,7 @@ int verb_run(int argc, char **argv) {
                 log_error("run must run as root (it talks to the system manager and runs podman as the service user)");
                 return 1;
         }
-        return supervisor_run(arg_config) < 0 ? 1 : 0;
+        if (verb_load_config(arg_config, &config) < 0)
+                return 1;
+        return supervisor_run(arg_config, &config) < 0 ? 1 : 0;
 }

@@ -40,6 +40,9 @@ const char *supervisor_event_to_string(SupervisorEvent e);
  * base doubling up to max. Pure, for tests. */
 unsigned supervisor_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms);
 
-/* Runs the supervisor until SIGTERM. Returns 0 after a clean stop, or a
- * negative errno when it could not start (each logged once). */
-int supervisor_run(const char *config_path);
+/* Runs the supervisor until SIGTERM on *config, which the command line
+ * loaded and validated from config_path (read again on each reload). Takes
+ * over *config: it is freed on every path and left empty. Returns 0 after a
+ * clean stop, or a negative errno when it could not start (each logged
+ * once). */
+int supervisor_run(const char *config_path, Config *config);
