@@ -31,9 +31,13 @@
 #include "pki.h"
 #include "proxy.h"
 #include "reload.h"
+#include "stop.h"
+
+/* The proxy must be able to drain within what the stop budget gives it. */
+_Static_assert(PROXY_DRAIN_SECONDS < REGVISOR_PROXY_STOP_SEC, "stop.h: the proxy drains longer than its stop budget");
 
 #define USEC_PER_MSEC 1000ULL
-#define PROXY_DRAIN_USEC (35ULL * 1000000ULL)
+#define USEC_PER_SEC 1000000ULL
 #define PROXY_RESTART_MAX_MS 30000u
 #define PROXY_HEALTHY_RESET_USEC (60ULL * 1000000ULL)
 
@@ -536,6 +540,25 @@ static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) 
         return 0;
 }
 
+/* The proxy outlived its share of the stop budget (stop.h): kill it, so
+ * that the registry still gets its stop_timeout before systemd's
+ * TimeoutStopSec. Its exit then stops the registry (on_proxy_exit). */
+static int on_drain_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        s->stop_timer = sd_event_source_disable_unref(s->stop_timer);
+        log_event(LOG_WARNING, "proxy-kill", "the proxy did not stop within %u s: killing it",
+                  REGVISOR_PROXY_STOP_SEC);
+        proxy_signal(s, SIGKILL);
+        return 0;
+}
+
+static void arm_stop_timer(Supervisor *s, uint64_t usec, sd_event_time_handler_t handler) {
+        s->stop_timer = sd_event_source_disable_unref(s->stop_timer);
+        if (sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC, usec, 0, handler, s) < 0)
+                log_error("cannot arm the stop timer");
+}
+
 static void a_stop(Supervisor *s, const char *reason) {
         enter(s, SUP_STOPPING);
         (void) sd_notify(false, "STOPPING=1");
@@ -543,13 +566,11 @@ static void a_stop(Supervisor *s, const char *reason) {
         probe_stop(s);
         s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
         s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
-        (void) sd_event_add_time_relative(s->event, &s->stop_timer, CLOCK_MONOTONIC,
-                                          (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC +
-                                                  (uint64_t) PROXY_DRAIN_USEC,
-                                          0, on_stop_timeout, s);
-        /* The proxy drains its requests first, then the registry stops. */
+        /* The proxy drains its requests first, then the registry stops:
+         * each within its share of the stop budget (stop.h). */
         if (s->proxy_pid > 0) {
                 log_event(LOG_INFO, "stopping", "stopping the proxy (it drains its connections first)");
+                arm_stop_timer(s, REGVISOR_PROXY_STOP_SEC * USEC_PER_SEC, on_drain_timeout);
                 proxy_signal(s, SIGTERM);
                 return;
         }
@@ -558,6 +579,7 @@ static void a_stop(Supervisor *s, const char *reason) {
 
 static void queue_stop_after_proxy(Supervisor *s) {
         log_unit_event(LOG_INFO, "stopping", REGISTRY_UNIT_NAME, "stopping the registry");
+        arm_stop_timer(s, (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC, on_stop_timeout);
         if (queue_job(s, "StopUnit") < 0) {
                 s->exit_status = -EIO;
                 (void) sd_event_exit(s->event, 0);
