@@ -117,7 +117,7 @@ static int status_serve(Supervisor *s) {
         return 0;
 }
 
-static void supervisor_free(Supervisor *s) {
+void supervisor_done(Supervisor *s) {
         readiness_stop(s);
         /* Leaving on an error path: do not orphan the proxy. */
         proxy_child_end(s);
@@ -179,6 +179,6 @@ int supervisor_run(const char *config_path, Config *config) {
         else
                 r = s.exit_status;
 out:
-        supervisor_free(&s);
+        supervisor_done(&s);
         return r;
 }

@@ -114,6 +114,10 @@ static inline uint64_t now_usec(void) {
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000ULL;
 }
 
+/* supervise.c: releases everything s holds (a running proxy is stopped
+ * and reaped), the configuration included. */
+void supervisor_done(Supervisor *s);
+
 /* table.c: runs the cell of (s->state, ev); reason says why, for the
  * journal (NULL: nothing to add). Every event goes through here. */
 void table_dispatch(Supervisor *s, SupervisorEvent ev, const char *reason);
