@@ -73,7 +73,7 @@ static int podman_in_user_manager(Supervisor *s, char *const *args, int *ret_sta
         argv = calloc(1 + 4 + n + 1, sizeof(char *));
         if (!argv || asprintf(&name, "regvisor-podman-%d-%u.service", (int) getpid(), ++counter) < 0)
                 return -ENOMEM;
-        argv[i++] = (char *) "/usr/bin/podman";
+        argv[i++] = (char *) PODMAN_PATH;
         for (char **g = global; *g; g++)
                 argv[i++] = *g;
         for (char *const *a = args; *a; a++)
