@@ -25,6 +25,9 @@
 #define CONTAINER_CONFIG_PATH "/etc/docker/registry/config.yml"
 #define CONTAINER_STORAGE_DIR "/var/lib/registry"
 
+/* Run as the service user, in its own manager (never by the supervisor). */
+#define PODMAN_PATH "/usr/bin/podman"
+
 /* Podman state of the service user, outside $HOME: /var/tmp/podman-UID. */
 #define PODMAN_STATE_FMT "/var/tmp/podman-%u"
 #define PODMAN_RUNROOT_FMT "/run/user/%u/podman-run"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The step table's shape, and a --root run: everything written once, the
  * second run changes nothing, a changed server name reissues only the
- * server certificate, and a symlink planted at a managed path is refused. */
+ * server certificate, and a symlink planted at a managed path is refused.
+ * Every case but the table's shape needs root (PROVISION_NEEDS_ROOT). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,11 +14,17 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "needs-root.h"
+
 #include "config.h"
 #include "fileio.h"
 #include "macro.h"
 #include "pki.h"
 #include "provision.h"
+
+/* A --root run writes every file owned as on a host: root and the service
+ * users (fchown), which only root may do. */
+#define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
 static char root[] = "/tmp/regvisor-test-provision-XXXXXX";
 
@@ -103,6 +110,7 @@ static bool rel_exists(const char *rel) {
 }
 
 static void test_root_run_converges(void **state) {
+        PROVISION_NEEDS_ROOT();
         ProvisionCounts n;
 
         assert_int_equal(run_once(CONF_A, &n), 0);
@@ -138,6 +146,7 @@ static void read_rel(const char *rel, char **ret) {
 }
 
 static void test_new_server_name_reissues_only_server_cert(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *ca1 = NULL, *ca2 = NULL, *cert1 = NULL, *cert2 = NULL, *key1 = NULL, *key2 = NULL;
         ProvisionCounts n;
 
@@ -156,6 +165,7 @@ static void test_new_server_name_reissues_only_server_cert(void **state) {
 }
 
 static void test_symlink_at_managed_path_refused(void **state) {
+        PROVISION_NEEDS_ROOT();
         char path[512];
         ProvisionCounts n;
 
@@ -222,6 +232,7 @@ static void write_rel(const char *rel, const char *data) {
 /* The initial client is opt-in, kept across runs, and once revoked never
  * issued again by provision; pki issue-client needs --reissue for it. */
 static void test_initial_client(void **state) {
+        PROVISION_NEEDS_ROOT();
         PkiCall call = {.name = "ci"};
         ProvisionCounts n;
 
@@ -290,6 +301,7 @@ static void check_crl_kept(const char *bad, const char *what) {
 }
 
 static void test_bad_crl_kept(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *good = NULL, *foreign_pem = NULL;
         EVP_PKEY *key = NULL;
         X509 *ca = NULL;
@@ -318,6 +330,7 @@ static void test_bad_crl_kept(void **state) {
 
 /* A missing CRL is made again with every clients/NAME.crt.revoked in it. */
 static void test_missing_crl_rebuilt(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *pem = NULL, *cert_pem = NULL;
         X509_CRL *crl = NULL;
         X509 *cert = NULL;
