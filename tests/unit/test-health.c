@@ -569,9 +569,9 @@ static void test_run_local_checks(void **state) {
         assert_int_equal(pki_generate_key(KEY_EC_P256, &ca_key), 0);
         assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
         assert_int_equal(pki_make_ca(ca_key, "test", "ca", 3650, &ca), 0);
-        assert_int_equal(pki_issue_server(ca, ca_key, key, "test", names, 1, 10, &server), 0);
-        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "ci", 365, &ci), 0);
-        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "soon", 20, &soon), 0);
+        assert_int_equal(pki_issue_server(ca, ca_key, key, "test", names, 1, 10, NULL, &server), 0);
+        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "ci", 365, NULL, &ci), 0);
+        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "soon", 20, NULL, &soon), 0);
         write_cert(dir, "ca/ca.crt", ca);
         write_cert(dir, "registry.crt", server);
         write_cert(dir, "clients/ci.crt", ci);
@@ -614,7 +614,7 @@ static void test_run_local_checks(void **state) {
         /* A server certificate from another CA: clients would refuse it. */
         assert_int_equal(pki_generate_key(KEY_EC_P256, &other_key), 0);
         assert_int_equal(pki_make_ca(other_key, "test", "other", 3650, &other_ca), 0);
-        assert_int_equal(pki_issue_server(other_ca, other_key, key, "test", names, 1, 365, &stray), 0);
+        assert_int_equal(pki_issue_server(other_ca, other_key, key, "test", names, 1, 365, NULL, &stray), 0);
         write_cert(dir, "registry.crt", stray);
         o.only = only + 1;
         o.n_only = 1;

@@ -181,7 +181,7 @@ static int group_setup(void **state) {
         (void)snprintf(key_path, sizeof(key_path), "%s/server.key", tmpdir);
         if (pki_generate_key(KEY_EC_P256, &ca_key) < 0 || pki_make_ca(ca_key, "test", "test CA", 2, &ca) < 0 ||
             pki_generate_key(KEY_EC_P256, &key) < 0 ||
-            pki_issue_server(ca, ca_key, key, "test", names, 1, 2, &cert) < 0)
+            pki_issue_server(ca, ca_key, key, "test", names, 1, 2, NULL, &cert) < 0)
                 return -1;
         if (pki_cert_to_pem(cert, &pem, &size) < 0 || write_file_atomic(cert_path, pem, size, 0644, getuid(), getgid()) < 0)
                 return -1;
