@@ -306,8 +306,11 @@ static int load_genuine_crl(const Provision *p, const PkiItem *it, X509 *ca, X50
                             size_t size) {
         _cleanup_free_ char *path = tls_path(p, it->cert);
         _cleanup_crl_ X509_CRL *crl = NULL;
-        const char *keep = "left as it is (a new CRL would forget every revocation in it): restore it from a "
-                           "backup, or remove it to have one rebuilt from clients/NAME.crt.revoked";
+        const char *keep = streq(it->name, "crl")
+                                   ? "left as it is (a new CRL would forget every revocation in it): restore it "
+                                     "from a backup, or remove it to have one rebuilt from clients/NAME.crt.revoked"
+                                   : "left as it is (a new CRL would forget every revocation in it): restore it "
+                                     "from a backup, or remove it to have an empty one made";
         int r;
 
         if (!path)
