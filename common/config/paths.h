@@ -40,5 +40,15 @@
 #define TLS_CLIENT_CA_KEY "private/client-ca.key"
 #define TLS_CLIENT_CA_CERT "clients/ca.crt"
 #define TLS_CLIENT_CRL "clients/crl.pem"
+/* The server CA's CRL: it revokes nothing so far, but a certificate's CRL
+ * distribution point must name a CRL of its own issuer (RFC 5280 6.3.3). */
+#define TLS_SERVER_CRL "ca/crl.pem"
 #define TLS_CLIENT_KEY_FMT "private/clients/%s.key"
 #define TLS_CLIENT_CERT_FMT "clients/%s.crt"
+
+/* Where the proxy publishes each CA's CRL, DER, on both ports (GET/HEAD,
+ * answered by the proxy itself: proxy/crl-route.c, policy/proxy-routes.md).
+ * Certificates name these in their CRL distribution point as
+ * https://<first server_name>[:<pull port>]<path>. */
+#define CRL_URL_PATH_SERVER_CA "/regvisor/crl/server-ca.crl"
+#define CRL_URL_PATH_CLIENT_CA "/regvisor/crl/client-ca.crl"
