@@ -1230,9 +1230,9 @@ int supervisor_run(const char *config_path, Config *config) {
         *config = (Config) {};
         pw = getpwnam(s.config.service_user);
         if (!pw) {
+                log_error("service user %s does not exist: run `regvisor provision`", s.config.service_user);
                 config_done(&s.config);
-                return log_error_errno(-ESRCH, "service user %s does not exist: run `regvisor provision`",
-                                       s.config.service_user);
+                return -ESRCH;
         }
         s.uid = pw->pw_uid;
         s.gid = pw->pw_gid;
