@@ -64,7 +64,7 @@ on_failure th journalctl --no-pager -n 40 _SYSTEMD_USER_UNIT=regvisor-registry.s
 head=$(git -C "$REPO" rev-parse HEAD)
 [[ -z $(git -C "$REPO" status --porcelain -- ':!INSTALL.md' ':!tests') ]] ||
 	echo "# note: uncommitted changes are not in the clone; it builds $head"
-th git clone -q "$REPO" "$SRC" || fail "git clone of $REPO failed"
+th git clone -q --no-hardlinks "$REPO" "$SRC" || fail "git clone of $REPO failed"
 th git -C "$SRC" checkout -q "$head" || fail "checkout of $head failed"
 th sh -c "grep -q ' $HOST\$' /etc/hosts || echo '127.0.0.1 $HOST' >> /etc/hosts"
 th test ! -e /usr/local/bin/regvisor || fail "regvisor is already installed on the fresh host"
