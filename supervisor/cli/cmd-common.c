@@ -38,9 +38,77 @@ bool argv_wants_help(int argc, char **argv) {
         return false;
 }
 
-int verb_no_arguments(const char *verb, int argc, char **argv) {
-        if (optind >= argc)
-                return 0;
-        log_error("%s: unexpected argument '%s' (it takes none); see 'regvisor %s --help'", verb, argv[optind], verb);
-        return -EINVAL;
+/* getopt_long's value for row i: its short name, or 0x100 + i. */
+static int option_val(const VerbOption *o, size_t i) {
+        return o->short_name ? o->short_name : 0x100 + (int) i;
+}
+
+static bool option_has_arg(const VerbOption *o) {
+        return o->kind == OPTION_STRING || (o->kind == OPTION_CALL && o->has_arg);
+}
+
+/* The row getopt_long returned c for, or NULL. */
+static const VerbOption *option_find(const VerbSyntax *v, int c) {
+        for (size_t i = 0; i < v->n_options; i++)
+                if (option_val(&v->options[i], i) == c)
+                        return &v->options[i];
+        return NULL;
+}
+
+int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind) {
+        _cleanup_free_ struct option *longopts = calloc(v->n_options + 2, sizeof *longopts);
+        /* "+", then "x:" per row, then "h", then NUL. */
+        _cleanup_free_ char *shortopts = calloc(2 * v->n_options + 4, 1);
+        size_t k = 0;
+        int c, r;
+
+        if (!longopts || !shortopts)
+                return log_error_errno(-ENOMEM, "out of memory");
+        if (v->options_first)
+                shortopts[k++] = '+';
+        for (size_t i = 0; i < v->n_options; i++) {
+                const VerbOption *o = &v->options[i];
+                longopts[i] = (struct option){o->name, option_has_arg(o) ? required_argument : no_argument, NULL,
+                                              option_val(o, i)};
+                if (o->short_name) {
+                        shortopts[k++] = o->short_name;
+                        if (option_has_arg(o))
+                                shortopts[k++] = ':';
+                }
+        }
+        longopts[v->n_options] = (struct option){"help", no_argument, NULL, 'h'};
+        shortopts[k] = 'h';
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+                const VerbOption *o = option_find(v, c);
+
+                if (c == 'h') {
+                        v->help();
+                        return 0;
+                }
+                if (!o)
+                        return -EINVAL; /* getopt said which */
+                switch (o->kind) {
+                case OPTION_STRING:
+                        *(const char **) o->target = optarg;
+                        break;
+                case OPTION_FLAG:
+                        *(bool *) o->target = true;
+                        break;
+                case OPTION_CALL:
+                        r = o->call(option_has_arg(o) ? optarg : NULL);
+                        if (r <= 0)
+                                return r;
+                        break;
+                }
+        }
+        if (v->max_args >= 0 && argc - optind > v->max_args) {
+                log_error("%s: unexpected argument '%s' (%s); see 'regvisor %s --help'", v->verb,
+                          argv[optind + v->max_args], v->max_args == 0 ? "it takes none" : "too many", v->verb);
+                return -EINVAL;
+        }
+        if (ret_optind)
+                *ret_optind = optind;
+        return 1;
 }

@@ -9,7 +9,7 @@
  * failure, including an unreadable configuration, is an UNKNOWN answer on
  * stdout in the chosen format rather than a log line.
  */
-#include <getopt.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -53,69 +53,58 @@ static void help(void) {
                (unsigned) (HEALTH_DEFAULT_TIMEOUT_USEC / 1000000));
 }
 
-/* <0 error, 0 exit successfully (help), 1 continue */
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_JSON = 0x100, ARG_METRICS, ARG_CHECK, ARG_LIST };
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"json", no_argument, NULL, ARG_JSON},
-                {"metrics", no_argument, NULL, ARG_METRICS},
-                {"timeout", required_argument, NULL, 't'},
-                {"check", required_argument, NULL, ARG_CHECK},
-                {"list", no_argument, NULL, ARG_LIST},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        char *end;
-        double t;
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "c:t:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case ARG_JSON:
-                        arg_format = FORMAT_JSON;
-                        break;
-                case ARG_METRICS:
-                        arg_format = FORMAT_METRICS;
-                        break;
-                case 't':
-                        errno = 0;
-                        t = strtod(optarg, &end);
-                        if (errno != 0 || end == optarg || *end || !(t >= 0.1 && t <= HEALTH_MAX_TIMEOUT_SEC)) {
-                                log_error("--timeout %s: expected seconds from 0.1 to %d", optarg,
-                                          HEALTH_MAX_TIMEOUT_SEC);
-                                return -EINVAL;
-                        }
-                        arg_timeout_usec = (uint64_t) (t * 1e6);
-                        break;
-                case ARG_CHECK:
-                        if (!health_check_find(optarg)) {
-                                log_error("--check %s: no such check; see 'regvisor health --list'", optarg);
-                                return -EINVAL;
-                        }
-                        if (arg_n_only >= ELEMENTSOF(arg_only)) {
-                                log_error("--check: too many");
-                                return -EINVAL;
-                        }
-                        arg_only[arg_n_only++] = optarg;
-                        break;
-                case ARG_LIST:
-                        for (size_t i = 0; i < health_n_checks; i++)
-                                printf("%-26s %s\n", health_checks[i].name, health_checks[i].description);
-                        return 0;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (verb_no_arguments("health", argc, argv) < 0)
-                return -EINVAL;
+static int set_json(const char *arg) {
+        arg_format = FORMAT_JSON;
         return 1;
 }
+
+static int set_metrics(const char *arg) {
+        arg_format = FORMAT_METRICS;
+        return 1;
+}
+
+static int set_timeout(const char *arg) {
+        char *end;
+        double t;
+
+        errno = 0;
+        t = strtod(arg, &end);
+        if (errno != 0 || end == arg || *end || !(t >= 0.1 && t <= HEALTH_MAX_TIMEOUT_SEC)) {
+                log_error("--timeout %s: expected seconds from 0.1 to %d", arg, HEALTH_MAX_TIMEOUT_SEC);
+                return -EINVAL;
+        }
+        arg_timeout_usec = (uint64_t) (t * 1e6);
+        return 1;
+}
+
+static int add_check(const char *arg) {
+        if (!health_check_find(arg)) {
+                log_error("--check %s: no such check; see 'regvisor health --list'", arg);
+                return -EINVAL;
+        }
+        if (arg_n_only >= ELEMENTSOF(arg_only)) {
+                log_error("--check: too many");
+                return -EINVAL;
+        }
+        arg_only[arg_n_only++] = (char *) arg;
+        return 1;
+}
+
+static int list_checks(const char *arg) {
+        for (size_t i = 0; i < health_n_checks; i++)
+                printf("%-26s %s\n", health_checks[i].name, health_checks[i].description);
+        return 0;
+}
+
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"json", 0, OPTION_CALL, NULL, set_json, false},
+        {"metrics", 0, OPTION_CALL, NULL, set_metrics, false},
+        {"timeout", 't', OPTION_CALL, NULL, set_timeout, true},
+        {"check", 0, OPTION_CALL, NULL, add_check, true},
+        {"list", 0, OPTION_CALL, NULL, list_checks, false},
+};
+static const VerbSyntax syntax = {"health", help, options, ELEMENTSOF(options), 0, false};
 
 /* An answer without checks: UNKNOWN with why, in the chosen format. */
 static int print_unknown(const char *why) {
@@ -168,7 +157,7 @@ int verb_health(int argc, char **argv) {
         HealthState state;
         int r;
 
-        r = parse_argv(argc, argv);
+        r = verb_parse_argv(&syntax, argc, argv, NULL);
         if (r <= 0)
                 return r < 0 ? HEALTH_UNKNOWN : 0;
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bus.h"
 #include "log.h"
@@ -28,44 +28,23 @@ static void help(void) {
                "  issue-client NAME  new key and certificate for client machine NAME\n"
                "  revoke NAME        revoke NAME's certificate: the CRL is updated and a\n"
                "                     running regvisor.service reloaded, so the proxy\n"
-               "                     refuses NAME within 2 s\n\n"
+               "                     refuses NAME within 2 s\n"
+               "  list               every client certificate: name, serial, expiry, and\n"
+               "                     whether it is valid, expired or revoked\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR (no reload)\n"
                "     --reissue      issue-client: also for a NAME that was revoked\n"
                "  -h --help         this help\n");
 }
 
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_ROOT = 0x100, ARG_REISSUE };
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"root", required_argument, NULL, ARG_ROOT},
-                {"reissue", no_argument, NULL, ARG_REISSUE},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        int c;
-
-        optind = 0;
-        /* Options anywhere: "pki issue-client --reissue NAME" reads naturally. */
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case ARG_ROOT:
-                        arg_root = optarg;
-                        break;
-                case ARG_REISSUE:
-                        arg_reissue = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        return 1;
-}
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"root", 0, OPTION_STRING, &arg_root},
+        {"reissue", 0, OPTION_FLAG, &arg_reissue},
+};
+/* Options anywhere: "pki issue-client --reissue NAME" reads naturally; the
+ * command counts its own arguments. */
+static const VerbSyntax syntax = {"pki", help, options, ELEMENTSOF(options), -1, false};
 
 /* bus_wait_until() callback: 1 once regvisor.service is neither starting
  * nor reloading, with its state in *userdata (a char *, replaced). */
@@ -178,36 +157,104 @@ static int print_issued(const Provision *p, const char *name) {
         return 0;
 }
 
-int verb_pki(int argc, char **argv) {
+static int pki_issue(Provision *p, const char *name) {
         _cleanup_free_ char *detail = NULL;
-        Config config;
-        const char *cmd, *name;
-        int r;
+        int r = pki_files_issue_client(p, name, arg_reissue, &detail);
 
-        r = parse_argv(argc, argv);
+        if (r < 0)
+                return log_error_errno(r, "pki issue-client %s: %s", name, detail ?: strerror(-r));
+        if (print_issued(p, name) < 0)
+                printf("%s\n", detail ?: "done");
+        return 0;
+}
+
+static int pki_revoke(Provision *p, const char *name) {
+        _cleanup_free_ char *detail = NULL;
+        int r = pki_files_revoke_client(p, name, &detail);
+
+        if (r < 0)
+                return log_error_errno(r, "pki revoke %s: %s", name, detail ?: strerror(-r));
+        printf("%s\n", detail ?: "done");
+        /* A staging tree has no proxy; the host's must hear of it. */
+        if (arg_root) {
+                printf("--root: no running proxy was told\n");
+                return 0;
+        }
+        return tell_proxy(name);
+}
+
+static int pki_list(Provision *p, const char *unused) {
+        _cleanup_free_ char *detail = NULL;
+        PkiClient *c = NULL;
+        size_t n = 0;
+        time_t now = time(NULL);
+        int r = pki_files_list_clients(p, &c, &n, &detail);
+
+        if (r < 0)
+                return log_error_errno(r, "pki list: %s", detail ?: strerror(-r));
+        if (detail)
+                log_warning("pki list: %s; revoked below means only a kept NAME.crt.revoked", detail);
+        printf("%-24s %-40s %-20s %s\n", "NAME", "SERIAL", "EXPIRES (UTC)", "STATE");
+        for (size_t i = 0; i < n; i++) {
+                char when[32];
+                struct tm tm;
+                if (!gmtime_r(&c[i].not_after, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm))
+                        snprintf(when, sizeof when, "?");
+                printf("%-24s %-40s %-20s %s\n", c[i].name, c[i].serial, when,
+                       c[i].revoked ? "revoked" : c[i].not_after <= now ? "expired" : "valid");
+        }
+        pki_clients_free(c, n);
+        return 0;
+}
+
+/* The pki commands: name, whether it takes a client NAME, what it does. */
+static const struct {
+        const char *name;
+        bool takes_name;
+        int (*run)(Provision *p, const char *name);
+} pki_commands[] = {
+        {"issue-client", true, pki_issue},
+        {"revoke", true, pki_revoke},
+        {"list", false, pki_list},
+};
+
+int verb_pki(int argc, char **argv) {
+        Config config;
+        const char *name = NULL;
+        int first, r, want;
+        size_t i;
+
+        r = verb_parse_argv(&syntax, argc, argv, &first);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind >= argc) {
-                log_error("pki: expected COMMAND NAME; see 'regvisor pki --help'");
+        if (first >= argc) {
+                log_error("pki: expected a COMMAND; see 'regvisor pki --help'");
                 return 2;
         }
-        cmd = argv[optind];
-        if (!streq(cmd, "issue-client") && !streq(cmd, "revoke")) {
-                log_error("pki: unknown command '%s'; see 'regvisor pki --help'", cmd);
+        for (i = 0; i < ELEMENTSOF(pki_commands); i++)
+                if (streq(argv[first], pki_commands[i].name))
+                        break;
+        if (i == ELEMENTSOF(pki_commands)) {
+                log_error("pki: unknown command '%s'; see 'regvisor pki --help'", argv[first]);
                 return 2;
         }
-        if (optind + 2 != argc) {
-                if (optind + 2 > argc)
-                        log_error("pki %s: expected a client NAME; see 'regvisor pki --help'", cmd);
+        want = pki_commands[i].takes_name ? 2 : 1;
+        if (argc - first != want) {
+                if (argc - first < want)
+                        log_error("pki %s: expected a client NAME; see 'regvisor pki --help'", argv[first]);
                 else
-                        log_error("pki %s: unexpected argument '%s' (one NAME only); see 'regvisor pki --help'",
-                                  cmd, argv[optind + 2]);
+                        log_error("pki %s: unexpected argument '%s' (%s); see 'regvisor pki --help'", argv[first],
+                                  argv[first + want], want == 2 ? "one NAME only" : "it takes none");
                 return 2;
         }
-        name = argv[optind + 1];
-        if (!config_client_name_valid(name)) {
-                log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or digit", name);
-                return 2;
+        if (want == 2) {
+                name = argv[first + 1];
+                if (!config_client_name_valid(name)) {
+                        log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "
+                                  "digit",
+                                  name);
+                        return 2;
+                }
         }
         r = verb_load_config(arg_config, &config);
         if (r < 0)
@@ -217,21 +264,9 @@ int verb_pki(int argc, char **argv) {
         Provision p = {.config = &config, .root = arg_root};
         r = provision_lookup_users(&p);
         if (r >= 0)
-                r = streq(cmd, "issue-client") ? pki_files_issue_client(&p, name, arg_reissue, &detail)
-                                               : pki_files_revoke_client(&p, name, &detail);
-        if (r < 0)
-                log_error("pki %s %s: %s", cmd, name, detail ?: strerror(-r));
-        else if (streq(cmd, "issue-client")) {
-                if (print_issued(&p, name) < 0)
-                        printf("%s\n", detail ?: "done");
-        } else {
-                printf("%s\n", detail ?: "done");
-                /* A staging tree has no proxy; the host's must hear of it. */
-                if (arg_root)
-                        printf("--root: no running proxy was told\n");
-                else
-                        r = tell_proxy(name);
-        }
+                r = pki_commands[i].run(&p, name);
+        else
+                log_error_errno(r, "pki: %s", strerror(-r));
         provision_done(&p);
         config_done(&config);
         return r < 0 ? 1 : 0;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "fileio.h"
 #include "macro.h"
 #include "provision.h"
 #include "verbs.h"
@@ -22,60 +23,83 @@ static void help(void) {
                "user unit, containers policy, and the pinned image. Idempotent: a\n"
                "second run changes nothing.\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
-               "     --root DIR     write every file below DIR (a staging tree); user,\n"
-               "                    D-Bus and image steps are skipped\n"
-               "  -n --dry-run      show the plan, change nothing\n"
+               "     --root DIR     write every file below DIR (a staging tree, created\n"
+               "                    if missing) instead of the host; steps that change the\n"
+               "                    host itself (users, linger, the user manager, the\n"
+               "                    image) are skipped, and so are the files of a user\n"
+               "                    that does not exist on this machine (they need its id)\n"
+               "  -n --dry-run      check everything, change nothing: what would change\n"
                "  -h --help         this help\n");
 }
 
-/* <0 error, 0 exit successfully (help), 1 continue */
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_ROOT = 0x100 };
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"root", required_argument, NULL, ARG_ROOT},
-                {"dry-run", no_argument, NULL, 'n'},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        int c;
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"root", 0, OPTION_STRING, &arg_root},
+        {"dry-run", 'n', OPTION_FLAG, &arg_dry_run},
+};
+static const VerbSyntax syntax = {"provision", help, options, ELEMENTSOF(options), 0, false};
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "c:nh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case ARG_ROOT:
-                        arg_root = optarg;
-                        break;
-                case 'n':
-                        arg_dry_run = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (verb_no_arguments("provision", argc, argv) < 0)
-                return -EINVAL;
-        return 1;
+/* One line per row, as it is done. */
+static void print_result(const ProvisionResult *r, void *userdata) {
+        const char *state = step_result_to_string(r->result);
+
+        if (r->skip == SKIP_HOST_ONLY)
+                printf("%-8s %-24s (--root: a step on the host itself)\n", state, r->name);
+        else
+                printf("%-8s %-24s%s%s\n", state, r->name, r->detail ? " " : "", r->detail ?: "");
+        fflush(stdout);
 }
 
-int verb_provision(int argc, char **argv) {
-        Config config;
-        ProvisionCounts counts;
+/* The counts, and under --root what was skipped and why. */
+static void print_summary(const Provision *p, const ProvisionReport *rep) {
+        const ProvisionCounts *n = &rep->counts;
+        unsigned host = 0, user = 0;
+
+        printf("%s: %u ok, %u %s, %u failed, %u skipped\n", p->dry_run ? "plan" : "provision", n->ok, n->changed,
+               p->dry_run ? "to change" : "changed", n->failed, n->skipped);
+        for (size_t i = 0; i < rep->n_results; i++) {
+                host += rep->results[i].skip == SKIP_HOST_ONLY;
+                user += rep->results[i].skip == SKIP_NEEDS_USER && rep->results[i].result == STEP_RESULT_SKIPPED;
+        }
+        if (host > 0)
+                printf("--root: %u steps skipped that act on the host itself (users, subordinate ids,\n"
+                       "  linger, the user manager, the image, podman info); provision on the host does them\n",
+                       host);
+        if (user > 0)
+                printf("--root: %u steps skipped because %s or %s does not exist on this machine:\n"
+                       "  their files carry the user's id (podman state, tmpfiles.d, the registry's\n"
+                       "  storage and unit); create the users first (useradd) to see them too\n",
+                       user, p->config->service_user, p->config->proxy_user);
+}
+
+/* --root DIR: an existing directory, or created (not its parents' modes). */
+static int prepare_root(const char *dir) {
         struct stat st;
         int r;
 
-        r = parse_argv(argc, argv);
+        if (stat(dir, &st) == 0) {
+                if (S_ISDIR(st.st_mode))
+                        return 0;
+                log_error("--root %s: not a directory", dir);
+                return -ENOTDIR;
+        }
+        if (errno != ENOENT)
+                return log_error_errno(negative_errno(), "--root %s: %m", dir);
+        r = ensure_directory(dir, 0755, geteuid(), getegid());
+        if (r < 0)
+                return log_error_errno(r, "--root %s: cannot create it: %s", dir, strerror(-r));
+        printf("--root: created %s\n", dir);
+        return 0;
+}
+
+int verb_provision(int argc, char **argv) {
+        _cleanup_(provision_report_done) ProvisionReport report = {};
+        Config config;
+        int r;
+
+        r = verb_parse_argv(&syntax, argc, argv, NULL);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-
-        if (arg_root && (stat(arg_root, &st) < 0 || !S_ISDIR(st.st_mode))) {
-                log_error("--root %s: not a directory", arg_root);
-                return 1;
-        }
         if (!arg_root && !arg_dry_run && geteuid() != 0) {
                 log_error("provision must run as root (or use --root DIR / --dry-run)");
                 return 1;
@@ -83,13 +107,21 @@ int verb_provision(int argc, char **argv) {
         r = verb_load_config(arg_config, &config);
         if (r < 0)
                 return 1;
+        if (arg_root && !arg_dry_run && prepare_root(arg_root) < 0) {
+                config_done(&config);
+                return 1;
+        }
 
         /* Nothing we create is for others unless we say so with an explicit
          * mode; files get exact modes anyway. */
         (void) umask(0077);
 
         Provision p = {.config = &config, .root = arg_root, .dry_run = arg_dry_run};
-        r = provision_run(&p, &counts);
+        r = provision_run(&p, print_result, NULL, &report);
+        if (report.n_results > 0)
+                print_summary(&p, &report);
+        else
+                log_error("provision: %s", strerror(-r));
         provision_done(&p);
         config_done(&config);
         return r < 0 ? 1 : 0;

@@ -6,7 +6,6 @@
  */
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -28,40 +27,18 @@ static void help(void) {
                "  -h --help         this help\n");
 }
 
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_ROOT = 0x100 };
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"root", required_argument, NULL, ARG_ROOT},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case ARG_ROOT:
-                        arg_root = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (verb_no_arguments("proxy", argc, argv) < 0)
-                return -EINVAL;
-        return 1;
-}
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"root", 0, OPTION_STRING, &arg_root},
+};
+/* Options first ("+"), as before: nothing after them is an option. */
+static const VerbSyntax syntax = {"proxy", help, options, ELEMENTSOF(options), 0, true};
 
 int verb_proxy(int argc, char **argv) {
         Config config;
         int r;
 
-        r = parse_argv(argc, argv);
+        r = verb_parse_argv(&syntax, argc, argv, NULL);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         r = verb_load_config(arg_config, &config);

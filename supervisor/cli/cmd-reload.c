@@ -21,7 +21,6 @@
  */
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,46 +61,37 @@ static int parse_pid(const char *s, pid_t *ret) {
         return 0;
 }
 
-static int parse_argv(int argc, char **argv) {
-        enum { ARG_PID = 0x100, ARG_TIMEOUT };
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"pid", required_argument, NULL, ARG_PID},
-                {"timeout", required_argument, NULL, ARG_TIMEOUT},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        char *end;
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case ARG_PID:
-                        if (parse_pid(optarg, &arg_pid) < 0) {
-                                log_error("reload: --pid %s: expected a process ID", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_TIMEOUT:
-                        arg_timeout = (unsigned) strtoul(optarg, &end, 10);
-                        if (*end || arg_timeout == 0 || arg_timeout > 3600) {
-                                log_error("reload: --timeout %s: expected 1..3600 seconds", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc) {
-                log_error("reload takes no arguments; see 'regvisor reload --help'");
+static int set_pid(const char *arg) {
+        if (parse_pid(arg, &arg_pid) < 0) {
+                log_error("reload: --pid %s: expected a process ID", arg);
                 return -EINVAL;
         }
+        return 1;
+}
+
+static int set_timeout(const char *arg) {
+        char *end;
+
+        arg_timeout = (unsigned) strtoul(arg, &end, 10);
+        if (*end || arg_timeout == 0 || arg_timeout > 3600) {
+                log_error("reload: --timeout %s: expected 1..3600 seconds", arg);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"pid", 0, OPTION_CALL, NULL, set_pid, true},
+        {"timeout", 0, OPTION_CALL, NULL, set_timeout, true},
+};
+static const VerbSyntax syntax = {"reload", help, options, ELEMENTSOF(options), 0, false};
+
+static int parse_argv(int argc, char **argv) {
+        int r = verb_parse_argv(&syntax, argc, argv, NULL);
+
+        if (r <= 0)
+                return r;
         if (arg_pid == 0 && parse_pid(getenv("MAINPID"), &arg_pid) < 0) {
                 log_error("reload: no --pid and no $MAINPID: which supervisor?");
                 return -EINVAL;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "macro.h"
 #include "supervise.h"
 #include "verbs.h"
 
@@ -22,37 +22,20 @@ static void help(void) {
                "  -h --help         this help\n");
 }
 
-static int parse_argv(int argc, char **argv) {
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"verbose", no_argument, NULL, 'v'},
-                {"help", no_argument, NULL, 'h'},
-                {}};
-        int c;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "c:vh", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case 'v':
-                        log_set_max_level(LOG_DEBUG);
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (verb_no_arguments("run", argc, argv) < 0)
-                return -EINVAL;
+static int set_verbose(const char *arg) {
+        log_set_max_level(LOG_DEBUG);
         return 1;
 }
 
+static const VerbOption options[] = {
+        {"config", 'c', OPTION_STRING, &arg_config},
+        {"verbose", 'v', OPTION_CALL, NULL, set_verbose, false},
+};
+static const VerbSyntax syntax = {"run", help, options, ELEMENTSOF(options), 0, false};
+
 int verb_run(int argc, char **argv) {
         Config config;
-        int r = parse_argv(argc, argv);
+        int r = verb_parse_argv(&syntax, argc, argv, NULL);
 
         if (r <= 0)
                 return r < 0 ? 2 : 0;

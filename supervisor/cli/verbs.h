@@ -27,6 +27,39 @@ int verb_load_config(const char *path, Config *ret);
  * "--": then the verb shows its help whatever else is there. */
 bool argv_wants_help(int argc, char **argv);
 
-/* For verbs that take options only: after getopt, logs one clear line naming
- * the first leftover argument and returns -EINVAL; 0 when there is none. */
-int verb_no_arguments(const char *verb, int argc, char **argv);
+/* One option of a verb: a row of its table. */
+typedef enum {
+        OPTION_STRING, /* *(const char **) target = the argument */
+        OPTION_FLAG,   /* *(bool *) target = true */
+        OPTION_CALL,   /* call(the argument, or NULL without has_arg) */
+} VerbOptionKind;
+
+typedef struct {
+        const char *name; /* the long name, without "--" */
+        char short_name;  /* 0: long only */
+        VerbOptionKind kind;
+        void *target;
+        /* OPTION_CALL: <0 refused (it logged why), 0 done: exit 0 now
+         * (e.g. --list), >0 go on. */
+        int (*call)(const char *arg);
+        bool has_arg; /* OPTION_CALL only: the others know */
+} VerbOption;
+
+/* A verb's command-line syntax, for verb_parse_argv(). */
+typedef struct {
+        const char *verb; /* for messages: "provision" */
+        void (*help)(void);
+        const VerbOption *options;
+        size_t n_options;
+        /* How many arguments may follow the options: 0 for none; -1 when
+         * the verb counts them itself. */
+        int max_args;
+        /* Options only before the first argument (getopt's "+"). */
+        bool options_first;
+} VerbSyntax;
+
+/* getopt_long over argv (argv[0] the verb) with the verb's table; -h/--help
+ * is always there and prints help(). Returns <0 on a bad option or too many
+ * arguments (logged: exit 2), 0 when done (help shown: exit 0), 1 to go on
+ * with the arguments from argv[*ret_optind] on. */
+int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind);

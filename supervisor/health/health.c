@@ -694,14 +694,23 @@ static int conn_open_tls(const Config *cfg, SSL_CTX *ctx, const HealthEndpoint *
         }
 }
 
-/* The reason for a connection that did not get through. */
-static int conn_failed(HealthResult *r, const Conn *c, int e, const char *what, const HealthEndpoint *ep) {
-        _cleanup_free_ char *why = conn_error(c, e);
-        char buf[128];
+static const char *regvisor_down(const HealthContext *ctx, char *buf, size_t size);
 
-        if (e == -ECONNREFUSED)
+/* The reason for a connection to the proxy that did not get through. */
+static int conn_failed(const HealthContext *ctx, HealthResult *r, const Conn *c, int e, const char *what,
+                       const HealthEndpoint *ep) {
+        _cleanup_free_ char *why = conn_error(c, e);
+        char buf[128], state[32];
+
+        if (e == -ECONNREFUSED) {
+                if (regvisor_down(ctx, state, sizeof state))
+                        return health_set(r, HEALTH_CRITICAL,
+                                          "%s: nothing listens on %s: %s, which runs the proxy, is %s: systemctl "
+                                          "start regvisor",
+                                          what, endpoint_text(ep, buf), REGVISOR_UNIT_NAME, state);
                 return health_set(r, HEALTH_CRITICAL, "%s: nothing listens on %s (connection refused)", what,
                                   endpoint_text(ep, buf));
+        }
         return health_set(r, HEALTH_CRITICAL, "%s: %s: %s", what, endpoint_text(ep, buf), why ?: strerror(-e));
 }
 
@@ -755,6 +764,35 @@ static int check_user_manager(const HealthContext *ctx, HealthResult *r) {
         return unit_state(r, unit, "", state);
 }
 
+/* regvisor.service's state when it is neither active nor reloading (into
+ * buf), else NULL: it runs the proxy and starts the registry's user unit
+ * (and stops both when it stops), so then it is the cause to name. */
+static const char *regvisor_down(const HealthContext *ctx, char *buf, size_t size) {
+        _cleanup_bus_ sd_bus *bus = NULL;
+        _cleanup_free_ char *state = NULL;
+
+        if (bus_open_system(&bus) < 0)
+                return NULL;
+        (void) sd_bus_set_method_call_timeout(bus, remaining_usec(ctx) ?: 1);
+        if (bus_get_unit_active_state(bus, REGVISOR_UNIT_NAME, &state, NULL) < 0 || streq(state, "active") ||
+            streq(state, "reloading"))
+                return NULL;
+        (void) snprintf(buf, size, "%s", state);
+        return buf;
+}
+
+/* What to look at when the registry is down. */
+static const char *registry_down_hint(const HealthContext *ctx, char *buf, size_t size) {
+        char state[32];
+
+        if (regvisor_down(ctx, state, sizeof state))
+                (void) snprintf(buf, size, "%s, which starts it, is %s: systemctl start regvisor", REGVISOR_UNIT_NAME,
+                                state);
+        else
+                (void) snprintf(buf, size, "is %s running?", REGISTRY_UNIT_NAME);
+        return buf;
+}
+
 static int check_registry_unit(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         _cleanup_bus_ sd_bus *bus = NULL;
@@ -774,6 +812,11 @@ static int check_registry_unit(const HealthContext *ctx, HealthResult *r) {
         if (k < 0)
                 return health_set(r, HEALTH_CRITICAL, "cannot read the state of %s%s: %s", REGISTRY_UNIT_NAME,
                                   where, error ?: strerror(-k));
+        if (!streq(state, "active") && !streq(state, "activating") && !streq(state, "reloading")) {
+                char hint[160];
+                return health_set(r, HEALTH_CRITICAL, "%s is %s%s (%s)", REGISTRY_UNIT_NAME, state, where,
+                                  registry_down_hint(ctx, hint, sizeof hint));
+        }
         return unit_state(r, REGISTRY_UNIT_NAME, where, state);
 }
 
@@ -802,9 +845,11 @@ static int check_container(const HealthContext *ctx, HealthResult *r) {
                 return health_set(r, HEALTH_CRITICAL, "cannot run podman as %s: %s", c->service_user,
                                   strerror(-k));
         if (k != 0) {
-                if (err && strstr(err, "no such"))
-                        return health_set(r, HEALTH_CRITICAL, "no container %s: is %s running?",
-                                          REGISTRY_CONTAINER_NAME, REGISTRY_UNIT_NAME);
+                if (err && strstr(err, "no such")) {
+                        char hint[160];
+                        return health_set(r, HEALTH_CRITICAL, "no container %s: %s", REGISTRY_CONTAINER_NAME,
+                                          registry_down_hint(ctx, hint, sizeof hint));
+                }
                 if (err)
                         err[strcspn(err, "\n")] = 0;
                 return health_set(r, HEALTH_CRITICAL, "podman inspect %s failed: %s", REGISTRY_CONTAINER_NAME,
@@ -836,12 +881,12 @@ static int check_registry_http(const HealthContext *ctx, HealthResult *r) {
         if (k == -ETIMEDOUT)
                 return health_set(r, HEALTH_CRITICAL, "GET /v2/ on %s: no answer within %.1f s (registry hung?)",
                                   buf, secs);
-        if (k == -ENOENT)
-                return health_set(r, HEALTH_CRITICAL, "GET /v2/ on %s: the socket does not exist: is %s running?",
-                                  buf, REGISTRY_UNIT_NAME);
-        if (k == -ECONNREFUSED)
-                return health_set(r, HEALTH_CRITICAL, "GET /v2/ on %s: connection refused: is %s running?", buf,
-                                  REGISTRY_UNIT_NAME);
+        if (k == -ENOENT || k == -ECONNREFUSED) {
+                char hint[160];
+                return health_set(r, HEALTH_CRITICAL, "GET /v2/ on %s: %s: %s", buf,
+                                  k == -ENOENT ? "the socket does not exist" : "connection refused",
+                                  registry_down_hint(ctx, hint, sizeof hint));
+        }
         if (k < 0)
                 return health_set(r, HEALTH_CRITICAL, "GET /v2/ on %s: %s", buf, strerror(-k));
         health_add_perf(r, "registry_response", secs, "s", NULL, NULL);
@@ -1086,7 +1131,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
                                           addr, portname);
                 }
                 if (k == -ECONNREFUSED) {
-                        k = conn_failed(r, &conn, k, what, &ep);
+                        k = conn_failed(ctx, r, &conn, k, what, &ep);
                         conn_done(&conn);
                         return k;
                 }
@@ -1109,7 +1154,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
                                           "refused in the handshake (%s)",
                                           what, why ?: "alert");
                 }
-                k = conn_failed(r, &conn, k, what, &ep);
+                k = conn_failed(ctx, r, &conn, k, what, &ep);
                 conn_done(&conn);
                 return k;
         }
@@ -1138,7 +1183,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
         if (kind == PROBE_REFUSE_WRITE) {
                 k = conn_request(&conn, "PUT", "/v2/", host, ctx->deadline_usec, &status);
                 if (k < 0) {
-                        k = conn_failed(r, &conn, k, what, &ep);
+                        k = conn_failed(ctx, r, &conn, k, what, &ep);
                         conn_done(&conn);
                         return k;
                 }
@@ -1166,7 +1211,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
                                           why ?: "TLS alert");
                 }
                 if (n < 0)
-                        k = conn_failed(r, &conn, (int) n, what, &ep);
+                        k = conn_failed(ctx, r, &conn, (int) n, what, &ep);
                 else
                         k = health_set(r, HEALTH_CRITICAL, "%s %s before a request was sent", what,
                                        n == 0 ? "closed the connection" : "sent data");
@@ -1181,7 +1226,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
                         return health_set(r, HEALTH_OK, "%s refuses a client without a certificate (%s)", what,
                                           why ?: "TLS alert");
                 }
-                k = conn_failed(r, &conn, k, what, &ep);
+                k = conn_failed(ctx, r, &conn, k, what, &ep);
                 conn_done(&conn);
                 return k;
         }

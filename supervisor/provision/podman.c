@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "detail.h"
 #include "podman.h"
 #include "process.h"
 #include "render.h"
@@ -119,19 +120,6 @@ static const char *const home_podman_paths[] = {
         ".cache/containers",
 };
 
-static int set_detail(char **ret_detail, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_detail(char **ret_detail, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_detail)
-                return r;
-        va_start(ap, fmt);
-        if (vasprintf(ret_detail, fmt, ap) < 0)
-                *ret_detail = NULL;
-        va_end(ap);
-        return r;
-}
-
 int podman_state_outside_home(const PodmanUser *u, unsigned timeout_sec, char **ret_detail) {
         _cleanup_free_ char *out = NULL, *err = NULL, *where = NULL;
         json_object *root = NULL, *store, *graph, *run;
@@ -140,14 +128,14 @@ int podman_state_outside_home(const PodmanUser *u, unsigned timeout_sec, char **
         char *args[] = {"info", "--format", "json", NULL};
         r = podman_run(u, args, timeout_sec, &out, &err);
         if (r != 0)
-                return set_detail(ret_detail, r < 0 ? r : -EIO, "podman info failed: %s",
+                return detail_set(ret_detail, r < 0 ? r : -EIO, "podman info failed: %s",
                                   r < 0 ? strerror(-r) : (first_line(err) ?: "no message"));
         root = json_tokener_parse(out);
         if (!root || !json_object_object_get_ex(root, "store", &store) ||
             !json_object_object_get_ex(store, "graphRoot", &graph) ||
             !json_object_object_get_ex(store, "runRoot", &run)) {
                 json_object_put(root);
-                return set_detail(ret_detail, -EBADMSG, "podman info: unexpected output");
+                return detail_set(ret_detail, -EBADMSG, "podman info: unexpected output");
         }
         const char *g = json_object_get_string(graph), *rr = json_object_get_string(run);
         r = !(path_below(g, u->home) || path_below(rr, u->home));
@@ -157,7 +145,7 @@ int podman_state_outside_home(const PodmanUser *u, unsigned timeout_sec, char **
         if (!where)
                 return -ENOMEM;
         if (r == 0)
-                return set_detail(ret_detail, 0, "podman state under %s: %s", u->home, where);
+                return detail_set(ret_detail, 0, "podman state under %s: %s", u->home, where);
 
         for (size_t i = 0; i < ELEMENTSOF(home_podman_paths); i++) {
                 _cleanup_free_ char *path = NULL;
@@ -165,7 +153,7 @@ int podman_state_outside_home(const PodmanUser *u, unsigned timeout_sec, char **
                 if (asprintf(&path, "%s/%s", u->home, home_podman_paths[i]) < 0)
                         return -ENOMEM;
                 if (lstat(path, &st) == 0)
-                        return set_detail(ret_detail, 0, "%s exists: podman wrote under $HOME", path);
+                        return detail_set(ret_detail, 0, "%s exists: podman wrote under $HOME", path);
         }
-        return set_detail(ret_detail, 1, "%s", where);
+        return detail_set(ret_detail, 1, "%s", where);
 }

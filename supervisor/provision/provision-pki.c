@@ -25,6 +25,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -764,6 +765,112 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
                 return r;
         if (ret_detail && asprintf(ret_detail, "%s", path) < 0)
                 *ret_detail = NULL;
+        return 0;
+}
+
+/* One clients/ entry: NAME.crt, or NAME.crt.revoked (revoked by its name). */
+static int list_one(const Provision *p, const char *file, X509_CRL *crl, PkiClient *ret) {
+        _cleanup_x509_ X509 *cert = NULL;
+        _cleanup_free_ char *rel = NULL, *name = NULL;
+        BIGNUM *bn = NULL;
+        char *hex;
+        size_t len = strlen(file);
+        bool revoked_file = len > 12 && streq(file + len - 12, ".crt.revoked");
+        int r;
+
+        if (!revoked_file && !(len > 4 && streq(file + len - 4, ".crt")))
+                return 0;
+        name = strndup(file, len - (revoked_file ? 12 : 4));
+        if (!name || asprintf(&rel, "clients/%s", file) < 0)
+                return -ENOMEM;
+        if (!config_client_name_valid(name))
+                return 0; /* ca.crt, and nothing pki issue-client made */
+        r = load_cert(p, rel, &cert);
+        if (r < 0)
+                return r;
+        r = pki_cert_not_after(cert, &ret->not_after);
+        if (r < 0)
+                return r;
+        bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+        hex = bn ? BN_bn2hex(bn) : NULL;
+        BN_free(bn);
+        if (!hex)
+                return -ENOMEM;
+        ret->serial = strdup(hex);
+        OPENSSL_free(hex);
+        if (!ret->serial)
+                return -ENOMEM;
+        ret->revoked = revoked_file || (crl && pki_crl_has_serial(crl, X509_get0_serialNumber(cert)) > 0);
+        ret->name = TAKE_PTR(name);
+        return 1;
+}
+
+static int client_cmp(const void *a, const void *b) {
+        return strcmp(((const PkiClient *) a)->name, ((const PkiClient *) b)->name);
+}
+
+void pki_clients_free(PkiClient *c, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(c[i].name);
+                free(c[i].serial);
+        }
+        free(c);
+}
+
+int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **ret_detail) {
+        _cleanup_free_ char *dir = tls_path(p, "clients");
+        _cleanup_x509_ X509 *ca = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
+        PkiClient *list = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        if (!dir)
+                return -ENOMEM;
+        /* Without a genuine CRL, only the .revoked names say who is revoked:
+         * the caller is told why (reason). */
+        if (load_cert(p, TLS_CLIENT_CA_CERT, &ca) >= 0 && load_genuine_crl(p, pki_item("crl"), ca, &crl, reason, sizeof reason) < 0 &&
+            reason[0] && ret_detail && !(*ret_detail = strdup(reason)))
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d) {
+                r = negative_errno();
+                if (ret_detail && asprintf(ret_detail, "%s: %s (run regvisor provision first)", dir, strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        while (r >= 0 && (de = readdir(d))) {
+                if (n == cap) {
+                        PkiClient *bigger = reallocarray(list, cap ? cap * 2 : 16, sizeof *list);
+                        if (!bigger) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = bigger;
+                        cap = cap ? cap * 2 : 16;
+                }
+                list[n] = (PkiClient){};
+                r = list_one(p, de->d_name, crl, &list[n]);
+                if (r > 0)
+                        n++;
+                else if (r < 0 && ret_detail) {
+                        free(*ret_detail);
+                        if (asprintf(ret_detail, "%s/%s: %s", dir, de->d_name, strerror(-r)) < 0)
+                                *ret_detail = NULL;
+                }
+        }
+        closedir(d);
+        if (r < 0) {
+                pki_clients_free(list, n);
+                return r;
+        }
+        if (n > 0)
+                qsort(list, n, sizeof *list, client_cmp);
+        *ret = list;
+        *ret_n = n;
         return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
+#include "detail.h"
 #include "macro.h"
 #include "podman.h"
 #include "provision.h"
@@ -19,6 +21,53 @@ static PodmanUser service_user(const Provision *p) {
                 .gid = p->service_gid,
                 .home = p->service_home,
         };
+}
+
+/* "ARCHIVE holds ..., not the pinned IMAGE", and the line to pin what it
+ * holds when that is one named image. */
+static int archive_mismatch(const Config *c, const ImageArchive *a, char **ret_detail) {
+        _cleanup_free_ char *holds = image_archive_describe(a), *name = NULL, *hint = NULL;
+
+        if (!holds)
+                return -ENOMEM;
+        if (a->n_manifests == 1 && (name = image_archive_manifest_name(&a->manifests[0])) &&
+            asprintf(&hint, "; to run what it holds, set [registry] image = %s@%s", name, a->manifests[0].digest) < 0)
+                return -ENOMEM;
+        return detail_set(ret_detail, -EBADMSG,
+                          "%s holds %s, not the pinned image %s ([registry] image, or its default when unset)%s",
+                          c->image_archive, holds, c->image, hint ?: "");
+}
+
+/* Before anything is created: whether [registry] image_archive holds the
+ * pinned image, read from the archive itself (index.json, and the manifest
+ * blob hashed). So a wrong archive, or one set without [registry] image,
+ * fails here and in --dry-run, not after users and keys exist. */
+int step_image_archive_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const Config *c = p->config;
+        _cleanup_(image_archive_done) ImageArchive a = {};
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (!c->image_archive)
+                return detail_set(ret_detail, 1, "none: %s is pulled", c->image);
+        r = image_archive_read(c->image_archive, &a, &error);
+        if (r < 0) {
+                if (ret_detail)
+                        *ret_detail = TAKE_PTR(error);
+                return r;
+        }
+        for (size_t i = 0; i < a.n_manifests; i++) {
+                if (!streq(a.manifests[i].digest, c->image_digest))
+                        continue;
+                r = image_archive_blob_ok(c->image_archive, c->image_digest, &error);
+                if (r <= 0) {
+                        if (ret_detail)
+                                *ret_detail = TAKE_PTR(error);
+                        return r < 0 ? r : -EBADMSG;
+                }
+                return detail_set(ret_detail, 1, "%s holds %s", c->image_archive, c->image_digest);
+        }
+        return archive_mismatch(c, &a, ret_detail);
 }
 
 int step_image_check(Provision *p, const ProvisionStep *s, char **ret_detail) {

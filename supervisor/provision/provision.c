@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "bus.h"
+#include "detail.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -129,19 +130,6 @@ void provision_done(Provision *p) {
         p->registry_secret = NULL;
 }
 
-static int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
-static int set_detail(char **ret_detail, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_detail)
-                return 0;
-        va_start(ap, fmt);
-        if (vasprintf(ret_detail, fmt, ap) < 0)
-                *ret_detail = NULL;
-        va_end(ap);
-        return 0;
-}
-
 /* ---- generic rows: managed directories and files ----------------------- */
 
 static int directory_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
@@ -164,9 +152,9 @@ static int directory_check(Provision *p, const ProvisionStep *s, char **ret_deta
                 return -ENOMEM;
         r = directory_matches(full, d->mode, uid, gid);
         if (r == 0)
-                set_detail(ret_detail, "%s (%04o)", full, (unsigned) d->mode);
+                detail_set(ret_detail, 0, "%s (%04o)", full, (unsigned) d->mode);
         else if (r < 0)
-                set_detail(ret_detail, "%s: %s", full, strerror(-r));
+                detail_set(ret_detail, 0, "%s: %s", full, strerror(-r));
         return r;
 }
 
@@ -188,8 +176,8 @@ static int directory_apply(Provision *p, const ProvisionStep *s, char **ret_deta
                 return -ENOMEM;
         r = ensure_directory(full, d->mode, uid, gid);
         if (r < 0)
-                return set_detail(ret_detail, "%s: %s", full, strerror(-r)), r;
-        set_detail(ret_detail, "%s (%04o)", full, (unsigned) d->mode);
+                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
+        detail_set(ret_detail, 0, "%s (%04o)", full, (unsigned) d->mode);
         return 0;
 }
 
@@ -214,9 +202,9 @@ static int file_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
                 return -ENOMEM;
         r = file_matches(full, content, strlen(content), f->mode, uid, gid, &content_same);
         if (r == 0)
-                set_detail(ret_detail, "%s (%s)", full, content_same ? "mode or owner" : "content");
+                detail_set(ret_detail, 0, "%s (%s)", full, content_same ? "mode or owner" : "content");
         else if (r < 0)
-                set_detail(ret_detail, "%s: %s", full, strerror(-r));
+                detail_set(ret_detail, 0, "%s: %s", full, strerror(-r));
         return r;
 }
 
@@ -240,8 +228,8 @@ static int file_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         if (r >= 0)
                 r = write_file_atomic(full, content, strlen(content), f->mode, uid, gid);
         if (r < 0)
-                return set_detail(ret_detail, "%s: %s", full, strerror(-r)), r;
-        set_detail(ret_detail, "%s", full);
+                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
+        detail_set(ret_detail, 0, "%s", full);
         return 0;
 }
 
@@ -437,6 +425,10 @@ static int file_registries_conf(Provision *p, char **ret_path, char **ret_conten
 #define FILE_STEP(n, fn, m, o) {n, 0, file_check, file_apply, FILE_ROW(fn, m, o)}
 
 const ProvisionStep provision_steps[] = {
+        /* What can be checked before anything is created: an image archive
+         * that does not hold the pinned image fails here, not at the end. */
+        {"image-archive", 0, step_image_archive_check, NULL, NULL},
+
         /* Identities first: every later owner is one of them. */
         {"service-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_SERVICE}},
         {"service-subids", STEP_HOST_ONLY, step_subids_check, step_subids_apply, NULL},
@@ -500,85 +492,131 @@ const size_t provision_n_steps = ELEMENTSOF(provision_steps);
 
 /* ---- the runner ---------------------------------------------------------- */
 
-static void report(const char *state, const char *name, const char *detail) {
-        printf("%-8s %-24s%s%s\n", state, name, detail && *detail ? " " : "", detail ? detail : "");
-        fflush(stdout);
+const char *step_result_to_string(StepResult r) {
+        static const char *const names[] = {
+                [STEP_RESULT_OK] = "ok",           [STEP_RESULT_CHANGED] = "changed",
+                [STEP_RESULT_WOULD] = "would",     [STEP_RESULT_SKIPPED] = "skipped",
+                [STEP_RESULT_FAILED] = "failed",   [STEP_RESULT_NOT_RUN] = "not-run",
+        };
+        return (size_t) r < ELEMENTSOF(names) ? names[r] : "?";
 }
 
-int provision_run(Provision *p, ProvisionCounts *ret_counts) {
-        ProvisionCounts n = {};
-        int first_error = 0;
+void provision_report_done(ProvisionReport *r) {
+        for (size_t i = 0; i < r->n_results; i++)
+                free(r->results[i].detail);
+        free(r->results);
+        *r = (ProvisionReport){};
+}
 
-        int r = provision_lookup_users(p);
-        if (r < 0)
-                return r;
+/* A skip's detail: the users a row may need that do not exist (yet). */
+static char *missing_users(const Provision *p) {
+        char *s;
+        int r;
 
-        for (size_t i = 0; i < provision_n_steps; i++) {
-                const ProvisionStep *s = &provision_steps[i];
-                _cleanup_free_ char *detail = NULL, *apply_detail = NULL;
+        if (!p->have_service_user && !p->have_proxy_user)
+                r = asprintf(&s, "(needs users %s and %s, which do not exist %s)", p->config->service_user,
+                             p->config->proxy_user, p->root ? "on this machine" : "yet");
+        else
+                r = asprintf(&s, "(needs user %s, which does not exist %s)",
+                             p->have_service_user ? p->config->proxy_user : p->config->service_user,
+                             p->root ? "on this machine" : "yet");
+        return r < 0 ? NULL : s;
+}
 
-                if (first_error) {
-                        report("not-run", s->name, NULL);
-                        continue;
-                }
-                if (p->root && (s->flags & STEP_HOST_ONLY)) {
-                        report("skipped", s->name, "(--root)");
-                        n.skipped++;
-                        continue;
-                }
+/* Walks one row; fills *res. Returns 0, or the negative errno that stops
+ * the run. */
+static int run_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) {
+        _cleanup_free_ char *detail = NULL, *apply_detail = NULL;
+        int r;
 
-                provision_stop_point(s->name);
-                r = s->check(p, s, &detail);
-                if (r == -ESRCH && (p->dry_run || p->root)) {
-                        /* A user that an earlier step would create. */
-                        report(p->dry_run ? "would" : "skipped", s->name, "(needs the service or proxy user)");
-                        n.skipped++;
-                        continue;
-                }
-                if (r < 0) {
-                        _cleanup_free_ char *why = NULL;
-                        if (asprintf(&why, "%s", detail ? detail : strerror(-r)) < 0)
-                                why = NULL;
-                        report("failed", s->name, why);
-                        n.failed++;
-                        first_error = r;
-                        continue;
-                }
-                if (r > 0) {
-                        /* A check may remark on a right state ("none asked for"). */
-                        report("ok", s->name, detail);
-                        n.ok++;
-                        continue;
-                }
-                if (p->dry_run || !s->apply) {
-                        report(p->dry_run ? "would" : "failed", s->name, detail);
-                        if (p->dry_run)
-                                n.changed++;
-                        else {
-                                n.failed++;
-                                first_error = -EINVAL;
-                        }
-                        continue;
-                }
-                r = s->apply(p, s, &apply_detail);
-                if (r < 0) {
-                        report("failed", s->name, apply_detail ? apply_detail : strerror(-r));
-                        n.failed++;
-                        first_error = r;
-                        continue;
-                }
-                report("changed", s->name, apply_detail ? apply_detail : detail);
-                n.changed++;
-                provision_kill_point(s->name);
-                /* Users may have just been created: later rows need them. */
-                r = provision_lookup_users(p);
-                if (r < 0)
-                        return r;
+        if (p->root && (s->flags & STEP_HOST_ONLY)) {
+                res->result = STEP_RESULT_SKIPPED;
+                res->skip = SKIP_HOST_ONLY;
+                return 0;
         }
+        provision_stop_point(s->name);
+        r = s->check(p, s, &detail);
+        if (r == -ESRCH && (p->dry_run || p->root)) {
+                /* A user that an earlier step would create. */
+                res->result = p->dry_run && !p->root ? STEP_RESULT_WOULD : STEP_RESULT_SKIPPED;
+                res->skip = SKIP_NEEDS_USER;
+                res->detail = missing_users(p);
+                return 0;
+        }
+        if (r < 0) {
+                res->result = STEP_RESULT_FAILED;
+                res->error = r;
+                res->detail = detail ? TAKE_PTR(detail) : strdup(strerror(-r));
+                return r;
+        }
+        if (r > 0 || p->dry_run) {
+                /* A check may remark on a right state ("none asked for"). */
+                res->result = r > 0 ? STEP_RESULT_OK : STEP_RESULT_WOULD;
+                res->detail = TAKE_PTR(detail);
+                return 0;
+        }
+        if (!s->apply) {
+                res->result = STEP_RESULT_FAILED;
+                res->error = -EINVAL;
+                res->detail = TAKE_PTR(detail);
+                return -EINVAL;
+        }
+        r = s->apply(p, s, &apply_detail);
+        if (r < 0) {
+                res->result = STEP_RESULT_FAILED;
+                res->error = r;
+                res->detail = apply_detail ? TAKE_PTR(apply_detail) : strdup(strerror(-r));
+                return r;
+        }
+        res->result = STEP_RESULT_CHANGED;
+        res->detail = apply_detail ? TAKE_PTR(apply_detail) : TAKE_PTR(detail);
+        return 0;
+}
 
-        printf("%s: %u ok, %u %s, %u failed, %u skipped\n", p->dry_run ? "plan" : "provision", n.ok, n.changed,
-               p->dry_run ? "to change" : "changed", n.failed, n.skipped);
-        if (ret_counts)
-                *ret_counts = n;
-        return first_error;
+int provision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report) {
+        ProvisionReport rep = {};
+        int first_error = 0, r;
+
+        rep.results = calloc(provision_n_steps, sizeof *rep.results);
+        if (!rep.results) {
+                *ret_report = rep;
+                return -ENOMEM;
+        }
+        r = provision_lookup_users(p);
+        for (size_t i = 0; i < provision_n_steps && r >= 0; i++) {
+                const ProvisionStep *s = &provision_steps[i];
+                ProvisionResult *res = &rep.results[rep.n_results++];
+
+                res->name = s->name;
+                if (first_error)
+                        res->result = STEP_RESULT_NOT_RUN;
+                else
+                        first_error = run_step(p, s, res);
+                switch (res->result) {
+                case STEP_RESULT_OK:
+                        rep.counts.ok++;
+                        break;
+                case STEP_RESULT_CHANGED:
+                case STEP_RESULT_WOULD:
+                        rep.counts.changed++;
+                        break;
+                case STEP_RESULT_SKIPPED:
+                        rep.counts.skipped++;
+                        break;
+                case STEP_RESULT_FAILED:
+                        rep.counts.failed++;
+                        break;
+                case STEP_RESULT_NOT_RUN:
+                        break;
+                }
+                if (progress)
+                        progress(res, userdata);
+                if (res->result == STEP_RESULT_CHANGED) {
+                        provision_kill_point(s->name);
+                        /* Users may have just been created: later rows need them. */
+                        r = provision_lookup_users(p);
+                }
+        }
+        *ret_report = rep;
+        return r < 0 ? r : first_error;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
 #include <systemd/sd-bus.h>
 
 #include "config.h"
@@ -83,10 +84,51 @@ typedef struct {
         unsigned ok, changed, failed, skipped;
 } ProvisionCounts;
 
-/* Runs every step; prints one line per step to stdout and the counts at the
- * end. Stops at the first failed step (later steps build on earlier ones).
- * Returns 0 when nothing failed, else the first step's negative errno. */
-int provision_run(Provision *p, ProvisionCounts *ret_counts);
+/* What happened to one row. */
+typedef enum {
+        STEP_RESULT_OK,      /* already right */
+        STEP_RESULT_CHANGED, /* made right (applied) */
+        STEP_RESULT_WOULD,   /* --dry-run: would be changed */
+        STEP_RESULT_SKIPPED, /* not looked at: see ProvisionSkip */
+        STEP_RESULT_FAILED,  /* the run stops here */
+        STEP_RESULT_NOT_RUN, /* after a failed row */
+} StepResult;
+
+/* Why a row was skipped. */
+typedef enum {
+        SKIP_NONE,
+        SKIP_HOST_ONLY, /* --root: the row changes the host itself */
+        SKIP_NEEDS_USER, /* a user it needs does not exist (yet) */
+} ProvisionSkip;
+
+typedef struct {
+        const char *name; /* the row's name (static) */
+        StepResult result;
+        ProvisionSkip skip;
+        int error;    /* negative errno when failed */
+        char *detail; /* what differs, what was done, or why; may be NULL */
+} ProvisionResult;
+
+typedef struct {
+        ProvisionResult *results; /* one per row, in table order */
+        size_t n_results;
+        ProvisionCounts counts;
+} ProvisionReport;
+
+/* Called after each row, before the next one starts, so a long run can be
+ * shown as it goes. */
+typedef void (*ProvisionProgress)(const ProvisionResult *r, void *userdata);
+
+/* Runs every step and prints nothing: *ret_report (freed with
+ * provision_report_done(), always set, also on failure) holds one result per
+ * row; progress (optional) sees each as it is done. Stops at the first
+ * failed step (later steps build on earlier ones: they are NOT_RUN).
+ * Returns 0 when nothing failed, else the first failure's negative errno. */
+int provision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report);
+void provision_report_done(ProvisionReport *r);
+
+/* "ok", "changed", "would", "skipped", "failed", "not-run". */
+const char *step_result_to_string(StepResult r);
 
 /* The table, exported for unit tests of its shape. */
 extern const ProvisionStep provision_steps[];
@@ -116,6 +158,7 @@ int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_policy_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_image_archive_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_image_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_image_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_detail);
@@ -128,3 +171,17 @@ int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_deta
  * it is. *ret_detail says what was done or what is wrong. */
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail);
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);
+
+/* A client certificate as `regvisor pki list` shows it. */
+typedef struct {
+        char *name;
+        char *serial; /* hex */
+        time_t not_after;
+        bool revoked; /* on the CRL, or kept as clients/NAME.crt.revoked */
+} PkiClient;
+
+/* Every clients/NAME.crt and NAME.crt.revoked, sorted by name. *ret_detail
+ * may be set on success too: then the CRL could not be trusted (why), and
+ * only the .revoked files said who is revoked. Free with pki_clients_free. */
+int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **ret_detail);
+void pki_clients_free(PkiClient *c, size_t n);

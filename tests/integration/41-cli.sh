@@ -10,7 +10,6 @@
 
 S=$TEST_TMP/stage
 CONF=$TEST_TMP/regvisor.conf
-mkdir -p "$S"
 printf '[tls]\nserver_names = registry.test, 192.0.2.7\n' >"$CONF"
 CERTS=$S/etc/registry/certs
 
@@ -24,9 +23,21 @@ rv() {
 
 step "regvisor --help promises only commands that exist"
 rv 0 --help
-[[ $OUT == *"pki list"* || $OUT == *"list)"* ]] && fail "--help still promises 'pki list': $OUT"
+# Every command it names runs (its --help answers), and so does every pki
+# command `pki --help` names.
+for verb in $(printf '%s\n' "$OUT" | sed -n 's/^  \([a-z-]*\) .*/\1/p'); do
+	rv 0 "$verb" --help
+	assert_contains "$OUT" "Usage: regvisor $verb"
+done
+rv 2 pki nosuch
+assert_contains "$OUT" "unknown command 'nosuch'"
 rv 2 pki list build-01
-assert_contains "$OUT" "unknown command 'list'"
+assert_contains "$OUT" "unexpected argument 'build-01'"
+
+step "run names the missing service user (not '(null)')"
+printf '[tls]\nserver_names = registry.test\n[host]\nservice_user = rv-nosuchuser\n' >"$TEST_TMP/nouser.conf"
+rv 1 run --config "$TEST_TMP/nouser.conf"
+assert_contains "$OUT" "service user rv-nosuchuser does not exist"
 
 step "extra arguments are refused, naming the argument"
 rv 2 version extra
@@ -40,8 +51,21 @@ for verb in provision run proxy; do
 	assert_contains "$OUT" "unexpected argument 'extra'"
 done
 
-step "provision a staging tree for the pki commands"
+step "provision --root creates a staging DIR that does not exist yet, and says what it skips and why"
 rv 0 provision --config "$CONF" --root "$S"
+assert_contains "$OUT" "--root: created $S"
+# No user of this configuration exists on this machine ([host] names them):
+printf '[tls]\nserver_names = registry.test\n[host]\nservice_user = rv-nouser-a\nproxy_user = rv-nouser-b\n' \
+	>"$TEST_TMP/nousers.conf"
+rv 0 provision --config "$TEST_TMP/nousers.conf" --root "$TEST_TMP/stage2/deeper"
+assert_contains "$OUT" "skipped  service-user             (--root: a step on the host itself)"
+assert_contains "$OUT" "skipped  podman-state-dir         (needs users rv-nouser-a and rv-nouser-b, which do not exist on this machine)"
+assert_contains "$OUT" "--root: 7 steps skipped that act on the host itself"
+assert_contains "$OUT" "steps skipped because rv-nouser-a or rv-nouser-b does not exist on this machine"
+[[ -f $TEST_TMP/stage2/deeper/etc/regvisor/registry.yml ]] || fail "no registry.yml in the new staging tree"
+: >"$TEST_TMP/file"
+rv 1 provision --config "$CONF" --root "$TEST_TMP/file"
+assert_contains "$OUT" "not a directory"
 [[ -f $CERTS/clients/ca.crt ]] || fail "no client CA in the staging tree"
 
 step "--help anywhere after a verb shows that verb's help and does nothing"
@@ -89,3 +113,18 @@ assert_contains "$OUT" "/etc/containers/certs.d/registry.test/ca.crt"
 [[ -f $CERTS/private/clients/build-01.key ]] || fail "the key is not where it says"
 assert_eq "$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -pubkey)" \
 	"$(openssl pkey -in "$CERTS/private/clients/build-01.key" -pubout)" "certificate and key"
+
+step "pki list: name, serial, expiry, and valid or revoked, from the certificate tree"
+rv 0 pki --config "$CONF" --root "$S" issue-client build-02
+rv 0 pki --config "$CONF" --root "$S" revoke build-02
+rv 0 pki --config "$CONF" --root "$S" list
+printf '%s\n' "$OUT" | sed 's/^/#   /'
+serial=$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -serial | cut -d= -f2)
+expires=$(date -u -d "$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -enddate | cut -d= -f2)" '+%Y-%m-%d %H:%M')
+line=$(printf '%s\n' "$OUT" | grep '^build-01 ') || fail "build-01 not listed: $OUT"
+assert_contains "$line" "$serial" "build-01's line"
+assert_contains "$line" "$expires" "build-01's line"
+assert_contains "$line" "valid" "build-01's line"
+line=$(printf '%s\n' "$OUT" | grep '^build-02 ') || fail "build-02 not listed: $OUT"
+assert_contains "$line" "revoked" "build-02's line"
+[[ $OUT != *"ca "* ]] || fail "the client CA is listed as a client: $OUT"

@@ -69,7 +69,10 @@ static void test_table_shape(void **state) {
         assert_true(find_step("pki-client-crl") < find_step("pki-initial-client"));
 }
 
-static int run_once(const char *conf, ProvisionCounts *counts) {
+/* Runs provision --root from conf; the report in *ret_report when asked
+ * (else freed), the counts in *counts. */
+static int run_report(const char *conf, ProvisionCounts *counts, ProvisionReport *ret_report) {
+        ProvisionReport rep;
         Config c;
         char *err = NULL;
         int r;
@@ -79,16 +82,19 @@ static int run_once(const char *conf, ProvisionCounts *counts) {
         if (r < 0)
                 fail_msg("%s", err);
         Provision p = {.config = &c, .root = root};
-        /* The report goes to stdout; keep the test output readable. */
-        fflush(stdout);
-        FILE *saved = stdout;
-        stdout = fopen(getenv("PROVISION_OUT") ? getenv("PROVISION_OUT") : "/dev/null", "a");
-        r = provision_run(&p, counts);
-        fclose(stdout);
-        stdout = saved;
+        r = provision_run(&p, NULL, NULL, &rep);
+        *counts = rep.counts;
+        if (ret_report)
+                *ret_report = rep;
+        else
+                provision_report_done(&rep);
         provision_done(&p);
         config_done(&c);
         return r;
+}
+
+static int run_once(const char *conf, ProvisionCounts *counts) {
+        return run_report(conf, counts, NULL);
 }
 
 #define CONF_A "[tls]\nserver_names = registry.test, 127.0.0.1\n[host]\nservice_user = rv-nouser-a\nproxy_user = rv-nouser-b\n"
@@ -439,6 +445,111 @@ static void test_missing_crl_rebuilt(void **state) {
         X509_free(cert);
 }
 
+/* provision_run prints nothing: what happened is in the report, one result
+ * per row in table order, and a skip says why (here: no such users). */
+static void test_report_not_printed(void **state) {
+        char out[] = "/tmp/regvisor-test-stdout-XXXXXX";
+        ProvisionReport rep;
+        ProvisionCounts n;
+        struct stat st;
+        int fd, saved;
+
+        fflush(stdout);
+        fd = mkstemp(out);
+        assert_true(fd >= 0);
+        saved = dup(STDOUT_FILENO);
+        assert_true(dup2(fd, STDOUT_FILENO) >= 0);
+        int r = run_report(CONF_A, &n, &rep);
+        fflush(stdout);
+        assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+        close(saved);
+        assert_int_equal(fstat(fd, &st), 0);
+        close(fd);
+        unlink(out);
+        assert_int_equal(r, 0);
+        assert_int_equal(st.st_size, 0);
+
+        assert_int_equal(rep.n_results, provision_n_steps);
+        unsigned host = 0, user = 0;
+        for (size_t i = 0; i < rep.n_results; i++) {
+                const ProvisionResult *x = &rep.results[i];
+                assert_string_equal(x->name, provision_steps[i].name);
+                assert_int_not_equal(x->result, STEP_RESULT_FAILED);
+                if (x->result != STEP_RESULT_SKIPPED)
+                        continue;
+                assert_int_not_equal(x->skip, SKIP_NONE);
+                host += x->skip == SKIP_HOST_ONLY;
+                if (x->skip == SKIP_NEEDS_USER) {
+                        user++;
+                        assert_non_null(x->detail);
+                        assert_non_null(strstr(x->detail, "rv-nouser-a"));
+                }
+        }
+        assert_int_equal(host + user, n.skipped);
+        assert_true(host > 0 && user > 0);
+        provision_report_done(&rep);
+}
+
+/* An OCI layout at dir: index.json naming one manifest, {} as its blob. */
+#define EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+static void write_layout(const char *dir, const char *blob) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%1$s/blobs/sha256' && printf '%%s' '%2$s' > '%1$s/blobs/sha256/%3$s' && "
+                 "printf '{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%4$s\",\"annotations\":"
+                 "{\"org.opencontainers.image.ref.name\":\"localhost/reg:2\"}}]}' > '%1$s/index.json'",
+                 dir, blob, EMPTY_DIGEST + 7, EMPTY_DIGEST);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* The image-archive row runs first: an archive without the pinned digest
+ * stops the run before anything is written, saying what it does hold; the
+ * right archive passes, as a tar too; a damaged blob is caught. */
+static void test_image_archive_checked_first(void **state) {
+        char layout[512], tarball[512], conf[2048], cmd[1200];
+        ProvisionReport rep;
+        ProvisionCounts n;
+
+        snprintf(layout, sizeof layout, "%s/archive/layout", root);
+        snprintf(tarball, sizeof tarball, "%s/archive/reg.tar", root);
+        write_layout(layout, "{}");
+        snprintf(cmd, sizeof cmd, "tar -C '%s' -cf '%s' index.json blobs", layout, tarball);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/etc'", root);
+        assert_int_equal(system(cmd), 0);
+
+        /* Only the archive set: the default image is not in it. */
+        snprintf(conf, sizeof conf, CONF_A "[registry]\nimage_archive = %s\n", tarball);
+        assert_true(run_report(conf, &n, &rep) < 0);
+        assert_string_equal(rep.results[0].name, "image-archive");
+        assert_int_equal(rep.results[0].result, STEP_RESULT_FAILED);
+        assert_non_null(strstr(rep.results[0].detail, "holds localhost/reg:2 (" EMPTY_DIGEST ")"));
+        assert_non_null(strstr(rep.results[0].detail, "image = localhost/reg@" EMPTY_DIGEST));
+        for (size_t i = 1; i < rep.n_results; i++)
+                assert_int_equal(rep.results[i].result, STEP_RESULT_NOT_RUN);
+        assert_false(rel_exists("/etc"));
+        provision_report_done(&rep);
+
+        /* Pinned to what it holds: the tar and the layout pass. */
+        snprintf(conf, sizeof conf, CONF_A "[registry]\nimage_archive = %s\nimage = localhost/reg@" EMPTY_DIGEST "\n",
+                 tarball);
+        assert_int_equal(run_report(conf, &n, &rep), 0);
+        assert_int_equal(rep.results[0].result, STEP_RESULT_OK);
+        provision_report_done(&rep);
+        snprintf(conf, sizeof conf, CONF_A "[registry]\nimage_archive = %s\nimage = localhost/reg@" EMPTY_DIGEST "\n",
+                 layout);
+        assert_int_equal(run_report(conf, &n, &rep), 0);
+        assert_int_equal(rep.results[0].result, STEP_RESULT_OK);
+        provision_report_done(&rep);
+
+        /* A blob that does not hash to its digest. */
+        write_layout(layout, "{ }");
+        assert_true(run_report(conf, &n, &rep) < 0);
+        assert_int_equal(rep.results[0].result, STEP_RESULT_FAILED);
+        assert_non_null(strstr(rep.results[0].detail, "does not hash to"));
+        provision_report_done(&rep);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
@@ -449,6 +560,8 @@ int main(void) {
                 cmocka_unit_test(test_initial_client),
                 cmocka_unit_test(test_bad_crl_kept),
                 cmocka_unit_test(test_missing_crl_rebuilt),
+                cmocka_unit_test(test_report_not_printed),
+                cmocka_unit_test(test_image_archive_checked_first),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
