@@ -244,10 +244,9 @@ static int conn_process(Conn *c, int root_fd) {
  * negative to close. */
 static int conn_flush(Conn *c) {
         while (c->out_off < c->out_len) {
+                /* Non-blocking, and the store handles no signal: no EINTR. */
                 ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
-                if (n < 0 && errno == EINTR)
-                        continue;
                 if (n < 0 && errno == EAGAIN)
                         return 0;
                 if (n < 0)
@@ -271,14 +270,10 @@ static int conn_fill(Conn *c) {
                 if (c->in_len >= IN_MAX)
                         return 0; /* conn_process() decides; nothing read beyond */
                 n = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
-                if (n < 0)
-                        return negative_errno();
                 if (n == 0)
                         return -ECONNRESET;
+                if (n < 0)
+                        return errno == EAGAIN ? 0 : negative_errno();
                 c->in_len += (size_t) n;
         }
 }
