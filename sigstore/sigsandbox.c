@@ -133,11 +133,11 @@ struct ll_path_beneath_attr {
 } __attribute__((packed));
 
 /* The rights the store keeps below DIR. Not: execute, refer (cross-directory links and renames;
- * temp files live in their final directory), truncate, device ioctls, special files, symlinks. */
+ * temp files live in their final directory), removing directories (it never does), truncate,
+ * device ioctls, special files, symlinks. */
 #define LL_DIR_RIGHTS                                                                            \
         (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_DIR | \
-         LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | \
-         LANDLOCK_ACCESS_FS_MAKE_DIR)
+         LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_DIR)
 
 static int landlock_abi(void) {
         long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);

@@ -29,8 +29,8 @@ int sigsandbox_drop(uid_t uid, gid_t gid);
  * Landlock: a ruleset that handles every filesystem right the running
  * kernel knows (its ABI version, read at run time), TCP bind/connect from
  * ABI 4 and the abstract-socket and signal scopes from ABI 6, with one
- * rule: below dir_fd, read, write, list, create and remove regular files
- * and directories. Everything else on every filesystem is denied, to this
+ * rule: below dir_fd, read, write and list; create regular files and
+ * directories; remove regular files. Everything else on every filesystem is denied, to this
  * process, from now on. *ret_landlock_abi is the ABI applied (>= 1), or 0
  * when the kernel has no Landlock (ENOSYS, EOPNOTSUPP: not built or not
  * enabled at boot); that is not an error: the user's permissions and
