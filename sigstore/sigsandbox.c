@@ -52,6 +52,7 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(accept4, "accepting on the listening socket"),
         ALLOW(recvfrom, "reading requests (recv())"),
         ALLOW(sendto, "writing answers (send() with MSG_NOSIGNAL)"),
+        ALLOW(shutdown, "half-close after an error answer, then read the rest away"),
         ALLOW(sendmsg, "sd_journal_send() to /run/systemd/journal/socket"),
         ALLOW_IF(socket, "journal: libsystemd opens its datagram socket lazily",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
@@ -139,13 +140,20 @@ struct ll_path_beneath_attr {
         (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_DIR | \
          LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_DIR)
 
-static int landlock_abi(void) {
+/* The running kernel's Landlock ABI (>= 1), 0 when Landlock cannot be used (*ret_why: the
+ * errno), or a negative errno. Unusable: ENOSYS (not built), EOPNOTSUPP (built, not enabled at
+ * boot), and EPERM: the version query itself never fails with EPERM, so that is a seccomp filter
+ * around this process (systemd-nspawn's allowlist in systemd 252 has no landlock_* calls, nor
+ * has a unit's SystemCallFilter=@system-service). */
+static int landlock_abi(int *ret_why) {
         long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 
         if (abi >= 1)
                 return (int) abi;
-        if (errno == ENOSYS || errno == EOPNOTSUPP)
+        if (errno == ENOSYS || errno == EOPNOTSUPP || errno == EPERM) {
+                *ret_why = errno;
                 return 0;
+        }
         return negative_errno();
 }
 
@@ -183,10 +191,10 @@ static int landlock_confine(int dir_fd, int abi) {
         return 0;
 }
 
-int sigsandbox_confine(int dir_fd, int *ret_landlock_abi) {
-        int abi, r;
+int sigsandbox_confine(int dir_fd, int *ret_landlock_abi, int *ret_landlock_why) {
+        int abi, why = 0, r;
 
-        abi = landlock_abi();
+        abi = landlock_abi(&why);
         if (abi < 0)
                 return abi;
         if (abi > 0) {
@@ -199,6 +207,8 @@ int sigsandbox_confine(int dir_fd, int *ret_landlock_abi) {
         if (r < 0)
                 return r;
         *ret_landlock_abi = abi;
+        if (ret_landlock_why)
+                *ret_landlock_why = why;
         return 0;
 }
 

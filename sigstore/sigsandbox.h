@@ -32,14 +32,16 @@ int sigsandbox_drop(uid_t uid, gid_t gid);
  * rule: below dir_fd, read, write and list; create regular files and
  * directories; remove regular files. Everything else on every filesystem is denied, to this
  * process, from now on. *ret_landlock_abi is the ABI applied (>= 1), or 0
- * when the kernel has no Landlock (ENOSYS, EOPNOTSUPP: not built or not
- * enabled at boot); that is not an error: the user's permissions and
- * seccomp remain (the caller says so in the log once).
+ * when Landlock cannot be used, with the reason in *ret_landlock_why
+ * (optional): ENOSYS (not built), EOPNOTSUPP (not enabled at boot), EPERM
+ * (a seccomp filter around this process refuses it: systemd-nspawn's, or a
+ * unit's SystemCallFilter allowlist). That is not an error: the user's
+ * permissions and seccomp remain (the caller says so in the log once).
  *
  * Returns 0, or a negative errno (any Landlock failure other than
  * "unavailable", or a seccomp failure).
  */
-int sigsandbox_confine(int dir_fd, int *ret_landlock_abi);
+int sigsandbox_confine(int dir_fd, int *ret_landlock_abi, int *ret_landlock_why);
 
 /* For tests and documentation: row i of the seccomp table (as
  * lockdown_rule_get()). */

@@ -18,6 +18,13 @@
 #include "sigjson.h"
 #include "sigserve.h"
 
+/* After an answer that closes the connection (an error), what the client still sends is read
+ * and dropped for up to this long and this much before the close: closing with unread input
+ * makes the kernel reset the connection, and the client may then lose the answer (a 413 for a
+ * body it is still sending). nginx's lingering_close, in small. */
+#define DRAIN_MS 2000
+#define DRAIN_MAX (1024 * 1024)
+
 /* A head, a body and chunked framing around it; a pipelined request behind. */
 #define IN_MAX (HTTP1_MAX_HEAD + SIGSTORE_MAX_BODY + 16 * 1024)
 #define OUT_HEAD_MAX 512
@@ -39,7 +46,9 @@ typedef struct Conn {
         char *out;
         size_t out_len, out_off;
         bool close_after;
-        bool eof; /* the peer closed its side: answer what is complete, then close */
+        bool eof;      /* the peer closed its side: answer what is complete, then close */
+        bool draining; /* answered and shut down for writing: reading the rest away, then close */
+        size_t drained;
         uint64_t deadline_ms;
 } Conn;
 
@@ -255,10 +264,32 @@ static int conn_flush(Conn *c) {
         }
         free(c->out);
         c->out = NULL;
-        if (c->close_after)
-                return -ECONNRESET;
+        if (c->close_after) {
+                if (c->eof || shutdown(c->fd, SHUT_WR) < 0)
+                        return -ECONNRESET;
+                c->draining = true;
+                c->deadline_ms = now_ms() + DRAIN_MS;
+                return 0;
+        }
         c->deadline_ms = now_ms() + SIGSERVE_TIMEOUT_SEC * 1000;
         return 1;
+}
+
+/* Reads and drops input after a closing answer; negative when it is time to close. */
+static int conn_drain(Conn *c) {
+        char scratch[16 * 1024];
+
+        for (;;) {
+                ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n <= 0)
+                        return -ECONNRESET;
+                c->drained += (size_t) n;
+                if (c->drained > DRAIN_MAX)
+                        return -ECONNRESET;
+        }
 }
 
 /* Reads what is there. Returns 0, or negative to close (EOF, error, or a full buffer that the
@@ -282,6 +313,9 @@ static int conn_fill(Conn *c) {
 static int conn_step(Conn *c, int epoll_fd, int root_fd, uint32_t events) {
         int r;
 
+        if (c->draining)
+                return conn_drain(c);
+
         if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 r = conn_fill(c);
                 /* A peer that half-closed after its request still gets the answer. */
@@ -304,6 +338,11 @@ static int conn_step(Conn *c, int epoll_fd, int root_fd, uint32_t events) {
         }
         if (c->eof && !c->out)
                 return -ECONNRESET; /* nothing left to answer */
+        if (c->draining) {
+                r = conn_drain(c);
+                if (r < 0)
+                        return r;
+        }
         return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c->fd,
                          &(struct epoll_event){.events = c->out ? EPOLLOUT : EPOLLIN, .data.ptr = c}) < 0
                        ? negative_errno()

@@ -11,7 +11,9 @@
  * closed at once: the proxy answers 502); a request head and body must
  * arrive, and an answer leave, within SIGSERVE_TIMEOUT_SEC of the previous
  * answer or the accept; a body larger than SIGSTORE_MAX_BODY gets 413
- * before it is read. Only the proxy's workers can connect (the socket's
+ * before it is read. After an answer that closes the connection the rest
+ * of the input is read and dropped (at most 2 s and 1 MiB), so that the
+ * close does not reset the connection under the answer. Only the proxy's workers can connect (the socket's
  * mode and group), but what they forward is a client's, so every bound
  * holds against it.
  */

@@ -60,7 +60,7 @@ int sigstore_run(const SigstoreOptions *o) {
         struct passwd *pw;
         uid_t uid;
         gid_t gid;
-        int abi = 0, r;
+        int abi = 0, why = 0, r;
 
         pw = getpwnam(o->user);
         if (!pw)
@@ -95,12 +95,15 @@ int sigstore_run(const SigstoreOptions *o) {
         if (dir_fd < 0)
                 return log_error_errno(negative_errno(), "sigstore: %s is not a directory %s can open: %m",
                                        o->dir, o->user);
-        r = sigsandbox_confine(dir_fd, &abi);
+        r = sigsandbox_confine(dir_fd, &abi, &why);
         if (r < 0)
                 return log_error_errno(r, "sigstore: the sandbox failed: %m");
         if (abi == 0)
-                log_warning("sigstore: this kernel has no Landlock; the filesystem is confined by the "
-                            "user's permissions and the seccomp table only");
+                log_warning("sigstore: no Landlock (%s); the filesystem is confined by the user's permissions "
+                            "and the seccomp table only",
+                            why == EPERM ? "refused by a seccomp filter around this process"
+                                         : why == EOPNOTSUPP ? "not enabled in this kernel"
+                                                             : "not in this kernel");
         else
                 log_info("sigstore: locked down (Landlock ABI %d: files below %s only; seccomp)", abi, o->dir);
 

@@ -19,7 +19,11 @@
 #     DIGEST_INVALID / 404 / 405, all as registry JSON errors, and nothing
 #     on disk outside the validated layout;
 #   - a temp file left by a crash is removed at the next start;
-#   - the process is alive at the end: no request killed it (SIGSYS).
+#   - the process is alive at the end: no request killed it (SIGSYS);
+#   - under systemd (a test host, the store a transient service whose
+#     stderr is the journal), it logs through sd_journal_send() inside its
+#     sandbox: the access lines arrive with REGVISOR_EVENT= and the service
+#     stays active.
 . "$(dirname "$0")/lib.sh"
 
 D1=sha256:$(printf 'one' | sha256sum | cut -d' ' -f1)
@@ -103,7 +107,7 @@ if ((kernel_abi > 0)); then
 	assert_contains "$(cat "$LOG")" "creating $OUTSIDE/escaped failed: Permission denied" "the store's log"
 	[[ ! -e $OUTSIDE/escaped ]] || fail "the store created a file outside its directory"
 else
-	assert_contains "$(cat "$LOG")" "this kernel has no Landlock" "the store's log"
+	assert_contains "$(cat "$LOG")" "no Landlock (" "the store's log"
 	step "no Landlock on this kernel: only the user and seccomp confine the store (not checked here)"
 fi
 
@@ -227,3 +231,28 @@ assert_contains "$(cat "$LOG")" "removed 1 temp files" "the store's log"
 req GET "/extensions/v2/app/web/signatures/$D1"
 jq -r ".signatures[] | select(.name == \"$D1@$name1\") | .content" <<<"$BODY" | base64 -d | cmp -s "$TEST_TMP/sig1" - ||
 	fail "the signature did not survive the restart"
+stop_store
+
+step "under systemd: logging to the journal from inside the sandbox"
+th_boot
+th install -d -o nobody -g nogroup -m 0700 /var/lib/sigstore-test
+th systemd-run --unit=sigstore-test --service-type=exec \
+	"$REGVISOR" sigstore --socket /run/sigstore-test.sock --dir /var/lib/sigstore-test --user nobody >/dev/null
+on_failure th journalctl -u sigstore-test --no-pager -n 40
+th_get() {
+	th curl -sf -m 5 --unix-socket /run/sigstore-test.sock "http://store/extensions/v2/app/signatures/$D1"
+}
+wait_until 10 th_get || fail "the store in the test host did not answer"
+sig_object "$D1" journal0 "$TEST_TMP/sig1" | th_write /tmp/put.json
+st=$(th curl -s -m 5 --unix-socket /run/sigstore-test.sock -o /dev/null -w '%{http_code}' -X PUT \
+	--data-binary @/tmp/put.json "http://store/extensions/v2/app/signatures/$D1")
+assert_eq "$st" 201 "PUT in the test host"
+assert_eq "$(th_get | jq '.signatures | length')" 1 "GET in the test host"
+assert_eq "$(th systemctl is-active sigstore-test)" active "the store's service"
+events() {
+	th journalctl -u sigstore-test --no-pager -o cat REGVISOR_EVENT=sigstore-access | grep -c 'method=PUT status=201'
+}
+wait_until 10 events || fail "no access line with REGVISOR_EVENT=sigstore-access in the journal"
+lockdown=$(th journalctl -u sigstore-test --no-pager -o cat | grep -E 'locked down|no Landlock' || true)
+[[ -n $lockdown ]] || fail "the store in the test host did not say how it is confined"
+step "in the test host: $lockdown"

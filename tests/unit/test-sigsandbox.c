@@ -71,7 +71,7 @@ static int confine_or_die(int *ret_abi) {
         CHECK(r == 0);
         dir_fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         CHECK(dir_fd >= 0);
-        r = sigsandbox_confine(dir_fd, ret_abi);
+        r = sigsandbox_confine(dir_fd, ret_abi, NULL);
         CHECK(r == 0);
         root_fd = sigfs_open_at(dir_fd);
         CHECK(root_fd >= 0);
