@@ -21,6 +21,7 @@ static const Verb verbs[] = {
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},
         {"proxy", verb_proxy, "run the TLS proxy alone in the foreground (tests, benchmarks)"},
+        {"sigstore", verb_sigstore, "run the signature store alone in the foreground (the registry signature extension)"},
         {"pki", verb_pki, "client certificates for machines that push (issue-client, revoke, list)"},
         {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},
         {"version", verb_version, "print the version"},

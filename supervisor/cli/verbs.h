@@ -16,6 +16,7 @@ int verb_run(int argc, char **argv);
 int verb_reload(int argc, char **argv);
 int verb_pki(int argc, char **argv);
 int verb_proxy(int argc, char **argv);
+int verb_sigstore(int argc, char **argv);
 int verb_version(int argc, char **argv);
 int verb_health(int argc, char **argv);
 

@@ -1,4 +1,5 @@
-# Fuzzing for the proxy's parsers, included from the main Makefile.
+# Fuzzing for the proxy's parsers and the signature store's checks,
+# included from the main Makefile.
 #
 #   make fuzz-smoke   build every fuzzer and run each for FUZZ_SMOKE_SECONDS
 #                     (5 s; part of make check)
@@ -19,7 +20,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-saniti
 	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote common/config -iquote proxy -iquote tests/fuzz \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
 	-Wno-missing-field-initializers
-FUZZ_NAMES := http1 path forward
+FUZZ_NAMES := http1 path forward sigstore
 FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz-%)
 
 .PHONY: fuzz fuzz-smoke fuzz-build
@@ -38,6 +39,11 @@ $(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h pr
 		proxy/forward.h proxy/headers.h proxy/http1.h proxy/route.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+$(BUILD)/fuzz/fuzz-sigstore: tests/fuzz/fuzz-sigstore.c tests/fuzz/fuzz-check.h sigstore/sigcheck.c sigstore/sigjson.c \
+		sigstore/sigcheck.h sigstore/sigjson.h common/macro.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -iquote sigstore -o $@ $(filter %.c,$^) $(shell $(PKG_CONFIG) --cflags --libs json-c)
 
 # $(call fuzz-run,name,seconds)
 define fuzz-run

@@ -56,21 +56,12 @@
 #include <seccomp.h>
 
 #include "macro.h"
+#include "sandbox-test.h"
 #include "sandbox.h"
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
 
-/* In a child: report a failed check and leave with the line number as exit code. */
-#define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        int saved_ = errno;                                                        \
-                        fprintf(stderr, "test-sandbox: line %d: check failed: %s (errno %d)\n",    \
-                                __LINE__, #cond, saved_);                                          \
-                        _exit(__LINE__ % 250 + 2);                                                 \
-                }                                                                                  \
-        } while (0)
 
 /* In a child: lock down or exit 1. */
 static void lockdown_or_die(void) {
@@ -81,47 +72,12 @@ static void lockdown_or_die(void) {
         }
 }
 
-/* Runs fn in a child and returns its wait status. */
-static int run_child(void (*fn)(const void *arg), const void *arg) {
-        int status;
-        pid_t pid;
 
-        (void) fflush(NULL);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                fn(arg);
-                _exit(0);
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        return status;
-}
 
-static void assert_exited_ok(int status) {
-        if (WIFSIGNALED(status))
-                fail_msg("child killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-        assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status) != 0)
-                fail_msg("child exited with %d (see its message above)", WEXITSTATUS(status));
-}
-
-static void assert_killed_by(int status, int sig, const char *what) {
-        if (WIFEXITED(status))
-                fail_msg("%s: child exited with %d, expected signal %d", what, WEXITSTATUS(status), sig);
-        assert_true(WIFSIGNALED(status));
-        if (WTERMSIG(status) != sig)
-                fail_msg("%s: child killed by signal %d, expected %d", what, WTERMSIG(status), sig);
-}
 
 static int setup(void **state) {
-        struct passwd *pw;
-
-        if (geteuid() != 0)
-                return 0;
-        pw = getpwnam("nobody");
-        assert_non_null(pw);
-        nobody_uid = pw->pw_uid;
-        nobody_gid = pw->pw_gid;
+        if (geteuid() == 0)
+                sandbox_test_nobody(&nobody_uid, &nobody_gid);
         return 0;
 }
 
@@ -769,6 +725,11 @@ static void test_forbidden(void **state) {
                         fail_msg("%s: child died before its forbidden call", cases[i].name);
                 (void) close(marker_pipe[0]);
                 (void) close(marker_pipe[1]);
+                /* A kernel without IA32 emulation (CONFIG_IA32_EMULATION off, or
+                 * ia32_emulation=0) faults `int 0x80` before seccomp sees it: the call
+                 * never runs either way. */
+                if (cases[i].fn == f_int80 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+                        continue;
                 assert_killed_by(status, SIGSYS, cases[i].name);
         }
 }
@@ -821,61 +782,8 @@ static void test_refuses_root(void **state) {
 
 /* ---- the table and policy/proxy-syscalls.md name the same rules */
 
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static void test_table(void **state) {
-        char *from_table[256], *from_doc[256], line[1024], path[4096];
-        const char *name, *action, *dir;
-        size_t n_table = 0, n_doc = 0;
-        _cleanup_fclose_ FILE *f = NULL;
-
-        for (size_t i = 0; proxy_sandbox_rule_get(i, &name, &action) == 0; i++) {
-                if (seccomp_syscall_resolve_name(name) == __NR_SCMP_ERROR)
-                        fail_msg("table row %zu: unknown syscall \"%s\"", i, name);
-                assert_true(n_table < ELEMENTSOF(from_table));
-                assert_true(asprintf(&from_table[n_table++], "%s %s", name, action) > 0);
-        }
-        assert_int_equal(proxy_sandbox_rule_get(n_table, &name, &action), -ENOENT);
-        assert_true(n_table > 40);
-
-        /* Rows of the table in the .md: | `name` | arguments | action | why | */
-        dir = getenv("REGVISOR_SRCDIR");
-        (void) snprintf(path, sizeof(path), "%s/policy/proxy-syscalls.md", dir ? dir : ".");
-        f = fopen(path, "re");
-        if (!f)
-                fail_msg("cannot open %s (run from the source tree or set REGVISOR_SRCDIR)", path);
-        while (fgets(line, sizeof(line), f)) {
-                char doc_name[64], doc_action[64], *cells[5], *p = line;
-                size_t n = 0;
-
-                if (!strneq(line, "| `", 3))
-                        continue;
-                while (n < ELEMENTSOF(cells) && (p = strchr(p, '|'))) {
-                        cells[n++] = ++p;
-                }
-                assert_true(n >= 4);
-                assert_int_equal(sscanf(cells[0], " `%63[a-z0-9_]`", doc_name), 1);
-                assert_int_equal(sscanf(cells[2], " %63[a-zA-Z0-9_()]", doc_action), 1);
-                assert_true(n_doc < ELEMENTSOF(from_doc));
-                assert_true(asprintf(&from_doc[n_doc++], "%s %s", doc_name, doc_action) > 0);
-        }
-
-        qsort(from_table, n_table, sizeof(char *), cmp_str);
-        qsort(from_doc, n_doc, sizeof(char *), cmp_str);
-        for (size_t i = 0, j = 0; i < n_table || j < n_doc;) {
-                int c = i >= n_table ? 1 : j >= n_doc ? -1 : strcmp(from_table[i], from_doc[j]);
-                if (c < 0)
-                        fail_msg("in sandbox.c, not in %s: %s", path, from_table[i]);
-                if (c > 0)
-                        fail_msg("in %s, not in sandbox.c: %s", path, from_doc[j]);
-                i++, j++;
-        }
-        for (size_t i = 0; i < n_table; i++)
-                free(from_table[i]);
-        for (size_t i = 0; i < n_doc; i++)
-                free(from_doc[i]);
+        assert_table_matches_doc(proxy_sandbox_rule_get, "policy/proxy-syscalls.md", "sandbox.c", 40);
 }
 
 int main(void) {

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "sigcheck.h"
+#include "sigfs.h"
+#include "sighandle.h"
+#include "sigjson.h"
+
+_Static_assert(sizeof(((SigReply *) 0)->repository) > SIGSTORE_REPOSITORY_MAX, "repository buffer");
+_Static_assert(sizeof(((SigReply *) 0)->digest) > SIGSTORE_DIGEST_LEN, "digest buffer");
+
+void sig_reply_done(SigReply *r) {
+        free(r->body);
+        r->body = NULL;
+}
+
+static int reply_error(SigReply *ret, int status, const char *code, const char *message) {
+        ret->status = status;
+        ret->code = code;
+        return sigjson_error(code, message, &ret->body, &ret->body_len);
+}
+
+static bool method_is(const char *m, size_t n, const char *want) {
+        return n == strlen(want) && memcmp(m, want, n) == 0;
+}
+
+static int handle_get(int root_fd, const SigPath *p, SigReply *ret) {
+        SigEntry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sigfs_list(root_fd, p->repository, p->repository_len, p->digest, &entries, &n);
+        if (r < 0)
+                return reply_error(ret, 500, "UNKNOWN", "the signature store could not read its storage");
+        r = sigjson_list(entries, n, p->digest, p->digest_len, &ret->body, &ret->body_len);
+        sig_entries_free(entries, n);
+        if (r < 0)
+                return r;
+        ret->status = 200;
+        return 0;
+}
+
+static int handle_put(int root_fd, const SigPath *p, const char *body, size_t body_len, SigReply *ret) {
+        SigEntry sig = {};
+        const char *why = NULL;
+        char message[256];
+        int r;
+
+        r = sigjson_parse_put(body, body_len, p->digest, p->digest_len, &sig, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EFBIG)
+                return reply_error(ret, 413, "SIZE_INVALID", why);
+        if (r < 0) {
+                (void) snprintf(message, sizeof(message), "invalid signature object: %s", why);
+                return reply_error(ret, 400, "SIGNATURE_INVALID", message);
+        }
+
+        r = sigfs_put(root_fd, p->repository, p->repository_len, p->digest, &sig);
+        free(sig.content);
+        switch (r) {
+        case 0:
+        case 1: /* already stored: the same bytes are there, which is what the client asked for */
+                ret->status = 201;
+                return 0;
+        case -EEXIST:
+                return reply_error(ret, 409, "DENIED", "a signature with this name exists; signatures are never replaced");
+        case -EDQUOT:
+                (void) snprintf(message, sizeof(message), "this digest already has %d signatures, the most the store keeps",
+                                SIGSTORE_MAX_PER_DIGEST);
+                return reply_error(ret, 409, "DENIED", message);
+        case -ENOSPC:
+                return reply_error(ret, 507, "UNKNOWN", "the signature store is out of space");
+        default:
+                return reply_error(ret, 500, "UNKNOWN", "the signature store could not write its storage");
+        }
+}
+
+int sighandle_request(int root_fd, const char *method, size_t method_len, const char *target,
+                      size_t target_len, const char *body, size_t body_len, SigReply *ret) {
+        bool get = method_is(method, method_len, "GET") || method_is(method, method_len, "HEAD");
+        bool put = method_is(method, method_len, "PUT");
+        SigPath p;
+        int r;
+
+        *ret = (SigReply){};
+        r = sigcheck_parse_path(target, target_len, &p);
+        if (r == -ENOENT)
+                return reply_error(ret, 404, "NOT_FOUND", "the signature store serves only /extensions/v2/<name>/signatures/<digest>");
+        if (r == -EINVAL)
+                return reply_error(ret, 400, "NAME_INVALID", "invalid repository name");
+        if (r < 0)
+                return reply_error(ret, 400, "DIGEST_INVALID", "the digest must be sha256: and 64 lower-case hex digits");
+
+        memcpy(ret->repository, p.repository, p.repository_len);
+        ret->repository[p.repository_len] = '\0';
+        memcpy(ret->digest, p.digest, p.digest_len);
+        ret->digest[p.digest_len] = '\0';
+
+        if (get)
+                return handle_get(root_fd, &p, ret);
+        if (put)
+                return handle_put(root_fd, &p, body, body_len, ret);
+        return reply_error(ret, 405, "UNSUPPORTED", "only GET, HEAD and PUT");
+}

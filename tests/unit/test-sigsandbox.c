@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for sigstore/sigsandbox.c: a child locks itself down as nobody the
+ * way `regvisor sigstore` does (drop, open its directory, Landlock,
+ * seccomp) and then does the store's real work in there (sigfs and
+ * sighandle: PUT, GET, cleanup), so a missing table row kills it with
+ * SIGSYS; writes outside its directory fail with EACCES where the kernel has
+ * Landlock; calls outside the table kill. Also: the table and
+ * policy/sigstore-syscalls.md agree. Needs root; skipped otherwise.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "sandbox-test.h"
+#include "sigfs.h"
+#include "sighandle.h"
+#include "sigsandbox.h"
+
+#define D1 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define TARGET "/extensions/v2/app/web/signatures/" D1
+
+static uid_t nobody_uid;
+static gid_t nobody_gid;
+static char store[] = "/tmp/test-sigsandbox-store-XXXXXX";
+static char outside[] = "/tmp/test-sigsandbox-outside-XXXXXX";
+
+static int setup(void **state) {
+        if (geteuid() != 0)
+                return 0;
+        sandbox_test_nobody(&nobody_uid, &nobody_gid);
+        /* Both writable by nobody: only the sandbox keeps it out of the second one. */
+        assert_non_null(mkdtemp(store));
+        assert_non_null(mkdtemp(outside));
+        assert_int_equal(chown(store, nobody_uid, nobody_gid), 0);
+        assert_int_equal(chown(outside, nobody_uid, nobody_gid), 0);
+        return 0;
+}
+
+static int teardown(void **state) {
+        char cmd[256];
+
+        if (geteuid() != 0)
+                return 0;
+        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", store, outside);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+/* In a child: lock down as regvisor sigstore does; returns the store's root fd (DIR/v1) and
+ * the Landlock ABI. */
+static int confine_or_die(int *ret_abi) {
+        int dir_fd, root_fd, r;
+
+        r = sigsandbox_drop(nobody_uid, nobody_gid);
+        CHECK(r == 0);
+        dir_fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        CHECK(dir_fd >= 0);
+        r = sigsandbox_confine(dir_fd, ret_abi, NULL);
+        CHECK(r == 0);
+        root_fd = sigfs_open_at(dir_fd);
+        CHECK(root_fd >= 0);
+        return root_fd;
+}
+
+static void child_works(const void *arg) {
+        static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
+                                   "\"content\":\"aGVsbG8=\"}";
+        char path[256];
+        SigReply rep;
+        int abi, root_fd, fd;
+
+        root_fd = confine_or_die(&abi);
+
+        /* The store's whole job, under the filter: PUT, a repeat, GET, crash cleanup. */
+        CHECK(sighandle_request(root_fd, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+        CHECK(rep.status == 201);
+        sig_reply_done(&rep);
+        CHECK(sighandle_request(root_fd, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+        CHECK(rep.status == 201);
+        sig_reply_done(&rep);
+        CHECK(sighandle_request(root_fd, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
+        CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
+        sig_reply_done(&rep);
+        CHECK(sigfs_cleanup(root_fd) == 0);
+
+        /* Outside the directory, where nobody may write: only Landlock says no. */
+        (void) snprintf(path, sizeof(path), "%s/escaped", outside);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (abi > 0) {
+                CHECK(fd < 0 && errno == EACCES);
+                fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+                CHECK(fd < 0 && errno == EACCES);
+                CHECK(mkdirat(AT_FDCWD, "/tmp/test-sigsandbox-mkdir", 0700) < 0 && errno == EACCES);
+        } else
+                fprintf(stderr, "test-sigsandbox: no Landlock on this kernel, confinement not checked\n");
+        _exit(abi > 0 ? 0 : 77);
+}
+
+static void test_works(void **state) {
+        char path[256];
+        int status;
+
+        REQUIRE_ROOT("the store's lockdown: setresuid, Landlock, seccomp");
+        status = run_child(child_works, NULL);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+                skip();
+        assert_exited_ok(status);
+        (void) snprintf(path, sizeof(path), "%s/escaped", outside);
+        assert_int_equal(access(path, F_OK), -1);
+        (void) snprintf(path, sizeof(path), "%s/v1/app+web/sha256-%s/0123abcd", store, D1 + 7);
+        assert_int_equal(access(path, F_OK), 0);
+}
+
+static void child_forbidden(const void *arg) {
+        const char *what = arg;
+        int abi;
+
+        (void) confine_or_die(&abi);
+        if (streq(what, "execve")) {
+                char *const argv[] = {(char *) "/", NULL};
+                (void) execve("/", argv, argv + 1);
+        } else if (streq(what, "inet"))
+                (void) socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        else if (streq(what, "rename"))
+                (void) renameat(AT_FDCWD, "/nonexistent-a", AT_FDCWD, "/nonexistent-b");
+        else if (streq(what, "chmod"))
+                (void) syscall(SYS_fchmodat, AT_FDCWD, "/nonexistent", 0777);
+        else if (streq(what, "fork"))
+                (void) syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+        else if (streq(what, "ptrace"))
+                (void) syscall(SYS_ptrace, 0, 0, NULL, NULL);
+        _exit(1);
+}
+
+static void test_forbidden(void **state) {
+        static const char *const calls[] = {"execve", "inet", "rename", "chmod", "fork", "ptrace"};
+
+        REQUIRE_ROOT("the store's lockdown: setresuid, Landlock, seccomp");
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++)
+                assert_killed_by(run_child(child_forbidden, calls[i]), SIGSYS, calls[i]);
+}
+
+static void test_table(void **state) {
+        assert_table_matches_doc(sigsandbox_rule_get, "policy/sigstore-syscalls.md", "sigsandbox.c", 30);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_table),
+                cmocka_unit_test(test_works),
+                cmocka_unit_test(test_forbidden),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
