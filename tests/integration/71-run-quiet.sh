@@ -55,11 +55,15 @@ th kill -STOP "$pid"
 restarts_since_ready() {
 	th journalctl --no-pager -o cat REGVISOR_EVENT=restart --after-cursor="$cursor"
 }
+# Captured, not piped into grep -q: grep leaving early can fail the pipe
+# (SIGPIPE under pipefail) although the line is there.
 restarted() {
-	restarts_since_ready | grep -q "restarting the registry"
+	local out
+	out=$(restarts_since_ready) && [[ $out == *"restarting the registry"* ]]
 }
 wait_until 30 restarted || fail "a stopped registry was not restarted"
-restarts_since_ready | grep -q "OPTIONS \* failing" || fail "the restart does not name the probe that failed"
+out=$(restarts_since_ready)
+[[ $out == *"OPTIONS * failing"* ]] || fail "the restart does not name the probe that failed: $out"
 # Let the stopped process take the stop signal now rather than at the unit's
 # stop timeout: the restart has been decided already.
 th kill -CONT "$pid" 2>/dev/null || true
