@@ -2,7 +2,7 @@
 /* SIGHUP re-reads the configuration without touching the registry, all or
  * nothing (reload.h says which keys need a restart instead):
  *
- *   reload_start()    parse and check the file (a FILE:LINE error or the
+ *   reconf_start()    parse and check the file (a FILE:LINE error or the
  *                     restart-only keys refuse it here), take it, SIGHUP the
  *                     proxy and wait for its answer on the report pipe
  *   on_proxy_report() "ok": done; "failed": back to the previous

@@ -4,7 +4,7 @@
 /*
  * `regvisor run`: keeps the registry's user unit up through systemd's D-Bus
  * API, on one sd-event loop. Supervision is an explicit state x event table
- * (supervise.c): unit state comes from PropertiesChanged signals and
+ * (table.c): unit state comes from PropertiesChanged signals and
  * JobRemoved, readiness from the GET /v2/ probe, restarts follow an
  * exponential backoff and stop after a number of failures in a window.
  */

@@ -457,12 +457,47 @@ static void test_stopping_job_end_exits(void **state) {
         }
 }
 
+/* supervisor_run() on a service user that does not exist: refused before
+ * anything starts, naming the user (it once printed "(null)": the
+ * configuration was freed before the message). */
+static void test_run_refuses_a_missing_service_user(void **state) {
+        static const char conf[] = "[tls]\nserver_names = registry.test\n[host]\nservice_user = no-such-user-rv\n";
+        char path[] = "/tmp/regvisor-test-supervise-stderr-XXXXXX", text[4096] = "";
+        Config c;
+        char *err = NULL;
+        int fd, saved, r;
+        ssize_t n;
+
+        assert_int_equal(config_init_defaults(&c), 0);
+        if (config_load_string(&c, conf, "test.conf", &err) < 0)
+                fail_msg("%s", err);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+        r = supervisor_run("test.conf", &c);
+        fflush(stderr);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        (void) close(saved);
+        n = pread(fd, text, sizeof text - 1, 0);
+        (void) close(fd);
+        (void) unlink(path);
+
+        assert_int_equal(r, -ESRCH);
+        assert_true(n > 0);
+        assert_contains(text, "service user no-such-user-rv does not exist");
+        /* Taken over and freed. */
+        assert_null(c.service_user);
+}
+
 #define fixture_test(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backoff_doubles_to_the_ceiling),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_run_refuses_a_missing_service_user),
                 fixture_test(test_ignored_cells),
                 fixture_test(test_starting_job_done_waits_for_ready),
                 fixture_test(test_failures_back_off),
