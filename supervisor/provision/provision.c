@@ -437,7 +437,11 @@ static int file_registries_conf(Provision *p, char **ret_path, char **ret_conten
 #define FILE_STEP(n, fn, m, o) {n, 0, file_check, file_apply, FILE_ROW(fn, m, o)}
 
 const ProvisionStep provision_steps[] = {
-        /* Identities first: every later owner is one of them. */
+        /* The trusted signers' keys ([signing] keys) first: a missing or bad
+         * key file stops the run before anything else has changed. */
+        {"signing-keys", 0, step_signing_keys_check, step_signing_keys_apply, NULL},
+
+        /* Identities next: every later owner is one of them. */
         {"service-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_SERVICE}},
         {"service-subids", STEP_HOST_ONLY, step_subids_check, step_subids_apply, NULL},
         {"proxy-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_PROXY}},
