@@ -23,7 +23,6 @@
 
 C=/etc/registry/certs
 CA=$C/ca/ca.crt
-SIGSTORE=/var/lib/regvisor-test/sigstore
 SIGNER=/root/gnupg-signer
 OTHER=/root/gnupg-other
 KEYS=/etc/regvisor/signers.asc
@@ -36,17 +35,8 @@ on_failure th journalctl -u regvisor --no-pager -n 60
 on_failure th cat /etc/containers/policy.json
 
 step "gpg --batch: a trusted signing key and an untrusted one"
-# gen_key HOME UID: a new ed25519 signing key without passphrase; prints its
-# fingerprint, read from --with-colons (the machine format), never from
-# gpg's human output.
-gen_key() {
-	th /bin/sh -c 'set -e; export GNUPGHOME="$1"; mkdir -p -m 0700 "$GNUPGHOME"
-		gpg --batch --passphrase "" --quick-gen-key "$2" ed25519 sign never 2>/dev/null
-		gpg --with-colons --list-secret-keys "$2" 2>/dev/null | awk -F: '\''$1 == "fpr" { print $10; exit }'\''' \
-		_ "$1" "$2"
-}
-fpr=$(gen_key "$SIGNER" "CI signer <ci@registry.test>")
-other=$(gen_key "$OTHER" "Someone else <other@example.test>")
+fpr=$(gen_key th "$SIGNER" "CI signer <ci@registry.test>")
+other=$(gen_key th "$OTHER" "Someone else <other@example.test>")
 [[ $fpr =~ ^[0-9A-F]{40}$ && $other =~ ^[0-9A-F]{40}$ ]] || fail "fingerprints: '$fpr' '$other'"
 th /bin/sh -c "mkdir -p /etc/regvisor && GNUPGHOME=$SIGNER gpg --armor --export $fpr > $KEYS"
 
@@ -85,21 +75,12 @@ wait_until 30 proxy_up || fail "the proxy does not answer on 443"
 
 step "clients: certs.d (client certificate for :4443), a lookaside directory for signatures"
 th /bin/sh -c "set -e
-	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test $SIGSTORE
+	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test
 	cp $CA /etc/containers/certs.d/registry.test:4443/ca.crt
 	cp $C/clients/ci.crt /etc/containers/certs.d/registry.test:4443/client.cert
 	cp $C/private/clients/ci.key /etc/containers/certs.d/registry.test:4443/client.key
 	cp $CA /etc/containers/certs.d/registry.test/ca.crt"
-# Written through NAME:4443 when pushing, read through NAME when pulling:
-# the lookaside layout is REPO@sha256=HEX/signature-N, without the host.
-th_write /etc/containers/registries.d/zz-test-lookaside.yaml <<EOF
-docker:
-  registry.test:4443:
-    lookaside-staging: file://$SIGSTORE
-    lookaside: file://$SIGSTORE
-  registry.test:
-    lookaside: file://$SIGSTORE
-EOF
+lookaside th
 
 step "skopeo copy --sign-by over 4443; podman push --sign-by over 4443"
 out=$(th env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "oci-archive:$REGISTRY_ARCHIVE" \

@@ -18,17 +18,13 @@
 C=/etc/registry/certs
 CA=$C/ca/ca.crt
 SIGNER=/root/gnupg-signer
-SIGSTORE=/var/lib/regvisor-test/sigstore
 KEYS=/etc/regvisor/signers.asc
 
 th_boot_two
 on_failure th journalctl -u regvisor --no-pager -n 60
 
 step "client: a signing key (gpg --batch), its public key to the registry host as [signing] keys"
-thc /bin/sh -c "set -e; mkdir -p -m 0700 $SIGNER
-	GNUPGHOME=$SIGNER gpg --batch --passphrase '' --quick-gen-key 'CI <ci@registry.test>' ed25519 sign never 2>/dev/null"
-fpr=$(thc /bin/sh -c "GNUPGHOME=$SIGNER gpg --with-colons --list-secret-keys ci@registry.test 2>/dev/null" |
-	awk -F: '$1 == "fpr" { print $10; exit }')
+fpr=$(gen_key thc "$SIGNER" "CI <ci@registry.test>")
 [[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
 thc /bin/sh -c "GNUPGHOME=$SIGNER gpg --armor --export $fpr" | th_write "$KEYS"
 
@@ -77,15 +73,7 @@ assert_contains "$out" "denied"
 step "client: the registry host's policy and signers' key, a lookaside directory"
 th cat /etc/containers/policy.json | thc_write /etc/containers/policy.json
 th cat /etc/containers/keys/regvisor-signers.gpg | thc_write /etc/containers/keys/regvisor-signers.gpg
-thc mkdir -p "$SIGSTORE"
-thc_write /etc/containers/registries.d/zz-test-lookaside.yaml <<EOF
-docker:
-  registry.test:4443:
-    lookaside-staging: file://$SIGSTORE
-    lookaside: file://$SIGSTORE
-  registry.test:
-    lookaside: file://$SIGSTORE
-EOF
+lookaside thc
 
 step "client: signed push over 4443, verified pull over 443 (no override); unsigned refused"
 out=$(thc env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "oci-archive:$REGISTRY_ARCHIVE" \
