@@ -35,7 +35,11 @@ static json_object *object_new(const char *type, const char *key, const char *va
 static json_object *identity_new(const PolicyScope *s) {
         json_object *o;
 
-        if (!s->signed_prefix || streq(s->signed_prefix, s->scope))
+        /* An IPv6 literal ("[2001:db8::10]") is a valid scope to 5.23, but
+         * not a valid remapIdentity prefix: one such rule makes the whole
+         * policy.json fail to load ("prefix ... is not valid"), refusing
+         * every pull on the host. Those names keep the default identity. */
+        if (!s->signed_prefix || streq(s->signed_prefix, s->scope) || s->scope[0] == '[')
                 return object_new("matchRepoDigestOrExact", NULL, NULL);
         o = object_new("remapIdentity", "prefix", s->scope);
         if (o)

@@ -27,8 +27,9 @@ typedef struct {
         /* POLICY_GPG: the host[:port] that signatures of images pulled
          * through scope name, i.e. the push name NAME:4443 the image was
          * signed through: identity {"type": "remapIdentity", "prefix":
-         * scope, "signedPrefix": signed_prefix}. NULL or equal to scope:
-         * {"type": "matchRepoDigestOrExact"}. */
+         * scope, "signedPrefix": signed_prefix}. NULL, equal to scope, or
+         * scope an IPv6 literal (containers/image 5.23 refuses it as a
+         * prefix): {"type": "matchRepoDigestOrExact"}. */
         const char *signed_prefix;
 } PolicyScope;
 

@@ -5,6 +5,7 @@
  * overwritten, so rules the operator has for other registries stay as they
  * are.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,7 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         /* names come in pairs, pull name then push name (render.h): a
          * signature is made when pushing, through NAME:4443, and must be
          * accepted for a pull through NAME. */
+        assert(n % 2 == 0);
         for (size_t i = 0; i < n; i++)
                 scopes[i] = (PolicyScope){.scope = names[i], .signed_prefix = names[i | 1]};
         r = policy_merge(cur, kind, key_path, scopes, n, ret_json, &error);

@@ -72,6 +72,25 @@ static void test_gpg_policy(void **state) {
         json_object_put(root);
 }
 
+/* containers/image 5.23 refuses "[2001:db8::10]" as a remapIdentity
+ * prefix, and with it the whole policy.json: IPv6 names keep the default
+ * identity (measured with skopeo 1.9.3). */
+static void test_gpg_policy_ipv6(void **state) {
+        static const PolicyScope v6[] = {
+                {"[2001:db8::10]", "[2001:db8::10]:4443"},
+                {"[2001:db8::10]:4443", "[2001:db8::10]:4443"},
+        };
+        _cleanup_free_ char *json = NULL, *err = NULL;
+        json_object *root;
+
+        assert_int_equal(policy_merge(NULL, POLICY_GPG, GPG_KEYS, v6, ELEMENTSOF(v6), &json, &err), 1);
+        root = json_tokener_parse(json);
+        for (size_t i = 0; i < ELEMENTSOF(v6); i++)
+                assert_string_equal(str(rule_of(root, v6[i].scope), "signedIdentity.type"), "matchRepoDigestOrExact");
+        assert_null(strstr(json, "remapIdentity"));
+        json_object_put(root);
+}
+
 static void test_reject_policy(void **state) {
         _cleanup_free_ char *json = NULL, *err = NULL;
         json_object *root, *rule;
@@ -163,6 +182,7 @@ static void test_bad_json(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_gpg_policy),
+                cmocka_unit_test(test_gpg_policy_ipv6),
                 cmocka_unit_test(test_reject_policy),
                 cmocka_unit_test(test_new_policy),
                 cmocka_unit_test(test_merge_keeps_other_rules_and_is_idempotent),
