@@ -108,6 +108,13 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
                               r == -EILSEQ ? "refused byte in the path" : "malformed path", false);
 
         d = decide(policy, req->method, req->method_len, scratch->path, scratch->path_len);
+        if (route_decision_local(d)) {
+                /* Answered by the proxy; a body it would have to skip
+                 * closes the connection after the answer. */
+                refuse(ret_refusal, route_decision_status(d), NULL, NULL, route_decision_string(d), no_body);
+                ret_refusal->route = d;
+                return 0;
+        }
         if (d != ROUTE_ALLOW) {
                 int status = route_decision_status(d);
                 return refuse(ret_refusal, status, status == 404 ? "NOT_FOUND" : "DENIED",

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "http1.h"
+#include "route.h"
 
 /* The proxy's side of a decision: which port, and the configuration. */
 typedef struct ForwardPolicy {
@@ -67,9 +68,11 @@ typedef struct ForwardClient {
         const char *subject; /* the client certificate's subject, or NULL; never sent */
 } ForwardClient;
 
-/* A refusal the proxy answers itself (nothing reaches the registry). */
+/* A request the proxy answers itself (nothing reaches the registry): a
+ * refusal, or a local route (route.h) when route is a ROUTE_LOCAL_*. */
 typedef struct ForwardRefusal {
-        int status;          /* 400, 403, 404, 413, 500 */
+        RouteDecision route; /* ROUTE_LOCAL_*: answer it (crl-route.h); else ROUTE_ALLOW */
+        int status;          /* 200 (local route), 400, 403, 404, 413, 500 */
         const char *code;    /* registry error code: "DENIED", ... */
         const char *message; /* one sentence */
         const char *detail;  /* may be NULL */

@@ -153,19 +153,25 @@ static int use_ticket_keys(const Parent *pa, SSL_CTX *ctx[_PROXY_PORT_MAX]) {
 /* Loads both contexts into ret[]; all or nothing. */
 static int load_tls(const Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
         _cleanup_free_ char *cert = tls_path(pa, TLS_SERVER_CERT), *key = tls_path(pa, TLS_SERVER_KEY),
-                            *ca = tls_path(pa, TLS_CLIENT_CA_CERT), *crl = tls_path(pa, TLS_CLIENT_CRL);
+                            *ca = tls_path(pa, TLS_CLIENT_CA_CERT), *crl = tls_path(pa, TLS_CLIENT_CRL),
+                            *server_ca = tls_path(pa, TLS_SERVER_CA_CERT),
+                            *server_crl = tls_path(pa, TLS_SERVER_CRL);
         SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
         int r;
 
-        if (!cert || !key || !ca || !crl)
+        if (!cert || !key || !ca || !crl || !server_ca || !server_crl)
                 return log_error_errno(-ENOMEM, "out of memory");
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
                 _cleanup_free_ char *error = NULL;
-                TlsFiles f = {.cert = cert, .key = key};
-                if (i == PROXY_PUSH) {
-                        f.client_ca = ca;
-                        f.crl = crl;
-                }
+                /* Both ports publish both CRLs (crl-route.c); the push port
+                 * also enforces the client CA's. */
+                TlsFiles f = {.cert = cert,
+                              .key = key,
+                              .client_ca = ca,
+                              .crl = crl,
+                              .server_ca = server_ca,
+                              .server_crl = server_crl,
+                              .client_auth = i == PROXY_PUSH};
                 r = tls_ctx_new(&f, proxy_port_name((ProxyPort)i), &ctx[i], &error);
                 if (r < 0) {
                         ssl_ctx_free_all(ctx);

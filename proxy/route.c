@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "paths.h"
 #include "route.h"
 
 /* ---- normalization ------------------------------------------------------ */
@@ -258,6 +259,31 @@ static bool is_normalized(const char *path, size_t len) {
         return true;
 }
 
+/* Paths the proxy answers itself, on both ports, for GET and HEAD only:
+ * nothing here reaches the registry. Matched exactly, case-sensitively, on
+ * the normalized path. */
+typedef struct LocalRoute {
+        const char *path;
+        RouteDecision decision;
+} LocalRoute;
+
+static const LocalRoute local_routes[] = {
+        /* The CAs' CRLs, DER, as loaded by the proxy (crl-route.c): the
+         * CRL distribution point of every certificate provision issues
+         * names one of them (common/config/paths.h). Public data: anyone
+         * checking a certificate may fetch its issuer's CRL. */
+        {CRL_URL_PATH_SERVER_CA, ROUTE_LOCAL_SERVER_CRL},
+        {CRL_URL_PATH_CLIENT_CA, ROUTE_LOCAL_CLIENT_CRL},
+};
+
+/* The local route of a normalized path, or ROUTE_ALLOW when it is none. */
+static RouteDecision local_route(const char *path, size_t len) {
+        for (size_t i = 0; i < ELEMENTSOF(local_routes); i++)
+                if (strlen(local_routes[i].path) == len && memcmp(local_routes[i].path, path, len) == 0)
+                        return local_routes[i].decision;
+        return ROUTE_ALLOW;
+}
+
 static bool under_v2(const char *path, size_t len) {
         return (len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0);
 }
@@ -312,6 +338,8 @@ static bool pull_endpoint(const char *path, size_t len) {
 }
 
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
+        RouteDecision local;
+
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
 
@@ -320,6 +348,9 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
                 return ROUTE_FORBIDDEN_METHOD;
         if (!is_normalized(norm_path, plen))
                 return ROUTE_FORBIDDEN_PATH;
+        local = local_route(norm_path, plen);
+        if (local != ROUTE_ALLOW)
+                return local;
         for (size_t i = 0; i < ELEMENTSOF(pull_forbidden); i++)
                 if (rule_matches(pull_forbidden + i, norm_path, plen))
                         return ROUTE_FORBIDDEN_PATH;
@@ -331,15 +362,19 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
 }
 
 RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen) {
+        RouteDecision local;
+
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
 
-        /* Any method: the push port is authenticated, and the http1 parser
-         * has already made sure the method is a token. */
-        (void)method;
-        (void)mlen;
         if (!is_normalized(norm_path, plen))
                 return ROUTE_FORBIDDEN_PATH;
+        local = local_route(norm_path, plen);
+        if (local != ROUTE_ALLOW)
+                return method_is(method, mlen, "GET") || method_is(method, mlen, "HEAD") ? local
+                                                                                     : ROUTE_FORBIDDEN_METHOD;
+        /* Any other method: the push port is authenticated, and the http1
+         * parser has already made sure the method is a token. */
         if (!under_v2(norm_path, plen))
                 return ROUTE_NOT_FOUND;
         return ROUTE_ALLOW;
@@ -348,6 +383,8 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
 const char *route_decision_string(RouteDecision d) {
         static const char *const table[_ROUTE_DECISION_MAX] = {
                 [ROUTE_ALLOW] = "allow",
+                [ROUTE_LOCAL_SERVER_CRL] = "local: server CA CRL",
+                [ROUTE_LOCAL_CLIENT_CRL] = "local: client CA CRL",
                 [ROUTE_FORBIDDEN_METHOD] = "forbidden method",
                 [ROUTE_FORBIDDEN_PATH] = "forbidden path",
                 [ROUTE_NOT_FOUND] = "not found",
@@ -362,11 +399,18 @@ int route_decision_status(RouteDecision d) {
         switch (d) {
         case ROUTE_ALLOW:
                 return 0;
+        case ROUTE_LOCAL_SERVER_CRL:
+        case ROUTE_LOCAL_CLIENT_CRL:
+                return 200;
         case ROUTE_NOT_FOUND:
                 return 404;
         default:
                 return 403;
         }
+}
+
+bool route_decision_local(RouteDecision d) {
+        return d == ROUTE_LOCAL_SERVER_CRL || d == ROUTE_LOCAL_CLIENT_CRL;
 }
 
 int route_normalize_path_as_router(const char *target, size_t len, char *out, size_t out_size, size_t *ret_len) {

@@ -9,7 +9,9 @@
  * /v2/<name>/tags/list) in every spelling, and passes only the endpoints a
  * pull reads (the version check, manifests, blobs by digest). The push port (authenticated) passes every method.
  * Both forward only paths under /v2 and answer everything else with 404
- * themselves. policy/proxy-routes.md is the human-readable copy of the rules.
+ * themselves, except the few paths the proxy answers itself (local routes,
+ * never forwarded: the CAs' CRLs). policy/proxy-routes.md is the
+ * human-readable copy of the rules.
  *
  * Decisions are taken on one normalized path, never on the raw target, so
  * that no spelling the registry would route to a forbidden endpoint gets
@@ -23,6 +25,8 @@
 
 typedef enum RouteDecision {
         ROUTE_ALLOW,            /* forward to the registry */
+        ROUTE_LOCAL_SERVER_CRL, /* the proxy answers: the server CA's CRL */
+        ROUTE_LOCAL_CLIENT_CRL, /* the proxy answers: the client CA's CRL */
         ROUTE_FORBIDDEN_METHOD, /* 403: method not allowed on this port */
         ROUTE_FORBIDDEN_PATH,   /* 403: a listing endpoint, in any spelling */
         ROUTE_NOT_FOUND,        /* 404 from the proxy: not an API path */
@@ -75,6 +79,7 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  * route_normalize_path(); anything not in normalized form is refused with
  * ROUTE_FORBIDDEN_PATH, fail closed). In order:
  *   - a method other than exactly "GET" or "HEAD": ROUTE_FORBIDDEN_METHOD;
+ *   - a local route's path, exactly (case-sensitive): its ROUTE_LOCAL_*;
  *   - a forbidden listing path, matched ASCII case-insensitively: the
  *     registry's router is case-sensitive, so "/V2/_CATALOG" would only get
  *     a 404 from it, but we refuse every case variant anyway so that the
@@ -88,14 +93,19 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  *   - otherwise ROUTE_ALLOW. */
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen);
 
-/* The push port's decision: any method; a path that is "/v2" or under "/v2/"
- * is ROUTE_ALLOW, anything else ROUTE_NOT_FOUND (ROUTE_FORBIDDEN_PATH for a
- * path not in normalized form). */
+/* The push port's decision: a local route's path is its ROUTE_LOCAL_* for
+ * GET and HEAD, ROUTE_FORBIDDEN_METHOD for any other method; otherwise any
+ * method, and a path that is "/v2" or under "/v2/" is ROUTE_ALLOW, anything
+ * else ROUTE_NOT_FOUND (ROUTE_FORBIDDEN_PATH for a path not in normalized
+ * form). */
 RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen);
 
 /* "allow", "forbidden method", ...; never NULL. */
 const char *route_decision_string(RouteDecision d);
 
-/* The status the proxy answers with: 0 for ROUTE_ALLOW (forward), 403 or
- * 404. */
+/* The status the proxy answers with: 0 for ROUTE_ALLOW (forward), 200 for
+ * a local route, 403 or 404. */
 int route_decision_status(RouteDecision d);
+
+/* Whether the proxy answers d itself (a ROUTE_LOCAL_*): never forwarded. */
+bool route_decision_local(RouteDecision d);

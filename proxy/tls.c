@@ -62,29 +62,108 @@ static int verify_keep_going(int preverify_ok, X509_STORE_CTX *x) {
         return 1;
 }
 
-static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) {
+/* A CA certificate and its CRL, the CRL checked to be that CA's. Fail
+ * closed: a CRL that is not the client CA's would not be found for its
+ * certificates (OpenSSL looks CRLs up by issuer name), and with
+ * X509_V_FLAG_CRL_CHECK every push would be refused for "unable to get
+ * certificate CRL"; a foreign CRL published at a certificate's
+ * distribution point would not verify for anyone. Say so at start and
+ * reload instead, where the parent keeps the workers it has. */
+static int load_ca_crl(const char *ca_path, const char *crl_path, const char *whose, X509 **ret_ca,
+                       X509_CRL **ret_crl, char **ret_error) {
         _cleanup_(bio_freep) BIO *b = NULL;
         _cleanup_(x509_freep) X509 *ca = NULL;
         _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
+        char what[96];
+
+        b = BIO_new_file(ca_path, "r");
+        (void)snprintf(what, sizeof(what), "cannot load the %s CA", whose);
+        if (!b || !(ca = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+                return fail(ret_error, what, ca_path);
+        BIO_free(b);
+        b = BIO_new_file(crl_path, "r");
+        (void)snprintf(what, sizeof(what), "cannot load the %s CRL", whose);
+        if (!b || !(crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)))
+                return fail(ret_error, what, crl_path);
+        (void)snprintf(what, sizeof(what), "the CRL is not issued by the %s CA (issuer name differs)", whose);
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
+                return fail(ret_error, what, crl_path);
+        (void)snprintf(what, sizeof(what), "the CRL is not signed by the %s CA", whose);
+        if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
+                return fail(ret_error, what, crl_path);
+
+        *ret_ca = TAKE_PTR(ca);
+        *ret_crl = TAKE_PTR(crl);
+        return 0;
+}
+
+/* The DER of the CRLs a context publishes (tls_ctx_crl()), made once when
+ * the context is made: workers serve it from memory, and a reload (new
+ * contexts) publishes the new CRL together with enforcing it. */
+typedef struct TlsPublished {
+        unsigned char *der[_TLS_CRL_MAX];
+        size_t size[_TLS_CRL_MAX];
+} TlsPublished;
+
+static int published_ex = -1;
+
+static void published_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+        TlsPublished *pub = ptr;
+
+        (void)parent;
+        (void)ad;
+        (void)idx;
+        (void)argl;
+        (void)argp;
+        if (!pub)
+                return;
+        for (int i = 0; i < _TLS_CRL_MAX; i++)
+                OPENSSL_free(pub->der[i]);
+        free(pub);
+}
+
+static int publish_crl(SSL_CTX *ctx, TlsCrl which, X509_CRL *crl, char **ret_error) {
+        TlsPublished *pub;
+        unsigned char *der = NULL;
+        int n;
+
+        if (published_ex < 0)
+                published_ex = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, published_free);
+        if (published_ex < 0)
+                return fail(ret_error, "cannot keep the CRL with the TLS context", NULL);
+        pub = SSL_CTX_get_ex_data(ctx, published_ex);
+        if (!pub) {
+                pub = calloc(1, sizeof(*pub));
+                if (!pub || SSL_CTX_set_ex_data(ctx, published_ex, pub) != 1) {
+                        free(pub);
+                        return fail(ret_error, "cannot keep the CRL with the TLS context", NULL);
+                }
+        }
+        n = i2d_X509_CRL(crl, &der);
+        if (n <= 0)
+                return fail(ret_error, "cannot encode the CRL as DER", NULL);
+        OPENSSL_free(pub->der[which]);
+        pub->der[which] = der;
+        pub->size[which] = (size_t)n;
+        return 0;
+}
+
+int tls_ctx_crl(SSL_CTX *ctx, TlsCrl which, const unsigned char **ret_der, size_t *ret_size) {
+        const TlsPublished *pub;
+
+        if (!ctx || (unsigned)which >= _TLS_CRL_MAX || !ret_der || !ret_size)
+                return -EINVAL;
+        pub = published_ex < 0 ? NULL : SSL_CTX_get_ex_data(ctx, published_ex);
+        if (!pub || !pub->der[which])
+                return -ENOENT;
+        *ret_der = pub->der[which];
+        *ret_size = pub->size[which];
+        return 0;
+}
+
+static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, X509 *ca, X509_CRL *crl, char **ret_error) {
         STACK_OF(X509_NAME) *names;
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-
-        b = BIO_new_file(f->client_ca, "r");
-        if (!b || !(ca = PEM_read_bio_X509(b, NULL, NULL, NULL)))
-                return fail(ret_error, "cannot load the client CA", f->client_ca);
-        BIO_free(b);
-        b = BIO_new_file(f->crl, "r");
-        if (!b || !(crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)))
-                return fail(ret_error, "cannot load the client CRL", f->crl);
-        /* Fail closed: a CRL that is not the client CA's would not be found
-         * for its certificates (OpenSSL looks CRLs up by issuer name), and
-         * with X509_V_FLAG_CRL_CHECK every push would be refused for
-         * "unable to get certificate CRL": say so at start and reload
-         * instead, where the parent keeps the workers it has. */
-        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
-                return fail(ret_error, "the CRL is not issued by the client CA (issuer name differs)", f->crl);
-        if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
-                return fail(ret_error, "the CRL is not signed by the client CA", f->crl);
 
         if (X509_STORE_add_cert(store, ca) != 1 || X509_STORE_add_crl(store, crl) != 1 ||
             X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1)
@@ -167,11 +246,35 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
 
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
-        if (f->client_ca) {
-                r = setup_client_auth(ctx, f, ret_error);
+        /* Every CA's CRL given is published; the client CA's is also
+         * enforced on the push port. */
+        const struct {
+                const char *ca, *crl, *whose;
+                TlsCrl which;
+        } pairs[] = {
+                {f->server_ca, f->server_crl, "server", TLS_CRL_SERVER_CA},
+                {f->client_ca, f->crl, "client", TLS_CRL_CLIENT_CA},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+                _cleanup_(x509_freep) X509 *ca = NULL;
+                _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
+
+                if (!pairs[i].ca || !pairs[i].crl)
+                        continue;
+                r = load_ca_crl(pairs[i].ca, pairs[i].crl, pairs[i].whose, &ca, &crl, ret_error);
                 if (r < 0)
                         return r;
+                r = publish_crl(ctx, pairs[i].which, crl, ret_error);
+                if (r < 0)
+                        return r;
+                if (pairs[i].which == TLS_CRL_CLIENT_CA && f->client_auth) {
+                        r = setup_client_auth(ctx, f, ca, crl, ret_error);
+                        if (r < 0)
+                                return r;
+                }
         }
+        if (f->client_auth && (!f->client_ca || !f->crl))
+                return fail(ret_error, "client certificates need the client CA and its CRL", NULL);
 
         *ret = TAKE_PTR(ctx);
         return 0;

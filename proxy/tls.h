@@ -45,18 +45,36 @@
         "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 #define TLS_GROUPS "X25519:P-256"
 
+/* The CRLs a context publishes (proxy/crl-route.c serves them). */
+typedef enum TlsCrl {
+        TLS_CRL_SERVER_CA,
+        TLS_CRL_CLIENT_CA,
+        _TLS_CRL_MAX,
+} TlsCrl;
+
 typedef struct TlsFiles {
-        const char *cert;      /* server certificate chain, PEM */
-        const char *key;       /* its private key, PEM */
-        const char *client_ca; /* push only: client CA certificate, PEM */
-        const char *crl;       /* push only: the client CA's CRL, PEM */
+        const char *cert;       /* server certificate chain, PEM */
+        const char *key;        /* its private key, PEM */
+        const char *client_ca;  /* client CA certificate, PEM */
+        const char *crl;        /* the client CA's CRL, PEM */
+        const char *server_ca;  /* server CA certificate, PEM */
+        const char *server_crl; /* the server CA's CRL, PEM */
+        bool client_auth;       /* push: verify client certificates with client_ca and crl */
 } TlsFiles;
 
-/* Makes a server context; client_ca and crl non-NULL make it the push
- * port's. session_context names the port ("pull", "push") for
- * SSL_CTX_set_session_id_context(). On failure returns a negative errno and
- * *ret_error (allocated) says which file and what OpenSSL said. */
+/* Makes a server context; client_auth makes it the push port's (it then
+ * needs client_ca and crl). Each CA and CRL pair given (both non-NULL) is
+ * loaded, the CRL checked to be that CA's (issuer name and signature: fail
+ * closed), and published: its DER stays with the context for
+ * tls_ctx_crl(), so what is served is what is enforced. session_context
+ * names the port ("pull", "push") for SSL_CTX_set_session_id_context(). On
+ * failure returns a negative errno and *ret_error (allocated) says which
+ * file and what OpenSSL said. */
 int tls_ctx_new(const TlsFiles *files, const char *session_context, SSL_CTX **ret, char **ret_error);
+
+/* The DER of the CRL `which` that ctx was made with: *ret_der (owned by
+ * ctx, valid while it lives) and *ret_size. -ENOENT when ctx has none. */
+int tls_ctx_crl(SSL_CTX *ctx, TlsCrl which, const unsigned char **ret_der, size_t *ret_size);
 
 typedef enum TlsClientVerdict {
         TLS_CLIENT_OK,      /* a certificate, verified against the CA and CRL */

@@ -65,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crl-route.h"
 #include "forward.h"
 #include "headers.h"
 #include "http1.h"
@@ -476,6 +477,24 @@ static void exchange_begin(Conn *c) {
         c->resp_dechunk = c->resp_close = false;
 }
 
+/* The proxy's own answer of n bytes is in cout: log the exchange and go on
+ * to the next request, or close after flushing. */
+static void conn_responded(Conn *c, int status, size_t n, bool close) {
+        c->status = status;
+        c->bytes_out += (uint64_t)n;
+        exchange_log(c);
+        conn_upstream_close(c);
+        if (close) {
+                c->close_after_flush = true;
+                c->state = CONN_CLOSING;
+                c->deadline = now_ms() + CLOSING_MS;
+        } else {
+                c->state = CONN_HEAD;
+                c->head_timer = false;
+                c->deadline = now_ms() + (uint64_t)c->w->c->idle_timeout * 1000;
+        }
+}
+
 /* Answers with one of our own errors and closes the connection after it
  * (keep is true only for requests without a body the proxy fully read).
  * Nothing of the request has reached, or will reach, the registry. */
@@ -497,19 +516,33 @@ static void conn_respond_error(Conn *c, int status, const char *code, const char
                 conn_kill(c);
                 return;
         }
-        c->status = status;
-        c->bytes_out += (uint64_t)n;
-        exchange_log(c);
-        conn_upstream_close(c);
-        if (e.close) {
-                c->close_after_flush = true;
-                c->state = CONN_CLOSING;
-                c->deadline = now_ms() + CLOSING_MS;
-        } else {
-                c->state = CONN_HEAD;
-                c->head_timer = false;
-                c->deadline = now_ms() + (uint64_t)c->w->c->idle_timeout * 1000;
+        conn_responded(c, status, (size_t)n, e.close);
+}
+
+/* A route the proxy answers itself (route.h, route_decision_local()): the
+ * CAs' CRLs (crl-route.c), from the context this connection was accepted
+ * with. The whole answer goes to cout at once, as our errors do; a CRL
+ * that does not fit (some 1,700 revocations) is a 503, not a partial one. */
+static void conn_respond_local(Conn *c, RouteDecision d, bool keep) {
+        bool close = !keep || c->w->draining || !c->client_keep_alive;
+        const unsigned char *body = NULL;
+        size_t body_len = 0;
+        int n;
+
+        n = crl_route_respond(c->w->p->ctx[c->port], d, close, c->w->head, sizeof(c->w->head), &body, &body_len);
+        if (n < 0 || (size_t)n + body_len > buf_room(&c->cout)) {
+                conn_respond_error(c, 503, "UNAVAILABLE", "the CRL cannot be served",
+                                   n == -ENOENT ? "the proxy has not loaded it" : "it is too large to serve", 0,
+                                   keep);
+                return;
         }
+        if (c->head_request)
+                body_len = 0;
+        if (buf_append(&c->cout, c->w->head, (size_t)n) < 0 || buf_append(&c->cout, body, body_len) < 0) {
+                conn_kill(c);
+                return;
+        }
+        conn_responded(c, 200, (size_t)n + body_len, close);
 }
 
 /* ------------------------------------------------------------------------
@@ -653,7 +686,9 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
         n = forward_request(&fp, &fc, req, w->headers, &w->forward, w->head, sizeof(w->head), &refusal);
         if (n == 0 || (n > 0 && (size_t)n > buf_room(&c->uout))) {
                 buf_consume(&c->cin, head_len);
-                if (n == 0)
+                if (n == 0 && route_decision_local(refusal.route))
+                        conn_respond_local(c, refusal.route, refusal.may_keep);
+                else if (n == 0)
                         conn_respond_error(c, refusal.status, refusal.code, refusal.message, refusal.detail, 0,
                                            refusal.may_keep);
                 else

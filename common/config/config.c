@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "stop.h"
 
 #define DEFAULT_DIGEST "sha256:8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define DEFAULT_IMAGE "docker.io/library/registry@" DEFAULT_DIGEST
@@ -210,8 +211,9 @@ static const ConfigKey config_keys[] = {
          0},
         {"supervise", "unhealthy_after", parse_duration_ms, FIELD(unhealthy_after_ms, unsigned), "10s", 100,
          3600000, 0},
+        /* At most what units/regvisor.service's TimeoutStopSec leaves (stop.h). */
         {"supervise", "stop_timeout", parse_duration_ms, FIELD(stop_timeout_ms, unsigned), "30s", 1000,
-         600000, 0},
+         REGVISOR_STOP_TIMEOUT_MAX_SEC * 1000, 0},
 
         /* [health]: thresholds of `regvisor health` (and so of monitoring) */
         {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned), "20%", 1, 99, 0},

@@ -27,6 +27,9 @@
 #define CONTAINER_CONFIG_PATH "/etc/docker/registry/config.yml"
 #define CONTAINER_STORAGE_DIR "/var/lib/registry"
 
+/* Run as the service user, in its own manager (never by the supervisor). */
+#define PODMAN_PATH "/usr/bin/podman"
+
 /* Podman state of the service user, outside $HOME: /var/tmp/podman-UID. */
 #define PODMAN_STATE_FMT "/var/tmp/podman-%u"
 #define PODMAN_RUNROOT_FMT "/run/user/%u/podman-run"
@@ -39,5 +42,15 @@
 #define TLS_CLIENT_CA_KEY "private/client-ca.key"
 #define TLS_CLIENT_CA_CERT "clients/ca.crt"
 #define TLS_CLIENT_CRL "clients/crl.pem"
+/* The server CA's CRL: it revokes nothing so far, but a certificate's CRL
+ * distribution point must name a CRL of its own issuer (RFC 5280 6.3.3). */
+#define TLS_SERVER_CRL "ca/crl.pem"
 #define TLS_CLIENT_KEY_FMT "private/clients/%s.key"
 #define TLS_CLIENT_CERT_FMT "clients/%s.crt"
+
+/* Where the proxy publishes each CA's CRL, DER, on both ports (GET/HEAD,
+ * answered by the proxy itself: proxy/crl-route.c, policy/proxy-routes.md).
+ * Certificates name these in their CRL distribution point as
+ * https://<first server_name>[:<pull port>]<path>. */
+#define CRL_URL_PATH_SERVER_CA "/regvisor/crl/server-ca.crl"
+#define CRL_URL_PATH_CLIENT_CA "/regvisor/crl/client-ca.crl"

@@ -71,6 +71,11 @@ DEFINE_OSSL_CLEANUP(ASN1_TIME, ASN1_TIME_free)
 DEFINE_OSSL_CLEANUP(GENERAL_NAME, GENERAL_NAME_free)
 DEFINE_OSSL_CLEANUP(GENERAL_NAMES, GENERAL_NAMES_free)
 DEFINE_OSSL_CLEANUP(unsigned char, OPENSSL_free_fn)
+/* CRL_DIST_POINTS is a stack type: a helper of our own for _cleanup_. */
+static inline void crl_dist_points_freep(CRL_DIST_POINTS **p) {
+        if (*p)
+                CRL_DIST_POINTS_free(*p);
+}
 
 /* Return -EINVAL from a public function when a caller broke the contract:
  * this is library code, the caller logs. */
@@ -365,6 +370,70 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
 
 /* Extensions shared by server and client certificates: CA:FALSE, SKI, AKI
  * from the CA's SKI. */
+/* Longest CRL URI we write: far more than https://<253-byte name>:port/path. */
+#define PKI_URI_MAX 512U
+
+/* An http(s) URI of visible ASCII: it goes into an IA5String as it is, and
+ * clients (and testssl.sh) read it back as text. */
+static bool crl_uri_valid(const char *uri) {
+        size_t n;
+
+        if (!uri)
+                return false;
+        n = strlen(uri);
+        if (n == 0 || n > PKI_URI_MAX || (strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0))
+                return false;
+        for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+                if (*p <= 0x20 || *p >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* crlDistributionPoints (RFC 5280 4.2.1.13) with one DistributionPoint
+ * whose fullName is the URI, no reasons and no cRLIssuer: the CRL there is
+ * the issuing CA's complete CRL. Built from the ASN.1 types rather than
+ * X509V3_EXT_nconf_nid("URI:..."): the URI is a caller string, and the
+ * config syntax would read commas in it as more options. */
+static int add_crl_dp(X509 *cert, const char *uri) {
+        _cleanup_(crl_dist_points_freep) CRL_DIST_POINTS *dps = NULL;
+        _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = NULL;
+        DIST_POINT *dp;
+        ASN1_IA5STRING *ia5;
+
+        dps = sk_DIST_POINT_new_null();
+        gen = GENERAL_NAME_new();
+        ia5 = ASN1_IA5STRING_new();
+        if (!dps || !gen || !ia5) {
+                ASN1_IA5STRING_free(ia5);
+                return pki_error(-ENOMEM);
+        }
+        if (!ASN1_STRING_set(ia5, uri, (int)strlen(uri))) {
+                ASN1_IA5STRING_free(ia5);
+                return pki_error(-ENOMEM);
+        }
+        GENERAL_NAME_set0_value(gen, GEN_URI, ia5);
+
+        dp = DIST_POINT_new();
+        if (!dp)
+                return pki_error(-ENOMEM);
+        if (!sk_DIST_POINT_push(dps, dp)) {
+                DIST_POINT_free(dp);
+                return pki_error(-ENOMEM);
+        }
+        dp->distpoint = DIST_POINT_NAME_new();
+        if (!dp->distpoint)
+                return pki_error(-ENOMEM);
+        dp->distpoint->type = 0; /* fullName */
+        dp->distpoint->name.fullname = GENERAL_NAMES_new();
+        if (!dp->distpoint->name.fullname || !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen))
+                return pki_error(-ENOMEM);
+        TAKE_PTR(gen);
+
+        if (X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) != 1)
+                return pki_error(-EIO);
+        return 0;
+}
+
 static int add_leaf_exts(X509 *cert, X509 *ca) {
         int r;
 
@@ -378,7 +447,7 @@ static int add_leaf_exts(X509 *cert, X509 *ca) {
 }
 
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
-                     size_t n_names, unsigned days, X509 **ret_cert) {
+                     size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
 
@@ -388,6 +457,7 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
         assert_return(names && n_names > 0, -EINVAL);
         assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
         for (size_t i = 0; i < n_names; i++) {
                 uint8_t ip[16];
@@ -422,6 +492,11 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         r = add_san(cert, names, n_names);
         if (r < 0)
                 return r;
+        if (crl_uri) {
+                r = add_crl_dp(cert, crl_uri);
+                if (r < 0)
+                        return r;
+        }
 
         r = sign_cert(cert, ca_key);
         if (r < 0)
@@ -432,7 +507,7 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
 }
 
 int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
-                     unsigned days, X509 **ret_cert) {
+                     unsigned days, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
 
@@ -442,6 +517,7 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
         assert_return(name_attr_valid(cn, PKI_CN_MAX), -EINVAL);
         assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
 
         r = check_issuer(ca, ca_key);
@@ -461,6 +537,11 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         r = add_ext(cert, ca, NID_ext_key_usage, "clientAuth");
         if (r < 0)
                 return r;
+        if (crl_uri) {
+                r = add_crl_dp(cert, crl_uri);
+                if (r < 0)
+                        return r;
+        }
 
         r = sign_cert(cert, ca_key);
         if (r < 0)
@@ -1003,4 +1084,32 @@ int pki_crl_number(X509_CRL *crl, long *ret_number) {
 
         *ret_number = (long)v;
         return 0;
+}
+
+int pki_cert_has_crl_uri(X509 *cert, const char *crl_uri) {
+        _cleanup_(crl_dist_points_freep) CRL_DIST_POINTS *dps = NULL;
+        const DIST_POINT *dp;
+        const GENERAL_NAME *gen;
+        const ASN1_STRING *s;
+        int crit = -1, type;
+
+        assert_return(cert, -EINVAL);
+        assert_return(crl_uri, -EINVAL);
+
+        dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, &crit, NULL);
+        if (!dps)
+                /* -1: none; -2: two of them; otherwise it did not decode. */
+                return pki_error(crit == -1 || crit == -2 ? 0 : -EBADMSG);
+
+        /* Exactly what add_crl_dp() writes: one point, one full name. */
+        if (sk_DIST_POINT_num(dps) != 1)
+                return 0;
+        dp = sk_DIST_POINT_value(dps, 0);
+        if (!dp->distpoint || dp->distpoint->type != 0 || dp->reasons || dp->CRLissuer ||
+            sk_GENERAL_NAME_num(dp->distpoint->name.fullname) != 1)
+                return 0;
+        gen = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+        s = GENERAL_NAME_get0_value(gen, &type);
+        return type == GEN_URI && s && (size_t)ASN1_STRING_length(s) == strlen(crl_uri) &&
+               memcmp(ASN1_STRING_get0_data(s), crl_uri, strlen(crl_uri)) == 0;
 }

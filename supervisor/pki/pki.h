@@ -32,14 +32,21 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
 /* Server certificate for key signed by ca/ca_key: subject "/O=org/CN=names[0]",
  * subjectAltName with every name (IPv4/IPv6 literals as IP, others as DNS),
  * basicConstraints critical CA:FALSE, keyUsage critical digitalSignature
- * (+keyEncipherment for RSA), extendedKeyUsage serverAuth, SKI and AKI. */
+ * (+keyEncipherment for RSA), extendedKeyUsage serverAuth, SKI and AKI, and
+ * when crl_uri is non-NULL (an http:// or https:// URI of visible ASCII,
+ * else -EINVAL) crlDistributionPoints with that one URI. */
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
-                     size_t n_names, unsigned days, X509 **ret_cert);
+                     size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert);
 
 /* Client certificate "/O=org/CN=cn" with extendedKeyUsage clientAuth,
- * keyUsage digitalSignature, CA:FALSE, SKI and AKI. */
+ * keyUsage digitalSignature, CA:FALSE, SKI and AKI, and crl_uri as above. */
 int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
-                     unsigned days, X509 **ret_cert);
+                     unsigned days, const char *crl_uri, X509 **ret_cert);
+
+/* 1 when cert's crlDistributionPoints is exactly one point whose only name
+ * is the URI crl_uri (byte for byte), 0 otherwise (none, another URI, more
+ * points or names), -EBADMSG when the extension does not decode. */
+int pki_cert_has_crl_uri(X509 *cert, const char *crl_uri);
 
 /* A CRL signed by ca_key: lastUpdate now, nextUpdate now+days, crlNumber
  * crl_number, authorityKeyIdentifier, and every revoked serial of `old` (may

@@ -12,6 +12,16 @@
  * one is made, with the serials of every clients/NAME.crt.revoked in it.
  * A client certificate is issued only for [tls] initial_client, and never
  * for a name whose last certificate was revoked.
+ *
+ * Each CA has a CRL, and every certificate issued here names its issuer's
+ * CRL in a CRL distribution point: https://<first server_name>[:port]
+ * CRL_URL_PATH_*, which the proxy serves (proxy/crl-route.c). The server
+ * CA's CRL revokes nothing yet; it exists because a distribution point must
+ * lead to a CRL of the certificate's own issuer (RFC 5280 6.3.3), so the
+ * server certificate cannot point at the client CA's. A server certificate
+ * without that distribution point (made before it existed, or before
+ * server_names changed) is reissued for its key; client certificates get it
+ * when they are next issued.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +55,7 @@ typedef struct {
 
 static const PkiItem pki_items[] = {
         {"server-ca", TLS_SERVER_CA_KEY, 0600, OWNER_ROOT, TLS_SERVER_CA_CERT, NULL},
+        {"server-crl", NULL, 0, OWNER_ROOT, TLS_SERVER_CRL, "server-ca"},
         /* The proxy's group reads the server key; nobody else. */
         {"server-cert", TLS_SERVER_KEY, 0640, OWNER_ROOT_PROXY, TLS_SERVER_CERT, "server-ca"},
         {"client-ca", TLS_CLIENT_CA_KEY, 0600, OWNER_ROOT, TLS_CLIENT_CA_CERT, NULL},
@@ -59,6 +70,22 @@ static const PkiItem *pki_item(const char *name) {
                 if (streq(pki_items[i].name, name))
                         return &pki_items[i];
         return NULL;
+}
+
+/* The CRL distribution point of the certificates `issuer` (an item name)
+ * signs: the first server name, bracketed when it is an IPv6 address, and
+ * the pull port unless it is https' own 443. */
+static int crl_uri(const Config *c, const char *issuer, char **ret) {
+        const char *name = c->server_names[0];
+        bool v6 = strchr(name, ':') != NULL;
+        char port[8] = "";
+
+        if (c->pull.listen.port != 443)
+                (void) snprintf(port, sizeof port, ":%u", c->pull.listen.port);
+        if (asprintf(ret, "https://%s%s%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "", port,
+                     streq(issuer, "server-ca") ? CRL_URL_PATH_SERVER_CA : CRL_URL_PATH_CLIENT_CA) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 static void evp_pkey_freep(EVP_PKEY **k) {
@@ -244,6 +271,18 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
         if (streq(it->name, "server-cert") &&
             pki_cert_matches_names(cert, c->server_names, c->n_server_names) != 1)
                 return verdict(v, PKI_NEW_CERT, "server_names changed"), 0;
+        if (streq(it->name, "server-cert")) {
+                _cleanup_free_ char *uri = NULL;
+
+                r = crl_uri(c, it->issuer, &uri);
+                if (r < 0)
+                        return r;
+                if (pki_cert_has_crl_uri(cert, uri) != 1) {
+                        char why[sizeof v->reason];
+                        (void) snprintf(why, sizeof why, "CRL distribution point is not %s", uri);
+                        return verdict(v, PKI_NEW_CERT, why), 0;
+                }
+        }
 
         r = mode_right(p, it->key, it->key_mode, it->key_owner);
         if (r < 0)
@@ -258,20 +297,25 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
         return 0;
 }
 
-/* The client CA's CRL, only when it is genuine. -ENOENT when there is none;
- * any other failure (-EBADMSG: does not parse, -EKEYREJECTED: not the client
- * CA's, -EFBIG, -EACCES ...) leaves reason saying which file and what is
- * wrong: the caller must then fail and leave the file alone. */
-static int load_genuine_crl(const Provision *p, X509 *ca, X509_CRL **ret, char *reason, size_t size) {
-        _cleanup_free_ char *path = tls_path(p, TLS_CLIENT_CRL);
+/* The CRL of item `it` (signed by ca), only when it is genuine. -ENOENT
+ * when there is none; any other failure (-EBADMSG: does not parse,
+ * -EKEYREJECTED: not the CA's, -EFBIG, -EACCES ...) leaves reason saying
+ * which file and what is wrong: the caller must then fail and leave the
+ * file alone. */
+static int load_genuine_crl(const Provision *p, const PkiItem *it, X509 *ca, X509_CRL **ret, char *reason,
+                            size_t size) {
+        _cleanup_free_ char *path = tls_path(p, it->cert);
         _cleanup_crl_ X509_CRL *crl = NULL;
-        const char *keep = "left as it is (a new CRL would forget every revocation in it): restore it from a "
-                           "backup, or remove it to have one rebuilt from clients/NAME.crt.revoked";
+        const char *keep = streq(it->name, "crl")
+                                   ? "left as it is (a new CRL would forget every revocation in it): restore it "
+                                     "from a backup, or remove it to have one rebuilt from clients/NAME.crt.revoked"
+                                   : "left as it is (a new CRL would forget every revocation in it): restore it "
+                                     "from a backup, or remove it to have an empty one made";
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = load_crl(p, TLS_CLIENT_CRL, &crl);
+        r = load_crl(p, it->cert, &crl);
         if (r == -ENOENT)
                 return r;
         if (r == -EBADMSG)
@@ -283,9 +327,10 @@ static int load_genuine_crl(const Provision *p, X509 *ca, X509_CRL **ret, char *
                 if (r == 0) {
                         r = -EKEYREJECTED;
                         (void) snprintf(reason, size,
-                                        "%s is not the client CA's CRL (issued by another CA, or its signature "
+                                        "%s is not the %s CA's CRL (issued by another CA, or its signature "
                                         "does not verify with %s); %s",
-                                        path, TLS_CLIENT_CA_CERT, keep);
+                                        path, streq(it->issuer, "server-ca") ? "server" : "client",
+                                        pki_item(it->issuer)->cert, keep);
                 } else if (r < 0)
                         (void) snprintf(reason, size, "%s: cannot verify: %s", path, strerror(-r));
         }
@@ -351,10 +396,10 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         *v = (PkiVerdict){PKI_RIGHT, ""};
         r = load_issuer(p, it, &ca_key, &ca);
         if (r == -ENOENT) /* only in a dry run: the CA's step would make it */
-                return verdict(v, PKI_NEW_CERT, "no client CA yet"), 0;
+                return verdict(v, PKI_NEW_CERT, "no CA yet"), 0;
         if (r < 0)
                 return r;
-        r = load_genuine_crl(p, ca, &crl, v->reason, sizeof v->reason);
+        r = load_genuine_crl(p, it, ca, &crl, v->reason, sizeof v->reason);
         if (r == -ENOENT)
                 return verdict(v, PKI_NEW_CERT, "no CRL"), 0;
         if (r < 0)
@@ -409,7 +454,7 @@ static int client_revoked(const Provision *p, const char *name, char *reason, si
                 return 0; /* a dry run on a fresh host */
         if (r < 0)
                 return r;
-        r = load_genuine_crl(p, ca, &crl, reason, size);
+        r = load_genuine_crl(p, pki_item("crl"), ca, &crl, reason, size);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -482,7 +527,7 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         const Config *c = p->config;
         _cleanup_key_ EVP_PKEY *issuer_key = NULL;
         _cleanup_x509_ X509 *issuer_cert = NULL;
-        _cleanup_free_ char *cn = NULL;
+        _cleanup_free_ char *cn = NULL, *uri = NULL;
         int r;
 
         if (streq(it->name, "server-ca")) {
@@ -498,11 +543,14 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         r = load_issuer(p, it, &issuer_key, &issuer_cert);
         if (r < 0)
                 return r;
+        r = crl_uri(c, it->issuer, &uri);
+        if (r < 0)
+                return r;
         if (streq(it->name, "server-cert"))
                 return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->server_names,
-                                        c->n_server_names, c->cert_days, ret_cert);
+                                        c->n_server_names, c->cert_days, uri, ret_cert);
         return pki_issue_client(issuer_cert, issuer_key, key, c->organization, c->initial_client, c->cert_days,
-                                ret_cert);
+                                uri, ret_cert);
 }
 
 static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
@@ -544,12 +592,13 @@ static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
 }
 
-/* The next CRL: every revocation of the current one (or, with none, of
- * clients/NAME.crt.revoked) plus `revoke` (may be NULL), numbered one up, and
- * written. A current CRL that is not genuine fails with reason set: it is
- * never replaced. *ret_number (optional) is the new CRL's number. */
-static int write_next_crl(const Provision *p, const ASN1_INTEGER *revoke, char *reason, size_t size,
-                          long *ret_number) {
+/* The next CRL of item `it`: every revocation of the current one (or, with
+ * none, for the client CA, of clients/NAME.crt.revoked) plus `revoke` (may be
+ * NULL), numbered one up, and written. A current CRL that is not genuine
+ * fails with reason set: it is never replaced. *ret_number (optional) is the
+ * new CRL's number. */
+static int write_next_crl(const Provision *p, const PkiItem *it, const ASN1_INTEGER *revoke, char *reason,
+                          size_t size, long *ret_number) {
         _cleanup_key_ EVP_PKEY *ca_key = NULL;
         _cleanup_x509_ X509 *ca = NULL;
         _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
@@ -559,14 +608,16 @@ static int write_next_crl(const Provision *p, const ASN1_INTEGER *revoke, char *
         size_t n;
         int r;
 
-        r = load_issuer(p, pki_item("crl"), &ca_key, &ca);
+        r = load_issuer(p, it, &ca_key, &ca);
         if (r < 0) {
-                (void) snprintf(reason, size, "client CA: %s (run regvisor provision first)", strerror(-r));
+                (void) snprintf(reason, size, "%s: %s (run regvisor provision first)", it->issuer, strerror(-r));
                 return r;
         }
-        r = load_genuine_crl(p, ca, &old, reason, size);
-        if (r == -ENOENT)
+        r = load_genuine_crl(p, it, ca, &old, reason, size);
+        if (r == -ENOENT && streq(it->name, "crl"))
                 r = crl_from_revoked(p, ca, ca_key, &old, &n_rebuilt);
+        else if (r == -ENOENT)
+                r = 0;
         else if (r >= 0)
                 r = pki_crl_number(old, &number);
         if (r < 0)
@@ -577,7 +628,7 @@ static int write_next_crl(const Provision *p, const ASN1_INTEGER *revoke, char *
         r = pki_crl_to_pem(crl, &pem, &n);
         if (r < 0)
                 return r;
-        r = write_pem(p, TLS_CLIENT_CRL, pem, n, 0644, OWNER_ROOT);
+        r = write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
         if (r < 0)
                 return r;
         if (n_rebuilt > 0)
@@ -625,7 +676,7 @@ int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         case PKI_NEW_CERT:
         case PKI_NEW_KEY:
                 if (!it->key)
-                        r = write_next_crl(p, NULL, rebuilt, sizeof rebuilt, NULL);
+                        r = write_next_crl(p, it, NULL, rebuilt, sizeof rebuilt, NULL);
                 else
                         r = apply_cert_item(p, it, v.state);
                 if (r < 0) {
@@ -654,7 +705,8 @@ fail:
 /* ---- client certificates after provisioning (regvisor pki) -------------- */
 
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL;
+        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL,
+                            *uri = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
         _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
         size_t n;
@@ -698,7 +750,10 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
         if (r < 0)
                 return r;
         free(TAKE_PTR(pem));
-        r = pki_issue_client(ca, ca_key, key, p->config->organization, name, p->config->cert_days, &cert);
+        r = crl_uri(p->config, "client-ca", &uri);
+        if (r < 0)
+                return r;
+        r = pki_issue_client(ca, ca_key, key, p->config->organization, name, p->config->cert_days, uri, &cert);
         if (r < 0)
                 return r;
         r = pki_cert_to_pem(cert, &pem, &n);
@@ -739,7 +794,7 @@ int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
         /* The CRL first: once it is written the certificate is refused,
          * whatever happens to the files below. A CRL that is not genuine
          * stops everything here, untouched. */
-        r = write_next_crl(p, X509_get0_serialNumber(cert), reason, sizeof reason, &number);
+        r = write_next_crl(p, pki_item("crl"), X509_get0_serialNumber(cert), reason, sizeof reason, &number);
         if (r < 0) {
                 if (ret_detail && asprintf(ret_detail, "%s", reason[0] ? reason : strerror(-r)) < 0)
                         *ret_detail = NULL;

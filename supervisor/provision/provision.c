@@ -469,6 +469,9 @@ const ProvisionStep provision_steps[] = {
         DIR_STEP("tls-clients-dir", tls_clients_dir, 0755, OWNER_ROOT),
         DIR_STEP("tls-requests-dir", tls_requests_dir, 0755, OWNER_ROOT),
         {"pki-server-ca", 0, step_pki_check, step_pki_apply, "server-ca"},
+        /* Empty so far; the server certificate's CRL distribution point
+         * leads to it (provision-pki.c). */
+        {"pki-server-crl", 0, step_pki_check, step_pki_apply, "server-crl"},
         {"pki-server-cert", 0, step_pki_check, step_pki_apply, "server-cert"},
         {"pki-client-ca", 0, step_pki_check, step_pki_apply, "client-ca"},
         /* The CRL before any client certificate: whether a name is revoked

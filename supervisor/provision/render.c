@@ -212,7 +212,7 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
         r = render_podman_env(uid, &env);
         if (r < 0)
                 return r;
-        if (asprintf(&podman, "/usr/bin/podman %s %s %s %s", global[0], global[1], global[2], global[3]) < 0)
+        if (asprintf(&podman, PODMAN_PATH " %s %s %s %s", global[0], global[1], global[2], global[3]) < 0)
                 return -ENOMEM;
         if (c->listen.kind == LISTEN_UNIX) {
                 _cleanup_free_ char *copy = strdup(c->listen.path);

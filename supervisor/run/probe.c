@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "probe.h"
 #include "proxy.h"
@@ -245,6 +246,40 @@ static int ipv4_admitted_by_ioctl(const PortConfig *port, char ret_host[static I
         return 1;
 }
 
+int probe_ipv6_admitted(const PortConfig *port, const char *if_inet6, char ret_host[static INET6_ADDRSTRLEN]) {
+        for (const char *line = if_inet6; line && *line;) {
+                const char *end = strchrnul(line, '\n');
+                struct in6_addr a6;
+                char hex[33], text[40];
+                size_t k = 0;
+
+                /* "20010db8000000000000000000000005 02 40 00 80 eth0": the
+                 * first 32 hex digits are the address. */
+                if (end - line >= 32 && sscanf(line, "%32[0-9a-fA-F]", hex) == 1 && strlen(hex) == 32) {
+                        for (size_t i = 0; i < 32; i += 4) {
+                                memcpy(text + k, hex + i, 4);
+                                k += 4;
+                                text[k++] = i < 28 ? ':' : '\0';
+                        }
+                        if (inet_pton(AF_INET6, text, &a6) == 1 && !IN6_IS_ADDR_LINKLOCAL(&a6) &&
+                            port_admits(port, AF_INET6, &a6) && inet_ntop(AF_INET6, &a6, ret_host, INET6_ADDRSTRLEN))
+                                return 0;
+                }
+                line = *end ? end + 1 : end;
+        }
+        return 1;
+}
+
+/* This host's IPv6 addresses without netlink: /proc/net/if_inet6, where it
+ * is visible (ProcSubset=pid hides it). 0 with one port admits, else 1. */
+static int ipv6_admitted_by_proc(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
+        _cleanup_free_ char *text = NULL;
+
+        if (read_file("/proc/net/if_inet6", 1024 * 1024, &text, NULL) < 0)
+                return 1;
+        return probe_ipv6_admitted(port, text, ret_host);
+}
+
 int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
         const char *h = port->listen.host;
         char host[INET6_ADDRSTRLEN + 2];
@@ -287,10 +322,16 @@ int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRL
         }
         /* Then this host's own addresses, in the kernel's order. IPv6
          * link-local ones need a scope a host string does not carry.
-         * getifaddrs() asks over AF_NETLINK, which regvisor.service does not
-         * allow (RestrictAddressFamilies=): there, the IPv4 ones. */
-        if (getifaddrs(&ifs) < 0)
-                return want == AF_INET6 ? 1 : ipv4_admitted_by_ioctl(port, ret_host);
+         * getifaddrs() asks over AF_NETLINK (regvisor.service allows it);
+         * where a sandbox does not, the IPv4 ones from SIOCGIFCONF and the
+         * IPv6 ones from /proc/net/if_inet6, either family's ranges in
+         * allow_cidrs finding their address. */
+        if (getifaddrs(&ifs) < 0) {
+                r = want == AF_INET6 ? 1 : ipv4_admitted_by_ioctl(port, ret_host);
+                if (r == 1 && want != AF_INET)
+                        r = ipv6_admitted_by_proc(port, ret_host);
+                return r;
+        }
         for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
                 const struct sockaddr *sa = i->ifa_addr;
                 const void *a;

@@ -52,3 +52,10 @@ void probe_cancel(Probe *p);
  * loopback, whose connections the proxy closes before TLS), -EINVAL when
  * the listen host is not an address. */
 int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]);
+
+/* The first address in if_inet6, the text of /proc/net/if_inet6 (a line per
+ * address: 32 hex digits, then interface index, prefix length, scope, flags
+ * and name), that port's allow_cidrs admit, link-local ones skipped: 0 with
+ * it in ret_host, 1 when there is none. probe_proxy_host()'s IPv6 source
+ * where getifaddrs() cannot use netlink. */
+int probe_ipv6_admitted(const PortConfig *port, const char *if_inet6, char ret_host[static INET6_ADDRSTRLEN]);

@@ -82,6 +82,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         r[i] = forward_request(&p, &c[i], &req, h, &scratch, out[i], sizeof(out[i]), &refusal[i]);
                         if (r[i] > 0)
                                 CHECK(forward_check(&p, &c[i], &req, &scratch, out[i], (size_t)r[i]) == 0);
+                        else if (r[i] == 0 && route_decision_local(refusal[i].route))
+                                /* Answered by the proxy (a CRL): GET or HEAD only. */
+                                CHECK(refusal[i].status == 200 &&
+                                      ((req.method_len == 3 && memcmp(req.method, "GET", 3) == 0) ||
+                                       (req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0)));
                         else if (r[i] == 0)
                                 CHECK(refusal[i].status >= 400 && refusal[i].status < 500);
                         else

@@ -12,12 +12,18 @@
 #       slow anonymous pull that span the revoke complete intact;
 #   (a) a damaged CRL and a CRL of another CA (same name, other key): provision
 #       and pki revoke fail naming the file, leave it byte for byte, and the
-#       proxy refuses to reload (or start) with it: alice stays refused.
-# PARTS (default "c b a") picks parts; b and a need only the common setup.
+#       proxy refuses to reload (or start) with it: alice stays refused;
+#   (d) CRL distribution points: the server certificate's and a client
+#       certificate's URI (read with openssl x509 -ext) is fetched through the
+#       proxy on 443 (and 4443): 200, application/pkix-crl, a DER CRL that
+#       verifies against the certificate's own CA; after `pki revoke dave`
+#       the client CA's CRL served there lists dave's serial within 5 s;
+#       other methods are refused and the registry never sees the path.
+# PARTS (default "c d b a") picks parts; d, b and a need only the common setup.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-PARTS=${PARTS:-c b a}
+PARTS=${PARTS:-c d b a}
 C=/etc/registry/certs
 CA=$C/ca/ca.crt
 CRL=$C/clients/crl.pem
@@ -147,6 +153,77 @@ th sh -c "head -c $((2 * 1024 * 1024)) /dev/urandom > $big"
 assert_eq "$(upload_blob alice "alice/before-$MARK" "$big")" 201 "alice's push before the revoke"
 big_digest=sha256:$(th sha256sum "$big" | cut -d' ' -f1)
 assert_eq "sha256:$(socket_blob "alice/before-$MARK" "$big_digest")" "$big_digest" "alice's blob in the registry"
+
+# cdp CERT: the one URI of CERT's CRL distribution point.
+cdp() {
+	th openssl x509 -in "$1" -noout -ext crlDistributionPoints | sed -n 's/^ *URI://p'
+}
+
+# fetch_crl URI OUT [CURL ARGS...]: GET URI through the proxy (registry.test
+# is 127.0.0.1) into OUT; prints "STATUS CONTENT-TYPE".
+fetch_crl() {
+	local uri=$1 out=$2
+	shift 2
+	th "${CURL[@]}" -o "$out" -w '%{http_code} %{content_type}' "$@" "$uri" || true
+}
+
+# crl_verifies DER CAFILE: the DER CRL is signed by the CA in CAFILE.
+crl_verifies() {
+	local out
+	out=$(th openssl crl -inform DER -in "$1" -CAfile "$2" -noout -verify 2>&1) ||
+		fail "the CRL served as $1 does not verify against $2: $out"
+	assert_contains "$out" "verify OK"
+}
+
+# crl_lists DER SERIAL: whether the DER CRL lists SERIAL (openssl's hex).
+crl_lists() {
+	th openssl crl -inform DER -in "$1" -noout -text | grep -q "Serial Number: $2\$"
+}
+
+if has_part d; then
+	step "(d) the server certificate names the server CA's CRL, and the proxy serves it"
+	uri=$(cdp "$C/registry.crt")
+	assert_eq "$uri" "https://registry.test/regvisor/crl/server-ca.crl" "the server certificate's CRL distribution point"
+	assert_eq "$(fetch_crl "$uri" /root/server-ca.crl)" "200 application/pkix-crl" "GET $uri on 443"
+	crl_verifies /root/server-ca.crl "$CA"
+	th sh -c "openssl crl -in $C/ca/crl.pem -outform DER | cmp -s - /root/server-ca.crl" ||
+		fail "the CRL served is not the server CA's $C/ca/crl.pem"
+	head=$(th "${CURL[@]}" -I "$uri" | tr -d '\r')
+	assert_contains "$head" "HTTP/1.1 200"
+	grep -qix "content-length: $(th stat -c %s /root/server-ca.crl)" <<<"$head" ||
+		fail "HEAD $uri: no Content-Length of the CRL's size: $head"
+
+	step "(d) a client certificate names the client CA's CRL; served on 443 and 4443"
+	pki issue-client dave >/dev/null || fail "issue-client dave"
+	keep dave
+	uri=$(cdp "$KEEP/dave.crt")
+	assert_eq "$uri" "https://registry.test/regvisor/crl/client-ca.crl" "dave's CRL distribution point"
+	assert_eq "$(fetch_crl "$uri" /root/client-ca.crl)" "200 application/pkix-crl" "GET $uri on 443"
+	crl_verifies /root/client-ca.crl "$C/clients/ca.crt"
+	assert_eq "$(fetch_crl "https://registry.test:4443/regvisor/crl/client-ca.crl" /root/client-ca-4443.crl \
+		--cert "$KEEP/bob.crt" --key "$KEEP/bob.key")" "200 application/pkix-crl" "GET of the client CA CRL on 4443"
+	th cmp -s /root/client-ca.crl /root/client-ca-4443.crl || fail "443 and 4443 serve different CRLs"
+	serial=$(th openssl x509 -in "$KEEP/dave.crt" -noout -serial | cut -d= -f2)
+	crl_lists /root/client-ca.crl "$serial" && fail "dave is on the CRL before the revoke"
+
+	step "(d) after pki revoke dave, the served CRL lists dave within 5 s"
+	pki revoke dave >/dev/null || fail "pki revoke dave failed"
+	dave_listed() {
+		[[ $(fetch_crl "$uri" /root/client-ca.crl) == "200 application/pkix-crl" ]] &&
+			crl_lists /root/client-ca.crl "$serial"
+	}
+	wait_until 5 dave_listed || fail "the CRL served at $uri does not list dave ($serial) 5 s after the revoke"
+	crl_verifies /root/client-ca.crl "$C/clients/ca.crt"
+
+	step "(d) only GET and HEAD, and the registry never sees the path"
+	for m in POST PUT DELETE; do
+		code=$(th "${CURL[@]}" -o /dev/null -w '%{http_code}' -X "$m" "$uri" || true)
+		assert_eq "$code" 403 "$m $uri"
+	done
+	code=$(th "${CURL[@]}" -o /dev/null -w '%{http_code}' "https://registry.test/regvisor/crl/other.crl" || true)
+	assert_eq "$code" 404 "GET of another path below /regvisor/crl/"
+	registry_log | grep -q "regvisor/crl" && fail "the registry logged a request for /regvisor/crl"
+fi
 
 if has_part b; then
 	step "(b) before the revoke: bob's slow upload, a slow pull, alice's kept-alive connection"

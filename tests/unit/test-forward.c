@@ -285,12 +285,45 @@ static void test_property_random_requests(void **state) {
         assert_true(forwarded > 1000); /* the property was exercised */
 }
 
+/* A CRL route is answered by the proxy: nothing is written for the
+ * registry, and the refusal names the route. */
+static void test_local_route_not_forwarded(void **state) {
+        Result res;
+
+        (void)state;
+        for (int push = 0; push <= 1; push++) {
+                forward("GET /regvisor/crl/client-ca.crl HTTP/1.1\r\nHost: registry.test\r\n\r\n", push, NULL,
+                        &res);
+                assert_int_equal(res.r, 0);
+                assert_int_equal(res.refusal.route, ROUTE_LOCAL_CLIENT_CRL);
+                assert_int_equal(res.refusal.status, 200);
+                assert_true(res.refusal.may_keep);
+                forward("HEAD /regvisor/crl/server-ca.crl HTTP/1.1\r\nHost: registry.test\r\n\r\n", push, NULL,
+                        &res);
+                assert_int_equal(res.r, 0);
+                assert_int_equal(res.refusal.route, ROUTE_LOCAL_SERVER_CRL);
+                /* A body there: answered, then the connection closes. */
+                forward("GET /regvisor/crl/server-ca.crl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", push,
+                        NULL, &res);
+                assert_int_equal(res.r, 0);
+                assert_int_equal(res.refusal.route, ROUTE_LOCAL_SERVER_CRL);
+                assert_false(res.refusal.may_keep);
+                /* Any other method is refused, and no refusal is a route. */
+                forward("PUT /regvisor/crl/client-ca.crl HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", push,
+                        NULL, &res);
+                assert_int_equal(res.r, 0);
+                assert_int_equal(res.refusal.status, 403);
+                assert_int_equal(res.refusal.route, ROUTE_ALLOW);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sni_is_never_forwarded),
                 cmocka_unit_test(test_authority),
                 cmocka_unit_test(test_query),
                 cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_local_route_not_forwarded),
                 cmocka_unit_test(test_oracle_refuses),
                 cmocka_unit_test(test_property_random_requests),
         };

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "health.h"
 #include "macro.h"
 #include "pki.h"
+#include "probe.h"
 
 #define assert_has(hay, needle)                                                                   \
         do {                                                                                      \
@@ -569,9 +571,9 @@ static void test_run_local_checks(void **state) {
         assert_int_equal(pki_generate_key(KEY_EC_P256, &ca_key), 0);
         assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
         assert_int_equal(pki_make_ca(ca_key, "test", "ca", 3650, &ca), 0);
-        assert_int_equal(pki_issue_server(ca, ca_key, key, "test", names, 1, 10, &server), 0);
-        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "ci", 365, &ci), 0);
-        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "soon", 20, &soon), 0);
+        assert_int_equal(pki_issue_server(ca, ca_key, key, "test", names, 1, 10, NULL, &server), 0);
+        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "ci", 365, NULL, &ci), 0);
+        assert_int_equal(pki_issue_client(ca, ca_key, key, "test", "soon", 20, NULL, &soon), 0);
         write_cert(dir, "ca/ca.crt", ca);
         write_cert(dir, "registry.crt", server);
         write_cert(dir, "clients/ci.crt", ci);
@@ -614,7 +616,7 @@ static void test_run_local_checks(void **state) {
         /* A server certificate from another CA: clients would refuse it. */
         assert_int_equal(pki_generate_key(KEY_EC_P256, &other_key), 0);
         assert_int_equal(pki_make_ca(other_key, "test", "other", 3650, &other_ca), 0);
-        assert_int_equal(pki_issue_server(other_ca, other_key, key, "test", names, 1, 365, &stray), 0);
+        assert_int_equal(pki_issue_server(other_ca, other_key, key, "test", names, 1, 365, NULL, &stray), 0);
         write_cert(dir, "registry.crt", stray);
         o.only = only + 1;
         o.n_only = 1;
@@ -643,9 +645,65 @@ static void test_run_local_checks(void **state) {
         }
 }
 
+/* The address the push port's check comes from, for IPv6 ranges in
+ * allow_cidrs where only /proc/net/if_inet6 lists this host's addresses
+ * (getifaddrs() without netlink); and for an IPv6 listen address. */
+static void admit(PortConfig *port, const char *cidr_addr, unsigned prefix) {
+        Cidr *c = &port->allow_cidrs[port->n_allow_cidrs++];
+
+        c->family = strchr(cidr_addr, ':') ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(c->family, cidr_addr, c->addr), 1);
+        c->prefix = prefix;
+}
+
+static void test_proxy_host_ipv6_ranges(void **state) {
+        static const char if_inet6[] = "fe800000000000000000000000000001 02 40 20 80     eth0\n"
+                                       "00000000000000000000000000000001 01 80 10 80       lo\n"
+                                       "20010db8000000000000000000000005 02 40 00 80     eth0\n"
+                                       "fd000000000000000000000000000002 04 40 00 82     eth1\n";
+        char host[INET6_ADDRSTRLEN];
+        PortConfig port = {};
+
+        (void)state;
+        admit(&port, "fd00::", 8);
+        assert_int_equal(probe_ipv6_admitted(&port, if_inet6, host), 0);
+        assert_string_equal(host, "fd00::2");
+
+        port = (PortConfig){};
+        admit(&port, "10.0.0.0", 8);
+        admit(&port, "2001:db8::", 32);
+        assert_int_equal(probe_ipv6_admitted(&port, if_inet6, host), 0);
+        assert_string_equal(host, "2001:db8::5");
+
+        port = (PortConfig){};
+        admit(&port, "::1", 128);
+        assert_int_equal(probe_ipv6_admitted(&port, if_inet6, host), 0);
+        assert_string_equal(host, "::1");
+
+        /* Link-local needs a scope a host string does not carry: skipped. */
+        port = (PortConfig){};
+        admit(&port, "fe80::", 10);
+        assert_int_equal(probe_ipv6_admitted(&port, if_inet6, host), 1);
+        port = (PortConfig){};
+        admit(&port, "10.0.0.0", 8);
+        assert_int_equal(probe_ipv6_admitted(&port, if_inet6, host), 1);
+        assert_int_equal(probe_ipv6_admitted(&port, "", host), 1);
+        assert_int_equal(probe_ipv6_admitted(&port, "zz\n0000\n", host), 1);
+
+        /* An IPv6 listen address is checked from itself. */
+        port = (PortConfig){.listen = {.host = (char *)"[::1]", .port = 4443}};
+        admit(&port, "::1", 128);
+        assert_int_equal(probe_proxy_host(&port, host), 0);
+        assert_string_equal(host, "::1");
+        port.n_allow_cidrs = 0;
+        admit(&port, "2001:db8::", 32);
+        assert_int_equal(probe_proxy_host(&port, host), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
+                cmocka_unit_test(test_proxy_host_ipv6_ranges),
                 cmocka_unit_test(test_state_worst),
                 cmocka_unit_test(test_cert_expiry_state),
                 cmocka_unit_test(test_storage_state),

@@ -175,7 +175,7 @@ static X509 *make_plain_cert(EVP_PKEY *key, const char *const *attrs, size_t n_a
 static X509 *issue_server(EVP_PKEY *key, char *const *names, size_t n_names, unsigned days) {
         X509 *cert = NULL;
 
-        assert_int_equal(pki_issue_server(g.ca, g.ca_key, key, "Example Org", names, n_names, days, &cert),
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, key, "Example Org", names, n_names, days, NULL, &cert),
                          0);
         assert_non_null(cert);
         return cert;
@@ -186,7 +186,7 @@ static X509 *issue_client(const char *cn) {
         X509 *cert = NULL;
 
         assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
-        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "Example Org", cn, 30, &cert), 0);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "Example Org", cn, 30, NULL, &cert), 0);
         return cert;
 }
 
@@ -427,7 +427,7 @@ static void test_issue_server_rsa_ca(void **state) {
         /* An RSA CA signing an EC key: sha256WithRSAEncryption. */
         assert_int_equal(pki_make_ca(g.rsa_key, "Example Org", "RSA CA", 30, &ca), 0);
         assert_int_equal(
-                pki_issue_server(ca, g.rsa_key, g.server_key, "Example Org", server_names, 3, 30, &cert), 0);
+                pki_issue_server(ca, g.rsa_key, g.server_key, "Example Org", server_names, 3, 30, NULL, &cert), 0);
         check_leaf(cert, ca, KU_DIGITAL_SIGNATURE, XKU_SSL_SERVER, "registry.example.com");
         assert_int_equal(X509_get_signature_nid(cert), NID_sha256WithRSAEncryption);
         assert_int_equal(pki_cert_verify(cert, g.ca, time(NULL), 0), 0);
@@ -447,7 +447,7 @@ static void test_issue_server_invalid(void **state) {
         long_label[sizeof long_label - 1] = '\0';
 
 #define ISSUE(ca, ca_key, names, n, days)                                                                   \
-        pki_issue_server((ca), (ca_key), g.server_key, "Example Org", (names), (n), (days), &cert)
+        pki_issue_server((ca), (ca_key), g.server_key, "Example Org", (names), (n), (days), NULL, &cert)
         assert_int_equal(ISSUE(g.ca, g.ca_key, server_names, 0, 30), -EINVAL);
         assert_int_equal(ISSUE(g.ca, g.ca_key, NULL, 1, 30), -EINVAL);
         assert_int_equal(ISSUE(g.ca, g.ca_key, comma, 1, 30), -EINVAL);
@@ -464,10 +464,10 @@ static void test_issue_server_invalid(void **state) {
         assert_int_equal(ISSUE(NULL, g.ca_key, server_names, 3, 30), -EINVAL);
         assert_int_equal(ISSUE(g.ca, NULL, server_names, 3, 30), -EINVAL);
 #undef ISSUE
-        assert_int_equal(pki_issue_server(g.ca, g.ca_key, NULL, "O", server_names, 3, 30, &cert), -EINVAL);
-        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "", server_names, 3, 30, &cert),
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, NULL, "O", server_names, 3, 30, NULL, &cert), -EINVAL);
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "", server_names, 3, 30, NULL, &cert),
                          -EINVAL);
-        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", server_names, 3, 30, NULL),
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", server_names, 3, 30, NULL, NULL),
                          -EINVAL);
         assert_ptr_equal(cert, (X509 *)&g);
 }
@@ -489,12 +489,12 @@ static void test_issue_client_invalid(void **state) {
         X509 *cert = (X509 *)&g;
 
         (void)state;
-        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", "", 30, &cert), -EINVAL);
-        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", NULL, 30, &cert), -EINVAL);
-        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", "bob", 0, &cert), -EINVAL);
-        assert_int_equal(pki_issue_client(g.ca, g.other_ca_key, g.server_key, "O", "bob", 30, &cert),
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", "", 30, NULL, &cert), -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", NULL, 30, NULL, &cert), -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, g.server_key, "O", "bob", 0, NULL, &cert), -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.other_ca_key, g.server_key, "O", "bob", 30, NULL, &cert),
                          -EINVAL);
-        assert_int_equal(pki_issue_client(client, g.server_key, g.server_key, "O", "bob", 30, &cert),
+        assert_int_equal(pki_issue_client(client, g.server_key, g.server_key, "O", "bob", 30, NULL, &cert),
                          -EINVAL);
         assert_ptr_equal(cert, (X509 *)&g);
 }
@@ -584,7 +584,7 @@ static void test_verify(void **state) {
 
         (void)state;
         assert_int_equal(pki_issue_server(g.other_ca, g.other_ca_key, g.server_key, "Example Org",
-                                          server_names, 3, 30, &other),
+                                          server_names, 3, 30, NULL, &other),
                          0);
 
         assert_int_equal(pki_cert_verify(cert, g.ca, now, 0), 1);
@@ -624,7 +624,7 @@ static void test_verify_expiring(void **state) {
         assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
         assert_int_equal(pki_make_ca(key, "Example Org", "Short CA", 1, &short_ca), 0);
         assert_int_equal(pki_issue_server(short_ca, key, g.server_key, "Example Org", server_names, 3, 30,
-                                          &long_cert),
+                                          NULL, &long_cert),
                          0);
         assert_int_equal(pki_cert_verify(long_cert, short_ca, now, 0), 1);
         assert_int_equal(pki_cert_verify(long_cert, short_ca, now, 2 * DAY), 0);
@@ -972,6 +972,51 @@ static void test_crl_number_large(void **state) {
         assert_int_equal(number, LONG_MAX);
 }
 
+/* The CRL distribution point: written as one URI, read back as exactly
+ * that URI by pki_cert_has_crl_uri() and by the openssl CLI's text form
+ * (what testssl.sh greps for), refused when it is not a plain http(s) URI. */
+static void test_crl_distribution_point(void **state) {
+        static const char uri[] = "https://registry.example.com/regvisor/crl/server-ca.crl";
+        char *const names[] = {(char *)"registry.example.com"};
+        _cleanup_(X509_freep) X509 *server = NULL, *client = NULL, *plain = NULL, *bad = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(BIO_freep) BIO *text = NULL;
+        char *data;
+        long n;
+
+        (void)state;
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", names, 1, 30, uri, &server), 0);
+        assert_int_equal(pki_cert_has_crl_uri(server, uri), 1);
+        assert_int_equal(pki_cert_has_crl_uri(server, "https://other.example.com/regvisor/crl/server-ca.crl"), 0);
+        assert_int_equal(pki_cert_has_crl_uri(server, "https://registry.example.com/regvisor/crl/server-ca.cr"), 0);
+
+        text = BIO_new(BIO_s_mem());
+        assert_non_null(text);
+        assert_int_equal(X509_print(text, server), 1);
+        n = BIO_get_mem_data(text, &data);
+        assert_true(n > 0);
+        assert_non_null(memmem(data, (size_t)n, "X509v3 CRL Distribution Points", 30));
+        assert_non_null(memmem(data, (size_t)n, "URI:https://registry.example.com/regvisor/crl/server-ca.crl", 59));
+
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "O", "ci", 30, "http://[::1]:8443/c.crl", &client), 0);
+        assert_int_equal(pki_cert_has_crl_uri(client, "http://[::1]:8443/c.crl"), 1);
+
+        /* Without one, there is none. */
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", names, 1, 30, NULL, &plain), 0);
+        assert_int_equal(pki_cert_has_crl_uri(plain, uri), 0);
+
+        /* Not a URI we write: other schemes, spaces, controls, nothing. */
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", names, 1, 30, "ldap://x/y", &bad),
+                         -EINVAL);
+        assert_int_equal(pki_issue_server(g.ca, g.ca_key, g.server_key, "O", names, 1, 30, "https://x/a b", &bad),
+                         -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "O", "ci", 30, "https://x/\n", &bad), -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "O", "ci", 30, "https://x/\x01", &bad), -EINVAL);
+        assert_int_equal(pki_issue_client(g.ca, g.ca_key, key, "O", "ci", 30, "", &bad), -EINVAL);
+        assert_null(bad);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
 int main(void) {
@@ -1007,6 +1052,7 @@ int main(void) {
                 T(test_crl_verify),
                 T(test_crl_number_absent),
                 T(test_crl_number_large),
+                T(test_crl_distribution_point),
         };
 
         return cmocka_run_group_tests_name("pki", tests, group_setup, group_teardown);

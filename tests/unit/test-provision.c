@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The step table's shape, and a --root run: everything written once, the
  * second run changes nothing, a changed server name reissues only the
- * server certificate, and a symlink planted at a managed path is refused. */
+ * server certificate, and a symlink planted at a managed path is refused.
+ * Every case but the table's shape needs root (PROVISION_NEEDS_ROOT). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,11 +14,17 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "needs-root.h"
+
 #include "config.h"
 #include "fileio.h"
 #include "macro.h"
 #include "pki.h"
 #include "provision.h"
+
+/* A --root run writes every file owned as on a host: root and the service
+ * users (fchown), which only root may do. */
+#define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
 static char root[] = "/tmp/regvisor-test-provision-XXXXXX";
 
@@ -56,6 +63,7 @@ static void test_table_shape(void **state) {
         /* Identities come before anything owned by them. */
         assert_true(find_step("service-user") < find_step("registry-storage"));
         assert_true(find_step("pki-server-ca") < find_step("pki-server-cert"));
+        assert_true(find_step("pki-server-ca") < find_step("pki-server-crl"));
         assert_true(find_step("pki-client-ca") < find_step("pki-client-crl"));
         /* Whether the initial client is revoked is read from the CRL. */
         assert_true(find_step("pki-client-crl") < find_step("pki-initial-client"));
@@ -74,7 +82,7 @@ static int run_once(const char *conf, ProvisionCounts *counts) {
         /* The report goes to stdout; keep the test output readable. */
         fflush(stdout);
         FILE *saved = stdout;
-        stdout = fopen("/dev/null", "w");
+        stdout = fopen(getenv("PROVISION_OUT") ? getenv("PROVISION_OUT") : "/dev/null", "a");
         r = provision_run(&p, counts);
         fclose(stdout);
         stdout = saved;
@@ -103,6 +111,7 @@ static bool rel_exists(const char *rel) {
 }
 
 static void test_root_run_converges(void **state) {
+        PROVISION_NEEDS_ROOT();
         ProvisionCounts n;
 
         assert_int_equal(run_once(CONF_A, &n), 0);
@@ -138,6 +147,7 @@ static void read_rel(const char *rel, char **ret) {
 }
 
 static void test_new_server_name_reissues_only_server_cert(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *ca1 = NULL, *ca2 = NULL, *cert1 = NULL, *cert2 = NULL, *key1 = NULL, *key2 = NULL;
         ProvisionCounts n;
 
@@ -156,6 +166,7 @@ static void test_new_server_name_reissues_only_server_cert(void **state) {
 }
 
 static void test_symlink_at_managed_path_refused(void **state) {
+        PROVISION_NEEDS_ROOT();
         char path[512];
         ProvisionCounts n;
 
@@ -219,9 +230,93 @@ static void write_rel(const char *rel, const char *data) {
         assert_int_equal(write_file_atomic(path, data, strlen(data), 0644, getuid(), getgid()), 0);
 }
 
+/* Certificate and CRL of rel, parsed. */
+static X509 *cert_rel(const char *rel) {
+        _cleanup_free_ char *pem = NULL;
+        X509 *cert = NULL;
+
+        read_rel(rel, &pem);
+        assert_int_equal(pki_cert_from_pem(pem, strlen(pem), &cert), 0);
+        return cert;
+}
+
+#define SERVER_CDP(name) "https://" name "/regvisor/crl/server-ca.crl"
+#define CONF_B_SWAPPED "[tls]\nserver_names = other.test, registry.test\n[host]\nservice_user = rv-nouser-a\nproxy_user = rv-nouser-b\n"
+
+/* The server certificate names the server CA's CRL (which provision makes)
+ * as its CRL distribution point; one without it (made before it existed)
+ * or naming another host is reissued for the same key, once. */
+static void test_crl_distribution_point(void **state) {
+        _cleanup_free_ char *key1 = NULL, *key2 = NULL, *crl_pem = NULL, *old_pem = NULL;
+        EVP_PKEY *ca_key = NULL, *key = NULL;
+        X509 *ca = NULL, *cert = NULL, *old = NULL;
+        X509_CRL *crl = NULL;
+        ProvisionCounts n;
+        PkiCall call = {.name = "bob"};
+        char *const names[] = {(char *)"registry.test", (char *)"other.test"};
+
+        /* As provisioned: the distribution point, and a CRL of the server CA there. */
+        cert = cert_rel(CERTS "/registry.crt");
+        assert_int_equal(pki_cert_has_crl_uri(cert, SERVER_CDP("registry.test")), 1);
+        X509_free(cert);
+        ca = cert_rel(CERTS "/ca/ca.crt");
+        read_rel(CERTS "/ca/crl.pem", &crl_pem);
+        assert_int_equal(pki_crl_from_pem(crl_pem, strlen(crl_pem), &crl), 0);
+        assert_int_equal(pki_crl_verify(crl, ca), 1);
+        X509_CRL_free(crl);
+        assert_mode(CERTS "/ca/crl.pem", 0644);
+
+        /* A server certificate of the same key without it, as an older
+         * provision wrote it: only that step changes, the key stays. */
+        read_rel(CERTS "/private/registry.key", &key1);
+        read_rel(CERTS "/private/ca.key", &old_pem);
+        assert_int_equal(pki_key_from_pem(old_pem, strlen(old_pem), &ca_key), 0);
+        free(old_pem);
+        old_pem = NULL;
+        assert_int_equal(pki_key_from_pem(key1, strlen(key1), &key), 0);
+        assert_int_equal(pki_issue_server(ca, ca_key, key, "regvisor", names, 2, 365, NULL, &old), 0);
+        assert_int_equal(pki_cert_to_pem(old, &old_pem, NULL), 0);
+        write_rel(CERTS "/registry.crt", old_pem);
+        assert_int_equal(run_once(CONF_B, &n), 0);
+        assert_int_equal(n.changed, 1);
+        cert = cert_rel(CERTS "/registry.crt");
+        assert_int_equal(pki_cert_has_crl_uri(cert, SERVER_CDP("registry.test")), 1);
+        assert_int_equal(pki_key_matches_cert(key, cert), 1);
+        X509_free(cert);
+        read_rel(CERTS "/private/registry.key", &key2);
+        assert_string_equal(key1, key2);
+        assert_int_equal(run_once(CONF_B, &n), 0);
+        assert_int_equal(n.changed, 0);
+
+        /* The same names in another order: another first name, another URI
+         * (the SAN set is the same; registries.d follows the first name too). */
+        assert_int_equal(run_once(CONF_B_SWAPPED, &n), 0);
+        assert_int_equal(n.changed, 2);
+        cert = cert_rel(CERTS "/registry.crt");
+        assert_int_equal(pki_cert_has_crl_uri(cert, SERVER_CDP("other.test")), 1);
+        X509_free(cert);
+        assert_int_equal(run_once(CONF_B_SWAPPED, &n), 0);
+        assert_int_equal(n.changed, 0);
+        assert_int_equal(run_once(CONF_B, &n), 0);
+        assert_int_equal(n.changed, 2);
+
+        /* A client certificate issued now names the client CA's CRL. */
+        assert_int_equal(with_provision(CONF_B, call_issue, &call), 0);
+        free(call.detail);
+        cert = cert_rel(CERTS "/clients/bob.crt");
+        assert_int_equal(pki_cert_has_crl_uri(cert, "https://registry.test/regvisor/crl/client-ca.crl"), 1);
+        X509_free(cert);
+
+        X509_free(old);
+        X509_free(ca);
+        EVP_PKEY_free(key);
+        EVP_PKEY_free(ca_key);
+}
+
 /* The initial client is opt-in, kept across runs, and once revoked never
  * issued again by provision; pki issue-client needs --reissue for it. */
 static void test_initial_client(void **state) {
+        PROVISION_NEEDS_ROOT();
         PkiCall call = {.name = "ci"};
         ProvisionCounts n;
 
@@ -290,6 +385,7 @@ static void check_crl_kept(const char *bad, const char *what) {
 }
 
 static void test_bad_crl_kept(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *good = NULL, *foreign_pem = NULL;
         EVP_PKEY *key = NULL;
         X509 *ca = NULL;
@@ -318,6 +414,7 @@ static void test_bad_crl_kept(void **state) {
 
 /* A missing CRL is made again with every clients/NAME.crt.revoked in it. */
 static void test_missing_crl_rebuilt(void **state) {
+        PROVISION_NEEDS_ROOT();
         _cleanup_free_ char *pem = NULL, *cert_pem = NULL;
         X509_CRL *crl = NULL;
         X509 *cert = NULL;
@@ -348,6 +445,7 @@ int main(void) {
                 cmocka_unit_test(test_root_run_converges),
                 cmocka_unit_test(test_new_server_name_reissues_only_server_cert),
                 cmocka_unit_test(test_symlink_at_managed_path_refused),
+                cmocka_unit_test(test_crl_distribution_point),
                 cmocka_unit_test(test_initial_client),
                 cmocka_unit_test(test_bad_crl_kept),
                 cmocka_unit_test(test_missing_crl_rebuilt),

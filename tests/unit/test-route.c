@@ -409,6 +409,60 @@ static void test_push(void **state) {
                                  table[i].d);
 }
 
+/* The CRL routes: answered by the proxy on both ports, GET and HEAD only,
+ * the exact normalized path only; any other spelling is what it was. */
+static void test_local_crl_routes(void **state) {
+        static const struct {
+                const char *target;
+                RouteDecision d;
+        } table[] = {
+                {"/regvisor/crl/server-ca.crl", ROUTE_LOCAL_SERVER_CRL},
+                {"/regvisor/crl/client-ca.crl", ROUTE_LOCAL_CLIENT_CRL},
+                /* Spellings that normalize to it are it (the decision is on
+                 * the normalized path, which is also what gets logged). */
+                {"//regvisor/./crl/x/../client-ca.crl", ROUTE_LOCAL_CLIENT_CRL},
+                {"/regvisor/crl/%73erver-ca.crl?x=1", ROUTE_LOCAL_SERVER_CRL},
+                /* Anything else is not. */
+                {"/regvisor/crl/server-ca.crl/", ROUTE_NOT_FOUND},
+                {"/regvisor/crl/SERVER-CA.crl", ROUTE_NOT_FOUND},
+                {"/regvisor/crl/", ROUTE_NOT_FOUND},
+                {"/regvisor/crl/other.crl", ROUTE_NOT_FOUND},
+                {"/v2/regvisor/crl/server-ca.crl", ROUTE_FORBIDDEN_PATH},
+        };
+        char out[256];
+        size_t len;
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                assert_int_equal(normalize(table[i].target, out, sizeof(out), &len), 0);
+                RouteDecision d = route_decide_pull("GET", 3, out, len);
+                if (d != table[i].d)
+                        fail_msg("GET %s on pull: %s", table[i].target, route_decision_string(d));
+                assert_int_equal(route_decide_pull("HEAD", 4, out, len), table[i].d);
+                if (table[i].d == ROUTE_FORBIDDEN_PATH)
+                        continue; /* the push port forwards /v2/... */
+                assert_int_equal(route_decide_push("GET", 3, out, len), table[i].d);
+                assert_int_equal(route_decide_push("HEAD", 4, out, len), table[i].d);
+        }
+
+        /* Only GET and HEAD, on either port: nothing is written there. */
+        static const char path[] = "/regvisor/crl/client-ca.crl";
+        static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get"};
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                assert_int_equal(route_decide_pull(methods[i], strlen(methods[i]), path, strlen(path)),
+                                 ROUTE_FORBIDDEN_METHOD);
+                assert_int_equal(route_decide_push(methods[i], strlen(methods[i]), path, strlen(path)),
+                                 ROUTE_FORBIDDEN_METHOD);
+        }
+
+        assert_true(route_decision_local(ROUTE_LOCAL_SERVER_CRL));
+        assert_true(route_decision_local(ROUTE_LOCAL_CLIENT_CRL));
+        assert_false(route_decision_local(ROUTE_ALLOW));
+        assert_false(route_decision_local(ROUTE_NOT_FOUND));
+        assert_int_equal(route_decision_status(ROUTE_LOCAL_SERVER_CRL), 200);
+        assert_string_equal(route_decision_string(ROUTE_LOCAL_CLIENT_CRL), "local: client CA CRL");
+}
+
 static void test_strings(void **state) {
         (void)state;
         assert_string_equal(route_decision_string(ROUTE_ALLOW), "allow");
@@ -458,6 +512,7 @@ int main(void) {
                 cmocka_unit_test(test_not_normalized),
                 cmocka_unit_test(test_push),
                 cmocka_unit_test(test_escaped_slash_as_router),
+                cmocka_unit_test(test_local_crl_routes),
                 cmocka_unit_test(test_strings),
         };
 

@@ -7,7 +7,8 @@
  * use cmocka (its failure path is not a sandboxed worker's business), so
  * they print the failing line to stderr and exit.
  *
- * Needs root (setresuid, the bounding set); skipped otherwise. Runs under
+ * Needs root (setresuid, the bounding set): without it each case fails,
+ * saying so (needs-root.h). Runs under
  * ASan/UBSan with `make unit`: the sanitizer runtimes only need calls that
  * a worker needs anyway (mmap without PROT_EXEC, madvise, sched_yield,
  * futex), until they report an error, which then ends in SIGSYS instead of
@@ -20,6 +21,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "needs-root.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,13 +125,8 @@ static int setup(void **state) {
         return 0;
 }
 
-#define REQUIRE_ROOT()                                                                             \
-        do {                                                                                       \
-                if (geteuid() != 0) {                                                              \
-                        print_message("not root, skipping\n");                                     \
-                        skip();                                                                    \
-                }                                                                                  \
-        } while (0)
+/* setresuid to nobody, libcap on the bounding set, seccomp as a worker does. */
+#define SANDBOX_NEEDS_ROOT() REQUIRE_ROOT("a worker's lockdown: setresuid, the bounding set")
 
 /* ---- /proc/PID/status of a locked-down process, read from outside like the integration test */
 
@@ -185,7 +183,7 @@ static void test_status(void **state) {
         pid_t pid;
         char c = 1;
 
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         assert_int_equal(pipe2(status_ready_pipe, O_CLOEXEC), 0);
         assert_int_equal(pipe2(status_go_pipe, O_CLOEXEC), 0);
 
@@ -387,7 +385,7 @@ static void child_allowed(const void *arg) {
 }
 
 static void test_allowed(void **state) {
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         assert_exited_ok(run_child(child_allowed, NULL));
 }
 
@@ -567,7 +565,7 @@ static void test_tls(void **state) {
                 {TLS1_2_VERSION, EVP_PKEY_RSA},
         };
 
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 assert_exited_ok(run_child(child_tls, cases + i));
 }
@@ -760,7 +758,7 @@ static void test_forbidden(void **state) {
                 {"x32 syscall", f_x32},
         };
 
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 int status;
                 char c;
@@ -789,7 +787,7 @@ static void child_hook_unknown(const void *arg) {
 }
 
 static void test_hook_is_loud(void **state) {
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         assert_killed_by(run_child(child_hook_unfiltered, NULL), SIGABRT, "hook without sandbox");
         assert_killed_by(run_child(child_hook_unknown, NULL), SIGABRT, "hook with unknown value");
 }
@@ -803,7 +801,7 @@ static void child_log_mode(const void *arg) {
 }
 
 static void test_log_mode(void **state) {
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         assert_exited_ok(run_child(child_log_mode, NULL));
 }
 
@@ -817,7 +815,7 @@ static void child_refuses_root(const void *arg) {
 }
 
 static void test_refuses_root(void **state) {
-        REQUIRE_ROOT();
+        SANDBOX_NEEDS_ROOT();
         assert_exited_ok(run_child(child_refuses_root, NULL));
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crl-route.h"
 #include "fileio.h"
 #include "macro.h"
 #include "pki.h"
@@ -181,7 +183,7 @@ static int group_setup(void **state) {
         (void)snprintf(key_path, sizeof(key_path), "%s/server.key", tmpdir);
         if (pki_generate_key(KEY_EC_P256, &ca_key) < 0 || pki_make_ca(ca_key, "test", "test CA", 2, &ca) < 0 ||
             pki_generate_key(KEY_EC_P256, &key) < 0 ||
-            pki_issue_server(ca, ca_key, key, "test", names, 1, 2, &cert) < 0)
+            pki_issue_server(ca, ca_key, key, "test", names, 1, 2, NULL, &cert) < 0)
                 return -1;
         if (pki_cert_to_pem(cert, &pem, &size) < 0 || write_file_atomic(cert_path, pem, size, 0644, getuid(), getgid()) < 0)
                 return -1;
@@ -391,6 +393,124 @@ static void test_alpn(void **state) {
         alpn_case(NULL, 0, "");
 }
 
+/* ------------------------------------------------------------------------
+ * Published CRLs (tls_ctx_crl(), crl-route.c)
+ */
+
+/* A CA and its CRL (revoking `revoke` when non-zero) written below tmpdir
+ * as NAME-ca.crt and NAME.crl; the CRL's DER in *ret_der. */
+static void write_ca_crl(const char *name, long revoke, unsigned char **ret_der, int *ret_len) {
+        EVP_PKEY *key = NULL;
+        X509 *ca = NULL;
+        X509_CRL *crl = NULL;
+        ASN1_INTEGER *serial = NULL;
+        char path[128], cn[64], *pem = NULL;
+        size_t size;
+
+        (void)snprintf(cn, sizeof(cn), "%s CA", name);
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_make_ca(key, "test", cn, 2, &ca), 0);
+        if (revoke) {
+                serial = ASN1_INTEGER_new();
+                assert_non_null(serial);
+                assert_int_equal(ASN1_INTEGER_set(serial, revoke), 1);
+        }
+        assert_int_equal(pki_make_crl(ca, key, NULL, serial, 1, 2, &crl), 0);
+        (void)snprintf(path, sizeof(path), "%s/%s-ca.crt", tmpdir, name);
+        assert_int_equal(pki_cert_to_pem(ca, &pem, &size), 0);
+        assert_int_equal(write_file_atomic(path, pem, size, 0644, getuid(), getgid()), 0);
+        free(pem);
+        (void)snprintf(path, sizeof(path), "%s/%s.crl", tmpdir, name);
+        assert_int_equal(pki_crl_to_pem(crl, &pem, &size), 0);
+        assert_int_equal(write_file_atomic(path, pem, size, 0644, getuid(), getgid()), 0);
+        free(pem);
+        *ret_der = NULL;
+        *ret_len = i2d_X509_CRL(crl, ret_der);
+        assert_true(*ret_len > 0);
+        ASN1_INTEGER_free(serial);
+        X509_CRL_free(crl);
+        X509_free(ca);
+        EVP_PKEY_free(key);
+}
+
+/* Both CAs' CRLs are published as the DER of what was loaded, the
+ * route's answer is that DER as application/pkix-crl, a CRL of another CA
+ * fails the context, and a context without them publishes nothing. */
+static void test_published_crls(void **state) {
+        char server_ca[128], server_crl[128], client_ca[128], client_crl[128], head[512], *error = NULL;
+        unsigned char *server_der, *client_der;
+        int server_len, client_len, n;
+        const unsigned char *der, *body;
+        size_t size, body_len;
+        SSL_CTX *ctx = NULL;
+
+        (void)state;
+        write_ca_crl("server", 0, &server_der, &server_len);
+        write_ca_crl("client", 4242, &client_der, &client_len);
+        (void)snprintf(server_ca, sizeof(server_ca), "%s/server-ca.crt", tmpdir);
+        (void)snprintf(server_crl, sizeof(server_crl), "%s/server.crl", tmpdir);
+        (void)snprintf(client_ca, sizeof(client_ca), "%s/client-ca.crt", tmpdir);
+        (void)snprintf(client_crl, sizeof(client_crl), "%s/client.crl", tmpdir);
+        TlsFiles f = {.cert = cert_path,
+                      .key = key_path,
+                      .client_ca = client_ca,
+                      .crl = client_crl,
+                      .server_ca = server_ca,
+                      .server_crl = server_crl,
+                      .client_auth = true};
+
+        assert_int_equal(tls_ctx_new(&f, "push", &ctx, &error), 0);
+        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_SERVER_CA, &der, &size), 0);
+        assert_memory_equal(der, server_der, (size_t)server_len);
+        assert_int_equal(size, server_len);
+        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_CLIENT_CA, &der, &size), 0);
+        assert_int_equal(size, client_len);
+        assert_memory_equal(der, client_der, size);
+
+        n = crl_route_respond(ctx, ROUTE_LOCAL_CLIENT_CRL, false, head, sizeof(head), &body, &body_len);
+        assert_true(n > 0);
+        head[n] = 0;
+        assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(head, "\r\nContent-Type: application/pkix-crl\r\n"));
+        char length[64];
+        (void)snprintf(length, sizeof(length), "\r\nContent-Length: %d\r\n", client_len);
+        assert_non_null(strstr(head, length));
+        assert_null(strstr(head, "Connection: close"));
+        assert_int_equal(body_len, client_len);
+        assert_memory_equal(body, client_der, body_len);
+        n = crl_route_respond(ctx, ROUTE_LOCAL_SERVER_CRL, true, head, sizeof(head), &body, &body_len);
+        assert_true(n > 0);
+        head[n] = 0;
+        assert_non_null(strstr(head, "\r\nConnection: close\r\n\r\n"));
+        assert_memory_equal(body, server_der, body_len);
+        assert_int_equal(crl_route_respond(ctx, ROUTE_LOCAL_SERVER_CRL, true, head, 40, &body, &body_len), -ENOBUFS);
+        assert_int_equal(crl_route_respond(ctx, ROUTE_ALLOW, true, head, sizeof(head), &body, &body_len), -EINVAL);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+
+        /* The client CA's CRL where the server CA's should be: refused. */
+        f.server_crl = client_crl;
+        assert_true(tls_ctx_new(&f, "push", &ctx, &error) < 0);
+        assert_non_null(strstr(error, "not issued by the server CA"));
+        free(error);
+        error = NULL;
+        assert_null(ctx);
+
+        /* Nothing given, nothing published. */
+        TlsFiles plain = {.cert = cert_path, .key = key_path};
+        assert_int_equal(tls_ctx_new(&plain, "pull", &ctx, &error), 0);
+        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_CLIENT_CA, &der, &size), -ENOENT);
+        assert_int_equal(crl_route_respond(ctx, ROUTE_LOCAL_CLIENT_CRL, false, head, sizeof(head), &body, &body_len),
+                         -ENOENT);
+        SSL_CTX_free(ctx);
+
+        OPENSSL_free(server_der);
+        OPENSSL_free(client_der);
+        const char *files[] = {server_ca, server_crl, client_ca, client_crl};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                (void)unlink(files[i]);
+}
+
 int main(void) {
         const struct CMUnitTest store[] = {
                 cmocka_unit_test(test_store_rotation),
@@ -402,6 +522,7 @@ int main(void) {
                 cmocka_unit_test(test_resumption_tls12),
                 cmocka_unit_test(test_resumption_tls13),
                 cmocka_unit_test(test_alpn),
+                cmocka_unit_test(test_published_crls),
         };
         int r = cmocka_run_group_tests_name("ticket key store", store, NULL, NULL);
         return r | cmocka_run_group_tests_name("real TLS", tls, group_setup, group_teardown);

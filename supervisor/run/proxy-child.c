@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TLS proxy as a child of `regvisor run`: `regvisor proxy --config PATH`
+ * fork+exec'd (a fresh image: no bus connections or loop state inherited),
+ * restarted with its own backoff (1 s doubling to 30 s) when it exits, and
+ * signalled for reloads (SIGHUP) and the stop (SIGTERM, SIGKILL past its
+ * share of the stop budget).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "proxy.h"
+#include "supervisor.h"
+
+#define PROXY_RESTART_MAX_MS 30000u
+#define PROXY_HEALTHY_RESET_USEC (60ULL * USEC_PER_SEC)
+
+void proxy_child_signal(Supervisor *s, int sig) {
+        if (s->proxy_pid > 0)
+                (void) kill(s->proxy_pid, sig);
+}
+
+static int on_proxy_restart_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Supervisor *s = userdata;
+
+        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        s->proxy_restarts++;
+        (void) proxy_child_spawn(s);
+        return 0;
+}
+
+static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Supervisor *s = userdata;
+        unsigned delay;
+
+        s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
+        s->proxy_pid = 0;
+        reconf_proxy_exited(s);
+        if (s->state == SUP_STOPPING) {
+                log_event(LOG_INFO, "proxy-stopped", "proxy stopped");
+                table_proxy_stopped(s);
+                return 0;
+        }
+        if (now_usec() - s->proxy_started >= PROXY_HEALTHY_RESET_USEC)
+                s->proxy_attempt = 0;
+        delay = supervisor_backoff_ms(++s->proxy_attempt, 1000, PROXY_RESTART_MAX_MS);
+        log_event(LOG_ERR, "proxy-exited", "proxy %s %d: restarting it in %u ms",
+                  si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status, delay);
+        (void) sd_event_add_time_relative(s->event, &s->proxy_restart_timer, CLOCK_MONOTONIC,
+                                          (uint64_t) delay * USEC_PER_MSEC, 0, on_proxy_restart_timer, s);
+        return 0;
+}
+
+/* `regvisor proxy` as a fresh process (exec of ourselves): it inherits
+ * nothing of this loop or its bus connections, binds the ports while it
+ * still has CAP_NET_BIND_SERVICE, and drops to the proxy user in its
+ * workers. */
+int proxy_child_spawn(Supervisor *s) {
+        sigset_t all;
+        pid_t pid;
+        int r;
+
+        pid = fork();
+        if (pid < 0)
+                return log_error_errno(-errno, "cannot fork the proxy: %m");
+        if (pid == 0) {
+                char *argv[] = {(char *) "regvisor", (char *) "proxy", (char *) "--config",
+                                (char *) s->config_path, NULL};
+                sigemptyset(&all);
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                /* Readiness and the watchdog are ours to report. */
+                (void) unsetenv("NOTIFY_SOCKET");
+                (void) unsetenv("WATCHDOG_USEC");
+                (void) unsetenv("WATCHDOG_PID");
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                /* The counters' memfd, without O_CLOEXEC (dup() clears it). */
+                if (s->metrics_fd >= 0) {
+                        char n[16];
+                        int fd = dup(s->metrics_fd);
+                        (void) snprintf(n, sizeof n, "%d", fd);
+                        if (fd >= 0)
+                                (void) setenv(PROXY_METRICS_FD_ENV, n, 1);
+                }
+                /* The write end of the report pipe, the same way. */
+                if (s->report_pipe[1] >= 0) {
+                        char n[16];
+                        int fd = dup(s->report_pipe[1]);
+                        (void) snprintf(n, sizeof n, "%d", fd);
+                        if (fd >= 0)
+                                (void) setenv(PROXY_REPORT_FD_ENV, n, 1);
+                }
+                execv("/proc/self/exe", argv);
+                _exit(127);
+        }
+        s->proxy_pid = pid;
+        s->proxy_started = now_usec();
+        r = sd_event_add_child(s->event, &s->proxy_child, pid, WEXITED, on_proxy_exit, s);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch the proxy: %s", strerror(-r));
+        log_event(LOG_INFO, "proxy-start", "proxy started (pid %d)", (int) pid);
+        return 0;
+}
+
+void proxy_child_end(Supervisor *s) {
+        if (s->proxy_pid > 0) {
+                (void) kill(s->proxy_pid, SIGTERM);
+                (void) waitpid(s->proxy_pid, NULL, 0);
+                s->proxy_pid = 0;
+        }
+        s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
+        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+}
