@@ -3,6 +3,7 @@
  * second run changes nothing, a changed server name reissues only the
  * server certificate, and a symlink planted at a managed path is refused.
  * Every case but the table's shape needs root (PROVISION_NEEDS_ROOT). */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +109,40 @@ static bool rel_exists(const char *rel) {
         char path[512];
         snprintf(path, sizeof path, "%s%s", root, rel);
         return access(path, F_OK) == 0;
+}
+
+/* A [signing] keys file that is missing or holds no key stops the run at
+ * its first row: nothing at all is written (the root stays empty). Runs
+ * first, on the empty root. */
+static void test_bad_signing_keys_change_nothing(void **state) {
+        PROVISION_NEEDS_ROOT();
+        char conf[1024], garbage[512];
+        ProvisionCounts n;
+        FILE *f;
+
+        assert_ptr_equal(&provision_steps[0], find_step("signing-keys"));
+        snprintf(garbage, sizeof garbage, "%s.garbage.asc", root);
+        f = fopen(garbage, "we");
+        assert_non_null(f);
+        fputs("-----BEGIN PGP PUBLIC KEY BLOCK-----\nnot a key\n", f);
+        fclose(f);
+        const char *keys[] = {"/nonexistent/signers.asc", garbage};
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                snprintf(conf, sizeof conf, "%s[signing]\nkeys = %s\n", CONF_A, keys[i]);
+                assert_true(run_once(conf, &n) < 0);
+                assert_int_equal(n.failed, 1);
+                assert_int_equal(n.changed, 0);
+                assert_int_equal(n.ok, 0);
+                DIR *d = opendir(root);
+                assert_non_null(d);
+                struct dirent *e;
+                while ((e = readdir(d)))
+                        if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                                fail_msg("%s: %s written after [signing] keys = %s was refused", root, e->d_name,
+                                         keys[i]);
+                closedir(d);
+        }
+        assert_int_equal(unlink(garbage), 0);
 }
 
 static void test_root_run_converges(void **state) {
@@ -444,6 +479,7 @@ static void test_missing_crl_rebuilt(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
+                cmocka_unit_test(test_bad_signing_keys_change_nothing),
                 cmocka_unit_test(test_root_run_converges),
                 cmocka_unit_test(test_new_server_name_reissues_only_server_cert),
                 cmocka_unit_test(test_symlink_at_managed_path_refused),
