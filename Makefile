@@ -19,7 +19,7 @@ DESTDIR ?=
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS := libsystemd libseccomp libcap openssl inih json-c
+PKGS := libsystemd libseccomp libcap openssl inih json-c gpgme
 
 BUILD := build
 # make V=1 shows full command lines

@@ -109,6 +109,7 @@ static int parse_size(const ParseCall *p);
 static int parse_percent(const ParseCall *p);
 static int parse_server_names(const ParseCall *p);
 static int parse_key_type(const ParseCall *p);
+static int parse_signing_mode(const ParseCall *p);
 static int parse_unsigned(const ParseCall *p);
 static int parse_organization(const ParseCall *p);
 static int parse_client_name(const ParseCall *p);
@@ -154,7 +155,10 @@ static const ConfigKey config_keys[] = {
         /* Empty: provision makes no push credential nobody asked for. */
         {"tls", "initial_client", parse_client_name, FIELD(initial_client, char *), "", 0, 0, 0},
 
-        /* [signing]: what policy.json trusts for images of this registry */
+        /* [signing]: what policy.json trusts for images of this registry.
+         * gpg: what Debian 12's podman verifies (its sigstore is disabled). */
+        {"signing", "mode", parse_signing_mode, FIELD(signing_mode, SigningMode), "gpg", 0, 0, 0},
+        {"signing", "keys", parse_path, FIELD(signing_keys, char *), "", 0, 0, PATH_OPTIONAL},
         {"signing", "sigstore_key", parse_path, FIELD(sigstore_key, char *),
          "/etc/containers/keys/registry-cosign.pub", 0, 0, 0},
 
@@ -238,6 +242,7 @@ static const size_t config_strings[] = {
         offsetof(Config, tls_dir),
         offsetof(Config, organization),
         offsetof(Config, initial_client),
+        offsetof(Config, signing_keys),
         offsetof(Config, sigstore_key),
         offsetof(Config, pull.listen.host),
         offsetof(Config, push.listen.host),
@@ -1045,6 +1050,18 @@ static int parse_key_type(const ParseCall *p) {
                 *field = KEY_RSA_4096;
         else
                 return expected(p, "expected ec-p256 or rsa-4096");
+        return 0;
+}
+
+static int parse_signing_mode(const ParseCall *p) {
+        SigningMode *field = p->field;
+
+        if (strcaseeq(p->value, "gpg"))
+                *field = SIGNING_GPG;
+        else if (strcaseeq(p->value, "sigstore"))
+                *field = SIGNING_SIGSTORE;
+        else
+                return expected(p, "expected gpg or sigstore");
         return 0;
 }
 

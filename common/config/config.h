@@ -33,6 +33,12 @@ typedef enum {
         KEY_RSA_4096,
 } KeyType;
 
+/* [signing] mode: which signatures policy.json requires for this registry. */
+typedef enum {
+        SIGNING_GPG,      /* signedBy GPGKeys: simple signing, verified through gpgme */
+        SIGNING_SIGSTORE, /* sigstoreSigned with sigstore_key */
+} SigningMode;
+
 typedef struct {
         int family;      /* AF_INET or AF_INET6 */
         uint8_t addr[16];
@@ -83,7 +89,9 @@ typedef struct {
         char *initial_client; /* NULL: provision issues no client certificate */
 
         /* [signing] */
-        char *sigstore_key; /* public key that signs images of this registry */
+        SigningMode signing_mode;
+        char *signing_keys; /* gpg: the trusted signers' public keys; NULL: none yet */
+        char *sigstore_key; /* sigstore: public key that signs images of this registry */
 
         /* [pull], [push] */
         PortConfig pull;

@@ -16,6 +16,8 @@
 #define REGISTRY_CONTAINER_NAME "regvisor-registry"
 #define TMPFILES_PATH "/etc/tmpfiles.d/regvisor.conf"
 #define CONTAINERS_POLICY_PATH "/etc/containers/policy.json"
+/* [signing] keys as installed, named by policy.json's signedBy rules. */
+#define SIGNING_KEYS_PATH "/etc/containers/keys/regvisor-signers.gpg"
 #define REGISTRIES_D_PATH "/etc/containers/registries.d/regvisor.yaml"
 #define REGISTRIES_CONF_D_PATH "/etc/containers/registries.conf.d/50-regvisor.conf"
 #define LINGER_DIR "/var/lib/systemd/linger"

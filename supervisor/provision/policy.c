@@ -14,21 +14,68 @@ static void json_putp(json_object **o) {
 }
 #define _cleanup_json_ _cleanup_(json_putp)
 
-static json_object *requirement_new(const char *key_path) {
-        json_object *list = json_object_new_array();
-        json_object *req = json_object_new_object();
-        json_object *identity = json_object_new_object();
+/* {"type": T} plus, when key is given, key: value (strings). */
+static json_object *object_new(const char *type, const char *key, const char *value) {
+        json_object *o = json_object_new_object();
 
-        if (!list || !req || !identity) {
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "type", json_object_new_string(type));
+        if (key)
+                json_object_object_add(o, key, json_object_new_string(value));
+        return o;
+}
+
+/* The identity a signature must claim for an image pulled through scope.
+ * containers/image 5.23 (signature/policy_reference_match.go): remapIdentity
+ * matches its prefix against the image name followed by '/', so "NAME"
+ * never matches "NAME:4443/..."; the matched prefix is replaced by
+ * signedPrefix, and the result is compared as matchRepoDigestOrExact (the
+ * same tag, or for a pull by digest the same repository). */
+static json_object *identity_new(const PolicyScope *s) {
+        json_object *o;
+
+        /* An IPv6 literal ("[2001:db8::10]") is a valid scope to 5.23, but
+         * not a valid remapIdentity prefix: one such rule makes the whole
+         * policy.json fail to load ("prefix ... is not valid"), refusing
+         * every pull on the host. Those names keep the default identity. */
+        if (!s->signed_prefix || streq(s->signed_prefix, s->scope) || s->scope[0] == '[')
+                return object_new("matchRepoDigestOrExact", NULL, NULL);
+        o = object_new("remapIdentity", "prefix", s->scope);
+        if (o)
+                json_object_object_add(o, "signedPrefix", json_object_new_string(s->signed_prefix));
+        return o;
+}
+
+/* The requirement list of one scope, NULL on OOM. */
+static json_object *requirement_new(PolicyKind kind, const char *key_path, const PolicyScope *s) {
+        json_object *list = json_object_new_array(), *req = NULL, *identity = NULL;
+
+        if (!list)
+                return NULL;
+        switch (kind) {
+        case POLICY_SIGSTORE:
+                req = object_new("sigstoreSigned", "keyPath", key_path);
+                identity = object_new("matchRepository", NULL, NULL);
+                break;
+        case POLICY_GPG:
+                req = object_new("signedBy", "keyType", "GPGKeys");
+                if (req)
+                        json_object_object_add(req, "keyPath", json_object_new_string(key_path));
+                identity = identity_new(s);
+                break;
+        case POLICY_REJECT:
+                req = object_new("reject", NULL, NULL);
+                break;
+        }
+        if (!req || (kind != POLICY_REJECT && !identity)) {
                 json_object_put(list);
                 json_object_put(req);
                 json_object_put(identity);
                 return NULL;
         }
-        json_object_object_add(identity, "type", json_object_new_string("matchRepository"));
-        json_object_object_add(req, "type", json_object_new_string("sigstoreSigned"));
-        json_object_object_add(req, "keyPath", json_object_new_string(key_path));
-        json_object_object_add(req, "signedIdentity", identity);
+        if (identity)
+                json_object_object_add(req, "signedIdentity", identity);
         json_object_array_add(list, req);
         return list;
 }
@@ -47,7 +94,8 @@ static json_object *object_child(json_object *parent, const char *key) {
         return child;
 }
 
-int policy_merge(const char *existing, char *const *names, const char *key_path, char **ret_json, char **ret_error) {
+int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
+                 size_t n_scopes, char **ret_json, char **ret_error) {
         _cleanup_json_ json_object *root = NULL;
         json_object *transports, *docker;
         bool changed = false;
@@ -78,15 +126,15 @@ int policy_merge(const char *existing, char *const *names, const char *key_path,
                 return -EBADMSG;
         }
 
-        for (char *const *n = names; *n; n++) {
-                json_object *want = requirement_new(key_path), *have;
+        for (size_t i = 0; i < n_scopes; i++) {
+                json_object *want = requirement_new(kind, key_path, &scopes[i]), *have;
                 if (!want)
                         return -ENOMEM;
-                if (json_object_object_get_ex(docker, *n, &have) && json_object_equal(have, want)) {
+                if (json_object_object_get_ex(docker, scopes[i].scope, &have) && json_object_equal(have, want)) {
                         json_object_put(want);
                         continue;
                 }
-                json_object_object_add(docker, *n, want);
+                json_object_object_add(docker, scopes[i].scope, want);
                 changed = true;
         }
         if (!changed)

@@ -3,16 +3,42 @@
 
 /*
  * containers-policy.json(5): the rule that images from this registry must
- * carry a sigstore signature made with the configured key. Merged into the
- * host's policy: other registries' rules stay as they were.
+ * carry a signature by a trusted key. Merged into the host's policy: other
+ * registries' rules stay as they were.
  */
 
-/* Merges, for each name, transports.docker[name] = [{"type":
- * "sigstoreSigned", "keyPath": key_path, "signedIdentity": {"type":
- * "matchRepository"}}] into existing (the current policy.json text, or NULL
- * when there is none: then the distribution's default, accept anything
- * elsewhere, is kept as the default). Returns 1 and the new text in *ret_json
- * when something changes, 0 when existing already holds exactly these rules,
- * -EBADMSG when existing is not a JSON object (with a message in
- * *ret_error), -ENOMEM. */
-int policy_merge(const char *existing, char *const *names, const char *key_path, char **ret_json, char **ret_error);
+#include <stddef.h>
+
+typedef enum {
+        /* [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": key_path,
+         *   "signedIdentity": identity}]: GPG simple signing, what Debian
+         * 12's podman verifies (through gpgme). */
+        POLICY_GPG,
+        /* [{"type": "sigstoreSigned", "keyPath": key_path, "signedIdentity":
+         *   {"type": "matchRepository"}}]: for clients with sigstore. */
+        POLICY_SIGSTORE,
+        /* [{"type": "reject"}]: no trusted signer is configured yet. */
+        POLICY_REJECT,
+} PolicyKind;
+
+/* One transports.docker key and the name its signatures carry. */
+typedef struct {
+        const char *scope; /* NAME (the pull port, 443) or NAME:PORT */
+        /* POLICY_GPG: the host[:port] that signatures of images pulled
+         * through scope name, i.e. the push name NAME:4443 the image was
+         * signed through: identity {"type": "remapIdentity", "prefix":
+         * scope, "signedPrefix": signed_prefix}. NULL, equal to scope, or
+         * scope an IPv6 literal (containers/image 5.23 refuses it as a
+         * prefix): {"type": "matchRepoDigestOrExact"}. */
+        const char *signed_prefix;
+} PolicyScope;
+
+/* Merges, for each of the n_scopes scopes, transports.docker[scope] = the
+ * requirement of kind (key_path unused for POLICY_REJECT) into existing (the
+ * current policy.json text, or NULL when there is none: then the
+ * distribution's default, accept anything elsewhere, is kept as the
+ * default). Returns 1 and the new text in *ret_json when something changes,
+ * 0 when existing already holds exactly these rules, -EBADMSG when existing
+ * is not a JSON object (with a message in *ret_error), -ENOMEM. */
+int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
+                 size_t n_scopes, char **ret_json, char **ret_error);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The containers-policy.json step: merged, never overwritten, so rules the
- * operator has for other registries stay as they are.
+ * The signing steps: the trusted signers' keys installed where policy.json
+ * names them, and the containers-policy.json rules, merged, never
+ * overwritten, so rules the operator has for other registries stay as they
+ * are.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +18,31 @@
 #include "policy.h"
 #include "provision.h"
 #include "render.h"
+#include "signkeys.h"
 
 #define POLICY_MAX (4 * 1024 * 1024)
+
+/* What policy.json requires for this registry, from [signing]. */
+static PolicyKind policy_kind(const Config *c, const char **ret_key_path) {
+        if (c->signing_mode == SIGNING_SIGSTORE) {
+                *ret_key_path = c->sigstore_key;
+                return POLICY_SIGSTORE;
+        }
+        /* No trusted signer yet: nothing of this registry can be verified,
+         * so nothing of it is accepted (fail closed, not open). */
+        *ret_key_path = c->signing_keys ? SIGNING_KEYS_PATH : NULL;
+        return c->signing_keys ? POLICY_GPG : POLICY_REJECT;
+}
 
 /* Computes the merged policy: 1 with *ret_json when it must change, 0 when
  * the file is already right (content, mode 0644 and owner root). */
 static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         _cleanup_free_ char *full = NULL, *cur = NULL, *error = NULL;
+        _cleanup_free_ PolicyScope *scopes = NULL;
         _cleanup_strv_free_ char **names = NULL;
+        const char *key_path;
+        PolicyKind kind = policy_kind(p->config, &key_path);
+        size_t n = 0;
         struct stat st;
         int r;
 
@@ -38,7 +58,18 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         r = render_registry_names(p->config, &names);
         if (r < 0)
                 return r;
-        r = policy_merge(cur, names, p->config->sigstore_key, ret_json, &error);
+        while (names[n])
+                n++;
+        scopes = calloc(n ? n : 1, sizeof *scopes);
+        if (!scopes)
+                return -ENOMEM;
+        /* names come in pairs, pull name then push name (render.h): a
+         * signature is made when pushing, through NAME:4443, and must be
+         * accepted for a pull through NAME. */
+        assert(n % 2 == 0);
+        for (size_t i = 0; i < n; i++)
+                scopes[i] = (PolicyScope){.scope = names[i], .signed_prefix = names[i | 1]};
+        r = policy_merge(cur, kind, key_path, scopes, n, ret_json, &error);
         if (r < 0) {
                 if (ret_detail && asprintf(ret_detail, "%s: %s", full, error ? error : strerror(-r)) < 0)
                         *ret_detail = NULL;
@@ -52,14 +83,28 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         return r;
 }
 
+/* What the rule asks for, for the step's report. */
+static int policy_describe(const Config *c, char **ret) {
+        const char *key_path;
+
+        switch (policy_kind(c, &key_path)) {
+        case POLICY_GPG:
+                return asprintf(ret, "require GPG signatures by %s for this registry", key_path);
+        case POLICY_SIGSTORE:
+                return asprintf(ret, "require sigstore signatures by %s for this registry", key_path);
+        case POLICY_REJECT:
+                break;
+        }
+        return asprintf(ret, "refuse every image of this registry: no [signing] keys configured");
+}
+
 int step_policy_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_free_ char *json = NULL;
         int r = policy_compute(p, &json, ret_detail);
 
         if (r < 0)
                 return r;
-        if (r > 0 && ret_detail && asprintf(ret_detail, "require sigstore signatures by %s for this registry",
-                                            p->config->sigstore_key) < 0)
+        if (r > 0 && ret_detail && policy_describe(p->config, ret_detail) < 0)
                 *ret_detail = NULL;
         return r == 0;
 }
@@ -84,12 +129,111 @@ int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
                 return r;
         }
         if (ret_detail) {
-                _cleanup_free_ char *key = provision_path(p, p->config->sigstore_key);
+                const char *key_path;
+                PolicyKind kind = policy_kind(p->config, &key_path);
+                _cleanup_free_ char *key = key_path ? provision_path(p, key_path) : NULL;
                 bool have_key = key && lstat(key, &st) == 0;
-                if (asprintf(ret_detail, "%s merged%s%s%s", full, have_key ? "" : " (warning: ",
-                             have_key ? "" : p->config->sigstore_key,
-                             have_key ? "" : " does not exist yet: pulls from this registry fail until it does)") < 0)
+                int k;
+
+                if (kind == POLICY_REJECT)
+                        k = asprintf(ret_detail, "%s merged (warning: no [signing] keys: every image of this "
+                                                 "registry is refused until they are set)", full);
+                else
+                        k = asprintf(ret_detail, "%s merged%s%s%s", full, have_key ? "" : " (warning: ",
+                                     have_key ? "" : key_path,
+                                     have_key ? "" : " does not exist yet: pulls from this registry fail until it does)");
+                if (k < 0)
                         *ret_detail = NULL;
         }
+        return 0;
+}
+
+/* ---- signing-keys: [signing] keys installed as SIGNING_KEYS_PATH -------- */
+
+/* The keys to install: 1 with *ret when [signing] names them (read and
+ * checked with GPGME: the step fails, before anything else of the run
+ * changed, when they are missing or bad), 0 when there are none to install. */
+static int signing_keys(Provision *p, SignKeys *ret, char **ret_detail) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (p->config->signing_mode != SIGNING_GPG || !p->config->signing_keys)
+                return 0;
+        r = signkeys_read(p->config->signing_keys, ret, &error);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "[signing] keys = %s", error ? error : strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        return 1;
+}
+
+/* "N keys: FPR, FPR" for the report. */
+static int keys_describe(const SignKeys *k, const char *path, char **ret) {
+        _cleanup_free_ char *list = NULL;
+        size_t n = 0;
+
+        for (char **f = k->fingerprints; f && *f; f++, n++) {
+                char *more;
+                if (asprintf(&more, "%s%s%s", list ? list : "", list ? ", " : "", *f) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = more;
+        }
+        return asprintf(ret, "%s: %zu signing key%s: %s", path, n, n == 1 ? "" : "s", list ? list : "") < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
+int step_signing_keys_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(signkeys_done) SignKeys k = {};
+        _cleanup_free_ char *full = NULL;
+        bool content_same;
+        int r;
+
+        r = signing_keys(p, &k, ret_detail);
+        if (r <= 0) {
+                if (r == 0 && ret_detail &&
+                    asprintf(ret_detail, "(none: %s)",
+                             p->config->signing_mode == SIGNING_GPG ? "[signing] keys is empty" : "mode = sigstore") < 0)
+                        *ret_detail = NULL;
+                return r < 0 ? r : 1;
+        }
+        full = provision_path(p, SIGNING_KEYS_PATH);
+        if (!full)
+                return -ENOMEM;
+        r = file_matches(full, k.data, k.size, 0644, 0, 0, &content_same);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "%s: %s", full, strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        if (ret_detail && keys_describe(&k, full, ret_detail) < 0)
+                *ret_detail = NULL;
+        return r;
+}
+
+int step_signing_keys_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(signkeys_done) SignKeys k = {};
+        _cleanup_free_ char *full = NULL;
+        int r;
+
+        /* Read and checked again: what is written is what was checked. */
+        r = signing_keys(p, &k, ret_detail);
+        if (r <= 0)
+                return r;
+        full = provision_path(p, SIGNING_KEYS_PATH);
+        if (!full)
+                return -ENOMEM;
+        r = mkdir_parents(full);
+        if (r >= 0)
+                r = write_file_atomic(full, k.data, k.size, 0644, 0, 0);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "%s: %s", full, strerror(-r)) < 0)
+                        *ret_detail = NULL;
+                return r;
+        }
+        if (ret_detail && keys_describe(&k, full, ret_detail) < 0)
+                *ret_detail = NULL;
         return 0;
 }

@@ -429,7 +429,11 @@ const ProvisionStep provision_steps[] = {
          * that does not hold the pinned image fails here, not at the end. */
         {"image-archive", 0, step_image_archive_check, NULL, NULL},
 
-        /* Identities first: every later owner is one of them. */
+        /* The trusted signers' keys ([signing] keys) next: a missing or bad
+         * key file stops the run before anything else has changed. */
+        {"signing-keys", 0, step_signing_keys_check, step_signing_keys_apply, NULL},
+
+        /* Identities next: every later owner is one of them. */
         {"service-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_SERVICE}},
         {"service-subids", STEP_HOST_ONLY, step_subids_check, step_subids_apply, NULL},
         {"proxy-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_PROXY}},

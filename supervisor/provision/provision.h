@@ -156,6 +156,8 @@ int step_user_manager_reload_check(Provision *p, const ProvisionStep *s, char **
 int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_signing_keys_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_signing_keys_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_policy_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_image_archive_check(Provision *p, const ProvisionStep *s, char **ret_detail);

@@ -320,6 +320,16 @@ int render_registries_d(const Config *c, char **ret) {
         if (text_open(&t) < 0)
                 return -ENOMEM;
         fputs(GENERATED_HEADER, t.f);
+        if (c->signing_mode == SIGNING_GPG) {
+                /* Declaring a namespace here would make a client's own
+                 * lookaside entry for it an error (containers/image refuses
+                 * a namespace configured twice in registries.d). */
+                fputs("# [signing] mode = gpg: GPG signatures travel through the registry's\n"
+                      "# signature extension (X-Registry-Supports-Signatures), or a lookaside a\n"
+                      "# client configures in a file of its own; nothing to declare here.\n",
+                      t.f);
+                return text_close(&t, ret);
+        }
         fputs("# Signatures for this registry's images are sigstore attachments stored\n"
               "# in the registry itself, next to the images they sign.\n"
               "docker:\n",

@@ -28,10 +28,12 @@ int render_registry_config(const Config *c, const char *secret, char **ret);
 int render_registry_unit(const Config *c, uid_t uid, char **ret);
 
 /* The names clients use for this registry: every server name with the pull
- * port (bare when 443) and with the push port, "[v6]" bracketed. */
+ * port (bare when 443) and with the push port, "[v6]" bracketed, in pairs:
+ * the pull name at an even index, the same server's push name after it. */
 int render_registry_names(const Config *c, char ***ret);
 
-/* registries.d: sigstore attachments for this registry's names. */
+/* registries.d: sigstore attachments for this registry's names ([signing]
+ * mode = sigstore); with mode = gpg a comment only. */
 int render_registries_d(const Config *c, char **ret);
 
 /* registries.conf.d drop-in: as the guide sets it. */

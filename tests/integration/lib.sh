@@ -11,6 +11,13 @@
 #
 #   th_boot                   boot the test host into $TH_DIR (once per test)
 #   th CMD...                 run CMD inside it (root, clean env)
+#   th_boot_two               instead of th_boot: two hosts on one private
+#                             network (a zone's bridge, 198.18.0.0/24): the
+#                             registry host ($TH_DIR, `th`, $TH_ADDR) and a
+#                             client host ($TH_CLIENT_DIR, `thc`,
+#                             $TH_CLIENT_ADDR); both resolve registry.test
+#                             to $TH_ADDR
+#   thc CMD... / thc_write PATH [MODE]   as th / th_write, on the client
 #   th_write PATH [MODE]      write stdin to PATH inside (root-owned)
 #   th_put SRC PATH [MODE]    copy a host file to PATH inside
 #   as_user USER CMD...       run CMD inside as USER with XDG_RUNTIME_DIR and
@@ -40,6 +47,10 @@ REGISTRY_IMAGE_DIR=$REPO/build/registry-image
 TEST_HOST=$REPO/scripts/test-host
 TEST_NAME=$(basename "$0" .sh)
 TH_DIR=""
+TH_CLIENT_DIR="" TH_ZONE=""
+# 198.18.0.0/15 is reserved for benchmark networks (RFC 2544): never a
+# real destination, and the zone's bridge routes nowhere else anyway.
+TH_ADDR=198.18.0.1 TH_CLIENT_ADDR=198.18.0.2
 REGISTRY_DIGEST="" REGISTRY_REFERENCE="" REGISTRY_ARCHIVE=""
 export REPO REGVISOR REGISTRY_IMAGE_DIR TEST_HOST
 
@@ -159,11 +170,64 @@ th_teardown() {
 # this test then tears down at once even while CMD blocks (teardown kills
 # CMD with the guest). <&0 keeps stdin (a background job gets /dev/null).
 th() {
-	local pid
 	[[ -n $TH_DIR ]] || fail "th: no test host (call th_boot first)"
-	"$TEST_HOST" exec "$TH_DIR" "$@" <&0 &
+	_th_on "$TH_DIR" "$@"
+}
+
+thc() {
+	[[ -n $TH_CLIENT_DIR ]] || fail "thc: no client host (call th_boot_two first)"
+	_th_on "$TH_CLIENT_DIR" "$@"
+}
+
+_th_on() {
+	local dir=$1 pid
+	shift
+	"$TEST_HOST" exec "$dir" "$@" <&0 &
 	pid=$!
 	wait "$pid" 2>/dev/null # no "Killed" job notice: the status says it
+}
+
+# _th_net RUNNER ADDR: give the host's host0 ADDR/24 and resolve
+# registry.test to the registry host's address.
+_th_net() {
+	"$1" ip addr add "$2/24" dev host0 || fail "cannot give host0 $2"
+	"$1" ip link set host0 up || fail "cannot bring host0 up at $2"
+	"$1" sh -c 'echo "$1 registry.test" >> /etc/hosts' _ "$TH_ADDR"
+}
+
+# _th_client_reachable: the client host reaches the registry host by name:
+# a connection to a closed port is refused at once (no ping in the image;
+# an unreachable host would time out instead).
+_th_client_reachable() {
+	local out
+	out=$(thc timeout 2 bash -c 'exec 3<>/dev/tcp/registry.test/9' 2>&1) || true
+	[[ $out == *"Connection refused"* ]]
+}
+
+th_boot_two() {
+	[[ -z $TH_DIR && -z $TH_CLIENT_DIR ]] || fail "th_boot_two called after a host was booted"
+	# vz-ZONE must fit IFNAMSIZ (15): 10 characters, unique per test run.
+	TH_ZONE=rv$(printf '%04x%04x' $RANDOM $RANDOM)
+	if [[ -n ${TEST_HOST_REGISTRY:-} ]]; then
+		echo "zone $TH_ZONE" >>"$TEST_HOST_REGISTRY"
+	fi
+	export TEST_HOST_ZONE=$TH_ZONE
+	th_boot
+	TH_CLIENT_DIR=$TEST_TMP/client
+	"$TEST_HOST" boot "$TH_CLIENT_DIR" || fail "client test host did not boot (see above)"
+	unset TEST_HOST_ZONE
+	thc install -D -m 0644 "$REGISTRY_IMAGE_DIR/registry.oci.tar" "$REGISTRY_ARCHIVE" ||
+		fail "cannot copy the registry image into the client host"
+	ip link set "vz-$TH_ZONE" up || fail "cannot bring the zone's bridge vz-$TH_ZONE up"
+	_th_net th "$TH_ADDR"
+	_th_net thc "$TH_CLIENT_ADDR"
+	wait_until 10 _th_client_reachable || fail "the client host does not reach $TH_ADDR"
+	step "client host up ($TH_CLIENT_DIR), zone vz-$TH_ZONE: registry.test is $TH_ADDR"
+}
+
+thc_write() {
+	thc /bin/sh -c 'umask 022; mkdir -p "$(dirname "$1")" && cat >"$1" && chmod "$2" "$1"' \
+		_ "$1" "${2:-0644}"
 }
 
 # th_write PATH [MODE]: stdin to PATH inside the guest. Written from inside
@@ -273,6 +337,14 @@ _lib_exit() {
 		else
 			"$TEST_HOST" teardown "$TH_DIR" || rc=1
 		fi
+	fi
+	if [[ -n $TH_CLIENT_DIR && -n $TEST_TMP ]]; then
+		"$TEST_HOST" teardown "$TH_CLIENT_DIR" || rc=1
+	fi
+	# nspawn removes a zone's bridge with its last host, but not after a
+	# SIGKILL.
+	if [[ -n $TH_ZONE && -n $TEST_TMP ]] && ip link show "vz-$TH_ZONE" >/dev/null 2>&1; then
+		ip link del "vz-$TH_ZONE" || rc=1
 	fi
 	if [[ -n $TEST_TMP ]]; then
 		if awk -v d="$TEST_TMP/" 'index($5 "/", d) == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then

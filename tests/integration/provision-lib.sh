@@ -107,3 +107,34 @@ registry_blob() {
 	assert_eq "$code" 201 "blob upload to $1"
 	echo "$digest"
 }
+
+# Signing (tests 62, 63): GPG keys and a file:// lookaside for signatures.
+SIGSTORE=/var/lib/regvisor-test/sigstore
+
+# gen_key RUNNER HOME UID: in the host RUNNER runs on (th or thc), a new
+# ed25519 signing key without passphrase in GNUPGHOME=HOME; prints its
+# fingerprint, read from --with-colons (gpg's machine format), never from
+# its human output.
+gen_key() {
+	"$1" /bin/sh -c 'set -e; export GNUPGHOME="$1"; mkdir -p -m 0700 "$GNUPGHOME"
+		gpg --batch --passphrase "" --quick-gen-key "$2" ed25519 sign never 2>/dev/null
+		gpg --with-colons --list-secret-keys "$2" 2>/dev/null | awk -F: '\''$1 == "fpr" { print $10; exit }'\''' \
+		_ "$2" "$3"
+}
+
+# lookaside RUNNER: in the host RUNNER runs on (th or thc), the directory
+# $SIGSTORE and the registries.d entries that store signatures pushed
+# through registry.test:4443 there and read them for pulls through
+# registry.test (its layout is REPO@sha256=HEX/signature-N, without the
+# host, so one directory serves both names).
+lookaside() {
+	"$1" mkdir -p "$SIGSTORE" /etc/containers/registries.d
+	"$1" /bin/sh -c 'cat > /etc/containers/registries.d/zz-test-lookaside.yaml' <<-EOF
+		docker:
+		  registry.test:4443:
+		    lookaside-staging: file://$SIGSTORE
+		    lookaside: file://$SIGSTORE
+		  registry.test:
+		    lookaside: file://$SIGSTORE
+	EOF
+}

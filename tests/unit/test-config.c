@@ -108,6 +108,8 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->cert_days, b->cert_days);
         assert_str_null_equal(a->organization, b->organization);
 
+        assert_int_equal(a->signing_mode, b->signing_mode);
+        assert_str_null_equal(a->signing_keys, b->signing_keys);
         assert_str_null_equal(a->sigstore_key, b->sigstore_key);
 
         assert_port_equal(&a->pull, &b->pull);
@@ -202,6 +204,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c.cert_days, 365);
         assert_string_equal(c.organization, "regvisor");
 
+        assert_int_equal(c.signing_mode, SIGNING_GPG);
+        assert_null(c.signing_keys);
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/registry-cosign.pub");
 
         assert_null(c.pull.listen.host);
@@ -292,6 +296,8 @@ static const char full_file[] = "; every key, none at its default\n"
                                 "organization = Example Corp.\n"
                                 "\n"
                                 "[signing]\n"
+                                "mode = sigstore\n"
+                                "keys = /etc/regvisor/signers.asc\n"
                                 "sigstore_key = /etc/containers/keys/org-cosign.pub\n"
                                 "\n"
                                 "[pull]\n"
@@ -356,6 +362,8 @@ static void test_full(void **state) {
         assert_int_equal(c.cert_days, 90);
         assert_string_equal(c.organization, "Example Corp.");
 
+        assert_int_equal(c.signing_mode, SIGNING_SIGSTORE);
+        assert_string_equal(c.signing_keys, "/etc/regvisor/signers.asc");
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/org-cosign.pub");
 
         assert_string_equal(c.pull.listen.host, "0.0.0.0");
@@ -430,7 +438,7 @@ static void test_example_loads(void **state) {
 static const char *const documented_keys[] = {
         "service_user", "proxy_user",  "subid_range",  "image",        "image_archive",  "storage",
         "listen",       "memory_max",  "cpu_quota",    "dir",          "server_names",   "key_type",
-        "ca_days",      "cert_days",   "organization", "initial_client", "sigstore_key", "listen",         "rate",
+        "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
@@ -1186,6 +1194,9 @@ static const ErrorCase error_cases[] = {
         {"sigstore_key relative", "[signing]\nsigstore_key = cosign.pub\n", 2, "[signing] sigstore_key",
          "absolute"},
         {"sigstore_key empty", "[signing]\nsigstore_key =\n", 2, "[signing] sigstore_key", "absolute"},
+        {"signing mode", "[signing]\nmode = cosign\n", 2, "[signing] mode", "gpg or sigstore"},
+        {"signing mode empty", "[signing]\nmode =\n", 2, "[signing] mode", "gpg or sigstore"},
+        {"signing keys relative", "[signing]\nkeys = signers.asc\n", 2, "[signing] keys", "or nothing"},
         {"key_type", "[tls]\nkey_type = rsa-2048\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},
         {"key_type empty", "[tls]\nkey_type =\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},
         {"ca_days zero", "[tls]\nca_days = 0\n", 2, "[tls] ca_days", "1 to 36500"},

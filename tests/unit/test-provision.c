@@ -3,6 +3,7 @@
  * second run changes nothing, a changed server name reissues only the
  * server certificate, and a symlink planted at a managed path is refused.
  * Every case but the table's shape needs root (PROVISION_NEEDS_ROOT). */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +115,41 @@ static bool rel_exists(const char *rel) {
         char path[512];
         snprintf(path, sizeof path, "%s%s", root, rel);
         return access(path, F_OK) == 0;
+}
+
+/* A [signing] keys file that is missing or holds no key stops the run at
+ * its row, which follows only the check-only image-archive row: nothing at
+ * all is written (the root stays empty). Runs first, on the empty root. */
+static void test_bad_signing_keys_change_nothing(void **state) {
+        PROVISION_NEEDS_ROOT();
+        char conf[1024], garbage[512];
+        ProvisionCounts n;
+        FILE *f;
+
+        assert_ptr_equal(&provision_steps[0], find_step("image-archive"));
+        assert_ptr_equal(&provision_steps[1], find_step("signing-keys"));
+        snprintf(garbage, sizeof garbage, "%s.garbage.asc", root);
+        f = fopen(garbage, "we");
+        assert_non_null(f);
+        fputs("-----BEGIN PGP PUBLIC KEY BLOCK-----\nnot a key\n", f);
+        fclose(f);
+        const char *keys[] = {"/nonexistent/signers.asc", garbage};
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                snprintf(conf, sizeof conf, "%s[signing]\nkeys = %s\n", CONF_A, keys[i]);
+                assert_true(run_once(conf, &n) < 0);
+                assert_int_equal(n.failed, 1);
+                assert_int_equal(n.changed, 0);
+                assert_true(n.ok <= 1); /* image-archive: nothing to check here */
+                DIR *d = opendir(root);
+                assert_non_null(d);
+                struct dirent *e;
+                while ((e = readdir(d)))
+                        if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                                fail_msg("%s: %s written after [signing] keys = %s was refused", root, e->d_name,
+                                         keys[i]);
+                closedir(d);
+        }
+        assert_int_equal(unlink(garbage), 0);
 }
 
 static void test_root_run_converges(void **state) {
@@ -295,16 +331,18 @@ static void test_crl_distribution_point(void **state) {
         assert_int_equal(n.changed, 0);
 
         /* The same names in another order: another first name, another URI
-         * (the SAN set is the same; registries.d follows the first name too). */
+         * (the SAN set is the same). Only the certificate changes: policy.json
+         * already has every name, and with [signing] mode = gpg (the
+         * default) registries.d names none. */
         assert_int_equal(run_once(CONF_B_SWAPPED, &n), 0);
-        assert_int_equal(n.changed, 2);
+        assert_int_equal(n.changed, 1);
         cert = cert_rel(CERTS "/registry.crt");
         assert_int_equal(pki_cert_has_crl_uri(cert, SERVER_CDP("other.test")), 1);
         X509_free(cert);
         assert_int_equal(run_once(CONF_B_SWAPPED, &n), 0);
         assert_int_equal(n.changed, 0);
         assert_int_equal(run_once(CONF_B, &n), 0);
-        assert_int_equal(n.changed, 2);
+        assert_int_equal(n.changed, 1);
 
         /* A client certificate issued now names the client CA's CRL. */
         assert_int_equal(with_provision(CONF_B, call_issue, &call), 0);
@@ -553,6 +591,7 @@ static void test_image_archive_checked_first(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
+                cmocka_unit_test(test_bad_signing_keys_change_nothing),
                 cmocka_unit_test(test_root_run_converges),
                 cmocka_unit_test(test_new_server_name_reissues_only_server_cert),
                 cmocka_unit_test(test_symlink_at_managed_path_refused),

@@ -123,7 +123,19 @@ static void test_podman_conf(void **state) {
         assert_int_equal(render_tmpfiles(&config, 990, "ci-svc", "registry-proxy", &tmpfiles), 0);
         assert_has(tmpfiles, "d /run/regvisor/registry 2750 ci-svc registry-proxy -");
         assert_has(tmpfiles, "x /var/tmp/podman-990");
+        /* gpg (the default): no namespace declared, so a client's own
+         * lookaside entry for this registry does not clash with it. */
         assert_int_equal(render_registries_d(&config, &regd), 0);
+        assert_null(strstr(regd, "registry.test"));
+        assert_null(strstr(regd, "docker:"));
+}
+
+static void test_registries_d_sigstore(void **state) {
+        _cleanup_free_ char *regd = NULL;
+        Config c = config;
+
+        c.signing_mode = SIGNING_SIGSTORE;
+        assert_int_equal(render_registries_d(&c, &regd), 0);
         assert_has(regd, "\"registry.test:4443\":\n    use-sigstore-attachments: true");
 }
 
@@ -133,6 +145,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_unit_tcp),
                 cmocka_unit_test(test_registry_config),
                 cmocka_unit_test(test_registry_names),
+                cmocka_unit_test(test_registries_d_sigstore),
                 cmocka_unit_test(test_podman_conf),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
