@@ -73,7 +73,7 @@
 #include "log.h"
 #include "macro.h"
 #include "metrics.h"
-#include "proxy.h"
+#include "context.h"
 #include "sandbox.h"
 #include "tls.h"
 
@@ -192,7 +192,7 @@ struct Conn {
 
 struct Worker {
         const ProxyContext *p;
-        const Config *c;
+        const ProxyConfig *c;
         unsigned index, column;
         int epfd, sigfd;
         Watch listen_watch[_PROXY_PORT_MAX];
@@ -582,7 +582,7 @@ static int conn_refuse_table_full(Conn *c, size_t head_len) {
  * limit delays it (c->delay_until), <0 to kill. */
 static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
         Worker *w = c->w;
-        const PortConfig *pc = w->p->port_config[c->port];
+        const ProxyPortConfig *pc = &w->c->port[c->port];
         int r, n;
 
         (void)snprintf(c->method, sizeof(c->method), "%.*s", (int)req->method_len, req->method);
@@ -639,7 +639,7 @@ static int conn_start(Conn *c, const Http1Request *req, size_t head_len) {
 
         ForwardPolicy fp = {
                 .push = c->port == PROXY_PUSH,
-                .port_number = w->p->port_number[c->port],
+                .port_number = pc->listen_port,
                 .server_names = w->c->server_names,
                 .n_server_names = w->c->n_server_names,
                 .max_body = w->c->max_body,
@@ -1366,14 +1366,14 @@ static void peer_string(const struct sockaddr_storage *ss, char out[static INET6
 }
 
 static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct sockaddr_storage *ss) {
-        const PortConfig *pc = w->p->port_config[port];
+        const ProxyPortConfig *pc = &w->c->port[port];
         _cleanup_close_ int cfd = fd;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
         int slot = -1, r = 0, one = 1;
 
         peer_string(ss, peer);
-        if (!proxy_cidr_allowed(pc->allow_cidrs, pc->n_allow_cidrs, (const struct sockaddr *)ss)) {
+        if (!cidr_allowed(pc->allow_cidrs, pc->n_allow_cidrs, (const struct sockaddr *)ss)) {
                 proxy_metrics_inc(&w->p->metrics->port[port].cidr_refused);
                 log_event(LOG_NOTICE, "refused", "%s %s refused: not in allow_cidrs", proxy_port_name(port), peer);
                 return;
@@ -1590,7 +1590,7 @@ static int conn_waits_on_client(const Conn *c) {
  * is closed. A trickle of bytes extends idle_timeout forever; this it does
  * not. Returns true when c was closed. */
 static bool conn_check_rate(Conn *c, uint64_t now) {
-        const Config *cf = c->w->c;
+        const ProxyConfig *cf = c->w->c;
         uint64_t window = (uint64_t)cf->min_rate_window * 1000, moved;
         int transfer = conn_waits_on_client(c);
 

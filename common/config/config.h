@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "cidr.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/regvisor/regvisor.conf"
 #define CONFIG_MAX_SERVER_NAMES 32
 #define CONFIG_MAX_CIDRS 32
@@ -32,12 +34,6 @@ typedef enum {
         KEY_EC_P256,
         KEY_RSA_4096,
 } KeyType;
-
-typedef struct {
-        int family;      /* AF_INET or AF_INET6 */
-        uint8_t addr[16];
-        unsigned prefix; /* prefix length in bits */
-} Cidr;
 
 /* A listening endpoint for the proxy: "443", "0.0.0.0:443", "[::]:443". */
 typedef struct {
