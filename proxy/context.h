@@ -8,6 +8,7 @@
  */
 
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -31,6 +32,18 @@ typedef struct ProxyContext {
         /* Read end: EOF tells a worker that the parent died. */
         int parent_pipe[2];
 } ProxyContext;
+
+/* The signals the parent and its workers take through a signalfd, blocked
+ * before the first fork so that a worker starts with them blocked too:
+ * SIGTERM, SIGINT (stop, drain), SIGHUP (reload; a worker drains), SIGCHLD
+ * (the parent reaps; a worker has no children). */
+static inline void proxy_signal_set(sigset_t *ret) {
+        (void)sigemptyset(ret);
+        (void)sigaddset(ret, SIGTERM);
+        (void)sigaddset(ret, SIGINT);
+        (void)sigaddset(ret, SIGHUP);
+        (void)sigaddset(ret, SIGCHLD);
+}
 
 /* The worker's life: lockdown, event loop, drain on SIGTERM. column is the
  * worker's column in the limits table. Returns the process exit status;

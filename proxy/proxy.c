@@ -567,17 +567,12 @@ static int report_fd_from_env(void) {
         return -1;
 }
 
-/* Signals are handled through a signalfd; blocked before the first fork
- * so that the workers start with them blocked too. */
+/* Signals are handled through a signalfd (proxy_signal_set()). */
 static int signals_open(void) {
         sigset_t mask;
         int fd;
 
-        (void)sigemptyset(&mask);
-        (void)sigaddset(&mask, SIGTERM);
-        (void)sigaddset(&mask, SIGINT);
-        (void)sigaddset(&mask, SIGHUP);
-        (void)sigaddset(&mask, SIGCHLD);
+        proxy_signal_set(&mask);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "proxy: sigprocmask: %m");
         fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
