@@ -424,10 +424,15 @@ void exchange_finish(Conn *c) {
         exchange_log(c);
         /* Kept for the next request only when the response ended exactly
          * at its framing boundary and the registry has read the whole
-         * request: bytes after the response (uin, or still in the socket)
-         * would be handed to the next request as its answer. */
+         * request: bytes after the response would be handed to the next
+         * request as its answer. Bytes already read (uin) are checked
+         * here; bytes still in the socket are checked once, right before
+         * the connection is reused (upstream_idle() in
+         * exchange_forward_head()): a check here as well would cost a
+         * system call per exchange and prove nothing about the bytes that
+         * arrive after it. */
         if (!c->upstream_keep_alive || !c->req_done || c->resp_body == HTTP1_BODY_UNTIL_CLOSE ||
-            buf_len(&c->uin) > 0 || buf_len(&c->uout) > 0 || !upstream_idle(c))
+            buf_len(&c->uin) > 0 || buf_len(&c->uout) > 0)
                 conn_upstream_close(c);
         else {
                 buf_release(&c->uin);
