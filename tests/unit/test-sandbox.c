@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -269,15 +270,13 @@ static void child_allowed(const void *arg) {
         struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t addr_len = sizeof(addr);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT}, evs[4];
-        struct itimerspec its = {.it_value = {.tv_nsec = 1000000}};
         struct timespec ts;
         struct timeval tv;
         struct stat st;
         uint8_t rnd[64];
         char buf[256];
-        int p[2], lfd, ep, fd, cfd, sfd, tfd, one = 1, err;
+        int p[2], lfd, ep, fd, cfd, sfd, one = 1, err;
         socklen_t err_len = sizeof(err);
-        uint64_t ticks;
         void *m;
         char *big;
 
@@ -358,16 +357,6 @@ static void child_allowed(const void *arg) {
         CHECK(fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) & ~O_NONBLOCK) == 0);
         CHECK(shutdown(sfd, SHUT_WR) == 0);
         CHECK(close(sfd) == 0 && close(cfd) == 0);
-
-        /* Timers. */
-        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        CHECK(tfd >= 0);
-        CHECK(timerfd_settime(tfd, 0, &its, NULL) == 0);
-        ev.events = EPOLLIN;
-        ev.data.fd = tfd;
-        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) == 0);
-        CHECK(epoll_wait(ep, evs, ELEMENTSOF(evs), 5000) == 1);
-        CHECK(read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks));
 
         /* Signals to ourselves. */
         CHECK(raise(SIGUSR1) == 0);
@@ -711,6 +700,28 @@ static void f_x32(void) {
         (void) syscall(0x40000000 | SYS_getpid);
 }
 
+/* The worker's loop is plain epoll, its signalfd made before lockdown:
+ * sd-event's calls have no row. */
+static void f_timerfd(void) {
+        lockdown_and_mark();
+        (void) timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+}
+static void f_epoll_pwait(void) {
+        lockdown_and_mark();
+        (void) syscall(SYS_epoll_pwait, -1, NULL, 0, 0, NULL, 8);
+}
+static void f_epoll_pwait2(void) {
+        lockdown_and_mark();
+        (void) syscall(SYS_epoll_pwait2, -1, NULL, 0, NULL, NULL, 8);
+}
+static void f_signalfd(void) {
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        lockdown_and_mark();
+        (void) signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
 static void run_forbidden(const void *arg) {
         void (*fn)(void) = *(void (*const *)(void)) arg;
         fn();
@@ -758,6 +769,10 @@ static void test_forbidden(void **state) {
                 {"stat by path", f_stat_path},
                 {"int 0x80", f_int80},
                 {"x32 syscall", f_x32},
+                {"timerfd_create", f_timerfd},
+                {"epoll_pwait", f_epoll_pwait},
+                {"epoll_pwait2", f_epoll_pwait2},
+                {"signalfd", f_signalfd},
         };
 
         REQUIRE_ROOT();
@@ -827,19 +842,34 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The why cell of a .md row, trimmed, without its backticks. */
+static void doc_why(const char *cell, char *out, size_t size) {
+        size_t n = 0;
+
+        while (*cell == ' ')
+                cell++;
+        for (; *cell && *cell != '|' && n + 1 < size; cell++)
+                if (*cell != '`')
+                        out[n++] = *cell;
+        while (n > 0 && out[n - 1] == ' ')
+                n--;
+        out[n] = 0;
+}
+
 static void test_table(void **state) {
         char *from_table[256], *from_doc[256], line[1024], path[4096];
-        const char *name, *action, *dir;
+        const char *name, *action, *why, *dir;
         size_t n_table = 0, n_doc = 0;
         _cleanup_fclose_ FILE *f = NULL;
 
-        for (size_t i = 0; proxy_sandbox_rule_get(i, &name, &action) == 0; i++) {
+        for (size_t i = 0; proxy_sandbox_rule_get(i, &name, &action, &why) == 0; i++) {
                 if (seccomp_syscall_resolve_name(name) == __NR_SCMP_ERROR)
                         fail_msg("table row %zu: unknown syscall \"%s\"", i, name);
+                assert_true(why && *why);
                 assert_true(n_table < ELEMENTSOF(from_table));
-                assert_true(asprintf(&from_table[n_table++], "%s %s", name, action) > 0);
+                assert_true(asprintf(&from_table[n_table++], "%s %s: %s", name, action, why) > 0);
         }
-        assert_int_equal(proxy_sandbox_rule_get(n_table, &name, &action), -ENOENT);
+        assert_int_equal(proxy_sandbox_rule_get(n_table, &name, &action, &why), -ENOENT);
         assert_true(n_table > 40);
 
         /* Rows of the table in the .md: | `name` | arguments | action | why | */
@@ -849,7 +879,7 @@ static void test_table(void **state) {
         if (!f)
                 fail_msg("cannot open %s (run from the source tree or set REGVISOR_SRCDIR)", path);
         while (fgets(line, sizeof(line), f)) {
-                char doc_name[64], doc_action[64], *cells[5], *p = line;
+                char doc_name[64], doc_action[64], doc_reason[512], *cells[5], *p = line;
                 size_t n = 0;
 
                 if (!strneq(line, "| `", 3))
@@ -857,11 +887,12 @@ static void test_table(void **state) {
                 while (n < ELEMENTSOF(cells) && (p = strchr(p, '|'))) {
                         cells[n++] = ++p;
                 }
-                assert_true(n >= 4);
+                assert_true(n >= 5);
                 assert_int_equal(sscanf(cells[0], " `%63[a-z0-9_]`", doc_name), 1);
                 assert_int_equal(sscanf(cells[2], " %63[a-zA-Z0-9_()]", doc_action), 1);
+                doc_why(cells[3], doc_reason, sizeof(doc_reason));
                 assert_true(n_doc < ELEMENTSOF(from_doc));
-                assert_true(asprintf(&from_doc[n_doc++], "%s %s", doc_name, doc_action) > 0);
+                assert_true(asprintf(&from_doc[n_doc++], "%s %s: %s", doc_name, doc_action, doc_reason) > 0);
         }
 
         qsort(from_table, n_table, sizeof(char *), cmp_str);
