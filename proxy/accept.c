@@ -24,7 +24,6 @@
 #define ACCEPT_PAUSE_MS 250   /* out of descriptors: accept again after this */
 #define FD_LIMIT_LOG_MS 10000 /* at most one warning about it per this */
 
-
 /* The limits table has no room for this client: say so once a minute. The
  * client is refused (ratelimit.h: failing open would switch the limits off
  * for every new address, the attacker's included). */

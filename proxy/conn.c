@@ -45,7 +45,6 @@ typedef enum ConnStep {
         CONN_STEP_STOP,  /* nothing to do until the next event, or the connection died */
 } ConnStep;
 
-
 void conn_upstream_close(Conn *c) {
         if (c->upstream.fd >= 0) {
                 (void)epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->upstream.fd, NULL);

@@ -27,7 +27,6 @@
 #include "ratelimit.h"
 #include "worker.h"
 
-
 /* Counts a failure of the registry, by kind, on the port's counters. */
 void exchange_count_upstream_error(Conn *c, MetricsUpstreamError e) {
         proxy_metrics_inc(&conn_metrics(c)->upstream_errors[e]);

@@ -31,7 +31,6 @@
 
 #define WORKER_FDS 16 /* descriptors a worker needs besides connections */
 
-
 static void worker_reap(Worker *w) {
         while (w->dead) {
                 Conn *c = w->dead;
