@@ -436,6 +436,11 @@ void exchange_finish(Conn *c) {
         else {
                 buf_release(&c->uin);
                 buf_release(&c->uout);
+                /* The exchange's own upstream events are no news about the
+                 * idle connection: only one that comes later makes the
+                 * idle check (conn.c) peek; what is already there waits
+                 * for the check before reuse. */
+                c->upstream_event = false;
         }
         if (c->resp_close)
                 conn_closing(c);
