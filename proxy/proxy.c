@@ -5,8 +5,9 @@
  *
  * Workers are a table of 2 x workers slots. Slot i owns column i of the
  * limits table. A generation of workers fills `workers` free slots; a
- * reload (SIGHUP) reads the configuration file again, starts a new
- * generation with it on the other free slots and tells the old one to drain
+ * reload (SIGHUP) asks the command line for the configuration again (its
+ * ProxyReload callback), starts a new generation with it on the other free
+ * slots and tells the old one to drain
  * (SIGTERM), so both may run for up to PROXY_DRAIN_SECONDS without sharing
  * a column. Workers get their configuration by fork(), so the new
  * generation has every new value and the old one keeps its own until it is
