@@ -48,7 +48,7 @@
 #include "tls.h"
 
 #define CONN_RUN_BUDGET 64          /* rounds of conn_run() before yielding */
-#define CONN_CHUNKED_HOLD_ROOM 4096 /* see exchange.c: hold a chunked body back */
+#define CONN_CHUNKED_HOLD_ROOM 4096 /* see conn.c: hold a chunked body back */
 #define LINGER_MS 2000              /* reading after our last response, see conn.c */
 #define CLOSING_MS 10000            /* flushing our last response */
 #define SUBJECT_MAX 256
