@@ -47,17 +47,20 @@ SUPERVISOR_DIRS := $(sort $(dir $(wildcard supervisor/*/*.[ch])))
 SUPERVISOR_DIRS := $(SUPERVISOR_DIRS:%/=%)
 SRC_DIRS := $(COMMON_DIRS) $(PROXY_DIRS) $(SIGSTORE_DIRS) $(SUPERVISOR_DIRS)
 
-# Includes go one way: common/ sees only itself, proxy/ sees common/ and
-# itself, supervisor/ sees both and, folder by folder, the USES_ rows below
-# (cli runs the proxy, run hands it the metrics memfd). Each folder is compiled with only the -iquote paths it
-# may use, so a header from the wrong side fails to compile. Quoted includes
-# also search the including file's own folder; <> includes never see these.
+# Includes go one way: common/ sees only itself, proxy/ sees itself and the
+# folders of its USES_ row (common/ but not common/config/: the command line
+# hands it a ProxyConfig), supervisor/ sees common/ and, folder by folder,
+# the USES_ rows below (cli runs the proxy, run hands it the metrics memfd).
+# Each folder is compiled with only the -iquote paths it may use, so a
+# header from the wrong side fails to compile. Quoted includes also search
+# the including file's own folder; <> includes never see these.
+USES_proxy := common
 COMMON_INC := $(COMMON_DIRS:%=-iquote %)
-PROXY_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %)
+PROXY_INC := $(USES_proxy:%=-iquote %) $(PROXY_DIRS:%=-iquote %)
 # The signature store sees common/, itself and proxy/ for http1.h alone (the
 # strict parser), until that moves to common/.
-SIGSTORE_INC := $(COMMON_INC) $(SIGSTORE_DIRS:%=-iquote %) -iquote proxy
-SUPERVISOR_INC := $(PROXY_INC) $(SIGSTORE_DIRS:%=-iquote %) $(SUPERVISOR_DIRS:%=-iquote %)
+SIGSTORE_INC := $(USES_proxy:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %) -iquote proxy
+SUPERVISOR_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %) $(SUPERVISOR_DIRS:%=-iquote %)
 # Unit tests reach into any folder.
 TEST_INC := $(SUPERVISOR_INC) -iquote tests/unit
 

@@ -33,13 +33,15 @@ static inline void cap_freep(cap_t *c) {
 }
 
 int lockdown_rule_get(const SandboxRule *rules, size_t n, size_t i, const char **ret_syscall,
-                      const char **ret_action) {
+                      const char **ret_action, const char **ret_why) {
         if (i >= n)
                 return -ENOENT;
         if (ret_syscall)
                 *ret_syscall = rules[i].syscall;
         if (ret_action)
                 *ret_action = rules[i].action_name;
+        if (ret_why)
+                *ret_why = rules[i].why;
         return 0;
 }
 

@@ -135,4 +135,4 @@ int lockdown_load_seccomp(const SandboxRule *rules, size_t n);
  * untouched then.
  */
 int lockdown_rule_get(const SandboxRule *rules, size_t n, size_t i, const char **ret_syscall,
-                      const char **ret_action);
+                      const char **ret_action, const char **ret_why);

@@ -5,8 +5,9 @@
  *
  * Workers are a table of 2 x workers slots. Slot i owns column i of the
  * limits table. A generation of workers fills `workers` free slots; a
- * reload (SIGHUP) reads the configuration file again, starts a new
- * generation with it on the other free slots and tells the old one to drain
+ * reload (SIGHUP) asks the command line for the configuration again (its
+ * ProxyReload callback), starts a new generation with it on the other free
+ * slots and tells the old one to drain
  * (SIGTERM), so both may run for up to PROXY_DRAIN_SECONDS without sharing
  * a column. Workers get their configuration by fork(), so the new
  * generation has every new value and the old one keeps its own until it is
@@ -37,17 +38,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "context.h"
 #include "log.h"
 #include "macro.h"
-#include "paths.h"
 #include "proxy.h"
-#include "reload.h"
 #include "tls.h"
 
 #define RESTART_FAST_MS 1000
 #define RESTART_DELAY_MS 1000
-#define STOP_GRACE_MS ((PROXY_DRAIN_SECONDS + 5) * 1000)
+#define STOP_GRACE_MS (PROXY_STOP_SECONDS * 1000)
 
 typedef struct WorkerSlot {
         pid_t pid;          /* 0: free */
@@ -58,61 +57,22 @@ typedef struct WorkerSlot {
 
 typedef struct Parent {
         ProxyContext ctx;
-        const char *root;
         unsigned n_workers;
         unsigned generation;
         WorkerSlot *slots; /* 2 * n_workers */
         bool stopping;
         uint64_t stop_deadline;
-        const char *config_path; /* NULL: a reload loads certificates only */
-        Config *reloaded;        /* owned: ctx.config after the first reload */
+        ProxyReload reload;       /* NULL: a reload loads certificates only */
+        void *reload_userdata;
+        ProxyConfig *reloaded;    /* owned: ctx.config after the first reload */
         int report_fd;           /* reload outcomes for the supervisor, -1 if none */
         TlsTicketKeys *ticket_keys[_PROXY_PORT_MAX]; /* shared with the workers, see tls.h */
 } Parent;
-
-const char *proxy_port_name(ProxyPort p) {
-        return p == PROXY_PULL ? "pull" : "push";
-}
 
 static uint64_t now_ms(void) {
         struct timespec ts;
         (void)clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-bool proxy_cidr_allowed(const Cidr *cidrs, unsigned n, const struct sockaddr *addr) {
-        uint8_t a[16];
-        int family;
-
-        if (n == 0)
-                return true;
-        if (addr->sa_family == AF_INET) {
-                family = AF_INET;
-                memcpy(a, &((const struct sockaddr_in *)addr)->sin_addr, 4);
-        } else if (addr->sa_family == AF_INET6) {
-                const struct in6_addr *in6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
-                if (IN6_IS_ADDR_V4MAPPED(in6)) {
-                        family = AF_INET;
-                        memcpy(a, &in6->s6_addr[12], 4);
-                } else {
-                        family = AF_INET6;
-                        memcpy(a, in6, 16);
-                }
-        } else
-                return false;
-
-        for (unsigned i = 0; i < n; i++) {
-                const Cidr *c = &cidrs[i];
-                unsigned bits = c->prefix, full = bits / 8, rest = bits % 8;
-                if (c->family != family)
-                        continue;
-                if (memcmp(a, c->addr, full) != 0)
-                        continue;
-                if (rest && ((a[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)) != 0)
-                        continue;
-                return true;
-        }
-        return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -124,15 +84,6 @@ static void ssl_ctx_free_all(SSL_CTX *ctx[_PROXY_PORT_MAX]) {
                 SSL_CTX_free(ctx[i]);
                 ctx[i] = NULL;
         }
-}
-
-static char *tls_path(const Parent *pa, const char *rel) {
-        _cleanup_free_ char *dir = path_join_root(pa->root, pa->ctx.config->tls_dir);
-        char *p;
-
-        if (!dir || asprintf(&p, "%s/%s", dir, rel) < 0)
-                return NULL;
-        return p;
 }
 
 /* New contexts, new ticket key epoch: tickets of the old contexts (and
@@ -152,25 +103,20 @@ static int use_ticket_keys(const Parent *pa, SSL_CTX *ctx[_PROXY_PORT_MAX]) {
 
 /* Loads both contexts into ret[]; all or nothing. */
 static int load_tls(const Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
-        _cleanup_free_ char *cert = tls_path(pa, TLS_SERVER_CERT), *key = tls_path(pa, TLS_SERVER_KEY),
-                            *ca = tls_path(pa, TLS_CLIENT_CA_CERT), *crl = tls_path(pa, TLS_CLIENT_CRL),
-                            *server_ca = tls_path(pa, TLS_SERVER_CA_CERT),
-                            *server_crl = tls_path(pa, TLS_SERVER_CRL);
+        const ProxyConfig *c = pa->ctx.config;
         SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
         int r;
 
-        if (!cert || !key || !ca || !crl || !server_ca || !server_crl)
-                return log_error_errno(-ENOMEM, "out of memory");
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
                 _cleanup_free_ char *error = NULL;
                 /* Both ports publish both CRLs (crl-route.c); the push port
                  * also enforces the client CA's. */
-                TlsFiles f = {.cert = cert,
-                              .key = key,
-                              .client_ca = ca,
-                              .crl = crl,
-                              .server_ca = server_ca,
-                              .server_crl = server_crl,
+                TlsFiles f = {.cert = c->tls_cert,
+                              .key = c->tls_key,
+                              .client_ca = c->tls_client_ca,
+                              .crl = c->tls_crl,
+                              .server_ca = c->tls_server_ca,
+                              .server_crl = c->tls_server_crl,
                               .client_auth = i == PROXY_PUSH};
                 r = tls_ctx_new(&f, proxy_port_name((ProxyPort)i), &ctx[i], &error);
                 if (r < 0) {
@@ -200,22 +146,22 @@ static int listen_fd_from_systemd(unsigned port) {
         return -ENOENT;
 }
 
-static int bind_listen(const ListenAddress *la, int *ret_fd) {
+static int bind_listen(const ProxyPortConfig *la, int *ret_fd) {
         struct sockaddr_storage ss = {};
         socklen_t len;
         int fd, one = 1, zero = 0;
 
-        if (!la->host || streq(la->host, "::") || streq(la->host, "[::]")) {
+        if (!la->listen_host || streq(la->listen_host, "::") || streq(la->listen_host, "[::]")) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
                 s6->sin6_family = AF_INET6;
                 s6->sin6_addr = in6addr_any;
-                s6->sin6_port = htons(la->port);
+                s6->sin6_port = htons(la->listen_port);
                 len = sizeof(*s6);
         } else {
                 struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
                 char host[INET6_ADDRSTRLEN + 2];
-                (void)snprintf(host, sizeof(host), "%s", la->host);
+                (void)snprintf(host, sizeof(host), "%s", la->listen_host);
                 if (host[0] == '[') { /* "[::1]" */
                         size_t l = strlen(host);
                         if (l > 2 && host[l - 1] == ']') {
@@ -225,28 +171,28 @@ static int bind_listen(const ListenAddress *la, int *ret_fd) {
                 }
                 if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
                         s4->sin_family = AF_INET;
-                        s4->sin_port = htons(la->port);
+                        s4->sin_port = htons(la->listen_port);
                         len = sizeof(*s4);
                 } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
                         s6->sin6_family = AF_INET6;
-                        s6->sin6_port = htons(la->port);
+                        s6->sin6_port = htons(la->listen_port);
                         len = sizeof(*s6);
                 } else
                         return -EINVAL;
         }
 
         fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 && ss.ss_family == AF_INET6 && !la->host) {
+        if (fd < 0 && ss.ss_family == AF_INET6 && !la->listen_host) {
                 /* No IPv6 here: all of IPv4 then. */
                 struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                *s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->port)};
+                *s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->listen_port)};
                 len = sizeof(*s4);
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         }
         if (fd < 0)
                 return negative_errno();
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ss.ss_family == AF_INET6 && !la->host)
+        if (ss.ss_family == AF_INET6 && !la->listen_host)
                 (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
                 int r = negative_errno();
@@ -258,26 +204,24 @@ static int bind_listen(const ListenAddress *la, int *ret_fd) {
 }
 
 static int setup_listeners(Parent *pa) {
-        const Config *c = pa->ctx.config;
-        const ListenAddress *la[_PROXY_PORT_MAX] = {&c->pull.listen, &c->push.listen};
         int r;
 
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
-                int fd = listen_fd_from_systemd(la[i]->port);
-                pa->ctx.port_number[i] = la[i]->port;
+                const ProxyPortConfig *la = &pa->ctx.config->port[i];
+                int fd = listen_fd_from_systemd(la->listen_port);
                 if (fd >= 0) {
                         /* Ours now, and non-blocking for accept4() loops. */
                         int fl = fcntl(fd, F_GETFL);
                         (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
                         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
                         log_info("proxy: %s port %u from socket activation", proxy_port_name((ProxyPort)i),
-                                 la[i]->port);
+                                 la->listen_port);
                 } else {
-                        r = bind_listen(la[i], &fd);
+                        r = bind_listen(la, &fd);
                         if (r < 0)
                                 return log_error_errno(r, "proxy: cannot listen on %s%s%u for the %s port: %m",
-                                                       la[i]->host ? la[i]->host : "", la[i]->host ? ":" : "",
-                                                       la[i]->port, proxy_port_name((ProxyPort)i));
+                                                       la->listen_host ? la->listen_host : "", la->listen_host ? ":" : "",
+                                                       la->listen_port, proxy_port_name((ProxyPort)i));
                 }
                 pa->ctx.listen_fd[i] = fd;
         }
@@ -285,31 +229,33 @@ static int setup_listeners(Parent *pa) {
 }
 
 static int setup_upstream(Parent *pa) {
-        const UpstreamAddress *u = &pa->ctx.config->listen;
+        const ProxyConfig *u = pa->ctx.config;
         struct sockaddr_storage *ss = &pa->ctx.upstream;
 
         memset(ss, 0, sizeof(*ss));
-        if (u->kind == LISTEN_UNIX) {
+        if (u->upstream_path) {
                 struct sockaddr_un *un = (struct sockaddr_un *)ss;
-                if (strlen(u->path) >= sizeof(un->sun_path))
-                        return log_error_errno(-ENAMETOOLONG, "proxy: upstream socket path too long: %s", u->path);
+                if (strlen(u->upstream_path) >= sizeof(un->sun_path))
+                        return log_error_errno(-ENAMETOOLONG, "proxy: upstream socket path too long: %s",
+                                               u->upstream_path);
                 un->sun_family = AF_UNIX;
-                strcpy(un->sun_path, u->path);
-                pa->ctx.upstream_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(u->path) + 1);
+                strcpy(un->sun_path, u->upstream_path);
+                pa->ctx.upstream_len =
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(u->upstream_path) + 1);
                 return 0;
         }
         struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET, u->host, &s4->sin_addr) == 1) {
+        if (u->upstream_host && inet_pton(AF_INET, u->upstream_host, &s4->sin_addr) == 1) {
                 s4->sin_family = AF_INET;
-                s4->sin_port = htons(u->port);
+                s4->sin_port = htons(u->upstream_port);
                 pa->ctx.upstream_len = sizeof(*s4);
-        } else if (inet_pton(AF_INET6, u->host, &s6->sin6_addr) == 1) {
+        } else if (u->upstream_host && inet_pton(AF_INET6, u->upstream_host, &s6->sin6_addr) == 1) {
                 s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons(u->port);
+                s6->sin6_port = htons(u->upstream_port);
                 pa->ctx.upstream_len = sizeof(*s6);
         } else
-                return log_error_errno(-EINVAL, "proxy: bad upstream address %s", u->host);
+                return log_error_errno(-EINVAL, "proxy: bad upstream address %s", u->upstream_host ? u->upstream_host : "(none)");
         return 0;
 }
 
@@ -413,7 +359,7 @@ static void signal_generation(Parent *pa, unsigned below_generation, int sig) {
                         (void)kill(pa->slots[i].pid, sig);
 }
 
-/* One line per reload to the supervisor (see reload.h): "ok MESSAGE" or
+/* One line per reload to the supervisor (common/config/reload.h): "ok MESSAGE" or
  * "failed MESSAGE", written at once (below PIPE_BUF: atomic). Also logged. */
 static void report(Parent *pa, bool ok, const char *fmt, ...) _printf_(3, 4);
 static void report(Parent *pa, bool ok, const char *fmt, ...) {
@@ -440,15 +386,23 @@ static void report(Parent *pa, bool ok, const char *fmt, ...) {
                 log_warning("proxy: cannot report the reload to the supervisor: %m");
 }
 
-static bool limits_wanted(const Config *c) {
-        return c->pull.conn_per_ip || c->push.conn_per_ip || c->pull.rate > 0 || c->push.rate > 0;
+static bool limits_wanted(const ProxyConfig *c) {
+        for (int i = 0; i < _PROXY_PORT_MAX; i++)
+                if (c->port[i].conn_per_ip || c->port[i].rate > 0)
+                        return true;
+        return false;
 }
 
-/* The configuration file again, or NULL with *ret_refusal saying why the
- * running one stays (a parse error, restart-only keys). */
-static Config *reload_config(const Parent *pa, char **ret_refusal) {
-        _cleanup_free_ char *error = NULL, *restart = NULL;
-        Config *fresh = calloc(1, sizeof(Config));
+static void config_free(ProxyConfig *c) {
+        proxy_config_done(c);
+        free(c);
+}
+
+/* The configuration to run next, from the command line's callback; or NULL
+ * with *ret_refusal saying why the running one stays (a file that does not
+ * load, restart-only keys changed). */
+static ProxyConfig *reload_config(const Parent *pa, char **ret_refusal) {
+        ProxyConfig *fresh = calloc(1, sizeof(ProxyConfig));
         int r;
 
         *ret_refusal = NULL;
@@ -456,78 +410,44 @@ static Config *reload_config(const Parent *pa, char **ret_refusal) {
                 *ret_refusal = strdup("out of memory");
                 return NULL;
         }
-        r = reload_load_config(pa->config_path, fresh, &error);
+        r = pa->reload(pa->reload_userdata, fresh, ret_refusal);
         if (r < 0) {
                 free(fresh);
-                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
-                return NULL;
-        }
-        r = reload_restart_only_changes(pa->ctx.config, fresh, RELOAD_PROXY, &restart);
-        if (r != 0) {
-                config_done(fresh);
-                free(fresh);
-                if (asprintf(ret_refusal, "%s: %s %s only with a restart", pa->config_path,
-                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
-                        *ret_refusal = NULL;
+                if (!*ret_refusal)
+                        *ret_refusal = strdup(strerror(-r));
                 return NULL;
         }
         return fresh;
 }
 
-/* SIGHUP: the configuration file again (when the proxy knows it), the
- * certificates and the CRL, then a new generation of workers with all of
- * it; the old generation drains. The configuration is all or nothing: a
- * file that does not load or changes restart-only keys (reload.h) leaves
- * the running one, and the reload is reported failed. The certificates and
- * the CRL are loaded again in any case: a revocation never waits for an
- * unrelated mistake in the configuration to be fixed. Certificates that do
- * not load leave everything as it was. */
-static void reload(Parent *pa) {
-        SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
-        const Config *running = pa->ctx.config;
-        _cleanup_free_ char *refusal = NULL;
-        Config *fresh = NULL;
+/* What a new generation needs besides its configuration (already
+ * pa->ctx.config): the TLS contexts into ret[] and, when limits were just
+ * switched on, a limits table (the old generation drains without). On
+ * failure the reload is reported refused and nothing changed. */
+static int reload_prepare(Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
         int r;
 
-        if (pa->config_path) {
-                fresh = reload_config(pa, &refusal);
-                /* load_tls() reads [tls] dir from ctx.config. */
-                if (fresh)
-                        pa->ctx.config = fresh;
-                else if (!refusal)
-                        refusal = strdup("out of memory");
-        }
-        if (load_tls(pa, ctx) < 0) {
-                pa->ctx.config = running;
-                if (fresh) {
-                        config_done(fresh);
-                        free(fresh);
-                }
+        r = load_tls(pa, ret);
+        if (r < 0) {
                 report(pa, false, "cannot load the certificates (see above); the workers keep the previous "
                                   "configuration and certificates");
-                return;
+                return r;
         }
         if (!pa->ctx.limits && limits_wanted(pa->ctx.config)) {
-                /* Limits switched on: a table for the new generation (the
-                 * old one drains without). */
                 r = limits_new(pa->ctx.config->limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
                 if (r < 0) {
-                        pa->ctx.config = running;
-                        if (fresh) {
-                                config_done(fresh);
-                                free(fresh);
-                        }
-                        ssl_ctx_free_all(ctx);
+                        ssl_ctx_free_all(ret);
                         report(pa, false, "cannot create the limits table: %s; keeping the running configuration",
                                strerror(-r));
-                        return;
+                        return r;
                 }
         }
-        pa->ctx.port_config[PROXY_PULL] = &pa->ctx.config->pull;
-        pa->ctx.port_config[PROXY_PUSH] = &pa->ctx.config->push;
+        return 0;
+}
 
-        /* Slots of the older-than-previous generation, if any, must go
-         * now to make room. */
+/* Slots of the older-than-previous generation, if any, must go now to
+ * make room for a new one. */
+static void retire_old_generations(Parent *pa) {
         signal_generation(pa, pa->generation, SIGKILL);
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)
                 if (pa->slots[i].pid > 0 && pa->slots[i].generation < pa->generation) {
@@ -539,7 +459,50 @@ static void reload(Parent *pa) {
                 }
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)
                 pa->slots[i].restart_at = 0;
+}
 
+static void reload_report(Parent *pa, const char *refusal, int spawned, bool fresh) {
+        if (refusal)
+                report(pa, false, "%s; keeping the running configuration (certificates and CRL reloaded: "
+                                  "generation %u of workers)", refusal, pa->generation);
+        else if (spawned < 0)
+                report(pa, false, "%s; generation %u is short of workers (restarted as slots free up)",
+                       strerror(-spawned), pa->generation);
+        else
+                report(pa, true, "generation %u of workers started with %s%s; the previous one drains",
+                       pa->generation, fresh ? "the configuration of " : "the certificates and CRL",
+                       fresh && pa->ctx.config->source ? pa->ctx.config->source : "");
+}
+
+/* SIGHUP: the configuration again (when the command line gave a way to
+ * get it), the certificates and the CRL, then a new generation of workers
+ * with all of it; the old generation drains. The configuration is all or
+ * nothing: one that does not load or changes restart-only keys leaves the
+ * running one, and the reload is reported failed. The certificates and
+ * the CRL are loaded again in any case: a revocation never waits for an
+ * unrelated mistake in the configuration to be fixed. Certificates that do
+ * not load leave everything as it was. */
+static void reload(Parent *pa) {
+        SSL_CTX *ctx[_PROXY_PORT_MAX] = {};
+        const ProxyConfig *running = pa->ctx.config;
+        _cleanup_free_ char *refusal = NULL;
+        ProxyConfig *fresh = NULL;
+        int r;
+
+        if (pa->reload) {
+                fresh = reload_config(pa, &refusal);
+                /* load_tls() reads the certificate files of ctx.config. */
+                if (fresh)
+                        pa->ctx.config = fresh;
+                else if (!refusal)
+                        refusal = strdup("out of memory");
+        }
+        if (reload_prepare(pa, ctx) < 0) {
+                pa->ctx.config = running;
+                config_free(fresh);
+                return;
+        }
+        retire_old_generations(pa);
         ssl_ctx_free_all(pa->ctx.ctx);
         memcpy(pa->ctx.ctx, ctx, sizeof(ctx));
         pa->generation++;
@@ -547,22 +510,11 @@ static void reload(Parent *pa) {
         signal_generation(pa, pa->generation, SIGTERM);
         /* The workers have their copies: the previous configuration (if we
          * own it) is nobody's any more. */
-        if (fresh && pa->reloaded) {
-                config_done(pa->reloaded);
-                free(pa->reloaded);
-        }
-        if (fresh)
+        if (fresh) {
+                config_free(pa->reloaded);
                 pa->reloaded = fresh;
-        if (refusal)
-                report(pa, false, "%s; keeping the running configuration (certificates and CRL reloaded: "
-                                  "generation %u of workers)", refusal, pa->generation);
-        else if (r < 0)
-                report(pa, false, "%s; generation %u is short of workers (restarted as slots free up)",
-                       strerror(-r), pa->generation);
-        else
-                report(pa, true, "generation %u of workers started with %s%s; the previous one drains",
-                       pa->generation, fresh ? "the configuration of " : "the certificates and CRL",
-                       fresh ? pa->config_path : "");
+        }
+        reload_report(pa, refusal, r, fresh);
 }
 
 /* From the loop (every 250 ms at least): the ticket keys' schedule. A
@@ -596,185 +548,212 @@ static bool any_worker(const Parent *pa) {
 }
 
 static int lookup_user(Parent *pa) {
-        struct passwd *pw = getpwnam(pa->ctx.config->proxy_user);
+        const char *user = pa->ctx.config->proxy_user;
+        struct passwd *pw = user ? getpwnam(user) : NULL;
 
         if (!pw)
                 return log_error_errno(-ESRCH, "proxy: no user '%s' ([host] proxy_user); run regvisor provision",
-                                       pa->ctx.config->proxy_user);
+                                       user ? user : "");
         if (pw->pw_uid == 0 || pw->pw_gid == 0)
-                return log_error_errno(-EPERM, "proxy: proxy_user '%s' must not be root", pa->ctx.config->proxy_user);
+                return log_error_errno(-EPERM, "proxy: proxy_user '%s' must not be root", user);
         pa->ctx.uid = pw->pw_uid;
         pa->ctx.gid = pw->pw_gid;
         return 0;
 }
 
-int proxy_run(const Config *config, const char *config_path, const char *root) {
-        Parent pa = {
-                .ctx = {.config = config, .listen_fd = {-1, -1}, .parent_pipe = {-1, -1}},
-                .root = root,
-                .config_path = config_path,
-                .report_fd = -1,
-        };
-        _cleanup_close_ int sigfd = -1;
+/* The supervisor's end of the report pipe (regvisor run), if any. */
+static int report_fd_from_env(void) {
+        const char *e = getenv(PROXY_REPORT_FD_ENV);
+        int fd = e ? atoi(e) : -1;
+
+        (void)unsetenv(PROXY_REPORT_FD_ENV);
+        if (fd > STDERR_FILENO && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+                return fd;
+        return -1;
+}
+
+/* Signals are handled through a signalfd (proxy_signal_set()). */
+static int signals_open(void) {
         sigset_t mask;
-        long ncpu;
-        int r;
+        int fd;
 
-        pa.ctx.port_config[PROXY_PULL] = &config->pull;
-        pa.ctx.port_config[PROXY_PUSH] = &config->push;
-        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        pa.n_workers = config->workers > 0 ? config->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
-
-        {
-                /* The supervisor's end of the report pipe (regvisor run). */
-                const char *e = getenv(PROXY_REPORT_FD_ENV);
-                int fd = e ? atoi(e) : -1;
-                if (fd > STDERR_FILENO && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
-                        pa.report_fd = fd;
-                (void)unsetenv(PROXY_REPORT_FD_ENV);
-        }
-        if (geteuid() != 0)
-                return log_error_errno(-EPERM, "proxy: must start as root (it binds ports, reads the "
-                                               "server key, and drops to the proxy user)");
-        r = lookup_user(&pa);
-        if (r < 0)
-                return r;
-
-        /* Signals are handled through a signalfd; blocked before the first
-         * fork so that the workers start with them blocked too. */
-        (void)sigemptyset(&mask);
-        (void)sigaddset(&mask, SIGTERM);
-        (void)sigaddset(&mask, SIGINT);
-        (void)sigaddset(&mask, SIGHUP);
-        (void)sigaddset(&mask, SIGCHLD);
+        proxy_signal_set(&mask);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "proxy: sigprocmask: %m");
-        sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (sigfd < 0)
+        fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (fd < 0)
                 return log_error_errno(errno, "proxy: signalfd: %m");
         (void)signal(SIGPIPE, SIG_IGN);
+        return fd;
+}
+
+static int metrics_open(Parent *pa) {
+        const char *why;
+        int r;
+
+        r = proxy_metrics_open(&pa->ctx.metrics, &why);
+        if (r < 0)
+                return log_error_errno(r, "proxy: cannot map the metrics counters: %m");
+        if (why)
+                log_warning("proxy: %s; counting into a private region (no proxy metrics in /metrics)", why);
+        return 0;
+}
+
+/* Everything the workers inherit, made while root: ticket keys, TLS
+ * contexts, the upstream address, the listening sockets, the limits table,
+ * the counters, the parent-death pipe, the worker table. */
+static int parent_prepare(Parent *pa) {
+        const ProxyConfig *config = pa->ctx.config;
+        int r;
 
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
-                r = tls_ticket_keys_new(&pa.ticket_keys[i]);
-                if (r < 0) {
-                        log_error_errno(r, "proxy: cannot map the TLS ticket keys: %m");
-                        goto out;
-                }
+                r = tls_ticket_keys_new(&pa->ticket_keys[i]);
+                if (r < 0)
+                        return log_error_errno(r, "proxy: cannot map the TLS ticket keys: %m");
         }
-        r = load_tls(&pa, pa.ctx.ctx);
+        r = load_tls(pa, pa->ctx.ctx);
         if (r < 0)
-                goto out;
-        r = setup_upstream(&pa);
+                return r;
+        r = setup_upstream(pa);
         if (r < 0)
-                goto out;
-        r = setup_listeners(&pa);
+                return r;
+        r = setup_listeners(pa);
         if (r < 0)
-                goto out;
+                return r;
         if (limits_wanted(config)) {
-                r = limits_new(config->limits_slots, 2 * pa.n_workers, &pa.ctx.limits);
-                if (r < 0) {
-                        log_error_errno(r, "proxy: cannot create the limits table: %m");
-                        goto out;
-                }
+                r = limits_new(config->limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
+                if (r < 0)
+                        return log_error_errno(r, "proxy: cannot create the limits table: %m");
         }
-        {
-                const char *why;
-                r = proxy_metrics_open(&pa.ctx.metrics, &why);
-                if (r < 0) {
-                        log_error_errno(r, "proxy: cannot map the metrics counters: %m");
-                        goto out;
-                }
-                if (why)
-                        log_warning("proxy: %s; counting into a private region (no proxy metrics in /metrics)",
-                                    why);
-        }
-        if (pipe2(pa.ctx.parent_pipe, O_CLOEXEC) < 0) {
-                r = log_error_errno(errno, "proxy: pipe: %m");
-                goto out;
-        }
-        pa.slots = calloc(2 * pa.n_workers, sizeof(WorkerSlot));
-        if (!pa.slots) {
-                r = log_error_errno(-ENOMEM, "out of memory");
-                goto out;
-        }
-
-        r = spawn_generation(&pa);
+        r = metrics_open(pa);
         if (r < 0)
-                goto out;
-        log_info("proxy: %u workers, pull port %u, push port %u, upstream %s", pa.n_workers,
-                 pa.ctx.port_number[PROXY_PULL], pa.ctx.port_number[PROXY_PUSH],
-                 config->listen.kind == LISTEN_UNIX ? config->listen.path : config->listen.host);
-        (void)sd_notify(0, "READY=1\nSTATUS=proxy serving");
+                return r;
+        if (pipe2(pa->ctx.parent_pipe, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "proxy: pipe: %m");
+        pa->slots = calloc(2 * pa->n_workers, sizeof(WorkerSlot));
+        if (!pa->slots)
+                return log_error_errno(-ENOMEM, "out of memory");
+        return 0;
+}
 
+/* SIGTERM, SIGINT: no new connections from here on; the workers drain. */
+static void stop_start(Parent *pa) {
+        if (pa->stopping)
+                return;
+        log_info("proxy: stopping; workers drain for up to %d s", PROXY_DRAIN_SECONDS);
+        (void)sd_notify(0, "STOPPING=1");
+        pa->stopping = true;
+        pa->stop_deadline = now_ms() + STOP_GRACE_MS;
+        for (int i = 0; i < _PROXY_PORT_MAX; i++)
+                if (pa->ctx.listen_fd[i] >= 0) {
+                        (void)close(pa->ctx.listen_fd[i]);
+                        pa->ctx.listen_fd[i] = -1;
+                }
+        signal_generation(pa, UINT32_MAX, SIGTERM);
+}
+
+static void on_signal(Parent *pa, int signo) {
+        switch (signo) {
+        case SIGCHLD:
+                break; /* reaped by the loop */
+        case SIGHUP:
+                if (!pa->stopping) {
+                        (void)sd_notify(0, "RELOADING=1");
+                        reload(pa);
+                        (void)sd_notify(0, "READY=1");
+                }
+                break;
+        default: /* SIGTERM, SIGINT */
+                stop_start(pa);
+                break;
+        }
+}
+
+/* Supervision until stopped and drained (or out of time): one loop over
+ * the signalfd, woken at least every 250 ms for restarts and the ticket
+ * key schedule. */
+static void parent_loop(Parent *pa, int sigfd) {
         for (;;) {
                 struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
                 struct signalfd_siginfo si;
 
-                if (pa.stopping && (!any_worker(&pa) || now_ms() >= pa.stop_deadline))
+                if (pa->stopping && (!any_worker(pa) || now_ms() >= pa->stop_deadline))
                         break;
                 (void)poll(&pfd, 1, 250);
-                while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-                        switch (si.ssi_signo) {
-                        case SIGCHLD:
-                                break; /* reaped below */
-                        case SIGHUP:
-                                if (!pa.stopping) {
-                                        (void)sd_notify(0, "RELOADING=1");
-                                        reload(&pa);
-                                        (void)sd_notify(0, "READY=1");
-                                }
-                                break;
-                        default: /* SIGTERM, SIGINT */
-                                if (!pa.stopping) {
-                                        log_info("proxy: stopping; workers drain for up to %d s",
-                                                 PROXY_DRAIN_SECONDS);
-                                        (void)sd_notify(0, "STOPPING=1");
-                                        pa.stopping = true;
-                                        pa.stop_deadline = now_ms() + STOP_GRACE_MS;
-                                        /* No new connections from here on. */
-                                        for (int i = 0; i < _PROXY_PORT_MAX; i++)
-                                                if (pa.ctx.listen_fd[i] >= 0) {
-                                                        (void)close(pa.ctx.listen_fd[i]);
-                                                        pa.ctx.listen_fd[i] = -1;
-                                                }
-                                        signal_generation(&pa, UINT32_MAX, SIGTERM);
-                                }
-                                break;
-                        }
-                }
-                reap(&pa);
-                if (!pa.stopping)
-                        restart_due(&pa);
-                rotate_ticket_keys(&pa);
-                proxy_metrics_set_workers(pa.ctx.metrics, workers_alive(&pa));
+                while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+                        on_signal(pa, (int)si.ssi_signo);
+                reap(pa);
+                if (!pa->stopping)
+                        restart_due(pa);
+                rotate_ticket_keys(pa);
+                proxy_metrics_set_workers(pa->ctx.metrics, workers_alive(pa));
         }
-        if (any_worker(&pa)) {
+        if (any_worker(pa)) {
                 log_warning("proxy: workers still busy after %d s; killing them", STOP_GRACE_MS / 1000);
-                signal_generation(&pa, UINT32_MAX, SIGKILL);
+                signal_generation(pa, UINT32_MAX, SIGKILL);
                 while (waitpid(-1, NULL, 0) > 0)
                         ;
         }
+}
+
+static void parent_done(Parent *pa) {
+        proxy_metrics_set_workers(pa->ctx.metrics, 0);
+        proxy_metrics_unmap(pa->ctx.metrics);
+        for (int i = 0; i < _PROXY_PORT_MAX; i++)
+                if (pa->ctx.listen_fd[i] >= 0)
+                        (void)close(pa->ctx.listen_fd[i]);
+        for (int i = 0; i < 2; i++)
+                if (pa->ctx.parent_pipe[i] >= 0)
+                        (void)close(pa->ctx.parent_pipe[i]);
+        ssl_ctx_free_all(pa->ctx.ctx);
+        for (int i = 0; i < _PROXY_PORT_MAX; i++)
+                tls_ticket_keys_free(pa->ticket_keys[i]);
+        limits_free(pa->ctx.limits);
+        free(pa->slots);
+        if (pa->report_fd >= 0)
+                (void)close(pa->report_fd);
+        config_free(pa->reloaded);
+}
+
+int proxy_run(const ProxyConfig *config, ProxyReload reload_cb, void *userdata) {
+        Parent pa = {
+                .ctx = {.config = config, .listen_fd = {-1, -1}, .parent_pipe = {-1, -1}},
+                .reload = reload_cb,
+                .reload_userdata = userdata,
+                .report_fd = report_fd_from_env(),
+        };
+        _cleanup_close_ int sigfd = -1;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int r;
+
+        pa.n_workers = config->workers > 0 ? config->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+        if (geteuid() != 0) {
+                r = log_error_errno(-EPERM, "proxy: must start as root (it binds ports, reads the "
+                                            "server key, and drops to the proxy user)");
+                goto out;
+        }
+        r = lookup_user(&pa);
+        if (r < 0)
+                goto out;
+        sigfd = signals_open();
+        if (sigfd < 0) {
+                r = sigfd;
+                goto out;
+        }
+        r = parent_prepare(&pa);
+        if (r < 0)
+                goto out;
+        r = spawn_generation(&pa);
+        if (r < 0)
+                goto out;
+        log_info("proxy: %u workers, pull port %u, push port %u, upstream %s", pa.n_workers,
+                 config->port[PROXY_PULL].listen_port, config->port[PROXY_PUSH].listen_port,
+                 config->upstream_path ? config->upstream_path : config->upstream_host);
+        (void)sd_notify(0, "READY=1\nSTATUS=proxy serving");
+        parent_loop(&pa, sigfd);
         log_info("proxy: stopped");
         r = 0;
 out:
-        proxy_metrics_set_workers(pa.ctx.metrics, 0);
-        proxy_metrics_unmap(pa.ctx.metrics);
-        for (int i = 0; i < _PROXY_PORT_MAX; i++)
-                if (pa.ctx.listen_fd[i] >= 0)
-                        (void)close(pa.ctx.listen_fd[i]);
-        for (int i = 0; i < 2; i++)
-                if (pa.ctx.parent_pipe[i] >= 0)
-                        (void)close(pa.ctx.parent_pipe[i]);
-        ssl_ctx_free_all(pa.ctx.ctx);
-        for (int i = 0; i < _PROXY_PORT_MAX; i++)
-                tls_ticket_keys_free(pa.ticket_keys[i]);
-        limits_free(pa.ctx.limits);
-        free(pa.slots);
-        if (pa.report_fd >= 0)
-                (void)close(pa.report_fd);
-        if (pa.reloaded) {
-                config_done(pa.reloaded);
-                free(pa.reloaded);
-        }
+        parent_done(&pa);
         return r;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "macro.h"
-#include "paths.h"
+#include "crl-url.h"
 #include "route.h"
 
 /* ---- normalization ------------------------------------------------------ */

@@ -35,8 +35,9 @@
  *
  * The worker at this point holds: listening sockets, SSL_CTXs, an epoll fd,
  * the shared limits table (a MAP_SHARED mapping with a process-shared,
- * robust pthread mutex), the upstream address, stderr and libsystemd's
- * journal socket. What it still does: accept, read and write sockets, TLS
+ * robust pthread mutex), the upstream address, its signalfd and the
+ * parent pipe, stderr and libsystemd's journal socket. What it still does:
+ * accept, read and write sockets, TLS
  * (OpenSSL 3.0: memory, getrandom, time), connect to the upstream (unix
  * socket or loopback TCP), wait in epoll, log.
  *
@@ -48,85 +49,84 @@ static const SandboxRule sandbox_rules[] = {
         /* Memory: glibc malloc, OpenSSL, the 64 KiB connection buffers. Never executable (W^X):
          * nothing in the worker loads code after lockdown. */
         ALLOW(brk, "malloc: the main arena grows and shrinks with brk"),
-        ALLOW_IF(mmap, "malloc of large blocks, OpenSSL buffers; only without PROT_EXEC",
+        ALLOW_IF(mmap, "malloc of large blocks, OpenSSL buffers; W^X: nothing maps code after lockdown",
                  ARG_MASKED_EQ(2, PROT_EXEC, 0)),
-        ALLOW_IF(mprotect, "malloc grows non-main arena heaps with mprotect; only without PROT_EXEC",
+        ALLOW_IF(mprotect, "malloc grows non-main arena heaps with mprotect; W^X as for mmap",
                  ARG_MASKED_EQ(2, PROT_EXEC, 0)),
         ALLOW(munmap, "free of large blocks"),
         ALLOW(mremap, "realloc of large blocks"),
         ALLOW(madvise, "free() returns memory with MADV_DONTNEED"),
 
-        /* Waiting: the event loop (the epoll fd exists before lockdown) and its timers. */
-        ALLOW(epoll_wait, "the event loop"),
-        ALLOW(epoll_pwait, "the event loop (sd-event, glibc with a sigmask)"),
-        ALLOW(epoll_pwait2, "the event loop (sd-event prefers it for its ns timeout)"),
+        /* Waiting: the event loop (the epoll fd exists before lockdown; no sd-event, so no
+         * epoll_pwait2 or timerfd) and time. */
+        ALLOW(epoll_wait, "the event loop (epoll_wait() in glibc 2.36 is this call, also under ASan)"),
         ALLOW(epoll_ctl, "registering accepted and upstream sockets"),
-        ALLOW(timerfd_create, "sd-event creates a clock's timerfd on its first timer; opens no file"),
-        ALLOW(timerfd_settime, "arming timeouts (header, idle, upstream read)"),
-        ALLOW(timerfd_gettime, "sd-event reads its timers back"),
-        ALLOW(clock_gettime, "timeouts, rate-limit buckets, OpenSSL; the vDSO covers most calls"),
-        ALLOW(gettimeofday, "time() fallbacks, OpenSSL; usually the vDSO"),
+        ALLOW(clock_gettime, "timeouts, rate-limit buckets, OpenSSL; mostly served by the vDSO"),
+        ALLOW(gettimeofday, "OpenSSL, time() fallbacks; mostly the vDSO"),
         ALLOW(clock_nanosleep, "short back-off sleeps (nanosleep() in glibc 2.36)"),
-        ALLOW(nanosleep, "short back-off sleeps (old callers, sanitizer runtimes)"),
+        ALLOW(nanosleep, "short back-off sleeps (older callers, sanitizer runtimes)"),
         ALLOW(sched_yield, "spin-then-yield locks (sanitizer runtimes)"),
-        ALLOW(futex, "pthread mutexes: OpenSSL locks, the process-shared limits table mutex"),
+        ALLOW(futex,
+              "pthread mutexes: OpenSSL's locks, the process-shared robust mutex of the limits table"),
         ALLOW(restart_syscall, "the kernel restarts an interrupted sleep with it"),
 
         /* I/O on descriptors the worker already holds. */
-        ALLOW(read, "sockets, timerfds, signalfds"),
+        ALLOW(read, "sockets, the signalfd, the parent pipe"),
         ALLOW(write, "sockets, stderr logging"),
         ALLOW(readv, "sockets"),
         ALLOW(writev, "sockets, stdio"),
         ALLOW(close, "finished connections"),
-        ALLOW_IF(fcntl, "F_GETFL: O_NONBLOCK checks", ARG_EQ(1, F_GETFL)),
-        ALLOW_IF(fcntl, "F_SETFL: making a socket non-blocking", ARG_EQ(1, F_SETFL)),
-        ALLOW_IF(fcntl, "F_GETFD: close-on-exec checks", ARG_EQ(1, F_GETFD)),
-        ALLOW_IF(fcntl, "F_SETFD: close-on-exec", ARG_EQ(1, F_SETFD)),
-        ALLOW_IF(ioctl, "FIONBIO: OpenSSL's BIO_socket_nbio() sets non-blocking mode with it",
+        ALLOW_IF(fcntl, "O_NONBLOCK checks", ARG_EQ(1, F_GETFL)),
+        ALLOW_IF(fcntl, "making a socket non-blocking", ARG_EQ(1, F_SETFL)),
+        ALLOW_IF(fcntl, "close-on-exec checks", ARG_EQ(1, F_GETFD)),
+        ALLOW_IF(fcntl, "close-on-exec", ARG_EQ(1, F_SETFD)),
+        ALLOW_IF(ioctl, "OpenSSL's BIO_socket_nbio() sets non-blocking mode with it",
                  ARG_EQ(1, FIONBIO)),
-        ALLOW_IF(ioctl, "FIONREAD: bytes waiting on a socket", ARG_EQ(1, FIONREAD)),
+        ALLOW_IF(ioctl, "bytes waiting on a socket", ARG_EQ(1, FIONREAD)),
 
         /* Sockets. socket() only for what the worker legitimately creates: the upstream
          * connection (unix or TCP over IPv4/IPv6, protocol 0 or IPPROTO_TCP) and libsystemd's
          * journal datagram socket. Everything else (AF_NETLINK, AF_PACKET, raw, UDP, SCTP,
          * vsock, ...) kills. */
-        ALLOW_IF(socket, "upstream over the registry's unix socket; the reserve descriptor (EMFILE)",
+        ALLOW_IF(socket,
+                 "upstream over the registry's unix socket; the reserve descriptor given up when accept4 "
+                 "fails with EMFILE",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
         ALLOW_IF(socket, "journal: libsystemd opens its socket lazily on the first sd_journal_send()",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
         ALLOW_IF(socket, "upstream over loopback TCP (IPv4)",
                  ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
-        ALLOW_IF(socket, "upstream over loopback TCP (IPv4, explicit protocol)",
+        ALLOW_IF(socket, "the same, protocol spelled out (getaddrinfo results)",
                  ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM),
                  ARG_EQ(2, IPPROTO_TCP)),
         ALLOW_IF(socket, "upstream over loopback TCP (IPv6)",
                  ARG_EQ(0, AF_INET6), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
-        ALLOW_IF(socket, "upstream over loopback TCP (IPv6, explicit protocol)",
+        ALLOW_IF(socket, "the same, protocol spelled out",
                  ARG_EQ(0, AF_INET6), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM),
                  ARG_EQ(2, IPPROTO_TCP)),
         ALLOW(accept4, "accepting clients on the inherited listening sockets"),
-        ALLOW(accept, "accepting clients (callers of plain accept())"),
-        ALLOW(connect, "upstream connection; journal socket"),
+        ALLOW(accept, "callers of plain accept()"),
+        ALLOW(connect, "upstream connection, journal socket"),
         ALLOW(shutdown, "half-close towards client or upstream"),
-        ALLOW(recvfrom, "socket reads (recv())"),
-        ALLOW(sendto, "socket writes (send() with MSG_NOSIGNAL)"),
+        ALLOW(recvfrom, "recv(); MSG_PEEK at an idle registry connection"),
+        ALLOW(sendto, "send() with MSG_NOSIGNAL"),
         ALLOW(recvmsg, "socket reads"),
         ALLOW(sendmsg, "socket writes; sd_journal_send() to /run/systemd/journal/socket"),
         ALLOW(getsockopt, "SO_ERROR after a non-blocking connect"),
-        ALLOW(setsockopt, "TCP_NODELAY, SO_KEEPALIVE, buffer sizes; SO_LINGER 0 for a slow reader; journal SO_SNDBUF"),
-        ALLOW(getsockname, "local address of a connection (logs, Host handling)"),
+        ALLOW(setsockopt, "TCP_NODELAY, SO_KEEPALIVE, buffer sizes, SO_LINGER 0 to reset a too slow reader; "
+                          "the journal's SO_SNDBUF"),
+        ALLOW(getsockname, "local address of a connection"),
         ALLOW(getpeername, "client address (X-Forwarded-For, per-IP limits)"),
 
         /* Signals and the process itself. Signals only to ourselves. */
         ALLOW(rt_sigreturn, "return from a signal handler"),
         ALLOW(rt_sigprocmask, "blocking signals for signalfd; abort()"),
         ALLOW(rt_sigaction, "(re)installing handlers; abort() resets SIGABRT"),
-        ALLOW(signalfd4, "sd-event signal sources (SIGTERM, SIGHUP); opens no file"),
-        ALLOW(getpid, "OpenSSL nonce data, sd-event fork checks, abort()"),
-        ALLOW(gettid, "abort(), raise(): signals go to our own thread"),
-        ALLOW_SELF(tgkill, "raise(), abort(): only to our own process"),
-        ALLOW_SELF(kill, "re-raising a fatal signal: only to our own process"),
-        ALLOW(getrandom, "OpenSSL's DRBG seeding and reseeding, glibc"),
+        ALLOW(getpid, "OpenSSL nonce data, abort()"),
+        ALLOW(gettid, "abort(), raise(): signals go to the worker's own thread"),
+        ALLOW_SELF(tgkill, "raise(), abort(): only to the worker itself"),
+        ALLOW_SELF(kill, "re-raising a fatal signal: only to the worker itself"),
+        ALLOW(getrandom, "OpenSSL's DRBG seeding and reseeding"),
         ALLOW(sysinfo, "glibc qsort() sizes its buffer from the physical memory size"),
         ALLOW(exit, "thread exit"),
         ALLOW(exit_group, "process exit"),
@@ -134,18 +134,18 @@ static const SandboxRule sandbox_rules[] = {
         /* Probes: answered with an error instead of a kill. */
         PROBE_IF(ioctl, ENOTTY, "isatty() from stdio and sanitizer reports: not a terminal",
                  ARG_EQ(1, TCGETS)),
-        PROBE(fstat, EPERM, "stdio sizes its buffer from fstat; falls back to BUFSIZ"),
-        PROBE(newfstatat, EPERM, "fstat() in glibc 2.36; a stat by path would disclose files"),
+        PROBE(fstat, EPERM, "stdio sizes its buffer with fstat and falls back to BUFSIZ"),
+        PROBE(newfstatat, EPERM, "fstat() in glibc 2.36; allowing it would allow a stat by path"),
         PROBE(memfd_create, EPERM,
-              "sd_journal_send() for oversized messages; EPERM drops the message, ENOSYS would "
-              "make it open a file in /dev/shm"),
+              "sd_journal_send() for oversized messages: EPERM drops the message; ENOSYS would make "
+              "it open a file in /dev/shm"),
 
         /* Sanitizer builds only. */
         ALLOW_SANITIZER(sigaltstack, "ASan's _exit() interceptor queries the alternate signal stack"),
 };
 
-int proxy_sandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action) {
-        return lockdown_rule_get(sandbox_rules, ELEMENTSOF(sandbox_rules), i, ret_syscall, ret_action);
+int proxy_sandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why) {
+        return lockdown_rule_get(sandbox_rules, ELEMENTSOF(sandbox_rules), i, ret_syscall, ret_action, ret_why);
 }
 
 /* Steps 1 to 6 (common/lockdown.c explains the order), then this table, last. */

@@ -6,7 +6,8 @@
  * set no_new_privs and load the seccomp allowlist (libseccomp, default
  * action: kill the process). The allowlist is the table in sandbox.c; its
  * explanation for operators is policy/proxy-syscalls.md, and
- * tests/unit/test-sandbox.c checks that the two name the same calls.
+ * tests/unit/test-sandbox.c checks that the two have the same rows: call,
+ * action and reason.
  *
  * Library-like: nothing here logs; the worker logs the failure and exits.
  */
@@ -18,8 +19,8 @@
  * Locks the calling proxy worker down, for good. Call it once, in the
  * worker, after it holds everything it will ever need: the listening
  * sockets, the SSL_CTXs with their keys loaded, the resolved upstream
- * address, the shared-memory limits table, its epoll fd (and any sd-event
- * loop), and after it has logged at least once (see below). After it
+ * address, the shared-memory limits table, its epoll fd and signalfd,
+ * and after it has logged at least once (see below). After it
  * returns 0 the worker opens no files and spawns nothing: doing so kills it
  * with SIGSYS, and the supervisor restarts it.
  *
@@ -82,8 +83,9 @@ void proxy_sandbox_test_hook(void);
 
 /*
  * For tests and documentation: the i-th row of the policy table. On
- * success returns 0 and sets *ret_syscall to the call's name and
- * *ret_action to "allow" or "errno(ENAME)" (static strings). Returns
- * -ENOENT when i is past the last row; outputs untouched then.
+ * success returns 0 and sets *ret_syscall to the call's name, *ret_action
+ * to "allow" or "errno(ENAME)" and *ret_why to the row's justification
+ * (static strings; each may be NULL). Returns -ENOENT when i is past the
+ * last row; outputs untouched then.
  */
-int proxy_sandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action);
+int proxy_sandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why);

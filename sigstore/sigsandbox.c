@@ -102,8 +102,8 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW_SANITIZER(clock_nanosleep, "sanitizer back-off"),
 };
 
-int sigsandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action) {
-        return lockdown_rule_get(sigstore_rules, ELEMENTSOF(sigstore_rules), i, ret_syscall, ret_action);
+int sigsandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why) {
+        return lockdown_rule_get(sigstore_rules, ELEMENTSOF(sigstore_rules), i, ret_syscall, ret_action, ret_why);
 }
 
 int sigsandbox_drop(uid_t uid, gid_t gid) {

@@ -45,7 +45,7 @@ int sigsandbox_confine(int dir_fd, int *ret_landlock_abi, int *ret_landlock_why)
 
 /* For tests and documentation: row i of the seccomp table (as
  * lockdown_rule_get()). */
-int sigsandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action);
+int sigsandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why);
 
 /*
  * Test hook, inert unless REGVISOR_TEST_SIGSTORE_ESCAPE names a path: the

@@ -187,7 +187,7 @@ static const ConfigKey config_keys[] = {
          * size bounds its memory (proxy/ratelimit.h). */
         {"proxy", "ipv6_prefix", parse_unsigned, FIELD(ipv6_prefix, unsigned), "64", 32, 128, 0},
         {"proxy", "limits_slots", parse_power_of_two, FIELD(limits_slots, unsigned), "16384", 64, 1048576, 0},
-        /* Per worker; auto: from RLIMIT_NOFILE (see proxy/worker.c). */
+        /* Per worker; auto: from RLIMIT_NOFILE (see proxy/worker-loop.c). */
         {"proxy", "max_connections", parse_workers, FIELD(max_connections, unsigned), "auto", 0, 1000000, 0},
         /* Slow bodies and slow readers: 0 turns the check off. */
         {"proxy", "min_rate", parse_size, FIELD(min_rate, uint64_t), "1K", 0, 1 * GiB, 0},

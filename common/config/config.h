@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "cidr.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/regvisor/regvisor.conf"
 #define CONFIG_MAX_SERVER_NAMES 32
 #define CONFIG_MAX_CIDRS 32
@@ -38,12 +40,6 @@ typedef enum {
         SIGNING_GPG,      /* signedBy GPGKeys: simple signing, verified through gpgme */
         SIGNING_SIGSTORE, /* sigstoreSigned with sigstore_key */
 } SigningMode;
-
-typedef struct {
-        int family;      /* AF_INET or AF_INET6 */
-        uint8_t addr[16];
-        unsigned prefix; /* prefix length in bits */
-} Cidr;
 
 /* A listening endpoint for the proxy: "443", "0.0.0.0:443", "[::]:443". */
 typedef struct {

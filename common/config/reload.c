@@ -139,6 +139,30 @@ int reload_load_config(const char *path, Config *ret, char **ret_error) {
         return r;
 }
 
+int reload_check_file(const char *path, const Config *running, unsigned owners, const char *restart,
+                      Config *ret_fresh, char **ret_refusal) {
+        _cleanup_free_ char *error = NULL, *changed = NULL;
+        Config fresh;
+        int r;
+
+        *ret_refusal = NULL;
+        r = reload_load_config(path, &fresh, &error);
+        if (r < 0) {
+                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                return r;
+        }
+        r = reload_restart_only_changes(running, &fresh, owners, &changed);
+        if (r != 0) {
+                config_done(&fresh);
+                if (asprintf(ret_refusal, "%s: %s %s only with %s", path, r > 0 ? changed : "(out of memory)",
+                             r == 1 ? "changes" : "change", restart) < 0)
+                        *ret_refusal = NULL;
+                return -EPERM;
+        }
+        *ret_fresh = fresh;
+        return 0;
+}
+
 int reload_status_write(const char *path, unsigned long seq, bool ok, const char *message) {
         _cleanup_free_ char *line = NULL;
         int n;

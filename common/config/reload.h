@@ -49,6 +49,15 @@ int reload_restart_only_changes(const Config *running, const Config *fresh, unsi
  * "FILE:LINE: what was expected" (caller frees; may stay NULL on OOM). */
 int reload_load_config(const char *path, Config *ret, char **ret_error);
 
+/* A reload's configuration: the file at path loaded (reload_load_config())
+ * and refused when it changes a restart-only key of owners against
+ * running. 0 with *ret_fresh (caller frees with config_done()); or a
+ * negative errno with *ret_refusal (caller frees; NULL on OOM) saying why,
+ * e.g. "FILE: [push] listen changes only with RESTART" where restart says
+ * how to restart. */
+int reload_check_file(const char *path, const Config *running, unsigned owners, const char *restart,
+                      Config *ret_fresh, char **ret_refusal);
+
 /* Writes "SEQ ok|failed MESSAGE" to path, atomically, mode 0644. */
 int reload_status_write(const char *path, unsigned long seq, bool ok, const char *message);
 

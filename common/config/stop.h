@@ -23,8 +23,9 @@
 
 /* The proxy's own stop: its workers finish requests in flight for
  * PROXY_DRAIN_SECONDS (proxy.h, 30), the parent kills what is left 5 s
- * later and exits. The supervisor waits this long, then kills the proxy
- * itself (a compile-time check in supervisor/run ties it to proxy.h). */
+ * later and exits (PROXY_STOP_SECONDS). The supervisor waits this long,
+ * then kills the proxy itself (a compile-time check in supervisor/run/table.c
+ * ties the two). */
 #define REGVISOR_PROXY_STOP_SEC 35
 
 /* Left after both: the supervisor's exit, the journal, a slow machine. */

@@ -18,7 +18,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "probe.h"
-#include "proxy.h"
+#include "cidr.h"
 
 #define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
 /* Answered by Go's net/http server itself (its globalOptionsHandler: 200,
@@ -223,7 +223,7 @@ static bool port_admits(const PortConfig *port, int family, const void *addr) {
                 memcpy(&((struct sockaddr_in *) &ss)->sin_addr, addr, sizeof(struct in_addr));
         else
                 memcpy(&((struct sockaddr_in6 *) &ss)->sin6_addr, addr, sizeof(struct in6_addr));
-        return proxy_cidr_allowed(port->allow_cidrs, port->n_allow_cidrs, (const struct sockaddr *) &ss);
+        return cidr_allowed(port->allow_cidrs, port->n_allow_cidrs, (const struct sockaddr *) &ss);
 }
 
 /* This host's IPv4 addresses through SIOCGIFCONF on an AF_INET socket (every

@@ -73,25 +73,8 @@ static int on_reload_timeout(sd_event_source *src, uint64_t usec, void *userdata
 /* Parses and checks the file: 0 with *ret_fresh, or a negative errno with
  * *ret_refusal saying why the running configuration stays. */
 static int reconf_check(Supervisor *s, Config *ret_fresh, char **ret_refusal) {
-        _cleanup_free_ char *error = NULL, *restart = NULL;
-        Config fresh;
-        int r;
-
-        r = reload_load_config(s->config_path, &fresh, &error);
-        if (r < 0) {
-                *ret_refusal = error ? TAKE_PTR(error) : strdup(strerror(-r));
-                return r;
-        }
-        r = reload_restart_only_changes(&s->config, &fresh, RELOAD_SUPERVISOR | RELOAD_PROXY, &restart);
-        if (r != 0) {
-                config_done(&fresh);
-                if (asprintf(ret_refusal, "%s: %s %s only with `systemctl restart regvisor`", s->config_path,
-                             r > 0 ? restart : "(out of memory)", r == 1 ? "changes" : "change") < 0)
-                        *ret_refusal = NULL;
-                return -EPERM;
-        }
-        *ret_fresh = fresh;
-        return 0;
+        return reload_check_file(s->config_path, &s->config, RELOAD_SUPERVISOR | RELOAD_PROXY,
+                                 "`systemctl restart regvisor`", ret_fresh, ret_refusal);
 }
 
 void reconf_start(Supervisor *s) {

@@ -20,7 +20,7 @@
 #include "supervisor.h"
 
 /* The proxy must be able to drain within what the stop budget gives it. */
-_Static_assert(PROXY_DRAIN_SECONDS < REGVISOR_PROXY_STOP_SEC, "stop.h: the proxy drains longer than its stop budget");
+_Static_assert(PROXY_STOP_SECONDS <= REGVISOR_PROXY_STOP_SEC, "stop.h: the proxy stops later than its stop budget");
 
 typedef void (*Action)(Supervisor *s, const char *reason);
 

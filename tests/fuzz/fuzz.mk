@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS ?=
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote common/config -iquote proxy -iquote tests/fuzz \
+	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote proxy -iquote tests/fuzz \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
 	-Wno-missing-field-initializers
 FUZZ_NAMES := http1 path forward sigstore

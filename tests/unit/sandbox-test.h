@@ -75,23 +75,39 @@ static inline int sandbox_test_cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The why cell of a .md row, trimmed, without its backticks. */
+static inline void sandbox_test_doc_why(const char *cell, char *out, size_t size) {
+        size_t n = 0;
+
+        while (*cell == ' ')
+                cell++;
+        for (; *cell && *cell != '|' && n + 1 < size; cell++)
+                if (*cell != '`')
+                        out[n++] = *cell;
+        while (n > 0 && out[n - 1] == ' ')
+                n--;
+        out[n] = 0;
+}
+
 /* Fails unless the rows of a seccomp table (get: its *_rule_get()) and the rows of its
  * documentation's table (doc, relative to the source tree: lines "| `name` | arguments | action |
- * why |") name the same calls with the same actions. source names the C file in messages. */
-static inline void assert_table_matches_doc(int (*get)(size_t, const char **, const char **), const char *doc,
-                                            const char *source, size_t min_rows) {
+ * why |") name the same calls with the same actions and the same reasons. source names the C
+ * file in messages. */
+static inline void assert_table_matches_doc(int (*get)(size_t, const char **, const char **, const char **),
+                                            const char *doc, const char *source, size_t min_rows) {
         char *from_table[256], *from_doc[256], line[1024], path[4096];
-        const char *name, *action, *dir;
+        const char *name, *action, *why, *dir;
         size_t n_table = 0, n_doc = 0;
         _cleanup_fclose_ FILE *f = NULL;
 
-        for (size_t i = 0; get(i, &name, &action) == 0; i++) {
+        for (size_t i = 0; get(i, &name, &action, &why) == 0; i++) {
                 if (seccomp_syscall_resolve_name(name) == __NR_SCMP_ERROR)
                         fail_msg("table row %zu: unknown syscall \"%s\"", i, name);
+                assert_true(why && *why);
                 assert_true(n_table < ELEMENTSOF(from_table));
-                assert_true(asprintf(&from_table[n_table++], "%s %s", name, action) > 0);
+                assert_true(asprintf(&from_table[n_table++], "%s %s: %s", name, action, why) > 0);
         }
-        assert_int_equal(get(n_table, &name, &action), -ENOENT);
+        assert_int_equal(get(n_table, &name, &action, &why), -ENOENT);
         assert_true(n_table > min_rows);
 
         /* Rows of the table in the .md: | `name` | arguments | action | why | */
@@ -101,7 +117,7 @@ static inline void assert_table_matches_doc(int (*get)(size_t, const char **, co
         if (!f)
                 fail_msg("cannot open %s (run from the source tree or set REGVISOR_SRCDIR)", path);
         while (fgets(line, sizeof(line), f)) {
-                char doc_name[64], doc_action[64], *cells[5], *p = line;
+                char doc_name[64], doc_action[64], doc_reason[512], *cells[5], *p = line;
                 size_t n = 0;
 
                 if (!strneq(line, "| `", 3))
@@ -109,11 +125,12 @@ static inline void assert_table_matches_doc(int (*get)(size_t, const char **, co
                 while (n < ELEMENTSOF(cells) && (p = strchr(p, '|'))) {
                         cells[n++] = ++p;
                 }
-                assert_true(n >= 4);
+                assert_true(n >= 5);
                 assert_int_equal(sscanf(cells[0], " `%63[a-z0-9_]`", doc_name), 1);
                 assert_int_equal(sscanf(cells[2], " %63[a-zA-Z0-9_()]", doc_action), 1);
+                sandbox_test_doc_why(cells[3], doc_reason, sizeof(doc_reason));
                 assert_true(n_doc < ELEMENTSOF(from_doc));
-                assert_true(asprintf(&from_doc[n_doc++], "%s %s", doc_name, doc_action) > 0);
+                assert_true(asprintf(&from_doc[n_doc++], "%s %s: %s", doc_name, doc_action, doc_reason) > 0);
         }
 
         qsort(from_table, n_table, sizeof(char *), sandbox_test_cmp_str);

@@ -119,12 +119,57 @@ static void test_status_round_trip(void **state) {
         assert_int_equal(rmdir(dir), 0);
 }
 
+static void write_conf(const char *path, const char *extra) {
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        (void) fputs(BASE, f);
+        (void) fputs(extra, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* reload_check_file(): the one load-and-refuse of the supervisor and of
+ * the proxy's command line: a file that changes only applied keys comes
+ * back, one that changes a restart-only key of the owners is refused with
+ * its name and how to restart, a broken one with FILE:LINE. */
+static void test_check_file(void **state) {
+        char dir[] = "/tmp/test-reload-XXXXXX", path[64];
+        _cleanup_free_ char *refusal = NULL, *refusal2 = NULL;
+        Config running, fresh;
+
+        assert_non_null(mkdtemp(dir));
+        (void) snprintf(path, sizeof path, "%s/regvisor.conf", dir);
+        load(&running, "");
+
+        write_conf(path, "[proxy]\nidle_timeout = 5s\n");
+        assert_int_equal(reload_check_file(path, &running, RELOAD_PROXY, "a restart", &fresh, &refusal), 0);
+        assert_null(refusal);
+        assert_int_equal(fresh.idle_timeout, 5);
+        config_done(&fresh);
+
+        write_conf(path, "[push]\nlisten = 4444\n");
+        assert_true(reload_check_file(path, &running, RELOAD_PROXY, "a restart", &fresh, &refusal) < 0);
+        assert_non_null(refusal);
+        assert_non_null(strstr(refusal, "[push] listen changes only with a restart"));
+        assert_non_null(strstr(refusal, path));
+
+        write_conf(path, "[proxy]\nno_such_key = 1\n");
+        assert_true(reload_check_file(path, &running, RELOAD_PROXY, "a restart", &fresh, &refusal2) < 0);
+        assert_non_null(refusal2);
+        assert_non_null(strstr(refusal2, "regvisor.conf:4:"));
+
+        config_done(&running);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_boundary_settings_apply),
                 cmocka_unit_test(test_restart_only_named),
                 cmocka_unit_test(test_same_listen_spelled_alike),
                 cmocka_unit_test(test_status_round_trip),
+                cmocka_unit_test(test_check_file),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -223,15 +224,13 @@ static void child_allowed(const void *arg) {
         struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t addr_len = sizeof(addr);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT}, evs[4];
-        struct itimerspec its = {.it_value = {.tv_nsec = 1000000}};
         struct timespec ts;
         struct timeval tv;
         struct stat st;
         uint8_t rnd[64];
         char buf[256];
-        int p[2], lfd, ep, fd, cfd, sfd, tfd, one = 1, err;
+        int p[2], lfd, ep, fd, cfd, sfd, one = 1, err;
         socklen_t err_len = sizeof(err);
-        uint64_t ticks;
         void *m;
         char *big;
 
@@ -312,16 +311,6 @@ static void child_allowed(const void *arg) {
         CHECK(fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) & ~O_NONBLOCK) == 0);
         CHECK(shutdown(sfd, SHUT_WR) == 0);
         CHECK(close(sfd) == 0 && close(cfd) == 0);
-
-        /* Timers. */
-        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        CHECK(tfd >= 0);
-        CHECK(timerfd_settime(tfd, 0, &its, NULL) == 0);
-        ev.events = EPOLLIN;
-        ev.data.fd = tfd;
-        CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) == 0);
-        CHECK(epoll_wait(ep, evs, ELEMENTSOF(evs), 5000) == 1);
-        CHECK(read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks));
 
         /* Signals to ourselves. */
         CHECK(raise(SIGUSR1) == 0);
@@ -665,6 +654,28 @@ static void f_x32(void) {
         (void) syscall(0x40000000 | SYS_getpid);
 }
 
+/* The worker's loop is plain epoll, its signalfd made before lockdown:
+ * sd-event's calls have no row. */
+static void f_timerfd(void) {
+        lockdown_and_mark();
+        (void) timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+}
+static void f_epoll_pwait(void) {
+        lockdown_and_mark();
+        (void) syscall(SYS_epoll_pwait, -1, NULL, 0, 0, NULL, 8);
+}
+static void f_epoll_pwait2(void) {
+        lockdown_and_mark();
+        (void) syscall(SYS_epoll_pwait2, -1, NULL, 0, NULL, NULL, 8);
+}
+static void f_signalfd(void) {
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        lockdown_and_mark();
+        (void) signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
 static void run_forbidden(const void *arg) {
         void (*fn)(void) = *(void (*const *)(void)) arg;
         fn();
@@ -712,6 +723,10 @@ static void test_forbidden(void **state) {
                 {"stat by path", f_stat_path},
                 {"int 0x80", f_int80},
                 {"x32 syscall", f_x32},
+                {"timerfd_create", f_timerfd},
+                {"epoll_pwait", f_epoll_pwait},
+                {"epoll_pwait2", f_epoll_pwait2},
+                {"signalfd", f_signalfd},
         };
 
         SANDBOX_NEEDS_ROOT();

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * What the proxy is told: everything it needs from the configuration, and
+ * nothing else. The proxy never reads the configuration file and never
+ * sees the Config (common/config/): the command line (supervisor/cli/
+ * cmd-proxy.c) loads the file, builds a ProxyConfig and hands it over, as
+ * relayd's parent hands its relays their part. A worker gets it from its
+ * parent by fork(), as before.
+ *
+ * A reload (SIGHUP) asks the command line again, through the ProxyReload
+ * callback it passed: it loads the file, refuses restart-only changes, and
+ * translates. So "which keys does a reload refuse" keeps its one home
+ * (common/config/reload.c) and the proxy still includes no config header.
+ *
+ * A ProxyConfig owns its strings: proxy_config_done() frees them.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cidr.h"
+
+typedef enum ProxyPort {
+        PROXY_PULL,
+        PROXY_PUSH,
+        _PROXY_PORT_MAX,
+} ProxyPort;
+
+#define PROXY_MAX_SERVER_NAMES 32
+#define PROXY_MAX_CIDRS 32
+
+/* One listening port: [pull] or [push]. */
+typedef struct ProxyPortConfig {
+        char *listen_host;    /* NULL: all addresses (dual-stack) */
+        uint16_t listen_port; /* also what the port is called in Host and logs */
+        double rate;          /* requests per second per client; 0 = off */
+        unsigned burst;       /* extra requests allowed at once */
+        bool delay;           /* within the burst: wait for the token instead of serving at once */
+        unsigned conn_per_ip; /* 0 = off */
+        Cidr allow_cidrs[PROXY_MAX_CIDRS];
+        unsigned n_allow_cidrs; /* 0 = everyone */
+} ProxyPortConfig;
+
+typedef struct ProxyConfig {
+        /* Where it came from, for messages ("the configuration of FILE"). */
+        char *source;
+
+        char *proxy_user; /* the workers' user; its group may connect to the registry */
+
+        /* The registry: a unix socket (upstream_path), or loopback TCP. */
+        char *upstream_path; /* NULL: upstream_host:upstream_port */
+        char *upstream_host; /* "127.0.0.1" or "::1" */
+        uint16_t upstream_port;
+
+        /* The certificate tree, as files ([tls] dir and --root resolved). */
+        char *tls_cert;      /* the server certificate, both ports */
+        char *tls_key;       /* its private key */
+        char *tls_client_ca; /* push port: the client CA ... */
+        char *tls_crl;       /* ... and its CRL */
+        char *tls_server_ca;  /* the server CA and its CRL: published on */
+        char *tls_server_crl; /* both ports at their distribution points */
+        char *server_names[PROXY_MAX_SERVER_NAMES]; /* the Host sent upstream */
+        unsigned n_server_names;
+
+        ProxyPortConfig port[_PROXY_PORT_MAX];
+
+        /* [proxy] */
+        uint64_t max_body;            /* bytes */
+        unsigned read_timeout;        /* seconds */
+        unsigned header_timeout;      /* seconds */
+        unsigned idle_timeout;        /* seconds */
+        unsigned workers;             /* 0 = one per core */
+        unsigned ipv6_prefix;         /* per-client limits key IPv6 by this prefix */
+        unsigned limits_slots;        /* per-client limits table size, a power of two */
+        unsigned max_connections;     /* per worker; 0 = from RLIMIT_NOFILE */
+        uint64_t min_rate;            /* bytes/s a body or a reader must move; 0 = off */
+        unsigned min_rate_window;     /* seconds */
+        unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current */
+} ProxyConfig;
+
+/*
+ * The reload callback: fills *ret with the configuration to run from now on
+ * and returns 0; or returns a negative errno with *ret_refusal saying why
+ * the running one stays (a file that does not load, restart-only keys
+ * changed; caller frees; may stay NULL on OOM), *ret untouched. userdata is
+ * what proxy_run() was given with it.
+ */
+typedef int (*ProxyReload)(void *userdata, ProxyConfig *ret, char **ret_refusal);
+
+/* "pull" or "push". */
+const char *proxy_port_name(ProxyPort p);
+
+/* Frees everything *c owns; leaves it zeroed. NULL-safe. */
+void proxy_config_done(ProxyConfig *c);
