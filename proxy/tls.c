@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "tls.h"
@@ -247,19 +248,24 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
         /* Every CA's CRL given is published; the client CA's is also
-         * enforced on the push port. */
+         * enforced on the push port. The server CA's may be missing: it
+         * revokes nothing and only certificates provision made since it
+         * exists point at it, so a host not yet provisioned again keeps
+         * serving (its route answers 503) rather than failing to start. */
         const struct {
                 const char *ca, *crl, *whose;
                 TlsCrl which;
+                bool may_be_missing;
         } pairs[] = {
-                {f->server_ca, f->server_crl, "server", TLS_CRL_SERVER_CA},
-                {f->client_ca, f->crl, "client", TLS_CRL_CLIENT_CA},
+                {f->server_ca, f->server_crl, "server", TLS_CRL_SERVER_CA, true},
+                {f->client_ca, f->crl, "client", TLS_CRL_CLIENT_CA, false},
         };
         for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
                 _cleanup_(x509_freep) X509 *ca = NULL;
                 _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
 
-                if (!pairs[i].ca || !pairs[i].crl)
+                if (!pairs[i].ca || !pairs[i].crl ||
+                    (pairs[i].may_be_missing && access(pairs[i].crl, F_OK) < 0 && errno == ENOENT))
                         continue;
                 r = load_ca_crl(pairs[i].ca, pairs[i].crl, pairs[i].whose, &ca, &crl, ret_error);
                 if (r < 0)

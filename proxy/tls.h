@@ -65,7 +65,8 @@ typedef struct TlsFiles {
 /* Makes a server context; client_auth makes it the push port's (it then
  * needs client_ca and crl). Each CA and CRL pair given (both non-NULL) is
  * loaded, the CRL checked to be that CA's (issuer name and signature: fail
- * closed), and published: its DER stays with the context for
+ * closed; only a missing server_crl file is let be: nothing published), and
+ * published: its DER stays with the context for
  * tls_ctx_crl(), so what is served is what is enforced. session_context
  * names the port ("pull", "push") for SSL_CTX_set_session_id_context(). On
  * failure returns a negative errno and *ret_error (allocated) says which

@@ -488,6 +488,22 @@ static void test_published_crls(void **state) {
         SSL_CTX_free(ctx);
         ctx = NULL;
 
+        /* No server CA CRL yet (a host not provisioned again): started,
+         * nothing published for it; the client CA's is still required. */
+        f.server_crl = "/nonexistent/crl.pem";
+        assert_int_equal(tls_ctx_new(&f, "push", &ctx, &error), 0);
+        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_SERVER_CA, &der, &size), -ENOENT);
+        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_CLIENT_CA, &der, &size), 0);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+        f.server_crl = server_crl;
+        f.crl = "/nonexistent/crl.pem";
+        assert_true(tls_ctx_new(&f, "push", &ctx, &error) < 0);
+        assert_non_null(strstr(error, "cannot load the client CRL"));
+        free(error);
+        error = NULL;
+        f.crl = client_crl;
+
         /* The client CA's CRL where the server CA's should be: refused. */
         f.server_crl = client_crl;
         assert_true(tls_ctx_new(&f, "push", &ctx, &error) < 0);
