@@ -43,6 +43,7 @@
 #include "paths.h"
 #include "proxy.h"
 #include "reload.h"
+#include "sockaddr.h"
 #include "tls.h"
 
 #define RESTART_FAST_MS 1000
@@ -195,55 +196,27 @@ static int listen_fd_from_systemd(unsigned port) {
 }
 
 static int bind_listen(const ListenAddress *la, int *ret_fd) {
-        struct sockaddr_storage ss = {};
-        socklen_t len;
-        int fd, one = 1, zero = 0;
+        SocketAddress sa;
+        int fd, one = 1, zero = 0, r;
 
-        if (!la->host || streq(la->host, "::") || streq(la->host, "[::]")) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_addr = in6addr_any;
-                s6->sin6_port = htons(la->port);
-                len = sizeof(*s6);
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                char host[INET6_ADDRSTRLEN + 2];
-                (void)snprintf(host, sizeof(host), "%s", la->host);
-                if (host[0] == '[') { /* "[::1]" */
-                        size_t l = strlen(host);
-                        if (l > 2 && host[l - 1] == ']') {
-                                memmove(host, host + 1, l - 2);
-                                host[l - 2] = 0;
-                        }
-                }
-                if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-                        s4->sin_family = AF_INET;
-                        s4->sin_port = htons(la->port);
-                        len = sizeof(*s4);
-                } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-                        s6->sin6_family = AF_INET6;
-                        s6->sin6_port = htons(la->port);
-                        len = sizeof(*s6);
-                } else
-                        return -EINVAL;
-        }
+        r = sockaddr_from_listen(la, &sa);
+        if (r < 0)
+                return r;
 
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 && ss.ss_family == AF_INET6 && !la->host) {
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && sa.sa.sa_family == AF_INET6 && !la->host) {
                 /* No IPv6 here: all of IPv4 then. */
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                *s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->port)};
-                len = sizeof(*s4);
+                sa.in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->port)};
+                sa.len = sizeof(sa.in);
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         }
         if (fd < 0)
                 return negative_errno();
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ss.ss_family == AF_INET6 && !la->host)
+        if (sa.sa.sa_family == AF_INET6 && !la->host)
                 (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-                int r = negative_errno();
+        if (bind(fd, &sa.sa, sa.len) < 0 || listen(fd, 4096) < 0) {
+                r = negative_errno();
                 (void)close(fd);
                 return r;
         }
@@ -280,30 +253,16 @@ static int setup_listeners(Parent *pa) {
 
 static int setup_upstream(Parent *pa) {
         const UpstreamAddress *u = &pa->ctx.config->listen;
-        struct sockaddr_storage *ss = &pa->ctx.upstream;
+        SocketAddress sa;
+        int r;
 
-        memset(ss, 0, sizeof(*ss));
-        if (u->kind == LISTEN_UNIX) {
-                struct sockaddr_un *un = (struct sockaddr_un *)ss;
-                if (strlen(u->path) >= sizeof(un->sun_path))
-                        return log_error_errno(-ENAMETOOLONG, "proxy: upstream socket path too long: %s", u->path);
-                un->sun_family = AF_UNIX;
-                strcpy(un->sun_path, u->path);
-                pa->ctx.upstream_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(u->path) + 1);
-                return 0;
-        }
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET, u->host, &s4->sin_addr) == 1) {
-                s4->sin_family = AF_INET;
-                s4->sin_port = htons(u->port);
-                pa->ctx.upstream_len = sizeof(*s4);
-        } else if (inet_pton(AF_INET6, u->host, &s6->sin6_addr) == 1) {
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons(u->port);
-                pa->ctx.upstream_len = sizeof(*s6);
-        } else
-                return log_error_errno(-EINVAL, "proxy: bad upstream address %s", u->host);
+        r = sockaddr_from_upstream(u, &sa);
+        if (r == -ENAMETOOLONG)
+                return log_error_errno(r, "proxy: upstream socket path too long: %s", u->path);
+        if (r < 0)
+                return log_error_errno(r, "proxy: bad upstream address %s", u->host);
+        memcpy(&pa->ctx.upstream, &sa.storage, sizeof(pa->ctx.upstream));
+        pa->ctx.upstream_len = sa.len;
         return 0;
 }
 

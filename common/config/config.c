@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "sockaddr.h"
 
 #define DEFAULT_DIGEST "sha256:8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define DEFAULT_IMAGE "docker.io/library/registry@" DEFAULT_DIGEST
@@ -1117,38 +1118,20 @@ static int parse_client_name(const ParseCall *p) {
 /* "PORT" (every address, dual-stack), "IPV4:PORT" or "[IPV6]:PORT". IP
  * literals only: a listening socket binds an address, never a name. */
 static int parse_listen_address(const char *v, ListenAddress *ret) {
-        char host[INET6_ADDRSTRLEN + 2], canonical[INET6_ADDRSTRLEN];
-        const char *colon, *h = v;
-        uint8_t addr[16];
+        char canonical[INET6_ADDRSTRLEN];
+        SocketAddress sa;
         uint16_t port;
-        size_t hl;
-        int family;
         char *copy;
 
-        if (isdigit((unsigned char)v[0]) && !strchr(v, ':') && !strchr(v, '.')) {
-                if (parse_port(v, &port) < 0)
-                        return -EINVAL;
+        if (strneq(v, "unix:", 5) || sockaddr_parse(v, &sa) < 0)
+                return -EINVAL;
+        port = ntohs(sa.sa.sa_family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
+        if (!strchr(v, ':')) { /* "PORT" */
                 *ret = (ListenAddress){.port = port};
                 return 0;
         }
-
-        colon = strrchr(v, ':');
-        if (!colon || parse_port(colon + 1, &port) < 0)
+        if (sockaddr_ip_text(&sa, canonical) < 0)
                 return -EINVAL;
-        hl = (size_t)(colon - v);
-        if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
-                h++;
-                hl -= 2;
-        } else if (memchr(v, ':', hl))
-                return -EINVAL; /* IPv6 without brackets: where would the port start? */
-        if (hl == 0 || hl >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, h, hl);
-        host[hl] = 0;
-        family = parse_ip(host, addr, canonical);
-        if (family == 0 || (family == AF_INET6) != (h != v))
-                return -EINVAL;
-
         if (!(copy = strdup(canonical)))
                 return -ENOMEM;
         *ret = (ListenAddress){.host = copy, .port = port};

@@ -38,6 +38,7 @@
 #include "paths.h"
 #include "pki.h"
 #include "podman.h"
+#include "sockaddr.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -356,47 +357,22 @@ static int wait_fd(int fd, short events, uint64_t deadline) {
 }
 
 static int endpoint_connect(const HealthEndpoint *ep, uint64_t deadline, int *ret_fd) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
         _cleanup_close_ int fd = -EBADF;
+        SocketAddress sa;
         int r, err = 0;
         socklen_t errlen = sizeof err;
 
-        switch (ep->family) {
-        case AF_UNIX:
-                if (!ep->path || strlen(ep->path) >= sizeof sa.un.sun_path)
-                        return -EINVAL;
-                sa.un.sun_family = AF_UNIX;
-                strcpy(sa.un.sun_path, ep->path);
-                salen = sizeof sa.un;
-                break;
-        case AF_INET:
-                sa.in.sin_family = AF_INET;
-                sa.in.sin_port = htons(ep->port);
-                if (!ep->host || inet_pton(AF_INET, ep->host, &sa.in.sin_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in;
-                break;
-        case AF_INET6:
-                sa.in6.sin6_family = AF_INET6;
-                sa.in6.sin6_port = htons(ep->port);
-                if (!ep->host || inet_pton(AF_INET6, ep->host, &sa.in6.sin6_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in6;
-                break;
-        default:
-                return -EAFNOSUPPORT;
-        }
+        if (ep->path)
+                r = sockaddr_from_unix(ep->path, &sa);
+        else
+                r = ep->host ? sockaddr_from_ip(ep->host, ep->port, &sa) : -EINVAL;
+        if (r < 0)
+                return -EINVAL; /* a path too long too: health_http_status()'s contract */
 
-        fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, &sa.sa, salen) < 0) {
+        if (connect(fd, &sa.sa, sa.len) < 0) {
                 /* AF_UNIX answers EAGAIN when the listener's backlog is full
                  * (a hung server): that is an error, not "in progress". */
                 if (errno != EINPROGRESS)
@@ -610,22 +586,20 @@ static int no_user(HealthResult *r, const Config *c) {
  * admitted (ep is then one the proxy refuses), -EINVAL. ep->host points
  * into host. */
 static int proxy_endpoint(const PortConfig *port, char host[static INET6_ADDRSTRLEN], HealthEndpoint *ret) {
-        struct in_addr a4;
         int r;
 
         r = probe_proxy_host(port, host);
         if (r < 0)
                 return r;
-        *ret = (HealthEndpoint){.family = inet_pton(AF_INET, host, &a4) == 1 ? AF_INET : AF_INET6, .host = host,
-                                .port = port->listen.port};
+        *ret = (HealthEndpoint){.host = host, .port = port->listen.port};
         return r;
 }
 
 static const char *endpoint_text(const HealthEndpoint *ep, char buf[static 128]) {
-        if (ep->family == AF_UNIX)
+        if (ep->path)
                 (void) snprintf(buf, 128, "unix:%s", ep->path);
         else
-                (void) snprintf(buf, 128, ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ep->host,
+                (void) snprintf(buf, 128, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host,
                                 (unsigned) ep->port);
         return buf;
 }
@@ -824,11 +798,9 @@ static int check_registry_http(const HealthContext *ctx, HealthResult *r) {
         int status = 0, k;
 
         if (c->listen.kind == LISTEN_UNIX)
-                ep = (HealthEndpoint){.family = AF_UNIX, .path = c->listen.path};
+                ep = (HealthEndpoint){.path = c->listen.path};
         else
-                ep = (HealthEndpoint){.family = strchr(c->listen.host, ':') ? AF_INET6 : AF_INET,
-                                      .host = c->listen.host,
-                                      .port = c->listen.port};
+                ep = (HealthEndpoint){.host = c->listen.host, .port = c->listen.port};
         t0 = health_now_usec();
         k = health_http_status(&ep, "GET", "/v2/", "localhost", ctx->deadline_usec, &status);
         double secs = (double) (health_now_usec() - t0) / USEC_PER_SEC;

@@ -182,9 +182,9 @@ int health_render_metrics(const HealthResult *results, size_t n, char **ret);
  * The tiny HTTP/1.1 client the checks use, exported for tests.
  */
 
-/* Where to connect: AF_UNIX path, or a numeric IPv4/IPv6 host and port. */
+/* Where to connect: a unix socket path, or (path NULL) a numeric IPv4/IPv6
+ * host and port (sockaddr_from_ip()). */
 typedef struct {
-        int family; /* AF_UNIX, AF_INET, AF_INET6 */
         const char *path;
         const char *host;
         uint16_t port;

@@ -18,6 +18,7 @@
 #include "macro.h"
 #include "probe.h"
 #include "proxy.h"
+#include "sockaddr.h"
 
 #define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
 /* Answered by Go's net/http server itself (its globalOptionsHandler: 200,
@@ -131,16 +132,13 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
                 Probe **ret_probe) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
+        SocketAddress sa;
         Probe *p;
         int r;
 
+        r = sockaddr_from_upstream(a, &sa);
+        if (r < 0)
+                return r;
         p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
@@ -149,38 +147,12 @@ int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, Pr
         p->done = done;
         p->userdata = userdata;
 
-        if (a->kind == LISTEN_UNIX) {
-                sa.un.sun_family = AF_UNIX;
-                if (strlen(a->path) >= sizeof sa.un.sun_path) {
-                        r = -ENAMETOOLONG;
-                        goto fail;
-                }
-                strcpy(sa.un.sun_path, a->path);
-                salen = sizeof sa.un;
-        } else if (strchr(a->host, ':')) {
-                sa.in6.sin6_family = AF_INET6;
-                sa.in6.sin6_port = htons(a->port);
-                if (inet_pton(AF_INET6, a->host, &sa.in6.sin6_addr) != 1) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-                salen = sizeof sa.in6;
-        } else {
-                sa.in.sin_family = AF_INET;
-                sa.in.sin_port = htons(a->port);
-                if (inet_pton(AF_INET, a->host, &sa.in.sin_addr) != 1) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-                salen = sizeof sa.in;
-        }
-
         p->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (p->fd < 0) {
                 r = negative_errno();
                 goto fail;
         }
-        if (connect(p->fd, &sa.sa, salen) < 0 && errno != EINPROGRESS) {
+        if (connect(p->fd, &sa.sa, sa.len) < 0 && errno != EINPROGRESS) {
                 r = negative_errno();
                 goto fail;
         }

@@ -462,7 +462,7 @@ static void server_stop(Server *s) {
 }
 
 static int request(const Server *s, uint64_t timeout_usec, int *ret_status) {
-        HealthEndpoint ep = {.family = AF_UNIX, .path = s->path};
+        HealthEndpoint ep = {.path = s->path};
         return health_http_status(&ep, "GET", "/v2/", "localhost", health_now_usec() + timeout_usec, ret_status);
 }
 
@@ -506,9 +506,9 @@ static void test_http_timeout(void **state) {
 }
 
 static void test_http_no_server(void **state) {
-        HealthEndpoint missing = {.family = AF_UNIX, .path = "/nonexistent/regvisor-test.sock"};
-        HealthEndpoint toolong = {.family = AF_UNIX, .path = NULL};
-        HealthEndpoint badhost = {.family = AF_INET, .host = "localhost", .port = 1};
+        HealthEndpoint missing = {.path = "/nonexistent/regvisor-test.sock"};
+        HealthEndpoint toolong = {.path = NULL};
+        HealthEndpoint badhost = {.host = "localhost", .port = 1};
         char path[200];
         int status = 0;
 
