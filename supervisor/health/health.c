@@ -33,6 +33,7 @@
 #include "bus.h"
 #include "fileio.h"
 #include "health.h"
+#include "http1.h"
 #include "probe.h"
 #include "macro.h"
 #include "paths.h"
@@ -282,40 +283,6 @@ HealthState health_container_state(const char *out, const char *digest, char **r
  * The tiny HTTP/1.1 client
  */
 
-int health_http_parse_status(const char *buf, size_t len, int *ret_status) {
-        const char *eol = memchr(buf, '\n', len < STATUS_LINE_MAX ? len : STATUS_LINE_MAX);
-        size_t n;
-        int status;
-
-        /* Check what we have so far, so that garbage fails before a CRLF. */
-        static const char prefix[] = "HTTP/1.";
-        n = len < sizeof prefix - 1 ? len : sizeof prefix - 1;
-        if (memcmp(buf, prefix, n) != 0)
-                return -1;
-        if (!eol)
-                return len >= STATUS_LINE_MAX ? -1 : -2;
-        n = (size_t) (eol - buf); /* up to '\n' */
-        if (n < 1 || buf[n - 1] != '\r')
-                return -1;
-        n--; /* the line without CRLF */
-        /* "HTTP/1.x SP DDD" then end of line or SP reason */
-        if (n < 12 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ')
-                return -1;
-        for (int i = 9; i < 12; i++)
-                if (buf[i] < '0' || buf[i] > '9')
-                        return -1;
-        if (n > 12 && buf[12] != ' ')
-                return -1;
-        for (size_t i = 13; i < n; i++)
-                if ((unsigned char) buf[i] < 0x20 && buf[i] != '\t')
-                        return -1;
-        status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-        if (status < 100)
-                return -1;
-        *ret_status = status;
-        return (int) (n + 2);
-}
-
 typedef struct {
         int fd;
         SSL *ssl;
@@ -474,6 +441,7 @@ static int conn_request(Conn *c, const char *method, const char *path, const cha
                         int *ret_status) {
         _cleanup_free_ char *req = NULL;
         char buf[STATUS_LINE_MAX + 1];
+        Http1Response resp = {};
         size_t have = 0;
         int k, r;
 
@@ -496,9 +464,12 @@ static int conn_request(Conn *c, const char *method, const char *path, const cha
                 if (n == 0)
                         return -ECONNRESET;
                 have += (size_t) n;
-                r = health_http_parse_status(buf, have, ret_status);
-                if (r > 0)
+                r = http1_parse_status_line(buf, have, &resp);
+                if (r > 0) {
+                        *ret_status = resp.status;
                         return 0;
+                }
+                /* A status line that never ends is refused, not waited for. */
                 if (r == -1 || have >= sizeof buf - 1)
                         return -EBADMSG;
         }

@@ -190,12 +190,6 @@ typedef struct {
         uint16_t port;
 } HealthEndpoint;
 
-/* Parses the status line at the start of buf (the picohttpparser shape):
- * returns the bytes consumed (through CRLF), -2 when more input is needed,
- * -1 on a malformed line (including one longer than 1 KiB). Accepts
- * "HTTP/1.x SP 3DIGIT [SP reason] CRLF". */
-int health_http_parse_status(const char *buf, size_t len, int *ret_status);
-
 /* Sends "METHOD path HTTP/1.1" with Host: host_header and Connection: close
  * over a plain connection to ep and reads the status code of the answer,
  * within deadline_usec (CLOCK_MONOTONIC). Returns 0 and *ret_status, or a

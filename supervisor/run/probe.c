@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http1.h"
 #include "macro.h"
 #include "probe.h"
 #include "proxy.h"
@@ -63,20 +64,11 @@ static void probe_finish(Probe *p, int result, unsigned status) {
         done(result, status, userdata);
 }
 
-/* "HTTP/1.x NNN" at the start of what arrived. */
-static int parse_status(const char *buf, size_t n, unsigned *ret) {
-        if (n < 12 || !strneq(buf, "HTTP/1.", 7) || buf[8] != ' ')
-                return -EBADMSG;
-        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
-                return -EBADMSG;
-        *ret = (unsigned) (buf[9] - '0') * 100 + (unsigned) (buf[10] - '0') * 10 + (unsigned) (buf[11] - '0');
-        return 0;
-}
-
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Probe *p = userdata;
-        unsigned status;
+        Http1Response resp = {};
         ssize_t n;
+        int k;
 
         if (p->magic != PROBE_MAGIC)
                 abort();
@@ -113,11 +105,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 return 0;
         }
         p->got += (size_t) n;
-        /* The status line is all we need: decide as soon as it is there. */
-        if (memchr(p->buf, '\n', p->got) || n == 0 || p->got == sizeof p->buf - 1) {
-                int r = parse_status(p->buf, p->got, &status);
-                probe_finish(p, r, r < 0 ? 0 : status);
-        }
+        /* The status line is all we need: decide as soon as it is there,
+         * or as soon as what arrived cannot become one. */
+        k = http1_parse_status_line(p->buf, p->got, &resp);
+        if (k > 0)
+                probe_finish(p, 0, (unsigned) resp.status);
+        else if (k == -1 || n == 0 || p->got == sizeof p->buf - 1)
+                probe_finish(p, -EBADMSG, 0);
         return 0;
 }
 
