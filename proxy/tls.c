@@ -18,28 +18,13 @@
 #include <sys/mman.h>
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "tls.h"
 
 /* ssl_session_cache shared:SSL:10m holds about 40000 sessions; ours is per
  * worker (tickets, which every worker shares, are what clients use). */
 #define TLS_SESSION_CACHE_SIZE 20480
 #define TLS_SESSION_TIMEOUT 600 /* ssl_session_timeout 10m */
-
-static void ssl_ctx_freep(SSL_CTX **c) {
-        SSL_CTX_free(*c);
-}
-
-static void bio_freep(BIO **b) {
-        BIO_free(*b);
-}
-
-static void x509_freep(X509 **x) {
-        X509_free(*x);
-}
-
-static void x509_crl_freep(X509_CRL **x) {
-        X509_CRL_free(*x);
-}
 
 /* "what: file: OpenSSL's last error"; returns -EINVAL. */
 static int fail(char **ret_error, const char *what, const char *file) {
@@ -63,9 +48,9 @@ static int verify_keep_going(int preverify_ok, X509_STORE_CTX *x) {
 }
 
 static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) {
-        _cleanup_(bio_freep) BIO *b = NULL;
-        _cleanup_(x509_freep) X509 *ca = NULL;
-        _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
+        _cleanup_(BIO_freep) BIO *b = NULL;
+        _cleanup_(X509_freep) X509 *ca = NULL;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         STACK_OF(X509_NAME) *names;
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 
@@ -125,7 +110,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, char **ret_error) {
-        _cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+        _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
         int r;
 
         ERR_clear_error();

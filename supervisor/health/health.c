@@ -33,6 +33,7 @@
 #include "bus.h"
 #include "fileio.h"
 #include "health.h"
+#include "openssl-util.h"
 #include "http1.h"
 #include "probe.h"
 #include "macro.h"
@@ -71,15 +72,6 @@ static unsigned remaining_sec(const HealthContext *ctx) {
         return r < USEC_PER_SEC ? 1 : (unsigned) ((r + USEC_PER_SEC - 1) / USEC_PER_SEC);
 }
 
-static inline void X509_freep(X509 **p) {
-        X509_free(*p);
-}
-static inline void X509_CRL_freep(X509_CRL **p) {
-        X509_CRL_free(*p);
-}
-static inline void SSL_CTX_freep(SSL_CTX **p) {
-        SSL_CTX_free(*p);
-}
 static inline void closedirp(DIR **d) {
         if (*d)
                 (void) closedir(*d);
