@@ -40,6 +40,7 @@
 #include "paths.h"
 #include "pki.h"
 #include "podman.h"
+#include "prom.h"
 #include "sockaddr.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
@@ -1475,20 +1476,10 @@ int health_format_json(const HealthResult *results, size_t n, char **ret) {
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
-static void write_label_value(FILE *f, const char *s) {
-        for (; *s; s++)
-                if (*s == '\\')
-                        fputs("\\\\", f);
-                else if (*s == '"')
-                        fputs("\\\"", f);
-                else if (*s == '\n')
-                        fputs("\\n", f);
-                else
-                        fputc(*s, f);
-}
-
-static void write_family(FILE *f, const char *name, const char *help) {
-        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+void health_write_state_metric(FILE *f, HealthState state) {
+        prom_family(f, "regvisor_health_state", "gauge",
+                    "Overall state of the health checks: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
+        prom_sample_i64(f, "regvisor_health_state", NULL, 0, (int) state);
 }
 
 int health_render_metrics(const HealthResult *results, size_t n, char **ret) {
@@ -1499,40 +1490,32 @@ int health_render_metrics(const HealthResult *results, size_t n, char **ret) {
 
         if (!f)
                 return -ENOMEM;
-        write_family(f, "regvisor_health_state",
-                     "Overall state of the health checks: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        fprintf(f, "regvisor_health_state %d\n", (int) health_state_worst(results, n));
+        health_write_state_metric(f, health_state_worst(results, n));
 
-        write_family(f, "regvisor_health_check_state",
-                     "State of each health check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        for (size_t i = 0; i < n; i++) {
-                fputs("regvisor_health_check_state{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %d\n", (int) results[i].state);
-        }
+        prom_family(f, "regvisor_health_check_state", "gauge",
+                    "State of each health check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
+        for (size_t i = 0; i < n; i++)
+                prom_sample_i64(f, "regvisor_health_check_state", &(PromLabel){"check", results[i].name}, 1,
+                                (int) results[i].state);
 
-        write_family(f, "regvisor_health_check_ok", "1 when the health check is OK, else 0.");
-        for (size_t i = 0; i < n; i++) {
-                fputs("regvisor_health_check_ok{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %d\n", results[i].state == HEALTH_OK);
-        }
+        prom_family(f, "regvisor_health_check_ok", "gauge", "1 when the health check is OK, else 0.");
+        for (size_t i = 0; i < n; i++)
+                prom_sample_i64(f, "regvisor_health_check_ok", &(PromLabel){"check", results[i].name}, 1,
+                                results[i].state == HEALTH_OK);
 
-        write_family(f, "regvisor_health_check_duration_seconds", "How long the health check took.");
+        prom_family(f, "regvisor_health_check_duration_seconds", "gauge", "How long the health check took.");
         for (size_t i = 0; i < n; i++) {
                 format_seconds(results[i].duration_usec, v);
-                fputs("regvisor_health_check_duration_seconds{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %s\n", v);
+                prom_sample(f, "regvisor_health_check_duration_seconds", &(PromLabel){"check", results[i].name}, 1,
+                            v);
         }
 
-        write_family(f, "regvisor_certificate_expiry_timestamp_seconds",
-                     "notAfter of each certificate regvisor manages, as a Unix timestamp.");
+        prom_family(f, "regvisor_certificate_expiry_timestamp_seconds", "gauge",
+                    "notAfter of each certificate regvisor manages, as a Unix timestamp.");
         for (size_t i = 0; i < n; i++)
-                for (size_t k = 0; k < results[i].n_certs; k++) {
-                        fputs("regvisor_certificate_expiry_timestamp_seconds{certificate=\"", f);
-                        write_label_value(f, results[i].certs[k].name);
-                        fprintf(f, "\"} %lld\n", (long long) results[i].certs[k].not_after);
-                }
+                for (size_t k = 0; k < results[i].n_certs; k++)
+                        prom_sample_i64(f, "regvisor_certificate_expiry_timestamp_seconds",
+                                        &(PromLabel){"certificate", results[i].certs[k].name}, 1,
+                                        (int64_t) results[i].certs[k].not_after);
         return finish_memstream(&f, &buf, ret);
 }

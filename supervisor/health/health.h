@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "config.h"
@@ -177,6 +178,10 @@ int health_format_json(const HealthResult *results, size_t n, char **ret);
  * Every family has HELP and TYPE lines. Returns 0 and an allocated string, or
  * -ENOMEM. */
 int health_render_metrics(const HealthResult *results, size_t n, char **ret);
+
+/* Only the regvisor_health_state family (HELP, TYPE, the sample) to f: what
+ * `regvisor health --metrics` prints when it cannot run the checks at all. */
+void health_write_state_metric(FILE *f, HealthState state);
 
 /*
  * The tiny HTTP/1.1 client the checks use, exported for tests.
