@@ -20,6 +20,10 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* A macro's value as a string literal: STRINGIFY(20) is "20". */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 /* Hand ownership of a pointer on: returns it and leaves NULL behind, so the
  * cleanup attribute of the old owner does nothing. */
 #define TAKE_PTR(p)                                                            \

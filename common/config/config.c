@@ -211,10 +211,14 @@ static const ConfigKey config_keys[] = {
          600000, 0},
 
         /* [health]: thresholds of `regvisor health` (and so of monitoring) */
-        {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned), "20%", 1, 99, 0},
-        {"health", "storage_crit", parse_percent, FIELD(health_storage_crit_pct, unsigned), "10%", 1, 99, 0},
-        {"health", "cert_warn_days", parse_unsigned, FIELD(health_cert_warn_days, unsigned), "30", 1, 3650, 0},
-        {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned), "7", 1, 3650, 0},
+        {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned),
+         STRINGIFY(CONFIG_HEALTH_STORAGE_WARN_PCT) "%", 1, 99, 0},
+        {"health", "storage_crit", parse_percent, FIELD(health_storage_crit_pct, unsigned),
+         STRINGIFY(CONFIG_HEALTH_STORAGE_CRIT_PCT) "%", 1, 99, 0},
+        {"health", "cert_warn_days", parse_unsigned, FIELD(health_cert_warn_days, unsigned),
+         STRINGIFY(CONFIG_HEALTH_CERT_WARN_DAYS), 1, 3650, 0},
+        {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned),
+         STRINGIFY(CONFIG_HEALTH_CERT_CRIT_DAYS), 1, 3650, 0},
 
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
@@ -313,6 +317,7 @@ static int config_copy(const Config *c, Config *ret) {
         for (unsigned i = 0; i < c->n_server_names; i++) {
                 if (!(t.server_names[i] = strdup(c->server_names[i])))
                         return -ENOMEM;
+                t.servers[i].name = t.server_names[i];
                 t.n_server_names++;
         }
 
@@ -962,6 +967,7 @@ static bool dns_name_valid(const char *s) {
 static int parse_server_names(const ParseCall *p) {
         Config *c = p->config;
         char *items[CONFIG_MAX_SERVER_NAMES] = {};
+        ServerName parsed[CONFIG_MAX_SERVER_NAMES] = {};
         unsigned have = p->append ? c->n_server_names : 0;
         int n, r = 0;
 
@@ -993,7 +999,9 @@ static int parse_server_names(const ParseCall *p) {
                 }
                 if (strchr(name, '*'))
                         r = expected(p, "expected no wildcard names: '%s' (list every name)", name);
-                else if (parse_ip(name, addr, canonical)) {
+                else if ((parsed[i].family = parse_ip(name, addr, canonical))) {
+                        parsed[i].is_ip = true;
+                        memcpy(parsed[i].address, addr, sizeof(parsed[i].address));
                         if (!streq(name, canonical)) {
                                 char *copy = strdup(canonical);
                                 if (!copy) {
@@ -1028,10 +1036,14 @@ static int parse_server_names(const ParseCall *p) {
                 for (unsigned i = 0; i < c->n_server_names; i++)
                         free(c->server_names[i]);
                 memset(c->server_names, 0, sizeof(c->server_names));
+                memset(c->servers, 0, sizeof(c->servers));
                 c->n_server_names = 0;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+                parsed[i].name = items[i];
+                c->servers[c->n_server_names] = parsed[i];
                 c->server_names[c->n_server_names++] = items[i];
+        }
         return 0;
 }
 
@@ -1816,4 +1828,11 @@ int config_load(Config *c, const char *path, char **ret_error) {
         }
 
         return config_load_text(c, text, size, path, ret_error);
+}
+
+int config_server_authority(const ServerName *s, uint16_t port, char **ret) {
+        bool brackets = s->is_ip && s->family == AF_INET6;
+        int k = port == 443 ? asprintf(ret, brackets ? "[%s]" : "%s", s->name)
+                            : asprintf(ret, brackets ? "[%s]:%u" : "%s:%u", s->name, (unsigned)port);
+        return k < 0 ? -ENOMEM : 0;
 }

@@ -81,10 +81,10 @@ static inline void closedirp(DIR **d) {
 void health_options_default(HealthOptions *ret) {
         *ret = (HealthOptions){
                 .timeout_usec = HEALTH_DEFAULT_TIMEOUT_USEC,
-                .storage_warn_pct = HEALTH_STORAGE_WARN_PCT,
-                .storage_crit_pct = HEALTH_STORAGE_CRIT_PCT,
-                .cert_warn_days = HEALTH_CERT_WARN_DAYS,
-                .cert_crit_days = HEALTH_CERT_CRIT_DAYS,
+                .storage_warn_pct = CONFIG_HEALTH_STORAGE_WARN_PCT,
+                .storage_crit_pct = CONFIG_HEALTH_STORAGE_CRIT_PCT,
+                .cert_warn_days = CONFIG_HEALTH_CERT_WARN_DAYS,
+                .cert_crit_days = CONFIG_HEALTH_CERT_CRIT_DAYS,
         };
 }
 
@@ -568,13 +568,16 @@ static const char *endpoint_text(const HealthEndpoint *ep, char buf[static 128])
         return buf;
 }
 
+/* The registry's first name, the one clients use: the Host header, SNI and
+ * the name the server certificate must match. */
+static const ServerName *first_name(const Config *c) {
+        static const ServerName localhost = {.name = "localhost"};
+        return c->n_server_names > 0 ? &c->servers[0] : &localhost;
+}
+
 /* The Host header for the registry's first name on port. */
 static int host_header(const Config *c, uint16_t port, char **ret) {
-        const char *name = c->n_server_names > 0 ? c->server_names[0] : "localhost";
-        bool v6 = strchr(name, ':');
-        int k = port == 443 ? asprintf(ret, v6 ? "[%s]" : "%s", name)
-                            : asprintf(ret, v6 ? "[%s]:%u" : "%s:%u", name, (unsigned) port);
-        return k < 0 ? -ENOMEM : 0;
+        return config_server_authority(first_name(c), port, ret);
 }
 
 /* A TLS client context that trusts only the server CA of [tls] dir. */
@@ -605,9 +608,7 @@ static int tls_context(const Config *c, SSL_CTX **ret, char **ret_error) {
  * certificate against the server CA and the first server name. On error
  * *c keeps the SSL (if any) so that the caller can read why. */
 static int conn_open_tls(const Config *cfg, SSL_CTX *ctx, const HealthEndpoint *ep, uint64_t deadline, Conn *c) {
-        const char *name = cfg->n_server_names > 0 ? cfg->server_names[0] : "localhost";
-        struct in6_addr a;
-        bool ip = inet_pton(AF_INET, name, &a) == 1 || inet_pton(AF_INET6, name, &a) == 1;
+        const ServerName *name = first_name(cfg);
         int r;
 
         r = endpoint_connect(ep, deadline, &c->fd);
@@ -616,10 +617,11 @@ static int conn_open_tls(const Config *cfg, SSL_CTX *ctx, const HealthEndpoint *
         c->ssl = SSL_new(ctx);
         if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
                 return -ENOMEM;
-        if (ip)
-                r = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name);
+        if (name->is_ip)
+                r = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(c->ssl), name->address,
+                                              name->family == AF_INET ? 4 : 16);
         else
-                r = SSL_set_tlsext_host_name(c->ssl, name) == 1 && SSL_set1_host(c->ssl, name) == 1;
+                r = SSL_set_tlsext_host_name(c->ssl, name->name) == 1 && SSL_set1_host(c->ssl, name->name) == 1;
         if (r != 1)
                 return -ENOMEM;
         for (;;) {

@@ -35,13 +35,6 @@ typedef enum {
         _HEALTH_STATE_MAX,
 } HealthState;
 
-/* Default thresholds (the issue's "warn 30 days, crit 7 days by default").
- * They are HealthOptions fields so that configuration keys can feed them
- * later ([health] storage_warn, ...); today the defaults are used. */
-#define HEALTH_STORAGE_WARN_PCT 20 /* free space below 20 %: WARNING */
-#define HEALTH_STORAGE_CRIT_PCT 10 /* below 10 %: CRITICAL */
-#define HEALTH_CERT_WARN_DAYS 30
-#define HEALTH_CERT_CRIT_DAYS 7
 /* The whole run answers within this unless told otherwise (--timeout). */
 #define HEALTH_DEFAULT_TIMEOUT_USEC (8 * UINT64_C(1000000))
 
@@ -77,6 +70,7 @@ typedef struct {
 
 typedef struct {
         uint64_t timeout_usec; /* the whole run; 0: HEALTH_DEFAULT_TIMEOUT_USEC */
+        /* Defaults: CONFIG_HEALTH_* (config.h), as for [health] */
         unsigned storage_warn_pct, storage_crit_pct;
         unsigned cert_warn_days, cert_crit_days;
         /* Run only these checks (names from the table), in table order;
