@@ -716,12 +716,18 @@ static void test_misc_forms(void **state) {
         assert_null(c.image_archive);
 }
 
+static void assert_authority(const ServerName *n, uint16_t port, const char *want) {
+        _cleanup_free_ char *a = NULL;
+
+        assert_int_equal(config_server_authority(n, port, &a), 0);
+        assert_string_equal(a, want);
+}
+
 /* server_names are decided once, as they are read: DNS name or IP literal
  * (with its bytes), and how a client writes each as an authority. */
 static void test_server_names_parsed(void **state) {
         _cleanup_config_ Config c;
         static const uint8_t v4[4] = {192, 0, 2, 10}, v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
-        char *a;
 
         (void)state;
         defaults(&c);
@@ -745,18 +751,10 @@ static void test_server_names_parsed(void **state) {
         assert_string_equal(c.servers[2].name, "2001:db8::1");
         assert_int_equal(c.servers[3].family, AF_INET6);
 
-        assert_int_equal(config_server_authority(&c.servers[0], 443, &a), 0);
-        assert_string_equal(a, "registry.test");
-        free(a);
-        assert_int_equal(config_server_authority(&c.servers[1], 4443, &a), 0);
-        assert_string_equal(a, "192.0.2.10:4443");
-        free(a);
-        assert_int_equal(config_server_authority(&c.servers[2], 443, &a), 0);
-        assert_string_equal(a, "[2001:db8::1]");
-        free(a);
-        assert_int_equal(config_server_authority(&c.servers[3], 4443, &a), 0);
-        assert_string_equal(a, "[::ffff:10.0.0.1]:4443");
-        free(a);
+        assert_authority(&c.servers[0], 443, "registry.test");
+        assert_authority(&c.servers[1], 4443, "192.0.2.10:4443");
+        assert_authority(&c.servers[2], 443, "[2001:db8::1]");
+        assert_authority(&c.servers[3], 4443, "[::ffff:10.0.0.1]:4443");
 
         /* Replaced, not appended: the parsed entries follow the names. */
         load_ok(&c, "[tls]\nserver_names = 10.1.2.3\n");
