@@ -649,16 +649,6 @@ bool http1_chunked_done(const Http1Chunked *s) {
         return s->state == CH_DONE;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* The chunked decoder's steps below each take one framing byte (never in
  * CH_DATA) in the states they are named for, and return the next state, or
  * CH_ERROR with s->error set. */
@@ -669,7 +659,7 @@ static unsigned chunk_error(Http1Chunked *s, Http1Error e) {
 
 /* chunk-size = 1*HEXDIG, ended by ';' (extensions) or CRLF. */
 static unsigned chunk_size_step(Http1Chunked *s, char c) {
-        int v = hex_value(c);
+        int v = unhexchar(c);
 
         if (v >= 0) {
                 /* 16 digits at most: the size always fits. */
