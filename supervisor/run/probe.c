@@ -212,33 +212,26 @@ static int ipv4_admitted_by_ioctl(const PortConfig *port, char ret_host[static I
 }
 
 int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
-        const char *h = port->listen.host;
-        char host[INET6_ADDRSTRLEN + 2];
-        struct in6_addr a6;
-        struct in_addr a4;
         struct ifaddrs *ifs = NULL;
+        struct in_addr a4;
+        SocketAddress where;
         int want; /* AF_UNSPEC: dual-stack, IPv4 first */
         int r = 1;
 
-        (void) snprintf(host, sizeof host, "%s", h ? h : "");
-        if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* "[::1]" */
-                host[strlen(host) - 1] = 0;
-                memmove(host, host + 1, strlen(host));
-        }
-        if (!h)
+        if (!port->listen.host)
                 want = AF_UNSPEC;
-        else if (streq(host, "0.0.0.0"))
-                want = AF_INET;
-        else if (streq(host, "::"))
-                want = AF_INET6;
-        else if (inet_pton(AF_INET, host, &a4) == 1) {
-                (void) inet_ntop(AF_INET, &a4, ret_host, INET6_ADDRSTRLEN);
-                return port_admits(port, AF_INET, &a4) ? 0 : 1;
-        } else if (inet_pton(AF_INET6, host, &a6) == 1) {
-                (void) inet_ntop(AF_INET6, &a6, ret_host, INET6_ADDRSTRLEN);
-                return port_admits(port, AF_INET6, &a6) ? 0 : 1;
-        } else
+        else if (sockaddr_from_listen(&port->listen, &where) < 0)
                 return -EINVAL;
+        else if (where.sa.sa_family == AF_INET && where.in.sin_addr.s_addr == htonl(INADDR_ANY))
+                want = AF_INET;
+        else if (where.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&where.in6.sin6_addr))
+                want = AF_INET6;
+        else {
+                const void *a = where.sa.sa_family == AF_INET ? (const void *) &where.in.sin_addr
+                                                          : (const void *) &where.in6.sin6_addr;
+                (void) sockaddr_ip_text(&where, ret_host);
+                return port_admits(port, where.sa.sa_family, a) ? 0 : 1;
+        }
 
         /* Loopback first: the address every host has. */
         if (want == AF_INET6) {
