@@ -39,36 +39,38 @@ LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcrypt
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_LDFLAGS := -fsanitize=address,undefined
 
-# One folder per job (docs/ARCHITECTURE.md, "Layout").
-COMMON_DIRS := common common/config
+# One folder per job (docs/ARCHITECTURE.md, "Layout"). common/http (the
+# strict HTTP/1.1 parser) is seen only by the folders that speak HTTP: proxy/
+# and the USES_ rows below.
+COMMON_DIRS := common common/config common/http
 PROXY_DIRS := proxy
 SIGSTORE_DIRS := sigstore
 SUPERVISOR_DIRS := $(sort $(dir $(wildcard supervisor/*/*.[ch])))
 SUPERVISOR_DIRS := $(SUPERVISOR_DIRS:%/=%)
 SRC_DIRS := $(COMMON_DIRS) $(PROXY_DIRS) $(SIGSTORE_DIRS) $(SUPERVISOR_DIRS)
 
-# Includes go one way: common/ sees only itself, proxy/ sees itself and the
-# folders of its USES_ row (common/ but not common/config/: the command line
-# hands it a ProxyConfig), supervisor/ sees common/ and, folder by folder,
-# the USES_ rows below (cli runs the proxy, run hands it the metrics memfd).
-# Each folder is compiled with only the -iquote paths it may use, so a
-# header from the wrong side fails to compile. Quoted includes also search
+# Includes go one way: common/ sees only itself (common/http only where a
+# folder asks for it), proxy/ sees itself and the folders of its USES_ row
+# (common/ and common/http, not common/config/: the command line hands it a
+# ProxyConfig), sigstore/ the same, supervisor/ sees common/ and, folder by
+# folder, the USES_ rows below (cli runs the proxy, run hands it the metrics
+# memfd). Each folder is compiled with only the -iquote paths it may use, so
+# a header from the wrong side fails to compile. Quoted includes also search
 # the including file's own folder; <> includes never see these.
-USES_proxy := common
-COMMON_INC := $(COMMON_DIRS:%=-iquote %)
+USES_proxy := common common/http
+COMMON_INC := -iquote common -iquote common/config
 PROXY_INC := $(USES_proxy:%=-iquote %) $(PROXY_DIRS:%=-iquote %)
-# The signature store sees common/, itself and proxy/ for http1.h alone (the
-# strict parser), until that moves to common/.
-SIGSTORE_INC := $(USES_proxy:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %) -iquote proxy
-SUPERVISOR_INC := $(COMMON_INC) $(PROXY_DIRS:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %) $(SUPERVISOR_DIRS:%=-iquote %)
+SIGSTORE_INC := $(USES_proxy:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %)
+SUPERVISOR_INC := $(COMMON_INC) -iquote common/http $(PROXY_DIRS:%=-iquote %) $(SIGSTORE_DIRS:%=-iquote %) \
+	$(SUPERVISOR_DIRS:%=-iquote %)
 # Unit tests reach into any folder.
 TEST_INC := $(SUPERVISOR_INC) -iquote tests/unit
 
 # Inside supervisor/, the folders each job may include besides common/ and
 # itself (docs/ARCHITECTURE.md, "Layout"). A new folder needs a row.
 USES_supervisor/cli := proxy sigstore $(SUPERVISOR_DIRS)
-USES_supervisor/health := supervisor/run supervisor/provision supervisor/pki supervisor/sys
-USES_supervisor/run := proxy supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/health := common/http supervisor/run supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/run := common/http proxy supervisor/provision supervisor/pki supervisor/sys
 USES_supervisor/provision := supervisor/pki supervisor/sys
 USES_supervisor/pki :=
 USES_supervisor/sys :=

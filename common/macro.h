@@ -20,6 +20,10 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* A macro's value as a string literal: STRINGIFY(20) is "20". */
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 /* Hand ownership of a pointer on: returns it and leaves NULL behind, so the
  * cleanup attribute of the old owner does nothing. */
 #define TAKE_PTR(p)                                                            \
@@ -68,6 +72,17 @@ static inline void strv_freep(char ***l) {
         strv_free(*l);
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* The value of a hex digit, either case, or -1 (systemd's unhexchar()). */
+static inline int unhexchar(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
 
 /* errno as a negative value, never 0: for call sites after a failed libc call. */
 static inline int negative_errno(void) {

@@ -14,6 +14,7 @@
 
 #include "macro.h"
 #include "metrics.h"
+#include "prom.h"
 
 static const double duration_bounds[] = METRICS_DURATION_BOUNDS;
 _Static_assert(sizeof(duration_bounds) / sizeof(duration_bounds[0]) + 1 == METRICS_DURATION_BUCKETS,
@@ -199,41 +200,16 @@ void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n) {
                 __atomic_store_n(&m->conns_open[slot], n, __ATOMIC_RELAXED);
 }
 
-void proxy_metrics_write_label_value(FILE *out, const char *value) {
-        for (const char *p = value; *p; p++)
-                switch (*p) {
-                case '\\':
-                        fputs("\\\\", out);
-                        break;
-                case '"':
-                        fputs("\\\"", out);
-                        break;
-                case '\n':
-                        fputs("\\n", out);
-                        break;
-                default:
-                        fputc(*p, out);
-                }
-}
-
-static void family(FILE *out, const char *name, const char *type, const char *help) {
-        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* name{port="...",key="value"} n, with escaped values; key NULL: port only. */
+/* name{port="...",key="value"} n; key NULL: port only. */
 static void sample(FILE *out, const char *name, unsigned port, const char *key, const char *value, uint64_t n) {
-        fprintf(out, "%s{port=\"", name);
-        proxy_metrics_write_label_value(out, port_names[port]);
-        if (key) {
-                fprintf(out, "\",%s=\"", key);
-                proxy_metrics_write_label_value(out, value);
-        }
-        fprintf(out, "\"} %" PRIu64 "\n", n);
+        PromLabel labels[] = {{"port", port_names[port]}, {key, value}};
+
+        prom_sample_u64(out, name, labels, key ? 2 : 1, n);
 }
 
 /* One counter per port, for a field at offset off of ProxyPortMetrics. */
 static void per_port(FILE *out, const ProxyMetrics *m, const char *name, const char *help, size_t off) {
-        family(out, name, "counter", help);
+        prom_family(out, name, "counter", help);
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
                 sample(out, name, p, NULL, NULL, load((const uint64_t *)((const char *)&m->port[p] + off)));
 }
@@ -242,7 +218,7 @@ static void per_port(FILE *out, const ProxyMetrics *m, const char *name, const c
  * offset off of ProxyPortMetrics, labelled key=names[i]. */
 static void per_port_labeled(FILE *out, const ProxyMetrics *m, const char *name, const char *help, const char *key,
                              const char *const *names, unsigned n, size_t off) {
-        family(out, name, "counter", help);
+        prom_family(out, name, "counter", help);
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
                 for (unsigned i = 0; i < n; i++)
                         sample(out, name, p, key, names[i],
@@ -253,15 +229,18 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
         if (!proxy_metrics_valid(m))
                 return -EBADMSG;
 
-        family(out, "regvisor_proxy_requests_total", "counter",
-               "Requests answered by the proxy, by port, method and status class.");
+        prom_family(out, "regvisor_proxy_requests_total", "counter",
+                    "Requests answered by the proxy, by port, method and status class.");
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
                 for (unsigned i = 0; i < _METRICS_METHOD_MAX; i++)
                         for (unsigned s = 0; s < METRICS_STATUS_CLASSES; s++) {
-                                fprintf(out, "regvisor_proxy_requests_total{port=\"%s\",method=\"", port_names[p]);
-                                proxy_metrics_write_label_value(out, method_names[i]);
-                                fprintf(out, "\",status=\"%uxx\"} %" PRIu64 "\n", s + 1,
-                                        load(&m->port[p].requests[i][s]));
+                                char class[8];
+                                (void)snprintf(class, sizeof(class), "%uxx", s + 1);
+                                prom_sample_u64(out, "regvisor_proxy_requests_total",
+                                                (PromLabel[]){{"port", port_names[p]},
+                                                              {"method", method_names[i]},
+                                                              {"status", class}},
+                                                3, load(&m->port[p].requests[i][s]));
                         }
 
         per_port(out, m, "regvisor_proxy_received_bytes_total", "Bytes of requests (heads and bodies) from clients.",
@@ -269,25 +248,26 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
         per_port(out, m, "regvisor_proxy_sent_bytes_total", "Bytes of responses (heads and bodies) to clients.",
                  offsetof(ProxyPortMetrics, bytes_out));
 
-        family(out, "regvisor_proxy_request_duration_seconds", "histogram",
-               "Time from a request's head to the end of its response.");
+        prom_family(out, "regvisor_proxy_request_duration_seconds", "histogram",
+                    "Time from a request's head to the end of its response.");
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++) {
-                uint64_t cumulative = 0;
+                const PromLabel port = {"port", port_names[p]};
+                uint64_t cumulative = 0, sum_us;
+                char v[48];
+
                 for (unsigned b = 0; b < METRICS_DURATION_BUCKETS; b++) {
                         cumulative += load(&m->port[p].duration_bucket[b]);
-                        fprintf(out, "regvisor_proxy_request_duration_seconds_bucket{port=\"%s\",le=\"",
-                                port_names[p]);
                         if (b < METRICS_DURATION_BUCKETS - 1)
-                                fprintf(out, "%g", duration_bounds[b]);
+                                (void)snprintf(v, sizeof(v), "%g", duration_bounds[b]);
                         else
-                                fputs("+Inf", out);
-                        fprintf(out, "\"} %" PRIu64 "\n", cumulative);
+                                (void)snprintf(v, sizeof(v), "+Inf");
+                        prom_sample_u64(out, "regvisor_proxy_request_duration_seconds_bucket",
+                                        (PromLabel[]){port, {"le", v}}, 2, cumulative);
                 }
-                uint64_t sum_us = load(&m->port[p].duration_sum_us);
-                fprintf(out,
-                        "regvisor_proxy_request_duration_seconds_sum{port=\"%s\"} %" PRIu64 ".%06" PRIu64 "\n"
-                        "regvisor_proxy_request_duration_seconds_count{port=\"%s\"} %" PRIu64 "\n",
-                        port_names[p], sum_us / 1000000, sum_us % 1000000, port_names[p], cumulative);
+                sum_us = load(&m->port[p].duration_sum_us);
+                (void)snprintf(v, sizeof(v), "%" PRIu64 ".%06" PRIu64, sum_us / 1000000, sum_us % 1000000);
+                prom_sample(out, "regvisor_proxy_request_duration_seconds_sum", &port, 1, v);
+                prom_sample_u64(out, "regvisor_proxy_request_duration_seconds_count", &port, 1, cumulative);
         }
 
         per_port(out, m, "regvisor_proxy_rate_limited_total", "Requests refused with 429 by the per-IP rate limit.",
@@ -313,25 +293,23 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                          "Connections closed for moving fewer than [proxy] min_rate bytes per second, by transfer.",
                          "transfer", slow_names, _METRICS_SLOW_MAX, offsetof(ProxyPortMetrics, slow_clients));
 
-        family(out, "regvisor_proxy_accept_paused_total", "counter",
-               "Times a worker stopped accepting for a while: out of descriptors, or at max_connections.");
-        for (unsigned i = 0; i < _METRICS_PAUSE_MAX; i++) {
-                fputs("regvisor_proxy_accept_paused_total{reason=\"", out);
-                proxy_metrics_write_label_value(out, pause_names[i]);
-                fprintf(out, "\"} %" PRIu64 "\n", load(&m->accept_paused[i]));
-        }
-        family(out, "regvisor_proxy_accept_dropped_total", "counter",
-               "Connections closed right after accept because the worker was out of descriptors.");
-        fprintf(out, "regvisor_proxy_accept_dropped_total %" PRIu64 "\n", load(&m->accept_dropped));
+        prom_family(out, "regvisor_proxy_accept_paused_total", "counter",
+                    "Times a worker stopped accepting for a while: out of descriptors, or at max_connections.");
+        for (unsigned i = 0; i < _METRICS_PAUSE_MAX; i++)
+                prom_sample_u64(out, "regvisor_proxy_accept_paused_total", &(PromLabel){"reason", pause_names[i]},
+                                1, load(&m->accept_paused[i]));
+        prom_family(out, "regvisor_proxy_accept_dropped_total", "counter",
+                    "Connections closed right after accept because the worker was out of descriptors.");
+        prom_sample_u64(out, "regvisor_proxy_accept_dropped_total", NULL, 0, load(&m->accept_dropped));
 
         uint64_t open_conns = 0;
         for (unsigned i = 0; i < METRICS_WORKER_SLOTS; i++)
                 open_conns += load(&m->conns_open[i]);
-        family(out, "regvisor_proxy_connections_open", "gauge", "Client connections the proxy workers hold open.");
-        fprintf(out, "regvisor_proxy_connections_open %" PRIu64 "\n", open_conns);
+        prom_family(out, "regvisor_proxy_connections_open", "gauge", "Client connections the proxy workers hold open.");
+        prom_sample_u64(out, "regvisor_proxy_connections_open", NULL, 0, open_conns);
 
-        family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
-        fprintf(out, "regvisor_proxy_workers_alive %" PRIu64 "\n", load(&m->workers_alive));
+        prom_family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
+        prom_sample_u64(out, "regvisor_proxy_workers_alive", NULL, 0, load(&m->workers_alive));
 
         return ferror(out) ? -EIO : 0;
 }

@@ -159,10 +159,6 @@ void proxy_metrics_set_workers(ProxyMetrics *m, uint64_t n);
  * not counted. */
 void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n);
 
-/* Escapes a label value for the text format (backslash, double quote and
- * newline), writing it to out. */
-void proxy_metrics_write_label_value(FILE *out, const char *value);
-
 /* Writes every proxy metric in the Prometheus text format 0.0.4: HELP and
  * TYPE lines, counters with port/method/status/reason/kind labels, the
  * duration histogram (cumulative _bucket{le=...}, _sum, _count). Returns 0,

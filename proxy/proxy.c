@@ -42,6 +42,7 @@
 #include "log.h"
 #include "macro.h"
 #include "proxy.h"
+#include "sockaddr.h"
 #include "tls.h"
 
 #define RESTART_FAST_MS 1000
@@ -147,55 +148,27 @@ static int listen_fd_from_systemd(unsigned port) {
 }
 
 static int bind_listen(const ProxyPortConfig *la, int *ret_fd) {
-        struct sockaddr_storage ss = {};
-        socklen_t len;
-        int fd, one = 1, zero = 0;
+        SocketAddress sa;
+        int fd, one = 1, zero = 0, r;
 
-        if (!la->listen_host || streq(la->listen_host, "::") || streq(la->listen_host, "[::]")) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_addr = in6addr_any;
-                s6->sin6_port = htons(la->listen_port);
-                len = sizeof(*s6);
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                char host[INET6_ADDRSTRLEN + 2];
-                (void)snprintf(host, sizeof(host), "%s", la->listen_host);
-                if (host[0] == '[') { /* "[::1]" */
-                        size_t l = strlen(host);
-                        if (l > 2 && host[l - 1] == ']') {
-                                memmove(host, host + 1, l - 2);
-                                host[l - 2] = 0;
-                        }
-                }
-                if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-                        s4->sin_family = AF_INET;
-                        s4->sin_port = htons(la->listen_port);
-                        len = sizeof(*s4);
-                } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-                        s6->sin6_family = AF_INET6;
-                        s6->sin6_port = htons(la->listen_port);
-                        len = sizeof(*s6);
-                } else
-                        return -EINVAL;
-        }
+        r = sockaddr_from_ip(la->listen_host, la->listen_port, &sa);
+        if (r < 0)
+                return r;
 
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 && ss.ss_family == AF_INET6 && !la->listen_host) {
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && sa.sa.sa_family == AF_INET6 && !la->listen_host) {
                 /* No IPv6 here: all of IPv4 then. */
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                *s4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->listen_port)};
-                len = sizeof(*s4);
+                sa.in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(la->listen_port)};
+                sa.len = sizeof(sa.in);
                 fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         }
         if (fd < 0)
                 return negative_errno();
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ss.ss_family == AF_INET6 && !la->listen_host)
+        if (sa.sa.sa_family == AF_INET6 && !la->listen_host)
                 (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-                int r = negative_errno();
+        if (bind(fd, &sa.sa, sa.len) < 0 || listen(fd, 4096) < 0) {
+                r = negative_errno();
                 (void)close(fd);
                 return r;
         }
@@ -230,32 +203,20 @@ static int setup_listeners(Parent *pa) {
 
 static int setup_upstream(Parent *pa) {
         const ProxyConfig *u = pa->ctx.config;
-        struct sockaddr_storage *ss = &pa->ctx.upstream;
+        SocketAddress sa;
+        int r;
 
-        memset(ss, 0, sizeof(*ss));
-        if (u->upstream_path) {
-                struct sockaddr_un *un = (struct sockaddr_un *)ss;
-                if (strlen(u->upstream_path) >= sizeof(un->sun_path))
-                        return log_error_errno(-ENAMETOOLONG, "proxy: upstream socket path too long: %s",
-                                               u->upstream_path);
-                un->sun_family = AF_UNIX;
-                strcpy(un->sun_path, u->upstream_path);
-                pa->ctx.upstream_len =
-                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(u->upstream_path) + 1);
-                return 0;
-        }
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        if (u->upstream_host && inet_pton(AF_INET, u->upstream_host, &s4->sin_addr) == 1) {
-                s4->sin_family = AF_INET;
-                s4->sin_port = htons(u->upstream_port);
-                pa->ctx.upstream_len = sizeof(*s4);
-        } else if (u->upstream_host && inet_pton(AF_INET6, u->upstream_host, &s6->sin6_addr) == 1) {
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons(u->upstream_port);
-                pa->ctx.upstream_len = sizeof(*s6);
-        } else
-                return log_error_errno(-EINVAL, "proxy: bad upstream address %s", u->upstream_host ? u->upstream_host : "(none)");
+        if (u->upstream_path)
+                r = sockaddr_from_unix(u->upstream_path, &sa);
+        else
+                r = u->upstream_host ? sockaddr_from_ip(u->upstream_host, u->upstream_port, &sa) : -EINVAL;
+        if (r == -ENAMETOOLONG)
+                return log_error_errno(r, "proxy: upstream socket path too long: %s", u->upstream_path);
+        if (r < 0)
+                return log_error_errno(r, "proxy: bad upstream address %s",
+                                       u->upstream_host ? u->upstream_host : "(none)");
+        memcpy(&pa->ctx.upstream, &sa.storage, sizeof(pa->ctx.upstream));
+        pa->ctx.upstream_len = sa.len;
         return 0;
 }
 

@@ -15,16 +15,6 @@
 
 /* ---- normalization ------------------------------------------------------ */
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* A byte that may appear in a segment of a normalized path: RFC 3986 §3.3
  * pchar without pct-encoded, i.e. unreserved, sub-delims, ':' and '@'. Not
  * '/' (separates segments), '?' (query), '#' (fragment), '%' (escape), nor
@@ -56,8 +46,8 @@ static ssize_t decode_segment(const char *seg, size_t n, char *out) {
 
                         if (n - i < 3)
                                 return -EINVAL; /* "%" or "%4" at the end */
-                        hi = unhex(seg[i + 1]);
-                        lo = unhex(seg[i + 2]);
+                        hi = unhexchar(seg[i + 1]);
+                        lo = unhexchar(seg[i + 2]);
                         if (hi < 0 || lo < 0)
                                 return -EINVAL;
                         c = (unsigned char)(hi << 4 | lo);

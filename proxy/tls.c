@@ -19,28 +19,13 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "tls.h"
 
 /* ssl_session_cache shared:SSL:10m holds about 40000 sessions; ours is per
  * worker (tickets, which every worker shares, are what clients use). */
 #define TLS_SESSION_CACHE_SIZE 20480
 #define TLS_SESSION_TIMEOUT 600 /* ssl_session_timeout 10m */
-
-static void ssl_ctx_freep(SSL_CTX **c) {
-        SSL_CTX_free(*c);
-}
-
-static void bio_freep(BIO **b) {
-        BIO_free(*b);
-}
-
-static void x509_freep(X509 **x) {
-        X509_free(*x);
-}
-
-static void x509_crl_freep(X509_CRL **x) {
-        X509_CRL_free(*x);
-}
 
 /* "what: file: OpenSSL's last error"; returns -EINVAL. */
 static int fail(char **ret_error, const char *what, const char *file) {
@@ -72,9 +57,9 @@ static int verify_keep_going(int preverify_ok, X509_STORE_CTX *x) {
  * reload instead, where the parent keeps the workers it has. */
 static int load_ca_crl(const char *ca_path, const char *crl_path, const char *whose, X509 **ret_ca,
                        X509_CRL **ret_crl, char **ret_error) {
-        _cleanup_(bio_freep) BIO *b = NULL;
-        _cleanup_(x509_freep) X509 *ca = NULL;
-        _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
+        _cleanup_(BIO_freep) BIO *b = NULL;
+        _cleanup_(X509_freep) X509 *ca = NULL;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         char what[96];
 
         b = BIO_new_file(ca_path, "r");
@@ -205,7 +190,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, char **ret_error) {
-        _cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+        _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
         int r;
 
         ERR_clear_error();
@@ -261,8 +246,8 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
                 {f->client_ca, f->crl, "client", TLS_CRL_CLIENT_CA, false},
         };
         for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
-                _cleanup_(x509_freep) X509 *ca = NULL;
-                _cleanup_(x509_crl_freep) X509_CRL *crl = NULL;
+                _cleanup_(X509_freep) X509 *ca = NULL;
+                _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
 
                 if (!pairs[i].ca || !pairs[i].crl ||
                     (pairs[i].may_be_missing && access(pairs[i].crl, F_OK) < 0 && errno == ENOENT))

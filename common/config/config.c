@@ -45,6 +45,7 @@
 #include "config.h"
 #include "macro.h"
 #include "stop.h"
+#include "sockaddr.h"
 
 #define DEFAULT_DIGEST "sha256:8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define DEFAULT_IMAGE "docker.io/library/registry@" DEFAULT_DIGEST
@@ -216,10 +217,14 @@ static const ConfigKey config_keys[] = {
          REGVISOR_STOP_TIMEOUT_MAX_SEC * 1000, 0},
 
         /* [health]: thresholds of `regvisor health` (and so of monitoring) */
-        {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned), "20%", 1, 99, 0},
-        {"health", "storage_crit", parse_percent, FIELD(health_storage_crit_pct, unsigned), "10%", 1, 99, 0},
-        {"health", "cert_warn_days", parse_unsigned, FIELD(health_cert_warn_days, unsigned), "30", 1, 3650, 0},
-        {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned), "7", 1, 3650, 0},
+        {"health", "storage_warn", parse_percent, FIELD(health_storage_warn_pct, unsigned),
+         STRINGIFY(CONFIG_HEALTH_STORAGE_WARN_PCT) "%", 1, 99, 0},
+        {"health", "storage_crit", parse_percent, FIELD(health_storage_crit_pct, unsigned),
+         STRINGIFY(CONFIG_HEALTH_STORAGE_CRIT_PCT) "%", 1, 99, 0},
+        {"health", "cert_warn_days", parse_unsigned, FIELD(health_cert_warn_days, unsigned),
+         STRINGIFY(CONFIG_HEALTH_CERT_WARN_DAYS), 1, 3650, 0},
+        {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned),
+         STRINGIFY(CONFIG_HEALTH_CERT_CRIT_DAYS), 1, 3650, 0},
 
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
@@ -319,6 +324,7 @@ static int config_copy(const Config *c, Config *ret) {
         for (unsigned i = 0; i < c->n_server_names; i++) {
                 if (!(t.server_names[i] = strdup(c->server_names[i])))
                         return -ENOMEM;
+                t.servers[i].name = t.server_names[i];
                 t.n_server_names++;
         }
 
@@ -968,6 +974,7 @@ static bool dns_name_valid(const char *s) {
 static int parse_server_names(const ParseCall *p) {
         Config *c = p->config;
         char *items[CONFIG_MAX_SERVER_NAMES] = {};
+        ServerName parsed[CONFIG_MAX_SERVER_NAMES] = {};
         unsigned have = p->append ? c->n_server_names : 0;
         int n, r = 0;
 
@@ -999,7 +1006,9 @@ static int parse_server_names(const ParseCall *p) {
                 }
                 if (strchr(name, '*'))
                         r = expected(p, "expected no wildcard names: '%s' (list every name)", name);
-                else if (parse_ip(name, addr, canonical)) {
+                else if ((parsed[i].family = parse_ip(name, addr, canonical))) {
+                        parsed[i].is_ip = true;
+                        memcpy(parsed[i].address, addr, sizeof(parsed[i].address));
                         if (!streq(name, canonical)) {
                                 char *copy = strdup(canonical);
                                 if (!copy) {
@@ -1034,10 +1043,14 @@ static int parse_server_names(const ParseCall *p) {
                 for (unsigned i = 0; i < c->n_server_names; i++)
                         free(c->server_names[i]);
                 memset(c->server_names, 0, sizeof(c->server_names));
+                memset(c->servers, 0, sizeof(c->servers));
                 c->n_server_names = 0;
         }
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+                parsed[i].name = items[i];
+                c->servers[c->n_server_names] = parsed[i];
                 c->server_names[c->n_server_names++] = items[i];
+        }
         return 0;
 }
 
@@ -1136,38 +1149,20 @@ static int parse_client_name(const ParseCall *p) {
 /* "PORT" (every address, dual-stack), "IPV4:PORT" or "[IPV6]:PORT". IP
  * literals only: a listening socket binds an address, never a name. */
 static int parse_listen_address(const char *v, ListenAddress *ret) {
-        char host[INET6_ADDRSTRLEN + 2], canonical[INET6_ADDRSTRLEN];
-        const char *colon, *h = v;
-        uint8_t addr[16];
+        char canonical[INET6_ADDRSTRLEN];
+        SocketAddress sa;
         uint16_t port;
-        size_t hl;
-        int family;
         char *copy;
 
-        if (isdigit((unsigned char)v[0]) && !strchr(v, ':') && !strchr(v, '.')) {
-                if (parse_port(v, &port) < 0)
-                        return -EINVAL;
+        if (strneq(v, "unix:", 5) || sockaddr_parse(v, &sa) < 0)
+                return -EINVAL;
+        port = ntohs(sa.sa.sa_family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
+        if (!strchr(v, ':')) { /* "PORT" */
                 *ret = (ListenAddress){.port = port};
                 return 0;
         }
-
-        colon = strrchr(v, ':');
-        if (!colon || parse_port(colon + 1, &port) < 0)
+        if (sockaddr_ip_text(&sa, canonical) < 0)
                 return -EINVAL;
-        hl = (size_t)(colon - v);
-        if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
-                h++;
-                hl -= 2;
-        } else if (memchr(v, ':', hl))
-                return -EINVAL; /* IPv6 without brackets: where would the port start? */
-        if (hl == 0 || hl >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, h, hl);
-        host[hl] = 0;
-        family = parse_ip(host, addr, canonical);
-        if (family == 0 || (family == AF_INET6) != (h != v))
-                return -EINVAL;
-
         if (!(copy = strdup(canonical)))
                 return -ENOMEM;
         *ret = (ListenAddress){.host = copy, .port = port};
@@ -1852,4 +1847,11 @@ int config_load(Config *c, const char *path, char **ret_error) {
         }
 
         return config_load_text(c, text, size, path, ret_error);
+}
+
+int config_server_authority(const ServerName *s, uint16_t port, char **ret) {
+        bool brackets = s->is_ip && s->family == AF_INET6;
+        int k = port == 443 ? asprintf(ret, brackets ? "[%s]" : "%s", s->name)
+                            : asprintf(ret, brackets ? "[%s]:%u" : "%s:%u", s->name, (unsigned)port);
+        return k < 0 ? -ENOMEM : 0;
 }

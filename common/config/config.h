@@ -18,6 +18,13 @@
 #define CONFIG_MAX_SERVER_NAMES 32
 #define CONFIG_MAX_CIDRS 32
 
+/* The [health] thresholds' defaults, here once: the key table's defaults and
+ * health_options_default() are both made of these. */
+#define CONFIG_HEALTH_STORAGE_WARN_PCT 20 /* free space below 20 %: WARNING */
+#define CONFIG_HEALTH_STORAGE_CRIT_PCT 10 /* below 10 %: CRITICAL */
+#define CONFIG_HEALTH_CERT_WARN_DAYS 30
+#define CONFIG_HEALTH_CERT_CRIT_DAYS 7
+
 typedef enum {
         LISTEN_UNIX, /* unix:PATH, container on --network=none */
         LISTEN_TCP,  /* tcp:127.0.0.1:PORT (or [::1]), loopback only */
@@ -58,6 +65,16 @@ typedef struct {
         unsigned n_allow_cidrs; /* 0 = everyone */
 } PortConfig;
 
+/* One [tls] server_names entry, decided once when the file is read: a DNS
+ * name, or an IP literal with its bytes. Checks, SANs and authorities read
+ * is_ip instead of looking at the text again. */
+typedef struct {
+        const char *name;    /* Config.server_names[i]: lower case, an IP literal canonical */
+        bool is_ip;
+        int family;          /* AF_INET or AF_INET6 when is_ip, else 0 */
+        uint8_t address[16]; /* when is_ip; IPv4 in the first 4 bytes */
+} ServerName;
+
 typedef struct {
         /* [host] */
         char *service_user;
@@ -77,6 +94,7 @@ typedef struct {
         /* [tls] */
         char *tls_dir;
         char *server_names[CONFIG_MAX_SERVER_NAMES];
+        ServerName servers[CONFIG_MAX_SERVER_NAMES]; /* the same names, parsed */
         unsigned n_server_names;
         KeyType key_type;
         unsigned ca_days;
@@ -147,6 +165,11 @@ int config_validate(const Config *c, const char *name, char **ret_error);
  * starting with a letter or digit (no name reads as an option such as "-v"), and
  * not "ca" (clients/ca.crt is the client CA). */
 bool config_client_name_valid(const char *name);
+
+/* How a client names the registry on port: "NAME" or "[IPV6]" for 443,
+ * else "NAME:PORT" or "[IPV6]:PORT" (a Host header, a certs.d directory, a
+ * registries.d entry). Returns 0 and an allocated string, or -ENOMEM. */
+int config_server_authority(const ServerName *s, uint16_t port, char **ret);
 
 /* Frees everything owned by *c; leaves it zeroed. */
 void config_done(Config *c);

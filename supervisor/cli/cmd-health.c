@@ -123,8 +123,7 @@ static int print_unknown(const char *why) {
                                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         } else if (arg_format == FORMAT_METRICS)
-                printf("# HELP regvisor_health_state Overall state of the health checks: 0 OK, 1 WARNING, "
-                       "2 CRITICAL, 3 UNKNOWN.\n# TYPE regvisor_health_state gauge\nregvisor_health_state 3\n");
+                health_write_state_metric(stdout, HEALTH_UNKNOWN);
         else
                 printf("REGVISOR UNKNOWN - %s\n", why);
         return HEALTH_UNKNOWN;

@@ -104,10 +104,9 @@ static int tell_proxy(const char *name) {
 
 /* "HOST" for port 443, else "HOST:PORT": the directory name podman, skopeo
  * and buildah look up below /etc/containers/certs.d/. */
-static char *certs_d_name(const char *host, uint16_t port) {
+static char *certs_d_name(const ServerName *host, uint16_t port) {
         char *s;
-        int r = port == 443 ? asprintf(&s, "%s", host) : asprintf(&s, "%s:%u", host, (unsigned) port);
-        return r < 0 ? NULL : s;
+        return config_server_authority(host, port, &s) < 0 ? NULL : s;
 }
 
 /* What an operator needs after issue-client: where the certificate and the
@@ -116,7 +115,8 @@ static int print_issued(const Provision *p, const char *name) {
         const Config *c = p->config;
         _cleanup_free_ char *cert_rel = NULL, *key_rel = NULL, *cert = NULL, *key = NULL, *ca = NULL, *push = NULL,
                             *pull = NULL;
-        const char *host = c->n_server_names > 0 ? c->server_names[0] : "HOST";
+        static const ServerName placeholder = {.name = "HOST"};
+        const ServerName *host = c->n_server_names > 0 ? &c->servers[0] : &placeholder;
 
         if (asprintf(&cert_rel, "%s/" TLS_CLIENT_CERT_FMT, c->tls_dir, name) < 0 ||
             asprintf(&key_rel, "%s/" TLS_CLIENT_KEY_FMT, c->tls_dir, name) < 0)
@@ -153,7 +153,7 @@ static int print_issued(const Provision *p, const char *name) {
         printf("(rootless podman: ~/.config/containers/certs.d/ instead; a client that uses another\n"
                "name from [tls] server_names puts that name in place of %s.)\n"
                "Then push with podman push %s/IMAGE; retire the machine with 'regvisor pki revoke %s'.\n",
-               host, push, name);
+               host->name, push, name);
         return 0;
 }
 

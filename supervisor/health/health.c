@@ -33,11 +33,15 @@
 #include "bus.h"
 #include "fileio.h"
 #include "health.h"
+#include "openssl-util.h"
+#include "http1.h"
 #include "probe.h"
 #include "macro.h"
 #include "paths.h"
 #include "pki.h"
 #include "podman.h"
+#include "prom.h"
+#include "sockaddr.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -69,15 +73,6 @@ static unsigned remaining_sec(const HealthContext *ctx) {
         return r < USEC_PER_SEC ? 1 : (unsigned) ((r + USEC_PER_SEC - 1) / USEC_PER_SEC);
 }
 
-static inline void X509_freep(X509 **p) {
-        X509_free(*p);
-}
-static inline void X509_CRL_freep(X509_CRL **p) {
-        X509_CRL_free(*p);
-}
-static inline void SSL_CTX_freep(SSL_CTX **p) {
-        SSL_CTX_free(*p);
-}
 static inline void closedirp(DIR **d) {
         if (*d)
                 (void) closedir(*d);
@@ -86,10 +81,10 @@ static inline void closedirp(DIR **d) {
 void health_options_default(HealthOptions *ret) {
         *ret = (HealthOptions){
                 .timeout_usec = HEALTH_DEFAULT_TIMEOUT_USEC,
-                .storage_warn_pct = HEALTH_STORAGE_WARN_PCT,
-                .storage_crit_pct = HEALTH_STORAGE_CRIT_PCT,
-                .cert_warn_days = HEALTH_CERT_WARN_DAYS,
-                .cert_crit_days = HEALTH_CERT_CRIT_DAYS,
+                .storage_warn_pct = CONFIG_HEALTH_STORAGE_WARN_PCT,
+                .storage_crit_pct = CONFIG_HEALTH_STORAGE_CRIT_PCT,
+                .cert_warn_days = CONFIG_HEALTH_CERT_WARN_DAYS,
+                .cert_crit_days = CONFIG_HEALTH_CERT_CRIT_DAYS,
         };
 }
 
@@ -281,40 +276,6 @@ HealthState health_container_state(const char *out, const char *digest, char **r
  * The tiny HTTP/1.1 client
  */
 
-int health_http_parse_status(const char *buf, size_t len, int *ret_status) {
-        const char *eol = memchr(buf, '\n', len < STATUS_LINE_MAX ? len : STATUS_LINE_MAX);
-        size_t n;
-        int status;
-
-        /* Check what we have so far, so that garbage fails before a CRLF. */
-        static const char prefix[] = "HTTP/1.";
-        n = len < sizeof prefix - 1 ? len : sizeof prefix - 1;
-        if (memcmp(buf, prefix, n) != 0)
-                return -1;
-        if (!eol)
-                return len >= STATUS_LINE_MAX ? -1 : -2;
-        n = (size_t) (eol - buf); /* up to '\n' */
-        if (n < 1 || buf[n - 1] != '\r')
-                return -1;
-        n--; /* the line without CRLF */
-        /* "HTTP/1.x SP DDD" then end of line or SP reason */
-        if (n < 12 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ')
-                return -1;
-        for (int i = 9; i < 12; i++)
-                if (buf[i] < '0' || buf[i] > '9')
-                        return -1;
-        if (n > 12 && buf[12] != ' ')
-                return -1;
-        for (size_t i = 13; i < n; i++)
-                if ((unsigned char) buf[i] < 0x20 && buf[i] != '\t')
-                        return -1;
-        status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
-        if (status < 100)
-                return -1;
-        *ret_status = status;
-        return (int) (n + 2);
-}
-
 typedef struct {
         int fd;
         SSL *ssl;
@@ -356,47 +317,22 @@ static int wait_fd(int fd, short events, uint64_t deadline) {
 }
 
 static int endpoint_connect(const HealthEndpoint *ep, uint64_t deadline, int *ret_fd) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
         _cleanup_close_ int fd = -EBADF;
+        SocketAddress sa;
         int r, err = 0;
         socklen_t errlen = sizeof err;
 
-        switch (ep->family) {
-        case AF_UNIX:
-                if (!ep->path || strlen(ep->path) >= sizeof sa.un.sun_path)
-                        return -EINVAL;
-                sa.un.sun_family = AF_UNIX;
-                strcpy(sa.un.sun_path, ep->path);
-                salen = sizeof sa.un;
-                break;
-        case AF_INET:
-                sa.in.sin_family = AF_INET;
-                sa.in.sin_port = htons(ep->port);
-                if (!ep->host || inet_pton(AF_INET, ep->host, &sa.in.sin_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in;
-                break;
-        case AF_INET6:
-                sa.in6.sin6_family = AF_INET6;
-                sa.in6.sin6_port = htons(ep->port);
-                if (!ep->host || inet_pton(AF_INET6, ep->host, &sa.in6.sin6_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in6;
-                break;
-        default:
-                return -EAFNOSUPPORT;
-        }
+        if (ep->path)
+                r = sockaddr_from_unix(ep->path, &sa);
+        else
+                r = ep->host ? sockaddr_from_ip(ep->host, ep->port, &sa) : -EINVAL;
+        if (r < 0)
+                return -EINVAL; /* a path too long too: health_http_status()'s contract */
 
-        fd = socket(ep->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, &sa.sa, salen) < 0) {
+        if (connect(fd, &sa.sa, sa.len) < 0) {
                 /* AF_UNIX answers EAGAIN when the listener's backlog is full
                  * (a hung server): that is an error, not "in progress". */
                 if (errno != EINPROGRESS)
@@ -498,6 +434,7 @@ static int conn_request(Conn *c, const char *method, const char *path, const cha
                         int *ret_status) {
         _cleanup_free_ char *req = NULL;
         char buf[STATUS_LINE_MAX + 1];
+        Http1Response resp = {};
         size_t have = 0;
         int k, r;
 
@@ -520,9 +457,12 @@ static int conn_request(Conn *c, const char *method, const char *path, const cha
                 if (n == 0)
                         return -ECONNRESET;
                 have += (size_t) n;
-                r = health_http_parse_status(buf, have, ret_status);
-                if (r > 0)
+                r = http1_parse_status_line(buf, have, &resp);
+                if (r > 0) {
+                        *ret_status = resp.status;
                         return 0;
+                }
+                /* A status line that never ends is refused, not waited for. */
                 if (r == -1 || have >= sizeof buf - 1)
                         return -EBADMSG;
         }
@@ -610,33 +550,34 @@ static int no_user(HealthResult *r, const Config *c) {
  * admitted (ep is then one the proxy refuses), -EINVAL. ep->host points
  * into host. */
 static int proxy_endpoint(const PortConfig *port, char host[static INET6_ADDRSTRLEN], HealthEndpoint *ret) {
-        struct in_addr a4;
         int r;
 
         r = probe_proxy_host(port, host);
         if (r < 0)
                 return r;
-        *ret = (HealthEndpoint){.family = inet_pton(AF_INET, host, &a4) == 1 ? AF_INET : AF_INET6, .host = host,
-                                .port = port->listen.port};
+        *ret = (HealthEndpoint){.host = host, .port = port->listen.port};
         return r;
 }
 
 static const char *endpoint_text(const HealthEndpoint *ep, char buf[static 128]) {
-        if (ep->family == AF_UNIX)
+        if (ep->path)
                 (void) snprintf(buf, 128, "unix:%s", ep->path);
         else
-                (void) snprintf(buf, 128, ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ep->host,
+                (void) snprintf(buf, 128, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host,
                                 (unsigned) ep->port);
         return buf;
 }
 
+/* The registry's first name, the one clients use: the Host header, SNI and
+ * the name the server certificate must match. */
+static const ServerName *first_name(const Config *c) {
+        static const ServerName localhost = {.name = "localhost"};
+        return c->n_server_names > 0 ? &c->servers[0] : &localhost;
+}
+
 /* The Host header for the registry's first name on port. */
 static int host_header(const Config *c, uint16_t port, char **ret) {
-        const char *name = c->n_server_names > 0 ? c->server_names[0] : "localhost";
-        bool v6 = strchr(name, ':');
-        int k = port == 443 ? asprintf(ret, v6 ? "[%s]" : "%s", name)
-                            : asprintf(ret, v6 ? "[%s]:%u" : "%s:%u", name, (unsigned) port);
-        return k < 0 ? -ENOMEM : 0;
+        return config_server_authority(first_name(c), port, ret);
 }
 
 /* A TLS client context that trusts only the server CA of [tls] dir. */
@@ -667,9 +608,7 @@ static int tls_context(const Config *c, SSL_CTX **ret, char **ret_error) {
  * certificate against the server CA and the first server name. On error
  * *c keeps the SSL (if any) so that the caller can read why. */
 static int conn_open_tls(const Config *cfg, SSL_CTX *ctx, const HealthEndpoint *ep, uint64_t deadline, Conn *c) {
-        const char *name = cfg->n_server_names > 0 ? cfg->server_names[0] : "localhost";
-        struct in6_addr a;
-        bool ip = inet_pton(AF_INET, name, &a) == 1 || inet_pton(AF_INET6, name, &a) == 1;
+        const ServerName *name = first_name(cfg);
         int r;
 
         r = endpoint_connect(ep, deadline, &c->fd);
@@ -678,10 +617,11 @@ static int conn_open_tls(const Config *cfg, SSL_CTX *ctx, const HealthEndpoint *
         c->ssl = SSL_new(ctx);
         if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
                 return -ENOMEM;
-        if (ip)
-                r = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name);
+        if (name->is_ip)
+                r = X509_VERIFY_PARAM_set1_ip(SSL_get0_param(c->ssl), name->address,
+                                              name->family == AF_INET ? 4 : 16);
         else
-                r = SSL_set_tlsext_host_name(c->ssl, name) == 1 && SSL_set1_host(c->ssl, name) == 1;
+                r = SSL_set_tlsext_host_name(c->ssl, name->name) == 1 && SSL_set1_host(c->ssl, name->name) == 1;
         if (r != 1)
                 return -ENOMEM;
         for (;;) {
@@ -869,11 +809,9 @@ static int check_registry_http(const HealthContext *ctx, HealthResult *r) {
         int status = 0, k;
 
         if (c->listen.kind == LISTEN_UNIX)
-                ep = (HealthEndpoint){.family = AF_UNIX, .path = c->listen.path};
+                ep = (HealthEndpoint){.path = c->listen.path};
         else
-                ep = (HealthEndpoint){.family = strchr(c->listen.host, ':') ? AF_INET6 : AF_INET,
-                                      .host = c->listen.host,
-                                      .port = c->listen.port};
+                ep = (HealthEndpoint){.host = c->listen.host, .port = c->listen.port};
         t0 = health_now_usec();
         k = health_http_status(&ep, "GET", "/v2/", "localhost", ctx->deadline_usec, &status);
         double secs = (double) (health_now_usec() - t0) / USEC_PER_SEC;
@@ -1585,20 +1523,10 @@ int health_format_json(const HealthResult *results, size_t n, char **ret) {
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
-static void write_label_value(FILE *f, const char *s) {
-        for (; *s; s++)
-                if (*s == '\\')
-                        fputs("\\\\", f);
-                else if (*s == '"')
-                        fputs("\\\"", f);
-                else if (*s == '\n')
-                        fputs("\\n", f);
-                else
-                        fputc(*s, f);
-}
-
-static void write_family(FILE *f, const char *name, const char *help) {
-        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+void health_write_state_metric(FILE *f, HealthState state) {
+        prom_family(f, "regvisor_health_state", "gauge",
+                    "Overall state of the health checks: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
+        prom_sample_i64(f, "regvisor_health_state", NULL, 0, (int) state);
 }
 
 int health_render_metrics(const HealthResult *results, size_t n, char **ret) {
@@ -1609,40 +1537,32 @@ int health_render_metrics(const HealthResult *results, size_t n, char **ret) {
 
         if (!f)
                 return -ENOMEM;
-        write_family(f, "regvisor_health_state",
-                     "Overall state of the health checks: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        fprintf(f, "regvisor_health_state %d\n", (int) health_state_worst(results, n));
+        health_write_state_metric(f, health_state_worst(results, n));
 
-        write_family(f, "regvisor_health_check_state",
-                     "State of each health check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
-        for (size_t i = 0; i < n; i++) {
-                fputs("regvisor_health_check_state{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %d\n", (int) results[i].state);
-        }
+        prom_family(f, "regvisor_health_check_state", "gauge",
+                    "State of each health check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
+        for (size_t i = 0; i < n; i++)
+                prom_sample_i64(f, "regvisor_health_check_state", &(PromLabel){"check", results[i].name}, 1,
+                                (int) results[i].state);
 
-        write_family(f, "regvisor_health_check_ok", "1 when the health check is OK, else 0.");
-        for (size_t i = 0; i < n; i++) {
-                fputs("regvisor_health_check_ok{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %d\n", results[i].state == HEALTH_OK);
-        }
+        prom_family(f, "regvisor_health_check_ok", "gauge", "1 when the health check is OK, else 0.");
+        for (size_t i = 0; i < n; i++)
+                prom_sample_i64(f, "regvisor_health_check_ok", &(PromLabel){"check", results[i].name}, 1,
+                                results[i].state == HEALTH_OK);
 
-        write_family(f, "regvisor_health_check_duration_seconds", "How long the health check took.");
+        prom_family(f, "regvisor_health_check_duration_seconds", "gauge", "How long the health check took.");
         for (size_t i = 0; i < n; i++) {
                 format_seconds(results[i].duration_usec, v);
-                fputs("regvisor_health_check_duration_seconds{check=\"", f);
-                write_label_value(f, results[i].name);
-                fprintf(f, "\"} %s\n", v);
+                prom_sample(f, "regvisor_health_check_duration_seconds", &(PromLabel){"check", results[i].name}, 1,
+                            v);
         }
 
-        write_family(f, "regvisor_certificate_expiry_timestamp_seconds",
-                     "notAfter of each certificate regvisor manages, as a Unix timestamp.");
+        prom_family(f, "regvisor_certificate_expiry_timestamp_seconds", "gauge",
+                    "notAfter of each certificate regvisor manages, as a Unix timestamp.");
         for (size_t i = 0; i < n; i++)
-                for (size_t k = 0; k < results[i].n_certs; k++) {
-                        fputs("regvisor_certificate_expiry_timestamp_seconds{certificate=\"", f);
-                        write_label_value(f, results[i].certs[k].name);
-                        fprintf(f, "\"} %lld\n", (long long) results[i].certs[k].not_after);
-                }
+                for (size_t k = 0; k < results[i].n_certs; k++)
+                        prom_sample_i64(f, "regvisor_certificate_expiry_timestamp_seconds",
+                                        &(PromLabel){"certificate", results[i].certs[k].name}, 1,
+                                        (int64_t) results[i].certs[k].not_after);
         return finish_memstream(&f, &buf, ret);
 }

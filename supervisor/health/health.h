@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "config.h"
@@ -34,13 +35,6 @@ typedef enum {
         _HEALTH_STATE_MAX,
 } HealthState;
 
-/* Default thresholds (the issue's "warn 30 days, crit 7 days by default").
- * They are HealthOptions fields so that configuration keys can feed them
- * later ([health] storage_warn, ...); today the defaults are used. */
-#define HEALTH_STORAGE_WARN_PCT 20 /* free space below 20 %: WARNING */
-#define HEALTH_STORAGE_CRIT_PCT 10 /* below 10 %: CRITICAL */
-#define HEALTH_CERT_WARN_DAYS 30
-#define HEALTH_CERT_CRIT_DAYS 7
 /* The whole run answers within this unless told otherwise (--timeout). */
 #define HEALTH_DEFAULT_TIMEOUT_USEC (8 * UINT64_C(1000000))
 
@@ -76,6 +70,7 @@ typedef struct {
 
 typedef struct {
         uint64_t timeout_usec; /* the whole run; 0: HEALTH_DEFAULT_TIMEOUT_USEC */
+        /* Defaults: CONFIG_HEALTH_* (config.h), as for [health] */
         unsigned storage_warn_pct, storage_crit_pct;
         unsigned cert_warn_days, cert_crit_days;
         /* Run only these checks (names from the table), in table order;
@@ -178,23 +173,21 @@ int health_format_json(const HealthResult *results, size_t n, char **ret);
  * -ENOMEM. */
 int health_render_metrics(const HealthResult *results, size_t n, char **ret);
 
+/* Only the regvisor_health_state family (HELP, TYPE, the sample) to f: what
+ * `regvisor health --metrics` prints when it cannot run the checks at all. */
+void health_write_state_metric(FILE *f, HealthState state);
+
 /*
  * The tiny HTTP/1.1 client the checks use, exported for tests.
  */
 
-/* Where to connect: AF_UNIX path, or a numeric IPv4/IPv6 host and port. */
+/* Where to connect: a unix socket path, or (path NULL) a numeric IPv4/IPv6
+ * host and port (sockaddr_from_ip()). */
 typedef struct {
-        int family; /* AF_UNIX, AF_INET, AF_INET6 */
         const char *path;
         const char *host;
         uint16_t port;
 } HealthEndpoint;
-
-/* Parses the status line at the start of buf (the picohttpparser shape):
- * returns the bytes consumed (through CRLF), -2 when more input is needed,
- * -1 on a malformed line (including one longer than 1 KiB). Accepts
- * "HTTP/1.x SP 3DIGIT [SP reason] CRLF". */
-int health_http_parse_status(const char *buf, size_t len, int *ret_status);
 
 /* Sends "METHOD path HTTP/1.1" with Host: host_header and Connection: close
  * over a plain connection to ep and reads the status code of the answer,

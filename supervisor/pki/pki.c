@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "pki.h"
 
 /* Longest validity we accept: 100 years. Keeps day counts far from the int
@@ -45,37 +46,6 @@
 #define PKI_ORG_MAX 64U
 #define PKI_CN_MAX 64U
 #define PKI_DNS_MAX 253U
-
-/* OPENSSL_free is a macro; a function for a cleanup helper below. */
-static void OPENSSL_free_fn(unsigned char *p) {
-        OPENSSL_free(p);
-}
-
-#define DEFINE_OSSL_CLEANUP(type, func)                                                                     \
-        static inline void func##p(type **p) {                                                              \
-                if (*p)                                                                                     \
-                        (void)func(*p);                                                                     \
-        }
-
-DEFINE_OSSL_CLEANUP(X509, X509_free)
-DEFINE_OSSL_CLEANUP(X509_CRL, X509_CRL_free)
-DEFINE_OSSL_CLEANUP(X509_REVOKED, X509_REVOKED_free)
-DEFINE_OSSL_CLEANUP(X509_EXTENSION, X509_EXTENSION_free)
-DEFINE_OSSL_CLEANUP(X509_NAME, X509_NAME_free)
-DEFINE_OSSL_CLEANUP(X509_STORE, X509_STORE_free)
-DEFINE_OSSL_CLEANUP(X509_STORE_CTX, X509_STORE_CTX_free)
-DEFINE_OSSL_CLEANUP(BIO, BIO_free)
-DEFINE_OSSL_CLEANUP(BIGNUM, BN_free)
-DEFINE_OSSL_CLEANUP(ASN1_INTEGER, ASN1_INTEGER_free)
-DEFINE_OSSL_CLEANUP(ASN1_TIME, ASN1_TIME_free)
-DEFINE_OSSL_CLEANUP(GENERAL_NAME, GENERAL_NAME_free)
-DEFINE_OSSL_CLEANUP(GENERAL_NAMES, GENERAL_NAMES_free)
-DEFINE_OSSL_CLEANUP(unsigned char, OPENSSL_free_fn)
-/* CRL_DIST_POINTS is a stack type: a helper of our own for _cleanup_. */
-static inline void crl_dist_points_freep(CRL_DIST_POINTS **p) {
-        if (*p)
-                CRL_DIST_POINTS_free(*p);
-}
 
 /* Return -EINVAL from a public function when a caller broke the contract:
  * this is library code, the caller logs. */
@@ -395,7 +365,7 @@ static bool crl_uri_valid(const char *uri) {
  * X509V3_EXT_nconf_nid("URI:..."): the URI is a caller string, and the
  * config syntax would read commas in it as more options. */
 static int add_crl_dp(X509 *cert, const char *uri) {
-        _cleanup_(crl_dist_points_freep) CRL_DIST_POINTS *dps = NULL;
+        _cleanup_(CRL_DIST_POINTS_freep) CRL_DIST_POINTS *dps = NULL;
         _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = NULL;
         DIST_POINT *dp;
         ASN1_IA5STRING *ia5;
@@ -1001,7 +971,7 @@ int pki_cert_not_after(X509 *cert, time_t *ret) {
 }
 
 int pki_cert_common_name(X509 *cert, char **ret_cn) {
-        _cleanup_(OPENSSL_free_fnp) unsigned char *utf8 = NULL;
+        _cleanup_(OPENSSL_freep) unsigned char *utf8 = NULL;
         const X509_NAME *subject;
         const X509_NAME_ENTRY *entry;
         char *cn;
@@ -1087,7 +1057,7 @@ int pki_crl_number(X509_CRL *crl, long *ret_number) {
 }
 
 int pki_cert_has_crl_uri(X509 *cert, const char *crl_uri) {
-        _cleanup_(crl_dist_points_freep) CRL_DIST_POINTS *dps = NULL;
+        _cleanup_(CRL_DIST_POINTS_freep) CRL_DIST_POINTS *dps = NULL;
         const DIST_POINT *dp;
         const GENERAL_NAME *gen;
         const ASN1_STRING *s;

@@ -37,6 +37,7 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "openssl-util.h"
 #include "paths.h"
 #include "pki.h"
 #include "provision.h"
@@ -89,18 +90,9 @@ static int crl_uri(const Config *c, const char *issuer, char **ret) {
         return 0;
 }
 
-static void evp_pkey_freep(EVP_PKEY **k) {
-        EVP_PKEY_free(*k);
-}
-static void x509_freep(X509 **x) {
-        X509_free(*x);
-}
-static void x509_crl_freep(X509_CRL **x) {
-        X509_CRL_free(*x);
-}
-#define _cleanup_key_ _cleanup_(evp_pkey_freep)
-#define _cleanup_x509_ _cleanup_(x509_freep)
-#define _cleanup_crl_ _cleanup_(x509_crl_freep)
+#define _cleanup_key_ _cleanup_(EVP_PKEY_freep)
+#define _cleanup_x509_ _cleanup_(X509_freep)
+#define _cleanup_crl_ _cleanup_(X509_CRL_freep)
 
 static char *tls_path(const Provision *p, const char *rel) {
         _cleanup_free_ char *path = NULL;

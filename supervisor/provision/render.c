@@ -290,14 +290,10 @@ int render_registry_names(const Config *c, char ***ret) {
         if (!l)
                 return -ENOMEM;
         for (unsigned i = 0; i < c->n_server_names; i++) {
-                const char *name = c->server_names[i];
-                const char *open = strchr(name, ':') ? "[" : "", *close = strchr(name, ':') ? "]" : "";
                 uint16_t ports[2] = {c->pull.listen.port, c->push.listen.port};
 
                 for (int k = 0; k < 2; k++) {
-                        int r = ports[k] == 443 ? asprintf(&l[n], "%s%s%s", open, name, close)
-                                                : asprintf(&l[n], "%s%s%s:%u", open, name, close, (unsigned) ports[k]);
-                        if (r < 0) {
+                        if (config_server_authority(&c->servers[i], ports[k], &l[n]) < 0) {
                                 l[n] = NULL;
                                 strv_free(l);
                                 return -ENOMEM;

@@ -15,10 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cidr.h"
+#include "config-sockaddr.h"
 #include "fileio.h"
+#include "http1.h"
 #include "macro.h"
 #include "probe.h"
-#include "cidr.h"
+#include "proxy.h"
 
 #define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
 /* Answered by Go's net/http server itself (its globalOptionsHandler: 200,
@@ -63,20 +66,11 @@ static void probe_finish(Probe *p, int result, unsigned status) {
         done(result, status, userdata);
 }
 
-/* "HTTP/1.x NNN" at the start of what arrived. */
-static int parse_status(const char *buf, size_t n, unsigned *ret) {
-        if (n < 12 || !strneq(buf, "HTTP/1.", 7) || buf[8] != ' ')
-                return -EBADMSG;
-        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
-                return -EBADMSG;
-        *ret = (unsigned) (buf[9] - '0') * 100 + (unsigned) (buf[10] - '0') * 10 + (unsigned) (buf[11] - '0');
-        return 0;
-}
-
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Probe *p = userdata;
-        unsigned status;
+        Http1Response resp = {};
         ssize_t n;
+        int k;
 
         if (p->magic != PROBE_MAGIC)
                 abort();
@@ -113,11 +107,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 return 0;
         }
         p->got += (size_t) n;
-        /* The status line is all we need: decide as soon as it is there. */
-        if (memchr(p->buf, '\n', p->got) || n == 0 || p->got == sizeof p->buf - 1) {
-                int r = parse_status(p->buf, p->got, &status);
-                probe_finish(p, r, r < 0 ? 0 : status);
-        }
+        /* The status line is all we need: decide as soon as it is there,
+         * or as soon as what arrived cannot become one. */
+        k = http1_parse_status_line(p->buf, p->got, &resp);
+        if (k > 0)
+                probe_finish(p, 0, (unsigned) resp.status);
+        else if (k == -1 || n == 0 || p->got == sizeof p->buf - 1)
+                probe_finish(p, -EBADMSG, 0);
         return 0;
 }
 
@@ -132,16 +128,13 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
 
 int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, ProbeDone done, void *userdata,
                 Probe **ret_probe) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
+        SocketAddress sa;
         Probe *p;
         int r;
 
+        r = sockaddr_from_upstream(a, &sa);
+        if (r < 0)
+                return r;
         p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
@@ -150,38 +143,12 @@ int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, Pr
         p->done = done;
         p->userdata = userdata;
 
-        if (a->kind == LISTEN_UNIX) {
-                sa.un.sun_family = AF_UNIX;
-                if (strlen(a->path) >= sizeof sa.un.sun_path) {
-                        r = -ENAMETOOLONG;
-                        goto fail;
-                }
-                strcpy(sa.un.sun_path, a->path);
-                salen = sizeof sa.un;
-        } else if (strchr(a->host, ':')) {
-                sa.in6.sin6_family = AF_INET6;
-                sa.in6.sin6_port = htons(a->port);
-                if (inet_pton(AF_INET6, a->host, &sa.in6.sin6_addr) != 1) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-                salen = sizeof sa.in6;
-        } else {
-                sa.in.sin_family = AF_INET;
-                sa.in.sin_port = htons(a->port);
-                if (inet_pton(AF_INET, a->host, &sa.in.sin_addr) != 1) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-                salen = sizeof sa.in;
-        }
-
         p->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (p->fd < 0) {
                 r = negative_errno();
                 goto fail;
         }
-        if (connect(p->fd, &sa.sa, salen) < 0 && errno != EINPROGRESS) {
+        if (connect(p->fd, &sa.sa, sa.len) < 0 && errno != EINPROGRESS) {
                 r = negative_errno();
                 goto fail;
         }
@@ -281,33 +248,26 @@ static int ipv6_admitted_by_proc(const PortConfig *port, char ret_host[static IN
 }
 
 int probe_proxy_host(const PortConfig *port, char ret_host[static INET6_ADDRSTRLEN]) {
-        const char *h = port->listen.host;
-        char host[INET6_ADDRSTRLEN + 2];
-        struct in6_addr a6;
-        struct in_addr a4;
         struct ifaddrs *ifs = NULL;
+        struct in_addr a4;
+        SocketAddress where;
         int want; /* AF_UNSPEC: dual-stack, IPv4 first */
         int r = 1;
 
-        (void) snprintf(host, sizeof host, "%s", h ? h : "");
-        if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* "[::1]" */
-                host[strlen(host) - 1] = 0;
-                memmove(host, host + 1, strlen(host));
-        }
-        if (!h)
+        if (!port->listen.host)
                 want = AF_UNSPEC;
-        else if (streq(host, "0.0.0.0"))
-                want = AF_INET;
-        else if (streq(host, "::"))
-                want = AF_INET6;
-        else if (inet_pton(AF_INET, host, &a4) == 1) {
-                (void) inet_ntop(AF_INET, &a4, ret_host, INET6_ADDRSTRLEN);
-                return port_admits(port, AF_INET, &a4) ? 0 : 1;
-        } else if (inet_pton(AF_INET6, host, &a6) == 1) {
-                (void) inet_ntop(AF_INET6, &a6, ret_host, INET6_ADDRSTRLEN);
-                return port_admits(port, AF_INET6, &a6) ? 0 : 1;
-        } else
+        else if (sockaddr_from_listen(&port->listen, &where) < 0)
                 return -EINVAL;
+        else if (where.sa.sa_family == AF_INET && where.in.sin_addr.s_addr == htonl(INADDR_ANY))
+                want = AF_INET;
+        else if (where.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&where.in6.sin6_addr))
+                want = AF_INET6;
+        else {
+                const void *a = where.sa.sa_family == AF_INET ? (const void *) &where.in.sin_addr
+                                                          : (const void *) &where.in6.sin6_addr;
+                (void) sockaddr_ip_text(&where, ret_host);
+                return port_admits(port, where.sa.sa_family, a) ? 0 : 1;
+        }
 
         /* Loopback first: the address every host has. */
         if (want == AF_INET6) {

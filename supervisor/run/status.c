@@ -12,6 +12,7 @@
 
 #include "http1.h"
 #include "macro.h"
+#include "config-sockaddr.h"
 #include "status.h"
 
 /* A request is one small GET, sent at once: a client gets
@@ -396,28 +397,13 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, void *userdata,
                       StatusServer **ret) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
+        SocketAddress sa;
         StatusServer *s;
         int one = 1, r;
 
-        if (!a->host || strchr(a->host, ':')) {
-                sa.in6.sin6_family = AF_INET6;
-                sa.in6.sin6_port = htons(a->port);
-                if (a->host && inet_pton(AF_INET6, a->host, &sa.in6.sin6_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in6;
-        } else {
-                sa.in.sin_family = AF_INET;
-                sa.in.sin_port = htons(a->port);
-                if (inet_pton(AF_INET, a->host, &sa.in.sin_addr) != 1)
-                        return -EINVAL;
-                salen = sizeof sa.in;
-        }
+        r = sockaddr_from_listen(a, &sa);
+        if (r < 0)
+                return r;
 
         s = calloc(1, sizeof *s);
         if (!s)
@@ -431,7 +417,7 @@ int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, 
                 goto fail;
         }
         (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s->fd, &sa.sa, salen) < 0 || listen(s->fd, STATUS_LISTEN_BACKLOG) < 0) {
+        if (bind(s->fd, &sa.sa, sa.len) < 0 || listen(s->fd, STATUS_LISTEN_BACKLOG) < 0) {
                 r = negative_errno();
                 goto fail;
         }

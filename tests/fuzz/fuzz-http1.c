@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzzer for proxy/http1.c. Every input is parsed as a request head, as a
+ * Fuzzer for common/http/http1.c. Every input is parsed as a request head, as a
  * response head and as a chunked body, and the properties the proxy relies
  * on are checked:
  *   - consumed <= len, and every returned pointer lies inside the head;
@@ -152,6 +152,15 @@ static Summary parse_response(const char *buf, size_t len, bool head) {
 
         CHECK(s.r > 0 && (size_t)s.r <= len && s.r <= HTTP1_MAX_HEAD);
         CHECK(resp.status >= 100 && resp.status <= 599 && resp.status != 101);
+        {
+                /* The status line alone (the probe's and health's parser)
+                 * reads the same line the same way. */
+                Http1Response line;
+                int k = http1_parse_status_line(buf, len, &line);
+                CHECK(k > 0 && k < s.r);
+                CHECK(line.status == resp.status && line.minor_version == resp.minor_version);
+                CHECK(line.reason == resp.reason && line.reason_len == resp.reason_len);
+        }
         CHECK(in_range(resp.reason, resp.reason_len, buf, (size_t)s.r));
         CHECK(resp.body != HTTP1_BODY_UNTIL_CLOSE || !resp.keep_alive);
         if (head || resp.status < 200 || resp.status == 204 || resp.status == 304)

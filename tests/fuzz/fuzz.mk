@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_FLAGS ?=
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote proxy -iquote tests/fuzz \
+	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote common/http -iquote proxy -iquote tests/fuzz \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
 	-Wno-missing-field-initializers
 FUZZ_NAMES := http1 path forward sigstore
@@ -27,7 +27,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz-%)
 
 fuzz-build: $(FUZZ_BIN)
 
-$(BUILD)/fuzz/fuzz-http1: tests/fuzz/fuzz-http1.c tests/fuzz/fuzz-check.h proxy/http1.c proxy/http1.h common/macro.h
+$(BUILD)/fuzz/fuzz-http1: tests/fuzz/fuzz-http1.c tests/fuzz/fuzz-check.h common/http/http1.c common/http/http1.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
@@ -35,8 +35,8 @@ $(BUILD)/fuzz/fuzz-path: tests/fuzz/fuzz-path.c tests/fuzz/fuzz-check.h proxy/ro
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
-$(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h proxy/forward.c proxy/headers.c proxy/http1.c proxy/route.c \
-		proxy/forward.h proxy/headers.h proxy/http1.h proxy/route.h common/macro.h
+$(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h proxy/forward.c proxy/headers.c common/http/http1.c proxy/route.c \
+		proxy/forward.h proxy/headers.h common/http/http1.h proxy/route.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 

@@ -724,6 +724,55 @@ static void test_misc_forms(void **state) {
         assert_null(c.image_archive);
 }
 
+static void assert_authority(const ServerName *n, uint16_t port, const char *want) {
+        _cleanup_free_ char *a = NULL;
+
+        assert_int_equal(config_server_authority(n, port, &a), 0);
+        assert_string_equal(a, want);
+}
+
+/* server_names are decided once, as they are read: DNS name or IP literal
+ * (with its bytes), and how a client writes each as an authority. */
+static void test_server_names_parsed(void **state) {
+        _cleanup_config_ Config c;
+        static const uint8_t v4[4] = {192, 0, 2, 10}, v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+
+        (void)state;
+        defaults(&c);
+        load_ok(&c, "[tls]\nserver_names = Registry.Test, 192.0.2.10, [2001:DB8::1], ::ffff:10.0.0.1\n");
+        assert_int_equal(c.n_server_names, 4);
+        /* A second load goes through the copy: names still point at the
+         * strings this Config owns. */
+        load_ok(&c, "[proxy]\nworkers = 2\n");
+        for (unsigned i = 0; i < c.n_server_names; i++)
+                assert_ptr_equal(c.servers[i].name, c.server_names[i]);
+
+        assert_false(c.servers[0].is_ip);
+        assert_int_equal(c.servers[0].family, 0);
+        assert_string_equal(c.servers[0].name, "registry.test");
+        assert_true(c.servers[1].is_ip);
+        assert_int_equal(c.servers[1].family, AF_INET);
+        assert_memory_equal(c.servers[1].address, v4, 4);
+        assert_true(c.servers[2].is_ip);
+        assert_int_equal(c.servers[2].family, AF_INET6);
+        assert_memory_equal(c.servers[2].address, v6, 16);
+        assert_string_equal(c.servers[2].name, "2001:db8::1");
+        assert_int_equal(c.servers[3].family, AF_INET6);
+
+        assert_authority(&c.servers[0], 443, "registry.test");
+        assert_authority(&c.servers[1], 4443, "192.0.2.10:4443");
+        assert_authority(&c.servers[2], 443, "[2001:db8::1]");
+        assert_authority(&c.servers[3], 4443, "[::ffff:10.0.0.1]:4443");
+
+        /* Replaced, not appended: the parsed entries follow the names. */
+        load_ok(&c, "[tls]\nserver_names = 10.1.2.3\n");
+        assert_int_equal(c.n_server_names, 1);
+        assert_true(c.servers[0].is_ip);
+        assert_int_equal(c.servers[0].family, AF_INET);
+        assert_false(c.servers[1].is_ip);
+        assert_null(c.servers[1].name);
+}
+
 static void test_server_names_forms(void **state) {
         _cleanup_config_ Config c;
 
@@ -1381,7 +1430,7 @@ int main(void) {
                 cmocka_unit_test(test_numbers_forms),
                 cmocka_unit_test(test_bool_forms),
                 cmocka_unit_test(test_misc_forms),
-                cmocka_unit_test(test_server_names_forms),
+                cmocka_unit_test(test_server_names_forms), cmocka_unit_test(test_server_names_parsed),
                 cmocka_unit_test(test_cidr_forms),
                 cmocka_unit_test(test_syntax_forms),
                 cmocka_unit_test(test_load_twice),

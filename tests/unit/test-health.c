@@ -347,40 +347,6 @@ static void test_metrics_empty(void **state) {
  * The HTTP client
  */
 
-static void test_parse_status(void **state) {
-        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        int status = 0;
-
-        (void) state;
-        assert_int_equal(health_http_parse_status(ok, strlen(ok), &status), 17);
-        assert_int_equal(status, 200);
-        /* Every prefix of the status line is partial, never an error. */
-        for (size_t i = 0; i < 17; i++)
-                assert_int_equal(health_http_parse_status(ok, i, &status), -2);
-        assert_int_equal(health_http_parse_status("HTTP/1.0 403 \r\n", 15, &status), 15);
-        assert_int_equal(status, 403);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 400\r\n", 14, &status), 14);
-        assert_int_equal(status, 400);
-
-        /* Garbage fails as soon as it shows. */
-        assert_int_equal(health_http_parse_status("SSH-2.0", 7, &status), -1);
-        assert_int_equal(health_http_parse_status("\x16\x03\x01", 3, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/2 200\r\n", 12, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 200 OK\n", 16, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 20x OK\r\n", 17, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 2000 OK\r\n", 18, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 099 OK\r\n", 17, &status), -1);
-        assert_int_equal(health_http_parse_status("HTTP/1.1 200 O\x01K\r\n", 18, &status), -1);
-
-        /* A status line that never ends is refused, not waited for. */
-        char *longline = malloc(2048);
-        assert_non_null(longline);
-        memcpy(longline, "HTTP/1.1 200 ", 13);
-        memset(longline + 13, 'x', 2048 - 13);
-        assert_int_equal(health_http_parse_status(longline, 2048, &status), -1);
-        free(longline);
-}
-
 typedef enum {
         SERVE_200,        /* one write */
         SERVE_403_SPLIT,  /* the status line in three writes */
@@ -464,7 +430,7 @@ static void server_stop(Server *s) {
 }
 
 static int request(const Server *s, uint64_t timeout_usec, int *ret_status) {
-        HealthEndpoint ep = {.family = AF_UNIX, .path = s->path};
+        HealthEndpoint ep = {.path = s->path};
         return health_http_status(&ep, "GET", "/v2/", "localhost", health_now_usec() + timeout_usec, ret_status);
 }
 
@@ -508,9 +474,9 @@ static void test_http_timeout(void **state) {
 }
 
 static void test_http_no_server(void **state) {
-        HealthEndpoint missing = {.family = AF_UNIX, .path = "/nonexistent/regvisor-test.sock"};
-        HealthEndpoint toolong = {.family = AF_UNIX, .path = NULL};
-        HealthEndpoint badhost = {.family = AF_INET, .host = "localhost", .port = 1};
+        HealthEndpoint missing = {.path = "/nonexistent/regvisor-test.sock"};
+        HealthEndpoint toolong = {.path = NULL};
+        HealthEndpoint badhost = {.host = "localhost", .port = 1};
         char path[200];
         int status = 0;
 
@@ -714,7 +680,6 @@ int main(void) {
                 cmocka_unit_test(test_json),
                 cmocka_unit_test(test_metrics),
                 cmocka_unit_test(test_metrics_empty),
-                cmocka_unit_test(test_parse_status),
                 cmocka_unit_test(test_http_unix),
                 cmocka_unit_test(test_http_timeout),
                 cmocka_unit_test(test_http_no_server),

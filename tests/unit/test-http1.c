@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests for proxy/http1.c: every refused request with its error, valid
+ * Tests for common/http/http1.c: every refused request with its error, valid
  * requests parsed whole and byte by byte, the chunked decoder, responses.
  * Inputs are placed right before a PROT_NONE guard page so that a read past
  * the end of the buffer crashes instead of passing silently.
@@ -942,6 +942,63 @@ static void test_responses(void **state) {
         }
 }
 
+/* The status line alone, as the supervisor's probe and `regvisor health`
+ * read it (they were hand-written parsers of their own before). */
+static void test_status_line(void **state) {
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        Http1Response resp = {};
+        char *longline;
+
+        (void)state;
+        assert_int_equal(http1_parse_status_line(ok, strlen(ok), &resp), 17);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.minor_version, 1);
+        assert_int_equal(resp.reason_len, 2);
+        assert_memory_equal(resp.reason, "OK", 2);
+        /* Every prefix of the status line is partial, never an error. */
+        for (size_t i = 0; i < 17; i++)
+                assert_int_equal(http1_parse_status_line(ok, i, &resp), -2);
+        assert_int_equal(http1_parse_status_line("HTTP/1.0 403 \r\n", 15, &resp), 15);
+        assert_int_equal(resp.status, 403);
+        assert_int_equal(resp.minor_version, 0);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 400\r\n", 14, &resp), 14);
+        assert_int_equal(resp.status, 400);
+
+        /* Garbage fails as soon as it shows. */
+        assert_int_equal(http1_parse_status_line("SSH-2.0", 7, &resp), -1);
+        assert_int_equal(resp.error, HTTP1_ERR_VERSION);
+        assert_int_equal(http1_parse_status_line("\x16\x03\x01", 3, &resp), -1);
+        assert_int_equal(http1_parse_status_line("HTTP/2 200\r\n", 12, &resp), -1);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 200 OK\n", 16, &resp), -1);
+        assert_int_equal(resp.error, HTTP1_ERR_BARE_LF);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 20x OK\r\n", 17, &resp), -1);
+        assert_int_equal(resp.error, HTTP1_ERR_STATUS_CODE);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 2000 OK\r\n", 18, &resp), -1);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 099 OK\r\n", 17, &resp), -1);
+        assert_int_equal(http1_parse_status_line("HTTP/1.1 200 O\x01K\r\n", 18, &resp), -1);
+
+        /* The same answer as the whole-head parser's first line. */
+        {
+                static const char head[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+                Http1Header h[4];
+                Http1Response full = {};
+                assert_true(http1_parse_response(head, strlen(head), false, &full, h, 4) > 0);
+                assert_int_equal(http1_parse_status_line(head, strlen(head), &resp), 24);
+                assert_int_equal(resp.status, full.status);
+                assert_int_equal(resp.reason_len, full.reason_len);
+        }
+
+        /* A status line that never ends is refused, not waited for. */
+        longline = malloc(HTTP1_MAX_HEAD + 2);
+        assert_non_null(longline);
+        memcpy(longline, "HTTP/1.1 200 ", 13);
+        memset(longline + 13, 'x', HTTP1_MAX_HEAD + 2 - 13);
+        assert_int_equal(http1_parse_status_line(longline, HTTP1_MAX_HEAD, &resp), -2);
+        assert_int_equal(http1_parse_status_line(longline, HTTP1_MAX_HEAD + 2, &resp), -1);
+        assert_int_equal(resp.error, HTTP1_ERR_HEAD_TOO_LARGE);
+        free(longline);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bad_requests),     cmocka_unit_test(test_error_strings),
@@ -950,7 +1007,7 @@ int main(void) {
                 cmocka_unit_test(test_empty_input),      cmocka_unit_test(test_chunked_valid),
                 cmocka_unit_test(test_chunked_errors),   cmocka_unit_test(test_chunked_limits),
                 cmocka_unit_test(test_chunk_header),     cmocka_unit_test(test_chunked_reframe),
-                cmocka_unit_test(test_responses),
+                cmocka_unit_test(test_responses),        cmocka_unit_test(test_status_line),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -254,19 +254,6 @@ static void test_render_worker_counters(void **state) {
         free(m);
 }
 
-static void test_label_escaping(void **state) {
-        char *text = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&text, &size);
-
-        (void)state;
-        assert_non_null(f);
-        proxy_metrics_write_label_value(f, "a\\b\"c\nd/é");
-        assert_int_equal(fclose(f), 0);
-        assert_string_equal(text, "a\\\\b\\\"c\\nd/é");
-        free(text);
-}
-
 static void test_method_classes(void **state) {
         (void)state;
         assert_int_equal(proxy_metrics_method("GET"), METRICS_GET);
@@ -358,8 +345,7 @@ static void test_open_env(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_render_empty),   cmocka_unit_test(test_render_counts),
-                cmocka_unit_test(test_render_worker_counters),
-                cmocka_unit_test(test_label_escaping), cmocka_unit_test(test_method_classes),
+                cmocka_unit_test(test_render_worker_counters), cmocka_unit_test(test_method_classes),
                 cmocka_unit_test(test_memfd_shared),   cmocka_unit_test(test_open_env),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "macro.h"
+#include "openssl-util.h"
 #include "pki.h"
 
 #define DAY (24L * 60 * 60)
@@ -32,22 +33,6 @@
 /* A writable copy of a string literal: the names arrays are char *const *,
  * as in Config, and -Wwrite-strings makes literals const. */
 #define S(x) ((char[]){x})
-
-#define DEFINE_TEST_CLEANUP(type, func)                                                                     \
-        static inline void func##p(type **p) {                                                              \
-                if (*p)                                                                                     \
-                        (void)func(*p);                                                                     \
-        }
-
-DEFINE_TEST_CLEANUP(EVP_PKEY, EVP_PKEY_free)
-DEFINE_TEST_CLEANUP(X509, X509_free)
-DEFINE_TEST_CLEANUP(X509_CRL, X509_CRL_free)
-DEFINE_TEST_CLEANUP(X509_NAME, X509_NAME_free)
-DEFINE_TEST_CLEANUP(BIO, BIO_free)
-DEFINE_TEST_CLEANUP(BIGNUM, BN_free)
-DEFINE_TEST_CLEANUP(ASN1_INTEGER, ASN1_INTEGER_free)
-DEFINE_TEST_CLEANUP(GENERAL_NAMES, GENERAL_NAMES_free)
-DEFINE_TEST_CLEANUP(BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free)
 
 /* Shared by every test: made in group_setup, freed in group_teardown. */
 static struct {

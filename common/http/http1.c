@@ -482,6 +482,17 @@ static bool keep_alive(const Fields *f, int minor_version) {
 
 /* ---- entry points ------------------------------------------------------- */
 
+/* The result of a head scan that stopped before the end of the head (k is
+ * PARTIAL or -1): -2 to read more, or -1 with *ret_error set, which is
+ * HTTP1_ERR_HEAD_TOO_LARGE once more than HTTP1_MAX_HEAD bytes did not hold
+ * a head. */
+static int scan_unfinished(const Scan *s, int k, size_t len, Http1Error *ret_error) {
+        if (k == PARTIAL && len <= HTTP1_MAX_HEAD)
+                return PARTIAL;
+        *ret_error = k == PARTIAL ? HTTP1_ERR_HEAD_TOO_LARGE : s->error;
+        return -1;
+}
+
 int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Header *headers,
                         size_t max_headers) {
         Scan s = {
@@ -500,17 +511,8 @@ int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Hea
         k = scan_request_line(&s, &r);
         if (k == 0)
                 k = scan_fields(&s, headers, max_headers, &r.n_headers);
-        if (k == PARTIAL) {
-                if (len > HTTP1_MAX_HEAD) {
-                        req->error = HTTP1_ERR_HEAD_TOO_LARGE;
-                        return -1;
-                }
-                return PARTIAL;
-        }
-        if (k < 0) {
-                req->error = s.error;
-                return -1;
-        }
+        if (k != 0)
+                return scan_unfinished(&s, k, len, &req->error);
 
         e = scan_semantics(headers, r.n_headers, true, &f);
         if (e == HTTP1_OK)
@@ -560,17 +562,8 @@ int http1_parse_response(const char *buf, size_t len, bool head_request, Http1Re
         k = scan_status_line(&s, &r);
         if (k == 0)
                 k = scan_fields(&s, headers, max_headers, &r.n_headers);
-        if (k == PARTIAL) {
-                if (len > HTTP1_MAX_HEAD) {
-                        resp->error = HTTP1_ERR_HEAD_TOO_LARGE;
-                        return -1;
-                }
-                return PARTIAL;
-        }
-        if (k < 0) {
-                resp->error = s.error;
-                return -1;
-        }
+        if (k != 0)
+                return scan_unfinished(&s, k, len, &resp->error);
 
         e = scan_semantics(headers, r.n_headers, false, &f);
         if (e == HTTP1_OK)
@@ -604,6 +597,28 @@ int http1_parse_response(const char *buf, size_t len, bool head_request, Http1Re
         return (int)s.pos;
 }
 
+int http1_parse_status_line(const char *buf, size_t len, Http1Response *resp) {
+        Scan s = {
+                .buf = buf,
+                .end = min_size(len, HTTP1_MAX_HEAD),
+        };
+        Http1Response r = {};
+        int k;
+
+        assert(buf || len == 0);
+        assert(resp);
+
+        k = scan_status_line(&s, &r);
+        if (k != 0)
+                return scan_unfinished(&s, k, len, &resp->error);
+        resp->minor_version = r.minor_version;
+        resp->status = r.status;
+        resp->reason = r.reason;
+        resp->reason_len = r.reason_len;
+        resp->error = HTTP1_OK;
+        return (int)s.pos;
+}
+
 /* ---- chunked bodies (§7.1) ---------------------------------------------- */
 
 enum {
@@ -634,65 +649,55 @@ bool http1_chunked_done(const Http1Chunked *s) {
         return s->state == CH_DONE;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
+/* The chunked decoder's steps below each take one framing byte (never in
+ * CH_DATA) in the states they are named for, and return the next state, or
+ * CH_ERROR with s->error set. */
+static unsigned chunk_error(Http1Chunked *s, Http1Error e) {
+        s->error = e;
+        return CH_ERROR;
 }
 
-/* One framing byte (never in CH_DATA): the next state, or CH_ERROR with
- * s->error set. */
-static unsigned chunked_step(Http1Chunked *s, char c) {
-#define ERROR(e)                                                                                            \
-        do {                                                                                                \
-                s->error = (e);                                                                             \
-                return CH_ERROR;                                                                            \
-        } while (0)
+/* chunk-size = 1*HEXDIG, ended by ';' (extensions) or CRLF. */
+static unsigned chunk_size_step(Http1Chunked *s, char c) {
+        int v = unhexchar(c);
 
-        /* The extension is counted from its ';' to the line's CR. */
-        if (s->state >= CH_EXT_NAME_START && s->state <= CH_EXT_VALUE && c != '\r' && c != '\n' &&
-            ++s->count > HTTP1_CHUNK_EXT_MAX)
-                ERROR(HTTP1_ERR_CHUNK_EXTENSION);
-        if (s->state >= CH_TRAILER_START && s->state <= CH_END_LF && ++s->trailer_len > HTTP1_MAX_TRAILER)
-                ERROR(HTTP1_ERR_TRAILER_TOO_LARGE);
+        if (v >= 0) {
+                /* 16 digits at most: the size always fits. */
+                if (s->count >= HTTP1_CHUNK_SIZE_MAX_DIGITS)
+                        return chunk_error(s, HTTP1_ERR_CHUNK_SIZE_TOO_LARGE);
+                s->remaining = (s->remaining << 4) | (uint64_t)v;
+                s->count++;
+                return CH_SIZE;
+        }
+        /* No whitespace anywhere in the size line: "5 ;x" and "5\t" are read
+         * differently by different parsers. */
+        if (s->count == 0)
+                return chunk_error(s, HTTP1_ERR_CHUNK_SIZE);
+        if (c == ';') {
+                s->count = 1; /* now counting extension bytes */
+                return CH_EXT_NAME_START;
+        }
+        if (c == '\r')
+                return CH_SIZE_LF;
+        if (c == '\n')
+                return chunk_error(s, HTTP1_ERR_BARE_LF);
+        return chunk_error(s, HTTP1_ERR_CHUNK_SIZE);
+}
+
+/* chunk-ext = *( ";" token [ "=" token ] ) up to the size line's CR,
+ * accepted and not interpreted; at most HTTP1_CHUNK_EXT_MAX bytes counted
+ * from its first ';'. */
+static unsigned chunk_ext_step(Http1Chunked *s, char c) {
+        if (c != '\r' && c != '\n' && ++s->count > HTTP1_CHUNK_EXT_MAX)
+                return chunk_error(s, HTTP1_ERR_CHUNK_EXTENSION);
 
         switch (s->state) {
-        case CH_SIZE: {
-                int v = hex_value(c);
-
-                if (v >= 0) {
-                        /* 16 digits at most: the size always fits. */
-                        if (s->count >= HTTP1_CHUNK_SIZE_MAX_DIGITS)
-                                ERROR(HTTP1_ERR_CHUNK_SIZE_TOO_LARGE);
-                        s->remaining = (s->remaining << 4) | (uint64_t)v;
-                        s->count++;
-                        return CH_SIZE;
-                }
-                /* No whitespace anywhere in the size line: "5 ;x" and "5\t"
-                 * are read differently by different parsers. */
-                if (s->count == 0)
-                        ERROR(HTTP1_ERR_CHUNK_SIZE);
-                if (c == ';') {
-                        s->count = 1; /* now counting extension bytes */
-                        return CH_EXT_NAME_START;
-                }
-                if (c == '\r')
-                        return CH_SIZE_LF;
-                if (c == '\n')
-                        ERROR(HTTP1_ERR_BARE_LF);
-                ERROR(HTTP1_ERR_CHUNK_SIZE);
-        }
         case CH_EXT_NAME_START:
         case CH_EXT_VALUE_START:
                 if (is_tchar(c))
                         return s->state == CH_EXT_NAME_START ? CH_EXT_NAME : CH_EXT_VALUE;
-                ERROR(HTTP1_ERR_CHUNK_EXTENSION);
-        case CH_EXT_NAME:
-        case CH_EXT_VALUE:
+                return chunk_error(s, HTTP1_ERR_CHUNK_EXTENSION);
+        default: /* CH_EXT_NAME, CH_EXT_VALUE */
                 if (is_tchar(c))
                         return s->state;
                 if (c == '=' && s->state == CH_EXT_NAME)
@@ -702,64 +707,100 @@ static unsigned chunked_step(Http1Chunked *s, char c) {
                 if (c == '\r')
                         return CH_SIZE_LF;
                 if (c == '\n')
-                        ERROR(HTTP1_ERR_BARE_LF);
-                ERROR(HTTP1_ERR_CHUNK_EXTENSION);
+                        return chunk_error(s, HTTP1_ERR_BARE_LF);
+                return chunk_error(s, HTTP1_ERR_CHUNK_EXTENSION);
+        }
+}
+
+/* The CRLFs around chunk-data: the LF of the size line (then the data, or
+ * the trailer after the last chunk), and the CRLF after the data. */
+static unsigned chunk_line_end_step(Http1Chunked *s, char c) {
+        switch (s->state) {
         case CH_SIZE_LF:
                 if (c != '\n')
-                        ERROR(HTTP1_ERR_BARE_CR);
+                        return chunk_error(s, HTTP1_ERR_BARE_CR);
                 s->count = 0;
                 return s->remaining == 0 ? CH_TRAILER_START : CH_DATA;
         case CH_DATA_CR:
                 /* The data was longer or shorter than its size said. */
                 if (c != '\r')
-                        ERROR(HTTP1_ERR_CHUNK_DATA_CRLF);
+                        return chunk_error(s, HTTP1_ERR_CHUNK_DATA_CRLF);
                 return CH_DATA_LF;
-        case CH_DATA_LF:
+        default: /* CH_DATA_LF */
                 if (c != '\n')
-                        ERROR(HTTP1_ERR_BARE_CR);
+                        return chunk_error(s, HTTP1_ERR_BARE_CR);
                 s->remaining = 0;
                 s->count = 0;
                 return CH_SIZE;
+        }
+}
+
+/* trailer-section = *( field-line CRLF ) CRLF, the same rules as the head;
+ * validated and dropped, at most HTTP1_MAX_TRAILER bytes. */
+static unsigned chunk_trailer_step(Http1Chunked *s, char c) {
+        if (++s->trailer_len > HTTP1_MAX_TRAILER)
+                return chunk_error(s, HTTP1_ERR_TRAILER_TOO_LARGE);
+
+        switch (s->state) {
         case CH_TRAILER_START:
-                /* trailer-section = *( field-line CRLF ), same rules as the
-                 * head; we validate and drop them. */
                 if (c == '\r')
                         return CH_END_LF;
                 if (c == '\n')
-                        ERROR(HTTP1_ERR_BARE_LF);
+                        return chunk_error(s, HTTP1_ERR_BARE_LF);
                 if (is_ows(c))
-                        ERROR(HTTP1_ERR_OBS_FOLD);
+                        return chunk_error(s, HTTP1_ERR_OBS_FOLD);
                 if (is_tchar(c))
                         return CH_TRAILER_NAME;
-                ERROR(HTTP1_ERR_HEADER_NAME);
+                return chunk_error(s, HTTP1_ERR_HEADER_NAME);
         case CH_TRAILER_NAME:
                 if (is_tchar(c))
                         return CH_TRAILER_NAME;
                 if (c == ':')
                         return CH_TRAILER_VALUE;
                 if (is_ows(c))
-                        ERROR(HTTP1_ERR_SPACE_BEFORE_COLON);
+                        return chunk_error(s, HTTP1_ERR_SPACE_BEFORE_COLON);
                 if (c == '\r' || c == '\n')
-                        ERROR(HTTP1_ERR_NO_COLON);
-                ERROR(HTTP1_ERR_HEADER_NAME);
+                        return chunk_error(s, HTTP1_ERR_NO_COLON);
+                return chunk_error(s, HTTP1_ERR_HEADER_NAME);
         case CH_TRAILER_VALUE:
                 if (is_vchar(c) || is_ows(c))
                         return CH_TRAILER_VALUE;
                 if (c == '\r')
                         return CH_TRAILER_LF;
                 if (c == '\n')
-                        ERROR(HTTP1_ERR_BARE_LF);
-                ERROR(HTTP1_ERR_HEADER_VALUE);
+                        return chunk_error(s, HTTP1_ERR_BARE_LF);
+                return chunk_error(s, HTTP1_ERR_HEADER_VALUE);
+        default: /* CH_TRAILER_LF, CH_END_LF */
+                if (c != '\n')
+                        return chunk_error(s, HTTP1_ERR_BARE_CR);
+                return s->state == CH_END_LF ? CH_DONE : CH_TRAILER_START;
+        }
+}
+
+/* One framing byte: dispatches on the part of the body the state is in. */
+static unsigned chunked_step(Http1Chunked *s, char c) {
+        switch (s->state) {
+        case CH_SIZE:
+                return chunk_size_step(s, c);
+        case CH_EXT_NAME_START:
+        case CH_EXT_NAME:
+        case CH_EXT_VALUE_START:
+        case CH_EXT_VALUE:
+                return chunk_ext_step(s, c);
+        case CH_SIZE_LF:
+        case CH_DATA_CR:
+        case CH_DATA_LF:
+                return chunk_line_end_step(s, c);
+        case CH_TRAILER_START:
+        case CH_TRAILER_NAME:
+        case CH_TRAILER_VALUE:
         case CH_TRAILER_LF:
         case CH_END_LF:
-                if (c != '\n')
-                        ERROR(HTTP1_ERR_BARE_CR);
-                return s->state == CH_END_LF ? CH_DONE : CH_TRAILER_START;
+                return chunk_trailer_step(s, c);
         default:
                 assert(!"unreachable chunked state");
-                ERROR(HTTP1_ERR_CHUNK_SIZE);
+                return chunk_error(s, HTTP1_ERR_CHUNK_SIZE);
         }
-#undef ERROR
 }
 
 ssize_t http1_chunked_feed(Http1Chunked *s, const char *in, size_t len, size_t *ret_data_off,

@@ -242,6 +242,16 @@ int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Hea
 int http1_parse_response(const char *buf, size_t len, bool head_request, Http1Response *resp,
                          Http1Header *headers, size_t max_headers);
 
+/* Parses only the status-line at the start of buf[0..len), by the same rules
+ * as the first line of http1_parse_response(): for a client that needs the
+ * status code and nothing else (the supervisor's registry probe, `regvisor
+ * health`), and decides as soon as the line is there. Returns the bytes
+ * consumed through its CRLF and fills resp->minor_version, ->status,
+ * ->reason; -2 when more input is needed; -1 with resp->error set, as soon
+ * as a prefix is wrong ("SSH-2.0", a TLS alert). The rest of *resp is left
+ * as it was. */
+int http1_parse_status_line(const char *buf, size_t len, Http1Response *resp);
+
 /* Prepares a decoder for a new chunked body. */
 void http1_chunked_init(Http1Chunked *s);
 
