@@ -52,10 +52,14 @@ static void peer_string(const struct sockaddr_storage *ss, char out[static INET6
 
 /* Whether the port admits the client at ss: its allow_cidrs, then its
  * conn_per_ip (which takes a slot of the limits table: *ret_slot, -1 for
- * none; *ret_table_full when the table had no room for it, refused with a
- * 503 after the handshake, so the client learns why (exchange.c)). */
+ * none). Refusals the client can be told of are admitted and answered
+ * after the handshake (exchange.c), so that it learns why:
+ * *ret_table_full when the table had no room for it (503), *ret_over when
+ * it is over conn_per_ip (429 with Retry-After, as nginx's limit_conn).
+ * Only at the hard ceiling, twice conn_per_ip, is the socket closed before
+ * TLS: a flood is not worth a handshake per connection. */
 static bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storage *ss, const char *peer,
-                         LimitsKey *ret_key, int *ret_slot, bool *ret_table_full) {
+                         LimitsKey *ret_key, int *ret_slot, bool *ret_table_full, bool *ret_over) {
         const ProxyPortConfig *pc = &w->c->port[port];
         int r;
 
@@ -68,16 +72,19 @@ static bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storag
                 return false;
         if (!w->p->limits)
                 return true;
-        r = limits_conn_acquire(w->p->limits, w->column, ret_key, pc->conn_per_ip, now_ms(), ret_slot);
+        r = limits_conn_acquire(w->p->limits, w->column, ret_key, pc->conn_per_ip,
+                                limits_conn_ceiling(pc->conn_per_ip), now_ms(), ret_slot);
         if (r == -ENOSPC) {
                 proxy_metrics_inc(&w->p->metrics->port[port].limits_table_full);
                 worker_warn_table_full(w);
                 *ret_table_full = true;
         }
-        if (r == 0) {
-                proxy_metrics_inc(&w->p->metrics->port[port].conn_limited);
-                log_event(LOG_NOTICE, "refused", "%s %s refused: more than conn_per_ip=%u connections",
-                          proxy_port_name(port), peer, pc->conn_per_ip);
+        if (r == LIMITS_CONN_OVER)
+                *ret_over = true; /* counted and logged when answered */
+        if (r == LIMITS_CONN_CEILING) {
+                proxy_metrics_inc(&w->p->metrics->port[port].conn_ceiling);
+                log_event(LOG_NOTICE, "refused", "%s %s refused: %u connections, twice conn_per_ip=%u",
+                          proxy_port_name(port), peer, limits_conn_ceiling(pc->conn_per_ip), pc->conn_per_ip);
                 return false;
         }
         return true;
@@ -119,11 +126,11 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
         int slot = -1, one = 1;
-        bool table_full = false;
+        bool table_full = false, over = false;
         Conn *c;
 
         peer_string(ss, peer);
-        if (!worker_admit(w, port, ss, peer, &key, &slot, &table_full))
+        if (!worker_admit(w, port, ss, peer, &key, &slot, &table_full, &over))
                 return;
         (void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = conn_new(w, port, cfd);
@@ -140,6 +147,7 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         c->key = key;
         c->limit_slot = slot;
         c->limits_full = table_full;
+        c->conn_over = over;
         memcpy(c->peer, peer, sizeof(peer));
         c->next = w->conns;
         if (w->conns)

@@ -219,15 +219,39 @@ static int exchange_check_certificate(Conn *c, size_t head_len) {
         return 1;
 }
 
+/* A client known by its certificate (a valid one on the push port) is
+ * limited as itself, not by the address it comes from: a CI runner behind
+ * a NAT shares nothing with its neighbours, and an anonymous address there
+ * gets no further than the certificate check anyway. */
+static bool exchange_known_client(const Conn *c) {
+        return c->port == PROXY_PUSH && c->verdict == TLS_CLIENT_OK && c->subject[0] != 0;
+}
+
+/* A connection accepted over conn_per_ip (accept.c): 429 with Retry-After
+ * and close, the status nginx's limit_conn answers with, unless the client
+ * is known by its certificate. 1 when answered, 0 to go on. */
+static int exchange_check_conn_limit(Conn *c, size_t head_len) {
+        if (!c->conn_over || exchange_known_client(c))
+                return 0;
+        proxy_metrics_inc(&conn_metrics(c)->conn_limited);
+        log_event(LOG_NOTICE, "refused", "%s %s refused: more than conn_per_ip=%u connections",
+                  proxy_port_name(c->port), c->peer, c->w->c->port[c->port].conn_per_ip);
+        buf_consume(&c->cin, head_len);
+        exchange_respond_error(c, 429, "TOOMANYREQUESTS", "too many connections",
+                               "more connections from this address than the registry allows at once", 1, false);
+        return 1;
+}
+
 /* The port's rate limit (ratelimit.h): 1 when the request was answered
  * (429, or 503 when the limits table is full), 0 when it waits for its
  * token (c->delay_until), -1 to go on. no_body: a refusal may keep the
- * connection. */
+ * connection. The bucket is the address's, or a known client's own. */
 static int exchange_take_rate(Conn *c, size_t head_len, bool no_body) {
         Worker *w = c->w;
         const ProxyPortConfig *pc = &w->c->port[c->port];
         unsigned retry = 1;
         uint64_t delay_ms = 0;
+        LimitsKey key = c->key;
         int r;
 
         if (c->rate_taken) {
@@ -236,9 +260,14 @@ static int exchange_take_rate(Conn *c, size_t head_len, bool no_body) {
         }
         if (c->limits_full)
                 return exchange_refuse_table_full(c, head_len); /* counted at accept */
+        if (exchange_check_conn_limit(c, head_len))
+                return 1;
         if (!w->p->limits || pc->rate <= 0)
                 return -1;
-        r = limits_rate_take(w->p->limits, &c->key, pc->rate, pc->burst, now_ms(), &retry,
+        /* Should hashing fail, the address's bucket still limits it. */
+        if (exchange_known_client(c))
+                (void)limits_key_from_identity(c->subject, (uint8_t)c->port, &key);
+        r = limits_rate_take(w->p->limits, &key, pc->rate, pc->burst, now_ms(), &retry,
                              pc->delay ? &delay_ms : NULL);
         if (r == -ENOSPC) {
                 proxy_metrics_inc(&conn_metrics(c)->limits_table_full);

@@ -275,8 +275,12 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
         per_port(out, m, "regvisor_proxy_rate_delayed_total",
                  "Requests held back within the burst by the per-IP rate limit (delay = yes).",
                  offsetof(ProxyPortMetrics, rate_delayed));
-        per_port(out, m, "regvisor_proxy_connection_limited_total", "Connections refused by conn_per_ip.",
+        per_port(out, m, "regvisor_proxy_connection_limited_total",
+                 "Connections over conn_per_ip, answered 429 after the handshake.",
                  offsetof(ProxyPortMetrics, conn_limited));
+        per_port(out, m, "regvisor_proxy_connection_ceiling_total",
+                 "Connections closed before TLS at the hard ceiling (twice conn_per_ip).",
+                 offsetof(ProxyPortMetrics, conn_ceiling));
         per_port(out, m, "regvisor_proxy_cidr_refused_total", "Connections refused by allow_cidrs.",
                  offsetof(ProxyPortMetrics, cidr_refused));
         per_port(out, m, "regvisor_proxy_limits_table_full_total",

@@ -98,7 +98,8 @@ typedef struct ProxyPortMetrics {
         uint64_t duration_sum_us;
         uint64_t rate_limited;  /* answered 429 */
         uint64_t rate_delayed;  /* held back within the burst ([push] delay) */
-        uint64_t conn_limited;  /* refused: conn_per_ip */
+        uint64_t conn_limited;  /* answered 429: over conn_per_ip */
+        uint64_t conn_ceiling;  /* closed before TLS: at twice conn_per_ip */
         uint64_t cidr_refused;  /* refused: allow_cidrs */
         uint64_t tls_failures[_METRICS_TLS_MAX];
         uint64_t upstream_errors[_METRICS_UPSTREAM_MAX];

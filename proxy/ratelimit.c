@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <openssl/evp.h>
 
 #include "ratelimit.h"
 #include "macro.h"
@@ -217,8 +218,8 @@ static int slot_find(LimitsTable *t, const LimitsKey *key, bool create) {
         return reuse;
 }
 
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
-                        int *ret_slot) {
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, unsigned ceiling,
+                        uint64_t now_ms, int *ret_slot) {
         int slot, r;
 
         assert(t && key && ret_slot && column < t->n_columns);
@@ -230,12 +231,15 @@ int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, u
         slot = slot_find(t, key, true);
         if (slot < 0)
                 r = -ENOSPC;
-        else if (max > 0 && conns_of(t, (unsigned)slot) >= max)
-                r = 0;
         else {
-                (*count_of(t, column, (unsigned)slot))++;
-                *ret_slot = slot;
-                r = 1;
+                unsigned n = conns_of(t, (unsigned)slot);
+                if (ceiling > 0 && n >= ceiling)
+                        r = LIMITS_CONN_CEILING;
+                else {
+                        (*count_of(t, column, (unsigned)slot))++;
+                        *ret_slot = slot;
+                        r = max > 0 && n >= max ? LIMITS_CONN_OVER : LIMITS_CONN_OK;
+                }
         }
         table_unlock(t);
         return r;
@@ -356,6 +360,19 @@ int limits_key_from_sockaddr(const struct sockaddr *sa, uint8_t port, unsigned i
                 }
         } else
                 return -EAFNOSUPPORT;
+        *ret = k;
+        return 0;
+}
+
+int limits_key_from_identity(const char *identity, uint8_t port, LimitsKey *ret) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        LimitsKey k = {.port = (uint8_t)(LIMITS_PORT_IDENTITY | port)};
+
+        assert(identity && ret);
+        if (EVP_Digest(identity, strlen(identity), md, &len, EVP_sha256(), NULL) != 1 || len < sizeof(k.addr))
+                return -EIO;
+        memcpy(k.addr, md, sizeof(k.addr));
         *ret = k;
         return 0;
 }

@@ -88,6 +88,7 @@
 #define LIMITS_PROBE 64
 #define LIMITS_DEFAULT_IPV6_PREFIX 64
 #define LIMITS_MIN_IPV6_PREFIX 32
+#define LIMITS_PORT_IDENTITY 0x80
 
 typedef struct LimitsTable LimitsTable;
 
@@ -96,7 +97,7 @@ typedef struct LimitsTable LimitsTable;
  * socket and on an IPv4 one; IPv6 masked to its prefix (the bits beyond it
  * zero). port tells the two public ports apart. */
 typedef struct LimitsKey {
-        uint8_t port; /* 0 pull, 1 push */
+        uint8_t port; /* 0 pull, 1 push, LIMITS_PORT_IDENTITY + port: by identity */
         uint8_t addr[16];
 } LimitsKey;
 
@@ -110,17 +111,43 @@ int limits_new(unsigned n_slots, unsigned n_columns, LimitsTable **ret);
  * this for its own mapping. */
 void limits_free(LimitsTable *t);
 
-/* Counts a new connection of key in column if the client has fewer than
- * max connections (0: no limit, always counted). now_ms (CLOCK_MONOTONIC
- * milliseconds, as for limits_rate_take()) judges which entries are idle:
- * when the table is full, only clients turned away arrive, and they must
- * still see the others' buckets refill. Returns 1 and sets
- * *ret_slot (pass it to limits_conn_release()) when accepted, 0 when the
- * limit is reached, -ENOSPC when the table has no room for the key (refuse
- * the client: it cannot be limited). *ret_slot is -1 unless 1 is
- * returned. */
-int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, uint64_t now_ms,
-                        int *ret_slot);
+/* What limits_conn_acquire() made of a new connection. */
+enum {
+        LIMITS_CONN_CEILING = 0, /* at the hard ceiling: not counted, close it */
+        LIMITS_CONN_OK = 1,      /* counted, within max */
+        LIMITS_CONN_OVER = 2,    /* counted, over max: answer it 429 */
+};
+
+/* The hard ceiling of connections per client for a soft limit max (0: no
+ * limit). Between max and the ceiling a connection is accepted and its
+ * first request answered 429 with Retry-After (as nginx's limit_conn
+ * answers with a status): a client that sees "connection reset" or a bare
+ * EOF has nothing that says "limit", and containerd then fails the whole
+ * pull. Beyond the ceiling even a handshake per connection is more than a
+ * flood deserves: closed before TLS. */
+static inline unsigned limits_conn_ceiling(unsigned max) {
+        return max > UINT32_MAX / 2 ? UINT32_MAX : max * 2;
+}
+
+/* Counts a new connection of key in column while the client has fewer
+ * than ceiling connections (ceiling 0: no limit, always counted). now_ms
+ * (CLOCK_MONOTONIC milliseconds, as for limits_rate_take()) judges which
+ * entries are idle: when the table is full, only clients turned away
+ * arrive, and they must still see the others' buckets refill. Returns
+ * LIMITS_CONN_OK when the client had fewer than max connections (max 0:
+ * always), LIMITS_CONN_OVER when it had max or more but fewer than
+ * ceiling, both with *ret_slot set (pass it to limits_conn_release());
+ * LIMITS_CONN_CEILING (0) when it had ceiling; -ENOSPC when the table has
+ * no room for the key (refuse the client: it cannot be limited). *ret_slot
+ * is -1 unless the connection was counted. */
+int limits_conn_acquire(LimitsTable *t, unsigned column, const LimitsKey *key, unsigned max, unsigned ceiling,
+                        uint64_t now_ms, int *ret_slot);
+
+/* A key for an authenticated client (a valid certificate on the push
+ * port): port and the first 16 bytes of SHA-256 of its identity (the
+ * certificate's subject), so that a known client is limited as itself
+ * from any address, and never by its neighbours behind the same NAT. */
+int limits_key_from_identity(const char *identity, uint8_t port, LimitsKey *ret);
 
 /* Uncounts a connection acquired with limits_conn_acquire() in the same
  * column; slot -1 is a no-op. */

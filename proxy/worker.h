@@ -128,6 +128,7 @@ struct Conn {
         LimitsKey key;
         int limit_slot;
         bool limits_full; /* no room in the limits table at accept: refused */
+        bool conn_over;   /* over conn_per_ip at accept: 429 unless a known client (exchange.c) */
         TlsClientVerdict verdict;
         const char *verdict_reason;
         char subject[SUBJECT_MAX];

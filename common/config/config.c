@@ -163,18 +163,21 @@ static const ConfigKey config_keys[] = {
         {"signing", "sigstore_key", parse_path, FIELD(sigstore_key, char *),
          "/etc/containers/keys/registry-cosign.pub", 0, 0, 0},
 
-        /* [pull], [push]: the two public ports; defaults from the guide's nginx.conf */
+        /* [pull], [push]: the two public ports. Not the guide's nginx.conf
+         * values (burst 20 and 10, conn_per_ip 20, push delayed): those
+         * refuse containerd's pull of a 30-layer image and slow a push to
+         * 5 requests a second (issue 11; INSTALL.md, "Per-client limits"). */
         {"pull", "listen", parse_listen, FIELD(pull.listen, ListenAddress), "443", 0, 0, 0},
         {"pull", "rate", parse_rate, FIELD(pull.rate, double), "10r/s", 0, 1000000, 0},
-        {"pull", "burst", parse_unsigned, FIELD(pull.burst, unsigned), "20", 0, 1000000, 0},
+        {"pull", "burst", parse_unsigned, FIELD(pull.burst, unsigned), "200", 0, 1000000, 0},
         {"pull", "delay", parse_bool, FIELD(pull.delay, bool), "no", 0, 0, 0},
-        {"pull", "conn_per_ip", parse_unsigned, FIELD(pull.conn_per_ip, unsigned), "20", 0, 1000000, 0},
+        {"pull", "conn_per_ip", parse_unsigned, FIELD(pull.conn_per_ip, unsigned), "128", 0, 1000000, 0},
         {"pull", "allow_cidrs", parse_cidrs, FIELD(pull, PortConfig), "", 0, 0, KEY_LIST},
         {"push", "listen", parse_listen, FIELD(push.listen, ListenAddress), "4443", 0, 0, 0},
-        {"push", "rate", parse_rate, FIELD(push.rate, double), "5r/s", 0, 1000000, 0},
-        {"push", "burst", parse_unsigned, FIELD(push.burst, unsigned), "10", 0, 1000000, 0},
-        {"push", "delay", parse_bool, FIELD(push.delay, bool), "yes", 0, 0, 0},
-        {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "20", 0, 1000000, 0},
+        {"push", "rate", parse_rate, FIELD(push.rate, double), "20r/s", 0, 1000000, 0},
+        {"push", "burst", parse_unsigned, FIELD(push.burst, unsigned), "500", 0, 1000000, 0},
+        {"push", "delay", parse_bool, FIELD(push.delay, bool), "no", 0, 0, 0},
+        {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "128", 0, 1000000, 0},
         {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
 
         /* [proxy]: limits of the TLS proxy. 1M at least: "max_body = 2" meant 2G. */

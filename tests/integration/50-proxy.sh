@@ -28,8 +28,9 @@ ACCEPT_ANY=/etc/regvisor/accept-anything.json
 
 th_boot
 # The push port at the guide's limits (5r/s, burst 10, delayed as nginx's
-# limit_req without nodelay does): skopeo and podman must get through them.
-write_config
+# limit_req without nodelay does; no longer the defaults, issue 11): the
+# delay mechanism is tested here, and skopeo and podman must get through it.
+write_config "$(printf '[push]\nrate = 5r/s\nburst = 10\ndelay = yes')"
 on_failure journalctl -u "$UNIT" --no-pager -n 100
 on_failure journalctl --no-pager -n 60 _SYSTEMD_USER_UNIT=regvisor-registry.service
 

@@ -211,16 +211,16 @@ static void test_defaults(void **state) {
         assert_null(c.pull.listen.host);
         assert_int_equal(c.pull.listen.port, 443);
         assert_true(c.pull.rate == 10.0);
-        assert_int_equal(c.pull.burst, 20);
+        assert_int_equal(c.pull.burst, 200);
         assert_false(c.pull.delay);
-        assert_int_equal(c.pull.conn_per_ip, 20);
+        assert_int_equal(c.pull.conn_per_ip, 128);
         assert_int_equal(c.pull.n_allow_cidrs, 0);
         assert_null(c.push.listen.host);
         assert_int_equal(c.push.listen.port, 4443);
-        assert_true(c.push.rate == 5.0);
-        assert_int_equal(c.push.burst, 10);
-        assert_true(c.push.delay);
-        assert_int_equal(c.push.conn_per_ip, 20);
+        assert_true(c.push.rate == 20.0);
+        assert_int_equal(c.push.burst, 500);
+        assert_false(c.push.delay);
+        assert_int_equal(c.push.conn_per_ip, 128);
         assert_int_equal(c.push.n_allow_cidrs, 0);
 
         assert_int_equal(c.max_body, UINT64_C(2) << 30);

@@ -48,15 +48,15 @@ static void test_conn_limit(void **state) {
         int s1, s2, s3, s4;
 
         assert_int_equal(limits_new(64, 2, &t), 0);
-        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 0, &s1), 1);
-        assert_int_equal(limits_conn_acquire(t, 1, &a, 2, 0, &s2), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 0, &s3), 0); /* two columns, one address */
-        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, 0, &s3), 1); /* another address */
-        assert_int_equal(limits_conn_acquire(t, 0, &a_push, 2, 0, &s4), 1); /* another port */
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 2, 0, &s1), 1);
+        assert_int_equal(limits_conn_acquire(t, 1, &a, 2, 2, 0, &s2), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 2, 0, &s3), 0); /* two columns, one address */
+        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, 2, 0, &s3), 1); /* another address */
+        assert_int_equal(limits_conn_acquire(t, 0, &a_push, 2, 2, 0, &s4), 1); /* another port */
         assert_int_equal(limits_conn_count(t, &a), 2);
         limits_conn_release(t, 0, s1);
         assert_int_equal(limits_conn_count(t, &a), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 0, &s1), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 2, 0, &s1), 1);
         /* A dead worker's column is forgotten. */
         limits_column_reset(t, 1);
         assert_int_equal(limits_conn_count(t, &a), 1);
@@ -64,7 +64,7 @@ static void test_conn_limit(void **state) {
         assert_int_equal(limits_conn_count(t, &a), 1);
         /* 0 = off: always accepted. */
         for (int i = 0; i < 100; i++)
-                assert_int_equal(limits_conn_acquire(t, 0, &b, 0, 0, &s3), 1);
+                assert_int_equal(limits_conn_acquire(t, 0, &b, 0, 0, 0, &s3), 1);
         limits_free(t);
 }
 
@@ -159,12 +159,12 @@ static void test_shared_across_fork(void **state) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 int s;
-                _exit(limits_conn_acquire(t, 1, &a, 5, 0, &s) == 1 ? 0 : 1);
+                _exit(limits_conn_acquire(t, 1, &a, 5, 5, 0, &s) == 1 ? 0 : 1);
         }
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_int_equal(status, 0);
         assert_int_equal(limits_conn_count(t, &a), 1); /* the child's count is seen here */
-        assert_int_equal(limits_conn_acquire(t, 0, &a, 1, 0, &slot), 0);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 1, 1, 0, &slot), 0);
         limits_free(t);
 }
 
@@ -181,7 +181,7 @@ static void test_full_table_refuses(void **state) {
                 snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 250, i % 250);
                 LimitsKey k = key4(ip, 0);
                 slot = 12345;
-                int r = limits_conn_acquire(t, 0, &k, 1, now, &slot);
+                int r = limits_conn_acquire(t, 0, &k, 1, 1, now, &slot);
                 assert_true(r == 1 || r == -ENOSPC);
                 if (r == -ENOSPC) {
                         assert_int_equal(slot, -1);
@@ -197,7 +197,7 @@ static void test_full_table_refuses(void **state) {
         assert_int_equal(limits_rate_take(t, &out, 10, 20, now, NULL, &d), -ENOSPC);
         assert_int_equal(d, 0);
         /* Tracked clients are still limited: connection and rate. */
-        assert_int_equal(limits_conn_acquire(t, 0, &in, 1, now, &slot), 0);
+        assert_int_equal(limits_conn_acquire(t, 0, &in, 1, 1, now, &slot), 0);
         for (int i = 0; i < 3; i++)
                 assert_int_equal(limits_rate_take(t, &in, 1, 2, now, NULL, NULL), 1);
         assert_int_equal(limits_rate_take(t, &in, 1, 2, now, NULL, NULL), 0);
@@ -222,19 +222,19 @@ static void test_idle_eviction(void **state) {
                 char ip[32];
                 snprintf(ip, sizeof(ip), "198.18.%d.%d", i / 200, i % 200 + 1);
                 keys[i] = key4(ip, 1);
-                assert_int_equal(limits_conn_acquire(t, i % 2, &keys[i], 0, now, &slots[i]), 1);
+                assert_int_equal(limits_conn_acquire(t, i % 2, &keys[i], 0, 0, now, &slots[i]), 1);
                 limits_conn_release(t, i % 2, slots[i]);
                 assert_int_equal(limits_rate_take(t, &keys[i], 1, 1, now, NULL, NULL), 1);
         }
         LimitsKey fresh = key4("203.0.113.50", 1), fresh2 = key4("203.0.113.51", 1);
         /* Buckets still refilling: no room. */
-        assert_int_equal(limits_conn_acquire(t, 0, &fresh, 0, now, &slot), -ENOSPC);
+        assert_int_equal(limits_conn_acquire(t, 0, &fresh, 0, 0, now, &slot), -ENOSPC);
         assert_int_equal(limits_rate_take(t, &fresh, 1, 1, now + 999, NULL, NULL), -ENOSPC);
         /* The first client holds a connection from now on: it stays. */
-        assert_int_equal(limits_conn_acquire(t, 1, &keys[0], 0, now, &slots[0]), 1);
+        assert_int_equal(limits_conn_acquire(t, 1, &keys[0], 0, 0, now, &slots[0]), 1);
         /* 1 s later every bucket is full: the idle entries are reused. */
         assert_int_equal(limits_rate_take(t, &fresh, 1, 1, now + 1000, NULL, NULL), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &fresh2, 0, now + 1000, &slot), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &fresh2, 0, 0, now + 1000, &slot), 1);
         /* The busy first client kept its slot and its count; it takes a
          * token now, so its bucket refills until now + 2000. */
         assert_int_equal(limits_conn_count(t, &keys[0]), 1);
@@ -246,7 +246,7 @@ static void test_idle_eviction(void **state) {
                 char ip[32];
                 snprintf(ip, sizeof(ip), "100.64.%d.%d", i / 200, i % 200 + 1);
                 LimitsKey k = key4(ip, 1);
-                int r = limits_conn_acquire(t, 0, &k, 0, now + 1000, &slot);
+                int r = limits_conn_acquire(t, 0, &k, 0, 0, now + 1000, &slot);
                 if (r == 1)
                         taken++;
                 else
@@ -257,11 +257,11 @@ static void test_idle_eviction(void **state) {
         /* Its connection closed and, later, its bucket full: it goes too. */
         limits_conn_release(t, 1, slots[0]);
         LimitsKey last = key4("100.64.200.1", 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &last, 0, now + 1999, &slot), -ENOSPC); /* bucket not full yet */
+        assert_int_equal(limits_conn_acquire(t, 0, &last, 0, 0, now + 1999, &slot), -ENOSPC); /* bucket not full yet */
         /* A connection alone (no request: what a refused client does)
          * moves the clock on: turned-away clients find the room when it
          * comes back. */
-        assert_int_equal(limits_conn_acquire(t, 0, &last, 0, now + 2000, &slot), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &last, 0, 0, now + 2000, &slot), 1);
         assert_int_equal(limits_conn_count(t, &keys[0]), 0);
         assert_int_equal(limits_conn_count(t, &last), 1);
         limits_free(t);
@@ -302,10 +302,10 @@ static void test_ipv6_prefix(void **state) {
         assert_int_equal(limits_rate_take(t, &a, 10, 4, now, NULL, NULL), 0);
         assert_int_equal(limits_rate_take(t, &b, 10, 4, now, NULL, NULL), 0);
         assert_int_equal(limits_rate_take(t, &other, 10, 4, now, NULL, NULL), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, now, &slot), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, now, &slot), 1);
-        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, now, &slot), 0);
-        assert_int_equal(limits_conn_acquire(t, 0, &other, 2, now, &slot), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 2, now, &slot), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, 2, now, &slot), 1);
+        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, 2, now, &slot), 0);
+        assert_int_equal(limits_conn_acquire(t, 0, &other, 2, 2, now, &slot), 1);
         limits_free(t);
 
         /* Configurable: /56 joins the /64s of a site, /128 splits them. */
@@ -334,6 +334,71 @@ static void test_ipv6_prefix(void **state) {
 }
 
 /* Sizes: a power of two within bounds. */
+/* Over max and under the ceiling a connection is counted and marked over
+ * (answered 429 after the handshake); at the ceiling it is not counted. */
+static void test_conn_soft_and_ceiling(void **state) {
+        (void)state;
+        LimitsTable *t = NULL;
+        LimitsKey a = key4("10.0.0.1", 0), b = key4("10.0.0.2", 0);
+        int slots[5], s;
+
+        assert_int_equal(limits_new(64, 2, &t), 0);
+        assert_int_equal(limits_conn_ceiling(2), 4);
+        assert_int_equal(limits_conn_ceiling(0), 0);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 4, 0, &slots[0]), LIMITS_CONN_OK);
+        assert_int_equal(limits_conn_acquire(t, 1, &a, 2, 4, 0, &slots[1]), LIMITS_CONN_OK);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 4, 0, &slots[2]), LIMITS_CONN_OVER);
+        assert_true(slots[2] >= 0);
+        assert_int_equal(limits_conn_acquire(t, 1, &a, 2, 4, 0, &slots[3]), LIMITS_CONN_OVER);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 4, 0, &slots[4]), LIMITS_CONN_CEILING);
+        assert_int_equal(slots[4], -1);
+        assert_int_equal(limits_conn_count(t, &a), 4);
+        /* Another client is not affected. */
+        assert_int_equal(limits_conn_acquire(t, 0, &b, 2, 4, 0, &s), LIMITS_CONN_OK);
+        /* The over connections count: one of the first two closing leaves
+         * the client at 3, still over max. */
+        limits_conn_release(t, 0, slots[0]);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 4, 0, &slots[0]), LIMITS_CONN_OVER);
+        /* Back below max once the over ones close. */
+        limits_conn_release(t, 0, slots[0]);
+        limits_conn_release(t, 0, slots[2]);
+        limits_conn_release(t, 1, slots[3]);
+        assert_int_equal(limits_conn_acquire(t, 0, &a, 2, 4, 0, &slots[0]), LIMITS_CONN_OK);
+        /* max 0: no limit, whatever the ceiling. */
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(limits_conn_acquire(t, 0, &b, 0, 0, 0, &s), LIMITS_CONN_OK);
+        limits_free(t);
+}
+
+/* An identity is one key from any address, its own bucket, apart from
+ * the addresses' keys and from other identities and ports. */
+static void test_identity_key(void **state) {
+        (void)state;
+        LimitsTable *t = NULL;
+        LimitsKey ci, ci2, other, ci_pull, addr = key4("10.0.0.1", 1);
+        unsigned retry = 0;
+
+        assert_int_equal(limits_key_from_identity("CN=ci", 1, &ci), 0);
+        assert_int_equal(limits_key_from_identity("CN=ci", 1, &ci2), 0);
+        assert_int_equal(limits_key_from_identity("CN=other", 1, &other), 0);
+        assert_int_equal(limits_key_from_identity("CN=ci", 0, &ci_pull), 0);
+        assert_memory_equal(&ci, &ci2, sizeof(ci));
+        assert_memory_not_equal(&ci, &other, sizeof(ci));
+        assert_memory_not_equal(&ci, &ci_pull, sizeof(ci));
+        assert_int_not_equal(ci.port, addr.port);
+
+        assert_int_equal(limits_new(64, 1, &t), 0);
+        /* burst 1: two requests, then 429 for ci; other and the address
+         * still have theirs. */
+        assert_int_equal(limits_rate_take(t, &ci, 1, 1, 1000, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &ci2, 1, 1, 1000, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &ci, 1, 1, 1000, &retry, NULL), 0);
+        assert_int_equal(retry, 1);
+        assert_int_equal(limits_rate_take(t, &other, 1, 1, 1000, &retry, NULL), 1);
+        assert_int_equal(limits_rate_take(t, &addr, 1, 1, 1000, &retry, NULL), 1);
+        limits_free(t);
+}
+
 static void test_table_sizes(void **state) {
         LimitsTable *t = NULL;
 
@@ -357,6 +422,8 @@ int main(void) {
                 cmocka_unit_test(test_ipv4_mapped),
                 cmocka_unit_test(test_ipv6_prefix),
                 cmocka_unit_test(test_table_sizes),
+                cmocka_unit_test(test_conn_soft_and_ceiling),
+                cmocka_unit_test(test_identity_key),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+# 67-flood.py: one address against the proxy's limits (67-limits-real-clients.sh).
+#   flood HOST PORT CA CONNS ROUNDS: CONNS threads at once, each opening a new
+#     TLS connection per request (as the registry clients do) and sending
+#     GET /v2/ ROUNDS times; prints JSON {"status": {code: n}, "errors": n}
+#     (errors: connections closed without an answer).
+#   hold HOST PORT CA N -- CMD...: opens N TLS connections (handshake done,
+#     nothing sent), runs CMD while they are held, prints its output.
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+
+def connect(host, port, ctx):
+    s = socket.create_connection((host, port), timeout=20)
+    return ctx.wrap_socket(s, server_hostname="registry.test")
+
+
+def get(host, port, ctx):
+    try:
+        t = connect(host, port, ctx)
+        t.sendall(b"GET /v2/ HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = t.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        t.close()
+        line = data.split(b"\r\n", 1)[0].split()
+        return line[1].decode() if len(line) > 1 else "closed"
+    except (OSError, ssl.SSLError):
+        return "closed"
+
+
+def main():
+    mode, host, port, ca = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    ctx = ssl.create_default_context(cafile=ca)
+    if mode == "flood":
+        conns, rounds = int(sys.argv[5]), int(sys.argv[6])
+        status, lock = {}, threading.Lock()
+
+        def worker():
+            for _ in range(rounds):
+                s = get(host, port, ctx)
+                with lock:
+                    status[s] = status.get(s, 0) + 1
+
+        threads = [threading.Thread(target=worker) for _ in range(conns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        errors = status.pop("closed", 0)
+        print(json.dumps({"status": status, "errors": errors}))
+    elif mode == "hold":
+        n = int(sys.argv[5])
+        cmd = sys.argv[sys.argv.index("--") + 1:]
+        held = [connect(host, port, ctx) for _ in range(n)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stdout.write(out.stdout)
+        for t in held:
+            t.close()
+
+
+main()
