@@ -65,21 +65,10 @@ assert_eq "$rule" '{"type":"signedBy","keyType":"GPGKeys","keyPath":"'$INSTALLED
 provision >/dev/null || fail "second provision failed: $OUT"
 assert_contains "$OUT" " 0 changed, 0 failed"
 
-install_run_unit
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
-th systemctl start regvisor.service || fail "regvisor.service did not start"
-proxy_up() {
-	th curl -s -m 10 --cacert "$CA" -f -o /dev/null https://registry.test/v2/
-}
-wait_until 30 proxy_up || fail "the proxy does not answer on 443"
+run_unit_up
 
 step "clients: certs.d (client certificate for :4443), a lookaside directory for signatures"
-th /bin/sh -c "set -e
-	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test
-	cp $CA /etc/containers/certs.d/registry.test:4443/ca.crt
-	cp $C/clients/ci.crt /etc/containers/certs.d/registry.test:4443/client.cert
-	cp $C/private/clients/ci.key /etc/containers/certs.d/registry.test:4443/client.key
-	cp $CA /etc/containers/certs.d/registry.test/ca.crt"
+client_certs_d
 lookaside th
 
 step "skopeo copy --sign-by over 4443; podman push --sign-by over 4443"
