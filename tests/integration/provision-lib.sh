@@ -131,7 +131,8 @@ registry_blob() {
 	echo "$digest"
 }
 
-# Signing (tests 62, 63): GPG keys and a file:// lookaside for signatures.
+# Signing: GPG keys; and a file:// lookaside for a registry without the
+# signature extension (no test uses it since `regvisor run` serves the extension).
 SIGSTORE=/var/lib/regvisor-test/sigstore
 
 # gen_key RUNNER HOME UID: in the host RUNNER runs on (th or thc), a new
