@@ -272,18 +272,24 @@ static ForwardPart forward_request_body(Conn *c) {
 /* uout to the upstream, connecting first when needed. A chunked body is
  * held back until it is complete or has nearly filled uout: a malformed
  * small body (bad first chunk size, missing CRLF ...) is then answered
- * with 400 and the registry never even sees the head. */
+ * with 400 and the registry never even sees the head. A body for the
+ * signature store (a ~1 KiB signature object) is held back the same way,
+ * so that the store, which serves few connections, never waits on a slow
+ * client. */
 static ForwardPart forward_to_upstream(Conn *c) {
-        bool hold = c->req_body == HTTP1_BODY_CHUNKED && !c->req_done && buf_room(&c->uout) > CONN_CHUNKED_HOLD_ROOM;
+        bool hold = (c->req_body == HTTP1_BODY_CHUNKED || c->to_sigstore) && !c->req_done &&
+                    buf_room(&c->uout) > CONN_CHUNKED_HOLD_ROOM;
         int r;
 
         if (!hold && c->upstream.fd < 0 && buf_len(&c->uout) > 0 && !c->upstream_used) {
                 r = exchange_upstream_connect(c);
                 if (r < 0) {
                         exchange_count_upstream_error(c, METRICS_UPSTREAM_CONNECT);
-                        log_warning_errno(r, "proxy: cannot connect to the registry: %m");
-                        exchange_respond_error(c, 502, "UNAVAILABLE", "the registry is unavailable", strerror(-r), 0,
-                                               false);
+                        log_warning_errno(r, "proxy: cannot connect to %s: %m", exchange_upstream_name(c));
+                        exchange_respond_error(c, 502, "UNAVAILABLE",
+                                               c->to_sigstore ? "the signature store is unavailable"
+                                                              : "the registry is unavailable",
+                                               strerror(-r), 0, false);
                         return PART_AGAIN;
                 }
         }

@@ -22,6 +22,8 @@ typedef struct ProxyContext {
         int listen_fd[_PROXY_PORT_MAX];
         struct sockaddr_storage upstream;
         socklen_t upstream_len;
+        struct sockaddr_storage sigstore; /* the signature store's socket ... */
+        socklen_t sigstore_len;           /* ... 0: not served */
         LimitsTable *limits; /* NULL when every limit is off */
         ProxyMetrics *metrics; /* shared counters, see metrics.h; never NULL in a worker */
         uid_t uid;

@@ -66,6 +66,7 @@ static void exchange_begin(Conn *c) {
         c->upstream_used = false;
         c->resp_stage = RESP_DONE;
         c->resp_dechunk = c->resp_close = false;
+        c->version_check = false;
 }
 
 /* The proxy's own answer of n bytes is in cout: log the exchange and go on
@@ -143,17 +144,25 @@ static bool upstream_idle(Conn *c) {
         return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* Which upstream this exchange goes to. Today every route goes to the
- * registry (ProxyContext.upstream, made by the parent before lockdown);
- * a route served by another local socket is chosen here, from c->path and
- * c->port, and nowhere else. The address must exist before lockdown (the
- * worker opens nothing after it) and a kept registry connection must not
- * be reused for another (see the reuse check in exchange_forward_head()). */
+/* Which upstream this exchange goes to: the signature store for the
+ * extension's routes (c->to_sigstore, from the route policy's decision in
+ * exchange_forward_head()), the registry for everything else. Both
+ * addresses are made by the parent before lockdown (the worker opens
+ * nothing after it), and a kept connection to one is never reused for the
+ * other (exchange_forward_head()). */
 static const struct sockaddr *exchange_upstream(const Conn *c, socklen_t *ret_len) {
         const ProxyContext *p = c->w->p;
 
+        if (c->to_sigstore) {
+                *ret_len = p->sigstore_len;
+                return (const struct sockaddr *)&p->sigstore;
+        }
         *ret_len = p->upstream_len;
         return (const struct sockaddr *)&p->upstream;
+}
+
+const char *exchange_upstream_name(const Conn *c) {
+        return c->to_sigstore ? "the signature store" : "the registry";
 }
 
 /* Connects, non-blocking, to exchange_upstream(). 0 or a negative errno. */
@@ -300,6 +309,7 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                 .server_names = w->c->server_names,
                 .n_server_names = w->c->n_server_names,
                 .max_body = w->c->max_body,
+                .sigstore = w->p->sigstore_len > 0,
         };
         ForwardClient fc = {
                 .peer = c->peer,
@@ -321,10 +331,14 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                         exchange_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
                 return 1;
         }
-        /* A kept registry connection that is not idle is not reused (this
-         * frees uout, which holds nothing of this request yet). */
-        if (c->upstream.fd >= 0 && !upstream_idle(c))
+        /* A kept connection that is not idle, or to the other upstream, is
+         * not reused (this frees uout, which holds nothing of this request
+         * yet). */
+        bool to_sigstore = w->forward.route == ROUTE_SIGSTORE;
+        if (c->upstream.fd >= 0 && (c->to_sigstore != to_sigstore || !upstream_idle(c)))
                 conn_upstream_close(c);
+        c->to_sigstore = to_sigstore;
+        c->version_check = fp.sigstore && route_is_version_check(w->forward.path, w->forward.path_len);
         if (n < 0 || buf_append(&c->uout, w->head, (size_t)n) < 0) {
                 buf_consume(&c->cin, head_len);
                 exchange_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
@@ -463,6 +477,7 @@ int exchange_response_head(Conn *c) {
                 .close = c->resp_close,
                 .keep_alive_http10 = c->client_http10,
                 .dechunk = c->resp_dechunk,
+                .supports_signatures = c->version_check,
         };
         int h = headers_response(&resp, w->headers, resp.n_headers, &o, w->head, sizeof(w->head));
         if (h < 0) {
@@ -522,11 +537,13 @@ void exchange_upstream_failed(Conn *c, int error) {
                                         ? METRICS_UPSTREAM_CONNECT
                                         : METRICS_UPSTREAM_RESET);
         if (c->resp_stage == RESP_HEAD && c->status == 0) {
-                log_warning_errno(error, "proxy: the registry failed a request: %m");
-                exchange_respond_error(c, 502, "UNAVAILABLE", "the registry is unavailable",
-                                   error == -ECONNRESET || error == 0 ? "connection closed by the registry"
-                                                                     : strerror(-error),
-                                   0, false);
+                log_warning_errno(error, "proxy: %s failed a request: %m", exchange_upstream_name(c));
+                exchange_respond_error(c, 502, "UNAVAILABLE",
+                                       c->to_sigstore ? "the signature store is unavailable"
+                                                      : "the registry is unavailable",
+                                       error == -ECONNRESET || error == 0 ? "connection closed by the upstream"
+                                                                          : strerror(-error),
+                                       0, false);
         } else {
                 c->status = c->status ? c->status : 502;
                 exchange_log(c);

@@ -12,6 +12,7 @@
 #include "headers.h"
 #include "macro.h"
 #include "route.h"
+#include "sigcheck.h"
 
 static RouteDecision decide(const ForwardPolicy *p, const char *method, size_t mlen, const char *path, size_t plen) {
         return p->push ? route_decide_push(method, mlen, path, plen) : route_decide_pull(method, mlen, path, plen);
@@ -60,15 +61,16 @@ int forward_authority(const ForwardPolicy *policy, const Http1Request *req, char
         return n;
 }
 
-/* The query sent upstream: the client's on the push port; none on the pull
- * port, where no endpoint a pull reads takes one (containerd adds "?ns="
- * for mirrors: dropped, not refused). */
-static void upstream_query(const ForwardPolicy *policy, const Http1Request *req, const char **ret_query,
-                           size_t *ret_len) {
+/* The query sent upstream: the client's on the push port to the registry;
+ * none on the pull port, where no endpoint a pull reads takes one
+ * (containerd adds "?ns=" for mirrors: dropped, not refused), nor to the
+ * signature store, whose one path takes none. */
+static void upstream_query(const ForwardPolicy *policy, RouteDecision d, const Http1Request *req,
+                           const char **ret_query, size_t *ret_len) {
         size_t plen = route_target_path_len(req->target, req->target_len);
 
         *ret_query = req->target + plen;
-        *ret_len = policy->push ? req->target_len - plen : 0;
+        *ret_len = policy->push && d == ROUTE_ALLOW ? req->target_len - plen : 0;
 }
 
 static int refuse(ForwardRefusal *r, int status, const char *code, const char *message, const char *detail,
@@ -115,7 +117,11 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
                 ret_refusal->route = d;
                 return 0;
         }
-        if (d != ROUTE_ALLOW) {
+        if (d == ROUTE_SIGSTORE && !policy->sigstore)
+                /* No store to forward to: the extension is not served (and
+                 * /v2/ does not announce it). */
+                d = ROUTE_NOT_FOUND;
+        if (!route_decision_forwarded(d)) {
                 int status = route_decision_status(d);
                 return refuse(ret_refusal, status, status == 404 ? "NOT_FOUND" : "DENIED",
                               status == 404 ? "not found" : "requested access to the resource is denied",
@@ -129,6 +135,11 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
         if (req->body == HTTP1_BODY_LENGTH && req->content_length > policy->max_body)
                 return refuse(ret_refusal, 413, "SIZE_INVALID", "request body too large",
                               "the body is larger than [proxy] max_body", false);
+        if (d == ROUTE_SIGSTORE && req->body == HTTP1_BODY_LENGTH && req->content_length > SIGSTORE_MAX_BODY)
+                /* The store would refuse it too; it never has to see it. */
+                return refuse(ret_refusal, 413, "SIZE_INVALID", "request body too large",
+                              "a signature object is at most 128 KiB", false);
+        scratch->route = d;
 
         r = forward_authority(policy, req, scratch->authority, sizeof(scratch->authority));
         if (r < 0)
@@ -140,7 +151,7 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
                 .peer = client->peer,
                 .chunked = req->body == HTTP1_BODY_CHUNKED,
         };
-        upstream_query(policy, req, &o.query, &o.query_len);
+        upstream_query(policy, d, req, &o.query, &o.query_len);
         n = headers_request(req, h, req->n_headers, &o, out, out_size);
         if (n < 0 || n > HTTP1_MAX_HEAD)
                 return -ENOBUFS;
@@ -172,7 +183,9 @@ int forward_check(const ForwardPolicy *policy, const ForwardClient *client, cons
         size_t path_len;
         int n;
 
-        upstream_query(policy, approved, &query, &qlen);
+        if (!route_decision_forwarded(scratch->route) || (scratch->route == ROUTE_SIGSTORE && !policy->sigstore))
+                return -EBADMSG;
+        upstream_query(policy, scratch->route, approved, &query, &qlen);
         n = http1_parse_request(head, len, &req, h, ELEMENTSOF(h));
         if (n < 0 || (size_t)n != len)
                 return -EBADMSG; /* not exactly one complete request */
@@ -222,7 +235,7 @@ int forward_check(const ForwardPolicy *policy, const ForwardClient *client, cons
         plen = route_target_path_len(req.target, req.target_len);
         if (route_normalize_path(req.target, plen, path, sizeof(path), &path_len) < 0 ||
             path_len != scratch->path_len || memcmp(path, scratch->path, path_len) != 0 ||
-            decide(policy, req.method, req.method_len, path, path_len) != ROUTE_ALLOW)
+            decide(policy, req.method, req.method_len, path, path_len) != scratch->route)
                 return -EBADMSG;
         return 0;
 }

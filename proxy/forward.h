@@ -25,7 +25,8 @@
  * readable copy):
  *   - request line: the client's method (a token), the normalized path the
  *     route policy decided on, on the push port the client's query (bytes
- *     0x21-0x7e, checked by the parser; the pull port sends none),
+ *     0x21-0x7e, checked by the parser; the pull port and the signature
+ *     store get none),
  *     "HTTP/1.1";
  *   - no body on the pull port: a GET or HEAD with one is refused;
  *   - Host: always one of the configured server names (the one the client's
@@ -58,6 +59,7 @@ typedef struct ForwardPolicy {
         char *const *server_names; /* configured names; n_server_names may be 0 */
         size_t n_server_names;
         uint64_t max_body; /* largest request body, bytes */
+        bool sigstore;     /* the signature store is there: its routes are forwarded, else 404 */
 } ForwardPolicy;
 
 /* What the client controls beyond the request, for the record: none of it
@@ -85,6 +87,7 @@ typedef struct ForwardScratch {
         char path[HTTP1_MAX_HEAD + 1];
         size_t path_len;
         char authority[300];
+        RouteDecision route; /* what was forwarded: ROUTE_ALLOW (registry) or ROUTE_SIGSTORE */
 } ForwardScratch;
 
 /* Decides the request and writes the upstream head into out[0..out_size).
@@ -101,7 +104,8 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
  * whose target is path + the approved query, whose Host is authority (once),
  * whose X-Forwarded-For and X-Real-IP are the peer (once each), whose
  * framing equals approved's, which carries no field the proxy drops, and
- * which the route policy of the same port still allows. -EBADMSG
+ * which the route policy of the same port still decides as it did
+ * (scratch->route: to the registry or to the signature store). -EBADMSG
  * otherwise. */
 int forward_check(const ForwardPolicy *policy, const ForwardClient *client, const Http1Request *approved,
                   const ForwardScratch *scratch, const char *head, size_t len);

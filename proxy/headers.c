@@ -172,7 +172,8 @@ int headers_response(const Http1Response *resp, const Http1Header *h, size_t n_h
 
         for (size_t i = 0; i < n_headers; i++) {
                 const Http1Header *f = &h[i];
-                if (hop_by_hop(h, n_headers, f) || http1_header_is(f, "Strict-Transport-Security"))
+                if (hop_by_hop(h, n_headers, f) || http1_header_is(f, "Strict-Transport-Security") ||
+                    http1_header_is(f, "X-Registry-Supports-Signatures"))
                         continue;
                 if (o->dechunk && http1_header_is(f, "Transfer-Encoding"))
                         continue;
@@ -183,6 +184,8 @@ int headers_response(const Http1Response *resp, const Http1Header *h, size_t n_h
         out_str(&w, "Strict-Transport-Security: " HEADERS_HSTS "\r\n");
         if (!api_version)
                 out_str(&w, "Docker-Distribution-Api-Version: " HEADERS_API_VERSION "\r\n");
+        if (o->supports_signatures)
+                out_str(&w, "X-Registry-Supports-Signatures: 1\r\n");
         if (o->close)
                 out_str(&w, "Connection: close\r\n");
         else if (o->keep_alive_http10)

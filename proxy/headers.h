@@ -71,12 +71,18 @@ typedef struct HeadersResponseOptions {
          * proxy decodes it and delimits it by closing; Transfer-Encoding is
          * dropped (close must be true). */
         bool dechunk;
+        /* The answer to the version check while the signature store is
+         * served: "X-Registry-Supports-Signatures: 1" (exactly "1", which
+         * is all containers/image accepts; docs/signature-extension.md). */
+        bool supports_signatures;
 } HeadersResponseOptions;
 
 /* Writes the response head for the client: "HTTP/1.1 status reason", the
  * upstream's end-to-end fields except Strict-Transport-Security (ours
- * replaces it), then Strict-Transport-Security, Docker-Distribution-Api-
- * Version when the upstream did not send one, and Connection as told. */
+ * replaces it) and X-Registry-Supports-Signatures (the proxy alone says
+ * whether the extension is served), then Strict-Transport-Security,
+ * Docker-Distribution-Api-Version when the upstream did not send one,
+ * X-Registry-Supports-Signatures as told, and Connection as told. */
 int headers_response(const Http1Response *resp, const Http1Header *h, size_t n_headers,
                      const HeadersResponseOptions *o, char *out, size_t out_size);
 

@@ -18,6 +18,7 @@ void proxy_config_done(ProxyConfig *c) {
         free(c->proxy_user);
         free(c->upstream_path);
         free(c->upstream_host);
+        free(c->sigstore_path);
         free(c->tls_cert);
         free(c->tls_key);
         free(c->tls_client_ca);

@@ -54,6 +54,10 @@ typedef struct ProxyConfig {
         char *upstream_host; /* "127.0.0.1" or "::1" */
         uint16_t upstream_port;
 
+        /* The signature store's unix socket (regvisor sigstore), or NULL:
+         * the extension is then not served (no route, no /v2/ header). */
+        char *sigstore_path;
+
         /* The certificate tree, as files ([tls] dir and --root resolved). */
         char *tls_cert;      /* the server certificate, both ports */
         char *tls_key;       /* its private key */

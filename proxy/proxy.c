@@ -217,6 +217,13 @@ static int setup_upstream(Parent *pa) {
                                        u->upstream_host ? u->upstream_host : "(none)");
         memcpy(&pa->ctx.upstream, &sa.storage, sizeof(pa->ctx.upstream));
         pa->ctx.upstream_len = sa.len;
+        if (!u->sigstore_path)
+                return 0;
+        r = sockaddr_from_unix(u->sigstore_path, &sa);
+        if (r < 0)
+                return log_error_errno(r, "proxy: bad signature store socket %s: %m", u->sigstore_path);
+        memcpy(&pa->ctx.sigstore, &sa.storage, sizeof(pa->ctx.sigstore));
+        pa->ctx.sigstore_len = sa.len;
         return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "macro.h"
 #include "crl-url.h"
 #include "route.h"
+#include "sigcheck.h"
 
 /* ---- normalization ------------------------------------------------------ */
 
@@ -274,6 +275,22 @@ static RouteDecision local_route(const char *path, size_t len) {
         return ROUTE_ALLOW;
 }
 
+/* The signature extension (docs/signature-extension.md): its one path, by
+ * the store's own parser, so that the proxy forwards exactly what the store
+ * would accept; ROUTE_FORBIDDEN_PATH for anything else below the prefix,
+ * which the registry does not serve either; ROUTE_ALLOW (not ours) for a
+ * path outside it. Case-sensitive, like the store. */
+static RouteDecision extension_route(const char *path, size_t len) {
+        const size_t plen = strlen(SIGSTORE_PATH_PREFIX);
+        SigPath sp;
+
+        /* "/extensions" and "/extensions/" themselves are the prefix too. */
+        if (len < plen - 4 || memcmp(path, SIGSTORE_PATH_PREFIX, plen - 4) != 0 ||
+            (len > plen - 4 && path[plen - 4] != '/'))
+                return ROUTE_ALLOW;
+        return sigcheck_parse_path(path, len, &sp) == 0 ? ROUTE_SIGSTORE : ROUTE_FORBIDDEN_PATH;
+}
+
 static bool under_v2(const char *path, size_t len) {
         return (len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0);
 }
@@ -328,7 +345,7 @@ static bool pull_endpoint(const char *path, size_t len) {
 }
 
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
-        RouteDecision local;
+        RouteDecision local, ext;
 
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
@@ -344,6 +361,9 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
         for (size_t i = 0; i < ELEMENTSOF(pull_forbidden); i++)
                 if (rule_matches(pull_forbidden + i, norm_path, plen))
                         return ROUTE_FORBIDDEN_PATH;
+        ext = extension_route(norm_path, plen);
+        if (ext != ROUTE_ALLOW)
+                return ext; /* GET and HEAD only: checked above */
         if (!under_v2(norm_path, plen))
                 return ROUTE_NOT_FOUND;
         if (!pull_endpoint(norm_path, plen))
@@ -352,7 +372,7 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
 }
 
 RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen) {
-        RouteDecision local;
+        RouteDecision local, ext;
 
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
@@ -363,6 +383,14 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
         if (local != ROUTE_ALLOW)
                 return method_is(method, mlen, "GET") || method_is(method, mlen, "HEAD") ? local
                                                                                      : ROUTE_FORBIDDEN_METHOD;
+        /* The extension: read as on the pull port, and PUT, the one way a
+         * signature is stored (there is no DELETE in the extension). */
+        ext = extension_route(norm_path, plen);
+        if (ext == ROUTE_SIGSTORE && !method_is(method, mlen, "GET") && !method_is(method, mlen, "HEAD") &&
+            !method_is(method, mlen, "PUT"))
+                return ROUTE_FORBIDDEN_METHOD;
+        if (ext != ROUTE_ALLOW)
+                return ext;
         /* Any other method: the push port is authenticated, and the http1
          * parser has already made sure the method is a token. */
         if (!under_v2(norm_path, plen))
@@ -373,6 +401,7 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
 const char *route_decision_string(RouteDecision d) {
         static const char *const table[_ROUTE_DECISION_MAX] = {
                 [ROUTE_ALLOW] = "allow",
+                [ROUTE_SIGSTORE] = "allow: signature store",
                 [ROUTE_LOCAL_SERVER_CRL] = "local: server CA CRL",
                 [ROUTE_LOCAL_CLIENT_CRL] = "local: client CA CRL",
                 [ROUTE_FORBIDDEN_METHOD] = "forbidden method",
@@ -388,6 +417,7 @@ const char *route_decision_string(RouteDecision d) {
 int route_decision_status(RouteDecision d) {
         switch (d) {
         case ROUTE_ALLOW:
+        case ROUTE_SIGSTORE:
                 return 0;
         case ROUTE_LOCAL_SERVER_CRL:
         case ROUTE_LOCAL_CLIENT_CRL:
@@ -397,6 +427,14 @@ int route_decision_status(RouteDecision d) {
         default:
                 return 403;
         }
+}
+
+bool route_decision_forwarded(RouteDecision d) {
+        return d == ROUTE_ALLOW || d == ROUTE_SIGSTORE;
+}
+
+bool route_is_version_check(const char *norm_path, size_t plen) {
+        return (plen == 3 && memcmp(norm_path, "/v2", 3) == 0) || (plen == 4 && memcmp(norm_path, "/v2/", 4) == 0);
 }
 
 bool route_decision_local(RouteDecision d) {

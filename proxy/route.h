@@ -25,6 +25,7 @@
 
 typedef enum RouteDecision {
         ROUTE_ALLOW,            /* forward to the registry */
+        ROUTE_SIGSTORE,         /* forward to the signature store (the extension) */
         ROUTE_LOCAL_SERVER_CRL, /* the proxy answers: the server CA's CRL */
         ROUTE_LOCAL_CLIENT_CRL, /* the proxy answers: the client CA's CRL */
         ROUTE_FORBIDDEN_METHOD, /* 403: method not allowed on this port */
@@ -85,6 +86,10 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  *     a 404 from it, but we refuse every case variant anyway so that the
  *     policy does not depend on that (defence in depth):
  *     ROUTE_FORBIDDEN_PATH;
+ *   - the signature extension's path,
+ *     "/extensions/v2/<name>/signatures/<digest>" as sigcheck_parse_path()
+ *     accepts it (the store's own grammar): ROUTE_SIGSTORE; anything else
+ *     under "/extensions/": ROUTE_FORBIDDEN_PATH;
  *   - not "/v2" nor under "/v2/" (case-sensitive): ROUTE_NOT_FOUND;
  *   - not an endpoint a pull reads (an allowlist, case-sensitive): "/v2",
  *     "/v2/", "/v2/<name>/manifests/<reference>" and
@@ -94,11 +99,23 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen);
 
 /* The push port's decision: a local route's path is its ROUTE_LOCAL_* for
- * GET and HEAD, ROUTE_FORBIDDEN_METHOD for any other method; otherwise any
+ * GET and HEAD, ROUTE_FORBIDDEN_METHOD for any other method; the signature
+ * extension's path is ROUTE_SIGSTORE for GET, HEAD and PUT (how podman
+ * stores a signature), ROUTE_FORBIDDEN_METHOD for any other; anything else
+ * under "/extensions/" is ROUTE_FORBIDDEN_PATH; otherwise any
  * method, and a path that is "/v2" or under "/v2/" is ROUTE_ALLOW, anything
  * else ROUTE_NOT_FOUND (ROUTE_FORBIDDEN_PATH for a path not in normalized
  * form). */
 RouteDecision route_decide_push(const char *method, size_t mlen, const char *norm_path, size_t plen);
+
+/* Whether d is forwarded (ROUTE_ALLOW to the registry, ROUTE_SIGSTORE to
+ * the signature store): the decisions forward_check() accepts. */
+bool route_decision_forwarded(RouteDecision d);
+
+/* Whether a normalized path is the version check ("/v2" or "/v2/"), whose
+ * answer carries X-Registry-Supports-Signatures when the extension is
+ * served (docs/signature-extension.md). */
+bool route_is_version_check(const char *norm_path, size_t plen);
 
 /* "allow", "forbidden method", ...; never NULL. */
 const char *route_decision_string(RouteDecision d);

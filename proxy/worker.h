@@ -145,6 +145,10 @@ struct Conn {
         Http1Chunked req_chunked;
         bool req_done;
         bool upstream_used; /* bytes of this request reached the upstream */
+        /* Which upstream the exchange (and upstream.fd, when open) talks
+         * to: the signature store rather than the registry (exchange_upstream()). */
+        bool to_sigstore;
+        bool version_check; /* GET/HEAD /v2/: announce the extension */
         RespStage resp_stage;
         Http1BodyKind resp_body;
         uint64_t resp_remaining;
@@ -255,6 +259,9 @@ void exchange_log(Conn *c);
 void exchange_respond_error(Conn *c, int status, const char *code, const char *message, const char *detail,
                             unsigned retry_after, bool keep);
 
+/* "the registry" or "the signature store": this exchange's upstream, for
+ * messages. */
+const char *exchange_upstream_name(const Conn *c);
 /* Connects this exchange to its upstream (exchange_upstream()). */
 int exchange_upstream_connect(Conn *c);
 

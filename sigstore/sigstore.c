@@ -18,9 +18,12 @@
 #include "sigserve.h"
 #include "sigstore.h"
 
-/* Binds a listening unix socket at path, mode 0660, owned by uid:gid (gid -1: unchanged). A
- * socket already there (a previous run) is replaced; anything else there is an error. */
-static int listen_unix(const char *path, uid_t uid, gid_t gid) {
+/* Binds a listening unix socket at path, mode 0660, in the group gid (-1: as created). A socket
+ * already there (a previous run) is replaced; anything else there is an error. Its owner stays
+ * root: the store never touches it again, and under regvisor.service there is no CAP_CHOWN to
+ * give it away (a change of group to one of ours needs none; so does one to the group the
+ * setgid socket directory already gave it). */
+static int listen_unix(const char *path, gid_t gid) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
@@ -46,7 +49,7 @@ static int listen_unix(const char *path, uid_t uid, gid_t gid) {
         (void) umask(old_umask);
         if (r < 0)
                 return r;
-        if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        if (gid != (gid_t) -1 && fchownat(AT_FDCWD, path, (uid_t) -1, gid, AT_SYMLINK_NOFOLLOW) < 0)
                 return negative_errno();
         if (listen(fd, 128) < 0)
                 return negative_errno();
@@ -76,7 +79,7 @@ int sigstore_run(const SigstoreOptions *o) {
                 socket_gid = g->gr_gid;
         }
 
-        listen_fd = listen_unix(o->socket_path, uid, socket_gid);
+        listen_fd = listen_unix(o->socket_path, socket_gid);
         if (listen_fd < 0)
                 return log_error_errno(listen_fd, "sigstore: cannot listen on %s: %m", o->socket_path);
         epoll_fd = epoll_create1(EPOLL_CLOEXEC);

@@ -18,7 +18,7 @@ typedef struct SigstoreOptions {
 
 /*
  * Runs the store in the foreground, as root until the lockdown: binds the
- * socket (owner user, group socket_group), drops to user with no
+ * socket (owner root, group socket_group), drops to user with no
  * capabilities, opens dir as user, confines itself (Landlock to dir where
  * the kernel has it, the seccomp table), removes temp files left by a
  * crash, and serves until killed (SIGTERM's default action is fine: every

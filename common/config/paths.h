@@ -22,6 +22,15 @@
 #define REGISTRIES_CONF_D_PATH "/etc/containers/registries.conf.d/50-regvisor.conf"
 #define LINGER_DIR "/var/lib/systemd/linger"
 
+/* The signature store (regvisor sigstore, started by regvisor run): its
+ * socket, in a directory of root and the proxy's group (2750: root binds
+ * there without CAP_DAC_OVERRIDE, the workers connect), and its directory,
+ * the service user's (0750). units/regvisor.service has both writable. */
+#define SIGSTORE_SOCKET_DIR "/run/regvisor/sigstore"
+#define SIGSTORE_SOCKET_PATH "/run/regvisor/sigstore/sigstore.sock"
+#define SIGSTORE_STATE_DIR "/var/lib/regvisor"
+#define SIGSTORE_DIR "/var/lib/regvisor/signatures"
+
 /* Inside the registry container. */
 #define CONTAINER_SOCKET_DIR "/run/registry"
 #define CONTAINER_CONFIG_PATH "/etc/docker/registry/config.yml"

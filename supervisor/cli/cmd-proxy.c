@@ -20,6 +20,7 @@
 
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static const char *arg_root = NULL;
+static const char *arg_sigstore = NULL;
 
 static void help(void) {
         printf("Usage: regvisor proxy [OPTIONS]\n\n"
@@ -29,12 +30,16 @@ static void help(void) {
                "keys refuse it); SIGTERM drains and stops.\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR\n"
+               "     --sigstore SOCKET  serve the registry signature extension through the\n"
+               "                    signature store listening on SOCKET (regvisor sigstore;\n"
+               "                    regvisor run passes " SIGSTORE_SOCKET_PATH ")\n"
                "  -h --help         this help\n");
 }
 
 static const VerbOption options[] = {
         {"config", 'c', OPTION_STRING, &arg_config},
         {"root", 0, OPTION_STRING, &arg_root},
+        {"sigstore", 0, OPTION_STRING, &arg_sigstore},
 };
 /* Options first ("+"), as before: nothing after them is an option. */
 static const VerbSyntax syntax = {"proxy", help, options, ELEMENTSOF(options), 0, true};
@@ -72,8 +77,10 @@ static int port_config(const PortConfig *pc, ProxyPortConfig *ret) {
 
 /* The proxy's part of the configuration (proxy-config.h): what it serves,
  * the certificate files it loads (root prefixes the tree, as for
- * provision), source names the file in its messages. -ENOMEM. */
-static int proxy_config_from(const Config *c, const char *source, const char *root, ProxyConfig *ret) {
+ * provision), source names the file in its messages, sigstore the store's
+ * socket (NULL: none). -ENOMEM. */
+static int proxy_config_from(const Config *c, const char *source, const char *root, const char *sigstore,
+                             ProxyConfig *ret) {
         ProxyConfig p = {
                 .upstream_port = c->listen.port,
                 .max_body = c->max_body,
@@ -107,6 +114,8 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
         if (r >= 0)
                 r = strdup_or_null(c->proxy_user, &p.proxy_user);
         if (r >= 0)
+                r = strdup_or_null(sigstore, &p.sigstore_path);
+        if (r >= 0)
                 r = strdup_or_null(c->listen.kind == LISTEN_UNIX ? c->listen.path : NULL, &p.upstream_path);
         if (r >= 0)
                 r = strdup_or_null(c->listen.kind == LISTEN_TCP ? c->listen.host : NULL, &p.upstream_host);
@@ -126,6 +135,7 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
 typedef struct ProxyReloadData {
         const char *path;
         const char *root;
+        const char *sigstore;
         const Config *started; /* restart-only keys keep these values */
 } ProxyReloadData;
 
@@ -141,7 +151,7 @@ static int proxy_reload(void *userdata, ProxyConfig *ret, char **ret_refusal) {
         r = reload_check_file(d->path, d->started, RELOAD_PROXY, "a restart", &fresh, ret_refusal);
         if (r < 0)
                 return r;
-        r = proxy_config_from(&fresh, d->path, d->root, ret);
+        r = proxy_config_from(&fresh, d->path, d->root, d->sigstore, ret);
         config_done(&fresh);
         return r;
 }
@@ -158,12 +168,12 @@ int verb_proxy(int argc, char **argv) {
         r = verb_load_config(arg_config, &config);
         if (r < 0)
                 return 1;
-        r = proxy_config_from(&config, arg_config, arg_root, &proxy);
+        r = proxy_config_from(&config, arg_config, arg_root, arg_sigstore, &proxy);
         if (r < 0) {
                 config_done(&config);
                 return log_error_errno(r, "out of memory"), 1;
         }
-        reload = (ProxyReloadData){.path = arg_config, .root = arg_root, .started = &config};
+        reload = (ProxyReloadData){.path = arg_config, .root = arg_root, .sigstore = arg_sigstore, .started = &config};
         r = proxy_run(&proxy, proxy_reload, &reload);
         config_done(&config);
         return r < 0 ? 1 : 0;

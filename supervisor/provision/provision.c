@@ -281,6 +281,20 @@ static int storage_dir(Provision *p, char **ret) {
         return dup_path(ret, "%s", p->config->storage);
 }
 
+/* The signature store (regvisor run starts it): its socket's directory,
+ * /var/lib/regvisor, and its own directory below that. */
+static int sigstore_socket_dir(Provision *p, char **ret) {
+        return dup_path(ret, "%s", SIGSTORE_SOCKET_DIR);
+}
+
+static int sigstore_state_dir(Provision *p, char **ret) {
+        return dup_path(ret, "%s", SIGSTORE_STATE_DIR);
+}
+
+static int sigstore_dir(Provision *p, char **ret) {
+        return dup_path(ret, "%s", SIGSTORE_DIR);
+}
+
 /* The registry's socket directory; none for a tcp listener. Also kept by
  * tmpfiles.d across reboots, since it lives in /run. */
 static int socket_dir(Provision *p, char **ret) {
@@ -476,6 +490,13 @@ const ProvisionStep provision_steps[] = {
         /* setgid: the socket the registry creates here (umask 0007, see
          * render_registry_unit) gets the proxy's group, which may connect. */
         DIR_STEP("registry-socket-dir", socket_dir, 02750, OWNER_SERVICE_PROXY),
+        /* The signature store: root binds its socket (no CAP_DAC_OVERRIDE
+         * in regvisor.service, so root's own directory), setgid so that the
+         * socket is the proxy group's, which alone may connect; the
+         * signatures are the service user's, the store's user. */
+        DIR_STEP("sigstore-socket-dir", sigstore_socket_dir, 02750, OWNER_ROOT_PROXY),
+        DIR_STEP("sigstore-state-dir", sigstore_state_dir, 0755, OWNER_ROOT),
+        DIR_STEP("sigstore-dir", sigstore_dir, 0750, OWNER_SERVICE),
         DIR_STEP("etc-dir", etc_dir, 0755, OWNER_ROOT),
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),

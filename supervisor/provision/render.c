@@ -109,6 +109,10 @@ int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const 
                       t.f);
                 fprintf(t.f, "d %s 2750 %s %s -\n", dir, service_user, proxy_user);
         }
+        fputs("# The signature store's socket: root binds it, setgid so that it is the\n"
+              "# proxy's group's, which alone may connect.\n",
+              t.f);
+        fprintf(t.f, "d %s 2750 root %s -\n", SIGSTORE_SOCKET_DIR, proxy_user);
         fputs("# Podman's storage must not be aged out like the rest of /var/tmp.\n", t.f);
         fprintf(t.f, "x " PODMAN_STATE_FMT "\n", (unsigned) uid);
         return text_close(&t, ret);

@@ -15,12 +15,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 #include "macro.h"
 #include "proxy.h"
 #include "supervisor.h"
 
-#define PROXY_RESTART_MAX_MS 30000u
-#define PROXY_HEALTHY_RESET_USEC (60ULL * USEC_PER_SEC)
 
 void proxy_child_signal(Supervisor *s, int sig) {
         if (s->proxy_pid > 0)
@@ -48,11 +47,7 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
                 table_proxy_stopped(s);
                 return 0;
         }
-        if (now_usec() - s->proxy_started >= PROXY_HEALTHY_RESET_USEC)
-                s->proxy_attempt = 0;
-        delay = supervisor_backoff_ms(++s->proxy_attempt, 1000, PROXY_RESTART_MAX_MS);
-        log_event(LOG_ERR, "proxy-exited", "proxy %s %d: restarting it in %u ms",
-                  si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status, delay);
+        delay = child_exited("proxy-exited", "proxy", si, s->proxy_started, &s->proxy_attempt);
         (void) sd_event_add_time_relative(s->event, &s->proxy_restart_timer, CLOCK_MONOTONIC,
                                           (uint64_t) delay * USEC_PER_MSEC, 0, on_proxy_restart_timer, s);
         return 0;
@@ -63,23 +58,16 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
  * still has CAP_NET_BIND_SERVICE, and drops to the proxy user in its
  * workers. */
 int proxy_child_spawn(Supervisor *s) {
-        sigset_t all;
         pid_t pid;
         int r;
 
-        pid = fork();
+        pid = child_fork();
         if (pid < 0)
-                return log_error_errno(-errno, "cannot fork the proxy: %m");
+                return log_error_errno(pid, "cannot fork the proxy: %m");
         if (pid == 0) {
                 char *argv[] = {(char *) "regvisor", (char *) "proxy", (char *) "--config",
-                                (char *) s->config_path, NULL};
-                sigemptyset(&all);
-                (void) sigprocmask(SIG_SETMASK, &all, NULL);
-                /* Readiness and the watchdog are ours to report. */
-                (void) unsetenv("NOTIFY_SOCKET");
-                (void) unsetenv("WATCHDOG_USEC");
-                (void) unsetenv("WATCHDOG_PID");
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                                (char *) s->config_path, (char *) "--sigstore", (char *) SIGSTORE_SOCKET_PATH,
+                                NULL};
                 /* The counters' memfd, without O_CLOEXEC (dup() clears it). */
                 if (s->metrics_fd >= 0) {
                         char n[16];

@@ -121,6 +121,7 @@ void supervisor_done(Supervisor *s) {
         readiness_stop(s);
         /* Leaving on an error path: do not orphan the proxy. */
         proxy_child_end(s);
+        sigstore_child_end(s);
         proxy_metrics_unmap(s->metrics);
         if (s->metrics_fd >= 0)
                 (void) close(s->metrics_fd);
@@ -166,7 +167,9 @@ int supervisor_run(const char *config_path, Config *config) {
                 goto out;
         reconf_setup(&s);
         readiness_update_hosts(&s);
-        r = proxy_child_spawn(&s);
+        r = sigstore_child_spawn(&s);
+        if (r >= 0)
+                r = proxy_child_spawn(&s);
         if (r < 0)
                 goto out;
 

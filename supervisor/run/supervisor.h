@@ -11,6 +11,8 @@
  *   preflight.c     before supervising: the user manager, the pinned image
  *   readiness.c     the registry probe and the proxy port checks as events
  *   proxy-child.c   `regvisor proxy` as a child: spawn, restart, signals
+ *   sigstore-child.c  `regvisor sigstore` as a child: spawn, restart, stop
+ *   child.c         what both children share: the fork, the restart delay
  *   reconfigure.c   SIGHUP: the all-or-nothing reload and its outcome
  *   notify.c        sd_notify: READY, STOPPING, RELOADING and STATUS
  *   pages.c, certs.c  what /livez, /readyz and /metrics answer
@@ -80,6 +82,12 @@ typedef struct Supervisor {
         unsigned proxy_attempt;
         uint64_t proxy_started;
         unsigned proxy_restarts;
+        /* The signature store: `regvisor sigstore` as a child process. */
+        pid_t sigstore_pid;
+        sd_event_source *sigstore_child;
+        sd_event_source *sigstore_restart_timer;
+        unsigned sigstore_attempt;
+        uint64_t sigstore_started;
         bool proxy_listening;        /* both ports accepted a connection lately */
         int metrics_fd;              /* the proxy's counters (memfd), -1 if none */
         const ProxyMetrics *metrics; /* mapped read-only */
@@ -153,6 +161,23 @@ int proxy_child_spawn(Supervisor *s);
 void proxy_child_signal(Supervisor *s, int sig);
 /* On the way out of an error path: SIGTERM and reap it. */
 void proxy_child_end(Supervisor *s);
+
+/* child.c: fork() for a child that execs this binary: in the child (0
+ * returned) the signal mask is cleared, NOTIFY_SOCKET and the watchdog's
+ * variables are gone and PDEATHSIG is SIGTERM. The pid, or a negative
+ * errno. */
+pid_t child_fork(void);
+/* A child (what: "proxy") exited outside the stop: logs event with how,
+ * and returns the delay before its restart (1 s doubling to 30 s; attempt
+ * reset after 60 s of health since started). */
+unsigned child_exited(const char *event, const char *what, const siginfo_t *si, uint64_t started,
+                      unsigned *attempt);
+
+/* sigstore-child.c: started before the proxy; stopped (SIGTERM, no
+ * restart) once the proxy has drained; end: stopped and reaped. */
+int sigstore_child_spawn(Supervisor *s);
+void sigstore_child_stop(Supervisor *s);
+void sigstore_child_end(Supervisor *s);
 
 /* reconfigure.c: the report pipe and the last outcome's SEQ. Failing to
  * set up is a warning: reloads then time out. */

@@ -205,6 +205,8 @@ static void a_stop(Supervisor *s, const char *reason) {
 }
 
 void table_proxy_stopped(Supervisor *s) {
+        /* Nothing reads or writes signatures any more. */
+        sigstore_child_stop(s);
         log_unit_event(LOG_INFO, "stopping", REGISTRY_UNIT_NAME, "stopping the registry");
         arm_stop_timer(s, (uint64_t) s->config.stop_timeout_ms * USEC_PER_MSEC, on_stop_timeout);
         if (unit_queue_job(s, "StopUnit") < 0) {

@@ -10,9 +10,13 @@
  *     approved method, path and framing, a configured Host, the peer as the
  *     only forwarded address, nothing the proxy drops;
  *   - the head does not depend on the SNI or the subject: the same request
- *     with other values gives the same bytes.
+ *     with other values gives the same bytes;
+ *   - a request forwarded to the signature store is only ever one of the
+ *     extension's path, GET or HEAD (PUT too on the push port), without a
+ *     query, and only when a store is configured.
  *
- * Input: byte 0 flags (bit 0: push port), byte 1 SNI length, the SNI,
+ * Input: byte 0 flags (bit 0: push port, bit 1: a signature store is
+ * configured), byte 1 SNI length, the SNI,
  * then a subject length byte, the subject, then the request head.
  */
 
@@ -58,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (size < 1)
                 return 0;
-        bool push = data[0] & 1;
+        bool push = data[0] & 1, sigstore = data[0] & 2;
         data++, size--;
         char *sni = take_string(&data, &size);
         char *subject = take_string(&data, &size);
@@ -73,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         .server_names = names,
                         .n_server_names = 3,
                         .max_body = 1u << 30,
+                        .sigstore = sigstore,
                 };
                 ForwardClient c[2] = {
                         {.peer = "198.51.100.7", .sni = sni, .subject = subject},
@@ -91,6 +96,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 CHECK(refusal[i].status >= 400 && refusal[i].status < 500);
                         else
                                 CHECK(r[i] == -ENOBUFS);
+                        if (r[i] > 0 && scratch.route == ROUTE_SIGSTORE) {
+                                const char *sp = memchr(out[i], ' ', (size_t)r[i]) + 1;
+                                CHECK(sigstore);
+                                CHECK(strncmp(sp, "/extensions/v2/", 15) == 0);
+                                CHECK(memchr(sp, '?', (size_t)(strchr(sp, ' ') - sp)) == NULL);
+                                CHECK((req.method_len == 3 && memcmp(req.method, "GET", 3) == 0) ||
+                                      (req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0) ||
+                                      (push && req.method_len == 3 && memcmp(req.method, "PUT", 3) == 0));
+                        }
                 }
                 CHECK(r[0] == r[1]);
                 if (r[0] > 0)

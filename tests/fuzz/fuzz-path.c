@@ -7,14 +7,18 @@
  *   - normalization is idempotent: normalize(normalize(x)) == normalize(x);
  *   - the pull policy agrees with a naive reference (the two CRL paths the
  *     proxy answers itself, exactly; then lower-case, strip one trailing
- *     '/', then look for /v2/_catalog and a final /tags/list), and refuses
- *     every other method; the push policy forwards exactly /v2... and
+ *     '/', then look for /v2/_catalog and a final /tags/list; then the
+ *     signature extension's path by a POSIX regex of the distribution
+ *     grammar, anything else below /extensions refused), and refuses every
+ *     other method; the push policy forwards exactly /v2... to the
+ *     registry and the extension's path (GET, HEAD, PUT) to the store, and
  *     refuses other methods than GET/HEAD on the CRL paths;
  *   - a raw, unnormalized target is only ever allowed if it is already in
  *     normalized form (the policy fails closed).
  */
 
 #include <errno.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,6 +48,38 @@ static RouteDecision reference_local(const char *path, size_t len) {
         return ROUTE_ALLOW;
 }
 
+/* The extension's path, written out independently of sigcheck.c: the
+ * distribution spec's name regex (at most 255 bytes) and a sha256 digest.
+ * ROUTE_ALLOW: not below /extensions at all. */
+static RouteDecision reference_extension(const char *path, size_t len) {
+        static regex_t re;
+        static bool compiled;
+        const char *name, *end;
+        char *copy;
+        bool ok;
+
+        if (!compiled) {
+                CHECK(regcomp(&re,
+                              "^/extensions/v2/"
+                              "[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*"
+                              "/signatures/sha256:[a-f0-9]{64}$",
+                              REG_EXTENDED | REG_NOSUB) == 0);
+                compiled = true;
+        }
+        if (!(len >= 11 && memcmp(path, "/extensions", 11) == 0 && (len == 11 || path[11] == '/')))
+                return ROUTE_ALLOW;
+        copy = strndup(path, len);
+        CHECK(copy);
+        ok = regexec(&re, copy, 0, NULL, 0) == 0;
+        if (ok) {
+                name = copy + strlen("/extensions/v2/");
+                end = copy + len - strlen("/signatures/sha256:") - 64;
+                ok = end - name <= 255;
+        }
+        free(copy);
+        return ok ? ROUTE_SIGSTORE : ROUTE_FORBIDDEN_PATH;
+}
+
 static RouteDecision reference_pull(const char *path, size_t len) {
         char *lc;
         size_t n = len;
@@ -64,6 +100,8 @@ static RouteDecision reference_pull(const char *path, size_t len) {
         free(lc);
         if (forbidden)
                 return ROUTE_FORBIDDEN_PATH;
+        if (reference_extension(path, len) != ROUTE_ALLOW)
+                return reference_extension(path, len);
         if (!((len == 3 && memcmp(path, "/v2", 3) == 0) || (len >= 4 && memcmp(path, "/v2/", 4) == 0)))
                 return ROUTE_NOT_FOUND;
         if (len <= 4)
@@ -124,7 +162,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (reference_local(out, len) != ROUTE_ALLOW) {
                         CHECK(d == ROUTE_FORBIDDEN_METHOD);
                         CHECK(route_decide_push("GET", 3, out, len) == reference_local(out, len));
-                } else
+                } else if (reference_extension(out, len) == ROUTE_SIGSTORE) {
+                        CHECK(d == ROUTE_FORBIDDEN_METHOD);
+                        CHECK(route_decide_push("GET", 3, out, len) == ROUTE_SIGSTORE);
+                        CHECK(route_decide_push("PUT", 3, out, len) == ROUTE_SIGSTORE);
+                        CHECK(route_decide_pull("PUT", 3, out, len) == ROUTE_FORBIDDEN_METHOD);
+                } else if (reference_extension(out, len) == ROUTE_FORBIDDEN_PATH)
+                        CHECK(d == ROUTE_FORBIDDEN_PATH);
+                else
                         CHECK(d == ((len == 3 && memcmp(out, "/v2", 3) == 0) ||
                                                     (len >= 4 && memcmp(out, "/v2/", 4) == 0)
                                             ? ROUTE_ALLOW

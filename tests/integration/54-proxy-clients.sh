@@ -63,12 +63,7 @@ proxy_up() {
 wait_until 20 proxy_up || fail "the proxy does not answer on 443"
 
 step "certs.d: client certificate for :4443, CA only for 443"
-th /bin/sh -c "set -e
-	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test
-	cp $CA /etc/containers/certs.d/registry.test:4443/ca.crt
-	cp $C/clients/ci.crt /etc/containers/certs.d/registry.test:4443/client.cert
-	cp $C/private/clients/ci.key /etc/containers/certs.d/registry.test:4443/client.key
-	cp $CA /etc/containers/certs.d/registry.test/ca.crt"
+client_certs_d
 th_write "$ACCEPT_ANY" 0644 <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
 
 step "podman build: the registry image plus three COPY layers"

@@ -97,7 +97,7 @@ assert_eq "$(awk '/^Seccomp:/ {print $2}' <<<"$status")" 2 "Seccomp (2: filter)"
 for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
 	assert_eq "$(awk -v k="$cap:" '$1 == k {print $2}' <<<"$status")" 0000000000000000 "$cap"
 done
-assert_eq "$(stat -c '%a %U' "$SOCK")" "660 nobody" "socket mode and owner"
+assert_eq "$(stat -c '%a %U' "$SOCK")" "660 root" "socket mode and owner (root: the store never touches it again)"
 # The kernel's own answer, asked independently of the store:
 # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION), x86_64 syscall 444.
 kernel_abi=$(python3 -c 'import ctypes; print(max(ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1), 0))')

@@ -8,8 +8,8 @@
 #     the registry host's access log shows the client's address for both;
 #   - from the client, 4443 without a certificate is 400 and a push to 443
 #     is refused (403);
-#   - a GPG-signed push from the client (its own key, signatures to its
-#     lookaside directory) and a pull over 443 under the registry host's
+#   - a GPG-signed push from the client (its own key, signatures stored in
+#     the registry through the signature extension) and a pull over 443 under the registry host's
 #     policy (policy.json and the signers' key copied to the client, no
 #     override) succeed; an unsigned image is refused.
 . "$(dirname "$0")/lib.sh"
@@ -70,10 +70,9 @@ out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test/
 	fail "a push to 443 from the client succeeded: $out"
 assert_contains "$out" "denied"
 
-step "client: the registry host's policy and signers' key, a lookaside directory"
+step "client: the registry host's policy and signers' key (no lookaside: the extension)"
 th cat /etc/containers/policy.json | thc_write /etc/containers/policy.json
 th cat /etc/containers/keys/regvisor-signers.gpg | thc_write /etc/containers/keys/regvisor-signers.gpg
-lookaside thc
 
 step "client: signed push over 4443, verified pull over 443 (no override); unsigned refused"
 out=$(thc env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "oci-archive:$REGISTRY_ARCHIVE" \

@@ -135,7 +135,7 @@ step "SIGTERM leaves no container and no stray process"
 th systemctl stop regvisor.service
 assert_eq "$(svc_podman ps -a --format '{{.Names}}')" "" "containers after stop"
 th pgrep -u ci-svc -a -f 'conmon|bin/registry|podman|runc' && fail "stray processes after stop"
-th pgrep -a -f 'regvisor (run|proxy)' && fail "regvisor processes left after stop"
+th pgrep -a -f 'regvisor (run|proxy|sigstore)' && fail "regvisor processes left after stop"
 assert_eq "$(user_systemctl ci-svc is-active regvisor-registry.service || true)" inactive "registry unit"
 
 step "a wrong pinned digest is refused and nothing starts"

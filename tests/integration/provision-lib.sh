@@ -61,6 +61,29 @@ install_run_unit() {
 	th systemctl daemon-reload
 }
 
+# run_unit_up: install_run_unit, registry.test on loopback, start
+# regvisor.service and wait until 443 answers; defines proxy_up.
+run_unit_up() {
+	install_run_unit
+	th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
+	th systemctl start regvisor.service || fail "regvisor.service did not start"
+	proxy_up() {
+		th curl -s -m 10 --cacert /etc/registry/certs/ca/ca.crt -f -o /dev/null https://registry.test/v2/
+	}
+	wait_until 30 proxy_up || fail "the proxy does not answer on 443"
+}
+
+# client_certs_d: podman's and skopeo's certs.d for registry.test: the CA
+# for 443, the CA and the client certificate "ci" for :4443.
+client_certs_d() {
+	th /bin/sh -c "set -e; C=/etc/registry/certs
+		mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test
+		cp \$C/ca/ca.crt /etc/containers/certs.d/registry.test:4443/ca.crt
+		cp \$C/clients/ci.crt /etc/containers/certs.d/registry.test:4443/client.cert
+		cp \$C/private/clients/ci.key /etc/containers/certs.d/registry.test:4443/client.key
+		cp \$C/ca/ca.crt /etc/containers/certs.d/registry.test/ca.crt"
+}
+
 # registry_container_id: the running registry container's ID ("" if none).
 registry_container_id() {
 	svc_podman ps --filter name=regvisor-registry --format '{{.ID}}' 2>/dev/null
@@ -108,7 +131,8 @@ registry_blob() {
 	echo "$digest"
 }
 
-# Signing (tests 62, 63): GPG keys and a file:// lookaside for signatures.
+# Signing: GPG keys; and a file:// lookaside for a registry without the
+# signature extension (no test uses it since `regvisor run` serves the extension).
 SIGSTORE=/var/lib/regvisor-test/sigstore
 
 # gen_key RUNNER HOME UID: in the host RUNNER runs on (th or thc), a new

@@ -28,6 +28,7 @@ static ForwardPolicy policy(bool push) {
                 .server_names = names,
                 .n_server_names = 4,
                 .max_body = 1024 * 1024,
+                .sigstore = true,
         };
 }
 
@@ -317,6 +318,89 @@ static void test_local_route_not_forwarded(void **state) {
         }
 }
 
+#define SIG_PATH "/extensions/v2/app/web/signatures/sha256:" \
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* The signature extension: GET on both ports, PUT on the push port, to the
+ * signature store (scratch.route), without the client's query; refused
+ * when no store is configured; a body over the store's cap never sent. */
+static void test_sigstore_route(void **state) {
+        Result res;
+
+        (void)state;
+        for (int push = 0; push <= 1; push++) {
+                forward("GET " SIG_PATH "?x=1 HTTP/1.1\r\nHost: registry.test\r\n\r\n", push, NULL, &res);
+                assert_true(res.r > 0);
+                assert_int_equal(scratch.route, ROUTE_SIGSTORE);
+                assert_ptr_equal(strstr(res.out, "GET " SIG_PATH " HTTP/1.1\r\n"), res.out);
+                /* A spelling that normalizes to it is it, sent normalized. */
+                forward("HEAD /extensions//v2/./app/web/signatures/%73ha256:"
+                        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: x\r\n\r\n",
+                        push, NULL, &res);
+                assert_true(res.r > 0);
+                assert_int_equal(scratch.route, ROUTE_SIGSTORE);
+                assert_ptr_equal(strstr(res.out, "HEAD " SIG_PATH " HTTP/1.1\r\n"), res.out);
+                /* The registry's routes still go to the registry. */
+                forward("GET /v2/ HTTP/1.1\r\nHost: registry.test\r\n\r\n", push, NULL, &res);
+                assert_true(res.r > 0);
+                assert_int_equal(scratch.route, ROUTE_ALLOW);
+        }
+        forward("PUT " SIG_PATH "?x=1 HTTP/1.1\r\nHost: registry.test\r\nContent-Length: 2\r\n\r\n{}", true, NULL,
+                &res);
+        assert_true(res.r > 0);
+        assert_int_equal(scratch.route, ROUTE_SIGSTORE);
+        assert_ptr_equal(strstr(res.out, "PUT " SIG_PATH " HTTP/1.1\r\n"), res.out);
+
+        static const struct {
+                const char *raw;
+                bool push;
+                int status;
+        } refused[] = {
+                /* Only reads on the pull port. */
+                {"PUT " SIG_PATH " HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}", false, 403},
+                /* No DELETE in the extension. */
+                {"DELETE " SIG_PATH " HTTP/1.1\r\nHost: a\r\n\r\n", true, 403},
+                {"POST " SIG_PATH " HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true, 403},
+                /* The store's own grammar: an invalid name or digest, other paths below /extensions. */
+                {"GET /extensions/v2/App/signatures/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: a\r\n\r\n",
+                 false, 403},
+                {"GET /extensions/v2/app/signatures/sha256:00 HTTP/1.1\r\nHost: a\r\n\r\n", true, 403},
+                {"GET /extensions/v2/_catalog HTTP/1.1\r\nHost: a\r\n\r\n", true, 403},
+                {"GET /extensions HTTP/1.1\r\nHost: a\r\n\r\n", false, 403},
+                /* Over the store's cap: the store never sees it. */
+                {"PUT " SIG_PATH " HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n", true, 413},
+        };
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                forward(refused[i].raw, refused[i].push, NULL, &res);
+                if (res.r != 0 || res.refusal.status != refused[i].status)
+                        fail_msg("row %zu: r=%d status=%d", i, res.r, res.refusal.status);
+        }
+
+        /* No store configured: the route does not exist. */
+        Http1Request req = {};
+        Http1Header h[HTTP1_MAX_HEADERS];
+        ForwardPolicy p = policy(false);
+        ForwardClient c = {.peer = "198.51.100.7"};
+        const char *raw = "GET " SIG_PATH " HTTP/1.1\r\nHost: a\r\n\r\n";
+        p.sigstore = false;
+        assert_true(http1_parse_request(raw, strlen(raw), &req, h, HTTP1_MAX_HEADERS) > 0);
+        assert_int_equal(forward_request(&p, &c, &req, h, &scratch, res.out, sizeof(res.out), &res.refusal), 0);
+        assert_int_equal(res.refusal.status, 404);
+
+        /* The oracle holds the head to the route it was approved for: the
+         * same head approved for the registry is not the store's, and a
+         * store head with no store configured is refused. */
+        p.sigstore = true;
+        int n = forward_request(&p, &c, &req, h, &scratch, res.out, sizeof(res.out), &res.refusal);
+        assert_true(n > 0);
+        assert_int_equal(forward_check(&p, &c, &req, &scratch, res.out, (size_t)n), 0);
+        scratch.route = ROUTE_ALLOW;
+        assert_int_equal(forward_check(&p, &c, &req, &scratch, res.out, (size_t)n), -EBADMSG);
+        scratch.route = ROUTE_SIGSTORE;
+        p.sigstore = false;
+        assert_int_equal(forward_check(&p, &c, &req, &scratch, res.out, (size_t)n), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sni_is_never_forwarded),
@@ -324,6 +408,7 @@ int main(void) {
                 cmocka_unit_test(test_query),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_local_route_not_forwarded),
+                cmocka_unit_test(test_sigstore_route),
                 cmocka_unit_test(test_oracle_refuses),
                 cmocka_unit_test(test_property_random_requests),
         };

@@ -125,6 +125,17 @@ static void test_response_rewrite(void **state) {
         HeadersResponseOptions ka = {.keep_alive_http10 = true};
         rewrite_response("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, &ka, out, sizeof(out));
         assert_non_null(strstr(out, "Connection: keep-alive\r\n"));
+
+        /* The extension is announced by the proxy alone, exactly "1", once:
+         * an upstream's own value never passes. */
+        HeadersResponseOptions sig = {.supports_signatures = true};
+        rewrite_response("HTTP/1.1 200 OK\r\nX-Registry-Supports-Signatures: 0\r\nContent-Length: 0\r\n\r\n", false,
+                         &sig, out, sizeof(out));
+        assert_non_null(strstr(out, "X-Registry-Supports-Signatures: 1\r\n"));
+        assert_null(strstr(out, "X-Registry-Supports-Signatures: 0"));
+        rewrite_response("HTTP/1.1 200 OK\r\nX-Registry-Supports-Signatures: 1\r\nContent-Length: 0\r\n\r\n", false,
+                         &o, out, sizeof(out));
+        assert_null(strstr(out, "X-Registry-Supports-Signatures"));
 }
 
 static void test_error_response(void **state) {

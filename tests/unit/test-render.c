@@ -122,6 +122,7 @@ static void test_podman_conf(void **state) {
         assert_has(storage, "runroot = \"/run/user/990/podman-run\"");
         assert_int_equal(render_tmpfiles(&config, 990, "ci-svc", "registry-proxy", &tmpfiles), 0);
         assert_has(tmpfiles, "d /run/regvisor/registry 2750 ci-svc registry-proxy -");
+        assert_has(tmpfiles, "d /run/regvisor/sigstore 2750 root registry-proxy -");
         assert_has(tmpfiles, "x /var/tmp/podman-990");
         /* gpg (the default): no namespace declared, so a client's own
          * lookaside entry for this registry does not clash with it. */

@@ -463,6 +463,58 @@ static void test_local_crl_routes(void **state) {
         assert_string_equal(route_decision_string(ROUTE_LOCAL_CLIENT_CRL), "local: client CA CRL");
 }
 
+/* The signature extension (docs/signature-extension.md): its one path, by
+ * the store's grammar, GET/HEAD on both ports, PUT on the push port only;
+ * anything else below /extensions refused. */
+static void test_extension_routes(void **state) {
+        static const char good[] = "/extensions/v2/app/web/signatures/sha256:"
+                                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        static const struct {
+                const char *path;
+                RouteDecision d;
+        } table[] = {
+                {good, ROUTE_SIGSTORE},
+                {"/extensions/v2/a/signatures/b/signatures/sha256:"
+                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                 ROUTE_SIGSTORE},
+                {"/extensions/v2/App/signatures/sha256:"
+                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                 ROUTE_FORBIDDEN_PATH},
+                {"/extensions/v2/app/signatures/sha256:0123", ROUTE_FORBIDDEN_PATH},
+                {"/extensions/v2/app/signatures/", ROUTE_FORBIDDEN_PATH},
+                {"/extensions/v2/_catalog", ROUTE_FORBIDDEN_PATH},
+                {"/extensions/", ROUTE_FORBIDDEN_PATH},
+                {"/extensions", ROUTE_FORBIDDEN_PATH},
+                {"/extensionsx", ROUTE_NOT_FOUND},
+                {"/Extensions/v2/app/signatures/sha256:"
+                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                 ROUTE_NOT_FOUND},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                size_t n = strlen(table[i].path);
+                RouteDecision d = route_decide_pull("GET", 3, table[i].path, n);
+                if (d != table[i].d)
+                        fail_msg("GET %s on pull: %s", table[i].path, route_decision_string(d));
+                assert_int_equal(route_decide_pull("HEAD", 4, table[i].path, n), table[i].d);
+                assert_int_equal(route_decide_push("GET", 3, table[i].path, n), table[i].d);
+                assert_int_equal(route_decide_push("PUT", 3, table[i].path, n), table[i].d);
+        }
+        assert_int_equal(route_decide_pull("PUT", 3, good, strlen(good)), ROUTE_FORBIDDEN_METHOD);
+        static const char *const methods[] = {"DELETE", "POST", "PATCH", "OPTIONS", "put"};
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                assert_int_equal(route_decide_push(methods[i], strlen(methods[i]), good, strlen(good)),
+                                 ROUTE_FORBIDDEN_METHOD);
+        assert_true(route_decision_forwarded(ROUTE_SIGSTORE));
+        assert_true(route_decision_forwarded(ROUTE_ALLOW));
+        assert_false(route_decision_forwarded(ROUTE_LOCAL_CLIENT_CRL));
+        assert_int_equal(route_decision_status(ROUTE_SIGSTORE), 0);
+        assert_true(route_is_version_check("/v2/", 4));
+        assert_true(route_is_version_check("/v2", 3));
+        assert_false(route_is_version_check("/v2/x", 5));
+}
+
 static void test_strings(void **state) {
         (void)state;
         assert_string_equal(route_decision_string(ROUTE_ALLOW), "allow");
@@ -513,6 +565,7 @@ int main(void) {
                 cmocka_unit_test(test_push),
                 cmocka_unit_test(test_escaped_slash_as_router),
                 cmocka_unit_test(test_local_crl_routes),
+                cmocka_unit_test(test_extension_routes),
                 cmocka_unit_test(test_strings),
         };
 
