@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bus.h"
+#include "export.h"
 #include "log.h"
 #include "macro.h"
 #include "paths.h"
@@ -20,6 +21,8 @@
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static const char *arg_root = NULL;
 static bool arg_reissue = false;
+static const char *arg_output = NULL;
+static const char *arg_host = NULL;
 
 static void help(void) {
         printf("Usage: regvisor pki [OPTIONS] COMMAND [NAME]\n\n"
@@ -30,10 +33,17 @@ static void help(void) {
                "                     running regvisor.service reloaded, so the proxy\n"
                "                     refuses NAME within 2 s\n"
                "  list               every client certificate: name, serial, expiry, and\n"
-               "                     whether it is valid, expired or revoked\n\n"
+               "                     whether it is valid, expired or revoked\n"
+               "  export NAME        one bundle directory for client machine NAME: server CA,\n"
+               "                     its certificate (and key, when made here), certs.d and\n"
+               "                     containerd hosts.toml, signers' key, policy rules;\n"
+               "                     install it there with 'regvisor client install DIR'\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR (no reload)\n"
                "     --reissue      issue-client: also for a NAME that was revoked\n"
+               "  -o --output DIR   export: the new bundle directory (default regvisor-client-NAME)\n"
+               "     --host NAME    export: the registry name the client uses (one of [tls]\n"
+               "                    server_names; default the first outside 127/8)\n"
                "  -h --help         this help\n");
 }
 
@@ -41,6 +51,8 @@ static const VerbOption options[] = {
         {"config", 'c', OPTION_STRING, &arg_config},
         {"root", 0, OPTION_STRING, &arg_root},
         {"reissue", 0, OPTION_FLAG, &arg_reissue},
+        {"output", 'o', OPTION_STRING, &arg_output},
+        {"host", 0, OPTION_STRING, &arg_host},
 };
 /* Options anywhere: "pki issue-client --reissue NAME" reads naturally; the
  * command counts its own arguments. */
@@ -207,6 +219,24 @@ static int pki_list(Provision *p, const char *unused) {
         return 0;
 }
 
+static int pki_export(Provision *p, const char *name) {
+        _cleanup_free_ char *error = NULL, *dflt = NULL;
+        const char *dir = arg_output;
+        int r;
+
+        if (!dir && asprintf(&dflt, "regvisor-client-%s", name) < 0)
+                return log_error_errno(-ENOMEM, "pki export %s: out of memory", name);
+        dir = dir ?: dflt;
+        r = client_export(p, name, arg_host, dir, &error);
+        if (r < 0)
+                return log_error_errno(r, "pki export %s: %s", name, error ?: strerror(-r));
+        printf("Wrote the bundle for %s to %s/ (mode 0700; see its README).\n"
+               "Copy it to the client machine over a secure channel, keeping its modes (scp -rp, tar -p),\n"
+               "then run there, as root: regvisor client install %s\n",
+               name, dir, dir);
+        return 0;
+}
+
 /* The pki commands: name, whether it takes a client NAME, what it does. */
 static const struct {
         const char *name;
@@ -216,6 +246,7 @@ static const struct {
         {"issue-client", true, pki_issue},
         {"revoke", true, pki_revoke},
         {"list", false, pki_list},
+        {"export", true, pki_export},
 };
 
 int verb_pki(int argc, char **argv) {
