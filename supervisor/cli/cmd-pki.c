@@ -239,46 +239,30 @@ static int pki_export(Provision *p, const char *name) {
 
 /* The pki commands: name, whether it takes a client NAME, what it does. */
 static const struct {
-        const char *name;
-        bool takes_name;
+        VerbCommand command;
         int (*run)(Provision *p, const char *name);
 } pki_commands[] = {
-        {"issue-client", true, pki_issue},
-        {"revoke", true, pki_revoke},
-        {"list", false, pki_list},
-        {"export", true, pki_export},
+        {{"issue-client", true}, pki_issue},
+        {{"revoke", true}, pki_revoke},
+        {{"list", false}, pki_list},
+        {{"export", true}, pki_export},
 };
 
 int verb_pki(int argc, char **argv) {
         Config config;
         const char *name = NULL;
-        int first, r, want;
+        int first, r;
         size_t i;
 
         r = verb_parse_argv(&syntax, argc, argv, &first);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (first >= argc) {
-                log_error("pki: expected a COMMAND; see 'regvisor pki --help'");
+        r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0],
+                              "a client NAME", argc, argv, first);
+        if (r < 0)
                 return 2;
-        }
-        for (i = 0; i < ELEMENTSOF(pki_commands); i++)
-                if (streq(argv[first], pki_commands[i].name))
-                        break;
-        if (i == ELEMENTSOF(pki_commands)) {
-                log_error("pki: unknown command '%s'; see 'regvisor pki --help'", argv[first]);
-                return 2;
-        }
-        want = pki_commands[i].takes_name ? 2 : 1;
-        if (argc - first != want) {
-                if (argc - first < want)
-                        log_error("pki %s: expected a client NAME; see 'regvisor pki --help'", argv[first]);
-                else
-                        log_error("pki %s: unexpected argument '%s' (%s); see 'regvisor pki --help'", argv[first],
-                                  argv[first + want], want == 2 ? "one NAME only" : "it takes none");
-                return 2;
-        }
-        if (want == 2) {
+        i = (size_t) r;
+        if (pki_commands[i].command.takes_arg) {
                 name = argv[first + 1];
                 if (!config_client_name_valid(name)) {
                         log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "install.h"
+#include "log.h"
+#include "macro.h"
+#include "verbs.h"
+
+static const char *arg_root = NULL;
+static bool arg_dry_run = false;
+
+static void help(void) {
+        printf("Usage: regvisor client [OPTIONS] COMMAND [BUNDLE]\n\n"
+               "On a client machine: install the bundle that 'regvisor pki export NAME' wrote\n"
+               "on the registry host.\n\n"
+               "Commands:\n"
+               "  install BUNDLE  the server CA and client certificate in the certs.d trees of\n"
+               "                  podman/skopeo/buildah and containerd, the signers' public key\n"
+               "                  under /etc/containers/keys/, the registry's rules merged into\n"
+               "                  /etc/containers/policy.json (other entries stay); idempotent;\n"
+               "                  what it added is recorded in " CLIENT_RECORD_PATH "\n"
+               "  uninstall       remove exactly what install added\n\n"
+               "  -n --dry-run    show the plan, change nothing\n"
+               "     --root DIR   below DIR instead of / (review, tests)\n"
+               "  -h --help       this help\n");
+}
+
+static const VerbOption options[] = {
+        {"dry-run", 'n', OPTION_FLAG, &arg_dry_run},
+        {"root", 0, OPTION_STRING, &arg_root},
+};
+static const VerbSyntax syntax = {"client", help, options, ELEMENTSOF(options), -1, false};
+
+static int client_install(const char *bundle) {
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = client_install_plan(arg_root, bundle, &plan, &error);
+        if (r < 0)
+                return log_error_errno(r, "client install: %s", error ?: strerror(-r));
+        if (arg_dry_run) {
+                printf("Plan (--dry-run: nothing changed):\n");
+                install_plan_print(&plan, stdout);
+                return 0;
+        }
+        r = client_install_apply(arg_root, &plan, &error);
+        if (r < 0)
+                return log_error_errno(r, "client install: %s", error ?: strerror(-r));
+        install_plan_print(&plan, stdout);
+        return 0;
+}
+
+static int client_remove(const char *unused) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (arg_dry_run)
+                printf("Plan (--dry-run: nothing changed):\n");
+        r = client_uninstall(arg_root, arg_dry_run, stdout, &error);
+        if (r < 0)
+                return log_error_errno(r, "client uninstall: %s", error ?: strerror(-r));
+        return 0;
+}
+
+static const struct {
+        VerbCommand command;
+        int (*run)(const char *arg);
+} client_commands[] = {
+        {{"install", true}, client_install},
+        {{"uninstall", false}, client_remove},
+};
+
+int verb_client(int argc, char **argv) {
+        int first, r;
+        size_t i;
+
+        r = verb_parse_argv(&syntax, argc, argv, &first);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        r = verb_find_command("client", client_commands, ELEMENTSOF(client_commands), sizeof client_commands[0],
+                              "a BUNDLE directory", argc, argv, first);
+        if (r < 0)
+                return 2;
+        i = (size_t) r;
+        /* Files are written with their own modes; directories 0755. */
+        (void) umask(0022);
+        r = client_commands[i].run(client_commands[i].command.takes_arg ? argv[first + 1] : NULL);
+        return r < 0 ? 1 : 0;
+}
