@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "export.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "paths.h"
@@ -23,6 +24,7 @@ static const char *arg_root = NULL;
 static bool arg_reissue = false;
 static const char *arg_output = NULL;
 static const char *arg_host = NULL;
+static const char *arg_name = NULL;
 
 static void help(void) {
         printf("Usage: regvisor pki [OPTIONS] COMMAND [NAME]\n\n"
@@ -37,11 +39,17 @@ static void help(void) {
                "  export NAME        one bundle directory for client machine NAME: server CA,\n"
                "                     its certificate (and key, when made here), certs.d and\n"
                "                     containerd hosts.toml, signers' key, policy rules;\n"
-               "                     install it there with 'regvisor client install DIR'\n\n"
+               "                     install it there with 'regvisor client install DIR'\n"
+               "  sign REQUEST       a certificate for the key of a request that 'regvisor\n"
+               "                     client request NAME' made on the client (its key never\n"
+               "                     leaves it); name, validity and usage are this host's,\n"
+               "                     whatever the request asks; then 'pki export NAME'\n"
+               "                     bundles the certificate without a key\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR (no reload)\n"
                "     --reissue      issue-client: also for a NAME that was revoked\n"
                "  -o --output DIR   export: the new bundle directory (default regvisor-client-NAME)\n"
+               "     --name NAME    sign: the client name the request must carry (its CN)\n"
                "     --host NAME    export: the registry name the client uses (one of [tls]\n"
                "                    server_names; default the first outside 127/8)\n"
                "  -h --help         this help\n");
@@ -53,6 +61,7 @@ static const VerbOption options[] = {
         {"reissue", 0, OPTION_FLAG, &arg_reissue},
         {"output", 'o', OPTION_STRING, &arg_output},
         {"host", 0, OPTION_STRING, &arg_host},
+        {"name", 0, OPTION_STRING, &arg_name},
 };
 /* Options anywhere: "pki issue-client --reissue NAME" reads naturally; the
  * command counts its own arguments. */
@@ -237,15 +246,33 @@ static int pki_export(Provision *p, const char *name) {
         return 0;
 }
 
+static int pki_sign(Provision *p, const char *file) {
+        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL;
+        size_t size;
+        int r;
+
+        r = read_file(file, 64 * 1024, &csr, &size);
+        if (r < 0)
+                return log_error_errno(r, "pki sign: %s: %s", file, strerror(-r));
+        r = pki_files_sign_request(p, csr, size, arg_name, arg_reissue, &name, &detail);
+        if (r < 0)
+                return log_error_errno(r, "pki sign %s: %s", file, detail ?: strerror(-r));
+        printf("Issued %s for %s's own key (no key here); next: regvisor pki export %s\n", detail ?: "a certificate",
+               name, name);
+        return 0;
+}
+
 /* The pki commands: name, whether it takes a client NAME, what it does. */
 static const struct {
         VerbCommand command;
         int (*run)(Provision *p, const char *name);
+        bool arg_is_file; /* the argument is a file, not a client NAME */
 } pki_commands[] = {
         {{"issue-client", true}, pki_issue},
         {{"revoke", true}, pki_revoke},
         {{"list", false}, pki_list},
         {{"export", true}, pki_export},
+        {{"sign", true}, pki_sign, true},
 };
 
 int verb_pki(int argc, char **argv) {
@@ -257,13 +284,17 @@ int verb_pki(int argc, char **argv) {
         r = verb_parse_argv(&syntax, argc, argv, &first);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+        if (arg_name && !config_client_name_valid(arg_name)) {
+                log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
+                return 2;
+        }
         r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0],
                               "a client NAME", argc, argv, first);
         if (r < 0)
                 return 2;
         i = (size_t) r;
-        if (pki_commands[i].command.takes_arg) {
-                name = argv[first + 1];
+        name = pki_commands[i].command.takes_arg ? argv[first + 1] : NULL;
+        if (pki_commands[i].command.takes_arg && !pki_commands[i].arg_is_file) {
                 if (!config_client_name_valid(name)) {
                         log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "
                                   "digit",

@@ -243,6 +243,13 @@ int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
                                 s->client, s->host);
                         for (size_t i = 0; i < n; i++)
                                 fprintf(m, "%04o %s\n", (unsigned) files[i].mode, files[i].path);
+                        /* The key stays where the client made it: install
+                         * copies it from CLIENT_OWN_KEYS_DIR. */
+                        if (!s->key_pem) {
+                                fprintf(m, "client %s\n", s->client);
+                                for (size_t t = 0; t < ELEMENTSOF(trees); t++)
+                                        fprintf(m, "client-key %s/%s/client.key\n", trees[t], push);
+                        }
                         fprintf(m, "policy %s\n", BUNDLE_POLICY);
                         if (fclose(m) != 0)
                                 r = -ENOMEM;

@@ -13,7 +13,9 @@
  * lists, below files/, and installs each at that same absolute path.
  *
  *   BUNDLE/README               what it is, how to install it (127/8 note)
- *   BUNDLE/MANIFEST             "MODE PATH" per installed file; "policy FILE"
+ *   BUNDLE/MANIFEST             "MODE PATH" per installed file; "policy FILE";
+ *                               without a key: "client NAME" and "client-key PATH"
+ *                               (install copies the key `client request` made)
  *   BUNDLE/policy-fragment.json transports.docker rules for this registry
  *   BUNDLE/files/etc/containers/certs.d/HOST/ca.crt
  *   BUNDLE/files/etc/containers/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
@@ -34,6 +36,9 @@
 #define CLIENT_CERTS_D "/etc/containers/certs.d"
 #define CLIENT_CONTAINERD_CERTS_D "/etc/containerd/certs.d"
 #define CLIENT_KEYS_DIR "/etc/containers/keys"
+/* Where `client request NAME` keeps NAME's private key (0600, directory
+ * 0700) until install copies it next to the certificate. */
+#define CLIENT_OWN_KEYS_DIR "/var/lib/regvisor-client/keys"
 
 typedef struct {
         const char *client;   /* the client's name, its certificate's CN */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "config.h"
 #include "fileio.h"
 #include "install.h"
 #include "macro.h"
@@ -95,14 +96,14 @@ static int plan_parents(const char *root, InstallPlan *plan, const char *path, c
         return 0;
 }
 
-static int plan_file(const char *root, const char *bundle, InstallPlan *plan, mode_t mode, const char *path,
+/* Plans writing src (a file of the bundle, or the client's own key) to
+ * path with mode, unless it is there already. */
+static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_t mode, const char *path,
                      char **ret_error) {
-        _cleanup_free_ char *src = NULL, *full = NULL, *data = NULL, *copy = NULL;
+        _cleanup_free_ char *full = NULL, *data = NULL, *copy = NULL;
         size_t size;
         int r;
 
-        if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
-                return -ENOMEM;
         r = read_file(src, BUNDLE_FILE_MAX, &data, &size);
         if (r < 0)
                 return fail(ret_error, r, "%s: %s", src, strerror(-r));
@@ -160,7 +161,7 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
 
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error) {
         _cleanup_(install_plan_done) InstallPlan plan = {};
-        _cleanup_free_ char *mpath = NULL, *manifest = NULL;
+        _cleanup_free_ char *mpath = NULL, *manifest = NULL, *client = NULL;
         char *save = NULL;
         unsigned line = 0;
         bool policy = false;
@@ -172,6 +173,7 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
         if (r < 0)
                 return fail(ret_error, r, "%s: %s (not a bundle from 'regvisor pki export'?)", mpath, strerror(-r));
         for (char *l = strtok_r(manifest, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                _cleanup_free_ char *src = NULL;
                 char *path = strchr(l, ' ');
                 line++;
                 if (l[0] == '#')
@@ -186,6 +188,38 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                         policy = true;
                         continue;
                 }
+                if (streq(l, "client")) {
+                        if (!config_client_name_valid(path))
+                                return fail(ret_error, -EINVAL, "%s:%u: client %s: not a client name", mpath, line,
+                                            path);
+                        free(client);
+                        client = strdup(path);
+                        if (!client)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (streq(l, "client-key")) {
+                        /* The key `client request` made here, never in
+                         * the bundle: copied next to the certificate. */
+                        if (!client || !path_allowed(path))
+                                return fail(ret_error, -EINVAL, "%s:%u: client-key %s: %s", mpath, line, path,
+                                            client ? "not below the certs.d trees" : "no client line before it");
+                        _cleanup_free_ char *own = NULL;
+                        if (asprintf(&own, CLIENT_OWN_KEYS_DIR "/%s.key", client) < 0 ||
+                            !(src = path_join_root(root, own)))
+                                return -ENOMEM;
+                        r = plan_file(root, src, &plan, 0600, path, ret_error);
+                        if (r == -ENOENT) {
+                                if (ret_error)
+                                        free(TAKE_PTR(*ret_error));
+                                r = fail(ret_error, r, "%s: missing: the bundle has no key for %s; its key is "
+                                                       "made on this machine by 'regvisor client request %s'",
+                                         own, client, client);
+                        }
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (!streq(l, "0644") && !streq(l, "0600"))
                         return fail(ret_error, -EINVAL, "%s:%u: mode %s: only 0644 and 0600", mpath, line, l);
                 if (!path_allowed(path))
@@ -193,7 +227,9 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                                     "%s:%u: %s: only plain paths below " CLIENT_CERTS_D ", " CLIENT_CONTAINERD_CERTS_D
                                     " and " CLIENT_KEYS_DIR,
                                     mpath, line, path);
-                r = plan_file(root, bundle, &plan, streq(l, "0600") ? 0600 : 0644, path, ret_error);
+                if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
+                        return -ENOMEM;
+                r = plan_file(root, src, &plan, streq(l, "0600") ? 0600 : 0644, path, ret_error);
                 if (r < 0)
                         return r;
         }

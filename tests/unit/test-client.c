@@ -16,7 +16,10 @@
 #include "install.h"
 #include "macro.h"
 #include "tmpdir.h"
+#include "openssl-util.h"
+#include "pki.h"
 #include "policy.h"
+#include "request.h"
 
 static char dir[] = "/tmp/regvisor-test-client-XXXXXX";
 
@@ -137,7 +140,9 @@ static void test_bundle_without_key(void **state) {
 
         assert_int_equal(write_bundle("registry.test", NULL, p("nokey"), &err), 0);
         manifest = slurp(p("nokey/MANIFEST"));
-        assert_null(strstr(manifest, "client.key"));
+        /* Not in the bundle: install takes the client's own key. */
+        assert_null(strstr(manifest, "0600 "));
+        assert_non_null(strstr(manifest, "\nclient-key /etc/containers/certs.d/registry.test:4443/client.key\n"));
         assert_non_null(strstr(manifest, "client.cert"));
         assert_false(exists(p("nokey/files/etc/containers/certs.d/registry.test:4443/client.key")));
         readme = slurp(p("nokey/README"));
@@ -278,6 +283,89 @@ static void test_install_refuses_bad_manifest(void **state) {
         assert_false(exists(p("root3")));
 }
 
+static void test_request_csr_verifies_and_names(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *pub = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL, *back = NULL, *bad = NULL;
+        _cleanup_free_ char *pem = NULL, *cn = NULL, *csr = NULL, *err = NULL, *err2 = NULL, *key1 = NULL,
+                            *key2 = NULL;
+        size_t n;
+
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_make_csr(key, "build-02", &req), 0);
+        assert_int_equal(pki_csr_to_pem(req, &pem, &n), 0);
+        assert_int_equal(pki_csr_from_pem(pem, n, &back), 0);
+        assert_int_equal(pki_csr_verify(back, &pub, &cn), 0);
+        assert_string_equal(cn, "build-02");
+        assert_int_equal(EVP_PKEY_eq(pub, key), 1);
+
+        /* A request for one key signed by another: the requester does not
+         * hold the key it asks a certificate for. Refused. */
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *other = NULL;
+        _cleanup_free_ char *bad_pem = NULL;
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &other), 0);
+        bad = X509_REQ_new();
+        assert_non_null(bad);
+        assert_int_equal(X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(bad), NID_commonName, MBSTRING_UTF8,
+                                                    (const unsigned char *) "build-02", -1, -1, 0),
+                         1);
+        assert_int_equal(X509_REQ_set_pubkey(bad, other), 1);
+        assert_true(X509_REQ_sign(bad, key, EVP_sha256()) > 0);
+        assert_int_equal(pki_csr_to_pem(bad, &bad_pem, &n), 0);
+        X509_REQ_free(bad);
+        bad = NULL;
+        assert_int_equal(pki_csr_from_pem(bad_pem, n, &bad), 0);
+        EVP_PKEY_free(pub);
+        pub = NULL;
+        free(cn);
+        cn = NULL;
+        assert_int_equal(pki_csr_verify(bad, &pub, &cn), -EBADMSG);
+        assert_null(pub);
+
+        /* client request: the key made once, 0600 in a 0700 directory; a
+         * second request is for the same key. */
+        char *root = strdup(p("root4"));
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_request(root, "build-02", p("root4/a.csr"), &err), 0);
+        assert_int_equal(mode_of(p("root4" CLIENT_OWN_KEYS_DIR)), 0700);
+        assert_int_equal(mode_of(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key")), 0600);
+        key1 = slurp(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key"));
+        assert_int_equal(client_request(root, "build-02", p("root4/b.csr"), &err2), 0);
+        key2 = slurp(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key"));
+        assert_string_equal(key1, key2);
+        csr = slurp(p("root4/b.csr"));
+        assert_non_null(strstr(csr, "BEGIN CERTIFICATE REQUEST"));
+        free(root);
+}
+
+/* A bundle without a key (pki sign): install copies the key client request
+ * made here, and refuses clearly when there is none. */
+static void test_install_keyless_bundle_uses_own_key(void **state) {
+        _cleanup_(install_plan_done) InstallPlan none = {}, plan = {};
+        _cleanup_free_ char *err = NULL, *err2 = NULL, *err3 = NULL, *manifest = NULL, *own = NULL,
+                            *installed = NULL;
+        _cleanup_free_ char *root = strdup(p("root5")), *b = strdup(p("b5"));
+
+        assert_int_equal(write_bundle("registry.test", NULL, b, &err), 0);
+        manifest = slurp(p("b5/MANIFEST"));
+        assert_non_null(strstr(manifest, "\nclient build-01\n"));
+        assert_non_null(strstr(manifest, "\nclient-key /etc/containers/certs.d/registry.test:4443/client.key\n"));
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_install_plan(root, b, &none, &err2), -ENOENT);
+        assert_non_null(strstr(err2, "client request build-01"));
+
+        assert_int_equal(client_request(root, "build-01", p("root5/build-01.csr"), &err3), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err3), 0);
+        assert_int_equal(client_install_apply(root, &plan, &err3), 0);
+        own = slurp(p("root5" CLIENT_OWN_KEYS_DIR "/build-01.key"));
+        installed = slurp(p("root5/etc/containerd/certs.d/registry.test:4443/client.key"));
+        assert_string_equal(own, installed);
+        assert_int_equal(mode_of(p("root5/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(client_uninstall(root, false, stdout, &err3), 0);
+        assert_false(exists(p("root5/etc/containers/certs.d/registry.test:4443/client.key")));
+        /* The client's own key is not install's to remove. */
+        assert_true(exists(p("root5" CLIENT_OWN_KEYS_DIR "/build-01.key")));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -286,6 +374,8 @@ int main(void) {
                 cmocka_unit_test(test_install_twice_then_uninstall),
                 cmocka_unit_test(test_uninstall_removes_created_policy_keeps_foreign_files),
                 cmocka_unit_test(test_install_refuses_bad_manifest),
+                cmocka_unit_test(test_request_csr_verifies_and_names),
+                cmocka_unit_test(test_install_keyless_bundle_uses_own_key),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
