@@ -98,9 +98,9 @@ static const struct {
         VerbCommand command;
         int (*run)(const char *arg);
 } client_commands[] = {
-        {{"install", true}, client_install},
-        {{"uninstall", false}, client_remove},
-        {{"request", true}, client_make_request},
+        {{"install", "a BUNDLE directory"}, client_install},
+        {{"uninstall", NULL}, client_remove},
+        {{"request", "a client NAME"}, client_make_request},
 };
 
 int verb_client(int argc, char **argv) {
@@ -110,13 +110,13 @@ int verb_client(int argc, char **argv) {
         r = verb_parse_argv(&syntax, argc, argv, &first);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        r = verb_find_command("client", client_commands, ELEMENTSOF(client_commands), sizeof client_commands[0],
-                              "its argument (a BUNDLE directory, a client NAME)", argc, argv, first);
+        r = verb_find_command("client", client_commands, ELEMENTSOF(client_commands), sizeof client_commands[0], argc,
+                              argv, first);
         if (r < 0)
                 return 2;
         i = (size_t) r;
         /* Files are written with their own modes; directories 0755. */
         (void) umask(0022);
-        r = client_commands[i].run(client_commands[i].command.takes_arg ? argv[first + 1] : NULL);
+        r = client_commands[i].run(client_commands[i].command.arg ? argv[first + 1] : NULL);
         return r < 0 ? 1 : 0;
 }

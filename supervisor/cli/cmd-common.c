@@ -113,8 +113,8 @@ int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind)
         return 1;
 }
 
-int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, const char *arg_what, int argc,
-                      char **argv, int first) {
+int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, int argc, char **argv,
+                      int first) {
         const VerbCommand *c = NULL;
         size_t i;
         int want;
@@ -132,11 +132,11 @@ int verb_find_command(const char *verb, const void *table, size_t n, size_t stri
                 log_error("%s: unknown command '%s'; see 'regvisor %s --help'", verb, argv[first], verb);
                 return -EINVAL;
         }
-        want = c->takes_arg ? 2 : 1;
+        want = c->arg ? 2 : 1;
         if (argc - first == want)
                 return (int) i;
         if (argc - first < want)
-                log_error("%s %s: expected %s; see 'regvisor %s --help'", verb, argv[first], arg_what, verb);
+                log_error("%s %s: expected %s; see 'regvisor %s --help'", verb, argv[first], c->arg, verb);
         else
                 log_error("%s %s: unexpected argument '%s' (%s); see 'regvisor %s --help'", verb, argv[first],
                           argv[first + want], want == 2 ? "only one" : "it takes none", verb);

@@ -268,11 +268,11 @@ static const struct {
         int (*run)(Provision *p, const char *name);
         bool arg_is_file; /* the argument is a file, not a client NAME */
 } pki_commands[] = {
-        {{"issue-client", true}, pki_issue},
-        {{"revoke", true}, pki_revoke},
-        {{"list", false}, pki_list},
-        {{"export", true}, pki_export},
-        {{"sign", true}, pki_sign, true},
+        {{"issue-client", "a client NAME"}, pki_issue},
+        {{"revoke", "a client NAME"}, pki_revoke},
+        {{"list", NULL}, pki_list},
+        {{"export", "a client NAME"}, pki_export},
+        {{"sign", "a REQUEST file"}, pki_sign, true},
 };
 
 int verb_pki(int argc, char **argv) {
@@ -288,13 +288,13 @@ int verb_pki(int argc, char **argv) {
                 log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
                 return 2;
         }
-        r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0],
-                              "a client NAME", argc, argv, first);
+        r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0], argc,
+                              argv, first);
         if (r < 0)
                 return 2;
         i = (size_t) r;
-        name = pki_commands[i].command.takes_arg ? argv[first + 1] : NULL;
-        if (pki_commands[i].command.takes_arg && !pki_commands[i].arg_is_file) {
+        name = pki_commands[i].command.arg ? argv[first + 1] : NULL;
+        if (pki_commands[i].command.arg && !pki_commands[i].arg_is_file) {
                 if (!config_client_name_valid(name)) {
                         log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "
                                   "digit",

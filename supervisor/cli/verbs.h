@@ -70,13 +70,13 @@ int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind)
  * row type starts with these two, then its own run function. */
 typedef struct {
         const char *name;
-        bool takes_arg; /* one argument follows the command */
+        const char *arg; /* the one argument that follows, for messages ("a client NAME"); NULL: none */
 } VerbCommand;
 
 /* Finds argv[first] (the COMMAND after the options) in a command table of
  * n rows of stride bytes, each beginning with a VerbCommand, and checks
- * that exactly its argument (described as arg_what in messages) follows.
+ * that exactly its argument (VerbCommand.arg) follows, or none.
  * Returns the row's index, or -EINVAL (logged with the verb's name: exit
  * 2). */
-int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, const char *arg_what, int argc,
-                      char **argv, int first);
+int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, int argc, char **argv,
+                      int first);
