@@ -16,7 +16,12 @@
 #     push` over 4443 with the client certificate named in hosts.toml;
 #   - a second install changes nothing (no file rewritten);
 #   - uninstall removes every file it added and the record, and leaves
-#     policy.json with Debian's entries and an entry the operator added.
+#     policy.json with Debian's entries and an entry the operator added;
+#   - the key that never leaves the client: `client request build-02` on the
+#     client, `pki sign` on the registry host (a request asking for more,
+#     made with openssl: a SAN, CA:TRUE, 10 years, gets none of it; a
+#     request under another name than --name is refused), `pki export`
+#     without a key, install with the client's own key, a push over 4443.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -127,3 +132,34 @@ thc test -d /etc/containers || fail "uninstall removed /etc/containers"
 assert_eq "$(thc jq -S . /etc/containers/policy.json)" "$(jq -S . <<<"$before")" "policy.json after uninstall"
 out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "a second uninstall failed: $out"
 assert_contains "$out" "nothing to do"
+
+step "the client's own key: client request build-02, pki sign, a keyless bundle, a push over 4443"
+out=$(thc /bin/sh -c "cd /root && '$REGVISOR' client request build-02" 2>&1) || fail "client request failed: $out"
+assert_eq "$(thc stat -c %a /var/lib/regvisor-client/keys/build-02.key)" 600 "the client's own key"
+thc cat /root/build-02.csr | th_write /root/build-02.csr
+out=$(th "$REGVISOR" pki --config "$CONF" sign --name build-09 /root/build-02.csr 2>&1) &&
+	fail "a request for build-02 was signed as build-09: $out"
+out=$(th "$REGVISOR" pki --config "$CONF" sign /root/build-02.csr 2>&1) || fail "pki sign failed: $out"
+th test ! -e /etc/registry/certs/private/clients/build-02.key || fail "a key for build-02 exists on the registry host"
+# A request asking for more than the registry host gives.
+th openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /root/greedy.key \
+	-subj "/O=Evil/CN=build-03" -addext "subjectAltName=DNS:registry.test" -addext "basicConstraints=critical,CA:TRUE" \
+	-out /root/greedy.csr 2>/dev/null || fail "openssl req failed"
+out=$(th "$REGVISOR" pki --config "$CONF" sign /root/greedy.csr 2>&1) || fail "pki sign of build-03 failed: $out"
+text=$(th openssl x509 -in /etc/registry/certs/clients/build-03.crt -noout -text)
+assert_contains "$text" "CA:FALSE"
+assert_contains "$text" "TLS Web Client Authentication"
+[[ $text != *"DNS:registry.test"* && $text != *"O = Evil"* ]] || fail "the certificate took the request's fields: $text"
+out=$(th "$REGVISOR" pki --config "$CONF" export build-02 --output /root/bundle-build-02 2>&1) ||
+	fail "export of build-02 failed: $out"
+th test ! -e /root/bundle-build-02/files/etc/containers/certs.d/registry.test:4443/client.key ||
+	fail "the keyless bundle holds a key"
+th tar -C /root/bundle-build-02 -cf - . | thc /bin/sh -c "mkdir -m 0700 /root/bundle2 && tar -C /root/bundle2 -xpf -"
+out=$(thc "$REGVISOR" client install /root/bundle2 2>&1) || fail "install of the keyless bundle failed: $out"
+thc cmp -s /var/lib/regvisor-client/keys/build-02.key /etc/containers/certs.d/registry.test:4443/client.key ||
+	fail "the installed key is not the client's own"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/own-key:1 2>&1) ||
+	fail "push over 4443 with the client's own key failed: $out"
+out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "uninstall failed: $out"
+thc test ! -e /etc/containers/certs.d/registry.test:4443 || fail "uninstall left certs.d/registry.test:4443"
+thc test -e /var/lib/regvisor-client/keys/build-02.key || fail "uninstall removed the client's own key"
