@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,16 @@ static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error)
 static int pick_host(const Config *c, const char *host, const char **ret, char **ret_error) {
         for (unsigned i = 0; i < c->n_server_names; i++) {
                 const char *n = c->servers[i].name;
+                /* IPv6 literals: certs.d and hosts.toml names would need
+                 * brackets the bundle does not write yet. */
+                if (c->servers[i].family == AF_INET6)
+                        continue;
                 if (host ? streq(host, n) : bundle_host_usable(n) > 0) {
                         *ret = n;
                         return 0;
                 }
         }
-        if (asprintf(ret_error, "%s: [tls] server_names has %s; docker ignores certs.d for 127.0.0.0/8 and "
+        if (asprintf(ret_error, "%s: [tls] server_names has %s (IPv6 literals are not supported in bundles); docker ignores certs.d for 127.0.0.0/8 and "
                                 "localhost, so a client names the registry by a name or an address outside 127/8",
                      host ?: "no usable name", host ? "no such name" : "only loopback names") < 0)
                 *ret_error = NULL;
