@@ -72,6 +72,7 @@ USES_supervisor/cli := proxy sigstore $(SUPERVISOR_DIRS)
 USES_supervisor/health := common/http supervisor/run supervisor/provision supervisor/pki supervisor/sys
 USES_supervisor/run := common/http proxy supervisor/provision supervisor/pki supervisor/sys
 USES_supervisor/provision := supervisor/pki supervisor/sys
+USES_supervisor/client := supervisor/provision supervisor/pki
 USES_supervisor/pki :=
 USES_supervisor/sys :=
 

@@ -112,3 +112,33 @@ int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind)
                 *ret_optind = optind;
         return 1;
 }
+
+int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, int argc, char **argv,
+                      int first) {
+        const VerbCommand *c = NULL;
+        size_t i;
+        int want;
+
+        if (first >= argc) {
+                log_error("%s: expected a COMMAND; see 'regvisor %s --help'", verb, verb);
+                return -EINVAL;
+        }
+        for (i = 0; i < n; i++) {
+                c = (const VerbCommand *) ((const char *) table + i * stride);
+                if (streq(argv[first], c->name))
+                        break;
+        }
+        if (i == n) {
+                log_error("%s: unknown command '%s'; see 'regvisor %s --help'", verb, argv[first], verb);
+                return -EINVAL;
+        }
+        want = c->arg ? 2 : 1;
+        if (argc - first == want)
+                return (int) i;
+        if (argc - first < want)
+                log_error("%s %s: expected %s; see 'regvisor %s --help'", verb, argv[first], c->arg, verb);
+        else
+                log_error("%s %s: unexpected argument '%s' (%s); see 'regvisor %s --help'", verb, argv[first],
+                          argv[first + want], want == 2 ? "only one" : "it takes none", verb);
+        return -EINVAL;
+}

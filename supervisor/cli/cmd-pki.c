@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "bus.h"
+#include "export.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "paths.h"
@@ -20,6 +22,9 @@
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static const char *arg_root = NULL;
 static bool arg_reissue = false;
+static const char *arg_output = NULL;
+static const char *arg_host = NULL;
+static const char *arg_name = NULL;
 
 static void help(void) {
         printf("Usage: regvisor pki [OPTIONS] COMMAND [NAME]\n\n"
@@ -30,10 +35,23 @@ static void help(void) {
                "                     running regvisor.service reloaded, so the proxy\n"
                "                     refuses NAME within 2 s\n"
                "  list               every client certificate: name, serial, expiry, and\n"
-               "                     whether it is valid, expired or revoked\n\n"
+               "                     whether it is valid, expired or revoked\n"
+               "  export NAME        one bundle directory for client machine NAME: server CA,\n"
+               "                     its certificate (and key, when made here), certs.d and\n"
+               "                     containerd hosts.toml, signers' key, policy rules;\n"
+               "                     install it there with 'regvisor client install DIR'\n"
+               "  sign REQUEST       a certificate for the key of a request that 'regvisor\n"
+               "                     client request NAME' made on the client (its key never\n"
+               "                     leaves it); name, validity and usage are this host's,\n"
+               "                     whatever the request asks; then 'pki export NAME'\n"
+               "                     bundles the certificate without a key\n\n"
                "  -c --config FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
                "     --root DIR     the certificate tree below DIR (no reload)\n"
                "     --reissue      issue-client: also for a NAME that was revoked\n"
+               "  -o --output DIR   export: the new bundle directory (default regvisor-client-NAME)\n"
+               "     --name NAME    sign: the client name the request must carry (its CN)\n"
+               "     --host NAME    export: the registry name the client uses (one of [tls]\n"
+               "                    server_names; default the first outside 127/8)\n"
                "  -h --help         this help\n");
 }
 
@@ -41,6 +59,9 @@ static const VerbOption options[] = {
         {"config", 'c', OPTION_STRING, &arg_config},
         {"root", 0, OPTION_STRING, &arg_root},
         {"reissue", 0, OPTION_FLAG, &arg_reissue},
+        {"output", 'o', OPTION_STRING, &arg_output},
+        {"host", 0, OPTION_STRING, &arg_host},
+        {"name", 0, OPTION_STRING, &arg_name},
 };
 /* Options anywhere: "pki issue-client --reissue NAME" reads naturally; the
  * command counts its own arguments. */
@@ -207,48 +228,73 @@ static int pki_list(Provision *p, const char *unused) {
         return 0;
 }
 
+static int pki_export(Provision *p, const char *name) {
+        _cleanup_free_ char *error = NULL, *dflt = NULL;
+        const char *dir = arg_output;
+        int r;
+
+        if (!dir && asprintf(&dflt, "regvisor-client-%s", name) < 0)
+                return log_error_errno(-ENOMEM, "pki export %s: out of memory", name);
+        dir = dir ?: dflt;
+        r = client_export(p, name, arg_host, dir, &error);
+        if (r < 0)
+                return log_error_errno(r, "pki export %s: %s", name, error ?: strerror(-r));
+        printf("Wrote the bundle for %s to %s/ (mode 0700; see its README).\n"
+               "Copy it to the client machine over a secure channel, keeping its modes (scp -rp, tar -p),\n"
+               "then run there, as root: regvisor client install %s\n",
+               name, dir, dir);
+        return 0;
+}
+
+static int pki_sign(Provision *p, const char *file) {
+        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL;
+        size_t size;
+        int r;
+
+        r = read_file(file, 64 * 1024, &csr, &size);
+        if (r < 0)
+                return log_error_errno(r, "pki sign: %s: %s", file, strerror(-r));
+        r = pki_files_sign_request(p, csr, size, arg_name, arg_reissue, &name, &detail);
+        if (r < 0)
+                return log_error_errno(r, "pki sign %s: %s", file, detail ?: strerror(-r));
+        printf("Issued %s for %s's own key (no key here); next: regvisor pki export %s\n", detail ?: "a certificate",
+               name, name);
+        return 0;
+}
+
 /* The pki commands: name, whether it takes a client NAME, what it does. */
 static const struct {
-        const char *name;
-        bool takes_name;
+        VerbCommand command;
         int (*run)(Provision *p, const char *name);
+        bool arg_is_file; /* the argument is a file, not a client NAME */
 } pki_commands[] = {
-        {"issue-client", true, pki_issue},
-        {"revoke", true, pki_revoke},
-        {"list", false, pki_list},
+        {{"issue-client", "a client NAME"}, pki_issue},
+        {{"revoke", "a client NAME"}, pki_revoke},
+        {{"list", NULL}, pki_list},
+        {{"export", "a client NAME"}, pki_export},
+        {{"sign", "a REQUEST file"}, pki_sign, true},
 };
 
 int verb_pki(int argc, char **argv) {
         Config config;
         const char *name = NULL;
-        int first, r, want;
+        int first, r;
         size_t i;
 
         r = verb_parse_argv(&syntax, argc, argv, &first);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (first >= argc) {
-                log_error("pki: expected a COMMAND; see 'regvisor pki --help'");
+        if (arg_name && !config_client_name_valid(arg_name)) {
+                log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
                 return 2;
         }
-        for (i = 0; i < ELEMENTSOF(pki_commands); i++)
-                if (streq(argv[first], pki_commands[i].name))
-                        break;
-        if (i == ELEMENTSOF(pki_commands)) {
-                log_error("pki: unknown command '%s'; see 'regvisor pki --help'", argv[first]);
+        r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0], argc,
+                              argv, first);
+        if (r < 0)
                 return 2;
-        }
-        want = pki_commands[i].takes_name ? 2 : 1;
-        if (argc - first != want) {
-                if (argc - first < want)
-                        log_error("pki %s: expected a client NAME; see 'regvisor pki --help'", argv[first]);
-                else
-                        log_error("pki %s: unexpected argument '%s' (%s); see 'regvisor pki --help'", argv[first],
-                                  argv[first + want], want == 2 ? "one NAME only" : "it takes none");
-                return 2;
-        }
-        if (want == 2) {
-                name = argv[first + 1];
+        i = (size_t) r;
+        name = pki_commands[i].command.arg ? argv[first + 1] : NULL;
+        if (pki_commands[i].command.arg && !pki_commands[i].arg_is_file) {
                 if (!config_client_name_valid(name)) {
                         log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "
                                   "digit",

@@ -15,6 +15,7 @@ int verb_provision(int argc, char **argv);
 int verb_run(int argc, char **argv);
 int verb_reload(int argc, char **argv);
 int verb_pki(int argc, char **argv);
+int verb_client(int argc, char **argv);
 int verb_proxy(int argc, char **argv);
 int verb_sigstore(int argc, char **argv);
 int verb_version(int argc, char **argv);
@@ -64,3 +65,18 @@ typedef struct {
  * arguments (logged: exit 2), 0 when done (help shown: exit 0), 1 to go on
  * with the arguments from argv[*ret_optind] on. */
 int verb_parse_argv(const VerbSyntax *v, int argc, char **argv, int *ret_optind);
+
+/* The head of a row of a verb's command table (pki, client): each table's
+ * row type starts with these two, then its own run function. */
+typedef struct {
+        const char *name;
+        const char *arg; /* the one argument that follows, for messages ("a client NAME"); NULL: none */
+} VerbCommand;
+
+/* Finds argv[first] (the COMMAND after the options) in a command table of
+ * n rows of stride bytes, each beginning with a VerbCommand, and checks
+ * that exactly its argument (VerbCommand.arg) follows, or none.
+ * Returns the row's index, or -EINVAL (logged with the verb's name: exit
+ * 2). */
+int verb_find_command(const char *verb, const void *table, size_t n, size_t stride, int argc, char **argv,
+                      int first);

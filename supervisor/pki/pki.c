@@ -1083,3 +1083,82 @@ int pki_cert_has_crl_uri(X509 *cert, const char *crl_uri) {
         return type == GEN_URI && s && (size_t)ASN1_STRING_length(s) == strlen(crl_uri) &&
                memcmp(ASN1_STRING_get0_data(s), crl_uri, strlen(crl_uri)) == 0;
 }
+
+int pki_make_csr(EVP_PKEY *key, const char *cn, X509_REQ **ret_req) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        X509_NAME *name;
+
+        assert_return(key, -EINVAL);
+        assert_return(cn && name_attr_valid(cn, 64), -EINVAL);
+        assert_return(ret_req, -EINVAL);
+
+        req = X509_REQ_new();
+        if (!req)
+                return pki_error(-ENOMEM);
+        name = X509_REQ_get_subject_name(req);
+        if (!X509_REQ_set_version(req, 0) ||
+            !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn, -1, -1,
+                                        0) ||
+            !X509_REQ_set_pubkey(req, key) || X509_REQ_sign(req, key, EVP_sha256()) <= 0)
+                return pki_error(-EIO);
+        *ret_req = TAKE_PTR(req);
+        return 0;
+}
+
+int pki_csr_to_pem(X509_REQ *req, char **ret_pem, size_t *ret_size) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+
+        assert_return(req, -EINVAL);
+        assert_return(ret_pem, -EINVAL);
+        bio = BIO_new(BIO_s_mem());
+        if (!bio)
+                return pki_error(-ENOMEM);
+        if (!PEM_write_bio_X509_REQ(bio, req))
+                return pki_error(-EIO);
+        return bio_to_string(bio, ret_pem, ret_size);
+}
+
+int pki_csr_from_pem(const char *pem, size_t size, X509_REQ **ret_req) {
+        _cleanup_(BIO_freep) BIO *bio = NULL;
+        X509_REQ *req;
+        int r;
+
+        assert_return(ret_req, -EINVAL);
+        r = bio_from_string(pem, size, &bio);
+        if (r < 0)
+                return r;
+        req = PEM_read_bio_X509_REQ(bio, NULL, no_passphrase, NULL);
+        if (!req)
+                return pki_error(-EBADMSG);
+        *ret_req = req;
+        return 0;
+}
+
+int pki_csr_verify(X509_REQ *req, EVP_PKEY **ret_key, char **ret_cn) {
+        _cleanup_(OPENSSL_freep) unsigned char *utf8 = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        const X509_NAME *subject;
+        char *cn;
+        int i, n;
+
+        assert_return(req, -EINVAL);
+        assert_return(ret_key, -EINVAL);
+        assert_return(ret_cn, -EINVAL);
+
+        key = X509_REQ_get_pubkey(req);
+        if (!key || X509_REQ_verify(req, key) != 1)
+                return pki_error(-EBADMSG);
+        subject = X509_REQ_get_subject_name(req);
+        i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        if (i < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0)
+                return -EBADMSG;
+        n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+        if (n < 0 || memchr(utf8, '\0', (size_t) n))
+                return pki_error(-EBADMSG);
+        cn = strndup((const char *) utf8, (size_t) n);
+        if (!cn)
+                return -ENOMEM;
+        *ret_key = TAKE_PTR(key);
+        *ret_cn = cn;
+        return 0;
+}

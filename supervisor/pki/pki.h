@@ -95,3 +95,16 @@ int pki_crl_verify(X509_CRL *crl, X509 *ca);
 
 /* crlNumber extension of crl (0 when absent). */
 int pki_crl_number(X509_CRL *crl, long *ret_number);
+
+/* A certificate request for key, subject "/CN=cn" and nothing else (the
+ * registry host decides every other field when it signs). */
+int pki_make_csr(EVP_PKEY *key, const char *cn, X509_REQ **ret_req);
+int pki_csr_to_pem(X509_REQ *req, char **ret_pem, size_t *ret_size);
+int pki_csr_from_pem(const char *pem, size_t size, X509_REQ **ret_req);
+
+/* The public key of req, once its self-signature verifies with it (proof
+ * that the requester holds the private key), and its subject CN. Nothing
+ * else of the request is read: what it asks beyond its key and name
+ * (extensions, other subject fields) is never copied into a certificate.
+ * -EBADMSG when the signature does not verify or there is no single CN. */
+int pki_csr_verify(X509_REQ *req, EVP_PKEY **ret_key, char **ret_cn);

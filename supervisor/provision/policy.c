@@ -94,11 +94,13 @@ static json_object *object_child(json_object *parent, const char *key) {
         return child;
 }
 
-int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
-                 size_t n_scopes, char **ret_json, char **ret_error) {
+/* Parses a policy text into *ret_root and finds its transports.docker
+ * object (created when missing). existing NULL or empty: the distribution's
+ * default, anything not named is accepted as before (*ret_created true). */
+static int policy_open(const char *existing, json_object **ret_root, json_object **ret_docker, bool *ret_created,
+                       char **ret_error) {
         _cleanup_json_ json_object *root = NULL;
         json_object *transports, *docker;
-        bool changed = false;
 
         if (existing && *existing) {
                 enum json_tokener_error jerr;
@@ -110,14 +112,10 @@ int policy_merge(const char *existing, PolicyKind kind, const char *key_path, co
                         return -EBADMSG;
                 }
         } else {
-                /* The distribution's default: anything not named below is
-                 * accepted as before; only this registry is tightened. */
                 root = json_tokener_parse("{\"default\": [{\"type\": \"insecureAcceptAnything\"}]}");
                 if (!root)
                         return -ENOMEM;
-                changed = true;
         }
-
         transports = object_child(root, "transports");
         docker = transports ? object_child(transports, "docker") : NULL;
         if (!docker) {
@@ -125,7 +123,29 @@ int policy_merge(const char *existing, PolicyKind kind, const char *key_path, co
                         *ret_error = NULL;
                 return -EBADMSG;
         }
+        *ret_created = !(existing && *existing);
+        *ret_docker = docker;
+        *ret_root = TAKE_PTR(root);
+        return 0;
+}
 
+/* The text policy.json is written as. */
+static int policy_text(json_object *root, char **ret_json) {
+        const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+        return !s || asprintf(ret_json, "%s\n", s) < 0 ? -ENOMEM : 0;
+}
+
+int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
+                 size_t n_scopes, char **ret_json, char **ret_error) {
+        _cleanup_json_ json_object *root = NULL;
+        json_object *docker;
+        bool changed = false;
+        int r;
+
+        r = policy_open(existing, &root, &docker, &changed, ret_error);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n_scopes; i++) {
                 json_object *want = requirement_new(kind, key_path, &scopes[i]), *have;
                 if (!want)
@@ -139,10 +159,62 @@ int policy_merge(const char *existing, PolicyKind kind, const char *key_path, co
         }
         if (!changed)
                 return 0;
+        r = policy_text(root, ret_json);
+        return r < 0 ? r : 1;
+}
 
-        const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s || asprintf(ret_json, "%s\n", s) < 0)
+int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
+                          char **ret_error) {
+        _cleanup_json_ json_object *root = NULL, *frag = NULL;
+        _cleanup_strv_free_ char **changed = NULL;
+        json_object *docker, *want;
+        bool created, frag_created;
+        size_t n = 0;
+        int r;
+
+        r = policy_open(fragment, &frag, &want, &frag_created, ret_error);
+        if (r < 0)
+                return r;
+        r = policy_open(existing, &root, &docker, &created, ret_error);
+        if (r < 0)
+                return r;
+        changed = calloc(json_object_object_length(want) + 1, sizeof *changed);
+        if (!changed)
                 return -ENOMEM;
+        json_object_object_foreach(want, scope, rule) {
+                json_object *have;
+                if (json_object_object_get_ex(docker, scope, &have) && json_object_equal(have, rule))
+                        continue;
+                changed[n] = strdup(scope);
+                if (!changed[n++])
+                        return -ENOMEM;
+                json_object_object_add(docker, scope, json_object_get(rule));
+        }
+        if (n == 0 && !created)
+                return 0;
+        r = policy_text(root, ret_json);
+        if (r < 0)
+                return r;
+        *ret_changed = TAKE_PTR(changed);
         return 1;
+}
+
+int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error) {
+        _cleanup_json_ json_object *root = NULL;
+        json_object *docker;
+        bool created, changed = false;
+        int r;
+
+        r = policy_open(existing, &root, &docker, &created, ret_error);
+        if (r < 0)
+                return r;
+        for (; scopes && *scopes; scopes++)
+                if (json_object_object_get_ex(docker, *scopes, NULL)) {
+                        json_object_object_del(docker, *scopes);
+                        changed = true;
+                }
+        if (!changed)
+                return 0;
+        r = policy_text(root, ret_json);
+        return r < 0 ? r : 1;
 }

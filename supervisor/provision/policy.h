@@ -42,3 +42,19 @@ typedef struct {
  * is not a JSON object (with a message in *ret_error), -ENOMEM. */
 int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
                  size_t n_scopes, char **ret_json, char **ret_error);
+
+/* For a client machine (regvisor client install): merges every
+ * transports.docker entry of fragment (a policy.json text holding only
+ * those) into existing (NULL: none, the distribution's default is kept as
+ * in policy_merge()). Returns 1 with the new text in *ret_json and, in
+ * *ret_changed (NULL-terminated, may be empty), the scopes it added or
+ * replaced; 0 when existing already holds them all; -EBADMSG with
+ * *ret_error for text that is not a policy object; -ENOMEM. */
+int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
+                          char **ret_error);
+
+/* The reverse, for client uninstall: removes the transports.docker entries
+ * named in scopes (NULL-terminated) from existing, and nothing else.
+ * Returns 1 with *ret_json when one was there, 0 when none was, -EBADMSG
+ * (with *ret_error), -ENOMEM. */
+int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error);

@@ -156,6 +156,28 @@ static int write_pem(const Provision *p, const char *rel, const char *pem, size_
         return r < 0 ? r : write_file_atomic(path, pem, size, mode, uid, gid);
 }
 
+/* A new key of [tls] key_type, written to rel with its final mode before
+ * any key byte (see write_file_atomic()); the key in *ret_key. */
+static int new_key_file(const Provision *p, const char *rel, mode_t mode, Owner owner, EVP_PKEY **ret_key) {
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r;
+
+        r = pki_generate_key(p->config->key_type, &key);
+        if (r < 0)
+                return r;
+        r = pki_key_to_pem(key, &pem, &n);
+        if (r < 0)
+                return r;
+        r = write_pem(p, rel, pem, n, mode, owner);
+        OPENSSL_cleanse(pem, n);
+        if (r < 0)
+                return r;
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
 /* 1 when the file has this mode and owner, 0 when not. */
 static int mode_right(const Provision *p, const char *rel, mode_t mode, Owner owner) {
         _cleanup_free_ char *path = NULL;
@@ -554,19 +576,9 @@ static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         int r;
 
         if (state == PKI_NEW_KEY) {
-                r = pki_generate_key(p->config->key_type, &key);
+                r = new_key_file(p, it->key, it->key_mode, it->key_owner, &key);
                 if (r < 0)
                         return r;
-                r = pki_key_to_pem(key, &pem, &n);
-                if (r < 0)
-                        return r;
-                /* Written with its final mode before any key byte: see
-                 * write_file_atomic(). */
-                r = write_pem(p, it->key, pem, n, it->key_mode, it->key_owner);
-                OPENSSL_cleanse(pem, n);
-                if (r < 0)
-                        return r;
-                free(TAKE_PTR(pem));
                 provision_kill_point("pki-key-written");
         } else {
                 r = load_key(p, it->key, &key);
@@ -697,7 +709,10 @@ fail:
 
 /* ---- client certificates after provisioning (regvisor pki) -------------- */
 
-int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
+/* Issues NAME's certificate for public_key (a request's, signed on the
+ * client: no key is written here) or, when it is NULL, for a new key made
+ * and written here. */
+static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bool reissue, char **ret_detail) {
         _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL,
                             *uri = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
@@ -732,21 +747,18 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
                         *ret_detail = NULL;
                 return r;
         }
-        r = pki_generate_key(p->config->key_type, &key);
-        if (r < 0)
-                return r;
-        r = pki_key_to_pem(key, &pem, &n);
-        if (r < 0)
-                return r;
-        r = write_pem(p, key_rel, pem, n, 0600, OWNER_ROOT);
-        OPENSSL_cleanse(pem, n);
-        if (r < 0)
-                return r;
-        free(TAKE_PTR(pem));
+        if (!public_key) {
+                r = new_key_file(p, key_rel, 0600, OWNER_ROOT, &key);
+                if (r < 0)
+                        return r;
+        }
         r = crl_uri(p->config, "client-ca", &uri);
         if (r < 0)
                 return r;
-        r = pki_issue_client(ca, ca_key, key, p->config->organization, name, p->config->cert_days, uri, &cert);
+        /* Subject, validity, key usage and CRL point are this host's
+         * choice: from a request only its public key is used. */
+        r = pki_issue_client(ca, ca_key, public_key ?: key, p->config->organization, name, p->config->cert_days,
+                             uri, &cert);
         if (r < 0)
                 return r;
         r = pki_cert_to_pem(cert, &pem, &n);
@@ -757,6 +769,52 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
                 return r;
         if (ret_detail && asprintf(ret_detail, "%s", path) < 0)
                 *ret_detail = NULL;
+        return 0;
+}
+
+int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
+        return issue_client(p, name, NULL, reissue, ret_detail);
+}
+
+int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, bool reissue,
+                           char **ret_name, char **ret_detail) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        _cleanup_free_ char *cn = NULL;
+        int r;
+
+        r = pki_csr_from_pem(csr_pem, size, &req);
+        if (r >= 0)
+                r = pki_csr_verify(req, &key, &cn);
+        if (r < 0) {
+                if (ret_detail && asprintf(ret_detail, "not a certificate request whose signature verifies "
+                                                       "with its own key and that names one CN") < 0)
+                        *ret_detail = NULL;
+                return -EBADMSG;
+        }
+        if (!name)
+                name = cn;
+        if (!config_client_name_valid(name) || !streq(name, cn)) {
+                if (ret_detail && asprintf(ret_detail, "the request names '%s'%s%s%s", cn,
+                                           streq(name, cn) ? ": not a client name ([a-z0-9._-], 1-64)" : ", not '",
+                                           streq(name, cn) ? "" : name, streq(name, cn) ? "" : "'") < 0)
+                        *ret_detail = NULL;
+                return -EPERM;
+        }
+        /* Only the key types this host issues (the [tls] choices). */
+        if (pki_key_is_type(key, KEY_EC_P256) != 1 && pki_key_is_type(key, KEY_RSA_4096) != 1) {
+                if (ret_detail && asprintf(ret_detail, "the request's key is neither EC P-256 nor RSA 4096") < 0)
+                        *ret_detail = NULL;
+                return -EPERM;
+        }
+        r = issue_client(p, name, key, reissue, ret_detail);
+        if (r < 0)
+                return r;
+        if (ret_name) {
+                *ret_name = strdup(name);
+                if (!*ret_name)
+                        return -ENOMEM;
+        }
         return 0;
 }
 

@@ -174,6 +174,15 @@ int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_deta
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail);
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);
 
+/* regvisor pki sign: NAME's certificate for the public key of a request
+ * made on the client (client request), whose key never leaves it. The
+ * request's self-signature must verify and its CN be name (NULL: its CN,
+ * which must be a valid client name); everything else it asks is ignored:
+ * subject, validity and extensions are this host's, as for issue-client.
+ * The name in *ret_name (may be NULL). */
+int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, bool reissue,
+                           char **ret_name, char **ret_detail);
+
 /* A client certificate as `regvisor pki list` shows it. */
 typedef struct {
         char *name;

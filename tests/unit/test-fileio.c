@@ -13,17 +13,16 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "tmpdir.h"
 
 static char dir[] = "/tmp/regvisor-test-fileio-XXXXXX";
 
 static int setup(void **state) {
-        return mkdtemp(dir) ? 0 : -1;
+        return tmpdir_make(dir);
 }
 
 static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        return system(cmd) == 0 ? 0 : -1;
+        return tmpdir_remove(dir);
 }
 
 static char *p(const char *name) {

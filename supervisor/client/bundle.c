@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "macro.h"
+
+int bundle_host_usable(const char *host) {
+        struct in_addr a4;
+        struct in6_addr a6;
+
+        if (strcasecmp(host, "localhost") == 0)
+                return 0;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) != 127;
+        if (host[0] == '[') {
+                char buf[INET6_ADDRSTRLEN + 2];
+                size_t n = strlen(host);
+                if (n < 3 || n - 2 >= sizeof buf || host[n - 1] != ']')
+                        return 0;
+                memcpy(buf, host + 1, n - 2);
+                buf[n - 2] = '\0';
+                return inet_pton(AF_INET6, buf, &a6) == 1 && !IN6_IS_ADDR_LOOPBACK(&a6);
+        }
+        return 1;
+}
+
+int bundle_authority(const char *host, uint16_t port, char **ret) {
+        int k = port == 443 ? asprintf(ret, "%s", host) : asprintf(ret, "%s:%u", host, (unsigned) port);
+        return k < 0 ? -ENOMEM : 0;
+}
+
+int bundle_hosts_toml(const char *host, uint16_t port, int with_client, char **ret) {
+        _cleanup_free_ char *auth = NULL, *client = NULL;
+        int r = bundle_authority(host, port, &auth);
+
+        if (r < 0)
+                return r;
+        if (with_client &&
+            asprintf(&client, "  client = [[\"%s/%s/client.cert\", \"%s/%s/client.key\"]]\n", CLIENT_CONTAINERD_CERTS_D,
+                     auth, CLIENT_CONTAINERD_CERTS_D, auth) < 0)
+                return -ENOMEM;
+        /* No top-level "server": containerd 1.6 refuses a tree with only
+         * top-level server/ca/client ("invalid 'host' tree", containerd
+         * issue 10027) and then falls back to plain HTTP on port 80. */
+        return asprintf(ret,
+                        "# regvisor client bundle: containerd (ctr --hosts-dir " CLIENT_CONTAINERD_CERTS_D
+                        ", or config_path).\n"
+                        "# No top-level server line: containerd 1.6 rejects it (containerd issue 10027).\n"
+                        "[host.\"https://%s\"]\n"
+                        "  capabilities = [%s]\n"
+                        "  ca = \"%s/%s/ca.crt\"\n"
+                        "%s",
+                        auth, with_client ? "\"pull\", \"resolve\", \"push\"" : "\"pull\", \"resolve\"",
+                        CLIENT_CONTAINERD_CERTS_D, auth, client ?: "") < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
+/* One file of the bundle: installed at path (below files/) or, with
+ * path relative, a file of the bundle itself. */
+typedef struct {
+        char *path;
+        const char *data;
+        size_t size;
+        mode_t mode;
+        bool installed; /* listed in MANIFEST */
+        char *owned;    /* data to free */
+} BundleFile;
+
+/* mkdir -p of every component of rel below dirfd, mode 0700. */
+static int mkdirs_at(int dirfd, const char *rel) {
+        _cleanup_free_ char *p = strdup(rel);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                if (mkdirat(dirfd, p, 0700) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+static int write_at(int dirfd, const BundleFile *f) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *rel = f->path[0] == '/' ? f->path + 1 : f->path;
+        _cleanup_free_ char *full = NULL;
+        size_t done = 0;
+        int r;
+
+        if (f->installed && asprintf(&full, BUNDLE_FILES "/%s", rel) < 0)
+                return -ENOMEM;
+        if (full)
+                rel = full;
+        r = mkdirs_at(dirfd, rel);
+        if (r < 0)
+                return r;
+        /* Created with its final mode; fchmod only lifts what the umask
+         * took from a public file, before any byte is in it. */
+        fd = openat(dirfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, f->mode) < 0)
+                return -errno;
+        while (done < f->size) {
+                ssize_t n = write(fd, f->data + done, f->size - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                done += (size_t) n;
+        }
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int add(BundleFile *files, size_t *n, bool installed, mode_t mode, const char *data, size_t size,
+               char *owned, const char *fmt, ...) _printf_(8, 9);
+static int add(BundleFile *files, size_t *n, bool installed, mode_t mode, const char *data, size_t size,
+               char *owned, const char *fmt, ...) {
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&files[*n].path, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                free(owned);
+                return -ENOMEM;
+        }
+        files[*n].data = owned ?: data;
+        files[*n].size = owned ? strlen(owned) : size;
+        files[*n].mode = mode;
+        files[*n].installed = installed;
+        files[*n].owned = owned;
+        (*n)++;
+        return 0;
+}
+
+#define MAX_FILES 16
+
+static void files_free(BundleFile *files, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(files[i].path);
+                free(files[i].owned);
+        }
+}
+
+/* The README: what the bundle holds and how to use it. */
+static int readme(const BundleSpec *s, const char *pull, const char *push, char **ret) {
+        return asprintf(ret,
+                        "regvisor client bundle for \"%s\", registry %s\n"
+                        "==========================================================\n\n"
+                        "Install on the client machine, as root:   regvisor client install DIR\n"
+                        "(see the plan first with --dry-run; remove with: regvisor client uninstall)\n\n"
+                        "Contents (MANIFEST lists every file install writes, with its mode):\n"
+                        "  - the registry's server CA, for pulls (%s) and pushes (%s)\n"
+                        "  - %s's client certificate for pushes (mTLS on port %u)\n"
+                        "  - %s\n"
+                        "  - podman, skopeo, buildah: /etc/containers/certs.d/{%s,%s}/\n"
+                        "    (docker reads the same layout below /etc/docker/certs.d/: copy it there)\n"
+                        "  - containerd: /etc/containerd/certs.d/{%s,%s}/hosts.toml, each a\n"
+                        "    [host.\"https://NAME[:PORT]\"] table with ca and client and no top-level\n"
+                        "    server line (containerd 1.6 rejects that, containerd issue 10027);\n"
+                        "    ctr image pull --hosts-dir /etc/containerd/certs.d %s/IMAGE\n"
+                        "  - %s\n"
+                        "  - policy-fragment.json: the policy.json rules for %s and %s,\n"
+                        "    merged into /etc/containers/policy.json (other entries stay)\n\n"
+                        "The registry is named %s, never 127.0.0.1 or localhost: docker treats every\n"
+                        "127.0.0.0/8 registry as insecure and then ignores certs.d (no CA check, no\n"
+                        "client certificate), so pushes to 127.0.0.1:4443 fail.\n\n"
+                        "files/etc/containers/certs.d/%s/client.key is a private key (mode 0600):\n"
+                        "copy this directory only over a secure channel, keep its modes\n"
+                        "(tar -p, scp -rp) and delete the copy after installing.\n",
+                        s->client, s->host, pull, push, s->client, (unsigned) s->push_port,
+                        s->key_pem ? "its private key (mode 0600; made on the registry host)"
+                                   : "no private key: it was made on the client (regvisor client request)",
+                        pull, push, pull, push, pull,
+                        s->signers ? "the trusted signers' public keys: " CLIENT_KEYS_DIR "/regvisor-signers.gpg"
+                                   : "no signing keys ([signing] keys is not set on the registry host)",
+                        pull, push, s->host, push) < 0
+                       ? -ENOMEM
+                       : 0;
+}
+
+int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
+        BundleFile files[MAX_FILES] = {};
+        _cleanup_free_ char *pull = NULL, *push = NULL, *manifest = NULL, *text = NULL;
+        _cleanup_close_ int dirfd = -EBADF;
+        size_t n = 0, ca = strlen(s->ca_pem), cert = strlen(s->cert_pem);
+        int r = 0;
+
+        if (!bundle_host_usable(s->host)) {
+                if (asprintf(ret_error, "%s is in 127.0.0.0/8 or localhost: docker ignores certs.d for those; "
+                                        "name the registry by a name or an address outside 127/8", s->host) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        if (bundle_authority(s->host, s->pull_port, &pull) < 0 || bundle_authority(s->host, s->push_port, &push) < 0)
+                return -ENOMEM;
+
+        static const char *const trees[] = {CLIENT_CERTS_D, CLIENT_CONTAINERD_CERTS_D};
+        for (size_t t = 0; t < ELEMENTSOF(trees) && r >= 0; t++) {
+                r = add(files, &n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], pull);
+                if (r >= 0)
+                        r = add(files, &n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], push);
+                if (r >= 0)
+                        r = add(files, &n, true, 0644, s->cert_pem, cert, NULL, "%s/%s/client.cert", trees[t], push);
+                if (r >= 0 && s->key_pem)
+                        r = add(files, &n, true, 0600, s->key_pem, strlen(s->key_pem), NULL, "%s/%s/client.key",
+                                trees[t], push);
+        }
+        for (int with_client = 0; with_client <= 1 && r >= 0; with_client++) {
+                char *toml;
+                r = bundle_hosts_toml(s->host, with_client ? s->push_port : s->pull_port, with_client, &toml);
+                if (r >= 0)
+                        r = add(files, &n, true, 0644, NULL, 0, toml, "%s/%s/hosts.toml", CLIENT_CONTAINERD_CERTS_D,
+                                with_client ? push : pull);
+        }
+        if (r >= 0 && s->signers)
+                r = add(files, &n, true, 0644, s->signers, s->signers_size, NULL, "%s", s->key_path);
+
+        /* MANIFEST: what install does, one line per file. */
+        if (r >= 0) {
+                FILE *m;
+                size_t msize = 0;
+                m = open_memstream(&manifest, &msize);
+                if (!m)
+                        r = -ENOMEM;
+                else {
+                        fprintf(m, "# regvisor client bundle for %s, registry %s\n"
+                                   "# MODE PATH: install writes BUNDLE/files/PATH to PATH\n"
+                                   "# policy FILE: install merges FILE into /etc/containers/policy.json\n",
+                                s->client, s->host);
+                        for (size_t i = 0; i < n; i++)
+                                fprintf(m, "%04o %s\n", (unsigned) files[i].mode, files[i].path);
+                        /* The key stays where the client made it: install
+                         * copies it from CLIENT_OWN_KEYS_DIR. */
+                        if (!s->key_pem) {
+                                fprintf(m, "client %s\n", s->client);
+                                for (size_t t = 0; t < ELEMENTSOF(trees); t++)
+                                        fprintf(m, "client-key %s/%s/client.key\n", trees[t], push);
+                        }
+                        fprintf(m, "policy %s\n", BUNDLE_POLICY);
+                        if (fclose(m) != 0)
+                                r = -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = add(files, &n, false, 0644, manifest, strlen(manifest), NULL, BUNDLE_MANIFEST);
+        if (r >= 0)
+                r = add(files, &n, false, 0644, s->policy_fragment, strlen(s->policy_fragment), NULL, BUNDLE_POLICY);
+        if (r >= 0 && (r = readme(s, pull, push, &text)) >= 0)
+                r = add(files, &n, false, 0644, NULL, 0, TAKE_PTR(text), BUNDLE_README);
+        if (r < 0) {
+                files_free(files, n);
+                return r;
+        }
+
+        if (mkdir(dir, 0700) < 0) {
+                r = -errno;
+                if (asprintf(ret_error, "%s: %s%s", dir, strerror(-r),
+                             r == -EEXIST ? " (a bundle is written into a new directory)" : "") < 0)
+                        *ret_error = NULL;
+                files_free(files, n);
+                return r;
+        }
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dirfd < 0)
+                r = -errno;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = write_at(dirfd, &files[i]);
+                if (r < 0 && asprintf(ret_error, "%s/%s%s: %s", dir, files[i].installed ? BUNDLE_FILES : "",
+                                      files[i].path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+        }
+        files_free(files, n);
+        return r;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The client bundle: everything a client machine needs to pull from and
+ * push to this registry, written by `regvisor pki export` on the registry
+ * host and read by `regvisor client install` on the client.
+ *
+ * A directory, not a tar: its protection is plain file modes (the root 0700,
+ * the key 0600, both set at creation), which `tar -p`, `scp -rp` or `cp -a`
+ * carry as they are, and `client install`, run as root, parses no archive
+ * format from another machine; it reads files by the names its MANIFEST
+ * lists, below files/, and installs each at that same absolute path.
+ *
+ *   BUNDLE/README               what it is, how to install it (127/8 note)
+ *   BUNDLE/MANIFEST             "MODE PATH" per installed file; "policy FILE";
+ *                               without a key: "client NAME" and "client-key PATH"
+ *                               (install copies the key `client request` made)
+ *   BUNDLE/policy-fragment.json transports.docker rules for this registry
+ *   BUNDLE/files/etc/containers/certs.d/HOST/ca.crt
+ *   BUNDLE/files/etc/containers/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
+ *   BUNDLE/files/etc/containerd/certs.d/HOST/{hosts.toml,ca.crt}
+ *   BUNDLE/files/etc/containerd/certs.d/HOST:PUSH/{hosts.toml,ca.crt,client.cert,client.key}
+ *   BUNDLE/files/etc/containers/keys/regvisor-signers.gpg   ([signing] keys)
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUNDLE_MANIFEST "MANIFEST"
+#define BUNDLE_README "README"
+#define BUNDLE_POLICY "policy-fragment.json"
+#define BUNDLE_FILES "files"
+
+/* Where install may write: a MANIFEST path outside these is refused. */
+#define CLIENT_CERTS_D "/etc/containers/certs.d"
+#define CLIENT_CONTAINERD_CERTS_D "/etc/containerd/certs.d"
+#define CLIENT_KEYS_DIR "/etc/containers/keys"
+/* Where `client request NAME` keeps NAME's private key (0600, directory
+ * 0700) until install copies it next to the certificate. */
+#define CLIENT_OWN_KEYS_DIR "/var/lib/regvisor-client/keys"
+
+typedef struct {
+        const char *client;   /* the client's name, its certificate's CN */
+        const char *host;     /* the registry name the client uses: not in 127/8 */
+        uint16_t pull_port;   /* 443: no ":PORT" in names */
+        uint16_t push_port;
+        const char *ca_pem;   /* the server CA */
+        const char *cert_pem; /* the client's certificate */
+        const char *key_pem;  /* its private key; NULL: made on the client (client request) */
+        const char *signers;  /* the signers' public keys (installed as key_path); NULL: none */
+        size_t signers_size;
+        const char *key_path; /* where the policy names them */
+        const char *policy_fragment; /* policy.json text with transports.docker only */
+} BundleSpec;
+
+/* 1 when host is a name docker honours certs.d for: not "localhost" and not
+ * an IPv4 literal in 127.0.0.0/8 (nor ::1), which docker always treats as
+ * an insecure registry, ignoring its CA and client certificate. */
+int bundle_host_usable(const char *host);
+
+/* "HOST" for port 443, else "HOST:PORT", into a new string. */
+int bundle_authority(const char *host, uint16_t port, char **ret);
+
+/* The containerd hosts.toml for authority (host, port): one
+ * [host."https://AUTHORITY"] table with ca (and client when with_client),
+ * paths below CLIENT_CONTAINERD_CERTS_D/AUTHORITY, and no top-level server
+ * line (containerd 1.6 rejects that tree, containerd issue 10027). */
+int bundle_hosts_toml(const char *host, uint16_t port, int with_client, char **ret);
+
+/* Writes the bundle into dir, which must not exist (-EEXIST): created 0700,
+ * every file created with its final mode (0600 for key material, else
+ * 0644) before a byte is written. On failure a message in *ret_error;
+ * whatever was written stays in dir for inspection (never world-readable).
+ * Does not log. */
+int bundle_write(const BundleSpec *spec, const char *dir, char **ret_error);

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "export.h"
+#include "fileio.h"
+#include "macro.h"
+#include "paths.h"
+#include "policy.h"
+#include "signkeys.h"
+
+#define PEM_MAX (256 * 1024)
+/* Where a client installs a sigstore public key ([signing] mode = sigstore). */
+#define CLIENT_SIGSTORE_KEY_PATH CLIENT_KEYS_DIR "/regvisor-sigstore.pub"
+
+/* Reads [tls] dir/rel (the staging root applied) into *ret. */
+static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error) {
+        _cleanup_free_ char *path = NULL, *full = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/%s", p->config->tls_dir, rel) < 0)
+                return -ENOMEM;
+        full = provision_path(p, path);
+        if (!full)
+                return -ENOMEM;
+        r = read_file(full, PEM_MAX, ret, NULL);
+        if (r < 0 && r != -ENOENT && asprintf(ret_error, "%s: %s", full, strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+/* The server name to put in the bundle: host when it is one of [tls]
+ * server_names and usable (bundle.h), else the first usable one. */
+static int pick_host(const Config *c, const char *host, const char **ret, char **ret_error) {
+        for (unsigned i = 0; i < c->n_server_names; i++) {
+                const char *n = c->servers[i].name;
+                /* IPv6 literals: certs.d and hosts.toml names would need
+                 * brackets the bundle does not write yet. */
+                if (c->servers[i].family == AF_INET6)
+                        continue;
+                if (host ? streq(host, n) : bundle_host_usable(n) > 0) {
+                        *ret = n;
+                        return 0;
+                }
+        }
+        if (asprintf(ret_error, "%s: [tls] server_names has %s (IPv6 literals are not supported in bundles); docker ignores certs.d for 127.0.0.0/8 and "
+                                "localhost, so a client names the registry by a name or an address outside 127/8",
+                     host ?: "no usable name", host ? "no such name" : "only loopback names") < 0)
+                *ret_error = NULL;
+        return -EINVAL;
+}
+
+/* The policy rules for host: signedBy the [signing] keys (or sigstore,
+ * or reject when no signer is configured, as provision does), with the
+ * signers' key file to install. */
+static int policy_for(const Config *c, const char *pull, const char *push, char **ret_fragment, SignKeys *keys,
+                      const char **ret_key_path, char **ret_error) {
+        const PolicyScope scopes[] = {{pull, push}, {push, push}};
+        PolicyKind kind = POLICY_REJECT;
+        const char *key_path = NULL;
+        int r;
+
+        if (c->signing_mode == SIGNING_GPG && c->signing_keys) {
+                r = signkeys_read(c->signing_keys, keys, ret_error);
+                if (r < 0)
+                        return r;
+                kind = POLICY_GPG;
+                key_path = SIGNING_KEYS_PATH;
+        } else if (c->signing_mode == SIGNING_SIGSTORE) {
+                r = read_file(c->sigstore_key, PEM_MAX, &keys->data, &keys->size);
+                if (r < 0) {
+                        if (asprintf(ret_error, "%s: %s", c->sigstore_key, strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                kind = POLICY_SIGSTORE;
+                key_path = CLIENT_SIGSTORE_KEY_PATH;
+        }
+        r = policy_merge("{}", kind, key_path, scopes, ELEMENTSOF(scopes), ret_fragment, ret_error);
+        if (r < 0)
+                return r;
+        *ret_key_path = key_path;
+        return 0;
+}
+
+int client_export(Provision *p, const char *name, const char *host, const char *dir, char **ret_error) {
+        const Config *c = p->config;
+        _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *cert_rel = NULL, *key_rel = NULL,
+                            *pull = NULL, *push = NULL, *fragment = NULL;
+        _cleanup_(signkeys_done) SignKeys keys = {};
+        const char *key_path = NULL;
+        int r;
+
+        r = pick_host(c, host, &host, ret_error);
+        if (r < 0)
+                return r;
+        if (asprintf(&cert_rel, TLS_CLIENT_CERT_FMT, name) < 0 || asprintf(&key_rel, TLS_CLIENT_KEY_FMT, name) < 0)
+                return -ENOMEM;
+        r = read_tls(p, TLS_SERVER_CA_CERT, &ca, ret_error);
+        if (r >= 0)
+                r = read_tls(p, cert_rel, &cert, ret_error);
+        if (r == -ENOENT && asprintf(ret_error, "no certificate %s/%s: run 'regvisor pki issue-client %s' (or "
+                                                "'pki sign') first",
+                                     c->tls_dir, cert_rel, name) < 0)
+                *ret_error = NULL;
+        if (r < 0)
+                return r;
+        /* No key here: it was made on the client; the bundle has none. */
+        r = read_tls(p, key_rel, &key, ret_error);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (bundle_authority(host, c->pull.listen.port, &pull) < 0 ||
+            bundle_authority(host, c->push.listen.port, &push) < 0)
+                return -ENOMEM;
+        r = policy_for(c, pull, push, &fragment, &keys, &key_path, ret_error);
+        if (r < 0)
+                return r;
+
+        BundleSpec spec = {
+                .client = name,
+                .host = host,
+                .pull_port = c->pull.listen.port,
+                .push_port = c->push.listen.port,
+                .ca_pem = ca,
+                .cert_pem = cert,
+                .key_pem = key,
+                .signers = keys.data,
+                .signers_size = keys.size,
+                .key_path = key_path,
+                .policy_fragment = fragment,
+        };
+        return bundle_write(&spec, dir, ret_error);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * `regvisor client install BUNDLE` / `client uninstall`, on the client
+ * machine: the bundle's files at the paths its MANIFEST names (only below
+ * the certs.d trees and /etc/containers/keys/), its policy rules merged into
+ * /etc/containers/policy.json, and a record of exactly what was added
+ * (CLIENT_RECORD_PATH) so that uninstall removes that and nothing else.
+ *
+ * Install is a plan, then its application: the plan lists only what
+ * differs, so a second install plans nothing and changes nothing. A file or
+ * a policy rule that was already there, identical, is not recorded: it was
+ * not added. All paths are below root (NULL or "/": the machine itself).
+ */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CLIENT_RECORD_DIR "/var/lib/regvisor-client"
+#define CLIENT_RECORD_PATH CLIENT_RECORD_DIR "/installed.list"
+
+typedef enum {
+        INSTALL_MKDIR,  /* create directory path, 0755 */
+        INSTALL_WRITE,  /* write data to path with mode */
+        INSTALL_POLICY, /* write the merged policy.json (data); scopes added */
+} InstallKind;
+
+typedef struct {
+        InstallKind kind;
+        char *path; /* as on the client, without root */
+        mode_t mode;
+        char *data;
+        size_t size;
+        char **scopes; /* INSTALL_POLICY: the transports.docker entries added */
+        bool created;  /* INSTALL_POLICY: policy.json did not exist */
+} InstallAction;
+
+typedef struct {
+        InstallAction *actions;
+        size_t n;
+} InstallPlan;
+
+/* What installing bundle (a directory written by pki export) changes below
+ * root. Refuses a MANIFEST line that is malformed, names a path outside the
+ * allowed trees or with "." / ".." components, or a mode other than 0644
+ * and 0600 (-EINVAL); a missing bundle file (-ENOENT); a policy.json that
+ * is no policy (-EBADMSG). Message in *ret_error. Does not log. */
+int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error);
+
+/* Applies plan below root, in order, and adds what it did to the record.
+ * An empty plan changes nothing (not even the record). */
+int client_install_apply(const char *root, const InstallPlan *plan, char **ret_error);
+
+void install_plan_done(InstallPlan *plan);
+
+/* One line per action: "create dir ...", "write ... (0600)", "merge ...". */
+void install_plan_print(const InstallPlan *plan, FILE *f);
+
+/* Removes below root what the record says install added: its files, its
+ * policy rules (policy.json itself when install created it and only the
+ * default is left), the directories it created when empty, then the record.
+ * dry_run: only prints what it would do. 0 when there was no record. */
+int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error);

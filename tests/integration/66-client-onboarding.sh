@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# A client machine onboarded with one bundle, on two test hosts (a zone's
+# bridge, 198.18.0.0/24; the client reaches the registry as registry.test,
+# never 127.0.0.1):
+#   - registry host: provision, `pki issue-client build-01`, `pki export
+#     build-01` (a 0700 directory, the key 0600, hosts.toml without a
+#     top-level server line); an export for a loopback name is refused;
+#   - the bundle copied to the client host (tar, modes kept), `client
+#     install --dry-run` changes nothing, `client install` writes certs.d,
+#     containerd's hosts.toml, the signers' key and merges policy.json
+#     (Debian's default entries stay);
+#   - with only what the bundle installed: `podman push --sign-by` over 4443
+#     (client certificate from certs.d) and `podman pull` over 443 under the
+#     installed policy, no override; an unsigned image is refused; `ctr
+#     image pull --hosts-dir /etc/containerd/certs.d` over 443 and `ctr image
+#     push` over 4443 with the client certificate named in hosts.toml;
+#   - a second install changes nothing (no file rewritten);
+#   - uninstall removes every file it added and the record, and leaves
+#     policy.json with Debian's entries and an entry the operator added;
+#   - the key that never leaves the client: `client request build-02` on the
+#     client, `pki sign` on the registry host (a request asking for more,
+#     made with openssl: a SAN, CA:TRUE, 10 years, gets none of it; a
+#     request under another name than --name is refused), `pki export`
+#     without a key, install with the client's own key, a push over 4443.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/provision-lib.sh"
+
+SIGNER=/root/gnupg-signer
+KEYS=/etc/regvisor/signers.asc
+BUNDLE=/root/bundle-build-01
+CB=/root/bundle
+RECORD=/var/lib/regvisor-client/installed.list
+
+th_boot_two
+on_failure th journalctl -u regvisor --no-pager -n 60
+
+step "client: a signing key; its public key to the registry host as [signing] keys"
+fpr=$(gen_key thc "$SIGNER" "CI <ci@registry.test>")
+[[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
+thc /bin/sh -c "GNUPGHOME=$SIGNER gpg --armor --export $fpr" | th_write "$KEYS"
+
+step "registry host: provision, regvisor.service, pki issue-client build-01"
+INITIAL_CLIENT= write_config "$(printf '[signing]\nkeys = %s' "$KEYS")"
+provision >/dev/null || fail "provision failed: $OUT"
+install_run_unit
+th systemctl start regvisor.service || fail "regvisor.service did not start"
+th "$REGVISOR" pki --config "$CONF" issue-client build-01 >/dev/null || fail "issue-client build-01 failed"
+
+step "registry host: pki export build-01 (modes, layout, no server line in hosts.toml)"
+out=$(th "$REGVISOR" pki --config "$CONF" export build-01 --host 127.0.0.1 --output /root/loop 2>&1) &&
+	fail "an export for 127.0.0.1 succeeded: $out"
+assert_contains "$out" "127"
+th test ! -e /root/loop || fail "a refused export left /root/loop"
+out=$(th "$REGVISOR" pki --config "$CONF" export build-01 --output "$BUNDLE" 2>&1) || fail "export failed: $out"
+assert_eq "$(th stat -c %a "$BUNDLE")" 700 "bundle directory mode"
+assert_eq "$(th stat -c %a "$BUNDLE/files/etc/containers/certs.d/registry.test:4443/client.key")" 600 "client.key"
+th cmp -s "$BUNDLE/files/etc/containers/certs.d/registry.test/ca.crt" /etc/registry/certs/ca/ca.crt ||
+	fail "the bundle's CA is not the server CA"
+toml=$(th cat "$BUNDLE/files/etc/containerd/certs.d/registry.test:4443/hosts.toml")
+assert_contains "$toml" '[host."https://registry.test:4443"]'
+assert_contains "$toml" 'client = [['
+grep -q '^server' <<<"$toml" && fail "hosts.toml has a top-level server line: $toml"
+out=$(th "$REGVISOR" pki --config "$CONF" export build-01 --output "$BUNDLE" 2>&1) &&
+	fail "an export into an existing directory succeeded"
+
+step "client: the bundle copied over (tar, modes kept); install --dry-run changes nothing"
+th tar -C "$BUNDLE" -cf - . | thc /bin/sh -c "mkdir -m 0700 $CB && tar -C $CB -xpf -"
+assert_eq "$(thc stat -c %a "$CB/files/etc/containers/certs.d/registry.test:4443/client.key")" 600 "copied key"
+# Debian's own policy.json, plus an entry the operator added.
+thc /bin/sh -c 'jq ".transports.docker[\"quay.io\"] = [{\"type\": \"reject\"}]" /etc/containers/policy.json \
+	> /etc/containers/policy.json.new && mv /etc/containers/policy.json.new /etc/containers/policy.json'
+before=$(thc cat /etc/containers/policy.json)
+thc test ! -e /etc/containers/certs.d/registry.test || fail "the client already has certs.d for registry.test"
+out=$(thc "$REGVISOR" client install --dry-run "$CB" 2>&1) || fail "install --dry-run failed: $out"
+assert_contains "$out" "write /etc/containers/certs.d/registry.test:4443/client.key (0600)"
+assert_contains "$out" "merge into /etc/containers/policy.json"
+thc test ! -e /etc/containers/certs.d/registry.test || fail "--dry-run wrote certs.d"
+assert_eq "$(thc cat /etc/containers/policy.json)" "$before" "policy.json after --dry-run"
+
+step "client: client install"
+out=$(thc "$REGVISOR" client install "$CB" 2>&1) || fail "install failed: $out"
+printf '%s\n' "$out" | sed 's/^/#   /'
+assert_eq "$(thc stat -c '%U %a' /etc/containers/certs.d/registry.test:4443/client.key)" "root 600" "installed key"
+assert_eq "$(thc jq -r '.transports.docker["quay.io"][0].type' /etc/containers/policy.json)" reject "operator entry"
+assert_eq "$(thc jq -r '.transports.docker["registry.test"][0].type' /etc/containers/policy.json)" signedBy \
+	"registry.test rule"
+thc test -s /etc/containers/keys/regvisor-signers.gpg || fail "no signers' key installed"
+
+step "client: signed podman push over 4443, verified pull over 443 (installed policy, no override)"
+lookaside thc
+id=$(thc podman pull -q "oci-archive:$REGISTRY_ARCHIVE" 2>/dev/null | tail -n 1)
+[[ $id =~ ^[0-9a-f]{64}$ ]] || fail "podman pull oci-archive: '$id'"
+out=$(thc env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" "$id" registry.test:4443/test/onboard:1 2>&1) ||
+	fail "signed podman push over 4443 failed: $out"
+out=$(thc podman pull -q registry.test/test/onboard:1 2>&1) || fail "verified pull over 443 failed: $out"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/unsigned:1 2>&1) ||
+	fail "unsigned push over 4443 failed: $out"
+out=$(thc podman pull -q registry.test/test/unsigned:1 2>&1) && fail "an unsigned image was pulled: $out"
+assert_contains "$out" "A signature was required"
+
+step "client: ctr pull over 443 and push over 4443 with the installed hosts.toml"
+thc systemctl start containerd.service || fail "containerd did not start"
+out=$(thc ctr image pull --hosts-dir /etc/containerd/certs.d registry.test/test/onboard:1 2>&1) ||
+	fail "ctr pull with hosts.toml failed: $out"
+thc ctr image tag registry.test/test/onboard:1 registry.test:4443/test/ctr:1 >/dev/null
+out=$(thc ctr image push --hosts-dir /etc/containerd/certs.d registry.test:4443/test/ctr:1 2>&1) ||
+	fail "ctr push over 4443 with the client certificate from hosts.toml failed: $out"
+code=$(thc curl -s -m 10 --cacert /etc/containers/certs.d/registry.test/ca.crt -o /dev/null -w '%{http_code}' \
+	-H 'Accept: application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json' \
+	https://registry.test/v2/test/ctr/manifests/1)
+assert_eq "$code" 200 "the image ctr pushed, read over 443"
+
+step "client: a second install changes nothing"
+snap() { thc /bin/sh -c "find /etc/containers /etc/containerd /var/lib/regvisor-client -newer $CB/MANIFEST \
+	-printf '%p %T@ %m\n' 2>/dev/null | sort; sha256sum /etc/containers/policy.json"; }
+s1=$(snap)
+out=$(thc "$REGVISOR" client install "$CB" 2>&1) || fail "second install failed: $out"
+assert_contains "$out" "nothing to do"
+assert_eq "$(snap)" "$s1" "files after a second install"
+
+step "client: uninstall removes what install added, and nothing else"
+added=$(thc awk '$1 == "file" { print $2 }' "$RECORD")
+[[ -n $added ]] || fail "the record lists no file"
+out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "uninstall failed: $out"
+for f in $added; do
+	thc test ! -e "$f" || fail "uninstall left $f"
+done
+thc test ! -e /etc/containers/certs.d/registry.test:4443 || fail "uninstall left certs.d/registry.test:4443"
+thc test ! -e /etc/containerd/certs.d || fail "uninstall left /etc/containerd/certs.d"
+thc test ! -e "$RECORD" || fail "uninstall left its record"
+thc test -d /etc/containers || fail "uninstall removed /etc/containers"
+assert_eq "$(thc jq -S . /etc/containers/policy.json)" "$(jq -S . <<<"$before")" "policy.json after uninstall"
+out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "a second uninstall failed: $out"
+assert_contains "$out" "nothing to do"
+
+step "the client's own key: client request build-02, pki sign, a keyless bundle, a push over 4443"
+out=$(thc /bin/sh -c "cd /root && '$REGVISOR' client request build-02" 2>&1) || fail "client request failed: $out"
+assert_eq "$(thc stat -c %a /var/lib/regvisor-client/keys/build-02.key)" 600 "the client's own key"
+thc cat /root/build-02.csr | th_write /root/build-02.csr
+out=$(th "$REGVISOR" pki --config "$CONF" sign --name build-09 /root/build-02.csr 2>&1) &&
+	fail "a request for build-02 was signed as build-09: $out"
+out=$(th "$REGVISOR" pki --config "$CONF" sign /root/build-02.csr 2>&1) || fail "pki sign failed: $out"
+th test ! -e /etc/registry/certs/private/clients/build-02.key || fail "a key for build-02 exists on the registry host"
+# A request asking for more than the registry host gives.
+th openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /root/greedy.key \
+	-subj "/O=Evil/CN=build-03" -addext "subjectAltName=DNS:registry.test" -addext "basicConstraints=critical,CA:TRUE" \
+	-out /root/greedy.csr 2>/dev/null || fail "openssl req failed"
+out=$(th "$REGVISOR" pki --config "$CONF" sign /root/greedy.csr 2>&1) || fail "pki sign of build-03 failed: $out"
+text=$(th openssl x509 -in /etc/registry/certs/clients/build-03.crt -noout -text)
+assert_contains "$text" "CA:FALSE"
+assert_contains "$text" "TLS Web Client Authentication"
+[[ $text != *"DNS:registry.test"* && $text != *"O = Evil"* ]] || fail "the certificate took the request's fields: $text"
+out=$(th "$REGVISOR" pki --config "$CONF" export build-02 --output /root/bundle-build-02 2>&1) ||
+	fail "export of build-02 failed: $out"
+th test ! -e /root/bundle-build-02/files/etc/containers/certs.d/registry.test:4443/client.key ||
+	fail "the keyless bundle holds a key"
+th tar -C /root/bundle-build-02 -cf - . | thc /bin/sh -c "mkdir -m 0700 /root/bundle2 && tar -C /root/bundle2 -xpf -"
+out=$(thc "$REGVISOR" client install /root/bundle2 2>&1) || fail "install of the keyless bundle failed: $out"
+thc cmp -s /var/lib/regvisor-client/keys/build-02.key /etc/containers/certs.d/registry.test:4443/client.key ||
+	fail "the installed key is not the client's own"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/own-key:1 2>&1) ||
+	fail "push over 4443 with the client's own key failed: $out"
+out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "uninstall failed: $out"
+thc test ! -e /etc/containers/certs.d/registry.test:4443 || fail "uninstall left certs.d/registry.test:4443"
+thc test -e /var/lib/regvisor-client/keys/build-02.key || fail "uninstall removed the client's own key"

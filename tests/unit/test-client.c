@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/* The client bundle (pki export) and its install plan (client install). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bundle.h"
+#include "fileio.h"
+#include "install.h"
+#include "macro.h"
+#include "tmpdir.h"
+#include "openssl-util.h"
+#include "pki.h"
+#include "policy.h"
+#include "request.h"
+
+static char dir[] = "/tmp/regvisor-test-client-XXXXXX";
+
+static int setup(void **state) {
+        return tmpdir_make(dir);
+}
+
+static int teardown(void **state) {
+        return tmpdir_remove(dir);
+}
+
+static char *p(const char *fmt, ...) _printf_(1, 2);
+static char *p(const char *fmt, ...) {
+        static char buf[4][512];
+        static unsigned i;
+        char rel[400];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(rel, sizeof rel, fmt, ap);
+        va_end(ap);
+        i = (i + 1) % 4;
+        snprintf(buf[i], sizeof buf[i], "%s/%s", dir, rel);
+        return buf[i];
+}
+
+static mode_t mode_of(const char *path) {
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        return st.st_mode & 07777;
+}
+
+static bool exists(const char *path) {
+        struct stat st;
+        return lstat(path, &st) == 0;
+}
+
+static char *slurp(const char *path) {
+        char *data = NULL;
+        assert_int_equal(read_file(path, 1 << 20, &data, NULL), 0);
+        return data;
+}
+
+#define CA "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
+#define CERT "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n"
+#define KEY "-----BEGIN PRIVATE KEY-----\nSECRET\n-----END PRIVATE KEY-----\n"
+#define SIGNERS "-----BEGIN PGP PUBLIC KEY BLOCK-----\nKEYS\n-----END PGP PUBLIC KEY BLOCK-----\n"
+#define SIGNERS_PATH "/etc/containers/keys/regvisor-signers.gpg"
+
+static char *fragment(void) {
+        static const PolicyScope scopes[] = {{"registry.test", "registry.test:4443"},
+                                             {"registry.test:4443", "registry.test:4443"}};
+        char *json = NULL, *err = NULL;
+        assert_int_equal(policy_merge("{}", POLICY_GPG, SIGNERS_PATH, scopes, 2, &json, &err), 1);
+        return json;
+}
+
+static int write_bundle(const char *host, const char *key, const char *to, char **ret_error) {
+        _cleanup_free_ char *frag = fragment();
+        BundleSpec s = {
+                .client = "build-01", .host = host, .pull_port = 443, .push_port = 4443,
+                .ca_pem = CA, .cert_pem = CERT, .key_pem = key,
+                .signers = SIGNERS, .signers_size = strlen(SIGNERS), .key_path = SIGNERS_PATH,
+                .policy_fragment = frag,
+        };
+        return bundle_write(&s, to, ret_error);
+}
+
+static void test_bundle_layout_and_modes(void **state) {
+        _cleanup_free_ char *err = NULL, *toml = NULL, *pull_toml = NULL, *readme = NULL, *manifest = NULL,
+                            *key = NULL;
+        _cleanup_free_ char *b = strdup(p("bundle"));
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(mode_of(b), 0700);
+        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(mode_of(p("bundle/files/etc/containerd/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test/ca.crt")), 0644);
+        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/ca.crt")), 0644);
+        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.cert")), 0644);
+        assert_int_equal(mode_of(p("bundle/files" SIGNERS_PATH)), 0644);
+        /* No private key for pulls: 443 is anonymous. */
+        assert_false(exists(p("bundle/files/etc/containers/certs.d/registry.test/client.key")));
+        key = slurp(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key"));
+        assert_string_equal(key, KEY);
+
+        /* containerd: a [host."https://NAME:PORT"] table with ca and client,
+         * no top-level server line (containerd issue 10027). */
+        toml = slurp(p("bundle/files/etc/containerd/certs.d/registry.test:4443/hosts.toml"));
+        assert_non_null(strstr(toml, "[host.\"https://registry.test:4443\"]\n"));
+        assert_non_null(strstr(toml, "  ca = \"/etc/containerd/certs.d/registry.test:4443/ca.crt\"\n"));
+        assert_non_null(strstr(toml, "  client = [[\"/etc/containerd/certs.d/registry.test:4443/client.cert\", "
+                                     "\"/etc/containerd/certs.d/registry.test:4443/client.key\"]]\n"));
+        assert_null(strstr(toml, "\nserver"));
+        assert_false(strncmp(toml, "server", 6) == 0);
+        pull_toml = slurp(p("bundle/files/etc/containerd/certs.d/registry.test/hosts.toml"));
+        assert_non_null(strstr(pull_toml, "[host.\"https://registry.test\"]\n"));
+        assert_null(strstr(pull_toml, "client ="));
+        assert_null(strstr(pull_toml, "\nserver"));
+
+        manifest = slurp(p("bundle/MANIFEST"));
+        assert_non_null(strstr(manifest, "\n0600 /etc/containers/certs.d/registry.test:4443/client.key\n"));
+        assert_non_null(strstr(manifest, "\n0644 /etc/containers/certs.d/registry.test/ca.crt\n"));
+        assert_non_null(strstr(manifest, "\n0644 " SIGNERS_PATH "\n"));
+        assert_non_null(strstr(manifest, "\npolicy policy-fragment.json\n"));
+        readme = slurp(p("bundle/README"));
+        assert_non_null(strstr(readme, "127.0.0.0/8"));
+        assert_non_null(strstr(readme, "issue 10027"));
+
+        /* Never into an existing directory: no mix with an older bundle. */
+        free(err);
+        err = NULL;
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), -EEXIST);
+}
+
+static void test_bundle_without_key(void **state) {
+        _cleanup_free_ char *err = NULL, *manifest = NULL, *readme = NULL;
+
+        assert_int_equal(write_bundle("registry.test", NULL, p("nokey"), &err), 0);
+        manifest = slurp(p("nokey/MANIFEST"));
+        /* Not in the bundle: install takes the client's own key. */
+        assert_null(strstr(manifest, "0600 "));
+        assert_non_null(strstr(manifest, "\nclient-key /etc/containers/certs.d/registry.test:4443/client.key\n"));
+        assert_non_null(strstr(manifest, "client.cert"));
+        assert_false(exists(p("nokey/files/etc/containers/certs.d/registry.test:4443/client.key")));
+        readme = slurp(p("nokey/README"));
+        assert_non_null(strstr(readme, "no private key"));
+}
+
+static void test_bundle_refuses_loopback(void **state) {
+        static const char *const bad[] = {"127.0.0.1", "127.1.2.3", "localhost", "[::1]"};
+        static const char *const good[] = {"registry.test", "198.18.0.1", "[2001:db8::1]", "10.0.0.1"};
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *err = NULL;
+                assert_int_equal(bundle_host_usable(bad[i]), 0);
+                assert_int_equal(write_bundle(bad[i], KEY, p("loop%zu", i), &err), -EINVAL);
+                assert_non_null(strstr(err, "127"));
+                assert_false(exists(p("loop%zu", i)));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                assert_int_equal(bundle_host_usable(good[i]), 1);
+}
+
+#define OTHER_POLICY                                                                                               \
+        "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": {\"quay.io\": [{\"type\": "          \
+        "\"insecureAcceptAnything\"}]}, \"docker-daemon\": {\"\": [{\"type\": \"insecureAcceptAnything\"}]}}}\n"
+
+static void test_install_twice_then_uninstall(void **state) {
+        _cleanup_(install_plan_done) InstallPlan plan = {}, again = {};
+        _cleanup_free_ char *err = NULL, *policy = NULL, *after = NULL;
+        _cleanup_free_ char *root = strdup(p("root1")), *b = strdup(p("b1"));
+        size_t writes = 0, mkdirs = 0, policies = 0;
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        /* An existing policy.json with other rules, and /etc/containers. */
+        assert_int_equal(mkdir_parents(p("root1/etc/containers/policy.json")), 0);
+        assert_int_equal(write_file_atomic(p("root1/etc/containers/policy.json"), OTHER_POLICY,
+                                           strlen(OTHER_POLICY), 0644, (uid_t) -1, (gid_t) -1),
+                         0);
+
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        for (size_t i = 0; i < plan.n; i++) {
+                writes += plan.actions[i].kind == INSTALL_WRITE;
+                mkdirs += plan.actions[i].kind == INSTALL_MKDIR;
+                policies += plan.actions[i].kind == INSTALL_POLICY;
+                /* Only what does not exist yet: /etc and /etc/containers do. */
+                if (plan.actions[i].kind == INSTALL_MKDIR) {
+                        assert_string_not_equal(plan.actions[i].path, "/etc");
+                        assert_string_not_equal(plan.actions[i].path, "/etc/containers");
+                }
+        }
+        /* ca.crt twice, client.cert, client.key in each tree; 2 hosts.toml; signers */
+        assert_int_equal(writes, 11);
+        assert_int_equal(policies, 1);
+        assert_true(mkdirs >= 6);
+        /* --dry-run is the plan alone: nothing written yet. */
+        assert_false(exists(p("root1/etc/containers/certs.d")));
+
+        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test/ca.crt")), 0644);
+        assert_int_equal(mode_of(p("root1/etc/containerd/certs.d/registry.test:4443/hosts.toml")), 0644);
+        assert_int_equal(mode_of(p("root1" SIGNERS_PATH)), 0644);
+        policy = slurp(p("root1/etc/containers/policy.json"));
+        assert_non_null(strstr(policy, "quay.io"));
+        assert_non_null(strstr(policy, "docker-daemon"));
+        assert_non_null(strstr(policy, "\"registry.test:4443\""));
+        assert_non_null(strstr(policy, "signedBy"));
+
+        /* A second install plans nothing. */
+        assert_int_equal(client_install_plan(root, b, &again, &err), 0);
+        assert_int_equal(again.n, 0);
+        assert_int_equal(client_install_apply(root, &again, &err), 0);
+
+        assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
+        assert_false(exists(p("root1/etc/containers/certs.d")));
+        assert_false(exists(p("root1/etc/containerd")));
+        assert_false(exists(p("root1/etc/containers/keys")));
+        assert_false(exists(p("root1/var/lib/regvisor-client")));
+        assert_true(exists(p("root1/etc/containers")));
+        after = slurp(p("root1/etc/containers/policy.json"));
+        assert_non_null(strstr(after, "quay.io"));
+        assert_non_null(strstr(after, "docker-daemon"));
+        assert_non_null(strstr(after, "\"reject\""));
+        assert_null(strstr(after, "registry.test"));
+}
+
+static void test_uninstall_removes_created_policy_keeps_foreign_files(void **state) {
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *root = strdup(p("root2")), *b = strdup(p("b2"));
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+        assert_true(exists(p("root2/etc/containers/policy.json")));
+        /* Something else later puts a file into a directory install made. */
+        assert_int_equal(write_file_atomic(p("root2/etc/containers/certs.d/other.example/ca.crt"), "x", 1, 0644,
+                                           (uid_t) -1, (gid_t) -1) == 0 ||
+                                 (mkdir(p("root2/etc/containers/certs.d/other.example"), 0755) == 0 &&
+                                  write_file_atomic(p("root2/etc/containers/certs.d/other.example/ca.crt"), "x", 1,
+                                                    0644, (uid_t) -1, (gid_t) -1) == 0),
+                         1);
+
+        assert_int_equal(client_uninstall(root, true, stdout, &err), 0);
+        assert_true(exists(p("root2/etc/containers/certs.d/registry.test/ca.crt"))); /* dry run */
+        assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
+        assert_false(exists(p("root2/etc/containers/policy.json")));
+        assert_false(exists(p("root2/etc/containers/certs.d/registry.test")));
+        assert_true(exists(p("root2/etc/containers/certs.d/other.example/ca.crt")));
+        /* Nothing recorded any more: a second uninstall has nothing to do. */
+        assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
+        assert_true(exists(p("root2/etc/containers/certs.d/other.example/ca.crt")));
+}
+
+static void test_install_refuses_bad_manifest(void **state) {
+        static const char *const bad[] = {
+                "0644 /etc/passwd\n",
+                "0644 /etc/containers/certs.d/../../passwd\n",
+                "0644 /etc/containers/certs.d/x/./y\n",
+                "4755 /etc/containers/certs.d/x/ca.crt\n",
+                "0644 relative/ca.crt\n",
+                "policy ../../etc/shadow\n",
+                "garbage\n",
+        };
+        _cleanup_free_ char *b = strdup(p("b3")), *root = strdup(p("root3"));
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *err = NULL;
+                assert_int_equal(mkdir_parents(p("b3/MANIFEST")), 0);
+                assert_int_equal(write_file_atomic(p("b3/MANIFEST"), bad[i], strlen(bad[i]), 0644, (uid_t) -1,
+                                                   (gid_t) -1),
+                                 0);
+                int r = client_install_plan(root, b, &plan, &err);
+                if (r != -EINVAL)
+                        fail_msg("%s: %d %s", bad[i], r, err ?: "");
+                assert_non_null(err);
+        }
+        assert_false(exists(p("root3")));
+}
+
+static void test_request_csr_verifies_and_names(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *pub = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL, *back = NULL, *bad = NULL;
+        _cleanup_free_ char *pem = NULL, *cn = NULL, *csr = NULL, *err = NULL, *err2 = NULL, *key1 = NULL,
+                            *key2 = NULL;
+        size_t n;
+
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_make_csr(key, "build-02", &req), 0);
+        assert_int_equal(pki_csr_to_pem(req, &pem, &n), 0);
+        assert_int_equal(pki_csr_from_pem(pem, n, &back), 0);
+        assert_int_equal(pki_csr_verify(back, &pub, &cn), 0);
+        assert_string_equal(cn, "build-02");
+        assert_int_equal(EVP_PKEY_eq(pub, key), 1);
+
+        /* A request for one key signed by another: the requester does not
+         * hold the key it asks a certificate for. Refused. */
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *other = NULL;
+        _cleanup_free_ char *bad_pem = NULL;
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &other), 0);
+        bad = X509_REQ_new();
+        assert_non_null(bad);
+        assert_int_equal(X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(bad), NID_commonName, MBSTRING_UTF8,
+                                                    (const unsigned char *) "build-02", -1, -1, 0),
+                         1);
+        assert_int_equal(X509_REQ_set_pubkey(bad, other), 1);
+        assert_true(X509_REQ_sign(bad, key, EVP_sha256()) > 0);
+        assert_int_equal(pki_csr_to_pem(bad, &bad_pem, &n), 0);
+        X509_REQ_free(bad);
+        bad = NULL;
+        assert_int_equal(pki_csr_from_pem(bad_pem, n, &bad), 0);
+        EVP_PKEY_free(pub);
+        pub = NULL;
+        free(cn);
+        cn = NULL;
+        assert_int_equal(pki_csr_verify(bad, &pub, &cn), -EBADMSG);
+        assert_null(pub);
+
+        /* client request: the key made once, 0600 in a 0700 directory; a
+         * second request is for the same key. */
+        char *root = strdup(p("root4"));
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_request(root, "build-02", p("root4/a.csr"), &err), 0);
+        assert_int_equal(mode_of(p("root4" CLIENT_OWN_KEYS_DIR)), 0700);
+        assert_int_equal(mode_of(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key")), 0600);
+        key1 = slurp(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key"));
+        assert_int_equal(client_request(root, "build-02", p("root4/b.csr"), &err2), 0);
+        key2 = slurp(p("root4" CLIENT_OWN_KEYS_DIR "/build-02.key"));
+        assert_string_equal(key1, key2);
+        csr = slurp(p("root4/b.csr"));
+        assert_non_null(strstr(csr, "BEGIN CERTIFICATE REQUEST"));
+        free(root);
+}
+
+/* A bundle without a key (pki sign): install copies the key client request
+ * made here, and refuses clearly when there is none. */
+static void test_install_keyless_bundle_uses_own_key(void **state) {
+        _cleanup_(install_plan_done) InstallPlan none = {}, plan = {};
+        _cleanup_free_ char *err = NULL, *err2 = NULL, *err3 = NULL, *manifest = NULL, *own = NULL,
+                            *installed = NULL;
+        _cleanup_free_ char *root = strdup(p("root5")), *b = strdup(p("b5"));
+
+        assert_int_equal(write_bundle("registry.test", NULL, b, &err), 0);
+        manifest = slurp(p("b5/MANIFEST"));
+        assert_non_null(strstr(manifest, "\nclient build-01\n"));
+        assert_non_null(strstr(manifest, "\nclient-key /etc/containers/certs.d/registry.test:4443/client.key\n"));
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_install_plan(root, b, &none, &err2), -ENOENT);
+        assert_non_null(strstr(err2, "client request build-01"));
+
+        assert_int_equal(client_request(root, "build-01", p("root5/build-01.csr"), &err3), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err3), 0);
+        assert_int_equal(client_install_apply(root, &plan, &err3), 0);
+        own = slurp(p("root5" CLIENT_OWN_KEYS_DIR "/build-01.key"));
+        installed = slurp(p("root5/etc/containerd/certs.d/registry.test:4443/client.key"));
+        assert_string_equal(own, installed);
+        assert_int_equal(mode_of(p("root5/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(client_uninstall(root, false, stdout, &err3), 0);
+        assert_false(exists(p("root5/etc/containers/certs.d/registry.test:4443/client.key")));
+        /* The client's own key is not install's to remove. */
+        assert_true(exists(p("root5" CLIENT_OWN_KEYS_DIR "/build-01.key")));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_bundle_layout_and_modes),
+                cmocka_unit_test(test_bundle_without_key),
+                cmocka_unit_test(test_bundle_refuses_loopback),
+                cmocka_unit_test(test_install_twice_then_uninstall),
+                cmocka_unit_test(test_uninstall_removes_created_policy_keeps_foreign_files),
+                cmocka_unit_test(test_install_refuses_bad_manifest),
+                cmocka_unit_test(test_request_csr_verifies_and_names),
+                cmocka_unit_test(test_install_keyless_bundle_uses_own_key),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
