@@ -770,6 +770,7 @@ static int check_container(const HealthContext *ctx, HealthResult *r) {
         struct passwd *pw = service_user(c);
         PodmanUser u;
         HealthState s;
+        unsigned timeout_sec = remaining_sec(ctx);
         int k;
 
         if (!pw)
@@ -777,10 +778,10 @@ static int check_container(const HealthContext *ctx, HealthResult *r) {
         u = podman_user(pw);
         char *args[] = {"inspect", "--type", "container", "--format", "{{.State.Running}} {{.ImageDigest}}",
                         (char *) REGISTRY_CONTAINER_NAME, NULL};
-        k = podman_run(&u, args, remaining_sec(ctx), &out, &err);
+        k = podman_run(&u, args, timeout_sec, &out, &err);
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman inspect %s did not answer in time",
-                                  REGISTRY_CONTAINER_NAME);
+                return health_set(r, HEALTH_CRITICAL, "podman inspect %s timed out after %u s",
+                                  REGISTRY_CONTAINER_NAME, timeout_sec);
         if (k < 0)
                 return health_set(r, HEALTH_CRITICAL, "cannot run podman as %s: %s", c->service_user,
                                   strerror(-k));
@@ -1013,16 +1014,18 @@ static int check_podman_state(const HealthContext *ctx, HealthResult *r) {
         _cleanup_free_ char *detail = NULL;
         struct passwd *pw = service_user(c);
         PodmanUser u;
+        unsigned timeout_sec = remaining_sec(ctx);
         int k;
 
         if (!pw)
                 return no_user(r, c);
         u = podman_user(pw);
-        k = podman_state_outside_home(&u, remaining_sec(ctx), &detail);
+        k = podman_state_outside_home(&u, timeout_sec, &detail);
         if (k == 1)
                 return health_set(r, HEALTH_OK, "outside %s: %s", pw->pw_dir, detail ?: "");
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman info did not answer in time");
+                return health_set(r, HEALTH_CRITICAL, "podman info timed out after %u s (a loaded host? --timeout "
+                                  "bounds the whole run)", timeout_sec);
         return health_set(r, HEALTH_CRITICAL, "%s", detail ?: strerror(k < 0 ? -k : EPERM));
 }
 
@@ -1194,18 +1197,19 @@ static int check_proxy_push_requires_cert(const HealthContext *ctx, HealthResult
 
 /* The checks, in order. Timeouts: a D-Bus round trip or a socket exchange
  * answers in milliseconds on a healthy host, so 2-3 s means something hangs;
- * rootless podman needs a second or two to start. Local checks (statvfs and
+ * rootless podman needs a second or two to start, far more on a loaded host
+ * (HEALTH_PODMAN_TIMEOUT_USEC). Local checks (statvfs and
  * certificate files, microseconds each) still run after the overall
  * deadline: what they say is worth more than a line of UNKNOWN. */
 const HealthCheck health_checks[] = {
         {"linger", check_linger, 1 * USEC_PER_SEC, "linger is on for the service user"},
         {"user-manager", check_user_manager, 2 * USEC_PER_SEC, "user@UID.service of the service user is active"},
         {"registry-unit", check_registry_unit, 2 * USEC_PER_SEC, REGISTRY_UNIT_NAME " is active"},
-        {"registry-container", check_container, 5 * USEC_PER_SEC,
+        {"registry-container", check_container, HEALTH_PODMAN_TIMEOUT_USEC,
          "the registry container runs the pinned image digest"},
         {"registry-http", check_registry_http, 3 * USEC_PER_SEC, "the registry answers GET /v2/ with 200"},
         {"registry-storage", check_storage, 1 * USEC_PER_SEC, "free space of the registry storage", true},
-        {"podman-state", check_podman_state, 5 * USEC_PER_SEC, "podman keeps its state outside $HOME"},
+        {"podman-state", check_podman_state, HEALTH_PODMAN_TIMEOUT_USEC, "podman keeps its state outside $HOME"},
         {"cert-server-ca", check_cert_server_ca, 1 * USEC_PER_SEC, "expiry of the server CA", true},
         {"cert-server", check_cert_server, 1 * USEC_PER_SEC, "expiry of the server certificate, signed by the CA",
          true},
