@@ -9,7 +9,7 @@
  * caller that logs ERR_* state after some other call does not find ours.
  */
 
-#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -102,14 +102,19 @@ static bool dns_name_valid(const char *s) {
         return true;
 }
 
-/* An IPv4 or IPv6 literal into its binary form; returns the length (4 or 16)
- * or 0 when s is not an IP literal. */
-static size_t parse_ip(const char *s, uint8_t buf[static 16]) {
-        if (inet_pton(AF_INET, s, buf) == 1)
-                return 4;
-        if (inet_pton(AF_INET6, s, buf) == 1)
-                return 16;
-        return 0;
+/* The address bytes of an IP server name: 4 or 16. */
+static size_t ip_len(const ServerName *n) {
+        return n->family == AF_INET ? 4 : 16;
+}
+
+/* A server name as the configuration decided it (common/config): an IP
+ * literal with its bytes, or a DNS name. */
+static bool server_name_valid(const ServerName *n) {
+        if (!n->name)
+                return false;
+        if (n->is_ip)
+                return n->family == AF_INET || n->family == AF_INET6;
+        return dns_name_valid(n->name);
 }
 
 /* "/O=org/CN=cn" as a new X509_NAME. */
@@ -289,7 +294,7 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
 /* subjectAltName from names, built as GENERAL_NAMEs rather than a config
  * string so that no name can be read as an option. Non-critical: the subject
  * is not empty (RFC 5280 4.2.1.6). */
-static int add_san(X509 *cert, char *const *names, size_t n_names) {
+static int add_san(X509 *cert, const ServerName *names, size_t n_names) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
 
         gens = GENERAL_NAMES_new();
@@ -298,20 +303,17 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
 
         for (size_t i = 0; i < n_names; i++) {
                 _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = NULL;
-                uint8_t ip[16];
-                size_t ip_len;
 
                 gen = GENERAL_NAME_new();
                 if (!gen)
                         return pki_error(-ENOMEM);
 
-                ip_len = parse_ip(names[i], ip);
-                if (ip_len > 0) {
+                if (names[i].is_ip) {
                         ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 
                         if (!os)
                                 return pki_error(-ENOMEM);
-                        if (!ASN1_OCTET_STRING_set(os, ip, (int)ip_len)) {
+                        if (!ASN1_OCTET_STRING_set(os, names[i].address, (int)ip_len(&names[i]))) {
                                 ASN1_OCTET_STRING_free(os);
                                 return pki_error(-ENOMEM);
                         }
@@ -321,7 +323,7 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
 
                         if (!ia5)
                                 return pki_error(-ENOMEM);
-                        if (!ASN1_STRING_set(ia5, names[i], -1)) {
+                        if (!ASN1_STRING_set(ia5, names[i].name, -1)) {
                                 ASN1_IA5STRING_free(ia5);
                                 return pki_error(-ENOMEM);
                         }
@@ -416,7 +418,7 @@ static int add_leaf_exts(X509 *cert, X509 *ca) {
         return add_ext(cert, ca, NID_authority_key_identifier, "keyid:always");
 }
 
-int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
+int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
@@ -429,20 +431,16 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
-        for (size_t i = 0; i < n_names; i++) {
-                uint8_t ip[16];
-
-                assert_return(names[i], -EINVAL);
-                assert_return(parse_ip(names[i], ip) > 0 || dns_name_valid(names[i]), -EINVAL);
-        }
+        for (size_t i = 0; i < n_names; i++)
+                assert_return(server_name_valid(&names[i]), -EINVAL);
         /* The CN is names[0]; a DNS name may be longer than a CN may be. */
-        assert_return(name_attr_valid(names[0], PKI_CN_MAX), -EINVAL);
+        assert_return(name_attr_valid(names[0].name, PKI_CN_MAX), -EINVAL);
 
         r = check_issuer(ca, ca_key);
         if (r < 0)
                 return r;
 
-        r = cert_new(ca, key, org, names[0], days, &cert);
+        r = cert_new(ca, key, org, names[0].name, days, &cert);
         if (r < 0)
                 return r;
 
@@ -868,34 +866,32 @@ int pki_cert_verify(X509 *cert, X509 *ca, time_t now, long margin) {
 /* Whether one SAN entry stands for name: IP literals against iPAddress
  * entries byte for byte, anything else against dNSName entries ignoring
  * case. */
-static bool gen_matches(const GENERAL_NAME *gen, const char *name) {
-        uint8_t ip[16];
-        size_t ip_len, n;
+static bool gen_matches(const GENERAL_NAME *gen, const ServerName *name) {
+        size_t n;
         int type;
         const ASN1_STRING *s = GENERAL_NAME_get0_value(gen, &type);
 
         if (!s)
                 return false;
 
-        ip_len = parse_ip(name, ip);
-        if (ip_len > 0)
-                return type == GEN_IPADD && (size_t)ASN1_STRING_length(s) == ip_len &&
-                       memcmp(ASN1_STRING_get0_data(s), ip, ip_len) == 0;
+        if (name->is_ip)
+                return type == GEN_IPADD && (size_t)ASN1_STRING_length(s) == ip_len(name) &&
+                       memcmp(ASN1_STRING_get0_data(s), name->address, ip_len(name)) == 0;
 
-        n = strlen(name);
+        n = strlen(name->name);
         return type == GEN_DNS && (size_t)ASN1_STRING_length(s) == n &&
-               strncasecmp((const char *)ASN1_STRING_get0_data(s), name, n) == 0 &&
+               strncasecmp((const char *)ASN1_STRING_get0_data(s), name->name, n) == 0 &&
                !memchr(ASN1_STRING_get0_data(s), '\0', n);
 }
 
-int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
+int pki_cert_matches_names(X509 *cert, const ServerName *names, size_t n_names) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
         int crit = -1, n_gens;
 
         assert_return(cert, -EINVAL);
         assert_return(names && n_names > 0, -EINVAL);
         for (size_t i = 0; i < n_names; i++)
-                assert_return(names[i], -EINVAL);
+                assert_return(names[i].name, -EINVAL);
 
         gens = X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
         if (!gens) {
@@ -912,7 +908,7 @@ int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
                 bool found = false;
 
                 for (int j = 0; j < n_gens && !found; j++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
                 if (!found)
                         return 0;
         }
@@ -920,7 +916,7 @@ int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
                 bool found = false;
 
                 for (size_t i = 0; i < n_names && !found; i++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
                 if (!found)
                         return 0;
         }

@@ -75,16 +75,16 @@ static const PkiItem *pki_item(const char *name) {
 }
 
 /* The CRL distribution point of the certificates `issuer` (an item name)
- * signs: the first server name, bracketed when it is an IPv6 address, and
- * the pull port unless it is https' own 443. */
+ * signs: the first server name's authority on the pull port (bracketed
+ * when an IPv6 address, no port when https' own 443). */
 static int crl_uri(const Config *c, const char *issuer, char **ret) {
-        const char *name = c->server_names[0];
-        bool v6 = strchr(name, ':') != NULL;
-        char port[8] = "";
+        _cleanup_free_ char *authority = NULL;
+        int r;
 
-        if (c->pull.listen.port != 443)
-                (void) snprintf(port, sizeof port, ":%u", c->pull.listen.port);
-        if (asprintf(ret, "https://%s%s%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "", port,
+        r = config_server_authority(&c->servers[0], c->pull.listen.port, &authority);
+        if (r < 0)
+                return r;
+        if (asprintf(ret, "https://%s%s", authority,
                      streq(issuer, "server-ca") ? CRL_URL_PATH_SERVER_CA : CRL_URL_PATH_CLIENT_CA) < 0)
                 return -ENOMEM;
         return 0;
@@ -262,7 +262,7 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                                      : "not signed by the current CA or expires within 30 days"),
                        0;
         if (streq(it->name, "server-cert") &&
-            pki_cert_matches_names(cert, c->server_names, c->n_server_names) != 1)
+            pki_cert_matches_names(cert, c->servers, c->n_server_names) != 1)
                 return verdict(v, PKI_NEW_CERT, "server_names changed"), 0;
         if (streq(it->name, "server-cert")) {
                 _cleanup_free_ char *uri = NULL;
@@ -540,7 +540,7 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         if (r < 0)
                 return r;
         if (streq(it->name, "server-cert"))
-                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->server_names,
+                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->servers,
                                         c->n_server_names, c->cert_days, uri, ret_cert);
         return pki_issue_client(issuer_cert, issuer_key, key, c->organization, c->initial_client, c->cert_days,
                                 uri, ret_cert);

@@ -24,6 +24,7 @@
 #include "health.h"
 #include "macro.h"
 #include "pki.h"
+#include "server-names.h"
 #include "probe.h"
 
 #define assert_has(hay, needle)                                                                   \
@@ -528,7 +529,7 @@ static const HealthResult *find(const HealthResult *r, size_t n, const char *nam
 
 static void test_run_local_checks(void **state) {
         char dir[] = "/tmp/test-health-certs-XXXXXX";
-        char *names[] = {(char *) "registry.test"};
+        const ServerName names[] = {SN_DNS("registry.test")};
         char *only[] = {(char *) "cert-server-ca", (char *) "cert-server", (char *) "cert-client-ca",
                         (char *) "cert-clients", (char *) "registry-storage"};
         char *bogus[] = {(char *) "no-such-check"};
