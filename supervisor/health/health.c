@@ -764,24 +764,39 @@ static PodmanUser podman_user(const struct passwd *pw) {
         return (PodmanUser){.user = pw->pw_name, .uid = pw->pw_uid, .gid = pw->pw_gid, .home = pw->pw_dir};
 }
 
+/* podman as the service user, for the checks that run it; NULL when the
+ * user does not exist. */
+static struct passwd *podman_service_user(const HealthContext *ctx, PodmanUser *ret_u) {
+        struct passwd *pw = service_user(ctx->config);
+
+        if (pw)
+                *ret_u = podman_user(pw);
+        return pw;
+}
+
+/* What a check that ran podman says when podman did not answer in time:
+ * which command, and after how long (HEALTH_PODMAN_TIMEOUT_USEC, or less
+ * when --timeout left less). */
+static int podman_timed_out(HealthResult *r, const char *command, unsigned timeout_sec) {
+        return health_set(r, HEALTH_CRITICAL, "%s timed out after %u s (a loaded host? --timeout bounds the whole run)",
+                          command, timeout_sec);
+}
+
 static int check_container(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         _cleanup_free_ char *out = NULL, *err = NULL, *reason = NULL;
-        struct passwd *pw = service_user(c);
+        unsigned timeout_sec = remaining_sec(ctx);
         PodmanUser u;
         HealthState s;
-        unsigned timeout_sec = remaining_sec(ctx);
         int k;
 
-        if (!pw)
+        if (!podman_service_user(ctx, &u))
                 return no_user(r, c);
-        u = podman_user(pw);
         char *args[] = {"inspect", "--type", "container", "--format", "{{.State.Running}} {{.ImageDigest}}",
                         (char *) REGISTRY_CONTAINER_NAME, NULL};
         k = podman_run(&u, args, timeout_sec, &out, &err);
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman inspect %s timed out after %u s",
-                                  REGISTRY_CONTAINER_NAME, timeout_sec);
+                return podman_timed_out(r, "podman inspect " REGISTRY_CONTAINER_NAME, timeout_sec);
         if (k < 0)
                 return health_set(r, HEALTH_CRITICAL, "cannot run podman as %s: %s", c->service_user,
                                   strerror(-k));
@@ -1012,20 +1027,19 @@ static int check_cert_clients(const HealthContext *ctx, HealthResult *r) {
 static int check_podman_state(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         _cleanup_free_ char *detail = NULL;
-        struct passwd *pw = service_user(c);
-        PodmanUser u;
         unsigned timeout_sec = remaining_sec(ctx);
+        struct passwd *pw;
+        PodmanUser u;
         int k;
 
+        pw = podman_service_user(ctx, &u);
         if (!pw)
                 return no_user(r, c);
-        u = podman_user(pw);
         k = podman_state_outside_home(&u, timeout_sec, &detail);
         if (k == 1)
                 return health_set(r, HEALTH_OK, "outside %s: %s", pw->pw_dir, detail ?: "");
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman info timed out after %u s (a loaded host? --timeout "
-                                  "bounds the whole run)", timeout_sec);
+                return podman_timed_out(r, "podman info", timeout_sec);
         return health_set(r, HEALTH_CRITICAL, "%s", detail ?: strerror(k < 0 ? -k : EPERM));
 }
 
