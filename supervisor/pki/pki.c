@@ -175,6 +175,21 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
         return 0;
 }
 
+typedef struct {
+        int nid;
+        const char *value; /* openssl.cnf syntax, as for add_ext() */
+} ExtSpec;
+
+/* The extensions of a table, in its order. */
+static int add_exts(X509 *cert, X509 *issuer, const ExtSpec *exts, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                int r = add_ext(cert, issuer, exts[i].nid, exts[i].value);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* The part every certificate shares: version 3, random serial, validity from
  * now-1h to now+days, subject, issuer and public key. */
 static int cert_new(X509 *issuer, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
@@ -254,6 +269,15 @@ int pki_generate_key(KeyType type, EVP_PKEY **ret_key) {
         return 0;
 }
 
+static const ExtSpec ca_exts[] = {
+        /* pathlen:0: this CA signs leaf certificates only, never another CA. */
+        {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign"},
+        /* SKI first: the AKI of a self-signed certificate is copied from it. */
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+};
+
 int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
@@ -267,19 +291,7 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
         r = cert_new(NULL, key, org, cn, days, &cert);
         if (r < 0)
                 return r;
-
-        /* pathlen:0: this CA signs leaf certificates only, never another CA. */
-        r = add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign");
-        if (r < 0)
-                return r;
-        /* SKI first: the AKI of a self-signed certificate is copied from it. */
-        r = add_ext(cert, cert, NID_subject_key_identifier, "hash");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, cert, NID_authority_key_identifier, "keyid:always");
+        r = add_exts(cert, cert, ca_exts, ELEMENTSOF(ca_exts));
         if (r < 0)
                 return r;
 
@@ -340,8 +352,6 @@ static int add_san(X509 *cert, const ServerName *names, size_t n_names) {
         return 0;
 }
 
-/* Extensions shared by server and client certificates: CA:FALSE, SKI, AKI
- * from the CA's SKI. */
 /* Longest CRL URI we write: far more than https://<253-byte name>:port/path. */
 #define PKI_URI_MAX 512U
 
@@ -406,16 +416,50 @@ static int add_crl_dp(X509 *cert, const char *uri) {
         return 0;
 }
 
-static int add_leaf_exts(X509 *cert, X509 *ca) {
+/* A leaf certificate for key under ca, not yet signed: subject
+ * "/O=org/CN=cn", CA:FALSE, SKI and AKI, keyUsage and extendedKeyUsage (one
+ * of this file's constants each). The arguments are checked by the callers. */
+static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
+                    const char *key_usage, const char *ext_key_usage, X509 **ret_cert) {
+        const ExtSpec exts[] = {
+                {NID_basic_constraints, "critical,CA:FALSE"},
+                {NID_subject_key_identifier, "hash"},
+                {NID_authority_key_identifier, "keyid:always"}, /* from the CA's SKI */
+                {NID_key_usage, key_usage},
+                {NID_ext_key_usage, ext_key_usage},
+        };
+        _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
 
-        r = add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE");
+        r = check_issuer(ca, ca_key);
         if (r < 0)
                 return r;
-        r = add_ext(cert, ca, NID_subject_key_identifier, "hash");
+        r = cert_new(ca, key, org, cn, days, &cert);
         if (r < 0)
                 return r;
-        return add_ext(cert, ca, NID_authority_key_identifier, "keyid:always");
+        r = add_exts(cert, ca, exts, ELEMENTSOF(exts));
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(cert);
+        return 0;
+}
+
+/* The CRL distribution point when there is one, then the CA's signature;
+ * takes cert over (freed on failure, else *ret_cert). */
+static int leaf_finish(X509 *cert, EVP_PKEY *ca_key, const char *crl_uri, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *owned = cert;
+        int r;
+
+        if (crl_uri) {
+                r = add_crl_dp(owned, crl_uri);
+                if (r < 0)
+                        return r;
+        }
+        r = sign_cert(owned, ca_key);
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(owned);
+        return 0;
 }
 
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
@@ -436,47 +480,23 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         /* The CN is names[0]; a DNS name may be longer than a CN may be. */
         assert_return(name_attr_valid(names[0].name, PKI_CN_MAX), -EINVAL);
 
-        r = check_issuer(ca, ca_key);
-        if (r < 0)
-                return r;
-
-        r = cert_new(ca, key, org, names[0].name, days, &cert);
-        if (r < 0)
-                return r;
-
-        r = add_leaf_exts(cert, ca);
-        if (r < 0)
-                return r;
         /* keyEncipherment only for RSA: TLS 1.2 RSA key exchange encrypts to
          * the key; an EC key is only ever used to sign (RFC 8813 / 5480). */
-        r = add_ext(cert, ca, NID_key_usage,
-                    EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
-                                              : "critical,digitalSignature");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_ext_key_usage, "serverAuth");
+        r = leaf_new(ca, ca_key, key, org, names[0].name, days,
+                     EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                               : "critical,digitalSignature",
+                     "serverAuth", &cert);
         if (r < 0)
                 return r;
         r = add_san(cert, names, n_names);
         if (r < 0)
                 return r;
-        if (crl_uri) {
-                r = add_crl_dp(cert, crl_uri);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sign_cert(cert, ca_key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return leaf_finish(TAKE_PTR(cert), ca_key, crl_uri, ret_cert);
 }
 
 int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
                      unsigned days, const char *crl_uri, X509 **ret_cert) {
-        _cleanup_(X509_freep) X509 *cert = NULL;
+        X509 *cert = NULL;
         int r;
 
         assert_return(ca, -EINVAL);
@@ -488,35 +508,10 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
 
-        r = check_issuer(ca, ca_key);
+        r = leaf_new(ca, ca_key, key, org, cn, days, "critical,digitalSignature", "clientAuth", &cert);
         if (r < 0)
                 return r;
-
-        r = cert_new(ca, key, org, cn, days, &cert);
-        if (r < 0)
-                return r;
-
-        r = add_leaf_exts(cert, ca);
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_key_usage, "critical,digitalSignature");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_ext_key_usage, "clientAuth");
-        if (r < 0)
-                return r;
-        if (crl_uri) {
-                r = add_crl_dp(cert, crl_uri);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sign_cert(cert, ca_key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return leaf_finish(cert, ca_key, crl_uri, ret_cert);
 }
 
 /* Append a copy of rev to crl unless its serial is already listed. */
@@ -682,35 +677,23 @@ int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size) {
         return bio_to_string(bio, ret_pem, ret_size);
 }
 
-int pki_cert_to_pem(X509 *cert, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(cert, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509(bio, cert))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
-
-int pki_crl_to_pem(X509_CRL *crl, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(crl, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509_CRL(bio, crl))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
+/* pki_cert_to_pem(), pki_crl_to_pem(): public data, so a plain memory BIO. */
+#define DEFINE_TO_PEM(fn, type, write)                                  \
+        int fn(type *obj, char **ret_pem, size_t *ret_size) {           \
+                _cleanup_(BIO_freep) BIO *bio = NULL;                   \
+                                                                        \
+                assert_return(obj, -EINVAL);                            \
+                assert_return(ret_pem, -EINVAL);                        \
+                                                                        \
+                bio = BIO_new(BIO_s_mem());                             \
+                if (!bio)                                               \
+                        return pki_error(-ENOMEM);                      \
+                if (!write(bio, obj))                                   \
+                        return pki_error(-EIO);                         \
+                return bio_to_string(bio, ret_pem, ret_size);           \
+        }
+DEFINE_TO_PEM(pki_cert_to_pem, X509, PEM_write_bio_X509)
+DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, PEM_write_bio_X509_CRL)
 
 /* A read-only BIO over pem. */
 static int bio_from_string(const char *pem, size_t size, BIO **ret) {
@@ -767,38 +750,22 @@ static int pem_decode(const char *pem, size_t size, PemKind kind, void **ret) {
         return 0;
 }
 
-int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key) {
-        void *obj;
-        int r;
-
-        assert_return(ret_key, -EINVAL);
-        r = pem_decode(pem, size, PEM_PRIVATE_KEY, &obj);
-        if (r >= 0)
-                *ret_key = obj;
-        return r;
-}
-
-int pki_cert_from_pem(const char *pem, size_t size, X509 **ret_cert) {
-        void *obj;
-        int r;
-
-        assert_return(ret_cert, -EINVAL);
-        r = pem_decode(pem, size, PEM_CERTIFICATE, &obj);
-        if (r >= 0)
-                *ret_cert = obj;
-        return r;
-}
-
-int pki_crl_from_pem(const char *pem, size_t size, X509_CRL **ret_crl) {
-        void *obj;
-        int r;
-
-        assert_return(ret_crl, -EINVAL);
-        r = pem_decode(pem, size, PEM_CRL, &obj);
-        if (r >= 0)
-                *ret_crl = obj;
-        return r;
-}
+/* pki_key_from_pem(), pki_cert_from_pem(), pki_crl_from_pem(): pem_decode()
+ * with the type the caller asked for. */
+#define DEFINE_FROM_PEM(fn, type, kind)                                 \
+        int fn(const char *pem, size_t size, type **ret) {              \
+                void *obj;                                              \
+                int r;                                                  \
+                                                                        \
+                assert_return(ret, -EINVAL);                            \
+                r = pem_decode(pem, size, kind, &obj);                  \
+                if (r >= 0)                                             \
+                        *ret = obj;                                     \
+                return r;                                               \
+        }
+DEFINE_FROM_PEM(pki_key_from_pem, EVP_PKEY, PEM_PRIVATE_KEY)
+DEFINE_FROM_PEM(pki_cert_from_pem, X509, PEM_CERTIFICATE)
+DEFINE_FROM_PEM(pki_crl_from_pem, X509_CRL, PEM_CRL)
 
 int pki_key_matches_cert(EVP_PKEY *key, X509 *cert) {
         EVP_PKEY *pub;
