@@ -269,6 +269,26 @@ int pki_generate_key(KeyType type, EVP_PKEY **ret_key) {
         return 0;
 }
 
+static int add_crl_dp(X509 *cert, const char *uri);
+
+/* The CRL distribution point when there is one, then the issuer's signature;
+ * takes cert over (freed on failure, else *ret_cert). */
+static int cert_finish(X509 *cert, EVP_PKEY *ca_key, const char *crl_uri, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *owned = cert;
+        int r;
+
+        if (crl_uri) {
+                r = add_crl_dp(owned, crl_uri);
+                if (r < 0)
+                        return r;
+        }
+        r = sign_cert(owned, ca_key);
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(owned);
+        return 0;
+}
+
 static const ExtSpec ca_exts[] = {
         /* pathlen:0: this CA signs leaf certificates only, never another CA. */
         {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
@@ -294,13 +314,7 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
         r = add_exts(cert, cert, ca_exts, ELEMENTSOF(ca_exts));
         if (r < 0)
                 return r;
-
-        r = sign_cert(cert, key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return cert_finish(TAKE_PTR(cert), key, NULL, ret_cert);
 }
 
 /* subjectAltName from names, built as GENERAL_NAMEs rather than a config
@@ -444,24 +458,6 @@ static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, 
         return 0;
 }
 
-/* The CRL distribution point when there is one, then the CA's signature;
- * takes cert over (freed on failure, else *ret_cert). */
-static int leaf_finish(X509 *cert, EVP_PKEY *ca_key, const char *crl_uri, X509 **ret_cert) {
-        _cleanup_(X509_freep) X509 *owned = cert;
-        int r;
-
-        if (crl_uri) {
-                r = add_crl_dp(owned, crl_uri);
-                if (r < 0)
-                        return r;
-        }
-        r = sign_cert(owned, ca_key);
-        if (r < 0)
-                return r;
-        *ret_cert = TAKE_PTR(owned);
-        return 0;
-}
-
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
@@ -491,7 +487,7 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         r = add_san(cert, names, n_names);
         if (r < 0)
                 return r;
-        return leaf_finish(TAKE_PTR(cert), ca_key, crl_uri, ret_cert);
+        return cert_finish(TAKE_PTR(cert), ca_key, crl_uri, ret_cert);
 }
 
 int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
@@ -511,7 +507,7 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         r = leaf_new(ca, ca_key, key, org, cn, days, "critical,digitalSignature", "clientAuth", &cert);
         if (r < 0)
                 return r;
-        return leaf_finish(cert, ca_key, crl_uri, ret_cert);
+        return cert_finish(cert, ca_key, crl_uri, ret_cert);
 }
 
 /* Append a copy of rev to crl unless its serial is already listed. */
