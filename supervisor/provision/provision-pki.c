@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detail.h"
 #include "fileio.h"
 #include "macro.h"
 #include "openssl-util.h"
@@ -697,48 +698,65 @@ fail:
 
 /* ---- client certificates after provisioning (regvisor pki) -------------- */
 
+/* Where NAME's client credential lives: relative to the TLS directory
+ * (for write_pem and load_cert) and in full, with the .revoked name its
+ * certificate gets when revoked. */
+typedef struct {
+        char *key_rel, *cert_rel;
+        char *key_path, *cert_path, *revoked_path;
+} ClientFiles;
+
+static void client_files_done(ClientFiles *f) {
+        free(f->key_rel);
+        free(f->cert_rel);
+        free(f->key_path);
+        free(f->cert_path);
+        free(f->revoked_path);
+}
+
+static int client_files(Provision *p, const char *name, ClientFiles *ret) {
+        int r;
+
+        r = client_paths(name, &ret->key_rel, &ret->cert_rel);
+        if (r < 0)
+                return r;
+        ret->key_path = tls_path(p, ret->key_rel);
+        ret->cert_path = tls_path(p, ret->cert_rel);
+        if (!ret->key_path || !ret->cert_path || asprintf(&ret->revoked_path, "%s.revoked", ret->cert_path) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL,
-                            *uri = NULL;
+        _cleanup_(client_files_done) ClientFiles f = {};
+        _cleanup_free_ char *pem = NULL, *uri = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
         _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
         size_t n;
         int r;
 
-        r = client_paths(name, &key_rel, &cert_rel);
+        r = client_files(p, name, &f);
         if (r < 0)
                 return r;
-        path = tls_path(p, cert_rel);
-        if (!path || asprintf(&revoked, "%s.revoked", path) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) == 0) {
-                if (ret_detail && asprintf(ret_detail, "%s exists: revoke it first to reissue", path) < 0)
-                        *ret_detail = NULL;
-                return -EEXIST;
-        }
+        if (access(f.cert_path, F_OK) == 0)
+                return detail_set(ret_detail, -EEXIST, "%s exists: revoke it first to reissue", f.cert_path);
         /* A revoked name gets a new credential only when asked in so many
          * words: a script re-running issue-client must not undo a revoke. */
-        if (!reissue && access(revoked, F_OK) == 0) {
-                if (ret_detail && asprintf(ret_detail,
-                                           "%s's last certificate was revoked (%s): not reissued; pass --reissue "
-                                           "to issue a new certificate for the same name",
-                                           name, revoked) < 0)
-                        *ret_detail = NULL;
-                return -EPERM;
-        }
+        if (!reissue && access(f.revoked_path, F_OK) == 0)
+                return detail_set(ret_detail, -EPERM,
+                                  "%s's last certificate was revoked (%s): not reissued; pass --reissue to issue "
+                                  "a new certificate for the same name",
+                                  name, f.revoked_path);
         r = load_issuer(p, pki_item("client"), &ca_key, &ca);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "client CA: %s (run regvisor provision first)", strerror(-r)) < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
+        if (r < 0)
+                return detail_set(ret_detail, r, "client CA: %s (run regvisor provision first)", strerror(-r));
         r = pki_generate_key(p->config->key_type, &key);
         if (r < 0)
                 return r;
         r = pki_key_to_pem(key, &pem, &n);
         if (r < 0)
                 return r;
-        r = write_pem(p, key_rel, pem, n, 0600, OWNER_ROOT);
+        r = write_pem(p, f.key_rel, pem, n, 0600, OWNER_ROOT);
         OPENSSL_cleanse(pem, n);
         if (r < 0)
                 return r;
@@ -752,12 +770,10 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
         r = pki_cert_to_pem(cert, &pem, &n);
         if (r < 0)
                 return r;
-        r = write_pem(p, cert_rel, pem, n, 0644, OWNER_ROOT);
+        r = write_pem(p, f.cert_rel, pem, n, 0644, OWNER_ROOT);
         if (r < 0)
                 return r;
-        if (ret_detail && asprintf(ret_detail, "%s", path) < 0)
-                *ret_detail = NULL;
-        return 0;
+        return detail_set(ret_detail, 0, "%s", f.cert_path);
 }
 
 /* One clients/ entry: NAME.crt, or NAME.crt.revoked (revoked by its name). */
@@ -867,44 +883,31 @@ int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **
 }
 
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *cert_path = NULL, *key_path = NULL,
-                            *revoked_path = NULL;
+        _cleanup_(client_files_done) ClientFiles f = {};
         _cleanup_x509_ X509 *cert = NULL;
         char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
         long number;
         int r;
 
-        r = client_paths(name, &key_rel, &cert_rel);
+        r = client_files(p, name, &f);
         if (r < 0)
                 return r;
-        cert_path = tls_path(p, cert_rel);
-        key_path = tls_path(p, key_rel);
-        if (!cert_path || !key_path || asprintf(&revoked_path, "%s.revoked", cert_path) < 0)
-                return -ENOMEM;
-        r = load_cert(p, cert_rel, &cert);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s%s", cert_path, strerror(-r),
-                                           r == -ENOENT && access(revoked_path, F_OK) == 0
-                                                   ? " (already revoked: see its .revoked)"
-                                                   : "") < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
+        r = load_cert(p, f.cert_rel, &cert);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s%s", f.cert_path, strerror(-r),
+                                  r == -ENOENT && access(f.revoked_path, F_OK) == 0
+                                          ? " (already revoked: see its .revoked)"
+                                          : "");
         /* The CRL first: once it is written the certificate is refused,
          * whatever happens to the files below. A CRL that is not genuine
          * stops everything here, untouched. */
         r = write_next_crl(p, pki_item("crl"), X509_get0_serialNumber(cert), reason, sizeof reason, &number);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s", reason[0] ? reason : strerror(-r)) < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
-        if (rename(cert_path, revoked_path) < 0)
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s", reason[0] ? reason : strerror(-r));
+        if (rename(f.cert_path, f.revoked_path) < 0)
                 return negative_errno();
-        if (unlink(key_path) < 0 && errno != ENOENT)
+        if (unlink(f.key_path) < 0 && errno != ENOENT)
                 return negative_errno();
-        if (ret_detail && asprintf(ret_detail, "%s revoked (CRL number %ld%s%s)", name, number,
-                                   reason[0] ? ", " : "", reason) < 0)
-                *ret_detail = NULL;
-        return 0;
+        return detail_set(ret_detail, 0, "%s revoked (CRL number %ld%s%s)", name, number, reason[0] ? ", " : "",
+                          reason);
 }
