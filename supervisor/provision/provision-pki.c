@@ -220,6 +220,17 @@ static void verdict(PkiVerdict *v, PkiState s, const char *reason) {
         }
 }
 
+/* A PKI_FIX_MODES verdict naming what when rel's mode or owner is not
+ * mode and owner; a negative errno when rel cannot be looked at. */
+static int judge_mode(const Provision *p, PkiVerdict *v, const char *rel, mode_t mode, Owner owner,
+                      const char *what) {
+        int r = mode_right(p, rel, mode, owner);
+
+        if (r == 0)
+                verdict(v, PKI_FIX_MODES, what);
+        return r < 0 ? r : 0;
+}
+
 static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         const Config *c = p->config;
         _cleanup_key_ EVP_PKEY *key = NULL, *issuer_key = NULL;
@@ -278,17 +289,10 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                 }
         }
 
-        r = mode_right(p, it->key, it->key_mode, it->key_owner);
+        r = judge_mode(p, v, it->key, it->key_mode, it->key_owner, "key mode or owner");
         if (r < 0)
                 return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "key mode or owner");
-        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "certificate mode or owner");
-        return 0;
+        return judge_mode(p, v, it->cert, 0644, OWNER_ROOT, "certificate mode or owner");
 }
 
 /* The CRL of item `it` (signed by ca), only when it is genuine. -ENOENT
@@ -402,12 +406,7 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         time_t limit = time(NULL) + RENEW_MARGIN_SECONDS;
         if (!next || X509_cmp_time(next, &limit) <= 0)
                 return verdict(v, PKI_NEW_CERT, "CRL's nextUpdate within 30 days"), 0;
-        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "CRL mode or owner");
-        return 0;
+        return judge_mode(p, v, it->cert, 0644, OWNER_ROOT, "CRL mode or owner");
 }
 
 static int client_paths(const char *name, char **ret_key, char **ret_cert) {
