@@ -546,6 +546,28 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
                                 uri, ret_cert);
 }
 
+/* A new key of the configured type, written to rel with its final mode
+ * before any key byte (see write_file_atomic()); the PEM copy is cleared. */
+static int new_key_file(const Provision *p, const char *rel, mode_t mode, Owner owner, EVP_PKEY **ret_key) {
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r;
+
+        r = pki_generate_key(p->config->key_type, &key);
+        if (r < 0)
+                return r;
+        r = pki_key_to_pem(key, &pem, &n);
+        if (r < 0)
+                return r;
+        r = write_pem(p, rel, pem, n, mode, owner);
+        OPENSSL_cleanse(pem, n);
+        if (r < 0)
+                return r;
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
 static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         _cleanup_key_ EVP_PKEY *key = NULL;
         _cleanup_x509_ X509 *cert = NULL;
@@ -554,19 +576,9 @@ static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         int r;
 
         if (state == PKI_NEW_KEY) {
-                r = pki_generate_key(p->config->key_type, &key);
+                r = new_key_file(p, it->key, it->key_mode, it->key_owner, &key);
                 if (r < 0)
                         return r;
-                r = pki_key_to_pem(key, &pem, &n);
-                if (r < 0)
-                        return r;
-                /* Written with its final mode before any key byte: see
-                 * write_file_atomic(). */
-                r = write_pem(p, it->key, pem, n, it->key_mode, it->key_owner);
-                OPENSSL_cleanse(pem, n);
-                if (r < 0)
-                        return r;
-                free(TAKE_PTR(pem));
                 provision_kill_point("pki-key-written");
         } else {
                 r = load_key(p, it->key, &key);
@@ -749,17 +761,9 @@ int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **
         r = load_issuer(p, pki_item("client"), &ca_key, &ca);
         if (r < 0)
                 return detail_set(ret_detail, r, "client CA: %s (run regvisor provision first)", strerror(-r));
-        r = pki_generate_key(p->config->key_type, &key);
+        r = new_key_file(p, f.key_rel, 0600, OWNER_ROOT, &key);
         if (r < 0)
                 return r;
-        r = pki_key_to_pem(key, &pem, &n);
-        if (r < 0)
-                return r;
-        r = write_pem(p, f.key_rel, pem, n, 0600, OWNER_ROOT);
-        OPENSSL_cleanse(pem, n);
-        if (r < 0)
-                return r;
-        free(TAKE_PTR(pem));
         r = crl_uri(p->config, "client-ca", &uri);
         if (r < 0)
                 return r;
