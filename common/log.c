@@ -60,16 +60,6 @@ static int log_va(int level, int error, const char *event, const char *unit, con
         return error > 0 ? -error : -EIO;
 }
 
-int log_internal(int level, int error, const char *event, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = log_va(level, error, event, NULL, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
 int log_unit_internal(int level, int error, const char *event, const char *unit, const char *fmt, ...) {
         va_list ap;
         int r;

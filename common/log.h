@@ -19,12 +19,11 @@
 void log_set_max_level(int level);
 
 /* Logs at LOG_ERR/... and returns -abs(error) (or -EIO when error is 0), so
- * that "return log_error_errno(r, ...)" both reports and propagates. */
-int log_internal(int level, int error, const char *event, const char *fmt, ...) _printf_(4, 5);
-
-/* The same with a UNIT= field naming the systemd unit the event is about. */
+ * that "return log_error_errno(r, ...)" both reports and propagates; with a
+ * UNIT= field naming the systemd unit the event is about (none: NULL). */
 int log_unit_internal(int level, int error, const char *event, const char *unit, const char *fmt, ...)
         _printf_(5, 6);
+#define log_internal(level, error, event, ...) log_unit_internal((level), (error), (event), NULL, __VA_ARGS__)
 
 #define log_debug(...) (void) log_internal(LOG_DEBUG, 0, NULL, __VA_ARGS__)
 #define log_info(...) (void) log_internal(LOG_INFO, 0, NULL, __VA_ARGS__)

@@ -21,6 +21,7 @@
 #include "health.h"
 #include "log.h"
 #include "macro.h"
+#include "reload.h"
 #include "verbs.h"
 
 /* The longest --timeout: a monitoring system's own timeout is usually 10 to
@@ -133,17 +134,9 @@ static int print_unknown(const char *why) {
 static int load_config(Config *c, char **ret_error) {
         int r;
 
-        r = config_init_defaults(c);
-        if (r < 0)
-                return r;
-        r = config_load(c, arg_config, ret_error);
-        if (r >= 0)
-                r = config_validate(c, arg_config, ret_error);
-        if (r < 0) {
-                if (!*ret_error && asprintf(ret_error, "%s: %s", arg_config, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                config_done(c);
-        }
+        r = reload_load_config(arg_config, c, ret_error);
+        if (r < 0 && !*ret_error && asprintf(ret_error, "%s: %s", arg_config, strerror(-r)) < 0)
+                *ret_error = NULL;
         return r;
 }
 

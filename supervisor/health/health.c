@@ -764,23 +764,39 @@ static PodmanUser podman_user(const struct passwd *pw) {
         return (PodmanUser){.user = pw->pw_name, .uid = pw->pw_uid, .gid = pw->pw_gid, .home = pw->pw_dir};
 }
 
+/* podman as the service user, for the checks that run it; NULL when the
+ * user does not exist. */
+static struct passwd *podman_service_user(const HealthContext *ctx, PodmanUser *ret_u) {
+        struct passwd *pw = service_user(ctx->config);
+
+        if (pw)
+                *ret_u = podman_user(pw);
+        return pw;
+}
+
+/* What a check that ran podman says when podman did not answer in time:
+ * which command, and after how long (HEALTH_PODMAN_TIMEOUT_USEC, or less
+ * when --timeout left less). */
+static int podman_timed_out(HealthResult *r, const char *command, unsigned timeout_sec) {
+        return health_set(r, HEALTH_CRITICAL, "%s timed out after %u s (a loaded host? --timeout bounds the whole run)",
+                          command, timeout_sec);
+}
+
 static int check_container(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         _cleanup_free_ char *out = NULL, *err = NULL, *reason = NULL;
-        struct passwd *pw = service_user(c);
+        unsigned timeout_sec = remaining_sec(ctx);
         PodmanUser u;
         HealthState s;
         int k;
 
-        if (!pw)
+        if (!podman_service_user(ctx, &u))
                 return no_user(r, c);
-        u = podman_user(pw);
         char *args[] = {"inspect", "--type", "container", "--format", "{{.State.Running}} {{.ImageDigest}}",
                         (char *) REGISTRY_CONTAINER_NAME, NULL};
-        k = podman_run(&u, args, remaining_sec(ctx), &out, &err);
+        k = podman_run(&u, args, timeout_sec, &out, &err);
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman inspect %s did not answer in time",
-                                  REGISTRY_CONTAINER_NAME);
+                return podman_timed_out(r, "podman inspect " REGISTRY_CONTAINER_NAME, timeout_sec);
         if (k < 0)
                 return health_set(r, HEALTH_CRITICAL, "cannot run podman as %s: %s", c->service_user,
                                   strerror(-k));
@@ -1011,18 +1027,19 @@ static int check_cert_clients(const HealthContext *ctx, HealthResult *r) {
 static int check_podman_state(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         _cleanup_free_ char *detail = NULL;
-        struct passwd *pw = service_user(c);
+        unsigned timeout_sec = remaining_sec(ctx);
+        struct passwd *pw;
         PodmanUser u;
         int k;
 
+        pw = podman_service_user(ctx, &u);
         if (!pw)
                 return no_user(r, c);
-        u = podman_user(pw);
-        k = podman_state_outside_home(&u, remaining_sec(ctx), &detail);
+        k = podman_state_outside_home(&u, timeout_sec, &detail);
         if (k == 1)
                 return health_set(r, HEALTH_OK, "outside %s: %s", pw->pw_dir, detail ?: "");
         if (k == -ETIMEDOUT)
-                return health_set(r, HEALTH_CRITICAL, "podman info did not answer in time");
+                return podman_timed_out(r, "podman info", timeout_sec);
         return health_set(r, HEALTH_CRITICAL, "%s", detail ?: strerror(k < 0 ? -k : EPERM));
 }
 
@@ -1194,18 +1211,19 @@ static int check_proxy_push_requires_cert(const HealthContext *ctx, HealthResult
 
 /* The checks, in order. Timeouts: a D-Bus round trip or a socket exchange
  * answers in milliseconds on a healthy host, so 2-3 s means something hangs;
- * rootless podman needs a second or two to start. Local checks (statvfs and
+ * rootless podman needs a second or two to start, far more on a loaded host
+ * (HEALTH_PODMAN_TIMEOUT_USEC). Local checks (statvfs and
  * certificate files, microseconds each) still run after the overall
  * deadline: what they say is worth more than a line of UNKNOWN. */
 const HealthCheck health_checks[] = {
         {"linger", check_linger, 1 * USEC_PER_SEC, "linger is on for the service user"},
         {"user-manager", check_user_manager, 2 * USEC_PER_SEC, "user@UID.service of the service user is active"},
         {"registry-unit", check_registry_unit, 2 * USEC_PER_SEC, REGISTRY_UNIT_NAME " is active"},
-        {"registry-container", check_container, 5 * USEC_PER_SEC,
+        {"registry-container", check_container, HEALTH_PODMAN_TIMEOUT_USEC,
          "the registry container runs the pinned image digest"},
         {"registry-http", check_registry_http, 3 * USEC_PER_SEC, "the registry answers GET /v2/ with 200"},
         {"registry-storage", check_storage, 1 * USEC_PER_SEC, "free space of the registry storage", true},
-        {"podman-state", check_podman_state, 5 * USEC_PER_SEC, "podman keeps its state outside $HOME"},
+        {"podman-state", check_podman_state, HEALTH_PODMAN_TIMEOUT_USEC, "podman keeps its state outside $HOME"},
         {"cert-server-ca", check_cert_server_ca, 1 * USEC_PER_SEC, "expiry of the server CA", true},
         {"cert-server", check_cert_server, 1 * USEC_PER_SEC, "expiry of the server certificate, signed by the CA",
          true},

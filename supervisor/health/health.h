@@ -35,8 +35,16 @@ typedef enum {
         _HEALTH_STATE_MAX,
 } HealthState;
 
-/* The whole run answers within this unless told otherwise (--timeout). */
-#define HEALTH_DEFAULT_TIMEOUT_USEC (8 * UINT64_C(1000000))
+/* A check that runs podman (podman info, podman inspect) gets this long:
+ * rootless podman answers in a second or two on an idle host, but on a
+ * loaded 2-core host (load ~15) podman info took more than 5 s, and a
+ * check that fails then is a false alarm. */
+#define HEALTH_PODMAN_TIMEOUT_USEC (20 * UINT64_C(1000000))
+
+/* The whole run answers within this unless told otherwise (--timeout):
+ * room for the podman checks' 20 s plus the fast ones, and still within
+ * the 60 s a Nagios service check gets by default. */
+#define HEALTH_DEFAULT_TIMEOUT_USEC (30 * UINT64_C(1000000))
 
 #define HEALTH_MAX_PERF 4
 #define HEALTH_REASON_MAX 512

@@ -9,7 +9,7 @@
  * caller that logs ERR_* state after some other call does not find ours.
  */
 
-#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -102,14 +102,19 @@ static bool dns_name_valid(const char *s) {
         return true;
 }
 
-/* An IPv4 or IPv6 literal into its binary form; returns the length (4 or 16)
- * or 0 when s is not an IP literal. */
-static size_t parse_ip(const char *s, uint8_t buf[static 16]) {
-        if (inet_pton(AF_INET, s, buf) == 1)
-                return 4;
-        if (inet_pton(AF_INET6, s, buf) == 1)
-                return 16;
-        return 0;
+/* The address bytes of an IP server name: 4 or 16. */
+static size_t ip_len(const ServerName *n) {
+        return n->family == AF_INET ? 4 : 16;
+}
+
+/* A server name as the configuration decided it (common/config): an IP
+ * literal with its bytes, or a DNS name. */
+static bool server_name_valid(const ServerName *n) {
+        if (!n->name)
+                return false;
+        if (n->is_ip)
+                return n->family == AF_INET || n->family == AF_INET6;
+        return dns_name_valid(n->name);
 }
 
 /* "/O=org/CN=cn" as a new X509_NAME. */
@@ -167,6 +172,21 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
                 return pki_error(-EIO);
         if (!X509_add_ext(cert, ext, -1))
                 return pki_error(-EIO);
+        return 0;
+}
+
+typedef struct {
+        int nid;
+        const char *value; /* openssl.cnf syntax, as for add_ext() */
+} ExtSpec;
+
+/* The extensions of a table, in its order. */
+static int add_exts(X509 *cert, X509 *issuer, const ExtSpec *exts, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                int r = add_ext(cert, issuer, exts[i].nid, exts[i].value);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -249,6 +269,35 @@ int pki_generate_key(KeyType type, EVP_PKEY **ret_key) {
         return 0;
 }
 
+static int add_crl_dp(X509 *cert, const char *uri);
+
+/* The CRL distribution point when there is one, then the issuer's signature;
+ * takes cert over (freed on failure, else *ret_cert). */
+static int cert_finish(X509 *cert, EVP_PKEY *ca_key, const char *crl_uri, X509 **ret_cert) {
+        _cleanup_(X509_freep) X509 *owned = cert;
+        int r;
+
+        if (crl_uri) {
+                r = add_crl_dp(owned, crl_uri);
+                if (r < 0)
+                        return r;
+        }
+        r = sign_cert(owned, ca_key);
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(owned);
+        return 0;
+}
+
+static const ExtSpec ca_exts[] = {
+        /* pathlen:0: this CA signs leaf certificates only, never another CA. */
+        {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign"},
+        /* SKI first: the AKI of a self-signed certificate is copied from it. */
+        {NID_subject_key_identifier, "hash"},
+        {NID_authority_key_identifier, "keyid:always"},
+};
+
 int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
@@ -262,34 +311,16 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
         r = cert_new(NULL, key, org, cn, days, &cert);
         if (r < 0)
                 return r;
-
-        /* pathlen:0: this CA signs leaf certificates only, never another CA. */
-        r = add_ext(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
+        r = add_exts(cert, cert, ca_exts, ELEMENTSOF(ca_exts));
         if (r < 0)
                 return r;
-        r = add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign");
-        if (r < 0)
-                return r;
-        /* SKI first: the AKI of a self-signed certificate is copied from it. */
-        r = add_ext(cert, cert, NID_subject_key_identifier, "hash");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, cert, NID_authority_key_identifier, "keyid:always");
-        if (r < 0)
-                return r;
-
-        r = sign_cert(cert, key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return cert_finish(TAKE_PTR(cert), key, NULL, ret_cert);
 }
 
 /* subjectAltName from names, built as GENERAL_NAMEs rather than a config
  * string so that no name can be read as an option. Non-critical: the subject
  * is not empty (RFC 5280 4.2.1.6). */
-static int add_san(X509 *cert, char *const *names, size_t n_names) {
+static int add_san(X509 *cert, const ServerName *names, size_t n_names) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
 
         gens = GENERAL_NAMES_new();
@@ -298,20 +329,17 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
 
         for (size_t i = 0; i < n_names; i++) {
                 _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = NULL;
-                uint8_t ip[16];
-                size_t ip_len;
 
                 gen = GENERAL_NAME_new();
                 if (!gen)
                         return pki_error(-ENOMEM);
 
-                ip_len = parse_ip(names[i], ip);
-                if (ip_len > 0) {
+                if (names[i].is_ip) {
                         ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 
                         if (!os)
                                 return pki_error(-ENOMEM);
-                        if (!ASN1_OCTET_STRING_set(os, ip, (int)ip_len)) {
+                        if (!ASN1_OCTET_STRING_set(os, names[i].address, (int)ip_len(&names[i]))) {
                                 ASN1_OCTET_STRING_free(os);
                                 return pki_error(-ENOMEM);
                         }
@@ -321,7 +349,7 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
 
                         if (!ia5)
                                 return pki_error(-ENOMEM);
-                        if (!ASN1_STRING_set(ia5, names[i], -1)) {
+                        if (!ASN1_STRING_set(ia5, names[i].name, -1)) {
                                 ASN1_IA5STRING_free(ia5);
                                 return pki_error(-ENOMEM);
                         }
@@ -338,8 +366,6 @@ static int add_san(X509 *cert, char *const *names, size_t n_names) {
         return 0;
 }
 
-/* Extensions shared by server and client certificates: CA:FALSE, SKI, AKI
- * from the CA's SKI. */
 /* Longest CRL URI we write: far more than https://<253-byte name>:port/path. */
 #define PKI_URI_MAX 512U
 
@@ -404,19 +430,35 @@ static int add_crl_dp(X509 *cert, const char *uri) {
         return 0;
 }
 
-static int add_leaf_exts(X509 *cert, X509 *ca) {
+/* A leaf certificate for key under ca, not yet signed: subject
+ * "/O=org/CN=cn", CA:FALSE, SKI and AKI, keyUsage and extendedKeyUsage (one
+ * of this file's constants each). The arguments are checked by the callers. */
+static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
+                    const char *key_usage, const char *ext_key_usage, X509 **ret_cert) {
+        const ExtSpec exts[] = {
+                {NID_basic_constraints, "critical,CA:FALSE"},
+                {NID_subject_key_identifier, "hash"},
+                {NID_authority_key_identifier, "keyid:always"}, /* from the CA's SKI */
+                {NID_key_usage, key_usage},
+                {NID_ext_key_usage, ext_key_usage},
+        };
+        _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
 
-        r = add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE");
+        r = check_issuer(ca, ca_key);
         if (r < 0)
                 return r;
-        r = add_ext(cert, ca, NID_subject_key_identifier, "hash");
+        r = cert_new(ca, key, org, cn, days, &cert);
         if (r < 0)
                 return r;
-        return add_ext(cert, ca, NID_authority_key_identifier, "keyid:always");
+        r = add_exts(cert, ca, exts, ELEMENTSOF(exts));
+        if (r < 0)
+                return r;
+        *ret_cert = TAKE_PTR(cert);
+        return 0;
 }
 
-int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
+int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
@@ -429,56 +471,28 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
-        for (size_t i = 0; i < n_names; i++) {
-                uint8_t ip[16];
-
-                assert_return(names[i], -EINVAL);
-                assert_return(parse_ip(names[i], ip) > 0 || dns_name_valid(names[i]), -EINVAL);
-        }
+        for (size_t i = 0; i < n_names; i++)
+                assert_return(server_name_valid(&names[i]), -EINVAL);
         /* The CN is names[0]; a DNS name may be longer than a CN may be. */
-        assert_return(name_attr_valid(names[0], PKI_CN_MAX), -EINVAL);
+        assert_return(name_attr_valid(names[0].name, PKI_CN_MAX), -EINVAL);
 
-        r = check_issuer(ca, ca_key);
-        if (r < 0)
-                return r;
-
-        r = cert_new(ca, key, org, names[0], days, &cert);
-        if (r < 0)
-                return r;
-
-        r = add_leaf_exts(cert, ca);
-        if (r < 0)
-                return r;
         /* keyEncipherment only for RSA: TLS 1.2 RSA key exchange encrypts to
          * the key; an EC key is only ever used to sign (RFC 8813 / 5480). */
-        r = add_ext(cert, ca, NID_key_usage,
-                    EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
-                                              : "critical,digitalSignature");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_ext_key_usage, "serverAuth");
+        r = leaf_new(ca, ca_key, key, org, names[0].name, days,
+                     EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                               : "critical,digitalSignature",
+                     "serverAuth", &cert);
         if (r < 0)
                 return r;
         r = add_san(cert, names, n_names);
         if (r < 0)
                 return r;
-        if (crl_uri) {
-                r = add_crl_dp(cert, crl_uri);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sign_cert(cert, ca_key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return cert_finish(TAKE_PTR(cert), ca_key, crl_uri, ret_cert);
 }
 
 int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn,
                      unsigned days, const char *crl_uri, X509 **ret_cert) {
-        _cleanup_(X509_freep) X509 *cert = NULL;
+        X509 *cert = NULL;
         int r;
 
         assert_return(ca, -EINVAL);
@@ -490,35 +504,10 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
 
-        r = check_issuer(ca, ca_key);
+        r = leaf_new(ca, ca_key, key, org, cn, days, "critical,digitalSignature", "clientAuth", &cert);
         if (r < 0)
                 return r;
-
-        r = cert_new(ca, key, org, cn, days, &cert);
-        if (r < 0)
-                return r;
-
-        r = add_leaf_exts(cert, ca);
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_key_usage, "critical,digitalSignature");
-        if (r < 0)
-                return r;
-        r = add_ext(cert, ca, NID_ext_key_usage, "clientAuth");
-        if (r < 0)
-                return r;
-        if (crl_uri) {
-                r = add_crl_dp(cert, crl_uri);
-                if (r < 0)
-                        return r;
-        }
-
-        r = sign_cert(cert, ca_key);
-        if (r < 0)
-                return r;
-
-        *ret_cert = TAKE_PTR(cert);
-        return 0;
+        return cert_finish(cert, ca_key, crl_uri, ret_cert);
 }
 
 /* Append a copy of rev to crl unless its serial is already listed. */
@@ -684,35 +673,23 @@ int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size) {
         return bio_to_string(bio, ret_pem, ret_size);
 }
 
-int pki_cert_to_pem(X509 *cert, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(cert, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509(bio, cert))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
-
-int pki_crl_to_pem(X509_CRL *crl, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(crl, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509_CRL(bio, crl))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
+/* pki_cert_to_pem(), pki_crl_to_pem(): public data, so a plain memory BIO. */
+#define DEFINE_TO_PEM(fn, type, write)                                  \
+        int fn(type *obj, char **ret_pem, size_t *ret_size) {           \
+                _cleanup_(BIO_freep) BIO *bio = NULL;                   \
+                                                                        \
+                assert_return(obj, -EINVAL);                            \
+                assert_return(ret_pem, -EINVAL);                        \
+                                                                        \
+                bio = BIO_new(BIO_s_mem());                             \
+                if (!bio)                                               \
+                        return pki_error(-ENOMEM);                      \
+                if (!write(bio, obj))                                   \
+                        return pki_error(-EIO);                         \
+                return bio_to_string(bio, ret_pem, ret_size);           \
+        }
+DEFINE_TO_PEM(pki_cert_to_pem, X509, PEM_write_bio_X509)
+DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, PEM_write_bio_X509_CRL)
 
 /* A read-only BIO over pem. */
 static int bio_from_string(const char *pem, size_t size, BIO **ret) {
@@ -769,38 +746,22 @@ static int pem_decode(const char *pem, size_t size, PemKind kind, void **ret) {
         return 0;
 }
 
-int pki_key_from_pem(const char *pem, size_t size, EVP_PKEY **ret_key) {
-        void *obj;
-        int r;
-
-        assert_return(ret_key, -EINVAL);
-        r = pem_decode(pem, size, PEM_PRIVATE_KEY, &obj);
-        if (r >= 0)
-                *ret_key = obj;
-        return r;
-}
-
-int pki_cert_from_pem(const char *pem, size_t size, X509 **ret_cert) {
-        void *obj;
-        int r;
-
-        assert_return(ret_cert, -EINVAL);
-        r = pem_decode(pem, size, PEM_CERTIFICATE, &obj);
-        if (r >= 0)
-                *ret_cert = obj;
-        return r;
-}
-
-int pki_crl_from_pem(const char *pem, size_t size, X509_CRL **ret_crl) {
-        void *obj;
-        int r;
-
-        assert_return(ret_crl, -EINVAL);
-        r = pem_decode(pem, size, PEM_CRL, &obj);
-        if (r >= 0)
-                *ret_crl = obj;
-        return r;
-}
+/* pki_key_from_pem(), pki_cert_from_pem(), pki_crl_from_pem(): pem_decode()
+ * with the type the caller asked for. */
+#define DEFINE_FROM_PEM(fn, type, kind)                                 \
+        int fn(const char *pem, size_t size, type **ret) {              \
+                void *obj;                                              \
+                int r;                                                  \
+                                                                        \
+                assert_return(ret, -EINVAL);                            \
+                r = pem_decode(pem, size, kind, &obj);                  \
+                if (r >= 0)                                             \
+                        *ret = obj;                                     \
+                return r;                                               \
+        }
+DEFINE_FROM_PEM(pki_key_from_pem, EVP_PKEY, PEM_PRIVATE_KEY)
+DEFINE_FROM_PEM(pki_cert_from_pem, X509, PEM_CERTIFICATE)
+DEFINE_FROM_PEM(pki_crl_from_pem, X509_CRL, PEM_CRL)
 
 int pki_key_matches_cert(EVP_PKEY *key, X509 *cert) {
         EVP_PKEY *pub;
@@ -868,34 +829,32 @@ int pki_cert_verify(X509 *cert, X509 *ca, time_t now, long margin) {
 /* Whether one SAN entry stands for name: IP literals against iPAddress
  * entries byte for byte, anything else against dNSName entries ignoring
  * case. */
-static bool gen_matches(const GENERAL_NAME *gen, const char *name) {
-        uint8_t ip[16];
-        size_t ip_len, n;
+static bool gen_matches(const GENERAL_NAME *gen, const ServerName *name) {
+        size_t n;
         int type;
         const ASN1_STRING *s = GENERAL_NAME_get0_value(gen, &type);
 
         if (!s)
                 return false;
 
-        ip_len = parse_ip(name, ip);
-        if (ip_len > 0)
-                return type == GEN_IPADD && (size_t)ASN1_STRING_length(s) == ip_len &&
-                       memcmp(ASN1_STRING_get0_data(s), ip, ip_len) == 0;
+        if (name->is_ip)
+                return type == GEN_IPADD && (size_t)ASN1_STRING_length(s) == ip_len(name) &&
+                       memcmp(ASN1_STRING_get0_data(s), name->address, ip_len(name)) == 0;
 
-        n = strlen(name);
+        n = strlen(name->name);
         return type == GEN_DNS && (size_t)ASN1_STRING_length(s) == n &&
-               strncasecmp((const char *)ASN1_STRING_get0_data(s), name, n) == 0 &&
+               strncasecmp((const char *)ASN1_STRING_get0_data(s), name->name, n) == 0 &&
                !memchr(ASN1_STRING_get0_data(s), '\0', n);
 }
 
-int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
+int pki_cert_matches_names(X509 *cert, const ServerName *names, size_t n_names) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
         int crit = -1, n_gens;
 
         assert_return(cert, -EINVAL);
         assert_return(names && n_names > 0, -EINVAL);
         for (size_t i = 0; i < n_names; i++)
-                assert_return(names[i], -EINVAL);
+                assert_return(names[i].name, -EINVAL);
 
         gens = X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
         if (!gens) {
@@ -912,7 +871,7 @@ int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
                 bool found = false;
 
                 for (int j = 0; j < n_gens && !found; j++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
                 if (!found)
                         return 0;
         }
@@ -920,7 +879,7 @@ int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names) {
                 bool found = false;
 
                 for (size_t i = 0; i < n_names && !found; i++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), names[i]);
+                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
                 if (!found)
                         return 0;
         }

@@ -30,12 +30,13 @@ int pki_generate_key(KeyType type, EVP_PKEY **ret_key);
 int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X509 **ret_cert);
 
 /* Server certificate for key signed by ca/ca_key: subject "/O=org/CN=names[0]",
- * subjectAltName with every name (IPv4/IPv6 literals as IP, others as DNS),
+ * subjectAltName with every name as the configuration parsed it (Config's
+ * servers[]: is_ip ones as iPAddress from their bytes, others as dNSName),
  * basicConstraints critical CA:FALSE, keyUsage critical digitalSignature
  * (+keyEncipherment for RSA), extendedKeyUsage serverAuth, SKI and AKI, and
  * when crl_uri is non-NULL (an http:// or https:// URI of visible ASCII,
  * else -EINVAL) crlDistributionPoints with that one URI. */
-int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, char *const *names,
+int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert);
 
 /* Client certificate "/O=org/CN=cn" with extendedKeyUsage clientAuth,
@@ -74,8 +75,9 @@ int pki_key_matches_cert(EVP_PKEY *key, X509 *cert);
 int pki_cert_verify(X509 *cert, X509 *ca, time_t now, long margin);
 
 /* 1 when the subjectAltName of cert holds exactly the set of names given
- * (order does not matter; IP literals compared as addresses), 0 otherwise. */
-int pki_cert_matches_names(X509 *cert, char *const *names, size_t n_names);
+ * (order does not matter; is_ip names compared as addresses with iPAddress
+ * entries, others with dNSName entries ignoring case), 0 otherwise. */
+int pki_cert_matches_names(X509 *cert, const ServerName *names, size_t n_names);
 
 /* 1 when key is of the given type (EC P-256 / RSA 4096), 0 otherwise. */
 int pki_key_is_type(EVP_PKEY *key, KeyType type);

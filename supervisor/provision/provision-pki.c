@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "detail.h"
 #include "fileio.h"
 #include "macro.h"
 #include "openssl-util.h"
@@ -75,16 +76,16 @@ static const PkiItem *pki_item(const char *name) {
 }
 
 /* The CRL distribution point of the certificates `issuer` (an item name)
- * signs: the first server name, bracketed when it is an IPv6 address, and
- * the pull port unless it is https' own 443. */
+ * signs: the first server name's authority on the pull port (bracketed
+ * when an IPv6 address, no port when https' own 443). */
 static int crl_uri(const Config *c, const char *issuer, char **ret) {
-        const char *name = c->server_names[0];
-        bool v6 = strchr(name, ':') != NULL;
-        char port[8] = "";
+        _cleanup_free_ char *authority = NULL;
+        int r;
 
-        if (c->pull.listen.port != 443)
-                (void) snprintf(port, sizeof port, ":%u", c->pull.listen.port);
-        if (asprintf(ret, "https://%s%s%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "", port,
+        r = config_server_authority(&c->servers[0], c->pull.listen.port, &authority);
+        if (r < 0)
+                return r;
+        if (asprintf(ret, "https://%s%s", authority,
                      streq(issuer, "server-ca") ? CRL_URL_PATH_SERVER_CA : CRL_URL_PATH_CLIENT_CA) < 0)
                 return -ENOMEM;
         return 0;
@@ -241,6 +242,17 @@ static void verdict(PkiVerdict *v, PkiState s, const char *reason) {
         }
 }
 
+/* A PKI_FIX_MODES verdict naming what when rel's mode or owner is not
+ * mode and owner; a negative errno when rel cannot be looked at. */
+static int judge_mode(const Provision *p, PkiVerdict *v, const char *rel, mode_t mode, Owner owner,
+                      const char *what) {
+        int r = mode_right(p, rel, mode, owner);
+
+        if (r == 0)
+                verdict(v, PKI_FIX_MODES, what);
+        return r < 0 ? r : 0;
+}
+
 static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         const Config *c = p->config;
         _cleanup_key_ EVP_PKEY *key = NULL, *issuer_key = NULL;
@@ -284,7 +296,7 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                                      : "not signed by the current CA or expires within 30 days"),
                        0;
         if (streq(it->name, "server-cert") &&
-            pki_cert_matches_names(cert, c->server_names, c->n_server_names) != 1)
+            pki_cert_matches_names(cert, c->servers, c->n_server_names) != 1)
                 return verdict(v, PKI_NEW_CERT, "server_names changed"), 0;
         if (streq(it->name, "server-cert")) {
                 _cleanup_free_ char *uri = NULL;
@@ -299,17 +311,10 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                 }
         }
 
-        r = mode_right(p, it->key, it->key_mode, it->key_owner);
+        r = judge_mode(p, v, it->key, it->key_mode, it->key_owner, "key mode or owner");
         if (r < 0)
                 return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "key mode or owner");
-        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "certificate mode or owner");
-        return 0;
+        return judge_mode(p, v, it->cert, 0644, OWNER_ROOT, "certificate mode or owner");
 }
 
 /* The CRL of item `it` (signed by ca), only when it is genuine. -ENOENT
@@ -423,12 +428,7 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         time_t limit = time(NULL) + RENEW_MARGIN_SECONDS;
         if (!next || X509_cmp_time(next, &limit) <= 0)
                 return verdict(v, PKI_NEW_CERT, "CRL's nextUpdate within 30 days"), 0;
-        r = mode_right(p, it->cert, 0644, OWNER_ROOT);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                verdict(v, PKI_FIX_MODES, "CRL mode or owner");
-        return 0;
+        return judge_mode(p, v, it->cert, 0644, OWNER_ROOT, "CRL mode or owner");
 }
 
 static int client_paths(const char *name, char **ret_key, char **ret_cert) {
@@ -562,7 +562,7 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         if (r < 0)
                 return r;
         if (streq(it->name, "server-cert"))
-                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->server_names,
+                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->servers,
                                         c->n_server_names, c->cert_days, uri, ret_cert);
         return pki_issue_client(issuer_cert, issuer_key, key, c->organization, c->initial_client, c->cert_days,
                                 uri, ret_cert);
@@ -709,46 +709,63 @@ fail:
 
 /* ---- client certificates after provisioning (regvisor pki) -------------- */
 
+/* Where NAME's client credential lives: relative to the TLS directory
+ * (for write_pem and load_cert) and in full, with the .revoked name its
+ * certificate gets when revoked. */
+typedef struct {
+        char *key_rel, *cert_rel;
+        char *key_path, *cert_path, *revoked_path;
+} ClientFiles;
+
+static void client_files_done(ClientFiles *f) {
+        free(f->key_rel);
+        free(f->cert_rel);
+        free(f->key_path);
+        free(f->cert_path);
+        free(f->revoked_path);
+}
+
+static int client_files(Provision *p, const char *name, ClientFiles *ret) {
+        int r;
+
+        r = client_paths(name, &ret->key_rel, &ret->cert_rel);
+        if (r < 0)
+                return r;
+        ret->key_path = tls_path(p, ret->key_rel);
+        ret->cert_path = tls_path(p, ret->cert_rel);
+        if (!ret->key_path || !ret->cert_path || asprintf(&ret->revoked_path, "%s.revoked", ret->cert_path) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Issues NAME's certificate for public_key (a request's, signed on the
  * client: no key is written here) or, when it is NULL, for a new key made
  * and written here. */
 static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bool reissue, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *pem = NULL, *path = NULL, *revoked = NULL,
-                            *uri = NULL;
+        _cleanup_(client_files_done) ClientFiles f = {};
+        _cleanup_free_ char *pem = NULL, *uri = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
         _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
         size_t n;
         int r;
 
-        r = client_paths(name, &key_rel, &cert_rel);
+        r = client_files(p, name, &f);
         if (r < 0)
                 return r;
-        path = tls_path(p, cert_rel);
-        if (!path || asprintf(&revoked, "%s.revoked", path) < 0)
-                return -ENOMEM;
-        if (access(path, F_OK) == 0) {
-                if (ret_detail && asprintf(ret_detail, "%s exists: revoke it first to reissue", path) < 0)
-                        *ret_detail = NULL;
-                return -EEXIST;
-        }
+        if (access(f.cert_path, F_OK) == 0)
+                return detail_set(ret_detail, -EEXIST, "%s exists: revoke it first to reissue", f.cert_path);
         /* A revoked name gets a new credential only when asked in so many
          * words: a script re-running issue-client must not undo a revoke. */
-        if (!reissue && access(revoked, F_OK) == 0) {
-                if (ret_detail && asprintf(ret_detail,
-                                           "%s's last certificate was revoked (%s): not reissued; pass --reissue "
-                                           "to issue a new certificate for the same name",
-                                           name, revoked) < 0)
-                        *ret_detail = NULL;
-                return -EPERM;
-        }
+        if (!reissue && access(f.revoked_path, F_OK) == 0)
+                return detail_set(ret_detail, -EPERM,
+                                  "%s's last certificate was revoked (%s): not reissued; pass --reissue to issue "
+                                  "a new certificate for the same name",
+                                  name, f.revoked_path);
         r = load_issuer(p, pki_item("client"), &ca_key, &ca);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "client CA: %s (run regvisor provision first)", strerror(-r)) < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
+        if (r < 0)
+                return detail_set(ret_detail, r, "client CA: %s (run regvisor provision first)", strerror(-r));
         if (!public_key) {
-                r = new_key_file(p, key_rel, 0600, OWNER_ROOT, &key);
+                r = new_key_file(p, f.key_rel, 0600, OWNER_ROOT, &key);
                 if (r < 0)
                         return r;
         }
@@ -764,12 +781,10 @@ static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bo
         r = pki_cert_to_pem(cert, &pem, &n);
         if (r < 0)
                 return r;
-        r = write_pem(p, cert_rel, pem, n, 0644, OWNER_ROOT);
+        r = write_pem(p, f.cert_rel, pem, n, 0644, OWNER_ROOT);
         if (r < 0)
                 return r;
-        if (ret_detail && asprintf(ret_detail, "%s", path) < 0)
-                *ret_detail = NULL;
-        return 0;
+        return detail_set(ret_detail, 0, "%s", f.cert_path);
 }
 
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
@@ -925,44 +940,31 @@ int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **
 }
 
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
-        _cleanup_free_ char *key_rel = NULL, *cert_rel = NULL, *cert_path = NULL, *key_path = NULL,
-                            *revoked_path = NULL;
+        _cleanup_(client_files_done) ClientFiles f = {};
         _cleanup_x509_ X509 *cert = NULL;
         char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
         long number;
         int r;
 
-        r = client_paths(name, &key_rel, &cert_rel);
+        r = client_files(p, name, &f);
         if (r < 0)
                 return r;
-        cert_path = tls_path(p, cert_rel);
-        key_path = tls_path(p, key_rel);
-        if (!cert_path || !key_path || asprintf(&revoked_path, "%s.revoked", cert_path) < 0)
-                return -ENOMEM;
-        r = load_cert(p, cert_rel, &cert);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s%s", cert_path, strerror(-r),
-                                           r == -ENOENT && access(revoked_path, F_OK) == 0
-                                                   ? " (already revoked: see its .revoked)"
-                                                   : "") < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
+        r = load_cert(p, f.cert_rel, &cert);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s%s", f.cert_path, strerror(-r),
+                                  r == -ENOENT && access(f.revoked_path, F_OK) == 0
+                                          ? " (already revoked: see its .revoked)"
+                                          : "");
         /* The CRL first: once it is written the certificate is refused,
          * whatever happens to the files below. A CRL that is not genuine
          * stops everything here, untouched. */
         r = write_next_crl(p, pki_item("crl"), X509_get0_serialNumber(cert), reason, sizeof reason, &number);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s", reason[0] ? reason : strerror(-r)) < 0)
-                        *ret_detail = NULL;
-                return r;
-        }
-        if (rename(cert_path, revoked_path) < 0)
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s", reason[0] ? reason : strerror(-r));
+        if (rename(f.cert_path, f.revoked_path) < 0)
                 return negative_errno();
-        if (unlink(key_path) < 0 && errno != ENOENT)
+        if (unlink(f.key_path) < 0 && errno != ENOENT)
                 return negative_errno();
-        if (ret_detail && asprintf(ret_detail, "%s revoked (CRL number %ld%s%s)", name, number,
-                                   reason[0] ? ", " : "", reason) < 0)
-                *ret_detail = NULL;
-        return 0;
+        return detail_set(ret_detail, 0, "%s revoked (CRL number %ld%s%s)", name, number, reason[0] ? ", " : "",
+                          reason);
 }

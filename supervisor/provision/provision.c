@@ -132,104 +132,114 @@ void provision_done(Provision *p) {
 
 /* ---- generic rows: managed directories and files ----------------------- */
 
-static int directory_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        const ManagedDirectory *d = s->data;
-        _cleanup_free_ char *path = NULL, *full = NULL;
+/* Where a managed row's path lands (below --root) and whose it is. */
+typedef struct {
+        char *full;
         uid_t uid;
         gid_t gid;
+} Target;
+
+static void target_done(Target *t) {
+        free(t->full);
+}
+
+/* path is what the row rendered: NULL when this configuration needs no such
+ * file or directory (returns 0 with t->full NULL). */
+static int target_of(Provision *p, const char *path, Owner owner, Target *t) {
+        int r;
+
+        if (!path)
+                return 0;
+        r = provision_owner(p, owner, &t->uid, &t->gid);
+        if (r < 0)
+                return r;
+        t->full = provision_path(p, path);
+        return t->full ? 0 : -ENOMEM;
+}
+
+static int directory_target(Provision *p, const ProvisionStep *s, Target *t) {
+        const ManagedDirectory *d = s->data;
+        _cleanup_free_ char *path = NULL;
         int r;
 
         r = d->path(p, &path);
-        if (r < 0)
-                return r;
-        if (!path) /* not needed with this configuration */
-                return 1;
-        r = provision_owner(p, d->owner, &uid, &gid);
-        if (r < 0)
-                return r;
-        full = provision_path(p, path);
-        if (!full)
-                return -ENOMEM;
-        r = directory_matches(full, d->mode, uid, gid);
+        return r < 0 ? r : target_of(p, path, d->owner, t);
+}
+
+static int directory_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const ManagedDirectory *d = s->data;
+        _cleanup_(target_done) Target t = {};
+        int r;
+
+        r = directory_target(p, s, &t);
+        if (r < 0 || !t.full) /* not needed with this configuration: fine */
+                return r < 0 ? r : 1;
+        r = directory_matches(t.full, d->mode, t.uid, t.gid);
         if (r == 0)
-                detail_set(ret_detail, 0, "%s (%04o)", full, (unsigned) d->mode);
+                detail_set(ret_detail, 0, "%s (%04o)", t.full, (unsigned) d->mode);
         else if (r < 0)
-                detail_set(ret_detail, 0, "%s: %s", full, strerror(-r));
+                detail_set(ret_detail, 0, "%s: %s", t.full, strerror(-r));
         return r;
 }
 
 static int directory_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         const ManagedDirectory *d = s->data;
-        _cleanup_free_ char *path = NULL, *full = NULL;
-        uid_t uid;
-        gid_t gid;
+        _cleanup_(target_done) Target t = {};
         int r;
 
-        r = d->path(p, &path);
-        if (r < 0 || !path)
+        r = directory_target(p, s, &t);
+        if (r < 0 || !t.full)
                 return r;
-        r = provision_owner(p, d->owner, &uid, &gid);
+        r = ensure_directory(t.full, d->mode, t.uid, t.gid);
         if (r < 0)
-                return r;
-        full = provision_path(p, path);
-        if (!full)
-                return -ENOMEM;
-        r = ensure_directory(full, d->mode, uid, gid);
-        if (r < 0)
-                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
-        detail_set(ret_detail, 0, "%s (%04o)", full, (unsigned) d->mode);
+                return detail_set(ret_detail, r, "%s: %s", t.full, strerror(-r));
+        detail_set(ret_detail, 0, "%s (%04o)", t.full, (unsigned) d->mode);
         return 0;
+}
+
+/* The row's file: its target and the content it should have. */
+static int file_target(Provision *p, const ProvisionStep *s, Target *t, char **ret_content) {
+        const ManagedFile *f = s->data;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = f->render(p, &path, ret_content);
+        return r < 0 ? r : target_of(p, path, f->owner, t);
 }
 
 static int file_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         const ManagedFile *f = s->data;
-        _cleanup_free_ char *path = NULL, *content = NULL, *full = NULL;
+        _cleanup_(target_done) Target t = {};
+        _cleanup_free_ char *content = NULL;
         bool content_same;
-        uid_t uid;
-        gid_t gid;
         int r;
 
-        r = f->render(p, &path, &content);
-        if (r < 0)
-                return r;
-        if (!path)
-                return 1;
-        r = provision_owner(p, f->owner, &uid, &gid);
-        if (r < 0)
-                return r;
-        full = provision_path(p, path);
-        if (!full)
-                return -ENOMEM;
-        r = file_matches(full, content, strlen(content), f->mode, uid, gid, &content_same);
+        r = file_target(p, s, &t, &content);
+        if (r < 0 || !t.full)
+                return r < 0 ? r : 1;
+        r = file_matches(t.full, content, strlen(content), f->mode, t.uid, t.gid, &content_same);
         if (r == 0)
-                detail_set(ret_detail, 0, "%s (%s)", full, content_same ? "mode or owner" : "content");
+                detail_set(ret_detail, 0, "%s (%s)", t.full, content_same ? "mode or owner" : "content");
         else if (r < 0)
-                detail_set(ret_detail, 0, "%s: %s", full, strerror(-r));
+                detail_set(ret_detail, 0, "%s: %s", t.full, strerror(-r));
         return r;
 }
 
 static int file_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         const ManagedFile *f = s->data;
-        _cleanup_free_ char *path = NULL, *content = NULL, *full = NULL;
-        uid_t uid;
-        gid_t gid;
+        _cleanup_(target_done) Target t = {};
+        _cleanup_free_ char *content = NULL;
         int r;
 
-        r = f->render(p, &path, &content);
-        if (r < 0 || !path)
+        r = file_target(p, s, &t, &content);
+        if (r < 0 || !t.full)
                 return r;
-        r = provision_owner(p, f->owner, &uid, &gid);
-        if (r < 0)
-                return r;
-        full = provision_path(p, path);
-        if (!full)
-                return -ENOMEM;
-        r = mkdir_parents(full);
+        r = mkdir_parents(t.full);
         if (r >= 0)
-                r = write_file_atomic(full, content, strlen(content), f->mode, uid, gid);
+                r = write_file_atomic(t.full, content, strlen(content), f->mode, t.uid, t.gid);
         if (r < 0)
-                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
-        detail_set(ret_detail, 0, "%s", full);
+                return detail_set(ret_detail, r, "%s: %s", t.full, strerror(-r));
+        detail_set(ret_detail, 0, "%s", t.full);
         return 0;
 }
 

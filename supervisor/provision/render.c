@@ -26,11 +26,15 @@ typedef struct {
         size_t size;
 } Text;
 
+/* A memstream for one generated file, GENERATED_HEADER already in it. */
 static int text_open(Text *t) {
         t->buf = NULL;
         t->size = 0;
         t->f = open_memstream(&t->buf, &t->size);
-        return t->f ? 0 : -ENOMEM;
+        if (!t->f)
+                return -ENOMEM;
+        fputs(GENERATED_HEADER, t->f);
+        return 0;
 }
 
 static int text_close(Text *t, char **ret) {
@@ -47,7 +51,6 @@ int render_containers_conf(const Config *c, uid_t uid, char **ret) {
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         fputs("# Rootless podman for the registry's service user: all state outside $HOME.\n\n"
               "[containers]\n"
               "# runc cannot join a session keyring inside some containers (nspawn)\n"
@@ -74,7 +77,6 @@ int render_storage_conf(const Config *c, uid_t uid, char **ret) {
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         fputs("[storage]\n"
               "driver = \"overlay\"\n",
               t.f);
@@ -94,7 +96,6 @@ int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const 
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         if (c->listen.kind == LISTEN_UNIX) {
                 _cleanup_free_ char *copy = strdup(c->listen.path);
                 if (!copy) {
@@ -123,7 +124,6 @@ int render_registry_config(const Config *c, const char *secret, char **ret) {
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         fputs("version: 0.1\n"
               "log:\n"
               "  level: info\n"
@@ -226,7 +226,6 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         fputs("[Unit]\n"
               "Description=Distribution registry v2 for regvisor (rootless podman, pinned digest)\n"
               "Documentation=https://github.com/regvisor/regvisor\n"
@@ -319,7 +318,6 @@ int render_registries_d(const Config *c, char **ret) {
                 return r;
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         if (c->signing_mode == SIGNING_GPG) {
                 /* Declaring a namespace here would make a client's own
                  * lookaside entry for it an error (containers/image refuses
@@ -344,7 +342,6 @@ int render_registries_conf(const Config *c, char **ret) {
 
         if (text_open(&t) < 0)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t.f);
         fputs("# As the install guide sets it: short names resolve on Docker Hub only,\n"
               "# never silently on another registry.\n"
               "unqualified-search-registries = [\"docker.io\"]\n",

@@ -2,12 +2,14 @@
 /*
  * What the status listener (status.c) answers: /livez from the loop itself,
  * /readyz from the table's state and the proxy port checks, /metrics in
- * Prometheus text with the supervisor's state and the proxy's counters.
+ * Prometheus text (common/prom.c) with the supervisor's state and the
+ * proxy's counters.
  */
 #include <stdio.h>
 
 #include "macro.h"
 #include "metrics.h"
+#include "prom.h"
 #include "supervisor.h"
 
 /* 200 "ok" only in SUP_RUNNING with both proxy ports accepting; otherwise
@@ -29,49 +31,74 @@ static int readyz(Supervisor *s, FILE *out) {
         return 503;
 }
 
+/* The supervisor's own one-sample families, as data: name, type, help and
+ * how to read the value from the Supervisor. */
+typedef struct {
+        const char *name;
+        const char *type;
+        const char *help;
+        double (*value)(const Supervisor *s);
+} Gauge;
+
+static double registry_ready(const Supervisor *s) {
+        return s->state == SUP_RUNNING;
+}
+static double registry_restarts(const Supervisor *s) {
+        return s->restarts;
+}
+static double failures_in_window(const Supervisor *s) {
+        return s->n_failures;
+}
+static double backoff_seconds(const Supervisor *s) {
+        return s->state == SUP_BACKOFF ? s->backoff_delay_ms / 1000.0 : 0.0;
+}
+static double last_ready(const Supervisor *s) {
+        return (double) s->last_probe_ok_wall;
+}
+static double proxy_listening(const Supervisor *s) {
+        return s->proxy_listening;
+}
+static double proxy_restarts(const Supervisor *s) {
+        return s->proxy_restarts;
+}
+
+static const Gauge gauges[] = {
+        {"regvisor_registry_ready", "gauge", "1 when GET /v2/ on the registry's socket answers 200.",
+         registry_ready},
+        {"regvisor_registry_restarts_total", "counter", "Restarts of the registry by the supervisor.",
+         registry_restarts},
+        {"regvisor_registry_failures_in_window", "gauge", "Failures counted towards restart_limit.",
+         failures_in_window},
+        {"regvisor_registry_backoff_seconds", "gauge", "Current restart delay (0 unless waiting).",
+         backoff_seconds},
+        {"regvisor_registry_last_ready_timestamp_seconds", "gauge", "Last successful probe.", last_ready},
+        {"regvisor_proxy_listening", "gauge", "1 when both proxy ports accept connections.", proxy_listening},
+        {"regvisor_proxy_restarts_total", "counter", "Restarts of the proxy by the supervisor.", proxy_restarts},
+};
+
 static int metrics(Supervisor *s, FILE *out) {
-        fputs("# HELP regvisor_supervisor_state The supervisor's state (1 for the current one).\n"
-              "# TYPE regvisor_supervisor_state gauge\n",
-              out);
+        prom_family(out, "regvisor_supervisor_state", "gauge", "The supervisor's state (1 for the current one).");
         for (int i = 0; i < _SUP_STATE_MAX; i++)
-                fprintf(out, "regvisor_supervisor_state{state=\"%s\"} %d\n", supervisor_state_to_string(i),
-                        i == (int) s->state);
-        fprintf(out,
-                "# HELP regvisor_registry_ready 1 when GET /v2/ on the registry's socket answers 200.\n"
-                "# TYPE regvisor_registry_ready gauge\n"
-                "regvisor_registry_ready %d\n"
-                "# HELP regvisor_registry_restarts_total Restarts of the registry by the supervisor.\n"
-                "# TYPE regvisor_registry_restarts_total counter\n"
-                "regvisor_registry_restarts_total %u\n"
-                "# HELP regvisor_registry_failures_in_window Failures counted towards restart_limit.\n"
-                "# TYPE regvisor_registry_failures_in_window gauge\n"
-                "regvisor_registry_failures_in_window %u\n"
-                "# HELP regvisor_registry_backoff_seconds Current restart delay (0 unless waiting).\n"
-                "# TYPE regvisor_registry_backoff_seconds gauge\n"
-                "regvisor_registry_backoff_seconds %.3f\n"
-                "# HELP regvisor_registry_last_ready_timestamp_seconds Last successful probe.\n"
-                "# TYPE regvisor_registry_last_ready_timestamp_seconds gauge\n"
-                "regvisor_registry_last_ready_timestamp_seconds %lld\n"
-                "# HELP regvisor_proxy_listening 1 when both proxy ports accept connections.\n"
-                "# TYPE regvisor_proxy_listening gauge\n"
-                "regvisor_proxy_listening %d\n"
-                "# HELP regvisor_proxy_restarts_total Restarts of the proxy by the supervisor.\n"
-                "# TYPE regvisor_proxy_restarts_total counter\n"
-                "regvisor_proxy_restarts_total %u\n",
-                s->state == SUP_RUNNING, s->restarts, s->n_failures,
-                s->state == SUP_BACKOFF ? s->backoff_delay_ms / 1000.0 : 0.0,
-                (long long) s->last_probe_ok_wall, s->proxy_listening, s->proxy_restarts);
-        fputs("# HELP regvisor_certificate_expiry_timestamp_seconds notAfter of each certificate.\n"
-              "# TYPE regvisor_certificate_expiry_timestamp_seconds gauge\n",
-              out);
+                prom_sample_i64(out, "regvisor_supervisor_state",
+                                &(PromLabel) {"state", supervisor_state_to_string(i)}, 1, i == (int) s->state);
+        for (size_t i = 0; i < ELEMENTSOF(gauges); i++) {
+                char v[32];
+
+                /* %.15g: whole numbers (counts, timestamps) print as digits,
+                 * the backoff delay keeps its milliseconds. */
+                (void) snprintf(v, sizeof v, "%.15g", gauges[i].value(s));
+                prom_family(out, gauges[i].name, gauges[i].type, gauges[i].help);
+                prom_sample(out, gauges[i].name, NULL, 0, v);
+        }
+        prom_family(out, "regvisor_certificate_expiry_timestamp_seconds", "gauge", "notAfter of each certificate.");
         for (size_t i = 0; i < s->n_certs; i++)
-                fprintf(out, "regvisor_certificate_expiry_timestamp_seconds{certificate=\"%s\"} %lld\n",
-                        s->certs[i].name, (long long) s->certs[i].not_after);
-        fprintf(out,
-                "# HELP regvisor_info The running version and the pinned image.\n"
-                "# TYPE regvisor_info gauge\n"
-                "regvisor_info{version=\"%s\",image_digest=\"%s\"} 1\n",
-                REGVISOR_VERSION, s->config.image_digest);
+                prom_sample_i64(out, "regvisor_certificate_expiry_timestamp_seconds",
+                                &(PromLabel) {"certificate", s->certs[i].name}, 1, s->certs[i].not_after);
+        prom_family(out, "regvisor_info", "gauge", "The running version and the pinned image.");
+        prom_sample(out, "regvisor_info",
+                    (const PromLabel[]) {{"version", REGVISOR_VERSION}, {"image_digest", s->config.image_digest ? s->config.image_digest : ""}},
+                    2,
+                    "1");
         if (s->metrics)
                 (void) proxy_metrics_render(s->metrics, out);
         return 200;

@@ -27,12 +27,10 @@
 #include "macro.h"
 #include "openssl-util.h"
 #include "pki.h"
+#include "server-names.h"
 
 #define DAY (24L * 60 * 60)
 
-/* A writable copy of a string literal: the names arrays are char *const *,
- * as in Config, and -Wwrite-strings makes literals const. */
-#define S(x) ((char[]){x})
 
 /* Shared by every test: made in group_setup, freed in group_teardown. */
 static struct {
@@ -44,7 +42,11 @@ static struct {
         EVP_PKEY *server_key;
 } g;
 
-static char *const server_names[] = {S("registry.example.com"), S("192.0.2.10"), S("2001:db8::1")};
+/* The test's server names, as config.c parses them. */
+#define REG SN_DNS("registry.example.com")
+#define V4 SN_IP4("192.0.2.10", 192, 0, 2, 10)
+#define V6 SN_IP6("2001:db8::1", 0x20, 0x01, 0x0d, 0xb8, [15] = 1)
+static const ServerName server_names[] = {REG, V4, V6};
 
 static int group_setup(void **state) {
         (void)state;
@@ -157,7 +159,7 @@ static X509 *make_plain_cert(EVP_PKEY *key, const char *const *attrs, size_t n_a
         return TAKE_PTR(cert);
 }
 
-static X509 *issue_server(EVP_PKEY *key, char *const *names, size_t n_names, unsigned days) {
+static X509 *issue_server(EVP_PKEY *key, const ServerName *names, size_t n_names, unsigned days) {
         X509 *cert = NULL;
 
         assert_int_equal(pki_issue_server(g.ca, g.ca_key, key, "Example Org", names, n_names, days, NULL, &cert),
@@ -394,7 +396,7 @@ static void test_issue_server_ec(void **state) {
 }
 
 static void test_issue_server_rsa(void **state) {
-        char *const names[] = {S("10.0.0.1"), S("reg.internal")};
+        const ServerName names[] = {SN_IP4("10.0.0.1", 10, 0, 0, 1), SN_DNS("reg.internal")};
         static const char *const san[] = {"IP:10.0.0.1", "DNS:reg.internal"};
         _cleanup_(X509_freep) X509 *cert = issue_server(g.rsa_key, names, 2, 1);
 
@@ -419,11 +421,12 @@ static void test_issue_server_rsa_ca(void **state) {
 }
 
 static void test_issue_server_invalid(void **state) {
-        char *const comma[] = {S("a.example,DNS:evil.example")};
-        char *const space[] = {S("a example")};
-        char *const empty[] = {S("")};
-        char *const null[] = {S("a.example"), NULL};
-        char long_label[70], *long_cn[] = {long_label, S("b.example")};
+        const ServerName comma[] = {SN_DNS("a.example,DNS:evil.example")};
+        const ServerName space[] = {SN_DNS("a example")};
+        const ServerName empty[] = {SN_DNS("")};
+        const ServerName null[] = {SN_DNS("a.example"), SN_DNS(NULL)};
+        char long_label[70];
+        const ServerName long_cn[] = {SN_DNS(long_label), SN_DNS("b.example")};
         _cleanup_(X509_freep) X509 *server = issue_server(g.server_key, server_names, 1, 30);
         X509 *cert = (X509 *)&g;
 
@@ -459,7 +462,7 @@ static void test_issue_server_invalid(void **state) {
 
 static void test_issue_client(void **state) {
         _cleanup_(X509_freep) X509 *cert = issue_client("alice");
-        char *const names[] = {S("alice")};
+        const ServerName names[] = {SN_DNS("alice")};
 
         (void)state;
         check_leaf(cert, g.ca, KU_DIGITAL_SIGNATURE, XKU_SSL_CLIENT, "alice");
@@ -488,18 +491,20 @@ static void test_issue_client_invalid(void **state) {
 
 static void test_matches_names(void **state) {
         _cleanup_(X509_freep) X509 *cert = issue_server(g.server_key, server_names, 3, 30);
-        char *const reordered[] = {S("2001:db8::1"), S("registry.example.com"), S("192.0.2.10")};
-        char *const other_case[] = {S("Registry.EXAMPLE.com"), S("192.0.2.10"), S("2001:db8::1")};
-        char *const other_form[] = {S("registry.example.com"), S("192.0.2.10"),
-                                    S("2001:0db8:0:0:0:0:0:0001")};
-        char *const duplicated[] = {S("registry.example.com"), S("192.0.2.10"), S("2001:db8::1"),
-                                    S("192.0.2.10")};
-        char *const missing[] = {S("registry.example.com"), S("192.0.2.10")};
-        char *const extra[] = {S("registry.example.com"), S("192.0.2.10"), S("2001:db8::1"),
-                               S("mirror.example.com")};
-        char *const changed_ip[] = {S("registry.example.com"), S("192.0.2.11"), S("2001:db8::1")};
-        char *const mapped_ip[] = {S("registry.example.com"), S("::ffff:192.0.2.10"), S("2001:db8::1")};
-        char *const prefix[] = {S("registry.example"), S("192.0.2.10"), S("2001:db8::1")};
+        const ServerName reordered[] = {V6, REG, V4};
+        const ServerName other_case[] = {SN_DNS("Registry.EXAMPLE.com"), V4, V6};
+        const ServerName other_form[] = {REG, V4,
+                                         SN_IP6("2001:0db8:0:0:0:0:0:0001", 0x20, 0x01, 0x0d, 0xb8, [15] = 1)};
+        const ServerName duplicated[] = {REG, V4, V6, V4};
+        const ServerName missing[] = {REG, V4};
+        const ServerName extra[] = {REG, V4, V6,
+                                    SN_DNS("mirror.example.com")};
+        const ServerName changed_ip[] = {REG, SN_IP4("192.0.2.11", 192, 0, 2, 11), V6};
+        const ServerName mapped_ip[] = {REG,
+                                        SN_IP6("::ffff:192.0.2.10", [10] = 0xff, [11] = 0xff, [12] = 192, [14] = 2,
+                                               [15] = 10),
+                                        V6};
+        const ServerName prefix[] = {SN_DNS("registry.example"), V4, V6};
 
         (void)state;
         assert_int_equal(pki_cert_matches_names(cert, server_names, 3), 1);
@@ -521,16 +526,36 @@ static void test_matches_names(void **state) {
 static void test_matches_names_ip_not_dns(void **state) {
         /* A name that is an IP literal is an iPAddress, never a dNSName: a
          * certificate holding only the DNS spelling does not match. */
-        char *const dns_only[] = {S("a.example")};
-        char *const ip[] = {S("192.0.2.10")};
+        const ServerName dns_only[] = {SN_DNS("a.example")};
+        const ServerName ip[] = {V4};
         _cleanup_(X509_freep) X509 *cert = issue_server(g.server_key, dns_only, 1, 30);
         _cleanup_(X509_freep) X509 *ip_cert = issue_server(g.server_key, ip, 1, 30);
-        char *const as_dns[] = {S("a.example"), S("192.0.2.10")};
+        const ServerName as_dns[] = {SN_DNS("a.example"), SN_DNS("192.0.2.10")};
 
         (void)state;
         assert_int_equal(pki_cert_matches_names(cert, as_dns, 2), 0);
         assert_int_equal(pki_cert_matches_names(ip_cert, ip, 1), 1);
         assert_int_equal(pki_cert_matches_names(ip_cert, dns_only, 1), 0);
+}
+
+/* pki takes the configuration's word for what a name is: the SAN entry
+ * comes from is_ip and the parsed bytes, never from reading the text
+ * again (config.c is the one place that decides). */
+static void test_names_as_parsed(void **state) {
+        const ServerName digits_as_dns[] = {SN_DNS("10.0.0.1")};
+        const ServerName bytes[] = {SN_IP4("10.0.0.1", 10, 0, 0, 2)};
+        static const char *const dns_san[] = {"DNS:10.0.0.1"};
+        static const char *const ip_san[] = {"IP:10.0.0.2"};
+        _cleanup_(X509_freep) X509 *dns = issue_server(g.server_key, digits_as_dns, 1, 30);
+        _cleanup_(X509_freep) X509 *ip = issue_server(g.server_key, bytes, 1, 30);
+
+        (void)state;
+        assert_san(dns, dns_san, 1);
+        assert_san(ip, ip_san, 1);
+        assert_int_equal(pki_cert_matches_names(dns, digits_as_dns, 1), 1);
+        assert_int_equal(pki_cert_matches_names(dns, bytes, 1), 0);
+        assert_int_equal(pki_cert_matches_names(ip, bytes, 1), 1);
+        assert_int_equal(pki_cert_matches_names(ip, digits_as_dns, 1), 0);
 }
 
 static void test_common_name(void **state) {
@@ -962,7 +987,7 @@ static void test_crl_number_large(void **state) {
  * (what testssl.sh greps for), refused when it is not a plain http(s) URI. */
 static void test_crl_distribution_point(void **state) {
         static const char uri[] = "https://registry.example.com/regvisor/crl/server-ca.crl";
-        char *const names[] = {(char *)"registry.example.com"};
+        const ServerName names[] = {REG};
         _cleanup_(X509_freep) X509 *server = NULL, *client = NULL, *plain = NULL, *bad = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(BIO_freep) BIO *text = NULL;
@@ -1022,6 +1047,7 @@ int main(void) {
                 T(test_issue_client_invalid),
                 T(test_matches_names),
                 T(test_matches_names_ip_not_dns),
+                T(test_names_as_parsed),
                 T(test_common_name),
                 T(test_cert_not_after),
                 T(test_verify),

@@ -21,6 +21,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "pki.h"
+#include "server-names.h"
 #include "provision.h"
 
 /* A --root run writes every file owned as on a host: root and the service
@@ -295,7 +296,7 @@ static void test_crl_distribution_point(void **state) {
         X509_CRL *crl = NULL;
         ProvisionCounts n;
         PkiCall call = {.name = "bob"};
-        char *const names[] = {(char *)"registry.test", (char *)"other.test"};
+        const ServerName names[] = {SN_DNS("registry.test"), SN_DNS("other.test")};
 
         /* As provisioned: the distribution point, and a CRL of the server CA there. */
         cert = cert_rel(CERTS "/registry.crt");

@@ -491,6 +491,42 @@ static void test_run_refuses_a_missing_service_user(void **state) {
         assert_null(c.service_user);
 }
 
+/* ---- /metrics ------------------------------------------------------------------------ */
+
+/* The supervisor's /metrics through common/prom.c: one sample a family,
+ * the state as a label set, certificate names escaped as label values (a
+ * client name with a quote once broke the whole page for a scraper). */
+static void test_metrics_page(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *out;
+
+        f->s.state = SUP_BACKOFF;
+        f->s.backoff_delay_ms = 1500;
+        f->s.restarts = 3;
+        f->s.last_probe_ok_wall = 1796000000;
+        f->s.certs[0].name = strdup("client/a\"b\\c");
+        f->s.certs[0].not_after = 1800000000;
+        f->s.n_certs = 1;
+        out = open_memstream(&text, &size);
+        assert_non_null(out);
+        assert_int_equal(pages_render(STATUS_METRICS, out, &f->s), 200);
+        assert_int_equal(fclose(out), 0);
+
+        assert_contains(text,
+                        "regvisor_certificate_expiry_timestamp_seconds{certificate=\"client/a\\\"b\\\\c\"} 1800000000\n");
+        assert_contains(text, "# TYPE regvisor_supervisor_state gauge\n");
+        assert_contains(text, "regvisor_supervisor_state{state=\"backoff\"} 1\n");
+        assert_contains(text, "regvisor_supervisor_state{state=\"running\"} 0\n");
+        assert_contains(text, "# TYPE regvisor_registry_restarts_total counter\n");
+        assert_contains(text, "\nregvisor_registry_restarts_total 3\n");
+        assert_contains(text, "\nregvisor_registry_backoff_seconds 1.5\n");
+        assert_contains(text, "\nregvisor_registry_last_ready_timestamp_seconds 1796000000\n");
+        assert_contains(text, "\nregvisor_registry_ready 0\n");
+        assert_contains(text, "regvisor_info{version=\"" REGVISOR_VERSION "\",image_digest=\"");
+}
+
 #define fixture_test(t) cmocka_unit_test_setup_teardown(t, fixture_setup, fixture_teardown)
 
 int main(void) {
@@ -510,6 +546,7 @@ int main(void) {
                 fixture_test(test_term_stops),
                 fixture_test(test_term_drains_the_proxy_first),
                 fixture_test(test_stopping_job_end_exits),
+                fixture_test(test_metrics_page),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

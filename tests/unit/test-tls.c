@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "pki.h"
+#include "server-names.h"
 #include "tls.h"
 
 /* ------------------------------------------------------------------------
@@ -171,7 +172,7 @@ static char tmpdir[] = "/tmp/test-tls-XXXXXX";
 static char cert_path[64], key_path[64];
 
 static int group_setup(void **state) {
-        static char *const names[] = {(char *)"localhost"};
+        static const ServerName names[] = {SN_DNS("localhost")};
         EVP_PKEY *ca_key = NULL, *key = NULL;
         X509 *ca = NULL, *cert = NULL;
         char *pem = NULL;
