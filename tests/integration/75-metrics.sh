@@ -118,18 +118,19 @@ printf '%s\n' "$after" | awk -F'[{} ]' '/^regvisor_proxy_request_duration_second
 
 step "the registry stopped: requests give 502 and count as connect errors"
 # The supervisor restarts a stopped registry after 1 s; on a slow machine
-# that beat the request below (a 200). Pause the supervisor (its main
-# process only: the proxy, its child, keeps serving) while the registry is
-# down, so "down" holds for as long as the step needs it.
+# that beat the request below (a 200). Pause the supervisor's main process
+# while the registry is down (the proxy, its child, keeps serving), so
+# "down" holds for as long as the request needs. /metrics is the
+# supervisor's listener: read it before the pause and after.
+before=$(snapshot) || fail "/metrics does not parse"
 sup=$(th systemctl show -P MainPID regvisor.service)
 [[ $sup =~ ^[0-9]+$ && $sup -gt 1 ]] || fail "no MainPID for regvisor.service: $sup"
 th kill -STOP "$sup"
 user_systemctl ci-svc stop regvisor-registry.service || true
-before=$(snapshot) || fail "/metrics does not parse"
 code=$(th "${CURL[@]}" -o /dev/null -w '%{http_code}' https://registry.test/v2/)
+th kill -CONT "$sup"
 assert_eq "$code" 502 "GET /v2/ with the registry down"
 after=$(snapshot) || fail "/metrics does not parse"
 delta 'regvisor_proxy_upstream_errors_total{kind="connect",port="pull"}' 1 >/dev/null
 delta "$(req GET pull 5xx)" 1 >/dev/null
-th kill -CONT "$sup"
 th systemctl stop regvisor.service
