@@ -21,7 +21,10 @@
 #     client, `pki sign` on the registry host (a request asking for more,
 #     made with openssl: a SAN, CA:TRUE, 10 years, gets none of it; a
 #     request under another name than --name is refused), `pki export`
-#     without a key, install with the client's own key, a push over 4443.
+#     without a key, install with the client's own key, a push over 4443;
+#   - `pki revoke build-02` on the registry host: within 10 s the client's
+#     certificate gets 400 "certificate revoked" on 4443, its skopeo push
+#     fails, and the registry has no such repository.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -160,6 +163,27 @@ thc cmp -s /var/lib/regvisor-client/keys/build-02.key /etc/containers/certs.d/re
 	fail "the installed key is not the client's own"
 out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/own-key:1 2>&1) ||
 	fail "push over 4443 with the client's own key failed: $out"
+
+step "registry host: pki revoke build-02; the client's next push over 4443 is refused, nothing written"
+th "$REGVISOR" pki --config "$CONF" revoke build-02 >/dev/null || fail "pki revoke build-02 failed"
+# curl reads "a:b" in --cert as file a, passphrase b: copies without the colon.
+thc /bin/sh -c 'd=/etc/containers/certs.d/registry.test:4443; cp $d/ca.crt /root/b2-ca.crt
+	cp $d/client.cert /root/b2.crt; cp $d/client.key /root/b2.key'
+revoked_refused() {
+	local body
+	body=$(thc curl -s -w '\n%{http_code}' --cacert /root/b2-ca.crt --cert /root/b2.crt --key /root/b2.key \
+		https://registry.test:4443/v2/)
+	[[ ${body##*$'\n'} == 400 && $body == *"certificate revoked"* ]]
+}
+# pki revoke reloads the running proxy (issue 8): bounded, no manual reload.
+wait_until 10 revoked_refused || fail "build-02 still admitted on 4443 10 s after pki revoke"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/after-revoke:1 2>&1) &&
+	fail "a revoked client pushed from the client host: $out"
+# From the registry's side: the repository does not exist.
+code=$(th curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" \
+	http://localhost/v2/test/after-revoke/tags/list)
+assert_eq "$code" 404 "the registry's tag list of test/after-revoke after the refused push"
+
 out=$(thc "$REGVISOR" client uninstall 2>&1) || fail "uninstall failed: $out"
 thc test ! -e /etc/containers/certs.d/registry.test:4443 || fail "uninstall left certs.d/registry.test:4443"
 thc test -e /var/lib/regvisor-client/keys/build-02.key || fail "uninstall removed the client's own key"
