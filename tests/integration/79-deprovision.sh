@@ -18,10 +18,7 @@ C=/etc/registry/certs
 POLICY=/etc/containers/policy.json
 
 deprovision() {
-	local rc=0
-	OUT=$(th "$REGVISOR" deprovision --config "$CONF" "$@" 2>&1) || rc=$?
-	printf '%s\n' "$OUT" | sed 's/^/#   /'
-	return $rc
+	rv_conf deprovision "$@"
 }
 
 # row STATE NAME TEXT: $OUT has the report line of row NAME with STATE and
@@ -161,6 +158,15 @@ assert_eq "$(pull before)" "$digest" "digest of the image pushed before deprovis
 digest2=$(push after)
 assert_eq "$(pull after)" "$digest2" "digest pulled over 443"
 foreign
+
+step "deprovision --dry-run --purge --remove-users: the plan names data and users, nothing changes"
+before=$(fingerprint)
+deprovision --dry-run --purge --remove-users || fail "deprovision --dry-run --purge --remove-users failed"
+row would registry-storage "remove /var/lib/registry and everything in it"
+row would tls-dir "remove $C and everything in it"
+row would service-user "remove user ci-svc and its home directory"
+row would proxy-user "remove user registry-proxy"
+assert_eq "$(fingerprint)" "$before" "host after --dry-run --purge --remove-users"
 
 step "deprovision --purge --remove-users: no regvisor user nor data is left"
 deprovision --purge --remove-users || fail "deprovision --purge --remove-users failed"

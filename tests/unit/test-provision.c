@@ -58,6 +58,12 @@ static void test_table_shape(void **state) {
                 /* an undo check without an undo could never act */
                 if (provision_steps[i].undo_check)
                         assert_non_null(provision_steps[i].undo);
+                /* A row that changes the host says how deprovision undoes
+                 * it, or that it is data, which goes with its directory's
+                 * row under --purge (the PKI files, the image). */
+                if (provision_steps[i].apply && !provision_steps[i].undo_check &&
+                    !(provision_steps[i].flags & STEP_DATA))
+                        fail_msg("row %s has an apply but no undo", provision_steps[i].name);
                 for (size_t j = i + 1; j < provision_n_steps; j++)
                         assert_string_not_equal(provision_steps[i].name, provision_steps[j].name);
         }
