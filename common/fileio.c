@@ -453,3 +453,84 @@ char *path_join_root(const char *root, const char *path) {
                 return NULL;
         return s;
 }
+
+/* Empties the directory fd (owned by the caller), depth first, on one file
+ * system: a mount point below it is -EXDEV, not descended into. */
+static int empty_directory_at(int fd, dev_t dev) {
+        _cleanup_close_ int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (dup_fd < 0)
+                return negative_errno();
+        d = fdopendir(dup_fd);
+        if (!d)
+                return negative_errno();
+        TAKE_FD(dup_fd);
+        while (r >= 0 && (errno = 0, de = readdir(d))) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub = -EBADF;
+
+                        if (st.st_dev != dev) {
+                                r = -EXDEV;
+                                break;
+                        }
+                        sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? negative_errno() : empty_directory_at(sub, dev);
+                        if (r >= 0 && unlinkat(fd, de->d_name, AT_REMOVEDIR) < 0)
+                                r = negative_errno();
+                } else if (unlinkat(fd, de->d_name, 0) < 0)
+                        r = negative_errno();
+        }
+        if (r >= 0 && errno != 0)
+                r = negative_errno();
+        closedir(d);
+        return r;
+}
+
+/* unlinkat() of path's last component in its directory (resolved with no
+ * symlink), flags AT_REMOVEDIR for a directory, emptied first with
+ * recursive. */
+static int remove_entry(const char *path, int flags, bool recursive) {
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        struct stat st;
+        int r;
+
+        r = open_parent(path, &name, &dfd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (recursive) {
+                fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return errno == ENOENT ? 0 : negative_errno();
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                r = empty_directory_at(fd, st.st_dev);
+                if (r < 0)
+                        return r;
+        }
+        if (unlinkat(dfd, name, flags) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        r = fsync_directory(dfd);
+        return r < 0 ? r : 1;
+}
+
+int remove_file(const char *path) {
+        return remove_entry(path, 0, false);
+}
+
+int remove_directory(const char *path, bool recursive) {
+        return remove_entry(path, AT_REMOVEDIR, recursive);
+}

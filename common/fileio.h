@@ -57,3 +57,13 @@ extern bool fileio_force_fd_walk;
 /* Returns root + path as a new string ("/etc/x" under "/tmp/r" is
  * "/tmp/r/etc/x"); root NULL or "/" gives a copy of path. NULL on OOM. */
 char *path_join_root(const char *root, const char *path);
+
+/* Removes the file (or symlink, not followed) path, resolved as above.
+ * 1 when removed, 0 when it was not there, negative errno otherwise. */
+int remove_file(const char *path);
+
+/* Removes the directory path (resolved as above): when empty, or with
+ * recursive everything below it first, never following a symlink nor
+ * crossing into another file system (-EXDEV). 1 when removed, 0 when it was
+ * not there, -ENOTEMPTY (not recursive), negative errno otherwise. */
+int remove_directory(const char *path, bool recursive);

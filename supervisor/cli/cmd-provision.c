@@ -39,8 +39,8 @@ static const VerbOption options[] = {
 };
 static const VerbSyntax syntax = {"provision", help, options, ELEMENTSOF(options), 0, false};
 
-/* One line per row, as it is done. */
-static void print_result(const ProvisionResult *r, void *userdata) {
+/* One line per row, as it is done (deprovision prints the same). */
+void provision_print_result(const ProvisionResult *r, void *userdata) {
         const char *state = step_result_to_string(r->result);
 
         if (r->skip == SKIP_HOST_ONLY)
@@ -117,7 +117,7 @@ int verb_provision(int argc, char **argv) {
         (void) umask(0077);
 
         Provision p = {.config = &config, .root = arg_root, .dry_run = arg_dry_run};
-        r = provision_run(&p, print_result, NULL, &report);
+        r = provision_run(&p, provision_print_result, NULL, &report);
         if (report.n_results > 0)
                 print_summary(&p, &report);
         else

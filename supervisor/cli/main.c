@@ -18,6 +18,7 @@ typedef struct {
 
 static const Verb verbs[] = {
         {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
+        {"deprovision", verb_deprovision, "remove what provision made, in reverse (--dry-run; --purge, --remove-users)"},
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},
         {"proxy", verb_proxy, "run the TLS proxy alone in the foreground (tests, benchmarks)"},
@@ -34,7 +35,7 @@ static void help(void) {
                "supervision of the rootless registry, and its TLS proxy.\n\n"
                "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                printf("  %-10s %s\n", verbs[i].name, verbs[i].summary);
+                printf("  %-12s %s\n", verbs[i].name, verbs[i].summary);
         printf("\nRun 'regvisor COMMAND --help' for a command's options.\n");
 }
 

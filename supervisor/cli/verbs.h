@@ -10,8 +10,13 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "provision.h"
 
 int verb_provision(int argc, char **argv);
+int verb_deprovision(int argc, char **argv);
+
+/* provision's and deprovision's line per row, as it is done. */
+void provision_print_result(const ProvisionResult *r, void *userdata);
 int verb_run(int argc, char **argv);
 int verb_reload(int argc, char **argv);
 int verb_pki(int argc, char **argv);

@@ -218,3 +218,44 @@ int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_j
         r = policy_text(root, ret_json);
         return r < 0 ? r : 1;
 }
+
+int policy_own_scopes(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
+                      size_t n_scopes, char ***ret_scopes, char **ret_error) {
+        _cleanup_json_ json_object *root = NULL;
+        _cleanup_strv_free_ char **own = NULL;
+        json_object *docker;
+        bool created;
+        size_t n = 0;
+        int r;
+
+        own = calloc(n_scopes + 1, sizeof *own);
+        if (!own)
+                return -ENOMEM;
+        if (existing && *existing) {
+                r = policy_open(existing, &root, &docker, &created, ret_error);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n_scopes; i++) {
+                        _cleanup_json_ json_object *want = requirement_new(kind, key_path, &scopes[i]);
+                        json_object *have;
+
+                        if (!want)
+                                return -ENOMEM;
+                        if (!json_object_object_get_ex(docker, scopes[i].scope, &have))
+                                continue;
+                        if (!json_object_equal(have, want)) {
+                                if (ret_error && asprintf(ret_error, "the rule for %s is not the one regvisor "
+                                                                     "writes (changed since provision?)",
+                                                          scopes[i].scope) < 0)
+                                        *ret_error = NULL;
+                                return -EEXIST;
+                        }
+                        own[n] = strdup(scopes[i].scope);
+                        if (!own[n++])
+                                return -ENOMEM;
+                }
+        }
+        *ret_scopes = TAKE_PTR(own);
+        return 0;
+}
+

@@ -58,3 +58,12 @@ int policy_merge_fragment(const char *existing, const char *fragment, char **ret
  * Returns 1 with *ret_json when one was there, 0 when none was, -EBADMSG
  * (with *ret_error), -ENOMEM. */
 int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error);
+
+/* For deprovision: which of the scopes' rules, as policy_merge() writes
+ * them for kind and key_path, existing holds exactly so. 0 with them in
+ * *ret_scopes (NULL-terminated, may be empty; for policy_remove_scopes());
+ * -EEXIST with *ret_error when a scope's rule is another one (someone
+ * changed it: not ours to remove); -EBADMSG, -ENOMEM. */
+int policy_own_scopes(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
+                      size_t n_scopes, char ***ret_scopes, char **ret_error);
+

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "detail.h"
 #include "fileio.h"
 #include "macro.h"
 #include "paths.h"
@@ -34,42 +35,68 @@ static PolicyKind policy_kind(const Config *c, const char **ret_key_path) {
         return c->signing_keys ? POLICY_GPG : POLICY_REJECT;
 }
 
-/* Computes the merged policy: 1 with *ret_json when it must change, 0 when
- * the file is already right (content, mode 0644 and owner root). */
-static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
-        _cleanup_free_ char *full = NULL, *cur = NULL, *error = NULL;
-        _cleanup_free_ PolicyScope *scopes = NULL;
-        _cleanup_strv_free_ char **names = NULL;
-        const char *key_path;
-        PolicyKind kind = policy_kind(p->config, &key_path);
-        size_t n = 0;
-        struct stat st;
+/* This registry's scopes in policy.json and the current file (NULL when
+ * there is none), shared by the step and its undo. */
+typedef struct {
+        char *full;
+        char *cur;
+        char **names;
+        PolicyScope *scopes;
+        size_t n;
+} PolicyState;
+
+static void policy_state_done(PolicyState *st) {
+        free(st->full);
+        free(st->cur);
+        strv_free(st->names);
+        free(st->scopes);
+}
+
+static int policy_state(Provision *p, PolicyState *st, char **ret_detail) {
         int r;
 
-        full = provision_path(p, CONTAINERS_POLICY_PATH);
-        if (!full)
+        st->full = provision_path(p, CONTAINERS_POLICY_PATH);
+        if (!st->full)
                 return -ENOMEM;
-        r = read_file(full, POLICY_MAX, &cur, NULL);
+        r = read_file(st->full, POLICY_MAX, &st->cur, NULL);
         if (r < 0 && r != -ENOENT) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s", full, strerror(-r)) < 0)
+                if (ret_detail && asprintf(ret_detail, "%s: %s", st->full, strerror(-r)) < 0)
                         *ret_detail = NULL;
                 return r;
         }
-        r = render_registry_names(p->config, &names);
+        r = render_registry_names(p->config, &st->names);
         if (r < 0)
                 return r;
-        while (names[n])
-                n++;
-        scopes = calloc(n ? n : 1, sizeof *scopes);
-        if (!scopes)
+        while (st->names[st->n])
+                st->n++;
+        st->scopes = calloc(st->n ? st->n : 1, sizeof *st->scopes);
+        if (!st->scopes)
                 return -ENOMEM;
         /* names come in pairs, pull name then push name (render.h): a
          * signature is made when pushing, through NAME:4443, and must be
          * accepted for a pull through NAME. */
-        assert(n % 2 == 0);
-        for (size_t i = 0; i < n; i++)
-                scopes[i] = (PolicyScope){.scope = names[i], .signed_prefix = names[i | 1]};
-        r = policy_merge(cur, kind, key_path, scopes, n, ret_json, &error);
+        assert(st->n % 2 == 0);
+        for (size_t i = 0; i < st->n; i++)
+                st->scopes[i] = (PolicyScope){.scope = st->names[i], .signed_prefix = st->names[i | 1]};
+        return 0;
+}
+
+/* Computes the merged policy: 1 with *ret_json when it must change, 0 when
+ * the file is already right (content, mode 0644 and owner root). */
+static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
+        _cleanup_(policy_state_done) PolicyState ps = {};
+        _cleanup_free_ char *error = NULL;
+        const char *key_path;
+        PolicyKind kind = policy_kind(p->config, &key_path);
+        const char *full;
+        struct stat st;
+        int r;
+
+        r = policy_state(p, &ps, ret_detail);
+        if (r < 0)
+                return r;
+        full = ps.full;
+        r = policy_merge(ps.cur, kind, key_path, ps.scopes, ps.n, ret_json, &error);
         if (r < 0) {
                 if (ret_detail && asprintf(ret_detail, "%s: %s", full, error ? error : strerror(-r)) < 0)
                         *ret_detail = NULL;
@@ -77,7 +104,7 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         }
         if (r == 0 && lstat(full, &st) == 0 && ((st.st_mode & 07777) != 0644 || st.st_uid != 0)) {
                 /* Content right, mode or owner not: rewrite it as it is. */
-                *ret_json = TAKE_PTR(cur);
+                *ret_json = TAKE_PTR(ps.cur);
                 r = 1;
         }
         return r;
@@ -237,3 +264,98 @@ int step_signing_keys_apply(Provision *p, const ProvisionStep *s, char **ret_det
                 *ret_detail = NULL;
         return 0;
 }
+
+/* ---- deprovision ---------------------------------------------------------- */
+
+/* The scopes of this registry whose rules are still provision's: 0 with
+ * *ret_own (may be empty), or -EEXIST when one was changed since. */
+static int policy_own(Provision *p, PolicyState *ps, char ***ret_own, char **ret_detail) {
+        _cleanup_free_ char *error = NULL;
+        const char *key_path;
+        PolicyKind kind = policy_kind(p->config, &key_path);
+        int r;
+
+        r = policy_state(p, ps, ret_detail);
+        if (r < 0)
+                return r;
+        r = policy_own_scopes(ps->cur, kind, key_path, ps->scopes, ps->n, ret_own, &error);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s%s", ps->full, error ?: strerror(-r),
+                                  r == -EEXIST ? ": left as it is; remove it yourself, or restore it "
+                                                 "(provision) and run deprovision again" : "");
+        return 0;
+}
+
+/* "a, b" */
+static int scopes_join(char *const *scopes, char **ret) {
+        _cleanup_free_ char *list = NULL;
+
+        for (char *const *s = scopes; *s; s++) {
+                char *more;
+                if (asprintf(&more, "%s%s%s", list ?: "", list ? ", " : "", *s) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = more;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+int step_policy_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(policy_state_done) PolicyState ps = {};
+        _cleanup_strv_free_ char **own = NULL;
+        _cleanup_free_ char *list = NULL;
+        int r;
+
+        r = policy_own(p, &ps, &own, ret_detail);
+        if (r < 0)
+                return r;
+        if (!own[0])
+                return 1;
+        r = scopes_join(own, &list);
+        if (r < 0)
+                return r;
+        return detail_set(ret_detail, 0, "remove the rules for %s from %s (the others stay)", list, ps.full);
+}
+
+int step_policy_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(policy_state_done) PolicyState ps = {};
+        _cleanup_strv_free_ char **own = NULL;
+        _cleanup_free_ char *json = NULL, *error = NULL, *list = NULL;
+        int r;
+
+        r = policy_own(p, &ps, &own, ret_detail);
+        if (r < 0)
+                return r;
+        r = policy_remove_scopes(ps.cur, own, &json, &error);
+        if (r <= 0)
+                return r < 0 ? detail_set(ret_detail, r, "%s: %s", ps.full, error ?: strerror(-r)) : 0;
+        r = write_file_atomic(ps.full, json, strlen(json), 0644, 0, 0);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", ps.full, strerror(-r));
+        r = scopes_join(own, &list);
+        if (r < 0)
+                return r;
+        return detail_set(ret_detail, 0, "%s: rules for %s removed", ps.full, list);
+}
+
+int step_signing_keys_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(signkeys_done) SignKeys k = {};
+        _cleanup_free_ char *full = provision_path(p, SIGNING_KEYS_PATH);
+        int r = full ? signing_keys(p, &k, ret_detail) : -ENOMEM;
+
+        /* Ours is what [signing] keys would install now; with no keys
+         * configured provision installs none, so none is ours. */
+        if (r <= 0)
+                return r < 0 ? r : 1;
+        return provision_file_undo_check(full, k.data, k.size, ret_detail);
+}
+
+int step_signing_keys_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *full = provision_path(p, SIGNING_KEYS_PATH);
+
+        if (!full)
+                return -ENOMEM;
+        return provision_file_undo(full, ret_detail);
+}
+

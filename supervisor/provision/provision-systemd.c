@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "detail.h"
 #include "macro.h"
 #include "paths.h"
 #include "provision.h"
@@ -180,4 +181,183 @@ int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **
         if (ret_detail && asprintf(ret_detail, "user manager of %s reloaded", p->config->service_user) < 0)
                 *ret_detail = NULL;
         return 0;
+}
+
+/* ---- deprovision ---------------------------------------------------------- */
+
+#define STOP_TIMEOUT_USEC (120ULL * 1000000ULL)
+
+/* A unit that is running or on its way (not "inactive" nor "failed"). */
+static bool state_running(const char *state) {
+        return !streq(state, "inactive") && !streq(state, "failed");
+}
+
+/* 1 when user@UID.service is running, 0 when not, negative errno. */
+static int user_manager_running(Provision *p, const char *unit) {
+        _cleanup_free_ char *state = NULL;
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r >= 0)
+                r = bus_get_unit_active_state(bus, unit, &state, NULL);
+        return r < 0 ? r : state_running(state);
+}
+
+int step_linger_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *unit = NULL;
+        bool linger = p->have_service_user && linger_file_exists(p);
+        int r = p->have_service_user ? user_manager_unit(p, &unit) : -ESRCH;
+
+        if (r >= 0)
+                r = user_manager_running(p, unit);
+        if (r < 0)
+                return unit ? detail_set(ret_detail, r, "%s: %s", unit, strerror(-r)) : r;
+        if (!linger && !r)
+                return 1;
+        detail_set(ret_detail, 0, "%s%s%s", linger ? "disable linger for " : "", linger ? p->config->service_user : "",
+                   r ? (linger ? ", stop user manager" : "stop user manager") : "");
+        return 0;
+}
+
+int step_linger_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *unit = NULL, *error = NULL;
+        sd_bus *bus;
+        int r;
+
+        r = user_manager_unit(p, &unit);
+        if (r >= 0)
+                r = provision_system_bus(p, &bus);
+        if (r < 0)
+                return r;
+        if (linger_file_exists(p)) {
+                r = bus_set_user_linger(bus, p->service_uid, false, &error);
+                if (r < 0)
+                        return detail_set(ret_detail, r, "SetUserLinger(%u, false): %s", (unsigned) p->service_uid,
+                                          error ?: strerror(-r));
+        }
+        /* logind stops the manager of a user without linger and sessions
+         * only when it collects the user; stop it now, so that nothing of
+         * the user runs when its files or the user itself go next. */
+        r = bus_stop_unit(bus, unit, STOP_TIMEOUT_USEC, &error);
+        if (r < 0)
+                return detail_set(ret_detail, r, "stopping %s: %s", unit, error ?: strerror(-r));
+        return detail_set(ret_detail, 0, "linger off for %s, %s stopped", p->config->service_user, unit);
+}
+
+int step_registry_unit_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_bus_ sd_bus *bus = NULL;
+        _cleanup_free_ char *unit = NULL, *state = NULL, *error = NULL;
+        int r;
+
+        if (!p->have_service_user)
+                return -ESRCH;
+        r = user_manager_unit(p, &unit);
+        if (r >= 0)
+                r = user_manager_running(p, unit);
+        if (r <= 0) /* no manager: nothing of it runs */
+                return r < 0 ? detail_set(ret_detail, r, "%s: %s", unit, strerror(-r)) : 1;
+        r = bus_open_user_manager(p->config->service_user, &bus);
+        if (r < 0)
+                return detail_set(ret_detail, r, "cannot reach the user manager of %s: %s", p->config->service_user,
+                                  strerror(-r));
+        r = bus_get_unit_active_state(bus, REGISTRY_UNIT_NAME, &state, &error);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", REGISTRY_UNIT_NAME, error ?: strerror(-r));
+        if (!state_running(state))
+                return 1;
+        return detail_set(ret_detail, 0, "stop %s (%s)", REGISTRY_UNIT_NAME, state);
+}
+
+int step_registry_unit_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_bus_ sd_bus *bus = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r = bus_open_user_manager(p->config->service_user, &bus);
+
+        if (r >= 0)
+                r = bus_stop_unit(bus, REGISTRY_UNIT_NAME, STOP_TIMEOUT_USEC, &error);
+        if (r < 0)
+                return detail_set(ret_detail, r, "stopping %s: %s", REGISTRY_UNIT_NAME, error ?: strerror(-r));
+        return detail_set(ret_detail, 0, "%s stopped", REGISTRY_UNIT_NAME);
+}
+
+/* The system units of regvisor, activators first (a socket or a timer left
+ * running would start the service again). Ones this host does not have
+ * are passed over. */
+static const char *const system_units[] = {
+        "regvisor.socket",
+        "regvisor-gc.timer",
+        "regvisor-gc.service",
+        REGVISOR_UNIT_NAME,
+};
+
+/* What is left of unit: *ret_running, *ret_enabled; 0 when the host has no
+ * such unit. */
+static int system_unit_state(sd_bus *bus, const char *unit, bool *ret_running, bool *ret_enabled) {
+        _cleanup_free_ char *load = NULL, *active = NULL, *file = NULL;
+        int r;
+
+        r = bus_get_unit_property(bus, unit, "LoadState", &load, NULL);
+        if (r < 0)
+                return r;
+        if (streq(load, "not-found"))
+                return 0;
+        r = bus_get_unit_property(bus, unit, "ActiveState", &active, NULL);
+        if (r >= 0)
+                r = bus_get_unit_property(bus, unit, "UnitFileState", &file, NULL);
+        if (r < 0)
+                return r;
+        *ret_running = state_running(active);
+        *ret_enabled = streq(file, "enabled") || streq(file, "enabled-runtime");
+        return 1;
+}
+
+int step_system_units_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *plan = NULL;
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r < 0)
+                return detail_set(ret_detail, r, "cannot connect to the system bus: %s", strerror(-r));
+        for (size_t i = 0; i < ELEMENTSOF(system_units); i++) {
+                bool running = false, enabled = false;
+                char *more;
+
+                r = system_unit_state(bus, system_units[i], &running, &enabled);
+                if (r < 0)
+                        return detail_set(ret_detail, r, "%s: %s", system_units[i], strerror(-r));
+                if (!running && !enabled)
+                        continue;
+                if (asprintf(&more, "%s%s%s%s%s %s", plan ?: "", plan ? ", " : "", running ? "stop" : "",
+                             running && enabled ? " and " : "", enabled ? "disable" : "", system_units[i]) < 0)
+                        return -ENOMEM;
+                free(plan);
+                plan = more;
+        }
+        if (!plan)
+                return 1;
+        return detail_set(ret_detail, 0, "%s", plan);
+}
+
+int step_system_units_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(system_units); i++) {
+                _cleanup_free_ char *error = NULL;
+                bool running = false, enabled = false;
+
+                r = system_unit_state(bus, system_units[i], &running, &enabled);
+                if (r > 0 && enabled)
+                        r = bus_disable_unit(bus, system_units[i], &error);
+                if (r >= 0 && running)
+                        r = bus_stop_unit(bus, system_units[i], STOP_TIMEOUT_USEC, &error);
+                if (r < 0)
+                        return detail_set(ret_detail, r, "%s: %s", system_units[i], error ?: strerror(-r));
+        }
+        return detail_set(ret_detail, 0, "regvisor's system units stopped and disabled");
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detail.h"
 #include "fileio.h"
 #include "macro.h"
 #include "process.h"
@@ -129,4 +130,60 @@ int step_subids_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         if (ret_detail && asprintf(ret_detail, "%s: subordinate ids %s", c->service_user, range) < 0)
                 *ret_detail = NULL;
         return 0;
+}
+
+/* ---- deprovision (--remove-users) ------------------------------------------ */
+
+int step_user_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        WhichUser which = *(const WhichUser *) s->data;
+        const char *name = which == USER_SERVICE ? p->config->service_user : p->config->proxy_user;
+
+        if (!getpwnam(name))
+                return 1;
+        return detail_set(ret_detail, 0, "remove user %s%s", name,
+                          which == USER_SERVICE ? " and its home directory" : "");
+}
+
+int step_user_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        WhichUser which = *(const WhichUser *) s->data;
+        const char *name = which == USER_SERVICE ? p->config->service_user : p->config->proxy_user;
+        int r;
+
+        /* The service user's home was made by provision (useradd
+         * --create-home) and holds nothing of podman's: it goes with it.
+         * The user's own group goes too (useradd --user-group made it). */
+        if (which == USER_SERVICE) {
+                char *argv[] = {"userdel", "--remove", (char *) name, NULL};
+                r = run_tool(argv, ret_detail);
+        } else {
+                char *argv[] = {"userdel", (char *) name, NULL};
+                r = run_tool(argv, ret_detail);
+        }
+        if (r < 0)
+                return r;
+        return detail_set(ret_detail, 0, "removed %s", name);
+}
+
+int step_subids_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        int r = step_subids_check(p, s, NULL);
+
+        if (r <= 0) /* not (exactly) ours: left alone */
+                return r < 0 ? r : 1;
+        return detail_set(ret_detail, 0, "remove %u-%u of %s from /etc/subuid and /etc/subgid",
+                          p->config->subid_start, p->config->subid_start + p->config->subid_count - 1,
+                          p->config->service_user);
+}
+
+int step_subids_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        const Config *c = p->config;
+        _cleanup_free_ char *range = NULL;
+        int r;
+
+        if (asprintf(&range, "%u-%u", c->subid_start, c->subid_start + c->subid_count - 1) < 0)
+                return -ENOMEM;
+        char *argv[] = {"usermod", "--del-subuids", range, "--del-subgids", range, c->service_user, NULL};
+        r = run_tool(argv, ret_detail);
+        if (r < 0)
+                return r;
+        return detail_set(ret_detail, 0, "%s: subordinate ids %s removed", c->service_user, range);
 }

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <libgen.h>
@@ -8,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "bus.h"
 #include "detail.h"
@@ -49,6 +52,8 @@ int provision_lookup_users(Provision *p) {
         struct passwd *pw;
         struct group *gr;
 
+        /* Looked up again after each changed row: deprovision removes them. */
+        p->have_service_user = p->have_proxy_user = false;
         pw = getpwnam(p->config->service_user);
         if (pw) {
                 p->have_service_user = true;
@@ -240,6 +245,132 @@ static int file_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         if (r < 0)
                 return detail_set(ret_detail, r, "%s: %s", t.full, strerror(-r));
         detail_set(ret_detail, 0, "%s", t.full);
+        return 0;
+}
+
+/* ---- undoing the generic rows (deprovision) ---------------------------- */
+
+int provision_file_undo_check(const char *full, const void *data, size_t size, char **ret_detail) {
+        _cleanup_free_ char *cur = NULL;
+        size_t cur_size;
+        int r;
+
+        r = read_file(full, size + 1, &cur, &cur_size);
+        if (r == -ENOENT)
+                return 1;
+        if (r < 0 && r != -EFBIG)
+                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
+        /* Ours is what provision writes from this configuration, byte for
+         * byte. Anything else was changed by someone since (or the
+         * configuration was): refuse rather than remove their work. */
+        if (r == -EFBIG || cur_size != size || memcmp(cur, data, size) != 0)
+                return detail_set(ret_detail, -EEXIST,
+                                  "%s: not what regvisor writes from this configuration (changed since "
+                                  "provision?): left as it is; remove it yourself, or restore it (provision) "
+                                  "and run deprovision again",
+                                  full);
+        detail_set(ret_detail, 0, "remove %s", full);
+        return 0;
+}
+
+int provision_file_undo(const char *full, char **ret_detail) {
+        int r = remove_file(full);
+
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
+        detail_set(ret_detail, 0, "removed %s", full);
+        return 0;
+}
+
+/* The file row's undo: its check (apply false) or its removal. */
+static int file_undo_run(Provision *p, const ProvisionStep *s, bool apply, char **ret_detail) {
+        _cleanup_(target_done) Target t = {};
+        _cleanup_free_ char *content = NULL;
+        int r;
+
+        r = file_target(p, s, &t, &content);
+        if (r < 0 || !t.full)
+                return r < 0 ? r : !apply;
+        return apply ? provision_file_undo(t.full, ret_detail)
+                     : provision_file_undo_check(t.full, content, strlen(content), ret_detail);
+}
+
+static int file_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        return file_undo_run(p, s, false, ret_detail);
+}
+
+static int file_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        return file_undo_run(p, s, true, ret_detail);
+}
+
+/* Whole trees go for data under --purge and for /run directories (a socket
+ * left behind); any other directory only when empty: what is in it then is
+ * not ours (regvisor.conf in /etc/regvisor) and keeps it. */
+static bool directory_recursive(const Provision *p, const ProvisionStep *s) {
+        return (s->flags & STEP_RUNTIME) || ((s->flags & STEP_DATA) && p->purge);
+}
+
+/* 1 when empty, 0 when not, negative errno. */
+static int directory_is_empty(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int r = 1;
+
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                        r = 0;
+                        break;
+                }
+        closedir(d);
+        return r;
+}
+
+static int directory_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(target_done) Target t = {};
+        struct stat st;
+        int r;
+
+        r = directory_target(p, s, &t);
+        if (r < 0 || !t.full)
+                return r < 0 ? r : 1;
+        if (lstat(t.full, &st) < 0)
+                return errno == ENOENT ? 1 : detail_set(ret_detail, negative_errno(), "%s: %s", t.full, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return detail_set(ret_detail, -ENOTDIR, "%s: not a directory: not regvisor's, left as it is",
+                                  t.full);
+        if (directory_recursive(p, s)) {
+                /* A configured path that is "/" or a top-level directory
+                 * (storage = /var) is refused rather than emptied. */
+                const char *second = strchr(t.full + 1, '/');
+                if (!second || !second[1])
+                        return detail_set(ret_detail, -EPERM, "%s: refusing to remove a top-level directory",
+                                          t.full);
+                detail_set(ret_detail, 0, "remove %s and everything in it", t.full);
+                return 0;
+        }
+        r = directory_is_empty(t.full);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", t.full, strerror(-r));
+        detail_set(ret_detail, 0, r ? "remove %s (empty)" : "kept %s: holds files regvisor did not write",
+                   t.full);
+        return !r;
+}
+
+static int directory_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_(target_done) Target t = {};
+        int r;
+
+        r = directory_target(p, s, &t);
+        if (r < 0 || !t.full)
+                return r;
+        r = remove_directory(t.full, directory_recursive(p, s));
+        if (r == -ENOTEMPTY) /* filled since the check: kept, as the check would */
+                return detail_set(ret_detail, 0, "kept %s: holds files regvisor did not write", t.full);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", t.full, strerror(-r));
+        detail_set(ret_detail, 0, "removed %s", t.full);
         return 0;
 }
 
@@ -445,8 +576,11 @@ static int file_registries_conf(Provision *p, char **ret_path, char **ret_conten
 
 #define DIRECTORY(fn, m, o) (&(const ManagedDirectory){.path = (fn), .mode = (m), .owner = (o)})
 #define FILE_ROW(fn, m, o) (&(const ManagedFile){.render = (fn), .mode = (m), .owner = (o)})
-#define DIR_STEP(n, fn, m, o) {n, 0, directory_check, directory_apply, DIRECTORY(fn, m, o)}
-#define FILE_STEP(n, fn, m, o) {n, 0, file_check, file_apply, FILE_ROW(fn, m, o)}
+/* flags: STEP_DATA, STEP_RUNTIME (how deprovision treats the directory). */
+#define DIR_STEP_F(n, fl, fn, m, o) \
+        {n, fl, directory_check, directory_apply, DIRECTORY(fn, m, o), directory_undo_check, directory_undo}
+#define DIR_STEP(n, fn, m, o) DIR_STEP_F(n, 0, fn, m, o)
+#define FILE_STEP(n, fn, m, o) {n, 0, file_check, file_apply, FILE_ROW(fn, m, o), file_undo_check, file_undo}
 
 const ProvisionStep provision_steps[] = {
         /* What can be checked before anything is created: an image archive
@@ -455,21 +589,26 @@ const ProvisionStep provision_steps[] = {
 
         /* The trusted signers' keys ([signing] keys) next: a missing or bad
          * key file stops the run before anything else has changed. */
-        {"signing-keys", 0, step_signing_keys_check, step_signing_keys_apply, NULL},
+        {"signing-keys", 0, step_signing_keys_check, step_signing_keys_apply, NULL, step_signing_keys_undo_check,
+         step_signing_keys_undo},
 
         /* Identities next: every later owner is one of them. */
-        {"service-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_SERVICE}},
-        {"service-subids", STEP_HOST_ONLY, step_subids_check, step_subids_apply, NULL},
-        {"proxy-user", STEP_HOST_ONLY, step_user_check, step_user_apply, &(const WhichUser){USER_PROXY}},
+        {"service-user", STEP_HOST_ONLY | STEP_USERS, step_user_check, step_user_apply,
+         &(const WhichUser){USER_SERVICE}, step_user_undo_check, step_user_undo},
+        {"service-subids", STEP_HOST_ONLY | STEP_USERS, step_subids_check, step_subids_apply, NULL,
+         step_subids_undo_check, step_subids_undo},
+        {"proxy-user", STEP_HOST_ONLY | STEP_USERS, step_user_check, step_user_apply, &(const WhichUser){USER_PROXY},
+         step_user_undo_check, step_user_undo},
         /* The user manager must run for the service user even when nobody
          * is logged in: linger, over logind's D-Bus API. */
-        {"linger", STEP_HOST_ONLY, step_linger_check, step_linger_apply, NULL},
+        {"linger", STEP_HOST_ONLY, step_linger_check, step_linger_apply, NULL, step_linger_undo_check,
+         step_linger_undo},
 
         /* Podman's state, all of it outside $HOME. */
-        DIR_STEP("podman-state-dir", podman_dir, 0750, OWNER_SERVICE),
-        DIR_STEP("podman-root-dir", podman_root_dir, 0700, OWNER_SERVICE),
+        DIR_STEP_F("podman-state-dir", STEP_DATA, podman_dir, 0750, OWNER_SERVICE),
+        DIR_STEP_F("podman-root-dir", STEP_DATA, podman_root_dir, 0700, OWNER_SERVICE),
         DIR_STEP("podman-tmp-dir", podman_tmp_dir, 0700, OWNER_SERVICE),
-        DIR_STEP("podman-xdg-data-dir", podman_data_dir, 0700, OWNER_SERVICE),
+        DIR_STEP_F("podman-xdg-data-dir", STEP_DATA, podman_data_dir, 0700, OWNER_SERVICE),
         DIR_STEP("podman-xdg-config-dir", podman_config_dir, 0700, OWNER_SERVICE),
         DIR_STEP("podman-config-dir", podman_containers_dir, 0700, OWNER_SERVICE),
         FILE_STEP("podman-containers-conf", file_containers_conf, 0644, OWNER_SERVICE),
@@ -478,50 +617,60 @@ const ProvisionStep provision_steps[] = {
 
         /* The guide's certificate tree. private/ is readable by the proxy's
          * group only for the server key; CA keys stay 0600 root. */
-        DIR_STEP("tls-dir", tls_dir, 0755, OWNER_ROOT),
-        DIR_STEP("tls-private-dir", tls_private_dir, 0750, OWNER_ROOT_PROXY),
-        DIR_STEP("tls-private-clients-dir", tls_private_clients_dir, 0700, OWNER_ROOT),
-        DIR_STEP("tls-ca-dir", tls_ca_dir, 0755, OWNER_ROOT),
-        DIR_STEP("tls-clients-dir", tls_clients_dir, 0755, OWNER_ROOT),
-        DIR_STEP("tls-requests-dir", tls_requests_dir, 0755, OWNER_ROOT),
-        {"pki-server-ca", 0, step_pki_check, step_pki_apply, "server-ca"},
+        DIR_STEP_F("tls-dir", STEP_DATA, tls_dir, 0755, OWNER_ROOT),
+        DIR_STEP_F("tls-private-dir", STEP_DATA, tls_private_dir, 0750, OWNER_ROOT_PROXY),
+        DIR_STEP_F("tls-private-clients-dir", STEP_DATA, tls_private_clients_dir, 0700, OWNER_ROOT),
+        DIR_STEP_F("tls-ca-dir", STEP_DATA, tls_ca_dir, 0755, OWNER_ROOT),
+        DIR_STEP_F("tls-clients-dir", STEP_DATA, tls_clients_dir, 0755, OWNER_ROOT),
+        DIR_STEP_F("tls-requests-dir", STEP_DATA, tls_requests_dir, 0755, OWNER_ROOT),
+        /* The PKI rows' files go with the tree above under --purge. */
+        {"pki-server-ca", STEP_DATA, step_pki_check, step_pki_apply, "server-ca"},
         /* Empty so far; the server certificate's CRL distribution point
          * leads to it (provision-pki.c). */
-        {"pki-server-crl", 0, step_pki_check, step_pki_apply, "server-crl"},
-        {"pki-server-cert", 0, step_pki_check, step_pki_apply, "server-cert"},
-        {"pki-client-ca", 0, step_pki_check, step_pki_apply, "client-ca"},
+        {"pki-server-crl", STEP_DATA, step_pki_check, step_pki_apply, "server-crl"},
+        {"pki-server-cert", STEP_DATA, step_pki_check, step_pki_apply, "server-cert"},
+        {"pki-client-ca", STEP_DATA, step_pki_check, step_pki_apply, "client-ca"},
         /* The CRL before any client certificate: whether a name is revoked
          * is read from it. */
-        {"pki-client-crl", 0, step_pki_check, step_pki_apply, "crl"},
-        {"pki-initial-client", 0, step_pki_check, step_pki_apply, "client"},
+        {"pki-client-crl", STEP_DATA, step_pki_check, step_pki_apply, "crl"},
+        {"pki-initial-client", STEP_DATA, step_pki_check, step_pki_apply, "client"},
 
         /* The registry: storage, socket directory, its own configuration. */
-        DIR_STEP("registry-storage", storage_dir, 0750, OWNER_SERVICE),
+        DIR_STEP_F("registry-storage", STEP_DATA, storage_dir, 0750, OWNER_SERVICE),
         /* setgid: the socket the registry creates here (umask 0007, see
          * render_registry_unit) gets the proxy's group, which may connect. */
-        DIR_STEP("registry-socket-dir", socket_dir, 02750, OWNER_SERVICE_PROXY),
+        DIR_STEP_F("registry-socket-dir", STEP_RUNTIME, socket_dir, 02750, OWNER_SERVICE_PROXY),
         /* The signature store: root binds its socket (no CAP_DAC_OVERRIDE
          * in regvisor.service, so root's own directory), setgid so that the
          * socket is the proxy group's, which alone may connect; the
          * signatures are the service user's, the store's user. */
-        DIR_STEP("sigstore-socket-dir", sigstore_socket_dir, 02750, OWNER_ROOT_PROXY),
-        DIR_STEP("sigstore-state-dir", sigstore_state_dir, 0755, OWNER_ROOT),
-        DIR_STEP("sigstore-dir", sigstore_dir, 0750, OWNER_SERVICE),
+        DIR_STEP_F("sigstore-socket-dir", STEP_RUNTIME, sigstore_socket_dir, 02750, OWNER_ROOT_PROXY),
+        DIR_STEP_F("sigstore-state-dir", STEP_DATA, sigstore_state_dir, 0755, OWNER_ROOT),
+        DIR_STEP_F("sigstore-dir", STEP_DATA, sigstore_dir, 0750, OWNER_SERVICE),
         DIR_STEP("etc-dir", etc_dir, 0755, OWNER_ROOT),
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
         FILE_STEP("registry-unit", file_registry_unit, 0644, OWNER_ROOT),
 
         /* Containers policy: signatures required for this registry. */
-        {"containers-policy", 0, step_policy_check, step_policy_apply, NULL},
+        {"containers-policy", 0, step_policy_check, step_policy_apply, NULL, step_policy_undo_check,
+         step_policy_undo},
         FILE_STEP("registries-d", file_registries_d, 0644, OWNER_ROOT),
         FILE_STEP("registries-conf", file_registries_conf, 0644, OWNER_ROOT),
 
         /* The running system: units loaded, image present by digest. */
+        /* Undone: the registry's unit stopped (its file goes later). */
         {"user-manager-reload", STEP_HOST_ONLY, step_user_manager_reload_check, step_user_manager_reload_apply,
-         NULL},
-        {"registry-image", STEP_HOST_ONLY, step_image_check, step_image_apply, NULL},
+         NULL, step_registry_unit_undo_check, step_registry_unit_undo},
+        /* The image lives in podman's state: removed with it (--purge). */
+        {"registry-image", STEP_HOST_ONLY | STEP_DATA, step_image_check, step_image_apply, NULL},
         {"podman-outside-home", STEP_HOST_ONLY, step_podman_info_check, NULL, NULL},
+        /* Provision installs no system unit (make install or the package
+         * does, the operator enables it); deprovision walks this row first:
+         * regvisor.service (and its socket and timers) stopped and
+         * disabled before anything it uses goes. */
+        {"system-units", STEP_HOST_ONLY | STEP_UNDO_ONLY, NULL, NULL, NULL, step_system_units_undo_check,
+         step_system_units_undo},
 };
 const size_t provision_n_steps = ELEMENTSOF(provision_steps);
 
@@ -543,24 +692,29 @@ void provision_report_done(ProvisionReport *r) {
         *r = (ProvisionReport){};
 }
 
-/* A skip's detail: the users a row may need that do not exist (yet). */
-static char *missing_users(const Provision *p) {
+/* A skip's detail: the users a row may need that do not exist (yet, or
+ * undoing: any more). */
+static char *missing_users(const Provision *p, bool undoing) {
+        const char *when = p->root ? "on this machine" : undoing ? "any more" : "yet";
         char *s;
         int r;
 
         if (!p->have_service_user && !p->have_proxy_user)
                 r = asprintf(&s, "(needs users %s and %s, which do not exist %s)", p->config->service_user,
-                             p->config->proxy_user, p->root ? "on this machine" : "yet");
+                             p->config->proxy_user, when);
         else
                 r = asprintf(&s, "(needs user %s, which does not exist %s)",
-                             p->have_service_user ? p->config->proxy_user : p->config->service_user,
-                             p->root ? "on this machine" : "yet");
+                             p->have_service_user ? p->config->proxy_user : p->config->service_user, when);
         return r < 0 ? NULL : s;
 }
 
-/* Walks one row; fills *res. Returns 0, or the negative errno that stops
- * the run. */
-static int run_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) {
+typedef int (*StepFn)(Provision *p, const ProvisionStep *s, char **ret_detail);
+
+/* Walks one row with check and apply (the row's own, or its undo pair when
+ * undoing); fills *res. Returns 0, or the negative errno that stops the
+ * run. */
+static int run_step(Provision *p, const ProvisionStep *s, StepFn check, StepFn apply, bool undoing,
+                    ProvisionResult *res) {
         _cleanup_free_ char *detail = NULL, *apply_detail = NULL;
         int r;
 
@@ -570,12 +724,13 @@ static int run_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) 
                 return 0;
         }
         provision_stop_point(s->name);
-        r = s->check(p, s, &detail);
-        if (r == -ESRCH && (p->dry_run || p->root)) {
-                /* A user that an earlier step would create. */
-                res->result = p->dry_run && !p->root ? STEP_RESULT_WOULD : STEP_RESULT_SKIPPED;
+        r = check(p, s, &detail);
+        if (r == -ESRCH && (p->dry_run || p->root || undoing)) {
+                /* A user that an earlier step would create (or, undoing,
+                 * that is gone already, and with it what needs its id). */
+                res->result = p->dry_run && !p->root && !undoing ? STEP_RESULT_WOULD : STEP_RESULT_SKIPPED;
                 res->skip = SKIP_NEEDS_USER;
-                res->detail = missing_users(p);
+                res->detail = missing_users(p, undoing);
                 return 0;
         }
         if (r < 0) {
@@ -590,13 +745,13 @@ static int run_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) 
                 res->detail = TAKE_PTR(detail);
                 return 0;
         }
-        if (!s->apply) {
+        if (!apply) {
                 res->result = STEP_RESULT_FAILED;
                 res->error = -EINVAL;
                 res->detail = TAKE_PTR(detail);
                 return -EINVAL;
         }
-        r = s->apply(p, s, &apply_detail);
+        r = apply(p, s, &apply_detail);
         if (r < 0) {
                 res->result = STEP_RESULT_FAILED;
                 res->error = r;
@@ -608,7 +763,41 @@ static int run_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) 
         return 0;
 }
 
-int provision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report) {
+/* Why deprovision leaves a row alone, before looking at the host. */
+static ProvisionSkip undo_skip(const Provision *p, const ProvisionStep *s) {
+        if ((s->flags & STEP_USERS) && !p->remove_users)
+                return SKIP_KEPT_USERS;
+        if ((s->flags & STEP_DATA) && !p->purge)
+                return SKIP_KEPT_DATA;
+        return s->undo_check ? SKIP_NONE : SKIP_NO_UNDO;
+}
+
+/* One row undone, or skipped with the reason in its detail. */
+static int undo_step(Provision *p, const ProvisionStep *s, ProvisionResult *res) {
+        ProvisionSkip skip = undo_skip(p, s);
+        const char *why;
+
+        if (skip == SKIP_NONE)
+                return run_step(p, s, s->undo_check, s->undo, true, res);
+        switch (skip) {
+        case SKIP_KEPT_USERS:
+                why = "(kept: --remove-users removes it)";
+                break;
+        case SKIP_KEPT_DATA:
+                why = "(kept: data or PKI; --purge removes it)";
+                break;
+        default:
+                why = s->flags & STEP_DATA ? "(removed with its directory)" : "(nothing of its own to undo)";
+        }
+        res->result = STEP_RESULT_SKIPPED;
+        res->skip = skip;
+        res->detail = strdup(why);
+        return 0;
+}
+
+/* Walks the table forwards (provision) or backwards (deprovision). */
+static int walk(Provision *p, bool undoing, ProvisionProgress progress, void *userdata,
+                ProvisionReport *ret_report) {
         ProvisionReport rep = {};
         int first_error = 0, r;
 
@@ -619,14 +808,19 @@ int provision_run(Provision *p, ProvisionProgress progress, void *userdata, Prov
         }
         r = provision_lookup_users(p);
         for (size_t i = 0; i < provision_n_steps && r >= 0; i++) {
-                const ProvisionStep *s = &provision_steps[i];
-                ProvisionResult *res = &rep.results[rep.n_results++];
+                const ProvisionStep *s = &provision_steps[undoing ? provision_n_steps - 1 - i : i];
+                ProvisionResult *res;
 
+                if (!undoing && (s->flags & STEP_UNDO_ONLY))
+                        continue;
+                res = &rep.results[rep.n_results++];
                 res->name = s->name;
                 if (first_error)
                         res->result = STEP_RESULT_NOT_RUN;
+                else if (undoing)
+                        first_error = undo_step(p, s, res);
                 else
-                        first_error = run_step(p, s, res);
+                        first_error = run_step(p, s, s->check, s->apply, false, res);
                 switch (res->result) {
                 case STEP_RESULT_OK:
                         rep.counts.ok++;
@@ -654,4 +848,13 @@ int provision_run(Provision *p, ProvisionProgress progress, void *userdata, Prov
         }
         *ret_report = rep;
         return r < 0 ? r : first_error;
+}
+
+int provision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report) {
+        return walk(p, false, progress, userdata, ret_report);
+}
+
+int deprovision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report) {
+        assert(!p->root);
+        return walk(p, true, progress, userdata, ret_report);
 }

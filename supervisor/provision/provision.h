@@ -30,6 +30,10 @@ struct Provision {
         const Config *config;
         const char *root; /* NULL: the real host; else a staging tree */
         bool dry_run;
+        /* deprovision only: also the data and the PKI (rows STEP_DATA), also
+         * the users (rows STEP_USERS). */
+        bool purge;
+        bool remove_users;
 
         /* Identities, looked up after the user steps (on the host) or from
          * the host's passwd database (under --root, root:root if absent). */
@@ -48,6 +52,14 @@ struct Provision {
 /* Flags of a step. */
 enum {
         STEP_HOST_ONLY = 1 << 0, /* users, D-Bus, image: skipped under --root */
+        /* For deprovision: what the row made is data (storage, signatures,
+         * the PKI, podman's images), undone only with --purge, and then as
+         * a whole directory with everything in it. */
+        STEP_DATA = 1 << 1,
+        STEP_USERS = 1 << 2, /* a user or its ids: undone only with --remove-users */
+        /* A directory in /run: removed with what is in it (sockets). */
+        STEP_RUNTIME = 1 << 3,
+        STEP_UNDO_ONLY = 1 << 4, /* deprovision alone walks it (units provision never starts) */
 };
 
 struct ProvisionStep {
@@ -60,6 +72,14 @@ struct ProvisionStep {
          * or why it failed. */
         int (*apply)(Provision *p, const ProvisionStep *s, char **ret_detail);
         const void *data; /* step-specific description (file, directory) */
+        /* `regvisor deprovision` walks the table backwards with these, in
+         * the same shape: undo_check is 1 when nothing of the row is left
+         * (or what is left is not ours to remove: the detail says so), 0
+         * when undo must run, negative errno to refuse (the run stops).
+         * NULL: the row leaves nothing of its own (a check), or a STEP_DATA
+         * row whose files go with their directory's row. */
+        int (*undo_check)(Provision *p, const ProvisionStep *s, char **ret_detail);
+        int (*undo)(Provision *p, const ProvisionStep *s, char **ret_detail);
 };
 
 /* A file that provisioning owns: rendered from the configuration. */
@@ -99,6 +119,10 @@ typedef enum {
         SKIP_NONE,
         SKIP_HOST_ONLY, /* --root: the row changes the host itself */
         SKIP_NEEDS_USER, /* a user it needs does not exist (yet) */
+        /* deprovision: */
+        SKIP_NO_UNDO,    /* the row leaves nothing of its own */
+        SKIP_KEPT_DATA,  /* STEP_DATA without --purge */
+        SKIP_KEPT_USERS, /* STEP_USERS without --remove-users */
 } ProvisionSkip;
 
 typedef struct {
@@ -126,6 +150,13 @@ typedef void (*ProvisionProgress)(const ProvisionResult *r, void *userdata);
  * Returns 0 when nothing failed, else the first failure's negative errno. */
 int provision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report);
 void provision_report_done(ProvisionReport *r);
+
+/* `regvisor deprovision`: the same table walked from its last row to its
+ * first with undo_check/undo, so what provision made is removed in the
+ * reverse order it was made (units stopped before the files they read,
+ * the user manager stopped before its user is removed). Reported like
+ * provision_run(); stops at the first refused row. Never under --root. */
+int deprovision_run(Provision *p, ProvisionProgress progress, void *userdata, ProvisionReport *ret_report);
 
 /* "ok", "changed", "would", "skipped", "failed", "not-run". */
 const char *step_result_to_string(StepResult r);
@@ -164,6 +195,29 @@ int step_image_archive_check(Provision *p, const ProvisionStep *s, char **ret_de
 int step_image_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_image_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+
+/* Their undo pairs, for deprovision (same contract as check/apply). */
+int step_signing_keys_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_signing_keys_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_user_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_user_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_subids_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_subids_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_linger_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_linger_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_policy_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_policy_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_registry_unit_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_registry_unit_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_system_units_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_system_units_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+
+/* Deprovision of a file provision writes with exactly data (at full):
+ * 1 when it is gone, 0 when it is ours to remove, -EEXIST (with the
+ * detail) when its content is not what provision writes, so someone
+ * changed it: it is left alone. The second removes it. */
+int provision_file_undo_check(const char *full, const void *data, size_t size, char **ret_detail);
+int provision_file_undo(const char *full, char **ret_detail);
 
 /* regvisor pki: a new client key and certificate (private/clients/NAME.key,
  * clients/NAME.crt), or its revocation (added to the CRL, certificate kept

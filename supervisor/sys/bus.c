@@ -237,7 +237,8 @@ out:
         return r;
 }
 
-int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error) {
+int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, char **ret_value,
+                          char **ret_error) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -245,12 +246,16 @@ int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, c
         r = bus_get_unit_path(bus, unit, &path, ret_error);
         if (r < 0)
                 return r;
-        r = sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Unit", "ActiveState",
-                                       &error, ret_state);
+        r = sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Unit", property, &error,
+                                       ret_value);
         if (r < 0)
                 r = bus_error_to_string(&error, r, ret_error);
         sd_bus_error_free(&error);
         return r;
+}
+
+int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error) {
+        return bus_get_unit_property(bus, unit, "ActiveState", ret_state, ret_error);
 }
 
 typedef struct {
@@ -349,6 +354,32 @@ int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **
 
 int bus_reload_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
         return unit_job(bus, "ReloadUnit", unit, timeout_usec, ret_error);
+}
+
+int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error) {
+        return unit_job(bus, "StopUnit", unit, timeout_usec, ret_error);
+}
+
+int bus_disable_unit(sd_bus *bus, const char *unit, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "DisableUnitFiles");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char *[]){(char *) unit, NULL});
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", 0); /* runtime: no, the persistent links */
+        if (r >= 0) {
+                r = sd_bus_call(bus, m, 0, &error, NULL);
+                if (r < 0)
+                        r = bus_error_to_string(&error, r, ret_error);
+        }
+        sd_bus_message_unref(m);
+        sd_bus_error_free(&error);
+        /* As systemctl disable: the manager reloads what changed. */
+        return r < 0 ? r : bus_reload_manager(bus, ret_error);
 }
 
 int bus_reload_manager(sd_bus *bus, char **ret_error) {

@@ -29,6 +29,11 @@ int bus_set_user_linger(sd_bus *bus, uid_t uid, bool enable, char **ret_error);
  * unit systemd has not loaded reads as "inactive". *ret_state is allocated. */
 int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error);
 
+/* systemd: a string property of org.freedesktop.systemd1.Unit of unit
+ * ("LoadState", "UnitFileState", ...), *ret_value allocated. */
+int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, char **ret_value,
+                          char **ret_error);
+
 /* systemd: D-Bus object path of a unit (LoadUnit, so it exists even when
  * inactive). */
 int bus_get_unit_path(sd_bus *bus, const char *unit, char **ret_path, char **ret_error);
@@ -42,6 +47,13 @@ int bus_start_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **
  * bus_start_unit(): 0 when the reload's result is "done" (ExecReload ran and
  * succeeded), -EIO otherwise with the result in *ret_error. */
 int bus_reload_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
+
+/* systemd: StopUnit(unit, "replace"), waited for as bus_start_unit(). */
+int bus_stop_unit(sd_bus *bus, const char *unit, uint64_t timeout_usec, char **ret_error);
+
+/* systemd: DisableUnitFiles([unit], runtime=false), then Manager.Reload, as
+ * `systemctl disable` does. */
+int bus_disable_unit(sd_bus *bus, const char *unit, char **ret_error);
 
 /* systemd: Manager.Reload (daemon-reload), waiting for it to finish. */
 int bus_reload_manager(sd_bus *bus, char **ret_error);

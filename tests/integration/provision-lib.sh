@@ -22,13 +22,19 @@ write_config() {
 	EOF
 }
 
-# provision [ARGS]: run regvisor provision in the guest, keep its output in
-# $OUT, and return its status.
-provision() {
-	local rc=0
-	OUT=$(th "$REGVISOR" provision --config "$CONF" "$@" 2>&1) || rc=$?
+# rv_conf VERB [ARGS]: run regvisor VERB --config $CONF in the guest, keep
+# its output in $OUT (and show it), and return its status.
+rv_conf() {
+	local rc=0 verb=$1
+	shift
+	OUT=$(th "$REGVISOR" "$verb" --config "$CONF" "$@" 2>&1) || rc=$?
 	printf '%s\n' "$OUT" | sed 's/^/#   /'
 	return $rc
+}
+
+# provision [ARGS]: regvisor provision, as rv_conf.
+provision() {
+	rv_conf provision "$@"
 }
 
 # stat_of PATH: "owner:group mode" inside the guest.

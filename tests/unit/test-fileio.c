@@ -204,6 +204,45 @@ static void test_path_join_root(void **state) {
         assert_string_equal(d, "/tmp/r/etc/x");
 }
 
+/* deprovision's removals: a file, an empty directory, a tree (a symlink
+ * in it removed, not followed); a symlink on the way is refused; gone is
+ * not an error. */
+static char *pd(const char *name) {
+        char *s = strdup(p(name));
+        assert_non_null(s);
+        return s;
+}
+
+static void test_remove(void **state) {
+        _cleanup_free_ char *f = pd("rm-file"), *d = pd("rm-dir"), *t = pd("rm-tree"), *ts = pd("rm-tree/sub"),
+                            *tf = pd("rm-tree/sub/f"), *tl = pd("rm-tree/etc-link"), *full = pd("rm-full"),
+                            *ff = pd("rm-full/x"), *link = pd("rm-link"), *via = pd("rm-link/x"),
+                            *target = pd("rm-target"), *kept = pd("rm-target/x");
+
+        assert_int_equal(write_file_atomic(f, "x", 1, 0644, -1, -1), 0);
+        assert_int_equal(remove_file(f), 1);
+        assert_int_equal(remove_file(f), 0);
+        assert_int_equal(ensure_directory(d, 0755, -1, -1), 0);
+        assert_int_equal(remove_directory(d, false), 1);
+        assert_int_equal(remove_directory(d, false), 0);
+        assert_int_equal(ensure_directory(ts, 0700, -1, -1), 0);
+        assert_int_equal(write_file_atomic(tf, "x", 1, 0600, -1, -1), 0);
+        assert_int_equal(symlink("/etc", tl), 0);
+        assert_int_equal(remove_directory(t, true), 1);
+        assert_int_equal(access(t, F_OK), -1);
+        assert_int_equal(access("/etc/passwd", F_OK), 0);
+        assert_int_equal(ensure_directory(full, 0755, -1, -1), 0);
+        assert_int_equal(write_file_atomic(ff, "x", 1, 0644, -1, -1), 0);
+        assert_int_equal(remove_directory(full, false), -ENOTEMPTY);
+        assert_int_equal(access(ff, F_OK), 0);
+        assert_int_equal(ensure_directory(target, 0755, -1, -1), 0);
+        assert_int_equal(write_file_atomic(kept, "x", 1, 0644, -1, -1), 0);
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(remove_file(via), -ELOOP);
+        assert_true(remove_directory(link, true) < 0);
+        assert_int_equal(access(kept, F_OK), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_read_roundtrip),
@@ -216,6 +255,7 @@ int main(void) {
                 cmocka_unit_test(test_symlinked_parent_refused_fd_walk),
                 cmocka_unit_test(test_relative_paths),
                 cmocka_unit_test(test_path_join_root),
+                cmocka_unit_test(test_remove),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

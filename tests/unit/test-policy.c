@@ -179,6 +179,37 @@ static void test_bad_json(void **state) {
         assert_null(json);
 }
 
+/* deprovision: only this registry's rules as provision writes them are
+ * removed; an operator's rule elsewhere stays, one changed for our name
+ * refuses. */
+static void test_own_scopes_removed_others_kept(void **state) {
+        const char *existing = "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": "
+                               "{\"other.example\": [{\"type\": \"insecureAcceptAnything\"}]}}}";
+        _cleanup_free_ char *json = NULL, *removed = NULL, *err = NULL, *err2 = NULL, *changed = NULL;
+        _cleanup_strv_free_ char **own = NULL, **none = NULL, **never = NULL;
+        json_object *root;
+
+        assert_int_equal(policy_merge(existing, POLICY_GPG, GPG_KEYS, scopes, N_SCOPES, &json, &err), 1);
+        assert_int_equal(policy_own_scopes(json, POLICY_GPG, GPG_KEYS, scopes, N_SCOPES, &own, &err), 0);
+        assert_string_equal(own[0], "registry.example.com");
+        assert_string_equal(own[1], "registry.example.com:4443");
+        assert_null(own[2]);
+        assert_int_equal(policy_remove_scopes(json, own, &removed, &err), 1);
+        root = json_tokener_parse(removed);
+        assert_non_null(rule_of(root, "other.example"));
+        assert_null(rule_of(root, "registry.example.com"));
+        assert_null(rule_of(root, "registry.example.com:4443"));
+        assert_non_null(get(root, "default"));
+        json_object_put(root);
+        /* Again: nothing of ours is left. */
+        assert_int_equal(policy_own_scopes(removed, POLICY_GPG, GPG_KEYS, scopes, N_SCOPES, &none, &err), 0);
+        assert_null(none[0]);
+        /* Our name with another rule (another key): not ours to remove. */
+        assert_int_equal(policy_merge(existing, POLICY_GPG, "/other.gpg", scopes, N_SCOPES, &changed, &err), 1);
+        assert_int_equal(policy_own_scopes(changed, POLICY_GPG, GPG_KEYS, scopes, N_SCOPES, &never, &err2), -EEXIST);
+        assert_non_null(strstr(err2, "registry.example.com"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_gpg_policy),
@@ -189,6 +220,7 @@ int main(void) {
                 cmocka_unit_test(test_changed_key_rewrites),
                 cmocka_unit_test(test_changed_mode_rewrites),
                 cmocka_unit_test(test_bad_json),
+                cmocka_unit_test(test_own_scopes_removed_others_kept),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,20 @@ static const ProvisionStep *find_step(const char *name) {
 static void test_table_shape(void **state) {
         for (size_t i = 0; i < provision_n_steps; i++) {
                 assert_non_null(provision_steps[i].name);
-                assert_non_null(provision_steps[i].check);
+                /* provision walks every row but deprovision's own ones */
+                if (!(provision_steps[i].flags & STEP_UNDO_ONLY))
+                        assert_non_null(provision_steps[i].check);
+                else
+                        assert_null(provision_steps[i].check);
+                /* an undo check without an undo could never act */
+                if (provision_steps[i].undo_check)
+                        assert_non_null(provision_steps[i].undo);
+                /* A row that changes the host says how deprovision undoes
+                 * it, or that it is data, which goes with its directory's
+                 * row under --purge (the PKI files, the image). */
+                if (provision_steps[i].apply && !provision_steps[i].undo_check &&
+                    !(provision_steps[i].flags & STEP_DATA))
+                        fail_msg("row %s has an apply but no undo", provision_steps[i].name);
                 for (size_t j = i + 1; j < provision_n_steps; j++)
                         assert_string_not_equal(provision_steps[i].name, provision_steps[j].name);
         }
@@ -508,7 +521,13 @@ static void test_report_not_printed(void **state) {
         assert_int_equal(r, 0);
         assert_int_equal(st.st_size, 0);
 
-        assert_int_equal(rep.n_results, provision_n_steps);
+        /* deprovision's own rows (system units) are last and not walked */
+        size_t undo_only = 0;
+        for (size_t i = 0; i < provision_n_steps; i++)
+                undo_only += !!(provision_steps[i].flags & STEP_UNDO_ONLY);
+        assert_int_equal(undo_only, 1);
+        assert_true(provision_steps[provision_n_steps - 1].flags & STEP_UNDO_ONLY);
+        assert_int_equal(rep.n_results, provision_n_steps - undo_only);
         unsigned host = 0, user = 0;
         for (size_t i = 0; i < rep.n_results; i++) {
                 const ProvisionResult *x = &rep.results[i];
