@@ -1,8 +1,9 @@
 # rawhttp.py: reading HTTP/1.1 responses off a raw (TLS) socket, for the
 # test scripts that send requests byte by byte instead of through a client
-# library (51-58, 59-reload.sh's in-flight upload, 60-health.sh's stand-in
-# proxy, 67-flood.py). Imported from the scripts' own folder; a script run
-# from elsewhere (python3 -) gets it through PYTHONPATH.
+# library: 55-timeouts.py, 56-proxy-boundary.py, 58-keepalive.py,
+# 67-flood.py, 59-reload.sh's in-flight upload and 60-health.sh's stand-in
+# proxy. Imported from the scripts' own folder; a script run from elsewhere
+# (python3 -) gets it through PYTHONPATH.
 
 
 def recv_until(s, marker):
