@@ -83,24 +83,32 @@ static void check_headers(const char *buf, size_t r, const Http1Header *h, size_
         }
 }
 
+/* What every parse of LEN bytes returns, in s->r: -2 (more to come) only
+ * while a head may still fit, -1 with a known *error (kept in s->error), or
+ * the bytes of a head that fits. true when there is no head to check. */
+static bool no_head(size_t len, const Http1Error *error, Summary *s) {
+        CHECK(s->r >= -2);
+        if (s->r == -2) {
+                CHECK(len <= HTTP1_MAX_HEAD);
+                return true;
+        }
+        if (s->r == -1) {
+                CHECK(*error > HTTP1_OK && *error < _HTTP1_ERR_MAX);
+                s->error = *error;
+                return true;
+        }
+        CHECK(s->r > 0 && (size_t)s->r <= len && s->r <= HTTP1_MAX_HEAD);
+        return false;
+}
+
 static Summary parse_request(const char *buf, size_t len) {
         Http1Header headers[MAX_HEADERS];
         Http1Request req;
         Summary s = {};
 
         s.r = http1_parse_request(buf, len, &req, headers, MAX_HEADERS);
-        CHECK(s.r >= -2);
-        if (s.r == -2) {
-                CHECK(len <= HTTP1_MAX_HEAD);
+        if (no_head(len, &req.error, &s))
                 return s;
-        }
-        if (s.r == -1) {
-                CHECK(req.error > HTTP1_OK && req.error < _HTTP1_ERR_MAX);
-                s.error = req.error;
-                return s;
-        }
-
-        CHECK(s.r > 0 && (size_t)s.r <= len && s.r <= HTTP1_MAX_HEAD);
         CHECK(s.r >= 4 && memcmp(buf + s.r - 4, "\r\n\r\n", 4) == 0);
         CHECK(req.error == HTTP1_OK);
         CHECK(req.method == buf && req.method_len > 0);
@@ -139,18 +147,8 @@ static Summary parse_response(const char *buf, size_t len, bool head) {
         Summary s = {};
 
         s.r = http1_parse_response(buf, len, head, &resp, headers, MAX_HEADERS);
-        CHECK(s.r >= -2);
-        if (s.r == -2) {
-                CHECK(len <= HTTP1_MAX_HEAD);
+        if (no_head(len, &resp.error, &s))
                 return s;
-        }
-        if (s.r == -1) {
-                CHECK(resp.error > HTTP1_OK && resp.error < _HTTP1_ERR_MAX);
-                s.error = resp.error;
-                return s;
-        }
-
-        CHECK(s.r > 0 && (size_t)s.r <= len && s.r <= HTTP1_MAX_HEAD);
         CHECK(resp.status >= 100 && resp.status <= 599 && resp.status != 101);
         {
                 /* The status line alone (the probe's and health's parser)

@@ -19,10 +19,6 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 UNIT=regvisor-proxy-test
-CERTS=/etc/registry/certs
-CA=$CERTS/ca/ca.crt
-CI_CERT=$CERTS/clients/ci.crt
-CI_KEY=$CERTS/private/clients/ci.key
 CURL=(curl -s -m 10 --cacert "$CA")
 ACCEPT_ANY=/etc/regvisor/accept-anything.json
 

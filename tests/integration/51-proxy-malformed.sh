@@ -10,33 +10,18 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-S=/var/tmp/stage
-UP=/run/rvtest/up.sock
-COUNT=/run/rvtest/count
 MCONF=/etc/regvisor/malformed.conf
 CERTS=$S/etc/registry/certs
 UNIT=regvisor-proxy-malformed
 
 th_boot
 on_failure journalctl -u "$UNIT" --no-pager -n 80
-on_failure cat /run/rvtest/upstream.log
 
 step "users and a staged certificate tree (provision --root)"
-th useradd --system --user-group --create-home ci-svc
-th useradd --system --user-group --no-create-home registry-proxy
-write_config
-th mkdir -p "$S"
-provision --root "$S" || fail "provision --root failed"
-th /bin/sh -c "sed 's#^\[registry\]#[registry]\nlisten = unix:$UP#' $CONF > $MCONF
-	printf '[pull]\nrate = 0\n[push]\nrate = 0\n' >> $MCONF"
+staged_proxy_config "$MCONF" '[pull]\nrate = 0\n[push]\nrate = 0\n'
 
 step "a counting upstream on a unix socket"
-th mkdir -p /run/rvtest
-th chmod 0755 /run/rvtest
-th systemd-run --unit=rvtest-upstream --property=StandardOutput=file:/run/rvtest/upstream.log \
-	--property=StandardError=file:/run/rvtest/upstream.log \
-	python3 "$REPO/tests/integration/proxy-upstream.py" "$UP" "$COUNT" >/dev/null
-wait_until 10 th test -S "$UP" || fail "the test upstream did not start"
+counting_upstream python3 "$REPO/tests/integration/proxy-upstream.py" "$UP" "$COUNT"
 th chmod 0666 "$UP"
 
 step "regvisor proxy in the foreground under systemd"

@@ -22,8 +22,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
 CURL=(curl -s -m 10 --cacert "$CA")
 HEADER_TIMEOUT=3
 N=500
@@ -33,20 +31,13 @@ th_boot
 write_config "$(printf '[proxy]\nheader_timeout = %ss' "$HEADER_TIMEOUT")"
 on_failure th journalctl -u regvisor --no-pager -n 60
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
 
 step "the full stack: systemctl start regvisor"
-th systemctl start regvisor.service || fail "regvisor.service did not start"
-proxy_up() {
-	th "${CURL[@]}" -f -o /dev/null https://registry.test/v2/
-}
-wait_until 20 proxy_up || fail "the proxy does not answer on 443"
+run_unit_up
 
 step "push a 256 KiB blob over 4443 with the ci certificate"
 th sh -c 'head -c 262144 /dev/urandom > /var/tmp/blob'
 digest=sha256:$(th sha256sum /var/tmp/blob | cut -d' ' -f1)
-MTLS=(--cert "$C/clients/ci.crt" --key "$C/private/clients/ci.key")
 location=$(th "${CURL[@]}" "${MTLS[@]}" -f -X POST -D - -o /dev/null \
 	https://registry.test:4443/v2/test/slow/blobs/uploads/ | tr -d '\r' | sed -n 's/^Location: //Ip')
 [[ -n $location ]] || fail "no upload location"

@@ -31,8 +31,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
 CURL=(curl -s -m 10 --cacert "$CA")
 ACCEPT_ANY=/etc/regvisor/accept-anything.json
 CTX=/var/tmp/multi-ctx
@@ -47,20 +45,14 @@ write_config "$(printf '[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/
 on_failure th journalctl -u regvisor --no-pager -n 80
 on_failure th journalctl --no-pager -n 40 _SYSTEMD_USER_UNIT=regvisor-registry.service
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
 
 step "the full stack: systemctl start regvisor (registry + proxy)"
-th systemctl start regvisor.service || fail "regvisor.service did not start"
+run_unit_up
 # access_logged ERE: the proxy's access log (journal) has a line matching ERE.
 access_logged() {
 	th journalctl --no-pager -u regvisor REGVISOR_EVENT=access -o cat | grep -Eq -- "$1" ||
 		fail "no access log line matches: $1"
 }
-proxy_up() {
-	th "${CURL[@]}" -f -o /dev/null https://registry.test/v2/
-}
-wait_until 20 proxy_up || fail "the proxy does not answer on 443"
 
 step "certs.d: client certificate for :4443, CA only for 443"
 client_certs_d

@@ -28,10 +28,7 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 UNIT=regvisor-proxy-timeouts
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
 CURL=(curl -s -m 20 --cacert "$CA")
-MTLS=(--cert "$C/clients/ci.crt" --key "$C/private/clients/ci.key")
 HEADER=3 IDLE=5 READ=3
 
 th_boot

@@ -34,6 +34,8 @@ import sys
 import threading
 import time
 
+import rawhttp
+
 HOST, PORT, CAFILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 IDLE_OK = float(sys.argv[4]) if len(sys.argv) > 4 else 4.0
 WAIT = 20.0  # no scenario waits longer than this for the server
@@ -70,25 +72,12 @@ def wait_close(s):
 
 def read_response(s):
     """Reads one response with a Content-Length body; returns its status line."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        b = s.recv(65536)
-        if not b:
-            raise RuntimeError("closed before a response head")
-        buf += b
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    length = 0
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        if k.strip().lower() == "content-length":
-            length = int(v.strip())
-    while len(rest) < length:
-        b = s.recv(65536)
-        if not b:
-            raise RuntimeError("closed inside a response body")
-        rest += b
-    return lines[0]
+    head, _, complete = rawhttp.read_response(s)
+    if not head:
+        raise RuntimeError("closed before a response head")
+    if not complete:
+        raise RuntimeError("closed inside a response body")
+    return rawhttp.status_line(head)
 
 
 def result(t_from, closed):
@@ -128,27 +117,27 @@ def trickle_head():
     return {"closed_after": None, "how": "never closed", "response": ""}
 
 
-def idle():
+def get_first():
+    """A new connection with one GET /v2/ answered: (socket, status line)."""
     s, _ = connect()
     s.sendall(GET)
-    status = read_response(s)
+    return s, read_response(s)
+
+
+def idle(then=b""):
+    s, status = get_first()
+    if then:
+        s.sendall(then)
     t = time.monotonic()
     return dict(result(t, wait_close(s)), status1=status)
 
 
 def idle_then_half():
-    s, _ = connect()
-    s.sendall(GET)
-    status = read_response(s)
-    s.sendall(HALF)
-    t = time.monotonic()
-    return dict(result(t, wait_close(s)), status1=status)
+    return idle(HALF)
 
 
 def idle_then_get():
-    s, _ = connect()
-    s.sendall(GET)
-    status = read_response(s)
+    s, status = get_first()
     time.sleep(IDLE_OK)
     try:
         s.sendall(GET)
@@ -180,12 +169,7 @@ def stalled_reader():
     except socket.timeout:
         pass
     head, _, body = got.partition(b"\r\n\r\n")
-    length = None
-    for line in head.decode("latin-1").split("\r\n")[1:]:
-        k, _, v = line.partition(":")
-        if k.strip().lower() == "content-length":
-            length = int(v.strip())
-    return {"status": head.split(b"\r\n", 1)[0].decode("latin-1"), "length": length, "body": len(body),
+    return {"status": rawhttp.status_line(head), "length": rawhttp.content_length(head), "body": len(body),
             "how": how}
 
 

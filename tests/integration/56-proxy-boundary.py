@@ -13,6 +13,8 @@
 #                           a GET (the attacker's review of the fix)
 import hashlib, socket, ssl, sys
 
+import rawhttp
+
 failed = 0
 
 def check(ok, what):
@@ -32,27 +34,12 @@ def connect(host, port, sni, cafile=None, cert=None, key=None):
     return ctx.wrap_socket(s, server_hostname=sni)
 
 def read_response(s, head_request=False):
-    """One response: head, then Content-Length bytes (none for HEAD). b"" on EOF."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(65536)
-        if not d:
-            return buf
-        buf += d
-    head, _, body = buf.partition(b"\r\n\r\n")
-    if head_request:
-        return head + b"\r\n\r\n"
-    n = 0
-    for line in head.split(b"\r\n")[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length":
-            n = int(v.strip())
-    while len(body) < n:
-        d = s.recv(65536)
-        if not d:
-            break
-        body += d
-    return head + b"\r\n\r\n" + body
+    """One response: head, then Content-Length bytes (none for HEAD); what
+    came when the connection ended before a whole head."""
+    head, body, _ = rawhttp.read_response(s, head_request)
+    if not head:
+        return body
+    return head + b"\r\n\r\n" + (b"" if head_request else body)
 
 def mode_sni(host, cafile, peer):
     # 1. The catalog, smuggled behind GET /v2/ and collected on the same

@@ -17,10 +17,6 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 UNIT=regvisor-proxy-boundary
-CERTS=/etc/registry/certs
-CA=$CERTS/ca/ca.crt
-CI_CERT=$CERTS/clients/ci.crt
-CI_KEY=$CERTS/private/clients/ci.key
 ATTACK=(python3 "$REPO/tests/integration/56-proxy-boundary.py")
 
 th_boot

@@ -37,8 +37,6 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 UNIT=regvisor-proxy-slow
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
 CURL=(curl -s -m 20 --cacert "$CA")
 SLOW=$REPO/tests/integration/56-slow.py
 HEADER=3 WINDOW=4

@@ -27,9 +27,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-S=/var/tmp/stage
-UP=/run/rvtest/up.sock
-COUNT=/run/rvtest/count
 LCONF=/etc/regvisor/limits.conf
 CERTS=$S/etc/registry/certs
 CA=$CERTS/ca/ca.crt
@@ -42,29 +39,16 @@ BURST=10
 
 th_boot
 on_failure th journalctl -u "$UNIT" --no-pager -n 40
-on_failure th cat /run/rvtest/upstream.log
 
 step "users and a staged certificate tree (provision --root)"
-th useradd --system --user-group --create-home ci-svc
-th useradd --system --user-group --no-create-home registry-proxy
-write_config
-th mkdir -p "$S"
-provision --root "$S" >/dev/null || fail "provision --root failed"
-th /bin/sh -c "sed 's#^\[registry\]#[registry]\nlisten = unix:$UP#' $CONF > $LCONF
-	printf '[pull]\nrate = 1r/m\nburst = $BURST\nconn_per_ip = 20\n[push]\nrate = 0\n' >> $LCONF
-	[ -z '$SLOTS' ] || printf '[proxy]\nlimits_slots = $SLOTS\n' >> $LCONF"
+staged_proxy_config "$LCONF" "[pull]\nrate = 1r/m\nburst = $BURST\nconn_per_ip = 20\n[push]\nrate = 0\n${SLOTS:+[proxy]\nlimits_slots = $SLOTS\n}"
 
 step "2001:db8::/32 is local: any of its addresses can be a source"
 th sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.all.disable_ipv6=0
 th ip -6 route add local 2001:db8::/32 dev lo || fail "cannot add the local route"
 
 step "a counting upstream on a unix socket"
-th mkdir -p /run/rvtest
-th chmod 0755 /run/rvtest
-th systemd-run --unit=rvtest-upstream --property=StandardOutput=file:/run/rvtest/upstream.log \
-	--property=StandardError=file:/run/rvtest/upstream.log \
-	/usr/bin/python3 "$HELPER" upstream "$UP" "$COUNT" >/dev/null
-wait_until 10 th test -S "$UP" || fail "the test upstream did not start"
+counting_upstream /usr/bin/python3 "$HELPER" upstream "$UP" "$COUNT"
 th chmod 0666 "$UP"
 
 step "regvisor proxy on [::]:443, the table at $SLOTS slots"

@@ -18,29 +18,14 @@ import ssl
 import sys
 import time
 
+import rawhttp
+
 
 def read_response(s):
     """The status of one response (its body, by Content-Length, read too),
     or None when the connection ends first."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None
-        buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            return None
-        body += chunk
-    return int(lines[0].split()[1])
+    head, _, complete = rawhttp.read_response(s)
+    return int(rawhttp.status_line(head).split()[1]) if complete else None
 
 
 def main():

@@ -98,8 +98,9 @@ location=$(th "${CURL[@]}" --cert "$CERT" --key "$KEY" -X POST -D - -o /dev/null
 th rm -f /run/inflight.half /run/inflight.go /run/inflight.result
 # Half the body now, the rest once /run/inflight.go appears: the request is
 # in flight on an old-generation worker across the reload.
-th /usr/bin/python3 - "$location" "$CA" "$CERT" "$KEY" <<-'EOF' &
+th env PYTHONPATH="$REPO/tests/integration" /usr/bin/python3 - "$location" "$CA" "$CERT" "$KEY" <<-'EOF' &
 	import hashlib, os, socket, ssl, sys, time
+	from rawhttp import recv_until
 	loc, ca, cert, key = sys.argv[1:5]
 	body = os.urandom(1 << 20)
 	digest = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -116,12 +117,7 @@ th /usr/bin/python3 - "$location" "$CA" "$CERT" "$KEY" <<-'EOF' &
 	while not os.path.exists("/run/inflight.go") and time.time() < deadline:
 	    time.sleep(0.05)
 	s.sendall(body[len(body) // 2 :])
-	head = b""
-	while b"\r\n" not in head:
-	    chunk = s.recv(4096)
-	    if not chunk:
-	        break
-	    head += chunk
+	head = recv_until(s, b"\r\n")
 	with open("/run/inflight.result", "w") as f:
 	    f.write(head.split(b"\r\n")[0].decode(errors="replace") + "\n" + digest + "\n")
 EOF

@@ -52,6 +52,7 @@ assert_state() {
 # It exercises the proxy checks' TLS client for real; replace it with the
 # real proxy once it lands.
 STANDIN='import socket, ssl, sys, threading
+from rawhttp import recv_until
 certs, mode = "/etc/registry/certs", sys.argv[1]
 def context(push):
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -70,12 +71,7 @@ def serve(port, push):
         conn, _ = s.accept()
         try:
             t = c.wrap_socket(conn, server_side=True)
-            req = b""
-            while b"\r\n\r\n" not in req:
-                d = t.recv(4096)
-                if not d:
-                    break
-                req += d
+            req = recv_until(t, b"\r\n\r\n")
             write = req.split(b" ", 1)[0] not in (b"GET", b"HEAD")
             status = 400 if push and not t.getpeercert() else 403 if write and not push and mode != "open" else 200
             t.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % status)
@@ -160,6 +156,7 @@ assert_contains "$HOUT" 'regvisor_certificate_expiry_timestamp_seconds{certifica
 
 step "a stand-in proxy that behaves like the guide's nginx: every check OK, exit 0"
 th_write /root/standin-proxy.py 0644 <<<"$STANDIN"
+th_put "$REPO/tests/integration/rawhttp.py" /root/rawhttp.py
 on_failure journalctl -u standin-proxy --no-pager -n 30
 standin nginx
 health --config "$CONF"

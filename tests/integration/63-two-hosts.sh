@@ -15,24 +15,17 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
-SIGNER=/root/gnupg-signer
-KEYS=/etc/regvisor/signers.asc
 
 th_boot_two
 on_failure th journalctl -u regvisor --no-pager -n 60
 
 step "client: a signing key (gpg --batch), its public key to the registry host as [signing] keys"
-fpr=$(gen_key thc "$SIGNER" "CI <ci@registry.test>")
-[[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
-thc /bin/sh -c "GNUPGHOME=$SIGNER gpg --armor --export $fpr" | th_write "$KEYS"
+signer_key thc "CI <ci@registry.test>"
 
 step "registry host: provision, regvisor.service"
 write_config "$(printf '[signing]\nkeys = %s' "$KEYS")"
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th systemctl start regvisor.service || fail "regvisor.service did not start"
+start_run_unit
 proxy_up() {
 	thc curl -s -m 5 --cacert /etc/containers/certs.d/registry.test/ca.crt -f -o /dev/null https://registry.test/v2/
 }

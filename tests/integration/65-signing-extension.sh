@@ -24,18 +24,12 @@ STORE=/var/lib/regvisor/signatures
 LOCAL_LOOKASIDE=/var/lib/containers/sigstore
 PUSH=registry.test:4443/test
 PULL=registry.test/test
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
-SIGNER=/root/gnupg-signer
-KEYS=/etc/regvisor/signers.asc
 
 th_boot
 on_failure th journalctl -u regvisor --no-pager -n 80
 
 step "a signing key; provision with [signing] keys"
-fpr=$(gen_key th "$SIGNER" "CI signer <ci@registry.test>")
-[[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
-th /bin/sh -c "mkdir -p /etc/regvisor && GNUPGHOME=$SIGNER gpg --armor --export $fpr > $KEYS"
+signer_key th "CI signer <ci@registry.test>"
 write_config "$(printf '[signing]\nkeys = %s\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
 provision >/dev/null || fail "provision failed: $OUT"
 assert_contains "$OUT" "changed  sigstore-dir"
@@ -58,10 +52,9 @@ th journalctl -u regvisor --no-pager -o cat | grep -q "sigstore: locked down\|si
 
 step "/v2/ on both ports: X-Registry-Supports-Signatures: 1"
 client_certs_d
-MTLS="--cert $C/clients/ci.crt --key $C/private/clients/ci.key"
 h=$(th curl -s -m 10 --cacert "$CA" -D - -o /dev/null https://registry.test/v2/ | tr -d '\r')
 assert_contains "$h" "X-Registry-Supports-Signatures: 1" "443 /v2/"
-h=$(th curl -s -m 10 --cacert "$CA" $MTLS -D - -o /dev/null https://registry.test:4443/v2/ | tr -d '\r')
+h=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -D - -o /dev/null https://registry.test:4443/v2/ | tr -d '\r')
 assert_contains "$h" "X-Registry-Supports-Signatures: 1" "4443 /v2/"
 
 count_store() { th sh -c "find $STORE -type f | wc -l"; }
@@ -114,7 +107,7 @@ assert_eq "$(sigs_443 test/unsigned "$udigest")" 0 "GET after the PUT on 443"
 code=$(th curl -s -m 10 --cacert "$CA" -o /dev/null -w '%{http_code}' -X DELETE \
 	"https://registry.test/extensions/v2/test/signed/signatures/$digest")
 assert_eq "$code" 403 "DELETE on 443"
-code=$(th curl -s -m 10 --cacert "$CA" $MTLS -o /dev/null -w '%{http_code}' -X DELETE \
+code=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X DELETE \
 	"https://registry.test:4443/extensions/v2/test/signed/signatures/$digest")
 assert_eq "$code" 403 "DELETE on 4443"
 code=$(th curl -s -m 10 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://registry.test/extensions/v2/Bad/signatures/$digest")

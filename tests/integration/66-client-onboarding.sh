@@ -28,8 +28,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-SIGNER=/root/gnupg-signer
-KEYS=/etc/regvisor/signers.asc
 BUNDLE=/root/bundle-build-01
 CB=/root/bundle
 RECORD=/var/lib/regvisor-client/installed.list
@@ -38,15 +36,12 @@ th_boot_two
 on_failure th journalctl -u regvisor --no-pager -n 60
 
 step "client: a signing key; its public key to the registry host as [signing] keys"
-fpr=$(gen_key thc "$SIGNER" "CI <ci@registry.test>")
-[[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
-thc /bin/sh -c "GNUPGHOME=$SIGNER gpg --armor --export $fpr" | th_write "$KEYS"
+signer_key thc "CI <ci@registry.test>"
 
 step "registry host: provision, regvisor.service, pki issue-client build-01"
 INITIAL_CLIENT= write_config "$(printf '[signing]\nkeys = %s' "$KEYS")"
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th systemctl start regvisor.service || fail "regvisor.service did not start"
+start_run_unit
 th "$REGVISOR" pki --config "$CONF" issue-client build-01 >/dev/null || fail "issue-client build-01 failed"
 
 step "registry host: pki export build-01 (modes, layout, no server line in hosts.toml)"

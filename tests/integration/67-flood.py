@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 
+import rawhttp
+
 
 def connect(host, port, ctx):
     s = socket.create_connection((host, port), timeout=20)
@@ -23,12 +25,7 @@ def get(host, port, ctx):
     try:
         t = connect(host, port, ctx)
         t.sendall(b"GET /v2/ HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n")
-        data = b""
-        while b"\r\n" not in data:
-            chunk = t.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = rawhttp.recv_until(t, b"\r\n")
         t.close()
         line = data.split(b"\r\n", 1)[0].split()
         return line[1].decode() if len(line) > 1 else "closed"

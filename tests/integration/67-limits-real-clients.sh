@@ -21,10 +21,6 @@
 . "$(dirname "$0")/provision-lib.sh"
 REGVISOR=${REGVISOR_UNDER_TEST:-$REGVISOR}
 
-C=/etc/registry/certs
-CA=$C/ca/ca.crt
-CI_CERT=$C/clients/ci.crt
-CI_KEY=$C/private/clients/ci.key
 ACCEPT_ANY=/etc/regvisor-test-policy.json
 FLOOD=(/usr/bin/python3 "$REPO/tests/integration/67-flood.py")
 LAYERS=30
@@ -35,15 +31,9 @@ th_boot
 write_config
 on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
 
 step "the full stack with the default limits"
-th systemctl start regvisor.service || fail "regvisor.service did not start"
-proxy_up() {
-	th curl -sf -m 5 --cacert $CA -o /dev/null https://registry.test/v2/
-}
-wait_until 30 proxy_up || fail "the proxy does not answer on 443"
+run_unit_up
 
 access_log() {
 	th journalctl -u regvisor --no-pager -o cat | grep 'port=' | grep ' status=' || true

@@ -8,18 +8,9 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 th_boot
-write_config
 # Short delays so the crash loop runs in seconds; the defaults are 1s..30s.
-th sh -c "cat >> $CONF" <<-EOF
-	[supervise]
-	restart_delay = 200ms
-	restart_delay_max = 5s
-	restart_limit = 5
-	restart_window = 60s
-	probe_interval = 300ms
-	probe_timeout = 1s
-	unhealthy_after = 5s
-EOF
+write_config "$(printf '%s\n' '[supervise]' 'restart_delay = 200ms' 'restart_delay_max = 5s' 'restart_limit = 5' \
+	'restart_window = 60s' 'probe_interval = 300ms' 'probe_timeout = 1s' 'unhealthy_after = 5s')"
 on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
 provision || fail "provision failed"
 install_run_unit
@@ -104,14 +95,7 @@ assert_eq "$(registry_container_id)" "$id" "container after SIGHUP"
 registry_answers || fail "registry stopped answering after SIGHUP"
 
 step "a crash loop backs off with growing gaps and is given up"
-th cp -p /etc/regvisor/registry.yml /etc/regvisor/registry.yml.good
-th sh -c 'echo "version: [not yaml" > /etc/regvisor/registry.yml'
-pid=$(svc_podman inspect --format '{{.State.Pid}}' regvisor-registry)
-th kill -KILL "$pid"
-gave_up() {
-	journal_events gave-up | grep -q "giving up"
-}
-wait_until 60 gave_up || fail "never gave up"
+registry_crash_loop
 delays=$(journal_events restart-scheduled | sed -n 's/.*delay_ms=\([0-9]*\).*/\1/p' | tail -n 5 | tr '\n' ' ')
 step "restart delays: $delays"
 read -r -a d <<<"$delays"

@@ -7,19 +7,13 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 th_boot
-write_config
-th sh -c "cat >> $CONF" <<-EOF
-	[supervise]
-	restart_delay = 100ms
-	restart_delay_max = 400ms
-	restart_limit = 3
-	probe_interval = 300ms
-EOF
+# Short delays so the supervisor gives up on a crash loop in seconds.
+write_config "$(printf '%s\n' '[supervise]' 'restart_delay = 100ms' 'restart_delay_max = 400ms' 'restart_limit = 3' \
+	'probe_interval = 300ms')"
 th sh -c 'echo "127.0.0.1 registry.test" >> /etc/hosts'
 on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 40
 provision >/dev/null || fail "provision failed"
-install_run_unit
-th systemctl start regvisor.service || fail "regvisor.service did not start"
+start_run_unit
 
 health() {
 	HRC=0
@@ -41,14 +35,7 @@ th jq -e '.state == "OK"' <<<"$HOUT" >/dev/null 2>&1 || /usr/bin/python3 -c 'imp
 	fail "--json does not say OK"
 
 step "the registry fails until the supervisor gives up: exit 2 naming the checks, /readyz 503"
-th cp -p /etc/regvisor/registry.yml /etc/regvisor/registry.yml.good
-th sh -c 'echo "version: [broken" > /etc/regvisor/registry.yml'
-pid=$(svc_podman inspect --format '{{.State.Pid}}' regvisor-registry)
-th kill -KILL "$pid"
-gave_up() {
-	th journalctl -o cat REGVISOR_EVENT=gave-up | grep -q "giving up"
-}
-wait_until 60 gave_up || fail "the supervisor did not give up"
+registry_crash_loop
 health
 assert_eq "$HRC" 2 "health exit status"
 assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR CRITICAL"

@@ -13,7 +13,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
-C=/etc/registry/certs
 CURL=(curl -s -m 5 --cacert $C/ca/ca.crt)
 
 th_boot
@@ -22,15 +21,9 @@ th_boot
 write_config "$(printf '[pull]\nburst = 20')"
 on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
 provision >/dev/null || fail "provision failed: $OUT"
-install_run_unit
-th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
 
 step "start the full stack (regvisor.service)"
-th systemctl start regvisor.service || fail "regvisor.service did not start"
-proxy_up() {
-	th "${CURL[@]}" -f -o /dev/null https://registry.test/v2/
-}
-wait_until 20 proxy_up || fail "the proxy does not answer on 443"
+run_unit_up
 
 # snapshot: the parsed samples ('name{labels} value' lines, labels sorted).
 snapshot() {

@@ -3,6 +3,18 @@
 
 CONF=/etc/regvisor/regvisor.conf
 SOCK=/run/regvisor/registry/registry.sock
+# The PKI provision makes (common/config/paths.h), and its CA certificate.
+C=/etc/registry/certs
+CA=$C/ca/ca.crt
+# The client certificate "ci" (write_config asks for it), and curl's options
+# for a push over 4443 with it.
+CI_CERT=$C/clients/ci.crt
+CI_KEY=$C/private/clients/ci.key
+MTLS=(--cert "$CI_CERT" --key "$CI_KEY")
+# The signing tests' key: the signer's GNUPGHOME (on the host that signs) and
+# its public key on the registry host, as [signing] keys.
+SIGNER=/root/gnupg-signer
+KEYS=/etc/regvisor/signers.asc
 
 # write_config [EXTRA INI LINES]: a configuration pinning the locally built
 # registry image by digest, loaded from its OCI archive (no internet here).
@@ -70,11 +82,10 @@ install_run_unit() {
 # run_unit_up: install_run_unit, registry.test on loopback, start
 # regvisor.service and wait until 443 answers; defines proxy_up.
 run_unit_up() {
-	install_run_unit
 	th sh -c 'grep -q registry.test /etc/hosts || echo "127.0.0.1 registry.test" >> /etc/hosts'
-	th systemctl start regvisor.service || fail "regvisor.service did not start"
+	start_run_unit
 	proxy_up() {
-		th curl -s -m 10 --cacert /etc/registry/certs/ca/ca.crt -f -o /dev/null https://registry.test/v2/
+		th curl -s -m 10 --cacert "$CA" -f -o /dev/null https://registry.test/v2/
 	}
 	wait_until 30 proxy_up || fail "the proxy does not answer on 443"
 }
@@ -88,6 +99,52 @@ client_certs_d() {
 		cp \$C/clients/ci.crt /etc/containers/certs.d/registry.test:4443/client.cert
 		cp \$C/private/clients/ci.key /etc/containers/certs.d/registry.test:4443/client.key
 		cp \$C/ca/ca.crt /etc/containers/certs.d/registry.test/ca.crt"
+}
+
+# A proxy alone against a test upstream: the tree `provision --root` stages,
+# the upstream's socket and the file it counts requests in.
+S=/var/tmp/stage
+UP=/run/rvtest/up.sock
+COUNT=/run/rvtest/count
+
+# staged_proxy_config FILE [INI]: the two users and a certificate tree staged
+# below $S by `provision --root` (nothing else on the host changes); FILE is
+# the test configuration with the registry on the unix socket $UP, and INI
+# (lines of printf's format) appended.
+staged_proxy_config() {
+	th useradd --system --user-group --create-home ci-svc
+	th useradd --system --user-group --no-create-home registry-proxy
+	write_config
+	th mkdir -p "$S"
+	provision --root "$S" >/dev/null || fail "provision --root failed"
+	th /bin/sh -c "sed 's#^\[registry\]#[registry]\nlisten = unix:$UP#' $CONF > $1
+		printf '${2-}' >> $1"
+}
+
+# counting_upstream CMD...: the test upstream CMD (it listens on $UP and
+# counts into $COUNT) as the transient unit rvtest-upstream, its output in
+# /run/rvtest/upstream.log (dumped on failure); waits for its socket.
+counting_upstream() {
+	on_failure th cat /run/rvtest/upstream.log
+	th mkdir -p /run/rvtest
+	th chmod 0755 /run/rvtest
+	th systemd-run --unit=rvtest-upstream --property=StandardOutput=file:/run/rvtest/upstream.log \
+		--property=StandardError=file:/run/rvtest/upstream.log "$@" >/dev/null
+	wait_until 10 th test -S "$UP" || fail "the test upstream did not start"
+}
+
+# registry_crash_loop: break the registry's configuration (the good one kept
+# as /etc/regvisor/registry.yml.good) and kill its container, so that every
+# restart fails; waits (60 s at most) until the supervisor logs that it
+# gave up.
+registry_crash_loop() {
+	th cp -p /etc/regvisor/registry.yml /etc/regvisor/registry.yml.good
+	th sh -c 'echo "version: [not yaml" > /etc/regvisor/registry.yml'
+	th kill -KILL "$(svc_podman inspect --format '{{.State.Pid}}' regvisor-registry)"
+	gave_up() {
+		journal_events gave-up | grep -q "giving up"
+	}
+	wait_until 60 gave_up || fail "the supervisor did not give up"
 }
 
 # registry_container_id: the running registry container's ID ("" if none).
@@ -150,6 +207,22 @@ gen_key() {
 		gpg --batch --passphrase "" --quick-gen-key "$2" ed25519 sign never 2>/dev/null
 		gpg --with-colons --list-secret-keys "$2" 2>/dev/null | awk -F: '\''$1 == "fpr" { print $10; exit }'\''' \
 		_ "$2" "$3"
+}
+
+# signer_key RUNNER UID: a new signing key (gen_key) in GNUPGHOME=$SIGNER on
+# the host RUNNER runs on (th or thc); its fingerprint in $fpr, its public
+# key written to $KEYS on the registry host (for [signing] keys).
+signer_key() {
+	fpr=$(gen_key "$1" "$SIGNER" "$2")
+	[[ $fpr =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$fpr'"
+	"$1" /bin/sh -c "GNUPGHOME=$SIGNER gpg --armor --export $fpr" | th_write "$KEYS"
+}
+
+# start_run_unit: install_run_unit, then start regvisor.service (it does not
+# wait for the proxy: each test knows from where it can reach it).
+start_run_unit() {
+	install_run_unit
+	th systemctl start regvisor.service || fail "regvisor.service did not start"
 }
 
 # lookaside RUNNER: in the host RUNNER runs on (th or thc), the directory

@@ -223,6 +223,14 @@ static void test_nagios_ok_and_unknown(void **state) {
         health_results_free(r, 2);
 }
 
+/* OBJ has KEY, a string equal to WANT. */
+static void assert_json_string(json_object *obj, const char *key, const char *want) {
+        json_object *v;
+
+        assert_true(json_object_object_get_ex(obj, key, &v));
+        assert_string_equal(json_object_get_string(v), want);
+}
+
 static void test_json(void **state) {
         _cleanup_free_ char *text = NULL;
         json_object *root, *v, *checks, *c, *perf, *p, *certs;
@@ -233,38 +241,29 @@ static void test_json(void **state) {
         assert_int_equal(health_format_json(r, n, &text), 0);
         root = json_tokener_parse(text);
         assert_non_null(root);
-        assert_true(json_object_object_get_ex(root, "state", &v));
-        assert_string_equal(json_object_get_string(v), "CRITICAL");
+        assert_json_string(root, "state", "CRITICAL");
         assert_true(json_object_object_get_ex(root, "exit_status", &v));
         assert_int_equal(json_object_get_int(v), 2);
-        assert_true(json_object_object_get_ex(root, "summary", &v));
-        assert_string_equal(json_object_get_string(v),
-                            "REGVISOR CRITICAL - critical: proxy-pull-tls; warning: cert-server (1 of 3 ok)");
+        assert_json_string(root, "summary",
+                           "REGVISOR CRITICAL - critical: proxy-pull-tls; warning: cert-server (1 of 3 ok)");
         assert_true(json_object_object_get_ex(root, "checks", &checks));
         assert_int_equal(json_object_array_length(checks), 3);
 
         c = json_object_array_get_idx(checks, 0);
-        assert_true(json_object_object_get_ex(c, "name", &v));
-        assert_string_equal(json_object_get_string(v), "registry-storage");
-        assert_true(json_object_object_get_ex(c, "state", &v));
-        assert_string_equal(json_object_get_string(v), "OK");
-        assert_true(json_object_object_get_ex(c, "reason", &v));
-        assert_string_equal(json_object_get_string(v), "73.5% free");
+        assert_json_string(c, "name", "registry-storage");
+        assert_json_string(c, "state", "OK");
+        assert_json_string(c, "reason", "73.5% free");
         assert_true(json_object_object_get_ex(c, "duration_seconds", &v));
         assert_true(json_object_get_double(v) > 0.0014 && json_object_get_double(v) < 0.0016);
         assert_true(json_object_object_get_ex(c, "perfdata", &perf));
         assert_int_equal(json_object_array_length(perf), 2);
         p = json_object_array_get_idx(perf, 0);
-        assert_true(json_object_object_get_ex(p, "label", &v));
-        assert_string_equal(json_object_get_string(v), "storage_free");
+        assert_json_string(p, "label", "storage_free");
         assert_true(json_object_object_get_ex(p, "value", &v));
         assert_true(json_object_get_double(v) == 73.5);
-        assert_true(json_object_object_get_ex(p, "unit", &v));
-        assert_string_equal(json_object_get_string(v), "%");
-        assert_true(json_object_object_get_ex(p, "warn", &v));
-        assert_string_equal(json_object_get_string(v), "20:");
-        assert_true(json_object_object_get_ex(p, "crit", &v));
-        assert_string_equal(json_object_get_string(v), "10:");
+        assert_json_string(p, "unit", "%");
+        assert_json_string(p, "warn", "20:");
+        assert_json_string(p, "crit", "10:");
 
         c = json_object_array_get_idx(checks, 1);
         assert_true(json_object_object_get_ex(c, "certificates", &certs));

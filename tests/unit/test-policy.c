@@ -43,13 +43,20 @@ static const char *str(json_object *o, const char *path) {
         return json_object_get_string(get(o, path));
 }
 
-static void test_gpg_policy(void **state) {
+/* A new policy.json (none before) of KIND for SCOPES, parsed. */
+static json_object *new_policy(PolicyKind kind, const char *key_path, const PolicyScope *scopes_, size_t n) {
         _cleanup_free_ char *json = NULL, *err = NULL;
-        json_object *root, *rule;
+        json_object *root;
 
-        assert_int_equal(policy_merge(NULL, POLICY_GPG, GPG_KEYS, scopes, N_SCOPES, &json, &err), 1);
+        assert_int_equal(policy_merge(NULL, kind, key_path, scopes_, n, &json, &err), 1);
         root = json_tokener_parse(json);
         assert_non_null(root);
+        return root;
+}
+
+static void test_gpg_policy(void **state) {
+        json_object *root = new_policy(POLICY_GPG, GPG_KEYS, scopes, N_SCOPES), *rule;
+
         assert_string_equal(str(json_object_array_get_idx(get(root, "default"), 0), "type"), "insecureAcceptAnything");
 
         /* Pulled through NAME, signed when pushed through NAME:4443. */
@@ -80,23 +87,17 @@ static void test_gpg_policy_ipv6(void **state) {
                 {"[2001:db8::10]", "[2001:db8::10]:4443"},
                 {"[2001:db8::10]:4443", "[2001:db8::10]:4443"},
         };
-        _cleanup_free_ char *json = NULL, *err = NULL;
-        json_object *root;
+        json_object *root = new_policy(POLICY_GPG, GPG_KEYS, v6, ELEMENTSOF(v6));
 
-        assert_int_equal(policy_merge(NULL, POLICY_GPG, GPG_KEYS, v6, ELEMENTSOF(v6), &json, &err), 1);
-        root = json_tokener_parse(json);
         for (size_t i = 0; i < ELEMENTSOF(v6); i++)
                 assert_string_equal(str(rule_of(root, v6[i].scope), "signedIdentity.type"), "matchRepoDigestOrExact");
-        assert_null(strstr(json, "remapIdentity"));
+        assert_null(strstr(json_object_to_json_string(root), "remapIdentity"));
         json_object_put(root);
 }
 
 static void test_reject_policy(void **state) {
-        _cleanup_free_ char *json = NULL, *err = NULL;
-        json_object *root, *rule;
+        json_object *root = new_policy(POLICY_REJECT, NULL, scopes, N_SCOPES), *rule;
 
-        assert_int_equal(policy_merge(NULL, POLICY_REJECT, NULL, scopes, N_SCOPES, &json, &err), 1);
-        root = json_tokener_parse(json);
         for (size_t i = 0; i < N_SCOPES; i++) {
                 rule = rule_of(root, scopes[i].scope);
                 assert_non_null(rule);
@@ -108,12 +109,8 @@ static void test_reject_policy(void **state) {
 }
 
 static void test_new_policy(void **state) {
-        _cleanup_free_ char *json = NULL, *err = NULL;
-        json_object *root, *rule;
+        json_object *root = new_policy(POLICY_SIGSTORE, KEY, scopes, N_SCOPES), *rule;
 
-        assert_int_equal(policy_merge(NULL, POLICY_SIGSTORE, KEY, scopes, N_SCOPES, &json, &err), 1);
-        root = json_tokener_parse(json);
-        assert_non_null(root);
         assert_string_equal(json_object_get_string(get(json_object_array_get_idx(get(root, "default"), 0), "type")),
                             "insecureAcceptAnything");
         json_object *docker = get(root, "transports.docker");

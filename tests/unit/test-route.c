@@ -266,6 +266,17 @@ static void test_pull_listing_spellings(void **state) {
         }
 }
 
+/* PATH, normalized into OUT, is WANT on the pull port for GET and HEAD. */
+static void assert_pull_read(const char *path, RouteDecision want, char *out, size_t out_size, size_t *ret_len) {
+        RouteDecision d;
+
+        assert_int_equal(normalize(path, out, out_size, ret_len), 0);
+        d = route_decide_pull("GET", 3, out, *ret_len);
+        if (d != want)
+                fail_msg("GET \"%s\": %s, expected %s", path, route_decision_string(d), route_decision_string(want));
+        assert_int_equal(route_decide_pull("HEAD", 4, out, *ret_len), want);
+}
+
 static void test_pull_allowed(void **state) {
         static const char *const allowed[] = {
                 "/v2",
@@ -289,12 +300,8 @@ static void test_pull_allowed(void **state) {
         size_t len;
 
         (void)state;
-        for (size_t i = 0; i < ELEMENTSOF(allowed); i++) {
-                assert_int_equal(normalize(allowed[i], out, sizeof(out), &len), 0);
-                if (route_decide_pull("GET", 3, out, len) != ROUTE_ALLOW)
-                        fail_msg("GET \"%s\" was not allowed", allowed[i]);
-                assert_int_equal(route_decide_pull("HEAD", 4, out, len), ROUTE_ALLOW);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+                assert_pull_read(allowed[i], ROUTE_ALLOW, out, sizeof(out), &len);
 }
 
 /* The pull port is an allowlist: what is not the version check, a manifest
@@ -327,10 +334,7 @@ static void test_pull_only_endpoints(void **state) {
 
         (void)state;
         for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
-                assert_int_equal(normalize(refused[i], out, sizeof(out), &len), 0);
-                if (route_decide_pull("GET", 3, out, len) != ROUTE_FORBIDDEN_PATH)
-                        fail_msg("GET \"%s\" was not refused", refused[i]);
-                assert_int_equal(route_decide_pull("HEAD", 4, out, len), ROUTE_FORBIDDEN_PATH);
+                assert_pull_read(refused[i], ROUTE_FORBIDDEN_PATH, out, sizeof(out), &len);
                 assert_int_equal(route_decide_push("GET", 3, out, len), ROUTE_ALLOW);
         }
 }
@@ -517,15 +521,22 @@ static void test_extension_routes(void **state) {
 
 static void test_strings(void **state) {
         (void)state;
-        assert_string_equal(route_decision_string(ROUTE_ALLOW), "allow");
-        assert_string_equal(route_decision_string(ROUTE_FORBIDDEN_METHOD), "forbidden method");
-        assert_string_equal(route_decision_string(ROUTE_FORBIDDEN_PATH), "forbidden path");
-        assert_string_equal(route_decision_string(ROUTE_NOT_FOUND), "not found");
+        static const struct {
+                RouteDecision d;
+                const char *name;
+                int status;
+        } rows[] = {
+                {ROUTE_ALLOW, "allow", 0},
+                {ROUTE_FORBIDDEN_METHOD, "forbidden method", 403},
+                {ROUTE_FORBIDDEN_PATH, "forbidden path", 403},
+                {ROUTE_NOT_FOUND, "not found", 404},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                assert_string_equal(route_decision_string(rows[i].d), rows[i].name);
+                assert_int_equal(route_decision_status(rows[i].d), rows[i].status);
+        }
         assert_string_equal(route_decision_string(_ROUTE_DECISION_MAX), "unknown decision");
-        assert_int_equal(route_decision_status(ROUTE_ALLOW), 0);
-        assert_int_equal(route_decision_status(ROUTE_FORBIDDEN_METHOD), 403);
-        assert_int_equal(route_decision_status(ROUTE_FORBIDDEN_PATH), 403);
-        assert_int_equal(route_decision_status(ROUTE_NOT_FOUND), 404);
 }
 
 /* "%2F" is refused by normalization (-EILSEQ) but the registry's router

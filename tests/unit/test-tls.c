@@ -434,13 +434,33 @@ static void write_ca_crl(const char *name, long revoke, unsigned char **ret_der,
         EVP_PKEY_free(key);
 }
 
+/* ctx publishes WANT (WANT_LEN bytes of DER) as the CRL of WHICH. */
+static void assert_crl(SSL_CTX *ctx, TlsCrl which, const unsigned char *want, int want_len) {
+        const unsigned char *der;
+        size_t size;
+
+        assert_int_equal(tls_ctx_crl(ctx, which, &der, &size), 0);
+        assert_int_equal(size, want_len);
+        assert_memory_equal(der, want, size);
+}
+
+/* crl_route_respond() for D answers: its head, as a string, in HEAD (of
+ * HEAD_SIZE bytes), its body in *ret_body. */
+static void assert_crl_answer(SSL_CTX *ctx, RouteDecision d, bool close, char *head, size_t head_size,
+                              const unsigned char **ret_body, size_t *ret_body_len) {
+        int n = crl_route_respond(ctx, d, close, head, head_size, ret_body, ret_body_len);
+
+        assert_true(n > 0 && (size_t)n < head_size);
+        head[n] = 0;
+}
+
 /* Both CAs' CRLs are published as the DER of what was loaded, the
  * route's answer is that DER as application/pkix-crl, a CRL of another CA
  * fails the context, and a context without them publishes nothing. */
 static void test_published_crls(void **state) {
         char server_ca[128], server_crl[128], client_ca[128], client_crl[128], head[512], *error = NULL;
         unsigned char *server_der, *client_der;
-        int server_len, client_len, n;
+        int server_len, client_len;
         const unsigned char *der, *body;
         size_t size, body_len;
         SSL_CTX *ctx = NULL;
@@ -461,16 +481,10 @@ static void test_published_crls(void **state) {
                       .client_auth = true};
 
         assert_int_equal(tls_ctx_new(&f, "push", &ctx, &error), 0);
-        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_SERVER_CA, &der, &size), 0);
-        assert_memory_equal(der, server_der, (size_t)server_len);
-        assert_int_equal(size, server_len);
-        assert_int_equal(tls_ctx_crl(ctx, TLS_CRL_CLIENT_CA, &der, &size), 0);
-        assert_int_equal(size, client_len);
-        assert_memory_equal(der, client_der, size);
+        assert_crl(ctx, TLS_CRL_SERVER_CA, server_der, server_len);
+        assert_crl(ctx, TLS_CRL_CLIENT_CA, client_der, client_len);
 
-        n = crl_route_respond(ctx, ROUTE_LOCAL_CLIENT_CRL, false, head, sizeof(head), &body, &body_len);
-        assert_true(n > 0);
-        head[n] = 0;
+        assert_crl_answer(ctx, ROUTE_LOCAL_CLIENT_CRL, false, head, sizeof(head), &body, &body_len);
         assert_non_null(strstr(head, "HTTP/1.1 200 OK\r\n"));
         assert_non_null(strstr(head, "\r\nContent-Type: application/pkix-crl\r\n"));
         char length[64];
@@ -479,9 +493,7 @@ static void test_published_crls(void **state) {
         assert_null(strstr(head, "Connection: close"));
         assert_int_equal(body_len, client_len);
         assert_memory_equal(body, client_der, body_len);
-        n = crl_route_respond(ctx, ROUTE_LOCAL_SERVER_CRL, true, head, sizeof(head), &body, &body_len);
-        assert_true(n > 0);
-        head[n] = 0;
+        assert_crl_answer(ctx, ROUTE_LOCAL_SERVER_CRL, true, head, sizeof(head), &body, &body_len);
         assert_non_null(strstr(head, "\r\nConnection: close\r\n\r\n"));
         assert_memory_equal(body, server_der, body_len);
         assert_int_equal(crl_route_respond(ctx, ROUTE_LOCAL_SERVER_CRL, true, head, 40, &body, &body_len), -ENOBUFS);
