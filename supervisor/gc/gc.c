@@ -185,7 +185,7 @@ static int window(Gc *g) {
         log_info("gc: dry run: %llu blobs marked, %llu eligible for deletion (%u%%, max_delete_share %u%%)",
                  dry.marked, dry.blobs_eligible, share, g->c->gc_max_delete_share_pct);
         if (share > g->c->gc_max_delete_share_pct)
-                return log_error_errno(-EDOM, "gc: refusing: the dry run would delete %u%% of the blobs (%llu of "
+                return log_error_errno(-ECANCELED, "gc: refusing: the dry run would delete %u%% of the blobs (%llu of "
                                               "%llu), more than [gc] max_delete_share = %u%%; nothing was deleted",
                                        share, dry.blobs_eligible, dry.marked + dry.blobs_eligible,
                                        g->c->gc_max_delete_share_pct);

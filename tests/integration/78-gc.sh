@@ -9,6 +9,8 @@
 #     blob and the upload session are gone, both images pull with the same
 #     digests, pushes work again, /metrics and the journal say what was
 #     freed;
+#   - a dry run over [gc] max_delete_share (0%) stops gc: exit 1, nothing
+#     deleted, pushes open and the registry read-write again;
 #   - a gc killed inside its window (REGVISOR_TEST_GC_KILL) leaves nothing
 #     behind: the supervisor reopens pushes and restarts the registry
 #     read-write by itself.
@@ -165,6 +167,21 @@ assert_eq "$(metric regvisor_registry_readonly)" 0 "regvisor_registry_readonly a
 step "pushes work again"
 out=$(th skopeo --policy "$ACCEPT" copy "oci:/var/tmp/img-b:1" docker://registry.test:4443/test/c:1 2>&1) ||
 	fail "push after gc failed: $out"
+
+step "a dry run over [gc] max_delete_share stops gc; pushes and read-write come back"
+th sh -c 'head -c 1048576 /dev/urandom > /var/tmp/junk2'
+junk2=$(registry_blob test/b /var/tmp/junk2)
+junk2_file=$STORE/docker/registry/v2/blobs/sha256/${junk2:7:2}/${junk2#sha256:}/data
+th sed -i 's/^\[registry\]$/[gc]\nmax_delete_share = 0%\n&/' "$CONF"
+rc=0
+out=$(th /usr/local/bin/regvisor gc --config "$CONF" 2>&1) || rc=$?
+printf '%s\n' "$out" | sed 's/^/#   /'
+assert_eq "$rc" 1 "regvisor gc's exit status with max_delete_share = 0%"
+assert_contains "$out" "more than [gc] max_delete_share = 0%; nothing was deleted"
+th test -f "$junk2_file" || fail "a refused gc deleted the blob"
+assert_eq "$(push_code)" 202 "a push after the refused gc"
+assert_eq "$(metric regvisor_registry_readonly)" 0 "regvisor_registry_readonly after the refused gc"
+assert_eq "$(metric regvisor_gc_last_success)" 0 "regvisor_gc_last_success after the refused gc"
 
 step "a gc killed inside its window: the supervisor restores pushes and read-write"
 th systemd-run --unit=regvisor-gc-kill -E REGVISOR_TEST_GC_KILL=readonly \
