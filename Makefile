@@ -75,6 +75,7 @@ USES_supervisor/provision := supervisor/pki supervisor/sys
 USES_supervisor/client := supervisor/provision supervisor/pki
 USES_supervisor/pki :=
 USES_supervisor/sys :=
+USES_supervisor/gc := common/http supervisor/health supervisor/provision supervisor/sys
 
 MAIN_SRC := supervisor/cli/main.c
 LIB_SRC := $(filter-out $(MAIN_SRC),$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
@@ -158,6 +159,9 @@ install: $(BUILD)/regvisor
 	install -D -m 0755 $(BUILD)/regvisor $(DESTDIR)$(BINDIR)/regvisor
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/bin/regvisor|$(BINDIR)/regvisor|' units/regvisor.service >$(DESTDIR)$(UNITDIR)/regvisor.service
+	sed 's|/usr/local/bin/regvisor|$(BINDIR)/regvisor|' units/regvisor-gc.service >$(DESTDIR)$(UNITDIR)/regvisor-gc.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor-gc.service
+	install -m 0644 units/regvisor-gc.timer $(DESTDIR)$(UNITDIR)/regvisor-gc.timer
 	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor.service
 	install -D -m 0644 regvisor.conf $(DESTDIR)$(PREFIX)/share/doc/regvisor/regvisor.conf.example
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/regvisor/policy

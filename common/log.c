@@ -17,6 +17,14 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
+/* Also to the journal when stderr is a terminal: a command whose outcome
+ * belongs in the journal whoever runs it (regvisor gc). */
+static bool tee_journal;
+
+void log_set_tee_journal(bool on) {
+        tee_journal = on;
+}
+
 /* systemd sets JOURNAL_STREAM=dev:ino for the stderr it connected to the
  * journal; only when our stderr is still that stream do we log natively. */
 static int stderr_is_journal(void) {
@@ -52,8 +60,13 @@ static int log_va(int level, int error, const char *event, const char *unit, con
                 else if (use_journal)
                         (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level, "REGVISOR_EVENT=%s",
                                                event ? event : "log", "SYSLOG_IDENTIFIER=regvisor", NULL);
-                else
+                else {
                         fprintf(stderr, "regvisor: %s\n", msg);
+                        if (tee_journal)
+                                (void) sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", level,
+                                                       "REGVISOR_EVENT=%s", event ? event : "log",
+                                                       "SYSLOG_IDENTIFIER=regvisor", NULL);
+                }
         }
 
         errno = saved;

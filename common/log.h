@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 /*
  * Logging at the boundary. Library-like code returns negative errno and does
  * not log; the caller that knows the context logs once, with these.
@@ -17,6 +19,10 @@
 
 /* Messages above this priority are dropped (LOG_INFO by default). */
 void log_set_max_level(int level);
+/* Messages written to stderr go to the journal as well (with their
+ * REGVISOR_EVENT): for commands whose outcome the journal must record
+ * however they are run. */
+void log_set_tee_journal(bool on);
 
 /* Logs at LOG_ERR/... and returns -abs(error) (or -EIO when error is 0), so
  * that "return log_error_errno(r, ...)" both reports and propagates; with a

@@ -202,6 +202,20 @@ static int exchange_refuse_table_full(Conn *c, size_t head_len) {
         return 1;
 }
 
+/* `regvisor gc` holds its window (proxy-config.h, push_closed): a write on
+ * the push port is answered 503 with Retry-After before anything reaches
+ * the registry, which is about to run read-only or is collecting. Reads go
+ * on. 1 when answered. */
+static int exchange_refuse_maintenance(Conn *c, size_t head_len, bool no_body) {
+        if (c->port != PROXY_PUSH || !c->w->c->push_closed || streq(c->method, "GET") || streq(c->method, "HEAD"))
+                return 0;
+        buf_consume(&c->cin, head_len);
+        exchange_respond_error(c, 503, "UNAVAILABLE", "registry maintenance: pushes are paused",
+                               "regvisor gc is reclaiming space; retry after the given time",
+                               c->w->c->push_retry_after, no_body);
+        return 1;
+}
+
 /* What the log and the response need of the request. */
 static void exchange_note_request(Conn *c, const Http1Request *req, size_t head_len) {
         (void)snprintf(c->method, sizeof(c->method), "%.*s", (int)req->method_len, req->method);
@@ -384,6 +398,8 @@ static int exchange_start(Conn *c, const Http1Request *req, size_t head_len) {
         r = exchange_take_rate(c, head_len, no_body);
         if (r >= 0)
                 return r;
+        if (exchange_refuse_maintenance(c, head_len, no_body))
+                return 1;
         if (exchange_forward_head(c, req, head_len))
                 return 1;
         return exchange_forward(c, req);

@@ -82,6 +82,12 @@ typedef struct ProxyConfig {
         uint64_t min_rate;            /* bytes/s a body or a reader must move; 0 = off */
         unsigned min_rate_window;     /* seconds */
         unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current */
+
+        /* `regvisor gc` holds its maintenance window (common/config/
+         * maintenance.h): every write on the push port is answered 503 with
+         * Retry-After: push_retry_after, and never reaches the registry. */
+        bool push_closed;
+        unsigned push_retry_after; /* seconds */
 } ProxyConfig;
 
 /*

@@ -229,6 +229,11 @@ static const ConfigKey config_keys[] = {
         {"health", "cert_crit_days", parse_unsigned, FIELD(health_cert_crit_days, unsigned),
          STRINGIFY(CONFIG_HEALTH_CERT_CRIT_DAYS), 1, 3650, 0},
 
+        /* [gc]: `regvisor gc`, the safe garbage collection window */
+        {"gc", "max_delete_share", parse_percent, FIELD(gc_max_delete_share_pct, unsigned), "50%", 0, 100, 0},
+        {"gc", "upload_max_age", parse_duration, FIELD(gc_upload_max_age, unsigned), "24h", 60, 365 * 86400, 0},
+        {"gc", "drain_timeout", parse_duration, FIELD(gc_drain_timeout, unsigned), "60s", 1, 3600, 0},
+
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
         {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},

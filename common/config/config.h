@@ -141,6 +141,11 @@ typedef struct {
         unsigned health_cert_warn_days;
         unsigned health_cert_crit_days;
 
+        /* [gc] */
+        unsigned gc_max_delete_share_pct; /* a dry run deleting more blobs than this share stops gc */
+        unsigned gc_upload_max_age;       /* seconds: upload sessions untouched this long are purged */
+        unsigned gc_drain_timeout;        /* seconds pushes in flight get to finish */
+
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;

@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "maintenance.h"
 #include "paths.h"
 #include "proxy.h"
 #include "reload.h"
@@ -94,6 +95,10 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                 .min_rate = c->min_rate,
                 .min_rate_window = c->min_rate_window,
                 .ticket_key_lifetime = c->ticket_key_lifetime,
+                /* Read at every start and reload: gc reloads to open or
+                 * close the window, and a gc that died holds no lock. */
+                .push_closed = maintenance_read(MAINTENANCE_PATH) != MAINTENANCE_NONE,
+                .push_retry_after = MAINTENANCE_RETRY_AFTER,
         };
         int r = 0;
 

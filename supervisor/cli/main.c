@@ -26,6 +26,7 @@ static const Verb verbs[] = {
         {"pki", verb_pki, "client certificates for machines that push (issue-client, revoke, list, export)"},
         {"client", verb_client, "on a client machine: install or uninstall a bundle from 'pki export'"},
         {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},
+        {"gc", verb_gc, "reclaim space: garbage-collect in a safe window (pushes paused, pulls go on)"},
         {"version", verb_version, "print the version"},
 };
 

@@ -25,6 +25,7 @@ int verb_proxy(int argc, char **argv);
 int verb_sigstore(int argc, char **argv);
 int verb_version(int argc, char **argv);
 int verb_health(int argc, char **argv);
+int verb_gc(int argc, char **argv);
 
 /* Loads and validates the configuration, logging one clear line on error.
  * Returns 0 or a negative errno. */

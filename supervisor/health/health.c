@@ -484,6 +484,50 @@ int health_http_status(const HealthEndpoint *ep, const char *method, const char 
         return 0;
 }
 
+int health_http_fetch(const HealthEndpoint *ep, const char *method, const char *path, const char *accept,
+                      uint64_t deadline_usec, size_t max, int *ret_status, char **ret_body, size_t *ret_len) {
+        Conn c = {.fd = -EBADF};
+        _cleanup_free_ char *req = NULL, *buf = NULL;
+        Http1Response resp = {};
+        size_t have = 0;
+        char *body;
+        int k, r;
+
+        /* HTTP/1.0: the answer ends at the close, never chunked. */
+        k = asprintf(&req, "%s %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: regvisor\r\nAccept: %s\r\n\r\n",
+                     method, path, accept ? accept : "*/*");
+        buf = malloc(max + STATUS_LINE_MAX + 1);
+        if (k < 0 || !buf)
+                return -ENOMEM;
+        r = endpoint_connect(ep, deadline_usec, &c.fd);
+        if (r >= 0)
+                r = conn_write_all(&c, req, (size_t) k, deadline_usec);
+        while (r >= 0) {
+                ssize_t n = conn_read(&c, buf + have, max + STATUS_LINE_MAX - have, deadline_usec);
+                if (n < 0)
+                        r = (int) n;
+                else if (n == 0)
+                        break;
+                else if ((have += (size_t) n) >= max + STATUS_LINE_MAX)
+                        r = -EFBIG;
+        }
+        conn_done(&c);
+        if (r < 0)
+                return r;
+        buf[have] = 0;
+        if (http1_parse_status_line(buf, have, &resp) <= 0)
+                return -EBADMSG;
+        body = strstr(buf, "\r\n\r\n");
+        if (!body)
+                return -EBADMSG;
+        body += 4;
+        *ret_len = have - (size_t) (body - buf);
+        memmove(buf, body, *ret_len + 1);
+        *ret_status = resp.status;
+        *ret_body = TAKE_PTR(buf);
+        return 0;
+}
+
 /* The text of a TLS failure: the certificate verification result when that
  * is what failed, else OpenSSL's reason, else errno's. */
 static char *conn_error(const Conn *c, int r) {

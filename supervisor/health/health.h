@@ -205,5 +205,13 @@ typedef struct {
 int health_http_status(const HealthEndpoint *ep, const char *method, const char *path, const char *host_header,
                        uint64_t deadline_usec, int *ret_status);
 
+/* Sends "METHOD path HTTP/1.0" (Accept: accept, or any) over a plain
+ * connection to ep and reads the whole answer, at most max bytes of body,
+ * within deadline_usec. Returns 0 with *ret_status, the body in *ret_body
+ * (NUL-terminated, caller frees) and its length; or a negative errno as
+ * health_http_status(), -EFBIG for a body over max. */
+int health_http_fetch(const HealthEndpoint *ep, const char *method, const char *path, const char *accept,
+                      uint64_t deadline_usec, size_t max, int *ret_status, char **ret_body, size_t *ret_len);
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t health_now_usec(void);

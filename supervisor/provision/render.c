@@ -242,8 +242,11 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                 "        --pull=never --log-driver=none \\\n"
                 "        --read-only --tmpfs /tmp:rw,size=64m,mode=1777 \\\n"
                 "        --cap-drop=ALL --security-opt=no-new-privileges \\\n"
-                "        --pids-limit=256 \\\n",
+                "        --pids-limit=256 \\\n"
+                "        --env REGISTRY_STORAGE_MAINTENANCE_READONLY \\\n",
                 podman);
+        /* ^ Passed through only while set in the service user's manager:
+         * `regvisor gc`'s read-only window (supervisor/run/maintenance.c). */
         if (c->listen.kind == LISTEN_UNIX)
                 /* umask 0007: the registry creates its storage 0770/0660 and
                  * its socket 0770, nothing for others. The socket's group is

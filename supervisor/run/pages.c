@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "macro.h"
+#include "maintenance.h"
 #include "metrics.h"
 #include "prom.h"
 #include "supervisor.h"
@@ -76,6 +77,34 @@ static const Gauge gauges[] = {
         {"regvisor_proxy_restarts_total", "counter", "Restarts of the proxy by the supervisor.", proxy_restarts},
 };
 
+/* regvisor gc: its window now, and what its last run did (GC_STATUS_PATH,
+ * written by the gc process; absent until the first run). */
+static void gc_metrics(const Supervisor *s, FILE *out) {
+        GcStatus st = {};
+        const struct {
+                const char *name, *help;
+                const unsigned long long *value;
+        } rows[] = {
+                {"regvisor_gc_last_run_timestamp_seconds", "End of the last regvisor gc.", &st.finished},
+                {"regvisor_gc_last_success", "1 when the last regvisor gc collected and verified.", &st.success},
+                {"regvisor_gc_last_freed_bytes", "Storage bytes the last regvisor gc freed.", &st.bytes_freed},
+                {"regvisor_gc_last_deleted_blobs", "Blobs the last regvisor gc deleted.", &st.blobs_deleted},
+                {"regvisor_gc_last_purged_uploads", "Stale upload sessions the last regvisor gc removed.",
+                 &st.uploads_purged},
+                {"regvisor_gc_last_duration_seconds", "How long the last regvisor gc's window lasted.", &st.seconds},
+        };
+
+        prom_family(out, "regvisor_registry_readonly", "gauge",
+                    "1 while the registry runs read-only for regvisor gc.");
+        prom_sample_u64(out, "regvisor_registry_readonly", NULL, 0, s->registry_readonly);
+        if (gc_status_read(GC_STATUS_PATH, &st) < 0)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                prom_family(out, rows[i].name, "gauge", rows[i].help);
+                prom_sample_u64(out, rows[i].name, NULL, 0, *rows[i].value);
+        }
+}
+
 static int metrics(Supervisor *s, FILE *out) {
         prom_family(out, "regvisor_supervisor_state", "gauge", "The supervisor's state (1 for the current one).");
         for (int i = 0; i < _SUP_STATE_MAX; i++)
@@ -94,6 +123,7 @@ static int metrics(Supervisor *s, FILE *out) {
         for (size_t i = 0; i < s->n_certs; i++)
                 prom_sample_i64(out, "regvisor_certificate_expiry_timestamp_seconds",
                                 &(PromLabel) {"certificate", s->certs[i].name}, 1, s->certs[i].not_after);
+        gc_metrics(s, out);
         prom_family(out, "regvisor_info", "gauge", "The running version and the pinned image.");
         prom_sample(out, "regvisor_info",
                     (const PromLabel[]) {{"version", REGVISOR_VERSION}, {"image_digest", s->config.image_digest ? s->config.image_digest : ""}},

@@ -86,6 +86,8 @@ void reconf_start(Supervisor *s) {
                 return;
         }
         notify_reloading(s);
+        /* regvisor gc's window: its reloads open and close it. */
+        maintenance_sync(s, true);
         s->reload_seq++;
         free(TAKE_PTR(s->reload_refusal));
         if (reconf_check(s, &fresh, &s->reload_refusal) < 0) {

@@ -94,7 +94,14 @@ static int registry_prepare(Supervisor *s) {
                 notify_status(s, "refusing to start: pinned image %s not present", s->config.image_digest);
                 return r;
         }
-        return unit_watch(s);
+        r = unit_watch(s);
+        if (r < 0)
+                return r;
+        r = maintenance_start(s);
+        if (r < 0)
+                return r;
+        s->registry_restart = r > 0;
+        return 0;
 }
 
 /* The status listener, and the proxy's counters: a memfd shared with it,
@@ -175,7 +182,10 @@ int supervisor_run(const char *config_path, Config *config) {
 
         log_unit_event(LOG_INFO, "start", REGISTRY_UNIT_NAME, "supervising %s (%s)", REGISTRY_UNIT_NAME,
                        s.config.image);
-        table_start(&s);
+        if (s.registry_restart)
+                table_restart(&s);
+        else
+                table_start(&s);
         r = sd_event_loop(s.event);
         if (r < 0)
                 log_error_errno(r, "event loop failed: %s", strerror(-r));

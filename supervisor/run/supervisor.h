@@ -114,6 +114,11 @@ typedef struct Supervisor {
         char *reload_refused;                 /* the last reload's error, NULL when it applied */
         char *reload_refusal;                 /* the pending reload's: the file was refused here */
         char probe_host[2][INET6_ADDRSTRLEN]; /* where the proxy ports are checked */
+
+        /* regvisor gc's window (maintenance.c) */
+        int maintenance;        /* the MaintenanceMode last seen */
+        bool registry_readonly; /* the read-only variable is set in the user manager */
+        bool registry_restart;  /* at start: restart, not start (maintenance_start()) */
 } Supervisor;
 
 static inline uint64_t now_usec(void) {
@@ -131,6 +136,9 @@ void supervisor_done(Supervisor *s);
 void table_dispatch(Supervisor *s, SupervisorEvent ev, const char *reason);
 /* Enters SUP_STARTING and sends StartUnit. */
 void table_start(Supervisor *s);
+/* A planned restart (regvisor gc's read-only window): RestartUnit, then
+ * SUP_STARTING as after any start; no failure is counted. */
+void table_restart(Supervisor *s);
 /* The proxy has exited while stopping: now the registry's StopUnit. */
 void table_proxy_stopped(Supervisor *s);
 
@@ -187,6 +195,15 @@ void reconf_start(Supervisor *s);
 /* The proxy exited: a pending reload ends as refused. */
 void reconf_proxy_exited(Supervisor *s);
 void reconf_done(Supervisor *s);
+
+/* maintenance.c: at start, the read-only variable as a live gc wants it
+ * (unset otherwise); 1 when that changes what a running registry has (it
+ * must be restarted, not just started), 0 when not, or a negative errno
+ * (logged). */
+int maintenance_start(Supervisor *s);
+/* Follows regvisor gc's state: a planned restart when read-only changes;
+ * outside a reload, a gc gone without reopening makes a reload. */
+void maintenance_sync(Supervisor *s, bool reloading);
 
 /* notify.c */
 void notify_status(Supervisor *s, const char *fmt, ...) _printf_(2, 3);

@@ -68,6 +68,15 @@ void table_start(Supervisor *s) {
         notify_status(s, "starting %s", REGISTRY_UNIT_NAME);
 }
 
+void table_restart(Supervisor *s) {
+        readiness_stop(s);
+        enter(s, SUP_STARTING);
+        s->probing_since = now_usec();
+        if (unit_queue_job(s, "RestartUnit") < 0)
+                table_dispatch(s, SUP_EV_JOB_FAILED, "RestartUnit could not be sent");
+        notify_status(s, "restarting %s %s", REGISTRY_UNIT_NAME, s->registry_readonly ? "read-only" : "read-write");
+}
+
 static void a_job_done_starting(Supervisor *s, const char *reason) {
         enter(s, SUP_WAITING_READY);
         s->probing_since = now_usec();
@@ -84,6 +93,7 @@ static void a_ready(Supervisor *s, const char *reason) {
 }
 
 static void a_probe_ok_running(Supervisor *s, const char *reason) {
+        maintenance_sync(s, false);
         /* A long healthy run forgives earlier failures. */
         if (s->attempt > 0 && now_usec() - s->healthy_since >= (uint64_t) s->config.healthy_reset_ms * USEC_PER_MSEC) {
                 log_unit_event(LOG_INFO, "backoff-reset", REGISTRY_UNIT_NAME,

@@ -446,6 +446,7 @@ static const char *const documented_keys[] = {
         "ticket_key_lifetime", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
+        "max_delete_share", "upload_max_age", "drain_timeout",
         "listen",      "allow_remote",
 };
 
