@@ -299,6 +299,35 @@ static int exchange_take_rate(Conn *c, size_t head_len, bool no_body) {
         return 0;
 }
 
+/* Push scopes (common/scope.h): a write outside the client's scope is
+ * answered 403 here, after the route policy (on the path it normalized)
+ * and before a byte of it reaches the registry or the signature store.
+ * 1 when answered, 0 to go on. */
+static int exchange_check_scope(Conn *c, const Http1Request *req, size_t head_len) {
+        const ForwardScratch *f = &c->w->forward;
+        bool no_body = req->body == HTTP1_BODY_NONE || (req->body == HTTP1_BODY_LENGTH && req->content_length == 0);
+        char detail[160 + SCOPE_NAME_MAX + 256];
+        const char *repo = NULL;
+        size_t len = 0;
+        ScopeVerdict v;
+
+        if (c->port != PROXY_PUSH)
+                return 0;
+        v = scope_check_request(&c->w->c->scopes, c->cn, req->method, req->method_len, f->path, f->path_len, &repo,
+                                &len);
+        if (v == SCOPE_ALLOW)
+                return 0;
+        /* The CN is visible ASCII (tls_client_cn()), the name pchar of a
+         * normalized path: nothing to escape. */
+        (void)snprintf(detail, sizeof(detail), "%s (client '%s'%s%.*s)", scope_verdict_string(v), c->cn,
+                       repo ? ", repository " : "", repo ? (int)len : 0, repo ? repo : "");
+        log_event(LOG_NOTICE, "refused", "push %s refused: %s", c->peer, detail);
+        proxy_metrics_inc(&conn_metrics(c)->scope_denied);
+        buf_consume(&c->cin, head_len);
+        exchange_respond_error(c, 403, "DENIED", "requested access to the resource is denied", detail, 0, no_body);
+        return 1;
+}
+
 /* The route policy and the head sent upstream (forward.c), into uout: 0
  * when it is there, 1 when the request was answered instead. */
 static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_len) {
@@ -331,6 +360,8 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                         exchange_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
                 return 1;
         }
+        if (exchange_check_scope(c, req, head_len))
+                return 1;
         /* A kept connection that is not idle, or to the other upstream, is
          * not reused (this frees uout, which holds nothing of this request
          * yet). */

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "scope.h"
 
 typedef enum ProxyPort {
         PROXY_PULL,
@@ -69,6 +70,11 @@ typedef struct ProxyConfig {
         unsigned n_server_names;
 
         ProxyPortConfig port[_PROXY_PORT_MAX];
+
+        /* Push scopes by certificate CN ([scopes], common/scope.h): parsed
+         * by the command line; n_clients == 0: every certificate pushes
+         * anywhere. */
+        ScopeTable scopes;
 
         /* [proxy] */
         uint64_t max_body;            /* bytes */

@@ -132,6 +132,7 @@ struct Conn {
         TlsClientVerdict verdict;
         const char *verdict_reason;
         char subject[SUBJECT_MAX];
+        char cn[SCOPE_NAME_MAX + 1]; /* a valid certificate's CN, or "": push scopes */
 
         /* The exchange in progress (CONN_FORWARD). */
         bool in_exchange;

@@ -123,6 +123,9 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                 r = port_config(&c->pull, &p.port[PROXY_PULL]);
         if (r >= 0)
                 r = port_config(&c->push, &p.port[PROXY_PUSH]);
+        if (r >= 0)
+                /* Checked line by line when the file was read: only -ENOMEM. */
+                r = scope_table_parse(c->push_scopes, &p.scopes);
         if (r < 0) {
                 proxy_config_done(&p);
                 return r;
