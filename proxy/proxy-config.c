@@ -30,5 +30,7 @@ void proxy_config_done(ProxyConfig *c) {
         for (int i = 0; i < _PROXY_PORT_MAX; i++)
                 free(c->port[i].listen_host);
         scope_table_done(&c->scopes);
+        free(c->htpasswd_path);
+        htpasswd_done(&c->htpasswd);
         *c = (ProxyConfig){};
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "htpasswd.h"
 #include "scope.h"
 
 typedef enum ProxyPort {
@@ -75,6 +76,12 @@ typedef struct ProxyConfig {
          * by the command line; n_clients == 0: every certificate pushes
          * anywhere. */
         ScopeTable scopes;
+
+        /* [push] htpasswd: the file (NULL: no second factor) and its
+         * entries, loaded by the command line (htpasswd_load()); the parent
+         * reloads when the file's stamp changes. */
+        char *htpasswd_path;
+        Htpasswd htpasswd;
 
         /* [proxy] */
         uint64_t max_body;            /* bytes */
