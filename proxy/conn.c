@@ -408,6 +408,8 @@ static ConnStep conn_on_handshake(Conn *c) {
         }
         if (c->port == PROXY_PUSH) {
                 c->verdict = tls_client_verdict(c->client.ssl, &c->verdict_reason, c->subject, sizeof(c->subject));
+                /* No usable CN: "", which no scope names. */
+                (void)tls_client_cn(c->client.ssl, c->cn, sizeof(c->cn));
                 if (c->verdict != TLS_CLIENT_OK)
                         proxy_metrics_inc(&conn_metrics(c)->tls_failures[tls_failure_of(c)]);
         }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -82,6 +83,8 @@ static void exchange_responded(Conn *c, int status, size_t n, bool close) {
                 conn_await_request(c);
 }
 
+static void exchange_respond_headers_error(Conn *c, HeadersError *e, bool keep);
+
 /* Answers with one of our own errors and closes the connection after it
  * (keep is true only for requests without a body the proxy fully read).
  * Nothing of the request has reached, or will reach, the registry. */
@@ -93,17 +96,23 @@ void exchange_respond_error(Conn *c, int status, const char *code, const char *m
                 .message = message,
                 .detail = detail,
                 .retry_after = retry_after,
-                .close = !keep || c->w->draining || !c->client_keep_alive,
-                .head = c->head_request,
         };
+        exchange_respond_headers_error(c, &e, keep);
+}
+
+/* exchange_respond_error() with every field of HeadersError the caller's;
+ * close and head are this exchange's. */
+static void exchange_respond_headers_error(Conn *c, HeadersError *e, bool keep) {
         int n;
 
-        n = headers_error(&e, c->w->head, sizeof(c->w->head));
+        e->close = !keep || c->w->draining || !c->client_keep_alive;
+        e->head = c->head_request;
+        n = headers_error(e, c->w->head, sizeof(c->w->head));
         if (n < 0 || (size_t)n > buf_room(&c->cout) || buf_append(&c->cout, c->w->head, (size_t)n) < 0) {
                 conn_kill(c);
                 return;
         }
-        exchange_responded(c, status, (size_t)n, e.close);
+        exchange_responded(c, e->status, (size_t)n, e->close);
 }
 
 /* A route the proxy answers itself (route.h, route_decision_local()): the
@@ -242,6 +251,59 @@ static int exchange_check_certificate(Conn *c, size_t head_len) {
         return 1;
 }
 
+/* [push] htpasswd (htpasswd.h): a valid certificate must come with valid
+ * Basic credentials, else 401 with the Basic challenge. Credentials that
+ * passed are remembered by the worker (bound to the CN), so bcrypt runs
+ * once per worker, not per request. 1 when answered, 0 to go on. */
+static int exchange_check_auth(Conn *c, const Http1Request *req, size_t head_len) {
+        Worker *w = c->w;
+        const Http1Header *auth = NULL;
+        char buf[HTPASSWD_USER_MAX + HTPASSWD_PASSWORD_MAX + 8];
+        unsigned char key[32];
+        const char *user, *password;
+        unsigned seen = 0;
+        bool ok = false;
+
+        if (c->port != PROXY_PUSH || !w->c->htpasswd_path)
+                return 0;
+        for (size_t i = 0; i < req->n_headers; i++)
+                if (http1_header_is(&w->headers[i], "Authorization")) {
+                        auth = &w->headers[i];
+                        seen++;
+                }
+        if (seen == 1) {
+                htpasswd_cache_key(c->cn, auth->value, auth->value_len, key);
+                ok = htpasswd_cache_has(&w->auth_cache, key);
+                if (!ok && htpasswd_basic_decode(auth->value, auth->value_len, buf, sizeof(buf), &user,
+                                                 &password) == 0) {
+                        ok = htpasswd_verify(&w->c->htpasswd, user, password, &w->crypt);
+                        if (ok)
+                                htpasswd_cache_add(&w->auth_cache, key);
+                }
+                OPENSSL_cleanse(buf, sizeof(buf));
+        }
+        if (ok)
+                return 0;
+        proxy_metrics_inc(&conn_metrics(c)->auth_failed);
+        if (seen > 0)
+                log_event(LOG_NOTICE, "refused", "push %s refused: wrong [push] htpasswd credentials (client '%s')",
+                          c->peer, c->cn);
+        buf_consume(&c->cin, head_len);
+        HeadersError e = {
+                .status = 401,
+                .code = "UNAUTHORIZED",
+                .message = "authentication required",
+                .detail = seen > 0 ? "the credentials are not valid for this registry"
+                                   : "this port requires Basic credentials besides the client certificate",
+                .basic_challenge = true,
+        };
+        /* The first try of every client comes without credentials: keep the
+         * connection when no body follows. */
+        exchange_respond_headers_error(c, &e, req->body == HTTP1_BODY_NONE ||
+                                                      (req->body == HTTP1_BODY_LENGTH && req->content_length == 0));
+        return 1;
+}
+
 /* A client known by its certificate (a valid one on the push port) is
  * limited as itself, not by the address it comes from: a CI runner behind
  * a NAT shares nothing with its neighbours, and an anonymous address there
@@ -313,6 +375,35 @@ static int exchange_take_rate(Conn *c, size_t head_len, bool no_body) {
         return 0;
 }
 
+/* Push scopes (common/scope.h): a write outside the client's scope is
+ * answered 403 here, after the route policy (on the path it normalized)
+ * and before a byte of it reaches the registry or the signature store.
+ * 1 when answered, 0 to go on. */
+static int exchange_check_scope(Conn *c, const Http1Request *req, size_t head_len) {
+        const ForwardScratch *f = &c->w->forward;
+        bool no_body = req->body == HTTP1_BODY_NONE || (req->body == HTTP1_BODY_LENGTH && req->content_length == 0);
+        char detail[160 + SCOPE_NAME_MAX + 256];
+        const char *repo = NULL;
+        size_t len = 0;
+        ScopeVerdict v;
+
+        if (c->port != PROXY_PUSH)
+                return 0;
+        v = scope_check_request(&c->w->c->scopes, c->cn, req->method, req->method_len, f->path, f->path_len, &repo,
+                                &len);
+        if (v == SCOPE_ALLOW)
+                return 0;
+        /* The CN is visible ASCII (tls_client_cn()), the name pchar of a
+         * normalized path: nothing to escape. */
+        (void)snprintf(detail, sizeof(detail), "%s (client '%s'%s%.*s)", scope_verdict_string(v), c->cn,
+                       repo ? ", repository " : "", repo ? (int)len : 0, repo ? repo : "");
+        log_event(LOG_NOTICE, "refused", "push %s refused: %s", c->peer, detail);
+        proxy_metrics_inc(&conn_metrics(c)->scope_denied);
+        buf_consume(&c->cin, head_len);
+        exchange_respond_error(c, 403, "DENIED", "requested access to the resource is denied", detail, 0, no_body);
+        return 1;
+}
+
 /* The route policy and the head sent upstream (forward.c), into uout: 0
  * when it is there, 1 when the request was answered instead. */
 static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_len) {
@@ -345,6 +436,8 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                         exchange_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
                 return 1;
         }
+        if (exchange_check_scope(c, req, head_len))
+                return 1;
         /* A kept connection that is not idle, or to the other upstream, is
          * not reused (this frees uout, which holds nothing of this request
          * yet). */
@@ -395,9 +488,13 @@ static int exchange_start(Conn *c, const Http1Request *req, size_t head_len) {
         exchange_note_request(c, req, head_len);
         if (exchange_check_certificate(c, head_len))
                 return 1;
+        /* After the rate limit: it bounds the bcrypt attempts of a
+         * certificate too. */
         r = exchange_take_rate(c, head_len, no_body);
         if (r >= 0)
                 return r;
+        if (exchange_check_auth(c, req, head_len))
+                return 1;
         if (exchange_refuse_maintenance(c, head_len, no_body))
                 return 1;
         if (exchange_forward_head(c, req, head_len))

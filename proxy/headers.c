@@ -239,6 +239,8 @@ int headers_error(const HeadersError *e, char *out, size_t out_size) {
         out_str(&w, "X-Content-Type-Options: nosniff\r\n");
         if (e->retry_after > 0)
                 out_fmt(&w, "Retry-After: %u\r\n", e->retry_after);
+        if (e->basic_challenge)
+                out_str(&w, "WWW-Authenticate: Basic realm=\"regvisor\"\r\n");
         if (e->close)
                 out_str(&w, "Connection: close\r\n");
         out_str(&w, "\r\n");

@@ -94,6 +94,7 @@ typedef struct HeadersError {
         unsigned retry_after; /* > 0: Retry-After: N (429) */
         bool close;           /* Connection: close */
         bool head;            /* the request was HEAD: no body, same length */
+        bool basic_challenge; /* 401: WWW-Authenticate: Basic realm="regvisor" ([push] htpasswd) */
 } HeadersError;
 
 /* Writes a complete response of the proxy's own, in the registry's error

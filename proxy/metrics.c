@@ -286,6 +286,12 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
         per_port(out, m, "regvisor_proxy_limits_table_full_total",
                  "Connections and requests refused with 503: the per-client limits table had no room for them.",
                  offsetof(ProxyPortMetrics, limits_table_full));
+        per_port(out, m, "regvisor_proxy_scope_denied_total",
+                 "Writes refused with 403: outside the client certificate's push scope.",
+                 offsetof(ProxyPortMetrics, scope_denied));
+        per_port(out, m, "regvisor_proxy_auth_failed_total",
+                 "Requests answered 401: [push] htpasswd credentials missing or wrong.",
+                 offsetof(ProxyPortMetrics, auth_failed));
 
         per_port_labeled(out, m, "regvisor_proxy_tls_handshake_failures_total",
                          "TLS handshakes that failed, or client certificates refused on the push port, by reason.",

@@ -105,6 +105,8 @@ typedef struct ProxyPortMetrics {
         uint64_t upstream_errors[_METRICS_UPSTREAM_MAX];
         uint64_t limits_table_full; /* refused (503): no room in the per-client limits table */
         uint64_t slow_clients[_METRICS_SLOW_MAX]; /* closed: below [proxy] min_rate */
+        uint64_t scope_denied; /* answered 403: a write outside the client's push scope */
+        uint64_t auth_failed;  /* answered 401: the htpasswd second factor missing or wrong */
 } ProxyPortMetrics;
 
 typedef struct ProxyMetrics {

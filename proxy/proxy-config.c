@@ -29,5 +29,8 @@ void proxy_config_done(ProxyConfig *c) {
                 free(c->server_names[i]);
         for (int i = 0; i < _PROXY_PORT_MAX; i++)
                 free(c->port[i].listen_host);
+        scope_table_done(&c->scopes);
+        free(c->htpasswd_path);
+        htpasswd_done(&c->htpasswd);
         *c = (ProxyConfig){};
 }

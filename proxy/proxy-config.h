@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "htpasswd.h"
+#include "scope.h"
 
 typedef enum ProxyPort {
         PROXY_PULL,
@@ -69,6 +71,17 @@ typedef struct ProxyConfig {
         unsigned n_server_names;
 
         ProxyPortConfig port[_PROXY_PORT_MAX];
+
+        /* Push scopes by certificate CN ([scopes], common/scope.h): parsed
+         * by the command line; n_clients == 0: every certificate pushes
+         * anywhere. */
+        ScopeTable scopes;
+
+        /* [push] htpasswd: the file (NULL: no second factor) and its
+         * entries, loaded by the command line (htpasswd_load()); the parent
+         * reloads when the file's stamp changes. */
+        char *htpasswd_path;
+        Htpasswd htpasswd;
 
         /* [proxy] */
         uint64_t max_body;            /* bytes */

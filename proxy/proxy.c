@@ -67,6 +67,9 @@ typedef struct Parent {
         void *reload_userdata;
         ProxyConfig *reloaded;    /* owned: ctx.config after the first reload */
         int report_fd;           /* reload outcomes for the supervisor, -1 if none */
+        bool report_quiet;       /* a reload of our own (htpasswd_watch()): the supervisor asked for none */
+        HtpasswdStamp htpasswd_seen; /* the [push] htpasswd file's stamp last reacted to */
+        uint64_t htpasswd_checked;   /* ms */
         TlsTicketKeys *ticket_keys[_PROXY_PORT_MAX]; /* shared with the workers, see tls.h */
 } Parent;
 
@@ -343,7 +346,7 @@ static void report(Parent *pa, bool ok, const char *fmt, ...) {
         if ((size_t)n > sizeof(line) - 2)
                 n = (int)sizeof(line) - 2;
         log_event(ok ? LOG_INFO : LOG_ERR, ok ? "proxy-reloaded" : "proxy-reload-failed", "proxy: %s", line);
-        if (pa->report_fd < 0)
+        if (pa->report_fd < 0 || pa->report_quiet)
                 return;
         for (int i = 0; i < n; i++)
                 if (line[i] == '\n')
@@ -501,6 +504,29 @@ static void rotate_ticket_keys(Parent *pa) {
         }
 }
 
+/* From the loop, once a second: [push] htpasswd changed on disk (its
+ * stamp differs from the running entries' and from the last one reacted
+ * to) reloads as a SIGHUP does, so the workers get the new entries; the
+ * command line reads the file (and the configuration) again. A file that
+ * does not load leaves the running entries, reported once per change. */
+static void htpasswd_watch(Parent *pa) {
+        const ProxyConfig *c = pa->ctx.config;
+        HtpasswdStamp now;
+
+        if (!c->htpasswd_path || now_ms() < pa->htpasswd_checked + 1000)
+                return;
+        pa->htpasswd_checked = now_ms();
+        if (htpasswd_stamp(c->htpasswd_path, &now) < 0)
+                now = (HtpasswdStamp){};
+        if (htpasswd_stamp_equal(&now, &c->htpasswd.stamp) || htpasswd_stamp_equal(&now, &pa->htpasswd_seen))
+                return;
+        pa->htpasswd_seen = now;
+        log_info("proxy: %s changed; reloading", c->htpasswd_path);
+        pa->report_quiet = true;
+        reload(pa);
+        pa->report_quiet = false;
+}
+
 static unsigned workers_alive(const Parent *pa) {
         unsigned n = 0;
         for (unsigned i = 0; i < 2 * pa->n_workers; i++)
@@ -654,6 +680,8 @@ static void parent_loop(Parent *pa, int sigfd) {
                 if (!pa->stopping)
                         restart_due(pa);
                 rotate_ticket_keys(pa);
+                if (!pa->stopping)
+                        htpasswd_watch(pa);
                 proxy_metrics_set_workers(pa->ctx.metrics, workers_alive(pa));
         }
         if (any_worker(pa)) {

@@ -300,6 +300,33 @@ TlsClientVerdict tls_client_verdict(SSL *ssl, const char **ret_reason, char *sub
         return TLS_CLIENT_OK;
 }
 
+int tls_client_cn(SSL *ssl, char *cn, size_t size) {
+        X509 *peer = SSL_get0_peer_certificate(ssl);
+        const X509_NAME *name;
+        const ASN1_STRING *v;
+        int i;
+
+        assert(size > 0);
+        cn[0] = 0;
+        if (!peer)
+                return -ENOENT;
+        name = X509_get_subject_name(peer);
+        i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+        if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+                return -ENOENT;
+        v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+        int n = ASN1_STRING_length(v);
+        const unsigned char *d = ASN1_STRING_get0_data(v);
+        if (n <= 0 || (size_t)n >= size)
+                return -EINVAL;
+        for (int k = 0; k < n; k++)
+                if (d[k] <= 0x20 || d[k] >= 0x7f)
+                        return -EINVAL;
+        memcpy(cn, d, (size_t)n);
+        cn[n] = 0;
+        return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Session ticket keys (tls.h)
  */

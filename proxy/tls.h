@@ -90,6 +90,13 @@ typedef enum TlsClientVerdict {
  * written there, truncated to size. */
 TlsClientVerdict tls_client_verdict(SSL *ssl, const char **ret_reason, char *subject, size_t size);
 
+/* The peer certificate's common name into cn (size bytes with the NUL): the
+ * client's name that push scopes are keyed by. 0 when the subject has
+ * exactly one CN of visible ASCII that fits; otherwise -ENOENT (no
+ * certificate, no CN, or more than one: ambiguous) or -EINVAL (other bytes,
+ * too long), and cn is "". Only meaningful with TLS_CLIENT_OK. */
+int tls_client_cn(SSL *ssl, char *cn, size_t size);
+
 /* ------------------------------------------------------------------------
  * Session ticket keys
  *

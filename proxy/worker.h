@@ -132,6 +132,7 @@ struct Conn {
         TlsClientVerdict verdict;
         const char *verdict_reason;
         char subject[SUBJECT_MAX];
+        char cn[SCOPE_NAME_MAX + 1]; /* a valid certificate's CN, or "": push scopes */
 
         /* The exchange in progress (CONN_FORWARD). */
         bool in_exchange;
@@ -183,6 +184,10 @@ struct Worker {
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
         char head[HTTP1_MAX_HEAD + 4096];
+        /* [push] htpasswd: crypt_r()'s scratch and the credentials that
+         * passed (htpasswd.h). */
+        struct crypt_data crypt;
+        HtpasswdCache auth_cache;
 };
 
 static inline uint64_t now_ms(void) {

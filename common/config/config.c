@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "scope.h"
 #include "stop.h"
 #include "sockaddr.h"
 
@@ -179,6 +180,9 @@ static const ConfigKey config_keys[] = {
         {"push", "delay", parse_bool, FIELD(push.delay, bool), "no", 0, 0, 0},
         {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "128", 0, 1000000, 0},
         {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
+        /* A second factor besides the certificate: Basic credentials,
+         * bcrypt in an htpasswd file (proxy/htpasswd.h). */
+        {"push", "htpasswd", parse_path, FIELD(push_htpasswd, char *), "", 0, 0, PATH_OPTIONAL},
 
         /* [proxy]: limits of the TLS proxy. 1M at least: "max_body = 2" meant 2G. */
         {"proxy", "max_body", parse_size, FIELD(max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
@@ -260,6 +264,8 @@ static const size_t config_strings[] = {
         offsetof(Config, pull.listen.host),
         offsetof(Config, push.listen.host),
         offsetof(Config, status_listen.host),
+        offsetof(Config, push_scopes),
+        offsetof(Config, push_htpasswd),
 };
 
 static inline bool isempty(const char *s) {
@@ -348,7 +354,12 @@ static const ConfigKey *config_key_find(const char *section, const char *key) {
         return NULL;
 }
 
+/* [scopes] has no fixed keys: each key is a client's name (parser_scope()). */
+#define SCOPES_SECTION "scopes"
+
 static bool config_section_known(const char *section, size_t len) {
+        if (len == strlen(SCOPES_SECTION) && strneq(section, SCOPES_SECTION, len))
+                return true;
         for (size_t i = 0; i < N_KEYS; i++)
                 if (strlen(config_keys[i].section) == len && strneq(config_keys[i].section, section, len))
                         return true;
@@ -1686,6 +1697,40 @@ static char *parser_read_line(char *str, int num, void *stream) {
         return s->r < 0 ? NULL : str;
 }
 
+/* inih strips inline comments from key lines but not from continuation
+ * lines: the same, for a continuation's value. NULL on OOM. */
+static char *continuation_value(const char *value) {
+        const char *end = find_chars_or_comment(value, value + strlen(value), NULL);
+
+        while (end > value && isspace((unsigned char)end[-1]))
+                end--;
+        return strndup(value, (size_t)(end - value));
+}
+
+/* A line of [scopes]: "NAME = PATTERN, ..." (common/scope.h), an indented
+ * line adding patterns to the client above. Appended to push_scopes in
+ * canonical form; a client named twice is an error with both lines. */
+static int parser_scope(Parser *s, const char *name, const char *value) {
+        _cleanup_free_ char *stripped = NULL;
+        const char *why = "expected a continuation of the line above";
+        int r;
+
+        if (s->continuation && !(value = stripped = continuation_value(value))) {
+                s->r = -ENOMEM;
+                return 0;
+        }
+        r = scope_entry_append(&s->config->push_scopes, name, value, s->continuation, &why);
+        if (r == -EINVAL) {
+                parser_fail(s, r, "[" SCOPES_SECTION "] %s: %s, got '%s'", name, why, value);
+                return 0;
+        }
+        if (r < 0) {
+                s->r = r;
+                return 0;
+        }
+        return 1;
+}
+
 /* ini_handler: one key = value (or continuation) line. Returns 1 to go on,
  * 0 after recording the error. */
 static int parser_handle(void *user, const char *section, const char *name, const char *value) {
@@ -1705,6 +1750,8 @@ static int parser_handle(void *user, const char *section, const char *name, cons
                             "key '%s' outside of any section: expected a [section] line above it", name);
                 return 0;
         }
+        if (streq(section, SCOPES_SECTION))
+                return parser_scope(s, name, value);
         k = config_key_find(section, name);
         if (!k) {
                 parser_fail(s, -EINVAL, "unknown key '%s' in section [%s]", name, section);
@@ -1713,8 +1760,6 @@ static int parser_handle(void *user, const char *section, const char *name, cons
         i = (size_t)(k - config_keys);
 
         if (s->continuation) {
-                const char *end;
-
                 if (!(k->flags & KEY_LIST)) {
                         /* Most likely an indented key: say what inih made of it. */
                         parser_fail(
@@ -1725,12 +1770,7 @@ static int parser_handle(void *user, const char *section, const char *name, cons
                                 section, name, value);
                         return 0;
                 }
-                /* inih strips inline comments from key lines but not from
-                 * continuation lines: do it here, the same way. */
-                end = find_chars_or_comment(value, value + strlen(value), NULL);
-                while (end > value && isspace((unsigned char)end[-1]))
-                        end--;
-                if (!(stripped = strndup(value, (size_t)(end - value)))) {
+                if (!(stripped = continuation_value(value))) {
                         s->r = -ENOMEM;
                         return 0;
                 }
@@ -1767,6 +1807,8 @@ static int config_load_text(Config *c, const char *text, size_t size, const char
         r = config_copy(c, &t);
         if (r < 0)
                 return r;
+        /* [scopes] lines append: a file's scopes are its own lines only. */
+        free_and_replace(&t.push_scopes, NULL);
 
         r = ini_parse_stream(parser_read_line, &s, parser_handle, &s);
         if (s.r == 0 && r < 0)

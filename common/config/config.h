@@ -110,6 +110,10 @@ typedef struct {
         /* [pull], [push] */
         PortConfig pull;
         PortConfig push;
+        /* [scopes]: "CN=PATTERN,...\n" per client (common/scope.h); NULL:
+         * none, every valid push certificate pushes anywhere. */
+        char *push_scopes;
+        char *push_htpasswd; /* [push] htpasswd: a second factor; NULL: none */
 
         /* [proxy] */
         uint64_t max_body;       /* bytes */

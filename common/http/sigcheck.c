@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "reponame.h"
 #include "sigcheck.h"
 
 #define SIGNATURES_SEGMENT "/signatures/"
@@ -14,49 +15,8 @@ static bool is_lower_hex(char c) {
         return (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9');
 }
 
-/* One path-component: alnum runs joined by exactly one separator, where a
- * separator is ".", "_", "__" or any number of "-". Returns its length, or 0
- * when s[0..n) does not start with a valid component that ends at n or a
- * "/". */
-static size_t component_len(const char *s, size_t n) {
-        size_t i = 0;
-
-        for (;;) {
-                size_t run = i;
-
-                while (i < n && is_lower_alnum(s[i]))
-                        i++;
-                if (i == run)
-                        return 0; /* empty run: leading, doubled or trailing separator */
-                if (i == n || s[i] == '/')
-                        return i;
-                if (s[i] == '.')
-                        i++;
-                else if (s[i] == '_')
-                        i += (i + 1 < n && s[i + 1] == '_') ? 2 : 1;
-                else if (s[i] == '-')
-                        while (i < n && s[i] == '-')
-                                i++;
-                else
-                        return 0;
-        }
-}
-
 bool sigcheck_repository(const char *s, size_t n) {
-        size_t i = 0;
-
-        if (n == 0 || n > SIGSTORE_REPOSITORY_MAX)
-                return false;
-        for (;;) {
-                size_t c = component_len(s + i, n - i);
-
-                if (c == 0)
-                        return false;
-                i += c;
-                if (i == n)
-                        return true;
-                i++; /* the "/"; a trailing one leaves an empty component */
-        }
+        return reponame_valid(s, n);
 }
 
 bool sigcheck_digest(const char *s, size_t n) {

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "reponame.h"
+
 /* Largest signature, decoded. A GPG "simple signing" signature is ~600
  * bytes; 64 KiB leaves room for large keys and keeps the GET list of
  * SIGSTORE_MAX_PER_DIGEST entries (~1.4 MiB as base64) far below the
@@ -26,7 +28,7 @@
 
 /* A repository name is at most this long: the distribution reference's
  * NameTotalLengthMax, and so, with "/" written as "+", one file name. */
-#define SIGSTORE_REPOSITORY_MAX 255
+#define SIGSTORE_REPOSITORY_MAX REPONAME_MAX
 
 /* "sha256:" and 64 hex digits. */
 #define SIGSTORE_DIGEST_LEN 71

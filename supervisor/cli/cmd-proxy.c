@@ -79,9 +79,10 @@ static int port_config(const PortConfig *pc, ProxyPortConfig *ret) {
 /* The proxy's part of the configuration (proxy-config.h): what it serves,
  * the certificate files it loads (root prefixes the tree, as for
  * provision), source names the file in its messages, sigstore the store's
- * socket (NULL: none). -ENOMEM. */
+ * socket (NULL: none), the htpasswd file's entries. -ENOMEM, or the
+ * htpasswd file's error with *ret_error saying which line (caller frees). */
 static int proxy_config_from(const Config *c, const char *source, const char *root, const char *sigstore,
-                             ProxyConfig *ret) {
+                             ProxyConfig *ret, char **ret_error) {
         ProxyConfig p = {
                 .upstream_port = c->listen.port,
                 .max_body = c->max_body,
@@ -128,6 +129,14 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                 r = port_config(&c->pull, &p.port[PROXY_PULL]);
         if (r >= 0)
                 r = port_config(&c->push, &p.port[PROXY_PUSH]);
+        if (r >= 0)
+                /* Checked line by line when the file was read: only -ENOMEM. */
+                r = scope_table_parse(c->push_scopes, &p.scopes);
+        if (r >= 0 && c->push_htpasswd) {
+                r = strdup_or_null(c->push_htpasswd, &p.htpasswd_path);
+                if (r >= 0)
+                        r = htpasswd_load(p.htpasswd_path, &p.htpasswd, ret_error);
+        }
         if (r < 0) {
                 proxy_config_done(&p);
                 return r;
@@ -156,13 +165,14 @@ static int proxy_reload(void *userdata, ProxyConfig *ret, char **ret_refusal) {
         r = reload_check_file(d->path, d->started, RELOAD_PROXY, "a restart", &fresh, ret_refusal);
         if (r < 0)
                 return r;
-        r = proxy_config_from(&fresh, d->path, d->root, d->sigstore, ret);
+        r = proxy_config_from(&fresh, d->path, d->root, d->sigstore, ret, ret_refusal);
         config_done(&fresh);
         return r;
 }
 
 int verb_proxy(int argc, char **argv) {
         _cleanup_(proxy_config_done) ProxyConfig proxy = {};
+        _cleanup_free_ char *error = NULL;
         ProxyReloadData reload;
         Config config;
         int r;
@@ -173,10 +183,10 @@ int verb_proxy(int argc, char **argv) {
         r = verb_load_config(arg_config, &config);
         if (r < 0)
                 return 1;
-        r = proxy_config_from(&config, arg_config, arg_root, arg_sigstore, &proxy);
+        r = proxy_config_from(&config, arg_config, arg_root, arg_sigstore, &proxy, &error);
         if (r < 0) {
                 config_done(&config);
-                return log_error_errno(r, "out of memory"), 1;
+                return log_error_errno(r, "%s", error ?: "out of memory"), 1;
         }
         reload = (ProxyReloadData){.path = arg_config, .root = arg_root, .sigstore = arg_sigstore, .started = &config};
         r = proxy_run(&proxy, proxy_reload, &reload);

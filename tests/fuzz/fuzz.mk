@@ -32,16 +32,16 @@ $(BUILD)/fuzz/fuzz-http1: tests/fuzz/fuzz-http1.c tests/fuzz/fuzz-check.h common
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(BUILD)/fuzz/fuzz-path: tests/fuzz/fuzz-path.c tests/fuzz/fuzz-check.h proxy/route.c proxy/route.h common/macro.h \
-		common/http/sigcheck.c common/http/sigcheck.h
+		common/http/sigcheck.c common/reponame.c common/http/sigcheck.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h proxy/forward.c proxy/headers.c common/http/http1.c proxy/route.c \
-		common/http/sigcheck.c common/http/sigcheck.h proxy/forward.h proxy/headers.h common/http/http1.h proxy/route.h common/macro.h
+		common/http/sigcheck.c common/reponame.c common/http/sigcheck.h proxy/forward.h proxy/headers.h common/http/http1.h proxy/route.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
-$(BUILD)/fuzz/fuzz-sigstore: tests/fuzz/fuzz-sigstore.c tests/fuzz/fuzz-check.h common/http/sigcheck.c sigstore/sigjson.c \
+$(BUILD)/fuzz/fuzz-sigstore: tests/fuzz/fuzz-sigstore.c tests/fuzz/fuzz-check.h common/http/sigcheck.c common/reponame.c sigstore/sigjson.c \
 		common/http/sigcheck.h sigstore/sigjson.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -iquote sigstore -o $@ $(filter %.c,$^) $(shell $(PKG_CONFIG) --cflags --libs json-c)

@@ -448,6 +448,7 @@ static const char *const documented_keys[] = {
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "max_delete_share", "upload_max_age", "drain_timeout",
         "listen",      "allow_remote",
+        "htpasswd",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the
@@ -863,6 +864,25 @@ static void test_cidr_forms(void **state) {
                 assert_int_equal(c.push.n_allow_cidrs, CONFIG_MAX_CIDRS);
                 assert_cidr(&c.push.allow_cidrs[31], "10.31.0.0", 16);
         }
+}
+
+/* [scopes]: canonical text, continuation lines, only the file's own. */
+static void test_scopes_forms(void **state) {
+        _cleanup_config_ Config c;
+
+        (void)state;
+        defaults(&c);
+        assert_null(c.push_scopes);
+        load_ok(&c, "[scopes]\n"
+                    "build-01 = app/*, tools/*   ; CI\n"
+                    "admin = *\n"
+                    "    extra ; a continuation adds to admin\n"
+                    "[push]\nhtpasswd = /etc/registry/htpasswd\n");
+        assert_string_equal(c.push_scopes, "build-01=app/*,tools/*\nadmin=*,extra\n");
+        assert_string_equal(c.push_htpasswd, "/etc/registry/htpasswd");
+        /* A reload without the section: no scopes, not the old ones. */
+        load_ok(&c, "[push]\nrate = 5r/s\n");
+        assert_null(c.push_scopes);
 }
 
 /* What the INI layer tolerates: CRLF, a BOM, ':' for '=', blank and
@@ -1339,6 +1359,13 @@ static const ErrorCase error_cases[] = {
          "ADDRESS[/PREFIX]"},
         {"cidr range", "[pull]\nallow_cidrs = 10.0.0.1-10.0.0.9\n", 2, "[pull] allow_cidrs",
          "ADDRESS[/PREFIX]"},
+        /* [scopes]: one line per client certificate name */
+        {"scope pattern", "[scopes]\nbuild-01 = app/*/x\n", 2, "[scopes] build-01", "NAME/*"},
+        {"scope upper case", "[scopes]\nb = App/*\n", 2, "[scopes] b", "'App/*'"},
+        {"scope dot-dot", "[scopes]\nb = app/../x\n", 2, "[scopes] b", "distribution grammar"},
+        {"scope empty", "[scopes]\nb =\n", 2, "[scopes] b", "at least one"},
+        {"scope client name", "[scopes]\nBuild = app/*\n", 2, "[scopes] Build", "client name"},
+        {"scope twice", "[scopes]\nb = app/*\nc = x\nb = y\n", 4, "[scopes] b", "one line per client"},
         {"cidr on continuation", "[push]\nallow_cidrs = 10.0.0.0/8\n  # comment\n  172.16.0.0/12 nope\n", 4,
          "[push] allow_cidrs", "'nope'"},
         {"cidr too many", "[push]\nallow_cidrs = " CIDRS_33 "\n", 2, "[push] allow_cidrs",
@@ -1419,6 +1446,7 @@ static void test_error_case(void **state) {
 int main(void) {
         static const struct CMUnitTest fixed[] = {
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_scopes_forms),
                 cmocka_unit_test(test_defaults_need_server_names),
                 cmocka_unit_test(test_minimal),
                 cmocka_unit_test(test_full),
