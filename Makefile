@@ -159,6 +159,7 @@ install: $(BUILD)/regvisor
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/bin/regvisor|$(BINDIR)/regvisor|' units/regvisor.service >$(DESTDIR)$(UNITDIR)/regvisor.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor.service
+	install -m 0644 units/regvisor.socket $(DESTDIR)$(UNITDIR)/regvisor.socket
 	install -D -m 0644 regvisor.conf $(DESTDIR)$(PREFIX)/share/doc/regvisor/regvisor.conf.example
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/regvisor/policy
 	install -m 0644 policy/*.md $(DESTDIR)$(PREFIX)/share/regvisor/policy/

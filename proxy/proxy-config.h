@@ -82,6 +82,7 @@ typedef struct ProxyConfig {
         uint64_t min_rate;            /* bytes/s a body or a reader must move; 0 = off */
         unsigned min_rate_window;     /* seconds */
         unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current */
+        unsigned upstream_hold;       /* seconds a GET/HEAD waits for the registry to come back; 0 = off */
 } ProxyConfig;
 
 /*

@@ -94,6 +94,7 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                 .min_rate = c->min_rate,
                 .min_rate_window = c->min_rate_window,
                 .ticket_key_lifetime = c->ticket_key_lifetime,
+                .upstream_hold = c->upstream_hold,
         };
         int r = 0;
 

@@ -68,6 +68,22 @@ void table_start(Supervisor *s) {
         notify_status(s, "starting %s", REGISTRY_UNIT_NAME);
 }
 
+void table_upgrade(Supervisor *s) {
+        /* Backing off or given up: the next start runs the new unit. */
+        if (s->state != SUP_STARTING && s->state != SUP_WAITING_READY && s->state != SUP_RUNNING)
+                return;
+        readiness_stop(s);
+        enter(s, SUP_STARTING);
+        s->probing_since = now_usec();
+        log_unit_event(LOG_NOTICE, "upgrade", REGISTRY_UNIT_NAME, "restarting the registry on %s",
+                       s->config.image);
+        /* One job: stop (the registry drains, http.draintimeout), start on
+         * the unit provision wrote; unit-down meanwhile is the job's. */
+        if (unit_queue_job(s, "RestartUnit") < 0)
+                table_dispatch(s, SUP_EV_JOB_FAILED, "RestartUnit could not be sent");
+        notify_status(s, "restarting %s on a new image", REGISTRY_UNIT_NAME);
+}
+
 static void a_job_done_starting(Supervisor *s, const char *reason) {
         enter(s, SUP_WAITING_READY);
         s->probing_since = now_usec();
