@@ -457,7 +457,14 @@ static int conn_head_ends(Conn *c) {
                 conn_closing(c);
                 return CONN_STEP_AGAIN;
         }
-        if (w->draining && buf_len(&c->cout) == 0 && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)) {
+        /* An idle pull connection waits out its grace (worker_drain_start()),
+         * also one whose keep-alive response began before the drain. */
+        if (w->draining && c->port == PROXY_PULL && buf_len(&c->cin) == 0 && buf_len(&c->cout) == 0) {
+                uint64_t grace = now_ms() + PROXY_DRAIN_IDLE_GRACE_MS;
+                if (c->deadline > grace)
+                        c->deadline = grace;
+        }
+        if (w->draining && buf_len(&c->cout) == 0 && c->port == PROXY_PUSH) {
                 conn_kill(c);
                 return CONN_STEP_STOP;
         }

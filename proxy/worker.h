@@ -280,6 +280,10 @@ void exchange_upstream_failed(Conn *c, int error);
 
 void exchange_count_upstream_error(Conn *c, MetricsUpstreamError e);
 
+/* A draining worker keeps an idle pull connection this long for a request
+ * already on its way (worker-loop.c). */
+#define PROXY_DRAIN_IDLE_GRACE_MS 1000
+
 /* ---- hold.c ---- */
 
 /* Retry-After (seconds) of the 503 for an upstream that is not there. */
