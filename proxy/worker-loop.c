@@ -72,14 +72,15 @@ static void worker_drain_start(Worker *w) {
          * sweep closes it then): a client in the middle of a pull may have
          * sent its next request already, and a close under it would fail
          * it (clients that do not retry, 77-restarts); that request is
-         * answered with Connection: close. */
+         * answered with Connection: close. A pull handshake under way
+         * finishes (within header_timeout) for the same reason. */
         for (Conn *c = w->conns; c; c = next) {
                 next = c->next;
                 if (c->state == CONN_HEAD && c->port == PROXY_PULL && buf_len(&c->cin) == 0) {
                         uint64_t grace = now_ms() + PROXY_DRAIN_IDLE_GRACE_MS;
                         if (c->deadline > grace)
                                 c->deadline = grace;
-                } else if (c->state == CONN_HANDSHAKE ||
+                } else if ((c->state == CONN_HANDSHAKE && c->port == PROXY_PUSH) ||
                            (c->state == CONN_HEAD && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)))
                         conn_kill(c);
         }
