@@ -163,6 +163,7 @@ install: $(BUILD)/regvisor
 	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor-gc.service
 	install -m 0644 units/regvisor-gc.timer $(DESTDIR)$(UNITDIR)/regvisor-gc.timer
 	chmod 0644 $(DESTDIR)$(UNITDIR)/regvisor.service
+	install -m 0644 units/regvisor.socket $(DESTDIR)$(UNITDIR)/regvisor.socket
 	install -D -m 0644 regvisor.conf $(DESTDIR)$(PREFIX)/share/doc/regvisor/regvisor.conf.example
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/regvisor/policy
 	install -m 0644 policy/*.md $(DESTDIR)$(PREFIX)/share/regvisor/policy/

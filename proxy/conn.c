@@ -106,6 +106,7 @@ void conn_kill(Conn *c) {
                 return;
         conn_delay_cancel(c);
         conn_upstream_close(c);
+        hold_reset(c);
         if (c->client.fd >= 0) {
                 (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->client.fd, NULL);
                 (void)close(c->client.fd);
@@ -282,14 +283,19 @@ static ForwardPart forward_to_upstream(Conn *c) {
         int r;
 
         if (!hold && c->upstream.fd < 0 && buf_len(&c->uout) > 0 && !c->upstream_used) {
+                /* A held request connects again when its retry is due. */
+                if (c->delay_until != 0)
+                        return PART_IDLE;
                 r = exchange_upstream_connect(c);
                 if (r < 0) {
+                        if (hold_upstream_failed(c, r))
+                                return PART_IDLE;
                         exchange_count_upstream_error(c, METRICS_UPSTREAM_CONNECT);
                         log_warning_errno(r, "proxy: cannot connect to %s: %m", exchange_upstream_name(c));
-                        exchange_respond_error(c, 502, "UNAVAILABLE",
+                        exchange_respond_error(c, 503, "UNAVAILABLE",
                                                c->to_sigstore ? "the signature store is unavailable"
                                                               : "the registry is unavailable",
-                                               strerror(-r), 0, false);
+                                               strerror(-r), PROXY_UPSTREAM_RETRY_AFTER, false);
                         return PART_AGAIN;
                 }
         }
@@ -324,6 +330,8 @@ static ForwardPart forward_from_upstream(Conn *c) {
                 conn_kill(c);
                 return PART_STOP;
         }
+        if (r > 0 && c->resp_stage != RESP_HEAD && !c->to_sigstore)
+                hold_upstream_answered(c);
         moved |= r > 0;
         if (c->state != CONN_FORWARD)
                 return PART_AGAIN;
@@ -451,7 +459,14 @@ static int conn_head_ends(Conn *c) {
                 conn_closing(c);
                 return CONN_STEP_AGAIN;
         }
-        if (w->draining && buf_len(&c->cout) == 0 && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)) {
+        /* An idle pull connection waits out its grace (worker_drain_start()),
+         * also one whose keep-alive response began before the drain. */
+        if (w->draining && c->port == PROXY_PULL && buf_len(&c->cin) == 0 && buf_len(&c->cout) == 0) {
+                uint64_t grace = now_ms() + PROXY_DRAIN_IDLE_GRACE_MS;
+                if (c->deadline > grace)
+                        c->deadline = grace;
+        }
+        if (w->draining && buf_len(&c->cout) == 0 && c->port == PROXY_PUSH) {
                 conn_kill(c);
                 return CONN_STEP_STOP;
         }

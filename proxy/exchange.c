@@ -68,6 +68,7 @@ static void exchange_begin(Conn *c) {
         c->resp_stage = RESP_DONE;
         c->resp_dechunk = c->resp_close = false;
         c->version_check = false;
+        hold_reset(c);
 }
 
 /* The proxy's own answer of n bytes is in cout: log the exchange and go on
@@ -451,6 +452,7 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                 exchange_respond_error(c, 431, "BAD_REQUEST", "request head too large", NULL, 0, false);
                 return 1;
         }
+        hold_keep_head(c, req, w->head, (size_t)n);
         buf_consume(&c->cin, head_len);
         return 0;
 }
@@ -640,9 +642,12 @@ void exchange_finish(Conn *c) {
                 conn_await_request(c);
 }
 
-/* Upstream trouble before the response head: 502 (or 504 from the
- * sweep); after it, nothing can be said to the client but a close. */
+/* Upstream trouble before the response head: held (hold.c), or 503 with
+ * Retry-After (504 from the sweep); after it, nothing can be said to the
+ * client but a close. */
 void exchange_upstream_failed(Conn *c, int error) {
+        if (hold_upstream_failed(c, error))
+                return;
         /* Refused before a byte went through: the registry is not there
          * (a loopback TCP connect() fails late, at the first write). */
         exchange_count_upstream_error(c, !c->upstream_used && (error == -ECONNREFUSED || error == -ENOENT ||
@@ -650,13 +655,14 @@ void exchange_upstream_failed(Conn *c, int error) {
                                         ? METRICS_UPSTREAM_CONNECT
                                         : METRICS_UPSTREAM_RESET);
         if (c->resp_stage == RESP_HEAD && c->status == 0) {
+                /* Gone (a restart, a crash): retryable, 503 and Retry-After. */
                 log_warning_errno(error, "proxy: %s failed a request: %m", exchange_upstream_name(c));
-                exchange_respond_error(c, 502, "UNAVAILABLE",
+                exchange_respond_error(c, 503, "UNAVAILABLE",
                                        c->to_sigstore ? "the signature store is unavailable"
                                                       : "the registry is unavailable",
                                        error == -ECONNRESET || error == 0 ? "connection closed by the upstream"
                                                                           : strerror(-error),
-                                       0, false);
+                                       PROXY_UPSTREAM_RETRY_AFTER, false);
         } else {
                 c->status = c->status ? c->status : 502;
                 exchange_log(c);

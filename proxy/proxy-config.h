@@ -101,6 +101,7 @@ typedef struct ProxyConfig {
          * Retry-After: push_retry_after, and never reaches the registry. */
         bool push_closed;
         unsigned push_retry_after; /* seconds */
+        unsigned upstream_hold;       /* seconds a GET/HEAD waits for the registry to come back; 0 = off */
 } ProxyConfig;
 
 /*

@@ -41,6 +41,7 @@
 #include "context.h"
 #include "log.h"
 #include "macro.h"
+#include "listen-fds.h"
 #include "proxy.h"
 #include "sockaddr.h"
 #include "tls.h"
@@ -138,16 +139,42 @@ static int load_tls(const Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
         return 0;
 }
 
-/* A socket from systemd for this port, if any (sd_listen_fds()). */
-static int listen_fd_from_systemd(unsigned port) {
-        int n = sd_listen_fds(0);
-
+/* The passed socket (sd_listen_fds()) that listens on la, or -ENOENT.
+ * Each must be claimed by exactly one port: *used marks them. */
+static int listen_fd_from_systemd(int n, const ProxyPortConfig *la, bool used[]) {
         for (int i = 0; i < n; i++) {
                 int fd = SD_LISTEN_FDS_START + i;
-                if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, (uint16_t)port) > 0)
+                SocketAddress bound = {.len = sizeof(bound.storage)};
+                if (used[i] || sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+                    getsockname(fd, &bound.sa, &bound.len) < 0)
+                        continue;
+                if (listen_fd_matches(&bound, la->listen_host, la->listen_port)) {
+                        used[i] = true;
                         return fd;
+                }
         }
         return -ENOENT;
+}
+
+/* Socket activation that does not match the configuration: one error
+ * naming what was passed and what is configured. */
+static int listen_fds_mismatch(int n, const char *what) {
+        char list[512] = "", one[64];
+        size_t k = 0;
+
+        for (int i = 0; i < n && k < sizeof(list) - 70; i++) {
+                SocketAddress bound = {.len = sizeof(bound.storage)};
+                if (getsockname(SD_LISTEN_FDS_START + i, &bound.sa, &bound.len) < 0)
+                        (void)snprintf(one, sizeof(one), "(fd %d)", SD_LISTEN_FDS_START + i);
+                else
+                        listen_fd_text(&bound, one);
+                k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%s", i ? " " : "", one);
+        }
+        return log_error_errno(-EADDRNOTAVAIL,
+                               "proxy: socket activation passed %s, but %s: regvisor.socket does not match the "
+                               "configuration (run `regvisor provision`, then `systemctl restart regvisor.socket "
+                               "regvisor.service`)",
+                               list, what);
 }
 
 static int bind_listen(const ProxyPortConfig *la, int *ret_fd) {
@@ -180,11 +207,21 @@ static int bind_listen(const ProxyPortConfig *la, int *ret_fd) {
 }
 
 static int setup_listeners(Parent *pa) {
-        int r;
+        int n = sd_listen_fds(0), r;
+        bool used[64] = {};
 
+        if (n > (int)ELEMENTSOF(used))
+                return listen_fds_mismatch(n, "at most two sockets are expected");
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
                 const ProxyPortConfig *la = &pa->ctx.config->port[i];
-                int fd = listen_fd_from_systemd(la->listen_port);
+                int fd = n > 0 ? listen_fd_from_systemd(n, la, used) : -ENOENT;
+                if (n > 0 && fd < 0) {
+                        char what[128];
+                        (void)snprintf(what, sizeof(what), "none of them is [%s] listen = %s%s%u",
+                                       proxy_port_name((ProxyPort)i), la->listen_host ? la->listen_host : "",
+                                       la->listen_host ? " port " : "", la->listen_port);
+                        return listen_fds_mismatch(n, what);
+                }
                 if (fd >= 0) {
                         /* Ours now, and non-blocking for accept4() loops. */
                         int fl = fcntl(fd, F_GETFL);
@@ -201,6 +238,9 @@ static int setup_listeners(Parent *pa) {
                 }
                 pa->ctx.listen_fd[i] = fd;
         }
+        for (int i = 0; i < n; i++)
+                if (!used[i])
+                        return listen_fds_mismatch(n, "one of them is neither [pull] nor [push] listen");
         return 0;
 }
 

@@ -63,15 +63,25 @@ static void worker_drain_start(Worker *w) {
                         (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->p->listen_fd[i], NULL);
                         (void)close(w->p->listen_fd[i]);
                 }
-        /* Idle connections go now; the others after their exchange. On the
+        /* Idle connections go; the others after their exchange. On the
          * push port also a request whose head is still arriving: a drain is
          * how a reload with a new CRL retires the verdicts of the old one,
          * so a kept-alive connection of a client revoked since must not
-         * start another request here (it reconnects to a new worker). */
+         * start another request here (it reconnects to a new worker). An
+         * idle pull connection gets PROXY_DRAIN_IDLE_GRACE_MS first (the
+         * sweep closes it then): a client in the middle of a pull may have
+         * sent its next request already, and a close under it would fail
+         * it (clients that do not retry, 77-restarts); that request is
+         * answered with Connection: close. A pull handshake under way
+         * finishes (within header_timeout) for the same reason. */
         for (Conn *c = w->conns; c; c = next) {
                 next = c->next;
-                if (c->state == CONN_HANDSHAKE ||
-                    (c->state == CONN_HEAD && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)))
+                if (c->state == CONN_HEAD && c->port == PROXY_PULL && buf_len(&c->cin) == 0) {
+                        uint64_t grace = now_ms() + PROXY_DRAIN_IDLE_GRACE_MS;
+                        if (c->deadline > grace)
+                                c->deadline = grace;
+                } else if ((c->state == CONN_HANDSHAKE && c->port == PROXY_PUSH) ||
+                           (c->state == CONN_HEAD && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)))
                         conn_kill(c);
         }
 }

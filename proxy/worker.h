@@ -155,6 +155,12 @@ struct Conn {
         uint64_t resp_remaining;
         Http1Chunked resp_chunked;
         bool resp_dechunk, resp_close, upstream_keep_alive;
+        /* hold.c: a GET/HEAD's head, kept to send again while the registry
+         * restarts; since when it is held, and how often it was retried. */
+        char *hold_head;
+        size_t hold_len;
+        uint64_t hold_since;
+        unsigned hold_tries;
 };
 
 struct Worker {
@@ -180,6 +186,9 @@ struct Worker {
         bool accept_paused;
         uint64_t accept_resume_at;
         uint64_t fd_limit_logged_at;
+        /* hold.c: when this worker found the registry gone (0: it answers);
+         * no request is held beyond upstream_hold after it. */
+        uint64_t outage_since;
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
@@ -270,10 +279,36 @@ const char *exchange_upstream_name(const Conn *c);
 /* Connects this exchange to its upstream (exchange_upstream()). */
 int exchange_upstream_connect(Conn *c);
 
-/* Upstream trouble: 502 before the response head, else a close. */
+/* Upstream trouble: held (hold.c) or 503 before the response head, else a
+ * close. */
 void exchange_upstream_failed(Conn *c, int error);
 
 void exchange_count_upstream_error(Conn *c, MetricsUpstreamError e);
+
+/* A draining worker keeps an idle pull connection this long for a request
+ * already on its way (worker-loop.c). */
+#define PROXY_DRAIN_IDLE_GRACE_MS 1000
+
+/* ---- hold.c ---- */
+
+/* Retry-After (seconds) of the 503 for an upstream that is not there. */
+#define PROXY_UPSTREAM_RETRY_AFTER 5
+
+/* Keeps a copy of the head just forwarded (n bytes) when the request may
+ * wait for a restarting registry: GET or HEAD, no body, to the registry. */
+void hold_keep_head(Conn *c, const Http1Request *req, const char *head, size_t n);
+
+/* The upstream failed before a byte of the response (error, a negative
+ * errno or 0 for a close): true when the request is held instead, its head
+ * back in uout and a retry scheduled (conn_delay); false when it must be
+ * answered now. */
+bool hold_upstream_failed(Conn *c, int error);
+
+/* The registry answered: the worker's outage is over. */
+void hold_upstream_answered(Conn *c);
+
+/* Forgets the kept head (the exchange ended). */
+void hold_reset(Conn *c);
 
 /* ---- pump.c ---- */
 

@@ -202,6 +202,10 @@ static const ConfigKey config_keys[] = {
         {"proxy", "min_rate_window", parse_duration, FIELD(min_rate_window, unsigned), "30s", 1, 3600, 0},
         /* 1s at least, for tests; a ticket lives two lifetimes at most. */
         {"proxy", "ticket_key_lifetime", parse_duration, FIELD(ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
+        /* While the registry restarts (an upgrade, a crash): how long a
+         * GET/HEAD waits for it instead of a 503; 0: not at all. At most
+         * a minute: a held connection is pinned that long. */
+        {"proxy", "upstream_hold", parse_duration, FIELD(upstream_hold, unsigned), "10s", 0, 60, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,

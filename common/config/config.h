@@ -127,6 +127,7 @@ typedef struct {
         uint64_t min_rate;        /* bytes/s a body or a reader must move; 0 = off */
         unsigned min_rate_window; /* seconds, the window min_rate is measured over */
         unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current (accepted for two) */
+        unsigned upstream_hold;       /* seconds a GET/HEAD waits for a restarting registry; 0 = off */
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */

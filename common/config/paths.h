@@ -12,6 +12,10 @@
 #define REGISTRY_UNIT_NAME "regvisor-registry.service"
 /* The system unit of `regvisor run` (units/regvisor.service). */
 #define REGVISOR_UNIT_NAME "regvisor.service"
+/* Socket activation of regvisor.service: written by provision from [pull]
+ * and [push] listen (units/regvisor.socket is the default's). */
+#define PROXY_SOCKET_UNIT_NAME "regvisor.socket"
+#define PROXY_SOCKET_UNIT_PATH "/etc/systemd/system/regvisor.socket"
 #define REGISTRY_UNIT_PATH "/etc/systemd/user/regvisor-registry.service"
 #define REGISTRY_CONTAINER_NAME "regvisor-registry"
 #define TMPFILES_PATH "/etc/tmpfiles.d/regvisor.conf"

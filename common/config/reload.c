@@ -46,10 +46,9 @@ static const RestartOnly restart_only[] = {
             "the supervisor's bus connection to that user's manager is opened at start"),
         ROW("[host] proxy_user", FIELD_STRING, proxy_user, RELOAD_PROXY,
             "the proxy looks the user up once; its group is the supervisor's too"),
-        ROW("[registry] image", FIELD_STRING, image, RELOAD_SUPERVISOR,
-            "checked in the service user's storage at start; the unit runs what provision wrote"),
-        ROW("[registry] image_archive", FIELD_STRING, image_archive, RELOAD_SUPERVISOR,
-            "loaded, if needed, at start"),
+        /* [registry] image and image_archive are not here: a reload with a
+         * new image restarts the registry on it (supervisor/run/
+         * reconfigure.c), once provision has written its unit. */
         ROW("[registry] storage", FIELD_STRING, storage, RELOAD_SUPERVISOR,
             "part of the registry unit written by provision"),
         ROW("[registry] listen", FIELD_UPSTREAM, listen, RELOAD_SUPERVISOR | RELOAD_PROXY,

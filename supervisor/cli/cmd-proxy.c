@@ -100,6 +100,7 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                  * close the window, and a gc that died holds no lock. */
                 .push_closed = maintenance_read(MAINTENANCE_PATH) != MAINTENANCE_NONE,
                 .push_retry_after = MAINTENANCE_RETRY_AFTER,
+                .upstream_hold = c->upstream_hold,
         };
         int r = 0;
 

@@ -297,14 +297,14 @@ static int system_unit_state(sd_bus *bus, const char *unit, bool *ret_running, b
         _cleanup_free_ char *load = NULL, *active = NULL, *file = NULL;
         int r;
 
-        r = bus_get_unit_property(bus, unit, "LoadState", &load, NULL);
+        r = bus_get_unit_string(bus, unit, "LoadState", &load, NULL);
         if (r < 0)
                 return r;
         if (streq(load, "not-found"))
                 return 0;
-        r = bus_get_unit_property(bus, unit, "ActiveState", &active, NULL);
+        r = bus_get_unit_string(bus, unit, "ActiveState", &active, NULL);
         if (r >= 0)
-                r = bus_get_unit_property(bus, unit, "UnitFileState", &file, NULL);
+                r = bus_get_unit_string(bus, unit, "UnitFileState", &file, NULL);
         if (r < 0)
                 return r;
         *ret_running = state_running(active);
@@ -360,4 +360,139 @@ int step_system_units_undo(Provision *p, const ProvisionStep *s, char **ret_deta
                         return detail_set(ret_detail, r, "%s: %s", system_units[i], error ?: strerror(-r));
         }
         return detail_set(ret_detail, 0, "regvisor's system units stopped and disabled");
+}
+
+/* regvisor.socket: loaded from its current file, enabled, and listening.
+ * It is started only where regvisor.service is installed (else no one would
+ * be activated) and not running: a running one binds the ports itself, and
+ * hands them over at `systemctl stop regvisor; systemctl start
+ * regvisor.socket regvisor` (INSTALL.md, Day 2). */
+typedef struct {
+        char *load, *file_state, *active, *service_load, *service_active;
+        int need_reload;
+} SocketState;
+
+static void socket_state_done(SocketState *st) {
+        free(st->load);
+        free(st->file_state);
+        free(st->active);
+        free(st->service_load);
+        free(st->service_active);
+}
+
+static int socket_state(sd_bus *bus, SocketState *st) {
+        _cleanup_free_ char *path = NULL;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = bus_get_unit_path(bus, PROXY_SOCKET_UNIT_NAME, &path, NULL);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                                "NeedDaemonReload", &e, 'b', &st->need_reload);
+        sd_bus_error_free(&e);
+        if (r >= 0)
+                r = bus_get_unit_string(bus, PROXY_SOCKET_UNIT_NAME, "LoadState", &st->load, NULL);
+        if (r >= 0)
+                r = bus_get_unit_string(bus, PROXY_SOCKET_UNIT_NAME, "UnitFileState", &st->file_state, NULL);
+        if (r >= 0)
+                r = bus_get_unit_string(bus, PROXY_SOCKET_UNIT_NAME, "ActiveState", &st->active, NULL);
+        if (r >= 0)
+                r = bus_get_unit_string(bus, REGVISOR_UNIT_NAME, "LoadState", &st->service_load, NULL);
+        if (r >= 0)
+                r = bus_get_unit_string(bus, REGVISOR_UNIT_NAME, "ActiveState", &st->service_active, NULL);
+        return r;
+}
+
+/* Whether the socket should be started now: regvisor.service is there to
+ * be activated and does not hold the ports itself. */
+static bool socket_may_start(const SocketState *st) {
+        return streq(st->service_load, "loaded") && !streq(st->active, "active") &&
+               !streq(st->service_active, "active") && !streq(st->service_active, "activating") &&
+               !streq(st->service_active, "reloading");
+}
+
+int step_proxy_socket_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        SocketState st = {};
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r >= 0)
+                r = socket_state(bus, &st);
+        if (r < 0) {
+                socket_state_done(&st);
+                return r;
+        }
+        r = !st.need_reload && streq(st.load, "loaded") && streq(st.file_state, "enabled") && !socket_may_start(&st);
+        if (ret_detail && !r && asprintf(ret_detail, "%s is %s, %s, %s", PROXY_SOCKET_UNIT_NAME,
+                                         st.need_reload ? "changed on disk" : st.load, st.file_state, st.active) < 0)
+                *ret_detail = NULL;
+        else if (ret_detail && r && !streq(st.active, "active") && streq(st.service_active, "active") &&
+                 asprintf(ret_detail, "enabled; %s binds the ports itself until `systemctl stop regvisor; "
+                                      "systemctl start %s regvisor`",
+                          REGVISOR_UNIT_NAME, PROXY_SOCKET_UNIT_NAME) < 0)
+                *ret_detail = NULL;
+        socket_state_done(&st);
+        return r;
+}
+
+int step_proxy_socket_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *error = NULL;
+        SocketState st = {};
+        const char *what = "enabled";
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r >= 0)
+                r = bus_reload_manager(bus, &error);
+        if (r >= 0)
+                r = bus_enable_unit_file(bus, PROXY_SOCKET_UNIT_NAME, &error);
+        if (r >= 0)
+                r = socket_state(bus, &st);
+        if (r >= 0 && socket_may_start(&st)) {
+                what = "enabled and started";
+                r = bus_start_unit(bus, PROXY_SOCKET_UNIT_NAME, USER_MANAGER_TIMEOUT_USEC, &error);
+        }
+        if (ret_detail && asprintf(ret_detail, r < 0 ? "%s: %s" : "%s %s", PROXY_SOCKET_UNIT_NAME,
+                                   r < 0 ? (error ? error : strerror(-r)) : what) < 0)
+                *ret_detail = NULL;
+        socket_state_done(&st);
+        return r;
+}
+
+/* Deprovision walks system-units first, which stops and disables the
+ * socket with the service; this row finds it so, or does it when the
+ * system-units row was refused and the operator runs the rest. */
+int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        bool running = false, enabled = false;
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r >= 0)
+                r = system_unit_state(bus, PROXY_SOCKET_UNIT_NAME, &running, &enabled);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", PROXY_SOCKET_UNIT_NAME, strerror(-r));
+        if (!running && !enabled)
+                return 1;
+        return detail_set(ret_detail, 0, "stop and disable %s", PROXY_SOCKET_UNIT_NAME);
+}
+
+int step_proxy_socket_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *error = NULL;
+        bool running = false, enabled = false;
+        sd_bus *bus;
+        int r;
+
+        r = provision_system_bus(p, &bus);
+        if (r >= 0)
+                r = system_unit_state(bus, PROXY_SOCKET_UNIT_NAME, &running, &enabled);
+        if (r > 0 && enabled)
+                r = bus_disable_unit(bus, PROXY_SOCKET_UNIT_NAME, &error);
+        if (r >= 0 && running)
+                r = bus_stop_unit(bus, PROXY_SOCKET_UNIT_NAME, STOP_TIMEOUT_USEC, &error);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", PROXY_SOCKET_UNIT_NAME, error ?: strerror(-r));
+        return detail_set(ret_detail, 0, "%s stopped and disabled", PROXY_SOCKET_UNIT_NAME);
 }

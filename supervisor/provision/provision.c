@@ -489,6 +489,11 @@ static int file_registry_unit(Provision *p, char **ret_path, char **ret_content)
         return dup_path(ret_path, "%s", REGISTRY_UNIT_PATH);
 }
 
+static int file_proxy_socket_unit(Provision *p, char **ret_path, char **ret_content) {
+        int r = render_proxy_socket_unit(p->config, ret_content);
+        return r < 0 ? r : dup_path(ret_path, "%s", PROXY_SOCKET_UNIT_PATH);
+}
+
 static int file_tmpfiles(Provision *p, char **ret_path, char **ret_content) {
         int r = need_service_uid(p);
         if (r < 0)
@@ -665,6 +670,12 @@ const ProvisionStep provision_steps[] = {
         /* The image lives in podman's state: removed with it (--purge). */
         {"registry-image", STEP_HOST_ONLY | STEP_DATA, step_image_check, step_image_apply, NULL},
         {"podman-outside-home", STEP_HOST_ONLY, step_podman_info_check, NULL, NULL},
+        /* Socket activation of regvisor.service: systemd holds 443/4443,
+         * so its restart refuses no connection. */
+        FILE_STEP("proxy-socket-unit", file_proxy_socket_unit, 0644, OWNER_ROOT),
+        {"proxy-socket", STEP_HOST_ONLY, step_proxy_socket_check, step_proxy_socket_apply, NULL,
+         step_proxy_socket_undo_check, step_proxy_socket_undo},
+
         /* Provision installs no system unit (make install or the package
          * does, the operator enables it); deprovision walks this row first:
          * regvisor.service (and its socket and timers) stopped and

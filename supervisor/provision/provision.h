@@ -185,6 +185,12 @@ int step_linger_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_linger_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_user_manager_reload_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+/* regvisor.socket loaded, enabled, and started where regvisor.service is
+ * installed and not holding the ports itself (provision-systemd.c). */
+int step_proxy_socket_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_proxy_socket_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_proxy_socket_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_pki_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_pki_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_signing_keys_check(Provision *p, const ProvisionStep *s, char **ret_detail);

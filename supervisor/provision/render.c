@@ -289,6 +289,45 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
         return text_close(&t, ret);
 }
 
+/* One ListenStream= line: a bare port (systemd binds [::] dual-stack, or
+ * IPv4 only where IPv6 is missing, as the proxy itself does), or the
+ * configured literal ("[V6]:PORT" in brackets). */
+static void socket_listen_line(FILE *f, const char *what, const ListenAddress *a) {
+        fprintf(f, "# [%s] listen\n", what);
+        if (!a->host)
+                fprintf(f, "ListenStream=%u\n", a->port);
+        else if (strchr(a->host, ':'))
+                fprintf(f, "ListenStream=[%s]:%u\n", a->host, a->port);
+        else
+                fprintf(f, "ListenStream=%s:%u\n", a->host, a->port);
+}
+
+int render_proxy_socket_unit(const Config *c, char **ret) {
+        Text t;
+
+        if (text_open(&t) < 0)
+                return -ENOMEM;
+        fputs("# From [pull] and [push] listen; the proxy refuses to start when they\n"
+              "# differ. systemd holds these sockets, so a restart of regvisor.service\n"
+              "# refuses no connection: the kernel queues them until the new proxy\n"
+              "# accepts.\n"
+              "[Unit]\n"
+              "Description=regvisor TLS proxy sockets (pull and push)\n"
+              "\n"
+              "[Socket]\n",
+              t.f);
+        socket_listen_line(t.f, "pull", &c->pull.listen);
+        socket_listen_line(t.f, "push", &c->push.listen);
+        fputs("BindIPv6Only=both\n"
+              "Backlog=4096\n"
+              "Service=" REGVISOR_UNIT_NAME "\n"
+              "\n"
+              "[Install]\n"
+              "WantedBy=sockets.target\n",
+              t.f);
+        return text_close(&t, ret);
+}
+
 int render_registry_names(const Config *c, char ***ret) {
         char **l = calloc(2 * c->n_server_names + 1, sizeof(char *));
         size_t n = 0;

@@ -27,6 +27,10 @@ int render_registry_config(const Config *c, const char *secret, char **ret);
 /* The user unit that runs the registry with rootless podman. */
 int render_registry_unit(const Config *c, uid_t uid, char **ret);
 
+/* regvisor.socket: a ListenStream= for [pull] and [push] listen each, for
+ * socket activation of regvisor.service. */
+int render_proxy_socket_unit(const Config *c, char **ret);
+
 /* The names clients use for this registry: every server name with the pull
  * port (bare when 443) and with the push port, "[v6]" bracketed, in pairs:
  * the pull name at an even index, the same server's push name after it. */

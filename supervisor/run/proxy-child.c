@@ -7,12 +7,14 @@
  * share of the stop budget).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "paths.h"
@@ -53,6 +55,25 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
         return 0;
 }
 
+/* In the child: the listening sockets the supervisor got from
+ * regvisor.socket, passed on by the same protocol (they stay at
+ * SD_LISTEN_FDS_START..., LISTEN_PID is the child, which exec keeps). */
+static void pass_listen_fds(const Supervisor *s) {
+        char n[16], pid[16];
+
+        if (s->n_listen_fds <= 0)
+                return;
+        for (int i = 0; i < s->n_listen_fds; i++) {
+                int fd = SD_LISTEN_FDS_START + i, fl = fcntl(fd, F_GETFD);
+                if (fl >= 0)
+                        (void) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        (void) snprintf(n, sizeof n, "%d", s->n_listen_fds);
+        (void) snprintf(pid, sizeof pid, "%d", (int) getpid());
+        (void) setenv("LISTEN_FDS", n, 1);
+        (void) setenv("LISTEN_PID", pid, 1);
+}
+
 /* `regvisor proxy` as a fresh process (exec of ourselves): it inherits
  * nothing of this loop or its bus connections, binds the ports while it
  * still has CAP_NET_BIND_SERVICE, and drops to the proxy user in its
@@ -84,6 +105,7 @@ int proxy_child_spawn(Supervisor *s) {
                         if (fd >= 0)
                                 (void) setenv(PROXY_REPORT_FD_ENV, n, 1);
                 }
+                pass_listen_fds(s);
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }

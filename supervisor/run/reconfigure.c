@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* SIGHUP re-reads the configuration without touching the registry, all or
- * nothing (reload.h says which keys need a restart instead):
+/* SIGHUP re-reads the configuration without touching the registry (but
+ * for a new [registry] image: checked, then the registry restarted on it),
+ * all or nothing (reload.h says which keys need a restart instead):
  *
  *   reconf_start()    parse and check the file (a FILE:LINE error or the
  *                     restart-only keys refuse it here), take it, SIGHUP the
@@ -22,8 +23,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "paths.h"
 #include "reload.h"
 #include "supervisor.h"
 
@@ -48,9 +51,42 @@ static void reconf_finish(Supervisor *s, bool ok, const char *message) {
         }
 }
 
-/* The pending reload's configuration stays (commit) or goes (rollback). */
+/* Whether the pending reload pins another image than the running one. */
+static bool reconf_new_image(const Supervisor *s) {
+        return s->reload_prev.image && s->config.image && !streq(s->reload_prev.image, s->config.image);
+}
+
+/* The pending reload's configuration stays (commit) or goes (rollback). A
+ * new image restarts the registry on it: the proxy holds pulls meanwhile
+ * ([proxy] upstream_hold). */
 static void reconf_commit(Supervisor *s) {
+        bool upgrade = reconf_new_image(s);
+
         config_done(&s->reload_prev);
+        if (upgrade)
+                table_upgrade(s);
+}
+
+/* A new [registry] image must be in the unit provision wrote and in the
+ * service user's storage (loaded from image_archive if need be) before
+ * the registry is restarted on it: 0, or a refusal in *ret_refusal. */
+static int reconf_check_image(Supervisor *s, char **ret_refusal) {
+        _cleanup_free_ char *unit = NULL;
+        int r;
+
+        r = read_file(REGISTRY_UNIT_PATH, 1 << 20, &unit, NULL);
+        if (r < 0 || !strstr(unit, s->config.image)) {
+                if (asprintf(ret_refusal, "[registry] image %s is not in %s: run `regvisor provision` first",
+                             s->config.image, REGISTRY_UNIT_PATH) < 0)
+                        *ret_refusal = NULL;
+                return r < 0 ? r : -ESTALE;
+        }
+        r = preflight_image(s);
+        if (r < 0 && asprintf(ret_refusal, "[registry] image %s is not in %s's storage: run `regvisor provision` "
+                                           "first",
+                              s->config.image, s->config.service_user) < 0)
+                *ret_refusal = NULL;
+        return r;
 }
 
 static void reconf_rollback(Supervisor *s) {
@@ -99,6 +135,11 @@ void reconf_start(Supervisor *s) {
         } else {
                 s->reload_prev = s->config;
                 s->config = fresh;
+                if (reconf_new_image(s) && reconf_check_image(s, &s->reload_refusal) < 0) {
+                        if (!s->reload_refusal)
+                                s->reload_refusal = strdup("the new [registry] image is not ready");
+                        reconf_rollback(s);
+                }
                 certs_load(s);
                 readiness_update_hosts(s);
         }

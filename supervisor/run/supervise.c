@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
@@ -163,6 +164,14 @@ int supervisor_run(const char *config_path, Config *config) {
         int r;
 
         *config = (Config) {};
+        /* regvisor.socket's listening sockets (socket activation): kept
+         * here, close-on-exec, for every proxy this supervisor starts, so
+         * the kernel queues connections across a restart of either. */
+        s.n_listen_fds = sd_listen_fds(1);
+        if (s.n_listen_fds < 0) {
+                log_warning("socket activation: %s; the proxy binds its ports itself", strerror(-s.n_listen_fds));
+                s.n_listen_fds = 0;
+        }
         r = identities_take(&s);
         if (r >= 0)
                 r = loop_new(&s);

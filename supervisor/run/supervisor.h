@@ -90,6 +90,7 @@ typedef struct Supervisor {
         uint64_t sigstore_started;
         bool proxy_listening;        /* both ports accepted a connection lately */
         int metrics_fd;              /* the proxy's counters (memfd), -1 if none */
+        int n_listen_fds;            /* regvisor.socket's, SD_LISTEN_FDS_START on; handed to each proxy */
         const ProxyMetrics *metrics; /* mapped read-only */
         Probe *port_probe[2];
         bool port_ok[2];
@@ -139,6 +140,9 @@ void table_start(Supervisor *s);
 /* A planned restart (regvisor gc's read-only window): RestartUnit, then
  * SUP_STARTING as after any start; no failure is counted. */
 void table_restart(Supervisor *s);
+/* A reload pinned a new image: the registry's unit restarted (one
+ * RestartUnit job), then ready again through the table as at its start. */
+void table_upgrade(Supervisor *s);
 /* The proxy has exited while stopping: now the registry's StopUnit. */
 void table_proxy_stopped(Supervisor *s);
 

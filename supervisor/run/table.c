@@ -68,13 +68,31 @@ void table_start(Supervisor *s) {
         notify_status(s, "starting %s", REGISTRY_UNIT_NAME);
 }
 
-void table_restart(Supervisor *s) {
+/* A planned restart of the registry: one RestartUnit job, then the table
+ * brings it back to ready as after a start; no failure is counted. */
+static void restart_registry(Supervisor *s) {
         readiness_stop(s);
         enter(s, SUP_STARTING);
         s->probing_since = now_usec();
         if (unit_queue_job(s, "RestartUnit") < 0)
                 table_dispatch(s, SUP_EV_JOB_FAILED, "RestartUnit could not be sent");
+}
+
+void table_restart(Supervisor *s) {
+        restart_registry(s);
         notify_status(s, "restarting %s %s", REGISTRY_UNIT_NAME, s->registry_readonly ? "read-only" : "read-write");
+}
+
+void table_upgrade(Supervisor *s) {
+        /* Backing off or given up: the next start runs the new unit. */
+        if (s->state != SUP_STARTING && s->state != SUP_WAITING_READY && s->state != SUP_RUNNING)
+                return;
+        log_unit_event(LOG_NOTICE, "upgrade", REGISTRY_UNIT_NAME, "restarting the registry on %s",
+                       s->config.image);
+        /* One job: stop (the registry drains, http.draintimeout), start on
+         * the unit provision wrote; unit-down meanwhile is the job's. */
+        restart_registry(s);
+        notify_status(s, "restarting %s on a new image", REGISTRY_UNIT_NAME);
 }
 
 static void a_job_done_starting(Supervisor *s, const char *reason) {

@@ -237,8 +237,7 @@ out:
         return r;
 }
 
-int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, char **ret_value,
-                          char **ret_error) {
+int bus_get_unit_string(sd_bus *bus, const char *unit, const char *property, char **ret, char **ret_error) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL;
         int r;
@@ -247,7 +246,7 @@ int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, c
         if (r < 0)
                 return r;
         r = sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Unit", property, &error,
-                                       ret_value);
+                                       ret);
         if (r < 0)
                 r = bus_error_to_string(&error, r, ret_error);
         sd_bus_error_free(&error);
@@ -255,7 +254,21 @@ int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, c
 }
 
 int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error) {
-        return bus_get_unit_property(bus, unit, "ActiveState", ret_state, ret_error);
+        return bus_get_unit_string(bus, unit, "ActiveState", ret_state, ret_error);
+}
+
+int bus_enable_unit_file(sd_bus *bus, const char *unit, char **ret_error) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        /* EnableUnitFiles(as files, b runtime, b force): the [Install]
+         * section's symlinks, as `systemctl enable` makes them. */
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "EnableUnitFiles", &error, NULL,
+                               "asbb", 1, unit, 0, 0);
+        if (r < 0)
+                r = bus_error_to_string(&error, r, ret_error);
+        sd_bus_error_free(&error);
+        return r;
 }
 
 typedef struct {

@@ -27,12 +27,16 @@ int bus_set_user_linger(sd_bus *bus, uid_t uid, bool enable, char **ret_error);
 
 /* systemd: ActiveState of unit ("active", "inactive", "failed", ...); a
  * unit systemd has not loaded reads as "inactive". *ret_state is allocated. */
-int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error);
+/* A string property of org.freedesktop.systemd1.Unit ("LoadState",
+ * "UnitFileState", ...) of unit (loaded first). 0, or a negative errno with
+ * the bus error in *ret_error. */
+int bus_get_unit_string(sd_bus *bus, const char *unit, const char *property, char **ret, char **ret_error);
 
-/* systemd: a string property of org.freedesktop.systemd1.Unit of unit
- * ("LoadState", "UnitFileState", ...), *ret_value allocated. */
-int bus_get_unit_property(sd_bus *bus, const char *unit, const char *property, char **ret_value,
-                          char **ret_error);
+/* `systemctl enable unit` over the bus (EnableUnitFiles). The manager
+ * must have been reloaded since the file changed. */
+int bus_enable_unit_file(sd_bus *bus, const char *unit, char **ret_error);
+
+int bus_get_unit_active_state(sd_bus *bus, const char *unit, char **ret_state, char **ret_error);
 
 /* systemd: D-Bus object path of a unit (LoadUnit, so it exists even when
  * inactive). */

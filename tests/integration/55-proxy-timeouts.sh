@@ -15,8 +15,9 @@
 #   - an upstream that hangs (the registry process SIGSTOPped) gives 504
 #     after read_timeout, for GET and HEAD;
 #   - an upstream that is down (the registry's user unit stopped: no socket;
-#     then a stale socket nobody listens on) gives 502 at once, on both
-#     ports;
+#     then a stale socket nobody listens on) gives 503 with Retry-After at
+#     once, on both ports (upstream_hold = 0 here: 77-restarts tests the
+#     hold);
 #   - those proxy-made errors are registry-style JSON
 #     ({"errors":[{"code":"UNAVAILABLE",...}]}) with Content-Type JSON,
 #     Docker-Distribution-Api-Version and HSTS; the access log has them; the
@@ -32,7 +33,7 @@ CURL=(curl -s -m 20 --cacert "$CA")
 HEADER=3 IDLE=5 READ=3
 
 th_boot
-write_config "$(printf '[proxy]\nheader_timeout = %ss\nidle_timeout = %ss\nread_timeout = %ss' $HEADER $IDLE $READ)"
+write_config "$(printf '[proxy]\nheader_timeout = %ss\nidle_timeout = %ss\nread_timeout = %ss\nupstream_hold = 0' $HEADER $IDLE $READ)"
 on_failure th journalctl -u "$UNIT" --no-pager -n 60
 on_failure th journalctl --no-pager -n 30 _SYSTEMD_USER_UNIT=regvisor-registry.service
 
@@ -124,21 +125,22 @@ th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=access -o cat | grep -q 'path
 th kill -CONT "$rpid"
 wait_until 10 proxy_up || fail "the proxy does not serve after the registry resumed"
 
-step "an upstream that is down (registry unit stopped): 502 at once, on both ports"
+step "an upstream that is down (registry unit stopped): 503 at once, on both ports"
 user_systemctl ci-svc stop regvisor-registry.service
 th test -e "$SOCK" && fail "the registry's socket is still there after stopping it"
 resp=$(th "${CURL[@]}" -D - -w '\n%{time_total}' https://registry.test/v2/down-marker/manifests/1)
-check_error 502 "$resp" "GET with the registry down"
-between 0 1.5 "${resp##*$'\n'}" || fail "502 took ${resp##*$'\n'} s"
+check_error 503 "$resp" "GET with the registry down"
+assert_contains "$resp" "Retry-After: 5" "503 with the registry down"
+between 0 1.5 "${resp##*$'\n'}" || fail "503 took ${resp##*$'\n'} s"
 resp=$(th "${CURL[@]}" "${MTLS[@]}" -D - -w '\n%{time_total}' https://registry.test:4443/v2/down-marker/manifests/2)
-check_error 502 "$resp" "GET on 4443 with the registry down"
-th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=access -o cat | grep -q 'path=/v2/down-marker/manifests/1 status=502 ' ||
-	fail "no access log line with status=502"
+check_error 503 "$resp" "GET on 4443 with the registry down"
+th journalctl --no-pager -u "$UNIT" REGVISOR_EVENT=access -o cat | grep -q 'path=/v2/down-marker/manifests/1 status=503 ' ||
+	fail "no access log line with status=503"
 
-step "a stale socket (nobody listening): 502"
+step "a stale socket (nobody listening): 503"
 th python3 -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close(); os.chmod(sys.argv[1], 0o666)' "$SOCK"
 resp=$(th "${CURL[@]}" -D - -w '\n%{time_total}' https://registry.test/v2/stale-marker/manifests/1)
-check_error 502 "$resp" "GET with a stale registry socket"
+check_error 503 "$resp" "GET with a stale registry socket"
 th rm -f "$SOCK"
 
 step "the registry back: the same proxy serves again"

@@ -443,7 +443,7 @@ static const char *const documented_keys[] = {
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
         "workers",      "ipv6_prefix", "limits_slots", "max_connections", "min_rate", "min_rate_window",
-        "ticket_key_lifetime", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
+        "ticket_key_lifetime", "upstream_hold", "restart_delay", "restart_delay_max", "restart_limit", "restart_window",
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "max_delete_share", "upload_max_age", "drain_timeout",

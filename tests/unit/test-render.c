@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "macro.h"
 #include "render.h"
 
@@ -140,6 +141,29 @@ static void test_registries_d_sigstore(void **state) {
         assert_has(regd, "\"registry.test:4443\":\n    use-sigstore-attachments: true");
 }
 
+/* units/regvisor.socket is what provision renders for the default listen
+ * addresses; a configured address becomes its own ListenStream=. */
+static void test_proxy_socket_unit(void **state) {
+        _cleanup_free_ char *unit = NULL, *shipped = NULL, *err = NULL;
+        Config c;
+        size_t n;
+
+        assert_int_equal(config_init_defaults(&c), 0);
+        assert_int_equal(render_proxy_socket_unit(&c, &unit), 0);
+        assert_int_equal(read_file("units/regvisor.socket", 1 << 16, &shipped, &n), 0);
+        assert_string_equal(unit, shipped);
+        free(TAKE_PTR(unit));
+        config_done(&c);
+        assert_int_equal(config_init_defaults(&c), 0);
+        assert_int_equal(config_load_string(&c, "[pull]\nlisten = 198.51.100.7:443\n[push]\nlisten = [2001:db8::1]:4443\n",
+                                            "test.conf", &err),
+                         0);
+        assert_int_equal(render_proxy_socket_unit(&c, &unit), 0);
+        assert_has(unit, "\nListenStream=198.51.100.7:443\n");
+        assert_has(unit, "\nListenStream=[2001:db8::1]:4443\n");
+        config_done(&c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_registry_unit),
@@ -148,6 +172,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_names),
                 cmocka_unit_test(test_registries_d_sigstore),
                 cmocka_unit_test(test_podman_conf),
+                cmocka_unit_test(test_proxy_socket_unit),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
