@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "proxy-tuning.h"
 
 typedef enum ProxyPort {
         PROXY_PULL,
@@ -70,18 +71,7 @@ typedef struct ProxyConfig {
 
         ProxyPortConfig port[_PROXY_PORT_MAX];
 
-        /* [proxy] */
-        uint64_t max_body;            /* bytes */
-        unsigned read_timeout;        /* seconds */
-        unsigned header_timeout;      /* seconds */
-        unsigned idle_timeout;        /* seconds */
-        unsigned workers;             /* 0 = one per core */
-        unsigned ipv6_prefix;         /* per-client limits key IPv6 by this prefix */
-        unsigned limits_slots;        /* per-client limits table size, a power of two */
-        unsigned max_connections;     /* per worker; 0 = from RLIMIT_NOFILE */
-        uint64_t min_rate;            /* bytes/s a body or a reader must move; 0 = off */
-        unsigned min_rate_window;     /* seconds */
-        unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current */
+        ProxyTuning tuning; /* [proxy] */
 } ProxyConfig;
 
 /*

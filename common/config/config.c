@@ -181,23 +181,23 @@ static const ConfigKey config_keys[] = {
         {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
 
         /* [proxy]: limits of the TLS proxy. 1M at least: "max_body = 2" meant 2G. */
-        {"proxy", "max_body", parse_size, FIELD(max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
-        {"proxy", "read_timeout", parse_duration, FIELD(read_timeout, unsigned), "300s", 1, 86400, 0},
-        {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
-        {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
-        {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+        {"proxy", "max_body", parse_size, FIELD(proxy.max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
+        {"proxy", "read_timeout", parse_duration, FIELD(proxy.read_timeout, unsigned), "300s", 1, 86400, 0},
+        {"proxy", "header_timeout", parse_duration, FIELD(proxy.header_timeout, unsigned), "10s", 1, 3600, 0},
+        {"proxy", "idle_timeout", parse_duration, FIELD(proxy.idle_timeout, unsigned), "60s", 1, 86400, 0},
+        {"proxy", "workers", parse_workers, FIELD(proxy.workers, unsigned), "auto", 0, 1024, 0},
         /* Per-client limits: an IPv6 client is its prefix (/32 at the
          * widest: an ISP's whole allocation is no one client); the table's
          * size bounds its memory (proxy/ratelimit.h). */
-        {"proxy", "ipv6_prefix", parse_unsigned, FIELD(ipv6_prefix, unsigned), "64", 32, 128, 0},
-        {"proxy", "limits_slots", parse_power_of_two, FIELD(limits_slots, unsigned), "16384", 64, 1048576, 0},
+        {"proxy", "ipv6_prefix", parse_unsigned, FIELD(proxy.ipv6_prefix, unsigned), "64", 32, 128, 0},
+        {"proxy", "limits_slots", parse_power_of_two, FIELD(proxy.limits_slots, unsigned), "16384", 64, 1048576, 0},
         /* Per worker; auto: from RLIMIT_NOFILE (see proxy/worker-loop.c). */
-        {"proxy", "max_connections", parse_workers, FIELD(max_connections, unsigned), "auto", 0, 1000000, 0},
+        {"proxy", "max_connections", parse_workers, FIELD(proxy.max_connections, unsigned), "auto", 0, 1000000, 0},
         /* Slow bodies and slow readers: 0 turns the check off. */
-        {"proxy", "min_rate", parse_size, FIELD(min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
-        {"proxy", "min_rate_window", parse_duration, FIELD(min_rate_window, unsigned), "30s", 1, 3600, 0},
+        {"proxy", "min_rate", parse_size, FIELD(proxy.min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
+        {"proxy", "min_rate_window", parse_duration, FIELD(proxy.min_rate_window, unsigned), "30s", 1, 3600, 0},
         /* 1s at least, for tests; a ticket lives two lifetimes at most. */
-        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
+        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(proxy.ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,

@@ -83,17 +83,7 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                              ProxyConfig *ret) {
         ProxyConfig p = {
                 .upstream_port = c->listen.port,
-                .max_body = c->max_body,
-                .read_timeout = c->read_timeout,
-                .header_timeout = c->header_timeout,
-                .idle_timeout = c->idle_timeout,
-                .workers = c->workers,
-                .ipv6_prefix = c->ipv6_prefix,
-                .limits_slots = c->limits_slots,
-                .max_connections = c->max_connections,
-                .min_rate = c->min_rate,
-                .min_rate_window = c->min_rate_window,
-                .ticket_key_lifetime = c->ticket_key_lifetime,
+                .tuning = c->proxy,
         };
         int r = 0;
 
