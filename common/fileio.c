@@ -453,3 +453,17 @@ char *path_join_root(const char *root, const char *path) {
                 return NULL;
         return s;
 }
+
+char *tmp_template(const char *name) {
+        const char *dir = secure_getenv("TMPDIR");
+        struct stat st;
+        char *s;
+
+        /* A relative, missing or non-directory $TMPDIR would put the file
+         * somewhere unexpected: /tmp then, as mkstemp(3) callers do. */
+        if (!dir || dir[0] != '/' || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                dir = "/tmp";
+        if (asprintf(&s, "%s/%s.XXXXXX", dir, name) < 0)
+                return NULL;
+        return s;
+}

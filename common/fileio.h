@@ -57,3 +57,10 @@ extern bool fileio_force_fd_walk;
 /* Returns root + path as a new string ("/etc/x" under "/tmp/r" is
  * "/tmp/r/etc/x"); root NULL or "/" gives a copy of path. NULL on OOM. */
 char *path_join_root(const char *root, const char *path);
+
+/* "$TMPDIR/NAME.XXXXXX" for mkstemp()/mkdtemp(), for scratch files that may
+ * live anywhere: $TMPDIR when it is an absolute path to a directory (and
+ * the process is not set-id: secure_getenv), else /tmp. Not for atomic
+ * writes, which stay next to their target (write_file_atomic). NULL on
+ * OOM. */
+char *tmp_template(const char *name);

@@ -56,7 +56,7 @@ _printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
 }
 
 static int home_new(char **ret) {
-        _cleanup_free_ char *home = strdup("/tmp/regvisor-gpg.XXXXXX"), *conf = NULL;
+        _cleanup_free_ char *home = tmp_template("regvisor-gpg"), *conf = NULL;
         _cleanup_close_ int fd = -EBADF;
 
         if (!home || !mkdtemp(home))
