@@ -651,8 +651,61 @@ static bool image_domain_valid(const char *d, size_t len) {
  * short name through registries.conf; the tag is dropped because the digest
  * alone names the content (and containers/image, under podman, has long
  * refused references that carry both). */
+/* Where the name of v (up to at) ends: before an optional :TAG after its
+ * last '/'; NULL when that tag is not [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+static const char *image_name_end(const char *v, const char *at) {
+        const char *slash = memrchr(v, '/', (size_t)(at - v));
+        const char *from = slash ? slash : v;
+        const char *colon = memchr(from, ':', (size_t)(at - from));
+        size_t tag_len;
+
+        if (!colon)
+                return at;
+        tag_len = (size_t)(at - colon - 1);
+        if (tag_len == 0 || tag_len > 128 || !(isalnum((unsigned char)colon[1]) || colon[1] == '_'))
+                return NULL;
+        for (const char *t = colon + 1; t < at; t++)
+                if (!(isalnum((unsigned char)*t) || strchr("_.-", *t)))
+                        return NULL;
+        return colon;
+}
+
+/* The domain of the name v..name_end: its first component when that looks
+ * like one (a '.', a ':' (port) or "localhost", or uppercase, which paths
+ * never have); *ret_domain NULL and *ret_len 0 when there is none. -EINVAL:
+ * a domain that is not valid. */
+static int image_domain(const char *v, const char *name_end, const char **ret_domain, size_t *ret_len) {
+        const char *slash = memchr(v, '/', (size_t)(name_end - v));
+        size_t len = slash ? (size_t)(slash - v) : 0;
+        bool is_domain = slash && (memchr(v, '.', len) || memchr(v, ':', len) ||
+                                   (len == 9 && strneq(v, "localhost", 9)));
+
+        for (size_t i = 0; slash && i < len && !is_domain; i++)
+                is_domain = isupper((unsigned char)v[i]);
+        if (is_domain && !image_domain_valid(v, len))
+                return -EINVAL;
+        *ret_domain = is_domain ? v : NULL;
+        *ret_len = is_domain ? len : 0;
+        return 0;
+}
+
+/* remote..name_end is PATH: components joined by '/'. */
+static bool image_path_valid(const char *remote, const char *name_end) {
+        for (const char *q = remote;;) {
+                size_t n = image_path_component(q);
+                if (n == 0)
+                        return false;
+                q += n;
+                if (q == name_end)
+                        return true;
+                if (*q != '/')
+                        return false;
+                q++;
+        }
+}
+
 static int parse_image(const ParseCall *p) {
-        const char *v = p->value, *at, *digest, *name_end, *slash, *remote;
+        const char *v = p->value, *at, *digest, *name_end, *remote;
         _cleanup_free_ char *image = NULL, *image_digest = NULL;
         const char *domain = NULL;
         size_t domain_len = 0, remote_len;
@@ -667,55 +720,13 @@ static int parse_image(const ParseCall *p) {
             strspn(digest + 7, "0123456789abcdef") != 64)
                 return expected(p, "expected NAME@sha256: and 64 lowercase hex digits");
 
-        /* An optional :TAG after the last '/' of the name. */
-        name_end = at;
-        slash = memrchr(v, '/', (size_t)(at - v));
-        {
-                const char *from = slash ? slash : v;
-                const char *colon = memchr(from, ':', (size_t)(at - from));
-                if (colon) {
-                        size_t tag_len = (size_t)(at - colon - 1);
-                        if (tag_len == 0 || tag_len > 128 ||
-                            !(isalnum((unsigned char)colon[1]) || colon[1] == '_'))
-                                goto bad_name;
-                        for (const char *t = colon + 1; t < at; t++)
-                                if (!(isalnum((unsigned char)*t) || strchr("_.-", *t)))
-                                        goto bad_name;
-                        name_end = colon;
-                }
-        }
-
-        /* The first component is a domain when it looks like one: a '.',
-         * a ':' (port) or "localhost", or uppercase, which paths never have. */
-        remote = v;
-        slash = memchr(v, '/', (size_t)(name_end - v));
-        if (slash) {
-                size_t len = (size_t)(slash - v);
-                bool is_domain = memchr(v, '.', len) || memchr(v, ':', len) ||
-                                 (len == 9 && strneq(v, "localhost", 9));
-                for (size_t i = 0; i < len && !is_domain; i++)
-                        is_domain = isupper((unsigned char)v[i]);
-                if (is_domain) {
-                        if (!image_domain_valid(v, len))
-                                goto bad_name;
-                        domain = v;
-                        domain_len = len;
-                        remote = slash + 1;
-                }
-        }
-
+        name_end = image_name_end(v, at);
+        if (!name_end || image_domain(v, name_end, &domain, &domain_len) < 0)
+                goto bad_name;
+        remote = domain ? domain + domain_len + 1 : v;
         remote_len = (size_t)(name_end - remote);
-        for (const char *q = remote;;) {
-                size_t n = image_path_component(q);
-                if (n == 0)
-                        goto bad_name;
-                q += n;
-                if (q == name_end)
-                        break;
-                if (*q != '/')
-                        goto bad_name;
-                q++;
-        }
+        if (!image_path_valid(remote, name_end))
+                goto bad_name;
 
         if (!domain || (domain_len == 15 && strneq(domain, "index.docker.io", 15))) {
                 domain = "docker.io";
