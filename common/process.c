@@ -76,13 +76,10 @@ _noreturn_ static void child_exec(char *const *argv, const ProcessOptions *o, ch
 }
 
 static char **build_env(const ProcessOptions *o) {
-        size_t n_extra = 0;
+        size_t n_extra = o ? strv_length(o->env) : 0;
         char **envp;
         size_t i = 0;
 
-        if (o && o->env)
-                while (o->env[n_extra])
-                        n_extra++;
         envp = calloc(n_extra + 8, sizeof(char *));
         if (!envp)
                 return NULL;

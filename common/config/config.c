@@ -985,6 +985,47 @@ static bool dns_name_valid(const char *s) {
 /* The names clients use to reach the registry, for the server certificate's
  * subjectAltName: DNS names and IP literals, stored lowercase and canonical
  * (IPv6 compressed) so that duplicates are found whatever their spelling. */
+/* One name of server_names, *item (lowercased; replaced by its canonical
+ * form: "[V6]" and IP addresses): a DNS name or an IP address, never a
+ * wildcard. 0, or what expected() returns, or -ENOMEM. */
+static int server_name_parse(const ParseCall *p, char **item, ServerName *ret) {
+        char canonical[INET6_ADDRSTRLEN], *name = *item;
+        size_t len = strlen(name);
+        uint8_t addr[16];
+
+        for (char *q = name; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+        if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
+                char *inner = strndup(name + 1, len - 2);
+                if (!inner)
+                        return -ENOMEM;
+                free_and_replace(item, inner);
+                name = inner;
+                if (parse_ip(name, addr, canonical) != AF_INET6)
+                        return expected(p, "expected an IPv6 address inside [ ], not '%s'", name);
+        }
+        if (strchr(name, '*'))
+                return expected(p, "expected no wildcard names: '%s' (list every name)", name);
+        ret->family = parse_ip(name, addr, canonical);
+        if (!ret->family) {
+                if (!dns_name_valid(name))
+                        return expected(p,
+                                        "expected DNS names (letters, digits, '-' and '.') or IP addresses, "
+                                        "'%s' is neither",
+                                        name);
+                return 0;
+        }
+        ret->is_ip = true;
+        memcpy(ret->address, addr, sizeof(ret->address));
+        if (!streq(name, canonical)) {
+                char *copy = strdup(canonical);
+                if (!copy)
+                        return -ENOMEM;
+                free_and_replace(item, copy);
+        }
+        return 0;
+}
+
 static int parse_server_names(const ParseCall *p) {
         Config *c = p->config;
         char *items[CONFIG_MAX_SERVER_NAMES] = {};
@@ -999,47 +1040,12 @@ static int parse_server_names(const ParseCall *p) {
                 return n;
 
         for (int i = 0; i < n && r == 0; i++) {
-                char canonical[INET6_ADDRSTRLEN], *name = items[i];
-                size_t len = strlen(name);
-                uint8_t addr[16];
+                const char *name;
 
-                for (char *q = name; *q; q++)
-                        *q = (char)tolower((unsigned char)*q);
-                if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
-                        char *inner = strndup(name + 1, len - 2);
-                        if (!inner) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        free_and_replace(&items[i], inner);
-                        name = inner;
-                        if (parse_ip(name, addr, canonical) != AF_INET6) {
-                                r = expected(p, "expected an IPv6 address inside [ ], not '%s'", name);
-                                break;
-                        }
-                }
-                if (strchr(name, '*'))
-                        r = expected(p, "expected no wildcard names: '%s' (list every name)", name);
-                else if ((parsed[i].family = parse_ip(name, addr, canonical))) {
-                        parsed[i].is_ip = true;
-                        memcpy(parsed[i].address, addr, sizeof(parsed[i].address));
-                        if (!streq(name, canonical)) {
-                                char *copy = strdup(canonical);
-                                if (!copy) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                free_and_replace(&items[i], copy);
-                                name = copy;
-                        }
-                } else if (!dns_name_valid(name))
-                        r = expected(p,
-                                     "expected DNS names (letters, digits, '-' and '.') or IP addresses, "
-                                     "'%s' is neither",
-                                     name);
+                r = server_name_parse(p, &items[i], &parsed[i]);
                 if (r < 0)
                         break;
-
+                name = items[i];
                 for (unsigned j = 0; j < have; j++)
                         if (streq(c->server_names[j], name))
                                 r = expected(p, "expected every name once, '%s' is listed twice", name);
