@@ -37,8 +37,8 @@ static void help(void) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
-        {"root", 0, OPTION_STRING, &arg_root},
+        OPTION_CONFIG(&arg_config),
+        OPTION_ROOT(&arg_root),
         {"sigstore", 0, OPTION_STRING, &arg_sigstore},
 };
 /* Options first ("+"), as before: nothing after them is an option. */
