@@ -1074,28 +1074,30 @@ static int parse_server_names(const ParseCall *p) {
         return 0;
 }
 
-static int parse_key_type(const ParseCall *p) {
-        KeyType *field = p->field;
+/* One of two words, any case: *(int *)p->field = its index in names (the
+ * enum's two values in order); else "expected A or B". */
+static int parse_choice(const ParseCall *p, const char *const *names, size_t n) {
+        int *field = p->field;
 
-        if (strcaseeq(p->value, "ec-p256"))
-                *field = KEY_EC_P256;
-        else if (strcaseeq(p->value, "rsa-4096"))
-                *field = KEY_RSA_4096;
-        else
-                return expected(p, "expected ec-p256 or rsa-4096");
-        return 0;
+        assert(n == 2);
+        for (size_t i = 0; i < n; i++)
+                if (strcaseeq(p->value, names[i])) {
+                        *field = (int)i;
+                        return 0;
+                }
+        return expected(p, "expected %s or %s", names[0], names[1]);
+}
+
+static int parse_key_type(const ParseCall *p) {
+        static const char *const names[] = {[KEY_EC_P256] = "ec-p256", [KEY_RSA_4096] = "rsa-4096"};
+
+        return parse_choice(p, names, ELEMENTSOF(names));
 }
 
 static int parse_signing_mode(const ParseCall *p) {
-        SigningMode *field = p->field;
+        static const char *const names[] = {[SIGNING_GPG] = "gpg", [SIGNING_SIGSTORE] = "sigstore"};
 
-        if (strcaseeq(p->value, "gpg"))
-                *field = SIGNING_GPG;
-        else if (strcaseeq(p->value, "sigstore"))
-                *field = SIGNING_SIGSTORE;
-        else
-                return expected(p, "expected gpg or sigstore");
-        return 0;
+        return parse_choice(p, names, ELEMENTSOF(names));
 }
 
 static int parse_unsigned(const ParseCall *p) {
