@@ -43,7 +43,7 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         _cleanup_strv_free_ char **names = NULL;
         const char *key_path;
         PolicyKind kind = policy_kind(p->config, &key_path);
-        size_t n;
+        size_t n = 0;
         struct stat st;
         int r;
 
@@ -59,7 +59,8 @@ static int policy_compute(Provision *p, char **ret_json, char **ret_detail) {
         r = render_registry_names(p->config, &names);
         if (r < 0)
                 return r;
-        n = strv_length(names);
+        while (names[n])
+                n++;
         scopes = calloc(n ? n : 1, sizeof *scopes);
         if (!scopes)
                 return -ENOMEM;
