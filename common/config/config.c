@@ -530,6 +530,16 @@ static int split_list(const char *value, char **items, size_t max) {
         return (int)n;
 }
 
+/* The items of a list key (p), of which max - have fit, what saying what
+ * they are for the error ("names"). */
+static int split_items(const ParseCall *p, char **items, unsigned max, unsigned have, const char *what) {
+        int n = split_list(p->value, items, max - have);
+
+        if (n == -E2BIG)
+                return expected(p, "expected at most %u %s", max, what);
+        return n;
+}
+
 /* ------------------------------------------------------------------------
  * Value parsers, in the order of config_keys[]
  */
@@ -1033,9 +1043,7 @@ static int parse_server_names(const ParseCall *p) {
         unsigned have = p->append ? c->n_server_names : 0;
         int n, r = 0;
 
-        n = split_list(p->value, items, CONFIG_MAX_SERVER_NAMES - have);
-        if (n == -E2BIG)
-                return expected(p, "expected at most %d names", CONFIG_MAX_SERVER_NAMES);
+        n = split_items(p, items, CONFIG_MAX_SERVER_NAMES, have, "names");
         if (n < 0)
                 return n;
 
@@ -1243,9 +1251,7 @@ static int parse_cidrs(const ParseCall *p) {
         unsigned have = p->append ? pc->n_allow_cidrs : 0;
         int n, r = 0;
 
-        n = split_list(p->value, items, CONFIG_MAX_CIDRS - have);
-        if (n == -E2BIG)
-                return expected(p, "expected at most %d networks", CONFIG_MAX_CIDRS);
+        n = split_items(p, items, CONFIG_MAX_CIDRS, have, "networks");
         if (n < 0)
                 return n;
 
