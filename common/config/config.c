@@ -502,16 +502,21 @@ static bool ip_is_loopback(int family, const uint8_t addr[static 16]) {
         return family == AF_INET6 && memcmp(addr, v6_loopback, 16) == 0;
 }
 
+/* Skips the separators at *s and returns the length of the token that
+ * follows (0: none left). */
+static size_t token_next(const char **s, const char *seps) {
+        *s += strspn(*s, seps);
+        return strcspn(*s, seps);
+}
+
 /* Splits a list value on commas and whitespace; empty items are skipped.
  * Returns the number of items, -E2BIG beyond max, -ENOMEM. */
 static int split_list(const char *value, char **items, size_t max) {
         size_t n = 0;
 
         for (const char *s = value; *s;) {
-                size_t len;
+                size_t len = token_next(&s, ", \t");
 
-                s += strspn(s, ", \t");
-                len = strcspn(s, ", \t");
                 if (len == 0)
                         break;
                 if (n >= max) {
@@ -787,10 +792,8 @@ static int path_normalize(const char *v, size_t max, char **ret, const char **re
                 return -ENOMEM;
 
         for (const char *s = v; *s;) {
-                size_t c;
+                size_t c = token_next(&s, "/");
 
-                s += strspn(s, "/");
-                c = strcspn(s, "/");
                 if (c == 0)
                         break;
                 if ((c == 1 && s[0] == '.') || (c == 2 && strneq(s, "..", 2))) {
