@@ -53,6 +53,19 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
                 *ret_size = size;
         return 0;
 }
+char *tmp_template(const char *name) {
+        const char *dir = secure_getenv("TMPDIR");
+        struct stat st;
+        char *s;
+
+        /* A relative, missing or non-directory $TMPDIR would put the file
+         * somewhere unexpected: /tmp then, as mkstemp(3) callers do. */
+        if (!dir || dir[0] != '/' || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                dir = "/tmp";
+        if (asprintf(&s, "%s/%s.XXXXXX", dir, name) < 0)
+                return NULL;
+        return s;
+}
 
 /* ---- resolving without symlinks --------------------------------------------
  *

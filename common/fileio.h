@@ -51,6 +51,13 @@ int set_mode_owner(const char *path, mode_t mode, uid_t uid, gid_t gid);
  * parents must be directories, not symlinks (-ELOOP). */
 int mkdir_parents(const char *path);
 
+/* "$TMPDIR/NAME.XXXXXX" for mkstemp()/mkdtemp(), for scratch files that may
+ * live anywhere: $TMPDIR when it is an absolute path to a directory (and
+ * the process is not set-id: secure_getenv), else /tmp. Not for atomic
+ * writes, which stay next to their target (write_file_atomic). NULL on
+ * OOM. */
+char *tmp_template(const char *name);
+
 /* For tests: resolve with the O_NOFOLLOW walk even where openat2() works. */
 extern bool fileio_force_fd_walk;
 

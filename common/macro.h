@@ -60,6 +60,23 @@ static inline void fclosep(FILE **f) {
 }
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
+/* free() of each of n pointers; free_many(a, b, c) for a release function
+ * that owns a list of fields (systemd's free_many()). */
+static inline void free_array(void *const *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(p[i]);
+}
+#define free_many(...) free_array((void *const[]){__VA_ARGS__}, ELEMENTSOF(((void *const[]){__VA_ARGS__})))
+
+/* The number of strings in a NULL-terminated array; NULL counts 0. */
+static inline size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
 /* Free a NULL-terminated array of strings and the array itself. */
 static inline void strv_free(char **l) {
         if (!l)

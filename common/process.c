@@ -76,13 +76,10 @@ _noreturn_ static void child_exec(char *const *argv, const ProcessOptions *o, ch
 }
 
 static char **build_env(const ProcessOptions *o) {
-        size_t n_extra = 0;
+        size_t n_extra = o ? strv_length(o->env) : 0;
         char **envp;
         size_t i = 0;
 
-        if (o && o->env)
-                while (o->env[n_extra])
-                        n_extra++;
         envp = calloc(n_extra + 8, sizeof(char *));
         if (!envp)
                 return NULL;
@@ -120,14 +117,62 @@ static int find_in_path(const char *name) {
         return -ENOENT;
 }
 
+/* Reads the child's stdout and stderr into out and err until both
+ * close: 0; 1 when the deadline came first (the child is killed); a
+ * negative errno (the child is killed, not reaped). */
+static int capture_all(pid_t pid, int out_fd, int err_fd, uint64_t deadline, Capture *out, Capture *err) {
+        struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = err_fd, .events = POLLIN}};
+        int r;
+
+        while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+                uint64_t n = now_usec();
+                if (n >= deadline) {
+                        (void) kill(pid, SIGKILL);
+                        return 1;
+                }
+                r = poll(pfd, 2, (int) ((deadline - n) / 1000) + 1);
+                if (r < 0 && errno != EINTR) {
+                        r = negative_errno();
+                        (void) kill(pid, SIGKILL);
+                        return r;
+                }
+                for (int i = 0; i < 2; i++) {
+                        if (pfd[i].fd < 0 || !pfd[i].revents)
+                                continue;
+                        r = capture_read(pfd[i].fd, i == 0 ? out : err);
+                        if (r < 0) {
+                                (void) kill(pid, SIGKILL);
+                                return r;
+                        }
+                        if (r == 0)
+                                pfd[i].fd = -1;
+                }
+        }
+        return 0;
+}
+
+/* Reaps the child: its exit status, 128 + the signal that killed it, or
+ * -ETIMEDOUT when it was killed for the deadline (timed_out). */
+static int wait_exit(pid_t pid, bool timed_out) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        if (timed_out)
+                return -ETIMEDOUT;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
+
 int process_run(char *const *argv, const ProcessOptions *opts, char **ret_stdout, char **ret_stderr) {
         _cleanup_strv_free_ char **envp = NULL;
         int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
         Capture out = {}, err = {};
         uint64_t timeout = opts && opts->timeout_usec ? opts->timeout_usec : DEFAULT_TIMEOUT_USEC;
         uint64_t deadline = now_usec() + timeout;
-        bool timed_out = false;
-        int status, r;
+        int r;
         pid_t pid;
 
         /* A missing tool is an error with a name, not exit status 127. */
@@ -154,46 +199,14 @@ int process_run(char *const *argv, const ProcessOptions *opts, char **ret_stdout
         (void) close(TAKE_FD(out_pipe[1]));
         (void) close(TAKE_FD(err_pipe[1]));
 
-        struct pollfd pfd[2] = {{.fd = out_pipe[0], .events = POLLIN}, {.fd = err_pipe[0], .events = POLLIN}};
-        while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-                uint64_t n = now_usec();
-                if (n >= deadline) {
-                        (void) kill(pid, SIGKILL);
-                        timed_out = true;
-                        break;
-                }
-                r = poll(pfd, 2, (int) ((deadline - n) / 1000) + 1);
-                if (r < 0 && errno != EINTR) {
-                        r = negative_errno();
-                        (void) kill(pid, SIGKILL);
-                        (void) waitpid(pid, NULL, 0);
-                        goto out;
-                }
-                for (int i = 0; i < 2; i++) {
-                        if (pfd[i].fd < 0 || !pfd[i].revents)
-                                continue;
-                        r = capture_read(pfd[i].fd, i == 0 ? &out : &err);
-                        if (r < 0) {
-                                (void) kill(pid, SIGKILL);
-                                (void) waitpid(pid, NULL, 0);
-                                goto out;
-                        }
-                        if (r == 0)
-                                pfd[i].fd = -1;
-                }
+        r = capture_all(pid, out_pipe[0], err_pipe[0], deadline, &out, &err);
+        if (r < 0) {
+                (void) waitpid(pid, NULL, 0);
+                goto out;
         }
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
-                        r = negative_errno();
-                        goto out;
-                }
-        if (timed_out)
-                r = -ETIMEDOUT;
-        else if (WIFEXITED(status))
-                r = WEXITSTATUS(status);
-        else
-                r = 128 + WTERMSIG(status);
+        r = wait_exit(pid, r == 1);
+        if (r < 0 && r != -ETIMEDOUT)
+                goto out;
 
         if (ret_stdout) {
                 *ret_stdout = out.buf ? TAKE_PTR(out.buf) : strdup("");

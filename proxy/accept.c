@@ -68,7 +68,7 @@ static bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storag
                 log_event(LOG_NOTICE, "refused", "%s %s refused: not in allow_cidrs", proxy_port_name(port), peer);
                 return false;
         }
-        if (limits_key_from_sockaddr((const struct sockaddr *)ss, (uint8_t)port, w->c->ipv6_prefix, ret_key) < 0)
+        if (limits_key_from_sockaddr((const struct sockaddr *)ss, (uint8_t)port, w->c->tuning.ipv6_prefix, ret_key) < 0)
                 return false;
         if (!w->p->limits)
                 return true;
@@ -112,7 +112,7 @@ static Conn *conn_new(Worker *w, ProxyPort port, int fd) {
                 .uw = {.magic = WATCH_MAGIC, .kind = WATCH_UPSTREAM, .conn = c},
                 .client = {.fd = fd, .ssl = ssl, .ops = &io_tls_ops, .readable = true},
                 .upstream = {.fd = -1, .ops = &io_plain_ops},
-                .deadline = now_ms() + (uint64_t)w->c->header_timeout * 1000,
+                .deadline = now_ms() + (uint64_t)w->c->tuning.header_timeout * 1000,
                 .head_timer = true,
                 .limit_slot = -1,
                 .verdict = TLS_CLIENT_NONE,

@@ -94,7 +94,7 @@ void conn_delay(Conn *c, uint64_t at) {
         else
                 w->delayed = c;
         /* The wait must not count against the request's header timeout. */
-        c->deadline = at + (uint64_t)w->c->header_timeout * 1000;
+        c->deadline = at + (uint64_t)w->c->tuning.header_timeout * 1000;
 }
 
 /* Closes everything at once; the memory goes when the current batch of
@@ -211,7 +211,7 @@ void conn_closing(Conn *c) {
 void conn_await_request(Conn *c) {
         c->state = CONN_HEAD;
         c->head_timer = false;
-        c->deadline = now_ms() + (uint64_t)c->w->c->idle_timeout * 1000;
+        c->deadline = now_ms() + (uint64_t)c->w->c->tuning.idle_timeout * 1000;
 }
 
 /* Kills c, logging its exchange (if any) with 499 unless it has a status:
@@ -392,8 +392,8 @@ static ConnStep conn_forward(Conn *c, bool progress) {
                 exchange_finish(c);
                 progress = true;
         } else if (progress)
-                c->deadline = now_ms() + (uint64_t)(c->req_done && buf_len(&c->uout) == 0 ? c->w->c->read_timeout
-                                                                                          : c->w->c->idle_timeout) *
+                c->deadline = now_ms() + (uint64_t)(c->req_done && buf_len(&c->uout) == 0 ? c->w->c->tuning.read_timeout
+                                                                                          : c->w->c->tuning.idle_timeout) *
                                                  1000;
         return progress ? CONN_STEP_AGAIN : CONN_STEP_STOP;
 }
@@ -607,10 +607,10 @@ static int conn_waits_on_client(const Conn *c) {
  * not. Returns true when c was closed. */
 static bool conn_check_rate(Conn *c, uint64_t now) {
         const ProxyConfig *cf = c->w->c;
-        uint64_t window = (uint64_t)cf->min_rate_window * 1000, moved;
+        uint64_t window = (uint64_t)cf->tuning.min_rate_window * 1000, moved;
         int transfer = conn_waits_on_client(c);
 
-        if (cf->min_rate == 0 || transfer < 0) {
+        if (cf->tuning.min_rate == 0 || transfer < 0) {
                 c->rate_start = 0;
                 return false;
         }
@@ -622,7 +622,7 @@ static bool conn_check_rate(Conn *c, uint64_t now) {
         if (now - c->rate_start < window)
                 return false;
         moved = c->client.moved - c->rate_base;
-        if (moved >= cf->min_rate * cf->min_rate_window) {
+        if (moved >= cf->tuning.min_rate * cf->tuning.min_rate_window) {
                 c->rate_start = now;
                 c->rate_base = c->client.moved;
                 return false;
@@ -632,7 +632,7 @@ static bool conn_check_rate(Conn *c, uint64_t now) {
                   "proxy: %s %s too slow %s: %" PRIu64 " bytes in %u s, below min_rate=%" PRIu64 " bytes/s; closing",
                   proxy_port_name(c->port), c->peer,
                   transfer == METRICS_SLOW_BODY ? "sending the request body" : "reading the response", moved,
-                  cf->min_rate_window, cf->min_rate);
+                  cf->tuning.min_rate_window, cf->tuning.min_rate);
         if (transfer == METRICS_SLOW_RESPONSE)
                 conn_reset(c);
         else

@@ -414,7 +414,7 @@ static int exchange_forward_head(Conn *c, const Http1Request *req, size_t head_l
                 .port_number = w->c->port[c->port].listen_port,
                 .server_names = w->c->server_names,
                 .n_server_names = w->c->n_server_names,
-                .max_body = w->c->max_body,
+                .max_body = w->c->tuning.max_body,
                 .sigstore = w->p->sigstore_len > 0,
         };
         ForwardClient fc = {
@@ -474,7 +474,7 @@ static int exchange_forward(Conn *c, const Http1Request *req) {
                         return -ENOMEM;
         }
         c->state = CONN_FORWARD;
-        c->deadline = now_ms() + (uint64_t)c->w->c->idle_timeout * 1000;
+        c->deadline = now_ms() + (uint64_t)c->w->c->tuning.idle_timeout * 1000;
         return 1;
 }
 
@@ -514,7 +514,7 @@ int exchange_parse_head(Conn *c) {
                 return 0;
         if (!c->head_timer) {
                 c->head_timer = true;
-                c->deadline = now_ms() + (uint64_t)w->c->header_timeout * 1000;
+                c->deadline = now_ms() + (uint64_t)w->c->tuning.header_timeout * 1000;
         }
         uint64_t t0 = c->t0, t0_us = c->t0_us;
         exchange_begin(c);

@@ -44,7 +44,7 @@ static bool method_is(const Http1Request *req, const char *m) {
 
 void hold_keep_head(Conn *c, const Http1Request *req, const char *head, size_t n) {
         hold_reset(c);
-        if (c->w->c->upstream_hold == 0 || c->to_sigstore || req->body != HTTP1_BODY_NONE ||
+        if (c->w->c->tuning.upstream_hold == 0 || c->to_sigstore || req->body != HTTP1_BODY_NONE ||
             !(method_is(req, "GET") || method_is(req, "HEAD")))
                 return;
         /* No copy, no hold: the request is then answered as before. */
@@ -57,7 +57,7 @@ void hold_keep_head(Conn *c, const Http1Request *req, const char *head, size_t n
 
 bool hold_upstream_failed(Conn *c, int error) {
         Worker *w = c->w;
-        uint64_t now = now_ms(), hold = (uint64_t)w->c->upstream_hold * 1000, end, at, step;
+        uint64_t now = now_ms(), hold = (uint64_t)w->c->tuning.upstream_hold * 1000, end, at, step;
 
         if (!c->hold_head || c->resp_stage != RESP_HEAD || c->status != 0 || buf_len(&c->uin) > 0)
                 return false;
@@ -65,7 +65,7 @@ bool hold_upstream_failed(Conn *c, int error) {
                 w->outage_since = now;
                 log_event(LOG_NOTICE, "upstream-hold",
                           "proxy: the registry is unavailable (%s): holding GET/HEAD up to %u s",
-                          error ? strerror(-error) : "connection closed", w->c->upstream_hold);
+                          error ? strerror(-error) : "connection closed", w->c->tuning.upstream_hold);
         }
         if (c->hold_since == 0)
                 c->hold_since = now;

@@ -207,28 +207,64 @@ static void sample(FILE *out, const char *name, unsigned port, const char *key, 
         prom_sample_u64(out, name, labels, key ? 2 : 1, n);
 }
 
-/* One counter per port, for a field at offset off of ProxyPortMetrics. */
-static void per_port(FILE *out, const ProxyMetrics *m, const char *name, const char *help, size_t off) {
-        prom_family(out, name, "counter", help);
-        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
-                sample(out, name, p, NULL, NULL, load((const uint64_t *)((const char *)&m->port[p] + off)));
+/* A family of counters per port: one field of ProxyPortMetrics at off, or
+ * (key set) an array of n of them, labelled key=names[i]. */
+typedef struct {
+        const char *name, *help;
+        const char *key;
+        const char *const *names;
+        unsigned n;
+        size_t off;
+} PortCounter;
+
+#define COUNTER(name, help, field) {name, help, NULL, NULL, 1, offsetof(ProxyPortMetrics, field)}
+#define LABELED(name, help, key, names, n, field) {name, help, key, names, n, offsetof(ProxyPortMetrics, field)}
+
+static const PortCounter traffic_counters[] = {
+        COUNTER("regvisor_proxy_received_bytes_total", "Bytes of requests (heads and bodies) from clients.",
+                bytes_in),
+        COUNTER("regvisor_proxy_sent_bytes_total", "Bytes of responses (heads and bodies) to clients.", bytes_out),
+};
+
+static const PortCounter refusal_counters[] = {
+        COUNTER("regvisor_proxy_rate_limited_total", "Requests refused with 429 by the per-IP rate limit.",
+                rate_limited),
+        COUNTER("regvisor_proxy_rate_delayed_total",
+                "Requests held back within the burst by the per-IP rate limit (delay = yes).", rate_delayed),
+        COUNTER("regvisor_proxy_connection_limited_total",
+                "Connections over conn_per_ip, answered 429 after the handshake.", conn_limited),
+        COUNTER("regvisor_proxy_connection_ceiling_total",
+                "Connections closed before TLS at the hard ceiling (twice conn_per_ip).", conn_ceiling),
+        COUNTER("regvisor_proxy_cidr_refused_total", "Connections refused by allow_cidrs.", cidr_refused),
+        COUNTER("regvisor_proxy_limits_table_full_total",
+                "Connections and requests refused with 503: the per-client limits table had no room for them.",
+                limits_table_full),
+        COUNTER("regvisor_proxy_scope_denied_total",
+                "Writes refused with 403: outside the client certificate's push scope.", scope_denied),
+        COUNTER("regvisor_proxy_auth_failed_total",
+                "Requests answered 401: [push] htpasswd credentials missing or wrong.", auth_failed),
+        LABELED("regvisor_proxy_tls_handshake_failures_total",
+                "TLS handshakes that failed, or client certificates refused on the push port, by reason.", "reason",
+                tls_names, _METRICS_TLS_MAX, tls_failures),
+        LABELED("regvisor_proxy_upstream_errors_total",
+                "Requests the registry failed: connect (502), timeout (504), reset, protocol.", "kind",
+                upstream_names, _METRICS_UPSTREAM_MAX, upstream_errors),
+        LABELED("regvisor_proxy_slow_clients_total",
+                "Connections closed for moving fewer than [proxy] min_rate bytes per second, by transfer.",
+                "transfer", slow_names, _METRICS_SLOW_MAX, slow_clients),
+};
+
+static void per_port(FILE *out, const ProxyMetrics *m, const PortCounter *rows, size_t n_rows) {
+        for (const PortCounter *c = rows; c < rows + n_rows; c++) {
+                prom_family(out, c->name, "counter", c->help);
+                for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
+                        for (unsigned i = 0; i < c->n; i++)
+                                sample(out, c->name, p, c->key, c->key ? c->names[i] : NULL,
+                                       load((const uint64_t *)((const char *)&m->port[p] + c->off) + i));
+        }
 }
 
-/* One counter per port and label value, for an array of n counters at
- * offset off of ProxyPortMetrics, labelled key=names[i]. */
-static void per_port_labeled(FILE *out, const ProxyMetrics *m, const char *name, const char *help, const char *key,
-                             const char *const *names, unsigned n, size_t off) {
-        prom_family(out, name, "counter", help);
-        for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
-                for (unsigned i = 0; i < n; i++)
-                        sample(out, name, p, key, names[i],
-                               load((const uint64_t *)((const char *)&m->port[p] + off) + i));
-}
-
-int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
-        if (!proxy_metrics_valid(m))
-                return -EBADMSG;
-
+static void render_requests(FILE *out, const ProxyMetrics *m) {
         prom_family(out, "regvisor_proxy_requests_total", "counter",
                     "Requests answered by the proxy, by port, method and status class.");
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++)
@@ -242,12 +278,9 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                                                               {"status", class}},
                                                 3, load(&m->port[p].requests[i][s]));
                         }
+}
 
-        per_port(out, m, "regvisor_proxy_received_bytes_total", "Bytes of requests (heads and bodies) from clients.",
-                 offsetof(ProxyPortMetrics, bytes_in));
-        per_port(out, m, "regvisor_proxy_sent_bytes_total", "Bytes of responses (heads and bodies) to clients.",
-                 offsetof(ProxyPortMetrics, bytes_out));
-
+static void render_duration(FILE *out, const ProxyMetrics *m) {
         prom_family(out, "regvisor_proxy_request_duration_seconds", "histogram",
                     "Time from a request's head to the end of its response.");
         for (unsigned p = 0; p < _METRICS_PORT_MAX; p++) {
@@ -269,39 +302,12 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                 prom_sample(out, "regvisor_proxy_request_duration_seconds_sum", &port, 1, v);
                 prom_sample_u64(out, "regvisor_proxy_request_duration_seconds_count", &port, 1, cumulative);
         }
+}
 
-        per_port(out, m, "regvisor_proxy_rate_limited_total", "Requests refused with 429 by the per-IP rate limit.",
-                 offsetof(ProxyPortMetrics, rate_limited));
-        per_port(out, m, "regvisor_proxy_rate_delayed_total",
-                 "Requests held back within the burst by the per-IP rate limit (delay = yes).",
-                 offsetof(ProxyPortMetrics, rate_delayed));
-        per_port(out, m, "regvisor_proxy_connection_limited_total",
-                 "Connections over conn_per_ip, answered 429 after the handshake.",
-                 offsetof(ProxyPortMetrics, conn_limited));
-        per_port(out, m, "regvisor_proxy_connection_ceiling_total",
-                 "Connections closed before TLS at the hard ceiling (twice conn_per_ip).",
-                 offsetof(ProxyPortMetrics, conn_ceiling));
-        per_port(out, m, "regvisor_proxy_cidr_refused_total", "Connections refused by allow_cidrs.",
-                 offsetof(ProxyPortMetrics, cidr_refused));
-        per_port(out, m, "regvisor_proxy_limits_table_full_total",
-                 "Connections and requests refused with 503: the per-client limits table had no room for them.",
-                 offsetof(ProxyPortMetrics, limits_table_full));
-        per_port(out, m, "regvisor_proxy_scope_denied_total",
-                 "Writes refused with 403: outside the client certificate's push scope.",
-                 offsetof(ProxyPortMetrics, scope_denied));
-        per_port(out, m, "regvisor_proxy_auth_failed_total",
-                 "Requests answered 401: [push] htpasswd credentials missing or wrong.",
-                 offsetof(ProxyPortMetrics, auth_failed));
-
-        per_port_labeled(out, m, "regvisor_proxy_tls_handshake_failures_total",
-                         "TLS handshakes that failed, or client certificates refused on the push port, by reason.",
-                         "reason", tls_names, _METRICS_TLS_MAX, offsetof(ProxyPortMetrics, tls_failures));
-        per_port_labeled(out, m, "regvisor_proxy_upstream_errors_total",
-                         "Requests the registry failed: connect (502), timeout (504), reset, protocol.", "kind",
-                         upstream_names, _METRICS_UPSTREAM_MAX, offsetof(ProxyPortMetrics, upstream_errors));
-        per_port_labeled(out, m, "regvisor_proxy_slow_clients_total",
-                         "Connections closed for moving fewer than [proxy] min_rate bytes per second, by transfer.",
-                         "transfer", slow_names, _METRICS_SLOW_MAX, offsetof(ProxyPortMetrics, slow_clients));
+/* The workers' own state: accept pauses and drops, open connections,
+ * workers alive. */
+static void render_workers(FILE *out, const ProxyMetrics *m) {
+        uint64_t open_conns = 0;
 
         prom_family(out, "regvisor_proxy_accept_paused_total", "counter",
                     "Times a worker stopped accepting for a while: out of descriptors, or at max_connections.");
@@ -312,7 +318,6 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
                     "Connections closed right after accept because the worker was out of descriptors.");
         prom_sample_u64(out, "regvisor_proxy_accept_dropped_total", NULL, 0, load(&m->accept_dropped));
 
-        uint64_t open_conns = 0;
         for (unsigned i = 0; i < METRICS_WORKER_SLOTS; i++)
                 open_conns += load(&m->conns_open[i]);
         prom_family(out, "regvisor_proxy_connections_open", "gauge", "Client connections the proxy workers hold open.");
@@ -320,6 +325,15 @@ int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
 
         prom_family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
         prom_sample_u64(out, "regvisor_proxy_workers_alive", NULL, 0, load(&m->workers_alive));
+}
 
+int proxy_metrics_render(const ProxyMetrics *m, FILE *out) {
+        if (!proxy_metrics_valid(m))
+                return -EBADMSG;
+        render_requests(out, m);
+        per_port(out, m, traffic_counters, ELEMENTSOF(traffic_counters));
+        render_duration(out, m);
+        per_port(out, m, refusal_counters, ELEMENTSOF(refusal_counters));
+        render_workers(out, m);
         return ferror(out) ? -EIO : 0;
 }

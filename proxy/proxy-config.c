@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "macro.h"
 #include "proxy-config.h"
 
 const char *proxy_port_name(ProxyPort p) {
@@ -14,17 +15,8 @@ const char *proxy_port_name(ProxyPort p) {
 void proxy_config_done(ProxyConfig *c) {
         if (!c)
                 return;
-        free(c->source);
-        free(c->proxy_user);
-        free(c->upstream_path);
-        free(c->upstream_host);
-        free(c->sigstore_path);
-        free(c->tls_cert);
-        free(c->tls_key);
-        free(c->tls_client_ca);
-        free(c->tls_crl);
-        free(c->tls_server_ca);
-        free(c->tls_server_crl);
+        free_many(c->source, c->proxy_user, c->upstream_path, c->upstream_host, c->sigstore_path, c->tls_cert,
+                  c->tls_key, c->tls_client_ca, c->tls_crl, c->tls_server_ca, c->tls_server_crl);
         for (unsigned i = 0; i < c->n_server_names; i++)
                 free(c->server_names[i]);
         for (int i = 0; i < _PROXY_PORT_MAX; i++)

@@ -23,6 +23,7 @@
 #include "cidr.h"
 #include "htpasswd.h"
 #include "scope.h"
+#include "proxy-tuning.h"
 
 typedef enum ProxyPort {
         PROXY_PULL,
@@ -83,25 +84,13 @@ typedef struct ProxyConfig {
         char *htpasswd_path;
         Htpasswd htpasswd;
 
-        /* [proxy] */
-        uint64_t max_body;            /* bytes */
-        unsigned read_timeout;        /* seconds */
-        unsigned header_timeout;      /* seconds */
-        unsigned idle_timeout;        /* seconds */
-        unsigned workers;             /* 0 = one per core */
-        unsigned ipv6_prefix;         /* per-client limits key IPv6 by this prefix */
-        unsigned limits_slots;        /* per-client limits table size, a power of two */
-        unsigned max_connections;     /* per worker; 0 = from RLIMIT_NOFILE */
-        uint64_t min_rate;            /* bytes/s a body or a reader must move; 0 = off */
-        unsigned min_rate_window;     /* seconds */
-        unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current */
+        ProxyTuning tuning; /* [proxy] */
 
         /* `regvisor gc` holds its maintenance window (common/config/
          * maintenance.h): every write on the push port is answered 503 with
          * Retry-After: push_retry_after, and never reaches the registry. */
         bool push_closed;
         unsigned push_retry_after; /* seconds */
-        unsigned upstream_hold;       /* seconds a GET/HEAD waits for the registry to come back; 0 = off */
 } ProxyConfig;
 
 /*

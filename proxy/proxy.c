@@ -445,7 +445,7 @@ static int reload_prepare(Parent *pa, SSL_CTX *ret[_PROXY_PORT_MAX]) {
                 return r;
         }
         if (!pa->ctx.limits && limits_wanted(pa->ctx.config)) {
-                r = limits_new(pa->ctx.config->limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
+                r = limits_new(pa->ctx.config->tuning.limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
                 if (r < 0) {
                         ssl_ctx_free_all(ret);
                         report(pa, false, "cannot create the limits table: %s; keeping the running configuration",
@@ -532,7 +532,7 @@ static void reload(Parent *pa) {
  * failure keeps the current key (tickets stay valid longer) and is
  * retried on the next turn. */
 static void rotate_ticket_keys(Parent *pa) {
-        uint64_t lifetime = (uint64_t)pa->ctx.config->ticket_key_lifetime * 1000;
+        uint64_t lifetime = (uint64_t)pa->ctx.config->tuning.ticket_key_lifetime * 1000;
 
         for (int i = 0; i < _PROXY_PORT_MAX; i++) {
                 int r = tls_ticket_keys_tick(pa->ticket_keys[i], now_ms(), lifetime);
@@ -655,7 +655,7 @@ static int parent_prepare(Parent *pa) {
         if (r < 0)
                 return r;
         if (limits_wanted(config)) {
-                r = limits_new(config->limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
+                r = limits_new(config->tuning.limits_slots, 2 * pa->n_workers, &pa->ctx.limits);
                 if (r < 0)
                         return log_error_errno(r, "proxy: cannot create the limits table: %m");
         }
@@ -762,7 +762,7 @@ int proxy_run(const ProxyConfig *config, ProxyReload reload_cb, void *userdata) 
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         int r;
 
-        pa.n_workers = config->workers > 0 ? config->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+        pa.n_workers = config->tuning.workers > 0 ? config->tuning.workers : (unsigned)(ncpu > 0 ? ncpu : 1);
         if (geteuid() != 0) {
                 r = log_error_errno(-EPERM, "proxy: must start as root (it binds ports, reads the "
                                             "server key, and drops to the proxy user)");

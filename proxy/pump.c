@@ -118,7 +118,7 @@ static int pump_request_chunk(Conn *c, bool *progress) {
         if (k < 0)
                 return pump_request_refuse(c, 400, "BAD_REQUEST", "malformed chunked body",
                                            http1_error_string(c->req_chunked.error));
-        if (c->req_chunked.body_len > c->w->c->max_body)
+        if (c->req_chunked.body_len > c->w->c->tuning.max_body)
                 return pump_request_refuse(c, 413, "SIZE_INVALID", "request body too large",
                                            "the body is larger than [proxy] max_body");
         if (dlen > 0) {

@@ -189,15 +189,9 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
         return SSL_TLSEXT_ERR_NOACK;
 }
 
-int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, char **ret_error) {
-        _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
-        int r;
-
-        ERR_clear_error();
-        ctx = SSL_CTX_new(TLS_server_method());
-        if (!ctx)
-                return fail(ret_error, "cannot create a TLS context", NULL);
-
+/* Versions, ciphers, groups, options, buffers and the session cache of a
+ * server context. */
+static int ctx_set_protocol(SSL_CTX *ctx, const char *session_context, char **ret_error) {
         if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
             SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
             SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) != 1 || SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
@@ -222,15 +216,13 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
         if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)session_context,
                                            (unsigned)strlen(session_context)) != 1)
                 return fail(ret_error, "cannot set the session id context", NULL);
+        return 0;
+}
 
-        if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
-                return fail(ret_error, "cannot load the server certificate", f->cert);
-        if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
-                return fail(ret_error, "cannot load the server key", f->key);
-        if (SSL_CTX_check_private_key(ctx) != 1)
-                return fail(ret_error, "the server key does not match the certificate", f->key);
-
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+/* The CAs' CRLs: loaded, published, and the client CA's enforced when
+ * f->client_auth. */
+static int ctx_load_crls(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) {
+        int r;
 
         /* Every CA's CRL given is published; the client CA's is also
          * enforced on the push port. The server CA's may be missing: it
@@ -264,6 +256,34 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
                                 return r;
                 }
         }
+        return 0;
+}
+
+int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, char **ret_error) {
+        _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
+        int r;
+
+        ERR_clear_error();
+        ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx)
+                return fail(ret_error, "cannot create a TLS context", NULL);
+
+        r = ctx_set_protocol(ctx, session_context, ret_error);
+        if (r < 0)
+                return r;
+
+        if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
+                return fail(ret_error, "cannot load the server certificate", f->cert);
+        if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
+                return fail(ret_error, "cannot load the server key", f->key);
+        if (SSL_CTX_check_private_key(ctx) != 1)
+                return fail(ret_error, "the server key does not match the certificate", f->key);
+
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+
+        r = ctx_load_crls(ctx, f, ret_error);
+        if (r < 0)
+                return r;
         if (f->client_auth && (!f->client_ca || !f->crl))
                 return fail(ret_error, "client certificates need the client CA and its CRL", NULL);
 

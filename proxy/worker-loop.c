@@ -169,7 +169,7 @@ static int worker_setup(Worker *w) {
                 return negative_errno();
 
         /* A connection holds up to two descriptors (client, registry). */
-        w->max_conns = w->c->max_connections;
+        w->max_conns = w->c->tuning.max_connections;
         if (w->max_conns == 0) {
                 struct rlimit rl;
                 rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;

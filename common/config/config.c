@@ -185,27 +185,27 @@ static const ConfigKey config_keys[] = {
         {"push", "htpasswd", parse_path, FIELD(push_htpasswd, char *), "", 0, 0, PATH_OPTIONAL},
 
         /* [proxy]: limits of the TLS proxy. 1M at least: "max_body = 2" meant 2G. */
-        {"proxy", "max_body", parse_size, FIELD(max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
-        {"proxy", "read_timeout", parse_duration, FIELD(read_timeout, unsigned), "300s", 1, 86400, 0},
-        {"proxy", "header_timeout", parse_duration, FIELD(header_timeout, unsigned), "10s", 1, 3600, 0},
-        {"proxy", "idle_timeout", parse_duration, FIELD(idle_timeout, unsigned), "60s", 1, 86400, 0},
-        {"proxy", "workers", parse_workers, FIELD(workers, unsigned), "auto", 0, 1024, 0},
+        {"proxy", "max_body", parse_size, FIELD(proxy.max_body, uint64_t), "2G", 1 * MiB, UINT64_MAX, 0},
+        {"proxy", "read_timeout", parse_duration, FIELD(proxy.read_timeout, unsigned), "300s", 1, 86400, 0},
+        {"proxy", "header_timeout", parse_duration, FIELD(proxy.header_timeout, unsigned), "10s", 1, 3600, 0},
+        {"proxy", "idle_timeout", parse_duration, FIELD(proxy.idle_timeout, unsigned), "60s", 1, 86400, 0},
+        {"proxy", "workers", parse_workers, FIELD(proxy.workers, unsigned), "auto", 0, 1024, 0},
         /* Per-client limits: an IPv6 client is its prefix (/32 at the
          * widest: an ISP's whole allocation is no one client); the table's
          * size bounds its memory (proxy/ratelimit.h). */
-        {"proxy", "ipv6_prefix", parse_unsigned, FIELD(ipv6_prefix, unsigned), "64", 32, 128, 0},
-        {"proxy", "limits_slots", parse_power_of_two, FIELD(limits_slots, unsigned), "16384", 64, 1048576, 0},
+        {"proxy", "ipv6_prefix", parse_unsigned, FIELD(proxy.ipv6_prefix, unsigned), "64", 32, 128, 0},
+        {"proxy", "limits_slots", parse_power_of_two, FIELD(proxy.limits_slots, unsigned), "16384", 64, 1048576, 0},
         /* Per worker; auto: from RLIMIT_NOFILE (see proxy/worker-loop.c). */
-        {"proxy", "max_connections", parse_workers, FIELD(max_connections, unsigned), "auto", 0, 1000000, 0},
+        {"proxy", "max_connections", parse_workers, FIELD(proxy.max_connections, unsigned), "auto", 0, 1000000, 0},
         /* Slow bodies and slow readers: 0 turns the check off. */
-        {"proxy", "min_rate", parse_size, FIELD(min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
-        {"proxy", "min_rate_window", parse_duration, FIELD(min_rate_window, unsigned), "30s", 1, 3600, 0},
+        {"proxy", "min_rate", parse_size, FIELD(proxy.min_rate, uint64_t), "1K", 0, 1 * GiB, 0},
+        {"proxy", "min_rate_window", parse_duration, FIELD(proxy.min_rate_window, unsigned), "30s", 1, 3600, 0},
         /* 1s at least, for tests; a ticket lives two lifetimes at most. */
-        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
+        {"proxy", "ticket_key_lifetime", parse_duration, FIELD(proxy.ticket_key_lifetime, unsigned), "1h", 1, 86400, 0},
         /* While the registry restarts (an upgrade, a crash): how long a
          * GET/HEAD waits for it instead of a 503; 0: not at all. At most
          * a minute: a held connection is pinned that long. */
-        {"proxy", "upstream_hold", parse_duration, FIELD(upstream_hold, unsigned), "10s", 0, 60, 0},
+        {"proxy", "upstream_hold", parse_duration, FIELD(proxy.upstream_hold, unsigned), "10s", 0, 60, 0},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
@@ -522,16 +522,21 @@ static bool ip_is_loopback(int family, const uint8_t addr[static 16]) {
         return family == AF_INET6 && memcmp(addr, v6_loopback, 16) == 0;
 }
 
+/* Skips the separators at *s and returns the length of the token that
+ * follows (0: none left). */
+static size_t token_next(const char **s, const char *seps) {
+        *s += strspn(*s, seps);
+        return strcspn(*s, seps);
+}
+
 /* Splits a list value on commas and whitespace; empty items are skipped.
  * Returns the number of items, -E2BIG beyond max, -ENOMEM. */
 static int split_list(const char *value, char **items, size_t max) {
         size_t n = 0;
 
         for (const char *s = value; *s;) {
-                size_t len;
+                size_t len = token_next(&s, ", \t");
 
-                s += strspn(s, ", \t");
-                len = strcspn(s, ", \t");
                 if (len == 0)
                         break;
                 if (n >= max) {
@@ -548,6 +553,16 @@ static int split_list(const char *value, char **items, size_t max) {
                 s += len;
         }
         return (int)n;
+}
+
+/* The items of a list key (p), of which max - have fit, what saying what
+ * they are for the error ("names"). */
+static int split_items(const ParseCall *p, char **items, unsigned max, unsigned have, const char *what) {
+        int n = split_list(p->value, items, max - have);
+
+        if (n == -E2BIG)
+                return expected(p, "expected at most %u %s", max, what);
+        return n;
 }
 
 /* ------------------------------------------------------------------------
@@ -671,8 +686,61 @@ static bool image_domain_valid(const char *d, size_t len) {
  * short name through registries.conf; the tag is dropped because the digest
  * alone names the content (and containers/image, under podman, has long
  * refused references that carry both). */
+/* Where the name of v (up to at) ends: before an optional :TAG after its
+ * last '/'; NULL when that tag is not [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+static const char *image_name_end(const char *v, const char *at) {
+        const char *slash = memrchr(v, '/', (size_t)(at - v));
+        const char *from = slash ? slash : v;
+        const char *colon = memchr(from, ':', (size_t)(at - from));
+        size_t tag_len;
+
+        if (!colon)
+                return at;
+        tag_len = (size_t)(at - colon - 1);
+        if (tag_len == 0 || tag_len > 128 || !(isalnum((unsigned char)colon[1]) || colon[1] == '_'))
+                return NULL;
+        for (const char *t = colon + 1; t < at; t++)
+                if (!(isalnum((unsigned char)*t) || strchr("_.-", *t)))
+                        return NULL;
+        return colon;
+}
+
+/* The domain of the name v..name_end: its first component when that looks
+ * like one (a '.', a ':' (port) or "localhost", or uppercase, which paths
+ * never have); *ret_domain NULL and *ret_len 0 when there is none. -EINVAL:
+ * a domain that is not valid. */
+static int image_domain(const char *v, const char *name_end, const char **ret_domain, size_t *ret_len) {
+        const char *slash = memchr(v, '/', (size_t)(name_end - v));
+        size_t len = slash ? (size_t)(slash - v) : 0;
+        bool is_domain = slash && (memchr(v, '.', len) || memchr(v, ':', len) ||
+                                   (len == 9 && strneq(v, "localhost", 9)));
+
+        for (size_t i = 0; slash && i < len && !is_domain; i++)
+                is_domain = isupper((unsigned char)v[i]);
+        if (is_domain && !image_domain_valid(v, len))
+                return -EINVAL;
+        *ret_domain = is_domain ? v : NULL;
+        *ret_len = is_domain ? len : 0;
+        return 0;
+}
+
+/* remote..name_end is PATH: components joined by '/'. */
+static bool image_path_valid(const char *remote, const char *name_end) {
+        for (const char *q = remote;;) {
+                size_t n = image_path_component(q);
+                if (n == 0)
+                        return false;
+                q += n;
+                if (q == name_end)
+                        return true;
+                if (*q != '/')
+                        return false;
+                q++;
+        }
+}
+
 static int parse_image(const ParseCall *p) {
-        const char *v = p->value, *at, *digest, *name_end, *slash, *remote;
+        const char *v = p->value, *at, *digest, *name_end, *remote;
         _cleanup_free_ char *image = NULL, *image_digest = NULL;
         const char *domain = NULL;
         size_t domain_len = 0, remote_len;
@@ -687,55 +755,13 @@ static int parse_image(const ParseCall *p) {
             strspn(digest + 7, "0123456789abcdef") != 64)
                 return expected(p, "expected NAME@sha256: and 64 lowercase hex digits");
 
-        /* An optional :TAG after the last '/' of the name. */
-        name_end = at;
-        slash = memrchr(v, '/', (size_t)(at - v));
-        {
-                const char *from = slash ? slash : v;
-                const char *colon = memchr(from, ':', (size_t)(at - from));
-                if (colon) {
-                        size_t tag_len = (size_t)(at - colon - 1);
-                        if (tag_len == 0 || tag_len > 128 ||
-                            !(isalnum((unsigned char)colon[1]) || colon[1] == '_'))
-                                goto bad_name;
-                        for (const char *t = colon + 1; t < at; t++)
-                                if (!(isalnum((unsigned char)*t) || strchr("_.-", *t)))
-                                        goto bad_name;
-                        name_end = colon;
-                }
-        }
-
-        /* The first component is a domain when it looks like one: a '.',
-         * a ':' (port) or "localhost", or uppercase, which paths never have. */
-        remote = v;
-        slash = memchr(v, '/', (size_t)(name_end - v));
-        if (slash) {
-                size_t len = (size_t)(slash - v);
-                bool is_domain = memchr(v, '.', len) || memchr(v, ':', len) ||
-                                 (len == 9 && strneq(v, "localhost", 9));
-                for (size_t i = 0; i < len && !is_domain; i++)
-                        is_domain = isupper((unsigned char)v[i]);
-                if (is_domain) {
-                        if (!image_domain_valid(v, len))
-                                goto bad_name;
-                        domain = v;
-                        domain_len = len;
-                        remote = slash + 1;
-                }
-        }
-
+        name_end = image_name_end(v, at);
+        if (!name_end || image_domain(v, name_end, &domain, &domain_len) < 0)
+                goto bad_name;
+        remote = domain ? domain + domain_len + 1 : v;
         remote_len = (size_t)(name_end - remote);
-        for (const char *q = remote;;) {
-                size_t n = image_path_component(q);
-                if (n == 0)
-                        goto bad_name;
-                q += n;
-                if (q == name_end)
-                        break;
-                if (*q != '/')
-                        goto bad_name;
-                q++;
-        }
+        if (!image_path_valid(remote, name_end))
+                goto bad_name;
 
         if (!domain || (domain_len == 15 && strneq(domain, "index.docker.io", 15))) {
                 domain = "docker.io";
@@ -786,10 +812,8 @@ static int path_normalize(const char *v, size_t max, char **ret, const char **re
                 return -ENOMEM;
 
         for (const char *s = v; *s;) {
-                size_t c;
+                size_t c = token_next(&s, "/");
 
-                s += strspn(s, "/");
-                c = strcspn(s, "/");
                 if (c == 0)
                         break;
                 if ((c == 1 && s[0] == '.') || (c == 2 && strneq(s, "..", 2))) {
@@ -994,6 +1018,47 @@ static bool dns_name_valid(const char *s) {
 /* The names clients use to reach the registry, for the server certificate's
  * subjectAltName: DNS names and IP literals, stored lowercase and canonical
  * (IPv6 compressed) so that duplicates are found whatever their spelling. */
+/* One name of server_names, *item (lowercased; replaced by its canonical
+ * form: "[V6]" and IP addresses): a DNS name or an IP address, never a
+ * wildcard. 0, or what expected() returns, or -ENOMEM. */
+static int server_name_parse(const ParseCall *p, char **item, ServerName *ret) {
+        char canonical[INET6_ADDRSTRLEN], *name = *item;
+        size_t len = strlen(name);
+        uint8_t addr[16];
+
+        for (char *q = name; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+        if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
+                char *inner = strndup(name + 1, len - 2);
+                if (!inner)
+                        return -ENOMEM;
+                free_and_replace(item, inner);
+                name = inner;
+                if (parse_ip(name, addr, canonical) != AF_INET6)
+                        return expected(p, "expected an IPv6 address inside [ ], not '%s'", name);
+        }
+        if (strchr(name, '*'))
+                return expected(p, "expected no wildcard names: '%s' (list every name)", name);
+        ret->family = parse_ip(name, addr, canonical);
+        if (!ret->family) {
+                if (!dns_name_valid(name))
+                        return expected(p,
+                                        "expected DNS names (letters, digits, '-' and '.') or IP addresses, "
+                                        "'%s' is neither",
+                                        name);
+                return 0;
+        }
+        ret->is_ip = true;
+        memcpy(ret->address, addr, sizeof(ret->address));
+        if (!streq(name, canonical)) {
+                char *copy = strdup(canonical);
+                if (!copy)
+                        return -ENOMEM;
+                free_and_replace(item, copy);
+        }
+        return 0;
+}
+
 static int parse_server_names(const ParseCall *p) {
         Config *c = p->config;
         char *items[CONFIG_MAX_SERVER_NAMES] = {};
@@ -1001,54 +1066,17 @@ static int parse_server_names(const ParseCall *p) {
         unsigned have = p->append ? c->n_server_names : 0;
         int n, r = 0;
 
-        n = split_list(p->value, items, CONFIG_MAX_SERVER_NAMES - have);
-        if (n == -E2BIG)
-                return expected(p, "expected at most %d names", CONFIG_MAX_SERVER_NAMES);
+        n = split_items(p, items, CONFIG_MAX_SERVER_NAMES, have, "names");
         if (n < 0)
                 return n;
 
         for (int i = 0; i < n && r == 0; i++) {
-                char canonical[INET6_ADDRSTRLEN], *name = items[i];
-                size_t len = strlen(name);
-                uint8_t addr[16];
+                const char *name;
 
-                for (char *q = name; *q; q++)
-                        *q = (char)tolower((unsigned char)*q);
-                if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
-                        char *inner = strndup(name + 1, len - 2);
-                        if (!inner) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        free_and_replace(&items[i], inner);
-                        name = inner;
-                        if (parse_ip(name, addr, canonical) != AF_INET6) {
-                                r = expected(p, "expected an IPv6 address inside [ ], not '%s'", name);
-                                break;
-                        }
-                }
-                if (strchr(name, '*'))
-                        r = expected(p, "expected no wildcard names: '%s' (list every name)", name);
-                else if ((parsed[i].family = parse_ip(name, addr, canonical))) {
-                        parsed[i].is_ip = true;
-                        memcpy(parsed[i].address, addr, sizeof(parsed[i].address));
-                        if (!streq(name, canonical)) {
-                                char *copy = strdup(canonical);
-                                if (!copy) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                free_and_replace(&items[i], copy);
-                                name = copy;
-                        }
-                } else if (!dns_name_valid(name))
-                        r = expected(p,
-                                     "expected DNS names (letters, digits, '-' and '.') or IP addresses, "
-                                     "'%s' is neither",
-                                     name);
+                r = server_name_parse(p, &items[i], &parsed[i]);
                 if (r < 0)
                         break;
-
+                name = items[i];
                 for (unsigned j = 0; j < have; j++)
                         if (streq(c->server_names[j], name))
                                 r = expected(p, "expected every name once, '%s' is listed twice", name);
@@ -1077,28 +1105,30 @@ static int parse_server_names(const ParseCall *p) {
         return 0;
 }
 
-static int parse_key_type(const ParseCall *p) {
-        KeyType *field = p->field;
+/* One of two words, any case: *(int *)p->field = its index in names (the
+ * enum's two values in order); else "expected A or B". */
+static int parse_choice(const ParseCall *p, const char *const *names, size_t n) {
+        int *field = p->field;
 
-        if (strcaseeq(p->value, "ec-p256"))
-                *field = KEY_EC_P256;
-        else if (strcaseeq(p->value, "rsa-4096"))
-                *field = KEY_RSA_4096;
-        else
-                return expected(p, "expected ec-p256 or rsa-4096");
-        return 0;
+        assert(n == 2);
+        for (size_t i = 0; i < n; i++)
+                if (strcaseeq(p->value, names[i])) {
+                        *field = (int)i;
+                        return 0;
+                }
+        return expected(p, "expected %s or %s", names[0], names[1]);
+}
+
+static int parse_key_type(const ParseCall *p) {
+        static const char *const names[] = {[KEY_EC_P256] = "ec-p256", [KEY_RSA_4096] = "rsa-4096"};
+
+        return parse_choice(p, names, ELEMENTSOF(names));
 }
 
 static int parse_signing_mode(const ParseCall *p) {
-        SigningMode *field = p->field;
+        static const char *const names[] = {[SIGNING_GPG] = "gpg", [SIGNING_SIGSTORE] = "sigstore"};
 
-        if (strcaseeq(p->value, "gpg"))
-                *field = SIGNING_GPG;
-        else if (strcaseeq(p->value, "sigstore"))
-                *field = SIGNING_SIGSTORE;
-        else
-                return expected(p, "expected gpg or sigstore");
-        return 0;
+        return parse_choice(p, names, ELEMENTSOF(names));
 }
 
 static int parse_unsigned(const ParseCall *p) {
@@ -1244,9 +1274,7 @@ static int parse_cidrs(const ParseCall *p) {
         unsigned have = p->append ? pc->n_allow_cidrs : 0;
         int n, r = 0;
 
-        n = split_list(p->value, items, CONFIG_MAX_CIDRS - have);
-        if (n == -E2BIG)
-                return expected(p, "expected at most %d networks", CONFIG_MAX_CIDRS);
+        n = split_items(p, items, CONFIG_MAX_CIDRS, have, "networks");
         if (n < 0)
                 return n;
 

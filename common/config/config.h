@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "cidr.h"
+#include "proxy-tuning.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/regvisor/regvisor.conf"
 #define CONFIG_MAX_SERVER_NAMES 32
@@ -116,18 +117,7 @@ typedef struct {
         char *push_htpasswd; /* [push] htpasswd: a second factor; NULL: none */
 
         /* [proxy] */
-        uint64_t max_body;       /* bytes */
-        unsigned read_timeout;   /* seconds */
-        unsigned header_timeout; /* seconds */
-        unsigned idle_timeout;   /* seconds */
-        unsigned workers;        /* 0 = one per core */
-        unsigned ipv6_prefix;    /* per-client limits key IPv6 by this prefix */
-        unsigned limits_slots;   /* per-client limits table size, a power of two */
-        unsigned max_connections; /* per worker; 0 = from RLIMIT_NOFILE */
-        uint64_t min_rate;        /* bytes/s a body or a reader must move; 0 = off */
-        unsigned min_rate_window; /* seconds, the window min_rate is measured over */
-        unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current (accepted for two) */
-        unsigned upstream_hold;       /* seconds a GET/HEAD waits for a restarting registry; 0 = off */
+        ProxyTuning proxy;
 
         /* [supervise], all in milliseconds */
         unsigned restart_delay_ms;     /* first restart delay, doubling */

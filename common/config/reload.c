@@ -61,9 +61,9 @@ static const RestartOnly restart_only[] = {
             "bound once, while the proxy may still bind low ports"),
         ROW("[push] listen", FIELD_LISTEN, push.listen, RELOAD_PROXY,
             "bound once, while the proxy may still bind low ports"),
-        ROW("[proxy] workers", FIELD_UNSIGNED, workers, RELOAD_PROXY,
+        ROW("[proxy] workers", FIELD_UNSIGNED, proxy.workers, RELOAD_PROXY,
             "sizes the worker slots and the limits table's columns"),
-        ROW("[proxy] limits_slots", FIELD_UNSIGNED, limits_slots, RELOAD_PROXY,
+        ROW("[proxy] limits_slots", FIELD_UNSIGNED, proxy.limits_slots, RELOAD_PROXY,
             "sizes the per-client limits table, created once and shared by every generation"),
         ROW("[status] listen", FIELD_LISTEN, status_listen, RELOAD_SUPERVISOR, "bound once at start"),
 };

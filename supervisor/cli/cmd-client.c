@@ -37,8 +37,8 @@ static void help(void) {
 }
 
 static const VerbOption options[] = {
-        {"dry-run", 'n', OPTION_FLAG, &arg_dry_run},
-        {"root", 0, OPTION_STRING, &arg_root},
+        OPTION_DRY_RUN(&arg_dry_run),
+        OPTION_ROOT(&arg_root),
         {"output", 'o', OPTION_STRING, &arg_output},
 };
 static const VerbSyntax syntax = {"client", help, options, ELEMENTSOF(options), -1, false};

@@ -98,7 +98,7 @@ static int list_checks(const char *arg) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
+        OPTION_CONFIG(&arg_config),
         {"json", 0, OPTION_CALL, NULL, set_json, false},
         {"metrics", 0, OPTION_CALL, NULL, set_metrics, false},
         {"timeout", 't', OPTION_CALL, NULL, set_timeout, true},

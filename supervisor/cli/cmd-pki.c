@@ -56,8 +56,8 @@ static void help(void) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
-        {"root", 0, OPTION_STRING, &arg_root},
+        OPTION_CONFIG(&arg_config),
+        OPTION_ROOT(&arg_root),
         {"reissue", 0, OPTION_FLAG, &arg_reissue},
         {"output", 'o', OPTION_STRING, &arg_output},
         {"host", 0, OPTION_STRING, &arg_host},

@@ -33,9 +33,9 @@ static void help(void) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
-        {"root", 0, OPTION_STRING, &arg_root},
-        {"dry-run", 'n', OPTION_FLAG, &arg_dry_run},
+        OPTION_CONFIG(&arg_config),
+        OPTION_ROOT(&arg_root),
+        OPTION_DRY_RUN(&arg_dry_run),
 };
 static const VerbSyntax syntax = {"provision", help, options, ELEMENTSOF(options), 0, false};
 

@@ -38,8 +38,8 @@ static void help(void) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
-        {"root", 0, OPTION_STRING, &arg_root},
+        OPTION_CONFIG(&arg_config),
+        OPTION_ROOT(&arg_root),
         {"sigstore", 0, OPTION_STRING, &arg_sigstore},
 };
 /* Options first ("+"), as before: nothing after them is an option. */
@@ -85,22 +85,11 @@ static int proxy_config_from(const Config *c, const char *source, const char *ro
                              ProxyConfig *ret, char **ret_error) {
         ProxyConfig p = {
                 .upstream_port = c->listen.port,
-                .max_body = c->max_body,
-                .read_timeout = c->read_timeout,
-                .header_timeout = c->header_timeout,
-                .idle_timeout = c->idle_timeout,
-                .workers = c->workers,
-                .ipv6_prefix = c->ipv6_prefix,
-                .limits_slots = c->limits_slots,
-                .max_connections = c->max_connections,
-                .min_rate = c->min_rate,
-                .min_rate_window = c->min_rate_window,
-                .ticket_key_lifetime = c->ticket_key_lifetime,
+                .tuning = c->proxy,
                 /* Read at every start and reload: gc reloads to open or
                  * close the window, and a gc that died holds no lock. */
                 .push_closed = maintenance_read(MAINTENANCE_PATH) != MAINTENANCE_NONE,
                 .push_retry_after = MAINTENANCE_RETRY_AFTER,
-                .upstream_hold = c->upstream_hold,
         };
         int r = 0;
 

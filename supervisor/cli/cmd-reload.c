@@ -81,7 +81,7 @@ static int set_timeout(const char *arg) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
+        OPTION_CONFIG(&arg_config),
         {"pid", 0, OPTION_CALL, NULL, set_pid, true},
         {"timeout", 0, OPTION_CALL, NULL, set_timeout, true},
 };

@@ -28,7 +28,7 @@ static int set_verbose(const char *arg) {
 }
 
 static const VerbOption options[] = {
-        {"config", 'c', OPTION_STRING, &arg_config},
+        OPTION_CONFIG(&arg_config),
         {"verbose", 'v', OPTION_CALL, NULL, set_verbose, false},
 };
 static const VerbSyntax syntax = {"run", help, options, ELEMENTSOF(options), 0, false};

@@ -34,7 +34,7 @@ static const VerbOption options[] = {
         {"dir", 0, OPTION_STRING, &arg_options.dir},
         {"user", 0, OPTION_STRING, &arg_options.user},
         {"socket-group", 0, OPTION_STRING, &arg_options.socket_group},
-        {"config", 'c', OPTION_STRING, &arg_config},
+        OPTION_CONFIG(&arg_config),
 };
 static const VerbSyntax syntax = {"sigstore", help, options, ELEMENTSOF(options), 0, true};
 

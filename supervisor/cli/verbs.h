@@ -53,6 +53,11 @@ typedef struct {
         bool has_arg; /* OPTION_CALL only: the others know */
 } VerbOption;
 
+/* Rows that mean the same in every verb that has them. */
+#define OPTION_CONFIG(target) {"config", 'c', OPTION_STRING, (target), NULL, false}
+#define OPTION_ROOT(target) {"root", 0, OPTION_STRING, (target), NULL, false}
+#define OPTION_DRY_RUN(target) {"dry-run", 'n', OPTION_FLAG, (target), NULL, false}
+
 /* A verb's command-line syntax, for verb_parse_argv(). */
 typedef struct {
         const char *verb; /* for messages: "provision" */

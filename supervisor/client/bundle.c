@@ -192,86 +192,76 @@ static int readme(const BundleSpec *s, const char *pull, const char *push, char 
                        : 0;
 }
 
-int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
-        BundleFile files[MAX_FILES] = {};
-        _cleanup_free_ char *pull = NULL, *push = NULL, *manifest = NULL, *text = NULL;
-        _cleanup_close_ int dirfd = -EBADF;
-        size_t n = 0, ca = strlen(s->ca_pem), cert = strlen(s->cert_pem);
+/* The two certs.d trees a bundle fills: podman's (docker's layout) and
+ * containerd's. */
+static const char *const trees[] = {CLIENT_CERTS_D, CLIENT_CONTAINERD_CERTS_D};
+
+/* The files install writes: CA, client certificate (and key) in both
+ * trees, containerd's hosts.toml per port, the signers' keys. */
+static int installed_files(const BundleSpec *s, const char *pull, const char *push, BundleFile *files, size_t *n) {
+        size_t ca = strlen(s->ca_pem), cert = strlen(s->cert_pem);
         int r = 0;
 
-        if (!bundle_host_usable(s->host)) {
-                if (asprintf(ret_error, "%s is in 127.0.0.0/8 or localhost: docker ignores certs.d for those; "
-                                        "name the registry by a name or an address outside 127/8", s->host) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
-        if (bundle_authority(s->host, s->pull_port, &pull) < 0 || bundle_authority(s->host, s->push_port, &push) < 0)
-                return -ENOMEM;
-
-        static const char *const trees[] = {CLIENT_CERTS_D, CLIENT_CONTAINERD_CERTS_D};
         for (size_t t = 0; t < ELEMENTSOF(trees) && r >= 0; t++) {
-                r = add(files, &n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], pull);
+                r = add(files, n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], pull);
                 if (r >= 0)
-                        r = add(files, &n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], push);
+                        r = add(files, n, true, 0644, s->ca_pem, ca, NULL, "%s/%s/ca.crt", trees[t], push);
                 if (r >= 0)
-                        r = add(files, &n, true, 0644, s->cert_pem, cert, NULL, "%s/%s/client.cert", trees[t], push);
+                        r = add(files, n, true, 0644, s->cert_pem, cert, NULL, "%s/%s/client.cert", trees[t], push);
                 if (r >= 0 && s->key_pem)
-                        r = add(files, &n, true, 0600, s->key_pem, strlen(s->key_pem), NULL, "%s/%s/client.key",
+                        r = add(files, n, true, 0600, s->key_pem, strlen(s->key_pem), NULL, "%s/%s/client.key",
                                 trees[t], push);
         }
         for (int with_client = 0; with_client <= 1 && r >= 0; with_client++) {
                 char *toml;
                 r = bundle_hosts_toml(s->host, with_client ? s->push_port : s->pull_port, with_client, &toml);
                 if (r >= 0)
-                        r = add(files, &n, true, 0644, NULL, 0, toml, "%s/%s/hosts.toml", CLIENT_CONTAINERD_CERTS_D,
+                        r = add(files, n, true, 0644, NULL, 0, toml, "%s/%s/hosts.toml", CLIENT_CONTAINERD_CERTS_D,
                                 with_client ? push : pull);
         }
         if (r >= 0 && s->signers)
-                r = add(files, &n, true, 0644, s->signers, s->signers_size, NULL, "%s", s->key_path);
+                r = add(files, n, true, 0644, s->signers, s->signers_size, NULL, "%s", s->key_path);
+        return r;
+}
 
-        /* MANIFEST: what install does, one line per file. */
-        if (r >= 0) {
-                FILE *m;
-                size_t msize = 0;
-                m = open_memstream(&manifest, &msize);
-                if (!m)
-                        r = -ENOMEM;
-                else {
-                        fprintf(m, "# regvisor client bundle for %s, registry %s\n"
-                                   "# MODE PATH: install writes BUNDLE/files/PATH to PATH\n"
-                                   "# policy FILE: install merges FILE into /etc/containers/policy.json\n",
-                                s->client, s->host);
-                        for (size_t i = 0; i < n; i++)
-                                fprintf(m, "%04o %s\n", (unsigned) files[i].mode, files[i].path);
-                        /* The key stays where the client made it: install
-                         * copies it from CLIENT_OWN_KEYS_DIR. */
-                        if (!s->key_pem) {
-                                fprintf(m, "client %s\n", s->client);
-                                for (size_t t = 0; t < ELEMENTSOF(trees); t++)
-                                        fprintf(m, "client-key %s/%s/client.key\n", trees[t], push);
-                        }
-                        fprintf(m, "policy %s\n", BUNDLE_POLICY);
-                        if (fclose(m) != 0)
-                                r = -ENOMEM;
-                }
+/* MANIFEST: what install does, one line per file. */
+static int manifest_text(const BundleSpec *s, const char *push, const BundleFile *files, size_t n, char **ret) {
+        _cleanup_free_ char *manifest = NULL;
+        size_t msize = 0;
+        FILE *m = open_memstream(&manifest, &msize);
+
+        if (!m)
+                return -ENOMEM;
+        fprintf(m, "# regvisor client bundle for %s, registry %s\n"
+                   "# MODE PATH: install writes BUNDLE/files/PATH to PATH\n"
+                   "# policy FILE: install merges FILE into /etc/containers/policy.json\n",
+                s->client, s->host);
+        for (size_t i = 0; i < n; i++)
+                fprintf(m, "%04o %s\n", (unsigned) files[i].mode, files[i].path);
+        /* The key stays where the client made it: install copies it from
+         * CLIENT_OWN_KEYS_DIR. */
+        if (!s->key_pem) {
+                fprintf(m, "client %s\n", s->client);
+                for (size_t t = 0; t < ELEMENTSOF(trees); t++)
+                        fprintf(m, "client-key %s/%s/client.key\n", trees[t], push);
         }
-        if (r >= 0)
-                r = add(files, &n, false, 0644, manifest, strlen(manifest), NULL, BUNDLE_MANIFEST);
-        if (r >= 0)
-                r = add(files, &n, false, 0644, s->policy_fragment, strlen(s->policy_fragment), NULL, BUNDLE_POLICY);
-        if (r >= 0 && (r = readme(s, pull, push, &text)) >= 0)
-                r = add(files, &n, false, 0644, NULL, 0, TAKE_PTR(text), BUNDLE_README);
-        if (r < 0) {
-                files_free(files, n);
-                return r;
-        }
+        fprintf(m, "policy %s\n", BUNDLE_POLICY);
+        if (fclose(m) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(manifest);
+        return 0;
+}
+
+/* Writes the files into dir, a new directory (0700). */
+static int write_files(const char *dir, const BundleFile *files, size_t n, char **ret_error) {
+        _cleanup_close_ int dirfd = -EBADF;
+        int r = 0;
 
         if (mkdir(dir, 0700) < 0) {
                 r = -errno;
                 if (asprintf(ret_error, "%s: %s%s", dir, strerror(-r),
                              r == -EEXIST ? " (a bundle is written into a new directory)" : "") < 0)
                         *ret_error = NULL;
-                files_free(files, n);
                 return r;
         }
         dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -283,6 +273,35 @@ int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
                                       files[i].path, strerror(-r)) < 0)
                         *ret_error = NULL;
         }
+        return r;
+}
+
+int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
+        BundleFile files[MAX_FILES] = {};
+        _cleanup_free_ char *pull = NULL, *push = NULL, *manifest = NULL, *text = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!bundle_host_usable(s->host)) {
+                if (asprintf(ret_error, "%s is in 127.0.0.0/8 or localhost: docker ignores certs.d for those; "
+                                        "name the registry by a name or an address outside 127/8", s->host) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        if (bundle_authority(s->host, s->pull_port, &pull) < 0 || bundle_authority(s->host, s->push_port, &push) < 0)
+                return -ENOMEM;
+
+        r = installed_files(s, pull, push, files, &n);
+        if (r >= 0)
+                r = manifest_text(s, push, files, n, &manifest);
+        if (r >= 0)
+                r = add(files, &n, false, 0644, manifest, strlen(manifest), NULL, BUNDLE_MANIFEST);
+        if (r >= 0)
+                r = add(files, &n, false, 0644, s->policy_fragment, strlen(s->policy_fragment), NULL, BUNDLE_POLICY);
+        if (r >= 0 && (r = readme(s, pull, push, &text)) >= 0)
+                r = add(files, &n, false, 0644, NULL, 0, TAKE_PTR(text), BUNDLE_README);
+        if (r >= 0)
+                r = write_files(dir, files, n, ret_error);
         files_free(files, n);
         return r;
 }

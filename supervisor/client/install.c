@@ -96,11 +96,26 @@ static int plan_parents(const char *root, InstallPlan *plan, const char *path, c
         return 0;
 }
 
+/* Plans a (which owns its data and scopes, freed on failure) to write
+ * path, after the missing parents of path. */
+static int plan_write(const char *root, InstallPlan *plan, const char *path, InstallAction a, char **ret_error) {
+        int r = plan_parents(root, plan, path, ret_error);
+
+        if (r >= 0 && !(a.path = strdup(path)))
+                r = -ENOMEM;
+        if (r < 0) {
+                free(a.data);
+                strv_free(a.scopes);
+                return r;
+        }
+        return plan_add(plan, a);
+}
+
 /* Plans writing src (a file of the bundle, or the client's own key) to
  * path with mode, unless it is there already. */
 static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_t mode, const char *path,
                      char **ret_error) {
-        _cleanup_free_ char *full = NULL, *data = NULL, *copy = NULL;
+        _cleanup_free_ char *full = NULL, *data = NULL;
         size_t size;
         int r;
 
@@ -115,19 +130,13 @@ static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_
                 return fail(ret_error, r, "%s: %s", full, strerror(-r));
         if (r > 0)
                 return 0;
-        r = plan_parents(root, plan, path, ret_error);
-        if (r < 0)
-                return r;
-        copy = strdup(path);
-        if (!copy)
-                return -ENOMEM;
-        return plan_add(plan, (InstallAction){.kind = INSTALL_WRITE, .path = TAKE_PTR(copy), .mode = mode,
-                                              .data = TAKE_PTR(data), .size = size});
+        return plan_write(root, plan, path,
+                          (InstallAction){.kind = INSTALL_WRITE, .mode = mode, .data = TAKE_PTR(data), .size = size},
+                          ret_error);
 }
 
 static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, char **ret_error) {
-        _cleanup_free_ char *src = NULL, *frag = NULL, *full = NULL, *cur = NULL, *json = NULL, *error = NULL,
-                            *copy = NULL;
+        _cleanup_free_ char *src = NULL, *frag = NULL, *full = NULL, *cur = NULL, *json = NULL, *error = NULL;
         _cleanup_strv_free_ char **scopes = NULL;
         int r;
 
@@ -147,16 +156,31 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
                 return fail(ret_error, r, "%s or %s: %s", full, src, error ?: strerror(-r));
         if (r == 0)
                 return 0;
-        r = plan_parents(root, plan, CONTAINERS_POLICY_PATH, ret_error);
-        if (r < 0)
-                return r;
-        copy = strdup(CONTAINERS_POLICY_PATH);
-        if (!copy)
-                return -ENOMEM;
         size_t size = strlen(json);
-        return plan_add(plan, (InstallAction){.kind = INSTALL_POLICY, .path = TAKE_PTR(copy), .mode = 0644,
-                                              .size = size, .data = TAKE_PTR(json),
-                                              .scopes = TAKE_PTR(scopes), .created = !cur});
+        return plan_write(root, plan, CONTAINERS_POLICY_PATH,
+                          (InstallAction){.kind = INSTALL_POLICY, .mode = 0644, .size = size, .data = TAKE_PTR(json),
+                                          .scopes = TAKE_PTR(scopes), .created = !cur},
+                          ret_error);
+}
+
+/* The key `client request` made here for client, never in the bundle:
+ * copied to path, next to the certificate. */
+static int plan_client_key(const char *root, const char *client, const char *path, InstallPlan *plan,
+                           char **ret_error) {
+        _cleanup_free_ char *own = NULL, *src = NULL;
+        int r;
+
+        if (asprintf(&own, CLIENT_OWN_KEYS_DIR "/%s.key", client) < 0 || !(src = path_join_root(root, own)))
+                return -ENOMEM;
+        r = plan_file(root, src, plan, 0600, path, ret_error);
+        if (r == -ENOENT) {
+                if (ret_error)
+                        free(TAKE_PTR(*ret_error));
+                r = fail(ret_error, r, "%s: missing: the bundle has no key for %s; its key is made on this machine "
+                                       "by 'regvisor client request %s'",
+                         own, client, client);
+        }
+        return r;
 }
 
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error) {
@@ -199,23 +223,10 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                         continue;
                 }
                 if (streq(l, "client-key")) {
-                        /* The key `client request` made here, never in
-                         * the bundle: copied next to the certificate. */
                         if (!client || !path_allowed(path))
                                 return fail(ret_error, -EINVAL, "%s:%u: client-key %s: %s", mpath, line, path,
                                             client ? "not below the certs.d trees" : "no client line before it");
-                        _cleanup_free_ char *own = NULL;
-                        if (asprintf(&own, CLIENT_OWN_KEYS_DIR "/%s.key", client) < 0 ||
-                            !(src = path_join_root(root, own)))
-                                return -ENOMEM;
-                        r = plan_file(root, src, &plan, 0600, path, ret_error);
-                        if (r == -ENOENT) {
-                                if (ret_error)
-                                        free(TAKE_PTR(*ret_error));
-                                r = fail(ret_error, r, "%s: missing: the bundle has no key for %s; its key is "
-                                                       "made on this machine by 'regvisor client request %s'",
-                                         own, client, client);
-                        }
+                        r = plan_client_key(root, client, path, &plan, ret_error);
                         if (r < 0)
                                 return r;
                         continue;

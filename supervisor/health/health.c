@@ -979,6 +979,72 @@ static int check_cert_client_ca(const HealthContext *ctx, HealthResult *r) {
 
 /* Every client certificate that is not revoked: the worst of their expiry
  * states, naming the ones that need attention. */
+/* What the walk over the clients' certificates has found so far. */
+typedef struct {
+        FILE *attention; /* "NAME expires in N days; ..." */
+        HealthState worst;
+        size_t n;        /* valid, not revoked */
+        double min_days; /* of the first to expire ... */
+        char first[64], first_date[32]; /* ... its name and date */
+} ClientScan;
+
+static void scan_note(ClientScan *scan, HealthState s, const char *fmt, ...) _printf_(3, 4);
+static void scan_note(ClientScan *scan, HealthState s, const char *fmt, ...) {
+        va_list ap;
+
+        fputs(ftell(scan->attention) ? "; " : "", scan->attention);
+        va_start(ap, fmt);
+        vfprintf(scan->attention, fmt, ap);
+        va_end(ap);
+        if (severity(s) > severity(scan->worst))
+                scan->worst = s;
+}
+
+/* One file of TLS_DIR/clients (file: its name): skipped unless NAME.crt,
+ * other than ca.crt, and not revoked in crl; otherwise its expiry is added
+ * to r and to scan. */
+static int client_cert_scan(const HealthContext *ctx, HealthResult *r, X509_CRL *crl, const char *file,
+                            ClientScan *scan) {
+        const HealthOptions *o = ctx->options;
+        _cleanup_free_ char *rel = NULL, *name = NULL, *certname = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        size_t len = strlen(file);
+        time_t not_after;
+        double days;
+        HealthState s;
+        int k;
+
+        if (len <= 4 || !streq(file + len - 4, ".crt") || streq(file, "ca.crt"))
+                return 0;
+        name = strndup(file, len - 4);
+        if (!name || asprintf(&rel, "clients/%s", file) < 0 || asprintf(&certname, "client/%s", name) < 0)
+                return -ENOMEM;
+        k = read_cert(ctx->config, rel, &cert);
+        if (k >= 0)
+                k = pki_cert_not_after(cert, &not_after);
+        if (k < 0) {
+                scan_note(scan, HEALTH_WARNING, "%s: unreadable (%s)", name, strerror(-k));
+                return 0;
+        }
+        if (crl && pki_crl_has_serial(crl, X509_get0_serialNumber(cert)) == 1)
+                return 0;
+        k = add_cert(r, certname, not_after);
+        if (k < 0)
+                return k;
+        s = health_cert_expiry_state(not_after, ctx->now, o->cert_warn_days, o->cert_crit_days, &days);
+        if (scan->n == 0 || days < scan->min_days) {
+                scan->min_days = days;
+                (void) snprintf(scan->first, sizeof scan->first, "%s", name);
+                format_date(not_after, scan->first_date);
+        }
+        scan->n++;
+        if (s != HEALTH_OK && days <= 0)
+                scan_note(scan, s, "%s expired %.0f days ago", name, -days);
+        else if (s != HEALTH_OK)
+                scan_note(scan, s, "%s expires in %.0f days", name, days);
+        return 0;
+}
+
 static int check_cert_clients(const HealthContext *ctx, HealthResult *r) {
         const Config *c = ctx->config;
         const HealthOptions *o = ctx->options;
@@ -986,12 +1052,12 @@ static int check_cert_clients(const HealthContext *ctx, HealthResult *r) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         _cleanup_free_ char *dir = NULL, *crl_pem = NULL, *crl_path = NULL;
         _cleanup_free_ char *attention = NULL;
-        char w[24], cr[24], first[64] = "", first_date[32] = "";
-        size_t attention_len = 0, crl_size, n = 0;
+        char w[24], cr[24];
+        size_t attention_len = 0, crl_size;
         _cleanup_fclose_ FILE *f = NULL;
-        HealthState worst = HEALTH_OK;
-        double min_days = 0;
+        ClientScan scan = {.worst = HEALTH_OK};
         struct dirent *de;
+        int k;
 
         if (asprintf(&dir, "%s/clients", c->tls_dir) < 0 || asprintf(&crl_path, "%s/%s", c->tls_dir, TLS_CLIENT_CRL) < 0)
                 return -ENOMEM;
@@ -1005,67 +1071,27 @@ static int check_cert_clients(const HealthContext *ctx, HealthResult *r) {
         f = open_memstream(&attention, &attention_len);
         if (!f)
                 return -ENOMEM;
-
+        scan.attention = f;
         while ((de = readdir(d))) {
-                _cleanup_free_ char *rel = NULL, *name = NULL, *certname = NULL;
-                _cleanup_(X509_freep) X509 *cert = NULL;
-                size_t len = strlen(de->d_name);
-                time_t not_after;
-                double days;
-                HealthState s;
-                int k;
-
-                if (len <= 4 || !streq(de->d_name + len - 4, ".crt") || streq(de->d_name, "ca.crt"))
-                        continue;
-                name = strndup(de->d_name, len - 4);
-                if (!name || asprintf(&rel, "clients/%s", de->d_name) < 0 ||
-                    asprintf(&certname, "client/%s", name) < 0)
-                        return -ENOMEM;
-                k = read_cert(c, rel, &cert);
-                if (k >= 0)
-                        k = pki_cert_not_after(cert, &not_after);
-                if (k < 0) {
-                        fprintf(f, "%s%s: unreadable (%s)", ftell(f) ? "; " : "", name, strerror(-k));
-                        if (severity(HEALTH_WARNING) > severity(worst))
-                                worst = HEALTH_WARNING;
-                        continue;
-                }
-                if (crl && pki_crl_has_serial(crl, X509_get0_serialNumber(cert)) == 1)
-                        continue;
-                k = add_cert(r, certname, not_after);
+                k = client_cert_scan(ctx, r, crl, de->d_name, &scan);
                 if (k < 0)
                         return k;
-                s = health_cert_expiry_state(not_after, ctx->now, o->cert_warn_days, o->cert_crit_days, &days);
-                if (n == 0 || days < min_days) {
-                        min_days = days;
-                        (void) snprintf(first, sizeof first, "%s", name);
-                        format_date(not_after, first_date);
-                }
-                n++;
-                if (s != HEALTH_OK) {
-                        if (days <= 0)
-                                fprintf(f, "%s%s expired %.0f days ago", ftell(f) ? "; " : "", name, -days);
-                        else
-                                fprintf(f, "%s%s expires in %.0f days", ftell(f) ? "; " : "", name, days);
-                        if (severity(s) > severity(worst))
-                                worst = s;
-                }
         }
         if (fflush(f) != 0)
                 return -ENOMEM;
 
-        if (n > 0) {
+        if (scan.n > 0) {
                 (void) snprintf(w, sizeof w, "%u:", o->cert_warn_days);
                 (void) snprintf(cr, sizeof cr, "%u:", o->cert_crit_days);
-                health_add_perf(r, "client_cert_min_days", min_days, "", w, cr);
+                health_add_perf(r, "client_cert_min_days", scan.min_days, "", w, cr);
         }
-        if (worst != HEALTH_OK)
-                return health_set(r, worst, "client certificates need attention: %s (reissue with regvisor pki "
+        if (scan.worst != HEALTH_OK)
+                return health_set(r, scan.worst, "client certificates need attention: %s (reissue with regvisor pki "
                                   "issue-client NAME, or revoke)", attention);
-        if (n == 0)
+        if (scan.n == 0)
                 return health_set(r, HEALTH_OK, "no client certificates issued");
-        return health_set(r, HEALTH_OK, "%zu client certificate%s; the first to expire: %s on %s", n,
-                          n == 1 ? "" : "s", first, first_date);
+        return health_set(r, HEALTH_OK, "%zu client certificate%s; the first to expire: %s on %s", scan.n,
+                          scan.n == 1 ? "" : "s", scan.first, scan.first_date);
 }
 
 static int check_podman_state(const HealthContext *ctx, HealthResult *r) {
@@ -1093,6 +1119,145 @@ typedef enum {
         PROBE_REQUIRE_CERT, /* no client certificate: 400 or a TLS refusal */
 } ProbeKind;
 
+/* What a probe of one proxy port has found out so far; each verdict below
+ * ends the connection (conn_done()) and sets r. */
+typedef struct {
+        const HealthContext *ctx;
+        HealthResult *r;
+        Conn *conn;
+        const HealthEndpoint *ep;
+        const char *what;     /* "pull port HOST:PORT" */
+        const char *portname; /* "pull", "push" */
+} ProxyProbe;
+
+/* The connection failed (k): a refusal, a timeout, a TLS error. */
+static int probe_failed(const ProxyProbe *p, int k) {
+        k = conn_failed(p->ctx, p->r, p->conn, k, p->what, p->ep);
+        conn_done(p->conn);
+        return k;
+}
+
+/* The port refuses this host (allow_cidrs leave out every address of it):
+ * what a checker here can see is the refusal itself, the same fact
+ * /readyz reports (the port accepts, then closes). k: the TLS connect's
+ * result. */
+static int probe_excluded(const ProxyProbe *p, int k, const char *addr) {
+        if (k == 0) {
+                conn_done(p->conn);
+                return health_set(p->r, HEALTH_CRITICAL,
+                                  "%s completed a TLS handshake with %s, which [%s] allow_cidrs exclude", p->what,
+                                  addr, p->portname);
+        }
+        if (k == -ECONNREFUSED)
+                return probe_failed(p, k);
+        conn_done(p->conn);
+        return health_set(p->r, HEALTH_OK,
+                          "%s accepts and closes a connection from %s before TLS, as [%s] allow_cidrs say; "
+                          "TLS not checked: no address of this host is in allow_cidrs",
+                          p->what, addr, p->portname);
+}
+
+/* The handshake failed (k < 0). A TLS 1.2 server that wants a client
+ * certificate refuses in the handshake, after we verified its own
+ * certificate: where that is what kind expects, it is the port's OK. */
+static int probe_handshake_failed(const ProxyProbe *p, int k, ProbeKind kind) {
+        SSL *ssl = p->conn->ssl;
+        bool verified = ssl && SSL_get0_peer_certificate(ssl) && SSL_get_verify_result(ssl) == X509_V_OK;
+
+        if (kind != PROBE_REFUSE_WRITE && verified && conn_refused_no_cert(p->conn, k)) {
+                _cleanup_free_ char *why = conn_error(p->conn, k);
+                conn_done(p->conn);
+                return health_set(p->r, HEALTH_OK,
+                                  "%s: server certificate verified; a client without a certificate is "
+                                  "refused in the handshake (%s)",
+                                  p->what, why ?: "alert");
+        }
+        return probe_failed(p, k);
+}
+
+/* PROBE_HANDSHAKE: the handshake took t0 until now; is the certificate
+ * served the one on disk? */
+static int probe_handshake_done(const ProxyProbe *p, uint64_t t0) {
+        const Config *c = p->ctx->config;
+        _cleanup_(X509_freep) X509 *ours = NULL;
+        /* Borrowed from conn.ssl: used before conn_done(). */
+        X509 *peer = SSL_get0_peer_certificate(p->conn->ssl);
+        const char *version = SSL_get_version(p->conn->ssl); /* static string */
+        double secs = (double) (health_now_usec() - t0) / USEC_PER_SEC;
+        /* Renewed on disk but not reloaded: clients get the old one
+         * until the proxy restarts. */
+        bool stale = read_cert(c, TLS_SERVER_CERT, &ours) >= 0 && peer && X509_cmp(peer, ours) != 0;
+
+        conn_done(p->conn);
+        health_add_perf(p->r, streq(p->portname, "pull") ? "pull_handshake" : "push_handshake", secs, "s", NULL,
+                        NULL);
+        if (stale)
+                return health_set(p->r, HEALTH_WARNING,
+                                  "%s serves a certificate other than %s/%s (renewed but not reloaded?)", p->what,
+                                  c->tls_dir, TLS_SERVER_CERT);
+        return health_set(p->r, HEALTH_OK, "%s: %s handshake in %.0f ms, certificate verified against the "
+                          "server CA", p->what, version, secs * 1000);
+}
+
+/* PROBE_REFUSE_WRITE: PUT /v2/ must be answered 403. */
+static int probe_refuses_write(const ProxyProbe *p, const char *host) {
+        int status = 0, k;
+
+        k = conn_request(p->conn, "PUT", "/v2/", host, p->ctx->deadline_usec, &status);
+        if (k < 0)
+                return probe_failed(p, k);
+        conn_done(p->conn);
+        if (status == 403)
+                return health_set(p->r, HEALTH_OK, "%s refuses a write: PUT /v2/ answered 403", p->what);
+        return health_set(p->r, HEALTH_CRITICAL, "%s: PUT /v2/ answered %d, expected 403%s", p->what, status,
+                          status < 300 ? ": anonymous writes get through" : "");
+}
+
+/* The server refused us for want of a certificate (k: the error that
+ * says so, conn_refused_no_cert()): the push port's OK. */
+static int probe_refused_no_cert(const ProxyProbe *p, int k) {
+        _cleanup_free_ char *why = conn_error(p->conn, k);
+
+        conn_done(p->conn);
+        return health_set(p->r, HEALTH_OK, "%s refuses a client without a certificate (%s)", p->what,
+                          why ?: "TLS alert");
+}
+
+/* PROBE_REQUIRE_CERT: in TLS 1.3 the client's handshake completes before
+ * the server has judged our (absent) certificate; its answer is an alert,
+ * or a 400 to the request from an nginx-like proxy. So listen first for a
+ * moment: a request sent to a server that already closed makes its kernel
+ * answer with a RST, which discards the alert we want to read (seen with
+ * Python's ssl module as the server). */
+static int probe_requires_cert(const ProxyProbe *p, const char *host) {
+        uint64_t deadline = p->ctx->deadline_usec, verdict = health_now_usec() + REFUSAL_WAIT_USEC;
+        int status = 0, k;
+        char byte;
+        ssize_t n = conn_read(p->conn, &byte, 1, verdict < deadline ? verdict : deadline);
+
+        if (n != -ETIMEDOUT) {
+                if (n < 0 && conn_refused_no_cert(p->conn, (int) n))
+                        return probe_refused_no_cert(p, (int) n);
+                if (n < 0)
+                        return probe_failed(p, (int) n);
+                conn_done(p->conn);
+                return health_set(p->r, HEALTH_CRITICAL, "%s %s before a request was sent", p->what,
+                                  n == 0 ? "closed the connection" : "sent data");
+        }
+        k = conn_request(p->conn, "GET", "/v2/", host, deadline, &status);
+        if (k < 0 && conn_refused_no_cert(p->conn, k))
+                return probe_refused_no_cert(p, k);
+        if (k < 0)
+                return probe_failed(p, k);
+        conn_done(p->conn);
+        if (status == 400)
+                return health_set(p->r, HEALTH_OK,
+                                  "%s refuses a client without a certificate: GET /v2/ answered 400", p->what);
+        return health_set(p->r, HEALTH_CRITICAL,
+                          "%s: GET /v2/ without a client certificate answered %d, expected 400%s", p->what, status,
+                          status < 300 ? ": unauthenticated clients get through" : "");
+}
+
 static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConfig *port, const char *portname,
                        ProbeKind kind) {
         const Config *c = ctx->config;
@@ -1102,7 +1267,7 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
         Conn conn = {.fd = -EBADF};
         char buf[128], addr[INET6_ADDRSTRLEN];
         uint64_t t0 = health_now_usec();
-        int status = 0, k, admitted;
+        int k, admitted;
 
         admitted = proxy_endpoint(port, addr, &ep);
         if (admitted < 0)
@@ -1118,123 +1283,17 @@ static int check_proxy(const HealthContext *ctx, HealthResult *r, const PortConf
             asprintf(&what, "%s port %s", portname, buf) < 0)
                 return -ENOMEM;
 
+        const ProxyProbe p = {ctx, r, &conn, &ep, what, portname};
         k = conn_open_tls(c, tls, &ep, ctx->deadline_usec, &conn);
-        if (admitted == 1) {
-                /* allow_cidrs leave out every address of this host: what a
-                 * checker here can see is the refusal itself, the same
-                 * fact /readyz reports (the port accepts, then closes). */
-                if (k == 0) {
-                        conn_done(&conn);
-                        return health_set(r, HEALTH_CRITICAL,
-                                          "%s completed a TLS handshake with %s, which [%s] allow_cidrs exclude", what,
-                                          addr, portname);
-                }
-                if (k == -ECONNREFUSED) {
-                        k = conn_failed(ctx, r, &conn, k, what, &ep);
-                        conn_done(&conn);
-                        return k;
-                }
-                conn_done(&conn);
-                return health_set(r, HEALTH_OK,
-                                  "%s accepts and closes a connection from %s before TLS, as [%s] allow_cidrs say; "
-                                  "TLS not checked: no address of this host is in allow_cidrs",
-                                  what, addr, portname);
-        }
-        if (k < 0) {
-                /* A TLS 1.2 server that wants a client certificate refuses in
-                 * the handshake, after we verified its own certificate. */
-                bool verified = conn.ssl && SSL_get0_peer_certificate(conn.ssl) &&
-                                SSL_get_verify_result(conn.ssl) == X509_V_OK;
-                if (kind != PROBE_REFUSE_WRITE && verified && conn_refused_no_cert(&conn, k)) {
-                        _cleanup_free_ char *why = conn_error(&conn, k);
-                        conn_done(&conn);
-                        return health_set(r, HEALTH_OK,
-                                          "%s: server certificate verified; a client without a certificate is "
-                                          "refused in the handshake (%s)",
-                                          what, why ?: "alert");
-                }
-                k = conn_failed(ctx, r, &conn, k, what, &ep);
-                conn_done(&conn);
-                return k;
-        }
-
-        if (kind == PROBE_HANDSHAKE) {
-                _cleanup_(X509_freep) X509 *ours = NULL;
-                /* Borrowed from conn.ssl: used before conn_done(). */
-                X509 *peer = SSL_get0_peer_certificate(conn.ssl);
-                const char *version = SSL_get_version(conn.ssl); /* static string */
-                double secs = (double) (health_now_usec() - t0) / USEC_PER_SEC;
-                /* Renewed on disk but not reloaded: clients get the old one
-                 * until the proxy restarts. */
-                bool stale = read_cert(c, TLS_SERVER_CERT, &ours) >= 0 && peer && X509_cmp(peer, ours) != 0;
-
-                conn_done(&conn);
-                health_add_perf(r, streq(portname, "pull") ? "pull_handshake" : "push_handshake", secs, "s", NULL,
-                                NULL);
-                if (stale)
-                        return health_set(r, HEALTH_WARNING,
-                                          "%s serves a certificate other than %s/%s (renewed but not reloaded?)",
-                                          what, c->tls_dir, TLS_SERVER_CERT);
-                return health_set(r, HEALTH_OK, "%s: %s handshake in %.0f ms, certificate verified against the "
-                                  "server CA", what, version, secs * 1000);
-        }
-
-        if (kind == PROBE_REFUSE_WRITE) {
-                k = conn_request(&conn, "PUT", "/v2/", host, ctx->deadline_usec, &status);
-                if (k < 0) {
-                        k = conn_failed(ctx, r, &conn, k, what, &ep);
-                        conn_done(&conn);
-                        return k;
-                }
-                conn_done(&conn);
-                if (status == 403)
-                        return health_set(r, HEALTH_OK, "%s refuses a write: PUT /v2/ answered 403", what);
-                return health_set(r, HEALTH_CRITICAL, "%s: PUT /v2/ answered %d, expected 403%s", what, status,
-                                  status < 300 ? ": anonymous writes get through" : "");
-        }
-
-        /* PROBE_REQUIRE_CERT: in TLS 1.3 the client's handshake completes
-         * before the server has judged our (absent) certificate; its answer
-         * is an alert, or a 400 to the request from an nginx-like proxy. So
-         * listen first for a moment: a request sent to a server that already
-         * closed makes its kernel answer with a RST, which discards the
-         * alert we want to read (seen with Python's ssl module as the server). */
-        char byte;
-        uint64_t verdict = health_now_usec() + REFUSAL_WAIT_USEC;
-        ssize_t n = conn_read(&conn, &byte, 1, verdict < ctx->deadline_usec ? verdict : ctx->deadline_usec);
-        if (n != -ETIMEDOUT) {
-                if (n < 0 && conn_refused_no_cert(&conn, (int) n)) {
-                        _cleanup_free_ char *why = conn_error(&conn, (int) n);
-                        conn_done(&conn);
-                        return health_set(r, HEALTH_OK, "%s refuses a client without a certificate (%s)", what,
-                                          why ?: "TLS alert");
-                }
-                if (n < 0)
-                        k = conn_failed(ctx, r, &conn, (int) n, what, &ep);
-                else
-                        k = health_set(r, HEALTH_CRITICAL, "%s %s before a request was sent", what,
-                                       n == 0 ? "closed the connection" : "sent data");
-                conn_done(&conn);
-                return k;
-        }
-        k = conn_request(&conn, "GET", "/v2/", host, ctx->deadline_usec, &status);
-        if (k < 0) {
-                if (conn_refused_no_cert(&conn, k)) {
-                        _cleanup_free_ char *why = conn_error(&conn, k);
-                        conn_done(&conn);
-                        return health_set(r, HEALTH_OK, "%s refuses a client without a certificate (%s)", what,
-                                          why ?: "TLS alert");
-                }
-                k = conn_failed(ctx, r, &conn, k, what, &ep);
-                conn_done(&conn);
-                return k;
-        }
-        conn_done(&conn);
-        if (status == 400)
-                return health_set(r, HEALTH_OK, "%s refuses a client without a certificate: GET /v2/ answered 400",
-                                  what);
-        return health_set(r, HEALTH_CRITICAL, "%s: GET /v2/ without a client certificate answered %d, expected 400%s",
-                          what, status, status < 300 ? ": unauthenticated clients get through" : "");
+        if (admitted == 1)
+                return probe_excluded(&p, k, addr);
+        if (k < 0)
+                return probe_handshake_failed(&p, k, kind);
+        if (kind == PROBE_HANDSHAKE)
+                return probe_handshake_done(&p, t0);
+        if (kind == PROBE_REFUSE_WRITE)
+                return probe_refuses_write(&p, host);
+        return probe_requires_cert(&p, host);
 }
 
 static int check_proxy_pull_tls(const HealthContext *ctx, HealthResult *r) {

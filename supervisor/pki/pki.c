@@ -527,13 +527,55 @@ static int crl_add_copy(X509_CRL *crl, const X509_REVOKED *rev) {
         return 0;
 }
 
+/* Adds serial to crl as revoked at date; already revoked: keeps the first
+ * revocation date. 0, or a negative errno. */
+static int crl_revoke(X509_CRL *crl, const ASN1_INTEGER *serial, ASN1_TIME *date) {
+        _cleanup_(X509_REVOKED_freep) X509_REVOKED *rev = NULL;
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *copy = NULL;
+        X509_REVOKED *existing;
+
+        if (X509_CRL_get0_by_serial(crl, &existing, serial) > 0)
+                return 0;
+        rev = X509_REVOKED_new();
+        copy = ASN1_INTEGER_dup(serial);
+        if (!rev || !copy)
+                return pki_error(-ENOMEM);
+        if (!X509_REVOKED_set_serialNumber(rev, copy) || !X509_REVOKED_set_revocationDate(rev, date))
+                return pki_error(-ENOMEM);
+        if (!X509_CRL_add0_revoked(crl, rev))
+                return pki_error(-ENOMEM);
+        TAKE_PTR(rev);
+        return 0;
+}
+
+/* The CRL's extensions: the issuing CA's key identifier and the CRL
+ * number (RFC 5280 5.2.1, 5.2.3). */
+static int crl_add_extensions(X509_CRL *crl, X509 *ca, long crl_number) {
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
+        _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *aki = NULL;
+        X509V3_CTX ctx = {};
+
+        X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+        aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+        if (!aki)
+                return pki_error(-EIO);
+        if (!X509_CRL_add_ext(crl, aki, -1))
+                return pki_error(-EIO);
+
+        number = ASN1_INTEGER_new();
+        if (!number)
+                return pki_error(-ENOMEM);
+        if (!ASN1_INTEGER_set_int64(number, crl_number))
+                return pki_error(-ENOMEM);
+        if (X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, X509V3_ADD_DEFAULT) != 1)
+                return pki_error(-EIO);
+        return 0;
+}
+
 int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
                  unsigned days, X509_CRL **ret_crl) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         _cleanup_(ASN1_TIME_freep) ASN1_TIME *this_update = NULL, *next_update = NULL;
-        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *number = NULL;
-        _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *aki = NULL;
-        X509V3_CTX ctx = {};
         time_t now = time(NULL);
         int r;
 
@@ -591,43 +633,16 @@ int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *
         }
 
         if (revoke) {
-                _cleanup_(X509_REVOKED_freep) X509_REVOKED *rev = NULL;
-                _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
-                X509_REVOKED *existing;
-
-                /* Already revoked: keep the first revocation date. */
-                if (X509_CRL_get0_by_serial(crl, &existing, revoke) <= 0) {
-                        rev = X509_REVOKED_new();
-                        serial = ASN1_INTEGER_dup(revoke);
-                        if (!rev || !serial)
-                                return pki_error(-ENOMEM);
-                        if (!X509_REVOKED_set_serialNumber(rev, serial) ||
-                            !X509_REVOKED_set_revocationDate(rev, this_update))
-                                return pki_error(-ENOMEM);
-                        if (!X509_CRL_add0_revoked(crl, rev))
-                                return pki_error(-ENOMEM);
-                        TAKE_PTR(rev);
-                }
+                r = crl_revoke(crl, revoke, this_update);
+                if (r < 0)
+                        return r;
         }
 
         if (!X509_CRL_sort(crl))
                 return pki_error(-EIO);
-
-        X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
-        aki = X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-        if (!aki)
-                return pki_error(-EIO);
-        if (!X509_CRL_add_ext(crl, aki, -1))
-                return pki_error(-EIO);
-
-        number = ASN1_INTEGER_new();
-        if (!number)
-                return pki_error(-ENOMEM);
-        if (!ASN1_INTEGER_set_int64(number, crl_number))
-                return pki_error(-ENOMEM);
-        if (X509_CRL_add1_ext_i2d(crl, NID_crl_number, number, 0, X509V3_ADD_DEFAULT) != 1)
-                return pki_error(-EIO);
-
+        r = crl_add_extensions(crl, ca, crl_number);
+        if (r < 0)
+                return r;
         if (X509_CRL_sign(crl, ca_key, EVP_sha256()) <= 0)
                 return pki_error(-EIO);
 

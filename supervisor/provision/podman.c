@@ -17,19 +17,13 @@
 int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr) {
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
         _cleanup_free_ char **argv = NULL;
-        size_t n_args = 0, n_global = 0, i = 0;
+        size_t n_args = strv_length(args), n_global, i = 0;
         int r;
 
-        r = render_podman_global_args(u->uid, &global);
+        r = render_podman_invocation(u->uid, &global, &env);
         if (r < 0)
                 return r;
-        r = render_podman_env(u->uid, &env);
-        if (r < 0)
-                return r;
-        while (args[n_args])
-                n_args++;
-        while (global[n_global])
-                n_global++;
+        n_global = strv_length(global);
         argv = calloc(1 + n_global + n_args + 1, sizeof(char *));
         if (!argv)
                 return -ENOMEM;

@@ -136,6 +136,25 @@ int step_policy_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         return r == 0;
 }
 
+/* Writes data to path (below --root), 0644 root:root, its parents
+ * created; *ret_full the path written (the caller frees), a failure said
+ * in *ret_detail. */
+static int write_host_file(Provision *p, const char *path, const void *data, size_t size, char **ret_full,
+                           char **ret_detail) {
+        _cleanup_free_ char *full = provision_path(p, path);
+        int r;
+
+        if (!full)
+                return -ENOMEM;
+        r = mkdir_parents(full);
+        if (r >= 0)
+                r = write_file_atomic(full, data, size, 0644, 0, 0);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", full, strerror(-r));
+        *ret_full = TAKE_PTR(full);
+        return 0;
+}
+
 int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_free_ char *json = NULL, *full = NULL;
         struct stat st;
@@ -144,17 +163,9 @@ int step_policy_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         r = policy_compute(p, &json, ret_detail);
         if (r <= 0)
                 return r;
-        full = provision_path(p, CONTAINERS_POLICY_PATH);
-        if (!full)
-                return -ENOMEM;
-        r = mkdir_parents(full);
-        if (r >= 0)
-                r = write_file_atomic(full, json, strlen(json), 0644, 0, 0);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s", full, strerror(-r)) < 0)
-                        *ret_detail = NULL;
+        r = write_host_file(p, CONTAINERS_POLICY_PATH, json, strlen(json), &full, ret_detail);
+        if (r < 0)
                 return r;
-        }
         if (ret_detail) {
                 const char *key_path;
                 PolicyKind kind = policy_kind(p->config, &key_path);
@@ -249,17 +260,9 @@ int step_signing_keys_apply(Provision *p, const ProvisionStep *s, char **ret_det
         r = signing_keys(p, &k, ret_detail);
         if (r <= 0)
                 return r;
-        full = provision_path(p, SIGNING_KEYS_PATH);
-        if (!full)
-                return -ENOMEM;
-        r = mkdir_parents(full);
-        if (r >= 0)
-                r = write_file_atomic(full, k.data, k.size, 0644, 0, 0);
-        if (r < 0) {
-                if (ret_detail && asprintf(ret_detail, "%s: %s", full, strerror(-r)) < 0)
-                        *ret_detail = NULL;
+        r = write_host_file(p, SIGNING_KEYS_PATH, k.data, k.size, &full, ret_detail);
+        if (r < 0)
                 return r;
-        }
         if (ret_detail && keys_describe(&k, full, ret_detail) < 0)
                 *ret_detail = NULL;
         return 0;

@@ -204,16 +204,49 @@ int render_podman_env(uid_t uid, char ***ret) {
         return 0;
 }
 
+/* ExecStart=: podman run of the pinned image, its socket directory
+ * (sockdir) or loopback port, storage and configuration. */
+static void write_exec_start(FILE *f, const Config *c, const char *podman, const char *sockdir) {
+        fprintf(f,
+                "ExecStart=%s run --rm --replace --name " REGISTRY_CONTAINER_NAME " \\\n"
+                "        --pull=never --log-driver=none \\\n"
+                "        --read-only --tmpfs /tmp:rw,size=64m,mode=1777 \\\n"
+                "        --cap-drop=ALL --security-opt=no-new-privileges \\\n"
+                "        --pids-limit=256 \\\n"
+                "        --env REGISTRY_STORAGE_MAINTENANCE_READONLY \\\n",
+                podman);
+        /* ^ Passed through only while set in the service user's manager:
+         * `regvisor gc`'s read-only window (supervisor/run/maintenance.c). */
+        if (c->listen.kind == LISTEN_UNIX)
+                /* umask 0007: the registry creates its storage 0770/0660 and
+                 * its socket 0770, nothing for others. The socket's group is
+                 * the proxy's, inherited from the setgid socket directory
+                 * (2750 service:proxy-group, see render_tmpfiles), and the
+                 * group needs write to connect(). The container's root is
+                 * the service user on the host (rootless), so the service
+                 * user owns all of it. */
+                fprintf(f,
+                        "        --network=none --umask=" CONTAINER_UMASK " \\\n"
+                        "        -v %s:" CONTAINER_SOCKET_DIR ":rw \\\n",
+                        sockdir);
+        else
+                fprintf(f, "        -p %s%s%s:%u:%u \\\n", strchr(c->listen.host, ':') ? "[" : "",
+                        c->listen.host, strchr(c->listen.host, ':') ? "]" : "", (unsigned) c->listen.port,
+                        (unsigned) c->listen.port);
+        fprintf(f,
+                "        -v %s:" CONTAINER_STORAGE_DIR ":rw \\\n"
+                "        -v " REGISTRY_CONFIG_PATH ":" CONTAINER_CONFIG_PATH ":ro \\\n"
+                "        %s\n",
+                c->storage, c->image);
+}
+
 int render_registry_unit(const Config *c, uid_t uid, char **ret) {
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
         _cleanup_free_ char *podman = NULL, *sockdir = NULL;
         Text t;
         int r;
 
-        r = render_podman_global_args(uid, &global);
-        if (r < 0)
-                return r;
-        r = render_podman_env(uid, &env);
+        r = render_podman_invocation(uid, &global, &env);
         if (r < 0)
                 return r;
         if (asprintf(&podman, PODMAN_PATH " %s %s %s %s", global[0], global[1], global[2], global[3]) < 0)
@@ -237,37 +270,7 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                         fprintf(t.f, "Environment=%s\n", *e);
         fputs("# A container left over from a crash would block the name.\n", t.f);
         fprintf(t.f, "ExecStartPre=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
-        fprintf(t.f,
-                "ExecStart=%s run --rm --replace --name " REGISTRY_CONTAINER_NAME " \\\n"
-                "        --pull=never --log-driver=none \\\n"
-                "        --read-only --tmpfs /tmp:rw,size=64m,mode=1777 \\\n"
-                "        --cap-drop=ALL --security-opt=no-new-privileges \\\n"
-                "        --pids-limit=256 \\\n"
-                "        --env REGISTRY_STORAGE_MAINTENANCE_READONLY \\\n",
-                podman);
-        /* ^ Passed through only while set in the service user's manager:
-         * `regvisor gc`'s read-only window (supervisor/run/maintenance.c). */
-        if (c->listen.kind == LISTEN_UNIX)
-                /* umask 0007: the registry creates its storage 0770/0660 and
-                 * its socket 0770, nothing for others. The socket's group is
-                 * the proxy's, inherited from the setgid socket directory
-                 * (2750 service:proxy-group, see render_tmpfiles), and the
-                 * group needs write to connect(). The container's root is
-                 * the service user on the host (rootless), so the service
-                 * user owns all of it. */
-                fprintf(t.f,
-                        "        --network=none --umask=" CONTAINER_UMASK " \\\n"
-                        "        -v %s:" CONTAINER_SOCKET_DIR ":rw \\\n",
-                        sockdir);
-        else
-                fprintf(t.f, "        -p %s%s%s:%u:%u \\\n", strchr(c->listen.host, ':') ? "[" : "",
-                        c->listen.host, strchr(c->listen.host, ':') ? "]" : "", (unsigned) c->listen.port,
-                        (unsigned) c->listen.port);
-        fprintf(t.f,
-                "        -v %s:" CONTAINER_STORAGE_DIR ":rw \\\n"
-                "        -v " REGISTRY_CONFIG_PATH ":" CONTAINER_CONFIG_PATH ":ro \\\n"
-                "        %s\n",
-                c->storage, c->image);
+        write_exec_start(t.f, c, podman, sockdir);
         fprintf(t.f, "ExecStop=%s stop --ignore -t 10 " REGISTRY_CONTAINER_NAME "\n", podman);
         /* --rm is done by conmon after podman run exits, asynchronously:
          * remove the container within the stop job so that a stopped unit
@@ -390,4 +393,18 @@ int render_registries_conf(const Config *c, char **ret) {
               t.f);
         (void) c;
         return text_close(&t, ret);
+}
+
+int render_podman_invocation(uid_t uid, char ***ret_global, char ***ret_env) {
+        _cleanup_strv_free_ char **global = NULL, **env = NULL;
+        int r;
+
+        r = render_podman_global_args(uid, &global);
+        if (r >= 0)
+                r = render_podman_env(uid, &env);
+        if (r < 0)
+                return r;
+        *ret_global = TAKE_PTR(global);
+        *ret_env = TAKE_PTR(env);
+        return 0;
 }

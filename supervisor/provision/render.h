@@ -49,3 +49,7 @@ int render_podman_global_args(uid_t uid, char ***ret);
 
 /* The environment for podman as the service user (NAME=VALUE list). */
 int render_podman_env(uid_t uid, char ***ret);
+
+/* Both of the above, for a podman command line of the service user: on
+ * failure neither is set. */
+int render_podman_invocation(uid_t uid, char ***ret_global, char ***ret_env);

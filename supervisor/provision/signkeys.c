@@ -56,7 +56,7 @@ _printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
 }
 
 static int home_new(char **ret) {
-        _cleanup_free_ char *home = strdup("/tmp/regvisor-gpg.XXXXXX"), *conf = NULL;
+        _cleanup_free_ char *home = tmp_template("regvisor-gpg"), *conf = NULL;
         _cleanup_close_ int fd = -EBADF;
 
         if (!home || !mkdtemp(home))
@@ -98,6 +98,64 @@ void signkeys_done(SignKeys *k) {
         *k = (SignKeys){};
 }
 
+/* Starts listing the keys of k's data with a GPGME context on the
+ * temporary home (ret_ctx, ret_data: the caller's to release). */
+static int keylist_start(const char *path, const char *home, const SignKeys *k, gpgme_ctx_t *ret_ctx,
+                         gpgme_data_t *ret_data, char **ret_error) {
+        gpgme_error_t e;
+
+        e = gpgme_new(ret_ctx);
+        if (e == GPG_ERR_NO_ERROR)
+                e = gpgme_set_protocol(*ret_ctx, GPGME_PROTOCOL_OpenPGP);
+        if (e == GPG_ERR_NO_ERROR)
+                e = gpgme_ctx_set_engine_info(*ret_ctx, GPGME_PROTOCOL_OpenPGP, NULL, home);
+        if (e == GPG_ERR_NO_ERROR)
+                e = gpgme_data_new_from_mem(ret_data, k->data, k->size, 0);
+        if (e == GPG_ERR_NO_ERROR)
+                e = gpgme_op_keylist_from_data_start(*ret_ctx, *ret_data, 0);
+        if (e != GPG_ERR_NO_ERROR) {
+                set_error(ret_error, "%s: GPGME: %s", path, gpgme_strerror(e));
+                return -EIO;
+        }
+        return 0;
+}
+
+/* One listed key (consumed): a secret key refuses the file (-EPERM); an
+ * unusable one is added to *unusable ("FPR (why), ..."); a usable one's
+ * fingerprint to k->fingerprints. */
+static int key_take(const char *path, gpgme_key_t key, SignKeys *k, size_t *n_usable, char **unusable,
+                    char **ret_error) {
+        const char *why = key_unusable(key);
+        bool secret = key->secret;
+        _cleanup_free_ char *fpr = key->fpr ? strdup(key->fpr) : NULL;
+        char *more = NULL, **l;
+
+        gpgme_key_unref(key);
+        if (!fpr)
+                return -ENOMEM;
+        k->n_keys++;
+        if (secret) {
+                set_error(ret_error,
+                          "%s: holds the secret key %s: give only public keys (gpg --armor --export FINGERPRINT)",
+                          path, fpr);
+                return -EPERM;
+        }
+        if (why) {
+                if (asprintf(&more, "%s%s%s (%s)", *unusable ?: "", *unusable ? ", " : "", fpr, why) < 0)
+                        return -ENOMEM;
+                free(*unusable);
+                *unusable = more;
+                return 0;
+        }
+        l = reallocarray(k->fingerprints, *n_usable + 2, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        k->fingerprints = l;
+        l[(*n_usable)++] = TAKE_PTR(fpr);
+        l[*n_usable] = NULL;
+        return 0;
+}
+
 int signkeys_read(const char *path, SignKeys *ret, char **ret_error) {
         _cleanup_(home_removep) char *home = NULL;
         _cleanup_(gpgme_ctx_releasep) gpgme_ctx_t ctx = NULL;
@@ -127,57 +185,14 @@ int signkeys_read(const char *path, SignKeys *ret, char **ret_error) {
                 set_error(ret_error, "%s: temporary GnuPG home: %s", path, strerror(-r));
                 return r;
         }
-        e = gpgme_new(&ctx);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, home);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_data_new_from_mem(&data, k.data, k.size, 0);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_op_keylist_from_data_start(ctx, data, 0);
-        if (e != GPG_ERR_NO_ERROR) {
-                set_error(ret_error, "%s: GPGME: %s", path, gpgme_strerror(e));
-                return -EIO;
-        }
+        r = keylist_start(path, home, &k, &ctx, &data, ret_error);
+        if (r < 0)
+                return r;
 
         while ((e = gpgme_op_keylist_next(ctx, &key)) == GPG_ERR_NO_ERROR) {
-                const char *why = key_unusable(key);
-                bool secret = key->secret;
-                char *fpr = key->fpr ? strdup(key->fpr) : NULL;
-
-                gpgme_key_unref(key);
-                if (!fpr)
-                        return -ENOMEM;
-                k.n_keys++;
-                if (secret) {
-                        set_error(ret_error,
-                                  "%s: holds the secret key %s: give only public keys "
-                                  "(gpg --armor --export FINGERPRINT)",
-                                  path, fpr);
-                        free(fpr);
-                        return -EPERM;
-                }
-                if (why) {
-                        char *more = NULL;
-                        if (asprintf(&more, "%s%s%s (%s)", unusable ? unusable : "", unusable ? ", " : "", fpr,
-                                     why) < 0) {
-                                free(fpr);
-                                return -ENOMEM;
-                        }
-                        free(unusable);
-                        unusable = more;
-                        free(fpr);
-                        continue;
-                }
-                char **l = reallocarray(k.fingerprints, n_usable + 2, sizeof(char *));
-                if (!l) {
-                        free(fpr);
-                        return -ENOMEM;
-                }
-                k.fingerprints = l;
-                l[n_usable++] = fpr;
-                l[n_usable] = NULL;
+                r = key_take(path, key, &k, &n_usable, &unusable, ret_error);
+                if (r < 0)
+                        return r;
         }
         if (gpgme_err_code(e) != GPG_ERR_EOF) {
                 set_error(ret_error, "%s: GPGME: %s", path, gpgme_strerror(e));

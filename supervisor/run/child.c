@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,12 +18,14 @@
 #define CHILD_RESTART_MAX_MS 30000u
 #define CHILD_HEALTHY_RESET_USEC (60ULL * USEC_PER_SEC)
 
-pid_t child_fork(void) {
+pid_t child_fork(const char *what) {
         sigset_t all;
         pid_t pid = fork();
 
+        if (pid < 0)
+                return log_error_errno(-errno, "cannot fork the %s: %m", what);
         if (pid != 0)
-                return pid < 0 ? -errno : pid;
+                return pid;
         sigemptyset(&all);
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
         /* Readiness and the watchdog are ours to report. */
@@ -33,8 +36,21 @@ pid_t child_fork(void) {
         return 0;
 }
 
-unsigned child_exited(const char *event, const char *what, const siginfo_t *si, uint64_t started,
-                      unsigned *attempt) {
+int child_watch(Supervisor *s, pid_t pid, const char *what, const char *event, sd_event_child_handler_t on_exit,
+                sd_event_source **ret_source, pid_t *ret_pid, uint64_t *ret_started) {
+        int r;
+
+        *ret_pid = pid;
+        *ret_started = now_usec();
+        r = sd_event_add_child(s->event, ret_source, pid, WEXITED, on_exit, s);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch the %s: %s", what, strerror(-r));
+        log_event(LOG_INFO, event, "%s started (pid %d)", what, (int) pid);
+        return 0;
+}
+
+void child_exited(Supervisor *s, const char *event, const char *what, const siginfo_t *si, uint64_t started,
+                  unsigned *attempt, sd_event_source **ret_timer, sd_event_time_handler_t on_timer) {
         unsigned delay;
 
         if (now_usec() - started >= CHILD_HEALTHY_RESET_USEC)
@@ -42,5 +58,6 @@ unsigned child_exited(const char *event, const char *what, const siginfo_t *si, 
         delay = supervisor_backoff_ms(++*attempt, 1000, CHILD_RESTART_MAX_MS);
         log_event(LOG_ERR, event, "%s %s %d: restarting it in %u ms", what,
                   si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status, delay);
-        return delay;
+        (void) sd_event_add_time_relative(s->event, ret_timer, CLOCK_MONOTONIC, (uint64_t) delay * USEC_PER_MSEC, 0,
+                                          on_timer, s);
 }

@@ -60,16 +60,12 @@ static int podman_in_user_manager(Supervisor *s, char *const *args, int *ret_sta
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
         _cleanup_free_ char **argv = NULL, *name = NULL;
         static unsigned counter;
-        size_t n = 0, i = 0;
+        size_t n = strv_length(args), i = 0;
         int r;
 
-        r = render_podman_global_args(s->uid, &global);
-        if (r >= 0)
-                r = render_podman_env(s->uid, &env);
+        r = render_podman_invocation(s->uid, &global, &env);
         if (r < 0)
                 return r;
-        for (char *const *a = args; *a; a++)
-                n++;
         argv = calloc(1 + 4 + n + 1, sizeof(char *));
         if (!argv || asprintf(&name, "regvisor-podman-%d-%u.service", (int) getpid(), ++counter) < 0)
                 return -ENOMEM;

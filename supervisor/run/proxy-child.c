@@ -39,7 +39,6 @@ static int on_proxy_restart_timer(sd_event_source *src, uint64_t usec, void *use
 
 static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Supervisor *s = userdata;
-        unsigned delay;
 
         s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
         s->proxy_pid = 0;
@@ -49,9 +48,8 @@ static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userda
                 table_proxy_stopped(s);
                 return 0;
         }
-        delay = child_exited("proxy-exited", "proxy", si, s->proxy_started, &s->proxy_attempt);
-        (void) sd_event_add_time_relative(s->event, &s->proxy_restart_timer, CLOCK_MONOTONIC,
-                                          (uint64_t) delay * USEC_PER_MSEC, 0, on_proxy_restart_timer, s);
+        child_exited(s, "proxy-exited", "proxy", si, s->proxy_started, &s->proxy_attempt, &s->proxy_restart_timer,
+                     on_proxy_restart_timer);
         return 0;
 }
 
@@ -74,48 +72,41 @@ static void pass_listen_fds(const Supervisor *s) {
         (void) setenv("LISTEN_PID", pid, 1);
 }
 
+/* In the child, before exec: fd (when open) handed on under env, as a copy
+ * without O_CLOEXEC (dup() clears it). */
+static void pass_fd(int fd, const char *env) {
+        char n[16];
+
+        if (fd < 0)
+                return;
+        fd = dup(fd);
+        (void) snprintf(n, sizeof n, "%d", fd);
+        if (fd >= 0)
+                (void) setenv(env, n, 1);
+}
+
 /* `regvisor proxy` as a fresh process (exec of ourselves): it inherits
  * nothing of this loop or its bus connections, binds the ports while it
  * still has CAP_NET_BIND_SERVICE, and drops to the proxy user in its
  * workers. */
 int proxy_child_spawn(Supervisor *s) {
-        pid_t pid;
-        int r;
+        pid_t pid = child_fork("proxy");
 
-        pid = child_fork();
         if (pid < 0)
-                return log_error_errno(pid, "cannot fork the proxy: %m");
+                return pid;
         if (pid == 0) {
                 char *argv[] = {(char *) "regvisor", (char *) "proxy", (char *) "--config",
                                 (char *) s->config_path, (char *) "--sigstore", (char *) SIGSTORE_SOCKET_PATH,
                                 NULL};
-                /* The counters' memfd, without O_CLOEXEC (dup() clears it). */
-                if (s->metrics_fd >= 0) {
-                        char n[16];
-                        int fd = dup(s->metrics_fd);
-                        (void) snprintf(n, sizeof n, "%d", fd);
-                        if (fd >= 0)
-                                (void) setenv(PROXY_METRICS_FD_ENV, n, 1);
-                }
-                /* The write end of the report pipe, the same way. */
-                if (s->report_pipe[1] >= 0) {
-                        char n[16];
-                        int fd = dup(s->report_pipe[1]);
-                        (void) snprintf(n, sizeof n, "%d", fd);
-                        if (fd >= 0)
-                                (void) setenv(PROXY_REPORT_FD_ENV, n, 1);
-                }
+                /* The counters' memfd and the write end of the report pipe. */
+                pass_fd(s->metrics_fd, PROXY_METRICS_FD_ENV);
+                pass_fd(s->report_pipe[1], PROXY_REPORT_FD_ENV);
                 pass_listen_fds(s);
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }
-        s->proxy_pid = pid;
-        s->proxy_started = now_usec();
-        r = sd_event_add_child(s->event, &s->proxy_child, pid, WEXITED, on_proxy_exit, s);
-        if (r < 0)
-                return log_error_errno(r, "cannot watch the proxy: %s", strerror(-r));
-        log_event(LOG_INFO, "proxy-start", "proxy started (pid %d)", (int) pid);
-        return 0;
+        return child_watch(s, pid, "proxy", "proxy-start", on_proxy_exit, &s->proxy_child, &s->proxy_pid,
+                           &s->proxy_started);
 }
 
 void proxy_child_end(Supervisor *s) {

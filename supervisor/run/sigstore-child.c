@@ -33,7 +33,6 @@ static int on_sigstore_restart_timer(sd_event_source *src, uint64_t usec, void *
 
 static int on_sigstore_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Supervisor *s = userdata;
-        unsigned delay;
 
         s->sigstore_child = sd_event_source_disable_unref(s->sigstore_child);
         s->sigstore_pid = 0;
@@ -41,19 +40,16 @@ static int on_sigstore_exit(sd_event_source *src, const siginfo_t *si, void *use
                 log_event(LOG_INFO, "sigstore-stopped", "signature store stopped");
                 return 0;
         }
-        delay = child_exited("sigstore-exited", "signature store", si, s->sigstore_started, &s->sigstore_attempt);
-        (void) sd_event_add_time_relative(s->event, &s->sigstore_restart_timer, CLOCK_MONOTONIC,
-                                          (uint64_t) delay * USEC_PER_MSEC, 0, on_sigstore_restart_timer, s);
+        child_exited(s, "sigstore-exited", "signature store", si, s->sigstore_started, &s->sigstore_attempt,
+                     &s->sigstore_restart_timer, on_sigstore_restart_timer);
         return 0;
 }
 
 int sigstore_child_spawn(Supervisor *s) {
-        pid_t pid;
-        int r;
+        pid_t pid = child_fork("signature store");
 
-        pid = child_fork();
         if (pid < 0)
-                return log_error_errno(pid, "cannot fork the signature store: %m");
+                return pid;
         if (pid == 0) {
                 char *argv[] = {(char *) "regvisor",       (char *) "sigstore",
                                 (char *) "--socket",       (char *) SIGSTORE_SOCKET_PATH,
@@ -64,13 +60,8 @@ int sigstore_child_spawn(Supervisor *s) {
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }
-        s->sigstore_pid = pid;
-        s->sigstore_started = now_usec();
-        r = sd_event_add_child(s->event, &s->sigstore_child, pid, WEXITED, on_sigstore_exit, s);
-        if (r < 0)
-                return log_error_errno(r, "cannot watch the signature store: %s", strerror(-r));
-        log_event(LOG_INFO, "sigstore-start", "signature store started (pid %d)", (int) pid);
-        return 0;
+        return child_watch(s, pid, "signature store", "sigstore-start", on_sigstore_exit, &s->sigstore_child,
+                           &s->sigstore_pid, &s->sigstore_started);
 }
 
 void sigstore_child_stop(Supervisor *s) {

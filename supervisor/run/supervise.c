@@ -144,11 +144,7 @@ void supervisor_done(Supervisor *s) {
         if (s->system_bus)
                 sd_bus_flush_close_unref(s->system_bus);
         sd_event_unref(s->event);
-        free(s->unit_path);
-        free(s->job);
-        free(s->early_job);
-        free(s->early_result);
-        free(s->last_failure);
+        free_many(s->unit_path, s->job, s->early_job, s->early_result, s->last_failure);
         config_done(&s->config);
 }
 

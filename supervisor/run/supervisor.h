@@ -177,13 +177,18 @@ void proxy_child_end(Supervisor *s);
 /* child.c: fork() for a child that execs this binary: in the child (0
  * returned) the signal mask is cleared, NOTIFY_SOCKET and the watchdog's
  * variables are gone and PDEATHSIG is SIGTERM. The pid, or a negative
- * errno. */
-pid_t child_fork(void);
+ * errno (logged: "cannot fork the WHAT"). */
+pid_t child_fork(const char *what);
+/* The parent's side of a fork: records pid and its start time, watches
+ * its exit (on_exit, in *ret_source) and logs event. 0, or a negative
+ * errno (logged). */
+int child_watch(Supervisor *s, pid_t pid, const char *what, const char *event, sd_event_child_handler_t on_exit,
+                sd_event_source **ret_source, pid_t *ret_pid, uint64_t *ret_started);
 /* A child (what: "proxy") exited outside the stop: logs event with how,
- * and returns the delay before its restart (1 s doubling to 30 s; attempt
- * reset after 60 s of health since started). */
-unsigned child_exited(const char *event, const char *what, const siginfo_t *si, uint64_t started,
-                      unsigned *attempt);
+ * and arms *ret_timer (on_timer) for its restart: 1 s doubling to 30 s,
+ * attempt reset after 60 s of health since started. */
+void child_exited(Supervisor *s, const char *event, const char *what, const siginfo_t *si, uint64_t started,
+                  unsigned *attempt, sd_event_source **ret_timer, sd_event_time_handler_t on_timer);
 
 /* sigstore-child.c: started before the proxy; stopped (SIGTERM, no
  * restart) once the proxy has drained; end: stopped and reaped. */

@@ -115,14 +115,14 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_port_equal(&a->pull, &b->pull);
         assert_port_equal(&a->push, &b->push);
 
-        assert_int_equal(a->max_body, b->max_body);
-        assert_int_equal(a->read_timeout, b->read_timeout);
-        assert_int_equal(a->header_timeout, b->header_timeout);
-        assert_int_equal(a->idle_timeout, b->idle_timeout);
-        assert_int_equal(a->workers, b->workers);
-        assert_int_equal(a->ipv6_prefix, b->ipv6_prefix);
-        assert_int_equal(a->limits_slots, b->limits_slots);
-        assert_int_equal(a->ticket_key_lifetime, b->ticket_key_lifetime);
+        assert_int_equal(a->proxy.max_body, b->proxy.max_body);
+        assert_int_equal(a->proxy.read_timeout, b->proxy.read_timeout);
+        assert_int_equal(a->proxy.header_timeout, b->proxy.header_timeout);
+        assert_int_equal(a->proxy.idle_timeout, b->proxy.idle_timeout);
+        assert_int_equal(a->proxy.workers, b->proxy.workers);
+        assert_int_equal(a->proxy.ipv6_prefix, b->proxy.ipv6_prefix);
+        assert_int_equal(a->proxy.limits_slots, b->proxy.limits_slots);
+        assert_int_equal(a->proxy.ticket_key_lifetime, b->proxy.ticket_key_lifetime);
 
         assert_listen_equal(&a->status_listen, &b->status_listen);
         assert_int_equal(a->status_allow_remote, b->status_allow_remote);
@@ -223,14 +223,14 @@ static void test_defaults(void **state) {
         assert_int_equal(c.push.conn_per_ip, 128);
         assert_int_equal(c.push.n_allow_cidrs, 0);
 
-        assert_int_equal(c.max_body, UINT64_C(2) << 30);
-        assert_int_equal(c.read_timeout, 300);
-        assert_int_equal(c.header_timeout, 10);
-        assert_int_equal(c.idle_timeout, 60);
-        assert_int_equal(c.workers, 0);
-        assert_int_equal(c.ipv6_prefix, 64);
-        assert_int_equal(c.limits_slots, 16384);
-        assert_int_equal(c.ticket_key_lifetime, 3600);
+        assert_int_equal(c.proxy.max_body, UINT64_C(2) << 30);
+        assert_int_equal(c.proxy.read_timeout, 300);
+        assert_int_equal(c.proxy.header_timeout, 10);
+        assert_int_equal(c.proxy.idle_timeout, 60);
+        assert_int_equal(c.proxy.workers, 0);
+        assert_int_equal(c.proxy.ipv6_prefix, 64);
+        assert_int_equal(c.proxy.limits_slots, 16384);
+        assert_int_equal(c.proxy.ticket_key_lifetime, 3600);
 
         assert_string_equal(c.status_listen.host, "127.0.0.1");
         assert_int_equal(c.status_listen.port, 9443);
@@ -387,11 +387,11 @@ static void test_full(void **state) {
         assert_cidr(&c.push.allow_cidrs[2], "192.168.0.0", 16);
         assert_cidr(&c.push.allow_cidrs[3], "2001:db8::", 32);
 
-        assert_int_equal(c.max_body, UINT64_C(4) << 30);
-        assert_int_equal(c.read_timeout, 600);
-        assert_int_equal(c.header_timeout, 30);
-        assert_int_equal(c.idle_timeout, 120);
-        assert_int_equal(c.workers, 4);
+        assert_int_equal(c.proxy.max_body, UINT64_C(4) << 30);
+        assert_int_equal(c.proxy.read_timeout, 600);
+        assert_int_equal(c.proxy.header_timeout, 30);
+        assert_int_equal(c.proxy.idle_timeout, 120);
+        assert_int_equal(c.proxy.workers, 4);
 
         assert_string_equal(c.status_listen.host, "::1");
         assert_int_equal(c.status_listen.port, 9000);
@@ -620,26 +620,26 @@ static void test_numbers_forms(void **state) {
                 U64("[registry]\nmemory_max = 1T", memory_max, 1099511627776.0),
                 U64("[registry]\nmemory_max = 1048576k", memory_max, 1 << 30),
                 U64("[registry]\nmemory_max = 33554432", memory_max, 32 << 20),
-                U64("[proxy]\nmax_body = 1M", max_body, 1 << 20),
+                U64("[proxy]\nmax_body = 1M", proxy.max_body, 1 << 20),
                 U("[registry]\ncpu_quota = 1%", cpu_quota, 1),
                 U("[registry]\ncpu_quota = 10000%", cpu_quota, 10000),
                 U("[registry]\ncpu_quota = 50", cpu_quota, 50),
-                U("[proxy]\nread_timeout = 1", read_timeout, 1),
-                U("[proxy]\nread_timeout = 45s", read_timeout, 45),
-                U("[proxy]\nread_timeout = 5m", read_timeout, 300),
-                U("[proxy]\nread_timeout = 24h", read_timeout, 86400),
-                U("[proxy]\nheader_timeout = 1h", header_timeout, 3600),
-                U("[proxy]\nidle_timeout = 90", idle_timeout, 90),
-                U("[proxy]\nworkers = auto", workers, 0),
-                U("[proxy]\nworkers = 0", workers, 0),
-                U("[proxy]\nworkers = 1024", workers, 1024),
-                U("[proxy]\nipv6_prefix = 32", ipv6_prefix, 32),
-                U("[proxy]\nipv6_prefix = 56", ipv6_prefix, 56),
-                U("[proxy]\nipv6_prefix = 128", ipv6_prefix, 128),
-                U("[proxy]\nlimits_slots = 64", limits_slots, 64),
-                U("[proxy]\nlimits_slots = 1048576", limits_slots, 1048576),
-                U("[proxy]\nticket_key_lifetime = 2s", ticket_key_lifetime, 2),
-                U("[proxy]\nticket_key_lifetime = 24h", ticket_key_lifetime, 86400),
+                U("[proxy]\nread_timeout = 1", proxy.read_timeout, 1),
+                U("[proxy]\nread_timeout = 45s", proxy.read_timeout, 45),
+                U("[proxy]\nread_timeout = 5m", proxy.read_timeout, 300),
+                U("[proxy]\nread_timeout = 24h", proxy.read_timeout, 86400),
+                U("[proxy]\nheader_timeout = 1h", proxy.header_timeout, 3600),
+                U("[proxy]\nidle_timeout = 90", proxy.idle_timeout, 90),
+                U("[proxy]\nworkers = auto", proxy.workers, 0),
+                U("[proxy]\nworkers = 0", proxy.workers, 0),
+                U("[proxy]\nworkers = 1024", proxy.workers, 1024),
+                U("[proxy]\nipv6_prefix = 32", proxy.ipv6_prefix, 32),
+                U("[proxy]\nipv6_prefix = 56", proxy.ipv6_prefix, 56),
+                U("[proxy]\nipv6_prefix = 128", proxy.ipv6_prefix, 128),
+                U("[proxy]\nlimits_slots = 64", proxy.limits_slots, 64),
+                U("[proxy]\nlimits_slots = 1048576", proxy.limits_slots, 1048576),
+                U("[proxy]\nticket_key_lifetime = 2s", proxy.ticket_key_lifetime, 2),
+                U("[proxy]\nticket_key_lifetime = 24h", proxy.ticket_key_lifetime, 86400),
                 U("[pull]\nburst = 0", pull.burst, 0),
                 U("[pull]\nburst = 1000000", pull.burst, 1000000),
                 U("[push]\nconn_per_ip = 0", push.conn_per_ip, 0),

@@ -144,7 +144,7 @@ static void test_check_file(void **state) {
         write_conf(path, "[proxy]\nidle_timeout = 5s\n");
         assert_int_equal(reload_check_file(path, &running, RELOAD_PROXY, "a restart", &fresh, &refusal), 0);
         assert_null(refusal);
-        assert_int_equal(fresh.idle_timeout, 5);
+        assert_int_equal(fresh.proxy.idle_timeout, 5);
         config_done(&fresh);
 
         write_conf(path, "[push]\nlisten = 4444\n");
