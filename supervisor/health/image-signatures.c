@@ -312,12 +312,15 @@ int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         if (cfg->signing_mode != SIGNING_GPG)
                 return health_set(r, HEALTH_OK, "[signing] mode is sigstore: podman verifies those signatures "
                                                 "itself; the store holds none to count");
-        if (!cfg->signing_keys)
-                return health_set(r, HEALTH_WARNING,
-                                  "[signing] keys is not set: no image can be verified, so none can be pulled");
         e = stored_tags_list(cfg->storage, &c.tags, &c.n);
         if (e < 0)
                 return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage, strerror(-e));
+        if (c.n == 0)
+                return health_set(r, HEALTH_OK, "no tags stored yet");
+        if (!cfg->signing_keys)
+                return health_set(r, HEALTH_WARNING,
+                                  "%zu tags stored but [signing] keys is not set: the policy refuses every pull",
+                                  c.n);
         e = signkeys_read(SIGNING_KEYS_PATH, &c.keys, &error);
         if (e < 0)
                 return health_set(r, HEALTH_CRITICAL, "%s", error ? error : strerror(-e));

@@ -120,7 +120,7 @@ done
 assert_contains "$(line_of proxy-pull-tls)" "nothing listens on 127.0.0.1:443"
 assert_eq "$HRC" 2 "exit status with the proxy down"
 first=$(head -n 1 <<<"$HOUT")
-assert_contains "$first" "REGVISOR CRITICAL - critical: proxy-pull-tls, proxy-push-tls, proxy-pull-refuses-write, proxy-push-requires-cert (11 of 15 ok)|"
+assert_contains "$first" "REGVISOR CRITICAL - critical: proxy-pull-tls, proxy-push-tls, proxy-pull-refuses-write, proxy-push-requires-cert (12 of 16 ok)|"
 for p in "registry_response=" "storage_free=" ";20:;10:" "server_cert_days=" ";30:;7:" "server_ca_days=" "client_cert_min_days="; do
 	assert_contains "${first#*|}" "$p" "perfdata"
 done
