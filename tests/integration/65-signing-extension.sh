@@ -12,7 +12,8 @@
 #     lookaside (/var/lib/containers/sigstore);
 #   - `podman pull` over 443 verifies them; an unsigned image is refused,
 #     and so is one whose signature is for another digest; `regvisor
-#     health` (image-signatures) names both and counts them in --metrics;
+#     health` (image-signatures) names both and counts them in --metrics,
+#     and so does the census of `regvisor run` on its /metrics;
 #   - a PUT on 443 gets 403 and the store's directory does not change;
 #   - a store killed is restarted by `regvisor run`;
 #   - the control, what the code before this change did: the same proxy
@@ -79,6 +80,9 @@ digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/sign
 	fail "skopeo inspect of $PULL/signed:1 failed"
 n=$(th sh -c "ls $STORE/v1/test+signed/sha256-${digest#sha256:}/ | wc -l")
 assert_eq "$n" 1 "signature files for test/signed@$digest in $STORE"
+# The unit's UMask=0077 must not leak into the store: its group reads it.
+assert_eq "$(th sh -c "stat -c %a $STORE/v1 $STORE/v1/test+signed/sha256-${digest#sha256:}/* | tr '\n' ' '")" \
+	"750 640 " "modes of the store's v1 directory and a signature"
 assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET through 443 lists it"
 th test ! -e "$LOCAL_LOOKASIDE" || fail "a signature went to the client's local lookaside $LOCAL_LOOKASIDE"
 
@@ -152,6 +156,17 @@ assert_contains "$out" "test/unsigned2:1 (signed for another digest)"
 m=$(th "$REGVISOR" health --config "$CONF" --check image-signatures --metrics 2>&1) || true
 assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="signed_tags"} 2'
 assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="unsigned_tags"} 2'
+
+step "/metrics of regvisor run: after a reload, the census counts 2 signed of 4 tags"
+census_counted() {
+	local m
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics) || return 1
+	[[ $m == *'regvisor_image_tags{} 4'* && $m == *'regvisor_image_tags_signed{} 2'* &&
+		$m == *'regvisor_image_tags_unsigned{} 2'* ]]
+}
+th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
+wait_until 90 census_counted || fail "/metrics has no census of 4 tags, 2 signed"
+journal_events census | grep -q "2 of 4 stored tags carry a valid signature" || fail "no census event in the journal"
 
 step "the store killed: regvisor run restarts it, and pulls work again"
 th kill -KILL "$pid"
