@@ -160,7 +160,8 @@ assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="u
 step "/metrics of regvisor run: after a reload, the census counts 2 signed of 4 tags"
 census_counted() {
 	local m
-	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics) || return 1
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
+		return 1
 	[[ $m == *'regvisor_image_tags{} 4'* && $m == *'regvisor_image_tags_signed{} 2'* &&
 		$m == *'regvisor_image_tags_unsigned{} 2'* ]]
 }
