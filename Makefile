@@ -69,7 +69,7 @@ TEST_INC := $(SUPERVISOR_INC) -iquote tests/unit
 # Inside supervisor/, the folders each job may include besides common/ and
 # itself (docs/ARCHITECTURE.md, "Layout"). A new folder needs a row.
 USES_supervisor/cli := proxy sigstore $(SUPERVISOR_DIRS)
-USES_supervisor/health := common/http supervisor/run supervisor/provision supervisor/pki supervisor/sys
+USES_supervisor/health := common/http sigstore supervisor/run supervisor/provision supervisor/pki supervisor/sys
 USES_supervisor/run := common/http proxy supervisor/provision supervisor/pki supervisor/sys
 USES_supervisor/provision := supervisor/pki supervisor/sys
 USES_supervisor/client := supervisor/provision supervisor/pki

@@ -94,6 +94,11 @@ int sigstore_run(const SigstoreOptions *o) {
         r = sigsandbox_drop(uid, gid);
         if (r < 0)
                 return log_error_errno(r, "sigstore: dropping to %s failed: %m", o->user);
+        /* The modes sigfs.h promises (0750 directories, 0640 files), not
+         * the unit's UMask=0077: the service user's group reads the store
+         * too (regvisor run's signature census). Nothing in it is secret:
+         * 443 serves every signature to anyone. */
+        (void) umask(0027);
         dir_fd = open(o->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dir_fd < 0)
                 return log_error_errno(negative_errno(), "sigstore: %s is not a directory %s can open: %m",

@@ -37,6 +37,7 @@
 #include "http1.h"
 #include "probe.h"
 #include "macro.h"
+#include "image-signatures.h"
 #include "paths.h"
 #include "pki.h"
 #include "podman.h"
@@ -1332,6 +1333,8 @@ const HealthCheck health_checks[] = {
          true},
         {"cert-client-ca", check_cert_client_ca, 1 * USEC_PER_SEC, "expiry of the client CA", true},
         {"cert-clients", check_cert_clients, 1 * USEC_PER_SEC, "expiry of every client certificate", true},
+        {"image-signatures", health_check_image_signatures, 10 * USEC_PER_SEC,
+         "every stored tag carries a valid signature by a trusted signer key", true},
         {"proxy-pull-tls", check_proxy_pull_tls, 2 * USEC_PER_SEC,
          "the pull port listens and completes a verified TLS handshake"},
         {"proxy-push-tls", check_proxy_push_tls, 2 * USEC_PER_SEC,
@@ -1677,6 +1680,17 @@ int health_render_metrics(const HealthResult *results, size_t n, char **ret) {
                 prom_sample(f, "regvisor_health_check_duration_seconds", &(PromLabel){"check", results[i].name}, 1,
                             v);
         }
+
+        prom_family(f, "regvisor_health_perfdata", "gauge",
+                    "The performance data of each health check (its Nagios perfdata), by label.");
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < results[i].n_perf; k++) {
+                        format_number(results[i].perf[k].value, v);
+                        prom_sample(f, "regvisor_health_perfdata",
+                                    (const PromLabel[]){{"check", results[i].name},
+                                                        {"label", results[i].perf[k].label}},
+                                    2, v);
+                }
 
         prom_family(f, "regvisor_certificate_expiry_timestamp_seconds", "gauge",
                     "notAfter of each certificate regvisor manages, as a Unix timestamp.");

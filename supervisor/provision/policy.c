@@ -5,14 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "policy.h"
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 /* {"type": T} plus, when key is given, key: value (strings). */
 static json_object *object_new(const char *type, const char *key, const char *value) {

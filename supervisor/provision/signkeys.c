@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <gpgme.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,38 +9,9 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "gpghome.h"
 #include "macro.h"
 #include "signkeys.h"
-
-/* gpg reads this from the temporary home: listing keys must never start a
- * gpg-agent (gpg does for secret keys otherwise, and it would outlive us in
- * a directory we delete) nor build a trust database. */
-static const char gpg_conf[] = "no-autostart\nno-auto-check-trustdb\n";
-
-static void gpgme_ctx_releasep(gpgme_ctx_t *c) {
-        if (*c)
-                gpgme_release(*c);
-}
-
-static void gpgme_data_releasep(gpgme_data_t *d) {
-        if (*d)
-                gpgme_data_release(*d);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        (void) (type == FTW_DP ? rmdir(path) : unlink(path));
-        return 0;
-}
-
-/* The temporary GNUPGHOME, removed with what gpg left in it. */
-static void home_removep(char **home) {
-        if (!*home)
-                return;
-        (void) nftw(*home, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-        free(*home);
-}
 
 _printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
         va_list ap;
@@ -53,28 +22,6 @@ _printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...) {
         if (vasprintf(ret_error, fmt, ap) < 0)
                 *ret_error = NULL;
         va_end(ap);
-}
-
-static int home_new(char **ret) {
-        _cleanup_free_ char *home = tmp_template("regvisor-gpg"), *conf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-
-        if (!home || !mkdtemp(home))
-                return home ? negative_errno() : -ENOMEM;
-        if (asprintf(&conf, "%s/gpg.conf", home) < 0) {
-                conf = NULL;
-                (void) rmdir(home);
-                return -ENOMEM;
-        }
-        fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || write(fd, gpg_conf, sizeof gpg_conf - 1) != (ssize_t) (sizeof gpg_conf - 1)) {
-                int r = fd < 0 ? negative_errno() : -EIO;
-                (void) unlink(conf);
-                (void) rmdir(home);
-                return r;
-        }
-        *ret = TAKE_PTR(home);
-        return 0;
 }
 
 /* Why a key cannot verify signatures, or NULL when it can. */
@@ -102,14 +49,9 @@ void signkeys_done(SignKeys *k) {
  * temporary home (ret_ctx, ret_data: the caller's to release). */
 static int keylist_start(const char *path, const char *home, const SignKeys *k, gpgme_ctx_t *ret_ctx,
                          gpgme_data_t *ret_data, char **ret_error) {
-        gpgme_error_t e;
+        gpgme_error_t e = GPG_ERR_NO_ERROR;
 
-        e = gpgme_new(ret_ctx);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_set_protocol(*ret_ctx, GPGME_PROTOCOL_OpenPGP);
-        if (e == GPG_ERR_NO_ERROR)
-                e = gpgme_ctx_set_engine_info(*ret_ctx, GPGME_PROTOCOL_OpenPGP, NULL, home);
-        if (e == GPG_ERR_NO_ERROR)
+        if (gpghome_context(home, ret_ctx, &e) == 0)
                 e = gpgme_data_new_from_mem(ret_data, k->data, k->size, 0);
         if (e == GPG_ERR_NO_ERROR)
                 e = gpgme_op_keylist_from_data_start(*ret_ctx, *ret_data, 0);
@@ -157,7 +99,7 @@ static int key_take(const char *path, gpgme_key_t key, SignKeys *k, size_t *n_us
 }
 
 int signkeys_read(const char *path, SignKeys *ret, char **ret_error) {
-        _cleanup_(home_removep) char *home = NULL;
+        _cleanup_(gpghome_removep) char *home = NULL;
         _cleanup_(gpgme_ctx_releasep) gpgme_ctx_t ctx = NULL;
         _cleanup_(gpgme_data_releasep) gpgme_data_t data = NULL;
         _cleanup_(signkeys_done) SignKeys k = {};
@@ -174,13 +116,11 @@ int signkeys_read(const char *path, SignKeys *ret, char **ret_error) {
                 return r;
         }
 
-        /* Once per process, before anything else of GPGME. */
-        (void) gpgme_check_version(NULL);
-        if (gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP) != GPG_ERR_NO_ERROR) {
+        if (gpghome_gpgme_init() < 0) {
                 set_error(ret_error, "%s: cannot read OpenPGP keys: GnuPG (gpg) is not installed", path);
                 return -ENOPKG;
         }
-        r = home_new(&home);
+        r = gpghome_new(&home);
         if (r < 0) {
                 set_error(ret_error, "%s: temporary GnuPG home: %s", path, strerror(-r));
                 return r;

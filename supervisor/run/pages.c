@@ -63,6 +63,19 @@ static double proxy_restarts(const Supervisor *s) {
         return s->proxy_restarts;
 }
 
+static double image_tags(const Supervisor *s) {
+        return (double) s->census_tags;
+}
+static double image_tags_signed(const Supervisor *s) {
+        return (double) s->census_signed;
+}
+static double image_tags_unsigned(const Supervisor *s) {
+        return (double) s->census_unsigned;
+}
+static double census_time(const Supervisor *s) {
+        return (double) s->census_wall;
+}
+
 static const Gauge gauges[] = {
         {"regvisor_registry_ready", "gauge", "1 when GET /v2/ on the registry's socket answers 200.",
          registry_ready},
@@ -75,6 +88,15 @@ static const Gauge gauges[] = {
         {"regvisor_registry_last_ready_timestamp_seconds", "gauge", "Last successful probe.", last_ready},
         {"regvisor_proxy_listening", "gauge", "1 when both proxy ports accept connections.", proxy_listening},
         {"regvisor_proxy_restarts_total", "counter", "Restarts of the proxy by the supervisor.", proxy_restarts},
+        {"regvisor_image_tags", "gauge", "Tags in the registry's storage at the last signature census.",
+         image_tags},
+        {"regvisor_image_tags_signed", "gauge",
+         "Tags with a signature podman accepts (trusted key, digest, name) at the last census.",
+         image_tags_signed},
+        {"regvisor_image_tags_unsigned", "gauge", "Tags a verified pull refuses, at the last census.",
+         image_tags_unsigned},
+        {"regvisor_image_census_timestamp_seconds", "gauge", "When the last signature census ended (0: none yet).",
+         census_time},
 };
 
 /* regvisor gc: its window now, and what its last run did (GC_STATUS_PATH,

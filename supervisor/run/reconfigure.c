@@ -45,6 +45,8 @@ static void reconf_finish(Supervisor *s, bool ok, const char *message) {
                 log_warning("cannot write %s: %s; `regvisor reload` will not learn this outcome",
                             s->reload_status_path, strerror(-r));
         notify_reloaded(s, ok, message);
+        if (ok)
+                census_now(s); /* new keys or names change the verdicts */
         if (s->reload_again) {
                 s->reload_again = false;
                 reconf_start(s);

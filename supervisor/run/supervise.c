@@ -45,6 +45,7 @@ static int identities_take(Supervisor *s) {
                 return log_error_errno(-ESRCH, "service user %s does not exist: run `regvisor provision`",
                                        s->config.service_user);
         s->uid = pw->pw_uid;
+        s->gid = pw->pw_gid;
 
         gr = getgrnam(s->config.proxy_user);
         if (gr && setgroups(1, &gr->gr_gid) < 0)
@@ -130,6 +131,7 @@ void supervisor_done(Supervisor *s) {
         /* Leaving on an error path: do not orphan the proxy. */
         proxy_child_end(s);
         sigstore_child_end(s);
+        census_end(s);
         proxy_metrics_unmap(s->metrics);
         if (s->metrics_fd >= 0)
                 (void) close(s->metrics_fd);
@@ -155,6 +157,7 @@ int supervisor_run(const char *config_path, Config *config) {
                 .config = *config,
                 .state = SUP_STARTING,
                 .metrics_fd = -1,
+                .census_fd = -1,
                 .report_pipe = {-1, -1},
         };
         int r;
@@ -178,6 +181,7 @@ int supervisor_run(const char *config_path, Config *config) {
         if (r < 0)
                 goto out;
         reconf_setup(&s);
+        census_start(&s);
         readiness_update_hosts(&s);
         r = sigstore_child_spawn(&s);
         if (r >= 0)

@@ -13,6 +13,7 @@
  *   proxy-child.c   `regvisor proxy` as a child: spawn, restart, signals
  *   sigstore-child.c  `regvisor sigstore` as a child: spawn, restart, stop
  *   child.c         what both children share: the fork, the restart delay
+ *   census.c        the signed-image census for /metrics, as a child
  *   reconfigure.c   SIGHUP: the all-or-nothing reload and its outcome
  *   notify.c        sd_notify: READY, STOPPING, RELOADING and STATUS
  *   pages.c, certs.c  what /livez, /readyz and /metrics answer
@@ -45,6 +46,7 @@ typedef struct Supervisor {
         const char *reload_status_path; /* RELOAD_STATUS_PATH; a test's own file */
         Config config;
         uid_t uid; /* the service user's */
+        gid_t gid; /* its primary group: reads the storage and the signature store */
 
         sd_event *event;
         sd_bus *system_bus;
@@ -120,6 +122,15 @@ typedef struct Supervisor {
         int maintenance;        /* the MaintenanceMode last seen */
         bool registry_readonly; /* the read-only variable is set in the user manager */
         bool registry_restart;  /* at start: restart, not start (maintenance_start()) */
+
+        /* The signed-image census (census.c) and its last counts. */
+        sd_event_source *census_timer, *census_io, *census_child, *census_kill_timer;
+        pid_t census_pid;
+        int census_fd;
+        char census_buf[4096];
+        size_t census_len;
+        unsigned long long census_tags, census_signed, census_unsigned;
+        time_t census_wall; /* 0: not counted yet */
 } Supervisor;
 
 static inline uint64_t now_usec(void) {
@@ -195,6 +206,13 @@ void child_exited(Supervisor *s, const char *event, const char *what, const sigi
 int sigstore_child_spawn(Supervisor *s);
 void sigstore_child_stop(Supervisor *s);
 void sigstore_child_end(Supervisor *s);
+
+/* census.c: the signed-image census as a child of health: 15 s after
+ * start, then every 10 minutes (census_start), at once after a reload
+ * (census_now); end: the child killed and reaped. */
+void census_start(Supervisor *s);
+void census_now(Supervisor *s);
+void census_end(Supervisor *s);
 
 /* reconfigure.c: the report pipe and the last outcome's SEQ. Failing to
  * set up is a warning: reloads then time out. */

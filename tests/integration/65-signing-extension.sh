@@ -10,7 +10,10 @@
 #     their signatures through PUT /extensions/...: seen in the store's
 #     directory and through GET on 443, and nothing in the client's default
 #     lookaside (/var/lib/containers/sigstore);
-#   - `podman pull` over 443 verifies them; an unsigned image is refused;
+#   - `podman pull` over 443 verifies them; an unsigned image is refused,
+#     and so is one whose signature is for another digest; `regvisor
+#     health` (image-signatures) names both and counts them in --metrics,
+#     and so does the census of `regvisor run` on its /metrics;
 #   - a PUT on 443 gets 403 and the store's directory does not change;
 #   - a store killed is restarted by `regvisor run`;
 #   - the control, what the code before this change did: the same proxy
@@ -70,6 +73,9 @@ digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/sign
 	fail "skopeo inspect of $PULL/signed:1 failed"
 n=$(th sh -c "ls $STORE/v1/test+signed/sha256-${digest#sha256:}/ | wc -l")
 assert_eq "$n" 1 "signature files for test/signed@$digest in $STORE"
+# The unit's UMask=0077 must not leak into the store: its group reads it.
+assert_eq "$(th sh -c "stat -c %a $STORE/v1 $STORE/v1/test+signed/sha256-${digest#sha256:}/* | tr '\n' ' '")" \
+	"750 640 " "modes of the store's v1 directory and a signature"
 assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET through 443 lists it"
 th test ! -e "$LOCAL_LOOKASIDE" || fail "a signature went to the client's local lookaside $LOCAL_LOOKASIDE"
 
@@ -113,6 +119,48 @@ assert_eq "$code" 403 "DELETE on 4443"
 code=$(th curl -s -m 10 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://registry.test/extensions/v2/Bad/signatures/$digest")
 assert_eq "$code" 403 "an invalid name below /extensions/"
 assert_eq "$(count_store)" "$before" "files in the store after the refusals"
+
+step "a signature for another digest: stored on 4443, refused by podman, named by health"
+# test/unsigned2:1 is another image (the same archive as a Docker schema 2
+# manifest). Its signature is a true one by the trusted key, for its name,
+# but of test/signed:1's manifest: only the digest is wrong.
+out=$(th skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" "docker://$PUSH/unsigned2:1" 2>&1) ||
+	fail "push: $out"
+u2digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/unsigned2:1")
+[[ $u2digest != "$digest" ]] || fail "unsigned2:1 has the digest of signed:1"
+th sh -c "skopeo inspect --raw docker://$PULL/signed:1 > /var/tmp/signed.manifest"
+th env GNUPGHOME="$SIGNER" skopeo standalone-sign -o /var/tmp/other-digest.sig /var/tmp/signed.manifest \
+	"$PUSH/unsigned2:1" "$fpr" || fail "skopeo standalone-sign failed"
+sig=$(th base64 -w0 /var/tmp/other-digest.sig)
+body='{"schemaVersion":2,"name":"'$u2digest'@f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0","type":"atomic","content":"'$sig'"}'
+code=$(th curl -s -m 10 --cacert "$CA" $MTLS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+	--data-binary "$body" "https://registry.test:4443/extensions/v2/test/unsigned2/signatures/$u2digest")
+assert_eq "$code" 201 "PUT of a signature for another digest on 4443"
+assert_eq "$(sigs_443 test/unsigned2 "$u2digest")" 1 "GET lists the misplaced signature"
+out=$(th podman pull -q "$PULL/unsigned2:1" 2>&1) && fail "podman pulled an image whose signature is for another digest: $out"
+case $out in *"no signature exists"*) fail "podman did not see the misplaced signature: $out" ;; esac
+echo "# podman refused it: $out"
+rc=0
+out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
+assert_contains "$out" "2 of 4 tags carry no valid signature by a trusted key"
+assert_contains "$out" "test/unsigned:1 (no signature)"
+assert_contains "$out" "test/unsigned2:1 (signed for another digest)"
+m=$(th "$REGVISOR" health --config "$CONF" --check image-signatures --metrics 2>&1) || true
+assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="signed_tags"} 2'
+assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="unsigned_tags"} 2'
+
+step "/metrics of regvisor run: after a reload, the census counts 2 signed of 4 tags"
+census_counted() {
+	local m
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
+		return 1
+	[[ $m == *'regvisor_image_tags{} 4'* && $m == *'regvisor_image_tags_signed{} 2'* &&
+		$m == *'regvisor_image_tags_unsigned{} 2'* ]]
+}
+th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
+wait_until 90 census_counted || fail "/metrics has no census of 4 tags, 2 signed"
+journal_events census | grep -q "2 of 4 stored tags carry a valid signature" || fail "no census event in the journal"
 
 step "the store killed: regvisor run restarts it, and pulls work again"
 th kill -KILL "$pid"

@@ -3,6 +3,9 @@
  * signkeys_read() against real keys made by gpg (batch mode, in a temporary
  * GNUPGHOME): public exports pass, whatever their form; secret keys,
  * expired keys, garbage and missing files are refused with a message.
+ * sigverify against real simple signatures made by gpg --sign: one by the
+ * trusted key passes, one by another key, for another digest, tag,
+ * repository or registry does not; and the payload rules alone.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -16,10 +19,22 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "signkeys.h"
+#include "sigverify.h"
 
 static char dir[] = "/tmp/test-signkeys.XXXXXX";
+
+#define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define OTHER_DIGEST "sha256:1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+/* What podman push --sign-by registry.test:4443/test/app:v1 signs. */
+#define PAYLOAD                                                                                            \
+        "{\"critical\":{\"identity\":{\"docker-reference\":\"registry.test:4443/test/app:v1\"},"            \
+        "\"image\":{\"docker-manifest-digest\":\"" DIGEST "\"},\"type\":\"atomic container signature\"},"    \
+        "\"optional\":{\"creator\":\"test\"}}"
+
+static const char *const names[] = {"registry.test", "2001:db8::1", NULL};
 static char fpr_one[64], fpr_two[64];
 
 /* Runs the shell command fmt in dir with GNUPGHOME=dir/home; 0 on success. */
@@ -67,6 +82,10 @@ static int setup(void **state) {
                "gpg --batch --pinentry-mode loopback --passphrase '' --armor --export-secret-keys one@test "
                "> secret.asc && "
                "echo 'not a key' > garbage.asc && : > empty.asc && "
+               "gpg --batch --passphrase '' --quick-gen-key 'Two <two@test>' ed25519 sign never && "
+               "printf '%%s' '" PAYLOAD "' > payload.json && "
+               "gpg --batch -u one@test --output good.sig --sign payload.json && "
+               "gpg --batch -u two@test --output other-key.sig --sign payload.json && "
                "gpgconf --kill all") != 0)
                 return -1;
         read_fpr("one.fpr", fpr_one);
@@ -153,6 +172,74 @@ static void test_missing_file(void **state) {
         assert_non_null(strstr(error, "missing.asc"));
 }
 
+static void read_sig(const char *file, char **data, size_t *size) {
+        _cleanup_free_ char *path = NULL;
+
+        assert_true(asprintf(&path, "%s/%s", dir, file) >= 0);
+        assert_int_equal(read_file(path, 65536, data, size), 0);
+}
+
+static const char *verify(const char *file, const char *repository, const char *tag, const char *digest) {
+        _cleanup_(sigverify_freep) SigVerifier *v = NULL;
+        _cleanup_(signkeys_done) SignKeys k = {};
+        _cleanup_free_ char *error = NULL, *sig = NULL;
+        const char *why = NULL;
+        size_t size;
+        int r;
+
+        assert_int_equal(read_keys("one.asc", &k, &error), 0);
+        assert_int_equal(sigverify_new(&k, &v, &error), 0);
+        read_sig(file, &sig, &size);
+        r = sigverify_check(v, (const uint8_t *) sig, size, repository, tag, digest, names, &why);
+        assert_int_equal(r, why ? 1 : 0);
+        return why;
+}
+
+static void test_verify_signature(void **state) {
+        assert_null(verify("good.sig", "test/app", "v1", DIGEST));
+        assert_null(verify("good.sig", "test/app", NULL, DIGEST));
+        assert_string_equal(verify("other-key.sig", "test/app", "v1", DIGEST), "signed by an untrusted key");
+        assert_string_equal(verify("good.sig", "test/app", "v1", OTHER_DIGEST), "signed for another digest");
+        assert_string_equal(verify("good.sig", "test/app", "v2", DIGEST), "signed for another tag");
+        assert_string_equal(verify("good.sig", "test/other", "v1", DIGEST), "signed for another repository");
+        assert_string_equal(verify("payload.json", "test/app", "v1", DIGEST), "not an OpenPGP signed message");
+}
+
+static const char *payload(const char *ref, const char *type, const char *digest) {
+        static char buf[1024];
+        const char *why = NULL;
+        int r;
+
+        (void) snprintf(buf, sizeof buf,
+                        "{\"critical\":{\"identity\":{\"docker-reference\":\"%s\"},"
+                        "\"image\":{\"docker-manifest-digest\":\"%s\"},\"type\":\"%s\"}}",
+                        ref, digest, type);
+        r = sigverify_payload(buf, strlen(buf), "test/app", "v1", DIGEST, names, &why);
+        assert_int_equal(r, why ? 1 : 0);
+        return why;
+}
+
+static void test_payload_rules(void **state) {
+        const char *t = "atomic container signature";
+
+        assert_null(payload("registry.test/test/app:v1", t, DIGEST));
+        assert_null(payload("REGISTRY.test:4443/test/app", t, DIGEST));
+        assert_null(payload("[2001:db8::1]:4443/test/app:v1", t, DIGEST));
+        assert_null(payload("registry.test/test/app@" DIGEST, t, DIGEST));
+        assert_string_equal(payload("registry.test/test/app@" OTHER_DIGEST, t, DIGEST), "signed for another digest");
+        assert_string_equal(payload("evil.test/test/app:v1", t, DIGEST), "signed for another registry");
+        assert_string_equal(payload("registry.test.evil/test/app:v1", t, DIGEST), "signed for another registry");
+        assert_string_equal(payload("test/app:v1", t, DIGEST), "signed for another registry");
+        assert_string_equal(payload("registry.test/test/app/x:v1", t, DIGEST), "signed for another repository");
+        assert_string_equal(payload("registry.test/test/ap:v1", t, DIGEST), "signed for another repository");
+        assert_string_equal(payload("registry.test/test/app:v1", "other", DIGEST), "not a container signature");
+        assert_string_equal(payload("registry.test/test/app:v1", t, OTHER_DIGEST), "signed for another digest");
+        assert_int_equal(sigverify_payload("{}", 2, "test/app", "v1", DIGEST, names, &(const char *){NULL}), 1);
+        assert_int_equal(sigverify_payload("{\"critical\":1} x", 17, "test/app", "v1", DIGEST, names,
+                                           &(const char *){NULL}),
+                         1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_public_armored_and_binary),
@@ -160,6 +247,8 @@ int main(void) {
                 cmocka_unit_test(test_secret_key_refused),
                 cmocka_unit_test(test_not_keys_refused),
                 cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_verify_signature),
+                cmocka_unit_test(test_payload_rules),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

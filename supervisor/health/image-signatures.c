@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image-signatures.h"
+#include "macro.h"
+#include "paths.h"
+#include "sigcheck.h"
+#include "sigfs.h"
+#include "signkeys.h"
+#include "sigverify.h"
+
+#define REPOSITORIES_DIR "docker/registry/v2/repositories"
+/* Repository names nest ("app/tools/x"); deeper than this is no registry's. */
+#define REPOSITORY_DEPTH_MAX 16
+/* A tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} (the distribution spec). */
+#define TAG_MAX 128
+/* How many tags the WARNING names before "and N more". */
+#define REASON_TAGS 5
+
+typedef struct {
+        StoredTag *tags;
+        size_t n;
+} TagList;
+
+static bool tag_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > TAG_MAX || s[0] == '.' || s[0] == '-')
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+void stored_tags_free(StoredTag *t, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(t[i].repository);
+                free(t[i].tag);
+        }
+        free(t);
+}
+
+static void tag_list_done(TagList *l) {
+        stored_tags_free(l->tags, l->n);
+        *l = (TagList){};
+}
+
+static int open_dir_at(int dirfd, const char *name) {
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/* Reads <tag>/current/link below tags_fd: "sha256:<hex>", nothing else. */
+static int read_link(int tags_fd, const char *tag, char digest[static 72]) {
+        _cleanup_free_ char *rel = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char buf[80];
+        ssize_t n;
+
+        if (asprintf(&rel, "%s/current/link", tag) < 0) {
+                rel = NULL;
+                return -ENOMEM;
+        }
+        fd = openat(tags_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        n = read(fd, buf, sizeof buf);
+        if (n < 0)
+                return negative_errno();
+        if (!sigcheck_digest(buf, (size_t) n))
+                return -EBADMSG;
+        memcpy(digest, buf, (size_t) n);
+        digest[n] = '\0';
+        return 0;
+}
+
+static int tag_add(TagList *l, const char *repository, const char *tag, const char *digest) {
+        StoredTag *t;
+
+        if (l->n >= STORED_TAGS_MAX)
+                return -E2BIG;
+        t = reallocarray(l->tags, l->n + 1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        l->tags = t;
+        t = &l->tags[l->n];
+        *t = (StoredTag){.verdict = TAG_NOT_CHECKED, .why = "not checked before the deadline"};
+        t->repository = strdup(repository);
+        t->tag = strdup(tag);
+        if (!t->repository || !t->tag) {
+                free(t->repository);
+                free(t->tag);
+                return -ENOMEM;
+        }
+        (void) snprintf(t->digest, sizeof t->digest, "%s", digest);
+        l->n++;
+        return 0;
+}
+
+/* The tags of one repository (repo_fd holds _manifests). */
+static int list_repository_tags(int repo_fd, const char *repository, TagList *l) {
+        _cleanup_close_ int tags_fd = open_dir_at(repo_fd, "_manifests/tags");
+        DIR *d;
+        struct dirent *de;
+        char digest[72];
+        int r = 0;
+
+        if (tags_fd == -ENOENT)
+                return 0;
+        if (tags_fd < 0)
+                return tags_fd;
+        d = fdopendir(tags_fd);
+        if (!d)
+                return negative_errno();
+        tags_fd = -EBADF; /* the DIR's now */
+        while (r >= 0 && (de = readdir(d))) {
+                if (!tag_valid(de->d_name))
+                        continue;
+                /* A tag deleted through the API has no current/link. */
+                if (read_link(dirfd(d), de->d_name, digest) < 0)
+                        continue;
+                r = tag_add(l, repository, de->d_name, digest);
+        }
+        (void) closedir(d);
+        return r;
+}
+
+/* Every repository at or below dir_fd, whose name is prefix ("" at the top). */
+static int walk_repositories(int dir_fd, const char *prefix, unsigned depth, TagList *l) {
+        DIR *d;
+        struct dirent *de;
+        int r = 0, fd = dup(dir_fd);
+
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                r = negative_errno();
+                (void) close(fd);
+                return r;
+        }
+        while (r >= 0 && (de = readdir(d))) {
+                _cleanup_free_ char *name = NULL;
+                _cleanup_close_ int sub = -EBADF;
+
+                if (de->d_name[0] == '_' || de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&name, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name) < 0) {
+                        name = NULL;
+                        r = -ENOMEM;
+                        break;
+                }
+                if (!sigcheck_repository(name, strlen(name)))
+                        continue;
+                sub = open_dir_at(dirfd(d), de->d_name);
+                if (sub < 0)
+                        continue;
+                r = list_repository_tags(sub, name, l);
+                if (r >= 0 && depth < REPOSITORY_DEPTH_MAX)
+                        r = walk_repositories(sub, name, depth + 1, l);
+        }
+        (void) closedir(d);
+        return r;
+}
+
+static int tag_cmp(const void *a, const void *b) {
+        const StoredTag *x = a, *y = b;
+        int c = strcmp(x->repository, y->repository);
+        return c ? c : strcmp(x->tag, y->tag);
+}
+
+int stored_tags_list(const char *storage, StoredTag **ret, size_t *ret_n) {
+        _cleanup_close_ int top = -EBADF, repos = -EBADF;
+        _cleanup_(tag_list_done) TagList l = {};
+        int r;
+
+        top = open(storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (top < 0)
+                return negative_errno();
+        repos = openat(top, REPOSITORIES_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (repos < 0 && errno != ENOENT)
+                return negative_errno();
+        if (repos >= 0) {
+                r = walk_repositories(repos, "", 0, &l);
+                if (r < 0)
+                        return r;
+        }
+        if (l.n > 0)
+                qsort(l.tags, l.n, sizeof *l.tags, tag_cmp);
+        *ret = TAKE_PTR(l.tags);
+        *ret_n = l.n;
+        l.n = 0;
+        return 0;
+}
+
+/* The verdict on one tag: any stored signature of its digest that
+ * verifies makes it signed. */
+static int judge_tag(StoredTag *t, int store_fd, SigVerifier *v, const char *const *names) {
+        SigEntry *entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_fd < 0 ? 0
+                         : sigfs_list(store_fd, t->repository, strlen(t->repository), t->digest, &entries, &n);
+        if (r < 0)
+                return r;
+        t->verdict = TAG_UNSIGNED;
+        t->why = "no signature";
+        for (size_t i = 0; i < n; i++) {
+                const char *why = NULL;
+
+                r = sigverify_check(v, entries[i].content, entries[i].content_len, t->repository, t->tag,
+                                    t->digest, names, &why);
+                if (r < 0)
+                        break;
+                if (r == 0) {
+                        t->verdict = TAG_SIGNED;
+                        t->why = NULL;
+                        break;
+                }
+                t->verdict = TAG_BAD_SIGNATURE;
+                t->why = why;
+        }
+        sig_entries_free(entries, n);
+        return r < 0 ? r : 0;
+}
+
+/* "app/x:v1 (no signature), tools/y:2 (signed by an untrusted key) and 3 more" */
+static char *unsigned_tags_text(const StoredTag *t, size_t n) {
+        char *buf = NULL;
+        size_t size = 0, named = 0, more = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (t[i].verdict == TAG_SIGNED || t[i].verdict == TAG_NOT_CHECKED)
+                        continue;
+                if (named++ < REASON_TAGS)
+                        fprintf(f, "%s%s:%s (%s)", named > 1 ? ", " : "", t[i].repository, t[i].tag, t[i].why);
+                else
+                        more++;
+        }
+        if (more > 0)
+                fprintf(f, " and %zu more", more);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* The store's v1 directory, read-only; -ENOENT before anything was stored. */
+static int open_store(void) {
+        _cleanup_close_ int dir = open(SIGSTORE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (dir < 0)
+                return negative_errno();
+        return open_dir_at(dir, "v1");
+}
+
+typedef struct {
+        StoredTag *tags;
+        size_t n;
+        SignKeys keys;
+        SigVerifier *verifier;
+        int store_fd;
+} Census;
+
+static void census_done(Census *c) {
+        stored_tags_free(c->tags, c->n);
+        signkeys_done(&c->keys);
+        sigverify_free(c->verifier);
+        if (c->store_fd >= 0)
+                (void) close(c->store_fd);
+}
+
+static int report(HealthResult *r, const Census *c, size_t counts[static _TAG_VERDICT_MAX]) {
+        _cleanup_free_ char *list = NULL;
+        size_t bad = counts[TAG_UNSIGNED] + counts[TAG_BAD_SIGNATURE];
+
+        health_add_perf(r, "tags", (double) c->n, "", NULL, NULL);
+        health_add_perf(r, "signed_tags", (double) counts[TAG_SIGNED], "", NULL, NULL);
+        health_add_perf(r, "unsigned_tags", (double) bad, "", "0", NULL);
+        if (bad > 0) {
+                list = unsigned_tags_text(c->tags, c->n);
+                if (!list)
+                        return -ENOMEM;
+                return health_set(r, HEALTH_WARNING, "%zu of %zu tags carry no valid signature by a trusted key: %s",
+                                  bad, c->n, list);
+        }
+        if (counts[TAG_NOT_CHECKED] > 0)
+                return health_set(r, HEALTH_UNKNOWN, "%zu of %zu tags checked (all signed) before the deadline",
+                                  counts[TAG_SIGNED], c->n);
+        return health_set(r, HEALTH_OK, "%zu of %zu tags carry a valid signature by a trusted key",
+                          counts[TAG_SIGNED], c->n);
+}
+
+int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
+        const Config *cfg = ctx->config;
+        _cleanup_(census_done) Census c = {.store_fd = -EBADF};
+        _cleanup_free_ char *error = NULL;
+        const char *names[CONFIG_MAX_SERVER_NAMES + 1] = {};
+        size_t counts[_TAG_VERDICT_MAX] = {};
+        int e;
+
+        if (cfg->signing_mode != SIGNING_GPG)
+                return health_set(r, HEALTH_OK, "[signing] mode is sigstore: podman verifies those signatures "
+                                                "itself; the store holds none to count");
+        e = stored_tags_list(cfg->storage, &c.tags, &c.n);
+        if (e < 0)
+                return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage, strerror(-e));
+        if (c.n == 0)
+                return health_set(r, HEALTH_OK, "no tags stored yet");
+        if (!cfg->signing_keys)
+                return health_set(r, HEALTH_WARNING,
+                                  "%zu tags stored but [signing] keys is not set: the policy refuses every pull",
+                                  c.n);
+        e = signkeys_read(SIGNING_KEYS_PATH, &c.keys, &error);
+        if (e < 0)
+                return health_set(r, HEALTH_CRITICAL, "%s", error ? error : strerror(-e));
+        e = sigverify_new(&c.keys, &c.verifier, &error);
+        if (e < 0)
+                return health_set(r, HEALTH_UNKNOWN, "cannot verify signatures: %s",
+                                  error ? error : strerror(-e));
+        c.store_fd = open_store();
+        if (c.store_fd < 0 && c.store_fd != -ENOENT)
+                return health_set(r, HEALTH_CRITICAL, "signature store %s: %s", SIGSTORE_DIR,
+                                  strerror(-c.store_fd));
+        for (unsigned i = 0; i < cfg->n_server_names; i++)
+                names[i] = cfg->servers[i].name;
+
+        for (size_t i = 0; i < c.n; i++) {
+                if (health_now_usec() >= ctx->deadline_usec)
+                        break;
+                e = judge_tag(&c.tags[i], c.store_fd, c.verifier, names);
+                if (e < 0)
+                        return health_set(r, HEALTH_UNKNOWN, "checking %s:%s: %s", c.tags[i].repository,
+                                          c.tags[i].tag, strerror(-e));
+        }
+        for (size_t i = 0; i < c.n; i++)
+                counts[c.tags[i].verdict]++;
+        return report(r, &c, counts);
+}
