@@ -13,7 +13,7 @@
 # The checks that must pass on a provisioned host with the registry up, and
 # the proxy's, which cannot until `regvisor run` starts the proxy (issue 4).
 HOST_CHECKS="linger user-manager registry-unit registry-container registry-http registry-storage podman-state
-	cert-server-ca cert-server cert-client-ca cert-clients"
+	cert-server-ca cert-server cert-client-ca cert-clients crl"
 PROXY_CHECKS="proxy-pull-tls proxy-push-tls proxy-pull-refuses-write proxy-push-requires-cert"
 
 # health [ARGS]: regvisor health in the guest; stdout in $HOUT, exit status
@@ -120,7 +120,7 @@ done
 assert_contains "$(line_of proxy-pull-tls)" "nothing listens on 127.0.0.1:443"
 assert_eq "$HRC" 2 "exit status with the proxy down"
 first=$(head -n 1 <<<"$HOUT")
-assert_contains "$first" "REGVISOR CRITICAL - critical: proxy-pull-tls, proxy-push-tls, proxy-pull-refuses-write, proxy-push-requires-cert (11 of 15 ok)|"
+assert_contains "$first" "REGVISOR CRITICAL - critical: proxy-pull-tls, proxy-push-tls, proxy-pull-refuses-write, proxy-push-requires-cert (12 of 16 ok)|"
 for p in "registry_response=" "storage_free=" ";20:;10:" "server_cert_days=" ";30:;7:" "server_ca_days=" "client_cert_min_days="; do
 	assert_contains "${first#*|}" "$p" "perfdata"
 done
@@ -134,7 +134,7 @@ for c in $HOST_CHECKS; do
 done
 health --config "$CONF" "${args[@]}"
 assert_eq "$HRC" 0 "exit status of the host checks"
-assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR OK - 11 checks ok|"
+assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR OK - 12 checks ok|"
 
 step "--json: one document, the same states"
 health --config "$CONF" --json
@@ -142,7 +142,7 @@ assert_eq "$HRC" 2 "--json exit status"
 jq -e . >/dev/null <<<"$HOUT" || fail "--json output does not parse"
 assert_eq "$(jq -r '.state' <<<"$HOUT")" CRITICAL ".state"
 assert_eq "$(jq -r '.exit_status' <<<"$HOUT")" 2 ".exit_status"
-assert_eq "$(jq -r '.checks | length' <<<"$HOUT")" 15 "number of checks"
+assert_eq "$(jq -r '.checks | length' <<<"$HOUT")" 16 "number of checks"
 assert_eq "$(jq -r '.checks[] | select(.name == "registry-http") | .state' <<<"$HOUT")" OK "registry-http in JSON"
 assert_eq "$(jq -r '[.checks[] | select(.state == "OK")] | length' <<<"$HOUT")" 11 "OK checks in JSON"
 assert_eq "$(jq -r '.checks[] | select(.name == "cert-server") | .certificates[0].name' <<<"$HOUT")" server \
@@ -164,7 +164,7 @@ on_failure journalctl -u standin-proxy --no-pager -n 30
 standin nginx
 health --config "$CONF"
 assert_eq "$HRC" 0 "exit status with everything up"
-assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR OK - 15 checks ok|"
+assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR OK - 16 checks ok|"
 assert_contains "$(line_of proxy-pull-tls)" "certificate verified against the server CA"
 assert_contains "$(line_of proxy-pull-refuses-write)" "PUT /v2/ answered 403"
 assert_contains "$(line_of proxy-push-requires-cert)" "GET /v2/ answered 400"
@@ -186,7 +186,7 @@ assert_contains "$HOUT" "server_cert_days=10;30:;7:"
 # reloaded after a renewal serves.
 assert_state proxy-pull-tls WARNING
 assert_contains "$(line_of proxy-pull-tls)" "serves a certificate other than /etc/registry/certs/registry.crt"
-assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR WARNING - warning: cert-server, proxy-pull-tls, proxy-push-tls (12 of 15 ok)|"
+assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR WARNING - warning: cert-server, proxy-pull-tls, proxy-push-tls (13 of 16 ok)|"
 health --config "$CONF" --check cert-server
 assert_eq "$HRC" 1 "exit status of cert-server alone"
 assert_contains "$(head -n 1 <<<"$HOUT")" "REGVISOR WARNING - warning: cert-server (0 of 1 ok)|server_cert_days=10;30:;7:"

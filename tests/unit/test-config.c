@@ -447,6 +447,7 @@ static const char *const documented_keys[] = {
         "healthy_reset", "probe_interval", "probe_timeout", "unhealthy_after", "stop_timeout",
         "storage_warn", "storage_crit", "cert_warn_days", "cert_crit_days",
         "listen",      "allow_remote",
+        "renew_before", "check_interval", "server_validity", "crl_validity",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the
