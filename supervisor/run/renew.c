@@ -55,6 +55,10 @@ static void renew_check(Supervisor *s, bool reload) {
                 certs_load(s);
 }
 
+void renew_before_reload(Supervisor *s) {
+        renew_check(s, false);
+}
+
 static int on_renew_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Supervisor *s = userdata;
 

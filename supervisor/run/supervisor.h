@@ -212,6 +212,11 @@ void certs_clear(Supervisor *s);
  * [pki] check_interval, reloading the proxy after a renewal. */
 void renew_setup(Supervisor *s);
 void renew_done(Supervisor *s);
+/* A reload is about to tell the proxy: renew what the new configuration
+ * makes due now, so that one reload carries both. The proxy keeps one
+ * draining generation; a second reload right after the first would end the
+ * connections of the oldest. */
+void renew_before_reload(Supervisor *s);
 
 /* pages.c: a StatusRender for status_server_new(), userdata a Supervisor. */
 int pages_render(StatusEndpoint which, FILE *out, void *userdata);

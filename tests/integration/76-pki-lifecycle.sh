@@ -11,8 +11,9 @@
 #     configuration decides what "soon" is, nothing waits for days); within
 #     a few seconds of `systemctl reload` the supervisor renews them, the
 #     proxy serves the new serial (openssl s_client), the CRL numbers went
-#     up, a TLS connection opened before the renewal (its request half sent)
-#     completes on the old worker, and a push still works;
+#     up, a TLS connection opened before the renewal (a layer's download,
+#     held after 64 KiB) completes intact on the old worker, and a push
+#     still works;
 #   - short validity: server_validity and crl_validity of 40 s; after one
 #     `pki renew --server`, the served serial changes again by itself
 #     (renewed 20 s before its end), with no command;
@@ -129,31 +130,31 @@ assert_eq "${S1,,}" "$(jq -r '.certificates[] | select(.name=="server") | .seria
 	"served serial and pki list's"
 N_SRV=$(jq -r '.crls[] | select(.name=="server-ca-crl") | .number' <<<"$J")
 N_CLI=$(jq -r '.crls[] | select(.name=="client-ca-crl") | .number' <<<"$J")
-# A connection opened before the renewal, its request half sent.
+# A connection opened before the renewal, in the middle of a response: the
+# largest layer of test/renew:1, read 64 KiB then held until the renewal.
+LAYER=$(th curl -s -m 10 --cacert "$C/ca/ca.crt" \
+	-H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+	https://registry.test/v2/test/renew/manifests/1 | jq -r '.layers | max_by(.size) | .digest')
+[[ $LAYER == sha256:* ]] || fail "no layer in test/renew:1"
 PY='
-import os, socket, ssl, time
+import hashlib, os, socket, ssl, sys, time
 ctx = ssl.create_default_context(cafile="/etc/registry/certs/ca/ca.crt")
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=120), server_hostname="registry.test")
-# In two writes: the second is read on its own, never left behind the
-# last record of the handshake.
-s.sendall(b"GET /v2/ HTTP/1.1\r\n")
-time.sleep(1)
-s.sendall(b"Host: registry.test\r\n")
-time.sleep(1)
+s.sendall(b"GET /v2/test/renew/blobs/" + sys.argv[1].encode() + b" HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n")
+data = s.recv(65536)
 open("/root/pending.up", "w").close()
 deadline = time.time() + 120
 while not os.path.exists("/root/pending.go") and time.time() < deadline:
     time.sleep(0.1)
-s.sendall(b"Connection: close\r\n\r\n")
-data = b""
 while True:
     d = s.recv(65536)
     if not d:
         break
     data += d
-print(data.split(b"\r\n")[0].decode())
+head, _, body = data.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode(), "sha256:" + hashlib.sha256(body).hexdigest(), len(body))
 '
-th python3 -c "$PY" >"$TEST_TMP/pending.out" 2>&1 &
+th python3 -c "$PY" "$LAYER" >"$TEST_TMP/pending.out" 2>&1 &
 PENDING=$!
 on_exit kill "$PENDING"
 wait_until 20 th test -e /root/pending.up || fail "the pending connection did not open"
@@ -177,7 +178,8 @@ assert_contains "$events" "client CA's CRL"
 step "the connection opened before the renewal completes"
 th touch /root/pending.go
 wait "$PENDING" || fail "the pending connection failed: $(cat "$TEST_TMP/pending.out")"
-assert_contains "$(cat "$TEST_TMP/pending.out")" "HTTP/1.1 200"
+cat "$TEST_TMP/pending.out" | sed 's/^/#   /'
+assert_contains "$(cat "$TEST_TMP/pending.out")" "HTTP/1.1 200 OK $LAYER"
 step "a push after the renewal"
 push 4
 sleep_check=$(json | jq -r '.certificates[] | select(.name=="server") | .serial')
