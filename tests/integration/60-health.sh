@@ -124,7 +124,7 @@ assert_contains "$first" "REGVISOR CRITICAL - critical: proxy-pull-tls, proxy-pu
 for p in "registry_response=" "storage_free=" ";20:;10:" "server_cert_days=" ";30:;7:" "server_ca_days=" "client_cert_min_days="; do
 	assert_contains "${first#*|}" "$p" "perfdata"
 done
-assert_eq "$(wc -l <<<"$HOUT")" 16 "output lines"
+assert_eq "$(wc -l <<<"$HOUT")" 17 "output lines"
 assert_contains "$(line_of registry-container)" "$REGISTRY_DIGEST"
 
 step "the host checks alone: exit 0 (--check, one monitoring service per check)"
@@ -144,7 +144,7 @@ assert_eq "$(jq -r '.state' <<<"$HOUT")" CRITICAL ".state"
 assert_eq "$(jq -r '.exit_status' <<<"$HOUT")" 2 ".exit_status"
 assert_eq "$(jq -r '.checks | length' <<<"$HOUT")" 16 "number of checks"
 assert_eq "$(jq -r '.checks[] | select(.name == "registry-http") | .state' <<<"$HOUT")" OK "registry-http in JSON"
-assert_eq "$(jq -r '[.checks[] | select(.state == "OK")] | length' <<<"$HOUT")" 11 "OK checks in JSON"
+assert_eq "$(jq -r '[.checks[] | select(.state == "OK")] | length' <<<"$HOUT")" 12 "OK checks in JSON"
 assert_eq "$(jq -r '.checks[] | select(.name == "cert-server") | .certificates[0].name' <<<"$HOUT")" server \
 	"certificate name"
 /usr/bin/python3 -m json.tool >/dev/null <<<"$HOUT" || fail "python3 -m json.tool refuses the --json output"
