@@ -245,6 +245,15 @@ static const ConfigKey config_keys[] = {
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
         {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},
+
+        /* [pki]: what `regvisor run` renews by itself (the server
+         * certificate and both CRLs), and when. A validity of 0 is [tls]
+         * cert_days; seconds exist for tests, which cannot wait for days. */
+        {"pki", "renew_before", parse_duration, FIELD(pki_renew_before, unsigned), "720h", 60, 3650U * 86400, 0},
+        {"pki", "check_interval", parse_duration, FIELD(pki_check_interval, unsigned), "1h", 1, 86400, 0},
+        {"pki", "server_validity", parse_duration, FIELD(pki_server_validity, unsigned), "0", 0,
+         36500U * 86400, 0},
+        {"pki", "crl_validity", parse_duration, FIELD(pki_crl_validity, unsigned), "0", 0, 36500U * 86400, 0},
 };
 
 #define N_KEYS ELEMENTSOF(config_keys)

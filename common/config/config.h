@@ -144,7 +144,28 @@ typedef struct {
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;
+
+        /* [pki], all in seconds */
+        unsigned pki_renew_before;    /* renew the server certificate and the CRLs this early */
+        unsigned pki_check_interval;  /* `regvisor run` looks this often */
+        unsigned pki_server_validity; /* 0: [tls] cert_days */
+        unsigned pki_crl_validity;    /* 0: [tls] cert_days */
 } Config;
+
+/* The server certificate's and the CRLs' validity in seconds: [pki]
+ * server_validity / crl_validity, or [tls] cert_days when those are 0. */
+static inline unsigned config_server_validity(const Config *c) {
+        return c->pki_server_validity ? c->pki_server_validity : c->cert_days * 86400U;
+}
+static inline unsigned config_crl_validity(const Config *c) {
+        return c->pki_crl_validity ? c->pki_crl_validity : c->cert_days * 86400U;
+}
+/* How long before its end something of this validity is renewed:
+ * renew_before, but at most half the validity, so that a short one (cert_days
+ * = 1, a test's seconds) is not due again right after each renewal. */
+static inline unsigned config_renew_margin(const Config *c, unsigned validity) {
+        return c->pki_renew_before < validity / 2 ? c->pki_renew_before : validity / 2;
+}
 
 /* Fills *c with every default. Never fails except on OOM (-ENOMEM). */
 int config_init_defaults(Config *c);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "paths.h"
+#include "pki.h"
 #include "provision.h"
 #include "verbs.h"
 
@@ -25,6 +27,10 @@ static bool arg_reissue = false;
 static const char *arg_output = NULL;
 static const char *arg_host = NULL;
 static const char *arg_name = NULL;
+static bool arg_json = false;
+static bool arg_rekey = false;
+static bool arg_server = false;
+static bool arg_crl = false;
 
 static void help(void) {
         printf("Usage: regvisor pki [OPTIONS] COMMAND [NAME]\n\n"
@@ -34,8 +40,16 @@ static void help(void) {
                "  revoke NAME        revoke NAME's certificate: the CRL is updated and a\n"
                "                     running regvisor.service reloaded, so the proxy\n"
                "                     refuses NAME within 2 s\n"
-               "  list               every client certificate: name, serial, expiry, and\n"
-               "                     whether it is valid, expired or revoked\n"
+               "  list               every client certificate (name, CN, serial, expiry, and\n"
+               "                     valid, expiring within [pki] renew_before, expired or\n"
+               "                     revoked by the CRL), the server certificate, both CAs and\n"
+               "                     both CRLs (thisUpdate, nextUpdate); --json for scripts\n"
+               "  renew NAME         a new certificate for NAME (same CN, new serial) for its\n"
+               "                     key (--rekey: a new key); the previous one is not revoked\n"
+               "  renew --server     the server certificate again (same names and CRL point;\n"
+               "                     --rekey: a new key); a running regvisor.service reloads\n"
+               "  renew --crl        both CRLs again now (regvisor run renews them, and the\n"
+               "                     server certificate, [pki] renew_before their end)\n"
                "  export NAME        one bundle directory for client machine NAME: server CA,\n"
                "                     its certificate (and key, when made here), certs.d and\n"
                "                     containerd hosts.toml, signers' key, policy rules;\n"
@@ -52,6 +66,10 @@ static void help(void) {
                "     --name NAME    sign: the client name the request must carry (its CN)\n"
                "     --host NAME    export: the registry name the client uses (one of [tls]\n"
                "                    server_names; default the first outside 127/8)\n"
+               "     --json         list: one JSON object\n"
+               "     --rekey        renew: a new key too\n"
+               "     --server       renew: the server certificate, not a client's\n"
+               "     --crl          renew: both CRLs\n"
                "  -h --help         this help\n");
 }
 
@@ -62,6 +80,10 @@ static const VerbOption options[] = {
         {"output", 'o', OPTION_STRING, &arg_output},
         {"host", 0, OPTION_STRING, &arg_host},
         {"name", 0, OPTION_STRING, &arg_name},
+        {"json", 0, OPTION_FLAG, &arg_json},
+        {"rekey", 0, OPTION_FLAG, &arg_rekey},
+        {"server", 0, OPTION_FLAG, &arg_server},
+        {"crl", 0, OPTION_FLAG, &arg_crl},
 };
 /* Options anywhere: "pki issue-client --reissue NAME" reads naturally; the
  * command counts its own arguments. */
@@ -85,7 +107,7 @@ static int unit_settled(sd_bus *bus, void *userdata) {
  * (its ExecReload sends SIGHUP; the proxy starts workers with the new CRL
  * and the old ones drain, closing their idle connections at once). Prints
  * whether the proxy was told; 0 when it was or nothing runs, else < 0. */
-static int tell_proxy(const char *name) {
+static int tell_proxy(const char *what) {
         _cleanup_bus_ sd_bus *bus = NULL;
         _cleanup_free_ char *state = NULL, *error = NULL;
         int r;
@@ -94,32 +116,32 @@ static int tell_proxy(const char *name) {
         if (r >= 0)
                 r = bus_get_unit_active_state(bus, REGVISOR_UNIT_NAME, &state, &error);
         if (r < 0)
-                return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: cannot read the state of "
+                return log_error_errno(r, "pki %s: the running proxy was NOT told: cannot read the state of "
                                           "%s: %s; run 'systemctl reload %s'",
-                                       name, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME);
+                                       what, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME);
         /* A proxy may already serve while the unit is still starting (or
          * reloading, for another reason): a reload queued now could merge
          * into that job and never run, so wait until it is active. */
         if (streq(state, "activating") || streq(state, "reloading")) {
                 r = bus_wait_until(bus, RELOAD_TIMEOUT_USEC, unit_settled, &state);
                 if (r < 0)
-                        return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: %s did not "
+                        return log_error_errno(r, "pki %s: the running proxy was NOT told: %s did not "
                                                   "settle: %s; run 'systemctl reload %s'",
-                                               name, REGVISOR_UNIT_NAME, strerror(-r), REGVISOR_UNIT_NAME);
+                                               what, REGVISOR_UNIT_NAME, strerror(-r), REGVISOR_UNIT_NAME);
         }
         if (!streq(state, "active")) {
-                printf("%s is %s: no running proxy to tell; it loads the new CRL when it starts\n",
+                printf("%s is %s: no running proxy to tell; it loads the new files when it starts\n",
                        REGVISOR_UNIT_NAME, state);
                 return 0;
         }
         r = bus_reload_unit(bus, REGVISOR_UNIT_NAME, RELOAD_TIMEOUT_USEC, &error);
         if (r < 0)
-                return log_error_errno(r, "pki revoke %s: the running proxy was NOT told: reload of %s failed: %s; "
+                return log_error_errno(r, "pki %s: the running proxy was NOT told: reload of %s failed: %s; "
                                           "run 'systemctl reload %s' and check 'systemctl status %s'",
-                                       name, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME,
+                                       what, REGVISOR_UNIT_NAME, error ?: strerror(-r), REGVISOR_UNIT_NAME,
                                        REGVISOR_UNIT_NAME);
-        printf("the running proxy was told (%s reloaded): it refuses %s from its new workers on\n",
-               REGVISOR_UNIT_NAME, name);
+        printf("the running proxy was told (%s reloaded): its new workers load the new files\n",
+               REGVISOR_UNIT_NAME);
         return 0;
 }
 
@@ -189,43 +211,174 @@ static int pki_issue(Provision *p, const char *name) {
         return 0;
 }
 
-static int pki_revoke(Provision *p, const char *name) {
-        _cleanup_free_ char *detail = NULL;
-        int r = pki_files_revoke_client(p, name, &detail);
-
+/* After a command that changed what the proxy loads (r its result, detail
+ * what it said): the outcome, then the running proxy told. */
+static int report_and_tell(int r, const char *what, const char *detail) {
         if (r < 0)
-                return log_error_errno(r, "pki revoke %s: %s", name, detail ?: strerror(-r));
+                return log_error_errno(r, "pki %s: %s", what, detail ?: strerror(-r));
         printf("%s\n", detail ?: "done");
         /* A staging tree has no proxy; the host's must hear of it. */
         if (arg_root) {
                 printf("--root: no running proxy was told\n");
                 return 0;
         }
-        return tell_proxy(name);
+        return tell_proxy(what);
+}
+
+static int pki_revoke(Provision *p, const char *name) {
+        _cleanup_free_ char *detail = NULL;
+        int r = pki_files_revoke_client(p, name, &detail);
+
+        _cleanup_free_ char *what = NULL;
+
+        if (asprintf(&what, "revoke %s", name) < 0)
+                return log_error_errno(-ENOMEM, "pki: out of memory");
+        return report_and_tell(r, what, detail);
+}
+
+static void format_time(time_t t, char buf[static 32]) {
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                snprintf(buf, 32, "?");
+}
+
+/* Adds key: the time as RFC 3339 UTC. */
+static void json_add_time(json_object *o, const char *key, time_t t) {
+        char when[32];
+
+        format_time(t, when);
+        json_object_object_add(o, key, json_object_new_string(when));
+}
+
+static json_object *json_client(const PkiClient *c, time_t now, long margin) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(c->name));
+        json_object_object_add(o, "cn", json_object_new_string(c->cn));
+        json_object_object_add(o, "serial", json_object_new_string(c->serial));
+        json_add_time(o, "not_after", c->not_after);
+        json_object_object_add(o, "status",
+                               json_object_new_string(pki_status_name(pki_status_of(c->not_after, c->revoked, now,
+                                                                                    margin))));
+        return o;
+}
+
+static json_object *json_tree_entry(const PkiTreeEntry *e, time_t now) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(e->what));
+        json_object_object_add(o, "path", json_object_new_string(e->path));
+        if (e->error) {
+                json_object_object_add(o, "error", json_object_new_string(e->error));
+                return o;
+        }
+        if (e->is_crl) {
+                json_add_time(o, "this_update", e->not_before);
+                json_add_time(o, "next_update", e->not_after);
+                json_object_object_add(o, "number", json_object_new_int64(e->crl_number));
+                json_object_object_add(o, "revoked", json_object_new_int64(e->n_revoked));
+        } else {
+                json_object_object_add(o, "cn", json_object_new_string(e->cn));
+                json_object_object_add(o, "serial", json_object_new_string(e->serial));
+                json_add_time(o, "not_before", e->not_before);
+                json_add_time(o, "not_after", e->not_after);
+        }
+        json_object_object_add(o, "renew_before", json_object_new_int64(e->margin));
+        json_object_object_add(
+                o, "status",
+                json_object_new_string(pki_status_name(pki_status_of(e->not_after, false, now, e->margin))));
+        return o;
+}
+
+static void print_json(const PkiClient *c, size_t n, const PkiTreeEntry *tree, time_t now, long margin) {
+        json_object *root = json_object_new_object(), *clients = json_object_new_array(),
+                    *certs = json_object_new_array(), *crls = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(clients, json_client(&c[i], now, margin));
+        for (size_t i = 0; i < PKI_TREE_ENTRIES; i++)
+                json_object_array_add(tree[i].is_crl ? crls : certs, json_tree_entry(&tree[i], now));
+        json_object_object_add(root, "clients", clients);
+        json_object_object_add(root, "certificates", certs);
+        json_object_object_add(root, "crls", crls);
+        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(root);
+}
+
+static void print_text(const PkiClient *c, size_t n, const PkiTreeEntry *tree, time_t now, long margin) {
+        char from[32], until[32];
+
+        printf("%-24s %-40s %-20s %s\n", "NAME", "SERIAL", "EXPIRES (UTC)", "STATE");
+        for (size_t i = 0; i < n; i++) {
+                format_time(c[i].not_after, until);
+                printf("%-24s %-40s %-20s %s\n", c[i].name, c[i].serial, until,
+                       pki_status_name(pki_status_of(c[i].not_after, c[i].revoked, now, margin)));
+        }
+        printf("\n%-14s %-40s %-20s %-20s %s\n", "CERTIFICATE", "SERIAL / CRL NUMBER", "FROM (UTC)", "UNTIL (UTC)",
+               "STATE");
+        for (size_t i = 0; i < PKI_TREE_ENTRIES; i++) {
+                const PkiTreeEntry *e = &tree[i];
+                char number[48];
+
+                if (e->error) {
+                        printf("%-14s %s: %s\n", e->what, e->path, e->error);
+                        continue;
+                }
+                format_time(e->not_before, from);
+                format_time(e->not_after, until);
+                if (e->is_crl)
+                        snprintf(number, sizeof number, "CRL %ld, %u revoked", e->crl_number, e->n_revoked);
+                printf("%-14s %-40s %-20s %-20s %s\n", e->what, e->is_crl ? number : e->serial, from, until,
+                       pki_status_name(pki_status_of(e->not_after, false, now, e->margin)));
+        }
 }
 
 static int pki_list(Provision *p, const char *unused) {
         _cleanup_free_ char *detail = NULL;
         PkiClient *c = NULL;
+        PkiTreeEntry tree[PKI_TREE_ENTRIES] = {};
         size_t n = 0;
         time_t now = time(NULL);
+        /* A client certificate is "expiring" within renew_before, as the
+         * server's: the operator renews it (pki renew NAME). */
+        long margin = config_renew_margin(p->config, p->config->cert_days * 86400U);
         int r = pki_files_list_clients(p, &c, &n, &detail);
 
         if (r < 0)
                 return log_error_errno(r, "pki list: %s", detail ?: strerror(-r));
         if (detail)
                 log_warning("pki list: %s; revoked below means only a kept NAME.crt.revoked", detail);
-        printf("%-24s %-40s %-20s %s\n", "NAME", "SERIAL", "EXPIRES (UTC)", "STATE");
-        for (size_t i = 0; i < n; i++) {
-                char when[32];
-                struct tm tm;
-                if (!gmtime_r(&c[i].not_after, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm))
-                        snprintf(when, sizeof when, "?");
-                printf("%-24s %-40s %-20s %s\n", c[i].name, c[i].serial, when,
-                       c[i].revoked ? "revoked" : c[i].not_after <= now ? "expired" : "valid");
+        r = pki_files_list_tree(p, tree);
+        if (r >= 0) {
+                if (arg_json)
+                        print_json(c, n, tree, now, margin);
+                else
+                        print_text(c, n, tree, now, margin);
         }
+        pki_tree_done(tree);
         pki_clients_free(c, n);
+        return r < 0 ? log_error_errno(r, "pki list: %s", strerror(-r)) : 0;
+}
+
+static int pki_renew(Provision *p, const char *name) {
+        _cleanup_free_ char *detail = NULL;
+        int r = pki_files_renew_client(p, name, arg_rekey, &detail);
+
+        if (r < 0)
+                return log_error_errno(r, "pki renew %s: %s", name, detail ?: strerror(-r));
+        printf("Renewed %s: %s\nNext: 'regvisor pki export %s' and install the bundle on the client.\n", name,
+               detail ?: "done", name);
         return 0;
+}
+
+/* renew --server / --crl: files the running proxy loads, so it is told. */
+static int pki_renew_tree(Provision *p, const char *unused) {
+        _cleanup_free_ char *detail = NULL;
+        const char *what = arg_server ? "renew --server" : "renew --crl";
+        int r = arg_server ? pki_files_renew_server(p, arg_rekey, &detail) : pki_files_renew_crls(p, &detail);
+
+        return report_and_tell(r, what, detail);
 }
 
 static int pki_export(Provision *p, const char *name) {
@@ -273,6 +426,16 @@ static const struct {
         {{"list", NULL}, pki_list},
         {{"export", "a client NAME"}, pki_export},
         {{"sign", "a REQUEST file"}, pki_sign, true},
+        {{"renew", "a client NAME"}, pki_renew},
+};
+
+/* renew --server, renew --crl: no NAME. */
+static const struct {
+        VerbCommand command;
+        int (*run)(Provision *p, const char *name);
+        bool arg_is_file;
+} renew_tree_command[] = {
+        {{"renew", NULL}, pki_renew_tree},
 };
 
 int verb_pki(int argc, char **argv) {
@@ -288,13 +451,24 @@ int verb_pki(int argc, char **argv) {
                 log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
                 return 2;
         }
-        r = verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0], argc,
-                              argv, first);
+        if (arg_server && arg_crl) {
+                log_error("pki renew: --server or --crl, not both");
+                return 2;
+        }
+        if ((arg_server || arg_crl) && !(first < argc && streq(argv[first], "renew"))) {
+                log_error("pki: --server and --crl go with renew only");
+                return 2;
+        }
+        bool tree = arg_server || arg_crl;
+        r = tree ? verb_find_command("pki", renew_tree_command, 1, sizeof renew_tree_command[0], argc, argv, first)
+                 : verb_find_command("pki", pki_commands, ELEMENTSOF(pki_commands), sizeof pki_commands[0], argc,
+                                     argv, first);
         if (r < 0)
                 return 2;
         i = (size_t) r;
-        name = pki_commands[i].command.arg ? argv[first + 1] : NULL;
-        if (pki_commands[i].command.arg && !pki_commands[i].arg_is_file) {
+        int (*run)(Provision *p, const char *name) = tree ? renew_tree_command[i].run : pki_commands[i].run;
+        name = !tree && pki_commands[i].command.arg ? argv[first + 1] : NULL;
+        if (!tree && pki_commands[i].command.arg && !pki_commands[i].arg_is_file) {
                 if (!config_client_name_valid(name)) {
                         log_error("pki: client name '%s' must be 1-64 of [a-z0-9._-], starting with a letter or "
                                   "digit",
@@ -310,7 +484,7 @@ int verb_pki(int argc, char **argv) {
         Provision p = {.config = &config, .root = arg_root};
         r = provision_lookup_users(&p);
         if (r >= 0)
-                r = pki_commands[i].run(&p, name);
+                r = run(&p, name);
         else
                 log_error_errno(r, "pki: %s", strerror(-r));
         provision_done(&p);

@@ -23,7 +23,7 @@ static const Verb verbs[] = {
         {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},
         {"proxy", verb_proxy, "run the TLS proxy alone in the foreground (tests, benchmarks)"},
         {"sigstore", verb_sigstore, "run the signature store alone in the foreground (the registry signature extension)"},
-        {"pki", verb_pki, "client certificates for machines that push (issue-client, revoke, list, export)"},
+        {"pki", verb_pki, "client certificates for machines that push (issue-client, revoke, list, renew, export); server certificate and CRL renewal"},
         {"client", verb_client, "on a client machine: install or uninstall a bundle from 'pki export'"},
         {"health", verb_health, "check the registry host; Nagios plugin output and exit codes (--json)"},
         {"gc", verb_gc, "reclaim space: garbage-collect in a safe window (pushes paused, pulls go on)"},

@@ -978,6 +978,65 @@ static int check_cert_client_ca(const HealthContext *ctx, HealthResult *r) {
         return check_cert_file(ctx, r, TLS_CLIENT_CA_CERT, "client-ca", "client_ca_days", NULL);
 }
 
+/* One CRL's nextUpdate: its state (the certificates' thresholds) and one
+ * phrase into buf; the perfdata under label. A CRL past its nextUpdate
+ * makes OpenSSL refuse every certificate of its CA. */
+static HealthState check_one_crl(const HealthContext *ctx, HealthResult *r, const char *rel, const char *ca_rel,
+                                 const char *what, const char *label, char *buf, size_t size) {
+        const Config *c = ctx->config;
+        const HealthOptions *o = ctx->options;
+        _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
+        _cleanup_(X509_freep) X509 *ca = NULL;
+        _cleanup_free_ char *path = NULL, *pem = NULL;
+        char date[32], w[24], cr[24];
+        time_t next;
+        double days;
+        size_t n;
+        HealthState s;
+        int k;
+
+        if (asprintf(&path, "%s/%s", c->tls_dir, rel) < 0)
+                return (void) snprintf(buf, size, "%s: out of memory", what), HEALTH_UNKNOWN;
+        k = read_file(path, PEM_MAX, &pem, &n);
+        if (k >= 0)
+                k = pki_crl_from_pem(pem, n, &crl);
+        if (k < 0)
+                return (void) snprintf(buf, size, "%s %s: %s", what, path,
+                                       k == -ENOENT ? "missing: run regvisor provision" : strerror(-k)),
+                       HEALTH_CRITICAL;
+        if (read_cert(c, ca_rel, &ca) < 0 || pki_crl_verify(crl, ca) != 1)
+                return (void) snprintf(buf, size, "%s %s is not signed by %s/%s", what, path, c->tls_dir, ca_rel),
+                       HEALTH_CRITICAL;
+        if (pki_crl_dates(crl, NULL, &next) < 0)
+                return (void) snprintf(buf, size, "%s %s has no nextUpdate", what, path), HEALTH_CRITICAL;
+        s = health_cert_expiry_state(next, ctx->now, o->cert_warn_days, o->cert_crit_days, &days);
+        (void) snprintf(w, sizeof w, "%u:", o->cert_warn_days);
+        (void) snprintf(cr, sizeof cr, "%u:", o->cert_crit_days);
+        health_add_perf(r, label, days, "", w, cr);
+        format_date(next, date);
+        if (days <= 0)
+                (void) snprintf(buf, size, "%s passed its nextUpdate on %s: every certificate of its CA is refused",
+                                what, date);
+        else
+                (void) snprintf(buf, size, "%s nextUpdate on %s, in %.1f days", what, date, days);
+        return s;
+}
+
+/* Both CRLs: the worst of their states. `regvisor run` renews them [pki]
+ * renew_before their nextUpdate; a warning here means it did not. */
+static int check_crls(const HealthContext *ctx, HealthResult *r) {
+        const HealthOptions *o = ctx->options;
+        char a[512], b[512];
+        HealthState sa, sb;
+
+        sa = check_one_crl(ctx, r, TLS_SERVER_CRL, TLS_SERVER_CA_CERT, "server CA CRL", "server_ca_crl_days", a,
+                           sizeof a);
+        sb = check_one_crl(ctx, r, TLS_CLIENT_CRL, TLS_CLIENT_CA_CERT, "client CA CRL", "client_ca_crl_days", b,
+                           sizeof b);
+        return health_set(r, severity(sa) >= severity(sb) ? sa : sb, "%s; %s (warn below %u days, critical below %u)",
+                          a, b, o->cert_warn_days, o->cert_crit_days);
+}
+
 /* Every client certificate that is not revoked: the worst of their expiry
  * states, naming the ones that need attention. */
 /* What the walk over the clients' certificates has found so far. */
@@ -1333,6 +1392,7 @@ const HealthCheck health_checks[] = {
          true},
         {"cert-client-ca", check_cert_client_ca, 1 * USEC_PER_SEC, "expiry of the client CA", true},
         {"cert-clients", check_cert_clients, 1 * USEC_PER_SEC, "expiry of every client certificate", true},
+        {"crl", check_crls, 1 * USEC_PER_SEC, "nextUpdate of both CRLs (server CA, client CA)", true},
         {"image-signatures", health_check_image_signatures, 10 * USEC_PER_SEC,
          "every stored tag carries a valid signature by a trusted signer key", true},
         {"proxy-pull-tls", check_proxy_pull_tls, 2 * USEC_PER_SEC,

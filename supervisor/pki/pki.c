@@ -36,6 +36,7 @@
 /* Longest validity we accept: 100 years. Keeps day counts far from the int
  * that X509_time_adj_ex() takes and from time_t overflow. */
 #define PKI_DAYS_MAX 36500U
+#define PKI_SECONDS_MAX ((long)PKI_DAYS_MAX * 86400)
 
 /* Certificates start one hour in the past, so a client whose clock is a
  * little behind ours does not reject a certificate made a moment ago. */
@@ -191,8 +192,8 @@ static int add_exts(X509 *cert, X509 *issuer, const ExtSpec *exts, size_t n) {
 }
 
 /* The part every certificate shares: version 3, random serial, validity from
- * now-1h to now+days, subject, issuer and public key. */
-static int cert_new(X509 *issuer, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
+ * now-1h to now+seconds, subject, issuer and public key. */
+static int cert_new(X509 *issuer, EVP_PKEY *key, const char *org, const char *cn, long seconds,
                     X509 **ret) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
@@ -213,7 +214,7 @@ static int cert_new(X509 *issuer, EVP_PKEY *key, const char *org, const char *cn
                 return pki_error(-EIO);
 
         if (!X509_time_adj_ex(X509_getm_notBefore(cert), 0, PKI_BACKDATE_SEC, &now) ||
-            !X509_time_adj_ex(X509_getm_notAfter(cert), (int)days, 0, &now))
+            !X509_time_adj_ex(X509_getm_notAfter(cert), 0, seconds, &now))
                 return pki_error(-EIO);
 
         r = make_name(org, cn, &name);
@@ -308,7 +309,7 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
         assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
         assert_return(ret_cert, -EINVAL);
 
-        r = cert_new(NULL, key, org, cn, days, &cert);
+        r = cert_new(NULL, key, org, cn, (long)days * 86400, &cert);
         if (r < 0)
                 return r;
         r = add_exts(cert, cert, ca_exts, ELEMENTSOF(ca_exts));
@@ -433,7 +434,7 @@ static int add_crl_dp(X509 *cert, const char *uri) {
 /* A leaf certificate for key under ca, not yet signed: subject
  * "/O=org/CN=cn", CA:FALSE, SKI and AKI, keyUsage and extendedKeyUsage (one
  * of this file's constants each). The arguments are checked by the callers. */
-static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn, unsigned days,
+static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const char *cn, long seconds,
                     const char *key_usage, const char *ext_key_usage, X509 **ret_cert) {
         const ExtSpec exts[] = {
                 {NID_basic_constraints, "critical,CA:FALSE"},
@@ -448,7 +449,7 @@ static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, 
         r = check_issuer(ca, ca_key);
         if (r < 0)
                 return r;
-        r = cert_new(ca, key, org, cn, days, &cert);
+        r = cert_new(ca, key, org, cn, seconds, &cert);
         if (r < 0)
                 return r;
         r = add_exts(cert, ca, exts, ELEMENTSOF(exts));
@@ -460,6 +461,12 @@ static int leaf_new(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, 
 
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert) {
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        return pki_issue_server_for(ca, ca_key, key, org, names, n_names, (long)days * 86400, crl_uri, ret_cert);
+}
+
+int pki_issue_server_for(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
+                         size_t n_names, long seconds, const char *crl_uri, X509 **ret_cert) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         int r;
 
@@ -468,7 +475,7 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(key, -EINVAL);
         assert_return(name_attr_valid(org, PKI_ORG_MAX), -EINVAL);
         assert_return(names && n_names > 0, -EINVAL);
-        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(seconds > 0 && seconds <= PKI_SECONDS_MAX, -EINVAL);
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
         for (size_t i = 0; i < n_names; i++)
@@ -478,7 +485,7 @@ int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
 
         /* keyEncipherment only for RSA: TLS 1.2 RSA key exchange encrypts to
          * the key; an EC key is only ever used to sign (RFC 8813 / 5480). */
-        r = leaf_new(ca, ca_key, key, org, names[0].name, days,
+        r = leaf_new(ca, ca_key, key, org, names[0].name, seconds,
                      EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
                                                : "critical,digitalSignature",
                      "serverAuth", &cert);
@@ -504,7 +511,8 @@ int pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org,
         assert_return(!crl_uri || crl_uri_valid(crl_uri), -EINVAL);
         assert_return(ret_cert, -EINVAL);
 
-        r = leaf_new(ca, ca_key, key, org, cn, days, "critical,digitalSignature", "clientAuth", &cert);
+        r = leaf_new(ca, ca_key, key, org, cn, (long)days * 86400, "critical,digitalSignature", "clientAuth",
+                     &cert);
         if (r < 0)
                 return r;
         return cert_finish(cert, ca_key, crl_uri, ret_cert);
@@ -574,6 +582,12 @@ static int crl_add_extensions(X509_CRL *crl, X509 *ca, long crl_number) {
 
 int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
                  unsigned days, X509_CRL **ret_crl) {
+        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        return pki_make_crl_for(ca, ca_key, old, revoke, crl_number, (long)days * 86400, ret_crl);
+}
+
+int pki_make_crl_for(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
+                     long seconds, X509_CRL **ret_crl) {
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         _cleanup_(ASN1_TIME_freep) ASN1_TIME *this_update = NULL, *next_update = NULL;
         time_t now = time(NULL);
@@ -582,7 +596,7 @@ int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *
         assert_return(ca, -EINVAL);
         assert_return(ca_key, -EINVAL);
         assert_return(crl_number >= 0, -EINVAL);
-        assert_return(days > 0 && days <= PKI_DAYS_MAX, -EINVAL);
+        assert_return(seconds > 0 && seconds <= PKI_SECONDS_MAX, -EINVAL);
         assert_return(ret_crl, -EINVAL);
         if (revoke) {
                 _cleanup_(BN_freep) BIGNUM *bn = ASN1_INTEGER_to_BN(revoke, NULL);
@@ -616,7 +630,7 @@ int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *
                 return pki_error(-EIO);
 
         this_update = X509_time_adj_ex(NULL, 0, 0, &now);
-        next_update = X509_time_adj_ex(NULL, (int)days, 0, &now);
+        next_update = X509_time_adj_ex(NULL, 0, seconds, &now);
         if (!this_update || !next_update)
                 return pki_error(-ENOMEM);
         if (!X509_CRL_set1_lastUpdate(crl, this_update) || !X509_CRL_set1_nextUpdate(crl, next_update))
@@ -924,24 +938,91 @@ int pki_key_is_type(EVP_PKEY *key, KeyType type) {
         }
 }
 
-int pki_cert_not_after(X509 *cert, time_t *ret) {
-        const ASN1_TIME *not_after;
+/* An ASN1_TIME as time_t; NULL (a CRL without nextUpdate) is -ENODATA. */
+static int asn1_time_to_time(const ASN1_TIME *a, time_t *ret) {
         struct tm tm = {};
         time_t t;
 
-        assert_return(cert, -EINVAL);
-        assert_return(ret, -EINVAL);
-
-        not_after = X509_get0_notAfter(cert);
-        if (!not_after || !ASN1_TIME_to_tm(not_after, &tm))
+        if (!a)
+                return -ENODATA;
+        if (!ASN1_TIME_to_tm(a, &tm))
                 return pki_error(-EBADMSG);
-
         t = timegm(&tm);
         if (t == (time_t)-1)
                 return -ERANGE;
-
         *ret = t;
         return 0;
+}
+
+int pki_cert_not_after(X509 *cert, time_t *ret) {
+        assert_return(cert, -EINVAL);
+        assert_return(ret, -EINVAL);
+        return asn1_time_to_time(X509_get0_notAfter(cert), ret);
+}
+
+int pki_cert_not_before(X509 *cert, time_t *ret) {
+        assert_return(cert, -EINVAL);
+        assert_return(ret, -EINVAL);
+        return asn1_time_to_time(X509_get0_notBefore(cert), ret);
+}
+
+int pki_crl_dates(X509_CRL *crl, time_t *ret_this_update, time_t *ret_next_update) {
+        time_t this_update, next_update;
+        int r;
+
+        assert_return(crl, -EINVAL);
+        r = asn1_time_to_time(X509_CRL_get0_lastUpdate(crl), &this_update);
+        if (r < 0)
+                return r;
+        r = asn1_time_to_time(X509_CRL_get0_nextUpdate(crl), &next_update);
+        if (r < 0)
+                return r;
+        if (ret_this_update)
+                *ret_this_update = this_update;
+        if (ret_next_update)
+                *ret_next_update = next_update;
+        return 0;
+}
+
+int pki_serial_hex(const ASN1_INTEGER *serial, char **ret_hex) {
+        _cleanup_(BN_freep) BIGNUM *bn = NULL;
+        char *hex, *copy;
+
+        assert_return(serial, -EINVAL);
+        assert_return(ret_hex, -EINVAL);
+        bn = ASN1_INTEGER_to_BN(serial, NULL);
+        hex = bn ? BN_bn2hex(bn) : NULL;
+        if (!hex)
+                return pki_error(-ENOMEM);
+        copy = strdup(hex);
+        OPENSSL_free(hex);
+        if (!copy)
+                return -ENOMEM;
+        *ret_hex = copy;
+        return 0;
+}
+
+/* Status names, as `pki list` prints them and --json carries them. */
+static const char *const pki_status_names[] = {
+        [PKI_STATUS_VALID] = "valid",
+        [PKI_STATUS_EXPIRING] = "expiring",
+        [PKI_STATUS_EXPIRED] = "expired",
+        [PKI_STATUS_REVOKED] = "revoked",
+};
+
+PkiStatus pki_status_of(time_t not_after, bool revoked, time_t now, long margin) {
+        /* Revoked first: a revoked certificate is refused whatever its dates. */
+        if (revoked)
+                return PKI_STATUS_REVOKED;
+        if (not_after <= now)
+                return PKI_STATUS_EXPIRED;
+        if (margin > 0 && not_after - now <= margin)
+                return PKI_STATUS_EXPIRING;
+        return PKI_STATUS_VALID;
+}
+
+const char *pki_status_name(PkiStatus status) {
+        return (size_t)status < ELEMENTSOF(pki_status_names) ? pki_status_names[status] : "unknown";
 }
 
 int pki_cert_common_name(X509 *cert, char **ret_cn) {

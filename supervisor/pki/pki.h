@@ -38,6 +38,9 @@ int pki_make_ca(EVP_PKEY *key, const char *org, const char *cn, unsigned days, X
  * else -EINVAL) crlDistributionPoints with that one URI. */
 int pki_issue_server(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
                      size_t n_names, unsigned days, const char *crl_uri, X509 **ret_cert);
+/* The same, valid for `seconds` ([pki] server_validity: tests use seconds). */
+int pki_issue_server_for(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *org, const ServerName *names,
+                         size_t n_names, long seconds, const char *crl_uri, X509 **ret_cert);
 
 /* Client certificate "/O=org/CN=cn" with extendedKeyUsage clientAuth,
  * keyUsage digitalSignature, CA:FALSE, SKI and AKI, and crl_uri as above. */
@@ -54,6 +57,9 @@ int pki_cert_has_crl_uri(X509 *cert, const char *crl_uri);
  * be NULL) plus `revoke` (may be NULL) with revocation time now. */
 int pki_make_crl(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
                  unsigned days, X509_CRL **ret_crl);
+/* The same with nextUpdate now+seconds ([pki] crl_validity). */
+int pki_make_crl_for(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, const ASN1_INTEGER *revoke, long crl_number,
+                     long seconds, X509_CRL **ret_crl);
 
 /* PEM encoding into a new NUL-terminated buffer (private keys PKCS#8,
  * unencrypted: they are protected by file modes). */
@@ -84,6 +90,31 @@ int pki_key_is_type(EVP_PKEY *key, KeyType type);
 
 /* notAfter of cert as time_t. */
 int pki_cert_not_after(X509 *cert, time_t *ret);
+
+/* notBefore of cert as time_t. */
+int pki_cert_not_before(X509 *cert, time_t *ret);
+
+/* thisUpdate and nextUpdate of crl (either ret may be NULL); -ENODATA when
+ * the CRL has no nextUpdate. */
+int pki_crl_dates(X509_CRL *crl, time_t *ret_this_update, time_t *ret_next_update);
+
+/* A serial number as upper-case hex (OpenSSL's BN_bn2hex) in a new string. */
+int pki_serial_hex(const ASN1_INTEGER *serial, char **ret_hex);
+
+/* Where a certificate stands, for `pki list` and health. */
+typedef enum {
+        PKI_STATUS_VALID,
+        PKI_STATUS_EXPIRING, /* ends within the margin ([pki] renew_before) */
+        PKI_STATUS_EXPIRED,
+        PKI_STATUS_REVOKED, /* on its CA's CRL, whatever its dates */
+} PkiStatus;
+
+/* The status of a certificate ending at not_after at time now: revoked
+ * first, then expired (not_after <= now), expiring (within margin seconds;
+ * margin <= 0: never), else valid. Pure. */
+PkiStatus pki_status_of(time_t not_after, bool revoked, time_t now, long margin);
+/* "valid", "expiring", "expired", "revoked". */
+const char *pki_status_name(PkiStatus status);
 
 /* Subject CN of cert into a new string. */
 int pki_cert_common_name(X509 *cert, char **ret_cn);

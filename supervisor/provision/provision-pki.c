@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +45,9 @@
 #include "pki.h"
 #include "provision.h"
 
-/* Certificates closer than this to expiry are reissued by provision. */
+/* CAs and client certificates closer than this to expiry are reissued by
+ * provision; the server certificate and the CRLs by [pki] renew_before
+ * (renew_margin()), which `regvisor run` uses too. */
 #define RENEW_MARGIN_SECONDS (30L * 24 * 3600)
 #define PEM_MAX (1024 * 1024)
 
@@ -67,6 +71,15 @@ static const PkiItem pki_items[] = {
          * judge_initial_client() and step_pki_apply(). */
         {"client", NULL, 0600, OWNER_ROOT, NULL, "client-ca"},
 };
+
+/* How long before its end provision and `regvisor run` renew item `name`. */
+static long renew_margin(const Config *c, const char *name) {
+        if (streq(name, "server-cert"))
+                return config_renew_margin(c, config_server_validity(c));
+        if (streq(name, "crl") || streq(name, "server-crl"))
+                return config_renew_margin(c, config_crl_validity(c));
+        return RENEW_MARGIN_SECONDS;
+}
 
 static const PkiItem *pki_item(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(pki_items); i++)
@@ -157,26 +170,45 @@ static int write_pem(const Provision *p, const char *rel, const char *pem, size_
         return r < 0 ? r : write_file_atomic(path, pem, size, mode, uid, gid);
 }
 
-/* A new key of [tls] key_type, written to rel with its final mode before
- * any key byte (see write_file_atomic()); the key in *ret_key. */
-static int new_key_file(const Provision *p, const char *rel, mode_t mode, Owner owner, EVP_PKEY **ret_key) {
-        _cleanup_key_ EVP_PKEY *key = NULL;
+/* key written to rel with its final mode before any key byte (see
+ * write_file_atomic()), the PEM wiped after. */
+static int write_key(const Provision *p, const char *rel, EVP_PKEY *key, mode_t mode, Owner owner) {
         _cleanup_free_ char *pem = NULL;
         size_t n;
         int r;
 
-        r = pki_generate_key(p->config->key_type, &key);
-        if (r < 0)
-                return r;
         r = pki_key_to_pem(key, &pem, &n);
         if (r < 0)
                 return r;
         r = write_pem(p, rel, pem, n, mode, owner);
         OPENSSL_cleanse(pem, n);
+        return r;
+}
+
+/* A new key of [tls] key_type, written to rel with its final mode before
+ * any key byte (see write_file_atomic()); the key in *ret_key. */
+static int new_key_file(const Provision *p, const char *rel, mode_t mode, Owner owner, EVP_PKEY **ret_key) {
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        int r;
+
+        r = pki_generate_key(p->config->key_type, &key);
+        if (r < 0)
+                return r;
+        r = write_key(p, rel, key, mode, owner);
         if (r < 0)
                 return r;
         *ret_key = TAKE_PTR(key);
         return 0;
+}
+
+/* cert as PEM to rel, 0644 root. */
+static int write_cert(const Provision *p, const char *rel, X509 *cert) {
+        _cleanup_free_ char *pem = NULL;
+        size_t n;
+        int r;
+
+        r = pki_cert_to_pem(cert, &pem, &n);
+        return r < 0 ? r : write_pem(p, rel, pem, n, 0644, OWNER_ROOT);
 }
 
 /* 1 when the file has this mode and owner, 0 when not. */
@@ -290,10 +322,12 @@ static int judge_cert_item(const Provision *p, const PkiItem *it, PkiVerdict *v)
                 if (r < 0)
                         return r;
         }
-        if (pki_cert_verify(cert, issuer_cert, time(NULL), RENEW_MARGIN_SECONDS) != 1)
+        if (pki_cert_verify(cert, issuer_cert, time(NULL), renew_margin(c, it->name)) != 1)
                 return verdict(v, PKI_NEW_CERT,
                                is_ca ? "CA expires within 30 days or is invalid"
-                                     : "not signed by the current CA or expires within 30 days"),
+                               : streq(it->name, "server-cert")
+                                       ? "not signed by the current CA or expires within [pki] renew_before"
+                                       : "not signed by the current CA or expires within 30 days"),
                        0;
         if (streq(it->name, "server-cert") &&
             pki_cert_matches_names(cert, c->servers, c->n_server_names) != 1)
@@ -407,6 +441,14 @@ static int crl_from_revoked(const Provision *p, X509 *ca, EVP_PKEY *ca_key, X509
         return 0;
 }
 
+/* Whether crl (item it's) is due for its successor at time now: no
+ * nextUpdate, or nextUpdate within the renewal margin. */
+static bool crl_due(const Config *c, const PkiItem *it, X509_CRL *crl, time_t now) {
+        time_t next;
+
+        return pki_crl_dates(crl, NULL, &next) < 0 || next - now <= renew_margin(c, it->name);
+}
+
 static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
         _cleanup_key_ EVP_PKEY *ca_key = NULL;
         _cleanup_x509_ X509 *ca = NULL;
@@ -424,10 +466,8 @@ static int judge_crl(const Provision *p, const PkiItem *it, PkiVerdict *v) {
                 return verdict(v, PKI_NEW_CERT, "no CRL"), 0;
         if (r < 0)
                 return r;
-        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-        time_t limit = time(NULL) + RENEW_MARGIN_SECONDS;
-        if (!next || X509_cmp_time(next, &limit) <= 0)
-                return verdict(v, PKI_NEW_CERT, "CRL's nextUpdate within 30 days"), 0;
+        if (crl_due(p->config, it, crl, time(NULL)))
+                return verdict(v, PKI_NEW_CERT, "CRL's nextUpdate within [pki] renew_before"), 0;
         return judge_mode(p, v, it->cert, 0644, OWNER_ROOT, "CRL mode or owner");
 }
 
@@ -562,8 +602,8 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
         if (r < 0)
                 return r;
         if (streq(it->name, "server-cert"))
-                return pki_issue_server(issuer_cert, issuer_key, key, c->organization, c->servers,
-                                        c->n_server_names, c->cert_days, uri, ret_cert);
+                return pki_issue_server_for(issuer_cert, issuer_key, key, c->organization, c->servers,
+                                            c->n_server_names, config_server_validity(c), uri, ret_cert);
         return pki_issue_client(issuer_cert, issuer_key, key, c->organization, c->initial_client, c->cert_days,
                                 uri, ret_cert);
 }
@@ -571,8 +611,6 @@ static int issue(const Provision *p, const PkiItem *it, EVP_PKEY *key, X509 **re
 static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         _cleanup_key_ EVP_PKEY *key = NULL;
         _cleanup_x509_ X509 *cert = NULL;
-        _cleanup_free_ char *pem = NULL;
-        size_t n;
         int r;
 
         if (state == PKI_NEW_KEY) {
@@ -591,10 +629,26 @@ static int apply_cert_item(Provision *p, const PkiItem *it, PkiState state) {
         r = issue(p, it, key, &cert);
         if (r < 0)
                 return r;
-        r = pki_cert_to_pem(cert, &pem, &n);
-        if (r < 0)
+        return write_cert(p, it->cert, cert);
+}
+
+/* An exclusive flock() of the certificate tree's directory in *ret_fd. */
+static int tree_lock(const Provision *p, int *ret_fd) {
+        _cleanup_free_ char *dir = provision_path(p, p->config->tls_dir);
+        int fd;
+
+        if (!dir)
+                return -ENOMEM;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX) < 0) {
+                int r = negative_errno();
+                (void) close(fd);
                 return r;
-        return write_pem(p, it->cert, pem, n, 0644, OWNER_ROOT);
+        }
+        *ret_fd = fd;
+        return 0;
 }
 
 /* The next CRL of item `it`: every revocation of the current one (or, with
@@ -608,11 +662,21 @@ static int write_next_crl(const Provision *p, const PkiItem *it, const ASN1_INTE
         _cleanup_x509_ X509 *ca = NULL;
         _cleanup_crl_ X509_CRL *old = NULL, *crl = NULL;
         _cleanup_free_ char *pem = NULL;
+        _cleanup_close_ int lock = -1;
         long number = 0;
         unsigned n_rebuilt = 0;
         size_t n;
         int r;
 
+        /* Read, extend, write: `pki revoke` and the renewal of `regvisor
+         * run` must not both start from the same CRL, or one revocation is
+         * lost. flock() of the directory, read-only as the service's
+         * sandbox may see it; released when lock is closed. */
+        r = tree_lock(p, &lock);
+        if (r < 0) {
+                (void) snprintf(reason, size, "cannot lock %s: %s", p->config->tls_dir, strerror(-r));
+                return r;
+        }
         r = load_issuer(p, it, &ca_key, &ca);
         if (r < 0) {
                 (void) snprintf(reason, size, "%s: %s (run regvisor provision first)", it->issuer, strerror(-r));
@@ -627,7 +691,7 @@ static int write_next_crl(const Provision *p, const PkiItem *it, const ASN1_INTE
                 r = pki_crl_number(old, &number);
         if (r < 0)
                 return r;
-        r = pki_make_crl(ca, ca_key, old, revoke, number + 1, p->config->cert_days, &crl);
+        r = pki_make_crl_for(ca, ca_key, old, revoke, number + 1, config_crl_validity(p->config), &crl);
         if (r < 0)
                 return r;
         r = pki_crl_to_pem(crl, &pem, &n);
@@ -837,8 +901,6 @@ int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const
 static int list_one(const Provision *p, const char *file, X509_CRL *crl, PkiClient *ret) {
         _cleanup_x509_ X509 *cert = NULL;
         _cleanup_free_ char *rel = NULL, *name = NULL;
-        BIGNUM *bn = NULL;
-        char *hex;
         size_t len = strlen(file);
         bool revoked_file = len > 12 && streq(file + len - 12, ".crt.revoked");
         int r;
@@ -856,15 +918,13 @@ static int list_one(const Provision *p, const char *file, X509_CRL *crl, PkiClie
         r = pki_cert_not_after(cert, &ret->not_after);
         if (r < 0)
                 return r;
-        bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-        hex = bn ? BN_bn2hex(bn) : NULL;
-        BN_free(bn);
-        if (!hex)
-                return -ENOMEM;
-        ret->serial = strdup(hex);
-        OPENSSL_free(hex);
-        if (!ret->serial)
-                return -ENOMEM;
+        r = pki_serial_hex(X509_get0_serialNumber(cert), &ret->serial);
+        if (r < 0)
+                return r;
+        /* The subject's CN is what the proxy logs and limits by. */
+        r = pki_cert_common_name(cert, &ret->cn);
+        if (r < 0)
+                return r;
         ret->revoked = revoked_file || (crl && pki_crl_has_serial(crl, X509_get0_serialNumber(cert)) > 0);
         ret->name = TAKE_PTR(name);
         return 1;
@@ -878,6 +938,7 @@ void pki_clients_free(PkiClient *c, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(c[i].name);
                 free(c[i].serial);
+                free(c[i].cn);
         }
         free(c);
 }
@@ -939,6 +1000,22 @@ int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **
         return 0;
 }
 
+/* NAME's files and its current certificate; when there is none but a
+ * .revoked one, *ret_detail adds if_revoked. */
+static int client_current(Provision *p, const char *name, ClientFiles *f, X509 **ret_cert, const char *if_revoked,
+                          char **ret_detail) {
+        int r;
+
+        r = client_files(p, name, f);
+        if (r < 0)
+                return r;
+        r = load_cert(p, f->cert_rel, ret_cert);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s%s", f->cert_path, strerror(-r),
+                                  r == -ENOENT && access(f->revoked_path, F_OK) == 0 ? if_revoked : "");
+        return 0;
+}
+
 int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
         _cleanup_(client_files_done) ClientFiles f = {};
         _cleanup_x509_ X509 *cert = NULL;
@@ -946,15 +1023,9 @@ int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
         long number;
         int r;
 
-        r = client_files(p, name, &f);
+        r = client_current(p, name, &f, &cert, " (already revoked: see its .revoked)", ret_detail);
         if (r < 0)
                 return r;
-        r = load_cert(p, f.cert_rel, &cert);
-        if (r < 0)
-                return detail_set(ret_detail, r, "%s: %s%s", f.cert_path, strerror(-r),
-                                  r == -ENOENT && access(f.revoked_path, F_OK) == 0
-                                          ? " (already revoked: see its .revoked)"
-                                          : "");
         /* The CRL first: once it is written the certificate is refused,
          * whatever happens to the files below. A CRL that is not genuine
          * stops everything here, untouched. */
@@ -967,4 +1038,274 @@ int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail) {
                 return negative_errno();
         return detail_set(ret_detail, 0, "%s revoked (CRL number %ld%s%s)", name, number, reason[0] ? ", " : "",
                           reason);
+}
+
+/* ---- renewal (regvisor pki renew, regvisor run) -------------------------- */
+
+/* "SERIAL, valid until DATE" of cert into buf. */
+static void describe_cert(X509 *cert, char *buf, size_t size) {
+        _cleanup_free_ char *serial = NULL;
+        char when[32] = "?";
+        time_t t;
+        struct tm tm;
+
+        (void) pki_serial_hex(X509_get0_serialNumber(cert), &serial);
+        if (pki_cert_not_after(cert, &t) >= 0 && gmtime_r(&t, &tm))
+                (void) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        (void) snprintf(buf, size, "serial %s, valid until %s", serial ?: "?", when);
+}
+
+int pki_files_renew_client(Provision *p, const char *name, bool rekey, char **ret_detail) {
+        _cleanup_(client_files_done) ClientFiles f = {};
+        _cleanup_free_ char *uri = NULL;
+        _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
+        _cleanup_x509_ X509 *old = NULL, *cert = NULL, *ca = NULL;
+        char reason[sizeof ((PkiVerdict *) NULL)->reason] = "", was[160], now[160];
+        int r;
+
+        r = client_current(p, name, &f, &old, " (revoked: 'pki issue-client --reissue' makes a new one)",
+                           ret_detail);
+        if (r < 0)
+                return r;
+        /* A revocation is undone only by issue-client --reissue, on purpose. */
+        r = client_revoked(p, name, reason, sizeof reason);
+        if (r != 0)
+                return detail_set(ret_detail, r < 0 ? r : -EPERM, "%s",
+                                  r < 0 ? reason
+                                        : "revoked on the CRL: not renewed ('pki issue-client --reissue' makes a "
+                                          "new one)");
+        r = load_issuer(p, pki_item("client"), &ca_key, &ca);
+        if (r < 0)
+                return detail_set(ret_detail, r, "client CA: %s (run regvisor provision first)", strerror(-r));
+        if (rekey) {
+                /* A key made on the client (pki sign) stays there: a new one
+                 * is that machine's to make (client request, pki sign). */
+                if (access(f.key_path, F_OK) < 0)
+                        return detail_set(ret_detail, -EPERM,
+                                          "%s: no key here (the client made its own: run 'regvisor client request "
+                                          "%s' there and 'pki sign' here instead)",
+                                          f.key_path, name);
+                r = pki_generate_key(p->config->key_type, &key);
+                if (r < 0)
+                        return r;
+        } else if (!(key = EVP_PKEY_dup(X509_get0_pubkey(old)))) {
+                /* The certificate's own public key: a signed client has no
+                 * key file here, and needs none to be renewed. */
+                return -ENOMEM;
+        }
+        r = crl_uri(p->config, "client-ca", &uri);
+        if (r < 0)
+                return r;
+        r = pki_issue_client(ca, ca_key, key, p->config->organization, name, p->config->cert_days, uri, &cert);
+        if (r < 0)
+                return r;
+        /* The key before its certificate; both are only read once exported. */
+        if (rekey) {
+                r = write_key(p, f.key_rel, key, 0600, OWNER_ROOT);
+                if (r < 0)
+                        return r;
+        }
+        r = write_cert(p, f.cert_rel, cert);
+        if (r < 0)
+                return r;
+        describe_cert(old, was, sizeof was);
+        describe_cert(cert, now, sizeof now);
+        return detail_set(ret_detail, 0, "%s: %s (%s); the previous one (%s) is not revoked: it works until it "
+                          "expires ('pki revoke' retires the name, not one certificate)",
+                          f.cert_path, now, rekey ? "new key" : "same key", was);
+}
+
+/* The server certificate again, for its key (a new one when rekey), with
+ * the names and CRL distribution point of the configuration, as provision
+ * makes it. Without rekey the key file is not touched (not even its mode:
+ * the service's sandbox may not chown it). */
+static int renew_server(Provision *p, bool rekey, char *what, size_t size) {
+        const PkiItem *it = pki_item("server-cert");
+        _cleanup_key_ EVP_PKEY *key = NULL;
+        _cleanup_x509_ X509 *old = NULL, *cert = NULL;
+        char was[160] = "none", now[160];
+        int r;
+
+        if (load_cert(p, it->cert, &old) >= 0)
+                describe_cert(old, was, sizeof was);
+        if (rekey)
+                r = apply_cert_item(p, it, PKI_NEW_KEY);
+        else {
+                r = load_key(p, it->key, &key);
+                if (r >= 0)
+                        r = issue(p, it, key, &cert);
+                if (r >= 0)
+                        r = write_cert(p, it->cert, cert);
+        }
+        if (r < 0)
+                return r;
+        X509_free(TAKE_PTR(cert));
+        if (load_cert(p, it->cert, &cert) < 0)
+                return -EIO;
+        describe_cert(cert, now, sizeof now);
+        (void) snprintf(what, size, "server certificate: %s (%s; was %s)", now, rekey ? "new key" : "same key",
+                        was);
+        return 0;
+}
+
+int pki_files_renew_server(Provision *p, bool rekey, char **ret_detail) {
+        _cleanup_free_ char *path = tls_path(p, TLS_SERVER_CERT);
+        char what[512];
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = renew_server(p, rekey, what, sizeof what);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s: %s", path, strerror(-r));
+        return detail_set(ret_detail, 0, "%s", what);
+}
+
+/* Renews one CRL item: when due (or always when force). 1 renewed, 0 not
+ * due, negative errno with what saying why. */
+static int renew_crl(Provision *p, const char *name, time_t now, bool force, char *what, size_t size) {
+        const PkiItem *it = pki_item(name);
+        _cleanup_key_ EVP_PKEY *ca_key = NULL;
+        _cleanup_x509_ X509 *ca = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
+        long number;
+        int r;
+
+        r = load_issuer(p, it, &ca_key, &ca);
+        if (r >= 0)
+                r = load_genuine_crl(p, it, ca, &crl, reason, sizeof reason);
+        if (r < 0 && r != -ENOENT) {
+                (void) snprintf(what, size, "%s", reason[0] ? reason : strerror(-r));
+                return r;
+        }
+        if (r >= 0 && !force && !crl_due(p->config, it, crl, now))
+                return 0;
+        r = write_next_crl(p, it, NULL, reason, sizeof reason, &number);
+        if (r < 0) {
+                (void) snprintf(what, size, "%s", reason[0] ? reason : strerror(-r));
+                return r;
+        }
+        (void) snprintf(what, size, "%s CA's CRL: number %ld, nextUpdate in %us",
+                        streq(name, "crl") ? "client" : "server", number, config_crl_validity(p->config));
+        return 1;
+}
+
+int pki_files_renew_crls(Provision *p, char **ret_detail) {
+        char a[512], b[512];
+        int r;
+
+        r = renew_crl(p, "server-crl", time(NULL), true, a, sizeof a);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s", a);
+        r = renew_crl(p, "crl", time(NULL), true, b, sizeof b);
+        if (r < 0)
+                return detail_set(ret_detail, r, "%s", b);
+        return detail_set(ret_detail, 0, "%s; %s", a, b);
+}
+
+int pki_files_renew_due(Provision *p, time_t now, char **ret_detail) {
+        static const char *const crls[] = {"server-crl", "crl"};
+        _cleanup_x509_ X509 *cert = NULL;
+        char done[3][512] = {"", "", ""};
+        unsigned n = 0;
+        time_t end;
+        int r;
+
+        r = load_cert(p, TLS_SERVER_CERT, &cert);
+        if (r >= 0)
+                r = pki_cert_not_after(cert, &end);
+        if (r < 0)
+                return detail_set(ret_detail, r, "server certificate: %s (provision makes it)", strerror(-r));
+        if (end - now <= renew_margin(p->config, "server-cert")) {
+                r = renew_server(p, false, done[0], sizeof done[0]);
+                if (r < 0)
+                        return detail_set(ret_detail, r, "server certificate: %s", strerror(-r));
+                n++;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(crls); i++) {
+                r = renew_crl(p, crls[i], now, false, done[1 + i], sizeof done[1 + i]);
+                if (r < 0)
+                        return detail_set(ret_detail, r, "%s", done[1 + i]);
+                n += (unsigned) r;
+        }
+        if (n == 0)
+                return 0;
+        r = detail_set(ret_detail, 0, "%s%s%s%s%s", done[0], done[0][0] && done[1][0] ? "; " : "", done[1],
+                       (done[0][0] || done[1][0]) && done[2][0] ? "; " : "", done[2]);
+        return r < 0 ? r : (int) n;
+}
+
+/* ---- the tree's certificates and CRLs (regvisor pki list) ---------------- */
+
+static const struct {
+        const char *what; /* as `pki list` names it */
+        const char *item; /* pki_items[] row */
+} tree_entries[PKI_TREE_ENTRIES] = {
+        {"server-ca", "server-ca"},
+        {"server", "server-cert"},
+        {"client-ca", "client-ca"},
+        {"server-ca-crl", "server-crl"},
+        {"client-ca-crl", "crl"},
+};
+
+static int tree_entry(const Provision *p, const PkiItem *it, PkiTreeEntry *e) {
+        _cleanup_x509_ X509 *cert = NULL, *ca = NULL;
+        _cleanup_crl_ X509_CRL *crl = NULL;
+        char reason[sizeof ((PkiVerdict *) NULL)->reason] = "";
+        int r;
+
+        if (it->key) {
+                r = load_cert(p, it->cert, &cert);
+                if (r >= 0)
+                        r = pki_cert_not_before(cert, &e->not_before);
+                if (r >= 0)
+                        r = pki_cert_not_after(cert, &e->not_after);
+                if (r >= 0)
+                        r = pki_serial_hex(X509_get0_serialNumber(cert), &e->serial);
+                if (r >= 0)
+                        r = pki_cert_common_name(cert, &e->cn);
+                return r;
+        }
+        /* A CRL is shown only when it is its CA's: dates of a forged one
+         * would mislead. */
+        e->is_crl = true;
+        r = load_cert(p, pki_item(it->issuer)->cert, &ca);
+        if (r >= 0)
+                r = load_genuine_crl(p, it, ca, &crl, reason, sizeof reason);
+        if (r >= 0)
+                r = pki_crl_dates(crl, &e->not_before, &e->not_after);
+        if (r >= 0)
+                r = pki_crl_number(crl, &e->crl_number);
+        if (r >= 0)
+                e->n_revoked = (unsigned) sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+        if (r < 0 && reason[0])
+                e->error = strdup(reason);
+        return r;
+}
+
+int pki_files_list_tree(Provision *p, PkiTreeEntry ret[static PKI_TREE_ENTRIES]) {
+        for (size_t i = 0; i < PKI_TREE_ENTRIES; i++) {
+                const PkiItem *it = pki_item(tree_entries[i].item);
+                PkiTreeEntry *e = &ret[i];
+                int r;
+
+                *e = (PkiTreeEntry){.what = tree_entries[i].what, .path = tls_path(p, it->cert)};
+                if (!e->path)
+                        return -ENOMEM;
+                e->margin = renew_margin(p->config, it->name);
+                r = tree_entry(p, it, e);
+                if (r < 0 && !e->error && asprintf(&e->error, "%s", strerror(-r)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+void pki_tree_done(PkiTreeEntry e[static PKI_TREE_ENTRIES]) {
+        for (size_t i = 0; i < PKI_TREE_ENTRIES; i++) {
+                free(e[i].path);
+                free(e[i].serial);
+                free(e[i].cn);
+                free(e[i].error);
+        }
 }

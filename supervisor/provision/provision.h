@@ -247,6 +247,7 @@ int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const
 typedef struct {
         char *name;
         char *serial; /* hex */
+        char *cn;     /* the subject's CN */
         time_t not_after;
         bool revoked; /* on the CRL, or kept as clients/NAME.crt.revoked */
 } PkiClient;
@@ -256,3 +257,46 @@ typedef struct {
  * only the .revoked files said who is revoked. Free with pki_clients_free. */
 int pki_files_list_clients(Provision *p, PkiClient **ret, size_t *ret_n, char **ret_detail);
 void pki_clients_free(PkiClient *c, size_t n);
+
+/* regvisor pki renew NAME: a new certificate for NAME, same CN, new serial,
+ * for the key of its current one (no key needed here: a signed client's
+ * stays on the client) or, with rekey, for a new key written 0600 before
+ * any byte of it (only when the key is kept here). The previous certificate
+ * is not revoked: it works until it expires. A revoked NAME is refused
+ * (-EPERM). */
+int pki_files_renew_client(Provision *p, const char *name, bool rekey, char **ret_detail);
+
+/* regvisor pki renew --server: the server certificate again (new serial)
+ * with the configuration's names and CRL distribution point, for its key or
+ * a new one (rekey: 0640 root:proxy group, as provision makes it). */
+int pki_files_renew_server(Provision *p, bool rekey, char **ret_detail);
+
+/* regvisor pki renew --crl: both CRLs again now (same entries, number one
+ * up, nextUpdate [pki] crl_validity ahead). */
+int pki_files_renew_crls(Provision *p, char **ret_detail);
+
+/* What regvisor run renews by itself at time now: the server certificate
+ * (same key) and each CRL whose end is within [pki] renew_before (at most
+ * half its validity). The number renewed (0: nothing due) with *ret_detail
+ * saying what, or a negative errno with *ret_detail saying why (a CRL that
+ * is not genuine is left alone, as provision does). */
+int pki_files_renew_due(Provision *p, time_t now, char **ret_detail);
+
+/* The tree's fixed certificates and CRLs, as `pki list` shows them. */
+#define PKI_TREE_ENTRIES 5
+typedef struct {
+        const char *what; /* server-ca, server, client-ca, server-ca-crl, client-ca-crl */
+        char *path;
+        bool is_crl;
+        time_t not_before, not_after; /* a CRL: thisUpdate, nextUpdate */
+        long margin;                  /* renewed (or to be) this long before not_after */
+        char *serial, *cn;            /* certificates */
+        long crl_number;              /* CRLs */
+        unsigned n_revoked;
+        char *error; /* could not be read (missing, not genuine): why; the rest unset */
+} PkiTreeEntry;
+
+/* Fills every entry (each entry's error says what could not be read);
+ * -ENOMEM only. Release with pki_tree_done(). */
+int pki_files_list_tree(Provision *p, PkiTreeEntry ret[static PKI_TREE_ENTRIES]);
+void pki_tree_done(PkiTreeEntry e[static PKI_TREE_ENTRIES]);

@@ -145,6 +145,7 @@ void reconf_start(Supervisor *s) {
                 certs_load(s);
                 readiness_update_hosts(s);
         }
+        renew_before_reload(s);
         if (s->proxy_pid <= 0) {
                 /* It reads the file when it starts again. */
                 if (s->reload_refusal) {

@@ -138,6 +138,7 @@ void supervisor_done(Supervisor *s) {
         status_server_free(s->status_server);
         certs_clear(s);
         reconf_done(s);
+        renew_done(s);
         sd_event_source_disable_unref(s->backoff_timer);
         sd_event_source_disable_unref(s->stop_timer);
         sd_bus_slot_unref(s->job_call);
@@ -182,6 +183,7 @@ int supervisor_run(const char *config_path, Config *config) {
                 goto out;
         reconf_setup(&s);
         census_start(&s);
+        renew_setup(&s);
         readiness_update_hosts(&s);
         r = sigstore_child_spawn(&s);
         if (r >= 0)

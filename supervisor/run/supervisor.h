@@ -17,6 +17,7 @@
  *   reconfigure.c   SIGHUP: the all-or-nothing reload and its outcome
  *   notify.c        sd_notify: READY, STOPPING, RELOADING and STATUS
  *   pages.c, certs.c  what /livez, /readyz and /metrics answer
+ *   renew.c         the server certificate and the CRLs renewed in time
  *
  * Not a public interface: supervise.h is. Unit tests include this header to
  * drive the table (tests/unit/test-supervise.c).
@@ -131,6 +132,11 @@ typedef struct Supervisor {
         size_t census_len;
         unsigned long long census_tags, census_signed, census_unsigned;
         time_t census_wall; /* 0: not counted yet */
+
+        /* Renewal of the server certificate and the CRLs (renew.c). */
+        sd_event_source *renew_timer;
+        char *renew_error; /* the last failure, logged once */
+        unsigned renewals; /* files renewed since start */
 } Supervisor;
 
 static inline uint64_t now_usec(void) {
@@ -245,6 +251,16 @@ void notify_reloaded(Supervisor *s, bool ok, const char *message);
 /* certs.c: the expiry of every certificate in the tree, for /metrics. */
 void certs_load(Supervisor *s);
 void certs_clear(Supervisor *s);
+
+/* renew.c: renews what is due now (before the proxy starts), then every
+ * [pki] check_interval, reloading the proxy after a renewal. */
+void renew_setup(Supervisor *s);
+void renew_done(Supervisor *s);
+/* A reload is about to tell the proxy: renew what the new configuration
+ * makes due now, so that one reload carries both. The proxy keeps one
+ * draining generation; a second reload right after the first would end the
+ * connections of the oldest. */
+void renew_before_reload(Supervisor *s);
 
 /* pages.c: a StatusRender for status_server_new(), userdata a Supervisor. */
 int pages_render(StatusEndpoint which, FILE *out, void *userdata);

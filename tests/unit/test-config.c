@@ -449,6 +449,7 @@ static const char *const documented_keys[] = {
         "max_delete_share", "upload_max_age", "drain_timeout",
         "listen",      "allow_remote",
         "htpasswd",
+        "renew_before", "check_interval", "server_validity", "crl_validity",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the
