@@ -179,6 +179,7 @@ struct Worker {
         bool accept_paused;
         uint64_t accept_resume_at;
         uint64_t fd_limit_logged_at;
+        unsigned accepted[_PROXY_PORT_MAX]; /* since the last requeue (accept.c) */
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
