@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,14 +131,13 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         _cleanup_close_ int cfd = fd;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
-        int slot = -1, one = 1;
+        int slot = -1;
         bool table_full = false, over = false;
         Conn *c;
 
         peer_string(ss, peer);
         if (!worker_admit(w, port, ss, peer, &key, &slot, &table_full, &over))
                 return;
-        (void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = conn_new(w, port, cfd);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c ? &c->cw : NULL};
         if (!c || epoll_ctl(w->epfd, EPOLL_CTL_ADD, cfd, &ev) < 0) {
