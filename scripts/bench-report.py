@@ -296,7 +296,12 @@ and rerun before drawing conclusions from a difference of a few percent.
   recvfrom to the registry, shutdown, 2 closes; after (strace -c, one
   connection): 28 calls besides epoll_wait instead of 36: 6 writes (one
   ticket), 6 getpid, 2 epoll_ctl (the ADDs), 1 setsockopt (the registry's
-  socket).
+  socket). Old (main before f29a7db) against new binary, outside `make
+  bench`, on the same loaded machine, 3 interleaved rounds each, proxy
+  CPU per connection: `openssl s_time -new` (2 clients, 4 s) 789/754/699
+  µs old, 659/741/630 new (median 754 -> 659, -13%); bench-hs.py (16
+  clients, handshake + GET /v2/) 1350/1292/1332 old, 1224/1265/1013 new
+  (median 1332 -> 1224, -8%).
 - **Memory.** VmRSS summed over the parent (master) and its 2 workers,
   idle after start and with 1,000 keep-alive TLS connections that each made
   one `GET /v2/` (scripts/bench-conns.py). VmRSS counts shared library
