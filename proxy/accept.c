@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +19,14 @@
 #include "ratelimit.h"
 #include "worker.h"
 
-#define ACCEPT_BATCH 32
+/* One accept per wake-up (nginx's multi_accept off): a worker that took a
+ * burst of connections at once would then handshake them one after the
+ * other while another worker idles. Level-triggered, the listening socket
+ * comes back at the next epoll_wait() if more are pending. */
+#define ACCEPT_BATCH 1
+/* Requeue a listening socket on this worker's side every this many accepts
+ * (worker_accept_requeue()). */
+#define ACCEPT_REQUEUE 16
 #define ACCEPT_PAUSE_MS 250   /* out of descriptors: accept again after this */
 #define FD_LIMIT_LOG_MS 10000 /* at most one warning about it per this */
 
@@ -125,14 +131,13 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
         _cleanup_close_ int cfd = fd;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
-        int slot = -1, one = 1;
+        int slot = -1;
         bool table_full = false, over = false;
         Conn *c;
 
         peer_string(ss, peer);
         if (!worker_admit(w, port, ss, peer, &key, &slot, &table_full, &over))
                 return;
-        (void)setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c = conn_new(w, port, cfd);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c ? &c->cw : NULL};
         if (!c || epoll_ctl(w->epfd, EPOLL_CTL_ADD, cfd, &ev) < 0) {
@@ -208,6 +213,26 @@ static void worker_out_of_fds(Worker *w, ProxyPort port, int error) {
         }
 }
 
+/* EPOLLEXCLUSIVE wakes the first epoll instance in the listening socket's
+ * wait queue that is waiting, in the order the workers added it: whenever
+ * worker 0 is idle it gets the connection, and under a handshake load the
+ * first worker took ~60% of the connections (BENCHMARKS.md, the row of the
+ * accept share). Taking the socket out and adding it again puts this
+ * worker at the end of that queue, as nginx does (ngx_reorder_accept_events(),
+ * every 16 accepts): two epoll_ctl() calls per 16 connections. */
+static void worker_accept_requeue(Worker *w, ProxyPort port) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_watch[port]};
+
+        if (w->accepted[port] < ACCEPT_REQUEUE || w->accept_paused || w->draining)
+                return;
+        w->accepted[port] = 0;
+        (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->p->listen_fd[port], NULL);
+        /* Failing to add it back would leave the port unserved here: pause
+         * accepting instead, and worker_accept_resume() adds it back. */
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->p->listen_fd[port], &ev) < 0)
+                w->accept_paused = true;
+}
+
 void worker_accept(Worker *w, ProxyPort port) {
         int lfd = w->p->listen_fd[port];
 
@@ -233,8 +258,11 @@ void worker_accept(Worker *w, ProxyPort port) {
                         log_warning_errno(errno, "proxy: accept on %s failed: %m", proxy_port_name(port));
                         return;
                 }
+                proxy_metrics_accepted(w->p->metrics, w->index);
+                w->accepted[port]++;
                 worker_accept_one(w, port, fd, &ss);
         }
+        worker_accept_requeue(w, port);
 }
 
 /* Accepting again: below the cap, and the pause after running out of

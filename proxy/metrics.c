@@ -200,6 +200,11 @@ void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n) {
                 __atomic_store_n(&m->conns_open[slot], n, __ATOMIC_RELAXED);
 }
 
+void proxy_metrics_accepted(ProxyMetrics *m, unsigned slot) {
+        if (m && slot < METRICS_WORKER_SLOTS)
+                add(&m->accepted[slot], 1);
+}
+
 /* name{port="...",key="value"} n; key NULL: port only. */
 static void sample(FILE *out, const char *name, unsigned port, const char *key, const char *value, uint64_t n) {
         PromLabel labels[] = {{"port", port_names[port]}, {key, value}};
@@ -322,6 +327,19 @@ static void render_workers(FILE *out, const ProxyMetrics *m) {
                 open_conns += load(&m->conns_open[i]);
         prom_family(out, "regvisor_proxy_connections_open", "gauge", "Client connections the proxy workers hold open.");
         prom_sample_u64(out, "regvisor_proxy_connections_open", NULL, 0, open_conns);
+
+        /* Only the slots that ever accepted: 2048 zero lines say nothing. */
+        prom_family(out, "regvisor_proxy_connections_accepted_total", "counter",
+                    "Client connections accepted, by worker slot: their spread over the workers.");
+        for (unsigned i = 0; i < METRICS_WORKER_SLOTS; i++) {
+                uint64_t n = load(&m->accepted[i]);
+                char slot[16];
+                if (n == 0)
+                        continue;
+                (void)snprintf(slot, sizeof(slot), "%u", i);
+                prom_sample_u64(out, "regvisor_proxy_connections_accepted_total", &(PromLabel){"worker", slot}, 1,
+                                n);
+        }
 
         prom_family(out, "regvisor_proxy_workers_alive", "gauge", "Proxy worker processes running.");
         prom_sample_u64(out, "regvisor_proxy_workers_alive", NULL, 0, load(&m->workers_alive));

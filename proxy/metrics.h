@@ -30,7 +30,7 @@
 
 #define PROXY_METRICS_MAGIC UINT64_C(0x31534d5452565352) /* "RSVRTMS1" */
 /* Bump on any change of the structs below. */
-#define PROXY_METRICS_VERSION 3
+#define PROXY_METRICS_VERSION 4
 #define PROXY_METRICS_FD_ENV "REGVISOR_METRICS_FD"
 
 typedef enum MetricsPort {
@@ -118,6 +118,7 @@ typedef struct ProxyMetrics {
         uint64_t accept_paused[_METRICS_PAUSE_MAX]; /* pauses of accepting, by reason */
         uint64_t accept_dropped;                    /* accepted and closed at once: EMFILE */
         uint64_t conns_open[METRICS_WORKER_SLOTS];  /* gauge per worker slot, summed */
+        uint64_t accepted[METRICS_WORKER_SLOTS];    /* accept4() successes per worker slot */
 } ProxyMetrics;
 
 /* The header a fresh region must carry (the supervisor writes it). */
@@ -161,6 +162,10 @@ void proxy_metrics_set_workers(ProxyMetrics *m, uint64_t n);
  * sets 0 when the worker is gone). Slots beyond METRICS_WORKER_SLOTS are
  * not counted. */
 void proxy_metrics_set_open(ProxyMetrics *m, unsigned slot, uint64_t n);
+/* One connection accepted by the worker in slot: how evenly the kernel
+ * spreads connections over the workers is visible per slot. Slots beyond
+ * METRICS_WORKER_SLOTS are not counted. */
+void proxy_metrics_accepted(ProxyMetrics *m, unsigned slot);
 
 /* Writes every proxy metric in the Prometheus text format 0.0.4: HELP and
  * TYPE lines, counters with port/method/status/reason/kind labels, the

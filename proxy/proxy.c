@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -236,6 +237,9 @@ static int setup_listeners(Parent *pa) {
                                                        la->listen_host ? la->listen_host : "", la->listen_host ? ":" : "",
                                                        la->listen_port, proxy_port_name((ProxyPort)i));
                 }
+                /* Accepted sockets inherit it (Linux): one setsockopt() here
+                 * instead of one per connection (accept.c). */
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
                 pa->ctx.listen_fd[i] = fd;
         }
         for (int i = 0; i < n; i++)

@@ -189,6 +189,7 @@ struct Worker {
         /* hold.c: when this worker found the registry gone (0: it answers);
          * no request is held beyond upstream_hold after it. */
         uint64_t outage_since;
+        unsigned accepted[_PROXY_PORT_MAX]; /* since the last requeue (accept.c) */
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;

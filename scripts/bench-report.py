@@ -53,10 +53,9 @@ WHY = {
         "better comparison."),
     "cpu-hs-ec": (
         "Per full handshake: both are OpenSSL 3.0 doing the same work; "
-        "regvisor additionally reads its 64 KiB default read buffer "
-        "(proxy/tls.c) and, per accepted connection, a second accept4() that "
-        "returns EAGAIN (ACCEPT_BATCH loop, proxy/worker.c). Differences "
-        "under about 10% were within run-to-run noise here."),
+        "regvisor additionally reads into its 64 KiB default read buffer "
+        "(proxy/tls.c). Differences under about 10% were within run-to-run "
+        "noise here."),
     "hs-rsa": (
         "Full RSA-4096 handshakes are bounded by the server's RSA signature "
         "(about 160 per second per core here)."),
@@ -90,6 +89,23 @@ WHY = {
         "The registry bounds pushes (it hashes and writes the blob: several "
         "s of CPU per GiB on one core), so the rate is mostly noise; compare "
         "the CPU row."),
+    "hs-get": (
+        "A new connection per request is bounded by the 16 python clients' "
+        "own handshakes on the same 2 cores; see the CPU row."),
+    "cpu-hs-get": (
+        "Per connection, both do the same OpenSSL 3.0 handshake work (ECDHE "
+        "X25519, ECDSA P-256 signature: most of the CPU, perf shows libcrypto "
+        "and the kernel's TCP/syscall path as the two large parts). What "
+        "regvisor controls was cut (one TLS 1.3 ticket instead of two, no "
+        "per-connection TCP_NODELAY, no epoll_ctl DEL before close); what "
+        "remains: a new upstream TCP connection per request (as the guide's "
+        "nginx: no upstream keep-alive), the response head and body written "
+        "as two TLS records, the access-log write."),
+    "lat-hs-get": "Latency on a loaded 2-core machine: noise; see the CPU row.",
+    "share-cpu": (
+        "How evenly the workers share the load: 50 is even; within a few "
+        "points is noise."),
+    "share-accept": "50 is even.",
     "cpu-push-big": (
         "Per GiB pushed: the request body goes through the same cin -> uout "
         "copy and compaction as responses (buf_append, proxy/worker.c)."),
@@ -195,7 +211,7 @@ def main():
 METHOD = """## How it was measured
 
 Everything runs on this one machine, over loopback, in one run of
-`make bench` (about 4-5 minutes; `BENCH_SECONDS` and `BENCH_BIG_MIB` shorten it;
+`make bench` (about 5-6 minutes on an idle machine; `BENCH_SECONDS` and `BENCH_BIG_MIB` shorten it;
 the raw rows are kept in build/bench-results.tsv).
 The clients share the same {cores} cores with the proxies and the registry,
 and other work on the machine adds noise: compare ratios, not absolutes,
@@ -247,6 +263,45 @@ and rerun before drawing conclusions from a difference of a few percent.
   over mTLS with the client certificate on the proxies, best of 3. The
   registry hashes and writes the blob, so this row is bounded by the
   registry as much as by the proxy.
+- **New connection per request.** What Debian's podman, skopeo, docker
+  and containerd do for every request of a pull (their registry transport
+  sets DisableKeepAlives and keeps no TLS session cache): 16
+  `scripts/bench-hs.py` client processes, each a loop of connect (with
+  TCP_NODELAY, as Go's net package sets it), a full TLS 1.3 handshake
+  (ECDSA P-256, X25519), `GET /v2/`, read to the close. 3 rounds of
+  `BENCH_HS_SECS` (5) s, nginx and regvisor interleaved, medians of the
+  3 rounds. CPU per connection is the proxy's (parent + workers, from
+  /proc) over the connections answered 200.
+- **Spread over the workers.** Under that load, the busiest worker's share
+  of the two workers' CPU (both proxies) and of the connections accepted
+  (regvisor only: `regvisor_proxy_connections_accepted_total{worker}` on
+  /metrics; scripts/bench-metrics.c renders the proxy's counters, which
+  `regvisor proxy` alone keeps in a file here). Before commit f29a7db
+  (EPOLLEXCLUSIVE with the workers always in the same order in the
+  listening socket's wait queue, and up to 32 accepts per wake-up), worker
+  0 took 58-60% of the connections in two 6 s rounds of 16 `openssl s_time
+  -new` clients (857/574, 950/682 connections), 64% in a round of 16
+  bench-hs.py clients; with the socket requeued every 16 accepts (as
+  nginx's ngx_reorder_accept_events()) and one accept per wake-up, 49-51%
+  (819/839, 897/826) in the same test.
+- **TLS 1.3 tickets.** OpenSSL sends two tickets after every full TLS 1.3
+  handshake; regvisor now sends one (proxy/tls.c says why not zero: with
+  none, a client without TCP_NODELAY waited 40 ms for the delayed ACK of
+  its Finished before its request went out: 59 ms per connection against
+  nginx's 13-19 ms, one python client without TCP_NODELAY; with one ticket
+  15-21 ms against 18 ms). strace of one connection before the change:
+  accept4, setsockopt, 3 epoll_ctl, 5 reads, 7 writes (server flight, 2
+  tickets, response head, body, close_notify, access log), 9 getpid
+  (OpenSSL's fork check per random draw), socket/connect/setsockopt/sendto/
+  recvfrom to the registry, shutdown, 2 closes; after (strace -c, one
+  connection): 28 calls besides epoll_wait instead of 36: 6 writes (one
+  ticket), 6 getpid, 2 epoll_ctl (the ADDs), 1 setsockopt (the registry's
+  socket). Old (main before f29a7db) against new binary, outside `make
+  bench`, on the same loaded machine, 3 interleaved rounds each, proxy
+  CPU per connection: `openssl s_time -new` (2 clients, 4 s) 789/754/699
+  µs old, 659/741/630 new (median 754 -> 659, -13%); bench-hs.py (16
+  clients, handshake + GET /v2/) 1350/1292/1332 old, 1224/1265/1013 new
+  (median 1332 -> 1224, -8%).
 - **Memory.** VmRSS summed over the parent (master) and its 2 workers,
   idle after start and with 1,000 keep-alive TLS connections that each made
   one `GET /v2/` (scripts/bench-conns.py). VmRSS counts shared library

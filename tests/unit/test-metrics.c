@@ -234,6 +234,10 @@ static void test_render_worker_counters(void **state) {
         proxy_metrics_set_open(m, 3, 5);
         proxy_metrics_set_open(m, METRICS_WORKER_SLOTS - 1, 1);
         proxy_metrics_set_open(m, METRICS_WORKER_SLOTS, 1000); /* beyond the slots: ignored */
+        proxy_metrics_accepted(m, 1);
+        proxy_metrics_accepted(m, 1);
+        proxy_metrics_accepted(m, METRICS_WORKER_SLOTS - 1);
+        proxy_metrics_accepted(m, METRICS_WORKER_SLOTS); /* beyond the slots: ignored */
         text = render(m);
         check_format(text);
 
@@ -245,6 +249,9 @@ static void test_render_worker_counters(void **state) {
         assert_float_equal(value_of(text, "regvisor_proxy_accept_paused_total{reason=\"max_connections\"}"), 2, 0);
         assert_float_equal(value_of(text, "regvisor_proxy_accept_dropped_total"), 1, 0);
         assert_float_equal(value_of(text, "regvisor_proxy_connections_open"), 13, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_connections_accepted_total{worker=\"1\"}"), 2, 0);
+        assert_float_equal(value_of(text, "regvisor_proxy_connections_accepted_total{worker=\"2047\"}"), 1, 0);
+        assert_null(strstr(text, "regvisor_proxy_connections_accepted_total{worker=\"0\"}")); /* none: no line */
 
         /* A worker gone: the parent zeroes its slot. */
         proxy_metrics_set_open(m, 3, 0);

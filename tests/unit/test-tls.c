@@ -363,6 +363,40 @@ static void test_resumption_tls13(void **state) {
         resumption(TLS1_3_VERSION);
 }
 
+static int tickets_seen;
+static int count_ticket(SSL *ssl, SSL_SESSION *session) {
+        (void)ssl;
+        (void)session;
+        tickets_seen++;
+        return 0; /* not kept: the caller did not take a reference */
+}
+
+/* TLS 1.3: a full handshake issues one ticket, not OpenSSL's default two
+ * (tls.c: registry clients keep no session cache); a handshake resumed with
+ * a ticket of the current key issues none (ticket_key_cb: no renewal). */
+static void test_one_ticket_tls13(void **state) {
+        TlsTicketKeys *k;
+        SSL_CTX *sctx, *cctx = client_ctx(TLS1_3_VERSION);
+        SSL_SESSION *session = NULL;
+        uint64_t epoch;
+
+        assert_int_equal(tls_ticket_keys_new(&k), 0);
+        assert_int_equal(tls_ticket_keys_new_epoch(k, &epoch), 0);
+        sctx = server_ctx(k, epoch);
+        SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(cctx, count_ticket);
+        tickets_seen = 0;
+        assert_false(connect_once(sctx, cctx, &session));
+        assert_int_equal(tickets_seen, 1);
+        tickets_seen = 0;
+        assert_true(connect_once(sctx, cctx, &session));
+        assert_int_equal(tickets_seen, 0);
+        SSL_SESSION_free(session);
+        SSL_CTX_free(sctx);
+        SSL_CTX_free(cctx);
+        tls_ticket_keys_free(k);
+}
+
 /* The ALPN the client sees for its offer ("" for none). */
 static void alpn_case(const char *offer, size_t offer_len, const char *want) {
         TlsTicketKeys *k;
@@ -550,6 +584,7 @@ int main(void) {
         const struct CMUnitTest tls[] = {
                 cmocka_unit_test(test_resumption_tls12),
                 cmocka_unit_test(test_resumption_tls13),
+                cmocka_unit_test(test_one_ticket_tls13),
                 cmocka_unit_test(test_alpn),
                 cmocka_unit_test(test_published_crls),
         };
