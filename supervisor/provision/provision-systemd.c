@@ -464,14 +464,18 @@ int step_proxy_socket_apply(Provision *p, const ProvisionStep *s, char **ret_det
 /* Deprovision walks system-units first, which stops and disables the
  * socket with the service; this row finds it so, or does it when the
  * system-units row was refused and the operator runs the rest. */
-int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        bool running = false, enabled = false;
-        sd_bus *bus;
-        int r;
+static int proxy_socket_state(Provision *p, sd_bus **ret_bus, bool *ret_running, bool *ret_enabled) {
+        int r = provision_system_bus(p, ret_bus);
 
-        r = provision_system_bus(p, &bus);
-        if (r >= 0)
-                r = system_unit_state(bus, PROXY_SOCKET_UNIT_NAME, &running, &enabled);
+        *ret_running = *ret_enabled = false;
+        return r < 0 ? r : system_unit_state(*ret_bus, PROXY_SOCKET_UNIT_NAME, ret_running, ret_enabled);
+}
+
+int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        bool running, enabled;
+        sd_bus *bus;
+        int r = proxy_socket_state(p, &bus, &running, &enabled);
+
         if (r < 0)
                 return detail_set(ret_detail, r, "%s: %s", PROXY_SOCKET_UNIT_NAME, strerror(-r));
         if (!running && !enabled)
@@ -481,13 +485,10 @@ int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **re
 
 int step_proxy_socket_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_free_ char *error = NULL;
-        bool running = false, enabled = false;
+        bool running, enabled;
         sd_bus *bus;
-        int r;
+        int r = proxy_socket_state(p, &bus, &running, &enabled);
 
-        r = provision_system_bus(p, &bus);
-        if (r >= 0)
-                r = system_unit_state(bus, PROXY_SOCKET_UNIT_NAME, &running, &enabled);
         if (r > 0 && enabled)
                 r = bus_disable_unit(bus, PROXY_SOCKET_UNIT_NAME, &error);
         if (r >= 0 && running)
