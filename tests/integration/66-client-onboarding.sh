@@ -22,6 +22,9 @@
 #     made with openssl: a SAN, CA:TRUE, 10 years, gets none of it; a
 #     request under another name than --name is refused), `pki export`
 #     without a key, install with the client's own key, a push over 4443;
+#   - an image signed by a key the registry host does not trust is refused
+#     by podman on the client; with [scopes] build-02 = app/*, its push to
+#     test/ is refused and never reaches the registry, to app/ it works;
 #   - `pki revoke build-02` on the registry host: within 10 s the client's
 #     certificate gets 400 "certificate revoked" on 4443, its skopeo push
 #     fails, and the registry has no such repository.
@@ -95,6 +98,14 @@ out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:
 	fail "unsigned push over 4443 failed: $out"
 out=$(thc podman pull -q registry.test/test/unsigned:1 2>&1) && fail "an unsigned image was pulled: $out"
 assert_contains "$out" "A signature was required"
+# Signed, but by a key the registry host does not trust.
+other=$(gen_key thc /root/gnupg-other "Other <other@test>")
+[[ $other =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$other'"
+out=$(thc env GNUPGHOME=/root/gnupg-other podman push -q --sign-by "$other" "$id" \
+	registry.test:4443/test/other-key:1 2>&1) || fail "podman push signed by the other key failed: $out"
+out=$(thc podman pull -q registry.test/test/other-key:1 2>&1) && fail "an image signed by an untrusted key was pulled: $out"
+case $out in *"no signature exists"*) fail "podman did not see the other key's signature: $out" ;; esac
+echo "# podman refused the other key's signature: $out"
 
 step "client: ctr pull over 443 and push over 4443 with the installed hosts.toml"
 thc systemctl start containerd.service || fail "containerd did not start"
@@ -158,6 +169,17 @@ thc cmp -s /var/lib/regvisor-client/keys/build-02.key /etc/containers/certs.d/re
 	fail "the installed key is not the client's own"
 out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/own-key:1 2>&1) ||
 	fail "push over 4443 with the client's own key failed: $out"
+
+step "registry host: [scopes] build-02 = app/*; the client's push outside it gets 403, nothing written"
+INITIAL_CLIENT= write_config "$(printf '[signing]\nkeys = %s\n[scopes]\nbuild-02 = app/*' "$KEYS")"
+th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/out-of-scope:1 2>&1) &&
+	fail "build-02 pushed outside its scope app/*: $out"
+out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/app/in-scope:1 2>&1) ||
+	fail "build-02's push inside its scope failed: $out"
+code=$(th curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" \
+	http://localhost/v2/test/out-of-scope/tags/list)
+assert_eq "$code" 404 "the registry's tag list of test/out-of-scope after the refused push"
 
 step "registry host: pki revoke build-02; the client's next push over 4443 is refused, nothing written"
 th "$REGVISOR" pki --config "$CONF" revoke build-02 >/dev/null || fail "pki revoke build-02 failed"
