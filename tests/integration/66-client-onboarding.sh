@@ -101,8 +101,8 @@ assert_contains "$out" "A signature was required"
 # Signed, but by a key the registry host does not trust.
 other=$(gen_key thc /root/gnupg-other "Other <other@test>")
 [[ $other =~ ^[0-9A-F]{40}$ ]] || fail "fingerprint: '$other'"
-out=$(thc env GNUPGHOME=/root/gnupg-other podman push -q --sign-by "$other" "$id" \
-	registry.test:4443/test/other-key:1 2>&1) || fail "podman push signed by the other key failed: $out"
+out=$(thc env GNUPGHOME=/root/gnupg-other skopeo copy -q --sign-by "$other" "oci-archive:$REGISTRY_ARCHIVE" \
+	docker://registry.test:4443/test/other-key:1 2>&1) || fail "skopeo copy signed by the other key failed: $out"
 out=$(thc podman pull -q registry.test/test/other-key:1 2>&1) && fail "an image signed by an untrusted key was pulled: $out"
 case $out in *"no signature exists"*) fail "podman did not see the other key's signature: $out" ;; esac
 echo "# podman refused the other key's signature: $out"
