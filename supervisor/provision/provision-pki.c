@@ -1277,8 +1277,12 @@ static int tree_entry(const Provision *p, const PkiItem *it, PkiTreeEntry *e) {
                 r = pki_crl_dates(crl, &e->not_before, &e->not_after);
         if (r >= 0)
                 r = pki_crl_number(crl, &e->crl_number);
-        if (r >= 0)
-                e->n_revoked = (unsigned) sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+        if (r >= 0) {
+                /* sk_..._num() of a CRL that revokes nothing (no list at
+                 * all) is -1, not 0. */
+                int n = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+                e->n_revoked = n > 0 ? (unsigned) n : 0;
+        }
         if (r < 0 && reason[0])
                 e->error = strdup(reason);
         return r;

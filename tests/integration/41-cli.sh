@@ -60,7 +60,7 @@ printf '[tls]\nserver_names = registry.test\n[host]\nservice_user = rv-nouser-a\
 rv 0 provision --config "$TEST_TMP/nousers.conf" --root "$TEST_TMP/stage2/deeper"
 assert_contains "$OUT" "skipped  service-user             (--root: a step on the host itself)"
 assert_contains "$OUT" "skipped  podman-state-dir         (needs users rv-nouser-a and rv-nouser-b, which do not exist on this machine)"
-assert_contains "$OUT" "--root: 7 steps skipped that act on the host itself"
+assert_contains "$OUT" "--root: 8 steps skipped that act on the host itself"
 assert_contains "$OUT" "steps skipped because rv-nouser-a or rv-nouser-b does not exist on this machine"
 [[ -f $TEST_TMP/stage2/deeper/etc/regvisor/registry.yml ]] || fail "no registry.yml in the new staging tree"
 : >"$TEST_TMP/file"
@@ -120,11 +120,14 @@ rv 0 pki --config "$CONF" --root "$S" revoke build-02
 rv 0 pki --config "$CONF" --root "$S" list
 printf '%s\n' "$OUT" | sed 's/^/#   /'
 serial=$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -serial | cut -d= -f2)
-expires=$(date -u -d "$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -enddate | cut -d= -f2)" '+%Y-%m-%d %H:%M')
+expires=$(date -u -d "$(openssl x509 -in "$CERTS/clients/build-01.crt" -noout -enddate | cut -d= -f2)" '+%Y-%m-%dT%H:%M:%SZ')
 line=$(printf '%s\n' "$OUT" | grep '^build-01 ') || fail "build-01 not listed: $OUT"
 assert_contains "$line" "$serial" "build-01's line"
 assert_contains "$line" "$expires" "build-01's line"
 assert_contains "$line" "valid" "build-01's line"
 line=$(printf '%s\n' "$OUT" | grep '^build-02 ') || fail "build-02 not listed: $OUT"
 assert_contains "$line" "revoked" "build-02's line"
-[[ $OUT != *"ca "* ]] || fail "the client CA is listed as a client: $OUT"
+clients=$(printf '%s\n' "$OUT" | sed '/^$/q')
+[[ $clients != *"ca "* ]] || fail "the client CA is listed as a client: $clients"
+line=$(printf '%s\n' "$OUT" | grep '^server-ca-crl ') || fail "server-ca-crl not listed: $OUT"
+assert_contains "$line" ", 0 revoked" "the server CA's CRL, which revokes nothing"

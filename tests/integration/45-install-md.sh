@@ -134,7 +134,9 @@ for cmd in "${log_cmds[@]}"; do
 done
 
 step "regvisor.service stopped: health names it, not the registry unit alone"
-th systemctl stop regvisor.service
+# INSTALL.md, "Stopping regvisor": the socket too, or health's own port
+# check would start the service again through it.
+th systemctl stop regvisor.socket regvisor.service
 rc=0
 out=$(th "${ENV[@]}" regvisor health 2>&1) || rc=$?
 printf '%s\n' "$out" | sed 's/^/#   /'
