@@ -19,8 +19,9 @@
 #       verifies against the certificate's own CA; after `pki revoke dave`
 #       the client CA's CRL served there lists dave's serial within 5 s;
 #       other methods are refused and the registry never sees the path;
-#       with no server CA CRL on disk the proxy still reloads and serves
-#       (that route 503) until provision makes one.
+#       with no server CA CRL on disk (a host not provisioned since the
+#       CRL existed), the reload makes one: regvisor run renews what it
+#       owns (pki-renewed), serves it, and provision then has nothing to do.
 # PARTS (default "c d b a") picks parts; d, b and a need only the common setup.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
@@ -226,20 +227,19 @@ if has_part d; then
 	assert_eq "$code" 404 "GET of another path below /regvisor/crl/"
 	registry_log | grep -q "regvisor/crl" && fail "the registry logged a request for /regvisor/crl"
 
-	step "(d) no server CA CRL yet (a host not provisioned again): the proxy reloads and serves, that route 503"
+	step "(d) no server CA CRL (a host not provisioned again): the reload makes one (regvisor run renews what it owns) and serves it"
 	th mv "$C/ca/crl.pem" /root/server-crl.pem
 	th systemctl reload regvisor.service || fail "reload without the server CA CRL failed"
 	server_crl_code() {
 		th "${CURL[@]}" -o /dev/null -w '%{http_code}' https://registry.test/regvisor/crl/server-ca.crl || true
 	}
-	crl_503() { [[ $(server_crl_code) == 503 ]]; }
-	wait_until 10 crl_503 || fail "GET of the server CA CRL without one: $(server_crl_code), not 503"
-	proxy_up || fail "443 does not serve without the server CA CRL"
-	provision || fail "provision without the server CA CRL failed"
-	assert_contains "$OUT" "changed  pki-server-crl"
-	th systemctl reload regvisor.service || fail "reload with the new server CA CRL failed"
 	crl_200() { [[ $(server_crl_code) == 200 ]]; }
 	wait_until 10 crl_200 || fail "the new server CA CRL is not served: $(server_crl_code)"
+	th test -s "$C/ca/crl.pem" || fail "no new server CA CRL in $C/ca/crl.pem"
+	journal_events pki-renewed | grep -q "server CA's CRL" || fail "no pki-renewed event for the server CA's CRL"
+	proxy_up || fail "443 does not serve after the reload"
+	provision || fail "provision after the renewal failed"
+	assert_contains "$OUT" "ok       pki-server-crl"
 fi
 
 if has_part b; then

@@ -133,7 +133,7 @@ th env GNUPGHOME="$SIGNER" skopeo standalone-sign -o /var/tmp/other-digest.sig /
 	"$PUSH/unsigned2:1" "$fpr" || fail "skopeo standalone-sign failed"
 sig=$(th base64 -w0 /var/tmp/other-digest.sig)
 body='{"schemaVersion":2,"name":"'$u2digest'@f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0","type":"atomic","content":"'$sig'"}'
-code=$(th curl -s -m 10 --cacert "$CA" $MTLS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
+code=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
 	--data-binary "$body" "https://registry.test:4443/extensions/v2/test/unsigned2/signatures/$u2digest")
 assert_eq "$code" 201 "PUT of a signature for another digest on 4443"
 assert_eq "$(sigs_443 test/unsigned2 "$u2digest")" 1 "GET lists the misplaced signature"
