@@ -105,7 +105,7 @@ foreign() {
 step "deprovision --dry-run: every step reported, nothing changed"
 before=$(fingerprint)
 deprovision --dry-run || fail "deprovision --dry-run failed"
-row would system-units "stop and disable regvisor.service"
+row would system-units "(disable regvisor.socket, )?stop and disable regvisor.service"
 row would user-manager-reload "stop regvisor-registry.service"
 row would containers-policy "remove the rules for registry.test"
 row would linger "disable linger for ci-svc"
@@ -146,6 +146,8 @@ assert not [k for k in d if k.startswith("registry.test") or k.startswith("127.0
 	fail "regvisor's policy rules are still there"
 assert_eq "$(th systemctl is-active regvisor.service)" inactive "regvisor.service"
 assert_eq "$(th systemctl is-enabled regvisor.service 2>&1)" disabled "regvisor.service enabled"
+th test ! -e /etc/systemd/system/regvisor.socket || fail "deprovision left /etc/systemd/system/regvisor.socket"
+assert_eq "$(th systemctl is-active regvisor.socket)" inactive "regvisor.socket"
 assert_eq "$(th systemctl is-active "user@$uid.service")" inactive "the service user's manager"
 foreign
 for f in $C/ca/ca.crt $C/private/ca.key $C/clients/ci.crt /var/lib/registry/docker "/var/tmp/podman-$uid/root" \
