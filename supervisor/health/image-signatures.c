@@ -55,18 +55,22 @@ static int open_dir_at(int dirfd, const char *name) {
         return fd < 0 ? negative_errno() : fd;
 }
 
-/* Reads <tag>/current/link below tags_fd: "sha256:<hex>", nothing else. */
+/* Reads <tag>/current/link below tags_fd: "sha256:<hex>", nothing else.
+ * Each component is opened without following a symlink: the storage is
+ * written by the registry container, and a link planted there must not
+ * make this (root) process read elsewhere. */
 static int read_link(int tags_fd, const char *tag, char digest[static 72]) {
-        _cleanup_free_ char *rel = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int tag_fd = -EBADF, current_fd = -EBADF, fd = -EBADF;
         char buf[80];
         ssize_t n;
 
-        if (asprintf(&rel, "%s/current/link", tag) < 0) {
-                rel = NULL;
-                return -ENOMEM;
-        }
-        fd = openat(tags_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        tag_fd = open_dir_at(tags_fd, tag);
+        if (tag_fd < 0)
+                return tag_fd;
+        current_fd = open_dir_at(tag_fd, "current");
+        if (current_fd < 0)
+                return current_fd;
+        fd = openat(current_fd, "link", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
         n = read(fd, buf, sizeof buf);

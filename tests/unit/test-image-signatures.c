@@ -74,6 +74,14 @@ static void test_tags_listed(void **state) {
         assert_true(asprintf(&link, "%s/" REPOS "/linked", dir) >= 0);
         assert_true(asprintf(&target, "%s/" REPOS "/app", dir) >= 0);
         assert_int_equal(symlink(target, link), 0);
+        /* A tag whose current/ is a symlink to another tag's: skipped. */
+        put("app/_manifests/tags/v3/index/x", "");
+        {
+                _cleanup_free_ char *cur = NULL, *to = NULL;
+                assert_true(asprintf(&cur, "%s/" REPOS "/app/_manifests/tags/v3/current", dir) >= 0);
+                assert_true(asprintf(&to, "%s/" REPOS "/app/_manifests/tags/v1/current", dir) >= 0);
+                assert_int_equal(symlink(to, cur), 0);
+        }
 
         assert_int_equal(stored_tags_list(dir, &t, &n), 0);
         assert_int_equal(n, 3);
