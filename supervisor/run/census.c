@@ -38,9 +38,13 @@ static bool census_parse(Supervisor *s, const char *out) {
         const char *bar = strchr(out, '|'), *eol = strchr(out, '\n');
         unsigned found = 0;
 
-        if (!bar || (eol && bar > eol))
+        if (!eol)
+                eol = out + strlen(out);
+        if (!bar || bar > eol)
                 return false;
-        for (const char *p = bar + 1; p && *p && *p != '\n'; p = strchr(p, ' '), p = p ? p + 1 : NULL) {
+        /* Only the first line's perfdata: the check's own line below it is
+         * prose. */
+        for (const char *p = bar + 1; p && p < eol; p = memchr(p, ' ', (size_t) (eol - p)), p = p ? p + 1 : NULL) {
                 char label[32];
                 unsigned long long v;
 
