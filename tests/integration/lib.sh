@@ -17,7 +17,14 @@
 #                             client host ($TH_CLIENT_DIR, `thc`,
 #                             $TH_CLIENT_ADDR); both resolve registry.test
 #                             to $TH_ADDR
+#   th_boot_three             th_boot_two plus a third host on the same
+#                             zone ($TH_STORE_DIR, `ths`, $TH_STORE_ADDR):
+#                             for several regvisor hosts behind a balancer
+#                             (th and thc are then both regvisor hosts, ths
+#                             the store, the balancer and the client); all
+#                             three resolve registry.test to $TH_STORE_ADDR
 #   thc CMD... / thc_write PATH [MODE]   as th / th_write, on the client
+#   ths CMD... / ths_write PATH [MODE]   as th / th_write, on the third host
 #   th_write PATH [MODE]      write stdin to PATH inside (root-owned)
 #   th_put SRC PATH [MODE]    copy a host file to PATH inside
 #   as_user USER CMD...       run CMD inside as USER with XDG_RUNTIME_DIR and
@@ -47,10 +54,12 @@ REGISTRY_IMAGE_DIR=$REPO/build/registry-image
 TEST_HOST=$REPO/scripts/test-host
 TEST_NAME=$(basename "$0" .sh)
 TH_DIR=""
-TH_CLIENT_DIR="" TH_ZONE=""
+TH_CLIENT_DIR="" TH_ZONE="" TH_STORE_DIR=""
 # 198.18.0.0/15 is reserved for benchmark networks (RFC 2544): never a
 # real destination, and the zone's bridge routes nowhere else anyway.
-TH_ADDR=198.18.0.1 TH_CLIENT_ADDR=198.18.0.2
+TH_ADDR=198.18.0.1 TH_CLIENT_ADDR=198.18.0.2 TH_STORE_ADDR=198.18.0.3
+# The address registry.test resolves to on every host of a zone.
+TH_NAME_ADDR=$TH_ADDR
 REGISTRY_DIGEST="" REGISTRY_REFERENCE="" REGISTRY_ARCHIVE=""
 export REPO REGVISOR REGISTRY_IMAGE_DIR TEST_HOST
 
@@ -192,15 +201,15 @@ _th_on() {
 _th_net() {
 	"$1" ip addr add "$2/24" dev host0 || fail "cannot give host0 $2"
 	"$1" ip link set host0 up || fail "cannot bring host0 up at $2"
-	"$1" sh -c 'echo "$1 registry.test" >> /etc/hosts' _ "$TH_ADDR"
+	"$1" sh -c 'echo "$1 registry.test" >> /etc/hosts' _ "$TH_NAME_ADDR"
 }
 
-# _th_client_reachable: the client host reaches the registry host by name:
-# a connection to a closed port is refused at once (no ping in the image;
-# an unreachable host would time out instead).
-_th_client_reachable() {
+# _th_reaches RUNNER ADDR: RUNNER reaches ADDR: a connection to a closed
+# port is refused at once (no ping in the image; an unreachable host would
+# time out instead).
+_th_reaches() {
 	local out
-	out=$(thc timeout 2 bash -c 'exec 3<>/dev/tcp/registry.test/9' 2>&1) || true
+	out=$("$1" timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/9"' _ "$2" 2>&1) || true
 	[[ $out == *"Connection refused"* ]]
 }
 
@@ -221,21 +230,47 @@ th_boot_two() {
 	ip link set "vz-$TH_ZONE" up || fail "cannot bring the zone's bridge vz-$TH_ZONE up"
 	_th_net th "$TH_ADDR"
 	_th_net thc "$TH_CLIENT_ADDR"
-	wait_until 10 _th_client_reachable || fail "the client host does not reach $TH_ADDR"
-	step "client host up ($TH_CLIENT_DIR), zone vz-$TH_ZONE: registry.test is $TH_ADDR"
+	wait_until 10 _th_reaches thc "$TH_ADDR" || fail "the client host does not reach $TH_ADDR"
+	step "client host up ($TH_CLIENT_DIR), zone vz-$TH_ZONE: registry.test is $TH_NAME_ADDR"
+}
+
+ths() {
+	[[ -n $TH_STORE_DIR ]] || fail "ths: no third host (call th_boot_three first)"
+	_th_on "$TH_STORE_DIR" "$@"
+}
+
+th_boot_three() {
+	TH_NAME_ADDR=$TH_STORE_ADDR
+	th_boot_two
+	TH_STORE_DIR=$TEST_TMP/store
+	export TEST_HOST_ZONE=$TH_ZONE
+	"$TEST_HOST" boot "$TH_STORE_DIR" || fail "third test host did not boot (see above)"
+	unset TEST_HOST_ZONE
+	_th_net ths "$TH_STORE_ADDR"
+	wait_until 10 _th_reaches ths "$TH_ADDR" || fail "the third host does not reach $TH_ADDR"
+	wait_until 10 _th_reaches ths "$TH_CLIENT_ADDR" || fail "the third host does not reach $TH_CLIENT_ADDR"
+	step "third host up ($TH_STORE_DIR) at $TH_STORE_ADDR: registry.test is $TH_STORE_ADDR everywhere"
 }
 
 thc_write() {
-	thc /bin/sh -c 'umask 022; mkdir -p "$(dirname "$1")" && cat >"$1" && chmod "$2" "$1"' \
-		_ "$1" "${2:-0644}"
+	_th_write_on thc "$@"
+}
+
+ths_write() {
+	_th_write_on ths "$@"
 }
 
 # th_write PATH [MODE]: stdin to PATH inside the guest. Written from inside
 # (not through $TH_DIR/merged) so the guest's own symlinks resolve in the
 # guest, never against the host's root.
 th_write() {
-	th /bin/sh -c 'umask 022; mkdir -p "$(dirname "$1")" && cat >"$1" && chmod "$2" "$1"' \
-		_ "$1" "${2:-0644}"
+	_th_write_on th "$@"
+}
+
+# _th_write_on RUNNER PATH [MODE]: th_write on the host RUNNER names.
+_th_write_on() {
+	"$1" /bin/sh -c 'umask 022; mkdir -p "$(dirname "$1")" && cat >"$1" && chmod "$2" "$1"' \
+		_ "$2" "${3:-0644}"
 }
 
 th_put() {
@@ -340,6 +375,9 @@ _lib_exit() {
 	fi
 	if [[ -n $TH_CLIENT_DIR && -n $TEST_TMP ]]; then
 		"$TEST_HOST" teardown "$TH_CLIENT_DIR" || rc=1
+	fi
+	if [[ -n $TH_STORE_DIR && -n $TEST_TMP ]]; then
+		"$TEST_HOST" teardown "$TH_STORE_DIR" || rc=1
 	fi
 	# nspawn removes a zone's bridge with its last host, but not after a
 	# SIGKILL.

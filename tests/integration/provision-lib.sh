@@ -16,6 +16,9 @@ MTLS=(--cert "$CI_CERT" --key "$CI_KEY")
 SIGNER=/root/gnupg-signer
 KEYS=/etc/regvisor/signers.asc
 
+# ON=thc (or ths) before write_config, rv_conf or provision: on that host
+# instead of the registry host (th).
+#
 # write_config [EXTRA INI LINES]: a configuration pinning the locally built
 # registry image by digest, loaded from its OCI archive (no internet here).
 # The tests push with the client certificate "ci", asked for here through
@@ -23,7 +26,7 @@ KEYS=/etc/regvisor/signers.asc
 # (empty) leaves it out.
 write_config() {
 	local client=${INITIAL_CLIENT-ci}
-	th_write "$CONF" 0644 <<-EOF
+	_th_write_on "${ON:-th}" "$CONF" 0644 <<-EOF
 		[tls]
 		server_names = registry.test, 127.0.0.1
 		${client:+initial_client = $client}
@@ -39,7 +42,7 @@ write_config() {
 rv_conf() {
 	local rc=0 verb=$1
 	shift
-	OUT=$(th "$REGVISOR" "$verb" --config "$CONF" "$@" 2>&1) || rc=$?
+	OUT=$("${ON:-th}" "$REGVISOR" "$verb" --config "$CONF" "$@" 2>&1) || rc=$?
 	printf '%s\n' "$OUT" | sed 's/^/#   /'
 	return $rc
 }
@@ -73,10 +76,11 @@ svc_podman() {
 # guest (the unit's PrivateTmp would hide a checkout below /tmp) and
 # units/regvisor.service unchanged but for the test configuration.
 install_run_unit() {
-	th install -m 0755 "$REGVISOR" /usr/local/bin/regvisor
+	local on=${ON:-th}
+	"$on" install -m 0755 "$REGVISOR" /usr/local/bin/regvisor
 	sed -e "s|--config /etc/regvisor/regvisor.conf|--config $CONF|" "$REPO/units/regvisor.service" |
-		th_write /etc/systemd/system/regvisor.service
-	th systemctl daemon-reload
+		_th_write_on "$on" /etc/systemd/system/regvisor.service
+	"$on" systemctl daemon-reload
 }
 
 # run_unit_up: install_run_unit, registry.test on loopback, start
@@ -222,7 +226,7 @@ signer_key() {
 # wait for the proxy: each test knows from where it can reach it).
 start_run_unit() {
 	install_run_unit
-	th systemctl start regvisor.service || fail "regvisor.service did not start"
+	"${ON:-th}" systemctl start regvisor.service || fail "regvisor.service did not start"
 }
 
 # lookaside RUNNER: in the host RUNNER runs on (th or thc), the directory
