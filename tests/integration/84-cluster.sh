@@ -94,7 +94,25 @@ th tar -C "$BUNDLE" -cf - . | ths sh -c "mkdir -m 0700 $BUNDLE && tar -C $BUNDLE
 out=$(ths "$REGVISOR" client install "$BUNDLE" 2>&1) || fail "client install failed: $out"
 
 step "ths: HAProxy (TCP, send-proxy-v2, httpchk /readyz) on $LB:443 and $LB:4443 to A and B"
-ths_write "$HACFG" <<EOC
+{
+	cat <<-EOC
+		global
+			stats socket $HASOCK mode 600 level admin
+		defaults
+			mode tcp
+			timeout connect 5s
+			timeout client 120s
+			timeout server 120s
+			retries 3
+			option redispatch
+	EOC
+	for fe in pull:443 push:4443; do
+		printf 'frontend %s\n\tbind %s:%s\n\tdefault_backend %s\n' "${fe%:*}" "$LB" "${fe#*:}" "${fe%:*}"
+		printf 'backend %s\n\tbalance roundrobin\n\toption httpchk GET /readyz\n' "${fe%:*}"
+		printf '\tserver %s %s:%s send-proxy-v2 check port 9443 inter 500 fall 1 rise 2\n' \
+			a "$TH_ADDR" "${fe#*:}" b "$TH_CLIENT_ADDR" "${fe#*:}"
+	done
+} | ths_write "$HACFG"
 global
 	stats socket $HASOCK mode 600 level admin
 defaults
