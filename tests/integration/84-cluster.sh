@@ -113,32 +113,6 @@ step "ths: HAProxy (TCP, send-proxy-v2, httpchk /readyz) on $LB:443 and $LB:4443
 			a "$TH_ADDR" "${fe#*:}" b "$TH_CLIENT_ADDR" "${fe#*:}"
 	done
 } | ths_write "$HACFG"
-global
-	stats socket $HASOCK mode 600 level admin
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 120s
-	timeout server 120s
-	retries 3
-	option redispatch
-frontend pull
-	bind $LB:443
-	default_backend pull
-backend pull
-	balance roundrobin
-	option httpchk GET /readyz
-	server a $TH_ADDR:443 send-proxy-v2 check port 9443 inter 500 fall 1 rise 2
-	server b $TH_CLIENT_ADDR:443 send-proxy-v2 check port 9443 inter 500 fall 1 rise 2
-frontend push
-	bind $LB:4443
-	default_backend push
-backend push
-	balance roundrobin
-	option httpchk GET /readyz
-	server a $TH_ADDR:4443 send-proxy-v2 check port 9443 inter 500 fall 1 rise 2
-	server b $TH_CLIENT_ADDR:4443 send-proxy-v2 check port 9443 inter 500 fall 1 rise 2
-EOC
 ths haproxy -c -q -f "$HACFG" || fail "haproxy refuses $HACFG"
 ths haproxy -D -f "$HACFG" -p /run/haproxy-regvisor-cluster.pid || fail "haproxy did not start"
 on_exit ths sh -c 'kill "$(cat /run/haproxy-regvisor-cluster.pid)"'
