@@ -123,6 +123,9 @@ static int parse_workers(const ParseCall *p);
 static int parse_bool(const ParseCall *p);
 static int parse_duration_ms(const ParseCall *p);
 static int parse_power_of_two(const ParseCall *p);
+static int parse_storage(const ParseCall *p);
+static int parse_url(const ParseCall *p);
+static int parse_store_name(const ParseCall *p);
 
 /* Every key regvisor knows: section, key, parser, field, default, the
  * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
@@ -137,13 +140,28 @@ static const ConfigKey config_keys[] = {
         /* [registry]: the rootless Distribution container */
         {"registry", "image", parse_image, FIELD(image, char *), DEFAULT_IMAGE, 0, 0, 0},
         {"registry", "image_archive", parse_path, FIELD(image_archive, char *), "", 0, 0, PATH_OPTIONAL},
-        {"registry", "storage", parse_path, FIELD(storage, char *), "/var/lib/registry", 0, 0, 0},
+        {"registry", "storage", parse_storage, FIELD(storage, char *), "/var/lib/registry", 0, 0, 0},
         {"registry", "listen", parse_upstream, FIELD(listen, UpstreamAddress),
          "unix:/run/regvisor/registry/registry.sock", 0, 0, 0},
         /* At least 16M: a bare "1" meant 1G, not one byte. */
         {"registry", "memory_max", parse_size, FIELD(memory_max, uint64_t), "1G", 16 * MiB, UINT64_MAX, 0},
         /* Up to 100 CPUs' worth. */
         {"registry", "cpu_quota", parse_percent, FIELD(cpu_quota, unsigned), "100%", 1, 10000, 0},
+        /* Several hosts on one store (INSTALL.md, "Several hosts"). */
+        {"registry", "cache", parse_url, FIELD(cache, char *), "", 0, 0, PATH_OPTIONAL},
+        {"registry", "http_secret_file", parse_path, FIELD(http_secret_file, char *), "", 0, 0, PATH_OPTIONAL},
+
+        /* [store]: the shared object store of [registry] storage = swift or s3.
+         * Addresses are IP literals: the registry's egress is allowed by
+         * address (docs/ARCHITECTURE.md, "The registry's network"). */
+        {"store", "auth_url", parse_url, FIELD(store_auth_url, char *), "", 0, 0, PATH_OPTIONAL},
+        {"store", "auth_version", parse_unsigned, FIELD(store_auth_version, unsigned), "1", 1, 3, 0},
+        {"store", "container", parse_store_name, FIELD(store_container, char *), "registry", 0, 0, 0},
+        {"store", "endpoint", parse_url, FIELD(store_endpoint, char *), "", 0, 0, PATH_OPTIONAL},
+        {"store", "region", parse_store_name, FIELD(store_region, char *), "us-east-1", 0, 0, 0},
+        {"store", "bucket", parse_store_name, FIELD(store_bucket, char *), "registry", 0, 0, 0},
+        {"store", "credentials_file", parse_path, FIELD(store_credentials_file, char *), "", 0, 0,
+         PATH_OPTIONAL},
 
         /* [tls]: the registry's PKI */
         {"tls", "dir", parse_path, FIELD(tls_dir, char *), "/etc/registry/certs", 0, 0, 0},
@@ -267,6 +285,14 @@ static const size_t config_strings[] = {
         offsetof(Config, image_digest),
         offsetof(Config, image_archive),
         offsetof(Config, storage),
+        offsetof(Config, cache),
+        offsetof(Config, http_secret_file),
+        offsetof(Config, store_auth_url),
+        offsetof(Config, store_container),
+        offsetof(Config, store_endpoint),
+        offsetof(Config, store_region),
+        offsetof(Config, store_bucket),
+        offsetof(Config, store_credentials_file),
         offsetof(Config, listen.path),
         offsetof(Config, listen.host),
         offsetof(Config, tls_dir),
@@ -941,6 +967,120 @@ static int parse_upstream(const ParseCall *p) {
         return expected(p, "expected unix:/ABSOLUTE/PATH or tcp:127.0.0.1:PORT");
 }
 
+/* [registry] storage: an absolute path (the filesystem driver), or the
+ * name of a shared store whose details are in [store]. */
+static int parse_storage(const ParseCall *p) {
+        static const char *const kinds[] = {[STORAGE_SWIFT] = "swift", [STORAGE_S3] = "s3"};
+
+        for (size_t i = STORAGE_SWIFT; i < ELEMENTSOF(kinds); i++)
+                if (streq(p->value, kinds[i])) {
+                        free_and_replace(p->field, NULL);
+                        p->config->storage_kind = (StorageKind)i;
+                        return 0;
+                }
+        if (p->value[0] != '/')
+                return expected(p, "expected an absolute path, swift or s3");
+        p->config->storage_kind = STORAGE_FILESYSTEM;
+        return parse_path(p);
+}
+
+int config_url_address(const char *url, char *ret_host, uint16_t *ret_port) {
+        static const struct {
+                const char *scheme;
+                uint16_t port;
+        } schemes[] = {{"http://", 80}, {"https://", 443}, {"redis://", 6379}};
+        char host[INET6_ADDRSTRLEN + 2];
+        const char *h = NULL, *end, *colon = NULL;
+        uint16_t port = 0;
+        uint8_t addr[16];
+        size_t hl;
+        int family;
+
+        for (size_t i = 0; i < ELEMENTSOF(schemes) && !h; i++)
+                if (strneq(url, schemes[i].scheme, strlen(schemes[i].scheme))) {
+                        h = url + strlen(schemes[i].scheme);
+                        port = schemes[i].port;
+                }
+        if (!h)
+                return -EINVAL;
+        end = h + strcspn(h, "/");
+        if (*h == '[') {
+                const char *close = memchr(h, ']', (size_t)(end - h));
+                if (!close)
+                        return -EINVAL;
+                if (close + 1 < end && close[1] != ':')
+                        return -EINVAL;
+                colon = close + 1 < end ? close + 1 : NULL;
+                hl = (size_t)(close - h - 1);
+                h++;
+        } else {
+                colon = memchr(h, ':', (size_t)(end - h));
+                hl = (size_t)((colon ?: end) - h);
+        }
+        if (colon) {
+                char portbuf[8];
+                size_t pl = (size_t)(end - colon - 1);
+                if (pl == 0 || pl >= sizeof portbuf)
+                        return -EINVAL;
+                memcpy(portbuf, colon + 1, pl);
+                portbuf[pl] = 0;
+                if (parse_port(portbuf, &port) < 0)
+                        return -EINVAL;
+        }
+        if (hl == 0 || hl >= sizeof host)
+                return -EINVAL;
+        memcpy(host, h, hl);
+        host[hl] = 0;
+        family = parse_ip(host, addr, ret_host);
+        if (family == 0 || (family == AF_INET6) != (h > url && h[-1] == '['))
+                return -EINVAL;
+        *ret_port = port;
+        return 0;
+}
+
+/* [store] auth_url, endpoint: http(s)://IP[:PORT][/PATH]; [registry] cache:
+ * redis://IP[:PORT]. An IP literal, not a name: the registry reaches these
+ * addresses and no other (a name would need DNS, and could change under the
+ * egress rules). Only characters that need no quoting in YAML. */
+static int parse_url(const ParseCall *p) {
+        bool redis = streq(p->key->key, "cache");
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+        char *copy;
+
+        if (isempty(p->value)) {
+                free_and_replace(p->field, NULL);
+                return 0;
+        }
+        if (strlen(p->value) > 1024 ||
+            strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/._-[]%~") !=
+                    strlen(p->value) ||
+            strneq(p->value, "redis://", 8) != redis || config_url_address(p->value, host, &port) < 0 ||
+            (redis && strchr(p->value + 8, '/')))
+                return expected(p, redis ? "expected redis://IP:PORT (an IP address, not a name), or nothing"
+                                         : "expected http://IP[:PORT]/PATH or https://... (an IP address, not a "
+                                           "name), or nothing");
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
+/* [store] container, region, bucket: 1 to 63 of [A-Za-z0-9._-]. */
+static int parse_store_name(const ParseCall *p) {
+        size_t n = strlen(p->value);
+        char *copy;
+
+        if (n == 0 || n > 63 ||
+            strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+            p->value[0] == '-' || p->value[0] == '.')
+                return expected(p, "expected 1 to 63 of [A-Za-z0-9._-], not starting with '-' or '.'");
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
 /* Bytes, or K, M, G, T in powers of 1024 as systemd's MemoryMax= and
  * nginx's client_max_body_size read them. */
 static int parse_size(const ParseCall *p) {
@@ -1542,6 +1682,29 @@ static int config_check(const Config *c, const CheckContext *x) {
                                           "[::1]:PORT) unless [status] allow_remote = yes, got '%s'",
                                           buf);
                 }
+        }
+
+        if (config_storage_is_shared(c)) {
+                size_t storage = key_index("registry", "storage");
+                const char *kind = c->storage_kind == STORAGE_SWIFT ? "swift" : "s3";
+
+                if (!c->http_secret_file)
+                        return check_fail(x, storage, key_index("registry", "http_secret_file"),
+                                          "[registry] storage = %s: expected [registry] http_secret_file, the "
+                                          "same secret file on every host (an upload started on one host is "
+                                          "finished on another)",
+                                          kind);
+                if (!c->store_credentials_file)
+                        return check_fail(x, storage, key_index("store", "credentials_file"),
+                                          "[registry] storage = %s: expected [store] credentials_file (a "
+                                          "root-only file with the store's credentials)",
+                                          kind);
+                if (c->storage_kind == STORAGE_SWIFT && !c->store_auth_url)
+                        return check_fail(x, storage, key_index("store", "auth_url"),
+                                          "[registry] storage = swift: expected [store] auth_url");
+                if (c->storage_kind == STORAGE_S3 && !c->store_endpoint)
+                        return check_fail(x, storage, key_index("store", "endpoint"),
+                                          "[registry] storage = s3: expected [store] endpoint");
         }
 
         Endpoint e[] = {

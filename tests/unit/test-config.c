@@ -437,7 +437,9 @@ static void test_example_loads(void **state) {
 /* Every key regvisor knows, as the example must document it. */
 static const char *const documented_keys[] = {
         "service_user", "proxy_user",  "subid_range",  "image",        "image_archive",  "storage",
-        "listen",       "memory_max",  "cpu_quota",    "dir",          "server_names",   "key_type",
+        "listen",       "memory_max",  "cpu_quota",
+        "cache", "http_secret_file", "auth_url", "auth_version", "container", "endpoint", "region", "bucket",
+        "credentials_file",    "dir",          "server_names",   "key_type",
         "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
@@ -1254,6 +1256,25 @@ static const ErrorCase error_cases[] = {
         {"tls dir relative", "[tls]\ndir = certs\n", 2, "[tls] dir", "absolute"},
         {"tls dir root", "[tls]\ndir = /\n", 2, "[tls] dir", "not / itself"},
         {"tls dir empty", "[tls]\ndir =\n", 2, "[tls] dir", "absolute"},
+        {"storage word", "[registry]\nstorage = ceph\n", 2, "[registry] storage", "absolute path, swift or s3"},
+        {"swift no secret", "[registry]\nstorage = swift\n[store]\nauth_url = http://192.0.2.1:8080/auth/v1.0\n",
+         2, "http_secret_file", "same secret file on every host"},
+        {"swift no credentials", "[registry]\nstorage = swift\nhttp_secret_file = /etc/s\n", 2,
+         "[store] credentials_file", "root-only"},
+        {"swift no auth_url", "[registry]\nstorage = swift\nhttp_secret_file = /etc/s\n[store]\n"
+         "credentials_file = /etc/c\n", 2, "[store] auth_url", "expected"},
+        {"s3 no endpoint", "[registry]\nstorage = s3\nhttp_secret_file = /etc/s\n[store]\n"
+         "credentials_file = /etc/c\n", 2, "[store] endpoint", "expected"},
+        {"store url name", "[store]\nauth_url = http://swift.example:8080/auth\n", 2, "[store] auth_url",
+         "an IP address, not a name"},
+        {"store url scheme", "[store]\nendpoint = ftp://192.0.2.1/\n", 2, "[store] endpoint", "http://IP"},
+        {"store url v6 bare", "[store]\nendpoint = http://2001:db8::1/\n", 2, "[store] endpoint", "http://IP"},
+        {"store url quote", "[store]\nendpoint = http://192.0.2.1/\"x\n", 2, "[store] endpoint", "http://IP"},
+        {"store url port", "[store]\nendpoint = http://192.0.2.1:99999/\n", 2, "[store] endpoint", "http://IP"},
+        {"cache http", "[registry]\ncache = http://192.0.2.1:6379\n", 2, "[registry] cache", "redis://IP"},
+        {"cache path", "[registry]\ncache = redis://192.0.2.1:6379/1\n", 2, "[registry] cache", "redis://IP"},
+        {"container quote", "[store]\ncontainer = a\"b\n", 2, "[store] container", "[A-Za-z0-9._-]"},
+        {"auth_version 4", "[store]\nauth_version = 4\n", 2, "[store] auth_version", "1 to 3"},
         {"storage dotdot", "[registry]\nstorage = /var/lib/../../etc\n", 2, "[registry] storage", "'..'"},
         {"storage dot", "[registry]\nstorage = /var/./lib\n", 2, "[registry] storage", "'.'"},
         {"storage colon", "[registry]\nstorage = /var/lib/reg:z\n", 2, "[registry] storage",
@@ -1444,6 +1465,40 @@ static void test_error_case(void **state) {
         assert_config_equal(&c, &d);
 }
 
+/* A shared store loads, its addresses read back, and a path is the
+ * filesystem again. */
+static void test_shared_store(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+
+        (void)state;
+        defaults(&c);
+        assert_false(config_storage_is_shared(&c));
+        assert_int_equal(config_load_string(&c,
+                                            "[registry]\nstorage = swift\ncache = redis://[2001:db8::7]\n"
+                                            "http_secret_file = /etc/regvisor/secret\n[store]\n"
+                                            "auth_url = http://192.0.2.1:8080/auth/v1.0\n"
+                                            "credentials_file = /etc/regvisor/swift\n",
+                                            "t", &error),
+                         0);
+        assert_true(config_storage_is_shared(&c));
+        assert_int_equal(c.storage_kind, STORAGE_SWIFT);
+        assert_null(c.storage);
+        assert_int_equal(config_url_address(c.store_auth_url, host, &port), 0);
+        assert_string_equal(host, "192.0.2.1");
+        assert_int_equal(port, 8080);
+        assert_int_equal(config_url_address(c.cache, host, &port), 0);
+        assert_string_equal(host, "2001:db8::7");
+        assert_int_equal(port, 6379);
+        assert_int_equal(config_url_address("https://10.0.0.1/x", host, &port), 0);
+        assert_int_equal(port, 443);
+        assert_int_equal(config_load_string(&c, "[registry]\nstorage = /srv/r\n", "t", &error), 0);
+        assert_false(config_storage_is_shared(&c));
+        assert_string_equal(c.storage, "/srv/r");
+}
+
 int main(void) {
         static const struct CMUnitTest fixed[] = {
                 cmocka_unit_test(test_defaults),
@@ -1471,6 +1526,7 @@ int main(void) {
                 cmocka_unit_test(test_file_error_names_file),
                 cmocka_unit_test(test_validate_cross_checks),
                 cmocka_unit_test(test_done_twice),
+                cmocka_unit_test(test_shared_store),
         };
         struct CMUnitTest tests[ELEMENTSOF(fixed) + ELEMENTSOF(error_cases)];
         size_t n = 0;
