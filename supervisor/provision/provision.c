@@ -418,7 +418,12 @@ static int etc_dir(Provision *p, char **ret) {
         return dup_path(ret, "%s", REGVISOR_ETC_DIR);
 }
 
+/* None for a shared store: the registry keeps nothing on this host. */
 static int storage_dir(Provision *p, char **ret) {
+        if (!p->config->storage) {
+                *ret = NULL;
+                return 0;
+        }
         return dup_path(ret, "%s", p->config->storage);
 }
 
@@ -517,6 +522,17 @@ static int registry_secret(Provision *p, const char **ret) {
                 *ret = p->registry_secret;
                 return 0;
         }
+        if (p->config->http_secret_file) {
+                /* Every host of a shared store the same (refused when anyone
+                 * but root may read it). */
+                _cleanup_free_ char *error = NULL;
+
+                r = store_http_secret_load(p->config->http_secret_file, &p->registry_secret, &error);
+                if (r < 0)
+                        return log_error_errno(r, "%s", error ?: strerror(-r));
+                *ret = p->registry_secret;
+                return 0;
+        }
         full = provision_path(p, REGISTRY_SECRET_PATH);
         if (!full)
                 return -ENOMEM;
@@ -561,10 +577,50 @@ static int file_registry_config(Provision *p, char **ret_path, char **ret_conten
         int r = registry_secret(p, &secret);
         if (r < 0)
                 return r;
-        r = render_registry_config(p->config, secret, ret_content);
+        if (config_storage_is_shared(p->config)) {
+                _cleanup_(store_credentials_done) StoreCredentials cred = {};
+                _cleanup_free_ char *error = NULL;
+
+                r = store_credentials_load(p->config, &cred, &error);
+                if (r < 0)
+                        return log_error_errno(r, "%s", error ?: strerror(-r));
+                r = render_registry_config(p->config, secret, &cred, ret_content);
+        } else
+                r = render_registry_config(p->config, secret, NULL, ret_content);
         if (r < 0)
                 return r;
         return dup_path(ret_path, "%s", REGISTRY_CONFIG_PATH);
+}
+
+/* The egress rows: nothing for the filesystem store (NULL path). which:
+ * 0 the rules, 1 the boot-time unit, 2 the user manager's drop-in. */
+static int file_egress(Provision *p, int which, char **ret_path, char **ret_content) {
+        int r;
+
+        *ret_path = *ret_content = NULL;
+        if (!config_storage_is_shared(p->config))
+                return 0;
+        r = need_service_uid(p);
+        if (r < 0)
+                return r;
+        r = which == 0   ? render_registry_egress(p->config, p->service_uid, ret_content)
+            : which == 1 ? render_egress_unit(p->service_uid, ret_content)
+                         : render_egress_dropin(ret_content);
+        if (r < 0)
+                return r;
+        return which == 0   ? dup_path(ret_path, "%s", EGRESS_RULES_PATH)
+               : which == 1 ? dup_path(ret_path, "%s", EGRESS_UNIT_PATH)
+                            : dup_path(ret_path, EGRESS_DROPIN_FMT, (unsigned) p->service_uid);
+}
+
+static int file_egress_rules(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 0, ret_path, ret_content);
+}
+static int file_egress_unit(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 1, ret_path, ret_content);
+}
+static int file_egress_dropin(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 2, ret_path, ret_content);
 }
 
 static int file_registries_d(Provision *p, char **ret_path, char **ret_content) {
@@ -656,6 +712,13 @@ const ProvisionStep provision_steps[] = {
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
         FILE_STEP("registry-unit", file_registry_unit, 0644, OWNER_ROOT),
+        /* A shared store: the registry reaches the store and the cache,
+         * nothing else (provision-egress.c); nothing for a path. */
+        FILE_STEP("registry-egress-rules", file_egress_rules, 0600, OWNER_ROOT),
+        FILE_STEP("registry-egress-unit", file_egress_unit, 0644, OWNER_ROOT),
+        FILE_STEP("registry-egress-dropin", file_egress_dropin, 0644, OWNER_ROOT),
+        {"registry-egress", STEP_HOST_ONLY, step_egress_check, step_egress_apply, NULL, step_egress_undo_check,
+         step_egress_undo},
 
         /* Containers policy: signatures required for this registry. */
         {"containers-policy", 0, step_policy_check, step_policy_apply, NULL, step_policy_undo_check,

@@ -187,6 +187,13 @@ int step_user_manager_reload_check(Provision *p, const ProvisionStep *s, char **
 int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 /* regvisor.socket loaded, enabled, and started where regvisor.service is
  * installed and not holding the ports itself (provision-systemd.c). */
+/* provision-egress.c: the egress table loaded (a shared store), or none
+ * left (the filesystem store, or undone). */
+int step_egress_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+
 int step_proxy_socket_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_proxy_socket_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
