@@ -130,6 +130,26 @@ th sh -c 'for f in /proc/[0-9]*/environ; do tr "\0" "\n" <"$f"; done 2>/dev/null
 	fail "an environment holds a secret"
 th sh -c 'journalctl --no-pager -o verbose | grep -F -f /root/needles' && fail "the journal holds a secret"
 
+step "regvisor health: the store (Swift auth, the container), redis, the secret files"
+health_store() {
+	HOUT=$(th "$REGVISOR" health --config "$CONF" --check store --check store-cache --check store-secrets) || true
+	printf '%s\n' "$HOUT" | sed 's/^/#   /'
+}
+health_store
+assert_contains "$HOUT" "OK       store: Swift at http://$ADDR:$STORE_SWIFT_PORT/auth/v1.0: auth works, container registry is there"
+assert_contains "$HOUT" "OK       store-cache: redis at redis://$ADDR:$STORE_REDIS_PORT: PONG"
+assert_contains "$HOUT" "OK       store-secrets: /etc/regvisor/http-secret and /etc/regvisor/store-credentials"
+th chmod 0640 /etc/regvisor/http-secret
+th systemctl stop rvtest-redis.service
+health_store
+assert_contains "$HOUT" "CRITICAL store-secrets: /etc/regvisor/http-secret: expected a file of root's"
+assert_contains "$HOUT" "WARNING  store-cache: redis at redis://$ADDR:$STORE_REDIS_PORT:"
+th chmod 0600 /etc/regvisor/http-secret
+
+step "regvisor gc refuses a shared store and says how"
+out=$(th "$REGVISOR" gc --config "$CONF" 2>&1) && fail "gc ran on a shared store: $out"
+assert_contains "$out" "Put every host read-only first"
+
 step "deprovision: the egress table and its files are gone"
 th systemctl stop regvisor.service regvisor.socket
 rv_conf deprovision >/dev/null || fail "deprovision failed: $OUT"
