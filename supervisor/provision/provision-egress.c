@@ -102,6 +102,9 @@ int step_egress_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         int r;
 
         (void) s;
+        /* Without nft there is no table: the filesystem store needs none. */
+        if (!config_storage_is_shared(p->config) && access(NFT_PATH, X_OK) < 0)
+                return detail_set(ret_detail, 1, "none needed (--network=none)");
         r = egress_table_loaded(&listing, ret_detail);
         if (r < 0)
                 return r;
@@ -152,6 +155,8 @@ int step_egress_undo_check(Provision *p, const ProvisionStep *s, char **ret_deta
 
         (void) p;
         (void) s;
+        if (access(NFT_PATH, X_OK) < 0)
+                return 1; /* no nft, no table */
         r = egress_table_loaded(NULL, ret_detail);
         if (r < 0)
                 return r;

@@ -712,13 +712,6 @@ const ProvisionStep provision_steps[] = {
         FILE_STEP("registry-secret", file_registry_secret, 0600, OWNER_ROOT),
         FILE_STEP("registry-config", file_registry_config, 0640, OWNER_ROOT_SERVICE),
         FILE_STEP("registry-unit", file_registry_unit, 0644, OWNER_ROOT),
-        /* A shared store: the registry reaches the store and the cache,
-         * nothing else (provision-egress.c); nothing for a path. */
-        FILE_STEP("registry-egress-rules", file_egress_rules, 0600, OWNER_ROOT),
-        FILE_STEP("registry-egress-unit", file_egress_unit, 0644, OWNER_ROOT),
-        FILE_STEP("registry-egress-dropin", file_egress_dropin, 0644, OWNER_ROOT),
-        {"registry-egress", STEP_HOST_ONLY, step_egress_check, step_egress_apply, NULL, step_egress_undo_check,
-         step_egress_undo},
 
         /* Containers policy: signatures required for this registry. */
         {"containers-policy", 0, step_policy_check, step_policy_apply, NULL, step_policy_undo_check,
@@ -733,6 +726,16 @@ const ProvisionStep provision_steps[] = {
         /* The image lives in podman's state: removed with it (--purge). */
         {"registry-image", STEP_HOST_ONLY | STEP_DATA, step_image_check, step_image_apply, NULL},
         {"podman-outside-home", STEP_HOST_ONLY, step_podman_info_check, NULL, NULL},
+        /* A shared store: the registry reaches the store and the cache,
+         * nothing else (provision-egress.c); nothing for a path. After the
+         * image: the service user pulls it (the table stops that too), and
+         * deprovision removes the table after regvisor.service (and with
+         * it the registry) stopped. */
+        FILE_STEP("registry-egress-rules", file_egress_rules, 0600, OWNER_ROOT),
+        FILE_STEP("registry-egress-unit", file_egress_unit, 0644, OWNER_ROOT),
+        FILE_STEP("registry-egress-dropin", file_egress_dropin, 0644, OWNER_ROOT),
+        {"registry-egress", STEP_HOST_ONLY, step_egress_check, step_egress_apply, NULL, step_egress_undo_check,
+         step_egress_undo},
         /* Socket activation of regvisor.service: systemd holds 443/4443,
          * so its restart refuses no connection. */
         FILE_STEP("proxy-socket-unit", file_proxy_socket_unit, 0644, OWNER_ROOT),
