@@ -92,9 +92,10 @@ assert_contains "$objects" "docker/registry/v2/repositories/shared/app/_manifest
 [[ $(th find /var/lib/registry -type f 2>/dev/null | wc -l) == 0 ]] || fail "files in /var/lib/registry"
 
 step "from the registry's network namespace: the store and redis yes, anything else no"
+th ip addr add "$OTHER/32" dev lo || fail "cannot add $OTHER"
 th systemd-run --unit=rvtest-other-port python3 -m http.server --bind "$ADDR" 9999 >/dev/null 2>&1
 th systemd-run --unit=rvtest-other-addr python3 -m http.server --bind "$OTHER" "$STORE_SWIFT_PORT" >/dev/null 2>&1
-th ip addr add "$OTHER/32" dev lo
+on_failure th nft list table inet regvisor_egress
 listening() {
 	th curl -s -m 2 -o /dev/null "http://$ADDR:9999/" && th curl -s -m 2 -o /dev/null "http://$OTHER:$STORE_SWIFT_PORT/"
 }

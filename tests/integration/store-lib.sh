@@ -96,16 +96,16 @@ store_up() {
 		export ST_USER=$STORE_ACCOUNT:$STORE_USER
 		export ST_KEY=$STORE_KEY
 	EOF
-	"$run" systemd-run --unit=rvtest-memcached memcached -u memcache -l 127.0.0.1 -p 11211 -m 16 >/dev/null ||
+	"$run" systemd-run --unit=rvtest-memcached memcached -u memcache -l 127.0.0.1 -p 11211 -m 16 >/dev/null 2>&1 ||
 		fail "memcached did not start"
 	for s in object container account; do
-		"$run" systemd-run --unit="rvtest-swift-$s" "/usr/bin/swift-$s-server" "/etc/swift/rvtest-$s.conf" >/dev/null ||
+		"$run" systemd-run --unit="rvtest-swift-$s" "/usr/bin/swift-$s-server" "/etc/swift/rvtest-$s.conf" >/dev/null 2>&1 ||
 			fail "swift-$s-server did not start"
 	done
-	"$run" systemd-run --unit=rvtest-swift-proxy /usr/bin/swift-proxy-server /etc/swift/rvtest-proxy.conf >/dev/null ||
+	"$run" systemd-run --unit=rvtest-swift-proxy /usr/bin/swift-proxy-server /etc/swift/rvtest-proxy.conf >/dev/null 2>&1 ||
 		fail "swift-proxy-server did not start"
 	"$run" systemd-run --unit=rvtest-redis --property=User=redis /usr/bin/redis-server --bind "$addr" \
-		--port "$STORE_REDIS_PORT" --save "" --appendonly no --protected-mode no --dir /tmp >/dev/null ||
+		--port "$STORE_REDIS_PORT" --save "" --appendonly no --protected-mode no --dir /tmp >/dev/null 2>&1 ||
 		fail "redis-server did not start"
 	on_failure "$run" journalctl --no-pager -n 40 -u 'rvtest-swift-*' -u rvtest-memcached -u rvtest-redis
 	wait_until 60 store_swift stat || fail "Swift does not authenticate on $addr:$STORE_SWIFT_PORT"
