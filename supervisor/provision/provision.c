@@ -563,7 +563,13 @@ static int registry_secret(Provision *p, const char **ret) {
 
 static int file_registry_secret(Provision *p, char **ret_path, char **ret_content) {
         const char *secret;
-        int r = registry_secret(p, &secret);
+        int r;
+
+        /* [registry] http_secret_file is the operator's (the same on every
+         * host): no copy of ours, nothing for deprovision to remove. */
+        if (p->config->http_secret_file)
+                return *ret_path = NULL, *ret_content = NULL, 0;
+        r = registry_secret(p, &secret);
         if (r < 0)
                 return r;
         r = dup_path(ret_content, "%s\n", secret);

@@ -49,6 +49,7 @@ assert_contains "$yml" $'  cache:\n    blobdescriptor: redis'
 assert_contains "$yml" "addr: \"$ADDR:$STORE_REDIS_PORT\""
 assert_contains "$yml" "secret: $SECRET"
 assert_eq "$(stat_of /etc/regvisor/registry.yml)" "root:ci-svc 640" "registry.yml"
+th test -e /etc/regvisor/registry-http-secret && fail "provision made a secret of its own besides the shared one"
 unit=$(th cat /etc/systemd/user/regvisor-registry.service)
 assert_contains "$unit" "--network=slirp4netns:allow_host_loopback=false,enable_ipv6=false"
 [[ $unit == *"--network=none"* ]] && fail "the unit still has --network=none"
@@ -157,4 +158,5 @@ rv_conf deprovision >/dev/null || fail "deprovision failed: $OUT"
 th nft list table inet regvisor_egress >/dev/null 2>&1 && fail "the egress table is still loaded"
 th test -e /etc/regvisor/registry-egress.nft && fail "the egress rules file is still there"
 th test -e /etc/systemd/system/regvisor-egress.service && fail "regvisor-egress.service is still there"
+th test -e /etc/regvisor/http-secret || fail "deprovision removed the operator's shared secret file"
 step "ok"
