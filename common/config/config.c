@@ -1041,7 +1041,7 @@ int config_url_address(const char *url, char *ret_host, uint16_t *ret_port) {
 /* [store] auth_url, endpoint: http(s)://IP[:PORT][/PATH]; [registry] cache:
  * redis://IP[:PORT]. An IP literal, not a name: the registry reaches these
  * addresses and no other (a name would need DNS, and could change under the
- * egress rules). Only characters that need no quoting in YAML. */
+ * egress rules), and IPv4. Only characters that need no quoting in YAML. */
 static int parse_url(const ParseCall *p) {
         bool redis = streq(p->key->key, "cache");
         char host[INET6_ADDRSTRLEN];
@@ -1060,6 +1060,10 @@ static int parse_url(const ParseCall *p) {
                 return expected(p, redis ? "expected redis://IP:PORT (an IP address, not a name), or nothing"
                                          : "expected http://IP[:PORT]/PATH or https://... (an IP address, not a "
                                            "name), or nothing");
+        /* The registry's network (slirp4netns) runs without IPv6. */
+        if (strchr(host, ':'))
+                return expected(p, "expected an IPv4 address: the registry's network with a shared store has no "
+                                   "IPv6 (yet)");
         if (!(copy = strdup(p->value)))
                 return -ENOMEM;
         free_and_replace(p->field, copy);

@@ -98,7 +98,9 @@ static int check_swift(const HealthContext *ctx, HealthResult *r, const char *ho
             !header_value(resp, "X-Storage-Url", storage, sizeof storage))
                 return health_set(r, HEALTH_CRITICAL, "Swift auth at %s: answered %d without a token and storage URL",
                                   c->store_auth_url, status);
-        if (config_url_address(storage, shost, &sport) < 0 || !streq(shost, host) || sport != port)
+        /* The URL becomes our next request line: no spaces in it. */
+        if (strpbrk(storage, " \t") || config_url_address(storage, shost, &sport) < 0 || !streq(shost, host) ||
+            sport != port)
                 return health_set(r, HEALTH_CRITICAL,
                                   "Swift's storage URL %.200s is not on %s port %u: the registry may reach only "
                                   "the auth URL's address",

@@ -1268,6 +1268,7 @@ static const ErrorCase error_cases[] = {
         {"store url name", "[store]\nauth_url = http://swift.example:8080/auth\n", 2, "[store] auth_url",
          "an IP address, not a name"},
         {"store url scheme", "[store]\nendpoint = ftp://192.0.2.1/\n", 2, "[store] endpoint", "http://IP"},
+        {"store url v6", "[store]\nendpoint = http://[2001:db8::1]:80/\n", 2, "[store] endpoint", "no IPv6"},
         {"store url v6 bare", "[store]\nendpoint = http://2001:db8::1/\n", 2, "[store] endpoint", "http://IP"},
         {"store url quote", "[store]\nendpoint = http://192.0.2.1/\"x\n", 2, "[store] endpoint", "http://IP"},
         {"store url port", "[store]\nendpoint = http://192.0.2.1:99999/\n", 2, "[store] endpoint", "http://IP"},
@@ -1477,7 +1478,7 @@ static void test_shared_store(void **state) {
         defaults(&c);
         assert_false(config_storage_is_shared(&c));
         assert_int_equal(config_load_string(&c,
-                                            "[registry]\nstorage = swift\ncache = redis://[2001:db8::7]\n"
+                                            "[registry]\nstorage = swift\ncache = redis://192.0.2.7\n"
                                             "http_secret_file = /etc/regvisor/secret\n[store]\n"
                                             "auth_url = http://192.0.2.1:8080/auth/v1.0\n"
                                             "credentials_file = /etc/regvisor/swift\n",
@@ -1490,8 +1491,10 @@ static void test_shared_store(void **state) {
         assert_string_equal(host, "192.0.2.1");
         assert_int_equal(port, 8080);
         assert_int_equal(config_url_address(c.cache, host, &port), 0);
-        assert_string_equal(host, "2001:db8::7");
+        assert_string_equal(host, "192.0.2.7");
         assert_int_equal(port, 6379);
+        assert_int_equal(config_url_address("http://[2001:db8::7]:80/", host, &port), 0);
+        assert_string_equal(host, "2001:db8::7");
         assert_int_equal(config_url_address("https://10.0.0.1/x", host, &port), 0);
         assert_int_equal(port, 443);
         assert_int_equal(config_load_string(&c, "[registry]\nstorage = /srv/r\n", "t", &error), 0);

@@ -137,11 +137,11 @@ static void test_registry_shared(void **state) {
 
         assert_int_equal(config_load_string(&c,
                                             "[registry]\nstorage = s3\ncache =\n[store]\n"
-                                            "endpoint = https://[2001:db8::5]:7480\nregion = default\n",
+                                            "endpoint = https://192.0.2.5:7480\nregion = default\n",
                                             "t.conf", &err),
                          0);
         assert_int_equal(render_registry_config(&c, "x", &keys, &s3cfg), 0);
-        assert_has(s3cfg, "  s3:\n    regionendpoint: \"https://[2001:db8::5]:7480\"\n    region: \"default\"\n");
+        assert_has(s3cfg, "  s3:\n    regionendpoint: \"https://192.0.2.5:7480\"\n    region: \"default\"\n");
         assert_has(s3cfg, "    accesskey: \"AK\"\n    secretkey: \"SK\"\n    secure: true\n");
         assert_has(s3cfg, "  redirect:\n    disable: true\n");
         assert_null(strstr(s3cfg, "redis"));
@@ -150,7 +150,7 @@ static void test_registry_shared(void **state) {
         free(nft);
         nft = NULL;
         assert_int_equal(render_registry_egress(&c, 990, &nft), 0);
-        assert_has(nft, "meta skuid 990 ip6 daddr 2001:db8::5 tcp dport 7480 accept\n");
+        assert_has(nft, "meta skuid 990 ip daddr 192.0.2.5 tcp dport 7480 accept\n");
         config_done(&c);
 }
 
