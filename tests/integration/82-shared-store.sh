@@ -64,6 +64,15 @@ th test -e "/etc/systemd/system/user@$uid.service.d/regvisor-egress.conf" || fai
 provision >/dev/null || fail "a second provision failed"
 assert_contains "$OUT" "0 changed" "a second provision"
 
+step "at boot: regvisor-egress.service loads the same table, and ci-svc's manager requires it"
+assert_contains "$(th systemctl show -p Requires --value "user@$uid.service")" regvisor-egress.service "user@$uid Requires="
+th nft delete table inet regvisor_egress || fail "cannot delete the table"
+th systemctl start regvisor-egress.service || fail "regvisor-egress.service failed"
+rules() { # the table without its counters
+	sed 's/counter packets [0-9]* bytes [0-9]*/counter/' <<<"$1"
+}
+assert_eq "$(rules "$(th nft list table inet regvisor_egress)")" "$(rules "$nft")" "the table loaded by regvisor-egress.service"
+
 run_unit_up
 client_certs_d
 th_write "$ACCEPT_ANY" 0644 <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
