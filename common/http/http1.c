@@ -660,6 +660,16 @@ static unsigned chunk_error(Http1Chunked *s, Http1Error e) {
         return CH_ERROR;
 }
 
+/* The end of a line of the chunked framing (size line, extension, trailer field): CR goes on
+ * to on_cr (its LF), a bare LF is its own error, anything else the line's error. */
+static unsigned chunk_line_end(Http1Chunked *s, char c, unsigned on_cr, Http1Error otherwise) {
+        if (c == '\r')
+                return on_cr;
+        if (c == '\n')
+                return chunk_error(s, HTTP1_ERR_BARE_LF);
+        return chunk_error(s, otherwise);
+}
+
 /* chunk-size = 1*HEXDIG, ended by ';' (extensions) or CRLF. */
 static unsigned chunk_size_step(Http1Chunked *s, char c) {
         int v = unhexchar(c);
@@ -680,11 +690,7 @@ static unsigned chunk_size_step(Http1Chunked *s, char c) {
                 s->count = 1; /* now counting extension bytes */
                 return CH_EXT_NAME_START;
         }
-        if (c == '\r')
-                return CH_SIZE_LF;
-        if (c == '\n')
-                return chunk_error(s, HTTP1_ERR_BARE_LF);
-        return chunk_error(s, HTTP1_ERR_CHUNK_SIZE);
+        return chunk_line_end(s, c, CH_SIZE_LF, HTTP1_ERR_CHUNK_SIZE);
 }
 
 /* chunk-ext = *( ";" token [ "=" token ] ) up to the size line's CR,
@@ -707,11 +713,7 @@ static unsigned chunk_ext_step(Http1Chunked *s, char c) {
                         return CH_EXT_VALUE_START;
                 if (c == ';')
                         return CH_EXT_NAME_START;
-                if (c == '\r')
-                        return CH_SIZE_LF;
-                if (c == '\n')
-                        return chunk_error(s, HTTP1_ERR_BARE_LF);
-                return chunk_error(s, HTTP1_ERR_CHUNK_EXTENSION);
+                return chunk_line_end(s, c, CH_SIZE_LF, HTTP1_ERR_CHUNK_EXTENSION);
         }
 }
 
@@ -768,11 +770,7 @@ static unsigned chunk_trailer_step(Http1Chunked *s, char c) {
         case CH_TRAILER_VALUE:
                 if (is_vchar(c) || is_ows(c))
                         return CH_TRAILER_VALUE;
-                if (c == '\r')
-                        return CH_TRAILER_LF;
-                if (c == '\n')
-                        return chunk_error(s, HTTP1_ERR_BARE_LF);
-                return chunk_error(s, HTTP1_ERR_HEADER_VALUE);
+                return chunk_line_end(s, c, CH_TRAILER_LF, HTTP1_ERR_HEADER_VALUE);
         default: /* CH_TRAILER_LF, CH_END_LF */
                 if (c != '\n')
                         return chunk_error(s, HTTP1_ERR_BARE_CR);
