@@ -685,40 +685,32 @@ static int bio_to_string(BIO *bio, char **ret_pem, size_t *ret_size) {
         return 0;
 }
 
-int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(key, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        /* Secure-heap BIO: the key's PEM is cleared when the BIO goes. */
-        bio = BIO_new(BIO_s_secmem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        /* "PRIVATE KEY": PKCS#8 PrivateKeyInfo, unencrypted. */
-        if (!PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
-
-/* pki_cert_to_pem(), pki_crl_to_pem(): public data, so a plain memory BIO. */
-#define DEFINE_TO_PEM(fn, type, write)                                  \
+/* pki_*_to_pem(): obj written by write() into a memory BIO of method (BIO_s_mem(), or
+ * BIO_s_secmem() for a private key: its PEM is cleared when the BIO goes), then copied out. */
+#define DEFINE_TO_PEM(fn, type, method, write)                          \
         int fn(type *obj, char **ret_pem, size_t *ret_size) {           \
                 _cleanup_(BIO_freep) BIO *bio = NULL;                   \
                                                                         \
                 assert_return(obj, -EINVAL);                            \
                 assert_return(ret_pem, -EINVAL);                        \
                                                                         \
-                bio = BIO_new(BIO_s_mem());                             \
+                bio = BIO_new(method());                                \
                 if (!bio)                                               \
                         return pki_error(-ENOMEM);                      \
                 if (!write(bio, obj))                                   \
                         return pki_error(-EIO);                         \
                 return bio_to_string(bio, ret_pem, ret_size);           \
         }
-DEFINE_TO_PEM(pki_cert_to_pem, X509, PEM_write_bio_X509)
-DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, PEM_write_bio_X509_CRL)
+
+/* "PRIVATE KEY": PKCS#8 PrivateKeyInfo, unencrypted. */
+static int write_private_key(BIO *bio, EVP_PKEY *key) {
+        return PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+}
+
+DEFINE_TO_PEM(pki_key_to_pem, EVP_PKEY, BIO_s_secmem, write_private_key)
+DEFINE_TO_PEM(pki_cert_to_pem, X509, BIO_s_mem, PEM_write_bio_X509)
+DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, BIO_s_mem, PEM_write_bio_X509_CRL)
+DEFINE_TO_PEM(pki_csr_to_pem, X509_REQ, BIO_s_mem, PEM_write_bio_X509_REQ)
 
 /* A read-only BIO over pem. */
 static int bio_from_string(const char *pem, size_t size, BIO **ret) {
@@ -1160,18 +1152,6 @@ int pki_make_csr(EVP_PKEY *key, const char *cn, X509_REQ **ret_req) {
         return 0;
 }
 
-int pki_csr_to_pem(X509_REQ *req, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(req, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509_REQ(bio, req))
-                return pki_error(-EIO);
-        return bio_to_string(bio, ret_pem, ret_size);
-}
 
 int pki_csr_from_pem(const char *pem, size_t size, X509_REQ **ret_req) {
         _cleanup_(BIO_freep) BIO *bio = NULL;
