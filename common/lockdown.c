@@ -240,6 +240,16 @@ static int lockdown_clear_caps(void) {
         return 0;
 }
 
+/* Sets a process attribute with prctl(set, value) and reads it back with prctl(get): -EPERM
+ * unless it now is value. */
+static int lockdown_prctl_verified(int set, int get, int value) {
+        if (prctl(set, (unsigned long) value, 0, 0, 0) < 0)
+                return negative_errno();
+        if (prctl(get, 0, 0, 0, 0) != value)
+                return -EPERM;
+        return 0;
+}
+
 /*
  * The order, and why:
  *
@@ -287,10 +297,9 @@ int lockdown_drop_privileges(uid_t uid, gid_t gid) {
                 return r;
 
         /* 4 */
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-                return negative_errno();
-        if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
-                return -EPERM;
+        r = lockdown_prctl_verified(PR_SET_DUMPABLE, PR_GET_DUMPABLE, 0);
+        if (r < 0)
+                return r;
 
         /* 5 */
         r = lockdown_clear_caps();
@@ -298,11 +307,6 @@ int lockdown_drop_privileges(uid_t uid, gid_t gid) {
                 return r;
 
         /* 6 */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return negative_errno();
-        if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-                return -EPERM;
-
-        return 0;
+        return lockdown_prctl_verified(PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, 1);
 }
 
