@@ -426,7 +426,7 @@ static void test_term_drains_the_proxy_first(void **state) {
                 (void) pause();
                 _exit(0);
         }
-        f->s.proxy_pid = pid;
+        f->s.proxy.pid = pid;
         dispatch_in(f, SUP_RUNNING, SUP_EV_TERM, NULL);
         assert_int_equal(f->s.state, SUP_STOPPING);
         assert_contains(notified(f), "STOPPING=1");
@@ -436,7 +436,7 @@ static void test_term_drains_the_proxy_first(void **state) {
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFSIGNALED(status));
         assert_int_equal(WTERMSIG(status), SIGTERM);
-        f->s.proxy_pid = 0;
+        f->s.proxy.pid = 0;
 
         /* Its exit: now the registry, within stop_timeout. */
         table_proxy_stopped(&f->s);
