@@ -33,7 +33,9 @@ int gc_collect(const PodmanUser *u, bool dry_run, GcSummary *ret, char **ret_err
                         dry_run ? CONTAINER_CONFIG_PATH : NULL, NULL};
         int r;
 
-        r = podman_run(u, args, COLLECT_TIMEOUT_SEC, &out, &err);
+        /* A line per manifest and blob, then the summary: on a big
+         * registry that is far past the capture's cap, so keep the tail. */
+        r = podman_run_tail(u, args, COLLECT_TIMEOUT_SEC, &out, &err);
         if (r != 0)
                 return tool_error(dry_run ? "registry garbage-collect --dry-run" : "registry garbage-collect", r,
                                   err, ret_error);

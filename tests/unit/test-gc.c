@@ -22,6 +22,7 @@
 #include "macro.h"
 #include "maintenance.h"
 #include "parse.h"
+#include "process.h"
 #include "tmpdir.h"
 
 static char dir[] = "/tmp/test-gc-XXXXXX";
@@ -55,6 +56,46 @@ static void test_summary(void **state) {
         assert_int_equal(gc_delete_share(&s), 34); /* rounded up: never under-reported */
         s = (GcSummary) {.marked = 0, .blobs_eligible = 5};
         assert_int_equal(gc_delete_share(&s), 100);
+}
+
+/* registry garbage-collect prints a line per manifest and blob it marks,
+ * then its summary: on a big registry megabytes before the line gc needs.
+ * The capture gc_collect() uses (podman_run_tail: keep_tail) must still
+ * hold it; the head capture the other tools use would not. */
+#define MARKING_THEN_SUMMARY                                                                                     \
+        "yes 'app: marking blob " D1 "' | head -c 3145728; echo;"                                             \
+        " echo '7 blobs marked, 3 blobs and 0 manifests eligible for deletion'"
+
+static void test_summary_after_megabytes(void **state) {
+        char *argv[] = {"sh", "-c", MARKING_THEN_SUMMARY, NULL};
+        ProcessOptions tail = {.keep_tail = true}, head = {};
+        char *out = NULL;
+        GcSummary s = {};
+
+        assert_int_equal(process_run(argv, &tail, &out, NULL), 0);
+        assert_true(strlen(out) <= PROCESS_CAPTURE_MAX);
+        assert_true(strlen(out) > PROCESS_CAPTURE_MAX - 200); /* bounded, and nearly full */
+        /* Starts at a whole line: the cut one was dropped. */
+        assert_true(strncmp(out, "app: marking blob " D1 "\n", strlen("app: marking blob " D1 "\n")) == 0);
+        assert_int_equal(gc_parse_summary(out, &s), 0);
+        assert_int_equal(s.marked, 7);
+        assert_int_equal(s.blobs_eligible, 3);
+        free(out);
+        out = NULL;
+
+        /* What gc got before: the first MiB, no summary. */
+        assert_int_equal(process_run(argv, &head, &out, NULL), 0);
+        assert_int_equal(strlen(out), PROCESS_CAPTURE_MAX);
+        assert_int_equal(gc_parse_summary(out, &s), -ENOMSG);
+        free(out);
+        out = NULL;
+
+        /* Short output is kept whole in either mode. */
+        char *small[] = {"sh", "-c", "echo first; echo '1 blobs marked, 0 blobs and 0 manifests eligible for deletion'",
+                         NULL};
+        assert_int_equal(process_run(small, &tail, &out, NULL), 0);
+        assert_string_equal(out, "first\n1 blobs marked, 0 blobs and 0 manifests eligible for deletion\n");
+        free(out);
 }
 
 static void test_strings(void **state) {
@@ -190,6 +231,7 @@ static int teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_summary),
+                cmocka_unit_test(test_summary_after_megabytes),
                 cmocka_unit_test(test_strings),
                 cmocka_unit_test(test_manifest),
                 cmocka_unit_test(test_maintenance_lock),
