@@ -25,7 +25,7 @@
 #include "process.h"
 #include "tmpdir.h"
 
-static char dir[] = "/tmp/test-gc-XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -221,7 +221,7 @@ static void test_status_file(void **state) {
 }
 
 static int setup(void **state) {
-        return tmpdir_make(dir);
+        return tmpdir_make(dir, sizeof dir, "test-gc");
 }
 
 static int teardown(void **state) {
