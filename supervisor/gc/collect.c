@@ -77,8 +77,9 @@ int gc_purge_uploads(const PodmanUser *u, const char *storage, unsigned max_age,
          * the final one (an empty list is one empty string). */
         for (char *dir = out; out && *dir; dir += strlen(dir) + 1) {
                 _cleanup_free_ char *rm_err = NULL;
-                /* Only what find just named, below the repositories. */
-                if (!strneq(dir, root, strlen(root)) || !strstr(dir, "/_uploads/"))
+                /* Only a session find just named, below the repositories,
+                 * whole: a name cut by the capture's cap is not one. */
+                if (!gc_upload_session_dir(root, dir))
                         continue;
                 char *rm[] = {"rm", "-rf", "--one-file-system", "--", dir, NULL};
                 r = as_user(u, rm, NULL, &rm_err);

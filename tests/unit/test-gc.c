@@ -98,6 +98,35 @@ static void test_summary_after_megabytes(void **state) {
         free(out);
 }
 
+/* What gc_purge_uploads() removes: whole session directories only. */
+static void test_upload_session_dir(void **state) {
+        static const char root[] = "/srv/registry/docker/registry/v2/repositories";
+#define R "/srv/registry/docker/registry/v2/repositories"
+#define U "0f9a1c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b"
+        assert_true(gc_upload_session_dir(root, R "/app/_uploads/" U));
+        assert_true(gc_upload_session_dir(root, R "/team/app-1/web.x/_uploads/" U));
+        /* Cut short by the capture's cap: not a session (".../_uploads/"
+         * would be all of them). */
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/0f9a1c2e-3b4d"));
+        assert_false(gc_upload_session_dir(root, R "/app/_upl"));
+        assert_false(gc_upload_session_dir(root, R "/app"));
+        assert_false(gc_upload_session_dir(root, R));
+        assert_false(gc_upload_session_dir(root, "/srv/registry"));
+        /* Below a session, beside it, or not below root at all. */
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/" U "/data"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/" U "x"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/../../../" U));
+        assert_false(gc_upload_session_dir(root, R "/../x/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "x/app/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, "/elsewhere/app/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/App/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/0F9A1C2E-3B4D-4E5F-8A6B-7C8D9E0F1A2B"));
+#undef R
+#undef U
+}
+
 static void test_strings(void **state) {
         _cleanup_strv_free_ char **l = NULL;
         char **bad = NULL;
@@ -232,6 +261,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_summary),
                 cmocka_unit_test(test_summary_after_megabytes),
+                cmocka_unit_test(test_upload_session_dir),
                 cmocka_unit_test(test_strings),
                 cmocka_unit_test(test_manifest),
                 cmocka_unit_test(test_maintenance_lock),
