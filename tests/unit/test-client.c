@@ -20,6 +20,7 @@
 #include "pki.h"
 #include "policy.h"
 #include "request.h"
+#include "scope-grant.h"
 
 static char dir[] = "/tmp/regvisor-test-client-XXXXXX";
 
@@ -542,6 +543,46 @@ static void test_uninstall_restores_replaced(void **state) {
         assert_false(exists(p("root8" CLIENT_RECORD_PATH)));
 }
 
+/* pki sign --scope: a [scopes] line of its own at the end, canonical,
+ * once; never a first [scopes], never over the operator's line. */
+static void test_scope_grant(void **state) {
+        static const char base[] = "[tls]\nserver_names = registry.test\n[scopes]\nci = *\n[push]\nrate = 10r/s\n";
+        _cleanup_free_ char *text = NULL, *again = NULL, *err = NULL, *err2 = NULL, *err3 = NULL, *err4 = NULL,
+                            *err5 = NULL, *x = NULL;
+
+        assert_int_equal(scope_grant("[tls]\nserver_names = registry.test\n", "c.conf", "build-02", "app/*", &x,
+                                     &err),
+                         -ENOENT);
+        assert_non_null(strstr(err, "no [scopes]"));
+        assert_null(x);
+
+        assert_int_equal(scope_grant(base, "c.conf", "build-02", "app/*  tools/*", &text, &err2), 1);
+        assert_non_null(strstr(text, base));
+        assert_non_null(strstr(text, "\n[scopes]\n# regvisor pki sign --scope\nbuild-02 = app/*,tools/*\n"));
+        /* The same again: nothing to write. */
+        assert_int_equal(scope_grant(text, "c.conf", "build-02", "app/*, tools/*", &again, &err3), 0);
+        assert_null(again);
+        /* Other patterns for a client with a line: the operator's call. */
+        assert_int_equal(scope_grant(text, "c.conf", "build-02", "x/*", &again, &err4), -EEXIST);
+        assert_non_null(strstr(err4, "build-02"));
+        assert_int_equal(scope_grant(text, "c.conf", "ci", "*", &again, &err5), 0);
+        free(err5);
+        err5 = NULL;
+        assert_int_equal(scope_grant(text, "c.conf", "ci", "app/*", &again, &err5), -EEXIST);
+
+        /* Not a pattern, or more than patterns: refused, nothing made. */
+        static const char *const bad[] = {"a*b", "app/../x", "app/*\nci2 = *", "app/*\n[tls]", ""};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *e = NULL, *t = NULL;
+                int r = scope_grant(base, "c.conf", "build-03", bad[i], &t, &e);
+                if (r != -EINVAL)
+                        fail_msg("'%s': %d %s", bad[i], r, t ?: "");
+                assert_null(t);
+        }
+        _cleanup_free_ char *e = NULL, *t = NULL;
+        assert_int_equal(scope_grant(base, "c.conf", "Build/x", "app/*", &t, &e), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -555,6 +596,7 @@ int main(void) {
                 cmocka_unit_test(test_bundle_ipv6),
                 cmocka_unit_test(test_bundle_sigstore),
                 cmocka_unit_test(test_uninstall_restores_replaced),
+                cmocka_unit_test(test_scope_grant),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
