@@ -138,7 +138,8 @@ echo "# podman refused the other key's signature: $out"
 # another image: A signed as test/swapped:1, then B (another digest) pushed
 # to the same tag, and A's signature stored under B's digest through the
 # extension with the client's certificate. podman must check the digest.
-out=$(thc env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" "$id" registry.test:4443/test/swapped:1 2>&1) ||
+out=$(thc env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "oci-archive:$REGISTRY_ARCHIVE" \
+	docker://registry.test:4443/test/swapped:1 2>&1) ||
 	fail "signed push of A to test/swapped:1 failed: $out"
 da=$(thc skopeo inspect --no-tags --format '{{.Digest}}' docker://registry.test/test/swapped:1)
 out=$(thc skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/swapped:1 2>&1) ||
