@@ -588,7 +588,9 @@ static int uninstall_restore(const char *root, const char *value, bool dry_run, 
         int pos = 0, r;
         size_t size;
 
-        if (sscanf(value, "%o %u %n", &mode, &n, &pos) != 2 || pos == 0 || value[pos] != '/' || mode > 07777)
+        /* Install's own record (root's, 0600), still checked as a MANIFEST
+         * path is: a restore writes as root. */
+        if (sscanf(value, "%o %u %n", &mode, &n, &pos) != 2 || pos == 0 || !path_allowed(value + pos) || mode > 07777)
                 return fail(ret_error, -EBADMSG, CLIENT_RECORD_PATH ": replaced %s: expected MODE N PATH", value);
         if (asprintf(&saved, CLIENT_SAVED_DIR "/%u", n) < 0 || !(sfull = path_join_root(root, saved)) ||
             !(full = path_join_root(root, value + pos)))

@@ -541,6 +541,19 @@ static void test_uninstall_restores_replaced(void **state) {
         assert_false(exists(p("root8/etc/containers/certs.d/registry.test:4443")));
         assert_false(exists(p("root8/var/lib/regvisor-client/saved")));
         assert_false(exists(p("root8" CLIENT_RECORD_PATH)));
+
+        /* A record naming a path install never writes: no restore there. */
+        static const char bad[] = "replaced 0644 1 /etc/passwd\n";
+        _cleanup_free_ char *err2 = NULL;
+        assert_int_equal(mkdir_parents(p("root8/var/lib/regvisor-client/saved/1")), 0);
+        assert_int_equal(write_file_atomic(p("root8/var/lib/regvisor-client/saved/1"), "x", 1, 0600, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(write_file_atomic(p("root8" CLIENT_RECORD_PATH), bad, strlen(bad), 0600, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(client_uninstall(root, false, stdout, &err2), -EBADMSG);
+        assert_false(exists(p("root8/etc/passwd")));
 }
 
 /* pki sign --scope: a [scopes] line of its own at the end, canonical,
