@@ -14,7 +14,8 @@
 #   - with only what the bundle installed (no registries.d, no lookaside:
 #     signatures go through the registry's extension): `podman push
 #     --sign-by` over 4443 (client certificate from certs.d) and `podman
-#     pull` over 443 under the installed policy, no override; refused by
+#     pull` over 443 under the installed policy, no override, as root and
+#     as a user, and the image runs (rootless podman run); refused by
 #     podman: an unsigned image, an image signed by another key, and a valid
 #     signature of image A stored (through the extension) under image B's
 #     digest, same name and tag; `ctr
@@ -121,9 +122,27 @@ digest=$(thc skopeo inspect --no-tags --format '{{.Digest}}' docker://registry.t
 n=$(th curl -s -m 10 --cacert /etc/registry/certs/ca/ca.crt -f \
 	"https://registry.test/extensions/v2/test/onboard/signatures/$digest" | jq '.signatures | length')
 [ "${n:-0}" -ge 1 ] || fail "no signature for test/onboard@$digest in the registry's extension"
+# A user of the client pulls it too (the installed policy, CA and key are
+# the machine's) and it runs: rootless, since rootful runc cannot make its
+# cgroups in this test host (cgroup v1 read-only); runc, not crun, and
+# explicit ulimits, as provision's containers.conf for the service user.
+thc /bin/sh -c 'useradd -m -s /bin/sh runner && install -d -o runner -m 0700 /tmp/runner-rt
+	install -d -o runner /home/runner/.config /home/runner/.config/containers
+	printf "%s\n" "[containers]" "keyring = false" "default_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]" \
+		"[engine]" "runtime = \"runc\"" "cgroup_manager = \"cgroupfs\"" "events_logger = \"file\"" \
+		> /home/runner/.config/containers/containers.conf'
+RUNNER=(runuser -u runner -- env XDG_RUNTIME_DIR=/tmp/runner-rt HOME=/home/runner)
+out=$(thc "${RUNNER[@]}" podman pull -q registry.test/test/onboard:1 2>&1) ||
+	fail "a user's verified pull over 443 failed: $out"
+out=$(thc "${RUNNER[@]}" podman run --rm --network none --entrypoint /bin/registry registry.test/test/onboard:1 \
+	--version 2>&1) || fail "the pulled image does not run: $out"
+assert_contains "$out" "github.com/docker/distribution"
 out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/test/unsigned:1 2>&1) ||
 	fail "unsigned push over 4443 failed: $out"
 out=$(thc podman pull -q registry.test/test/unsigned:1 2>&1) && fail "an unsigned image was pulled: $out"
+assert_contains "$out" "A signature was required"
+out=$(thc "${RUNNER[@]}" podman pull -q registry.test/test/unsigned:1 2>&1) &&
+	fail "a user pulled an unsigned image: $out"
 assert_contains "$out" "A signature was required"
 # Signed, but by a key the registry host does not trust.
 other=$(gen_key thc /root/gnupg-other "Other <other@test>")
