@@ -69,9 +69,10 @@ static void help(void) {
                "  -o --output DIR   export: the new bundle directory (default regvisor-client-NAME)\n"
                "     --name NAME    sign: the client name the request must carry (its CN)\n"
                "     --days N       sign: the validity, at most [tls] cert_days (the default)\n"
-               "     --scope PATTERNS  sign: the repositories NAME may push to ('app/*, tools/*'),\n"
-               "                    appended to the configuration's [scopes] (which must exist)\n"
-               "                    and the running proxy reloaded; the same again does nothing\n"
+               "     --scope PATTERNS  sign, issue-client: the repositories NAME may push to\n"
+               "                    ('app/*, tools/*'), appended to the configuration's [scopes]\n"
+               "                    (which must exist) and the running proxy reloaded; the same\n"
+               "                    again does nothing\n"
                "     --host NAME    export: the registry name the client uses (one of [tls]\n"
                "                    server_names; default the first outside 127/8)\n"
                "     --json         list: one JSON object\n"
@@ -210,15 +211,60 @@ static int print_issued(const Provision *p, const char *name) {
         return 0;
 }
 
-static int pki_issue(Provision *p, const char *name) {
-        _cleanup_free_ char *detail = NULL;
-        int r = pki_files_issue_client(p, name, arg_reissue, &detail);
+static int report_and_tell(int r, const char *what, const char *detail);
 
+/* --scope, before anything is issued: the configuration with NAME's
+ * [scopes] line in *ret_text, or NULL when it is there already (or no
+ * --scope). */
+static int scope_text(const char *what, const char *name, char **ret_text, struct stat *ret_st) {
+        _cleanup_free_ char *text = NULL, *error = NULL;
+        int r;
+
+        *ret_text = NULL;
+        if (!arg_scope)
+                return 0;
+        if (stat(arg_config, ret_st) < 0 || !S_ISREG(ret_st->st_mode))
+                return log_error_errno(-errno ?: -EINVAL, "pki %s --scope: %s: not a file", what, arg_config);
+        r = read_file(arg_config, 1024 * 1024, &text, NULL);
+        if (r >= 0)
+                r = scope_grant(text, arg_config, name, arg_scope, ret_text, &error);
+        if (r == 0)
+                printf("[scopes] of %s already gives %s exactly '%s'\n", arg_config, name, arg_scope);
+        return r < 0 ? log_error_errno(r, "pki %s --scope: %s", what, error ?: strerror(-r)) : 0;
+}
+
+/* Once the certificate exists: the configuration written (its mode and
+ * owner kept) and the running proxy told. Until then NAME may not push at
+ * all ([scopes] exists, NAME has no line): closed. */
+static int scope_apply(const char *what, const char *name, const char *text, const struct stat *st) {
+        _cleanup_free_ char *detail = NULL;
+        int r;
+
+        if (!text)
+                return 0;
+        r = write_file_atomic(arg_config, text, strlen(text), st->st_mode & 07777, st->st_uid, st->st_gid);
+        if (r < 0)
+                return log_error_errno(r, "pki %s --scope: %s: %s; %s may not push until '%s = %s' is in its "
+                                          "[scopes]",
+                                       what, arg_config, strerror(-r), name, name, arg_scope);
+        if (asprintf(&detail, "%s: [scopes] %s = %s", arg_config, name, arg_scope) < 0)
+                detail = NULL;
+        return report_and_tell(0, what, detail);
+}
+
+static int pki_issue(Provision *p, const char *name) {
+        _cleanup_free_ char *detail = NULL, *config = NULL;
+        struct stat st = {};
+        int r = scope_text("issue-client", name, &config, &st);
+
+        if (r < 0)
+                return r;
+        r = pki_files_issue_client(p, name, arg_reissue, &detail);
         if (r < 0)
                 return log_error_errno(r, "pki issue-client %s: %s", name, detail ?: strerror(-r));
         if (print_issued(p, name) < 0)
                 printf("%s\n", detail ?: "done");
-        return 0;
+        return scope_apply("issue-client", name, config, &st);
 }
 
 /* After a command that changed what the proxy loads (r its result, detail
@@ -422,30 +468,8 @@ static int request_name(const char *csr, size_t size, char **ret) {
         return r < 0 ? r : pki_csr_verify(req, &key, ret);
 }
 
-/* --scope: the configuration with NAME's [scopes] line, or NULL when it is
- * there already; checked before anything is signed. */
-static int scope_text(const char *csr, size_t size, char **ret_text, struct stat *ret_st) {
-        _cleanup_free_ char *text = NULL, *name = NULL, *error = NULL;
-        int r;
-
-        *ret_text = NULL;
-        if (!arg_scope)
-                return 0;
-        r = request_name(csr, size, &name);
-        if (r < 0)
-                return log_error_errno(r, "pki sign: not a certificate request that verifies with its own key");
-        if (stat(arg_config, ret_st) < 0 || !S_ISREG(ret_st->st_mode))
-                return log_error_errno(-errno ?: -EINVAL, "pki sign --scope: %s: not a file", arg_config);
-        r = read_file(arg_config, 1024 * 1024, &text, NULL);
-        if (r >= 0)
-                r = scope_grant(text, arg_config, name, arg_scope, ret_text, &error);
-        if (r == 0)
-                printf("[scopes] of %s already gives %s exactly '%s'\n", arg_config, name, arg_scope);
-        return r < 0 ? log_error_errno(r, "pki sign --scope: %s", error ?: strerror(-r)) : 0;
-}
-
 static int pki_sign(Provision *p, const char *file) {
-        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL, *config = NULL;
+        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL, *config = NULL, *want = NULL;
         struct stat st = {};
         unsigned days = 0;
         size_t size;
@@ -464,27 +488,22 @@ static int pki_sign(Provision *p, const char *file) {
         r = read_file(file, 64 * 1024, &csr, &size);
         if (r < 0)
                 return log_error_errno(r, "pki sign: %s: %s", file, strerror(-r));
-        r = scope_text(csr, size, &config, &st);
-        if (r < 0)
-                return r;
+        if (arg_scope) {
+                r = request_name(csr, size, &want);
+                if (r < 0)
+                        return log_error_errno(r, "pki sign %s: not a certificate request that verifies with its "
+                                                  "own key",
+                                               file);
+                r = scope_text("sign", want, &config, &st);
+                if (r < 0)
+                        return r;
+        }
         r = pki_files_sign_request(p, csr, size, arg_name, days, arg_reissue, &name, &detail);
         if (r < 0)
                 return log_error_errno(r, "pki sign %s: %s", file, detail ?: strerror(-r));
         printf("Issued %s for %s's own key (no key here); next: regvisor pki export %s\n", detail ?: "a certificate",
                name, name);
-        if (!config)
-                return 0;
-        /* The certificate exists, its scope not yet: until then NAME may
-         * not push at all ([scopes] exists, NAME has no line): closed. */
-        r = write_file_atomic(arg_config, config, strlen(config), st.st_mode & 07777, st.st_uid, st.st_gid);
-        if (r < 0)
-                return log_error_errno(r, "pki sign --scope: %s: %s; %s may not push until '%s = %s' is in its "
-                                          "[scopes]",
-                                       arg_config, strerror(-r), name, name, arg_scope);
-        free(detail);
-        if (asprintf(&detail, "%s: [scopes] %s = %s", arg_config, name, arg_scope) < 0)
-                detail = NULL;
-        return report_and_tell(0, "sign", detail);
+        return scope_apply("sign", name, config, &st);
 }
 
 /* The pki commands: name, whether it takes a client NAME, what it does. */
@@ -523,8 +542,12 @@ int verb_pki(int argc, char **argv) {
                 log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
                 return 2;
         }
-        if ((arg_days || arg_scope) && !(first < argc && streq(argv[first], "sign"))) {
-                log_error("pki: --days and --scope go with sign only");
+        if (arg_days && !(first < argc && streq(argv[first], "sign"))) {
+                log_error("pki: --days goes with sign only");
+                return 2;
+        }
+        if (arg_scope && !(first < argc && (streq(argv[first], "sign") || streq(argv[first], "issue-client")))) {
+                log_error("pki: --scope goes with sign and issue-client only");
                 return 2;
         }
         if (arg_server && arg_crl) {

@@ -28,7 +28,8 @@
 #   - the key that never leaves the client: `client request build-02` on the
 #     client, `pki sign --days 30 --scope 'app/*'` on the registry host (the
 #     certificate ends within 30 days, the [scopes] line appended once and
-#     the proxy reloaded; other patterns for build-02 refused; a request
+#     the proxy reloaded; other patterns for build-02 refused; `pki
+#     issue-client --scope` the same, the same scope again writes nothing; a request
 #     asking for more,
 #     made with openssl: a SAN, CA:TRUE, 10 years, gets none of it; a
 #     request under another name than --name is refused), `pki export`
@@ -245,6 +246,16 @@ out=$(th "$REGVISOR" pki --config "$CONF" sign --scope 'tools/*' /root/build-02.
 	fail "pki sign gave build-02 another scope: $out"
 assert_contains "$out" "already gives build-02 other patterns"
 assert_eq "$(th sha256sum "$CONF")" "$conf_sum" "the configuration after a refused --scope"
+# The simple path takes a scope too; the same scope again writes nothing.
+out=$(th "$REGVISOR" pki --config "$CONF" issue-client --scope 'tools/*' build-04 2>&1) ||
+	fail "pki issue-client --scope failed: $out"
+th grep -qx 'build-04 = tools/\*' "$CONF" || fail "no [scopes] line for build-04 in $CONF"
+conf_sum=$(th sha256sum "$CONF")
+out=$(th "$REGVISOR" pki --config "$CONF" revoke build-04 2>&1) || fail "pki revoke build-04 failed: $out"
+out=$(th "$REGVISOR" pki --config "$CONF" issue-client --reissue --scope 'tools/*' build-04 2>&1) ||
+	fail "pki issue-client --reissue --scope (the same scope) failed: $out"
+assert_contains "$out" "already gives build-04 exactly"
+assert_eq "$(th sha256sum "$CONF")" "$conf_sum" "the configuration after the same --scope again"
 th test ! -e /etc/registry/certs/private/clients/build-02.key || fail "a key for build-02 exists on the registry host"
 # A request asking for more than the registry host gives.
 th openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /root/greedy.key \
