@@ -343,21 +343,23 @@ static const char *record_line(const char *text, const char *line) {
         return NULL;
 }
 
-/* Whether the record already names path as a file install wrote: "file
- * PATH" or "replaced MODE N PATH". */
-static bool record_has_file(const char *text, const char *path) {
+/* 1 when the record already names path as a file install wrote: "file
+ * PATH" or "replaced MODE N PATH"; 0 when not; -ENOMEM. */
+static int record_has_file(const char *text, const char *path) {
         _cleanup_free_ char *line = NULL;
         size_t n = strlen(path);
 
-        if (asprintf(&line, "file %s", path) < 0 || record_line(text, line))
-                return true; /* on OOM: nothing saved, nothing lost */
+        if (asprintf(&line, "file %s", path) < 0)
+                return -ENOMEM;
+        if (record_line(text, line))
+                return 1;
         for (const char *p = text; p && (p = strstr(p, "replaced ")); p++) {
                 const char *eol = strchrnul(p, '\n');
                 if ((p == text || p[-1] == '\n') && (size_t) (eol - p) > n && eol[-(ptrdiff_t) n - 1] == ' ' &&
                     strncmp(eol - n, path, n) == 0)
-                        return true;
+                        return 1;
         }
-        return false;
+        return 0;
 }
 
 static unsigned record_count(const char *text, const char *kind) {
@@ -406,8 +408,9 @@ static int record_file(const char *root, const InstallAction *a, const char *ful
         unsigned n;
         int r;
 
-        if (*record && record_has_file(*record, a->path))
-                return 0;
+        r = *record ? record_has_file(*record, a->path) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (lstat(full, &st) < 0) {
                 if (errno != ENOENT)
                         return -errno;
@@ -427,6 +430,7 @@ static int record_file(const char *root, const InstallAction *a, const char *ful
                 _cleanup_free_ char *sfull = path_join_root(root, saved);
                 r = sfull ? write_file_atomic(sfull, old, size, 0600, geteuid(), getegid()) : -ENOMEM;
         }
+        explicit_bzero(old, size); /* maybe a private key */
         return r < 0 ? r : record_add(record, "replaced", value);
 }
 
