@@ -239,9 +239,10 @@ int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);
  * request's self-signature must verify and its CN be name (NULL: its CN,
  * which must be a valid client name); everything else it asks is ignored:
  * subject, validity and extensions are this host's, as for issue-client.
+ * days: the validity, at most [tls] cert_days (-EPERM beyond); 0: that.
  * The name in *ret_name (may be NULL). */
-int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, bool reissue,
-                           char **ret_name, char **ret_detail);
+int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, unsigned days,
+                           bool reissue, char **ret_name, char **ret_detail);
 
 /* A client certificate as `regvisor pki list` shows it. */
 typedef struct {
