@@ -63,6 +63,7 @@ static int balancer_admit(Conn *c, const ProxyProtocolHeader *h) {
         log_debug("proxy: %s %s via %s%s", proxy_port_name(c->port), c->peer, via,
                   h->command == PROXY_PROTOCOL_LOCAL ? " (LOCAL: the balancer itself)" : "");
         c->addr = client;
+        c->balanced = true;
         return 0;
 }
 
@@ -141,9 +142,9 @@ int balancer_refuse_header(Conn *c) {
                 return -EAGAIN;
         }
         proxy_metrics_inc(&conn_metrics(c)->proxy_header_refused);
-        log_event(LOG_NOTICE, "refused",
-                  "%s %s refused: a PROXY protocol header from an address not in [proxy] trusted_proxies",
-                  proxy_port_name(c->port), c->peer);
+        log_event(LOG_NOTICE, "refused", "%s %s refused: %s", proxy_port_name(c->port), c->peer,
+                  c->balanced ? "a second PROXY protocol header after the balancer's"
+                              : "a PROXY protocol header from an address not in [proxy] trusted_proxies");
         conn_kill(c);
         return -EPERM;
 }

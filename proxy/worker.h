@@ -139,6 +139,7 @@ struct Conn {
         uint8_t *proxy_header;
         size_t proxy_header_len;
         bool sniffed;
+        bool balanced; /* the client came in a trusted balancer's header */
         int limit_slot;
         bool limits_full; /* no room in the limits table at accept: refused */
         bool conn_over;   /* over conn_per_ip at accept: 429 unless a known client (exchange.c) */

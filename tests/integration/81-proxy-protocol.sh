@@ -10,7 +10,8 @@
 #     passes through [status] allow_cidrs; another address is closed;
 #   - a push through HAProxy with the client certificate (mTLS end to end)
 #     and a pull through it work, and the registry host's access log shows
-#     the real client (198.18.0.3), never the balancer;
+#     the real client (198.18.0.3), never the balancer; so does the
+#     registry's own log (X-Forwarded-For);
 #   - a LOCAL header from the balancer (split across two segments) is the
 #     balancer itself; a connection from the balancer without a header is
 #     refused and counted;
@@ -120,6 +121,21 @@ out=$(thc podman pull -q registry.test/test/lb:1 2>&1) || fail "pull through HAP
 access_from pull "$LB" GET /v2/test/lb/manifests/1 200
 n=$(access_log | grep -c "client=${TH_CLIENT_ADDR//./\\.} " || true)
 assert_eq "$n" 0 "access log lines naming the balancer ($TH_CLIENT_ADDR) as the client"
+
+step "X-Forwarded-For upstream: the registry's own log names the real client ($OTHER)"
+registry_log() {
+	th journalctl --no-pager -o cat _SYSTEMD_USER_UNIT=regvisor-registry.service
+}
+registry_logged() {
+	registry_log | grep -q "$1"
+}
+thc curl -s -m 10 --interface "$OTHER" --cacert "$CACERT" -o /dev/null \
+	https://registry.test/v2/test/lb/manifests/xff-lb-marker
+wait_until 20 registry_logged xff-lb-marker || fail "the registry did not log the marker request"
+lines=$(registry_log | grep xff-lb-marker)
+printf '%s\n' "$lines" | head -n 1 | cut -c1-300 | sed 's/^/#   /'
+assert_contains "$lines" "remoteaddr=$OTHER"
+access_from pull "$OTHER" GET /v2/test/lb/manifests/xff-lb-marker 404
 
 metric() {
 	th curl -sf -m 3 http://127.0.0.1:9443/metrics |
