@@ -9,9 +9,11 @@
       a PROXY v2 LOCAL header (the balancer's own check), split across two
       writes, then TLS and GET /v2/ in the same connection. Prints
       "status=STATUS".
-  direct HOST PORT
-      a PROXY v2 header naming 203.0.113.9, with a ClientHello's first
-      bytes in the same segment, to an address that does not trust us.
+  send HOST PORT KIND
+      bytes that must be refused before TLS, with a ClientHello's first
+      bytes in the same segment. KIND: proxy (a v2 header naming
+      203.0.113.9: from an address that is not trusted), double (two v2
+      headers), v1 (the text header), unix (a v2 PROXY over AF_UNIX).
       Prints "closed" when the proxy closed without a byte, else what
       came back.
 """
@@ -68,11 +70,20 @@ def local(host, port, ca):
     print(f"status={get(tls(s, ca))}")
 
 
-def direct(host, port):
+def v2(ver_cmd, fam, body):
+    return SIG + bytes([ver_cmd, fam]) + struct.pack(">H", len(body)) + body
+
+
+def send(host, port, kind):
     s = connect(host, port)
     body = bytes([203, 0, 113, 9, 198, 18, 0, 1]) + struct.pack(">HH", 40000, port)
-    s.sendall(SIG + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body +
-              b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    header = {
+        "proxy": v2(0x21, 0x11, body),
+        "double": v2(0x21, 0x11, body) + v2(0x21, 0x11, body),
+        "v1": f"PROXY TCP4 203.0.113.9 198.18.0.1 40000 {port}\r\n".encode(),
+        "unix": v2(0x21, 0x31, b"/tmp/x".ljust(216, b"\0")),
+    }[kind]
+    s.sendall(header + b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
     try:
         data = s.recv(4096)
     except ConnectionResetError:
@@ -86,8 +97,8 @@ def main():
         buckets(args[0], int(args[1]), args[2], args[3], args[4], int(args[5]))
     elif cmd == "local":
         local(args[0], int(args[1]), args[2])
-    elif cmd == "direct":
-        direct(args[0], int(args[1]))
+    elif cmd == "send":
+        send(args[0], int(args[1]), args[2])
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -13,8 +13,8 @@
 #     the real client (198.18.0.3), never the balancer; so does the
 #     registry's own log (X-Forwarded-For);
 #   - a LOCAL header from the balancer (split across two segments) is the
-#     balancer itself; a connection from the balancer without a header is
-#     refused and counted;
+#     balancer itself; a connection from the balancer without a header, or
+#     with v1 text, a UNIX family or two headers, is refused and counted;
 #   - a PROXY header sent directly from an address that is not trusted is
 #     refused before TLS (nothing reaches the registry; logged, counted);
 #   - conn_per_ip is per real client: with conn_per_ip = 2, a client holding
@@ -108,8 +108,12 @@ assert_eq "$code" 200 "/readyz from the balancer's address"
 access_log() {
 	th journalctl --no-pager -u regvisor REGVISOR_EVENT=access -o cat
 }
+access_logged() {
+	access_log | grep -Eq -- "$1"
+}
+# (the journal has the line a moment after the response: waited for)
 access_from() {
-	access_log | grep -Eq -- "port=$1 client=${2//./\\.} .*method=$3 path=$4 status=$5 " ||
+	wait_until 10 access_logged "port=$1 client=${2//./\\.} .*method=$3 path=$4 status=$5 " ||
 		fail "no access log line: port=$1 client=$2 method=$3 path=$4 status=$5"
 }
 
@@ -154,16 +158,33 @@ thc curl -s -m 10 --cacert "$CACERT" --resolve "registry.test:443:$TH_ADDR" -o /
 after=$(metric regvisor_proxy_proxy_header_invalid_total pull)
 assert_eq "$after" "$((before + 1))" "regvisor_proxy_proxy_header_invalid_total{port=pull}"
 
+step "from the balancer: v1 text, a UNIX family, two headers: refused before TLS, counted"
+before=$(metric regvisor_proxy_proxy_header_invalid_total push)
+for kind in v1 unix; do
+	out=$(thc "${HELPER[@]}" send "$TH_ADDR" 4443 $kind 2>&1) || fail "send $kind: $out"
+	assert_eq "$out" closed "the proxy's answer to a $kind header from the balancer"
+done
+assert_eq "$(metric regvisor_proxy_proxy_header_invalid_total push)" "$((before + 2))" \
+	"regvisor_proxy_proxy_header_invalid_total{port=push}"
+out=$(thc "${HELPER[@]}" send "$TH_ADDR" 4443 double 2>&1) || fail "send double: $out"
+assert_eq "$out" closed "the proxy's answer to two headers from the balancer"
+th journalctl --no-pager -u regvisor -o cat | grep -q "push 203\.0\.113\.9 refused: a second PROXY protocol header" ||
+	fail "no journal line for the second PROXY header"
+
 step "a PROXY header from an address that is not trusted: refused before TLS"
 lines=$(access_log | wc -l)
-out=$(th "${HELPER[@]}" direct "$TH_ADDR" 443 2>&1) || fail "direct: $out"
+out=$(th "${HELPER[@]}" send "$TH_ADDR" 443 proxy 2>&1) || fail "send proxy: $out"
 assert_eq "$out" closed "the proxy's answer to a PROXY header from $TH_ADDR"
 assert_eq "$(metric regvisor_proxy_proxy_header_refused_total pull)" 1 \
 	"regvisor_proxy_proxy_header_refused_total{port=pull}"
 th journalctl --no-pager -u regvisor -o cat |
 	grep -q "pull $TH_ADDR refused: a PROXY protocol header from an address not in \[proxy\] trusted_proxies" ||
 	fail "no journal line for the refused PROXY header"
-assert_eq "$(access_log | wc -l)" "$lines" "access log lines after the refused PROXY header"
+# A marker request after it, so the log is known to be flushed: its line is
+# the only new one.
+th curl -s -m 10 --cacert "$CA" -o /dev/null https://registry.test/v2/pp-flush-marker/manifests/x
+access_from pull "$TH_ADDR" GET /v2/pp-flush-marker/manifests/x 404
+assert_eq "$(access_log | wc -l)" "$((lines + 1))" "access log lines after the refused PROXY header and a marker"
 access_log | grep -q "client=203\.0\.113\.9" && fail "the refused header's client reached the access log"
 
 step "conn_per_ip = 2 on 443: per real client, not per balancer"
