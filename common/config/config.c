@@ -1552,6 +1552,16 @@ static int config_check(const Config *c, const CheckContext *x) {
                                   "outlive its CA, got '%u'",
                                   c->ca_days, c->cert_days);
 
+        /* Anything at a trusted address names any client it likes: a
+         * network of every address is a mistake, never a balancer. */
+        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++)
+                if (c->proxy.trusted_proxies.cidr[i].prefix == 0) {
+                        size_t k = key_index("proxy", "trusted_proxies");
+                        return check_fail(x, k, k,
+                                          "[proxy] trusted_proxies: expected the load balancers' addresses, "
+                                          "got a /0 (every address could then claim any client address)");
+                }
+
         if (!c->status_allow_remote && c->status_allow_cidrs.n == 0) {
                 uint8_t addr[16];
                 int family = c->status_listen.host ? parse_ip(c->status_listen.host, addr, NULL) : 0;

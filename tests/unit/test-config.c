@@ -1449,6 +1449,8 @@ static const ErrorCase error_cases[] = {
          "[status] listen", "or allow_cidrs is set"},
         {"trusted_proxies bad", "[proxy]\ntrusted_proxies = 10.0.0.0/33\n", 2, "[proxy] trusted_proxies",
          "ADDRESS[/PREFIX]"},
+        {"trusted_proxies everyone", "[proxy]\ntrusted_proxies = 192.0.2.1\n  ::/0\n", 2,
+         "[proxy] trusted_proxies", "got a /0"},
         {"bool maybe", "[status]\nallow_remote = maybe\n", 2, "[status] allow_remote", "yes, no"},
         {"bool empty", "[status]\nallow_remote =\n", 2, "[status] allow_remote", "yes, no"},
         {"bool yes please", "[status]\nallow_remote = yes please\n", 2, "[status] allow_remote", "yes, no"},
