@@ -9,6 +9,9 @@
       a PROXY v2 LOCAL header (the balancer's own check), split across two
       writes, then TLS and GET /v2/ in the same connection. Prints
       "status=STATUS".
+  coalesced HOST PORT CA CLIENT
+      a PROXY v2 header naming CLIENT and the ClientHello in one write (one
+      segment), then the handshake and GET /v2/. Prints "status=STATUS".
   send HOST PORT KIND
       bytes that must be refused before TLS, with a ClientHello's first
       bytes in the same segment. KIND: proxy (a v2 header naming
@@ -70,6 +73,45 @@ def local(host, port, ca):
     print(f"status={get(tls(s, ca))}")
 
 
+def coalesced(host, port, ca, client):
+    s = connect(host, port)
+    ctx = ssl.create_default_context(cafile=ca)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    t = ctx.wrap_bio(inc, out, server_hostname="registry.test")
+    body = socket.inet_aton(client) + socket.inet_aton(host) + struct.pack(">HH", 40001, port)
+    first = True
+    while True:
+        try:
+            t.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        data = out.read()
+        if first:
+            data = v2(0x21, 0x11, body) + data  # the header and the ClientHello together
+            first = False
+        if data:
+            s.sendall(data)
+        if done:
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("closed during the handshake")
+        inc.write(chunk)
+    t.write(b"GET /v2/ HTTP/1.1\r\nHost: registry.test\r\nConnection: close\r\n\r\n")
+    s.sendall(out.read())
+    resp = b""
+    while b"\r\n" not in resp:
+        try:
+            resp += t.read(4096)
+        except ssl.SSLWantReadError:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            inc.write(chunk)
+    print("status=" + resp.split(b"\r\n", 1)[0].decode(errors="replace").split(" ")[1])
+
+
 def v2(ver_cmd, fam, body):
     return SIG + bytes([ver_cmd, fam]) + struct.pack(">H", len(body)) + body
 
@@ -97,6 +139,8 @@ def main():
         buckets(args[0], int(args[1]), args[2], args[3], args[4], int(args[5]))
     elif cmd == "local":
         local(args[0], int(args[1]), args[2])
+    elif cmd == "coalesced":
+        coalesced(args[0], int(args[1]), args[2], args[3])
     elif cmd == "send":
         send(args[0], int(args[1]), args[2])
     else:

@@ -151,6 +151,11 @@ out=$(thc "${HELPER[@]}" local "$TH_ADDR" 443 "$CACERT") || fail "LOCAL: $out"
 assert_eq "$out" "status=200" "GET /v2/ after a LOCAL header"
 access_from pull "$TH_CLIENT_ADDR" GET /v2/ 200
 
+step "from the balancer: a header and the ClientHello in one segment"
+out=$(thc "${HELPER[@]}" coalesced "$TH_ADDR" 443 "$CACERT" 192.0.2.77) || fail "coalesced: $out"
+assert_eq "$out" "status=200" "GET /v2/ after a header coalesced with the ClientHello"
+access_from pull 192.0.2.77 GET /v2/ 200
+
 step "from the balancer without a header: refused, counted"
 before=$(metric regvisor_proxy_proxy_header_invalid_total pull)
 thc curl -s -m 10 --cacert "$CACERT" --resolve "registry.test:443:$TH_ADDR" -o /dev/null https://registry.test/v2/ &&
