@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "ratelimit.h"
 #include "worker.h"
 
@@ -63,15 +64,7 @@ void conn_delay_cancel(Conn *c) {
 
         if (c->delay_until == 0)
                 return;
-        if (c->delay_prev)
-                c->delay_prev->delay_next = c->delay_next;
-        else
-                w->delayed = c->delay_next;
-        if (c->delay_next)
-                c->delay_next->delay_prev = c->delay_prev;
-        else
-                w->delayed_tail = c->delay_prev;
-        c->delay_prev = c->delay_next = NULL;
+        LIST_UNLINK(&w->delayed, &w->delayed_tail, c, delay_prev, delay_next);
         c->delay_until = 0;
 }
 
@@ -125,13 +118,7 @@ void conn_kill(Conn *c) {
         c->state = CONN_DEAD;
 
         /* From the live list to the dead list. */
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                w->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = NULL;
+        LIST_UNLINK(&w->conns, NULL, c, prev, next);
         c->next = w->dead;
         w->dead = c;
         w->n_conns--;

@@ -40,7 +40,9 @@
  *     (X-Forwarded-*, X-Real-IP, Forwarded, ...) is dropped, so the
  *     registry's log and audit trail hold the truth;
  *   - the client's other end-to-end fields, in order, except hop-by-hop
- *     ones (headers.c) and Expect (the proxy answers 100-continue itself);
+ *     ones (headers.c), Expect (the proxy answers 100-continue itself) and
+ *     Authorization (a [push] htpasswd password never leaves the proxy;
+ *     the registry has no auth of its own);
  *   - the framing the parser decided (Content-Length as sent, or
  *     Transfer-Encoding: chunked, re-framed by the worker).
  * The certificate subject is never sent upstream.

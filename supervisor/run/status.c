@@ -13,6 +13,7 @@
 #include "http1.h"
 #include "macro.h"
 #include "config-sockaddr.h"
+#include "sockopen.h"
 #include "status.h"
 
 /* A request is one small GET, sent at once: a client gets
@@ -407,7 +408,7 @@ int status_server_new(sd_event *e, const ListenAddress *a, const CidrList *allow
                       void *userdata, StatusServer **ret) {
         SocketAddress sa;
         StatusServer *s;
-        int one = 1, r;
+        int r;
 
         r = sockaddr_from_listen(a, &sa);
         if (r < 0)
@@ -420,14 +421,9 @@ int status_server_new(sd_event *e, const ListenAddress *a, const CidrList *allow
         s->allow = allow;
         s->render = render;
         s->userdata = userdata;
-        s->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        s->fd = sockopen_listen(&sa.sa, sa.len, STATUS_LISTEN_BACKLOG);
         if (s->fd < 0) {
-                r = negative_errno();
-                goto fail;
-        }
-        (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s->fd, &sa.sa, sa.len) < 0 || listen(s->fd, STATUS_LISTEN_BACKLOG) < 0) {
-                r = negative_errno();
+                r = s->fd;
                 goto fail;
         }
         r = sd_event_add_io(e, &s->accept_source, s->fd, EPOLLIN, on_accept, s);

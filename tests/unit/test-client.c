@@ -21,10 +21,10 @@
 #include "policy.h"
 #include "request.h"
 
-static char dir[] = "/tmp/regvisor-test-client-XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
-        return tmpdir_make(dir);
+        return tmpdir_make(dir, sizeof dir, "regvisor-test-client");
 }
 
 static int teardown(void **state) {

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "tmpdir.h"
 
 #define DIGEST "8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define OTHER_DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -149,8 +150,11 @@ static void assert_cidr(const Cidr *got, const char *addr, unsigned prefix) {
 }
 
 static char *write_temp(const char *data, size_t size) {
-        char path[] = "/tmp/test-config-XXXXXX";
-        int fd = mkstemp(path);
+        char path[TMPDIR_PATH_MAX];
+        int fd;
+
+        assert_int_equal(tmpdir_template(path, sizeof path, "test-config"), 0);
+        fd = mkstemp(path);
 
         assert_true(fd >= 0);
         assert_int_equal(write(fd, data, size), (ssize_t)size);

@@ -27,7 +27,7 @@
 #include "provision.h"
 #include "tmpdir.h"
 
-static char root[] = "/tmp/regvisor-test-pki-lifecycle-XXXXXX";
+static char root[TMPDIR_PATH_MAX];
 
 #define CERTS "/etc/registry/certs"
 /* 40 s of validity: renewed 20 s before the end (half, under renew_before). */
@@ -256,7 +256,7 @@ static void test_list_tree(void **state) {
 }
 
 static int setup(void **state) {
-        return tmpdir_make(root);
+        return tmpdir_make(root, sizeof root, "regvisor-test-pki-lifecycle");
 }
 
 static int teardown(void **state) {

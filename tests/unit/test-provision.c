@@ -23,21 +23,20 @@
 #include "pki.h"
 #include "server-names.h"
 #include "provision.h"
+#include "tmpdir.h"
 
 /* A --root run writes every file owned as on a host: root and the service
  * users (fchown), which only root may do. */
 #define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
-static char root[] = "/tmp/regvisor-test-provision-XXXXXX";
+static char root[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
-        return mkdtemp(root) ? 0 : -1;
+        return tmpdir_make(root, sizeof root, "regvisor-test-provision");
 }
 
 static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-        return system(cmd) == 0 ? 0 : -1;
+        return tmpdir_remove(root);
 }
 
 static const ProvisionStep *find_step(const char *name) {
@@ -500,13 +499,14 @@ static void test_missing_crl_rebuilt(void **state) {
 /* provision_run prints nothing: what happened is in the report, one result
  * per row in table order, and a skip says why (here: no such users). */
 static void test_report_not_printed(void **state) {
-        char out[] = "/tmp/regvisor-test-stdout-XXXXXX";
+        char out[TMPDIR_PATH_MAX];
         ProvisionReport rep;
         ProvisionCounts n;
         struct stat st;
         int fd, saved;
 
         fflush(stdout);
+        assert_int_equal(tmpdir_template(out, sizeof out, "regvisor-test-stdout"), 0);
         fd = mkstemp(out);
         assert_true(fd >= 0);
         saved = dup(STDOUT_FILENO);
