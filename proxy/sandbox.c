@@ -88,7 +88,8 @@ static const SandboxRule sandbox_rules[] = {
         ALLOW(accept, "callers of plain accept()"),
         ALLOW(connect, "upstream connection, journal socket"),
         ALLOW(shutdown, "half-close towards client or upstream"),
-        ALLOW(recvfrom, "recv(); MSG_PEEK at an idle registry connection"),
+        ALLOW(recvfrom, "recv(); MSG_PEEK at an idle registry connection; a balancer's PROXY header read "
+                        "bounded by its length, MSG_PEEK for one from an untrusted address (balancer.c)"),
         ALLOW(sendto, "send() with MSG_NOSIGNAL"),
         ALLOW(recvmsg, "socket reads"),
         ALLOW(sendmsg, "socket writes; sd_journal_send() to /run/systemd/journal/socket"),

@@ -33,6 +33,7 @@ struct StatusServer {
         sd_event *event;
         int fd;
         sd_event_source *accept_source;
+        const CidrList *allow;
         StatusRender render;
         void *userdata;
         unsigned n_clients;
@@ -353,8 +354,15 @@ static bool make_room(StatusServer *s, const Peer *p) {
 
 static void accept_one(StatusServer *server, int cfd, const struct sockaddr_storage *ss) {
         Client *c;
-        Peer p;
+        Peer p = peer_of(ss);
 
+        /* [status] allow_cidrs: a balancer's /readyz check, not the world
+         * (local monitoring and `regvisor health` come over loopback). */
+        if (server->allow->n > 0 && !peer_is_loopback(&p) &&
+            !cidr_list_contains(server->allow, (const struct sockaddr *) ss)) {
+                close(cfd);
+                return;
+        }
         p = peer_identify(cfd, ss);
         if (!make_room(server, &p)) {
                 close(cfd);
@@ -396,8 +404,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, void *userdata,
-                      StatusServer **ret) {
+int status_server_new(sd_event *e, const ListenAddress *a, const CidrList *allow, StatusRender render,
+                      void *userdata, StatusServer **ret) {
         SocketAddress sa;
         StatusServer *s;
         int r;
@@ -410,6 +418,7 @@ int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, 
         if (!s)
                 return -ENOMEM;
         s->event = e;
+        s->allow = allow;
         s->render = render;
         s->userdata = userdata;
         s->fd = sockopen_listen(&sa.sa, sa.len, STATUS_LISTEN_BACKLOG);
