@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: MIT
 """scripts/bench-pull.py: a pull storm for scripts/bench.
 
-    bench-pull.py HOST PORT CAFILE REPO TAG CLIENTS SOURCES [SLOW_S]
+    bench-pull.py HOST PORT CAFILE REPO TAG CLIENTS SOURCES [SLOW_S [FIRST]]
 
 CLIENTS pulls of REPO:TAG start at once (a barrier), client i from
-127.0.0.(2 + i % SOURCES): the proxies' limits are per address, and skopeo
+127.0.0.(FIRST + i % SOURCES) (FIRST: 2 unless given): the proxies' limits are per address, and skopeo
 or podman cannot be told a source address. Each pull makes the requests
 skopeo copy / podman pull (containers/image 5.23) make, the way they make
 them: every request on a new TCP connection with a full TLS 1.3 handshake
@@ -100,10 +100,11 @@ def main():
     host, port, cafile, repo, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
     clients, sources = int(sys.argv[6]), int(sys.argv[7])
     slow = float(sys.argv[8]) if len(sys.argv) > 8 else 0
+    first = int(sys.argv[9]) if len(sys.argv) > 9 else 2
     q = multiprocessing.Queue()
     start = multiprocessing.Barrier(clients + 1, timeout=120)
     procs = [multiprocessing.Process(target=pull, args=(host, port, cafile, repo, tag,
-                                                        "127.0.0.%d" % (2 + i % sources), start, q))
+                                                        "127.0.0.%d" % (first + i % sources), start, q))
              for i in range(clients)]
     for p in procs:
         p.start()

@@ -271,7 +271,7 @@ def main():
         ("{IMGMIB}", "BENCH_IMAGE_MIB", "?"), ("{PAR}", "BENCH_PARALLEL", "8"),
         ("{STORM}", "BENCH_STORM_CLIENTS", "32"), ("{SOURCES}", "BENCH_STORM_SOURCES", "8"),
         ("{IDLE}", "BENCH_IDLE_CONNS", "10000"), ("{BUSY}", "BENCH_BUSY_CONNS", "20"),
-        ("{GROWC}", "BENCH_GROW_CLIENTS", "1 10 100 1000"), ("{GROWS}", "BENCH_GROW_SECS", "5"),
+        ("{GROWC}", "BENCH_GROW_CLIENTS", "1 10 100 1000"), ("{GROWS}", "BENCH_GROW_SECS", "3"),
     ):
         text = text.replace(key, env(var, default))
     w(text)
@@ -413,7 +413,8 @@ and rerun before drawing conclusions from a difference of a few percent.
   no`; regvisor's `rate_delayed` counter says so). The refusals are counted
   twice: by the clients (what they got) and by the servers (nginx's access
   log; regvisor's `rate_limited`, `rate_delayed`, `connection_limited` and
-  `connection_ceiling` counters).
+  `connection_ceiling` counters). Last, the same storm with every client
+  from one address, as a site behind one NAT address looks to the proxy.
 - **The crypto floor and the cipher suite.** `openssl speed -evp
   aes-256-gcm` and `aes-128-gcm` with 16 KiB blocks (a full TLS record)
   for 3 s each, on one core, in the same run, as CPU seconds per GiB: what
