@@ -151,9 +151,22 @@ WHY_PREFIX = (
 )
 
 
+# Peak RSS with many clients in flight (grow-cN-rss).
+GROW_RSS = ("A connection in flight holds up to four 64 KiB buffers in "
+            "regvisor (proxy/buf.h: client and registry, each way; allocated on "
+            "first use) plus OpenSSL's 64 KiB read buffer (proxy/tls.c), against "
+            "nginx's proxy_buffers (8 x 4 KiB by default) and a 16 KiB SSL buffer; "
+            "with many clients in flight at once the peak RSS shows it. Also, "
+            "nginx with the guide's worker_connections 1024 refuses connections "
+            "beyond it (its upstream connections count too): see the failed row. "
+            "One run each, no medians.")
+
+
 def why(rid):
     if rid in WHY:
         return WHY[rid]
+    if rid.startswith("grow-c") and rid.endswith("-rss"):
+        return GROW_RSS
     for prefix, text in WHY_PREFIX:
         if rid.startswith(prefix):
             return text
