@@ -134,8 +134,8 @@ WHY = {
 # Row families (the id's prefix): one explanation for all their rows.
 WHY_PREFIX = (
     ("skopeo-", "Wall time of a real client is mostly the client's own work "
-     "(skopeo hashes and writes every layer; podman also unpacks it into "
-     "vfs storage) on the same 2 cores: compare the CPU row."),
+     "(skopeo hashes and writes every layer; podman also unpacks it) on "
+     "the same 2 cores: compare the CPU row."),
     ("podman-", "See the skopeo rows: the clients' own work dominates."),
     ("cpu-skopeo-", "Per pull: ~22 requests, each a new connection and a full "
      "handshake (see the per-connection row) plus the image's bytes (see "
@@ -394,8 +394,9 @@ and rerun before drawing conclusions from a difference of a few percent.
   to the registry (no network): {LAYERS} layers, uncompressed tars of
   random bytes growing geometrically from 1 KiB to {MAXMIB} MiB ({IMGMIB}
   MiB in all). `skopeo copy docker://…/bench/img:1 dir:…` and `podman pull`
-  (as root with a throwaway `--root`/`--runroot`/`--tmpdir` each, vfs
-  storage, so every pull downloads and unpacks every layer) with the CA in
+  (as root with a throwaway `--root`/`--runroot`/`--tmpdir` each, overlay
+  storage unless `BENCH_PODMAN_DRIVER` says otherwise, so every pull
+  downloads and unpacks every layer) with the CA in
   `--cert-dir` (direct: plain HTTP, `--tls-verify=false`), 1 client and
   then {PAR} at once, {ROUNDS} rounds interleaved (direct, nginx,
   regvisor), medians. Each tool and client count gets a fresh nginx and
