@@ -565,6 +565,35 @@ static void write_layout(const char *dir, const char *blob) {
 /* The image-archive row runs first: an archive without the pinned digest
  * stops the run before anything is written, saying what it does hold; the
  * right archive passes, as a tar too; a damaged blob is caught. */
+/* provision --adopt finds the nginx sites that hold 443/4443 by their
+ * listen directives: every form nginx takes, comments and other
+ * directives that merely contain the word not counted. */
+static void test_nginx_listen_ports(void **state) {
+        static const struct {
+                const char *conf;
+                unsigned ports[4];
+                size_t n;
+        } cases[] = {
+                {"server { listen 443 ssl http2; }", {443}, 1},
+                {"server {\n    listen [::]:4443 ssl;\n    listen 0.0.0.0:443;\n}", {4443, 443}, 2},
+                {"server { listen *:8080; listen localhost; listen unix:/run/x.sock; }", {8080, 80}, 2},
+                {"# listen 443;\nserver { listen 8080; } # listen 4443", {8080}, 1},
+                {"server { access_log /var/log/listen 443; server_name listen; }", {}, 0},
+                {"server{listen\t443;}", {443}, 1},
+                {"server { listen [::1]; listen 99999; }", {80}, 1},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned ports[8];
+                size_t n;
+
+                assert_int_equal(nginx_conf_listen_ports(cases[i].conf, ports, ELEMENTSOF(ports), &n), 0);
+                if (n != cases[i].n)
+                        fail_msg("case %zu: %zu ports, expected %zu", i, n, cases[i].n);
+                for (size_t j = 0; j < n; j++)
+                        assert_int_equal(ports[j], cases[i].ports[j]);
+        }
+}
+
 static void test_image_archive_checked_first(void **state) {
         char layout[512], tarball[512], conf[2048], cmd[1200];
         ProvisionReport rep;
@@ -623,6 +652,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_crl_rebuilt),
                 cmocka_unit_test(test_report_not_printed),
                 cmocka_unit_test(test_image_archive_checked_first),
+                cmocka_unit_test(test_nginx_listen_ports),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
