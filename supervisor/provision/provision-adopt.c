@@ -25,6 +25,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <pwd.h>
@@ -42,6 +43,7 @@
 #include "openssl-util.h"
 #include "paths.h"
 #include "pki.h"
+#include "process.h"
 #include "provision.h"
 
 #define GUIDE_UNIT "registry.service"
@@ -681,6 +683,59 @@ int step_guide_proxy_apply(Provision *p, const ProvisionStep *s, char **ret_deta
                 return detail_set(ret_detail, r, "%s: %s", NGINX_UNIT, error ?: strerror(-r));
         return detail_set(ret_detail, 0, "stopped and disabled: %s%s", found,
                           nginx_running && g.n_sites > 0 ? "; nginx.service reloaded" : "");
+}
+
+/* ---- the storage's modes ----------------------------------------------- */
+
+/* The guide's registry wrote with umask 022: files others may read below
+ * the 0750 root. regvisor's writes nothing for others (--umask=0007), and
+ * the storage below is made so too. Counted by nftw(), which has no
+ * userdata: provision is single-threaded. */
+static unsigned n_open_to_others;
+
+static int count_open(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        if (type != FTW_SL && (st->st_mode & S_IRWXO))
+                n_open_to_others++;
+        return 0;
+}
+
+int step_guide_storage_modes_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        if (!p->adopt)
+                return 1; /* only an adoption walks the whole storage */
+        n_open_to_others = 0;
+        if (nftw(p->config->storage, count_open, 16, FTW_PHYS | FTW_MOUNT) < 0)
+                return detail_set(ret_detail, negative_errno(), "%s: %m", p->config->storage);
+        if (n_open_to_others == 0)
+                return 1;
+        return detail_set(ret_detail, 0, "%u files and directories below %s open to others: o-rwx, as %s",
+                          n_open_to_others, p->config->storage, p->config->service_user);
+}
+
+int step_guide_storage_modes_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *reuid = NULL, *regid = NULL, *err = NULL;
+        unsigned n = n_open_to_others;
+        int r;
+
+        if (!p->have_service_user)
+                return -ESRCH;
+        if (asprintf(&reuid, "--reuid=%u", (unsigned) p->service_uid) < 0 ||
+            asprintf(&regid, "--regid=%u", (unsigned) p->service_gid) < 0)
+                return -ENOMEM;
+        /* As the service user, which owns the tree: root would have to
+         * guard every path against a link that user swaps in. */
+        char *argv[] = {"setpriv", reuid, regid, "--clear-groups", "chmod", "-R", "o-rwx", "--",
+                        (char *) p->config->storage, NULL};
+        r = process_run(argv, NULL, NULL, &err);
+        if (r < 0)
+                return detail_set(ret_detail, r, "setpriv chmod: %s", strerror(-r));
+        if (r != 0) {
+                if (err)
+                        err[strcspn(err, "\n")] = 0;
+                return detail_set(ret_detail, -EIO, "chmod -R o-rwx %s as %s exited with %d: %s",
+                                  p->config->storage, p->config->service_user, r, err ?: "");
+        }
+        return detail_set(ret_detail, 0, "%u files and directories below %s: others' access removed", n,
+                          p->config->storage);
 }
 
 /* ---- deprovision: the guide's units and sites enabled again --------------- */

@@ -676,6 +676,10 @@ const ProvisionStep provision_steps[] = {
          NULL, step_guide_registry_unit_undo_check, step_guide_registry_unit_undo},
         {"guide-proxy", STEP_HOST_ONLY, step_guide_proxy_check, step_guide_proxy_apply, NULL,
          step_guide_proxy_undo_check, step_guide_proxy_undo},
+        /* --adopt: what the guide's registry wrote (umask 022), now that it
+         * is stopped, made as closed to others as what regvisor's writes. */
+        {"guide-storage-modes", STEP_HOST_ONLY | STEP_DATA, step_guide_storage_modes_check,
+         step_guide_storage_modes_apply, NULL},
 
         /* The running system: units loaded, image present by digest. */
         /* Undone: the registry's unit stopped (its file goes later). */

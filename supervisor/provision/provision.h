@@ -214,6 +214,8 @@ int step_guide_registry_unit_check(Provision *p, const ProvisionStep *s, char **
 int step_guide_registry_unit_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_guide_proxy_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_guide_proxy_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_storage_modes_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_storage_modes_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_guide_registry_unit_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_guide_registry_unit_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_guide_proxy_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);

@@ -370,6 +370,7 @@ row ok pki-server-ca ""
 row would guide-registry-unit "stop and disable registry.service of $GUIDE_USER"
 row would guide-proxy "stop and disable what holds 443/4443: registry-proxy.service \(running\), nginx site /etc/nginx/sites-enabled/registry-mtls"
 row would pki-server-cert ""
+row would guide-storage-modes "[0-9]+ files and directories below /var/lib/registry open to others: o-rwx, as $GUIDE_USER"
 same_host "$before" "host after --dry-run"
 
 step "provision --adopt: the guide's units replaced, its PKI and storage kept"
@@ -391,6 +392,10 @@ th test -f /etc/nginx/sites-available/registry-mtls || fail "the disabled site's
 th test -L /etc/nginx/sites-enabled/other-site || fail "the unrelated nginx site was disabled"
 assert_eq "$(th md5sum /etc/nginx/sites-available/other-site)" "$other_before" "the unrelated nginx site"
 assert_eq "$(stat_of /var/lib/registry)" "$GUIDE_USER:$GUIDE_USER 750" "storage"
+# The guide's registry wrote with umask 022; nothing below is others' now.
+row changed guide-storage-modes "[0-9]+ files and directories below /var/lib/registry: others' access removed"
+open=$(th find /var/lib/registry ! -type l -perm /o=rwx)
+[[ -z $open ]] || fail "storage still open to others: $open"
 assert_eq "$(stat_of $C/clients/ca.crt)" "root:root 644" "client CA certificate (the proxy reads it as root)"
 
 step "regvisor serves: the guide's client certificate pushes on 4443, the earlier image pulls on 443"
@@ -406,6 +411,7 @@ step "a second provision --adopt, and a plain provision, change nothing"
 after=$(th /bin/sh -c 'find /etc /var/lib/registry -maxdepth 3 -xdev -printf "%p %m %u %g\n" | sort; find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum')
 provision --adopt || fail "second provision --adopt failed"
 row ok guide-layout "nothing of the guide's left \(adopted already\)"
+row ok guide-storage-modes ""
 assert_contains "$OUT" " 0 changed, 0 failed" "summary of the second --adopt"
 provision || fail "plain provision after adoption failed"
 assert_contains "$OUT" " 0 changed, 0 failed" "summary of a plain provision"
