@@ -403,9 +403,28 @@ run_unit_up
 assert_eq "$(pull before)" "$digest" "digest of the image pushed through the guide's nginx"
 digest2=$(push after)
 assert_eq "$(pull after)" "$digest2" "digest pulled over 443"
-# Still only the client CA's certificates may push: none is refused.
-code=$(th curl -s -m 10 -o /dev/null -w '%{http_code}' --cacert $C/ca/ca.crt https://registry.test:4443/v2/ || true)
-[[ $code != 200 ]] || fail "4443 answered 200 without a client certificate"
+# Still only the guide's client CA's certificates may push: a request to
+# start an upload without a certificate, with one of another CA, or on 443
+# gets no upload (202).
+th /bin/sh -c 'set -e; cd /var/tmp
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue-ca.key -out rogue-ca.crt \
+		-days 1 -subj "/CN=rogue CA" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rogue.key -subj "/CN=app-CI-Client" \
+		2>/dev/null | openssl x509 -req -CA rogue-ca.crt -CAkey rogue-ca.key -CAcreateserial -days 1 -out rogue.crt \
+		2>/dev/null'
+upload() {
+	th curl -s -m 10 -o /dev/null -w '%{http_code}' --cacert $C/ca/ca.crt -X POST "$@" || true
+}
+for args in "https://registry.test:4443/v2/app/x/blobs/uploads/" \
+	"--cert /var/tmp/rogue.crt --key /var/tmp/rogue.key https://registry.test:4443/v2/app/x/blobs/uploads/" \
+	"--cert $GUIDE_CERT --key $GUIDE_KEY https://registry.test/v2/app/x/blobs/uploads/"; do
+	# shellcheck disable=SC2086
+	code=$(upload $args)
+	[[ $code != 202 ]] || fail "an upload started with: $args"
+done
+# shellcheck disable=SC2086
+assert_eq "$(upload --cert $GUIDE_CERT --key $GUIDE_KEY https://registry.test:4443/v2/app/x/blobs/uploads/)" 202 \
+	"an upload with the guide's client certificate"
 
 step "a second provision --adopt, and a plain provision, change nothing"
 after=$(th /bin/sh -c 'find /etc /var/lib/registry -maxdepth 3 -xdev -printf "%p %m %u %g\n" | sort; find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum')
