@@ -145,6 +145,14 @@ static int load_crl(const Provision *p, const char *rel, X509_CRL **ret) {
         return r < 0 ? r : pki_crl_from_pem(pem, n, ret);
 }
 
+int provision_pki_load_key(const Provision *p, const char *rel, EVP_PKEY **ret) {
+        return load_key(p, rel, ret);
+}
+
+int provision_pki_load_cert(const Provision *p, const char *rel, X509 **ret) {
+        return load_cert(p, rel, ret);
+}
+
 /* The full path of rel below the tls dir and the uid/gid owner means. */
 static int tls_path_owner(const Provision *p, const char *rel, Owner owner, char **ret_path, uid_t *ret_uid,
                           gid_t *ret_gid) {
