@@ -118,6 +118,7 @@ static int parse_client_name(const ParseCall *p);
 static int parse_listen(const ParseCall *p);
 static int parse_rate(const ParseCall *p);
 static int parse_cidrs(const ParseCall *p);
+static int parse_cidr_list(const ParseCall *p);
 static int parse_duration(const ParseCall *p);
 static int parse_workers(const ParseCall *p);
 static int parse_bool(const ParseCall *p);
@@ -224,6 +225,9 @@ static const ConfigKey config_keys[] = {
          * GET/HEAD waits for it instead of a 503; 0: not at all. At most
          * a minute: a held connection is pinned that long. */
         {"proxy", "upstream_hold", parse_duration, FIELD(proxy.upstream_hold, unsigned), "10s", 0, 60, 0},
+        /* Load balancers that send a PROXY v2 header (proxy/balancer.c):
+         * empty, no one may. */
+        {"proxy", "trusted_proxies", parse_cidr_list, FIELD(proxy.trusted_proxies, CidrList), "", 0, 0, KEY_LIST},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
@@ -263,6 +267,8 @@ static const ConfigKey config_keys[] = {
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
         {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},
+        /* Who besides loopback may connect (a balancer's /readyz check). */
+        {"status", "allow_cidrs", parse_cidr_list, FIELD(status_allow_cidrs, CidrList), "", 0, 0, KEY_LIST},
 
         /* [pki]: what `regvisor run` renews by itself (the server
          * certificate and both CRLs), and when. A validity of 0 is [tls]
@@ -1420,11 +1426,10 @@ bad:
 /* Networks allowed to connect: "10.0.0.0/8, 2001:db8::/32 192.0.2.7". A bare
  * address is a /32 or /128; host bits are masked off (10.1.2.3/8 is
  * 10.0.0.0/8), as the firewall would read it. */
-static int parse_cidrs(const ParseCall *p) {
-        PortConfig *pc = p->field;
+static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
         char *items[CONFIG_MAX_CIDRS] = {};
         Cidr parsed[CONFIG_MAX_CIDRS];
-        unsigned have = p->append ? pc->n_allow_cidrs : 0;
+        unsigned have = p->append ? *n_list : 0;
         int n, r = 0;
 
         n = split_items(p, items, CONFIG_MAX_CIDRS, have, "networks");
@@ -1461,11 +1466,27 @@ static int parse_cidrs(const ParseCall *p) {
         if (r < 0)
                 return r;
 
-        if (!p->append)
-                pc->n_allow_cidrs = 0;
-        memcpy(pc->allow_cidrs + pc->n_allow_cidrs, parsed, (size_t)n * sizeof(Cidr));
-        pc->n_allow_cidrs += (unsigned)n;
+        if (!p->append) {
+                memset(list, 0, CONFIG_MAX_CIDRS * sizeof(Cidr));
+                *n_list = 0;
+        }
+        memcpy(list + *n_list, parsed, (size_t)n * sizeof(Cidr));
+        *n_list += (unsigned)n;
         return 0;
+}
+
+static int parse_cidrs(const ParseCall *p) {
+        PortConfig *pc = p->field;
+
+        return cidrs_parse(p, pc->allow_cidrs, &pc->n_allow_cidrs);
+}
+
+_Static_assert(CIDR_LIST_MAX == CONFIG_MAX_CIDRS, "a CidrList holds what cidrs_parse() parses");
+
+static int parse_cidr_list(const ParseCall *p) {
+        CidrList *l = p->field;
+
+        return cidrs_parse(p, l->cidr, &l->n);
 }
 
 /* Seconds, or with an s, m or h suffix: "300s", "5m", "1h". */
@@ -1675,7 +1696,17 @@ static int config_check(const Config *c, const CheckContext *x) {
                                   "outlive its CA, got '%u'",
                                   c->ca_days, c->cert_days);
 
-        if (!c->status_allow_remote) {
+        /* Anything at a trusted address names any client it likes: a
+         * network of every address is a mistake, never a balancer. */
+        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++)
+                if (c->proxy.trusted_proxies.cidr[i].prefix == 0) {
+                        size_t k = key_index("proxy", "trusted_proxies");
+                        return check_fail(x, k, k,
+                                          "[proxy] trusted_proxies: expected the load balancers' addresses, "
+                                          "got a /0 (every address could then claim any client address)");
+                }
+
+        if (!c->status_allow_remote && c->status_allow_cidrs.n == 0) {
                 uint8_t addr[16];
                 int family = c->status_listen.host ? parse_ip(c->status_listen.host, addr, NULL) : 0;
 
@@ -1683,7 +1714,8 @@ static int config_check(const Config *c, const CheckContext *x) {
                         format_listen(&c->status_listen, buf);
                         return check_fail(x, status_listen, allow_remote,
                                           "[status] listen: expected a loopback address (127.0.0.1:PORT or "
-                                          "[::1]:PORT) unless [status] allow_remote = yes, got '%s'",
+                                          "[::1]:PORT) unless [status] allow_remote = yes or allow_cidrs "
+                                          "is set, got '%s'",
                                           buf);
                 }
         }

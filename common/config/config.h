@@ -163,6 +163,7 @@ typedef struct {
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;
+        CidrList status_allow_cidrs; /* besides loopback; empty: allow_remote decides */
 
         /* [pki], all in seconds */
         unsigned pki_renew_before;    /* renew the server certificate and the CRLs this early */

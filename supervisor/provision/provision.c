@@ -654,6 +654,11 @@ const ProvisionStep provision_steps[] = {
          * that does not hold the pinned image fails here, not at the end. */
         {"image-archive", 0, step_image_archive_check, NULL, NULL},
 
+        /* A host set up by the install guide, before anything changes: with
+         * --adopt its PKI and storage must be complete and consistent (they
+         * are kept), without it provision refuses to run over it. */
+        {"guide-layout", 0, step_guide_layout_check, NULL, NULL},
+
         /* The trusted signers' keys ([signing] keys) next: a missing or bad
          * key file stops the run before anything else has changed. */
         {"signing-keys", 0, step_signing_keys_check, step_signing_keys_apply, NULL, step_signing_keys_undo_check,
@@ -724,6 +729,19 @@ const ProvisionStep provision_steps[] = {
          step_policy_undo},
         FILE_STEP("registries-d", file_registries_d, 0644, OWNER_ROOT),
         FILE_STEP("registries-conf", file_registries_conf, 0644, OWNER_ROOT),
+
+        /* --adopt: the guide's registry and proxy make way, only now that
+         * everything of regvisor's is in place (a run that failed earlier
+         * leaves them serving). Deprovision enables them again (not
+         * started): the host is the guide's as it was. */
+        {"guide-registry-unit", STEP_HOST_ONLY, step_guide_registry_unit_check, step_guide_registry_unit_apply,
+         NULL, step_guide_registry_unit_undo_check, step_guide_registry_unit_undo},
+        {"guide-proxy", STEP_HOST_ONLY, step_guide_proxy_check, step_guide_proxy_apply, NULL,
+         step_guide_proxy_undo_check, step_guide_proxy_undo},
+        /* --adopt: what the guide's registry wrote (umask 022), now that it
+         * is stopped, made as closed to others as what regvisor's writes. */
+        {"guide-storage-modes", STEP_HOST_ONLY | STEP_DATA, step_guide_storage_modes_check,
+         step_guide_storage_modes_apply, NULL},
 
         /* The running system: units loaded, image present by digest. */
         /* Undone: the registry's unit stopped (its file goes later). */

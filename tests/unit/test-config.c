@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "tmpdir.h"
 
 #define DIGEST "8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define OTHER_DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -149,8 +150,11 @@ static void assert_cidr(const Cidr *got, const char *addr, unsigned prefix) {
 }
 
 static char *write_temp(const char *data, size_t size) {
-        char path[] = "/tmp/test-config-XXXXXX";
-        int fd = mkstemp(path);
+        char path[TMPDIR_PATH_MAX];
+        int fd;
+
+        assert_int_equal(tmpdir_template(path, sizeof path, "test-config"), 0);
+        fd = mkstemp(path);
 
         assert_true(fd >= 0);
         assert_int_equal(write(fd, data, size), (ssize_t)size);
@@ -452,6 +456,7 @@ static const char *const documented_keys[] = {
         "listen",      "allow_remote",
         "htpasswd",
         "renew_before", "check_interval", "server_validity", "crl_validity",
+        "trusted_proxies", "allow_cidrs",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the
@@ -867,6 +872,33 @@ static void test_cidr_forms(void **state) {
                 assert_int_equal(c.push.n_allow_cidrs, CONFIG_MAX_CIDRS);
                 assert_cidr(&c.push.allow_cidrs[31], "10.31.0.0", 16);
         }
+}
+
+/* [proxy] trusted_proxies and [status] allow_cidrs: CIDR lists, empty by
+ * default; the status listener may then listen beyond loopback. */
+static void test_cidr_list_forms(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+
+        (void)state;
+        defaults(&c);
+        assert_int_equal(c.proxy.trusted_proxies.n, 0);
+        assert_int_equal(c.status_allow_cidrs.n, 0);
+        load_ok(&c, "[tls]\nserver_names = registry.example.com\n"
+                    "[proxy]\ntrusted_proxies = 198.18.0.7, 2001:db8::5/127\n"
+                    "[status]\nlisten = 0.0.0.0:9443\nallow_cidrs = 198.18.0.0/15\n");
+        assert_int_equal(c.proxy.trusted_proxies.n, 2);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[0], "198.18.0.7", 32);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[1], "2001:db8::4", 127);
+        assert_int_equal(c.status_allow_cidrs.n, 1);
+        assert_cidr(&c.status_allow_cidrs.cidr[0], "198.18.0.0", 15);
+        assert_int_equal(config_validate(&c, NAME, &error), 0);
+        /* Emptied (a non-loopback listen is then refused again: the
+         * error rows). */
+        load_ok(&c, "[proxy]\ntrusted_proxies =\n[status]\nlisten = 127.0.0.1:9443\nallow_cidrs =\n");
+        assert_int_equal(c.proxy.trusted_proxies.n, 0);
+        assert_int_equal(c.status_allow_cidrs.n, 0);
+        assert_int_equal(c.proxy.trusted_proxies.cidr[0].prefix, 0); /* zeroed: reload compares lists whole */
 }
 
 /* [scopes]: canonical text, continuation lines, only the file's own. */
@@ -1439,6 +1471,12 @@ static const ErrorCase error_cases[] = {
         {"status allow_remote later no", "[status]\nlisten = 0.0.0.0:9443\nallow_remote = no\n", 3,
          "[status] listen", "allow_remote = yes"},
         {"status bad listen", "[status]\nlisten = localhost:9443\n", 2, "[status] listen", "IPV4:PORT"},
+        {"status allow_cidrs empty", "[status]\nlisten = 0.0.0.0:9443\nallow_cidrs =\n", 2,
+         "[status] listen", "or allow_cidrs is set"},
+        {"trusted_proxies bad", "[proxy]\ntrusted_proxies = 10.0.0.0/33\n", 2, "[proxy] trusted_proxies",
+         "ADDRESS[/PREFIX]"},
+        {"trusted_proxies everyone", "[proxy]\ntrusted_proxies = 192.0.2.1\n  ::/0\n", 2,
+         "[proxy] trusted_proxies", "got a /0"},
         {"bool maybe", "[status]\nallow_remote = maybe\n", 2, "[status] allow_remote", "yes, no"},
         {"bool empty", "[status]\nallow_remote =\n", 2, "[status] allow_remote", "yes, no"},
         {"bool yes please", "[status]\nallow_remote = yes please\n", 2, "[status] allow_remote", "yes, no"},
@@ -1520,6 +1558,7 @@ int main(void) {
                 cmocka_unit_test(test_misc_forms),
                 cmocka_unit_test(test_server_names_forms), cmocka_unit_test(test_server_names_parsed),
                 cmocka_unit_test(test_cidr_forms),
+                cmocka_unit_test(test_cidr_list_forms),
                 cmocka_unit_test(test_syntax_forms),
                 cmocka_unit_test(test_load_twice),
                 cmocka_unit_test(test_failed_load_keeps_config),
