@@ -7,6 +7,7 @@
 #   make fuzz       run the fuzzers for longer (fuzz-smoke: a few seconds each)
 #   make demo       boot the test host and bring the whole stack up inside it
 #   make bench      regvisor's proxy against nginx and the bare registry -> BENCHMARKS.md
+#                   (as root; packages: scripts/deps --bench; knobs: scripts/bench's head)
 #   make deps       install every Debian package the build, tests and demo need
 #   make deps-runtime  only what a production host needs to run regvisor
 #   make install    honours DESTDIR and PREFIX

@@ -42,3 +42,7 @@ bool cidr_allowed(const Cidr *cidrs, unsigned n, const struct sockaddr *addr) {
         }
         return false;
 }
+
+bool cidr_list_contains(const CidrList *l, const struct sockaddr *addr) {
+        return l->n > 0 && cidr_allowed(l->cidr, l->n, addr);
+}

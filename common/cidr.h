@@ -18,7 +18,20 @@ typedef struct {
         unsigned prefix; /* prefix length in bits */
 } Cidr;
 
+/* A list of them, for the keys that are one (not PortConfig's
+ * allow_cidrs, which predate it): [proxy] trusted_proxies, [status]
+ * allow_cidrs. Zeroed past n, so that two lists compare with memcmp(). */
+#define CIDR_LIST_MAX 32
+typedef struct {
+        Cidr cidr[CIDR_LIST_MAX];
+        unsigned n;
+} CidrList;
+
 /* Whether addr (AF_INET/AF_INET6; an IPv4-mapped IPv6 address is compared
  * as IPv4) is in one of the n CIDRs; n == 0 means everyone is allowed.
  * Other families are never allowed. Pure. */
 bool cidr_allowed(const Cidr *cidrs, unsigned n, const struct sockaddr *addr);
+
+/* Whether addr is in the list; an empty list contains nobody (unlike
+ * allow_cidrs, where empty is everyone). Pure. */
+bool cidr_list_contains(const CidrList *l, const struct sockaddr *addr);

@@ -16,6 +16,10 @@
 #include "macro.h"
 
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
+        return read_file_stat(path, max, ret_data, ret_size, NULL);
+}
+
+int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         struct stat st;
@@ -51,6 +55,8 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
         *ret_data = TAKE_PTR(buf);
         if (ret_size)
                 *ret_size = size;
+        if (ret_st)
+                *ret_st = st;
         return 0;
 }
 char *tmp_template(const char *name) {

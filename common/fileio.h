@@ -14,12 +14,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* Reads a whole regular file (at most max bytes, -EFBIG beyond). On success
  * *ret_data is a NUL-terminated buffer owned by the caller and *ret_size its
  * length without the NUL. -ENOENT when missing. */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
+
+/* read_file() that also returns the file's fstat() (of the fd read), for a
+ * caller that checks mode or owner of what it read (secret files). */
+int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st);
 
 /* Replaces path atomically with data: a temporary file in the same directory
  * is created with mode 0600, given its owner and final mode before any byte

@@ -2,18 +2,23 @@
 /*
  * The lockdown steps shared by every sandboxed process: credentials,
  * capabilities, no_new_privs, and loading a seccomp table. The contract is
- * in lockdown.h; the tables themselves live with their processes
- * (proxy/sandbox.c, sigstore/sigsandbox.c).
+ * in lockdown.h. The base rows below are what any locked-down process of
+ * ours needs from glibc, libsystemd's journal and OpenSSL; each process's
+ * own rows, for its own work, live with it (proxy/sandbox.c,
+ * sigstore/sigsandbox.c).
  */
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/securebits.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/capability.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -21,6 +26,62 @@
 
 #include "lockdown.h"
 #include "macro.h"
+
+/*
+ * The base rows, loaded before every process's own table (lockdown_load_seccomp()) and listed
+ * first by lockdown_rule_get(). Only what every sandboxed process needs for the same reason
+ * belongs here: memory, time and locks, signals to itself, exit, the journal's socket, and the
+ * probes of stdio and libsystemd. A call a process makes for its own work (read, connect,
+ * epoll, ...) stays in its table with its own reason, even where both tables allow it.
+ */
+static const SandboxRule lockdown_base_rules[] = {
+        /* Memory. Never executable (W^X): nothing loads code after lockdown. */
+        ALLOW(brk, "malloc: the main arena grows and shrinks with brk"),
+        ALLOW_IF(mmap, "malloc of large blocks (connection buffers, OpenSSL, json-c); W^X: nothing maps code after lockdown",
+                 ARG_MASKED_EQ(2, PROT_EXEC, 0)),
+        ALLOW_IF(mprotect, "malloc grows non-main arena heaps with mprotect; W^X as for mmap",
+                 ARG_MASKED_EQ(2, PROT_EXEC, 0)),
+        ALLOW(munmap, "free of large blocks"),
+        ALLOW(mremap, "realloc of large blocks"),
+        ALLOW(madvise, "free() returns memory with MADV_DONTNEED"),
+
+        /* Time and locks. */
+        ALLOW(clock_gettime, "deadlines and timeouts, OpenSSL; mostly served by the vDSO"),
+        ALLOW(gettimeofday, "time() fallbacks, OpenSSL; mostly the vDSO"),
+        ALLOW(futex, "pthread mutexes: glibc's (stdio, malloc) and OpenSSL's locks, the proxy's "
+                     "process-shared robust mutex of the limits table"),
+        ALLOW(restart_syscall, "the kernel restarts an interrupted call with it"),
+
+        /* Descriptors the process holds. */
+        ALLOW(close, "finished connections, files, directories"),
+        ALLOW_IF(fcntl, "F_GETFL: O_NONBLOCK checks; fdopendir checks the fd's mode", ARG_EQ(1, F_GETFL)),
+        ALLOW_IF(fcntl, "F_GETFD: close-on-exec checks", ARG_EQ(1, F_GETFD)),
+        ALLOW_IF(fcntl, "F_SETFD: close-on-exec (fdopendir sets it)", ARG_EQ(1, F_SETFD)),
+        ALLOW_IF(socket, "journal: libsystemd opens its socket lazily on the first sd_journal_send()",
+                 ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
+
+        /* Signals and the process itself. Signals only to ourselves. */
+        ALLOW(rt_sigreturn, "return from a signal handler"),
+        ALLOW(rt_sigprocmask, "abort(); blocking signals for the proxy worker's signalfd"),
+        ALLOW(rt_sigaction, "(re)installing handlers; abort() resets SIGABRT"),
+        ALLOW(getpid, "abort(), libsystemd, OpenSSL nonce data"),
+        ALLOW(gettid, "abort(), raise(): signals go to the process's own thread"),
+        ALLOW_SELF(tgkill, "raise(), abort(): only to the process itself"),
+        ALLOW(getrandom, "OpenSSL's DRBG seeding and reseeding, temp file names"),
+        ALLOW(sysinfo, "glibc qsort() sizes its buffer from the physical memory size"),
+        ALLOW(exit, "thread exit"),
+        ALLOW(exit_group, "process exit"),
+
+        /* Probes: answered with an error instead of a kill. */
+        PROBE_IF(ioctl, ENOTTY, "isatty() from stdio and sanitizer reports: not a terminal",
+                 ARG_EQ(1, TCGETS)),
+        PROBE(memfd_create, EPERM,
+              "sd_journal_send() for oversized messages: EPERM drops the message; ENOSYS would make "
+              "it open a file in /dev/shm"),
+
+        /* Sanitizer builds only. */
+        ALLOW_SANITIZER(sigaltstack, "ASan's _exit() interceptor queries the alternate signal stack"),
+};
 
 static inline void seccomp_releasep(scmp_filter_ctx *ctx) {
         if (*ctx)
@@ -32,16 +93,26 @@ static inline void cap_freep(cap_t *c) {
                 (void) cap_free(*c);
 }
 
+/* Row i of the base rows followed by rules[0..n). */
+static const SandboxRule *lockdown_rule_at(const SandboxRule *rules, size_t n, size_t i) {
+        if (i < ELEMENTSOF(lockdown_base_rules))
+                return lockdown_base_rules + i;
+        i -= ELEMENTSOF(lockdown_base_rules);
+        return i < n ? rules + i : NULL;
+}
+
 int lockdown_rule_get(const SandboxRule *rules, size_t n, size_t i, const char **ret_syscall,
                       const char **ret_action, const char **ret_why) {
-        if (i >= n)
+        const SandboxRule *rule = lockdown_rule_at(rules, n, i);
+
+        if (!rule)
                 return -ENOENT;
         if (ret_syscall)
-                *ret_syscall = rules[i].syscall;
+                *ret_syscall = rule->syscall;
         if (ret_action)
-                *ret_action = rules[i].action_name;
+                *ret_action = rule->action_name;
         if (ret_why)
-                *ret_why = rules[i].why;
+                *ret_why = rule->why;
         return 0;
 }
 
@@ -66,8 +137,8 @@ int lockdown_load_seccomp(const SandboxRule *rules, size_t n_rules) {
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < n_rules; i++) {
-                const SandboxRule *rule = rules + i;
+        for (size_t i = 0; i < ELEMENTSOF(lockdown_base_rules) + n_rules; i++) {
+                const SandboxRule *rule = lockdown_rule_at(rules, n_rules, i);
                 struct scmp_arg_cmp args[4];
                 unsigned n = rule->n_args;
                 int nr;
@@ -169,6 +240,16 @@ static int lockdown_clear_caps(void) {
         return 0;
 }
 
+/* Sets a process attribute with prctl(set, value) and reads it back with prctl(get): -EPERM
+ * unless it now is value. */
+static int lockdown_prctl_verified(int set, int get, int value) {
+        if (prctl(set, (unsigned long) value, 0, 0, 0) < 0)
+                return negative_errno();
+        if (prctl(get, 0, 0, 0, 0) != value)
+                return -EPERM;
+        return 0;
+}
+
 /*
  * The order, and why:
  *
@@ -216,10 +297,9 @@ int lockdown_drop_privileges(uid_t uid, gid_t gid) {
                 return r;
 
         /* 4 */
-        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-                return negative_errno();
-        if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
-                return -EPERM;
+        r = lockdown_prctl_verified(PR_SET_DUMPABLE, PR_GET_DUMPABLE, 0);
+        if (r < 0)
+                return r;
 
         /* 5 */
         r = lockdown_clear_caps();
@@ -227,11 +307,6 @@ int lockdown_drop_privileges(uid_t uid, gid_t gid) {
                 return r;
 
         /* 6 */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return negative_errno();
-        if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
-                return -EPERM;
-
-        return 0;
+        return lockdown_prctl_verified(PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, 1);
 }
 

@@ -5,9 +5,11 @@
  * The sandbox machinery every locked-down process shares (the proxy workers,
  * proxy/sandbox.c; the signature store, sigstore/sigsandbox.c): dropping to
  * an unprivileged user for good, and a seccomp allowlist declared as a
- * table of SandboxRule rows built with the macros below. Each process keeps
- * its own table and its own justification per row; only the mechanism is
- * here.
+ * table of SandboxRule rows built with the macros below. The base rows
+ * every such process needs (memory, time, locks, signals to itself, exit,
+ * the journal's socket, the stdio and journal probes) are here, in
+ * lockdown.c; each process keeps a table of its own rows for its own work,
+ * with a reason per row.
  *
  * Library-like: nothing here logs; the caller logs the failure and exits.
  */
@@ -114,7 +116,7 @@ typedef struct SandboxRule {
 int lockdown_drop_privileges(uid_t uid, gid_t gid);
 
 /*
- * Step 7: builds the filter from rules[0..n) and loads it (TSYNC: every
+ * Step 7: builds the filter from the base rows and rules[0..n) and loads it (TSYNC: every
  * thread gets it, or the load fails). Default action SCMP_ACT_KILL_PROCESS;
  * another ABI (x32, int 0x80) kills too. Rows with sanitizer_only are
  * applied only in ASan builds.
@@ -129,7 +131,8 @@ int lockdown_drop_privileges(uid_t uid, gid_t gid);
 int lockdown_load_seccomp(const SandboxRule *rules, size_t n);
 
 /*
- * For tests and documentation: row i of a table. On success returns 0 and
+ * For tests and documentation: row i of the base rows followed by
+ * rules[0..n), the order lockdown_load_seccomp() loads them in. On success returns 0 and
  * sets *ret_syscall and *ret_action ("allow", "errno(ENAME)",
  * "allow(sanitizer)"; static strings). -ENOENT when i >= n; outputs
  * untouched then.

@@ -16,19 +16,65 @@
 #include "macro.h"
 #include "process.h"
 
-#define CAPTURE_MAX (1024 * 1024)
+#define CAPTURE_MAX PROCESS_CAPTURE_MAX
 #define DEFAULT_TIMEOUT_USEC (120ULL * 1000000ULL)
 #define EXEC_FAILED 127
 
 typedef struct {
         char *buf;
         size_t size;
+        bool tail;    /* keep_tail: the buffer may grow to twice the cap */
+        bool dropped; /* tail: bytes before buf[0] were dropped */
 } Capture;
 
 static uint64_t now_usec(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* Appends data to c: the head up to the cap, or (tail) everything, with the
+ * buffer compacted to its last CAPTURE_MAX bytes whenever it would pass
+ * twice that: a memmove per cap's worth of output, not per read. */
+static int capture_append(Capture *c, const char *data, size_t n) {
+        if (!c->tail) {
+                if (c->size >= CAPTURE_MAX)
+                        return 0;
+                if (n > CAPTURE_MAX - c->size)
+                        n = CAPTURE_MAX - c->size;
+        } else if (c->size + n > 2 * CAPTURE_MAX) {
+                size_t keep = c->size < CAPTURE_MAX ? c->size : CAPTURE_MAX;
+                memmove(c->buf, c->buf + c->size - keep, keep);
+                c->size = keep;
+                c->dropped = true;
+        }
+        char *b = realloc(c->buf, c->size + n + 1);
+        if (!b)
+                return -ENOMEM;
+        memcpy(b + c->size, data, n);
+        c->buf = b;
+        c->size += n;
+        c->buf[c->size] = 0;
+        return 0;
+}
+
+/* Tail: the last CAPTURE_MAX bytes, from the first whole line among them
+ * when anything before was dropped (a cut line could read as another). */
+static void capture_finish(Capture *c) {
+        if (!c->tail || !c->buf)
+                return;
+        if (c->size > CAPTURE_MAX) {
+                memmove(c->buf, c->buf + c->size - CAPTURE_MAX, CAPTURE_MAX);
+                c->size = CAPTURE_MAX;
+                c->dropped = true;
+        }
+        if (c->dropped) {
+                char *nl = memchr(c->buf, '\n', c->size);
+                size_t skip = nl ? (size_t) (nl - c->buf) + 1 : c->size;
+                memmove(c->buf, c->buf + skip, c->size - skip);
+                c->size -= skip;
+        }
+        c->buf[c->size] = 0;
 }
 
 static int capture_read(int fd, Capture *c) {
@@ -39,19 +85,7 @@ static int capture_read(int fd, Capture *c) {
                 return errno == EINTR || errno == EAGAIN ? 1 : negative_errno();
         if (n == 0)
                 return 0;
-        if (c->size < CAPTURE_MAX) {
-                size_t take = (size_t) n;
-                if (c->size + take > CAPTURE_MAX)
-                        take = CAPTURE_MAX - c->size;
-                char *b = realloc(c->buf, c->size + take + 1);
-                if (!b)
-                        return -ENOMEM;
-                memcpy(b + c->size, tmp, take);
-                c->buf = b;
-                c->size += take;
-                c->buf[c->size] = 0;
-        }
-        return 1;
+        return capture_append(c, tmp, (size_t) n) < 0 ? -ENOMEM : 1;
 }
 
 /* In the child: become the user and exec. Only async-signal-safe calls
@@ -169,7 +203,8 @@ static int wait_exit(pid_t pid, bool timed_out) {
 int process_run(char *const *argv, const ProcessOptions *opts, char **ret_stdout, char **ret_stderr) {
         _cleanup_strv_free_ char **envp = NULL;
         int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-        Capture out = {}, err = {};
+        bool tail = opts && opts->keep_tail;
+        Capture out = {.tail = tail}, err = {.tail = tail};
         uint64_t timeout = opts && opts->timeout_usec ? opts->timeout_usec : DEFAULT_TIMEOUT_USEC;
         uint64_t deadline = now_usec() + timeout;
         int r;
@@ -208,6 +243,8 @@ int process_run(char *const *argv, const ProcessOptions *opts, char **ret_stdout
         if (r < 0 && r != -ETIMEDOUT)
                 goto out;
 
+        capture_finish(&out);
+        capture_finish(&err);
         if (ret_stdout) {
                 *ret_stdout = out.buf ? TAKE_PTR(out.buf) : strdup("");
         }

@@ -6,8 +6,11 @@
  * process, never through a shell: argv is passed as is.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#define PROCESS_CAPTURE_MAX (1024 * 1024)
 
 typedef struct {
         /* Run as this user (setgroups to its groups, setgid, setuid) when
@@ -21,10 +24,16 @@ typedef struct {
         char *const *env;
         /* Kill the child (SIGKILL) after this long; 0 = 120 s. */
         uint64_t timeout_usec;
+        /* Past the cap, keep the last bytes rather than the first: for
+         * tools whose result is their final line (registry garbage-collect
+         * prints a line per blob, then its summary). The capture then
+         * starts at the first whole line that was kept. */
+        bool keep_tail;
 } ProcessOptions;
 
 /* Runs argv[0] (looked up in PATH) with stdin from /dev/null. Captures
- * stdout and stderr (each at most 1 MiB) into NUL-terminated buffers when
+ * stdout and stderr (each at most PROCESS_CAPTURE_MAX bytes: the first
+ * ones, or the last with keep_tail) into NUL-terminated buffers when
  * ret_stdout / ret_stderr are given. Returns the exit status (0..255), 128+N
  * for death by signal N, or a negative errno when it could not run it
  * (-ETIMEDOUT when it had to be killed, -ENOENT when the tool is missing). */

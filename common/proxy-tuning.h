@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "cidr.h"
+
 typedef struct ProxyTuning {
         uint64_t max_body;            /* bytes */
         unsigned read_timeout;        /* seconds */
@@ -25,4 +27,7 @@ typedef struct ProxyTuning {
         unsigned min_rate_window;     /* seconds, the window min_rate is measured over */
         unsigned ticket_key_lifetime; /* seconds a TLS ticket key is current (accepted for two) */
         unsigned upstream_hold;       /* seconds a GET/HEAD waits for a restarting registry; 0 = off */
+        /* Load balancers whose connections must start with a PROXY v2
+         * header naming the client (proxy/balancer.c); empty: none. */
+        CidrList trusted_proxies;
 } ProxyTuning;

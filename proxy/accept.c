@@ -43,7 +43,7 @@ void worker_warn_table_full(Worker *w) {
                     "(regvisor_proxy_limits_table_full_total; [proxy] limits_slots)");
 }
 
-static void peer_string(const struct sockaddr_storage *ss, char out[static INET6_ADDRSTRLEN]) {
+void worker_peer_string(const struct sockaddr_storage *ss, char out[static INET6_ADDRSTRLEN]) {
         if (ss->ss_family == AF_INET)
                 (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, INET6_ADDRSTRLEN);
         else if (ss->ss_family == AF_INET6) {
@@ -63,9 +63,11 @@ static void peer_string(const struct sockaddr_storage *ss, char out[static INET6
  * *ret_table_full when the table had no room for it (503), *ret_over when
  * it is over conn_per_ip (429 with Retry-After, as nginx's limit_conn).
  * Only at the hard ceiling, twice conn_per_ip, is the socket closed before
- * TLS: a flood is not worth a handshake per connection. */
-static bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storage *ss, const char *peer,
-                         LimitsKey *ret_key, int *ret_slot, bool *ret_table_full, bool *ret_over) {
+ * TLS: a flood is not worth a handshake per connection. ss is the client:
+ * the TCP peer, or the one a trusted balancer's PROXY header names
+ * (balancer.c), never the balancer's own address in its place. */
+bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storage *ss, const char *peer,
+                  LimitsKey *ret_key, int *ret_slot, bool *ret_table_full, bool *ret_over) {
         const ProxyPortConfig *pc = &w->c->port[port];
         int r;
 
@@ -127,16 +129,20 @@ static Conn *conn_new(Worker *w, ProxyPort port, int fd) {
         return c;
 }
 
+/* A connection from a trusted balancer ([proxy] trusted_proxies, never
+ * empty for this) is admitted only once its PROXY header names the client
+ * (balancer.c); any other is admitted here, as the TCP peer. */
 static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct sockaddr_storage *ss) {
         _cleanup_close_ int cfd = fd;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key = {};
         int slot = -1;
         bool table_full = false, over = false;
+        bool balancer = cidr_list_contains(&w->c->tuning.trusted_proxies, (const struct sockaddr *)ss);
         Conn *c;
 
-        peer_string(ss, peer);
-        if (!worker_admit(w, port, ss, peer, &key, &slot, &table_full, &over))
+        worker_peer_string(ss, peer);
+        if (!balancer && !worker_admit(w, port, ss, peer, &key, &slot, &table_full, &over))
                 return;
         c = conn_new(w, port, cfd);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c ? &c->cw : NULL};
@@ -149,6 +155,9 @@ static void worker_accept_one(Worker *w, ProxyPort port, int fd, const struct so
                 return;
         }
         TAKE_FD(cfd);
+        if (balancer)
+                c->state = CONN_PROXY_HEADER;
+        c->addr = *ss;
         c->key = key;
         c->limit_slot = slot;
         c->limits_full = table_full;

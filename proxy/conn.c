@@ -14,6 +14,7 @@
  * is resumed after the next epoll_wait(), so one bulk transfer cannot
  * starve the others.
  *
+ *   PROXY_HEADER  a trusted balancer's PROXY v2 header (balancer.c)
  *   HANDSHAKE  TLS handshake; the push port's certificate verdict
  *   HEAD       reading a request head (exchange_parse_head()); an idle
  *              kept-alive connection, drained or closed when stopping
@@ -36,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "ratelimit.h"
 #include "worker.h"
 
@@ -62,15 +64,7 @@ void conn_delay_cancel(Conn *c) {
 
         if (c->delay_until == 0)
                 return;
-        if (c->delay_prev)
-                c->delay_prev->delay_next = c->delay_next;
-        else
-                w->delayed = c->delay_next;
-        if (c->delay_next)
-                c->delay_next->delay_prev = c->delay_prev;
-        else
-                w->delayed_tail = c->delay_prev;
-        c->delay_prev = c->delay_next = NULL;
+        LIST_UNLINK(&w->delayed, &w->delayed_tail, c, delay_prev, delay_next);
         c->delay_until = 0;
 }
 
@@ -114,6 +108,8 @@ void conn_kill(Conn *c) {
         }
         SSL_free(c->client.ssl);
         c->client.ssl = NULL;
+        free(c->proxy_header);
+        c->proxy_header = NULL;
         if (w->p->limits)
                 limits_conn_release(w->p->limits, w->column, c->limit_slot);
         c->limit_slot = -1;
@@ -122,13 +118,7 @@ void conn_kill(Conn *c) {
         c->state = CONN_DEAD;
 
         /* From the live list to the dead list. */
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                w->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        c->prev = NULL;
+        LIST_UNLINK(&w->conns, NULL, c, prev, next);
         c->next = w->dead;
         w->dead = c;
         w->n_conns--;
@@ -400,8 +390,16 @@ static ConnStep conn_forward(Conn *c, bool progress) {
 
 /* ---- the states ---------------------------------------------------------- */
 
+static ConnStep conn_on_proxy_header(Conn *c) {
+        return balancer_read_header(c) > 0 ? CONN_STEP_AGAIN : CONN_STEP_STOP;
+}
+
 static ConnStep conn_on_handshake(Conn *c) {
-        int r = c->client.ops->handshake(&c->client);
+        int r = balancer_refuse_header(c);
+
+        if (r < 0)
+                return CONN_STEP_STOP;
+        r = c->client.ops->handshake(&c->client);
 
         if (r == -EAGAIN)
                 return CONN_STEP_STOP;
@@ -538,6 +536,7 @@ static ConnStep conn_on_dead(Conn *c) {
 }
 
 static ConnStep (*const conn_handlers[_CONN_STATE_MAX])(Conn *) = {
+        [CONN_PROXY_HEADER] = conn_on_proxy_header,
         [CONN_HANDSHAKE] = conn_on_handshake,
         [CONN_HEAD] = conn_on_head,
         [CONN_FORWARD] = conn_on_forward,
@@ -653,6 +652,7 @@ void conn_check_timeouts(Conn *c, uint64_t now) {
                 conn_expire(c, c->resp_stage == RESP_HEAD && c->req_done && c->status == 0, 504, "UNAVAILABLE",
                             "the registry did not answer in time", "read_timeout");
                 break;
+        case CONN_PROXY_HEADER:
         case CONN_HANDSHAKE:
         case CONN_HEAD:
                 /* Slow or idle client: closed without a word (nginx's

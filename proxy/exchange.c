@@ -27,6 +27,7 @@
 #include "headers.h"
 #include "macro.h"
 #include "ratelimit.h"
+#include "sockopen.h"
 #include "worker.h"
 
 /* Counts a failure of the registry, by kind, on the port's counters. */
@@ -181,14 +182,9 @@ int exchange_upstream_connect(Conn *c) {
         const struct sockaddr *addr = exchange_upstream(c, &len);
         int fd, r;
 
-        fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        fd = sockopen_connect(addr, len);
         if (fd < 0)
-                return negative_errno();
-        if (connect(fd, addr, len) < 0 && errno != EINPROGRESS) {
-                r = negative_errno();
-                (void)close(fd);
-                return r;
-        }
+                return fd;
         if (addr->sa_family != AF_UNIX) {
                 int one = 1;
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -34,12 +34,15 @@
  *     unless it is 443. Neither the client's Host bytes nor the TLS SNI are
  *     ever copied: the SNI is not an HTTP field and OpenSSL accepts any byte
  *     in it but NUL, CR and LF included;
- *   - X-Forwarded-For and X-Real-IP: the peer address the proxy saw, alone;
+ *   - X-Forwarded-For and X-Real-IP: the peer address the proxy saw (or the
+ *     client a trusted balancer's PROXY v2 header named, balancer.c), alone;
  *     X-Forwarded-Proto: https. Every forwarding field a client sends
  *     (X-Forwarded-*, X-Real-IP, Forwarded, ...) is dropped, so the
  *     registry's log and audit trail hold the truth;
  *   - the client's other end-to-end fields, in order, except hop-by-hop
- *     ones (headers.c) and Expect (the proxy answers 100-continue itself);
+ *     ones (headers.c), Expect (the proxy answers 100-continue itself) and
+ *     Authorization (a [push] htpasswd password never leaves the proxy;
+ *     the registry has no auth of its own);
  *   - the framing the parser decided (Content-Length as sent, or
  *     Transfer-Encoding: chunked, re-framed by the worker).
  * The certificate subject is never sent upstream.
@@ -63,7 +66,8 @@ typedef struct ForwardPolicy {
 } ForwardPolicy;
 
 /* What the client controls beyond the request, for the record: none of it
- * may reach the registry except the peer address, which the kernel gave. */
+ * may reach the registry except the peer address, which the kernel gave
+ * (or a balancer in [proxy] trusted_proxies, in its PROXY v2 header). */
 typedef struct ForwardClient {
         const char *peer;    /* the peer address as text ("192.0.2.1", "2001:db8::1") */
         const char *sni;     /* the TLS server name, or NULL; never used for output */

@@ -115,6 +115,13 @@ static const char *const request_dropped[] = {
         "True-Client-IP",     /* same */
         "X-Original-URL",     /* path overrides some frameworks believe */
         "X-Rewrite-URL",      /* same */
+        /* Credentials end here. The registry has no auth of its own (no
+         * auth: section in its configuration), so it has no use for them:
+         * [push] htpasswd passwords are checked by the proxy
+         * (exchange_check_auth()), and whatever a client sends elsewhere (a
+         * stored login, a token for another registry) is not for the
+         * registry's logs or process either. */
+        "Authorization",
 };
 
 bool headers_request_dropped(const Http1Header *all, size_t n, const Http1Header *h) {

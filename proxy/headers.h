@@ -57,7 +57,8 @@ int headers_request(const Http1Request *req, const Http1Header *h, size_t n_head
  * Expect, X-Forwarded-Proto) and every forwarding field a client could forge
  * (X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Port, X-Forwarded-Server,
  * X-Forwarded-Prefix, X-Real-IP, Forwarded, X-Client-IP, True-Client-IP,
- * X-Original-URL, X-Rewrite-URL). */
+ * X-Original-URL, X-Rewrite-URL), and Authorization: the proxy checks
+ * credentials itself ([push] htpasswd) and the registry has none to check. */
 bool headers_request_dropped(const Http1Header *all, size_t n, const Http1Header *h);
 
 typedef struct HeadersResponseOptions {

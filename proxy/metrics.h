@@ -30,7 +30,7 @@
 
 #define PROXY_METRICS_MAGIC UINT64_C(0x31534d5452565352) /* "RSVRTMS1" */
 /* Bump on any change of the structs below. */
-#define PROXY_METRICS_VERSION 4
+#define PROXY_METRICS_VERSION 5
 #define PROXY_METRICS_FD_ENV "REGVISOR_METRICS_FD"
 
 typedef enum MetricsPort {
@@ -107,6 +107,8 @@ typedef struct ProxyPortMetrics {
         uint64_t slow_clients[_METRICS_SLOW_MAX]; /* closed: below [proxy] min_rate */
         uint64_t scope_denied; /* answered 403: a write outside the client's push scope */
         uint64_t auth_failed;  /* answered 401: the htpasswd second factor missing or wrong */
+        uint64_t proxy_header_refused; /* a PROXY header from an address not in trusted_proxies */
+        uint64_t proxy_header_invalid; /* a trusted balancer's connection without a valid PROXY v2 header */
 } ProxyPortMetrics;
 
 typedef struct ProxyMetrics {

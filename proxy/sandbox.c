@@ -42,44 +42,26 @@
  * socket or loopback TCP), wait in epoll, log.
  *
  * The row macros (ALLOW, ALLOW_IF, PROBE, ...), arguments, "self" rows and
- * probes are explained in common/lockdown.h, which loads the table.
+ * probes are explained in common/lockdown.h, which loads the table after
+ * its base rows (common/lockdown.c: memory, time, locks, signals to itself,
+ * exit, the journal's socket, the stdio and journal probes).
  */
 
 static const SandboxRule sandbox_rules[] = {
-        /* Memory: glibc malloc, OpenSSL, the 64 KiB connection buffers. Never executable (W^X):
-         * nothing in the worker loads code after lockdown. */
-        ALLOW(brk, "malloc: the main arena grows and shrinks with brk"),
-        ALLOW_IF(mmap, "malloc of large blocks, OpenSSL buffers; W^X: nothing maps code after lockdown",
-                 ARG_MASKED_EQ(2, PROT_EXEC, 0)),
-        ALLOW_IF(mprotect, "malloc grows non-main arena heaps with mprotect; W^X as for mmap",
-                 ARG_MASKED_EQ(2, PROT_EXEC, 0)),
-        ALLOW(munmap, "free of large blocks"),
-        ALLOW(mremap, "realloc of large blocks"),
-        ALLOW(madvise, "free() returns memory with MADV_DONTNEED"),
-
         /* Waiting: the event loop (the epoll fd exists before lockdown; no sd-event, so no
-         * epoll_pwait2 or timerfd) and time. */
+         * epoll_pwait2 or timerfd). */
         ALLOW(epoll_wait, "the event loop (epoll_wait() in glibc 2.36 is this call, also under ASan)"),
         ALLOW(epoll_ctl, "registering accepted and upstream sockets"),
-        ALLOW(clock_gettime, "timeouts, rate-limit buckets, OpenSSL; mostly served by the vDSO"),
-        ALLOW(gettimeofday, "OpenSSL, time() fallbacks; mostly the vDSO"),
         ALLOW(clock_nanosleep, "short back-off sleeps (nanosleep() in glibc 2.36)"),
         ALLOW(nanosleep, "short back-off sleeps (older callers, sanitizer runtimes)"),
         ALLOW(sched_yield, "spin-then-yield locks (sanitizer runtimes)"),
-        ALLOW(futex,
-              "pthread mutexes: OpenSSL's locks, the process-shared robust mutex of the limits table"),
-        ALLOW(restart_syscall, "the kernel restarts an interrupted sleep with it"),
 
         /* I/O on descriptors the worker already holds. */
         ALLOW(read, "sockets, the signalfd, the parent pipe"),
         ALLOW(write, "sockets, stderr logging"),
         ALLOW(readv, "sockets"),
         ALLOW(writev, "sockets, stdio"),
-        ALLOW(close, "finished connections"),
-        ALLOW_IF(fcntl, "O_NONBLOCK checks", ARG_EQ(1, F_GETFL)),
         ALLOW_IF(fcntl, "making a socket non-blocking", ARG_EQ(1, F_SETFL)),
-        ALLOW_IF(fcntl, "close-on-exec checks", ARG_EQ(1, F_GETFD)),
-        ALLOW_IF(fcntl, "close-on-exec", ARG_EQ(1, F_SETFD)),
         ALLOW_IF(ioctl, "OpenSSL's BIO_socket_nbio() sets non-blocking mode with it",
                  ARG_EQ(1, FIONBIO)),
         ALLOW_IF(ioctl, "bytes waiting on a socket", ARG_EQ(1, FIONREAD)),
@@ -92,8 +74,6 @@ static const SandboxRule sandbox_rules[] = {
                  "upstream over the registry's unix socket; the reserve descriptor given up when accept4 "
                  "fails with EMFILE",
                  ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
-        ALLOW_IF(socket, "journal: libsystemd opens its socket lazily on the first sd_journal_send()",
-                 ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
         ALLOW_IF(socket, "upstream over loopback TCP (IPv4)",
                  ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
         ALLOW_IF(socket, "the same, protocol spelled out (getaddrinfo results)",
@@ -108,7 +88,8 @@ static const SandboxRule sandbox_rules[] = {
         ALLOW(accept, "callers of plain accept()"),
         ALLOW(connect, "upstream connection, journal socket"),
         ALLOW(shutdown, "half-close towards client or upstream"),
-        ALLOW(recvfrom, "recv(); MSG_PEEK at an idle registry connection"),
+        ALLOW(recvfrom, "recv(); MSG_PEEK at an idle registry connection; a balancer's PROXY header read "
+                        "bounded by its length, MSG_PEEK for one from an untrusted address (balancer.c)"),
         ALLOW(sendto, "send() with MSG_NOSIGNAL"),
         ALLOW(recvmsg, "socket reads"),
         ALLOW(sendmsg, "socket writes; sd_journal_send() to /run/systemd/journal/socket"),
@@ -118,30 +99,12 @@ static const SandboxRule sandbox_rules[] = {
         ALLOW(getsockname, "local address of a connection"),
         ALLOW(getpeername, "client address (X-Forwarded-For, per-IP limits)"),
 
-        /* Signals and the process itself. Signals only to ourselves. */
-        ALLOW(rt_sigreturn, "return from a signal handler"),
-        ALLOW(rt_sigprocmask, "blocking signals for signalfd; abort()"),
-        ALLOW(rt_sigaction, "(re)installing handlers; abort() resets SIGABRT"),
-        ALLOW(getpid, "OpenSSL nonce data, abort()"),
-        ALLOW(gettid, "abort(), raise(): signals go to the worker's own thread"),
-        ALLOW_SELF(tgkill, "raise(), abort(): only to the worker itself"),
+        /* Signals only to ourselves. */
         ALLOW_SELF(kill, "re-raising a fatal signal: only to the worker itself"),
-        ALLOW(getrandom, "OpenSSL's DRBG seeding and reseeding"),
-        ALLOW(sysinfo, "glibc qsort() sizes its buffer from the physical memory size"),
-        ALLOW(exit, "thread exit"),
-        ALLOW(exit_group, "process exit"),
 
         /* Probes: answered with an error instead of a kill. */
-        PROBE_IF(ioctl, ENOTTY, "isatty() from stdio and sanitizer reports: not a terminal",
-                 ARG_EQ(1, TCGETS)),
         PROBE(fstat, EPERM, "stdio sizes its buffer with fstat and falls back to BUFSIZ"),
         PROBE(newfstatat, EPERM, "fstat() in glibc 2.36; allowing it would allow a stat by path"),
-        PROBE(memfd_create, EPERM,
-              "sd_journal_send() for oversized messages: EPERM drops the message; ENOSYS would make "
-              "it open a file in /dev/shm"),
-
-        /* Sanitizer builds only. */
-        ALLOW_SANITIZER(sigaltstack, "ASan's _exit() interceptor queries the alternate signal stack"),
 };
 
 int proxy_sandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why) {

@@ -80,7 +80,7 @@ static void worker_drain_start(Worker *w) {
                         uint64_t grace = now_ms() + PROXY_DRAIN_IDLE_GRACE_MS;
                         if (c->deadline > grace)
                                 c->deadline = grace;
-                } else if ((c->state == CONN_HANDSHAKE && c->port == PROXY_PUSH) ||
+                } else if (((c->state == CONN_PROXY_HEADER || c->state == CONN_HANDSHAKE) && c->port == PROXY_PUSH) ||
                            (c->state == CONN_HEAD && (buf_len(&c->cin) == 0 || c->port == PROXY_PUSH)))
                         conn_kill(c);
         }

@@ -9,6 +9,8 @@
  *                  drain, the delayed and yielded connections
  *   accept.c       accepting: admission (allow_cidrs, conn_per_ip), a new
  *                  Conn, pausing at max_connections or out of descriptors
+ *   balancer.c     a trusted load balancer's PROXY v2 header: the real
+ *                  client; a PROXY header from anyone else refused
  *   conn.c         a connection's state machine (one handler per state, a
  *                  table), its lifetime and its timeouts
  *   exchange.c     one request and its response: the route policy, the
@@ -86,6 +88,7 @@ typedef struct Watch {
 } Watch;
 
 typedef enum ConnState {
+        CONN_PROXY_HEADER, /* from a trusted balancer: its PROXY v2 header (balancer.c) */
         CONN_HANDSHAKE,
         CONN_HEAD,    /* reading a request head */
         CONN_FORWARD, /* an exchange with the registry in progress */
@@ -124,8 +127,19 @@ struct Conn {
         bool client_eof, upstream_eof;
         bool close_after_flush;
         bool upstream_event; /* epoll said something about the upstream socket */
+        /* The client: its address, its text and its limits key, set once it
+         * is known (at accept, or after a balancer's PROXY header:
+         * worker_client_set()); everything that names the client reads
+         * these. */
+        struct sockaddr_storage addr;
         char peer[INET6_ADDRSTRLEN];
         LimitsKey key;
+        /* balancer.c: the PROXY header being read (CONN_PROXY_HEADER), and
+         * whether the first bytes were looked at for one from elsewhere. */
+        uint8_t *proxy_header;
+        size_t proxy_header_len;
+        bool sniffed;
+        bool balanced; /* the client came in a trusted balancer's header */
         int limit_slot;
         bool limits_full; /* no room in the limits table at accept: refused */
         bool conn_over;   /* over conn_per_ip at accept: 429 unless a known client (exchange.c) */
@@ -228,6 +242,26 @@ int worker_accept_resume(Worker *w, uint64_t now);
 
 /* The limits table has no room for a client: warn, once a minute. */
 void worker_warn_table_full(Worker *w);
+
+/* The client address as text (IPv4-mapped IPv6 as IPv4; "-" for others). */
+void worker_peer_string(const struct sockaddr_storage *ss, char out[static INET6_ADDRSTRLEN]);
+
+/* Admission of the client at ss (text peer) on port: allow_cidrs, then
+ * conn_per_ip. false: refused (counted and logged). See accept.c. */
+bool worker_admit(Worker *w, ProxyPort port, const struct sockaddr_storage *ss, const char *peer,
+                  LimitsKey *ret_key, int *ret_slot, bool *ret_table_full, bool *ret_over);
+
+/* ---- balancer.c ---- */
+
+/* CONN_PROXY_HEADER: reads the trusted balancer's PROXY v2 header (bounded
+ * by its length) and admits the client it names. 1 done (now
+ * CONN_HANDSHAKE), 0 waiting for bytes, <0 the connection was killed. */
+int balancer_read_header(Conn *c);
+
+/* Before the TLS handshake: a PROXY header from an address not trusted
+ * is refused (counted, logged, killed: -EPERM). 0 go on, -EAGAIN wait for
+ * more bytes. */
+int balancer_refuse_header(Conn *c);
 
 /* ---- conn.c ---- */
 

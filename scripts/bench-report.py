@@ -106,10 +106,71 @@ WHY = {
         "How evenly the workers share the load: 50 is even; within a few "
         "points is noise."),
     "share-accept": "50 is even.",
+    "rss-per-idle": "Per idle connection: see the RSS row with 1,000 connections.",
+    "rss-busy": (
+        "A stalled bulk download holds regvisor's buffers (the 64 KiB "
+        "upstream read buffer and the client-side write buffer) until the "
+        "client reads again; nginx with proxy buffering on reads the "
+        "response into its buffers and spools the rest to proxy_temp_path, "
+        "so its RSS per busy connection is its buffers, not the blob."),
+    "rss-per-busy": "See the row above.",
+    "rss-10k": "Per idle connection at scale: see the 1,000-connection row.",
+    "pss-10k": "See the RSS row above.",
+    "rss-per-10k": "See the 1,000-connection row.",
+    "tls-aes256": (
+        "One pull per round on a shared machine: the rate is noise; the CPU "
+        "row below is the comparison."),
+    "tls-aes128": "See the AES-256-GCM pull row.",
+    "cpu-tls-aes256": "Same cause as the 64 MiB pull (above).",
+    "cpu-tls-aes128": "Same cause as the 64 MiB pull (above).",
+    "xfloor-aes256": "Same cause as the 64 MiB pull (above).",
+    "xfloor-aes128": "Same cause as the 64 MiB pull (above).",
     "cpu-push-big": (
         "Per GiB pushed: the request body goes through the same cin -> uout "
         "copy and compaction as responses (buf_append, proxy/worker.c)."),
 }
+
+
+# Row families (the id's prefix): one explanation for all their rows.
+WHY_PREFIX = (
+    ("skopeo-", "Wall time of a real client is mostly the client's own work "
+     "(skopeo hashes and writes every layer; podman also unpacks it) on "
+     "the same 2 cores: compare the CPU row."),
+    ("podman-", "See the skopeo rows: the clients' own work dominates."),
+    ("cpu-skopeo-", "Per pull: ~22 requests, each a new connection and a full "
+     "handshake (see the per-connection row) plus the image's bytes (see "
+     "the CPU per GiB rows)."),
+    ("cpu-podman-", "See the skopeo CPU rows."),
+    ("rss-skopeo-", "Peak RSS of fresh processes: libraries and the "
+     "connections of one pull; see the memory rows."),
+    ("rss-podman-", "See the skopeo RSS rows."),
+    ("grow-", "Growth rows are one run each on a shared machine (no medians): "
+     "they show how cost grows, not which proxy wins; a few percent is "
+     "noise."),
+    ("storm-", "The storm rows count refusals, not speed: see the method."),
+)
+
+
+# Peak RSS with many clients in flight (grow-cN-rss).
+GROW_RSS = ("A connection in flight holds up to four 64 KiB buffers in "
+            "regvisor (proxy/buf.h: client and registry, each way; allocated on "
+            "first use) plus OpenSSL's 64 KiB read buffer (proxy/tls.c), against "
+            "nginx's proxy_buffers (8 x 4 KiB by default) and a 16 KiB SSL buffer; "
+            "with many clients in flight at once the peak RSS shows it. Also, "
+            "nginx with the guide's worker_connections 1024 refuses connections "
+            "beyond it (its upstream connections count too): see the failed row. "
+            "One run each, no medians.")
+
+
+def why(rid):
+    if rid in WHY:
+        return WHY[rid]
+    if rid.startswith("grow-c") and rid.endswith("-rss"):
+        return GROW_RSS
+    for prefix, text in WHY_PREFIX:
+        if rid.startswith(prefix):
+            return text
+    return "not analysed yet."
 
 
 def num(s):
@@ -119,10 +180,16 @@ def num(s):
         return None
 
 
+# Rows whose ratio to nginx means nothing (counts of refusals, text).
+NO_RATIO = ("storm-", "req-", "conn-")
+
+
 def fmt(s):
     v = num(s)
     if v is None:
         return s
+    if s.strip().lstrip("-").isdigit():
+        return "{:,d}".format(int(s))
     if v >= 100:
         return "{:,.0f}".format(v)
     if v >= 10:
@@ -156,8 +223,10 @@ def main():
         ("nginx", env("BENCH_NGINX", "?")),
         ("Registry", env("BENCH_REGISTRY", "?")),
         ("regvisor", env("BENCH_REGVISOR", "?")),
-        ("Clients", "%s, %s, openssl s_time, /usr/bin/python3 ssl"
-         % (env("BENCH_WRK", "wrk"), env("BENCH_CURL", "curl"))),
+        ("Clients", "%s, %s, %s, %s, openssl s_time, /usr/bin/python3 ssl"
+         % (env("BENCH_WRK", "wrk"), env("BENCH_CURL", "curl"),
+            env("BENCH_SKOPEO", "skopeo"), env("BENCH_PODMAN_VERSION", "podman"))),
+        ("Knobs", env("BENCH_KNOBS", "defaults")),
         ("Load average at the end", env("BENCH_LOAD", "?")),
         ("Duration of the run", "%s s" % env("BENCH_ELAPSED", "?")),
     ):
@@ -177,7 +246,11 @@ def main():
     parent = ""
     for rid, label, unit, better, direct, nginx, rv in rows:
         n, r = num(nginx), num(rv)
-        if n and r is not None:
+        if rid.startswith("floor-"):
+            cell = "(the floor)"
+        elif rid.startswith(NO_RATIO) or rid.endswith("-fail"):
+            cell = "—"
+        elif n and r is not None:
             ratio = r / n
             worse = ratio < 1 - PAR if better == "high" else ratio > 1 + PAR
             cell = "%.2f" % ratio
@@ -200,19 +273,30 @@ def main():
         w("Nowhere in this run: regvisor is at or above nginx (within %d%%) on "
           "every row.\n" % round(PAR * 100))
     for rid, label, ratio in below:
-        w("- **%s** (%.2f x nginx): %s" % (label, ratio, WHY.get(rid, "not analysed yet.")))
+        w("- **%s** (%.2f x nginx): %s" % (label, ratio, why(rid)))
     w("")
 
     secs = int(env("BENCH_SECS", "10"))
-    w(METHOD.replace("{HALF}", str((secs + 1) // 2)).replace("{SECS}", str(secs)).replace("{BIG}", env("BENCH_BIG_MIB", "1024")))
+    text = METHOD.replace("{HALF}", str((secs + 1) // 2)).replace("{SECS}", str(secs))
+    for key, var, default in (
+        ("{BIG}", "BENCH_BIG_MIB", "1024"), ("{ROUNDS}", "BENCH_ROUNDS", "3"),
+        ("{LAYERS}", "BENCH_IMAGE_LAYERS", "20"), ("{MAXMIB}", "BENCH_IMAGE_MAX_MIB", "64"),
+        ("{IMGMIB}", "BENCH_IMAGE_MIB", "?"), ("{PAR}", "BENCH_PARALLEL", "8"),
+        ("{STORM}", "BENCH_STORM_CLIENTS", "32"), ("{SOURCES}", "BENCH_STORM_SOURCES", "8"),
+        ("{IDLE}", "BENCH_IDLE_CONNS", "10000"), ("{BUSY}", "BENCH_BUSY_CONNS", "20"),
+        ("{GROWC}", "BENCH_GROW_CLIENTS", "1 10 100 1000"), ("{GROWS}", "BENCH_GROW_SECS", "3"),
+    ):
+        text = text.replace(key, env(var, default))
+    w(text)
     sys.stdout.write("\n".join(out))
 
 
 METHOD = """## How it was measured
 
 Everything runs on this one machine, over loopback, in one run of
-`make bench` (about 5-6 minutes on an idle machine; `BENCH_SECONDS` and `BENCH_BIG_MIB` shorten it;
-the raw rows are kept in build/bench-results.tsv).
+`make bench` (about 15 minutes on an idle 2-core machine; the `BENCH_*`
+knobs at the head of scripts/bench shorten it, `BENCH_SECTIONS` picks
+parts; the raw rows are kept in build/bench-results.tsv).
 The clients share the same {cores} cores with the proxies and the registry,
 and other work on the machine adds noise: compare ratios, not absolutes,
 and rerun before drawing conclusions from a difference of a few percent.
@@ -306,6 +390,78 @@ and rerun before drawing conclusions from a difference of a few percent.
   idle after start and with 1,000 keep-alive TLS connections that each made
   one `GET /v2/` (scripts/bench-conns.py). VmRSS counts shared library
   pages once per process; PSS (from smaps_rollup) splits them.
+- **Real clients.** `scripts/bench-image.py` pushes `bench/img:1` straight
+  to the registry (no network): {LAYERS} layers, uncompressed tars of
+  random bytes growing geometrically from 1 KiB to {MAXMIB} MiB ({IMGMIB}
+  MiB in all). `skopeo copy docker://…/bench/img:1 dir:…` and `podman pull`
+  (as root with a throwaway `--root`/`--runroot`/`--tmpdir` each, overlay
+  storage unless `BENCH_PODMAN_DRIVER` says otherwise, so every pull
+  downloads and unpacks every layer) with the CA in
+  `--cert-dir` (direct: plain HTTP, `--tls-verify=false`), 1 client and
+  then {PAR} at once, {ROUNDS} rounds interleaved (direct, nginx,
+  regvisor), medians. Each tool and client count gets a fresh nginx and
+  regvisor (see Memory). Wall time is the first client's start to the last
+  one's end; CPU per pull is the proxy's (parent + workers; direct: the
+  registry's); peak RSS is VmHWM summed over the proxy's processes, reset
+  (`/proc/PID/clear_refs` 5) before each run. Requests per pull come from
+  regvisor's counters and nginx's access log; connections per request is
+  `regvisor_proxy_connections_accepted_total` over
+  `regvisor_proxy_requests_total`: 1.00 is a new TCP connection and a full
+  TLS handshake for every request, which is what Debian's skopeo and
+  podman (containers/image 5.23, DisableKeepAlives) do.
+- **Pull storm.** `scripts/bench-pull.py`: {STORM} clients pull
+  `bench/storm:1` (30 layers, 1 KiB to 1 MiB) at once (a barrier), client
+  i from 127.0.0.(2 + i mod {SOURCES}): the limits are per address, and
+  skopeo and podman cannot be given a source address, so the clients make
+  the requests containers/image makes, as it makes them: every request on
+  a new connection with a full TLS 1.3 handshake, `GET /v2/`, the
+  manifest, the config, the layers at most 6 at a time. They do not retry
+  (ctr does not; skopeo retries some errors): a refused request fails the
+  pull. First with limits off (the main pair), then with limits on: a
+  regvisor with regvisor.conf's `[pull]` defaults and an nginx with the
+  guide's `limit_req zone=reg_read burst=20 nodelay` (10 r/s) and
+  `limit_conn perip 20`, which answer 503 (nginx's default status for
+  both). "Slowed" is a pull that succeeded but took more than twice as
+  long as the slowest pull of the same storm with limits off (neither
+  configuration delays requests: nginx's `nodelay`, regvisor's `delay =
+  no`; regvisor's `rate_delayed` counter says so). The refusals are counted
+  twice: by the clients (what they got) and by the servers (nginx's access
+  log; regvisor's `rate_limited`, `rate_delayed`, `connection_limited` and
+  `connection_ceiling` counters). Last, the same storm with every client
+  from one address, as a site behind one NAT address looks to the proxy.
+- **The crypto floor and the cipher suite.** `openssl speed -evp
+  aes-256-gcm` and `aes-128-gcm` with 16 KiB blocks (a full TLS record)
+  for 3 s each, on one core, in the same run, as CPU seconds per GiB: what
+  encrypting a GiB costs at least, with nothing else. Then the {BIG} MiB
+  blob pulled with `curl --tlsv1.3 --tls13-ciphers SUITE`, each suite
+  forced, {ROUNDS} interleaved rounds, medians; "That CPU / the floor" is
+  the proxy's total CPU per GiB (reading the registry, copies, system
+  calls, encryption) over the floor. Both servers pick by their own order
+  (SSL_OP_CIPHER_SERVER_PREFERENCE) and OpenSSL's default TLS 1.3 order
+  puts TLS_AES_256_GCM_SHA384 first, so a client offering both (curl, Go's
+  crypto/tls) gets AES-256-GCM; the last row of that group is what
+  preferring AES-128-GCM would save per GiB.
+- **Memory per connection.** Idle: (RSS with 1,000 idle connections - RSS
+  idle) / 1,000. Busy: {BUSY} `GET`s of the 64 MiB blob that read 1 MiB
+  and then stop reading (`scripts/bench-conns.py`), held while RSS is
+  read. {IDLE} idle keep-alive TLS connections from 100 loopback
+  addresses (127.0.0.2-101); nginx with `worker_connections` raised to
+  hold them (the guide's 1024 would refuse them); the run raises
+  RLIMIT_NOFILE to its hard limit (regvisor's `max_connections = auto` is
+  half of it per worker; units/regvisor.service sets LimitNOFILE=65536).
+  The busy and 10,000-connection rows, the real-client rows and the growth
+  rows use a fresh nginx and regvisor each: malloc keeps the pages of a
+  heap that once held many connections, so a process that already held
+  1,000 connections shows no growth for the next 1,000, and its peak RSS
+  is history.
+- **Growth.** `scripts/bench-hs.py` with {GROWC} concurrent clients (up to
+  16 processes, threads beyond), from 50 loopback addresses, each pulling
+  the 1 MiB blob over and over on a new TLS connection per pull for
+  {GROWS} s; then one client pulling each blob size from 1 KiB to {BIG}
+  MiB the same way (at least one pull each). Direct is the registry over
+  plain HTTP. One run each, no medians: these rows show how CPU and RSS
+  grow with the work, not a winner. nginx keeps the guide's
+  `worker_connections 1024`, which counts its upstream connections too.
 """
 
 if __name__ == "__main__":

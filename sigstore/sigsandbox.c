@@ -27,26 +27,16 @@
  * kernel has it), and the user's permissions do in any case. What kills:
  * execve, fork/clone, ptrace, socket() but the journal's, mount and
  * namespace calls, prctl, setuid and friends, chmod/chown, rename,
- * symlink, and everything else without a row.
+ * symlink, and everything else without a row. The base rows every
+ * sandboxed process has (memory, time, locks, signals to itself, exit, the
+ * journal's socket, the stdio and journal probes) come first, from
+ * common/lockdown.c.
  */
 static const SandboxRule sigstore_rules[] = {
-        /* Memory. Never executable. */
-        ALLOW(brk, "malloc"),
-        ALLOW_IF(mmap, "malloc of large blocks (the 144 KiB connection buffers); never PROT_EXEC",
-                 ARG_MASKED_EQ(2, PROT_EXEC, 0)),
-        ALLOW_IF(mprotect, "malloc arenas; never PROT_EXEC", ARG_MASKED_EQ(2, PROT_EXEC, 0)),
-        ALLOW(munmap, "free of large blocks"),
-        ALLOW(mremap, "realloc (json-c's printbuf)"),
-        ALLOW(madvise, "free() returns memory"),
-
         /* The loop. */
         ALLOW(epoll_wait, "the event loop"),
         ALLOW(epoll_pwait, "the event loop (glibc)"),
         ALLOW(epoll_ctl, "registering connections"),
-        ALLOW(clock_gettime, "deadlines; usually the vDSO"),
-        ALLOW(gettimeofday, "time(); usually the vDSO"),
-        ALLOW(futex, "glibc locks (stdio, malloc)"),
-        ALLOW(restart_syscall, "the kernel restarts an interrupted call with it"),
 
         /* Sockets: the connections from the proxy, and the journal. */
         ALLOW(accept4, "accepting on the listening socket"),
@@ -54,8 +44,6 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(sendto, "writing answers (send() with MSG_NOSIGNAL)"),
         ALLOW(shutdown, "half-close after an error answer, then read the rest away"),
         ALLOW(sendmsg, "sd_journal_send() to /run/systemd/journal/socket"),
-        ALLOW_IF(socket, "journal: libsystemd opens its datagram socket lazily",
-                 ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_DGRAM), ARG_EQ(2, 0)),
         ALLOW(connect, "the journal socket"),
         ALLOW(setsockopt, "the journal socket's SO_SNDBUF"),
         ALLOW(getsockopt, "libsystemd checks the journal socket"),
@@ -64,7 +52,6 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(read, "request bytes, signature files"),
         ALLOW(write, "signature files, stderr logging"),
         ALLOW(writev, "stdio logging"),
-        ALLOW(close, "connections, files, directories"),
         ALLOW(openat, "signature files and directories relative to DIR's fd (openat, O_NOFOLLOW)"),
         ALLOW(mkdirat, "a repository's and a digest's directory, on the first signature"),
         ALLOW(linkat, "publishing a written temp file under its name; never replaces (EEXIST)"),
@@ -75,28 +62,8 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(fstat, "a signature file is regular and small (fstat); fdopendir"),
         ALLOW(newfstatat, "fstat() in glibc 2.36 (AT_EMPTY_PATH on an open fd)"),
         ALLOW_IF(fcntl, "F_DUPFD_CLOEXEC: readdir on a copy of a directory fd", ARG_EQ(1, F_DUPFD_CLOEXEC)),
-        ALLOW_IF(fcntl, "F_GETFL: fdopendir checks the fd's mode", ARG_EQ(1, F_GETFL)),
-        ALLOW_IF(fcntl, "F_SETFD: fdopendir sets close-on-exec", ARG_EQ(1, F_SETFD)),
-        ALLOW_IF(fcntl, "F_GETFD: close-on-exec checks", ARG_EQ(1, F_GETFD)),
-
-        /* The process. Signals only to ourselves. */
-        ALLOW(getrandom, "temp file names; glibc"),
-        ALLOW(sysinfo, "glibc qsort() sizes its buffer from the memory size"),
-        ALLOW(rt_sigreturn, "return from a signal handler"),
-        ALLOW(rt_sigprocmask, "abort()"),
-        ALLOW(rt_sigaction, "abort() resets SIGABRT"),
-        ALLOW(getpid, "abort(), libsystemd"),
-        ALLOW(gettid, "abort(), raise()"),
-        ALLOW_SELF(tgkill, "raise(), abort(): only to our own process"),
-        ALLOW(exit, "thread exit"),
-        ALLOW(exit_group, "process exit"),
-
-        /* Probes: an error instead of a kill. */
-        PROBE_IF(ioctl, ENOTTY, "isatty() from stdio: not a terminal", ARG_EQ(1, TCGETS)),
-        PROBE(memfd_create, EPERM, "sd_journal_send() for oversized messages; EPERM drops the message"),
 
         /* Sanitizer builds only. */
-        ALLOW_SANITIZER(sigaltstack, "ASan's _exit() interceptor queries the alternate signal stack"),
         ALLOW_SANITIZER(sched_yield, "sanitizer spin locks"),
         ALLOW_SANITIZER(nanosleep, "sanitizer back-off"),
         ALLOW_SANITIZER(clock_nanosleep, "sanitizer back-off"),

@@ -118,11 +118,15 @@ static int parse_client_name(const ParseCall *p);
 static int parse_listen(const ParseCall *p);
 static int parse_rate(const ParseCall *p);
 static int parse_cidrs(const ParseCall *p);
+static int parse_cidr_list(const ParseCall *p);
 static int parse_duration(const ParseCall *p);
 static int parse_workers(const ParseCall *p);
 static int parse_bool(const ParseCall *p);
 static int parse_duration_ms(const ParseCall *p);
 static int parse_power_of_two(const ParseCall *p);
+static int parse_storage(const ParseCall *p);
+static int parse_url(const ParseCall *p);
+static int parse_store_name(const ParseCall *p);
 
 /* Every key regvisor knows: section, key, parser, field, default, the
  * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
@@ -137,13 +141,28 @@ static const ConfigKey config_keys[] = {
         /* [registry]: the rootless Distribution container */
         {"registry", "image", parse_image, FIELD(image, char *), DEFAULT_IMAGE, 0, 0, 0},
         {"registry", "image_archive", parse_path, FIELD(image_archive, char *), "", 0, 0, PATH_OPTIONAL},
-        {"registry", "storage", parse_path, FIELD(storage, char *), "/var/lib/registry", 0, 0, 0},
+        {"registry", "storage", parse_storage, FIELD(storage, char *), "/var/lib/registry", 0, 0, 0},
         {"registry", "listen", parse_upstream, FIELD(listen, UpstreamAddress),
          "unix:/run/regvisor/registry/registry.sock", 0, 0, 0},
         /* At least 16M: a bare "1" meant 1G, not one byte. */
         {"registry", "memory_max", parse_size, FIELD(memory_max, uint64_t), "1G", 16 * MiB, UINT64_MAX, 0},
         /* Up to 100 CPUs' worth. */
         {"registry", "cpu_quota", parse_percent, FIELD(cpu_quota, unsigned), "100%", 1, 10000, 0},
+        /* Several hosts on one store (INSTALL.md, "Several hosts"). */
+        {"registry", "cache", parse_url, FIELD(cache, char *), "", 0, 0, PATH_OPTIONAL},
+        {"registry", "http_secret_file", parse_path, FIELD(http_secret_file, char *), "", 0, 0, PATH_OPTIONAL},
+
+        /* [store]: the shared object store of [registry] storage = swift or s3.
+         * Addresses are IP literals: the registry's egress is allowed by
+         * address (docs/ARCHITECTURE.md, "The registry's network"). */
+        {"store", "auth_url", parse_url, FIELD(store_auth_url, char *), "", 0, 0, PATH_OPTIONAL},
+        {"store", "auth_version", parse_unsigned, FIELD(store_auth_version, unsigned), "1", 1, 3, 0},
+        {"store", "container", parse_store_name, FIELD(store_container, char *), "registry", 0, 0, 0},
+        {"store", "endpoint", parse_url, FIELD(store_endpoint, char *), "", 0, 0, PATH_OPTIONAL},
+        {"store", "region", parse_store_name, FIELD(store_region, char *), "us-east-1", 0, 0, 0},
+        {"store", "bucket", parse_store_name, FIELD(store_bucket, char *), "registry", 0, 0, 0},
+        {"store", "credentials_file", parse_path, FIELD(store_credentials_file, char *), "", 0, 0,
+         PATH_OPTIONAL},
 
         /* [tls]: the registry's PKI */
         {"tls", "dir", parse_path, FIELD(tls_dir, char *), "/etc/registry/certs", 0, 0, 0},
@@ -206,6 +225,9 @@ static const ConfigKey config_keys[] = {
          * GET/HEAD waits for it instead of a 503; 0: not at all. At most
          * a minute: a held connection is pinned that long. */
         {"proxy", "upstream_hold", parse_duration, FIELD(proxy.upstream_hold, unsigned), "10s", 0, 60, 0},
+        /* Load balancers that send a PROXY v2 header (proxy/balancer.c):
+         * empty, no one may. */
+        {"proxy", "trusted_proxies", parse_cidr_list, FIELD(proxy.trusted_proxies, CidrList), "", 0, 0, KEY_LIST},
 
         /* [supervise]: how `regvisor run` keeps the registry up (milliseconds) */
         {"supervise", "restart_delay", parse_duration_ms, FIELD(restart_delay_ms, unsigned), "1s", 10,
@@ -245,6 +267,8 @@ static const ConfigKey config_keys[] = {
         /* [status]: the health endpoint */
         {"status", "listen", parse_listen, FIELD(status_listen, ListenAddress), "127.0.0.1:9443", 0, 0, 0},
         {"status", "allow_remote", parse_bool, FIELD(status_allow_remote, bool), "no", 0, 0, 0},
+        /* Who besides loopback may connect (a balancer's /readyz check). */
+        {"status", "allow_cidrs", parse_cidr_list, FIELD(status_allow_cidrs, CidrList), "", 0, 0, KEY_LIST},
 
         /* [pki]: what `regvisor run` renews by itself (the server
          * certificate and both CRLs), and when. A validity of 0 is [tls]
@@ -267,6 +291,14 @@ static const size_t config_strings[] = {
         offsetof(Config, image_digest),
         offsetof(Config, image_archive),
         offsetof(Config, storage),
+        offsetof(Config, cache),
+        offsetof(Config, http_secret_file),
+        offsetof(Config, store_auth_url),
+        offsetof(Config, store_container),
+        offsetof(Config, store_endpoint),
+        offsetof(Config, store_region),
+        offsetof(Config, store_bucket),
+        offsetof(Config, store_credentials_file),
         offsetof(Config, listen.path),
         offsetof(Config, listen.host),
         offsetof(Config, tls_dir),
@@ -941,6 +973,124 @@ static int parse_upstream(const ParseCall *p) {
         return expected(p, "expected unix:/ABSOLUTE/PATH or tcp:127.0.0.1:PORT");
 }
 
+/* [registry] storage: an absolute path (the filesystem driver), or the
+ * name of a shared store whose details are in [store]. */
+static int parse_storage(const ParseCall *p) {
+        static const char *const kinds[] = {[STORAGE_SWIFT] = "swift", [STORAGE_S3] = "s3"};
+
+        for (size_t i = STORAGE_SWIFT; i < ELEMENTSOF(kinds); i++)
+                if (streq(p->value, kinds[i])) {
+                        free_and_replace(p->field, NULL);
+                        p->config->storage_kind = (StorageKind)i;
+                        return 0;
+                }
+        if (p->value[0] != '/')
+                return expected(p, "expected an absolute path, swift or s3");
+        p->config->storage_kind = STORAGE_FILESYSTEM;
+        return parse_path(p);
+}
+
+int config_url_address(const char *url, char *ret_host, uint16_t *ret_port) {
+        static const struct {
+                const char *scheme;
+                uint16_t port;
+        } schemes[] = {{"http://", 80}, {"https://", 443}, {"redis://", 6379}};
+        char host[INET6_ADDRSTRLEN + 2];
+        const char *h = NULL, *end, *colon = NULL;
+        uint16_t port = 0;
+        uint8_t addr[16];
+        size_t hl;
+        int family;
+
+        for (size_t i = 0; i < ELEMENTSOF(schemes) && !h; i++)
+                if (strneq(url, schemes[i].scheme, strlen(schemes[i].scheme))) {
+                        h = url + strlen(schemes[i].scheme);
+                        port = schemes[i].port;
+                }
+        if (!h)
+                return -EINVAL;
+        end = h + strcspn(h, "/");
+        if (*h == '[') {
+                const char *close = memchr(h, ']', (size_t)(end - h));
+                if (!close)
+                        return -EINVAL;
+                if (close + 1 < end && close[1] != ':')
+                        return -EINVAL;
+                colon = close + 1 < end ? close + 1 : NULL;
+                hl = (size_t)(close - h - 1);
+                h++;
+        } else {
+                colon = memchr(h, ':', (size_t)(end - h));
+                hl = (size_t)((colon ?: end) - h);
+        }
+        if (colon) {
+                char portbuf[8];
+                size_t pl = (size_t)(end - colon - 1);
+                if (pl == 0 || pl >= sizeof portbuf)
+                        return -EINVAL;
+                memcpy(portbuf, colon + 1, pl);
+                portbuf[pl] = 0;
+                if (parse_port(portbuf, &port) < 0)
+                        return -EINVAL;
+        }
+        if (hl == 0 || hl >= sizeof host)
+                return -EINVAL;
+        memcpy(host, h, hl);
+        host[hl] = 0;
+        family = parse_ip(host, addr, ret_host);
+        if (family == 0 || (family == AF_INET6) != (h > url && h[-1] == '['))
+                return -EINVAL;
+        *ret_port = port;
+        return 0;
+}
+
+/* [store] auth_url, endpoint: http(s)://IP[:PORT][/PATH]; [registry] cache:
+ * redis://IP[:PORT]. An IP literal, not a name: the registry reaches these
+ * addresses and no other (a name would need DNS, and could change under the
+ * egress rules), and IPv4. Only characters that need no quoting in YAML. */
+static int parse_url(const ParseCall *p) {
+        bool redis = streq(p->key->key, "cache");
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+        char *copy;
+
+        if (isempty(p->value)) {
+                free_and_replace(p->field, NULL);
+                return 0;
+        }
+        if (strlen(p->value) > 1024 ||
+            strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/._-[]%~") !=
+                    strlen(p->value) ||
+            strneq(p->value, "redis://", 8) != redis || config_url_address(p->value, host, &port) < 0 ||
+            (redis && strchr(p->value + 8, '/')))
+                return expected(p, redis ? "expected redis://IP:PORT (an IP address, not a name), or nothing"
+                                         : "expected http://IP[:PORT]/PATH or https://... (an IP address, not a "
+                                           "name), or nothing");
+        /* The registry's network (slirp4netns) runs without IPv6. */
+        if (strchr(host, ':'))
+                return expected(p, "expected an IPv4 address: the registry's network with a shared store has no "
+                                   "IPv6 (yet)");
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
+/* [store] container, region, bucket: 1 to 63 of [A-Za-z0-9._-]. */
+static int parse_store_name(const ParseCall *p) {
+        size_t n = strlen(p->value);
+        char *copy;
+
+        if (n == 0 || n > 63 ||
+            strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+            p->value[0] == '-' || p->value[0] == '.')
+                return expected(p, "expected 1 to 63 of [A-Za-z0-9._-], not starting with '-' or '.'");
+        if (!(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
 /* Bytes, or K, M, G, T in powers of 1024 as systemd's MemoryMax= and
  * nginx's client_max_body_size read them. */
 static int parse_size(const ParseCall *p) {
@@ -1276,11 +1426,10 @@ bad:
 /* Networks allowed to connect: "10.0.0.0/8, 2001:db8::/32 192.0.2.7". A bare
  * address is a /32 or /128; host bits are masked off (10.1.2.3/8 is
  * 10.0.0.0/8), as the firewall would read it. */
-static int parse_cidrs(const ParseCall *p) {
-        PortConfig *pc = p->field;
+static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
         char *items[CONFIG_MAX_CIDRS] = {};
         Cidr parsed[CONFIG_MAX_CIDRS];
-        unsigned have = p->append ? pc->n_allow_cidrs : 0;
+        unsigned have = p->append ? *n_list : 0;
         int n, r = 0;
 
         n = split_items(p, items, CONFIG_MAX_CIDRS, have, "networks");
@@ -1317,11 +1466,27 @@ static int parse_cidrs(const ParseCall *p) {
         if (r < 0)
                 return r;
 
-        if (!p->append)
-                pc->n_allow_cidrs = 0;
-        memcpy(pc->allow_cidrs + pc->n_allow_cidrs, parsed, (size_t)n * sizeof(Cidr));
-        pc->n_allow_cidrs += (unsigned)n;
+        if (!p->append) {
+                memset(list, 0, CONFIG_MAX_CIDRS * sizeof(Cidr));
+                *n_list = 0;
+        }
+        memcpy(list + *n_list, parsed, (size_t)n * sizeof(Cidr));
+        *n_list += (unsigned)n;
         return 0;
+}
+
+static int parse_cidrs(const ParseCall *p) {
+        PortConfig *pc = p->field;
+
+        return cidrs_parse(p, pc->allow_cidrs, &pc->n_allow_cidrs);
+}
+
+_Static_assert(CIDR_LIST_MAX == CONFIG_MAX_CIDRS, "a CidrList holds what cidrs_parse() parses");
+
+static int parse_cidr_list(const ParseCall *p) {
+        CidrList *l = p->field;
+
+        return cidrs_parse(p, l->cidr, &l->n);
 }
 
 /* Seconds, or with an s, m or h suffix: "300s", "5m", "1h". */
@@ -1531,7 +1696,17 @@ static int config_check(const Config *c, const CheckContext *x) {
                                   "outlive its CA, got '%u'",
                                   c->ca_days, c->cert_days);
 
-        if (!c->status_allow_remote) {
+        /* Anything at a trusted address names any client it likes: a
+         * network of every address is a mistake, never a balancer. */
+        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++)
+                if (c->proxy.trusted_proxies.cidr[i].prefix == 0) {
+                        size_t k = key_index("proxy", "trusted_proxies");
+                        return check_fail(x, k, k,
+                                          "[proxy] trusted_proxies: expected the load balancers' addresses, "
+                                          "got a /0 (every address could then claim any client address)");
+                }
+
+        if (!c->status_allow_remote && c->status_allow_cidrs.n == 0) {
                 uint8_t addr[16];
                 int family = c->status_listen.host ? parse_ip(c->status_listen.host, addr, NULL) : 0;
 
@@ -1539,9 +1714,33 @@ static int config_check(const Config *c, const CheckContext *x) {
                         format_listen(&c->status_listen, buf);
                         return check_fail(x, status_listen, allow_remote,
                                           "[status] listen: expected a loopback address (127.0.0.1:PORT or "
-                                          "[::1]:PORT) unless [status] allow_remote = yes, got '%s'",
+                                          "[::1]:PORT) unless [status] allow_remote = yes or allow_cidrs "
+                                          "is set, got '%s'",
                                           buf);
                 }
+        }
+
+        if (config_storage_is_shared(c)) {
+                size_t storage = key_index("registry", "storage");
+                const char *kind = c->storage_kind == STORAGE_SWIFT ? "swift" : "s3";
+
+                if (!c->http_secret_file)
+                        return check_fail(x, storage, key_index("registry", "http_secret_file"),
+                                          "[registry] storage = %s: expected [registry] http_secret_file, the "
+                                          "same secret file on every host (an upload started on one host is "
+                                          "finished on another)",
+                                          kind);
+                if (!c->store_credentials_file)
+                        return check_fail(x, storage, key_index("store", "credentials_file"),
+                                          "[registry] storage = %s: expected [store] credentials_file (a "
+                                          "root-only file with the store's credentials)",
+                                          kind);
+                if (c->storage_kind == STORAGE_SWIFT && !c->store_auth_url)
+                        return check_fail(x, storage, key_index("store", "auth_url"),
+                                          "[registry] storage = swift: expected [store] auth_url");
+                if (c->storage_kind == STORAGE_S3 && !c->store_endpoint)
+                        return check_fail(x, storage, key_index("store", "endpoint"),
+                                          "[registry] storage = s3: expected [store] endpoint");
         }
 
         Endpoint e[] = {

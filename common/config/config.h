@@ -38,6 +38,13 @@ typedef struct {
         uint16_t port; /* LISTEN_TCP */
 } UpstreamAddress;
 
+/* [registry] storage: where the registry keeps blobs and manifests. */
+typedef enum {
+        STORAGE_FILESYSTEM, /* a local path, mounted into the container */
+        STORAGE_SWIFT,      /* OpenStack Swift, [store] auth_url and container */
+        STORAGE_S3,         /* S3 (Ceph RGW or any), [store] endpoint, region and bucket */
+} StorageKind;
+
 typedef enum {
         KEY_EC_P256,
         KEY_RSA_4096,
@@ -87,10 +94,22 @@ typedef struct {
         char *image;       /* NAME@sha256:HEX, always with a digest */
         char *image_digest; /* "sha256:HEX", a copy of the digest part */
         char *image_archive; /* NULL if unset */
-        char *storage;
+        StorageKind storage_kind;
+        char *storage;       /* STORAGE_FILESYSTEM: the path; NULL for a shared store */
+        char *cache;         /* redis://ADDR:PORT: blob-descriptor cache; NULL: in memory */
+        char *http_secret_file; /* the same file on every host; NULL: made by provision */
         UpstreamAddress listen;
         uint64_t memory_max; /* bytes */
         unsigned cpu_quota;  /* percent */
+
+        /* [store]: a shared object store ([registry] storage = swift or s3) */
+        char *store_auth_url;       /* swift: http(s)://IP[:PORT]/auth/v1.0 */
+        unsigned store_auth_version; /* swift: 1, 2 or 3 */
+        char *store_container;      /* swift */
+        char *store_endpoint;       /* s3: http(s)://IP[:PORT] */
+        char *store_region;         /* s3 */
+        char *store_bucket;         /* s3 */
+        char *store_credentials_file; /* root-only: username/password or access_key/secret_key */
 
         /* [tls] */
         char *tls_dir;
@@ -144,6 +163,7 @@ typedef struct {
         /* [status] */
         ListenAddress status_listen;
         bool status_allow_remote;
+        CidrList status_allow_cidrs; /* besides loopback; empty: allow_remote decides */
 
         /* [pki], all in seconds */
         unsigned pki_renew_before;    /* renew the server certificate and the CRLs this early */
@@ -166,6 +186,19 @@ static inline unsigned config_crl_validity(const Config *c) {
 static inline unsigned config_renew_margin(const Config *c, unsigned validity) {
         return c->pki_renew_before < validity / 2 ? c->pki_renew_before : validity / 2;
 }
+
+/* Whether the registry's storage is shared by several hosts (swift, s3):
+ * then the registry needs the network (to the store and redis only), a
+ * shared http secret, and gc cannot run on one host alone. */
+static inline bool config_storage_is_shared(const Config *c) {
+        return c->storage_kind != STORAGE_FILESYSTEM;
+}
+
+/* The address of a URL that [store] auth_url, [store] endpoint or [registry]
+ * cache accepted: "SCHEME://IP[:PORT][/...]", its canonical IP written to
+ * ret_host (INET6_ADDRSTRLEN bytes) and its port (the scheme's default:
+ * 80, 443, 6379 for redis). -EINVAL for anything else. */
+int config_url_address(const char *url, char *ret_host, uint16_t *ret_port);
 
 /* Fills *c with every default. Never fails except on OOM (-ENOMEM). */
 int config_init_defaults(Config *c);

@@ -10,6 +10,15 @@
 #define REGISTRY_CONFIG_PATH "/etc/regvisor/registry.yml"
 #define REGISTRY_SECRET_PATH "/etc/regvisor/registry-http-secret"
 #define REGISTRY_UNIT_NAME "regvisor-registry.service"
+/* A shared store: the registry's egress rules (nftables), the system unit
+ * that loads them at boot and the service user's manager's drop-in that
+ * requires it (supervisor/provision/provision-egress.c). */
+#define EGRESS_TABLE "regvisor_egress"
+#define EGRESS_RULES_PATH "/etc/regvisor/registry-egress.nft"
+#define EGRESS_UNIT_NAME "regvisor-egress.service"
+#define EGRESS_UNIT_PATH "/etc/systemd/system/regvisor-egress.service"
+#define EGRESS_DROPIN_FMT "/etc/systemd/system/user@%u.service.d/regvisor-egress.conf"
+#define NFT_PATH "/usr/sbin/nft"
 /* The system unit of `regvisor run` (units/regvisor.service). */
 #define REGVISOR_UNIT_NAME "regvisor.service"
 /* Socket activation of regvisor.service: written by provision from [pull]

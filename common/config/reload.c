@@ -38,7 +38,7 @@ typedef struct RestartOnly {
  * applied by a reload: [pull]/[push] rate, burst, delay, conn_per_ip,
  * allow_cidrs; [push] htpasswd and [scopes]; [proxy] max_body and the timeouts; [tls] dir and
  * server_names (certificates and the CRL are loaded again); [supervise]; [pki];
- * [status] allow_remote. Keys only the one-shot commands read (provision,
+ * [status] allow_remote and allow_cidrs; [proxy] trusted_proxies. Keys only the one-shot commands read (provision,
  * pki, health: [host] subid_range, [tls] key_type/ca_days/cert_days/
  * organization, [signing], [health]) are read again by their next run. */
 static const RestartOnly restart_only[] = {

@@ -493,35 +493,53 @@ static int scan_unfinished(const Scan *s, int k, size_t len, Http1Error *ret_err
         return -1;
 }
 
-int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Header *headers,
-                        size_t max_headers) {
+/* One head, request (req) or response (resp; the other NULL): the start line, the fields, their
+ * semantics and the framing they describe, into *req or *resp, headers and *f. Returns the
+ * head's length, PARTIAL to read more, or -1 with *ret_error set. */
+static int scan_head(const char *buf, size_t len, Http1Request *req, Http1Response *resp,
+                     Http1Header *headers, size_t max_headers, Fields *f, Http1Error *ret_error) {
         Scan s = {
                 .buf = buf,
                 .end = min_size(len, HTTP1_MAX_HEAD),
         };
-        Http1Request r = {};
-        Fields f = {};
+        size_t *n_headers = req ? &req->n_headers : &resp->n_headers;
         Http1Error e;
         int k;
 
         assert(buf || len == 0);
-        assert(req);
+        assert(!req != !resp);
         assert(headers || max_headers == 0);
 
-        k = scan_request_line(&s, &r);
+        k = req ? scan_request_line(&s, req) : scan_status_line(&s, resp);
         if (k == 0)
-                k = scan_fields(&s, headers, max_headers, &r.n_headers);
+                k = scan_fields(&s, headers, max_headers, n_headers);
         if (k != 0)
-                return scan_unfinished(&s, k, len, &req->error);
+                return scan_unfinished(&s, k, len, ret_error);
 
-        e = scan_semantics(headers, r.n_headers, true, &f);
+        e = scan_semantics(headers, *n_headers, req != NULL, f);
         if (e == HTTP1_OK)
-                e = check_framing(&f, r.minor_version);
-        /* §3.2: a client MUST send Host in every HTTP/1.1 request. */
-        if (e == HTTP1_OK && r.minor_version == 1 && !f.host)
-                e = HTTP1_ERR_HOST_MISSING;
+                e = check_framing(f, req ? req->minor_version : resp->minor_version);
         if (e != HTTP1_OK) {
-                req->error = e;
+                *ret_error = e;
+                return -1;
+        }
+        return (int)s.pos;
+}
+
+int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Header *headers,
+                        size_t max_headers) {
+        Http1Request r = {};
+        Fields f = {};
+        int k;
+
+        assert(req);
+
+        k = scan_head(buf, len, &r, NULL, headers, max_headers, &f, &req->error);
+        if (k < 0)
+                return k;
+        /* §3.2: a client MUST send Host in every HTTP/1.1 request. */
+        if (r.minor_version == 1 && !f.host) {
+                req->error = HTTP1_ERR_HOST_MISSING;
                 return -1;
         }
 
@@ -541,38 +559,23 @@ int http1_parse_request(const char *buf, size_t len, Http1Request *req, Http1Hea
         r.error = HTTP1_OK;
 
         *req = r;
-        return (int)s.pos;
+        return k;
 }
 
 int http1_parse_response(const char *buf, size_t len, bool head_request, Http1Response *resp,
                          Http1Header *headers, size_t max_headers) {
-        Scan s = {
-                .buf = buf,
-                .end = min_size(len, HTTP1_MAX_HEAD),
-        };
         Http1Response r = {};
         Fields f = {};
-        Http1Error e;
         int k;
 
-        assert(buf || len == 0);
         assert(resp);
-        assert(headers || max_headers == 0);
 
-        k = scan_status_line(&s, &r);
-        if (k == 0)
-                k = scan_fields(&s, headers, max_headers, &r.n_headers);
-        if (k != 0)
-                return scan_unfinished(&s, k, len, &resp->error);
-
-        e = scan_semantics(headers, r.n_headers, false, &f);
-        if (e == HTTP1_OK)
-                e = check_framing(&f, r.minor_version);
+        k = scan_head(buf, len, NULL, &r, headers, max_headers, &f, &resp->error);
+        if (k < 0)
+                return k;
         /* We never send Upgrade, so a 101 is a confused upstream. */
-        if (e == HTTP1_OK && r.status == 101)
-                e = HTTP1_ERR_UPGRADE;
-        if (e != HTTP1_OK) {
-                resp->error = e;
+        if (r.status == 101) {
+                resp->error = HTTP1_ERR_UPGRADE;
                 return -1;
         }
 
@@ -594,7 +597,7 @@ int http1_parse_response(const char *buf, size_t len, bool head_request, Http1Re
         r.error = HTTP1_OK;
 
         *resp = r;
-        return (int)s.pos;
+        return k;
 }
 
 int http1_parse_status_line(const char *buf, size_t len, Http1Response *resp) {
@@ -657,6 +660,16 @@ static unsigned chunk_error(Http1Chunked *s, Http1Error e) {
         return CH_ERROR;
 }
 
+/* The end of a line of the chunked framing (size line, extension, trailer field): CR goes on
+ * to on_cr (its LF), a bare LF is its own error, anything else the line's error. */
+static unsigned chunk_line_end(Http1Chunked *s, char c, unsigned on_cr, Http1Error otherwise) {
+        if (c == '\r')
+                return on_cr;
+        if (c == '\n')
+                return chunk_error(s, HTTP1_ERR_BARE_LF);
+        return chunk_error(s, otherwise);
+}
+
 /* chunk-size = 1*HEXDIG, ended by ';' (extensions) or CRLF. */
 static unsigned chunk_size_step(Http1Chunked *s, char c) {
         int v = unhexchar(c);
@@ -677,11 +690,7 @@ static unsigned chunk_size_step(Http1Chunked *s, char c) {
                 s->count = 1; /* now counting extension bytes */
                 return CH_EXT_NAME_START;
         }
-        if (c == '\r')
-                return CH_SIZE_LF;
-        if (c == '\n')
-                return chunk_error(s, HTTP1_ERR_BARE_LF);
-        return chunk_error(s, HTTP1_ERR_CHUNK_SIZE);
+        return chunk_line_end(s, c, CH_SIZE_LF, HTTP1_ERR_CHUNK_SIZE);
 }
 
 /* chunk-ext = *( ";" token [ "=" token ] ) up to the size line's CR,
@@ -704,11 +713,7 @@ static unsigned chunk_ext_step(Http1Chunked *s, char c) {
                         return CH_EXT_VALUE_START;
                 if (c == ';')
                         return CH_EXT_NAME_START;
-                if (c == '\r')
-                        return CH_SIZE_LF;
-                if (c == '\n')
-                        return chunk_error(s, HTTP1_ERR_BARE_LF);
-                return chunk_error(s, HTTP1_ERR_CHUNK_EXTENSION);
+                return chunk_line_end(s, c, CH_SIZE_LF, HTTP1_ERR_CHUNK_EXTENSION);
         }
 }
 
@@ -765,11 +770,7 @@ static unsigned chunk_trailer_step(Http1Chunked *s, char c) {
         case CH_TRAILER_VALUE:
                 if (is_vchar(c) || is_ows(c))
                         return CH_TRAILER_VALUE;
-                if (c == '\r')
-                        return CH_TRAILER_LF;
-                if (c == '\n')
-                        return chunk_error(s, HTTP1_ERR_BARE_LF);
-                return chunk_error(s, HTTP1_ERR_HEADER_VALUE);
+                return chunk_line_end(s, c, CH_TRAILER_LF, HTTP1_ERR_HEADER_VALUE);
         default: /* CH_TRAILER_LF, CH_END_LF */
                 if (c != '\n')
                         return chunk_error(s, HTTP1_ERR_BARE_CR);

@@ -13,9 +13,11 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "openssl-util.h"
 #include "paths.h"
 #include "pki.h"
 #include "provision.h"
+#include "scope-grant.h"
 #include "verbs.h"
 
 /* How long `pki revoke` waits for systemd to run regvisor.service's reload. */
@@ -27,6 +29,8 @@ static bool arg_reissue = false;
 static const char *arg_output = NULL;
 static const char *arg_host = NULL;
 static const char *arg_name = NULL;
+static const char *arg_days = NULL;
+static const char *arg_scope = NULL;
 static bool arg_json = false;
 static bool arg_rekey = false;
 static bool arg_server = false;
@@ -64,6 +68,11 @@ static void help(void) {
                "     --reissue      issue-client: also for a NAME that was revoked\n"
                "  -o --output DIR   export: the new bundle directory (default regvisor-client-NAME)\n"
                "     --name NAME    sign: the client name the request must carry (its CN)\n"
+               "     --days N       sign: the validity, at most [tls] cert_days (the default)\n"
+               "     --scope PATTERNS  sign, issue-client: the repositories NAME may push to\n"
+               "                    ('app/*, tools/*'), appended to the configuration's [scopes]\n"
+               "                    (which must exist) and the running proxy reloaded; the same\n"
+               "                    again does nothing\n"
                "     --host NAME    export: the registry name the client uses (one of [tls]\n"
                "                    server_names; default the first outside 127/8)\n"
                "     --json         list: one JSON object\n"
@@ -80,6 +89,8 @@ static const VerbOption options[] = {
         {"output", 'o', OPTION_STRING, &arg_output},
         {"host", 0, OPTION_STRING, &arg_host},
         {"name", 0, OPTION_STRING, &arg_name},
+        {"days", 0, OPTION_STRING, &arg_days},
+        {"scope", 0, OPTION_STRING, &arg_scope},
         {"json", 0, OPTION_FLAG, &arg_json},
         {"rekey", 0, OPTION_FLAG, &arg_rekey},
         {"server", 0, OPTION_FLAG, &arg_server},
@@ -200,15 +211,60 @@ static int print_issued(const Provision *p, const char *name) {
         return 0;
 }
 
-static int pki_issue(Provision *p, const char *name) {
-        _cleanup_free_ char *detail = NULL;
-        int r = pki_files_issue_client(p, name, arg_reissue, &detail);
+static int report_and_tell(int r, const char *what, const char *detail);
 
+/* --scope, before anything is issued: the configuration with NAME's
+ * [scopes] line in *ret_text, or NULL when it is there already (or no
+ * --scope). */
+static int scope_text(const char *what, const char *name, char **ret_text, struct stat *ret_st) {
+        _cleanup_free_ char *text = NULL, *error = NULL;
+        int r;
+
+        *ret_text = NULL;
+        if (!arg_scope)
+                return 0;
+        if (stat(arg_config, ret_st) < 0 || !S_ISREG(ret_st->st_mode))
+                return log_error_errno(-errno ?: -EINVAL, "pki %s --scope: %s: not a file", what, arg_config);
+        r = read_file(arg_config, 1024 * 1024, &text, NULL);
+        if (r >= 0)
+                r = scope_grant(text, arg_config, name, arg_scope, ret_text, &error);
+        if (r == 0)
+                printf("[scopes] of %s already gives %s exactly '%s'\n", arg_config, name, arg_scope);
+        return r < 0 ? log_error_errno(r, "pki %s --scope: %s", what, error ?: strerror(-r)) : 0;
+}
+
+/* Once the certificate exists: the configuration written (its mode and
+ * owner kept) and the running proxy told. Until then NAME may not push at
+ * all ([scopes] exists, NAME has no line): closed. */
+static int scope_apply(const char *what, const char *name, const char *text, const struct stat *st) {
+        _cleanup_free_ char *detail = NULL;
+        int r;
+
+        if (!text)
+                return 0;
+        r = write_file_atomic(arg_config, text, strlen(text), st->st_mode & 07777, st->st_uid, st->st_gid);
+        if (r < 0)
+                return log_error_errno(r, "pki %s --scope: %s: %s; %s may not push until '%s = %s' is in its "
+                                          "[scopes]",
+                                       what, arg_config, strerror(-r), name, name, arg_scope);
+        if (asprintf(&detail, "%s: [scopes] %s = %s", arg_config, name, arg_scope) < 0)
+                detail = NULL;
+        return report_and_tell(0, what, detail);
+}
+
+static int pki_issue(Provision *p, const char *name) {
+        _cleanup_free_ char *detail = NULL, *config = NULL;
+        struct stat st = {};
+        int r = scope_text("issue-client", name, &config, &st);
+
+        if (r < 0)
+                return r;
+        r = pki_files_issue_client(p, name, arg_reissue, &detail);
         if (r < 0)
                 return log_error_errno(r, "pki issue-client %s: %s", name, detail ?: strerror(-r));
         if (print_issued(p, name) < 0)
                 printf("%s\n", detail ?: "done");
-        return 0;
+        return scope_apply("issue-client", name, config, &st);
 }
 
 /* After a command that changed what the proxy loads (r its result, detail
@@ -399,20 +455,55 @@ static int pki_export(Provision *p, const char *name) {
         return 0;
 }
 
+/* The name a request will be signed for: --name, else its CN (which
+ * pki_files_sign_request() checks again, with the rest). */
+static int request_name(const char *csr, size_t size, char **ret) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        int r;
+
+        if (arg_name)
+                return (*ret = strdup(arg_name)) ? 0 : -ENOMEM;
+        r = pki_csr_from_pem(csr, size, &req);
+        return r < 0 ? r : pki_csr_verify(req, &key, ret);
+}
+
 static int pki_sign(Provision *p, const char *file) {
-        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL;
+        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL, *config = NULL, *want = NULL;
+        struct stat st = {};
+        unsigned days = 0;
         size_t size;
         int r;
 
+        if (arg_days) {
+                char *end;
+                unsigned long d;
+                errno = 0;
+                d = strtoul(arg_days, &end, 10);
+                if (errno || end == arg_days || *end || d == 0 || d > p->config->cert_days || arg_days[0] == '-')
+                        return log_error_errno(-EINVAL, "pki sign: --days %s: expected 1 to [tls] cert_days (%u)",
+                                               arg_days, p->config->cert_days);
+                days = (unsigned) d;
+        }
         r = read_file(file, 64 * 1024, &csr, &size);
         if (r < 0)
                 return log_error_errno(r, "pki sign: %s: %s", file, strerror(-r));
-        r = pki_files_sign_request(p, csr, size, arg_name, arg_reissue, &name, &detail);
+        if (arg_scope) {
+                r = request_name(csr, size, &want);
+                if (r < 0)
+                        return log_error_errno(r, "pki sign %s: not a certificate request that verifies with its "
+                                                  "own key",
+                                               file);
+                r = scope_text("sign", want, &config, &st);
+                if (r < 0)
+                        return r;
+        }
+        r = pki_files_sign_request(p, csr, size, arg_name, days, arg_reissue, &name, &detail);
         if (r < 0)
                 return log_error_errno(r, "pki sign %s: %s", file, detail ?: strerror(-r));
         printf("Issued %s for %s's own key (no key here); next: regvisor pki export %s\n", detail ?: "a certificate",
                name, name);
-        return 0;
+        return scope_apply("sign", name, config, &st);
 }
 
 /* The pki commands: name, whether it takes a client NAME, what it does. */
@@ -449,6 +540,14 @@ int verb_pki(int argc, char **argv) {
                 return r < 0 ? 2 : 0;
         if (arg_name && !config_client_name_valid(arg_name)) {
                 log_error("pki: --name '%s' is not a client name (1-64 of [a-z0-9._-])", arg_name);
+                return 2;
+        }
+        if (arg_days && !(first < argc && streq(argv[first], "sign"))) {
+                log_error("pki: --days goes with sign only");
+                return 2;
+        }
+        if (arg_scope && !(first < argc && (streq(argv[first], "sign") || streq(argv[first], "issue-client")))) {
+                log_error("pki: --scope goes with sign and issue-client only");
                 return 2;
         }
         if (arg_server && arg_crl) {

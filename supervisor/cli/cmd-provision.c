@@ -15,6 +15,7 @@
 static const char *arg_config = CONFIG_DEFAULT_PATH;
 static const char *arg_root = NULL;
 static bool arg_dry_run = false;
+static bool arg_adopt = false;
 
 static void help(void) {
         printf("Usage: regvisor provision [OPTIONS]\n\n"
@@ -29,6 +30,12 @@ static void help(void) {
                "                    image) are skipped, and so are the files of a user\n"
                "                    that does not exist on this machine (they need its id)\n"
                "  -n --dry-run      check everything, change nothing: what would change\n"
+               "     --adopt        take over a host set up by the install guide: keep its\n"
+               "                    CAs, keys, client certificates and storage, replace its\n"
+               "                    registry.service, stop and disable registry-proxy.service\n"
+               "                    and the nginx sites on 443/4443 (other sites stay);\n"
+               "                    without it provision refuses such a host. Needs\n"
+               "                    [tls] key_type = rsa-4096 (the guide's keys)\n"
                "  -h --help         this help\n");
 }
 
@@ -36,6 +43,7 @@ static const VerbOption options[] = {
         OPTION_CONFIG(&arg_config),
         OPTION_ROOT(&arg_root),
         OPTION_DRY_RUN(&arg_dry_run),
+        {"adopt", 0, OPTION_FLAG, &arg_adopt},
 };
 static const VerbSyntax syntax = {"provision", help, options, ELEMENTSOF(options), 0, false};
 
@@ -116,7 +124,7 @@ int verb_provision(int argc, char **argv) {
          * mode; files get exact modes anyway. */
         (void) umask(0077);
 
-        Provision p = {.config = &config, .root = arg_root, .dry_run = arg_dry_run};
+        Provision p = {.config = &config, .root = arg_root, .dry_run = arg_dry_run, .adopt = arg_adopt};
         r = provision_run(&p, provision_print_result, NULL, &report);
         if (report.n_results > 0)
                 print_summary(&p, &report);

@@ -17,7 +17,9 @@ typedef struct {
 } Verb;
 
 static const Verb verbs[] = {
-        {"provision", verb_provision, "make this host a registry host (idempotent; --dry-run shows the plan)"},
+        {"provision", verb_provision,
+         "make this host a registry host (idempotent; --dry-run shows the plan; --adopt takes over a host set up by "
+         "the install guide)"},
         {"deprovision", verb_deprovision, "remove what provision made, in reverse (--dry-run; --purge, --remove-users)"},
         {"run", verb_run, "supervise the registry (the regvisor.service daemon)"},
         {"reload", verb_reload, "apply a changed configuration to `run` and report the outcome (ExecReload=)"},

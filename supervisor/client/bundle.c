@@ -21,6 +21,8 @@ int bundle_host_usable(const char *host) {
                 return 0;
         if (inet_pton(AF_INET, host, &a4) == 1)
                 return (ntohl(a4.s_addr) >> 24) != 127;
+        if (inet_pton(AF_INET6, host, &a6) == 1)
+                return !IN6_IS_ADDR_LOOPBACK(&a6);
         if (host[0] == '[') {
                 char buf[INET6_ADDRSTRLEN + 2];
                 size_t n = strlen(host);
@@ -34,7 +36,13 @@ int bundle_host_usable(const char *host) {
 }
 
 int bundle_authority(const char *host, uint16_t port, char **ret) {
-        int k = port == 443 ? asprintf(ret, "%s", host) : asprintf(ret, "%s:%u", host, (unsigned) port);
+        /* A bare IPv6 literal gets its brackets: "[ADDR]" and "[ADDR]:PORT"
+         * are how containers/image (reference.Domain(), the certs.d
+         * directory name), docker and containerd (its hosts directory
+         * "[ADDR]:PORT", its URL https://[ADDR]:PORT) spell it. */
+        bool v6 = strchr(host, ':') && host[0] != '[';
+        int k = port == 443 ? asprintf(ret, v6 ? "[%s]" : "%s", host)
+                            : asprintf(ret, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned) port);
         return k < 0 ? -ENOMEM : 0;
 }
 
@@ -64,6 +72,10 @@ int bundle_hosts_toml(const char *host, uint16_t port, int with_client, char **r
                        ? -ENOMEM
                        : 0;
 }
+
+/* 3 trees x 4 files, 2 hosts.toml, the signers' key, MANIFEST, the policy
+ * fragment, README: 18. */
+#define MAX_FILES 24
 
 /* One file of the bundle: installed at path (below files/) or, with
  * path relative, a file of the bundle itself. */
@@ -130,6 +142,10 @@ static int add(BundleFile *files, size_t *n, bool installed, mode_t mode, const 
         va_list ap;
         int k;
 
+        if (*n >= MAX_FILES) {
+                free(owned);
+                return -E2BIG;
+        }
         va_start(ap, fmt);
         k = vasprintf(&files[*n].path, fmt, ap);
         va_end(ap);
@@ -146,7 +162,6 @@ static int add(BundleFile *files, size_t *n, bool installed, mode_t mode, const 
         return 0;
 }
 
-#define MAX_FILES 16
 
 static void files_free(BundleFile *files, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -167,12 +182,12 @@ static int readme(const BundleSpec *s, const char *pull, const char *push, char 
                         "  - %s's client certificate for pushes (mTLS on port %u)\n"
                         "  - %s\n"
                         "  - podman, skopeo, buildah: /etc/containers/certs.d/{%s,%s}/\n"
-                        "    (docker reads the same layout below /etc/docker/certs.d/: copy it there)\n"
+                        "  - docker: the same below /etc/docker/certs.d/\n"
                         "  - containerd: /etc/containerd/certs.d/{%s,%s}/hosts.toml, each a\n"
                         "    [host.\"https://NAME[:PORT]\"] table with ca and client and no top-level\n"
                         "    server line (containerd 1.6 rejects that, containerd issue 10027);\n"
                         "    ctr image pull --hosts-dir /etc/containerd/certs.d %s/IMAGE\n"
-                        "  - %s\n"
+                        "  - %s%s%s\n"
                         "  - policy-fragment.json: the policy.json rules for %s and %s,\n"
                         "    merged into /etc/containers/policy.json (other entries stay)\n\n"
                         "The registry is named %s, never 127.0.0.1 or localhost: docker treats every\n"
@@ -185,16 +200,20 @@ static int readme(const BundleSpec *s, const char *pull, const char *push, char 
                         s->key_pem ? "its private key (mode 0600; made on the registry host)"
                                    : "no private key: it was made on the client (regvisor client request)",
                         pull, push, pull, push, pull,
-                        s->signers ? "the trusted signers' public keys: " CLIENT_KEYS_DIR "/regvisor-signers.gpg"
-                                   : "no signing keys ([signing] keys is not set on the registry host)",
+                        !s->signers ? "no signing keys ([signing] keys is not set on the registry host)"
+                        : s->signers_kind && *s->signers_kind ? s->signers_kind
+                                                               : "the trusted signers' public keys",
+                        s->signers ? ": " : "", s->signers ? s->key_path : "",
                         pull, push, s->host, push) < 0
                        ? -ENOMEM
                        : 0;
 }
 
-/* The two certs.d trees a bundle fills: podman's (docker's layout) and
- * containerd's. */
-static const char *const trees[] = {CLIENT_CERTS_D, CLIENT_CONTAINERD_CERTS_D};
+/* The certs.d trees a bundle fills, each in docker's layout (HOST/ca.crt,
+ * HOST:PORT/{ca.crt,client.cert,client.key}): podman, skopeo and buildah
+ * (containers-certs.d(5)), containerd (hosts.toml names its files; without
+ * one it reads that layout too), docker. */
+static const char *const trees[] = {CLIENT_CERTS_D, CLIENT_CONTAINERD_CERTS_D, CLIENT_DOCKER_CERTS_D};
 
 /* The files install writes: CA, client certificate (and key) in both
  * trees, containerd's hosts.toml per port, the signers' keys. */

@@ -21,7 +21,12 @@
  *   BUNDLE/files/etc/containers/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
  *   BUNDLE/files/etc/containerd/certs.d/HOST/{hosts.toml,ca.crt}
  *   BUNDLE/files/etc/containerd/certs.d/HOST:PUSH/{hosts.toml,ca.crt,client.cert,client.key}
- *   BUNDLE/files/etc/containers/keys/regvisor-signers.gpg   ([signing] keys)
+ *   BUNDLE/files/etc/docker/certs.d/HOST/ca.crt
+ *   BUNDLE/files/etc/docker/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
+ *   BUNDLE/files/etc/containers/keys/regvisor-signers.gpg   ([signing] mode = gpg)
+ *   BUNDLE/files/etc/containers/keys/regvisor-sigstore.pub  ([signing] mode = sigstore)
+ *
+ * HOST is a name, an IPv4 address or "[IPV6]" (bundle_authority()).
  */
 
 #include <stddef.h>
@@ -35,6 +40,7 @@
 /* Where install may write: a MANIFEST path outside these is refused. */
 #define CLIENT_CERTS_D "/etc/containers/certs.d"
 #define CLIENT_CONTAINERD_CERTS_D "/etc/containerd/certs.d"
+#define CLIENT_DOCKER_CERTS_D "/etc/docker/certs.d"
 #define CLIENT_KEYS_DIR "/etc/containers/keys"
 /* Where `client request NAME` keeps NAME's private key (0600, directory
  * 0700) until install copies it next to the certificate. */
@@ -51,6 +57,7 @@ typedef struct {
         const char *signers;  /* the signers' public keys (installed as key_path); NULL: none */
         size_t signers_size;
         const char *key_path; /* where the policy names them */
+        const char *signers_kind; /* what they are, for the README; NULL: "the trusted signers' public keys" */
         const char *policy_fragment; /* policy.json text with transports.docker only */
 } BundleSpec;
 
@@ -59,7 +66,8 @@ typedef struct {
  * an insecure registry, ignoring its CA and client certificate. */
 int bundle_host_usable(const char *host);
 
-/* "HOST" for port 443, else "HOST:PORT", into a new string. */
+/* "HOST" for port 443, else "HOST:PORT", into a new string; an IPv6
+ * literal in brackets ("[2001:db8::1]:4443"), with or without them in host. */
 int bundle_authority(const char *host, uint16_t port, char **ret);
 
 /* The containerd hosts.toml for authority (host, port): one

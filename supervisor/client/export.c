@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,23 +32,25 @@ static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error)
         return r;
 }
 
-/* The server name to put in the bundle: host when it is one of [tls]
- * server_names and usable (bundle.h), else the first usable one. */
-static int pick_host(const Config *c, const char *host, const char **ret, char **ret_error) {
+/* The server name to put in the bundle, as clients spell it ("[ADDR]" for
+ * an IPv6 literal): host when it is one of [tls] server_names (either
+ * spelling) and usable (bundle.h), else the first usable one. */
+static int pick_host(const Config *c, const char *host, char **ret, char **ret_error) {
         for (unsigned i = 0; i < c->n_server_names; i++) {
+                _cleanup_free_ char *auth = NULL;
                 const char *n = c->servers[i].name;
-                /* IPv6 literals: certs.d and hosts.toml names would need
-                 * brackets the bundle does not write yet. */
-                if (c->servers[i].family == AF_INET6)
-                        continue;
-                if (host ? streq(host, n) : bundle_host_usable(n) > 0) {
-                        *ret = n;
+                if (config_server_authority(&c->servers[i], 443, &auth) < 0)
+                        return -ENOMEM;
+                if (host ? streq(host, n) || streq(host, auth) : bundle_host_usable(auth) > 0) {
+                        if (!bundle_host_usable(auth))
+                                break;
+                        *ret = TAKE_PTR(auth);
                         return 0;
                 }
         }
-        if (asprintf(ret_error, "%s: [tls] server_names has %s (IPv6 literals are not supported in bundles); docker ignores certs.d for 127.0.0.0/8 and "
-                                "localhost, so a client names the registry by a name or an address outside 127/8",
-                     host ?: "no usable name", host ? "no such name" : "only loopback names") < 0)
+        if (asprintf(ret_error, "%s: [tls] server_names has %s; docker ignores certs.d for 127.0.0.0/8, ::1 and "
+                                "localhost, so a client names the registry by a name or an address outside those",
+                     host ?: "no usable name", host ? "no such name, or it is a loopback one" : "only loopback names") < 0)
                 *ret_error = NULL;
         return -EINVAL;
 }
@@ -89,15 +90,17 @@ static int policy_for(const Config *c, const char *pull, const char *push, char 
 
 int client_export(Provision *p, const char *name, const char *host, const char *dir, char **ret_error) {
         const Config *c = p->config;
+        _cleanup_free_ char *picked = NULL;
         _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *cert_rel = NULL, *key_rel = NULL,
                             *pull = NULL, *push = NULL, *fragment = NULL;
         _cleanup_(signkeys_done) SignKeys keys = {};
         const char *key_path = NULL;
         int r;
 
-        r = pick_host(c, host, &host, ret_error);
+        r = pick_host(c, host, &picked, ret_error);
         if (r < 0)
                 return r;
+        host = picked;
         if (asprintf(&cert_rel, TLS_CLIENT_CERT_FMT, name) < 0 || asprintf(&key_rel, TLS_CLIENT_KEY_FMT, name) < 0)
                 return -ENOMEM;
         r = read_tls(p, TLS_SERVER_CA_CERT, &ca, ret_error);
@@ -131,6 +134,9 @@ int client_export(Provision *p, const char *name, const char *host, const char *
                 .signers = keys.data,
                 .signers_size = keys.size,
                 .key_path = key_path,
+                .signers_kind = c->signing_mode == SIGNING_SIGSTORE ? "the cosign public key sigstore signatures are "
+                                                                      "verified with"
+                                                                    : "the trusted signers' GPG public keys",
                 .policy_fragment = fragment,
         };
         return bundle_write(&spec, dir, ret_error);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,29 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
+/* Reads rel below root into *ret_full (its full path) and *ret: NULL when
+ * it does not exist. Error message in *ret_error. */
+static int read_root_optional(const char *root, const char *rel, size_t max, char **ret_full, char **ret,
+                              char **ret_error) {
+        int r;
+
+        *ret_full = path_join_root(root, rel);
+        if (!*ret_full)
+                return -ENOMEM;
+        r = read_file(*ret_full, max, ret, NULL);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        return r < 0 ? fail(ret_error, r, "%s: %s", *ret_full, strerror(-r)) : 0;
+}
+
 /* A MANIFEST path install may write: absolute, below one of the trees,
  * no empty, "." or ".." component (the bundle comes from another machine
  * and install runs as root). */
 static bool path_allowed(const char *path) {
-        static const char *const trees[] = {CLIENT_CERTS_D "/", CLIENT_CONTAINERD_CERTS_D "/", CLIENT_KEYS_DIR "/"};
+        static const char *const trees[] = {CLIENT_CERTS_D "/", CLIENT_CONTAINERD_CERTS_D "/",
+                                            CLIENT_DOCKER_CERTS_D "/", CLIENT_KEYS_DIR "/"};
         bool under = false;
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++)
@@ -116,6 +135,7 @@ static int plan_write(const char *root, InstallPlan *plan, const char *path, Ins
 static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_t mode, const char *path,
                      char **ret_error) {
         _cleanup_free_ char *full = NULL, *data = NULL;
+        struct stat st;
         size_t size;
         int r;
 
@@ -125,13 +145,18 @@ static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_
         full = path_join_root(root, path);
         if (!full)
                 return -ENOMEM;
+        /* Something that is not a plain file (a symlink, a directory): not
+         * ours to replace, and its previous state could not be restored. */
+        if (lstat(full, &st) == 0 && !S_ISREG(st.st_mode))
+                return fail(ret_error, -EEXIST, "%s: exists and is not a regular file; remove it first", full);
         r = file_matches(full, data, size, mode, geteuid(), getegid(), NULL);
         if (r < 0)
                 return fail(ret_error, r, "%s: %s", full, strerror(-r));
         if (r > 0)
                 return 0;
         return plan_write(root, plan, path,
-                          (InstallAction){.kind = INSTALL_WRITE, .mode = mode, .data = TAKE_PTR(data), .size = size},
+                          (InstallAction){.kind = INSTALL_WRITE, .mode = mode, .data = TAKE_PTR(data), .size = size,
+                                          .replaces = lstat(full, &st) == 0},
                           ret_error);
 }
 
@@ -145,12 +170,9 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
         r = read_file(src, POLICY_MAX, &frag, NULL);
         if (r < 0)
                 return fail(ret_error, r, "%s: %s", src, strerror(-r));
-        full = path_join_root(root, CONTAINERS_POLICY_PATH);
-        if (!full)
-                return -ENOMEM;
-        r = read_file(full, POLICY_MAX, &cur, NULL);
-        if (r < 0 && r != -ENOENT)
-                return fail(ret_error, r, "%s: %s", full, strerror(-r));
+        r = read_root_optional(root, CONTAINERS_POLICY_PATH, POLICY_MAX, &full, &cur, ret_error);
+        if (r < 0)
+                return r;
         r = policy_merge_fragment(cur, frag, &json, &scopes, &error);
         if (r < 0)
                 return fail(ret_error, r, "%s or %s: %s", full, src, error ?: strerror(-r));
@@ -236,7 +258,7 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                 if (!path_allowed(path))
                         return fail(ret_error, -EINVAL,
                                     "%s:%u: %s: only plain paths below " CLIENT_CERTS_D ", " CLIENT_CONTAINERD_CERTS_D
-                                    " and " CLIENT_KEYS_DIR,
+                                    ", " CLIENT_DOCKER_CERTS_D " and " CLIENT_KEYS_DIR,
                                     mpath, line, path);
                 if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
                         return -ENOMEM;
@@ -272,7 +294,8 @@ void install_plan_print(const InstallPlan *plan, FILE *f) {
                         fprintf(f, "create directory %s\n", a->path);
                         break;
                 case INSTALL_WRITE:
-                        fprintf(f, "write %s (%04o)\n", a->path, (unsigned) a->mode);
+                        fprintf(f, "%s %s (%04o)%s\n", a->replaces ? "replace" : "write", a->path, (unsigned) a->mode,
+                                a->replaces ? ": uninstall puts its current content back" : "");
                         break;
                 case INSTALL_POLICY:
                         fprintf(f, "%s %s: rules for", a->created ? "create" : "merge into", a->path);
@@ -286,7 +309,21 @@ void install_plan_print(const InstallPlan *plan, FILE *f) {
                 fprintf(f, "nothing to do: the bundle is installed\n");
 }
 
-/* ---- the record: "dir|file|policy-file|policy-scope VALUE" per line ---- */
+/* ---- the record ---------------------------------------------------------
+ * CLIENT_RECORD_PATH (0600, root's): one line per thing install did:
+ *   dir PATH                  a directory it created
+ *   file PATH                 a file it created
+ *   replaced MODE N PATH      a file it replaced; the previous content, with
+ *                             MODE, kept in CLIENT_SAVED_DIR/N (0600)
+ *   policy-file PATH          policy.json, which it created
+ *   policy-scope SCOPE        a transports.docker entry it added or replaced;
+ *                             the replaced ones' previous rules are kept in
+ *                             CLIENT_SAVED_POLICY
+ * Install only adds lines; a path or scope already recorded is install's
+ * own, so its original state is what was saved the first time. */
+
+#define CLIENT_SAVED_DIR CLIENT_RECORD_DIR "/saved"
+#define CLIENT_SAVED_POLICY CLIENT_SAVED_DIR "/policy-fragment.json"
 
 static int record_read(const char *root, char **ret) {
         _cleanup_free_ char *full = path_join_root(root, CLIENT_RECORD_PATH);
@@ -296,22 +333,163 @@ static int record_read(const char *root, char **ret) {
         return read_file(full, BUNDLE_FILE_MAX, ret, NULL);
 }
 
+/* The line of text that is exactly line (without its newline), or NULL. */
+static const char *record_line(const char *text, const char *line) {
+        size_t n = strlen(line);
+
+        for (const char *p = text; p && (p = strstr(p, line)); p++)
+                if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+                        return p;
+        return NULL;
+}
+
+/* 1 when the record already names path as a file install wrote: "file
+ * PATH" or "replaced MODE N PATH"; 0 when not; -ENOMEM. */
+static int record_has_file(const char *text, const char *path) {
+        _cleanup_free_ char *line = NULL;
+        size_t n = strlen(path);
+
+        if (asprintf(&line, "file %s", path) < 0)
+                return -ENOMEM;
+        if (record_line(text, line))
+                return 1;
+        for (const char *p = text; p && (p = strstr(p, "replaced ")); p++) {
+                const char *eol = strchrnul(p, '\n');
+                if ((p == text || p[-1] == '\n') && (size_t) (eol - p) > n && eol[-(ptrdiff_t) n - 1] == ' ' &&
+                    strncmp(eol - n, path, n) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+static unsigned record_count(const char *text, const char *kind) {
+        unsigned n = 0;
+        size_t k = strlen(kind);
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                n += strncmp(p, kind, k) == 0;
+        return n;
+}
+
 /* Appends "kind value\n" to *text unless that line is there already. */
 static int record_add(char **text, const char *kind, const char *value) {
         _cleanup_free_ char *line = NULL;
         char *n;
 
-        if (asprintf(&line, "%s %s\n", kind, value) < 0)
+        if (asprintf(&line, "%s %s", kind, value) < 0)
                 return -ENOMEM;
-        /* Already there: a line of its own equal to it. */
-        for (const char *p = *text; p && (p = strstr(p, line)); p++)
-                if (p == *text || p[-1] == '\n')
-                        return 0;
-        if (asprintf(&n, "%s%s", *text ?: "", line) < 0)
+        if (*text && record_line(*text, line))
+                return 0;
+        if (asprintf(&n, "%s%s\n", *text ?: "", line) < 0)
                 return -ENOMEM;
         free(*text);
         *text = n;
         return 0;
+}
+
+/* The directory for previous contents: root's, 0700 (a replaced
+ * client.key is key material). */
+static int saved_dir(const char *root) {
+        _cleanup_free_ char *dir = path_join_root(root, CLIENT_SAVED_DIR);
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        r = mkdir_parents(dir);
+        return r < 0 ? r : ensure_directory(dir, 0700, geteuid(), getegid());
+}
+
+/* Before a write of a->path: records it as install's file, or, when a file
+ * install did not write is there, keeps its content and mode first. */
+static int record_file(const char *root, const InstallAction *a, const char *full, char **record) {
+        _cleanup_free_ char *old = NULL, *saved = NULL, *value = NULL;
+        struct stat st;
+        size_t size;
+        unsigned n;
+        int r;
+
+        r = *record ? record_has_file(*record, a->path) : 0;
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (lstat(full, &st) < 0) {
+                if (errno != ENOENT)
+                        return -errno;
+                return record_add(record, "file", a->path);
+        }
+        if (!S_ISREG(st.st_mode))
+                return -EEXIST;
+        r = read_file(full, BUNDLE_FILE_MAX, &old, &size);
+        if (r < 0)
+                return r;
+        n = record_count(*record, "replaced ") + 1;
+        if (asprintf(&saved, CLIENT_SAVED_DIR "/%u", n) < 0 ||
+            asprintf(&value, "%04o %u %s", (unsigned) (st.st_mode & 07777), n, a->path) < 0)
+                return -ENOMEM;
+        r = saved_dir(root);
+        if (r >= 0) {
+                _cleanup_free_ char *sfull = path_join_root(root, saved);
+                r = sfull ? write_file_atomic(sfull, old, size, 0600, geteuid(), getegid()) : -ENOMEM;
+        }
+        explicit_bzero(old, size); /* maybe a private key */
+        return r < 0 ? r : record_add(record, "replaced", value);
+}
+
+/* Before policy.json gets a->data: keeps the rules of the scopes it
+ * replaces that install did not write itself, then records the scopes. */
+static int record_policy(const char *root, const InstallAction *a, const char *full, char **record) {
+        _cleanup_free_ char *cur = NULL, *frag = NULL, *sfull = NULL, *saved = NULL, *merged = NULL;
+        _cleanup_strv_free_ char **fresh = NULL, **ignored = NULL;
+        size_t n = 0;
+        int r;
+
+        for (char **s = a->scopes; s && *s; s++)
+                n++;
+        fresh = calloc(n + 1, sizeof *fresh);
+        if (!fresh)
+                return -ENOMEM;
+        n = 0;
+        for (char **s = a->scopes; s && *s; s++) {
+                _cleanup_free_ char *line = NULL;
+                if (asprintf(&line, "policy-scope %s", *s) < 0)
+                        return -ENOMEM;
+                if (!*record || !record_line(*record, line))
+                        if (!(fresh[n++] = strdup(*s)))
+                                return -ENOMEM;
+        }
+        r = read_file(full, POLICY_MAX, &cur, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = n > 0 && cur ? policy_scopes_fragment(cur, fresh, &frag, NULL) : 0;
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                r = read_root_optional(root, CLIENT_SAVED_POLICY, POLICY_MAX, &sfull, &saved, NULL);
+                if (r < 0)
+                        return r;
+                if (saved) {
+                        r = policy_merge_fragment(saved, frag, &merged, &ignored, NULL);
+                        if (r < 0)
+                                return r;
+                }
+                const char *text = merged ?: saved ?: frag;
+                r = saved_dir(root);
+                if (r >= 0 && (merged || !saved))
+                        r = write_file_atomic(sfull, text, strlen(text), 0600, geteuid(), getegid());
+                if (r < 0)
+                        return r;
+        }
+        if (a->created && (r = record_add(record, "policy-file", a->path)) < 0)
+                return r;
+        for (char **s = a->scopes; s && *s; s++)
+                if ((r = record_add(record, "policy-scope", *s)) < 0)
+                        return r;
+        return 0;
+}
+
+static int record_write(const char *rfull, const char *record) {
+        int r = mkdir_parents(rfull);
+
+        return r < 0 ? r : write_file_atomic(rfull, record, strlen(record), 0600, geteuid(), getegid());
 }
 
 int client_install_apply(const char *root, const InstallPlan *plan, char **ret_error) {
@@ -332,38 +510,35 @@ int client_install_apply(const char *root, const InstallPlan *plan, char **ret_e
 
                 if (!full)
                         return -ENOMEM;
-                if (a->kind == INSTALL_MKDIR) {
+                /* What was there is kept and recorded before it is
+                 * replaced: an interrupted install can still be undone. */
+                if (a->kind == INSTALL_MKDIR)
+                        r = record_add(&record, "dir", a->path);
+                else if (a->kind == INSTALL_WRITE)
+                        r = record_file(root, a, full, &record);
+                else
+                        r = record_policy(root, a, full, &record);
+                if (r >= 0)
+                        r = record_write(rfull, record);
+                if (r < 0)
+                        return fail(ret_error, r, "%s: keeping what install replaces: %s", full, strerror(-r));
+                if (a->kind == INSTALL_MKDIR)
                         r = ensure_directory(full, 0755, geteuid(), getegid());
-                        if (r >= 0)
-                                r = record_add(&record, "dir", a->path);
-                } else {
+                else
                         r = write_file_atomic(full, a->data, a->size, a->mode, geteuid(), getegid());
-                        if (r >= 0 && a->kind == INSTALL_WRITE)
-                                r = record_add(&record, "file", a->path);
-                        if (r >= 0 && a->kind == INSTALL_POLICY && a->created)
-                                r = record_add(&record, "policy-file", a->path);
-                        for (char **s = a->scopes; r >= 0 && s && *s; s++)
-                                r = record_add(&record, "policy-scope", *s);
-                }
                 if (r < 0)
                         return fail(ret_error, r, "%s: %s", full, strerror(-r));
-                /* Written after every step: an interrupted install still
-                 * leaves a record of what it added so far. */
-                r = mkdir_parents(rfull);
-                if (r >= 0)
-                        r = write_file_atomic(rfull, record, strlen(record), 0644, geteuid(), getegid());
-                if (r < 0)
-                        return fail(ret_error, r, "%s: %s", rfull, strerror(-r));
         }
         return 0;
 }
 
 /* ---- uninstall ---------------------------------------------------------- */
 
-/* Removes the recorded scopes from policy.json; the file itself when
+/* Removes the recorded scopes from policy.json and puts back the rules
+ * install replaced (saved: a fragment, or NULL); the file itself when
  * install created it and nothing but the default it started with is left. */
-static int uninstall_policy(const char *root, char **scopes, bool created, bool dry_run, FILE *out,
-                            char **ret_error) {
+static int uninstall_policy(const char *root, char **scopes, bool created, const char *saved, bool dry_run,
+                            FILE *out, char **ret_error) {
         _cleanup_free_ char *full = path_join_root(root, CONTAINERS_POLICY_PATH), *cur = NULL, *json = NULL,
                             *fresh = NULL, *error = NULL;
         _cleanup_strv_free_ char **none = NULL;
@@ -381,6 +556,21 @@ static int uninstall_policy(const char *root, char **scopes, bool created, bool 
                 return fail(ret_error, r, "%s: %s", full, error ?: strerror(-r));
         if (r == 0)
                 return 0;
+        if (saved) {
+                _cleanup_free_ char *restored = NULL;
+                _cleanup_strv_free_ char **back = NULL;
+                r = policy_merge_fragment(json, saved, &restored, &back, &error);
+                if (r < 0)
+                        return fail(ret_error, r, CLIENT_SAVED_POLICY ": %s", error ?: strerror(-r));
+                if (r > 0) {
+                        fprintf(out, "restore the previous rules in %s for", CONTAINERS_POLICY_PATH);
+                        for (char **s = back; *s; s++)
+                                fprintf(out, " %s", *s);
+                        fprintf(out, "\n");
+                        free(json);
+                        json = TAKE_PTR(restored);
+                }
+        }
         if (created && policy_merge_fragment(NULL, "{}", &fresh, &none, NULL) > 0 && streq(fresh, json)) {
                 fprintf(out, "remove %s (install created it)\n", CONTAINERS_POLICY_PATH);
                 if (!dry_run && unlink(full) < 0 && errno != ENOENT)
@@ -394,8 +584,55 @@ static int uninstall_policy(const char *root, char **scopes, bool created, bool 
         return r < 0 ? fail(ret_error, r, "%s: %s", full, strerror(-r)) : 0;
 }
 
+/* "MODE N PATH" of a "replaced" line: PATH gets the content saved in
+ * CLIENT_SAVED_DIR/N back, with MODE. */
+static int uninstall_restore(const char *root, const char *value, bool dry_run, FILE *out, char **ret_error) {
+        _cleanup_free_ char *saved = NULL, *sfull = NULL, *full = NULL, *data = NULL;
+        unsigned mode, n;
+        int pos = 0, r;
+        size_t size;
+
+        /* Install's own record (root's, 0600), still checked as a MANIFEST
+         * path is: a restore writes as root. */
+        if (sscanf(value, "%o %u %n", &mode, &n, &pos) != 2 || pos == 0 || !path_allowed(value + pos) || mode > 07777)
+                return fail(ret_error, -EBADMSG, CLIENT_RECORD_PATH ": replaced %s: expected MODE N PATH", value);
+        if (asprintf(&saved, CLIENT_SAVED_DIR "/%u", n) < 0 || !(sfull = path_join_root(root, saved)) ||
+            !(full = path_join_root(root, value + pos)))
+                return -ENOMEM;
+        fprintf(out, "restore %s (its content before install, %04o)\n", value + pos, mode);
+        if (dry_run)
+                return 0;
+        r = read_file(sfull, BUNDLE_FILE_MAX, &data, &size);
+        /* Restored by an uninstall that was interrupted before its end. */
+        if (r == -ENOENT) {
+                fprintf(out, "  (already restored: %s is gone)\n", saved);
+                return 0;
+        }
+        if (r >= 0)
+                r = write_file_atomic(full, data, size, (mode_t) mode, geteuid(), getegid());
+        if (data)
+                explicit_bzero(data, size);
+        if (r >= 0 && unlink(sfull) < 0)
+                r = -errno;
+        return r < 0 ? fail(ret_error, r, "%s from %s: %s", full, sfull, strerror(-r)) : 0;
+}
+
+/* The saved contents, once everything is back: the policy fragment and
+ * the directory (each file was removed when it was restored). */
+static int remove_saved(const char *root) {
+        _cleanup_free_ char *frag = path_join_root(root, CLIENT_SAVED_POLICY),
+                            *dir = path_join_root(root, CLIENT_SAVED_DIR);
+
+        if (!frag || !dir)
+                return -ENOMEM;
+        if (unlink(frag) < 0 && errno != ENOENT)
+                return -errno;
+        /* Not empty: a file the record does not name; left for a look. */
+        return rmdir(dir) < 0 && errno != ENOENT && errno != ENOTEMPTY ? -errno : 0;
+}
+
 int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error) {
-        _cleanup_free_ char *record = NULL, *rfull = NULL, *rdir = NULL;
+        _cleanup_free_ char *record = NULL, *rfull = NULL, *rdir = NULL, *sfull = NULL, *saved = NULL;
         _cleanup_strv_free_ char **lines = NULL, **scopes = NULL;
         size_t n = 0, n_scopes = 0;
         bool created = false;
@@ -426,7 +663,7 @@ int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error
         }
         /* Files first, then the policy, then directories innermost first
          * (they were recorded outermost first). */
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if (strncmp(lines[i], "file ", 5) == 0) {
                         _cleanup_free_ char *full = path_join_root(root, lines[i] + 5);
                         if (!full)
@@ -434,8 +671,16 @@ int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error
                         fprintf(out, "remove %s\n", lines[i] + 5);
                         if (!dry_run && unlink(full) < 0 && errno != ENOENT)
                                 return fail(ret_error, -errno, "%s: %s", full, strerror(errno));
+                } else if (strncmp(lines[i], "replaced ", 9) == 0) {
+                        r = uninstall_restore(root, lines[i] + 9, dry_run, out, ret_error);
+                        if (r < 0)
+                                return r;
                 }
-        r = uninstall_policy(root, scopes, created, dry_run, out, ret_error);
+        }
+        r = read_root_optional(root, CLIENT_SAVED_POLICY, POLICY_MAX, &sfull, &saved, ret_error);
+        if (r < 0)
+                return r;
+        r = uninstall_policy(root, scopes, created, saved, dry_run, out, ret_error);
         if (r < 0)
                 return r;
         for (size_t i = n; i-- > 0;)
@@ -455,6 +700,9 @@ int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error
         rdir = path_join_root(root, CLIENT_RECORD_DIR);
         if (!rfull || !rdir)
                 return -ENOMEM;
+        r = remove_saved(root);
+        if (r < 0)
+                return fail(ret_error, r, CLIENT_SAVED_DIR ": %s", strerror(-r));
         if (unlink(rfull) < 0 && errno != ENOENT)
                 return fail(ret_error, -errno, "%s: %s", rfull, strerror(errno));
         (void) rmdir(rdir);

@@ -6,7 +6,11 @@
  * machine: the bundle's files at the paths its MANIFEST names (only below
  * the certs.d trees and /etc/containers/keys/), its policy rules merged into
  * /etc/containers/policy.json, and a record of exactly what was added
- * (CLIENT_RECORD_PATH) so that uninstall removes that and nothing else.
+ * (CLIENT_RECORD_PATH, root's, 0600) so that uninstall removes that and
+ * nothing else. What install replaces (a file that was there with another
+ * content or mode, a policy.json rule for the same scope) it keeps first,
+ * below CLIENT_RECORD_DIR/saved/ (0700, files 0600), and uninstall puts it
+ * back.
  *
  * Install is a plan, then its application: the plan lists only what
  * differs, so a second install plans nothing and changes nothing. A file or
@@ -35,6 +39,7 @@ typedef struct {
         size_t size;
         char **scopes; /* INSTALL_POLICY: the transports.docker entries added */
         bool created;  /* INSTALL_POLICY: policy.json did not exist */
+        bool replaces; /* INSTALL_WRITE: a file is there (another content or mode) */
 } InstallAction;
 
 typedef struct {
@@ -60,6 +65,8 @@ void install_plan_print(const InstallPlan *plan, FILE *f);
 
 /* Removes below root what the record says install added: its files, its
  * policy rules (policy.json itself when install created it and only the
- * default is left), the directories it created when empty, then the record.
+ * default is left), the directories it created when empty, then the record;
+ * puts back what install replaced: the files' previous content and mode,
+ * the previous rules of the scopes it replaced.
  * dry_run: only prints what it would do. 0 when there was no record. */
 int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error);

@@ -33,7 +33,9 @@ int gc_collect(const PodmanUser *u, bool dry_run, GcSummary *ret, char **ret_err
                         dry_run ? CONTAINER_CONFIG_PATH : NULL, NULL};
         int r;
 
-        r = podman_run(u, args, COLLECT_TIMEOUT_SEC, &out, &err);
+        /* A line per manifest and blob, then the summary: on a big
+         * registry that is far past the capture's cap, so keep the tail. */
+        r = podman_run_tail(u, args, COLLECT_TIMEOUT_SEC, &out, &err);
         if (r != 0)
                 return tool_error(dry_run ? "registry garbage-collect --dry-run" : "registry garbage-collect", r,
                                   err, ret_error);
@@ -75,8 +77,9 @@ int gc_purge_uploads(const PodmanUser *u, const char *storage, unsigned max_age,
          * the final one (an empty list is one empty string). */
         for (char *dir = out; out && *dir; dir += strlen(dir) + 1) {
                 _cleanup_free_ char *rm_err = NULL;
-                /* Only what find just named, below the repositories. */
-                if (!strneq(dir, root, strlen(root)) || !strstr(dir, "/_uploads/"))
+                /* Only a session find just named, below the repositories,
+                 * whole: a name cut by the capture's cap is not one. */
+                if (!gc_upload_session_dir(root, dir))
                         continue;
                 char *rm[] = {"rm", "-rf", "--one-file-system", "--", dir, NULL};
                 r = as_user(u, rm, NULL, &rm_err);

@@ -271,10 +271,21 @@ static int dry_run_only(Gc *g) {
 }
 
 int gc_run(const Config *c, const GcOptions *o) {
-        _cleanup_(close_gc) Gc g;
+        _cleanup_(close_gc) Gc g = {.lock_fd = -EBADF};
         uint64_t t0 = health_now_usec();
         GcVerify v = {};
         int r, k;
+
+        /* The window closes pushes on this host only: another host of the
+         * store could reference a blob in the moment it is deleted. */
+        if (config_storage_is_shared(c))
+                return log_error_errno(-EOPNOTSUPP,
+                                       "gc: [registry] storage is shared by several hosts: a gc on one host "
+                                       "could delete a blob another host's push is about to reference, so it "
+                                       "is refused. Put every host read-only first (take the push port out of "
+                                       "the balancer, or stop regvisor.socket and regvisor.service on every "
+                                       "host but one), then collect from that one (INSTALL.md, \"Several "
+                                       "hosts\", garbage collection)");
 
         r = open_gc(&g, c);
         if (r < 0)

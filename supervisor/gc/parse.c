@@ -44,6 +44,29 @@ static bool isalnum_ascii(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+static bool is_uuid(const char *s) {
+        /* "%08x-%04x-%04x-%04x-%012x" */
+        for (size_t i = 0; i < 36; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+                if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        }
+        return s[36] == 0;
+}
+
+bool gc_upload_session_dir(const char *root, const char *dir) {
+        size_t n = strlen(root);
+        const char *repo, *u;
+
+        if (!strneq(dir, root, n) || dir[n] != '/')
+                return false;
+        repo = dir + n + 1;
+        /* A repository component never starts with '_', so the first
+         * "/_uploads/" ends the repository. */
+        u = strstr(repo, "/_uploads/");
+        return u && gc_valid_repository(repo, (size_t) (u - repo)) && is_uuid(u + strlen("/_uploads/"));
+}
+
 int gc_valid_tag(const char *s, size_t n) {
         if (n == 0 || n > 128 || !(isalnum_ascii(s[0]) || s[0] == '_'))
                 return false;

@@ -8,6 +8,7 @@
  * is checked before it can become part of a URL path.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct GcSummary {
@@ -38,6 +39,14 @@ int gc_parse_strings(const char *json, size_t len, const char *key, int (*valid)
  * checked (sha256 only). 0, -EBADMSG (not JSON, no known shape), -EINVAL (a
  * digest that is not sha256:HEX64). */
 int gc_parse_manifest(const char *json, size_t len, char ***ret_blobs, char ***ret_manifests);
+
+/* Whether dir, a name find printed, is exactly an upload session of the
+ * registry below root: ROOT/REPOSITORY/_uploads/UUID, the repository by the
+ * distribution grammar and the session a UUID as Distribution makes them
+ * (8-4-4-4-12 hex digits). Anything else, a name cut short by the capture's
+ * cap above all (".../_uploads/" would be every session of a repository),
+ * is not one. */
+bool gc_upload_session_dir(const char *root, const char *dir);
 
 /* valid() functions for gc_parse_strings(): a repository name by the
  * distribution grammar; a tag, [A-Za-z0-9_][A-Za-z0-9._-]{0,127}. */

@@ -91,20 +91,34 @@ static int walk_manifest(const Walk *w, const char *repo, const char *ref, unsig
         return 0;
 }
 
-static int walk_repository(const Walk *w, const char *repo) {
-        _cleanup_free_ char *path = NULL, *body = NULL;
-        _cleanup_strv_free_ char **tags = NULL;
+/* The JSON list under key in the answer to path (a tag list, a catalog page), each entry
+ * checked by valid(); what names the list in the error. Returns the count or a negative errno
+ * (logged when the answer is no such list). */
+static int get_list(const Walk *w, const char *path, const char *key, const char *what,
+                    int (*valid)(const char *s, size_t n), char ***ret) {
+        _cleanup_free_ char *body = NULL;
         size_t len = 0;
+        int r;
+
+        r = get(w, path, "application/json", LIST_MAX, &body, &len);
+        if (r < 0)
+                return r;
+        r = gc_parse_strings(body, len, key, valid, ret);
+        if (r < 0)
+                return log_error_errno(r, "gc verify: %s: not a %s list: %s", path, what, strerror(-r));
+        return r;
+}
+
+static int walk_repository(const Walk *w, const char *repo) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_strv_free_ char **tags = NULL;
         int r;
 
         if (asprintf(&path, "/v2/%s/tags/list", repo) < 0)
                 return -ENOMEM;
-        r = get(w, path, "application/json", LIST_MAX, &body, &len);
+        r = get_list(w, path, "tags", "tag", gc_valid_tag, &tags);
         if (r < 0)
                 return r;
-        r = gc_parse_strings(body, len, "tags", gc_valid_tag, &tags);
-        if (r < 0)
-                return log_error_errno(r, "gc verify: %s: not a tag list: %s", path, strerror(-r));
         for (char **t = tags; *t; t++) {
                 r = walk_manifest(w, repo, *t, 0);
                 if (r < 0)
@@ -123,19 +137,15 @@ int gc_verify(const HealthEndpoint *ep, uint64_t deadline, GcVerify *ret) {
         int n, r;
 
         do {
-                _cleanup_free_ char *path = NULL, *body = NULL;
+                _cleanup_free_ char *path = NULL;
                 _cleanup_strv_free_ char **repos = NULL;
-                size_t len = 0;
 
                 /* last is a name that passed the grammar: nothing to escape. */
                 if (asprintf(&path, "/v2/_catalog?n=%d%s%s", CATALOG_PAGE, last ? "&last=" : "", last ?: "") < 0)
                         return -ENOMEM;
-                r = get(&w, path, "application/json", LIST_MAX, &body, &len);
-                if (r < 0)
-                        return r;
-                n = gc_parse_strings(body, len, "repositories", gc_valid_repository, &repos);
+                n = get_list(&w, path, "repositories", "repository", gc_valid_repository, &repos);
                 if (n < 0)
-                        return log_error_errno(n, "gc verify: %s: not a repository list: %s", path, strerror(-n));
+                        return n;
                 for (char **p = repos; *p; p++) {
                         r = walk_repository(&w, *p);
                         if (r < 0)

@@ -485,9 +485,38 @@ int health_http_status(const HealthEndpoint *ep, const char *method, const char 
         return 0;
 }
 
+int health_exchange(const HealthEndpoint *ep, const char *req, size_t len, uint64_t deadline_usec, size_t max,
+                    char **ret_buf, size_t *ret_len) {
+        Conn c = {.fd = -EBADF};
+        _cleanup_free_ char *buf = malloc(max + 1);
+        size_t have = 0;
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        r = endpoint_connect(ep, deadline_usec, &c.fd);
+        if (r >= 0)
+                r = conn_write_all(&c, req, len, deadline_usec);
+        while (r >= 0) {
+                ssize_t n = conn_read(&c, buf + have, max - have, deadline_usec);
+                if (n < 0)
+                        r = (int) n;
+                else if (n == 0)
+                        break;
+                else if ((have += (size_t) n) >= max)
+                        r = -EFBIG;
+        }
+        conn_done(&c);
+        if (r < 0)
+                return r;
+        buf[have] = 0;
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = have;
+        return 0;
+}
+
 int health_http_fetch(const HealthEndpoint *ep, const char *method, const char *path, const char *accept,
                       uint64_t deadline_usec, size_t max, int *ret_status, char **ret_body, size_t *ret_len) {
-        Conn c = {.fd = -EBADF};
         _cleanup_free_ char *req = NULL, *buf = NULL;
         Http1Response resp = {};
         size_t have = 0;
@@ -497,25 +526,11 @@ int health_http_fetch(const HealthEndpoint *ep, const char *method, const char *
         /* HTTP/1.0: the answer ends at the close, never chunked. */
         k = asprintf(&req, "%s %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: regvisor\r\nAccept: %s\r\n\r\n",
                      method, path, accept ? accept : "*/*");
-        buf = malloc(max + STATUS_LINE_MAX + 1);
-        if (k < 0 || !buf)
+        if (k < 0)
                 return -ENOMEM;
-        r = endpoint_connect(ep, deadline_usec, &c.fd);
-        if (r >= 0)
-                r = conn_write_all(&c, req, (size_t) k, deadline_usec);
-        while (r >= 0) {
-                ssize_t n = conn_read(&c, buf + have, max + STATUS_LINE_MAX - have, deadline_usec);
-                if (n < 0)
-                        r = (int) n;
-                else if (n == 0)
-                        break;
-                else if ((have += (size_t) n) >= max + STATUS_LINE_MAX)
-                        r = -EFBIG;
-        }
-        conn_done(&c);
+        r = health_exchange(ep, req, (size_t) k, deadline_usec, max + STATUS_LINE_MAX, &buf, &have);
         if (r < 0)
                 return r;
-        buf[have] = 0;
         if (http1_parse_status_line(buf, have, &resp) <= 0)
                 return -EBADMSG;
         body = strstr(buf, "\r\n\r\n");
@@ -900,6 +915,8 @@ static int check_storage(const HealthContext *ctx, HealthResult *r) {
         struct statvfs st;
         char w[24], cr[24];
 
+        if (!c->storage)
+                return health_set(r, HEALTH_OK, "a shared store: nothing stored on this host (see the store check)");
         if (statvfs(c->storage, &st) < 0)
                 return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", c->storage, strerror(errno));
         double free_pct = st.f_blocks ? 100.0 * (double) st.f_bavail / (double) st.f_blocks : 0;
@@ -1386,6 +1403,11 @@ const HealthCheck health_checks[] = {
          "the registry container runs the pinned image digest"},
         {"registry-http", check_registry_http, 3 * USEC_PER_SEC, "the registry answers GET /v2/ with 200"},
         {"registry-storage", check_storage, 1 * USEC_PER_SEC, "free space of the registry storage", true},
+        /* A shared store ([registry] storage = swift or s3): store-checks.c. */
+        {"store", health_check_store, 5 * USEC_PER_SEC, "the shared store answers and takes our credentials"},
+        {"store-cache", health_check_store_cache, 2 * USEC_PER_SEC, "the redis cache answers PING"},
+        {"store-secrets", health_check_store_secrets, 1 * USEC_PER_SEC,
+         "the http secret and store credentials files: present, root's, readable by nobody else", true},
         {"podman-state", check_podman_state, HEALTH_PODMAN_TIMEOUT_USEC, "podman keeps its state outside $HOME"},
         {"cert-server-ca", check_cert_server_ca, 1 * USEC_PER_SEC, "expiry of the server CA", true},
         {"cert-server", check_cert_server, 1 * USEC_PER_SEC, "expiry of the server certificate, signed by the CA",

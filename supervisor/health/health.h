@@ -213,5 +213,19 @@ int health_http_status(const HealthEndpoint *ep, const char *method, const char 
 int health_http_fetch(const HealthEndpoint *ep, const char *method, const char *path, const char *accept,
                       uint64_t deadline_usec, size_t max, int *ret_status, char **ret_body, size_t *ret_len);
 
+/* Sends len bytes of req over a plain connection to ep and reads the answer
+ * until the peer closes, less than max bytes, within deadline_usec. Returns
+ * 0 with the bytes (NUL-terminated, caller frees) and their length, or a
+ * negative errno as health_http_status(), -EFBIG at max bytes. */
+int health_exchange(const HealthEndpoint *ep, const char *req, size_t len, uint64_t deadline_usec, size_t max,
+                    char **ret_buf, size_t *ret_len);
+
+/* store-checks.c: a shared store's checks (OK with a remark for the
+ * filesystem store): the store (Swift: tempauth v1 and a HEAD of the
+ * container; otherwise an HTTP answer), redis (PING), the secret files. */
+int health_check_store(const HealthContext *ctx, HealthResult *r);
+int health_check_store_cache(const HealthContext *ctx, HealthResult *r);
+int health_check_store_secrets(const HealthContext *ctx, HealthResult *r);
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t health_now_usec(void);

@@ -69,10 +69,8 @@ static int pki_error(int fallback) {
         return r;
 }
 
-/* A printable, bounded string without control characters: what we accept
- * for O and CN. OpenSSL would take more (any UTF-8), but these end up in
- * file names and logs of the caller. */
-static bool name_attr_valid(const char *s, size_t max) {
+/* s is 1 to max bytes, each one accepted by ok(). */
+static bool str_valid(const char *s, size_t max, bool (*ok)(unsigned char c)) {
         size_t n;
 
         if (!s)
@@ -81,26 +79,31 @@ static bool name_attr_valid(const char *s, size_t max) {
         if (n == 0 || n > max)
                 return false;
         for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-                if (*p < 0x20 || *p == 0x7f)
+                if (!ok(*p))
                         return false;
         return true;
+}
+
+static bool is_printable(unsigned char c) {
+        return c >= 0x20 && c != 0x7f;
+}
+
+/* A printable, bounded string without control characters: what we accept
+ * for O and CN. OpenSSL would take more (any UTF-8), but these end up in
+ * file names and logs of the caller. */
+static bool name_attr_valid(const char *s, size_t max) {
+        return str_valid(s, max, is_printable);
+}
+
+static bool is_dns_char(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c && strchr("-._*", c));
 }
 
 /* A DNS name for the SAN: letters, digits, '-', '.', '_' and a '*' for
  * wildcards; OpenSSL would copy any bytes into the IA5String. */
 static bool dns_name_valid(const char *s) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strlen(s);
-        if (n == 0 || n > PKI_DNS_MAX)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      strchr("-._*", *p)))
-                        return false;
-        return true;
+        return str_valid(s, PKI_DNS_MAX, is_dns_char);
 }
 
 /* The address bytes of an IP server name: 4 or 16. */
@@ -685,40 +688,32 @@ static int bio_to_string(BIO *bio, char **ret_pem, size_t *ret_size) {
         return 0;
 }
 
-int pki_key_to_pem(EVP_PKEY *key, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(key, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-
-        /* Secure-heap BIO: the key's PEM is cleared when the BIO goes. */
-        bio = BIO_new(BIO_s_secmem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        /* "PRIVATE KEY": PKCS#8 PrivateKeyInfo, unencrypted. */
-        if (!PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL))
-                return pki_error(-EIO);
-
-        return bio_to_string(bio, ret_pem, ret_size);
-}
-
-/* pki_cert_to_pem(), pki_crl_to_pem(): public data, so a plain memory BIO. */
-#define DEFINE_TO_PEM(fn, type, write)                                  \
+/* pki_*_to_pem(): obj written by write() into a memory BIO of method (BIO_s_mem(), or
+ * BIO_s_secmem() for a private key: its PEM is cleared when the BIO goes), then copied out. */
+#define DEFINE_TO_PEM(fn, type, method, write)                          \
         int fn(type *obj, char **ret_pem, size_t *ret_size) {           \
                 _cleanup_(BIO_freep) BIO *bio = NULL;                   \
                                                                         \
                 assert_return(obj, -EINVAL);                            \
                 assert_return(ret_pem, -EINVAL);                        \
                                                                         \
-                bio = BIO_new(BIO_s_mem());                             \
+                bio = BIO_new(method());                                \
                 if (!bio)                                               \
                         return pki_error(-ENOMEM);                      \
                 if (!write(bio, obj))                                   \
                         return pki_error(-EIO);                         \
                 return bio_to_string(bio, ret_pem, ret_size);           \
         }
-DEFINE_TO_PEM(pki_cert_to_pem, X509, PEM_write_bio_X509)
-DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, PEM_write_bio_X509_CRL)
+
+/* "PRIVATE KEY": PKCS#8 PrivateKeyInfo, unencrypted. */
+static int write_private_key(BIO *bio, EVP_PKEY *key) {
+        return PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+}
+
+DEFINE_TO_PEM(pki_key_to_pem, EVP_PKEY, BIO_s_secmem, write_private_key)
+DEFINE_TO_PEM(pki_cert_to_pem, X509, BIO_s_mem, PEM_write_bio_X509)
+DEFINE_TO_PEM(pki_crl_to_pem, X509_CRL, BIO_s_mem, PEM_write_bio_X509_CRL)
+DEFINE_TO_PEM(pki_csr_to_pem, X509_REQ, BIO_s_mem, PEM_write_bio_X509_REQ)
 
 /* A read-only BIO over pem. */
 static int bio_from_string(const char *pem, size_t size, BIO **ret) {
@@ -876,6 +871,22 @@ static bool gen_matches(const GENERAL_NAME *gen, const ServerName *name) {
                !memchr(ASN1_STRING_get0_data(s), '\0', n);
 }
 
+/* Whether one of the SAN's n_gens entries is name. */
+static bool gens_have(const GENERAL_NAMES *gens, int n_gens, const ServerName *name) {
+        for (int j = 0; j < n_gens; j++)
+                if (gen_matches(sk_GENERAL_NAME_value(gens, j), name))
+                        return true;
+        return false;
+}
+
+/* Whether gen is one of names. */
+static bool names_have(const ServerName *names, size_t n_names, const GENERAL_NAME *gen) {
+        for (size_t i = 0; i < n_names; i++)
+                if (gen_matches(gen, &names[i]))
+                        return true;
+        return false;
+}
+
 int pki_cert_matches_names(X509 *cert, const ServerName *names, size_t n_names) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = NULL;
         int crit = -1, n_gens;
@@ -896,22 +907,12 @@ int pki_cert_matches_names(X509 *cert, const ServerName *names, size_t n_names) 
 
         /* Compared as sets: every name is in the SAN and every SAN entry is
          * one of the names (duplicates on either side do not matter). */
-        for (size_t i = 0; i < n_names; i++) {
-                bool found = false;
-
-                for (int j = 0; j < n_gens && !found; j++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
-                if (!found)
+        for (size_t i = 0; i < n_names; i++)
+                if (!gens_have(gens, n_gens, &names[i]))
                         return 0;
-        }
-        for (int j = 0; j < n_gens; j++) {
-                bool found = false;
-
-                for (size_t i = 0; i < n_names && !found; i++)
-                        found = gen_matches(sk_GENERAL_NAME_value(gens, j), &names[i]);
-                if (!found)
+        for (int j = 0; j < n_gens; j++)
+                if (!names_have(names, n_names, sk_GENERAL_NAME_value(gens, j)))
                         return 0;
-        }
 
         return 1;
 }
@@ -1160,18 +1161,6 @@ int pki_make_csr(EVP_PKEY *key, const char *cn, X509_REQ **ret_req) {
         return 0;
 }
 
-int pki_csr_to_pem(X509_REQ *req, char **ret_pem, size_t *ret_size) {
-        _cleanup_(BIO_freep) BIO *bio = NULL;
-
-        assert_return(req, -EINVAL);
-        assert_return(ret_pem, -EINVAL);
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return pki_error(-ENOMEM);
-        if (!PEM_write_bio_X509_REQ(bio, req))
-                return pki_error(-EIO);
-        return bio_to_string(bio, ret_pem, ret_size);
-}
 
 int pki_csr_from_pem(const char *pem, size_t size, X509_REQ **ret_req) {
         _cleanup_(BIO_freep) BIO *bio = NULL;

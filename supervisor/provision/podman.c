@@ -14,7 +14,8 @@
 #include "process.h"
 #include "render.h"
 
-int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr) {
+static int podman_exec(const PodmanUser *u, char *const *args, unsigned timeout_sec, bool keep_tail, char **ret_stdout,
+                       char **ret_stderr) {
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
         _cleanup_free_ char **argv = NULL;
         size_t n_args = strv_length(args), n_global, i = 0;
@@ -40,8 +41,18 @@ int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, cha
                 .home = u->home,
                 .env = env,
                 .timeout_usec = (uint64_t) (timeout_sec ? timeout_sec : 120) * 1000000ULL,
+                .keep_tail = keep_tail,
         };
         return process_run(argv, &o, ret_stdout, ret_stderr);
+}
+
+int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr) {
+        return podman_exec(u, args, timeout_sec, false, ret_stdout, ret_stderr);
+}
+
+int podman_run_tail(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout,
+                    char **ret_stderr) {
+        return podman_exec(u, args, timeout_sec, true, ret_stdout, ret_stderr);
 }
 
 /* The first line of a tool's stderr, for one-line error messages. */

@@ -18,6 +18,10 @@ typedef struct {
 /* Runs `podman GLOBAL-OPTIONS args...` as u. Same return convention as
  * process_run(): exit status, or negative errno if it could not run. */
 int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr);
+/* The same, keeping the last PROCESS_CAPTURE_MAX bytes of each stream
+ * rather than the first: for a tool whose result is its final line. */
+int podman_run_tail(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout,
+                    char **ret_stderr);
 
 /* 1 when the service user's storage holds an image with exactly this
  * reference (NAME@sha256:...), 0 when not, negative errno on error. */

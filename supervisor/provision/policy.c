@@ -215,6 +215,38 @@ int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_j
         return r < 0 ? r : 1;
 }
 
+int policy_scopes_fragment(const char *existing, char *const *scopes, char **ret_fragment, char **ret_error) {
+        _cleanup_json_ json_object *root = NULL, *frag = NULL;
+        json_object *docker, *out, *transports;
+        bool created, any = false;
+        int r;
+
+        r = policy_open(existing, &root, &docker, &created, ret_error);
+        if (r < 0)
+                return r;
+        frag = json_object_new_object();
+        transports = json_object_new_object();
+        out = json_object_new_object();
+        if (!frag || !transports || !out) {
+                json_object_put(transports);
+                json_object_put(out);
+                return -ENOMEM;
+        }
+        json_object_object_add(frag, "transports", transports);
+        json_object_object_add(transports, "docker", out);
+        for (; !created && scopes && *scopes; scopes++) {
+                json_object *have;
+                if (json_object_object_get_ex(docker, *scopes, &have)) {
+                        json_object_object_add(out, *scopes, json_object_get(have));
+                        any = true;
+                }
+        }
+        if (!any)
+                return 0;
+        r = policy_text(frag, ret_fragment);
+        return r < 0 ? r : 1;
+}
+
 int policy_own_scopes(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
                       size_t n_scopes, char ***ret_scopes, char **ret_error) {
         _cleanup_json_ json_object *root = NULL;

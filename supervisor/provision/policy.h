@@ -59,6 +59,13 @@ int policy_merge_fragment(const char *existing, const char *fragment, char **ret
  * (with *ret_error), -ENOMEM. */
 int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error);
 
+/* For client install, before it replaces rules: a fragment (as
+ * policy_merge_fragment() takes) holding the transports.docker entries of
+ * existing named in scopes (NULL-terminated), as they are. Returns 1 with
+ * *ret_fragment when one was there, 0 when none was (existing NULL too),
+ * -EBADMSG (with *ret_error), -ENOMEM. */
+int policy_scopes_fragment(const char *existing, char *const *scopes, char **ret_fragment, char **ret_error);
+
 /* For deprovision: which of the scopes' rules, as policy_merge() writes
  * them for kind and key_path, existing holds exactly so. 0 with them in
  * *ret_scopes (NULL-terminated, may be empty; for policy_remove_scopes());

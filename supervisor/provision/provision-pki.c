@@ -145,6 +145,14 @@ static int load_crl(const Provision *p, const char *rel, X509_CRL **ret) {
         return r < 0 ? r : pki_crl_from_pem(pem, n, ret);
 }
 
+int provision_pki_load_key(const Provision *p, const char *rel, EVP_PKEY **ret) {
+        return load_key(p, rel, ret);
+}
+
+int provision_pki_load_cert(const Provision *p, const char *rel, X509 **ret) {
+        return load_cert(p, rel, ret);
+}
+
 /* The full path of rel below the tls dir and the uid/gid owner means. */
 static int tls_path_owner(const Provision *p, const char *rel, Owner owner, char **ret_path, uid_t *ret_uid,
                           gid_t *ret_gid) {
@@ -805,7 +813,8 @@ static int client_files(Provision *p, const char *name, ClientFiles *ret) {
 /* Issues NAME's certificate for public_key (a request's, signed on the
  * client: no key is written here) or, when it is NULL, for a new key made
  * and written here. */
-static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bool reissue, char **ret_detail) {
+static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, unsigned days, bool reissue,
+                        char **ret_detail) {
         _cleanup_(client_files_done) ClientFiles f = {};
         _cleanup_free_ char *pem = NULL, *uri = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL, *ca_key = NULL;
@@ -813,6 +822,12 @@ static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bo
         size_t n;
         int r;
 
+        /* Shorter than [tls] cert_days when asked, never longer. */
+        if (days == 0)
+                days = p->config->cert_days;
+        if (days > p->config->cert_days)
+                return detail_set(ret_detail, -EPERM, "%u days is longer than [tls] cert_days (%u)", days,
+                                  p->config->cert_days);
         r = client_files(p, name, &f);
         if (r < 0)
                 return r;
@@ -838,8 +853,7 @@ static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bo
                 return r;
         /* Subject, validity, key usage and CRL point are this host's
          * choice: from a request only its public key is used. */
-        r = pki_issue_client(ca, ca_key, public_key ?: key, p->config->organization, name, p->config->cert_days,
-                             uri, &cert);
+        r = pki_issue_client(ca, ca_key, public_key ?: key, p->config->organization, name, days, uri, &cert);
         if (r < 0)
                 return r;
         r = pki_cert_to_pem(cert, &pem, &n);
@@ -852,11 +866,11 @@ static int issue_client(Provision *p, const char *name, EVP_PKEY *public_key, bo
 }
 
 int pki_files_issue_client(Provision *p, const char *name, bool reissue, char **ret_detail) {
-        return issue_client(p, name, NULL, reissue, ret_detail);
+        return issue_client(p, name, NULL, 0, reissue, ret_detail);
 }
 
-int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, bool reissue,
-                           char **ret_name, char **ret_detail) {
+int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, unsigned days,
+                           bool reissue, char **ret_name, char **ret_detail) {
         _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_key_ EVP_PKEY *key = NULL;
         _cleanup_free_ char *cn = NULL;
@@ -886,7 +900,7 @@ int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const
                         *ret_detail = NULL;
                 return -EPERM;
         }
-        r = issue_client(p, name, key, reissue, ret_detail);
+        r = issue_client(p, name, key, days, reissue, ret_detail);
         if (r < 0)
                 return r;
         if (ret_name) {

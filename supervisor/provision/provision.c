@@ -418,7 +418,12 @@ static int etc_dir(Provision *p, char **ret) {
         return dup_path(ret, "%s", REGVISOR_ETC_DIR);
 }
 
+/* None for a shared store: the registry keeps nothing on this host. */
 static int storage_dir(Provision *p, char **ret) {
+        if (!p->config->storage) {
+                *ret = NULL;
+                return 0;
+        }
         return dup_path(ret, "%s", p->config->storage);
 }
 
@@ -517,6 +522,17 @@ static int registry_secret(Provision *p, const char **ret) {
                 *ret = p->registry_secret;
                 return 0;
         }
+        if (p->config->http_secret_file) {
+                /* Every host of a shared store the same (refused when anyone
+                 * but root may read it). */
+                _cleanup_free_ char *error = NULL;
+
+                r = store_http_secret_load(p->config->http_secret_file, &p->registry_secret, &error);
+                if (r < 0)
+                        return log_error_errno(r, "%s", error ?: strerror(-r));
+                *ret = p->registry_secret;
+                return 0;
+        }
         full = provision_path(p, REGISTRY_SECRET_PATH);
         if (!full)
                 return -ENOMEM;
@@ -547,7 +563,13 @@ static int registry_secret(Provision *p, const char **ret) {
 
 static int file_registry_secret(Provision *p, char **ret_path, char **ret_content) {
         const char *secret;
-        int r = registry_secret(p, &secret);
+        int r;
+
+        /* [registry] http_secret_file is the operator's (the same on every
+         * host): no copy of ours, nothing for deprovision to remove. */
+        if (p->config->http_secret_file)
+                return *ret_path = NULL, *ret_content = NULL, 0;
+        r = registry_secret(p, &secret);
         if (r < 0)
                 return r;
         r = dup_path(ret_content, "%s\n", secret);
@@ -561,10 +583,50 @@ static int file_registry_config(Provision *p, char **ret_path, char **ret_conten
         int r = registry_secret(p, &secret);
         if (r < 0)
                 return r;
-        r = render_registry_config(p->config, secret, ret_content);
+        if (config_storage_is_shared(p->config)) {
+                _cleanup_(store_credentials_done) StoreCredentials cred = {};
+                _cleanup_free_ char *error = NULL;
+
+                r = store_credentials_load(p->config, &cred, &error);
+                if (r < 0)
+                        return log_error_errno(r, "%s", error ?: strerror(-r));
+                r = render_registry_config(p->config, secret, &cred, ret_content);
+        } else
+                r = render_registry_config(p->config, secret, NULL, ret_content);
         if (r < 0)
                 return r;
         return dup_path(ret_path, "%s", REGISTRY_CONFIG_PATH);
+}
+
+/* The egress rows: nothing for the filesystem store (NULL path). which:
+ * 0 the rules, 1 the boot-time unit, 2 the user manager's drop-in. */
+static int file_egress(Provision *p, int which, char **ret_path, char **ret_content) {
+        int r;
+
+        *ret_path = *ret_content = NULL;
+        if (!config_storage_is_shared(p->config))
+                return 0;
+        r = need_service_uid(p);
+        if (r < 0)
+                return r;
+        r = which == 0   ? render_registry_egress(p->config, p->service_uid, ret_content)
+            : which == 1 ? render_egress_unit(p->service_uid, ret_content)
+                         : render_egress_dropin(ret_content);
+        if (r < 0)
+                return r;
+        return which == 0   ? dup_path(ret_path, "%s", EGRESS_RULES_PATH)
+               : which == 1 ? dup_path(ret_path, "%s", EGRESS_UNIT_PATH)
+                            : dup_path(ret_path, EGRESS_DROPIN_FMT, (unsigned) p->service_uid);
+}
+
+static int file_egress_rules(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 0, ret_path, ret_content);
+}
+static int file_egress_unit(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 1, ret_path, ret_content);
+}
+static int file_egress_dropin(Provision *p, char **ret_path, char **ret_content) {
+        return file_egress(p, 2, ret_path, ret_content);
 }
 
 static int file_registries_d(Provision *p, char **ret_path, char **ret_content) {
@@ -591,6 +653,11 @@ const ProvisionStep provision_steps[] = {
         /* What can be checked before anything is created: an image archive
          * that does not hold the pinned image fails here, not at the end. */
         {"image-archive", 0, step_image_archive_check, NULL, NULL},
+
+        /* A host set up by the install guide, before anything changes: with
+         * --adopt its PKI and storage must be complete and consistent (they
+         * are kept), without it provision refuses to run over it. */
+        {"guide-layout", 0, step_guide_layout_check, NULL, NULL},
 
         /* The trusted signers' keys ([signing] keys) next: a missing or bad
          * key file stops the run before anything else has changed. */
@@ -663,6 +730,19 @@ const ProvisionStep provision_steps[] = {
         FILE_STEP("registries-d", file_registries_d, 0644, OWNER_ROOT),
         FILE_STEP("registries-conf", file_registries_conf, 0644, OWNER_ROOT),
 
+        /* --adopt: the guide's registry and proxy make way, only now that
+         * everything of regvisor's is in place (a run that failed earlier
+         * leaves them serving). Deprovision enables them again (not
+         * started): the host is the guide's as it was. */
+        {"guide-registry-unit", STEP_HOST_ONLY, step_guide_registry_unit_check, step_guide_registry_unit_apply,
+         NULL, step_guide_registry_unit_undo_check, step_guide_registry_unit_undo},
+        {"guide-proxy", STEP_HOST_ONLY, step_guide_proxy_check, step_guide_proxy_apply, NULL,
+         step_guide_proxy_undo_check, step_guide_proxy_undo},
+        /* --adopt: what the guide's registry wrote (umask 022), now that it
+         * is stopped, made as closed to others as what regvisor's writes. */
+        {"guide-storage-modes", STEP_HOST_ONLY | STEP_DATA, step_guide_storage_modes_check,
+         step_guide_storage_modes_apply, NULL},
+
         /* The running system: units loaded, image present by digest. */
         /* Undone: the registry's unit stopped (its file goes later). */
         {"user-manager-reload", STEP_HOST_ONLY, step_user_manager_reload_check, step_user_manager_reload_apply,
@@ -670,6 +750,16 @@ const ProvisionStep provision_steps[] = {
         /* The image lives in podman's state: removed with it (--purge). */
         {"registry-image", STEP_HOST_ONLY | STEP_DATA, step_image_check, step_image_apply, NULL},
         {"podman-outside-home", STEP_HOST_ONLY, step_podman_info_check, NULL, NULL},
+        /* A shared store: the registry reaches the store and the cache,
+         * nothing else (provision-egress.c); nothing for a path. After the
+         * image: the service user pulls it (the table stops that too), and
+         * deprovision removes the table after regvisor.service (and with
+         * it the registry) stopped. */
+        FILE_STEP("registry-egress-rules", file_egress_rules, 0600, OWNER_ROOT),
+        FILE_STEP("registry-egress-unit", file_egress_unit, 0644, OWNER_ROOT),
+        FILE_STEP("registry-egress-dropin", file_egress_dropin, 0644, OWNER_ROOT),
+        {"registry-egress", STEP_HOST_ONLY, step_egress_check, step_egress_apply, NULL, step_egress_undo_check,
+         step_egress_undo},
         /* Socket activation of regvisor.service: systemd holds 443/4443,
          * so its restart refuses no connection. */
         FILE_STEP("proxy-socket-unit", file_proxy_socket_unit, 0644, OWNER_ROOT),

@@ -8,6 +8,7 @@
  * idempotent, so an interrupted run converges when run again.
  */
 
+#include <openssl/types.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
@@ -34,6 +35,9 @@ struct Provision {
          * the users (rows STEP_USERS). */
         bool purge;
         bool remove_users;
+        /* provision --adopt: take over a host set up by the install guide
+         * (provision-adopt.c). */
+        bool adopt;
 
         /* Identities, looked up after the user steps (on the host) or from
          * the host's passwd database (under --root, root:root if absent). */
@@ -187,6 +191,13 @@ int step_user_manager_reload_check(Provision *p, const ProvisionStep *s, char **
 int step_user_manager_reload_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 /* regvisor.socket loaded, enabled, and started where regvisor.service is
  * installed and not holding the ports itself (provision-systemd.c). */
+/* provision-egress.c: the egress table loaded (a shared store), or none
+ * left (the filesystem store, or undone). */
+int step_egress_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_egress_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+
 int step_proxy_socket_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_proxy_socket_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_proxy_socket_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
@@ -201,6 +212,28 @@ int step_image_archive_check(Provision *p, const ProvisionStep *s, char **ret_de
 int step_image_check(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_image_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
 int step_podman_info_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+
+/* provision --adopt (provision-adopt.c): the guide's layout checked first
+ * (a plain provision refuses a guide host), its registry unit and what
+ * held 443/4443 (registry-proxy.service, nginx sites) stopped and disabled. */
+int step_guide_layout_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_registry_unit_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_registry_unit_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_proxy_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_proxy_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_storage_modes_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_storage_modes_apply(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_registry_unit_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_registry_unit_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_proxy_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
+int step_guide_proxy_undo(Provision *p, const ProvisionStep *s, char **ret_detail);
+/* The ports of every listen directive in nginx configuration text (at most
+ * max, in *ret_n): "listen [::]:443 ssl;" is 443, a host alone 80, a unix
+ * socket none. Comments are skipped. */
+int nginx_conf_listen_ports(const char *text, unsigned *ret_ports, size_t max, size_t *ret_n);
+/* A key or certificate below [tls] dir (rel), as the PKI rows read it. */
+int provision_pki_load_key(const Provision *p, const char *rel, EVP_PKEY **ret);
+int provision_pki_load_cert(const Provision *p, const char *rel, X509 **ret);
 
 /* Their undo pairs, for deprovision (same contract as check/apply). */
 int step_signing_keys_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail);
@@ -239,9 +272,10 @@ int pki_files_revoke_client(Provision *p, const char *name, char **ret_detail);
  * request's self-signature must verify and its CN be name (NULL: its CN,
  * which must be a valid client name); everything else it asks is ignored:
  * subject, validity and extensions are this host's, as for issue-client.
+ * days: the validity, at most [tls] cert_days (-EPERM beyond); 0: that.
  * The name in *ret_name (may be NULL). */
-int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, bool reissue,
-                           char **ret_name, char **ret_detail);
+int pki_files_sign_request(Provision *p, const char *csr_pem, size_t size, const char *name, unsigned days,
+                           bool reissue, char **ret_name, char **ret_detail);
 
 /* A client certificate as `regvisor pki list` shows it. */
 typedef struct {

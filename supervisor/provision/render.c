@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -119,9 +121,67 @@ int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const 
         return text_close(&t, ret);
 }
 
-int render_registry_config(const Config *c, const char *secret, char **ret) {
+/* A YAML double-quoted scalar: backslash and quote escaped. The values
+ * (credentials) hold no control characters (store_credentials_parse). */
+static void yaml_quoted(FILE *f, const char *v) {
+        fputc('"', f);
+        for (; *v; v++) {
+                if (*v == '"' || *v == '\\')
+                        fputc('\\', f);
+                fputc(*v, f);
+        }
+        fputc('"', f);
+}
+
+static void yaml_key(FILE *f, const char *indent, const char *key, const char *v) {
+        if (!v)
+                return;
+        fprintf(f, "%s%s: ", indent, key);
+        yaml_quoted(f, v);
+        fputc('\n', f);
+}
+
+/* storage: the driver's own section. */
+static void write_storage_driver(FILE *f, const Config *c, const StoreCredentials *cred) {
+        switch (c->storage_kind) {
+        case STORAGE_FILESYSTEM:
+                fputs("  filesystem:\n"
+                      "    rootdirectory: " CONTAINER_STORAGE_DIR "\n",
+                      f);
+                return;
+        case STORAGE_SWIFT:
+                fputs("  swift:\n", f);
+                yaml_key(f, "    ", "authurl", c->store_auth_url);
+                fprintf(f, "    authversion: %u\n", c->store_auth_version);
+                yaml_key(f, "    ", "username", cred->username);
+                yaml_key(f, "    ", "password", cred->password);
+                yaml_key(f, "    ", "tenant", cred->tenant);
+                yaml_key(f, "    ", "domain", cred->domain);
+                yaml_key(f, "    ", "container", c->store_container);
+                break;
+        case STORAGE_S3:
+                fputs("  s3:\n", f);
+                yaml_key(f, "    ", "regionendpoint", c->store_endpoint);
+                yaml_key(f, "    ", "region", c->store_region);
+                yaml_key(f, "    ", "bucket", c->store_bucket);
+                yaml_key(f, "    ", "accesskey", cred->access_key);
+                yaml_key(f, "    ", "secretkey", cred->secret_key);
+                fprintf(f, "    secure: %s\n    v4auth: true\n",
+                        strneq(c->store_endpoint, "https://", 8) ? "true" : "false");
+                break;
+        }
+        fputs("  # Blob GETs answered by the registry itself: a 307 to the store would\n"
+              "  # send the client around the proxy (and to an address it cannot reach).\n"
+              "  redirect:\n"
+              "    disable: true\n",
+              f);
+}
+
+int render_registry_config(const Config *c, const char *secret, const StoreCredentials *cred, char **ret) {
         Text t;
 
+        if (config_storage_is_shared(c) && !cred)
+                return -EINVAL;
         if (text_open(&t) < 0)
                 return -ENOMEM;
         fputs("version: 0.1\n"
@@ -130,19 +190,35 @@ int render_registry_config(const Config *c, const char *secret, char **ret) {
               "  formatter: text\n"
               "  fields:\n"
               "    service: registry\n"
-              "storage:\n"
-              "  filesystem:\n"
-              "    rootdirectory: " CONTAINER_STORAGE_DIR "\n"
-              "  delete:\n"
+              "storage:\n",
+              t.f);
+        write_storage_driver(t.f, c, cred);
+        if (c->cache)
+                fputs("  cache:\n"
+                      "    blobdescriptor: redis\n",
+                      t.f);
+        fputs("  delete:\n"
               "    enabled: false\n"
               "  maintenance:\n"
               "    uploadpurging:\n"
               "      enabled: true\n"
               "      age: 168h\n"
               "      interval: 24h\n"
-              "      dryrun: false\n"
-              "http:\n",
+              "      dryrun: false\n",
               t.f);
+        if (c->cache) {
+                char host[INET6_ADDRSTRLEN];
+                uint16_t port;
+
+                if (config_url_address(c->cache, host, &port) < 0) {
+                        fclose(t.f);
+                        free(t.buf);
+                        return -EINVAL;
+                }
+                fprintf(t.f, "redis:\n  addr: \"%s%s%s:%u\"\n  db: 0\n  dialtimeout: 2s\n", strchr(host, ':') ? "[" : "",
+                        host, strchr(host, ':') ? "]" : "", (unsigned) port);
+        }
+        fputs("http:\n", t.f);
         if (c->listen.kind == LISTEN_UNIX)
                 fputs("  net: unix\n"
                       "  addr: " CONTAINER_SOCKET_DIR "/registry.sock\n",
@@ -165,6 +241,114 @@ int render_registry_config(const Config *c, const char *secret, char **ret) {
                 "    interval: 10s\n"
                 "    threshold: 3\n",
                 secret);
+        return text_close(&t, ret);
+}
+
+/* One accept rule per address the registry may reach. */
+static int egress_allow(FILE *f, uid_t uid, const char *url) {
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+
+        if (!url)
+                return 0;
+        if (config_url_address(url, host, &port) < 0)
+                return -EINVAL;
+        fprintf(f, "\t\tmeta skuid %u %s daddr %s tcp dport %u accept\n", (unsigned) uid,
+                strchr(host, ':') ? "ip6" : "ip", host, (unsigned) port);
+        return 0;
+}
+
+/* FNV-1a, 64 bits: tells one set of rules from another, nothing more. */
+int render_registry_egress_tag(const char *rules, char **ret) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (const unsigned char *q = (const unsigned char *) rules; *q; q++)
+                h = (h ^ *q) * UINT64_C(1099511628211);
+        return asprintf(ret, "regvisor %016llx", (unsigned long long) h) < 0 ? -ENOMEM : 0;
+}
+
+int render_registry_egress(const Config *c, uid_t uid, char **ret) {
+        _cleanup_free_ char *rules = NULL, *tag = NULL;
+        size_t size = 0;
+        FILE *f;
+        Text t;
+        int r;
+
+        /* The rules first, then the table around them with their tag. */
+        f = open_memstream(&rules, &size);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f,
+                "\tchain output {\n"
+                "\t\ttype filter hook output priority filter; policy accept;\n"
+                "\t\t# Replies and the rest of a connection allowed below.\n"
+                "\t\tmeta skuid %u ct state established,related accept\n",
+                (unsigned) uid);
+        r = egress_allow(f, uid, c->storage_kind == STORAGE_SWIFT ? c->store_auth_url : c->store_endpoint);
+        if (r >= 0)
+                r = egress_allow(f, uid, c->cache);
+        fprintf(f,
+                "\t\t# Anything else the service user sends (DNS included): a\n"
+                "\t\t# dropped packet fails connect() and sendto() at once (EPERM).\n"
+                "\t\tmeta skuid %u counter drop\n"
+                "\t}\n",
+                (unsigned) uid);
+        if (fclose(f) != 0 || !rules)
+                return -ENOMEM;
+        if (r < 0)
+                return r;
+        r = render_registry_egress_tag(rules, &tag);
+        if (r < 0)
+                return r;
+
+        if (text_open(&t) < 0)
+                return -ENOMEM;
+        fputs("# The registry's network with a shared store ([registry] storage = swift\n"
+              "# or s3): its container runs on slirp4netns, whose process makes every\n"
+              "# connection of the registry in the host's network namespace as the\n"
+              "# service user. That user may reach the store and the cache, nothing\n"
+              "# else. Loaded by provision and at boot by " EGRESS_UNIT_NAME ", which the\n"
+              "# service user's manager requires.\n"
+              "table inet " EGRESS_TABLE "\n"
+              "delete table inet " EGRESS_TABLE "\n"
+              "table inet " EGRESS_TABLE " {\n",
+              t.f);
+        fprintf(t.f, "\tcomment \"%s\"\n%s}\n", tag, rules);
+        return text_close(&t, ret);
+}
+
+int render_egress_unit(uid_t uid, char **ret) {
+        Text t;
+
+        if (text_open(&t) < 0)
+                return -ENOMEM;
+        fprintf(t.f,
+                "[Unit]\n"
+                "Description=regvisor: the registry's egress rules (nftables)\n"
+                "Documentation=https://github.com/regvisor/regvisor\n"
+                "DefaultDependencies=no\n"
+                "Before=user@%u.service shutdown.target\n"
+                "Conflicts=shutdown.target\n"
+                "\n"
+                "[Service]\n"
+                "Type=oneshot\n"
+                "RemainAfterExit=yes\n"
+                "ExecStart=" NFT_PATH " -f " EGRESS_RULES_PATH "\n",
+                (unsigned) uid);
+        return text_close(&t, ret);
+}
+
+int render_egress_dropin(char **ret) {
+        Text t;
+
+        if (text_open(&t) < 0)
+                return -ENOMEM;
+        fputs("# The registry runs in this manager and must not run without its\n"
+              "# egress rules: no rules, no manager (fail closed).\n"
+              "[Unit]\n"
+              "Requires=" EGRESS_UNIT_NAME "\n"
+              "After=" EGRESS_UNIT_NAME "\n",
+              t.f);
         return text_close(&t, ret);
 }
 
@@ -217,6 +401,18 @@ static void write_exec_start(FILE *f, const Config *c, const char *podman, const
                 podman);
         /* ^ Passed through only while set in the service user's manager:
          * `regvisor gc`'s read-only window (supervisor/run/maintenance.c). */
+        if (config_storage_is_shared(c))
+                /* The store and the cache are elsewhere: slirp4netns, whose
+                 * connections the egress table restricts (see
+                 * render_registry_egress); no way to the host's loopback,
+                 * no IPv6 (the rules are per address). The s3 driver stops
+                 * at start on an AWS_CA_BUNDLE it cannot load. */
+                fprintf(f,
+                        "        --network=slirp4netns:allow_host_loopback=false,enable_ipv6=false \
+"
+                        "%s",
+                        c->storage_kind == STORAGE_S3 ? "        --unsetenv=AWS_CA_BUNDLE \
+" : "");
         if (c->listen.kind == LISTEN_UNIX)
                 /* umask 0007: the registry creates its storage 0770/0660 and
                  * its socket 0770, nothing for others. The socket's group is
@@ -226,18 +422,19 @@ static void write_exec_start(FILE *f, const Config *c, const char *podman, const
                  * the service user on the host (rootless), so the service
                  * user owns all of it. */
                 fprintf(f,
-                        "        --network=none --umask=" CONTAINER_UMASK " \\\n"
+                        "        %s--umask=" CONTAINER_UMASK " \\\n"
                         "        -v %s:" CONTAINER_SOCKET_DIR ":rw \\\n",
-                        sockdir);
+                        config_storage_is_shared(c) ? "" : "--network=none ", sockdir);
         else
                 fprintf(f, "        -p %s%s%s:%u:%u \\\n", strchr(c->listen.host, ':') ? "[" : "",
                         c->listen.host, strchr(c->listen.host, ':') ? "]" : "", (unsigned) c->listen.port,
                         (unsigned) c->listen.port);
+        if (c->storage)
+                fprintf(f, "        -v %s:" CONTAINER_STORAGE_DIR ":rw \\\n", c->storage);
         fprintf(f,
-                "        -v %s:" CONTAINER_STORAGE_DIR ":rw \\\n"
                 "        -v " REGISTRY_CONFIG_PATH ":" CONTAINER_CONFIG_PATH ":ro \\\n"
                 "        %s\n",
-                c->storage, c->image);
+                c->image);
 }
 
 int render_registry_unit(const Config *c, uid_t uid, char **ret) {

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "store.h"
 
 /* containers.conf and storage.conf for the service user (in its
  * XDG_CONFIG_HOME below /var/tmp/podman-UID). */
@@ -21,8 +22,27 @@ int render_storage_conf(const Config *c, uid_t uid, char **ret);
 int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const char *proxy_user, char **ret);
 
 /* The registry's own config.yml: no debug server, delete disabled, fixed
- * http.secret, relative URLs, listen address from [registry] listen. */
-int render_registry_config(const Config *c, const char *secret, char **ret);
+ * http.secret, relative URLs, listen address from [registry] listen. A
+ * shared store (cred: its credentials, else NULL) with redirects disabled,
+ * so that every blob goes through the proxy. -EINVAL: cred missing for a
+ * shared store. */
+int render_registry_config(const Config *c, const char *secret, const StoreCredentials *cred, char **ret);
+
+/* A shared store: the nftables table that lets the service user (uid: the
+ * slirp4netns of its rootless container makes the registry's connections)
+ * reach the store's and the cache's address and port and nothing else. Its
+ * comment carries a hash of the rules, which is how provision tells a
+ * loaded table from an outdated one. */
+int render_registry_egress(const Config *c, uid_t uid, char **ret);
+
+/* The hash comment render_registry_egress() puts in the table. */
+int render_registry_egress_tag(const char *rules, char **ret);
+
+/* The system unit that loads those rules at boot, and the drop-in for the
+ * service user's manager (user@UID.service) that requires it: no rules, no
+ * registry (fail closed). */
+int render_egress_unit(uid_t uid, char **ret);
+int render_egress_dropin(char **ret);
 
 /* The user unit that runs the registry with rootless podman. */
 int render_registry_unit(const Config *c, uid_t uid, char **ret);

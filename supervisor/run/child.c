@@ -36,28 +36,48 @@ pid_t child_fork(const char *what) {
         return 0;
 }
 
-int child_watch(Supervisor *s, pid_t pid, const char *what, const char *event, sd_event_child_handler_t on_exit,
-                sd_event_source **ret_source, pid_t *ret_pid, uint64_t *ret_started) {
+int child_watch(Supervisor *s, ChildProc *c, pid_t pid, const char *what, const char *event,
+                sd_event_child_handler_t on_exit) {
         int r;
 
-        *ret_pid = pid;
-        *ret_started = now_usec();
-        r = sd_event_add_child(s->event, ret_source, pid, WEXITED, on_exit, s);
+        c->pid = pid;
+        c->started = now_usec();
+        r = sd_event_add_child(s->event, &c->source, pid, WEXITED, on_exit, s);
         if (r < 0)
                 return log_error_errno(r, "cannot watch the %s: %s", what, strerror(-r));
         log_event(LOG_INFO, event, "%s started (pid %d)", what, (int) pid);
         return 0;
 }
 
-void child_exited(Supervisor *s, const char *event, const char *what, const siginfo_t *si, uint64_t started,
-                  unsigned *attempt, sd_event_source **ret_timer, sd_event_time_handler_t on_timer) {
+void child_reaped(ChildProc *c) {
+        c->source = sd_event_source_disable_unref(c->source);
+        c->pid = 0;
+}
+
+void child_exited(Supervisor *s, ChildProc *c, const char *event, const char *what, const siginfo_t *si,
+                  sd_event_time_handler_t on_timer) {
         unsigned delay;
 
-        if (now_usec() - started >= CHILD_HEALTHY_RESET_USEC)
-                *attempt = 0;
-        delay = supervisor_backoff_ms(++*attempt, 1000, CHILD_RESTART_MAX_MS);
+        if (now_usec() - c->started >= CHILD_HEALTHY_RESET_USEC)
+                c->attempt = 0;
+        delay = supervisor_backoff_ms(++c->attempt, 1000, CHILD_RESTART_MAX_MS);
         log_event(LOG_ERR, event, "%s %s %d: restarting it in %u ms", what,
                   si->si_code == CLD_EXITED ? "exited with status" : "killed by signal", si->si_status, delay);
-        (void) sd_event_add_time_relative(s->event, ret_timer, CLOCK_MONOTONIC, (uint64_t) delay * USEC_PER_MSEC, 0,
+        (void) sd_event_add_time_relative(s->event, &c->restart_timer, CLOCK_MONOTONIC, (uint64_t) delay * USEC_PER_MSEC, 0,
                                           on_timer, s);
+}
+
+void child_stop(ChildProc *c) {
+        c->restart_timer = sd_event_source_disable_unref(c->restart_timer);
+        if (c->pid > 0)
+                (void) kill(c->pid, SIGTERM);
+}
+
+void child_end(ChildProc *c) {
+        child_stop(c);
+        if (c->pid > 0) {
+                (void) waitpid(c->pid, NULL, 0);
+                c->pid = 0;
+        }
+        c->source = sd_event_source_disable_unref(c->source);
 }

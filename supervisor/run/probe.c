@@ -22,6 +22,7 @@
 #include "macro.h"
 #include "probe.h"
 #include "proxy.h"
+#include "sockopen.h"
 
 #define PROBE_REQUEST "GET /v2/ HTTP/1.1\r\nHost: localhost\r\nUser-Agent: regvisor-probe\r\nConnection: close\r\n\r\n"
 /* Answered by Go's net/http server itself (its globalOptionsHandler: 200,
@@ -143,13 +144,9 @@ int probe_start(sd_event *e, const UpstreamAddress *a, uint64_t timeout_usec, Pr
         p->done = done;
         p->userdata = userdata;
 
-        p->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        p->fd = sockopen_connect(&sa.sa, sa.len);
         if (p->fd < 0) {
-                r = negative_errno();
-                goto fail;
-        }
-        if (connect(p->fd, &sa.sa, sa.len) < 0 && errno != EINPROGRESS) {
-                r = negative_errno();
+                r = p->fd;
                 goto fail;
         }
         r = sd_event_add_io(e, &p->io, p->fd, EPOLLOUT, on_io, p);

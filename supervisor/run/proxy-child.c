@@ -24,14 +24,14 @@
 
 
 void proxy_child_signal(Supervisor *s, int sig) {
-        if (s->proxy_pid > 0)
-                (void) kill(s->proxy_pid, sig);
+        if (s->proxy.pid > 0)
+                (void) kill(s->proxy.pid, sig);
 }
 
 static int on_proxy_restart_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Supervisor *s = userdata;
 
-        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        s->proxy.restart_timer = sd_event_source_disable_unref(s->proxy.restart_timer);
         s->proxy_restarts++;
         (void) proxy_child_spawn(s);
         return 0;
@@ -40,16 +40,14 @@ static int on_proxy_restart_timer(sd_event_source *src, uint64_t usec, void *use
 static int on_proxy_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Supervisor *s = userdata;
 
-        s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
-        s->proxy_pid = 0;
+        child_reaped(&s->proxy);
         reconf_proxy_exited(s);
         if (s->state == SUP_STOPPING) {
                 log_event(LOG_INFO, "proxy-stopped", "proxy stopped");
                 table_proxy_stopped(s);
                 return 0;
         }
-        child_exited(s, "proxy-exited", "proxy", si, s->proxy_started, &s->proxy_attempt, &s->proxy_restart_timer,
-                     on_proxy_restart_timer);
+        child_exited(s, &s->proxy, "proxy-exited", "proxy", si, on_proxy_restart_timer);
         return 0;
 }
 
@@ -105,16 +103,9 @@ int proxy_child_spawn(Supervisor *s) {
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }
-        return child_watch(s, pid, "proxy", "proxy-start", on_proxy_exit, &s->proxy_child, &s->proxy_pid,
-                           &s->proxy_started);
+        return child_watch(s, &s->proxy, pid, "proxy", "proxy-start", on_proxy_exit);
 }
 
 void proxy_child_end(Supervisor *s) {
-        if (s->proxy_pid > 0) {
-                (void) kill(s->proxy_pid, SIGTERM);
-                (void) waitpid(s->proxy_pid, NULL, 0);
-                s->proxy_pid = 0;
-        }
-        s->proxy_child = sd_event_source_disable_unref(s->proxy_child);
-        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        child_end(&s->proxy);
 }

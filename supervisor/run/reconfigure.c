@@ -146,7 +146,7 @@ void reconf_start(Supervisor *s) {
                 readiness_update_hosts(s);
         }
         renew_before_reload(s);
-        if (s->proxy_pid <= 0) {
+        if (s->proxy.pid <= 0) {
                 /* It reads the file when it starts again. */
                 if (s->reload_refusal) {
                         if (asprintf(&msg, "%s; keeping the running configuration", s->reload_refusal) < 0)

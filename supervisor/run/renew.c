@@ -48,8 +48,8 @@ static void renew_check(Supervisor *s, bool reload) {
                 return;
         s->renewals += (unsigned) r;
         log_event(LOG_NOTICE, "pki-renewed", "renewed %s%s", detail ?: "the certificate tree",
-                  reload && s->proxy_pid > 0 ? "; reloading the proxy" : "");
-        if (reload && s->proxy_pid > 0)
+                  reload && s->proxy.pid > 0 ? "; reloading the proxy" : "");
+        if (reload && s->proxy.pid > 0)
                 reconf_start(s);
         else
                 certs_load(s);

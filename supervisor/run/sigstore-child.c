@@ -26,7 +26,7 @@
 static int on_sigstore_restart_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Supervisor *s = userdata;
 
-        s->sigstore_restart_timer = sd_event_source_disable_unref(s->sigstore_restart_timer);
+        s->sigstore.restart_timer = sd_event_source_disable_unref(s->sigstore.restart_timer);
         (void) sigstore_child_spawn(s);
         return 0;
 }
@@ -34,14 +34,12 @@ static int on_sigstore_restart_timer(sd_event_source *src, uint64_t usec, void *
 static int on_sigstore_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Supervisor *s = userdata;
 
-        s->sigstore_child = sd_event_source_disable_unref(s->sigstore_child);
-        s->sigstore_pid = 0;
+        child_reaped(&s->sigstore);
         if (s->state == SUP_STOPPING) {
                 log_event(LOG_INFO, "sigstore-stopped", "signature store stopped");
                 return 0;
         }
-        child_exited(s, "sigstore-exited", "signature store", si, s->sigstore_started, &s->sigstore_attempt,
-                     &s->sigstore_restart_timer, on_sigstore_restart_timer);
+        child_exited(s, &s->sigstore, "sigstore-exited", "signature store", si, on_sigstore_restart_timer);
         return 0;
 }
 
@@ -60,21 +58,13 @@ int sigstore_child_spawn(Supervisor *s) {
                 execv("/proc/self/exe", argv);
                 _exit(127);
         }
-        return child_watch(s, pid, "signature store", "sigstore-start", on_sigstore_exit, &s->sigstore_child,
-                           &s->sigstore_pid, &s->sigstore_started);
+        return child_watch(s, &s->sigstore, pid, "signature store", "sigstore-start", on_sigstore_exit);
 }
 
 void sigstore_child_stop(Supervisor *s) {
-        s->sigstore_restart_timer = sd_event_source_disable_unref(s->sigstore_restart_timer);
-        if (s->sigstore_pid > 0)
-                (void) kill(s->sigstore_pid, SIGTERM);
+        child_stop(&s->sigstore);
 }
 
 void sigstore_child_end(Supervisor *s) {
-        sigstore_child_stop(s);
-        if (s->sigstore_pid > 0) {
-                (void) waitpid(s->sigstore_pid, NULL, 0);
-                s->sigstore_pid = 0;
-        }
-        s->sigstore_child = sd_event_source_disable_unref(s->sigstore_child);
+        child_end(&s->sigstore);
 }

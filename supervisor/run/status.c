@@ -13,6 +13,7 @@
 #include "http1.h"
 #include "macro.h"
 #include "config-sockaddr.h"
+#include "sockopen.h"
 #include "status.h"
 
 /* A request is one small GET, sent at once: a client gets
@@ -32,6 +33,7 @@ struct StatusServer {
         sd_event *event;
         int fd;
         sd_event_source *accept_source;
+        const CidrList *allow;
         StatusRender render;
         void *userdata;
         unsigned n_clients;
@@ -352,8 +354,15 @@ static bool make_room(StatusServer *s, const Peer *p) {
 
 static void accept_one(StatusServer *server, int cfd, const struct sockaddr_storage *ss) {
         Client *c;
-        Peer p;
+        Peer p = peer_of(ss);
 
+        /* [status] allow_cidrs: a balancer's /readyz check, not the world
+         * (local monitoring and `regvisor health` come over loopback). */
+        if (server->allow->n > 0 && !peer_is_loopback(&p) &&
+            !cidr_list_contains(server->allow, (const struct sockaddr *) ss)) {
+                close(cfd);
+                return;
+        }
         p = peer_identify(cfd, ss);
         if (!make_room(server, &p)) {
                 close(cfd);
@@ -395,11 +404,11 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, void *userdata,
-                      StatusServer **ret) {
+int status_server_new(sd_event *e, const ListenAddress *a, const CidrList *allow, StatusRender render,
+                      void *userdata, StatusServer **ret) {
         SocketAddress sa;
         StatusServer *s;
-        int one = 1, r;
+        int r;
 
         r = sockaddr_from_listen(a, &sa);
         if (r < 0)
@@ -409,16 +418,12 @@ int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, 
         if (!s)
                 return -ENOMEM;
         s->event = e;
+        s->allow = allow;
         s->render = render;
         s->userdata = userdata;
-        s->fd = socket(sa.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        s->fd = sockopen_listen(&sa.sa, sa.len, STATUS_LISTEN_BACKLOG);
         if (s->fd < 0) {
-                r = negative_errno();
-                goto fail;
-        }
-        (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(s->fd, &sa.sa, sa.len) < 0 || listen(s->fd, STATUS_LISTEN_BACKLOG) < 0) {
-                r = negative_errno();
+                r = s->fd;
                 goto fail;
         }
         r = sd_event_add_io(e, &s->accept_source, s->fd, EPOLLIN, on_accept, s);

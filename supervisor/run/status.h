@@ -38,7 +38,10 @@ typedef int (*StatusRender)(StatusEndpoint which, FILE *out, void *userdata);
 
 typedef struct StatusServer StatusServer;
 
-/* Binds a and starts serving on e. -EADDRINUSE etc. when it cannot bind. */
-int status_server_new(sd_event *e, const ListenAddress *a, StatusRender render, void *userdata,
-                      StatusServer **ret);
+/* Binds a and starts serving on e. -EADDRINUSE etc. when it cannot bind.
+ * allow ([status] allow_cidrs) is read at each accept and must outlive the
+ * server (the supervisor's Config, replaced in place by a reload): when
+ * not empty, a peer neither on loopback nor in it is closed at once. */
+int status_server_new(sd_event *e, const ListenAddress *a, const CidrList *allow, StatusRender render,
+                      void *userdata, StatusServer **ret);
 void status_server_free(StatusServer *s);

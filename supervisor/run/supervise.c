@@ -112,7 +112,8 @@ static int status_serve(Supervisor *s) {
         int r;
 
         certs_load(s);
-        r = status_server_new(s->event, &s->config.status_listen, pages_render, s, &s->status_server);
+        r = status_server_new(s->event, &s->config.status_listen, &s->config.status_allow_cidrs, pages_render, s,
+                              &s->status_server);
         if (r < 0)
                 return log_error_errno(r, "cannot listen on [status] listen port %u: %s",
                                        s->config.status_listen.port, strerror(-r));

@@ -42,6 +42,15 @@
 #define USEC_PER_SEC 1000000ULL
 #define MAX_FAILURES 1000
 
+/* A child process the supervisor restarts (child.c): the proxy, the signature store. */
+typedef struct ChildProc {
+        pid_t pid;                       /* 0: not running */
+        sd_event_source *source;         /* the watch of its exit */
+        sd_event_source *restart_timer;  /* armed after an exit, until the restart */
+        unsigned attempt;                /* exits since it last ran healthy, for the backoff */
+        uint64_t started;                /* CLOCK_MONOTONIC usec of the last start */
+} ChildProc;
+
 typedef struct Supervisor {
         const char *config_path;
         const char *reload_status_path; /* RELOAD_STATUS_PATH; a test's own file */
@@ -79,18 +88,10 @@ typedef struct Supervisor {
         StatusServer *status_server;
 
         /* The TLS proxy: `regvisor proxy` as a child process. */
-        pid_t proxy_pid;
-        sd_event_source *proxy_child;
-        sd_event_source *proxy_restart_timer;
-        unsigned proxy_attempt;
-        uint64_t proxy_started;
+        ChildProc proxy;
         unsigned proxy_restarts;
         /* The signature store: `regvisor sigstore` as a child process. */
-        pid_t sigstore_pid;
-        sd_event_source *sigstore_child;
-        sd_event_source *sigstore_restart_timer;
-        unsigned sigstore_attempt;
-        uint64_t sigstore_started;
+        ChildProc sigstore;
         bool proxy_listening;        /* both ports accepted a connection lately */
         int metrics_fd;              /* the proxy's counters (memfd), -1 if none */
         int n_listen_fds;            /* regvisor.socket's, SD_LISTEN_FDS_START on; handed to each proxy */
@@ -196,16 +197,22 @@ void proxy_child_end(Supervisor *s);
  * variables are gone and PDEATHSIG is SIGTERM. The pid, or a negative
  * errno (logged: "cannot fork the WHAT"). */
 pid_t child_fork(const char *what);
-/* The parent's side of a fork: records pid and its start time, watches
- * its exit (on_exit, in *ret_source) and logs event. 0, or a negative
- * errno (logged). */
-int child_watch(Supervisor *s, pid_t pid, const char *what, const char *event, sd_event_child_handler_t on_exit,
-                sd_event_source **ret_source, pid_t *ret_pid, uint64_t *ret_started);
+/* The parent's side of a fork: records pid and its start time in c,
+ * watches its exit (on_exit) and logs event. 0, or a negative errno
+ * (logged). */
+int child_watch(Supervisor *s, ChildProc *c, pid_t pid, const char *what, const char *event,
+                sd_event_child_handler_t on_exit);
+/* First thing in on_exit: c's pid and watch are gone. */
+void child_reaped(ChildProc *c);
 /* A child (what: "proxy") exited outside the stop: logs event with how,
- * and arms *ret_timer (on_timer) for its restart: 1 s doubling to 30 s,
- * attempt reset after 60 s of health since started. */
-void child_exited(Supervisor *s, const char *event, const char *what, const siginfo_t *si, uint64_t started,
-                  unsigned *attempt, sd_event_source **ret_timer, sd_event_time_handler_t on_timer);
+ * and arms c's restart timer (on_timer): 1 s doubling to 30 s, attempt
+ * reset after 60 s of health since it started. */
+void child_exited(Supervisor *s, ChildProc *c, const char *event, const char *what, const siginfo_t *si,
+                  sd_event_time_handler_t on_timer);
+/* No restart; SIGTERM to a running child. */
+void child_stop(ChildProc *c);
+/* child_stop(), then waits for it: nothing of c is left. */
+void child_end(ChildProc *c);
 
 /* sigstore-child.c: started before the proxy; stopped (SIGTERM, no
  * restart) once the proxy has drained; end: stopped and reaped. */

@@ -220,10 +220,10 @@ static void a_stop(Supervisor *s, const char *reason) {
         notify_stopping(s);
         readiness_stop(s);
         s->backoff_timer = sd_event_source_disable_unref(s->backoff_timer);
-        s->proxy_restart_timer = sd_event_source_disable_unref(s->proxy_restart_timer);
+        s->proxy.restart_timer = sd_event_source_disable_unref(s->proxy.restart_timer);
         /* The proxy drains its requests first, then the registry stops:
          * each within its share of the stop budget (stop.h). */
-        if (s->proxy_pid > 0) {
+        if (s->proxy.pid > 0) {
                 log_event(LOG_INFO, "stopping", "stopping the proxy (it drains its connections first)");
                 arm_stop_timer(s, REGVISOR_PROXY_STOP_SEC * USEC_PER_SEC, on_drain_timeout);
                 proxy_child_signal(s, SIGTERM);

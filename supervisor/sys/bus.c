@@ -435,6 +435,26 @@ int bus_wait_until(sd_bus *bus, uint64_t timeout_usec, int (*fn)(sd_bus *bus, vo
         }
 }
 
+/* One (sv) of a property array up to its value: the struct, the name, the variant of
+ * signature sig. The caller appends the value and closes the two with close_containers(). */
+static int property_open(sd_bus_message *m, const char *name, const char *sig) {
+        int r = sd_bus_message_open_container(m, 'r', "sv");
+
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', sig);
+        return r;
+}
+
+static int close_containers(sd_bus_message *m, unsigned n) {
+        int r = 0;
+
+        for (unsigned i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 static int append_transient_properties(sd_bus_message *m, char *const *argv, char *const *env,
                                        uint64_t timeout_usec) {
         int r;
@@ -448,11 +468,7 @@ static int append_transient_properties(sd_bus_message *m, char *const *argv, cha
                 return r;
 
         /* ExecStart: a(sasb) = [(path, argv, ignore_failure)] */
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "ExecStart");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        r = property_open(m, "ExecStart", "a(sasb)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sasb)");
         if (r >= 0)
@@ -463,21 +479,17 @@ static int append_transient_properties(sd_bus_message *m, char *const *argv, cha
                 r = sd_bus_message_append_strv(m, (char **) argv);
         if (r >= 0)
                 r = sd_bus_message_append(m, "b", 0);
-        for (int i = 0; r >= 0 && i < 4; i++)
-                r = sd_bus_message_close_container(m);
+        if (r >= 0) /* the (sasb), the a(sasb), the variant, the (sv) */
+                r = close_containers(m, 4);
         if (r < 0)
                 return r;
 
         if (env) {
-                r = sd_bus_message_open_container(m, 'r', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "Environment");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
+                r = property_open(m, "Environment", "as");
                 if (r >= 0)
                         r = sd_bus_message_append_strv(m, (char **) env);
-                for (int i = 0; r >= 0 && i < 2; i++)
-                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = close_containers(m, 2);
                 if (r < 0)
                         return r;
         }

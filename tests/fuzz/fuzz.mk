@@ -20,7 +20,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-saniti
 	-fno-omit-frame-pointer -D_GNU_SOURCE -iquote common -iquote common/http -iquote proxy -iquote tests/fuzz \
 	-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
 	-Wno-missing-field-initializers
-FUZZ_NAMES := http1 path forward sigstore
+FUZZ_NAMES := http1 path forward sigstore proxy-protocol
 FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz-%)
 
 .PHONY: fuzz fuzz-smoke fuzz-build
@@ -45,6 +45,11 @@ $(BUILD)/fuzz/fuzz-sigstore: tests/fuzz/fuzz-sigstore.c tests/fuzz/fuzz-check.h 
 		common/http/sigcheck.h sigstore/sigjson.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -iquote sigstore -o $@ $(filter %.c,$^) $(shell $(PKG_CONFIG) --cflags --libs json-c)
+
+$(BUILD)/fuzz/fuzz-proxy-protocol: tests/fuzz/fuzz-proxy-protocol.c tests/fuzz/fuzz-check.h proxy/proxy-protocol.c \
+		proxy/proxy-protocol.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # $(call fuzz-run,name,seconds)
 define fuzz-run

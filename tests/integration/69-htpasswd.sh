@@ -8,7 +8,11 @@
 #   - skopeo copy and podman push with --creds succeed, without fail;
 #   - the file changes (a new password): the old one gets 401 and the new
 #     one 200 without a reload asked for;
-#   - pulls on 443 need nothing.
+#   - pulls on 443 need nothing;
+#   - the password stops at the proxy: a capture on the registry's own
+#     socket (69-socket-capture.py, relaying to it) holds every request the
+#     proxy forwarded, the pushes included, and no Authorization field nor
+#     the credentials' bytes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -30,6 +34,13 @@ on_failure th journalctl -u regvisor --no-pager -n 80
 provision >/dev/null || fail "provision failed: $OUT"
 printf 'ci-bot:%s\n' "$(bcrypt 'first pass')" | th_write "$HT" 0600
 run_unit_up
+
+CAP=/var/tmp/registry-capture
+step "a capture on the registry's socket records what the registry reads"
+th systemd-run --unit=socket-capture /usr/bin/python3 "$REPO/tests/integration/69-socket-capture.py" "$SOCK" \
+	"$CAP" >/dev/null
+on_exit th sh -c 'systemctl stop socket-capture 2>/dev/null || true'
+wait_until 10 th test -e "$CAP.ready" || fail "the capture did not take over $SOCK"
 
 # code [CURL ARGS]: the status of GET /v2/ on 4443.
 code() {
@@ -58,6 +69,19 @@ th podman tag "$REGISTRY_REFERENCE" localhost/ht:2 || fail "podman tag failed"
 out=$(th podman push --signature-policy "$ACCEPT_ANY" --creds 'ci-bot:first pass' localhost/ht:2 \
 	registry.test:4443/test/ht:2 2>&1) || fail "podman push with --creds failed: $out"
 th skopeo inspect --no-tags docker://registry.test/test/ht:2 >/dev/null || fail "test/ht:2 is not readable on 443"
+
+step "the registry never saw the credentials"
+th systemctl stop socket-capture
+th test -S "$SOCK.real" && fail "the registry's socket was not put back"
+manifests=$(th grep -a -c '^PUT /v2/test/ht/manifests/' "$CAP" || true)
+requests=$(th grep -a -c -E '^(GET|HEAD|POST|PUT|PATCH|DELETE) /v2/' "$CAP" || true)
+bytes=$(th stat -c %s "$CAP")
+step "the registry read $requests requests ($bytes bytes), $manifests manifest pushes"
+((manifests >= 2)) || fail "the capture holds no manifest push: it did not see the pushes"
+for secret in 'Authorization' "$(printf 'ci-bot:first pass' | base64)" 'first pass' 'Basic '; do
+	n=$(th grep -a -c -i -F -e "$secret" "$CAP" || true)
+	assert_eq "$n" 0 "lines with '$secret' that reached the registry"
+done
 
 step "the file changes: the new password works, the old one no more, without a reload"
 printf 'ci-bot:%s\n' "$(bcrypt 'second pass')" | th_write "$HT.new" 0600

@@ -20,11 +20,12 @@
 #include "pki.h"
 #include "policy.h"
 #include "request.h"
+#include "scope-grant.h"
 
-static char dir[] = "/tmp/regvisor-test-client-XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
-        return tmpdir_make(dir);
+        return tmpdir_make(dir, sizeof dir, "regvisor-test-client");
 }
 
 static int teardown(void **state) {
@@ -77,15 +78,23 @@ static char *fragment(void) {
         return json;
 }
 
-static int write_bundle(const char *host, const char *key, const char *to, char **ret_error) {
+static int write_bundle_full(const char *host, const char *ca, const char *key, const char *to, char **ret_error) {
         _cleanup_free_ char *frag = fragment();
         BundleSpec s = {
                 .client = "build-01", .host = host, .pull_port = 443, .push_port = 4443,
-                .ca_pem = CA, .cert_pem = CERT, .key_pem = key,
+                .ca_pem = ca, .cert_pem = CERT, .key_pem = key,
                 .signers = SIGNERS, .signers_size = strlen(SIGNERS), .key_path = SIGNERS_PATH,
                 .policy_fragment = frag,
         };
         return bundle_write(&s, to, ret_error);
+}
+
+static int write_bundle(const char *host, const char *key, const char *to, char **ret_error) {
+        return write_bundle_full(host, CA, key, to, ret_error);
+}
+
+static int write_bundle_ca(const char *host, const char *ca, const char *to, char **ret_error) {
+        return write_bundle_full(host, ca, KEY, to, ret_error);
 }
 
 static void test_bundle_layout_and_modes(void **state) {
@@ -101,6 +110,11 @@ static void test_bundle_layout_and_modes(void **state) {
         assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/ca.crt")), 0644);
         assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.cert")), 0644);
         assert_int_equal(mode_of(p("bundle/files" SIGNERS_PATH)), 0644);
+        /* docker's certs.d, the same layout. */
+        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test/ca.crt")), 0644);
+        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/ca.crt")), 0644);
+        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.cert")), 0644);
+        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
         /* No private key for pulls: 443 is anonymous. */
         assert_false(exists(p("bundle/files/etc/containers/certs.d/registry.test/client.key")));
         key = slurp(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key"));
@@ -124,6 +138,8 @@ static void test_bundle_layout_and_modes(void **state) {
         assert_non_null(strstr(manifest, "\n0600 /etc/containers/certs.d/registry.test:4443/client.key\n"));
         assert_non_null(strstr(manifest, "\n0644 /etc/containers/certs.d/registry.test/ca.crt\n"));
         assert_non_null(strstr(manifest, "\n0644 " SIGNERS_PATH "\n"));
+        assert_non_null(strstr(manifest, "\n0600 /etc/docker/certs.d/registry.test:4443/client.key\n"));
+        assert_non_null(strstr(manifest, "\n0644 /etc/docker/certs.d/registry.test/ca.crt\n"));
         assert_non_null(strstr(manifest, "\npolicy policy-fragment.json\n"));
         readme = slurp(p("bundle/README"));
         assert_non_null(strstr(readme, "127.0.0.0/8"));
@@ -143,6 +159,7 @@ static void test_bundle_without_key(void **state) {
         /* Not in the bundle: install takes the client's own key. */
         assert_null(strstr(manifest, "0600 "));
         assert_non_null(strstr(manifest, "\nclient-key /etc/containers/certs.d/registry.test:4443/client.key\n"));
+        assert_non_null(strstr(manifest, "\nclient-key /etc/docker/certs.d/registry.test:4443/client.key\n"));
         assert_non_null(strstr(manifest, "client.cert"));
         assert_false(exists(p("nokey/files/etc/containers/certs.d/registry.test:4443/client.key")));
         readme = slurp(p("nokey/README"));
@@ -192,8 +209,8 @@ static void test_install_twice_then_uninstall(void **state) {
                         assert_string_not_equal(plan.actions[i].path, "/etc/containers");
                 }
         }
-        /* ca.crt twice, client.cert, client.key in each tree; 2 hosts.toml; signers */
-        assert_int_equal(writes, 11);
+        /* ca.crt twice, client.cert, client.key in each of 3 trees; 2 hosts.toml; signers */
+        assert_int_equal(writes, 15);
         assert_int_equal(policies, 1);
         assert_true(mkdirs >= 6);
         /* --dry-run is the plan alone: nothing written yet. */
@@ -204,6 +221,10 @@ static void test_install_twice_then_uninstall(void **state) {
         assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test/ca.crt")), 0644);
         assert_int_equal(mode_of(p("root1/etc/containerd/certs.d/registry.test:4443/hosts.toml")), 0644);
         assert_int_equal(mode_of(p("root1" SIGNERS_PATH)), 0644);
+        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
+        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test/ca.crt")), 0644);
+        /* The record is root's alone: it says where saved contents are. */
+        assert_int_equal(mode_of(p("root1" CLIENT_RECORD_PATH)), 0600);
         policy = slurp(p("root1/etc/containers/policy.json"));
         assert_non_null(strstr(policy, "quay.io"));
         assert_non_null(strstr(policy, "docker-daemon"));
@@ -218,6 +239,7 @@ static void test_install_twice_then_uninstall(void **state) {
         assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
         assert_false(exists(p("root1/etc/containers/certs.d")));
         assert_false(exists(p("root1/etc/containerd")));
+        assert_false(exists(p("root1/etc/docker")));
         assert_false(exists(p("root1/etc/containers/keys")));
         assert_false(exists(p("root1/var/lib/regvisor-client")));
         assert_true(exists(p("root1/etc/containers")));
@@ -366,6 +388,214 @@ static void test_install_keyless_bundle_uses_own_key(void **state) {
         assert_true(exists(p("root5" CLIENT_OWN_KEYS_DIR "/build-01.key")));
 }
 
+
+/* An IPv6 literal: "[ADDR]" and "[ADDR]:PORT" in certs.d directory names
+ * (containers/image's reference.Domain(), docker), containerd's hosts
+ * directory and its https://[ADDR]:PORT URL, and the policy scopes. */
+static void test_bundle_ipv6(void **state) {
+        _cleanup_free_ char *err = NULL, *toml = NULL, *pull_toml = NULL, *auth = NULL, *auth443 = NULL;
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *b = strdup(p("b6")), *root = strdup(p("root6"));
+
+        assert_int_equal(bundle_authority("2001:db8::1", 4443, &auth), 0);
+        assert_string_equal(auth, "[2001:db8::1]:4443");
+        assert_int_equal(bundle_authority("[2001:db8::1]", 443, &auth443), 0);
+        assert_string_equal(auth443, "[2001:db8::1]");
+        assert_int_equal(bundle_host_usable("::1"), 0);
+        assert_int_equal(bundle_host_usable("2001:db8::1"), 1);
+
+        assert_int_equal(write_bundle("2001:db8::1", KEY, b, &err), 0);
+        assert_int_equal(mode_of(p("b6/files/etc/containers/certs.d/[2001:db8::1]:4443/client.key")), 0600);
+        assert_true(exists(p("b6/files/etc/containers/certs.d/[2001:db8::1]/ca.crt")));
+        assert_true(exists(p("b6/files/etc/docker/certs.d/[2001:db8::1]:4443/client.cert")));
+        toml = slurp(p("b6/files/etc/containerd/certs.d/[2001:db8::1]:4443/hosts.toml"));
+        assert_non_null(strstr(toml, "[host.\"https://[2001:db8::1]:4443\"]\n"));
+        assert_non_null(strstr(toml, "  ca = \"/etc/containerd/certs.d/[2001:db8::1]:4443/ca.crt\"\n"));
+        pull_toml = slurp(p("b6/files/etc/containerd/certs.d/[2001:db8::1]/hosts.toml"));
+        assert_non_null(strstr(pull_toml, "[host.\"https://[2001:db8::1]\"]\n"));
+
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+        assert_true(exists(p("root6/etc/containers/certs.d/[2001:db8::1]:4443/client.cert")));
+        assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
+        assert_false(exists(p("root6/etc/containers/certs.d")));
+}
+
+#define COSIGN_PUB "-----BEGIN PUBLIC KEY-----\nCOSIGN\n-----END PUBLIC KEY-----\n"
+#define COSIGN_PATH "/etc/containers/keys/regvisor-sigstore.pub"
+
+/* [signing] mode = sigstore: the cosign public key and sigstoreSigned rules. */
+static void test_bundle_sigstore(void **state) {
+        static const PolicyScope scopes[] = {{"registry.test", "registry.test:4443"},
+                                             {"registry.test:4443", "registry.test:4443"}};
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *err = NULL, *frag = NULL, *readme = NULL, *manifest = NULL, *policy = NULL,
+                            *key = NULL;
+        _cleanup_free_ char *b = strdup(p("b7")), *root = strdup(p("root7"));
+
+        assert_int_equal(policy_merge("{}", POLICY_SIGSTORE, COSIGN_PATH, scopes, 2, &frag, &err), 1);
+        BundleSpec s = {
+                .client = "build-01", .host = "registry.test", .pull_port = 443, .push_port = 4443,
+                .ca_pem = CA, .cert_pem = CERT, .key_pem = KEY,
+                .signers = COSIGN_PUB, .signers_size = strlen(COSIGN_PUB), .key_path = COSIGN_PATH,
+                .signers_kind = "the cosign public key", .policy_fragment = frag,
+        };
+        assert_int_equal(bundle_write(&s, b, &err), 0);
+        manifest = slurp(p("b7/MANIFEST"));
+        assert_non_null(strstr(manifest, "\n0644 " COSIGN_PATH "\n"));
+        assert_null(strstr(manifest, "regvisor-signers.gpg"));
+        readme = slurp(p("b7/README"));
+        assert_non_null(strstr(readme, "the cosign public key: " COSIGN_PATH));
+        assert_null(strstr(readme, "regvisor-signers.gpg"));
+
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+        key = slurp(p("root7" COSIGN_PATH));
+        assert_string_equal(key, COSIGN_PUB);
+        policy = slurp(p("root7/etc/containers/policy.json"));
+        assert_non_null(strstr(policy, "\"sigstoreSigned\""));
+        assert_non_null(strstr(policy, "\"keyPath\": \"" COSIGN_PATH "\""));
+        assert_non_null(strstr(policy, "\"matchRepository\""));
+        assert_null(strstr(policy, "GPGKeys"));
+}
+
+#define OLD_CA "-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n"
+#define CA2 "-----BEGIN CERTIFICATE-----\nCA2\n-----END CERTIFICATE-----\n"
+#define PREVIOUS_POLICY                                                                                            \
+        "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": {\"registry.test\": [{\"type\": "      \
+        "\"insecureAcceptAnything\"}], \"quay.io\": [{\"type\": \"reject\"}]}}}\n"
+
+/* What install replaced, uninstall puts back: a file's content and mode, a
+ * policy rule for the same scope; what it added alone goes. A second
+ * install (a newer bundle) does not take install's own files for the
+ * machine's. */
+static void test_uninstall_restores_replaced(void **state) {
+        _cleanup_(install_plan_done) InstallPlan plan = {}, plan2 = {};
+        _cleanup_free_ char *err = NULL, *ca = NULL, *policy = NULL, *record = NULL, *frag = NULL,
+                            *saved1 = NULL;
+        _cleanup_free_ char *root = strdup(p("root8")), *b = strdup(p("b8")), *b2 = strdup(p("b8b"));
+        FILE *f;
+        char *out = NULL;
+        size_t outn = 0;
+        bool replaces = false;
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(mkdir_parents(p("root8/etc/containers/certs.d/registry.test/ca.crt")), 0);
+        assert_int_equal(write_file_atomic(p("root8/etc/containers/certs.d/registry.test/ca.crt"), OLD_CA,
+                                           strlen(OLD_CA), 0640, (uid_t) -1, (gid_t) -1),
+                         0);
+        assert_int_equal(write_file_atomic(p("root8/etc/containers/policy.json"), PREVIOUS_POLICY,
+                                           strlen(PREVIOUS_POLICY), 0644, (uid_t) -1, (gid_t) -1),
+                         0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        for (size_t i = 0; i < plan.n; i++)
+                if (streq(plan.actions[i].path, "/etc/containers/certs.d/registry.test/ca.crt"))
+                        replaces = plan.actions[i].replaces;
+        assert_true(replaces);
+        f = open_memstream(&out, &outn);
+        install_plan_print(&plan, f);
+        fclose(f);
+        assert_non_null(strstr(out, "replace /etc/containers/certs.d/registry.test/ca.crt (0644)"));
+        free(out);
+        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+        ca = slurp(p("root8/etc/containers/certs.d/registry.test/ca.crt"));
+        assert_string_equal(ca, CA);
+        free(ca);
+        record = slurp(p("root8" CLIENT_RECORD_PATH));
+        assert_non_null(strstr(record, "replaced 0640 1 /etc/containers/certs.d/registry.test/ca.crt\n"));
+        assert_null(strstr(record, "file /etc/containers/certs.d/registry.test/ca.crt\n"));
+        assert_int_equal(mode_of(p("root8/var/lib/regvisor-client/saved")), 0700);
+        assert_int_equal(mode_of(p("root8/var/lib/regvisor-client/saved/1")), 0600);
+        saved1 = slurp(p("root8/var/lib/regvisor-client/saved/1"));
+        assert_string_equal(saved1, OLD_CA);
+        frag = slurp(p("root8/var/lib/regvisor-client/saved/policy-fragment.json"));
+        assert_non_null(strstr(frag, "insecureAcceptAnything"));
+        assert_null(strstr(frag, "quay.io"));
+        assert_int_equal(mode_of(p("root8/var/lib/regvisor-client/saved/policy-fragment.json")), 0600);
+
+        /* A newer bundle (another CA) replaces install's own files: the
+         * machine's original stays what is restored. */
+        assert_int_equal(write_bundle_ca("registry.test", CA2, b2, &err), 0);
+        assert_int_equal(client_install_plan(root, b2, &plan2, &err), 0);
+        assert_true(plan2.n > 0);
+        assert_int_equal(client_install_apply(root, &plan2, &err), 0);
+        ca = slurp(p("root8/etc/containers/certs.d/registry.test/ca.crt"));
+        assert_string_equal(ca, CA2);
+        free(ca);
+        free(record);
+        record = slurp(p("root8" CLIENT_RECORD_PATH));
+        assert_null(strstr(record, "replaced 0644"));
+
+        assert_int_equal(client_uninstall(root, false, stdout, &err), 0);
+        ca = slurp(p("root8/etc/containers/certs.d/registry.test/ca.crt"));
+        assert_string_equal(ca, OLD_CA);
+        policy = slurp(p("root8/etc/containers/policy.json"));
+        assert_non_null(strstr(policy, "\"registry.test\": [\n"));
+        assert_non_null(strstr(policy, "insecureAcceptAnything"));
+        assert_non_null(strstr(policy, "quay.io"));
+        assert_null(strstr(policy, "registry.test:4443"));
+        assert_null(strstr(policy, "signedBy"));
+        assert_int_equal(mode_of(p("root8/etc/containers/certs.d/registry.test/ca.crt")), 0640);
+        assert_false(exists(p("root8/etc/containers/certs.d/registry.test:4443")));
+        assert_false(exists(p("root8/var/lib/regvisor-client/saved")));
+        assert_false(exists(p("root8" CLIENT_RECORD_PATH)));
+
+        /* A record naming a path install never writes: no restore there. */
+        static const char bad[] = "replaced 0644 1 /etc/passwd\n";
+        _cleanup_free_ char *err2 = NULL;
+        assert_int_equal(mkdir_parents(p("root8/var/lib/regvisor-client/saved/1")), 0);
+        assert_int_equal(write_file_atomic(p("root8/var/lib/regvisor-client/saved/1"), "x", 1, 0600, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(write_file_atomic(p("root8" CLIENT_RECORD_PATH), bad, strlen(bad), 0600, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(client_uninstall(root, false, stdout, &err2), -EBADMSG);
+        assert_false(exists(p("root8/etc/passwd")));
+}
+
+/* pki sign --scope: a [scopes] line of its own at the end, canonical,
+ * once; never a first [scopes], never over the operator's line. */
+static void test_scope_grant(void **state) {
+        static const char base[] = "[tls]\nserver_names = registry.test\n[scopes]\nci = *\n[push]\nrate = 10r/s\n";
+        _cleanup_free_ char *text = NULL, *again = NULL, *err = NULL, *err2 = NULL, *err3 = NULL, *err4 = NULL,
+                            *err5 = NULL, *x = NULL;
+
+        assert_int_equal(scope_grant("[tls]\nserver_names = registry.test\n", "c.conf", "build-02", "app/*", &x,
+                                     &err),
+                         -ENOENT);
+        assert_non_null(strstr(err, "no [scopes]"));
+        assert_null(x);
+
+        assert_int_equal(scope_grant(base, "c.conf", "build-02", "app/*  tools/*", &text, &err2), 1);
+        assert_non_null(strstr(text, base));
+        assert_non_null(strstr(text, "\n[scopes]\n# regvisor pki sign --scope\nbuild-02 = app/*,tools/*\n"));
+        /* The same again: nothing to write. */
+        assert_int_equal(scope_grant(text, "c.conf", "build-02", "app/*, tools/*", &again, &err3), 0);
+        assert_null(again);
+        /* Other patterns for a client with a line: the operator's call. */
+        assert_int_equal(scope_grant(text, "c.conf", "build-02", "x/*", &again, &err4), -EEXIST);
+        assert_non_null(strstr(err4, "build-02"));
+        assert_int_equal(scope_grant(text, "c.conf", "ci", "*", &again, &err5), 0);
+        free(err5);
+        err5 = NULL;
+        assert_int_equal(scope_grant(text, "c.conf", "ci", "app/*", &again, &err5), -EEXIST);
+
+        /* Not a pattern, or more than patterns: refused, nothing made. */
+        static const char *const bad[] = {"a*b", "app/../x", "app/*\nci2 = *", "app/*\n[tls]", ""};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *e = NULL, *t = NULL;
+                int r = scope_grant(base, "c.conf", "build-03", bad[i], &t, &e);
+                if (r != -EINVAL)
+                        fail_msg("'%s': %d %s", bad[i], r, t ?: "");
+                assert_null(t);
+        }
+        _cleanup_free_ char *e = NULL, *t = NULL;
+        assert_int_equal(scope_grant(base, "c.conf", "Build/x", "app/*", &t, &e), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -376,6 +606,10 @@ int main(void) {
                 cmocka_unit_test(test_install_refuses_bad_manifest),
                 cmocka_unit_test(test_request_csr_verifies_and_names),
                 cmocka_unit_test(test_install_keyless_bundle_uses_own_key),
+                cmocka_unit_test(test_bundle_ipv6),
+                cmocka_unit_test(test_bundle_sigstore),
+                cmocka_unit_test(test_uninstall_restores_replaced),
+                cmocka_unit_test(test_scope_grant),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

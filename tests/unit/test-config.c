@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "tmpdir.h"
 
 #define DIGEST "8be26f81ffea54106bae012c6f349df70f4d5e7e2ec01b143c46e2c03b9e551d"
 #define OTHER_DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -149,8 +150,11 @@ static void assert_cidr(const Cidr *got, const char *addr, unsigned prefix) {
 }
 
 static char *write_temp(const char *data, size_t size) {
-        char path[] = "/tmp/test-config-XXXXXX";
-        int fd = mkstemp(path);
+        char path[TMPDIR_PATH_MAX];
+        int fd;
+
+        assert_int_equal(tmpdir_template(path, sizeof path, "test-config"), 0);
+        fd = mkstemp(path);
 
         assert_true(fd >= 0);
         assert_int_equal(write(fd, data, size), (ssize_t)size);
@@ -437,7 +441,9 @@ static void test_example_loads(void **state) {
 /* Every key regvisor knows, as the example must document it. */
 static const char *const documented_keys[] = {
         "service_user", "proxy_user",  "subid_range",  "image",        "image_archive",  "storage",
-        "listen",       "memory_max",  "cpu_quota",    "dir",          "server_names",   "key_type",
+        "listen",       "memory_max",  "cpu_quota",
+        "cache", "http_secret_file", "auth_url", "auth_version", "container", "endpoint", "region", "bucket",
+        "credentials_file",    "dir",          "server_names",   "key_type",
         "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
@@ -450,6 +456,7 @@ static const char *const documented_keys[] = {
         "listen",      "allow_remote",
         "htpasswd",
         "renew_before", "check_interval", "server_validity", "crl_validity",
+        "trusted_proxies", "allow_cidrs",
 };
 
 /* The example's "#key = default" lines, uncommented, give exactly the
@@ -867,6 +874,33 @@ static void test_cidr_forms(void **state) {
         }
 }
 
+/* [proxy] trusted_proxies and [status] allow_cidrs: CIDR lists, empty by
+ * default; the status listener may then listen beyond loopback. */
+static void test_cidr_list_forms(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+
+        (void)state;
+        defaults(&c);
+        assert_int_equal(c.proxy.trusted_proxies.n, 0);
+        assert_int_equal(c.status_allow_cidrs.n, 0);
+        load_ok(&c, "[tls]\nserver_names = registry.example.com\n"
+                    "[proxy]\ntrusted_proxies = 198.18.0.7, 2001:db8::5/127\n"
+                    "[status]\nlisten = 0.0.0.0:9443\nallow_cidrs = 198.18.0.0/15\n");
+        assert_int_equal(c.proxy.trusted_proxies.n, 2);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[0], "198.18.0.7", 32);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[1], "2001:db8::4", 127);
+        assert_int_equal(c.status_allow_cidrs.n, 1);
+        assert_cidr(&c.status_allow_cidrs.cidr[0], "198.18.0.0", 15);
+        assert_int_equal(config_validate(&c, NAME, &error), 0);
+        /* Emptied (a non-loopback listen is then refused again: the
+         * error rows). */
+        load_ok(&c, "[proxy]\ntrusted_proxies =\n[status]\nlisten = 127.0.0.1:9443\nallow_cidrs =\n");
+        assert_int_equal(c.proxy.trusted_proxies.n, 0);
+        assert_int_equal(c.status_allow_cidrs.n, 0);
+        assert_int_equal(c.proxy.trusted_proxies.cidr[0].prefix, 0); /* zeroed: reload compares lists whole */
+}
+
 /* [scopes]: canonical text, continuation lines, only the file's own. */
 static void test_scopes_forms(void **state) {
         _cleanup_config_ Config c;
@@ -1254,6 +1288,26 @@ static const ErrorCase error_cases[] = {
         {"tls dir relative", "[tls]\ndir = certs\n", 2, "[tls] dir", "absolute"},
         {"tls dir root", "[tls]\ndir = /\n", 2, "[tls] dir", "not / itself"},
         {"tls dir empty", "[tls]\ndir =\n", 2, "[tls] dir", "absolute"},
+        {"storage word", "[registry]\nstorage = ceph\n", 2, "[registry] storage", "absolute path, swift or s3"},
+        {"swift no secret", "[registry]\nstorage = swift\n[store]\nauth_url = http://192.0.2.1:8080/auth/v1.0\n",
+         2, "http_secret_file", "same secret file on every host"},
+        {"swift no credentials", "[registry]\nstorage = swift\nhttp_secret_file = /etc/s\n", 2,
+         "[store] credentials_file", "root-only"},
+        {"swift no auth_url", "[registry]\nstorage = swift\nhttp_secret_file = /etc/s\n[store]\n"
+         "credentials_file = /etc/c\n", 2, "[store] auth_url", "expected"},
+        {"s3 no endpoint", "[registry]\nstorage = s3\nhttp_secret_file = /etc/s\n[store]\n"
+         "credentials_file = /etc/c\n", 2, "[store] endpoint", "expected"},
+        {"store url name", "[store]\nauth_url = http://swift.example:8080/auth\n", 2, "[store] auth_url",
+         "an IP address, not a name"},
+        {"store url scheme", "[store]\nendpoint = ftp://192.0.2.1/\n", 2, "[store] endpoint", "http://IP"},
+        {"store url v6", "[store]\nendpoint = http://[2001:db8::1]:80/\n", 2, "[store] endpoint", "no IPv6"},
+        {"store url v6 bare", "[store]\nendpoint = http://2001:db8::1/\n", 2, "[store] endpoint", "http://IP"},
+        {"store url quote", "[store]\nendpoint = http://192.0.2.1/\"x\n", 2, "[store] endpoint", "http://IP"},
+        {"store url port", "[store]\nendpoint = http://192.0.2.1:99999/\n", 2, "[store] endpoint", "http://IP"},
+        {"cache http", "[registry]\ncache = http://192.0.2.1:6379\n", 2, "[registry] cache", "redis://IP"},
+        {"cache path", "[registry]\ncache = redis://192.0.2.1:6379/1\n", 2, "[registry] cache", "redis://IP"},
+        {"container quote", "[store]\ncontainer = a\"b\n", 2, "[store] container", "[A-Za-z0-9._-]"},
+        {"auth_version 4", "[store]\nauth_version = 4\n", 2, "[store] auth_version", "1 to 3"},
         {"storage dotdot", "[registry]\nstorage = /var/lib/../../etc\n", 2, "[registry] storage", "'..'"},
         {"storage dot", "[registry]\nstorage = /var/./lib\n", 2, "[registry] storage", "'.'"},
         {"storage colon", "[registry]\nstorage = /var/lib/reg:z\n", 2, "[registry] storage",
@@ -1417,6 +1471,12 @@ static const ErrorCase error_cases[] = {
         {"status allow_remote later no", "[status]\nlisten = 0.0.0.0:9443\nallow_remote = no\n", 3,
          "[status] listen", "allow_remote = yes"},
         {"status bad listen", "[status]\nlisten = localhost:9443\n", 2, "[status] listen", "IPV4:PORT"},
+        {"status allow_cidrs empty", "[status]\nlisten = 0.0.0.0:9443\nallow_cidrs =\n", 2,
+         "[status] listen", "or allow_cidrs is set"},
+        {"trusted_proxies bad", "[proxy]\ntrusted_proxies = 10.0.0.0/33\n", 2, "[proxy] trusted_proxies",
+         "ADDRESS[/PREFIX]"},
+        {"trusted_proxies everyone", "[proxy]\ntrusted_proxies = 192.0.2.1\n  ::/0\n", 2,
+         "[proxy] trusted_proxies", "got a /0"},
         {"bool maybe", "[status]\nallow_remote = maybe\n", 2, "[status] allow_remote", "yes, no"},
         {"bool empty", "[status]\nallow_remote =\n", 2, "[status] allow_remote", "yes, no"},
         {"bool yes please", "[status]\nallow_remote = yes please\n", 2, "[status] allow_remote", "yes, no"},
@@ -1444,6 +1504,42 @@ static void test_error_case(void **state) {
         assert_config_equal(&c, &d);
 }
 
+/* A shared store loads, its addresses read back, and a path is the
+ * filesystem again. */
+static void test_shared_store(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+        char host[INET6_ADDRSTRLEN];
+        uint16_t port;
+
+        (void)state;
+        defaults(&c);
+        assert_false(config_storage_is_shared(&c));
+        assert_int_equal(config_load_string(&c,
+                                            "[registry]\nstorage = swift\ncache = redis://192.0.2.7\n"
+                                            "http_secret_file = /etc/regvisor/secret\n[store]\n"
+                                            "auth_url = http://192.0.2.1:8080/auth/v1.0\n"
+                                            "credentials_file = /etc/regvisor/swift\n",
+                                            "t", &error),
+                         0);
+        assert_true(config_storage_is_shared(&c));
+        assert_int_equal(c.storage_kind, STORAGE_SWIFT);
+        assert_null(c.storage);
+        assert_int_equal(config_url_address(c.store_auth_url, host, &port), 0);
+        assert_string_equal(host, "192.0.2.1");
+        assert_int_equal(port, 8080);
+        assert_int_equal(config_url_address(c.cache, host, &port), 0);
+        assert_string_equal(host, "192.0.2.7");
+        assert_int_equal(port, 6379);
+        assert_int_equal(config_url_address("http://[2001:db8::7]:80/", host, &port), 0);
+        assert_string_equal(host, "2001:db8::7");
+        assert_int_equal(config_url_address("https://10.0.0.1/x", host, &port), 0);
+        assert_int_equal(port, 443);
+        assert_int_equal(config_load_string(&c, "[registry]\nstorage = /srv/r\n", "t", &error), 0);
+        assert_false(config_storage_is_shared(&c));
+        assert_string_equal(c.storage, "/srv/r");
+}
+
 int main(void) {
         static const struct CMUnitTest fixed[] = {
                 cmocka_unit_test(test_defaults),
@@ -1462,6 +1558,7 @@ int main(void) {
                 cmocka_unit_test(test_misc_forms),
                 cmocka_unit_test(test_server_names_forms), cmocka_unit_test(test_server_names_parsed),
                 cmocka_unit_test(test_cidr_forms),
+                cmocka_unit_test(test_cidr_list_forms),
                 cmocka_unit_test(test_syntax_forms),
                 cmocka_unit_test(test_load_twice),
                 cmocka_unit_test(test_failed_load_keeps_config),
@@ -1471,6 +1568,7 @@ int main(void) {
                 cmocka_unit_test(test_file_error_names_file),
                 cmocka_unit_test(test_validate_cross_checks),
                 cmocka_unit_test(test_done_twice),
+                cmocka_unit_test(test_shared_store),
         };
         struct CMUnitTest tests[ELEMENTSOF(fixed) + ELEMENTSOF(error_cases)];
         size_t n = 0;

@@ -15,10 +15,10 @@
 #include "macro.h"
 #include "tmpdir.h"
 
-static char dir[] = "/tmp/regvisor-test-fileio-XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
-        return tmpdir_make(dir);
+        return tmpdir_make(dir, sizeof dir, "regvisor-test-fileio");
 }
 
 static int teardown(void **state) {

@@ -22,9 +22,10 @@
 #include "macro.h"
 #include "maintenance.h"
 #include "parse.h"
+#include "process.h"
 #include "tmpdir.h"
 
-static char dir[] = "/tmp/test-gc-XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -55,6 +56,75 @@ static void test_summary(void **state) {
         assert_int_equal(gc_delete_share(&s), 34); /* rounded up: never under-reported */
         s = (GcSummary) {.marked = 0, .blobs_eligible = 5};
         assert_int_equal(gc_delete_share(&s), 100);
+}
+
+/* registry garbage-collect prints a line per manifest and blob it marks,
+ * then its summary: on a big registry megabytes before the line gc needs.
+ * The capture gc_collect() uses (podman_run_tail: keep_tail) must still
+ * hold it; the head capture the other tools use would not. */
+#define MARKING_THEN_SUMMARY                                                                                     \
+        "yes 'app: marking blob " D1 "' | head -c 3145728; echo;"                                             \
+        " echo '7 blobs marked, 3 blobs and 0 manifests eligible for deletion'"
+
+static void test_summary_after_megabytes(void **state) {
+        char *argv[] = {"sh", "-c", MARKING_THEN_SUMMARY, NULL};
+        ProcessOptions tail = {.keep_tail = true}, head = {};
+        char *out = NULL;
+        GcSummary s = {};
+
+        assert_int_equal(process_run(argv, &tail, &out, NULL), 0);
+        assert_true(strlen(out) <= PROCESS_CAPTURE_MAX);
+        assert_true(strlen(out) > PROCESS_CAPTURE_MAX - 200); /* bounded, and nearly full */
+        /* Starts at a whole line: the cut one was dropped. */
+        assert_true(strncmp(out, "app: marking blob " D1 "\n", strlen("app: marking blob " D1 "\n")) == 0);
+        assert_int_equal(gc_parse_summary(out, &s), 0);
+        assert_int_equal(s.marked, 7);
+        assert_int_equal(s.blobs_eligible, 3);
+        free(out);
+        out = NULL;
+
+        /* What gc got before: the first MiB, no summary. */
+        assert_int_equal(process_run(argv, &head, &out, NULL), 0);
+        assert_int_equal(strlen(out), PROCESS_CAPTURE_MAX);
+        assert_int_equal(gc_parse_summary(out, &s), -ENOMSG);
+        free(out);
+        out = NULL;
+
+        /* Short output is kept whole in either mode. */
+        char *small[] = {"sh", "-c", "echo first; echo '1 blobs marked, 0 blobs and 0 manifests eligible for deletion'",
+                         NULL};
+        assert_int_equal(process_run(small, &tail, &out, NULL), 0);
+        assert_string_equal(out, "first\n1 blobs marked, 0 blobs and 0 manifests eligible for deletion\n");
+        free(out);
+}
+
+/* What gc_purge_uploads() removes: whole session directories only. */
+static void test_upload_session_dir(void **state) {
+        static const char root[] = "/srv/registry/docker/registry/v2/repositories";
+#define R "/srv/registry/docker/registry/v2/repositories"
+#define U "0f9a1c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b"
+        assert_true(gc_upload_session_dir(root, R "/app/_uploads/" U));
+        assert_true(gc_upload_session_dir(root, R "/team/app-1/web.x/_uploads/" U));
+        /* Cut short by the capture's cap: not a session (".../_uploads/"
+         * would be all of them). */
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/0f9a1c2e-3b4d"));
+        assert_false(gc_upload_session_dir(root, R "/app/_upl"));
+        assert_false(gc_upload_session_dir(root, R "/app"));
+        assert_false(gc_upload_session_dir(root, R));
+        assert_false(gc_upload_session_dir(root, "/srv/registry"));
+        /* Below a session, beside it, or not below root at all. */
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/" U "/data"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/" U "x"));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/../../../" U));
+        assert_false(gc_upload_session_dir(root, R "/../x/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "x/app/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, "/elsewhere/app/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/App/_uploads/" U));
+        assert_false(gc_upload_session_dir(root, R "/app/_uploads/0F9A1C2E-3B4D-4E5F-8A6B-7C8D9E0F1A2B"));
+#undef R
+#undef U
 }
 
 static void test_strings(void **state) {
@@ -180,7 +250,7 @@ static void test_status_file(void **state) {
 }
 
 static int setup(void **state) {
-        return tmpdir_make(dir);
+        return tmpdir_make(dir, sizeof dir, "test-gc");
 }
 
 static int teardown(void **state) {
@@ -190,6 +260,8 @@ static int teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_summary),
+                cmocka_unit_test(test_summary_after_megabytes),
+                cmocka_unit_test(test_upload_session_dir),
                 cmocka_unit_test(test_strings),
                 cmocka_unit_test(test_manifest),
                 cmocka_unit_test(test_maintenance_lock),

@@ -16,6 +16,7 @@
 
 #include "headers.h"
 #include "http1.h"
+#include "macro.h"
 
 static int rewrite_request(const char *raw, const char *authority, bool chunked, char *out, size_t size) {
         Http1Request req = {};
@@ -57,12 +58,37 @@ static void test_request_rewrite(void **state) {
         out[n] = 0;
         /* Only the peer the proxy saw, only the configured authority. */
         assert_string_equal(out, "GET /v2/x?n=1 HTTP/1.1\r\n"
-                                 "Authorization: Bearer t\r\n"
                                  "Host: registry.test:4443\r\n"
                                  "X-Forwarded-Proto: https\r\n"
                                  "X-Forwarded-For: 192.0.2.1\r\n"
                                  "X-Real-IP: 192.0.2.1\r\n"
                                  "\r\n");
+}
+
+/* [push] htpasswd: the proxy checks the Basic credentials; the password
+ * must not reach the registry, in any spelling of the field name, nor any
+ * other credential a client sends (the registry has no auth of its own). */
+static void test_request_authorization_dropped(void **state) {
+        static const char *const fields[] = {
+                "Authorization: Basic Y2ktYm90OnMzY3JldA==\r\n", /* ci-bot:s3cret */
+                "authorization: Basic Y2ktYm90OnMzY3JldA==\r\n",
+                "AUTHORIZATION: Bearer eyJhbGciOiJub25lIn0.e30.\r\n",
+        };
+        char raw[512], out[4096];
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                snprintf(raw, sizeof(raw), "PUT /v2/app/manifests/1 HTTP/1.1\r\nHost: registry.test:4443\r\n%s"
+                                           "Content-Length: 0\r\nX-Keep: 1\r\n\r\n",
+                         fields[i]);
+                int n = rewrite_request(raw, "registry.test:4443", false, out, sizeof(out));
+                assert_true(n > 0);
+                out[n] = 0;
+                assert_null(strcasestr(out, "Authorization"));
+                assert_null(strstr(out, "Y2ktYm90OnMzY3JldA=="));
+                assert_null(strstr(out, "eyJ"));
+                /* The rest goes on as before. */
+                assert_non_null(strstr(out, "\r\nContent-Length: 0\r\nX-Keep: 1\r\n"));
+        }
 }
 
 static void test_request_chunked_reframed(void **state) {
@@ -176,6 +202,7 @@ static void test_error_response(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_request_rewrite),
+                cmocka_unit_test(test_request_authorization_dropped),
                 cmocka_unit_test(test_request_chunked_reframed),
                 cmocka_unit_test(test_request_enobufs),
                 cmocka_unit_test(test_response_rewrite),

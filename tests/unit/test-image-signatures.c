@@ -21,12 +21,13 @@
 #include "fileio.h"
 #include "image-signatures.h"
 #include "macro.h"
+#include "tmpdir.h"
 
 #define D1 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define D2 "sha256:1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define REPOS "docker/registry/v2/repositories"
 
-static char dir[] = "/tmp/test-image-signatures.XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 /* Writes content at dir/REPOS/rel, making the folders on the way. */
 static void put(const char *rel, const char *content) {
@@ -46,7 +47,7 @@ static int teardown(void **state) {
 }
 
 static int setup(void **state) {
-        return mkdtemp(dir) ? 0 : -1;
+        return tmpdir_make(dir, sizeof dir, "test-image-signatures");
 }
 
 static void test_empty_storage(void **state) {

@@ -27,7 +27,7 @@
 #include "provision.h"
 #include "tmpdir.h"
 
-static char root[] = "/tmp/regvisor-test-pki-lifecycle-XXXXXX";
+static char root[TMPDIR_PATH_MAX];
 
 #define CERTS "/etc/registry/certs"
 /* 40 s of validity: renewed 20 s before the end (half, under renew_before). */
@@ -224,6 +224,36 @@ static void test_renew_client(void **state) {
         assert_non_null(detail);
 }
 
+/* pki sign --days: shorter than [tls] cert_days when asked, never longer;
+ * nothing issued for a refused request. */
+static void test_sign_days(void **state) {
+        REQUIRE_ROOT("a provisioned tree: files owned by root and the service users");
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_free_ char *csr = NULL, *detail = NULL, *name = NULL, *pem = NULL;
+        char path[512];
+        time_t not_after, now = time(NULL);
+        size_t n;
+
+        assert_int_equal(pki_generate_key(KEY_EC_P256, &key), 0);
+        assert_int_equal(pki_make_csr(key, "bob", &req), 0);
+        assert_int_equal(pki_csr_to_pem(req, &csr, &n), 0);
+        assert_int_equal(pki_files_sign_request(&prov, csr, n, NULL, conf.cert_days + 1, false, &name, &detail),
+                         -EPERM);
+        assert_non_null(strstr(detail, "cert_days"));
+        snprintf(path, sizeof path, "%s" CERTS "/clients/bob.crt", root);
+        assert_int_equal(access(path, F_OK), -1);
+        free(TAKE_PTR(detail));
+
+        assert_int_equal(pki_files_sign_request(&prov, csr, n, NULL, 10, false, &name, &detail), 0);
+        assert_string_equal(name, "bob");
+        read_rel(CERTS "/clients/bob.crt", &pem);
+        assert_int_equal(pki_cert_from_pem(pem, strlen(pem), &cert), 0);
+        assert_int_equal(pki_cert_not_after(cert, &not_after), 0);
+        assert_true(not_after >= now + 10 * 86400 - 60 && not_after <= time(NULL) + 10 * 86400 + 60);
+}
+
 static void test_list_tree(void **state) {
         REQUIRE_ROOT("a provisioned tree: files owned by root and the service users");
         PkiTreeEntry e[PKI_TREE_ENTRIES];
@@ -256,7 +286,7 @@ static void test_list_tree(void **state) {
 }
 
 static int setup(void **state) {
-        return tmpdir_make(root);
+        return tmpdir_make(root, sizeof root, "regvisor-test-pki-lifecycle");
 }
 
 static int teardown(void **state) {
@@ -273,6 +303,7 @@ int main(void) {
                 cmocka_unit_test(test_renew_due),
                 cmocka_unit_test(test_renew_client),
                 cmocka_unit_test(test_list_tree),
+                cmocka_unit_test(test_sign_days), /* after list: one more client */
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

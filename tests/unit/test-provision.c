@@ -23,21 +23,20 @@
 #include "pki.h"
 #include "server-names.h"
 #include "provision.h"
+#include "tmpdir.h"
 
 /* A --root run writes every file owned as on a host: root and the service
  * users (fchown), which only root may do. */
 #define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
-static char root[] = "/tmp/regvisor-test-provision-XXXXXX";
+static char root[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
-        return mkdtemp(root) ? 0 : -1;
+        return tmpdir_make(root, sizeof root, "regvisor-test-provision");
 }
 
 static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-        return system(cmd) == 0 ? 0 : -1;
+        return tmpdir_remove(root);
 }
 
 static const ProvisionStep *find_step(const char *name) {
@@ -141,7 +140,9 @@ static void test_bad_signing_keys_change_nothing(void **state) {
         FILE *f;
 
         assert_ptr_equal(&provision_steps[0], find_step("image-archive"));
-        assert_ptr_equal(&provision_steps[1], find_step("signing-keys"));
+        /* guide-layout only looks (provision --adopt): nothing changes */
+        assert_ptr_equal(&provision_steps[1], find_step("guide-layout"));
+        assert_ptr_equal(&provision_steps[2], find_step("signing-keys"));
         snprintf(garbage, sizeof garbage, "%s.garbage.asc", root);
         f = fopen(garbage, "we");
         assert_non_null(f);
@@ -153,7 +154,7 @@ static void test_bad_signing_keys_change_nothing(void **state) {
                 assert_true(run_once(conf, &n) < 0);
                 assert_int_equal(n.failed, 1);
                 assert_int_equal(n.changed, 0);
-                assert_true(n.ok <= 1); /* image-archive: nothing to check here */
+                assert_true(n.ok <= 2); /* image-archive, guide-layout: nothing to check here */
                 DIR *d = opendir(root);
                 assert_non_null(d);
                 struct dirent *e;
@@ -500,13 +501,14 @@ static void test_missing_crl_rebuilt(void **state) {
 /* provision_run prints nothing: what happened is in the report, one result
  * per row in table order, and a skip says why (here: no such users). */
 static void test_report_not_printed(void **state) {
-        char out[] = "/tmp/regvisor-test-stdout-XXXXXX";
+        char out[TMPDIR_PATH_MAX];
         ProvisionReport rep;
         ProvisionCounts n;
         struct stat st;
         int fd, saved;
 
         fflush(stdout);
+        assert_int_equal(tmpdir_template(out, sizeof out, "regvisor-test-stdout"), 0);
         fd = mkstemp(out);
         assert_true(fd >= 0);
         saved = dup(STDOUT_FILENO);
@@ -563,6 +565,35 @@ static void write_layout(const char *dir, const char *blob) {
 /* The image-archive row runs first: an archive without the pinned digest
  * stops the run before anything is written, saying what it does hold; the
  * right archive passes, as a tar too; a damaged blob is caught. */
+/* provision --adopt finds the nginx sites that hold 443/4443 by their
+ * listen directives: every form nginx takes, comments and other
+ * directives that merely contain the word not counted. */
+static void test_nginx_listen_ports(void **state) {
+        static const struct {
+                const char *conf;
+                unsigned ports[4];
+                size_t n;
+        } cases[] = {
+                {"server { listen 443 ssl http2; }", {443}, 1},
+                {"server {\n    listen [::]:4443 ssl;\n    listen 0.0.0.0:443;\n}", {4443, 443}, 2},
+                {"server { listen *:8080; listen localhost; listen unix:/run/x.sock; }", {8080, 80}, 2},
+                {"# listen 443;\nserver { listen 8080; } # listen 4443", {8080}, 1},
+                {"server { access_log /var/log/listen 443; server_name listen; }", {}, 0},
+                {"server{listen\t443;}", {443}, 1},
+                {"server { listen [::1]; listen 99999; }", {80}, 1},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned ports[8];
+                size_t n;
+
+                assert_int_equal(nginx_conf_listen_ports(cases[i].conf, ports, ELEMENTSOF(ports), &n), 0);
+                if (n != cases[i].n)
+                        fail_msg("case %zu: %zu ports, expected %zu", i, n, cases[i].n);
+                for (size_t j = 0; j < n; j++)
+                        assert_int_equal(ports[j], cases[i].ports[j]);
+        }
+}
+
 static void test_image_archive_checked_first(void **state) {
         char layout[512], tarball[512], conf[2048], cmd[1200];
         ProvisionReport rep;
@@ -621,6 +652,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_crl_rebuilt),
                 cmocka_unit_test(test_report_not_printed),
                 cmocka_unit_test(test_image_archive_checked_first),
+                cmocka_unit_test(test_nginx_listen_ports),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

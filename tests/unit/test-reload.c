@@ -20,6 +20,7 @@
 #include "config.h"
 #include "macro.h"
 #include "reload.h"
+#include "tmpdir.h"
 
 #define BASE "[tls]\nserver_names = registry.test\n"
 
@@ -91,12 +92,12 @@ static void test_same_listen_spelled_alike(void **state) {
 }
 
 static void test_status_round_trip(void **state) {
-        char dir[] = "/tmp/test-reload-XXXXXX", path[64];
+        char dir[TMPDIR_PATH_MAX], path[TMPDIR_PATH_MAX + 32];
         _cleanup_free_ char *msg = NULL, *msg2 = NULL;
         unsigned long seq;
         bool ok;
 
-        assert_non_null(mkdtemp(dir));
+        assert_int_equal(tmpdir_make(dir, sizeof dir, "test-reload"), 0);
         (void) snprintf(path, sizeof path, "%s/status", dir);
 
         assert_int_equal(reload_status_read(path, &seq, &ok, &msg), 0);
@@ -133,11 +134,11 @@ static void write_conf(const char *path, const char *extra) {
  * back, one that changes a restart-only key of the owners is refused with
  * its name and how to restart, a broken one with FILE:LINE. */
 static void test_check_file(void **state) {
-        char dir[] = "/tmp/test-reload-XXXXXX", path[64];
+        char dir[TMPDIR_PATH_MAX], path[TMPDIR_PATH_MAX + 32];
         _cleanup_free_ char *refusal = NULL, *refusal2 = NULL;
         Config running, fresh;
 
-        assert_non_null(mkdtemp(dir));
+        assert_int_equal(tmpdir_make(dir, sizeof dir, "test-reload"), 0);
         (void) snprintf(path, sizeof path, "%s/regvisor.conf", dir);
         load(&running, "");
 

@@ -80,7 +80,7 @@ static void test_registry_unit_tcp(void **state) {
         assert_int_equal(render_registry_unit(&c, 1000, &unit), 0);
         assert_has(unit, "-p 127.0.0.1:5000:5000");
         assert_null(strstr(unit, "--network=none"));
-        assert_int_equal(render_registry_config(&c, "s3cr3t", &cfg), 0);
+        assert_int_equal(render_registry_config(&c, "s3cr3t", NULL, &cfg), 0);
         assert_has(cfg, "net: tcp");
         assert_has(cfg, "addr: 0.0.0.0:5000");
         config_done(&c);
@@ -89,13 +89,69 @@ static void test_registry_unit_tcp(void **state) {
 static void test_registry_config(void **state) {
         _cleanup_free_ char *cfg = NULL;
 
-        assert_int_equal(render_registry_config(&config, "abc123", &cfg), 0);
+        assert_int_equal(render_registry_config(&config, "abc123", NULL, &cfg), 0);
         assert_has(cfg, "secret: abc123");
         assert_has(cfg, "relativeurls: true");
         assert_has(cfg, "net: unix");
         assert_has(cfg, "addr: /run/registry/registry.sock");
         assert_has(cfg, "  delete:\n    enabled: false");
         assert_null(strstr(cfg, "debug:"));
+}
+
+/* A shared store: the driver from [store] with the credentials quoted,
+ * redirects disabled, the redis cache; the container on slirp4netns without
+ * a storage mount; the egress table allows the store and redis only. */
+static void test_registry_shared(void **state) {
+        _cleanup_free_ char *cfg = NULL, *unit = NULL, *nft = NULL, *err = NULL, *s3cfg = NULL, *s3unit = NULL;
+        StoreCredentials cred = {.username = (char *) "acct:user", .password = (char *) "p\"w\\d"};
+        StoreCredentials keys = {.access_key = (char *) "AK", .secret_key = (char *) "SK"};
+        Config c;
+
+        assert_int_equal(config_init_defaults(&c), 0);
+        assert_int_equal(config_load_string(&c,
+                                            "[tls]\nserver_names = r.test\n[registry]\nstorage = swift\n"
+                                            "cache = redis://198.18.5.1:6380\nhttp_secret_file = /etc/s\n"
+                                            "[store]\nauth_url = http://198.18.5.1:8080/auth/v1.0\n"
+                                            "credentials_file = /etc/c\n",
+                                            "t.conf", &err),
+                         0);
+        assert_int_equal(render_registry_config(&c, "x", NULL, &cfg), -EINVAL);
+        assert_int_equal(render_registry_config(&c, "x", &cred, &cfg), 0);
+        assert_has(cfg, "  swift:\n    authurl: \"http://198.18.5.1:8080/auth/v1.0\"\n    authversion: 1\n");
+        assert_has(cfg, "    username: \"acct:user\"\n    password: \"p\\\"w\\\\d\"\n");
+        assert_has(cfg, "    container: \"registry\"\n");
+        assert_has(cfg, "  redirect:\n    disable: true\n");
+        assert_has(cfg, "  cache:\n    blobdescriptor: redis\n");
+        assert_has(cfg, "redis:\n  addr: \"198.18.5.1:6380\"\n");
+        assert_null(strstr(cfg, "filesystem"));
+        assert_int_equal(render_registry_unit(&c, 990, &unit), 0);
+        assert_has(unit, "--network=slirp4netns:allow_host_loopback=false,enable_ipv6=false");
+        assert_null(strstr(unit, "--network=none"));
+        assert_null(strstr(unit, ":/var/lib/registry:rw"));
+        assert_null(strstr(unit, "AWS_CA_BUNDLE"));
+        assert_int_equal(render_registry_egress(&c, 990, &nft), 0);
+        assert_has(nft, "meta skuid 990 ip daddr 198.18.5.1 tcp dport 8080 accept\n");
+        assert_has(nft, "meta skuid 990 ip daddr 198.18.5.1 tcp dport 6380 accept\n");
+        assert_has(nft, "meta skuid 990 counter drop\n");
+        assert_has(nft, "\tcomment \"regvisor ");
+
+        assert_int_equal(config_load_string(&c,
+                                            "[registry]\nstorage = s3\ncache =\n[store]\n"
+                                            "endpoint = https://192.0.2.5:7480\nregion = default\n",
+                                            "t.conf", &err),
+                         0);
+        assert_int_equal(render_registry_config(&c, "x", &keys, &s3cfg), 0);
+        assert_has(s3cfg, "  s3:\n    regionendpoint: \"https://192.0.2.5:7480\"\n    region: \"default\"\n");
+        assert_has(s3cfg, "    accesskey: \"AK\"\n    secretkey: \"SK\"\n    secure: true\n");
+        assert_has(s3cfg, "  redirect:\n    disable: true\n");
+        assert_null(strstr(s3cfg, "redis"));
+        assert_int_equal(render_registry_unit(&c, 990, &s3unit), 0);
+        assert_has(s3unit, "--unsetenv=AWS_CA_BUNDLE");
+        free(nft);
+        nft = NULL;
+        assert_int_equal(render_registry_egress(&c, 990, &nft), 0);
+        assert_has(nft, "meta skuid 990 ip daddr 192.0.2.5 tcp dport 7480 accept\n");
+        config_done(&c);
 }
 
 static void test_registry_names(void **state) {
@@ -169,6 +225,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_unit),
                 cmocka_unit_test(test_registry_unit_tcp),
                 cmocka_unit_test(test_registry_config),
+                cmocka_unit_test(test_registry_shared),
                 cmocka_unit_test(test_registry_names),
                 cmocka_unit_test(test_registries_d_sigstore),
                 cmocka_unit_test(test_podman_conf),

@@ -23,8 +23,9 @@
 #include "macro.h"
 #include "signkeys.h"
 #include "sigverify.h"
+#include "tmpdir.h"
 
-static char dir[] = "/tmp/test-signkeys.XXXXXX";
+static char dir[TMPDIR_PATH_MAX];
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define OTHER_DIGEST "sha256:1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -66,7 +67,7 @@ static void read_fpr(const char *file, char *ret) {
 }
 
 static int setup(void **state) {
-        if (!mkdtemp(dir))
+        if (tmpdir_make(dir, sizeof dir, "test-signkeys") < 0)
                 return -1;
         /* Two signers, one expired (made "in 2020" with a one-day life). */
         /* home first: GNUPGHOME names it. */

@@ -32,34 +32,33 @@
 #include "sigfs.h"
 #include "sighandle.h"
 #include "sigsandbox.h"
+#include "tmpdir.h"
 
 #define D1 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define TARGET "/extensions/v2/app/web/signatures/" D1
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
-static char store[] = "/tmp/test-sigsandbox-store-XXXXXX";
-static char outside[] = "/tmp/test-sigsandbox-outside-XXXXXX";
+/* Below $TMPDIR (tmpdir.h): nobody must be able to reach both. */
+static char store[TMPDIR_PATH_MAX];
+static char outside[TMPDIR_PATH_MAX];
 
 static int setup(void **state) {
         if (geteuid() != 0)
                 return 0;
         sandbox_test_nobody(&nobody_uid, &nobody_gid);
         /* Both writable by nobody: only the sandbox keeps it out of the second one. */
-        assert_non_null(mkdtemp(store));
-        assert_non_null(mkdtemp(outside));
+        assert_int_equal(tmpdir_make(store, sizeof store, "test-sigsandbox-store"), 0);
+        assert_int_equal(tmpdir_make(outside, sizeof outside, "test-sigsandbox-outside"), 0);
         assert_int_equal(chown(store, nobody_uid, nobody_gid), 0);
         assert_int_equal(chown(outside, nobody_uid, nobody_gid), 0);
         return 0;
 }
 
 static int teardown(void **state) {
-        char cmd[256];
-
         if (geteuid() != 0)
                 return 0;
-        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", store, outside);
-        return system(cmd) == 0 ? 0 : -1;
+        return tmpdir_remove(store) == 0 && tmpdir_remove(outside) == 0 ? 0 : -1;
 }
 
 /* In a child: lock down as regvisor sigstore does; returns the store's root fd (DIR/v1) and
@@ -81,7 +80,7 @@ static int confine_or_die(int *ret_abi) {
 static void child_works(const void *arg) {
         static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
                                    "\"content\":\"aGVsbG8=\"}";
-        char path[256];
+        char path[TMPDIR_PATH_MAX + 32];
         SigReply rep;
         int abi, root_fd, fd;
 
@@ -106,14 +105,15 @@ static void child_works(const void *arg) {
                 CHECK(fd < 0 && errno == EACCES);
                 fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
                 CHECK(fd < 0 && errno == EACCES);
-                CHECK(mkdirat(AT_FDCWD, "/tmp/test-sigsandbox-mkdir", 0700) < 0 && errno == EACCES);
+                (void) snprintf(path, sizeof(path), "%s/mkdir", outside);
+                CHECK(mkdirat(AT_FDCWD, path, 0700) < 0 && errno == EACCES);
         } else
                 fprintf(stderr, "test-sigsandbox: no Landlock on this kernel, confinement not checked\n");
         _exit(abi > 0 ? 0 : 77);
 }
 
 static void test_works(void **state) {
-        char path[256];
+        char path[TMPDIR_PATH_MAX + 128];
         int status;
 
         REQUIRE_ROOT("the store's lockdown: setresuid, Landlock, seccomp");
@@ -122,6 +122,8 @@ static void test_works(void **state) {
                 skip();
         assert_exited_ok(status);
         (void) snprintf(path, sizeof(path), "%s/escaped", outside);
+        assert_int_equal(access(path, F_OK), -1);
+        (void) snprintf(path, sizeof(path), "%s/mkdir", outside);
         assert_int_equal(access(path, F_OK), -1);
         (void) snprintf(path, sizeof(path), "%s/v1/app+web/sha256-%s/0123abcd", store, D1 + 7);
         assert_int_equal(access(path, F_OK), 0);

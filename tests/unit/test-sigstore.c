@@ -29,6 +29,7 @@
 #include "sigfs.h"
 #include "sighandle.h"
 #include "sigjson.h"
+#include "tmpdir.h"
 
 #define D1 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define D2 "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
@@ -311,11 +312,11 @@ static void test_error_json(void **state) {
 
 /* ---- storage */
 
-static char tmpdir[] = "/tmp/test-sigstore-XXXXXX";
+static char tmpdir[TMPDIR_PATH_MAX];
 static int dir_fd = -EBADF, root_fd = -EBADF;
 
 static int setup_store(void **state) {
-        assert_non_null(mkdtemp(tmpdir));
+        assert_int_equal(tmpdir_make(tmpdir, sizeof tmpdir, "test-sigstore"), 0);
         dir_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(dir_fd >= 0);
         root_fd = sigfs_open_at(dir_fd);
@@ -324,13 +325,9 @@ static int setup_store(void **state) {
 }
 
 static int teardown_store(void **state) {
-        char cmd[128];
-
         (void) close(root_fd);
         (void) close(dir_fd);
-        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        assert_int_equal(system(cmd), 0);
-        strcpy(tmpdir, "/tmp/test-sigstore-XXXXXX");
+        assert_int_equal(tmpdir_remove(tmpdir), 0);
         return 0;
 }
 

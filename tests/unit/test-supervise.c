@@ -33,6 +33,7 @@
 #include "stop.h"
 #include "supervise.h"
 #include "supervisor.h"
+#include "tmpdir.h"
 
 #define CONF "[tls]\nserver_names = registry.test\n[supervise]\nrestart_delay = 1s\nrestart_delay_max = 30s\n" \
              "restart_limit = 3\nhealthy_reset = 60s\n"
@@ -60,9 +61,9 @@ static void test_names(void **state) {
 /* ---- a Supervisor without a bus ------------------------------------------------ */
 
 typedef struct Fixture {
-        char dir[64];
-        char conf_path[128];
-        char status_path[128];
+        char dir[TMPDIR_PATH_MAX];
+        char conf_path[TMPDIR_PATH_MAX + 32];
+        char status_path[TMPDIR_PATH_MAX + 32];
         int notify_fd; /* our end of NOTIFY_SOCKET */
         char notified[8192]; /* what the supervisor sent since the last take */
         Supervisor s;
@@ -74,13 +75,13 @@ static int fixture_setup(void **state) {
         char *err = NULL;
 
         assert_non_null(f);
-        (void) snprintf(f->dir, sizeof f->dir, "/tmp/regvisor-test-supervise-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(tmpdir_make(f->dir, sizeof f->dir, "regvisor-test-supervise"), 0);
         (void) snprintf(f->conf_path, sizeof f->conf_path, "%s/regvisor.conf", f->dir);
         (void) snprintf(f->status_path, sizeof f->status_path, "%s/reload-status", f->dir);
         assert_int_equal(write_file_atomic(f->conf_path, CONF, strlen(CONF), 0644, (uid_t) -1, (gid_t) -1), 0);
 
-        (void) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", f->dir);
+        /* A socket path has 108 bytes: a $TMPDIR too long for it fails here, by name. */
+        assert_true((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", f->dir) < sizeof sa.sun_path);
         f->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         assert_true(f->notify_fd >= 0);
         assert_int_equal(bind(f->notify_fd, (struct sockaddr *) &sa, sizeof sa), 0);
@@ -103,13 +104,11 @@ static int fixture_setup(void **state) {
 
 static int fixture_teardown(void **state) {
         Fixture *f = *state;
-        char cmd[128];
 
         supervisor_done(&f->s);
         (void) close(f->notify_fd);
         (void) unsetenv("NOTIFY_SOCKET");
-        (void) snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(tmpdir_remove(f->dir), 0);
         free(f);
         return 0;
 }
@@ -426,7 +425,7 @@ static void test_term_drains_the_proxy_first(void **state) {
                 (void) pause();
                 _exit(0);
         }
-        f->s.proxy_pid = pid;
+        f->s.proxy.pid = pid;
         dispatch_in(f, SUP_RUNNING, SUP_EV_TERM, NULL);
         assert_int_equal(f->s.state, SUP_STOPPING);
         assert_contains(notified(f), "STOPPING=1");
@@ -436,7 +435,7 @@ static void test_term_drains_the_proxy_first(void **state) {
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFSIGNALED(status));
         assert_int_equal(WTERMSIG(status), SIGTERM);
-        f->s.proxy_pid = 0;
+        f->s.proxy.pid = 0;
 
         /* Its exit: now the registry, within stop_timeout. */
         table_proxy_stopped(&f->s);
@@ -462,7 +461,7 @@ static void test_stopping_job_end_exits(void **state) {
  * configuration was freed before the message). */
 static void test_run_refuses_a_missing_service_user(void **state) {
         static const char conf[] = "[tls]\nserver_names = registry.test\n[host]\nservice_user = no-such-user-rv\n";
-        char path[] = "/tmp/regvisor-test-supervise-stderr-XXXXXX", text[4096] = "";
+        char path[TMPDIR_PATH_MAX], text[4096] = "";
         Config c;
         char *err = NULL;
         int fd, saved, r;
@@ -471,6 +470,7 @@ static void test_run_refuses_a_missing_service_user(void **state) {
         assert_int_equal(config_init_defaults(&c), 0);
         if (config_load_string(&c, conf, "test.conf", &err) < 0)
                 fail_msg("%s", err);
+        assert_int_equal(tmpdir_template(path, sizeof path, "regvisor-test-supervise-stderr"), 0);
         fd = mkstemp(path);
         assert_true(fd >= 0);
         fflush(stderr);

@@ -29,6 +29,7 @@
 #include "pki.h"
 #include "server-names.h"
 #include "tls.h"
+#include "tmpdir.h"
 
 /* ------------------------------------------------------------------------
  * The key store
@@ -168,8 +169,8 @@ static void test_store_shared(void **state) {
  * Real handshakes, in memory
  */
 
-static char tmpdir[] = "/tmp/test-tls-XXXXXX";
-static char cert_path[64], key_path[64];
+static char tmpdir[TMPDIR_PATH_MAX];
+static char cert_path[TMPDIR_PATH_MAX + 16], key_path[TMPDIR_PATH_MAX + 16];
 
 static int group_setup(void **state) {
         static const ServerName names[] = {SN_DNS("localhost")};
@@ -178,7 +179,7 @@ static int group_setup(void **state) {
         char *pem = NULL;
         size_t size;
 
-        if (!mkdtemp(tmpdir))
+        if (tmpdir_make(tmpdir, sizeof tmpdir, "test-tls") < 0)
                 return -1;
         (void)snprintf(cert_path, sizeof(cert_path), "%s/server.crt", tmpdir);
         (void)snprintf(key_path, sizeof(key_path), "%s/server.key", tmpdir);
@@ -200,10 +201,8 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-        (void)unlink(cert_path);
-        (void)unlink(key_path);
-        (void)rmdir(tmpdir);
-        return 0;
+        /* The CAs and CRLs write_ca_crl() left there too. */
+        return tmpdir_remove(tmpdir);
 }
 
 typedef struct Pair {
@@ -439,7 +438,7 @@ static void write_ca_crl(const char *name, long revoke, unsigned char **ret_der,
         X509 *ca = NULL;
         X509_CRL *crl = NULL;
         ASN1_INTEGER *serial = NULL;
-        char path[128], cn[64], *pem = NULL;
+        char path[TMPDIR_PATH_MAX + 64], cn[64], *pem = NULL;
         size_t size;
 
         (void)snprintf(cn, sizeof(cn), "%s CA", name);
@@ -492,7 +491,8 @@ static void assert_crl_answer(SSL_CTX *ctx, RouteDecision d, bool close, char *h
  * route's answer is that DER as application/pkix-crl, a CRL of another CA
  * fails the context, and a context without them publishes nothing. */
 static void test_published_crls(void **state) {
-        char server_ca[128], server_crl[128], client_ca[128], client_crl[128], head[512], *error = NULL;
+        char server_ca[TMPDIR_PATH_MAX + 16], server_crl[TMPDIR_PATH_MAX + 16], client_ca[TMPDIR_PATH_MAX + 16],
+                client_crl[TMPDIR_PATH_MAX + 16], head[512], *error = NULL;
         unsigned char *server_der, *client_der;
         int server_len, client_len;
         const unsigned char *der, *body;
