@@ -438,7 +438,7 @@ static void test_example_loads(void **state) {
 static const char *const documented_keys[] = {
         "service_user", "proxy_user",  "subid_range",  "image",        "image_archive",  "storage",
         "listen",       "memory_max",  "cpu_quota",    "dir",          "server_names",   "key_type",
-        "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "listen",         "rate",
+        "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "store", "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",

@@ -71,7 +71,7 @@ static int confine_or_die(int *ret_abi) {
         CHECK(r == 0);
         dir_fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         CHECK(dir_fd >= 0);
-        r = sigsandbox_confine(dir_fd, ret_abi, NULL);
+        r = sigsandbox_confine(dir_fd, false, 0, ret_abi, NULL);
         CHECK(r == 0);
         root_fd = sigfs_open_at(dir_fd);
         CHECK(root_fd >= 0);
@@ -86,15 +86,16 @@ static void child_works(const void *arg) {
         int abi, root_fd, fd;
 
         root_fd = confine_or_die(&abi);
+        SigBackend backend = {.root_fd = root_fd};
 
         /* The store's whole job, under the filter: PUT, a repeat, GET, crash cleanup. */
-        CHECK(sighandle_request(root_fd, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+        CHECK(sighandle_request(&backend, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
         CHECK(rep.status == 201);
         sig_reply_done(&rep);
-        CHECK(sighandle_request(root_fd, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+        CHECK(sighandle_request(&backend, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
         CHECK(rep.status == 201);
         sig_reply_done(&rep);
-        CHECK(sighandle_request(root_fd, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
+        CHECK(sighandle_request(&backend, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
         CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
         sig_reply_done(&rep);
         CHECK(sigfs_cleanup(root_fd) == 0);
