@@ -32,20 +32,35 @@ static bool method_is(const char *m, size_t n, const char *want) {
 /* The registry backend's failures, which are the registry's state and not the request's: 503
  * (try again) or 500. Returns 1, nothing answered, for the local store or another error. */
 static int reply_backend_error(const SigBackend *b, SigReply *ret, int r) {
+        char message[512];
+        const char *what;
+        int status = 503;
+
         if (!b->registry)
                 return 1;
         switch (r) {
         case -EHOSTUNREACH:
-                return reply_error(ret, 503, "UNAVAILABLE", "the registry that holds the signatures did not answer");
+                what = "the registry that holds the signatures did not answer as expected";
+                break;
         case -EROFS:
-                return reply_error(ret, 503, "UNAVAILABLE", "the registry is read-only for maintenance");
+                what = "the registry is read-only for maintenance";
+                break;
         case -EBUSY:
-                return reply_error(ret, 503, "UNAVAILABLE", "other writers kept replacing this digest's signatures");
+                what = "other writers kept replacing this digest's signatures";
+                break;
         case -EBADMSG:
-                return reply_error(ret, 500, "UNKNOWN", "the registry holds signatures this store did not write");
+                what = "the registry holds signatures this store did not write";
+                status = 500;
+                break;
+        case -EIO:
+                what = "the registry refused a write of the signature store";
+                status = 500;
+                break;
         default:
                 return 1;
         }
+        (void) snprintf(message, sizeof(message), "%s (%s)", what, b->registry->why);
+        return reply_error(ret, status, status == 503 ? "UNAVAILABLE" : "UNKNOWN", message);
 }
 
 static int handle_get(const SigBackend *b, const SigPath *p, SigReply *ret) {
@@ -133,6 +148,9 @@ int sighandle_request(const SigBackend *b, const char *method, size_t method_len
         ret->repository[p.repository_len] = '\0';
         memcpy(ret->digest, p.digest, p.digest_len);
         ret->digest[p.digest_len] = '\0';
+        /* From here on a C string: the target's copy is followed by the rest of the request
+         * line, and the registry backend prints it into a manifest. */
+        p.digest = ret->digest;
 
         if (get)
                 return handle_get(b, &p, ret);

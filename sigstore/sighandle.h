@@ -17,7 +17,7 @@
  * (sigreg.h) when registry is set. */
 typedef struct SigBackend {
         int root_fd;                 /* DIR/v1; unused with registry */
-        const SigRegistry *registry; /* [signing] store = registry; NULL: the directory */
+        SigRegistry *registry;       /* [signing] store = registry; NULL: the directory */
 } SigBackend;
 
 typedef struct SigReply {

@@ -169,7 +169,7 @@ static int response_body(RegResponse *ret, const Http1Response *head, size_t hea
  * could not be reached, did not answer before deadline or answered
  * something that is not HTTP; -EFBIG for a body over max_body; -ENOMEM.
  */
-static int reg_call(const SigRegistry *reg, uint64_t deadline, const char *method, const char *path,
+static int reg_call(SigRegistry *reg, uint64_t deadline, const char *method, const char *path,
                     const char *accept, const char *content_type, const void *body, size_t body_len,
                     size_t max_body, RegResponse *ret) {
         _cleanup_close_ int fd = -EBADF;
@@ -181,6 +181,7 @@ static int reg_call(const SigRegistry *reg, uint64_t deadline, const char *metho
         int n, r;
 
         *ret = (RegResponse){};
+        (void) snprintf(reg->why, sizeof(reg->why), "%s %.120s: no answer", method, path);
         n = asprintf(&head,
                      "%s %s HTTP/1.1\r\n"
                      "Host: localhost\r\n"
@@ -225,6 +226,9 @@ static int reg_call(const SigRegistry *reg, uint64_t deadline, const char *metho
                 return r == -EBADMSG ? -EHOSTUNREACH : r;
         }
         ret->status = resp.status;
+        /* An error's JSON says what Distribution disliked ("MANIFEST_BLOB_UNKNOWN"). */
+        (void) snprintf(reg->why, sizeof(reg->why), "%s %.100s: %d %.*s", method, path, resp.status,
+                        resp.status >= 400 ? (int) (ret->body_len < 240 ? ret->body_len : 240) : 0, ret->body);
         for (size_t i = 0; i < resp.n_headers; i++)
                 if (http1_header_is(&headers[i], "Location") && location_path(&headers[i], ret->location) < 0)
                         ret->location[0] = '\0';
@@ -285,7 +289,7 @@ static char *v2_path(const char *repository, size_t repository_len, const char *
  * (or the repository) does not exist. ret_raw (optional) gets the manifest's
  * bytes (NULL when there is none).
  */
-static int fetch_manifest(const SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+static int fetch_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
                           const char *digest, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *ret_n) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL;
@@ -312,7 +316,7 @@ static int fetch_manifest(const SigRegistry *reg, uint64_t deadline, const char 
 }
 
 /* One blob, checked against its descriptor: its size and its digest. *ret is malloc'd. */
-static int fetch_blob(const SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+static int fetch_blob(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
                       const SigLayer *l, uint8_t **ret) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL;
@@ -347,7 +351,7 @@ static int fetch_blob(const SigRegistry *reg, uint64_t deadline, const char *rep
         return 0;
 }
 
-int sigreg_list(const SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n) {
         uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
         SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
@@ -391,7 +395,7 @@ static int write_status(int status, int want) {
 
 /* Uploads data as a blob of repository (a POST for a session, a PUT that completes it: Distribution
  * 2.8 has no single-request upload). */
-static int upload_blob(const SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+static int upload_blob(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
                        const void *data, size_t len, const char *digest) {
         _cleanup_(reg_response_done) RegResponse post = {}, put = {};
         _cleanup_free_ char *path = NULL, *target = NULL;
@@ -418,7 +422,7 @@ static int upload_blob(const SigRegistry *reg, uint64_t deadline, const char *re
         return write_status(put.status, 201);
 }
 
-static int put_manifest(const SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
                         const char *digest, const SigLayer *layers, size_t n) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL, *json = NULL;
@@ -439,7 +443,7 @@ static int put_manifest(const SigRegistry *reg, uint64_t deadline, const char *r
         return write_status(resp.status, 201);
 }
 
-int sigreg_put(const SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig) {
         uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
         SigLayer layers[SIGSTORE_MAX_PER_DIGEST], add = {.size = sig->content_len};
@@ -449,8 +453,10 @@ int sigreg_put(const SigRegistry *reg, const char *repository, size_t repository
 
         strcpy(add.suffix, sig->suffix);
         r = sha256_hex(reg, sig->content, sig->content_len, add.digest);
-        if (r < 0)
+        if (r < 0) {
+                (void) snprintf(reg->why, sizeof(reg->why), "SHA-256 failed");
                 return r;
+        }
 
         for (unsigned attempt = 0; attempt < SIGREG_ATTEMPTS; attempt++) {
                 r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);

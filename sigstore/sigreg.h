@@ -44,6 +44,9 @@ typedef struct SigRegistry {
         SocketAddress address;
         EVP_MD *sha256;                                     /* fetched before the lockdown */
         char config_digest[SIGSTORE_DIGEST_LEN + 1];        /* of sigmanifest_config */
+        /* After a failed call: which request and what the registry answered ("PUT
+         * /v2/app/manifests/...: 400"), for the error's message and the log. */
+        char why[384];
 } SigRegistry;
 
 /* Prepares a client of the registry at address ("unix:PATH", "IP:PORT",
@@ -54,12 +57,13 @@ int sigreg_init(SigRegistry *reg, const char *address);
 
 void sigreg_done(SigRegistry *reg);
 
-/* The registry's signatures of repository@digest, in the order they were
+/* The registry's signatures of repository@digest (digest a NUL-terminated
+ * "sha256:" + 64 hex; repository as long as its length says), in the order they were
  * stored, as sigfs_list(). A tag that does not exist is no signature.
  * Returns 0; -EHOSTUNREACH when the registry did not answer in time or
  * answered an error; -EBADMSG when what the tag holds is not a manifest
  * this store writes, or a blob does not match its descriptor; -ENOMEM. */
-int sigreg_list(const SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n);
 
 /* Stores one signature, as sigfs_put(): 0 written; 1 the same bytes are
@@ -67,5 +71,5 @@ int sigreg_list(const SigRegistry *reg, const char *repository, size_t repositor
  * holds SIGSTORE_MAX_PER_DIGEST; and sigreg_list()'s errors, -EROFS when the
  * registry refuses writes (gc's read-only window), -EBUSY when other writers
  * kept replacing the manifest for SIGREG_ATTEMPTS rounds. */
-int sigreg_put(const SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig);

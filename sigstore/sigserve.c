@@ -143,10 +143,17 @@ static int conn_refuse(Conn *c, int status, const char *code, const char *messag
 static void log_access(const Conn *c, const SigReply *rep) {
         char method[32], repo[300];
 
-        log_event(LOG_INFO, "sigstore-access", "method=%s status=%d repository=%s digest=%s code=%s",
+        char error[800];
+
+        /* A failure of the store itself (500, 503): its message says why, and is ours, not the
+         * client's (escaped all the same: it quotes the registry's answer). */
+        log_event(rep->status >= 500 ? LOG_WARNING : LOG_INFO, "sigstore-access",
+                  "method=%s status=%d repository=%s digest=%s code=%s%s%s",
                   log_escape_value(c->req.method, c->req.method_len, method, sizeof(method)), rep->status,
                   log_escape(rep->repository, repo, sizeof(repo)), rep->digest[0] ? rep->digest : "-",
-                  rep->code ? rep->code : "-");
+                  rep->code ? rep->code : "-", rep->status >= 500 && rep->body ? " error=" : "",
+                  rep->status >= 500 && rep->body ? log_escape_value(rep->body, rep->body_len, error, sizeof(error))
+                                                  : "");
 }
 
 static int conn_dispatch(Conn *c, const SigBackend *b) {

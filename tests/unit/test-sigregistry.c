@@ -6,7 +6,8 @@
  * adding one) and sigstore/sigreg.c against a real Distribution registry
  * (Debian's docker-registry 2.8, the one the test hosts run, on a unix
  * socket in a scratch directory): round trip, order, no overwrite,
- * duplicates, the count cap, a registry that is not there.
+ * duplicates, the count cap, a registry that is not there, and the
+ * handler (sighandle.c) on that backend.
  */
 
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "sighandle.h"
 #include "sigmanifest.h"
 #include "sigreg.h"
 #include "tmpdir.h"
@@ -350,6 +352,34 @@ static void test_registry_cap(void **state) {
         sig_entries_free(got, n);
 }
 
+/* Through the handler, with the target as the server hands it over: inside the request line,
+ * followed by " HTTP/1.1" (the digest there is not a C string: it once went into the manifest
+ * with the rest of the line, and Distribution refused it as MANIFEST_INVALID). */
+static void test_registry_handler(void **state) {
+        static const char line[] = "/extensions/v2/app/line/signatures/" D1 " HTTP/1.1\r\nHost: x\r\n";
+        static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
+                                   "\"content\":\"aGVsbG8=\"}";
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        size_t target_len = strchr(line, ' ') - line;
+        char address[160];
+        SigReply rep;
+
+        need_registry();
+        (void) snprintf(address, sizeof address, "unix:%s", sock);
+        assert_int_equal(sigreg_init(&reg, address), 0);
+        SigBackend b = {.root_fd = -EBADF, .registry = &reg};
+
+        assert_int_equal(sighandle_request(&b, "PUT", 3, line, target_len, body, strlen(body), &rep), 0);
+        if (rep.status != 201)
+                fail_msg("PUT: %d %s", rep.status, rep.body ? rep.body : "");
+        sig_reply_done(&rep);
+        assert_int_equal(sighandle_request(&b, "GET", 3, line, target_len, NULL, 0, &rep), 0);
+        assert_int_equal(rep.status, 200);
+        assert_non_null(strstr(rep.body, "\"name\":\"" D1 "@0123abcd\""));
+        assert_non_null(strstr(rep.body, "\"content\":\"aGVsbG8=\""));
+        sig_reply_done(&rep);
+}
+
 static void test_registry_absent(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
         SigEntry a = entry("aaaa", "signature A"), *got = NULL;
@@ -358,6 +388,17 @@ static void test_registry_absent(void **state) {
         assert_int_equal(sigreg_init(&reg, "unix:/nonexistent/registry.sock"), 0);
         assert_int_equal(sigreg_list(&reg, "app", 3, D1, &got, &n), -EHOSTUNREACH);
         assert_int_equal(sigreg_put(&reg, "app", 3, D1, &a), -EHOSTUNREACH);
+        {
+                /* Through the handler: 503, never an empty list (that would read as "unsigned"). */
+                static const char target[] = "/extensions/v2/app/signatures/" D1;
+                SigBackend b = {.root_fd = -EBADF, .registry = &reg};
+                SigReply rep;
+
+                assert_int_equal(sighandle_request(&b, "GET", 3, target, strlen(target), NULL, 0, &rep), 0);
+                assert_int_equal(rep.status, 503);
+                assert_string_equal(rep.code, "UNAVAILABLE");
+                sig_reply_done(&rep);
+        }
         sigreg_done(&reg);
         assert_int_equal(sigreg_init(&reg, "registry.example:5000"), -EINVAL);
 }
@@ -374,6 +415,7 @@ int main(void) {
         const struct CMUnitTest live[] = {
                 cmocka_unit_test(test_registry_round_trip),
                 cmocka_unit_test(test_registry_cap),
+                cmocka_unit_test(test_registry_handler),
         };
         int r = cmocka_run_group_tests_name("sigmanifest", pure, NULL, NULL);
 
