@@ -14,6 +14,7 @@
 #     image as signed and does not count the signature tag as an image;
 #   - the store's state wiped and regvisor restarted: the pull still
 #     verifies (the signature was never the store's to lose);
+#   - a second signature appends a layer, and `regvisor gc` keeps both;
 #   - a true signature by the trusted key, but of another manifest, stored
 #     for a digest: listed, and refused by podman.
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +103,20 @@ wait_until 30 listed_again || fail "the signature is not listed after the restar
 out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull after the wipe and restart failed: $out"
 th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
 assert_eq "$(files_in_store)" 0 "entries in the store's directory after the restart"
+
+step "a second signature appends a layer; regvisor gc keeps both"
+out=$(th env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "docker://$PULL/signed:1" "docker://$PUSH/signed:1" 2>&1) ||
+	fail "skopeo copy --sign-by of signed:1 failed: $out"
+assert_eq "$(sigs_443 test/signed "$digest")" 2 "signatures of test/signed after the second"
+assert_eq "$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST" | jq -r '.layers | length')" 2 \
+	"layers of the signature manifest"
+out=$(th /usr/local/bin/regvisor gc --config "$CONF" 2>&1) || fail "regvisor gc failed: $out"
+printf '%s\n' "$out" | sed 's/^/#   /'
+wait_until 60 proxy_up || fail "the proxy does not answer after gc"
+pushes_again() { [ "$(sigs_443 test/signed "$digest")" = 2 ]; }
+wait_until 60 pushes_again || fail "the signatures are not both listed after gc"
+out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull after gc failed: $out"
+th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
 
 step "a signature for another digest: stored on 4443, refused by podman"
 out=$(th skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" "docker://$PUSH/other:1" 2>&1) ||
