@@ -30,13 +30,12 @@
 #include "sighandle.h"
 #include "sigmanifest.h"
 #include "sigreg.h"
-#include "tmpdir.h"
+#include "registry-test.h"
 
 #define HEX1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HEX2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 #define D1 "sha256:" HEX1
 #define D2 "sha256:" HEX2
-#define DOCKER_REGISTRY "/usr/bin/docker-registry"
 
 /* ---- the tag */
 
@@ -214,64 +213,18 @@ static void test_add(void **state) {
 
 /* ---- against Distribution 2.8 */
 
-static char dir[] = "/tmp/test-sigregistry-XXXXXX";
-static char sock[128];
-static pid_t registry_pid = -1;
+static TestRegistry registry;
 
 static int start_registry(void **state) {
-        char config[256], log[256];
-        FILE *f;
-
-        if (access(DOCKER_REGISTRY, X_OK) < 0)
-                return 0; /* the tests below skip, saying why */
-        if (tmpdir_make(dir) < 0)
-                return -1;
-        (void) snprintf(sock, sizeof sock, "%s/registry.sock", dir);
-        (void) snprintf(config, sizeof config, "%s/config.yml", dir);
-        (void) snprintf(log, sizeof log, "%s/registry.log", dir);
-        f = fopen(config, "we");
-        if (!f)
-                return -1;
-        fprintf(f,
-                "version: 0.1\nlog: {level: warn}\n"
-                "storage: {filesystem: {rootdirectory: %s/data}}\n"
-                "http: {net: unix, addr: %s, secret: test-sigregistry}\n",
-                dir, sock);
-        if (fclose(f) != 0)
-                return -1;
-        registry_pid = fork();
-        if (registry_pid < 0)
-                return -1;
-        if (registry_pid == 0) {
-                if (!freopen(log, "we", stderr) || !freopen(log, "ae", stdout))
-                        _exit(127);
-                execl(DOCKER_REGISTRY, "docker-registry", "serve", config, (char *) NULL);
-                _exit(127);
-        }
-        /* Ready when the socket is there: bounded, 10 s. */
-        for (int i = 0; i < 200; i++) {
-                struct stat st;
-
-                if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-                        return 0;
-                (void) nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
-        }
-        fprintf(stderr, "docker-registry did not create %s within 10 s\n", sock);
-        return -1;
+        return test_registry_start(&registry, 0);
 }
 
 static int stop_registry(void **state) {
-        if (registry_pid > 0) {
-                (void) kill(registry_pid, SIGTERM);
-                (void) waitpid(registry_pid, NULL, 0);
-                registry_pid = -1;
-                return tmpdir_remove(dir);
-        }
-        return 0;
+        return test_registry_stop(&registry);
 }
 
 static void need_registry(void) {
-        if (registry_pid <= 0) {
+        if (registry.pid <= 0) {
                 fprintf(stderr, "test-sigregistry: no %s (Debian's docker-registry): skipped\n", DOCKER_REGISTRY);
                 skip();
         }
@@ -286,13 +239,11 @@ static SigEntry entry(const char *suffix, const char *content) {
 
 static void test_registry_round_trip(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
-        char address[160];
         SigEntry a = entry("aaaa", "signature A"), b = entry("bbbb", "signature B"), *got = NULL;
         size_t n = 99;
 
         need_registry();
-        (void) snprintf(address, sizeof address, "unix:%s", sock);
-        assert_int_equal(sigreg_init(&reg, address), 0);
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
 
         /* Nothing yet, in a repository that does not exist either. */
         assert_int_equal(sigreg_list(&reg, "app/web", 7, D1, &got, &n), 0);
@@ -328,13 +279,12 @@ static void test_registry_round_trip(void **state) {
 
 static void test_registry_cap(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
-        char address[160], content[32];
+        char content[32];
         SigEntry *got = NULL;
         size_t n = 0;
 
         need_registry();
-        (void) snprintf(address, sizeof address, "unix:%s", sock);
-        assert_int_equal(sigreg_init(&reg, address), 0);
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
         for (int i = 0; i < SIGSTORE_MAX_PER_DIGEST; i++) {
                 SigEntry e = {.content = (uint8_t *) content};
 
@@ -361,12 +311,10 @@ static void test_registry_handler(void **state) {
                                    "\"content\":\"aGVsbG8=\"}";
         _cleanup_(sigreg_done) SigRegistry reg = {};
         size_t target_len = strchr(line, ' ') - line;
-        char address[160];
         SigReply rep;
 
         need_registry();
-        (void) snprintf(address, sizeof address, "unix:%s", sock);
-        assert_int_equal(sigreg_init(&reg, address), 0);
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
         SigBackend b = {.root_fd = -EBADF, .registry = &reg};
 
         assert_int_equal(sighandle_request(&b, "PUT", 3, line, target_len, body, strlen(body), &rep), 0);
