@@ -94,26 +94,29 @@ static int confine_or_die(int *ret_abi) {
         return root_fd;
 }
 
-static void child_works(const void *arg) {
+/* The store's whole job on backend b, under the filter: PUT, a repeat, GET. */
+static void put_put_get(const SigBackend *b) {
         static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
                                    "\"content\":\"aGVsbG8=\"}";
-        char path[256];
         SigReply rep;
+
+        for (int i = 0; i < 2; i++) {
+                CHECK(sighandle_request(b, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+                CHECK(rep.status == 201);
+                sig_reply_done(&rep);
+        }
+        CHECK(sighandle_request(b, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
+        CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
+        sig_reply_done(&rep);
+}
+
+static void child_works(const void *arg) {
+        char path[256];
         int abi, root_fd, fd;
 
         root_fd = confine_or_die(&abi);
-        SigBackend backend = {.root_fd = root_fd};
-
-        /* The store's whole job, under the filter: PUT, a repeat, GET, crash cleanup. */
-        CHECK(sighandle_request(&backend, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
-        CHECK(rep.status == 201);
-        sig_reply_done(&rep);
-        CHECK(sighandle_request(&backend, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
-        CHECK(rep.status == 201);
-        sig_reply_done(&rep);
-        CHECK(sighandle_request(&backend, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
-        CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
-        sig_reply_done(&rep);
+        /* PUT, a repeat, GET, then crash cleanup. */
+        put_put_get(&(SigBackend){.root_fd = root_fd});
         CHECK(sigfs_cleanup(root_fd) == 0);
 
         /* Outside the directory, where nobody may write: only Landlock says no. */
@@ -147,12 +150,8 @@ static void test_works(void **state) {
 /* The store's work in registry mode, under its sandbox: PUT and GET through the registry at
  * t's address; on loopback TCP under Landlock ABI 4, any other port is refused. */
 static void child_registry(const void *arg) {
-        static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
-                                   "\"content\":\"aGVsbG8=\"}";
         const TestRegistry *t = arg;
         SigRegistry reg;
-        SigBackend b = {.root_fd = -EBADF, .registry = &reg};
-        SigReply rep;
         unsigned port = 0;
         int abi = 0, dir_fd, fd;
 
@@ -164,12 +163,7 @@ static void child_registry(const void *arg) {
         CHECK(dir_fd >= 0);
         CHECK(sigsandbox_confine(dir_fd, true, (uint16_t) port, &abi, NULL) == 0);
 
-        CHECK(sighandle_request(&b, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
-        CHECK(rep.status == 201);
-        sig_reply_done(&rep);
-        CHECK(sighandle_request(&b, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
-        CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
-        sig_reply_done(&rep);
+        put_put_get(&(SigBackend){.root_fd = -EBADF, .registry = &reg});
         if (port && abi >= 4) {
                 struct sockaddr_in other = {.sin_family = AF_INET, .sin_port = htons((uint16_t) (port + 1)),
                                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
