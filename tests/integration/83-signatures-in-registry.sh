@@ -16,7 +16,10 @@
 #     verifies (the signature was never the store's to lose);
 #   - a second signature appends a layer, and `regvisor gc` keeps both;
 #   - a true signature by the trusted key, but of another manifest, stored
-#     for a digest: listed, and refused by podman.
+#     for a digest: listed, and refused by podman; health and the census
+#     of `regvisor run` (/metrics) count it unsigned, and count no
+#     signature tag as an image;
+#   - the registry stopped: the extension answers 503.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -145,6 +148,17 @@ out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || r
 assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
 assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key"
 assert_contains "$out" "test/other:1 (signed for another digest)"
+
+step "/metrics of regvisor run: the census counts 1 signed of 2 tags, not the signature tags"
+census_counted() {
+	local m
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
+		return 1
+	[[ $m == *'regvisor_image_tags{} 2'* && $m == *'regvisor_image_tags_signed{} 1'* &&
+		$m == *'regvisor_image_tags_unsigned{} 1'* ]]
+}
+th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
+wait_until 90 census_counted || fail "/metrics has no census of 2 tags, 1 signed"
 
 step "the registry stopped: the extension answers 503, not an empty list"
 user_systemctl ci-svc stop regvisor-registry.service || true
