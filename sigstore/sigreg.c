@@ -300,12 +300,19 @@ static int fetch_manifest(SigRegistry *reg, uint64_t deadline, const char *repos
         path = v2_path(repository, repository_len, "manifests", tag);
         if (!path)
                 return -ENOMEM;
-        /* Without this Accept, Distribution 2.8 answers 404 for an OCI manifest. */
-        r = reg_call(reg, deadline, "GET", path, SIGMANIFEST_TYPE, NULL, NULL, 0, SIGMANIFEST_MAX, &resp);
-        if (r == -EFBIG)
-                return -EBADMSG;
-        if (r < 0)
-                return r;
+        /* Without this Accept, Distribution 2.8 answers 404 for an OCI manifest. Its filesystem
+         * driver answers 500 now and then while another host writes the same tag (measured):
+         * asked once more. */
+        for (int i = 0; i < 2; i++) {
+                reg_response_done(&resp);
+                r = reg_call(reg, deadline, "GET", path, SIGMANIFEST_TYPE, NULL, NULL, 0, SIGMANIFEST_MAX, &resp);
+                if (r == -EFBIG)
+                        return -EBADMSG;
+                if (r < 0)
+                        return r;
+                if (resp.status < 500)
+                        break;
+        }
         if (resp.status == 404) {
                 *ret_n = 0;
                 return 0;
@@ -449,6 +456,7 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
         SigLayer layers[SIGSTORE_MAX_PER_DIGEST], add = {.size = sig->content_len};
         bool uploaded = false;
         size_t n = 0;
+        int done;
         int r;
 
         strcpy(add.suffix, sig->suffix);
@@ -466,11 +474,13 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
                         for (size_t i = 0; i < n; i++)
                                 if (streq(layers[i].digest, add.digest))
                                         return 0; /* the last round's manifest stands, or a merge of it */
-                r = sigmanifest_add(layers, &n, &add);
-                if (r != 0)
-                        return r; /* 1: there already; -EEXIST, -EDQUOT */
+                done = sigmanifest_add(layers, &n, &add);
+                if (done != 0)
+                        return done; /* 1: there already; -EEXIST, -EDQUOT */
                 if (!uploaded) {
-                        /* Blobs first: Distribution refuses a manifest that names a blob it lacks. */
+                        /* Blobs first (Distribution refuses a manifest that names a blob it lacks),
+                         * then read the manifest again: what another host wrote meanwhile is
+                         * merged, and the window between our read and our write is one call. */
                         r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
                                         strlen(sigmanifest_config), reg->config_digest);
                         if (r < 0)
@@ -480,8 +490,20 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
                         if (r < 0)
                                 return r;
                         uploaded = true;
+                        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+                        if (r < 0)
+                                return r;
+                        done = sigmanifest_add(layers, &n, &add);
+                        if (done != 0)
+                                return done;
                 }
                 r = put_manifest(reg, deadline, repository, repository_len, digest, layers, n);
+                if (r == -EIO && attempt + 1 < SIGREG_ATTEMPTS) {
+                        /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that
+                         * committed at once can leave it unlinked (measured): upload again. */
+                        uploaded = false;
+                        continue;
+                }
                 if (r < 0)
                         return r;
                 /* Read back at the top of the next round: another host may have replaced the tag
