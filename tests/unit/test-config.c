@@ -111,6 +111,7 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->signing_mode, b->signing_mode);
         assert_str_null_equal(a->signing_keys, b->signing_keys);
         assert_str_null_equal(a->sigstore_key, b->sigstore_key);
+        assert_int_equal(a->signature_store, b->signature_store);
 
         assert_port_equal(&a->pull, &b->pull);
         assert_port_equal(&a->push, &b->push);
@@ -207,6 +208,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c.signing_mode, SIGNING_GPG);
         assert_null(c.signing_keys);
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/registry-cosign.pub");
+        assert_int_equal(c.signature_store, SIGNATURES_LOCAL);
 
         assert_null(c.pull.listen.host);
         assert_int_equal(c.pull.listen.port, 443);
@@ -299,6 +301,7 @@ static const char full_file[] = "; every key, none at its default\n"
                                 "mode = sigstore\n"
                                 "keys = /etc/regvisor/signers.asc\n"
                                 "sigstore_key = /etc/containers/keys/org-cosign.pub\n"
+                                "store = registry\n"
                                 "\n"
                                 "[pull]\n"
                                 "listen = 0.0.0.0:8443\n"
@@ -365,6 +368,7 @@ static void test_full(void **state) {
         assert_int_equal(c.signing_mode, SIGNING_SIGSTORE);
         assert_string_equal(c.signing_keys, "/etc/regvisor/signers.asc");
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/org-cosign.pub");
+        assert_int_equal(c.signature_store, SIGNATURES_REGISTRY);
 
         assert_string_equal(c.pull.listen.host, "0.0.0.0");
         assert_int_equal(c.pull.listen.port, 8443);
@@ -1267,6 +1271,7 @@ static const ErrorCase error_cases[] = {
         {"sigstore_key empty", "[signing]\nsigstore_key =\n", 2, "[signing] sigstore_key", "absolute"},
         {"signing mode", "[signing]\nmode = cosign\n", 2, "[signing] mode", "gpg or sigstore"},
         {"signing mode empty", "[signing]\nmode =\n", 2, "[signing] mode", "gpg or sigstore"},
+        {"signing store", "[signing]\nstore = s3\n", 2, "[signing] store", "local or registry"},
         {"signing keys relative", "[signing]\nkeys = signers.asc\n", 2, "[signing] keys", "or nothing"},
         {"key_type", "[tls]\nkey_type = rsa-2048\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},
         {"key_type empty", "[tls]\nkey_type =\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},
