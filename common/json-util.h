@@ -11,3 +11,8 @@ static inline void json_putp(json_object **o) {
                 json_object_put(*o);
 }
 #define _cleanup_json_ _cleanup_(json_putp)
+
+static inline void json_tokener_freep(json_tokener **t) {
+        if (*t)
+                json_tokener_free(*t);
+}

@@ -101,6 +101,10 @@ static const SandboxRule *lockdown_rule_at(const SandboxRule *rules, size_t n, s
         return i < n ? rules + i : NULL;
 }
 
+size_t lockdown_rule_count(size_t n) {
+        return ELEMENTSOF(lockdown_base_rules) + n;
+}
+
 int lockdown_rule_get(const SandboxRule *rules, size_t n, size_t i, const char **ret_syscall,
                       const char **ret_action, const char **ret_why) {
         const SandboxRule *rule = lockdown_rule_at(rules, n, i);

@@ -139,3 +139,6 @@ int lockdown_load_seccomp(const SandboxRule *rules, size_t n);
  */
 int lockdown_rule_get(const SandboxRule *rules, size_t n, size_t i, const char **ret_syscall,
                       const char **ret_action, const char **ret_why);
+
+/* How many rows lockdown_rule_get() lists for a table of n rows: the base rows and the n. */
+size_t lockdown_rule_count(size_t n);

@@ -135,18 +135,14 @@ int sigfs_cleanup(int root_fd) {
         return r < 0 ? r : removed;
 }
 
-/* Reads one signature file: a regular file of 1..SIGSTORE_MAX_SIGNATURE bytes. */
-static int read_signature(int dirfd, const char *name, uint8_t **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+int sigfs_read_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ uint8_t *buf = NULL;
         struct stat st;
         size_t got = 0;
 
-        if (fd < 0)
-                return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > SIGSTORE_MAX_SIGNATURE)
+        if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t) st.st_size > max)
                 return -EIO;
         buf = malloc((size_t) st.st_size);
         if (!buf)
@@ -165,6 +161,15 @@ static int read_signature(int dirfd, const char *name, uint8_t **ret, size_t *re
         *ret = TAKE_PTR(buf);
         *ret_len = got;
         return 0;
+}
+
+/* Reads one signature file: a regular file of 1..SIGSTORE_MAX_SIGNATURE bytes. */
+static int read_signature(int dirfd, const char *name, uint8_t **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return negative_errno();
+        return sigfs_read_fd(fd, SIGSTORE_MAX_SIGNATURE, ret, ret_len);
 }
 
 typedef struct ListState {

@@ -26,6 +26,12 @@
 
 #include "sigjson.h"
 
+/* Reads the whole of fd, a regular file of 1..max bytes, into *ret
+ * (malloc'd, the caller's). Returns 0, -EIO for anything else there (another
+ * type, empty, too large, shrinking), another negative errno. Also the
+ * health check's reader of the registry's blobs. */
+int sigfs_read_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len);
+
 /* Opens (creating if missing, 0750) v1 below dir_fd (DIR) as a directory
  * fd, refusing a symlink. Returns the fd (O_CLOEXEC) or a negative errno. */
 int sigfs_open_at(int dir_fd);

@@ -9,6 +9,7 @@
 #include "sigfs.h"
 #include "sighandle.h"
 #include "sigjson.h"
+#include "sigreg.h"
 
 _Static_assert(sizeof(((SigReply *) 0)->repository) > SIGSTORE_REPOSITORY_MAX, "repository buffer");
 _Static_assert(sizeof(((SigReply *) 0)->digest) > SIGSTORE_DIGEST_LEN, "digest buffer");
@@ -28,14 +29,53 @@ static bool method_is(const char *m, size_t n, const char *want) {
         return n == strlen(want) && memcmp(m, want, n) == 0;
 }
 
-static int handle_get(int root_fd, const SigPath *p, SigReply *ret) {
+/* The registry backend's failures, which are the registry's state and not the request's: 503
+ * (try again) or 500. Returns 1, nothing answered, for the local store or another error. */
+static int reply_backend_error(const SigBackend *b, SigReply *ret, int r) {
+        char message[512];
+        const char *what;
+        int status = 503;
+
+        if (!b->registry)
+                return 1;
+        switch (r) {
+        case -EHOSTUNREACH:
+                what = "the registry that holds the signatures did not answer as expected";
+                break;
+        case -EROFS:
+                what = "the registry is read-only for maintenance";
+                break;
+        case -EBUSY:
+                what = "other writers kept replacing this digest's signatures";
+                break;
+        case -EBADMSG:
+                what = "the registry holds signatures this store did not write";
+                status = 500;
+                break;
+        case -EIO:
+                what = "the registry refused a write of the signature store";
+                status = 500;
+                break;
+        default:
+                return 1;
+        }
+        (void) snprintf(message, sizeof(message), "%s (%s)", what, b->registry->why);
+        return reply_error(ret, status, status == 503 ? "UNAVAILABLE" : "UNKNOWN", message);
+}
+
+static int handle_get(const SigBackend *b, const SigPath *p, SigReply *ret) {
         SigEntry *entries = NULL;
         size_t n = 0;
         int r;
 
-        r = sigfs_list(root_fd, p->repository, p->repository_len, p->digest, &entries, &n);
-        if (r < 0)
-                return reply_error(ret, 500, "UNKNOWN", "the signature store could not read its storage");
+        r = b->registry ? sigreg_list(b->registry, p->repository, p->repository_len, p->digest, &entries, &n)
+                        : sigfs_list(b->root_fd, p->repository, p->repository_len, p->digest, &entries, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                int e = reply_backend_error(b, ret, r);
+                return e <= 0 ? e : reply_error(ret, 500, "UNKNOWN", "the signature store could not read its storage");
+        }
         r = sigjson_list(entries, n, p->digest, p->digest_len, &ret->body, &ret->body_len);
         sig_entries_free(entries, n);
         if (r < 0)
@@ -44,7 +84,7 @@ static int handle_get(int root_fd, const SigPath *p, SigReply *ret) {
         return 0;
 }
 
-static int handle_put(int root_fd, const SigPath *p, const char *body, size_t body_len, SigReply *ret) {
+static int handle_put(const SigBackend *b, const SigPath *p, const char *body, size_t body_len, SigReply *ret) {
         SigEntry sig = {};
         const char *why = NULL;
         char message[256];
@@ -60,8 +100,16 @@ static int handle_put(int root_fd, const SigPath *p, const char *body, size_t bo
                 return reply_error(ret, 400, "SIGNATURE_INVALID", message);
         }
 
-        r = sigfs_put(root_fd, p->repository, p->repository_len, p->digest, &sig);
+        r = b->registry ? sigreg_put(b->registry, p->repository, p->repository_len, p->digest, &sig)
+                        : sigfs_put(b->root_fd, p->repository, p->repository_len, p->digest, &sig);
         free(sig.content);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                int e = reply_backend_error(b, ret, r);
+                if (e <= 0)
+                        return e;
+        }
         switch (r) {
         case 0:
         case 1: /* already stored: the same bytes are there, which is what the client asked for */
@@ -80,7 +128,7 @@ static int handle_put(int root_fd, const SigPath *p, const char *body, size_t bo
         }
 }
 
-int sighandle_request(int root_fd, const char *method, size_t method_len, const char *target,
+int sighandle_request(const SigBackend *b, const char *method, size_t method_len, const char *target,
                       size_t target_len, const char *body, size_t body_len, SigReply *ret) {
         bool get = method_is(method, method_len, "GET") || method_is(method, method_len, "HEAD");
         bool put = method_is(method, method_len, "PUT");
@@ -100,10 +148,13 @@ int sighandle_request(int root_fd, const char *method, size_t method_len, const 
         ret->repository[p.repository_len] = '\0';
         memcpy(ret->digest, p.digest, p.digest_len);
         ret->digest[p.digest_len] = '\0';
+        /* From here on a C string: the target's copy is followed by the rest of the request
+         * line, and the registry backend prints it into a manifest. */
+        p.digest = ret->digest;
 
         if (get)
-                return handle_get(root_fd, &p, ret);
+                return handle_get(b, &p, ret);
         if (put)
-                return handle_put(root_fd, &p, body, body_len, ret);
+                return handle_put(b, &p, body, body_len, ret);
         return reply_error(ret, 405, "UNSUPPORTED", "only GET, HEAD and PUT");
 }

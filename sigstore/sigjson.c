@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "sigjson.h"
 
@@ -91,11 +92,6 @@ void sig_entries_free(SigEntry *e, size_t n) {
 static void json_object_putp(json_object **o) {
         if (*o)
                 (void) json_object_put(*o);
-}
-
-static void json_tokener_freep(json_tokener **t) {
-        if (*t)
-                json_tokener_free(*t);
 }
 
 #define FAIL(r, why)                                                                              \

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -25,7 +27,8 @@
  * Path-based calls are allowed here because the store's job is files;
  * seccomp cannot look at paths. Landlock confines them to DIR (where the
  * kernel has it), and the user's permissions do in any case. What kills:
- * execve, fork/clone, ptrace, socket() but the journal's, mount and
+ * execve, fork/clone, ptrace, socket() but the journal's and a stream to the
+ * registry ([signing] store = registry), mount and
  * namespace calls, prctl, setuid and friends, chmod/chown, rename,
  * symlink, and everything else without a row. The base rows every
  * sandboxed process has (memory, time, locks, signals to itself, exit, the
@@ -44,8 +47,9 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(sendto, "writing answers (send() with MSG_NOSIGNAL)"),
         ALLOW(shutdown, "half-close after an error answer, then read the rest away"),
         ALLOW(sendmsg, "sd_journal_send() to /run/systemd/journal/socket"),
-        ALLOW(connect, "the journal socket"),
-        ALLOW(setsockopt, "the journal socket's SO_SNDBUF"),
+        ALLOW(connect, "the journal socket; the registry ([signing] store = registry; TCP: Landlock ABI 4 "
+                       "allows its port only)"),
+        ALLOW(setsockopt, "the journal socket's SO_SNDBUF; SO_RCVTIMEO/SO_SNDTIMEO on the registry's"),
         ALLOW(getsockopt, "libsystemd checks the journal socket"),
 
         /* Descriptors and files: below DIR only (Landlock, the user's permissions). */
@@ -69,8 +73,26 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW_SANITIZER(clock_nanosleep, "sanitizer back-off"),
 };
 
+/* Added to the table only with [signing] store = registry (sigreg.c): a stream socket to the
+ * registry, one per call. connect and setsockopt are the table's already (the journal's). */
+static const SandboxRule sigstore_registry_rules[] = {
+        ALLOW_IF(socket, "[signing] store = registry: a connection to the registry's unix socket per call",
+                 ARG_EQ(0, AF_UNIX), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
+        ALLOW_IF(socket, "[signing] store = registry: the registry on loopback TCP ([registry] listen = tcp:)",
+                 ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
+        ALLOW_IF(socket, "[signing] store = registry: the registry on loopback TCP over IPv6",
+                 ARG_EQ(0, AF_INET6), ARG_MASKED_EQ(1, SOCK_TYPE_MASK_, SOCK_STREAM), ARG_EQ(2, 0)),
+};
+
 int sigsandbox_rule_get(size_t i, const char **ret_syscall, const char **ret_action, const char **ret_why) {
-        return lockdown_rule_get(sigstore_rules, ELEMENTSOF(sigstore_rules), i, ret_syscall, ret_action, ret_why);
+        size_t own = lockdown_rule_count(ELEMENTSOF(sigstore_rules));
+
+        if (i < own)
+                return lockdown_rule_get(sigstore_rules, ELEMENTSOF(sigstore_rules), i, ret_syscall, ret_action,
+                                         ret_why);
+        /* Then the registry mode's rows, past the base rows lockdown_rule_get() would list again. */
+        return lockdown_rule_get(sigstore_registry_rules, ELEMENTSOF(sigstore_registry_rules),
+                                 lockdown_rule_count(0) + i - own, ret_syscall, ret_action, ret_why);
 }
 
 int sigsandbox_drop(uid_t uid, gid_t gid) {
@@ -86,6 +108,12 @@ int sigsandbox_drop(uid_t uid, gid_t gid) {
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
 #define LL_SCOPE_SIGNAL (1ULL << 1)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2
+
+struct ll_net_port_attr {
+        uint64_t allowed_access;
+        uint64_t port;
+} __attribute__((packed));
 
 /* struct landlock_ruleset_attr as of ABI 6; the size passed tells the kernel how much of it an
  * older ABI reads. */
@@ -124,7 +152,7 @@ static int landlock_abi(int *ret_why) {
         return negative_errno();
 }
 
-static int landlock_confine(int dir_fd, int abi) {
+static int landlock_confine(int dir_fd, uint16_t tcp_port, int abi) {
         struct ll_ruleset_attr attr = {
                 .handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1, /* ABI 1: bits 0-12 */
         };
@@ -152,25 +180,40 @@ static int landlock_confine(int dir_fd, int abi) {
                 return negative_errno();
         if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &beneath, 0) < 0)
                 return negative_errno();
+        /* The registry on loopback TCP: connect to its port only (ABI 4 handles TCP). */
+        if (abi >= 4 && tcp_port != 0) {
+                struct ll_net_port_attr port = {.allowed_access = LL_ACCESS_NET_CONNECT_TCP, .port = tcp_port};
+
+                if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &port, 0) < 0)
+                        return negative_errno();
+        }
         /* Needs no_new_privs, which sigsandbox_drop() has set. */
         if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
                 return negative_errno();
         return 0;
 }
 
-int sigsandbox_confine(int dir_fd, int *ret_landlock_abi, int *ret_landlock_why) {
+int sigsandbox_confine(int dir_fd, bool registry, uint16_t tcp_port, int *ret_landlock_abi,
+                       int *ret_landlock_why) {
+        SandboxRule rules[ELEMENTSOF(sigstore_rules) + ELEMENTSOF(sigstore_registry_rules)];
+        size_t n = ELEMENTSOF(sigstore_rules);
         int abi, why = 0, r;
 
         abi = landlock_abi(&why);
         if (abi < 0)
                 return abi;
         if (abi > 0) {
-                r = landlock_confine(dir_fd, abi);
+                r = landlock_confine(dir_fd, registry ? tcp_port : 0, abi);
                 if (r < 0)
                         return r;
         }
 
-        r = lockdown_load_seccomp(sigstore_rules, ELEMENTSOF(sigstore_rules));
+        memcpy(rules, sigstore_rules, sizeof(sigstore_rules));
+        if (registry) {
+                memcpy(rules + n, sigstore_registry_rules, sizeof(sigstore_registry_rules));
+                n += ELEMENTSOF(sigstore_registry_rules);
+        }
+        r = lockdown_load_seccomp(rules, n);
         if (r < 0)
                 return r;
         *ret_landlock_abi = abi;

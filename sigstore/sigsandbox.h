@@ -12,6 +12,8 @@
  */
 
 #include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -30,7 +32,10 @@ int sigsandbox_drop(uid_t uid, gid_t gid);
  * kernel knows (its ABI version, read at run time), TCP bind/connect from
  * ABI 4 and the abstract-socket and signal scopes from ABI 6, with one
  * rule: below dir_fd, read, write and list; create regular files and
- * directories; remove regular files. Everything else on every filesystem is denied, to this
+ * directories; remove regular files; and, with registry ([signing] store =
+ * registry) and a tcp_port (the registry on loopback TCP) where the ABI
+ * handles TCP, connecting to that port. With registry the seccomp table
+ * also allows a stream socket() to the registry (sigstore_registry_rules). Everything else on every filesystem is denied, to this
  * process, from now on. *ret_landlock_abi is the ABI applied (>= 1), or 0
  * when Landlock cannot be used, with the reason in *ret_landlock_why
  * (optional): ENOSYS (not built), EOPNOTSUPP (not enabled at boot), EPERM
@@ -41,7 +46,8 @@ int sigsandbox_drop(uid_t uid, gid_t gid);
  * Returns 0, or a negative errno (any Landlock failure other than
  * "unavailable", or a seccomp failure).
  */
-int sigsandbox_confine(int dir_fd, int *ret_landlock_abi, int *ret_landlock_why);
+int sigsandbox_confine(int dir_fd, bool registry, uint16_t tcp_port, int *ret_landlock_abi,
+                       int *ret_landlock_why);
 
 /* For tests and documentation: row i of the seccomp table (as
  * lockdown_rule_get()). */

@@ -84,6 +84,7 @@ static const char *reason(int status) {
         case 417: return "Expectation Failed";
         case 431: return "Request Header Fields Too Large";
         case 505: return "HTTP Version Not Supported";
+        case 503: return "Service Unavailable";
         case 507: return "Insufficient Storage";
         default: return "Internal Server Error";
         }
@@ -102,9 +103,11 @@ static int conn_queue(Conn *c, int status, const char *body, size_t body_len, bo
                      "Docker-Distribution-Api-Version: registry/2.0\r\n"
                      "%s"
                      "%s"
+                     "%s"
                      "\r\n",
                      status, reason(status), body_len ? "Content-Type: application/json\r\n" : "", body_len,
-                     status == 405 ? "Allow: GET, HEAD, PUT\r\n" : "", close ? "Connection: close\r\n" : "");
+                     status == 405 ? "Allow: GET, HEAD, PUT\r\n" : "", status == 503 ? "Retry-After: 1\r\n" : "",
+                     close ? "Connection: close\r\n" : "");
         if (n < 0 || (size_t) n >= sizeof(head))
                 return -EINVAL;
         if (head_only)
@@ -140,18 +143,25 @@ static int conn_refuse(Conn *c, int status, const char *code, const char *messag
 static void log_access(const Conn *c, const SigReply *rep) {
         char method[32], repo[300];
 
-        log_event(LOG_INFO, "sigstore-access", "method=%s status=%d repository=%s digest=%s code=%s",
+        char error[800];
+
+        /* A failure of the store itself (500, 503): its message says why, and is ours, not the
+         * client's (escaped all the same: it quotes the registry's answer). */
+        log_event(rep->status >= 500 ? LOG_WARNING : LOG_INFO, "sigstore-access",
+                  "method=%s status=%d repository=%s digest=%s code=%s%s%s",
                   log_escape_value(c->req.method, c->req.method_len, method, sizeof(method)), rep->status,
                   log_escape(rep->repository, repo, sizeof(repo)), rep->digest[0] ? rep->digest : "-",
-                  rep->code ? rep->code : "-");
+                  rep->code ? rep->code : "-", rep->status >= 500 && rep->body ? " error=" : "",
+                  rep->status >= 500 && rep->body ? log_escape_value(rep->body, rep->body_len, error, sizeof(error))
+                                                  : "");
 }
 
-static int conn_dispatch(Conn *c, int root_fd) {
+static int conn_dispatch(Conn *c, const SigBackend *b) {
         SigReply rep;
         bool head = c->req.method_len == 4 && memcmp(c->req.method, "HEAD", 4) == 0;
         int r;
 
-        r = sighandle_request(root_fd, c->req.method, c->req.method_len, c->req.target, c->req.target_len, c->body,
+        r = sighandle_request(b, c->req.method, c->req.method_len, c->req.target, c->req.target_len, c->body,
                               c->body_len, &rep);
         if (r < 0) {
                 sig_reply_done(&rep);
@@ -200,7 +210,7 @@ static int conn_read_body(Conn *c) {
 
 /* Works on what is buffered: parses a head, reads its body, answers. Returns 0 (wait for more
  * input or for the answer to leave), or a negative errno to close the connection. */
-static int conn_process(Conn *c, int root_fd) {
+static int conn_process(Conn *c, const SigBackend *b) {
         int r;
 
         if (c->out)
@@ -239,7 +249,7 @@ static int conn_process(Conn *c, int root_fd) {
                 return 0;
         }
 
-        r = conn_dispatch(c, root_fd);
+        r = conn_dispatch(c, b);
         if (r < 0)
                 return r;
         /* Keep what follows (a pipelined request) for after the answer. */
@@ -310,7 +320,7 @@ static int conn_fill(Conn *c) {
 }
 
 /* One round of work on a connection after an event. Returns negative to close it. */
-static int conn_step(Conn *c, int epoll_fd, int root_fd, uint32_t events) {
+static int conn_step(Conn *c, int epoll_fd, const SigBackend *b, uint32_t events) {
         int r;
 
         if (c->draining)
@@ -325,7 +335,7 @@ static int conn_step(Conn *c, int epoll_fd, int root_fd, uint32_t events) {
                         return r;
         }
         for (;;) {
-                r = conn_process(c, root_fd);
+                r = conn_process(c, b);
                 if (r < 0)
                         return r;
                 if (!c->out)
@@ -367,7 +377,7 @@ static Conn *conn_new(int fd) {
 }
 
 typedef struct Server {
-        int epoll_fd, listen_fd, root_fd;
+        int epoll_fd, listen_fd;
         Conn *conns[SIGSERVE_MAX_CONNECTIONS];
         size_t n_conns;
 } Server;
@@ -426,11 +436,11 @@ static int server_expire(Server *s) {
         return next == UINT64_MAX ? -1 : (int) (next - now);
 }
 
-int sigserve_run(int epoll_fd, int listen_fd, int root_fd) {
+int sigserve_run(int epoll_fd, int listen_fd, const SigBackend *b) {
         static Server s; /* 64 pointers; static keeps the stack small */
         struct epoll_event events[16];
 
-        s = (Server){.epoll_fd = epoll_fd, .listen_fd = listen_fd, .root_fd = root_fd};
+        s = (Server){.epoll_fd = epoll_fd, .listen_fd = listen_fd};
         if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &(struct epoll_event){.events = EPOLLIN, .data.ptr = NULL}) < 0)
                 return negative_errno();
 
@@ -448,7 +458,7 @@ int sigserve_run(int epoll_fd, int listen_fd, int root_fd) {
                                 server_accept(&s);
                                 continue;
                         }
-                        if (conn_step(c, epoll_fd, root_fd, events[i].events) < 0)
+                        if (conn_step(c, epoll_fd, b, events[i].events) < 0)
                                 server_drop(&s, c);
                 }
         }

@@ -21,8 +21,9 @@
 #define SIGSERVE_MAX_CONNECTIONS 64
 #define SIGSERVE_TIMEOUT_SEC 30
 
-/* Serves listen_fd (a listening AF_UNIX stream socket) with the store below
- * root_fd, through the epoll instance epoll_fd (created before the
+#include "sighandle.h"
+
+/* Serves listen_fd (a listening AF_UNIX stream socket) with the store b, through the epoll instance epoll_fd (created before the
  * sandbox, empty). Returns only on a fatal error of the loop itself
  * (negative errno); per-connection errors close that connection. */
-int sigserve_run(int epoll_fd, int listen_fd, int root_fd);
+int sigserve_run(int epoll_fd, int listen_fd, const SigBackend *b);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -14,6 +15,8 @@
 #include "log.h"
 #include "macro.h"
 #include "sigfs.h"
+#include "sighandle.h"
+#include "sigreg.h"
 #include "sigsandbox.h"
 #include "sigserve.h"
 #include "sigstore.h"
@@ -56,8 +59,22 @@ static int listen_unix(const char *path, gid_t gid) {
         return TAKE_FD(fd);
 }
 
+/* The registry's TCP port for Landlock's network rule; 0 for a unix socket. */
+static uint16_t registry_tcp_port(const SigRegistry *reg) {
+        switch (reg->address.sa.sa_family) {
+        case AF_INET:
+                return ntohs(reg->address.in.sin_port);
+        case AF_INET6:
+                return ntohs(reg->address.in6.sin6_port);
+        default:
+                return 0;
+        }
+}
+
 int sigstore_run(const SigstoreOptions *o) {
         _cleanup_close_ int listen_fd = -EBADF, epoll_fd = -EBADF, dir_fd = -EBADF, root_fd = -EBADF;
+        _cleanup_(sigreg_done) SigRegistry registry = {};
+        SigBackend backend = {.root_fd = -EBADF};
         const char *escape = NULL;
         gid_t socket_gid = (gid_t) -1;
         struct passwd *pw;
@@ -79,6 +96,16 @@ int sigstore_run(const SigstoreOptions *o) {
                 socket_gid = g->gr_gid;
         }
 
+        /* Before the sandbox: OpenSSL's SHA-256 is fetched once (it may read its configuration). */
+        if (o->registry) {
+                r = sigreg_init(&registry, o->registry);
+                if (r < 0)
+                        return log_error_errno(r, "sigstore: --registry %s: %s", o->registry,
+                                               r == -EINVAL ? "expected unix:PATH, IP:PORT or [IPV6]:PORT"
+                                                            : "cannot prepare SHA-256");
+                backend.registry = &registry;
+        }
+
         listen_fd = listen_unix(o->socket_path, socket_gid);
         if (listen_fd < 0)
                 return log_error_errno(listen_fd, "sigstore: cannot listen on %s: %m", o->socket_path);
@@ -89,7 +116,11 @@ int sigstore_run(const SigstoreOptions *o) {
         /* Before the sandbox: one log line fixes log.c's journal-or-stderr choice (fstat), and
          * tzset() reads /etc/localtime, which the sandbox will not let it open. */
         tzset();
-        log_info("sigstore: serving %s, storing below %s as %s", o->socket_path, o->dir, o->user);
+        if (o->registry)
+                log_info("sigstore: serving %s, storing in the registry at %s as %s", o->socket_path, o->registry,
+                         o->user);
+        else
+                log_info("sigstore: serving %s, storing below %s as %s", o->socket_path, o->dir, o->user);
 
         r = sigsandbox_drop(uid, gid);
         if (r < 0)
@@ -103,7 +134,7 @@ int sigstore_run(const SigstoreOptions *o) {
         if (dir_fd < 0)
                 return log_error_errno(negative_errno(), "sigstore: %s is not a directory %s can open: %m",
                                        o->dir, o->user);
-        r = sigsandbox_confine(dir_fd, &abi, &why);
+        r = sigsandbox_confine(dir_fd, o->registry != NULL, o->registry ? registry_tcp_port(&registry) : 0, &abi, &why);
         if (r < 0)
                 return log_error_errno(r, "sigstore: the sandbox failed: %m");
         if (abi == 0)
@@ -120,15 +151,19 @@ int sigstore_run(const SigstoreOptions *o) {
                 log_notice("sigstore: test hook: creating %s %s%s", escape, r == 0 ? "succeeded" : "failed: ",
                            r == 0 ? "" : strerror(-r));
 
-        root_fd = sigfs_open_at(dir_fd);
-        if (root_fd < 0)
-                return log_error_errno(root_fd, "sigstore: cannot open the store below %s: %m", o->dir);
-        r = sigfs_cleanup(root_fd);
-        if (r < 0)
-                return log_error_errno(r, "sigstore: removing temp files below %s failed: %m", o->dir);
-        if (r > 0)
-                log_notice("sigstore: removed %d temp files left by an interrupted write", r);
+        /* In the registry the directory is not used: nothing is created below it. */
+        if (!o->registry) {
+                root_fd = sigfs_open_at(dir_fd);
+                if (root_fd < 0)
+                        return log_error_errno(root_fd, "sigstore: cannot open the store below %s: %m", o->dir);
+                r = sigfs_cleanup(root_fd);
+                if (r < 0)
+                        return log_error_errno(r, "sigstore: removing temp files below %s failed: %m", o->dir);
+                if (r > 0)
+                        log_notice("sigstore: removed %d temp files left by an interrupted write", r);
+                backend.root_fd = root_fd;
+        }
 
-        r = sigserve_run(epoll_fd, listen_fd, root_fd);
+        r = sigserve_run(epoll_fd, listen_fd, &backend);
         return log_error_errno(r, "sigstore: the loop failed: %m");
 }

@@ -14,6 +14,9 @@ typedef struct SigstoreOptions {
         const char *dir;          /* the store's directory, owned by user */
         const char *user;         /* the user it runs as (the service user) */
         const char *socket_group; /* the socket's group (the proxy's), or NULL: as created */
+        /* [signing] store = registry: the registry's address ("unix:PATH", "IP:PORT"), where the
+         * signatures are kept (sigreg.h); dir then stays empty. NULL: below dir. */
+        const char *registry;
 } SigstoreOptions;
 
 /*

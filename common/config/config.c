@@ -112,6 +112,7 @@ static int parse_percent(const ParseCall *p);
 static int parse_server_names(const ParseCall *p);
 static int parse_key_type(const ParseCall *p);
 static int parse_signing_mode(const ParseCall *p);
+static int parse_signature_store(const ParseCall *p);
 static int parse_unsigned(const ParseCall *p);
 static int parse_organization(const ParseCall *p);
 static int parse_client_name(const ParseCall *p);
@@ -182,6 +183,9 @@ static const ConfigKey config_keys[] = {
         {"signing", "keys", parse_path, FIELD(signing_keys, char *), "", 0, 0, PATH_OPTIONAL},
         {"signing", "sigstore_key", parse_path, FIELD(sigstore_key, char *),
          "/etc/containers/keys/registry-cosign.pub", 0, 0, 0},
+        /* Where pushed signatures live: registry makes them follow the
+         * registry's storage to every host that serves it (issue 13). */
+        {"signing", "store", parse_signature_store, FIELD(signature_store, SignatureStore), "local", 0, 0, 0},
 
         /* [pull], [push]: the two public ports. Not the guide's nginx.conf
          * values (burst 20 and 10, conn_per_ip 20, push delayed): those
@@ -1286,6 +1290,12 @@ static int parse_key_type(const ParseCall *p) {
 
 static int parse_signing_mode(const ParseCall *p) {
         static const char *const names[] = {[SIGNING_GPG] = "gpg", [SIGNING_SIGSTORE] = "sigstore"};
+
+        return parse_choice(p, names, ELEMENTSOF(names));
+}
+
+static int parse_signature_store(const ParseCall *p) {
+        static const char *const names[] = {[SIGNATURES_LOCAL] = "local", [SIGNATURES_REGISTRY] = "registry"};
 
         return parse_choice(p, names, ELEMENTSOF(names));
 }

@@ -56,6 +56,12 @@ typedef enum {
         SIGNING_SIGSTORE, /* sigstoreSigned with sigstore_key */
 } SigningMode;
 
+/* [signing] store: where the signature extension keeps what clients push. */
+typedef enum {
+        SIGNATURES_LOCAL,    /* below /var/lib/regvisor/signatures, this host only */
+        SIGNATURES_REGISTRY, /* in the registry, as OCI artifacts: follows its storage */
+} SignatureStore;
+
 /* A listening endpoint for the proxy: "443", "0.0.0.0:443", "[::]:443". */
 typedef struct {
         char *host; /* NULL: all addresses (dual-stack) */
@@ -126,6 +132,7 @@ typedef struct {
         SigningMode signing_mode;
         char *signing_keys; /* gpg: the trusted signers' public keys; NULL: none yet */
         char *sigstore_key; /* sigstore: public key that signs images of this registry */
+        SignatureStore signature_store;
 
         /* [pull], [push] */
         PortConfig pull;

@@ -66,6 +66,8 @@ static const RestartOnly restart_only[] = {
         ROW("[proxy] limits_slots", FIELD_UNSIGNED, proxy.limits_slots, RELOAD_PROXY,
             "sizes the per-client limits table, created once and shared by every generation"),
         ROW("[status] listen", FIELD_LISTEN, status_listen, RELOAD_SUPERVISOR, "bound once at start"),
+        ROW("[signing] store", FIELD_UNSIGNED, signature_store, RELOAD_SUPERVISOR,
+            "the signature store is started with it, before the proxy"),
 };
 
 static bool str_eq(const char *a, const char *b) {

@@ -25,6 +25,8 @@ static void help(void) {
                "     --dir DIR      the store's directory, owned by USER\n"
                "     --user USER    run as USER (default: [host] service_user of the configuration)\n"
                "     --socket-group GROUP  the socket's group (the proxy's; default: as created)\n"
+               "     --registry ADDR  keep the signatures in the registry at ADDR (unix:PATH,\n"
+               "                    IP:PORT), as OCI artifacts; DIR then stays empty\n"
                "  -c --config FILE  configuration, read only without --user (default " CONFIG_DEFAULT_PATH ")\n"
                "  -h --help         this help\n");
 }
@@ -34,6 +36,7 @@ static const VerbOption options[] = {
         {"dir", 0, OPTION_STRING, &arg_options.dir},
         {"user", 0, OPTION_STRING, &arg_options.user},
         {"socket-group", 0, OPTION_STRING, &arg_options.socket_group},
+        {"registry", 0, OPTION_STRING, &arg_options.registry},
         OPTION_CONFIG(&arg_config),
 };
 static const VerbSyntax syntax = {"sigstore", help, options, ELEMENTSOF(options), 0, true};

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image-signatures.h"
@@ -13,6 +14,7 @@
 #include "paths.h"
 #include "sigcheck.h"
 #include "sigfs.h"
+#include "sigmanifest.h"
 #include "signkeys.h"
 #include "sigverify.h"
 
@@ -123,7 +125,8 @@ static int list_repository_tags(int repo_fd, const char *repository, TagList *l)
                 return negative_errno();
         tags_fd = -EBADF; /* the DIR's now */
         while (r >= 0 && (de = readdir(d))) {
-                if (!tag_valid(de->d_name))
+                /* sha256-HEX.simplesig holds signatures ([signing] store = registry), not an image. */
+                if (!tag_valid(de->d_name) || sigmanifest_is_tag(de->d_name, strlen(de->d_name)))
                         continue;
                 /* A tag deleted through the API has no current/link. */
                 if (read_link(dirfd(d), de->d_name, digest) < 0)
@@ -202,15 +205,117 @@ int stored_tags_list(const char *storage, StoredTag **ret, size_t *ret_n) {
         return 0;
 }
 
+/* Opens path ("/"-separated, relative) below dir_fd one component at a time, never following a
+ * symlink (the registry container writes the storage); the last one with flags. */
+static int open_below(int dir_fd, const char *path, int flags) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *p = path;
+
+        for (;;) {
+                const char *slash = strchr(p, '/');
+                _cleanup_free_ char *name = slash ? strndup(p, (size_t) (slash - p)) : NULL;
+                int next;
+
+                if (slash && !name)
+                        return -ENOMEM;
+                if (!slash)
+                        break;
+                next = open_dir_at(fd >= 0 ? fd : dir_fd, name);
+                if (next < 0)
+                        return next;
+                if (fd >= 0)
+                        (void) close(fd);
+                fd = next;
+                p = slash + 1;
+        }
+        fd = openat(fd >= 0 ? fd : dir_fd, p, flags | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? negative_errno() : TAKE_FD(fd);
+}
+
+/* A blob's bytes from the storage's blob tree: a regular file of 1..max bytes. */
+static int read_blob(int storage_fd, const char *digest, size_t max, uint8_t **ret, size_t *ret_len) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (asprintf(&path, "docker/registry/v2/blobs/sha256/%.2s/%s/data", digest + 7, digest + 7) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        fd = open_below(storage_fd, path, O_RDONLY | O_NONBLOCK);
+        if (fd < 0)
+                return fd;
+        return sigfs_read_fd(fd, max, ret, ret_len);
+}
+
+/* [signing] store = registry: the signatures of repository@digest, read from the storage as the
+ * signature store wrote them through the API (sigstore/sigmanifest.h): the manifest at tag
+ * sha256-HEX.simplesig, then its layers. No tag: no signature. */
+static int registry_signatures(int storage_fd, const char *repository, const char *digest, SigEntry **ret,
+                               size_t *ret_n) {
+        _cleanup_free_ char *tags = NULL, *manifest = NULL;
+        _cleanup_close_ int tags_fd = -EBADF;
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
+        char tag[SIGMANIFEST_TAG_LEN + 1], mdigest[72];
+        SigEntry *entries;
+        size_t n = 0, len = 0;
+        int r;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (asprintf(&tags, REPOSITORIES_DIR "/%s/_manifests/tags", repository) < 0) {
+                tags = NULL;
+                return -ENOMEM;
+        }
+        tags_fd = open_below(storage_fd, tags, O_RDONLY | O_DIRECTORY);
+        if (tags_fd == -ENOENT)
+                return 0;
+        if (tags_fd < 0)
+                return tags_fd;
+        sigmanifest_tag(digest, tag);
+        r = read_link(tags_fd, tag, mdigest);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = read_blob(storage_fd, mdigest, SIGMANIFEST_MAX, (uint8_t **) &manifest, &len);
+        if (r < 0)
+                return r;
+        r = sigmanifest_parse(manifest, len, digest, layers, &n, NULL);
+        if (r < 0)
+                return r;
+        entries = calloc(n ? n : 1, sizeof(SigEntry));
+        if (!entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r = read_blob(storage_fd, layers[i].digest, SIGSTORE_MAX_SIGNATURE, &entries[i].content,
+                              &entries[i].content_len);
+                if (r >= 0 && entries[i].content_len != layers[i].size)
+                        r = -EBADMSG;
+                if (r < 0) {
+                        sig_entries_free(entries, i + 1);
+                        return r;
+                }
+                strcpy(entries[i].suffix, layers[i].suffix);
+        }
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}
+
 /* The verdict on one tag: any stored signature of its digest that
- * verifies makes it signed. */
-static int judge_tag(StoredTag *t, int store_fd, SigVerifier *v, const char *const *names) {
+ * verifies makes it signed. Signatures are read below the local store's
+ * v1 (store_fd), or, with storage_fd, from the registry's storage. */
+static int judge_tag(StoredTag *t, int store_fd, int storage_fd, SigVerifier *v, const char *const *names) {
         SigEntry *entries = NULL;
         size_t n = 0;
         int r;
 
-        r = store_fd < 0 ? 0
-                         : sigfs_list(store_fd, t->repository, strlen(t->repository), t->digest, &entries, &n);
+        if (storage_fd >= 0)
+                r = registry_signatures(storage_fd, t->repository, t->digest, &entries, &n);
+        else
+                r = store_fd < 0 ? 0
+                                 : sigfs_list(store_fd, t->repository, strlen(t->repository), t->digest, &entries,
+                                              &n);
         if (r < 0)
                 return r;
         t->verdict = TAG_UNSIGNED;
@@ -274,6 +379,7 @@ typedef struct {
         SignKeys keys;
         SigVerifier *verifier;
         int store_fd;
+        int storage_fd; /* [signing] store = registry: the registry's storage */
 } Census;
 
 static void census_done(Census *c) {
@@ -282,6 +388,8 @@ static void census_done(Census *c) {
         sigverify_free(c->verifier);
         if (c->store_fd >= 0)
                 (void) close(c->store_fd);
+        if (c->storage_fd >= 0)
+                (void) close(c->storage_fd);
 }
 
 static int report(HealthResult *r, const Census *c, size_t counts[static _TAG_VERDICT_MAX]) {
@@ -307,7 +415,7 @@ static int report(HealthResult *r, const Census *c, size_t counts[static _TAG_VE
 
 int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         const Config *cfg = ctx->config;
-        _cleanup_(census_done) Census c = {.store_fd = -EBADF};
+        _cleanup_(census_done) Census c = {.store_fd = -EBADF, .storage_fd = -EBADF};
         _cleanup_free_ char *error = NULL;
         const char *names[CONFIG_MAX_SERVER_NAMES + 1] = {};
         size_t counts[_TAG_VERDICT_MAX] = {};
@@ -334,17 +442,24 @@ int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         if (e < 0)
                 return health_set(r, HEALTH_UNKNOWN, "cannot verify signatures: %s",
                                   error ? error : strerror(-e));
-        c.store_fd = open_store();
-        if (c.store_fd < 0 && c.store_fd != -ENOENT)
-                return health_set(r, HEALTH_CRITICAL, "signature store %s: %s", SIGSTORE_DIR,
-                                  strerror(-c.store_fd));
+        if (cfg->signature_store == SIGNATURES_REGISTRY) {
+                c.storage_fd = open(cfg->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (c.storage_fd < 0)
+                        return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage,
+                                          strerror(errno));
+        } else {
+                c.store_fd = open_store();
+                if (c.store_fd < 0 && c.store_fd != -ENOENT)
+                        return health_set(r, HEALTH_CRITICAL, "signature store %s: %s", SIGSTORE_DIR,
+                                          strerror(-c.store_fd));
+        }
         for (unsigned i = 0; i < cfg->n_server_names; i++)
                 names[i] = cfg->servers[i].name;
 
         for (size_t i = 0; i < c.n; i++) {
                 if (health_now_usec() >= ctx->deadline_usec)
                         break;
-                e = judge_tag(&c.tags[i], c.store_fd, c.verifier, names);
+                e = judge_tag(&c.tags[i], c.store_fd, c.storage_fd, c.verifier, names);
                 if (e < 0)
                         return health_set(r, HEALTH_UNKNOWN, "checking %s:%s: %s", c.tags[i].repository,
                                           c.tags[i].tag, strerror(-e));

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzzer for the signature store's input checks: sigstore/sigcheck.c and
- * sigstore/sigjson.c. The first input byte picks what the rest is:
- *   even: a request target for sigcheck_parse_path(). Checked: on success
+ * sigstore/sigjson.c, and the registry's signature manifests
+ * (sigstore/sigmanifest.c). The first input byte, modulo 3, picks what the
+ * rest is:
+ *   0: a request target for sigcheck_parse_path(). Checked: on success
  *     the repository is 1-255 bytes of [a-z0-9._/-] with no empty, "." or
  *     ".." component and no leading or trailing separator, the digest is
  *     "sha256:" and 64 lower-case hex, and both lie inside the target;
- *   odd: a PUT body for sigjson_parse_put() (digest fixed). Checked: on
+ *   1: a PUT body for sigjson_parse_put() (digest fixed). Checked: on
  *     success the suffix is safe as a file name, the content is 1-64 KiB,
  *     and the GET list built from it parses back (json-c) to an object with
- *     the same name and a base64 content that decodes to the same bytes.
+ *     the same name and a base64 content that decodes to the same bytes;
+ *   2: a manifest found at a signature tag, for sigmanifest_parse(). Checked:
+ *     on success at most 16 layers, each with a safe name, a sha256 digest
+ *     and a size of 1-64 KiB, no name twice; the manifest built from them
+ *     parses back to the same layers.
  */
 
 #include <errno.h>
@@ -23,6 +29,7 @@
 #include "fuzz-check.h"
 #include "sigcheck.h"
 #include "sigjson.h"
+#include "sigmanifest.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -81,12 +88,41 @@ static void check_put(const char *b, size_t n) {
         free(e.content);
 }
 
+static void check_manifest(const char *m, size_t n) {
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], back[SIGSTORE_MAX_PER_DIGEST];
+        size_t count = 0, count2 = 0, len = 0;
+        char *json = NULL;
+
+        if (sigmanifest_parse(m, n, DIGEST, layers, &count, NULL) < 0)
+                return;
+        CHECK(count <= SIGSTORE_MAX_PER_DIGEST);
+        for (size_t i = 0; i < count; i++) {
+                CHECK(sigcheck_suffix(layers[i].suffix, strlen(layers[i].suffix)) && layers[i].suffix[0] != '.');
+                CHECK(sigcheck_digest(layers[i].digest, strlen(layers[i].digest)));
+                CHECK(layers[i].size >= 1 && layers[i].size <= SIGSTORE_MAX_SIGNATURE);
+                for (size_t k = 0; k < i; k++)
+                        CHECK(strcmp(layers[k].suffix, layers[i].suffix) != 0);
+        }
+        CHECK(sigmanifest_build(layers, count, DIGEST, DIGEST, &json, &len) == 0);
+        CHECK(sigmanifest_parse(json, len, DIGEST, back, &count2, NULL) == 0 && count2 == count);
+        for (size_t i = 0; i < count; i++)
+                CHECK(strcmp(back[i].suffix, layers[i].suffix) == 0 && strcmp(back[i].digest, layers[i].digest) == 0 &&
+                      back[i].size == layers[i].size);
+        free(json);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 1)
                 return 0;
-        if (data[0] % 2 == 0)
+        switch (data[0] % 3) {
+        case 0:
                 check_path((const char *) data + 1, size - 1);
-        else
+                break;
+        case 1:
                 check_put((const char *) data + 1, size - 1);
+                break;
+        default:
+                check_manifest((const char *) data + 1, size - 1);
+        }
         return 0;
 }

@@ -42,7 +42,7 @@ $(BUILD)/fuzz/fuzz-forward: tests/fuzz/fuzz-forward.c tests/fuzz/fuzz-check.h pr
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 $(BUILD)/fuzz/fuzz-sigstore: tests/fuzz/fuzz-sigstore.c tests/fuzz/fuzz-check.h common/http/sigcheck.c common/reponame.c sigstore/sigjson.c \
-		common/http/sigcheck.h sigstore/sigjson.h common/macro.h
+		sigstore/sigmanifest.c common/http/sigcheck.h sigstore/sigjson.h sigstore/sigmanifest.h common/macro.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -iquote sigstore -o $@ $(filter %.c,$^) $(shell $(PKG_CONFIG) --cflags --libs json-c)
 

@@ -112,6 +112,7 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->signing_mode, b->signing_mode);
         assert_str_null_equal(a->signing_keys, b->signing_keys);
         assert_str_null_equal(a->sigstore_key, b->sigstore_key);
+        assert_int_equal(a->signature_store, b->signature_store);
 
         assert_port_equal(&a->pull, &b->pull);
         assert_port_equal(&a->push, &b->push);
@@ -211,6 +212,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c.signing_mode, SIGNING_GPG);
         assert_null(c.signing_keys);
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/registry-cosign.pub");
+        assert_int_equal(c.signature_store, SIGNATURES_LOCAL);
 
         assert_null(c.pull.listen.host);
         assert_int_equal(c.pull.listen.port, 443);
@@ -303,6 +305,7 @@ static const char full_file[] = "; every key, none at its default\n"
                                 "mode = sigstore\n"
                                 "keys = /etc/regvisor/signers.asc\n"
                                 "sigstore_key = /etc/containers/keys/org-cosign.pub\n"
+                                "store = registry\n"
                                 "\n"
                                 "[pull]\n"
                                 "listen = 0.0.0.0:8443\n"
@@ -369,6 +372,7 @@ static void test_full(void **state) {
         assert_int_equal(c.signing_mode, SIGNING_SIGSTORE);
         assert_string_equal(c.signing_keys, "/etc/regvisor/signers.asc");
         assert_string_equal(c.sigstore_key, "/etc/containers/keys/org-cosign.pub");
+        assert_int_equal(c.signature_store, SIGNATURES_REGISTRY);
 
         assert_string_equal(c.pull.listen.host, "0.0.0.0");
         assert_int_equal(c.pull.listen.port, 8443);
@@ -444,7 +448,7 @@ static const char *const documented_keys[] = {
         "listen",       "memory_max",  "cpu_quota",
         "cache", "http_secret_file", "auth_url", "auth_version", "container", "endpoint", "region", "bucket",
         "credentials_file",    "dir",          "server_names",   "key_type",
-        "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "listen",         "rate",
+        "ca_days",      "cert_days",   "organization", "initial_client", "mode", "keys", "sigstore_key", "store", "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "listen",         "rate",
         "burst",        "delay",       "conn_per_ip",  "allow_cidrs",  "max_body",       "read_timeout",
         "header_timeout", "idle_timeout",
@@ -1321,6 +1325,7 @@ static const ErrorCase error_cases[] = {
         {"sigstore_key empty", "[signing]\nsigstore_key =\n", 2, "[signing] sigstore_key", "absolute"},
         {"signing mode", "[signing]\nmode = cosign\n", 2, "[signing] mode", "gpg or sigstore"},
         {"signing mode empty", "[signing]\nmode =\n", 2, "[signing] mode", "gpg or sigstore"},
+        {"signing store", "[signing]\nstore = s3\n", 2, "[signing] store", "local or registry"},
         {"signing keys relative", "[signing]\nkeys = signers.asc\n", 2, "[signing] keys", "or nothing"},
         {"key_type", "[tls]\nkey_type = rsa-2048\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},
         {"key_type empty", "[tls]\nkey_type =\n", 2, "[tls] key_type", "ec-p256 or rsa-4096"},

@@ -3,7 +3,8 @@
  * stored_tags_list() on a registry storage tree laid out as Distribution
  * 2.8 writes it: nested repositories, tags with and without current/link,
  * and names that must be skipped (invalid repository or tag names, links
- * that are not a digest, a symlinked repository).
+ * that are not a digest, a symlinked repository, the signature store's
+ * sha256-HEX.simplesig tags).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +73,10 @@ static void test_tags_listed(void **state) {
         put("app/_manifests/tags/-bad/current/link", D1);            /* invalid tag */
         put("Upper/_manifests/tags/v1/current/link", D1);             /* invalid repository */
         put("junk/_manifests/tags/v1/current/link", "sha256:nothex"); /* not a digest */
+        /* The signatures of D1 ([signing] store = registry): not an image, in either mode. */
+        put("app/_manifests/tags/sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.simplesig/"
+            "current/link",
+            D2);
         assert_true(asprintf(&link, "%s/" REPOS "/linked", dir) >= 0);
         assert_true(asprintf(&target, "%s/" REPOS "/app", dir) >= 0);
         assert_int_equal(symlink(target, link), 0);

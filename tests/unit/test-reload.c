@@ -79,6 +79,13 @@ static void test_restart_only_named(void **state) {
         sup = changes("[registry]\nmemory_max = 2G\n", RELOAD_SUPERVISOR, &n);
         assert_int_equal(n, 1);
         assert_string_equal(sup, "[registry] memory_max");
+
+        /* The signature store is started with [signing] store; a reload cannot move it. */
+        {
+                _cleanup_free_ char *store = changes("[signing]\nstore = registry\n", RELOAD_SUPERVISOR, &n);
+                assert_int_equal(n, 1);
+                assert_string_equal(store, "[signing] store");
+        }
 }
 
 static void test_same_listen_spelled_alike(void **state) {

@@ -466,7 +466,8 @@ static void test_store_foreign_files(void **state) {
 static SigReply request(const char *method, const char *target, const char *body) {
         SigReply r;
 
-        assert_int_equal(sighandle_request(root_fd, method, strlen(method), target, strlen(target), body,
+        assert_int_equal(sighandle_request(&(SigBackend){.root_fd = root_fd}, method, strlen(method), target,
+                                           strlen(target), body,
                                            body ? strlen(body) : 0, &r),
                          0);
         return r;

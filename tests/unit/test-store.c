@@ -15,6 +15,7 @@
 
 #include "macro.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static Config swift = {.storage_kind = STORAGE_SWIFT};
 static Config s3 = {.storage_kind = STORAGE_S3};
@@ -68,12 +69,12 @@ static void write_secret(const char *path, const char *text, mode_t mode) {
 /* Mode and owner checked: a file others may read is refused (root runs the
  * unit tests in CI; as another user every file is refused for its owner). */
 static void test_secret_file(void **state) {
-        char dir[] = "/tmp/test-store-XXXXXX", path[64], link[64];
+        char dir[TMPDIR_PATH_MAX], path[TMPDIR_PATH_MAX + 16], link[TMPDIR_PATH_MAX + 16];
         _cleanup_free_ char *secret = NULL, *error = NULL;
         const char *good = "0123456789abcdef0123456789abcdef\n";
 
         (void) state;
-        assert_non_null(mkdtemp(dir));
+        assert_int_equal(tmpdir_make(dir, sizeof dir, "test-store"), 0);
         snprintf(path, sizeof path, "%s/secret", dir);
         snprintf(link, sizeof link, "%s/link", dir);
 

@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "http1.h"
+#include "macro.h"
+#include "sigreg.h"
+
+/* An upload's Location: the path and Distribution's _state parameter
+ * (~250 bytes); anything much longer is not Distribution's. */
+#define LOCATION_MAX 2048
+
+typedef struct RegResponse {
+        int status;
+        char *raw; /* the whole response as read */
+        const char *body;
+        size_t body_len;
+        char *decoded; /* a chunked body, decoded */
+        char location[LOCATION_MAX];
+} RegResponse;
+
+static void reg_response_done(RegResponse *r) {
+        free(r->raw);
+        free(r->decoded);
+        *r = (RegResponse){};
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* The socket's send and receive timeouts: what is left until deadline. */
+static int set_timeouts(int fd, uint64_t deadline) {
+        uint64_t now = now_ms(), left = deadline > now ? deadline - now : 0;
+        struct timeval tv = {.tv_sec = (time_t) (left / 1000), .tv_usec = (suseconds_t) (left % 1000) * 1000};
+
+        if (left == 0)
+                return -ETIMEDOUT;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int send_all(int fd, const char *p, size_t len) {
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Reads until the registry closes (we asked it to), at most cap bytes. Returns the number read, or
+ * a negative errno (-EAGAIN: the deadline passed). */
+static ssize_t recv_all(int fd, char *buf, size_t cap, uint64_t deadline) {
+        size_t len = 0;
+
+        while (len < cap) {
+                ssize_t n;
+                int r = set_timeouts(fd, deadline);
+
+                if (r < 0)
+                        return r;
+                n = recv(fd, buf + len, cap - len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        return (ssize_t) len;
+}
+
+/* The path and query of an upload's Location: Distribution writes it absolute
+ * ("http://HOST/v2/..."), built from our Host header. */
+static int location_path(const Http1Header *h, char ret[static LOCATION_MAX]) {
+        const char *v = h->value, *end = h->value + h->value_len, *p = v;
+
+        if (h->value_len > 8 && (memcmp(v, "http://", 7) == 0 || memcmp(v, "https://", 8) == 0)) {
+                p = memchr(v + 8, '/', (size_t) (end - v - 8));
+                if (!p)
+                        return -EBADMSG;
+        }
+        if ((size_t) (end - p) >= LOCATION_MAX || end - p < 4 || memcmp(p, "/v2/", 4) != 0)
+                return -EBADMSG;
+        for (const char *c = p; c < end; c++)
+                if (*c <= ' ' || *c > '~')
+                        return -EBADMSG;
+        memcpy(ret, p, (size_t) (end - p));
+        ret[end - p] = '\0';
+        return 0;
+}
+
+/* The body of a parsed response, framed as head said; max_body bounds it. */
+static int response_body(RegResponse *ret, const Http1Response *head, size_t head_len, size_t len, size_t max_body) {
+        const char *p = ret->raw + head_len;
+        size_t avail = len - head_len;
+        Http1Chunked ch;
+
+        switch (head->body) {
+        case HTTP1_BODY_NONE:
+                ret->body = p;
+                ret->body_len = 0;
+                return 0;
+        case HTTP1_BODY_LENGTH:
+                if (head->content_length > max_body)
+                        return -EFBIG;
+                if (avail < head->content_length)
+                        return -EBADMSG;
+                ret->body = p;
+                ret->body_len = (size_t) head->content_length;
+                return 0;
+        case HTTP1_BODY_UNTIL_CLOSE:
+                if (avail > max_body)
+                        return -EFBIG;
+                ret->body = p;
+                ret->body_len = avail;
+                return 0;
+        case HTTP1_BODY_CHUNKED:
+                ret->decoded = malloc(max_body + 1);
+                if (!ret->decoded)
+                        return -ENOMEM;
+                http1_chunked_init(&ch);
+                ret->body_len = 0;
+                for (size_t off = 0; !http1_chunked_done(&ch);) {
+                        size_t doff, dlen;
+                        ssize_t n = http1_chunked_feed(&ch, p + off, avail - off, &doff, &dlen);
+
+                        if (n <= 0)
+                                return -EBADMSG; /* malformed, or cut short */
+                        if (ret->body_len + dlen > max_body)
+                                return -EFBIG;
+                        memcpy(ret->decoded + ret->body_len, p + off + doff, dlen);
+                        ret->body_len += dlen;
+                        off += (size_t) n;
+                }
+                ret->body = ret->decoded;
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+/*
+ * One call: method path on the registry, with body (content_type) or none,
+ * Accept when given. The answer's body may be at most max_body bytes.
+ * Returns 0 with *ret filled (any status), -EHOSTUNREACH when the registry
+ * could not be reached, did not answer before deadline or answered
+ * something that is not HTTP; -EFBIG for a body over max_body; -ENOMEM.
+ */
+static int reg_call(SigRegistry *reg, uint64_t deadline, const char *method, const char *path,
+                    const char *accept, const char *content_type, const void *body, size_t body_len,
+                    size_t max_body, RegResponse *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *head = NULL;
+        Http1Header headers[HTTP1_MAX_HEADERS];
+        Http1Response resp = {};
+        size_t cap = HTTP1_MAX_HEAD + max_body + 8 * 1024;
+        ssize_t len;
+        int n, r;
+
+        *ret = (RegResponse){};
+        (void) snprintf(reg->why, sizeof(reg->why), "%s %.120s: no answer", method, path);
+        n = asprintf(&head,
+                     "%s %s HTTP/1.1\r\n"
+                     "Host: localhost\r\n"
+                     "User-Agent: regvisor-sigstore\r\n"
+                     "Connection: close\r\n"
+                     "%s%s%s"
+                     "%s%s%s"
+                     "Content-Length: %zu\r\n"
+                     "\r\n",
+                     method, path, accept ? "Accept: " : "", accept ?: "", accept ? "\r\n" : "",
+                     content_type ? "Content-Type: " : "", content_type ?: "", content_type ? "\r\n" : "",
+                     body_len);
+        if (n < 0) {
+                head = NULL;
+                return -ENOMEM;
+        }
+
+        fd = socket(reg->address.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -EHOSTUNREACH;
+        if (set_timeouts(fd, deadline) < 0 || connect(fd, &reg->address.sa, reg->address.len) < 0)
+                return -EHOSTUNREACH;
+        if (send_all(fd, head, (size_t) n) < 0 || (body_len && send_all(fd, body, body_len) < 0))
+                return -EHOSTUNREACH;
+
+        ret->raw = malloc(cap);
+        if (!ret->raw)
+                return -ENOMEM;
+        len = recv_all(fd, ret->raw, cap, deadline);
+        if (len < 0) {
+                reg_response_done(ret);
+                return -EHOSTUNREACH;
+        }
+        r = http1_parse_response(ret->raw, (size_t) len, streq(method, "HEAD"), &resp, headers,
+                                 ELEMENTSOF(headers));
+        if (r > 0)
+                r = response_body(ret, &resp, (size_t) r, (size_t) len, max_body);
+        else
+                r = -EHOSTUNREACH; /* cut short (-2) or not HTTP (-1) */
+        if (r < 0) {
+                reg_response_done(ret);
+                return r == -EBADMSG ? -EHOSTUNREACH : r;
+        }
+        ret->status = resp.status;
+        /* An error's JSON says what Distribution disliked ("MANIFEST_BLOB_UNKNOWN"). */
+        (void) snprintf(reg->why, sizeof(reg->why), "%s %.100s: %d %.*s", method, path, resp.status,
+                        resp.status >= 400 ? (int) (ret->body_len < 240 ? ret->body_len : 240) : 0, ret->body);
+        for (size_t i = 0; i < resp.n_headers; i++)
+                if (http1_header_is(&headers[i], "Location") && location_path(&headers[i], ret->location) < 0)
+                        ret->location[0] = '\0';
+        return 0;
+}
+
+static int sha256_hex(const SigRegistry *reg, const void *data, size_t len, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+
+        if (EVP_Digest(data, len, md, &n, reg->sha256, NULL) != 1 || n != 32)
+                return -EIO;
+        memcpy(ret, "sha256:", 7);
+        for (unsigned i = 0; i < 32; i++) {
+                ret[7 + 2 * i] = hex[md[i] >> 4];
+                ret[8 + 2 * i] = hex[md[i] & 0xf];
+        }
+        ret[SIGSTORE_DIGEST_LEN] = '\0';
+        return 0;
+}
+
+int sigreg_init(SigRegistry *reg, const char *address) {
+        SigRegistry r = {};
+        int e;
+
+        e = sockaddr_parse(address, &r.address);
+        if (e < 0)
+                return e;
+        r.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!r.sha256)
+                return -EIO;
+        e = sha256_hex(&r, sigmanifest_config, strlen(sigmanifest_config), r.config_digest);
+        if (e < 0) {
+                EVP_MD_free(r.sha256);
+                return e;
+        }
+        *reg = r;
+        return 0;
+}
+
+void sigreg_done(SigRegistry *reg) {
+        EVP_MD_free(reg->sha256);
+        reg->sha256 = NULL;
+}
+
+/* "/v2/<repository>/<what>/<ref>": the repository passed sigcheck. */
+static char *v2_path(const char *repository, size_t repository_len, const char *what, const char *ref) {
+        char *p = NULL;
+
+        if (asprintf(&p, "/v2/%.*s/%s/%s", (int) repository_len, repository, what, ref) < 0)
+                return NULL;
+        return p;
+}
+
+/*
+ * The layers at digest's tag into layers[0..*ret_n); 0 layers when the tag
+ * (or the repository) does not exist. ret_raw (optional) gets the manifest's
+ * bytes (NULL when there is none).
+ */
+static int fetch_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                          const char *digest, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *ret_n) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_free_ char *path = NULL;
+        char tag[SIGMANIFEST_TAG_LEN + 1];
+        int r;
+
+        sigmanifest_tag(digest, tag);
+        path = v2_path(repository, repository_len, "manifests", tag);
+        if (!path)
+                return -ENOMEM;
+        /* Without this Accept, Distribution 2.8 answers 404 for an OCI manifest. Its filesystem
+         * driver answers 500 now and then while another host writes the same tag (measured):
+         * asked once more. */
+        for (int i = 0; i < 2; i++) {
+                reg_response_done(&resp);
+                r = reg_call(reg, deadline, "GET", path, SIGMANIFEST_TYPE, NULL, NULL, 0, SIGMANIFEST_MAX, &resp);
+                if (r == -EFBIG)
+                        return -EBADMSG;
+                if (r < 0)
+                        return r;
+                if (resp.status < 500)
+                        break;
+        }
+        if (resp.status == 404) {
+                *ret_n = 0;
+                return 0;
+        }
+        if (resp.status != 200)
+                return -EHOSTUNREACH;
+        return sigmanifest_parse(resp.body, resp.body_len, digest, layers, ret_n, NULL);
+}
+
+/* One blob, checked against its descriptor: its size and its digest. *ret is malloc'd. */
+static int fetch_blob(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                      const SigLayer *l, uint8_t **ret) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_free_ char *path = NULL;
+        char got[SIGSTORE_DIGEST_LEN + 1];
+        uint8_t *copy;
+        int r;
+
+        path = v2_path(repository, repository_len, "blobs", l->digest);
+        if (!path)
+                return -ENOMEM;
+        r = reg_call(reg, deadline, "GET", path, NULL, NULL, NULL, 0, l->size, &resp);
+        if (r == -EFBIG)
+                return -EBADMSG;
+        if (r < 0)
+                return r;
+        if (resp.status == 404)
+                return -EBADMSG; /* the manifest names a blob the registry does not have */
+        if (resp.status != 200)
+                return -EHOSTUNREACH;
+        if (resp.body_len != l->size)
+                return -EBADMSG;
+        r = sha256_hex(reg, resp.body, resp.body_len, got);
+        if (r < 0)
+                return r;
+        if (!streq(got, l->digest))
+                return -EBADMSG;
+        copy = malloc(l->size);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, resp.body, l->size);
+        *ret = copy;
+        return 0;
+}
+
+int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+                SigEntry **ret, size_t *ret_n) {
+        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
+        SigEntry *entries;
+        size_t n = 0;
+        int r;
+
+        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+        if (r < 0)
+                return r;
+        if (n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        entries = calloc(n, sizeof(SigEntry));
+        if (!entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
+                if (r < 0) {
+                        sig_entries_free(entries, i);
+                        return r;
+                }
+                entries[i].content_len = layers[i].size;
+                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
+        }
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}
+
+/* The registry's answer to a write: 405 is Distribution's read-only mode (gc's window). */
+static int write_status(int status, int want) {
+        if (status == want)
+                return 0;
+        if (status == 405)
+                return -EROFS;
+        return status >= 500 ? -EHOSTUNREACH : -EIO;
+}
+
+/* Uploads data as a blob of repository (a POST for a session, a PUT that completes it: Distribution
+ * 2.8 has no single-request upload). */
+static int upload_blob(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                       const void *data, size_t len, const char *digest) {
+        _cleanup_(reg_response_done) RegResponse post = {}, put = {};
+        _cleanup_free_ char *path = NULL, *target = NULL;
+        int r;
+
+        path = v2_path(repository, repository_len, "blobs", "uploads/");
+        if (!path)
+                return -ENOMEM;
+        r = reg_call(reg, deadline, "POST", path, NULL, NULL, NULL, 0, 4096, &post);
+        if (r < 0)
+                return r;
+        r = write_status(post.status, 202);
+        if (r < 0)
+                return r;
+        if (!post.location[0])
+                return -EHOSTUNREACH;
+        if (asprintf(&target, "%s%cdigest=%s", post.location, strchr(post.location, '?') ? '&' : '?', digest) < 0) {
+                target = NULL;
+                return -ENOMEM;
+        }
+        r = reg_call(reg, deadline, "PUT", target, NULL, "application/octet-stream", data, len, 4096, &put);
+        if (r < 0)
+                return r;
+        return write_status(put.status, 201);
+}
+
+static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                        const char *digest, const SigLayer *layers, size_t n) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_free_ char *path = NULL, *json = NULL;
+        char tag[SIGMANIFEST_TAG_LEN + 1];
+        size_t len = 0;
+        int r;
+
+        r = sigmanifest_build(layers, n, digest, reg->config_digest, &json, &len);
+        if (r < 0)
+                return r;
+        sigmanifest_tag(digest, tag);
+        path = v2_path(repository, repository_len, "manifests", tag);
+        if (!path)
+                return -ENOMEM;
+        r = reg_call(reg, deadline, "PUT", path, NULL, SIGMANIFEST_TYPE, json, len, 4096, &resp);
+        if (r < 0)
+                return r;
+        return write_status(resp.status, 201);
+}
+
+int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+               const SigEntry *sig) {
+        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], add = {.size = sig->content_len};
+        bool uploaded = false;
+        size_t n = 0;
+        int done;
+        int r;
+
+        strcpy(add.suffix, sig->suffix);
+        r = sha256_hex(reg, sig->content, sig->content_len, add.digest);
+        if (r < 0) {
+                (void) snprintf(reg->why, sizeof(reg->why), "SHA-256 failed");
+                return r;
+        }
+
+        for (unsigned attempt = 0; attempt < SIGREG_ATTEMPTS; attempt++) {
+                r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+                if (r < 0)
+                        return r;
+                if (attempt > 0)
+                        for (size_t i = 0; i < n; i++)
+                                if (streq(layers[i].digest, add.digest))
+                                        return 0; /* the last round's manifest stands, or a merge of it */
+                done = sigmanifest_add(layers, &n, &add);
+                if (done != 0)
+                        return done; /* 1: there already; -EEXIST, -EDQUOT */
+                if (!uploaded) {
+                        /* Blobs first (Distribution refuses a manifest that names a blob it lacks),
+                         * then read the manifest again: what another host wrote meanwhile is
+                         * merged, and the window between our read and our write is one call. */
+                        r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
+                                        strlen(sigmanifest_config), reg->config_digest);
+                        if (r < 0)
+                                return r;
+                        r = upload_blob(reg, deadline, repository, repository_len, sig->content,
+                                        sig->content_len, add.digest);
+                        if (r < 0)
+                                return r;
+                        uploaded = true;
+                        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+                        if (r < 0)
+                                return r;
+                        done = sigmanifest_add(layers, &n, &add);
+                        if (done != 0)
+                                return done;
+                }
+                r = put_manifest(reg, deadline, repository, repository_len, digest, layers, n);
+                if (r == -EIO && attempt + 1 < SIGREG_ATTEMPTS) {
+                        /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that
+                         * committed at once can leave it unlinked (measured): upload again. */
+                        uploaded = false;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                /* Read back at the top of the next round: another host may have replaced the tag
+                 * between our read and our PUT with a manifest that lacks this signature. */
+        }
+        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (streq(layers[i].digest, add.digest))
+                        return 0;
+        return -EBUSY;
+}

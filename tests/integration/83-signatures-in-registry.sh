@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# [signing] store = registry (issue 13, "Signatures across hosts"): the
+# signature store keeps what clients push in the registry itself, as OCI
+# artifacts, so that every host serving the same registry storage serves
+# them. On one host, under `regvisor run` (the unit), with the policy
+# provision installs and no override:
+#   - `podman push --sign-by` over 4443 stores the signature through the
+#     extension, and it lands in the registry: repository test/signed has a
+#     tag sha256-HEX.simplesig (the registry's tag list) whose manifest
+#     (read with curl over 443) is
+#     our OCI manifest with one signature layer; the store's own directory
+#     stays empty;
+#   - `podman pull` over 443 verifies it; `regvisor health` counts the
+#     image as signed and does not count the signature tag as an image;
+#   - the store's state wiped and regvisor restarted: the pull still
+#     verifies (the signature was never the store's to lose);
+#   - a second signature appends a layer, and `regvisor gc` keeps both;
+#   - a true signature by the trusted key, but of another manifest, stored
+#     for a digest: listed, and refused by podman; health and the census
+#     of `regvisor run` (/metrics) count it unsigned, and count no
+#     signature tag as an image;
+#   - the registry stopped: the extension answers 503.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/provision-lib.sh"
+
+STORE=/var/lib/regvisor/signatures
+LOCAL_LOOKASIDE=/var/lib/containers/sigstore
+PUSH=registry.test:4443/test
+PULL=registry.test/test
+OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
+
+th_boot
+on_failure th journalctl -u regvisor --no-pager -n 80
+
+step "provision with [signing] keys and store = registry"
+signer_key th "CI signer <ci@registry.test>"
+write_config "$(printf '[signing]\nkeys = %s\nstore = registry\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
+provision >/dev/null || fail "provision failed: $OUT"
+run_unit_up
+client_certs_d
+th journalctl -u regvisor --no-pager -o cat |
+	grep -q "sigstore: serving .*, storing in the registry at unix:/run/regvisor/registry/registry.sock as ci-svc" ||
+	fail "the store did not say it stores in the registry"
+th journalctl -u regvisor --no-pager -o cat | grep "sigstore: locked down\|sigstore: no Landlock" ||
+	fail "the store did not log its lockdown"
+
+files_in_store() { th sh -c "find $STORE -mindepth 1 | wc -l"; }
+get443() { # PATH [CURL ARGS]: GET through the pull port, anonymous
+	local path=$1
+	shift
+	th curl -s -m 10 --cacert "$CA" -f "$@" "https://registry.test$path"
+}
+sigs_443() { get443 "/extensions/v2/$1/signatures/$2" | jq '.signatures | length'; }
+
+step "podman push --sign-by over 4443: the signature goes into the registry"
+assert_eq "$(files_in_store)" 0 "entries in the store's directory before any push"
+th podman load -q -i "$REGISTRY_ARCHIVE" >/dev/null 2>&1 || fail "podman load failed"
+th podman tag "$REGISTRY_REFERENCE" localhost/local:1
+out=$(th env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" localhost/local:1 "$PUSH/signed:1" 2>&1) ||
+	fail "podman push --sign-by failed: $out"
+th podman rmi -f localhost/local:1 "$REGISTRY_REFERENCE" >/dev/null 2>&1 || true
+digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/signed:1") ||
+	fail "skopeo inspect of $PULL/signed:1 failed"
+sigtag="sha256-${digest#sha256:}.simplesig"
+th test ! -e "$LOCAL_LOOKASIDE" || fail "podman wrote a signature to $LOCAL_LOOKASIDE"
+assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET of the extension through 443"
+
+step "the signature is a registry artifact: its tag and manifest, read over 443"
+# The proxy refuses tags/list (policy/proxy-routes.md): the registry's own list, on its socket.
+tags=$(th curl -sf -m 10 --unix-socket "$SOCK" http://localhost/v2/test/signed/tags/list) ||
+	fail "tags/list on the registry's socket failed"
+echo "# tags: $tags"
+assert_eq "$(jq -c '.tags | sort' <<<"$tags")" "[\"1\",\"$sigtag\"]" "tags of test/signed"
+manifest=$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST") ||
+	fail "GET of the signature manifest over 443 failed"
+echo "# $sigtag: $manifest"
+assert_eq "$(jq -r .mediaType <<<"$manifest")" "$OCI_MANIFEST" "the manifest's mediaType"
+assert_eq "$(jq -r .config.mediaType <<<"$manifest")" application/vnd.regvisor.simple-signing.config.v1+json \
+	"the config's mediaType"
+assert_eq "$(jq -r '.layers | length' <<<"$manifest")" 1 "layers (signatures)"
+assert_eq "$(jq -r '.layers[0].mediaType' <<<"$manifest")" application/vnd.regvisor.simple-signing.signature.v1 \
+	"the signature layer's mediaType"
+assert_eq "$(jq -r '.annotations["org.regvisor.signed-digest"]' <<<"$manifest")" "$digest" "the signed digest"
+# The layer is the signature itself: the bytes the extension lists.
+layer=$(jq -r '.layers[0].digest' <<<"$manifest")
+from_blob=$(get443 "/v2/test/signed/blobs/$layer" | base64 -w0) || fail "GET of the signature blob failed"
+from_ext=$(get443 "/extensions/v2/test/signed/signatures/$digest" | jq -r '.signatures[0].content')
+assert_eq "$from_blob" "$from_ext" "the layer's bytes and the extension's content"
+assert_eq "$(files_in_store)" 0 "entries in the store's directory after the push"
+
+step "podman pull over 443, installed policy, no override: verified"
+out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull $PULL/signed:1 failed: $out"
+th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
+
+step "regvisor health: the image is signed, the signature tag is no image"
+out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || fail "health: $out"
+assert_contains "$out" "1 of 1 tags carry a valid signature by a trusted key"
+
+step "the store's state wiped, regvisor restarted: the pull still verifies"
+th systemctl stop regvisor.service
+th sh -c "rm -rf $STORE/* $STORE/.[!.]*" || true
+th systemctl start regvisor.service || fail "regvisor.service did not start again"
+wait_until 60 proxy_up || fail "the proxy does not answer on 443 after the restart"
+listed_again() { [ "$(sigs_443 test/signed "$digest")" = 1 ]; }
+wait_until 30 listed_again || fail "the signature is not listed after the restart"
+out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull after the wipe and restart failed: $out"
+th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
+assert_eq "$(files_in_store)" 0 "entries in the store's directory after the restart"
+
+step "a second signature appends a layer; regvisor gc keeps both"
+out=$(th env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "docker://$PULL/signed:1" "docker://$PUSH/signed:1" 2>&1) ||
+	fail "skopeo copy --sign-by of signed:1 failed: $out"
+assert_eq "$(sigs_443 test/signed "$digest")" 2 "signatures of test/signed after the second"
+assert_eq "$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST" | jq -r '.layers | length')" 2 \
+	"layers of the signature manifest"
+out=$(th /usr/local/bin/regvisor gc --config "$CONF" 2>&1) || fail "regvisor gc failed: $out"
+printf '%s\n' "$out" | sed 's/^/#   /'
+wait_until 60 proxy_up || fail "the proxy does not answer after gc"
+pushes_again() { [ "$(sigs_443 test/signed "$digest")" = 2 ]; }
+wait_until 60 pushes_again || fail "the signatures are not both listed after gc"
+out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull after gc failed: $out"
+th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
+
+step "a signature for another digest: stored on 4443, refused by podman"
+out=$(th skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" "docker://$PUSH/other:1" 2>&1) ||
+	fail "push: $out"
+odigest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/other:1")
+[[ $odigest != "$digest" ]] || fail "other:1 has the digest of signed:1"
+th sh -c "skopeo inspect --raw docker://$PULL/signed:1 > /var/tmp/signed.manifest"
+th env GNUPGHOME="$SIGNER" skopeo standalone-sign -o /var/tmp/other-digest.sig /var/tmp/signed.manifest \
+	"$PUSH/other:1" "$fpr" || fail "skopeo standalone-sign failed"
+sig=$(th base64 -w0 /var/tmp/other-digest.sig)
+body='{"schemaVersion":2,"name":"'$odigest'@f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0","type":"atomic","content":"'$sig'"}'
+put() {
+	th curl -s -m 30 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT \
+		-H 'Content-Type: application/json' --data-binary "$1" \
+		"https://registry.test:4443/extensions/v2/test/other/signatures/$odigest"
+}
+assert_eq "$(put "$body")" 201 "PUT of a signature for another digest on 4443"
+assert_eq "$(put "$body")" 201 "the same PUT again (already there)"
+assert_eq "$(put "${body/$sig/AAAA}")" 409 "another signature under the same name"
+assert_eq "$(sigs_443 test/other "$odigest")" 1 "GET lists the misplaced signature, once"
+out=$(th podman pull -q "$PULL/other:1" 2>&1) && fail "podman pulled an image whose signature is for another digest: $out"
+case $out in *"no signature exists"*) fail "podman did not see the misplaced signature: $out" ;; esac
+echo "# podman refused it: $out"
+rc=0
+out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
+assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key"
+assert_contains "$out" "test/other:1 (signed for another digest)"
+
+step "/metrics of regvisor run: the census counts 1 signed of 2 tags, not the signature tags"
+census_counted() {
+	local m
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
+		return 1
+	[[ $m == *'regvisor_image_tags{} 2'* && $m == *'regvisor_image_tags_signed{} 1'* &&
+		$m == *'regvisor_image_tags_unsigned{} 1'* ]]
+}
+th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
+wait_until 90 census_counted || fail "/metrics has no census of 2 tags, 1 signed"
+
+step "the registry stopped: the extension answers 503, not an empty list"
+user_systemctl ci-svc stop regvisor-registry.service || true
+code=$(th curl -s -m 30 --cacert "$CA" -o /dev/null -w '%{http_code}' \
+	"https://registry.test/extensions/v2/test/signed/signatures/$digest")
+assert_eq "$code" 503 "GET of the extension while the registry is down"
+assert_eq "$(files_in_store)" 0 "entries in the store's directory at the end"
