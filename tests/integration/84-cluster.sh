@@ -60,9 +60,8 @@ th cat "$KEYS" | thc_write "$KEYS"
 
 # cluster_config RUNNER: the same configuration on A and B.
 cluster_config() {
-	ON=$1 write_config "$(store_regvisor_files "$1" "$SECRET")
-[tls]
-server_names = registry.test, $TH_ADDR, $TH_CLIENT_ADDR
+	ON=$1 SERVER_NAMES="registry.test, $TH_ADDR, $TH_CLIENT_ADDR" \
+		write_config "$(store_regvisor_files "$1" "$SECRET")
 [signing]
 keys = $KEYS
 store = registry
@@ -147,8 +146,11 @@ direct() {
 	ths curl -s -m 20 --interface "$DIRECT" --cacert "$CACERT" \
 		--resolve "registry.test:443:$addr" --resolve "registry.test:4443:$addr" "$@"
 }
-MTLS_C=(--cert /etc/containers/certs.d/registry.test:4443/client.cert
-	--key /etc/containers/certs.d/registry.test:4443/client.key)
+# curl reads "FILE:PASSWORD" in --cert: the installed files under names
+# without the colon of "registry.test:4443".
+ths install -m 0600 /etc/containers/certs.d/registry.test:4443/client.cert /root/ci.crt
+ths install -m 0600 /etc/containers/certs.d/registry.test:4443/client.key /root/ci.key
+MTLS_C=(--cert /root/ci.crt --key /root/ci.key)
 OCI=application/vnd.oci.image.manifest.v1+json
 
 step "push through the balancer (its requests alternate between A and B), read back from each"

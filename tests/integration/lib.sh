@@ -23,6 +23,7 @@
 #                             (th and thc are then both regvisor hosts, ths
 #                             the store, the balancer and the client); all
 #                             three resolve registry.test to $TH_STORE_ADDR
+#                             (or $TH_NAME_ADDR when the test set it)
 #   thc CMD... / thc_write PATH [MODE]   as th / th_write, on the client
 #   ths CMD... / ths_write PATH [MODE]   as th / th_write, on the third host
 #   th_write PATH [MODE]      write stdin to PATH inside (root-owned)
@@ -37,7 +38,8 @@
 #   step MSG / fail MSG / skip MSG / assert_eq / assert_contains
 #   on_exit CMD...            cleanup to run on every exit path
 #   on_failure CMD...         extra diagnostics to dump if the test fails
-#                             (on the host; `on_failure th CMD...`: inside)
+#                             (on the host; `on_failure th CMD...`: inside,
+#                             and thc, ths likewise)
 #   registry_image            (re)build build/registry-image; sets
 #                             REGISTRY_DIGEST, REGISTRY_REFERENCE,
 #                             REGISTRY_ARCHIVE (th_boot calls it first, then
@@ -240,16 +242,19 @@ ths() {
 }
 
 th_boot_three() {
-	TH_NAME_ADDR=$TH_STORE_ADDR
+	# registry.test: the third host, unless the test named another address.
+	[[ $TH_NAME_ADDR != "$TH_ADDR" ]] || TH_NAME_ADDR=$TH_STORE_ADDR
 	th_boot_two
 	TH_STORE_DIR=$TEST_TMP/store
 	export TEST_HOST_ZONE=$TH_ZONE
 	"$TEST_HOST" boot "$TH_STORE_DIR" || fail "third test host did not boot (see above)"
 	unset TEST_HOST_ZONE
+	ths install -D -m 0644 "$REGISTRY_IMAGE_DIR/registry.oci.tar" "$REGISTRY_ARCHIVE" ||
+		fail "cannot copy the registry image into the third host"
 	_th_net ths "$TH_STORE_ADDR"
 	wait_until 10 _th_reaches ths "$TH_ADDR" || fail "the third host does not reach $TH_ADDR"
 	wait_until 10 _th_reaches ths "$TH_CLIENT_ADDR" || fail "the third host does not reach $TH_CLIENT_ADDR"
-	step "third host up ($TH_STORE_DIR) at $TH_STORE_ADDR: registry.test is $TH_STORE_ADDR everywhere"
+	step "third host up ($TH_STORE_DIR) at $TH_STORE_ADDR: registry.test is $TH_NAME_ADDR everywhere"
 }
 
 thc_write() {
@@ -320,13 +325,21 @@ _lib_dump() {
 		echo "# ---- guest journal, last 200 lines ----"
 		timeout 20 "$TEST_HOST" exec "$TH_DIR" journalctl -b --no-pager 2>&1 | tail -n 200 | sed 's/^/# /' || true
 	fi
+	local runner dir
 	for d in "${_lib_dumps[@]}"; do
 		echo "# ---- $d----"
-		if [[ $d == "th "* ]]; then
-			if ((up)); then
-				(eval "timeout 20 \"\$TEST_HOST\" exec \"\$TH_DIR\" ${d#th }") 2>&1 | tail -n 100 | sed 's/^/# /' || true
+		runner=${d%% *}
+		case $runner in
+		th) dir=$TH_DIR ;;
+		thc) dir=$TH_CLIENT_DIR ;;
+		ths) dir=$TH_STORE_DIR ;;
+		*) dir="" runner="" ;;
+		esac
+		if [[ -n $runner ]]; then
+			if [[ -n $dir && -s $dir/leader.pid ]]; then
+				(eval "timeout 20 \"\$TEST_HOST\" exec \"\$dir\" ${d#"$runner" }") 2>&1 | tail -n 100 | sed 's/^/# /' || true
 			else
-				echo "# (no test host running)"
+				echo "# (no test host $runner running)"
 			fi
 		else
 			(eval "timeout 20 $d") 2>&1 | tail -n 100 | sed 's/^/# /' || true

@@ -17,7 +17,7 @@ SIGNER=/root/gnupg-signer
 KEYS=/etc/regvisor/signers.asc
 
 # ON=thc (or ths) before write_config, rv_conf or provision: on that host
-# instead of the registry host (th).
+# instead of the registry host (th). SERVER_NAMES: [tls] server_names.
 #
 # write_config [EXTRA INI LINES]: a configuration pinning the locally built
 # registry image by digest, loaded from its OCI archive (no internet here).
@@ -28,7 +28,7 @@ write_config() {
 	local client=${INITIAL_CLIENT-ci}
 	_th_write_on "${ON:-th}" "$CONF" 0644 <<-EOF
 		[tls]
-		server_names = registry.test, 127.0.0.1
+		server_names = ${SERVER_NAMES:-registry.test, 127.0.0.1}
 		${client:+initial_client = $client}
 		[registry]
 		image = $REGISTRY_REFERENCE
