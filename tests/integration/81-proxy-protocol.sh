@@ -75,21 +75,7 @@ thc haproxy -c -q -f "$HACFG" || fail "haproxy refuses $HACFG"
 thc haproxy -D -f "$HACFG" -p /run/haproxy-regvisor-test.pid || fail "haproxy did not start"
 # check_status of both servers: L7OK is /readyz answering 200 to the balancer.
 lb_checks() {
-	thc /usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-data = b""
-while True:
-    c = s.recv(65536)
-    if not c: break
-    data += c
-lines = data.decode().splitlines()
-head = lines[0].lstrip("# ").split(",")
-for l in lines[1:]:
-    f = dict(zip(head, l.split(",")))
-    if f.get("svname") == "registry":
-        print(f["pxname"], f["status"], f["check_status"])
-' "$HASOCK"
+	thc /usr/bin/python3 "$REPO/tests/integration/haproxy-servers.py" "$HASOCK" | awk '{ print $1, $3, $4 }'
 }
 checks_ok() {
 	[[ $(lb_checks | grep -c ' UP L7OK$') -eq 2 ]]

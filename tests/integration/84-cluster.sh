@@ -115,23 +115,9 @@ step "ths: HAProxy (TCP, send-proxy-v2, httpchk /readyz) on $LB:443 and $LB:4443
 ths haproxy -c -q -f "$HACFG" || fail "haproxy refuses $HACFG"
 ths haproxy -D -f "$HACFG" -p /run/haproxy-regvisor-cluster.pid || fail "haproxy did not start"
 on_exit ths sh -c 'kill "$(cat /run/haproxy-regvisor-cluster.pid)"'
-# lb_up: "UP" lines of the four servers in HAProxy's stats.
+# lb_servers: "BACKEND SERVER STATUS" of the four servers (a, b) in HAProxy.
 lb_servers() {
-	ths /usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
-data = b""
-while True:
-    c = s.recv(65536)
-    if not c: break
-    data += c
-lines = data.decode().splitlines()
-head = lines[0].lstrip("# ").split(",")
-for l in lines[1:]:
-    f = dict(zip(head, l.split(",")))
-    if f.get("svname") in ("a", "b"):
-        print(f["pxname"], f["svname"], f["status"])
-' "$HASOCK"
+	ths /usr/bin/python3 "$REPO/tests/integration/haproxy-servers.py" "$HASOCK" | awk '{ print $1, $2, $3 }'
 }
 all_up() {
 	[[ $(lb_servers | grep -c ' UP$') -eq 4 ]]
