@@ -1751,6 +1751,13 @@ static int config_check(const Config *c, const CheckContext *x) {
                 if (c->storage_kind == STORAGE_S3 && !c->store_endpoint)
                         return check_fail(x, storage, key_index("store", "endpoint"),
                                           "[registry] storage = s3: expected [store] endpoint");
+                /* Signatures kept on one host would not be served by the
+                 * others: pulls through them would fail verification. */
+                if (c->signing_mode == SIGNING_GPG && c->signature_store != SIGNATURES_REGISTRY)
+                        return check_fail(x, storage, key_index("signing", "store"),
+                                          "[registry] storage = %s: expected [signing] store = registry (a "
+                                          "signature pushed through one host must be served by every host)",
+                                          kind);
         }
 
         Endpoint e[] = {

@@ -19,6 +19,8 @@
 #   - a GPG-signed push through the balancer (the client onboarded with
 #     `pki export` + `client install`); its signature is served by both
 #     hosts; with A stopped, the verified pull goes through B;
+#   - a client revoked on A is refused by B once A's PKI directory is
+#     copied there again and B reloaded (the procedure INSTALL.md gives);
 #   - regvisor stopped on A while pull loops run through the balancer:
 #     the pulls go on (the failures during the switch are counted and
 #     printed; after it, none);
@@ -62,9 +64,7 @@ th cat "$KEYS" | thc_write "$KEYS"
 cluster_config() {
 	ON=$1 SERVER_NAMES="registry.test, $TH_ADDR, $TH_CLIENT_ADDR" \
 		write_config "$(store_regvisor_files "$1" "$SECRET")
-[signing]
 keys = $KEYS
-store = registry
 [proxy]
 trusted_proxies = $TH_STORE_ADDR
 [status]
@@ -192,6 +192,25 @@ for addr in "$TH_ADDR" "$TH_CLIENT_ADDR"; do
 	assert_eq "$n" 1 "signatures of shared/signed:1 served by $addr"
 done
 out=$(ths podman pull -q registry.test/shared/signed:1 2>&1) || fail "verified pull through the balancer failed: $out"
+
+step "a client revoked on A is refused by B once A's PKI is copied there and B reloaded (INSTALL.md)"
+out=$(th "$REGVISOR" pki --config "$CONF" issue-client gone 2>&1) || fail "issue-client gone: $out"
+th cat "$C/clients/gone.crt" | ths_write /root/gone.crt 0600
+th cat "$C/private/clients/gone.key" | ths_write /root/gone.key 0600
+# upload_on ADDR: the status of an upload start on ADDR:4443 with gone's certificate.
+upload_on() {
+	direct "$1" --cert /root/gone.crt --key /root/gone.key -o /dev/null -w '%{http_code}' -X POST \
+		https://registry.test:4443/v2/shared/gone/blobs/uploads/
+}
+assert_eq "$(upload_on "$TH_CLIENT_ADDR")" 202 "gone's upload on B before the revoke"
+out=$(th "$REGVISOR" pki --config "$CONF" revoke gone 2>&1) || fail "revoke gone: $out"
+assert_eq "$(upload_on "$TH_ADDR")" 400 "gone's upload on A after the revoke"
+th tar -C / -cf - etc/registry/certs | thc tar -C / -xpf - || fail "cannot copy A's PKI to B again"
+thc systemctl reload regvisor.service || fail "reload of regvisor on B failed"
+refused_on_b() {
+	[[ $(upload_on "$TH_CLIENT_ADDR") == 400 ]]
+}
+wait_until 10 refused_on_b || fail "B still accepts gone's certificate with A's CRL"
 
 step "each host's access log names the real client ($LB), never the balancer"
 for h in th thc; do

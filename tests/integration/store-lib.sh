@@ -124,7 +124,8 @@ store_redis_ping() {
 
 # store_regvisor_files RUNNER SECRET: on a regvisor host, the credentials
 # file and the http secret file (root's, 0600) for the store, and prints
-# the [registry] and [store] lines for write_config.
+# the [registry], [store] and [signing] store lines for write_config
+# (signatures in the registry: a shared store requires it).
 store_regvisor_files() {
 	printf 'username = %s:%s\npassword = %s\n' "$STORE_ACCOUNT" "$STORE_USER" "$STORE_KEY" |
 		"$1" install -D -m 0600 -o root -g root /dev/stdin /etc/regvisor/store-credentials ||
@@ -134,5 +135,6 @@ store_regvisor_files() {
 	printf '%s\n' "storage = swift" "cache = redis://$STORE_ADDR:$STORE_REDIS_PORT" \
 		"http_secret_file = /etc/regvisor/http-secret" "[store]" \
 		"auth_url = http://$STORE_ADDR:$STORE_SWIFT_PORT/auth/v1.0" "container = $STORE_CONTAINER" \
-		"credentials_file = /etc/regvisor/store-credentials"
+		"credentials_file = /etc/regvisor/store-credentials" \
+		"[signing]" "store = registry"
 }

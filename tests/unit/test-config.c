@@ -1301,6 +1301,9 @@ static const ErrorCase error_cases[] = {
          "credentials_file = /etc/c\n", 2, "[store] auth_url", "expected"},
         {"s3 no endpoint", "[registry]\nstorage = s3\nhttp_secret_file = /etc/s\n[store]\n"
          "credentials_file = /etc/c\n", 2, "[store] endpoint", "expected"},
+        {"swift local signatures", "[registry]\nstorage = swift\nhttp_secret_file = /etc/s\n[store]\n"
+         "credentials_file = /etc/c\nauth_url = http://192.0.2.1:8080/auth/v1.0\n", 2, "[signing] store",
+         "served by every host"},
         {"store url name", "[store]\nauth_url = http://swift.example:8080/auth\n", 2, "[store] auth_url",
          "an IP address, not a name"},
         {"store url scheme", "[store]\nendpoint = ftp://192.0.2.1/\n", 2, "[store] endpoint", "http://IP"},
@@ -1524,7 +1527,8 @@ static void test_shared_store(void **state) {
                                             "[registry]\nstorage = swift\ncache = redis://192.0.2.7\n"
                                             "http_secret_file = /etc/regvisor/secret\n[store]\n"
                                             "auth_url = http://192.0.2.1:8080/auth/v1.0\n"
-                                            "credentials_file = /etc/regvisor/swift\n",
+                                            "credentials_file = /etc/regvisor/swift\n"
+                                            "[signing]\nstore = registry\n",
                                             "t", &error),
                          0);
         assert_true(config_storage_is_shared(&c));

@@ -112,7 +112,7 @@ static void test_registry_shared(void **state) {
                                             "[tls]\nserver_names = r.test\n[registry]\nstorage = swift\n"
                                             "cache = redis://198.18.5.1:6380\nhttp_secret_file = /etc/s\n"
                                             "[store]\nauth_url = http://198.18.5.1:8080/auth/v1.0\n"
-                                            "credentials_file = /etc/c\n",
+                                            "credentials_file = /etc/c\n[signing]\nstore = registry\n",
                                             "t.conf", &err),
                          0);
         assert_int_equal(render_registry_config(&c, "x", NULL, &cfg), -EINVAL);
