@@ -47,6 +47,20 @@ static int read_root_optional(const char *root, const char *rel, size_t max, cha
         return r < 0 ? fail(ret_error, r, "%s: %s", *ret_full, strerror(-r)) : 0;
 }
 
+/* Reads the bundle's file name (BUNDLE_MANIFEST, BUNDLE_POLICY) into
+ * *ret_path and *ret. Error message in *ret_error, followed by hint. */
+static int read_bundle_file(const char *bundle, const char *name, size_t max, const char *hint, char **ret_path,
+                            char **ret, char **ret_error) {
+        int r;
+
+        if (asprintf(ret_path, "%s/%s", bundle, name) < 0) {
+                *ret_path = NULL;
+                return -ENOMEM;
+        }
+        r = read_file(*ret_path, max, ret, NULL);
+        return r < 0 ? fail(ret_error, r, "%s: %s%s", *ret_path, strerror(-r), hint) : 0;
+}
+
 /* A MANIFEST path install may write: absolute, below one of the trees,
  * no empty, "." or ".." component (the bundle comes from another machine
  * and install runs as root). */
@@ -165,11 +179,9 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
         _cleanup_strv_free_ char **scopes = NULL;
         int r;
 
-        if (asprintf(&src, "%s/" BUNDLE_POLICY, bundle) < 0)
-                return -ENOMEM;
-        r = read_file(src, POLICY_MAX, &frag, NULL);
+        r = read_bundle_file(bundle, BUNDLE_POLICY, POLICY_MAX, "", &src, &frag, ret_error);
         if (r < 0)
-                return fail(ret_error, r, "%s: %s", src, strerror(-r));
+                return r;
         r = read_root_optional(root, CONTAINERS_POLICY_PATH, POLICY_MAX, &full, &cur, ret_error);
         if (r < 0)
                 return r;
@@ -213,11 +225,10 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
         bool policy = false;
         int r;
 
-        if (asprintf(&mpath, "%s/" BUNDLE_MANIFEST, bundle) < 0)
-                return -ENOMEM;
-        r = read_file(mpath, BUNDLE_FILE_MAX, &manifest, NULL);
+        r = read_bundle_file(bundle, BUNDLE_MANIFEST, BUNDLE_FILE_MAX, " (not a bundle from 'regvisor pki export'?)",
+                             &mpath, &manifest, ret_error);
         if (r < 0)
-                return fail(ret_error, r, "%s: %s (not a bundle from 'regvisor pki export'?)", mpath, strerror(-r));
+                return r;
         for (char *l = strtok_r(manifest, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 _cleanup_free_ char *src = NULL;
                 char *path = strchr(l, ' ');

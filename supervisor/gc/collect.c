@@ -14,7 +14,7 @@
 
 /* The collection walks every manifest and blob: give it time. */
 #define COLLECT_TIMEOUT_SEC 3600
-#define TOOL_TIMEOUT_USEC (600 * 1000000ULL)
+#define TOOL_TIMEOUT_SEC 600
 
 static int tool_error(const char *what, int status, char *err, char **ret_error) {
         if (err)
@@ -47,14 +47,7 @@ int gc_collect(const PodmanUser *u, bool dry_run, GcSummary *ret, char **ret_err
 }
 
 static int as_user(const PodmanUser *u, char *const *argv, char **ret_out, char **ret_err) {
-        ProcessOptions o = {
-                .uid = u->uid,
-                .gid = u->gid,
-                .user = u->user,
-                .home = u->home,
-                .timeout_usec = TOOL_TIMEOUT_USEC,
-        };
-        return process_run(argv, &o, ret_out, ret_err);
+        return podman_user_run(u, argv, NULL, TOOL_TIMEOUT_SEC, false, ret_out, ret_err);
 }
 
 int gc_purge_uploads(const PodmanUser *u, const char *storage, unsigned max_age, char **ret_error) {

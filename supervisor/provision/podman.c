@@ -14,6 +14,20 @@
 #include "process.h"
 #include "render.h"
 
+int podman_user_run(const PodmanUser *u, char *const *argv, char *const *env, unsigned timeout_sec, bool keep_tail,
+                    char **ret_stdout, char **ret_stderr) {
+        ProcessOptions o = {
+                .uid = u->uid,
+                .gid = u->gid,
+                .user = u->user,
+                .home = u->home,
+                .env = env,
+                .timeout_usec = (uint64_t) timeout_sec * 1000000ULL,
+                .keep_tail = keep_tail,
+        };
+        return process_run(argv, &o, ret_stdout, ret_stderr);
+}
+
 static int podman_exec(const PodmanUser *u, char *const *args, unsigned timeout_sec, bool keep_tail, char **ret_stdout,
                        char **ret_stderr) {
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
@@ -34,16 +48,7 @@ static int podman_exec(const PodmanUser *u, char *const *args, unsigned timeout_
         for (size_t k = 0; k < n_args; k++)
                 argv[i++] = args[k];
 
-        ProcessOptions o = {
-                .uid = u->uid,
-                .gid = u->gid,
-                .user = u->user,
-                .home = u->home,
-                .env = env,
-                .timeout_usec = (uint64_t) (timeout_sec ? timeout_sec : 120) * 1000000ULL,
-                .keep_tail = keep_tail,
-        };
-        return process_run(argv, &o, ret_stdout, ret_stderr);
+        return podman_user_run(u, argv, env, timeout_sec ? timeout_sec : 120, keep_tail, ret_stdout, ret_stderr);
 }
 
 int podman_run(const PodmanUser *u, char *const *args, unsigned timeout_sec, char **ret_stdout, char **ret_stderr) {

@@ -6,6 +6,7 @@
  * $HOME (the same global options and environment as the generated unit).
  */
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -14,6 +15,13 @@ typedef struct {
         gid_t gid;
         const char *home;
 } PodmanUser;
+
+/* Runs argv (any tool: podman, or find and du on the registry's storage)
+ * as u, with env's NAME=VALUE entries on top of process_run()'s minimal
+ * environment (may be NULL), killed after timeout_sec (0: 120 s). The one
+ * place a PodmanUser becomes a process's identity. Returns as process_run(). */
+int podman_user_run(const PodmanUser *u, char *const *argv, char *const *env, unsigned timeout_sec, bool keep_tail,
+                    char **ret_stdout, char **ret_stderr);
 
 /* Runs `podman GLOBAL-OPTIONS args...` as u. Same return convention as
  * process_run(): exit status, or negative errno if it could not run. */

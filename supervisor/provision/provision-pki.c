@@ -790,11 +790,7 @@ typedef struct {
 } ClientFiles;
 
 static void client_files_done(ClientFiles *f) {
-        free(f->key_rel);
-        free(f->cert_rel);
-        free(f->key_path);
-        free(f->cert_path);
-        free(f->revoked_path);
+        free_many(f->key_rel, f->cert_rel, f->key_path, f->cert_path, f->revoked_path);
 }
 
 static int client_files(Provision *p, const char *name, ClientFiles *ret) {

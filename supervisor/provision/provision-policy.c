@@ -46,10 +46,8 @@ typedef struct {
 } PolicyState;
 
 static void policy_state_done(PolicyState *st) {
-        free(st->full);
-        free(st->cur);
+        free_many(st->full, st->cur, st->scopes);
         strv_free(st->names);
-        free(st->scopes);
 }
 
 static int policy_state(Provision *p, PolicyState *st, char **ret_detail) {

@@ -373,11 +373,7 @@ typedef struct {
 } SocketState;
 
 static void socket_state_done(SocketState *st) {
-        free(st->load);
-        free(st->file_state);
-        free(st->active);
-        free(st->service_load);
-        free(st->service_active);
+        free_many(st->load, st->file_state, st->active, st->service_load, st->service_active);
 }
 
 static int socket_state(sd_bus *bus, SocketState *st) {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,20 +117,24 @@ int step_subids_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         return 0;
 }
 
-int step_subids_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        const Config *c = p->config;
+/* usermod adding (add) or removing the configured range of subordinate
+ * uids and gids of the service user: one invocation for apply and undo. */
+static int subids_usermod(const Config *c, bool add, char **ret_detail) {
         _cleanup_free_ char *range = NULL;
         int r;
 
         if (asprintf(&range, "%u-%u", c->subid_start, c->subid_start + c->subid_count - 1) < 0)
                 return -ENOMEM;
-        char *argv[] = {"usermod", "--add-subuids", range, "--add-subgids", range, c->service_user, NULL};
+        char *argv[] = {"usermod", add ? "--add-subuids" : "--del-subuids", range,
+                        add ? "--add-subgids" : "--del-subgids", range, c->service_user, NULL};
         r = run_tool(argv, ret_detail);
         if (r < 0)
                 return r;
-        if (ret_detail && asprintf(ret_detail, "%s: subordinate ids %s", c->service_user, range) < 0)
-                *ret_detail = NULL;
-        return 0;
+        return detail_set(ret_detail, 0, "%s: subordinate ids %s%s", c->service_user, range, add ? "" : " removed");
+}
+
+int step_subids_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        return subids_usermod(p->config, true, ret_detail);
 }
 
 /* ---- deprovision (--remove-users) ------------------------------------------ */
@@ -175,15 +180,5 @@ int step_subids_undo_check(Provision *p, const ProvisionStep *s, char **ret_deta
 }
 
 int step_subids_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        const Config *c = p->config;
-        _cleanup_free_ char *range = NULL;
-        int r;
-
-        if (asprintf(&range, "%u-%u", c->subid_start, c->subid_start + c->subid_count - 1) < 0)
-                return -ENOMEM;
-        char *argv[] = {"usermod", "--del-subuids", range, "--del-subgids", range, c->service_user, NULL};
-        r = run_tool(argv, ret_detail);
-        if (r < 0)
-                return r;
-        return detail_set(ret_detail, 0, "%s: subordinate ids %s removed", c->service_user, range);
+        return subids_usermod(p->config, false, ret_detail);
 }

@@ -162,6 +162,17 @@ static int target_of(Provision *p, const char *path, Owner owner, Target *t) {
         return t->full ? 0 : -ENOMEM;
 }
 
+/* A managed path's check from its *_matches() result r: 1 as it should
+ * be; 0 with what differs in the detail ("PATH (WHAT)"); or the error, with
+ * the detail saying it (the run goes on: apply then tells). */
+static int check_verdict(int r, const char *full, const char *what, char **ret_detail) {
+        if (r == 0)
+                detail_set(ret_detail, 0, "%s (%s)", full, what);
+        else if (r < 0)
+                detail_set(ret_detail, 0, "%s: %s", full, strerror(-r));
+        return r;
+}
+
 static int directory_target(Provision *p, const ProvisionStep *s, Target *t) {
         const ManagedDirectory *d = s->data;
         _cleanup_free_ char *path = NULL;
@@ -179,12 +190,9 @@ static int directory_check(Provision *p, const ProvisionStep *s, char **ret_deta
         r = directory_target(p, s, &t);
         if (r < 0 || !t.full) /* not needed with this configuration: fine */
                 return r < 0 ? r : 1;
-        r = directory_matches(t.full, d->mode, t.uid, t.gid);
-        if (r == 0)
-                detail_set(ret_detail, 0, "%s (%04o)", t.full, (unsigned) d->mode);
-        else if (r < 0)
-                detail_set(ret_detail, 0, "%s: %s", t.full, strerror(-r));
-        return r;
+        char mode[16];
+        (void) snprintf(mode, sizeof mode, "%04o", (unsigned) d->mode);
+        return check_verdict(directory_matches(t.full, d->mode, t.uid, t.gid), t.full, mode, ret_detail);
 }
 
 static int directory_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
@@ -223,11 +231,7 @@ static int file_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
         if (r < 0 || !t.full)
                 return r < 0 ? r : 1;
         r = file_matches(t.full, content, strlen(content), f->mode, t.uid, t.gid, &content_same);
-        if (r == 0)
-                detail_set(ret_detail, 0, "%s (%s)", t.full, content_same ? "mode or owner" : "content");
-        else if (r < 0)
-                detail_set(ret_detail, 0, "%s: %s", t.full, strerror(-r));
-        return r;
+        return check_verdict(r, t.full, content_same ? "mode or owner" : "content", ret_detail);
 }
 
 static int file_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {

@@ -78,11 +78,7 @@ digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/sign
 STORE=/var/lib/regvisor/signatures
 n=$(th sh -c "ls $STORE/v1/test+signed/sha256-${digest#sha256:}/ | wc -l")
 assert_eq "$n" 1 "signatures stored for test/signed@$digest"
-th podman load -q -i "$REGISTRY_ARCHIVE" >/dev/null 2>&1 || fail "podman load failed"
-th podman tag "$REGISTRY_REFERENCE" localhost/local:1
-out=$(th env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" localhost/local:1 "$PUSH/podman-signed:1" 2>&1) ||
-	fail "podman push --sign-by failed: $out"
-th podman rmi -f localhost/local:1 "$REGISTRY_REFERENCE" >/dev/null 2>&1 || true
+podman_push_signed "$PUSH/podman-signed:1"
 
 step "the key fact: a signature made for NAME:4443/repo is accepted for a pull of NAME/repo (podman, skopeo)"
 for ref in "$PULL/signed:1" "$PULL/podman-signed:1" "$PULL/signed@$digest"; do

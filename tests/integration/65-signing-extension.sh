@@ -61,9 +61,6 @@ h=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -D - -o /dev/null https://regis
 assert_contains "$h" "X-Registry-Supports-Signatures: 1" "4443 /v2/"
 
 count_store() { th sh -c "find $STORE -type f | wc -l"; }
-sigs_443() { # REPO DIGEST: how many signatures GET on 443 lists
-	th curl -s -m 10 --cacert "$CA" -f "https://registry.test/extensions/v2/$1/signatures/$2" | jq '.signatures | length'
-}
 
 step "skopeo copy --sign-by over 4443: the signature goes into the store"
 assert_eq "$(count_store)" 0 "files in the store before any push"
@@ -80,11 +77,7 @@ assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET through 443 lists it"
 th test ! -e "$LOCAL_LOOKASIDE" || fail "a signature went to the client's local lookaside $LOCAL_LOOKASIDE"
 
 step "podman push --sign-by over 4443: the signature goes into the store"
-th podman load -q -i "$REGISTRY_ARCHIVE" >/dev/null 2>&1 || fail "podman load failed"
-th podman tag "$REGISTRY_REFERENCE" localhost/local:1
-out=$(th env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" localhost/local:1 "$PUSH/podman-signed:1" 2>&1) ||
-	fail "podman push --sign-by failed: $out"
-th podman rmi -f localhost/local:1 "$REGISTRY_REFERENCE" >/dev/null 2>&1 || true
+podman_push_signed "$PUSH/podman-signed:1"
 pdigest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/podman-signed:1")
 assert_eq "$(sigs_443 test/podman-signed "$pdigest")" 1 "GET through 443 lists podman's signature"
 th test ! -e "$LOCAL_LOOKASIDE" || fail "podman wrote a signature to $LOCAL_LOOKASIDE"
@@ -124,22 +117,13 @@ step "a signature for another digest: stored on 4443, refused by podman, named b
 # test/unsigned2:1 is another image (the same archive as a Docker schema 2
 # manifest). Its signature is a true one by the trusted key, for its name,
 # but of test/signed:1's manifest: only the digest is wrong.
-out=$(th skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" "docker://$PUSH/unsigned2:1" 2>&1) ||
-	fail "push: $out"
-u2digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/unsigned2:1")
-[[ $u2digest != "$digest" ]] || fail "unsigned2:1 has the digest of signed:1"
-th sh -c "skopeo inspect --raw docker://$PULL/signed:1 > /var/tmp/signed.manifest"
-th env GNUPGHOME="$SIGNER" skopeo standalone-sign -o /var/tmp/other-digest.sig /var/tmp/signed.manifest \
-	"$PUSH/unsigned2:1" "$fpr" || fail "skopeo standalone-sign failed"
-sig=$(th base64 -w0 /var/tmp/other-digest.sig)
-body='{"schemaVersion":2,"name":"'$u2digest'@f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0","type":"atomic","content":"'$sig'"}'
+misplaced_signature unsigned2 "$digest"
+u2digest=$misplaced_digest body=$misplaced_body
 code=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
 	--data-binary "$body" "https://registry.test:4443/extensions/v2/test/unsigned2/signatures/$u2digest")
 assert_eq "$code" 201 "PUT of a signature for another digest on 4443"
 assert_eq "$(sigs_443 test/unsigned2 "$u2digest")" 1 "GET lists the misplaced signature"
-out=$(th podman pull -q "$PULL/unsigned2:1" 2>&1) && fail "podman pulled an image whose signature is for another digest: $out"
-case $out in *"no signature exists"*) fail "podman did not see the misplaced signature: $out" ;; esac
-echo "# podman refused it: $out"
+pull_refused_misplaced "$PULL/unsigned2:1"
 rc=0
 out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
 assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
@@ -151,15 +135,8 @@ assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="s
 assert_contains "$m" 'regvisor_health_perfdata{check="image-signatures",label="unsigned_tags"} 2'
 
 step "/metrics of regvisor run: after a reload, the census counts 2 signed of 4 tags"
-census_counted() {
-	local m
-	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
-		return 1
-	[[ $m == *'regvisor_image_tags{} 4'* && $m == *'regvisor_image_tags_signed{} 2'* &&
-		$m == *'regvisor_image_tags_unsigned{} 2'* ]]
-}
 th systemctl reload regvisor.service || fail "systemctl reload regvisor failed"
-wait_until 90 census_counted || fail "/metrics has no census of 4 tags, 2 signed"
+wait_until 90 census_counts 4 2 || fail "/metrics has no census of 4 tags, 2 signed"
 journal_events census | grep -q "2 of 4 stored tags carry a valid signature" || fail "no census event in the journal"
 
 step "the store killed: regvisor run restarts it, and pulls work again"

@@ -245,3 +245,62 @@ lookaside() {
 		    lookaside: file://$SIGSTORE
 	EOF
 }
+
+# podman_push_signed REF: the test image loaded into the registry host's
+# podman and pushed to REF (over 4443) with `podman push --sign-by $fpr`
+# (the signer_key of th), leaving no local image behind.
+podman_push_signed() {
+	local out
+	th podman load -q -i "$REGISTRY_ARCHIVE" >/dev/null 2>&1 || fail "podman load failed"
+	th podman tag "$REGISTRY_REFERENCE" localhost/local:1
+	out=$(th env GNUPGHOME="$SIGNER" podman push -q --sign-by "$fpr" localhost/local:1 "$1" 2>&1) ||
+		fail "podman push --sign-by failed: $out"
+	th podman rmi -f localhost/local:1 "$REGISTRY_REFERENCE" >/dev/null 2>&1 || true
+}
+
+# sigs_443 REPO DIGEST: how many signatures an anonymous GET of the
+# signature extension lists on 443.
+sigs_443() {
+	th curl -s -m 10 --cacert "$CA" -f "https://registry.test/extensions/v2/$1/signatures/$2" | jq '.signatures | length'
+}
+
+# misplaced_signature REPO SIGNED_DIGEST: the test image pushed as
+# $PUSH/REPO:1 in Docker schema 2 (a digest other than SIGNED_DIGEST, that
+# of $PULL/signed:1), and a
+# true signature by $fpr for $PUSH/REPO:1 made of signed:1's manifest:
+# only the digest is wrong. Sets misplaced_digest (REPO:1's digest),
+# misplaced_sig (the signature, base64) and misplaced_body (the extension's
+# JSON for a PUT of it).
+misplaced_signature() {
+	local out
+	out=$(th skopeo copy -q --format v2s2 "oci-archive:$REGISTRY_ARCHIVE" "docker://$PUSH/$1:1" 2>&1) ||
+		fail "push: $out"
+	misplaced_digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/$1:1")
+	[[ $misplaced_digest != "$2" ]] ||
+		fail "$1:1 has the digest of signed:1"
+	th sh -c "skopeo inspect --raw docker://$PULL/signed:1 > /var/tmp/signed.manifest"
+	th env GNUPGHOME="$SIGNER" skopeo standalone-sign -o /var/tmp/other-digest.sig /var/tmp/signed.manifest \
+		"$PUSH/$1:1" "$fpr" || fail "skopeo standalone-sign failed"
+	misplaced_sig=$(th base64 -w0 /var/tmp/other-digest.sig)
+	misplaced_body='{"schemaVersion":2,"name":"'$misplaced_digest'@f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0","type":"atomic","content":"'$misplaced_sig'"}'
+}
+
+# pull_refused_misplaced REF: podman pull of REF, whose only signature is
+# for another digest, fails: having seen that signature (not for want of
+# one).
+pull_refused_misplaced() {
+	local out
+	out=$(th podman pull -q "$1" 2>&1) && fail "podman pulled an image whose signature is for another digest: $out"
+	case $out in *"no signature exists"*) fail "podman did not see the misplaced signature: $out" ;; esac
+	echo "# podman refused it: $out"
+}
+
+# census_counts TAGS SIGNED: /metrics of regvisor run counts TAGS image
+# tags, SIGNED of them signed and the rest unsigned (for wait_until).
+census_counts() {
+	local m
+	m=$(th curl -sf -m 3 http://127.0.0.1:9443/metrics | /usr/bin/python3 "$REPO/tests/integration/prom-parse.py") ||
+		return 1
+	[[ $m == *"regvisor_image_tags{} $1"* && $m == *"regvisor_image_tags_signed{} $2"* &&
+		$m == *"regvisor_image_tags_unsigned{} $(($1 - $2))"* ]]
+}
