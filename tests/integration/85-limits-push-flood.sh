@@ -61,11 +61,12 @@ n429() {
 nrefused() {
 	th journalctl -u regvisor --no-pager -o cat | grep -c 'refused: more than conn_per_ip' || true
 }
-# client NAME CMD...: run a client; a failure is recorded, not fatal.
+# client NAME CMD...: run a client (for at most 5 minutes); a failure is
+# recorded, not fatal.
 client() {
 	local name=$1 out
 	shift
-	if out=$(th "$@" 2>&1); then
+	if out=$(th timeout 300 "$@" 2>&1); then
 		step "$name: ok (429 in the access log so far: $(n429))"
 	else
 		printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
@@ -157,11 +158,12 @@ elapsed=$(($(date +%s) - t0 + 1))
 out=$(th cat /run/rvtest-flood.out)
 step "flood over ~${elapsed} s: $out"
 ((${#FAILED[@]} == 0)) || fail "clients failed during the flood: ${FAILED[*]}"
-# Each address: at most its burst plus its rate over the flood's length.
+# Each address: at most its burst (plus one) and its rate over the flood's
+# length.
 /usr/bin/python3 - "$out" "$BURST" "$RATE" "$elapsed" "${SRCS[@]}" <<-'EOF' || fail "the flood was not bounded per address"
 	import json, sys
 	out, burst, rate, elapsed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-	bound, bad = burst + rate * elapsed, 0
+	bound, bad = burst + 1 + rate * elapsed, 0
 	for src in sys.argv[5:]:
 	    st = out[src]["status"]
 	    if st.get("429", 0) == 0 or st.get("200", 0) > bound:
