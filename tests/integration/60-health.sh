@@ -13,7 +13,8 @@
 # The checks that must pass on a provisioned host with the registry up, and
 # the proxy's, which cannot until `regvisor run` starts the proxy (issue 4).
 HOST_CHECKS="linger user-manager registry-unit registry-container registry-http registry-storage podman-state
-	cert-server-ca cert-server cert-client-ca cert-clients image-signatures crl"
+	cert-server-ca cert-server cert-client-ca cert-clients image-signatures crl
+	store store-cache store-secrets"
 PROXY_CHECKS="proxy-pull-tls proxy-push-tls proxy-pull-refuses-write proxy-push-requires-cert"
 
 # health [ARGS]: regvisor health in the guest; stdout in $HOUT, exit status
