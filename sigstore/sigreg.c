@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "http1.h"
+#include "json-util.h"
 #include "macro.h"
 #include "sigreg.h"
 
@@ -285,18 +286,17 @@ static char *v2_path(const char *repository, size_t repository_len, const char *
 }
 
 /*
- * The layers at digest's tag into layers[0..*ret_n); 0 layers when the tag
- * (or the repository) does not exist. ret_raw (optional) gets the manifest's
- * bytes (NULL when there is none).
+ * The layers of the manifest at tag (digest's signature manifest, either
+ * form) into layers[0..*ret_n); 0 layers when the tag (or the repository)
+ * does not exist.
  */
 static int fetch_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                          const char *digest, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *ret_n) {
+                          const char *digest, const char *tag, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST],
+                          size_t *ret_n) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL;
-        char tag[SIGMANIFEST_TAG_LEN + 1];
         int r;
 
-        sigmanifest_tag(digest, tag);
         path = v2_path(repository, repository_len, "manifests", tag);
         if (!path)
                 return -ENOMEM;
@@ -358,39 +358,6 @@ static int fetch_blob(SigRegistry *reg, uint64_t deadline, const char *repositor
         return 0;
 }
 
-int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
-                SigEntry **ret, size_t *ret_n) {
-        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
-        SigEntry *entries;
-        size_t n = 0;
-        int r;
-
-        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-        if (r < 0)
-                return r;
-        if (n == 0) {
-                *ret = NULL;
-                *ret_n = 0;
-                return 0;
-        }
-        entries = calloc(n, sizeof(SigEntry));
-        if (!entries)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
-                if (r < 0) {
-                        sig_entries_free(entries, i);
-                        return r;
-                }
-                entries[i].content_len = layers[i].size;
-                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
-        }
-        *ret = entries;
-        *ret_n = n;
-        return 0;
-}
-
 /* The registry's answer to a write: 405 is Distribution's read-only mode (gc's window). */
 static int write_status(int status, int want) {
         if (status == want)
@@ -429,18 +396,218 @@ static int upload_blob(SigRegistry *reg, uint64_t deadline, const char *reposito
         return write_status(put.status, 201);
 }
 
+/* A tag the registry listed: what a tag may be ([A-Za-z0-9_.-], at most 128), before it goes into
+ * a query string. */
+static bool tag_plausible(const char *t, size_t n) {
+        if (n == 0 || n > 128)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') ||
+                      t[i] == '_' || t[i] == '.' || t[i] == '-'))
+                        return false;
+        return true;
+}
+
+/* Keeps tags[0..*n) sorted and at most SIGREG_SERVE_MAX: the same choice on every host whatever
+ * order the registry lists them in. */
+static void tag_insert(char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], size_t *n, const char *t) {
+        size_t i = 0;
+
+        while (i < *n && strcmp(tags[i], t) < 0)
+                i++;
+        if ((i < *n && streq(tags[i], t)) || i >= SIGREG_SERVE_MAX)
+                return;
+        if (*n == SIGREG_SERVE_MAX)
+                (*n)--;
+        memmove(tags[i + 1], tags[i], (*n - i) * sizeof(tags[0]));
+        memcpy(tags[i], t, SIGMANIFEST_SIG_TAG_LEN + 1);
+        (*n)++;
+}
+
+/*
+ * The tags of digest's signatures in repository (sigmanifest_is_sig_tag_of()), from the tag list,
+ * page by page (n and last, as the distribution spec says; Distribution 2.8 ignores both and
+ * answers every tag at once, which ends the walk too). Bounded: SIGREG_TAG_PAGES pages of
+ * SIGREG_TAG_PAGE tags, SIGREG_TAGS_BODY_MAX bytes a page, the request's deadline.
+ */
+static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                         const char *digest, char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1],
+                         size_t *ret_n) {
+        char last[129] = "";
+        size_t n = 0;
+
+        for (unsigned page = 0; page < SIGREG_TAG_PAGES; page++) {
+                _cleanup_(reg_response_done) RegResponse resp = {};
+                _cleanup_json_ json_object *o = NULL;
+                _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
+                _cleanup_free_ char *path = NULL;
+                json_object *list;
+                size_t count;
+                int r;
+
+                if (asprintf(&path, "/v2/%.*s/tags/list?n=%d%s%s", (int) repository_len, repository, SIGREG_TAG_PAGE,
+                             last[0] ? "&last=" : "", last) < 0) {
+                        path = NULL;
+                        return -ENOMEM;
+                }
+                r = reg_call(reg, deadline, "GET", path, "application/json", NULL, NULL, 0, SIGREG_TAGS_BODY_MAX, &resp);
+                if (r == -EFBIG) {
+                        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a page of tags over %d bytes", path,
+                                        SIGREG_TAGS_BODY_MAX);
+                        return -EHOSTUNREACH;
+                }
+                if (r < 0)
+                        return r;
+                if (resp.status == 404 && page == 0)
+                        break; /* no such repository: no signature */
+                if (resp.status != 200)
+                        return -EHOSTUNREACH;
+                tok = json_tokener_new_ex(3);
+                if (!tok)
+                        return -ENOMEM;
+                o = json_tokener_parse_ex(tok, resp.body, (int) resp.body_len);
+                if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+                        return -EHOSTUNREACH;
+                if (!json_object_object_get_ex(o, "tags", &list) || json_object_is_type(list, json_type_null))
+                        break; /* a repository whose tags were all deleted */
+                if (!json_object_is_type(list, json_type_array))
+                        return -EHOSTUNREACH;
+                count = json_object_array_length(list);
+                for (size_t i = 0; i < count; i++) {
+                        json_object *t = json_object_array_get_idx(list, i);
+                        const char *v;
+                        size_t len;
+
+                        if (!json_object_is_type(t, json_type_string))
+                                return -EHOSTUNREACH;
+                        v = json_object_get_string(t);
+                        len = (size_t) json_object_get_string_len(t);
+                        if (!tag_plausible(v, len))
+                                return -EHOSTUNREACH;
+                        if (sigmanifest_is_sig_tag_of(v, len, digest))
+                                tag_insert(tags, &n, v);
+                        if (i + 1 == count) {
+                                if (page > 0 && strcmp(v, last) <= 0)
+                                        count = SIGREG_TAG_PAGE + 1; /* not moving on: the registry paginates not */
+                                memcpy(last, v, len + 1);
+                        }
+                }
+                /* A short page is the last; a longer one means the registry ignored n (all at once). */
+                if (count != SIGREG_TAG_PAGE)
+                        break;
+                if (page + 1 == SIGREG_TAG_PAGES) {
+                        (void) snprintf(reg->why, sizeof(reg->why), "GET /v2/%.*s/tags/list: more than %d tags",
+                                        (int) (repository_len < 100 ? repository_len : 100), repository,
+                                        SIGREG_TAG_PAGES * SIGREG_TAG_PAGE);
+                        return -EHOSTUNREACH;
+                }
+        }
+        *ret_n = n;
+        return 0;
+}
+
+static int layer_compare(const void *a, const void *b) {
+        const SigLayer *x = a, *y = b;
+        int c = strcmp(x->suffix, y->suffix);
+
+        return c ? c : strcmp(x->digest, y->digest);
+}
+
+/*
+ * Every signature layer of repository@digest, sorted by name, then by the digest of the bytes,
+ * at most SIGREG_SERVE_MAX, the same bytes once: the first version's one manifest at
+ * sha256-HEX.simplesig (read only, so that what was stored then is served), and one manifest per
+ * signature at sha256-HEX.simplesig.<hex>. A signature tag that vanished between the list and the
+ * read (deleted by hand) is skipped.
+ */
+static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                          const char *digest, SigLayer ret[static SIGREG_SERVE_MAX], size_t *ret_n) {
+        char tags[SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], old_tag[SIGMANIFEST_TAG_LEN + 1];
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
+        size_t n = 0, n_tags = 0, k = 0;
+        int r;
+
+        sigmanifest_tag(digest, old_tag);
+        r = fetch_manifest(reg, deadline, repository, repository_len, digest, old_tag, layers, &n);
+        if (r < 0)
+                return r;
+        memcpy(ret, layers, n * sizeof(SigLayer));
+        k = n;
+        r = list_sig_tags(reg, deadline, repository, repository_len, digest, tags, &n_tags);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_tags && k < SIGREG_SERVE_MAX; i++) {
+                bool dup = false;
+
+                r = fetch_manifest(reg, deadline, repository, repository_len, digest, tags[i], layers, &n);
+                if (r < 0)
+                        return r;
+                if (n == 0)
+                        continue;
+                /* One layer, the one the tag names: a manifest copied to another signature's tag
+                 * would otherwise serve one signature twice and hide another. */
+                if (n != 1 || memcmp(layers[0].digest + 7, tags[i] + SIGMANIFEST_TAG_LEN + 1, SIGMANIFEST_SIG_HEX) != 0) {
+                        (void) snprintf(reg->why, sizeof(reg->why), "the manifest at %.120s is not that signature's",
+                                        tags[i]);
+                        return -EBADMSG;
+                }
+                for (size_t j = 0; j < k; j++)
+                        dup = dup || streq(ret[j].digest, layers[0].digest);
+                if (!dup)
+                        ret[k++] = layers[0];
+        }
+        qsort(ret, k, sizeof(SigLayer), layer_compare);
+        *ret_n = k;
+        return 0;
+}
+
+int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+                SigEntry **ret, size_t *ret_n) {
+        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+        SigLayer layers[SIGREG_SERVE_MAX];
+        SigEntry *entries;
+        size_t n = 0;
+        int r;
+
+        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
+        if (r < 0)
+                return r;
+        if (n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        entries = calloc(n, sizeof(SigEntry));
+        if (!entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
+                if (r < 0) {
+                        sig_entries_free(entries, i);
+                        return r;
+                }
+                entries[i].content_len = layers[i].size;
+                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
+        }
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}
+
+/* The manifest of one signature, at its own tag: a tag is written atomically, so writers of
+ * different signatures never touch each other's manifest. */
 static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                        const char *digest, const SigLayer *layers, size_t n) {
+                        const char *digest, const SigLayer *add) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL, *json = NULL;
-        char tag[SIGMANIFEST_TAG_LEN + 1];
+        char tag[SIGMANIFEST_SIG_TAG_LEN + 1];
         size_t len = 0;
         int r;
 
-        r = sigmanifest_build(layers, n, digest, reg->config_digest, &json, &len);
+        r = sigmanifest_build(add, 1, digest, reg->config_digest, &json, &len);
         if (r < 0)
                 return r;
-        sigmanifest_tag(digest, tag);
+        sigmanifest_sig_tag(digest, add->digest, tag);
         path = v2_path(repository, repository_len, "manifests", tag);
         if (!path)
                 return -ENOMEM;
@@ -453,10 +620,8 @@ static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *reposit
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig) {
         uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], add = {.size = sig->content_len};
-        bool uploaded = false;
+        SigLayer layers[SIGREG_SERVE_MAX], add = {.size = sig->content_len};
         size_t n = 0;
-        int done;
         int r;
 
         strcpy(add.suffix, sig->suffix);
@@ -466,54 +631,35 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
                 return r;
         }
 
-        for (unsigned attempt = 0; attempt < SIGREG_ATTEMPTS; attempt++) {
-                r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-                if (r < 0)
-                        return r;
-                if (attempt > 0)
-                        for (size_t i = 0; i < n; i++)
-                                if (streq(layers[i].digest, add.digest))
-                                        return 0; /* the last round's manifest stands, or a merge of it */
-                done = sigmanifest_add(layers, &n, &add);
-                if (done != 0)
-                        return done; /* 1: there already; -EEXIST, -EDQUOT */
-                if (!uploaded) {
-                        /* Blobs first (Distribution refuses a manifest that names a blob it lacks),
-                         * then read the manifest again: what another host wrote meanwhile is
-                         * merged, and the window between our read and our write is one call. */
-                        r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
-                                        strlen(sigmanifest_config), reg->config_digest);
-                        if (r < 0)
-                                return r;
-                        r = upload_blob(reg, deadline, repository, repository_len, sig->content,
-                                        sig->content_len, add.digest);
-                        if (r < 0)
-                                return r;
-                        uploaded = true;
-                        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-                        if (r < 0)
-                                return r;
-                        done = sigmanifest_add(layers, &n, &add);
-                        if (done != 0)
-                                return done;
-                }
-                r = put_manifest(reg, deadline, repository, repository_len, digest, layers, n);
-                if (r == -EIO && attempt + 1 < SIGREG_ATTEMPTS) {
-                        /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that
-                         * committed at once can leave it unlinked (measured): upload again. */
-                        uploaded = false;
-                        continue;
-                }
-                if (r < 0)
-                        return r;
-                /* Read back at the top of the next round: another host may have replaced the tag
-                 * between our read and our PUT with a manifest that lacks this signature. */
-        }
-        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+        /* The local store's rules against what is stored now. Another host may store a signature
+         * between this read and our write: then the name check and the count cap may be passed
+         * by both (docs/signature-extension.md), but neither signature is lost. */
+        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if (streq(layers[i].digest, add.digest))
-                        return 0;
-        return -EBUSY;
+                        return 1;
+                if (streq(layers[i].suffix, add.suffix))
+                        return -EEXIST;
+        }
+        if (n >= SIGSTORE_MAX_PER_DIGEST)
+                return -EDQUOT;
+
+        for (unsigned attempt = 0;; attempt++) {
+                /* Blobs first: Distribution refuses a manifest that names a blob it lacks. */
+                r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
+                                strlen(sigmanifest_config), reg->config_digest);
+                if (r < 0)
+                        return r;
+                r = upload_blob(reg, deadline, repository, repository_len, sig->content, sig->content_len,
+                                add.digest);
+                if (r < 0)
+                        return r;
+                r = put_manifest(reg, deadline, repository, repository_len, digest, &add);
+                /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that committed
+                 * at once can leave it unlinked (measured): upload again. */
+                if (r != -EIO || attempt + 1 >= SIGREG_ATTEMPTS)
+                        return r;
+        }
 }

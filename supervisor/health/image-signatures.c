@@ -15,6 +15,7 @@
 #include "sigcheck.h"
 #include "sigfs.h"
 #include "sigmanifest.h"
+#include "sigreg.h"
 #include "signkeys.h"
 #include "sigverify.h"
 
@@ -137,20 +138,29 @@ static int list_repository_tags(int repo_fd, const char *repository, TagList *l)
         return r;
 }
 
-/* Every repository at or below dir_fd, whose name is prefix ("" at the top). */
-static int walk_repositories(int dir_fd, const char *prefix, unsigned depth, TagList *l) {
-        DIR *d;
-        struct dirent *de;
-        int r = 0, fd = dup(dir_fd);
+/* A DIR reading dir_fd's directory, on its own fd (dir_fd stays the caller's). */
+static int opendir_dup(int dir_fd, DIR **ret) {
+        int r, fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
 
         if (fd < 0)
                 return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
+        *ret = fdopendir(fd);
+        if (!*ret) {
                 r = negative_errno();
                 (void) close(fd);
                 return r;
         }
+        return 0;
+}
+
+/* Every repository at or below dir_fd, whose name is prefix ("" at the top). */
+static int walk_repositories(int dir_fd, const char *prefix, unsigned depth, TagList *l) {
+        DIR *d;
+        struct dirent *de;
+        int r = opendir_dup(dir_fd, &d);
+
+        if (r < 0)
+                return r;
         while (r >= 0 && (de = readdir(d))) {
                 _cleanup_free_ char *name = NULL;
                 _cleanup_close_ int sub = -EBADF;
@@ -247,17 +257,53 @@ static int read_blob(int storage_fd, const char *digest, size_t max, uint8_t **r
         return sigfs_read_fd(fd, max, ret, ret_len);
 }
 
+/* The layers of the signature manifest at tag (below tags_fd) into layers[0..*n); nothing when
+ * the tag has no current link. */
+static int read_sig_manifest(int storage_fd, int tags_fd, const char *tag, const char *digest,
+                             SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *n) {
+        _cleanup_free_ char *manifest = NULL;
+        char mdigest[72];
+        size_t len = 0;
+        int r;
+
+        *n = 0;
+        r = read_link(tags_fd, tag, mdigest);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = read_blob(storage_fd, mdigest, SIGMANIFEST_MAX, (uint8_t **) &manifest, &len);
+        if (r < 0)
+                return r;
+        return sigmanifest_parse(manifest, len, digest, layers, n, NULL);
+}
+
+/* Adds layers[0..n) to all[0..*n_all) (room for SIGREG_SERVE_MAX), the same bytes once. */
+static void add_layers(SigLayer *all, size_t *n_all, const SigLayer *layers, size_t n) {
+        for (size_t i = 0; i < n && *n_all < SIGREG_SERVE_MAX; i++) {
+                bool dup = false;
+
+                for (size_t k = 0; k < *n_all; k++)
+                        dup = dup || streq(all[k].digest, layers[i].digest);
+                if (!dup)
+                        all[(*n_all)++] = layers[i];
+        }
+}
+
 /* [signing] store = registry: the signatures of repository@digest, read from the storage as the
- * signature store wrote them through the API (sigstore/sigmanifest.h): the manifest at tag
- * sha256-HEX.simplesig, then its layers. No tag: no signature. */
+ * signature store wrote them through the API (sigstore/sigmanifest.h, sigreg.h): the manifest at
+ * sha256-HEX.simplesig (the first version's, all in one) and one manifest per signature at
+ * sha256-HEX.simplesig.<hex>, then their layers. No tag: no signature. */
 static int registry_signatures(int storage_fd, const char *repository, const char *digest, SigEntry **ret,
                                size_t *ret_n) {
-        _cleanup_free_ char *tags = NULL, *manifest = NULL;
+        _cleanup_free_ char *tags = NULL;
         _cleanup_close_ int tags_fd = -EBADF;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
-        char tag[SIGMANIFEST_TAG_LEN + 1], mdigest[72];
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], all[SIGREG_SERVE_MAX];
+        char tag[SIGMANIFEST_TAG_LEN + 1];
         SigEntry *entries;
-        size_t n = 0, len = 0;
+        size_t n = 0, n_all = 0;
+        struct dirent *de;
+        DIR *d;
         int r;
 
         *ret = NULL;
@@ -272,33 +318,42 @@ static int registry_signatures(int storage_fd, const char *repository, const cha
         if (tags_fd < 0)
                 return tags_fd;
         sigmanifest_tag(digest, tag);
-        r = read_link(tags_fd, tag, mdigest);
-        if (r == -ENOENT)
-                return 0;
+        r = read_sig_manifest(storage_fd, tags_fd, tag, digest, layers, &n);
         if (r < 0)
                 return r;
-        r = read_blob(storage_fd, mdigest, SIGMANIFEST_MAX, (uint8_t **) &manifest, &len);
+        add_layers(all, &n_all, layers, n);
+
+        r = opendir_dup(tags_fd, &d);
         if (r < 0)
                 return r;
-        r = sigmanifest_parse(manifest, len, digest, layers, &n, NULL);
+        while ((de = readdir(d)) && n_all < SIGREG_SERVE_MAX) {
+                if (!sigmanifest_is_sig_tag_of(de->d_name, strlen(de->d_name), digest))
+                        continue;
+                r = read_sig_manifest(storage_fd, tags_fd, de->d_name, digest, layers, &n);
+                if (r < 0)
+                        break;
+                add_layers(all, &n_all, layers, n);
+        }
+        (void) closedir(d);
         if (r < 0)
                 return r;
-        entries = calloc(n ? n : 1, sizeof(SigEntry));
+
+        entries = calloc(n_all ? n_all : 1, sizeof(SigEntry));
         if (!entries)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                r = read_blob(storage_fd, layers[i].digest, SIGSTORE_MAX_SIGNATURE, &entries[i].content,
+        for (size_t i = 0; i < n_all; i++) {
+                r = read_blob(storage_fd, all[i].digest, SIGSTORE_MAX_SIGNATURE, &entries[i].content,
                               &entries[i].content_len);
-                if (r >= 0 && entries[i].content_len != layers[i].size)
+                if (r >= 0 && entries[i].content_len != all[i].size)
                         r = -EBADMSG;
                 if (r < 0) {
                         sig_entries_free(entries, i + 1);
                         return r;
                 }
-                strcpy(entries[i].suffix, layers[i].suffix);
+                strcpy(entries[i].suffix, all[i].suffix);
         }
         *ret = entries;
-        *ret_n = n;
+        *ret_n = n_all;
         return 0;
 }
 
