@@ -28,6 +28,7 @@ typedef struct RegResponse {
         size_t body_len;
         char *decoded; /* a chunked body, decoded */
         char location[LOCATION_MAX];
+        char content_digest[SIGSTORE_DIGEST_LEN + 1]; /* Docker-Content-Digest, when a valid sha256 */
 } RegResponse;
 
 static void reg_response_done(RegResponse *r) {
@@ -233,6 +234,11 @@ static int reg_call(SigRegistry *reg, uint64_t deadline, const char *method, con
         for (size_t i = 0; i < resp.n_headers; i++)
                 if (http1_header_is(&headers[i], "Location") && location_path(&headers[i], ret->location) < 0)
                         ret->location[0] = '\0';
+                else if (http1_header_is(&headers[i], "Docker-Content-Digest") &&
+                         sigcheck_digest(headers[i].value, headers[i].value_len)) {
+                        memcpy(ret->content_digest, headers[i].value, headers[i].value_len);
+                        ret->content_digest[headers[i].value_len] = '\0';
+                }
         return 0;
 }
 
@@ -250,6 +256,13 @@ static int sha256_hex(const SigRegistry *reg, const void *data, size_t len, char
         }
         ret[SIGSTORE_DIGEST_LEN] = '\0';
         return 0;
+}
+
+/* The deadline of one call of the API: SIGREG_TIMEOUT_SEC, or reg->deadline_ms when sooner. */
+static uint64_t call_deadline(const SigRegistry *reg) {
+        uint64_t d = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+
+        return reg->deadline_ms && reg->deadline_ms < d ? reg->deadline_ms : d;
 }
 
 int sigreg_init(SigRegistry *reg, const char *address) {
@@ -396,45 +409,29 @@ static int upload_blob(SigRegistry *reg, uint64_t deadline, const char *reposito
         return write_status(put.status, 201);
 }
 
-/* A tag the registry listed: what a tag may be ([A-Za-z0-9_.-], at most 128), before it goes into
- * a query string. */
-static bool tag_plausible(const char *t, size_t n) {
-        if (n == 0 || n > 128)
+/* A name the registry listed (a tag, [A-Za-z0-9_.-], or a repository, with "/"), before it goes
+ * into a query string or a path; the callers check it more closely. */
+static bool name_plausible(const char *t, size_t n) {
+        if (n == 0 || n > 255)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') ||
-                      t[i] == '_' || t[i] == '.' || t[i] == '-'))
+                      t[i] == '_' || t[i] == '.' || t[i] == '-' || t[i] == '/'))
                         return false;
         return true;
 }
 
-/* Keeps tags[0..*n) sorted and at most SIGREG_SERVE_MAX: the same choice on every host whatever
- * order the registry lists them in. */
-static void tag_insert(char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], size_t *n, const char *t) {
-        size_t i = 0;
-
-        while (i < *n && strcmp(tags[i], t) < 0)
-                i++;
-        if ((i < *n && streq(tags[i], t)) || i >= SIGREG_SERVE_MAX)
-                return;
-        if (*n == SIGREG_SERVE_MAX)
-                (*n)--;
-        memmove(tags[i + 1], tags[i], (*n - i) * sizeof(tags[0]));
-        memcpy(tags[i], t, SIGMANIFEST_SIG_TAG_LEN + 1);
-        (*n)++;
-}
-
 /*
- * The tags of digest's signatures in repository (sigmanifest_is_sig_tag_of()), from the tag list,
- * page by page (n and last, as the distribution spec says; Distribution 2.8 ignores both and
- * answers every tag at once, which ends the walk too). Bounded: SIGREG_TAG_PAGES pages of
- * SIGREG_TAG_PAGE tags, SIGREG_TAGS_BODY_MAX bytes a page, the request's deadline.
+ * Every name of a list the registry pages (base "/v2/_catalog", key "repositories"; or
+ * "/v2/NAME/tags/list", "tags"): page by page (n and last, as the distribution spec says;
+ * Distribution 2.8 ignores both and answers every name at once, which ends the walk too).
+ * Bounded: SIGREG_TAG_PAGES pages of SIGREG_TAG_PAGE names, SIGREG_TAGS_BODY_MAX bytes a page,
+ * the deadline. fn gets each name; a negative return stops the walk with it. A 404 of the first
+ * page (no such repository) is an empty list.
  */
-static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                         const char *digest, char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1],
-                         size_t *ret_n) {
-        char last[129] = "";
-        size_t n = 0;
+static int list_paged(SigRegistry *reg, uint64_t deadline, const char *base, const char *key, SigRegNameFn fn,
+                      void *userdata) {
+        char last[256] = "";
 
         for (unsigned page = 0; page < SIGREG_TAG_PAGES; page++) {
                 _cleanup_(reg_response_done) RegResponse resp = {};
@@ -445,21 +442,20 @@ static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *reposi
                 size_t count;
                 int r;
 
-                if (asprintf(&path, "/v2/%.*s/tags/list?n=%d%s%s", (int) repository_len, repository, SIGREG_TAG_PAGE,
-                             last[0] ? "&last=" : "", last) < 0) {
+                if (asprintf(&path, "%s?n=%d%s%s", base, SIGREG_TAG_PAGE, last[0] ? "&last=" : "", last) < 0) {
                         path = NULL;
                         return -ENOMEM;
                 }
                 r = reg_call(reg, deadline, "GET", path, "application/json", NULL, NULL, 0, SIGREG_TAGS_BODY_MAX, &resp);
                 if (r == -EFBIG) {
-                        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a page of tags over %d bytes", path,
+                        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a page over %d bytes", path,
                                         SIGREG_TAGS_BODY_MAX);
                         return -EHOSTUNREACH;
                 }
                 if (r < 0)
                         return r;
                 if (resp.status == 404 && page == 0)
-                        break; /* no such repository: no signature */
+                        return 0;
                 if (resp.status != 200)
                         return -EHOSTUNREACH;
                 tok = json_tokener_new_ex(3);
@@ -468,8 +464,8 @@ static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *reposi
                 o = json_tokener_parse_ex(tok, resp.body, (int) resp.body_len);
                 if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
                         return -EHOSTUNREACH;
-                if (!json_object_object_get_ex(o, "tags", &list) || json_object_is_type(list, json_type_null))
-                        break; /* a repository whose tags were all deleted */
+                if (!json_object_object_get_ex(o, key, &list) || json_object_is_type(list, json_type_null))
+                        return 0; /* a repository whose tags were all deleted */
                 if (!json_object_is_type(list, json_type_array))
                         return -EHOSTUNREACH;
                 count = json_object_array_length(list);
@@ -482,27 +478,98 @@ static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *reposi
                                 return -EHOSTUNREACH;
                         v = json_object_get_string(t);
                         len = (size_t) json_object_get_string_len(t);
-                        if (!tag_plausible(v, len))
+                        if (!name_plausible(v, len))
                                 return -EHOSTUNREACH;
-                        if (sigmanifest_is_sig_tag_of(v, len, digest))
-                                tag_insert(tags, &n, v);
+                        r = fn(v, len, userdata);
+                        if (r < 0)
+                                return r;
                         if (i + 1 == count) {
                                 if (page > 0 && strcmp(v, last) <= 0)
-                                        count = SIGREG_TAG_PAGE + 1; /* not moving on: the registry paginates not */
+                                        return 0; /* not moving on: the registry does not page */
                                 memcpy(last, v, len + 1);
                         }
                 }
                 /* A short page is the last; a longer one means the registry ignored n (all at once). */
                 if (count != SIGREG_TAG_PAGE)
-                        break;
-                if (page + 1 == SIGREG_TAG_PAGES) {
-                        (void) snprintf(reg->why, sizeof(reg->why), "GET /v2/%.*s/tags/list: more than %d tags",
-                                        (int) (repository_len < 100 ? repository_len : 100), repository,
-                                        SIGREG_TAG_PAGES * SIGREG_TAG_PAGE);
-                        return -EHOSTUNREACH;
-                }
+                        return 0;
         }
-        *ret_n = n;
+        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: more than %d names", base,
+                        SIGREG_TAG_PAGES * SIGREG_TAG_PAGE);
+        return -EHOSTUNREACH;
+}
+
+typedef struct {
+        const char *digest;
+        char (*tags)[SIGMANIFEST_SIG_TAG_LEN + 1];
+        size_t n;
+} SigTags;
+
+/* Keeps the digest's signature tags sorted and at most SIGREG_SERVE_MAX: the same choice on every
+ * host whatever order the registry lists them in. */
+static int sig_tag_insert(const char *t, size_t len, void *userdata) {
+        SigTags *st = userdata;
+        size_t i = 0;
+
+        if (!sigmanifest_is_sig_tag_of(t, len, st->digest))
+                return 0;
+        while (i < st->n && strcmp(st->tags[i], t) < 0)
+                i++;
+        if ((i < st->n && streq(st->tags[i], t)) || i >= SIGREG_SERVE_MAX)
+                return 0;
+        if (st->n == SIGREG_SERVE_MAX)
+                st->n--;
+        memmove(st->tags[i + 1], st->tags[i], (st->n - i) * sizeof(st->tags[0]));
+        memcpy(st->tags[i], t, SIGMANIFEST_SIG_TAG_LEN + 1);
+        st->n++;
+        return 0;
+}
+
+/* The tags of digest's signatures in repository (sigmanifest_is_sig_tag_of()), from its tag list. */
+static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                         const char *digest, char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1],
+                         size_t *ret_n) {
+        _cleanup_free_ char *base = v2_path(repository, repository_len, "tags", "list");
+        SigTags st = {.digest = digest, .tags = tags};
+        int r;
+
+        if (!base)
+                return -ENOMEM;
+        r = list_paged(reg, deadline, base, "tags", sig_tag_insert, &st);
+        if (r < 0)
+                return r;
+        *ret_n = st.n;
+        return 0;
+}
+
+int sigreg_each_repository(SigRegistry *reg, SigRegNameFn fn, void *userdata) {
+        return list_paged(reg, call_deadline(reg), "/v2/_catalog", "repositories", fn, userdata);
+}
+
+int sigreg_each_tag(SigRegistry *reg, const char *repository, SigRegNameFn fn, void *userdata) {
+        _cleanup_free_ char *base = v2_path(repository, strlen(repository), "tags", "list");
+
+        if (!base)
+                return -ENOMEM;
+        return list_paged(reg, call_deadline(reg), base, "tags", fn, userdata);
+}
+
+int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_free_ char *path = v2_path(repository, strlen(repository), "manifests", tag);
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        /* Every manifest type: without schema 2 in Accept, Distribution converts to schema 1, of
+         * another digest. */
+        r = reg_call(reg, call_deadline(reg), "HEAD", path, SIGREG_MANIFEST_TYPES, NULL, NULL, 0, 0, &resp);
+        if (r < 0)
+                return r;
+        if (resp.status == 404)
+                return -ENOENT; /* deleted since it was listed */
+        if (resp.status != 200 || !resp.content_digest[0])
+                return -EHOSTUNREACH;
+        memcpy(ret, resp.content_digest, sizeof(resp.content_digest));
         return 0;
 }
 
@@ -563,7 +630,7 @@ static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repos
 
 int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n) {
-        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+        uint64_t deadline = call_deadline(reg);
         SigLayer layers[SIGREG_SERVE_MAX];
         SigEntry *entries;
         size_t n = 0;
@@ -619,7 +686,7 @@ static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *reposit
 
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig) {
-        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+        uint64_t deadline = call_deadline(reg);
         SigLayer layers[SIGREG_SERVE_MAX], add = {.size = sig->content_len};
         size_t n = 0;
         int r;

@@ -32,6 +32,7 @@
 
 #include <openssl/evp.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sigjson.h"
 #include "sigmanifest.h"
@@ -62,6 +63,7 @@ typedef struct SigRegistry {
         SocketAddress address;
         EVP_MD *sha256;                                     /* fetched before the lockdown */
         char config_digest[SIGSTORE_DIGEST_LEN + 1];        /* of sigmanifest_config */
+        uint64_t deadline_ms; /* CLOCK_MONOTONIC ms; when set, no call goes past it (the health check) */
         /* After a failed call: which request and what the registry answered ("PUT
          * /v2/app/manifests/...: 400"), for the error's message and the log. */
         char why[384];
@@ -93,3 +95,24 @@ int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len,
  * signature's tag is written: from then on every host serves it. */
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig);
+
+/* What a HEAD of a tag accepts: every manifest type, so that the digest is the stored one. */
+#define SIGREG_MANIFEST_TYPES                                                                         \
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "      \
+        "application/vnd.docker.distribution.manifest.v2+json, "                                     \
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* One name of a list (a repository, a tag), not NUL-terminated beyond len; a negative errno stops
+ * the walk with it. */
+typedef int (*SigRegNameFn)(const char *name, size_t len, void *userdata);
+
+/* The census of a shared store (`regvisor health`, image-signatures), through the registry's API:
+ * every repository of the catalog, every tag of repository (a NUL-terminated name), paged and
+ * bounded as the signature tags are (SIGREG_TAG_PAGES). Return 0 or what fn returned, and
+ * sigreg_list()'s errors. A repository that does not exist has no tags. */
+int sigreg_each_repository(SigRegistry *reg, SigRegNameFn fn, void *userdata);
+int sigreg_each_tag(SigRegistry *reg, const char *repository, SigRegNameFn fn, void *userdata);
+
+/* The digest repository:tag points at (HEAD, Docker-Content-Digest). Returns 0, -ENOENT when the
+ * tag is gone, -EHOSTUNREACH, -ENOMEM. */
+int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]);

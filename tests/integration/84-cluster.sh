@@ -18,7 +18,9 @@
 #     PATCH on B, PUT on A) completes with the right digest, seen on B;
 #   - a GPG-signed push through the balancer (the client onboarded with
 #     `pki export` + `client install`); its signature is served by both
-#     hosts; with A stopped, the verified pull goes through B;
+#     hosts; with A stopped, the verified pull goes through B; `regvisor
+#     health` on B counts it signed (and app:1 unsigned) through the
+#     registry's API;
 #   - regvisor stopped on A while pull loops run through the balancer:
 #     the pulls go on (the failures during the switch are counted and
 #     printed; after it, none);
@@ -192,6 +194,15 @@ for addr in "$TH_ADDR" "$TH_CLIENT_ADDR"; do
 	assert_eq "$n" 1 "signatures of shared/signed:1 served by $addr"
 done
 out=$(ths podman pull -q registry.test/shared/signed:1 2>&1) || fail "verified pull through the balancer failed: $out"
+
+step "regvisor health on B counts through the registry's API: signed:1 signed, app:1 not, no signature tag"
+# The shared store keeps nothing on B: the catalog, tags and signatures come from B's registry.
+rc=0
+out=$(thc "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+printf '%s\n' "$out" | sed 's/^/#   /'
+assert_eq "$rc" 1 "health --check image-signatures on B (WARNING: app:1 is unsigned)"
+assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key: shared/app:1 (no signature)"
+assert_contains "$out" "counted through the registry's API at "
 
 step "each host's access log names the real client ($LB), never the balancer"
 for h in th thc; do
