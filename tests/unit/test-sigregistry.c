@@ -6,8 +6,11 @@
  * adding one) and sigstore/sigreg.c against a real Distribution registry
  * (Debian's docker-registry 2.8, the one the test hosts run, on a unix
  * socket in a scratch directory): round trip, order, no overwrite,
- * duplicates, the count cap, a registry that is not there, and the
- * handler (sighandle.c) on that backend.
+ * duplicates, the count cap, a registry that is not there, the handler
+ * (sighandle.c) on that backend, concurrent writers through separate
+ * clients (none of their acknowledged signatures lost), the first
+ * version's one-manifest tag still served, and the health check's census
+ * of a shared store through the API.
  */
 
 #include <stdarg.h>
@@ -30,6 +33,7 @@
 #include <openssl/sha.h>
 
 #include "macro.h"
+#include "image-signatures.h"
 #include "sighandle.h"
 #include "sigjson.h"
 #include "sigmanifest.h"
@@ -523,6 +527,56 @@ static void test_registry_legacy(void **state) {
         sig_entries_free(got, n);
 }
 
+/* The census of a shared store through the API (supervisor/health/image-signatures.c): after the
+ * tests above, the registry holds only signature tags (both forms) in app/web, cap, app/line, race
+ * and old; an image tag old:v1 added here is the one tag listed, with its digest (HEAD). */
+static void test_registry_census(void **state) {
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        _cleanup_free_ char *cmd = NULL, *manifest = NULL;
+        StoredTag *t = NULL;
+        char path[TMPDIR_PATH_MAX + 16], digest[72];
+        size_t n = 99;
+        FILE *f;
+        long len;
+
+        need_registry();
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(stored_tags_list_api(&reg, &t, &n), 0);
+        assert_int_equal(n, 0); /* signature tags only: no image */
+        stored_tags_free(t, n);
+
+        /* The first version's manifest file (test_registry_legacy), as an image at old:v1. */
+        assert_true(asprintf(&cmd,
+                             "curl -sf --unix-socket %s -X PUT -H 'Content-Type: " SIGMANIFEST_TYPE "'"
+                             " --data-binary @%s/manifest http://localhost/v2/old/manifests/v1 -o /dev/null",
+                             registry.sock, registry.dir) >= 0);
+        assert_int_equal(system(cmd), 0);
+        (void) snprintf(path, sizeof path, "%s/manifest", registry.dir);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        len = ftell(f);
+        rewind(f);
+        manifest = malloc((size_t) len);
+        assert_int_equal(fread(manifest, 1, (size_t) len, f), (size_t) len);
+        (void) fclose(f);
+        sha256_of(manifest, (size_t) len, digest);
+
+        reg.deadline_ms = 0;
+        assert_int_equal(stored_tags_list_api(&reg, &t, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(t[0].repository, "old");
+        assert_string_equal(t[0].tag, "v1");
+        assert_string_equal(t[0].digest, digest);
+        stored_tags_free(t, n);
+        {
+                char got[72];
+                assert_int_equal(sigreg_resolve(&reg, "old", "v1", got), 0);
+                assert_string_equal(got, digest);
+                assert_int_equal(sigreg_resolve(&reg, "old", "nope", got), -ENOENT);
+        }
+}
+
 static void test_registry_absent(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
         SigEntry a = entry("aaaa", "signature A"), *got = NULL;
@@ -561,6 +615,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_handler),
                 cmocka_unit_test(test_registry_concurrent),
                 cmocka_unit_test(test_registry_legacy),
+                cmocka_unit_test(test_registry_census),
         };
         int r = cmocka_run_group_tests_name("sigmanifest", pure, NULL, NULL);
 
