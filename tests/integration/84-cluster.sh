@@ -203,6 +203,15 @@ printf '%s\n' "$out" | sed 's/^/#   /'
 assert_eq "$rc" 1 "health --check image-signatures on B (WARNING: app:1 is unsigned)"
 assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key: shared/app:1 (no signature)"
 assert_contains "$out" "counted through the registry's API at "
+# The census behind /metrics runs that check as a child of regvisor run (after a reload).
+thc systemctl reload regvisor.service || fail "cannot reload regvisor on B"
+census_counted() {
+	local m
+	m=$(ths curl -sf -m 3 "http://$TH_CLIENT_ADDR:9443/metrics" |
+		/usr/bin/python3 "$REPO/tests/integration/prom-parse.py") || return 1
+	[[ $m == *'regvisor_image_tags{} 2'* && $m == *'regvisor_image_tags_signed{} 1'* ]]
+}
+wait_until 90 census_counted || fail "B's /metrics has no census of 2 tags, 1 signed: $(thc journalctl --no-pager -n 5 -u regvisor | grep -i census)"
 
 step "each host's access log names the real client ($LB), never the balancer"
 for h in th thc; do
