@@ -17,9 +17,38 @@ void sigmanifest_tag(const char *digest, char ret[static SIGMANIFEST_TAG_LEN + 1
         memcpy(ret + 71, SIGMANIFEST_TAG_SUFFIX, sizeof(SIGMANIFEST_TAG_SUFFIX));
 }
 
+void sigmanifest_sig_tag(const char *digest, const char *content_digest, char ret[static SIGMANIFEST_SIG_TAG_LEN + 1]) {
+        sigmanifest_tag(digest, ret);
+        ret[SIGMANIFEST_TAG_LEN] = '.';
+        memcpy(ret + SIGMANIFEST_TAG_LEN + 1, content_digest + 7, SIGMANIFEST_SIG_HEX);
+        ret[SIGMANIFEST_SIG_TAG_LEN] = '\0';
+}
+
+static bool lower_hex(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+bool sigmanifest_is_sig_tag_of(const char *tag, size_t n, const char *digest) {
+        char prefix[SIGMANIFEST_TAG_LEN + 1];
+
+        if (n != SIGMANIFEST_SIG_TAG_LEN)
+                return false;
+        sigmanifest_tag(digest, prefix);
+        return memcmp(tag, prefix, SIGMANIFEST_TAG_LEN) == 0 && tag[SIGMANIFEST_TAG_LEN] == '.' &&
+               lower_hex(tag + SIGMANIFEST_TAG_LEN + 1, SIGMANIFEST_SIG_HEX);
+}
+
 bool sigmanifest_is_tag(const char *tag, size_t n) {
         char digest[SIGSTORE_DIGEST_LEN];
 
+        if (n == SIGMANIFEST_SIG_TAG_LEN) {
+                if (tag[SIGMANIFEST_TAG_LEN] != '.' || !lower_hex(tag + SIGMANIFEST_TAG_LEN + 1, SIGMANIFEST_SIG_HEX))
+                        return false;
+                n = SIGMANIFEST_TAG_LEN;
+        }
         if (n != SIGMANIFEST_TAG_LEN || memcmp(tag, "sha256-", 7) != 0 ||
             memcmp(tag + SIGSTORE_DIGEST_LEN, SIGMANIFEST_TAG_SUFFIX, n - SIGSTORE_DIGEST_LEN) != 0)
                 return false;

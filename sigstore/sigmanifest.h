@@ -41,6 +41,13 @@
 #define SIGMANIFEST_TAG_SUFFIX ".simplesig"
 #define SIGMANIFEST_TAG_LEN (SIGSTORE_DIGEST_LEN + sizeof(SIGMANIFEST_TAG_SUFFIX) - 1)
 
+/* One signature's tag: the digest's tag, ".", the first SIGMANIFEST_SIG_HEX
+ * hex digits of the sha256 of the signature's bytes (114 bytes, within the
+ * 128 a tag may have). 128 bits: two different signatures of one digest do
+ * not share a tag; the same bytes always map to the same tag. */
+#define SIGMANIFEST_SIG_HEX 32
+#define SIGMANIFEST_SIG_TAG_LEN (SIGMANIFEST_TAG_LEN + 1 + SIGMANIFEST_SIG_HEX)
+
 /* A signature manifest is small: 16 layers of ~300 bytes. Anything larger
  * at the tag is not one this store wrote. */
 #define SIGMANIFEST_MAX (16 * 1024)
@@ -59,8 +66,19 @@ typedef struct SigLayer {
  * Writes SIGMANIFEST_TAG_LEN bytes and a NUL. */
 void sigmanifest_tag(const char *digest, char ret[static SIGMANIFEST_TAG_LEN + 1]);
 
-/* True when tag is exactly "sha256-" + 64 lower-case hex + ".simplesig": a
- * signature tag, not an image (the census skips it). */
+/* The tag of one signature of digest (both must pass sigcheck_digest();
+ * content_digest is the sha256 of the signature's bytes). Writes
+ * SIGMANIFEST_SIG_TAG_LEN bytes and a NUL. */
+void sigmanifest_sig_tag(const char *digest, const char *content_digest, char ret[static SIGMANIFEST_SIG_TAG_LEN + 1]);
+
+/* True when tag[0..n) is the tag of one signature of digest: digest's tag,
+ * ".", SIGMANIFEST_SIG_HEX lower-case hex digits. */
+bool sigmanifest_is_sig_tag_of(const char *tag, size_t n, const char *digest);
+
+/* True when tag is a signature tag, not an image (the census and the health
+ * check skip it): exactly "sha256-" + 64 lower-case hex + ".simplesig" (the
+ * first version's one manifest per digest), or that followed by "." and
+ * SIGMANIFEST_SIG_HEX lower-case hex digits (one manifest per signature). */
 bool sigmanifest_is_tag(const char *tag, size_t n);
 
 /* Builds the manifest of layers[0..n) (n <= SIGSTORE_MAX_PER_DIGEST, each

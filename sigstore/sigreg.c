@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "http1.h"
+#include "json-util.h"
 #include "macro.h"
 #include "sigreg.h"
 
@@ -27,6 +28,7 @@ typedef struct RegResponse {
         size_t body_len;
         char *decoded; /* a chunked body, decoded */
         char location[LOCATION_MAX];
+        char content_digest[SIGSTORE_DIGEST_LEN + 1]; /* Docker-Content-Digest, when a valid sha256 */
 } RegResponse;
 
 static void reg_response_done(RegResponse *r) {
@@ -232,6 +234,11 @@ static int reg_call(SigRegistry *reg, uint64_t deadline, const char *method, con
         for (size_t i = 0; i < resp.n_headers; i++)
                 if (http1_header_is(&headers[i], "Location") && location_path(&headers[i], ret->location) < 0)
                         ret->location[0] = '\0';
+                else if (http1_header_is(&headers[i], "Docker-Content-Digest") &&
+                         sigcheck_digest(headers[i].value, headers[i].value_len)) {
+                        memcpy(ret->content_digest, headers[i].value, headers[i].value_len);
+                        ret->content_digest[headers[i].value_len] = '\0';
+                }
         return 0;
 }
 
@@ -249,6 +256,13 @@ static int sha256_hex(const SigRegistry *reg, const void *data, size_t len, char
         }
         ret[SIGSTORE_DIGEST_LEN] = '\0';
         return 0;
+}
+
+/* The deadline of one call of the API: SIGREG_TIMEOUT_SEC, or reg->deadline_ms when sooner. */
+static uint64_t call_deadline(const SigRegistry *reg) {
+        uint64_t d = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
+
+        return reg->deadline_ms && reg->deadline_ms < d ? reg->deadline_ms : d;
 }
 
 int sigreg_init(SigRegistry *reg, const char *address) {
@@ -285,18 +299,17 @@ static char *v2_path(const char *repository, size_t repository_len, const char *
 }
 
 /*
- * The layers at digest's tag into layers[0..*ret_n); 0 layers when the tag
- * (or the repository) does not exist. ret_raw (optional) gets the manifest's
- * bytes (NULL when there is none).
+ * The layers of the manifest at tag (digest's signature manifest, either
+ * form) into layers[0..*ret_n); 0 layers when the tag (or the repository)
+ * does not exist.
  */
 static int fetch_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                          const char *digest, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *ret_n) {
+                          const char *digest, const char *tag, SigLayer layers[static SIGSTORE_MAX_PER_DIGEST],
+                          size_t *ret_n) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL;
-        char tag[SIGMANIFEST_TAG_LEN + 1];
         int r;
 
-        sigmanifest_tag(digest, tag);
         path = v2_path(repository, repository_len, "manifests", tag);
         if (!path)
                 return -ENOMEM;
@@ -358,39 +371,6 @@ static int fetch_blob(SigRegistry *reg, uint64_t deadline, const char *repositor
         return 0;
 }
 
-int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
-                SigEntry **ret, size_t *ret_n) {
-        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
-        SigEntry *entries;
-        size_t n = 0;
-        int r;
-
-        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-        if (r < 0)
-                return r;
-        if (n == 0) {
-                *ret = NULL;
-                *ret_n = 0;
-                return 0;
-        }
-        entries = calloc(n, sizeof(SigEntry));
-        if (!entries)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
-                if (r < 0) {
-                        sig_entries_free(entries, i);
-                        return r;
-                }
-                entries[i].content_len = layers[i].size;
-                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
-        }
-        *ret = entries;
-        *ret_n = n;
-        return 0;
-}
-
 /* The registry's answer to a write: 405 is Distribution's read-only mode (gc's window). */
 static int write_status(int status, int want) {
         if (status == want)
@@ -429,18 +409,272 @@ static int upload_blob(SigRegistry *reg, uint64_t deadline, const char *reposito
         return write_status(put.status, 201);
 }
 
+/* A name the registry listed (a tag, [A-Za-z0-9_.-], or a repository, with "/"), before it goes
+ * into a query string or a path; the callers check it more closely. */
+static bool name_plausible(const char *t, size_t n) {
+        if (n == 0 || n > 255)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') ||
+                      t[i] == '_' || t[i] == '.' || t[i] == '-' || t[i] == '/'))
+                        return false;
+        return true;
+}
+
+/*
+ * Every name of a list the registry pages (base "/v2/_catalog", key "repositories"; or
+ * "/v2/NAME/tags/list", "tags"): page by page (n and last, as the distribution spec says;
+ * Distribution 2.8 ignores both and answers every name at once, which ends the walk too).
+ * Bounded: SIGREG_TAG_PAGES pages of SIGREG_TAG_PAGE names, SIGREG_TAGS_BODY_MAX bytes a page,
+ * the deadline. fn gets each name; a negative return stops the walk with it. A 404 of the first
+ * page (no such repository) is an empty list.
+ */
+static int list_paged(SigRegistry *reg, uint64_t deadline, const char *base, const char *key, SigRegNameFn fn,
+                      void *userdata) {
+        char last[256] = "";
+
+        for (unsigned page = 0; page < SIGREG_TAG_PAGES; page++) {
+                _cleanup_(reg_response_done) RegResponse resp = {};
+                _cleanup_json_ json_object *o = NULL;
+                _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
+                _cleanup_free_ char *path = NULL;
+                json_object *list;
+                size_t count;
+                int r;
+
+                if (asprintf(&path, "%s?n=%d%s%s", base, SIGREG_TAG_PAGE, last[0] ? "&last=" : "", last) < 0) {
+                        path = NULL;
+                        return -ENOMEM;
+                }
+                r = reg_call(reg, deadline, "GET", path, "application/json", NULL, NULL, 0, SIGREG_TAGS_BODY_MAX, &resp);
+                if (r == -EFBIG) {
+                        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a page over %d bytes", path,
+                                        SIGREG_TAGS_BODY_MAX);
+                        return -EHOSTUNREACH;
+                }
+                if (r < 0)
+                        return r;
+                if (resp.status == 404 && page == 0)
+                        return 0;
+                if (resp.status != 200)
+                        return -EHOSTUNREACH;
+                tok = json_tokener_new_ex(3);
+                if (!tok)
+                        return -ENOMEM;
+                o = json_tokener_parse_ex(tok, resp.body, (int) resp.body_len);
+                if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+                        return -EHOSTUNREACH;
+                if (!json_object_object_get_ex(o, key, &list) || json_object_is_type(list, json_type_null))
+                        return 0; /* a repository whose tags were all deleted */
+                if (!json_object_is_type(list, json_type_array))
+                        return -EHOSTUNREACH;
+                count = json_object_array_length(list);
+                for (size_t i = 0; i < count; i++) {
+                        json_object *t = json_object_array_get_idx(list, i);
+                        const char *v;
+                        size_t len;
+
+                        if (!json_object_is_type(t, json_type_string))
+                                return -EHOSTUNREACH;
+                        v = json_object_get_string(t);
+                        len = (size_t) json_object_get_string_len(t);
+                        if (!name_plausible(v, len))
+                                return -EHOSTUNREACH;
+                        r = fn(v, len, userdata);
+                        if (r < 0)
+                                return r;
+                        if (i + 1 == count) {
+                                if (page > 0 && strcmp(v, last) <= 0)
+                                        return 0; /* not moving on: the registry does not page */
+                                memcpy(last, v, len + 1);
+                        }
+                }
+                /* A short page is the last; a longer one means the registry ignored n (all at once). */
+                if (count != SIGREG_TAG_PAGE)
+                        return 0;
+        }
+        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: more than %d names", base,
+                        SIGREG_TAG_PAGES * SIGREG_TAG_PAGE);
+        return -EHOSTUNREACH;
+}
+
+typedef struct {
+        const char *digest;
+        char (*tags)[SIGMANIFEST_SIG_TAG_LEN + 1];
+        size_t n;
+} SigTags;
+
+/* Keeps the digest's signature tags sorted and at most SIGREG_SERVE_MAX: the same choice on every
+ * host whatever order the registry lists them in. */
+static int sig_tag_insert(const char *t, size_t len, void *userdata) {
+        SigTags *st = userdata;
+        size_t i = 0;
+
+        if (!sigmanifest_is_sig_tag_of(t, len, st->digest))
+                return 0;
+        while (i < st->n && strcmp(st->tags[i], t) < 0)
+                i++;
+        if ((i < st->n && streq(st->tags[i], t)) || i >= SIGREG_SERVE_MAX)
+                return 0;
+        if (st->n == SIGREG_SERVE_MAX)
+                st->n--;
+        memmove(st->tags[i + 1], st->tags[i], (st->n - i) * sizeof(st->tags[0]));
+        memcpy(st->tags[i], t, SIGMANIFEST_SIG_TAG_LEN + 1);
+        st->n++;
+        return 0;
+}
+
+/* The tags of digest's signatures in repository (sigmanifest_is_sig_tag_of()), from its tag list. */
+static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                         const char *digest, char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1],
+                         size_t *ret_n) {
+        _cleanup_free_ char *base = v2_path(repository, repository_len, "tags", "list");
+        SigTags st = {.digest = digest, .tags = tags};
+        int r;
+
+        if (!base)
+                return -ENOMEM;
+        r = list_paged(reg, deadline, base, "tags", sig_tag_insert, &st);
+        if (r < 0)
+                return r;
+        *ret_n = st.n;
+        return 0;
+}
+
+int sigreg_each_repository(SigRegistry *reg, SigRegNameFn fn, void *userdata) {
+        return list_paged(reg, call_deadline(reg), "/v2/_catalog", "repositories", fn, userdata);
+}
+
+int sigreg_each_tag(SigRegistry *reg, const char *repository, SigRegNameFn fn, void *userdata) {
+        _cleanup_free_ char *base = v2_path(repository, strlen(repository), "tags", "list");
+
+        if (!base)
+                return -ENOMEM;
+        return list_paged(reg, call_deadline(reg), base, "tags", fn, userdata);
+}
+
+int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_free_ char *path = v2_path(repository, strlen(repository), "manifests", tag);
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        /* Every manifest type: without schema 2 in Accept, Distribution converts to schema 1, of
+         * another digest. */
+        r = reg_call(reg, call_deadline(reg), "HEAD", path, SIGREG_MANIFEST_TYPES, NULL, NULL, 0, 0, &resp);
+        if (r < 0)
+                return r;
+        if (resp.status == 404)
+                return -ENOENT; /* deleted since it was listed */
+        if (resp.status != 200 || !resp.content_digest[0])
+                return -EHOSTUNREACH;
+        memcpy(ret, resp.content_digest, sizeof(resp.content_digest));
+        return 0;
+}
+
+static int layer_compare(const void *a, const void *b) {
+        const SigLayer *x = a, *y = b;
+        int c = strcmp(x->suffix, y->suffix);
+
+        return c ? c : strcmp(x->digest, y->digest);
+}
+
+/*
+ * Every signature layer of repository@digest, sorted by name, then by the digest of the bytes,
+ * at most SIGREG_SERVE_MAX, the same bytes once: the first version's one manifest at
+ * sha256-HEX.simplesig (read only, so that what was stored then is served), and one manifest per
+ * signature at sha256-HEX.simplesig.<hex>. A signature tag that vanished between the list and the
+ * read (deleted by hand) is skipped.
+ */
+static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                          const char *digest, SigLayer ret[static SIGREG_SERVE_MAX], size_t *ret_n) {
+        char tags[SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], old_tag[SIGMANIFEST_TAG_LEN + 1];
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
+        size_t n = 0, n_tags = 0, k = 0;
+        int r;
+
+        sigmanifest_tag(digest, old_tag);
+        r = fetch_manifest(reg, deadline, repository, repository_len, digest, old_tag, layers, &n);
+        if (r < 0)
+                return r;
+        memcpy(ret, layers, n * sizeof(SigLayer));
+        k = n;
+        r = list_sig_tags(reg, deadline, repository, repository_len, digest, tags, &n_tags);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_tags && k < SIGREG_SERVE_MAX; i++) {
+                bool dup = false;
+
+                r = fetch_manifest(reg, deadline, repository, repository_len, digest, tags[i], layers, &n);
+                if (r < 0)
+                        return r;
+                if (n == 0)
+                        continue;
+                /* One layer, the one the tag names: a manifest copied to another signature's tag
+                 * would otherwise serve one signature twice and hide another. */
+                if (n != 1 || memcmp(layers[0].digest + 7, tags[i] + SIGMANIFEST_TAG_LEN + 1, SIGMANIFEST_SIG_HEX) != 0) {
+                        (void) snprintf(reg->why, sizeof(reg->why), "the manifest at %.120s is not that signature's",
+                                        tags[i]);
+                        return -EBADMSG;
+                }
+                for (size_t j = 0; j < k; j++)
+                        dup = dup || streq(ret[j].digest, layers[0].digest);
+                if (!dup)
+                        ret[k++] = layers[0];
+        }
+        qsort(ret, k, sizeof(SigLayer), layer_compare);
+        *ret_n = k;
+        return 0;
+}
+
+int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
+                SigEntry **ret, size_t *ret_n) {
+        uint64_t deadline = call_deadline(reg);
+        SigLayer layers[SIGREG_SERVE_MAX];
+        SigEntry *entries;
+        size_t n = 0;
+        int r;
+
+        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
+        if (r < 0)
+                return r;
+        if (n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        entries = calloc(n, sizeof(SigEntry));
+        if (!entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
+                if (r < 0) {
+                        sig_entries_free(entries, i);
+                        return r;
+                }
+                entries[i].content_len = layers[i].size;
+                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
+        }
+        *ret = entries;
+        *ret_n = n;
+        return 0;
+}
+
+/* The manifest of one signature, at its own tag: a tag is written atomically, so writers of
+ * different signatures never touch each other's manifest. */
 static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                        const char *digest, const SigLayer *layers, size_t n) {
+                        const char *digest, const SigLayer *add) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL, *json = NULL;
-        char tag[SIGMANIFEST_TAG_LEN + 1];
+        char tag[SIGMANIFEST_SIG_TAG_LEN + 1];
         size_t len = 0;
         int r;
 
-        r = sigmanifest_build(layers, n, digest, reg->config_digest, &json, &len);
+        r = sigmanifest_build(add, 1, digest, reg->config_digest, &json, &len);
         if (r < 0)
                 return r;
-        sigmanifest_tag(digest, tag);
+        sigmanifest_sig_tag(digest, add->digest, tag);
         path = v2_path(repository, repository_len, "manifests", tag);
         if (!path)
                 return -ENOMEM;
@@ -452,11 +686,9 @@ static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *reposit
 
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig) {
-        uint64_t deadline = now_ms() + SIGREG_TIMEOUT_SEC * 1000;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], add = {.size = sig->content_len};
-        bool uploaded = false;
+        uint64_t deadline = call_deadline(reg);
+        SigLayer layers[SIGREG_SERVE_MAX], add = {.size = sig->content_len};
         size_t n = 0;
-        int done;
         int r;
 
         strcpy(add.suffix, sig->suffix);
@@ -466,54 +698,35 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
                 return r;
         }
 
-        for (unsigned attempt = 0; attempt < SIGREG_ATTEMPTS; attempt++) {
-                r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-                if (r < 0)
-                        return r;
-                if (attempt > 0)
-                        for (size_t i = 0; i < n; i++)
-                                if (streq(layers[i].digest, add.digest))
-                                        return 0; /* the last round's manifest stands, or a merge of it */
-                done = sigmanifest_add(layers, &n, &add);
-                if (done != 0)
-                        return done; /* 1: there already; -EEXIST, -EDQUOT */
-                if (!uploaded) {
-                        /* Blobs first (Distribution refuses a manifest that names a blob it lacks),
-                         * then read the manifest again: what another host wrote meanwhile is
-                         * merged, and the window between our read and our write is one call. */
-                        r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
-                                        strlen(sigmanifest_config), reg->config_digest);
-                        if (r < 0)
-                                return r;
-                        r = upload_blob(reg, deadline, repository, repository_len, sig->content,
-                                        sig->content_len, add.digest);
-                        if (r < 0)
-                                return r;
-                        uploaded = true;
-                        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
-                        if (r < 0)
-                                return r;
-                        done = sigmanifest_add(layers, &n, &add);
-                        if (done != 0)
-                                return done;
-                }
-                r = put_manifest(reg, deadline, repository, repository_len, digest, layers, n);
-                if (r == -EIO && attempt + 1 < SIGREG_ATTEMPTS) {
-                        /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that
-                         * committed at once can leave it unlinked (measured): upload again. */
-                        uploaded = false;
-                        continue;
-                }
-                if (r < 0)
-                        return r;
-                /* Read back at the top of the next round: another host may have replaced the tag
-                 * between our read and our PUT with a manifest that lacks this signature. */
-        }
-        r = fetch_manifest(reg, deadline, repository, repository_len, digest, layers, &n);
+        /* The local store's rules against what is stored now. Another host may store a signature
+         * between this read and our write: then the name check and the count cap may be passed
+         * by both (docs/signature-extension.md), but neither signature is lost. */
+        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if (streq(layers[i].digest, add.digest))
-                        return 0;
-        return -EBUSY;
+                        return 1;
+                if (streq(layers[i].suffix, add.suffix))
+                        return -EEXIST;
+        }
+        if (n >= SIGSTORE_MAX_PER_DIGEST)
+                return -EDQUOT;
+
+        for (unsigned attempt = 0;; attempt++) {
+                /* Blobs first: Distribution refuses a manifest that names a blob it lacks. */
+                r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
+                                strlen(sigmanifest_config), reg->config_digest);
+                if (r < 0)
+                        return r;
+                r = upload_blob(reg, deadline, repository, repository_len, sig->content, sig->content_len,
+                                add.digest);
+                if (r < 0)
+                        return r;
+                r = put_manifest(reg, deadline, repository, repository_len, digest, &add);
+                /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that committed
+                 * at once can leave it unlinked (measured): upload again. */
+                if (r != -EIO || attempt + 1 >= SIGREG_ATTEMPTS)
+                        return r;
+        }
 }

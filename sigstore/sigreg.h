@@ -3,35 +3,36 @@
 
 /*
  * The signature store's second backend ([signing] store = registry): the
- * signatures of NAME@DIGEST live in the registry itself, as the layers of
- * one OCI manifest tagged sha256-HEX.simplesig in NAME (sigmanifest.h), so
- * that every host serving the same registry storage serves them. The store
- * talks to the registry through its own API, on the address the proxy
- * forwards to ([registry] listen), one HTTP/1.1 connection per call
- * ("Connection: close"), blocking, each call bounded by the request's
- * deadline (SIGREG_TIMEOUT_SEC). The store is single-threaded, so the
- * requests of this process never interleave.
+ * signatures of NAME@DIGEST live in the registry itself, one OCI manifest
+ * per signature tagged sha256-HEX.simplesig.<32 hex of the signature's
+ * sha256> in NAME (sigmanifest.h), so that every host serving the same
+ * registry storage serves them. The store talks to the registry through its
+ * own API, on the address the proxy forwards to ([registry] listen), one
+ * HTTP/1.1 connection per call ("Connection: close"), blocking, each call
+ * bounded by the request's deadline (SIGREG_TIMEOUT_SEC). The store is
+ * single-threaded, so the requests of this process never interleave.
  *
- * Writes are a read-modify-write of one tag: upload the blobs, read the
- * manifest, append a layer, PUT it, read it back. Distribution has no
- * conditional PUT, so two hosts storing a signature for the same digest at
- * the same moment may both read the same manifest; the read-back sees the
- * other host's manifest and the store merges again (at most SIGREG_ATTEMPTS
- * rounds, then 503). What remains: a host that read before the other's PUT
- * and writes after the other's read-back drops the other's signature, which
- * the client that pushed it was already told was stored. Measured against
- * docker-registry 2.8 with two processes storing at the same instant: one
- * signature each, 1 lost in about 6 rounds; 8 each back to back, 0 to 5 of
- * 16 lost. Pushing the signature again restores it; one tag per signature
- * would remove the race (INSTALL.md, "Signing"). Distribution's filesystem
- * driver also answers 500 now and then to a GET of a tag being written, and
- * leaves a blob uploaded twice at once unlinked: both are retried.
+ * A write is: read what is stored (for the name check and the count cap),
+ * upload the blobs, PUT the signature's own tag. A tag write is atomic in
+ * Distribution and no writer ever rewrites another signature's tag, so any
+ * number of hosts storing signatures for one digest at once lose none (the
+ * first version kept them all in one manifest at sha256-HEX.simplesig,
+ * read-modify-written, and lost 0 to 5 of 16 when 8 were stored at once from
+ * two hosts; that tag is still read, never written). The same bytes map to
+ * the same tag, so storing a signature twice stores it once. What two
+ * writers at the same moment can still do: both pass the name check (two
+ * signatures under one name, both served) or the count cap (at most
+ * SIGREG_SERVE_MAX are served). A read lists the repository's tags (paged,
+ * bounded) and reads those of the digest. Distribution's filesystem driver
+ * answers 500 now and then to a GET of a tag being written, and leaves a
+ * blob uploaded twice at once unlinked: both are retried.
  *
  * Library-like: no logging.
  */
 
 #include <openssl/evp.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sigjson.h"
 #include "sigmanifest.h"
@@ -41,13 +42,28 @@
  * store's own 30 s per request (sigserve.h). */
 #define SIGREG_TIMEOUT_SEC 20
 
-/* Read-modify-write rounds of one PUT before it gives up with 503. */
+/* Uploads of one PUT's blobs (an unlinked blob, above) before it gives up. */
 #define SIGREG_ATTEMPTS 4
+
+/* The most signatures a GET serves: the per-digest cap, with room for what
+ * concurrent writers may store past it (each checked the cap before the
+ * other wrote). Beyond it, the first by tag. */
+#define SIGREG_SERVE_MAX (2 * SIGSTORE_MAX_PER_DIGEST)
+
+/* The tag list, read in pages of SIGREG_TAG_PAGE tags, at most
+ * SIGREG_TAG_PAGES pages of at most SIGREG_TAGS_BODY_MAX bytes each (a
+ * registry that ignores n, as Distribution 2.8 does, answers every tag in
+ * one: ~30000 tags of 128 bytes). More: 503, the repository has too many
+ * tags for this store to find its signatures. */
+#define SIGREG_TAG_PAGE 1000
+#define SIGREG_TAG_PAGES 64
+#define SIGREG_TAGS_BODY_MAX (4 * 1024 * 1024)
 
 typedef struct SigRegistry {
         SocketAddress address;
         EVP_MD *sha256;                                     /* fetched before the lockdown */
         char config_digest[SIGSTORE_DIGEST_LEN + 1];        /* of sigmanifest_config */
+        uint64_t deadline_ms; /* CLOCK_MONOTONIC ms; when set, no call goes past it (the health check) */
         /* After a failed call: which request and what the registry answered ("PUT
          * /v2/app/manifests/...: 400"), for the error's message and the log. */
         char why[384];
@@ -62,8 +78,10 @@ int sigreg_init(SigRegistry *reg, const char *address);
 void sigreg_done(SigRegistry *reg);
 
 /* The registry's signatures of repository@digest (digest a NUL-terminated
- * "sha256:" + 64 hex; repository as long as its length says), in the order they were
- * stored, as sigfs_list(). A tag that does not exist is no signature.
+ * "sha256:" + 64 hex; repository as long as its length says), sorted by
+ * name as sigfs_list() (then by the sha256 of their bytes, for two under one
+ * name), the same bytes once, at most SIGREG_SERVE_MAX. No tag, no
+ * repository: no signature.
  * Returns 0; -EHOSTUNREACH when the registry did not answer in time or
  * answered an error; -EBADMSG when what the tag holds is not a manifest
  * this store writes, or a blob does not match its descriptor; -ENOMEM. */
@@ -73,7 +91,28 @@ int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len,
 /* Stores one signature, as sigfs_put(): 0 written; 1 the same bytes are
  * there already; -EEXIST its name holds other bytes; -EDQUOT the digest
  * holds SIGSTORE_MAX_PER_DIGEST; and sigreg_list()'s errors, -EROFS when the
- * registry refuses writes (gc's read-only window), -EBUSY when other writers
- * kept replacing the manifest for SIGREG_ATTEMPTS rounds. */
+ * registry refuses writes (gc's read-only window). Returns 0 only once the
+ * signature's tag is written: from then on every host serves it. */
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig);
+
+/* What a HEAD of a tag accepts: every manifest type, so that the digest is the stored one. */
+#define SIGREG_MANIFEST_TYPES                                                                         \
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "      \
+        "application/vnd.docker.distribution.manifest.v2+json, "                                     \
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* One name of a list (a repository, a tag), not NUL-terminated beyond len; a negative errno stops
+ * the walk with it. */
+typedef int (*SigRegNameFn)(const char *name, size_t len, void *userdata);
+
+/* The census of a shared store (`regvisor health`, image-signatures), through the registry's API:
+ * every repository of the catalog, every tag of repository (a NUL-terminated name), paged and
+ * bounded as the signature tags are (SIGREG_TAG_PAGES). Return 0 or what fn returned, and
+ * sigreg_list()'s errors. A repository that does not exist has no tags. */
+int sigreg_each_repository(SigRegistry *reg, SigRegNameFn fn, void *userdata);
+int sigreg_each_tag(SigRegistry *reg, const char *repository, SigRegNameFn fn, void *userdata);
+
+/* The digest repository:tag points at (HEAD, Docker-Content-Digest). Returns 0, -ENOENT when the
+ * tag is gone, -EHOSTUNREACH, -ENOMEM. */
+int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]);

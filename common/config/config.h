@@ -7,8 +7,11 @@
  * and keys are errors. See regvisor.conf in the repository for every key.
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -199,6 +202,19 @@ static inline unsigned config_renew_margin(const Config *c, unsigned validity) {
  * shared http secret, and gc cannot run on one host alone. */
 static inline bool config_storage_is_shared(const Config *c) {
         return c->storage_kind != STORAGE_FILESYSTEM;
+}
+
+/* [registry] listen as the registry's API clients take it (sigreg_init(),
+ * `regvisor sigstore --registry`): "unix:PATH", "IP:PORT", "[V6]:PORT".
+ * Returns 0 or -ENAMETOOLONG. */
+static inline int config_registry_address(const UpstreamAddress *a, char *buf, size_t size) {
+        int n;
+
+        if (a->kind == LISTEN_UNIX)
+                n = snprintf(buf, size, "unix:%s", a->path);
+        else
+                n = snprintf(buf, size, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, (unsigned) a->port);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
 /* The address of a URL that [store] auth_url, [store] endpoint or [registry]

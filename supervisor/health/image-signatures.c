@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "image-signatures.h"
@@ -15,6 +16,7 @@
 #include "sigcheck.h"
 #include "sigfs.h"
 #include "sigmanifest.h"
+#include "sigreg.h"
 #include "signkeys.h"
 #include "sigverify.h"
 
@@ -137,20 +139,29 @@ static int list_repository_tags(int repo_fd, const char *repository, TagList *l)
         return r;
 }
 
-/* Every repository at or below dir_fd, whose name is prefix ("" at the top). */
-static int walk_repositories(int dir_fd, const char *prefix, unsigned depth, TagList *l) {
-        DIR *d;
-        struct dirent *de;
-        int r = 0, fd = dup(dir_fd);
+/* A DIR reading dir_fd's directory, on its own fd (dir_fd stays the caller's). */
+static int opendir_dup(int dir_fd, DIR **ret) {
+        int r, fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
 
         if (fd < 0)
                 return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
+        *ret = fdopendir(fd);
+        if (!*ret) {
                 r = negative_errno();
                 (void) close(fd);
                 return r;
         }
+        return 0;
+}
+
+/* Every repository at or below dir_fd, whose name is prefix ("" at the top). */
+static int walk_repositories(int dir_fd, const char *prefix, unsigned depth, TagList *l) {
+        DIR *d;
+        struct dirent *de;
+        int r = opendir_dup(dir_fd, &d);
+
+        if (r < 0)
+                return r;
         while (r >= 0 && (de = readdir(d))) {
                 _cleanup_free_ char *name = NULL;
                 _cleanup_close_ int sub = -EBADF;
@@ -181,6 +192,15 @@ static int tag_cmp(const void *a, const void *b) {
         return c ? c : strcmp(x->tag, y->tag);
 }
 
+/* Hands l's tags, sorted by repository then tag, to the caller. */
+static void tag_list_take(TagList *l, StoredTag **ret, size_t *ret_n) {
+        if (l->n > 0)
+                qsort(l->tags, l->n, sizeof *l->tags, tag_cmp);
+        *ret = TAKE_PTR(l->tags);
+        *ret_n = l->n;
+        l->n = 0;
+}
+
 int stored_tags_list(const char *storage, StoredTag **ret, size_t *ret_n) {
         _cleanup_close_ int top = -EBADF, repos = -EBADF;
         _cleanup_(tag_list_done) TagList l = {};
@@ -197,11 +217,58 @@ int stored_tags_list(const char *storage, StoredTag **ret, size_t *ret_n) {
                 if (r < 0)
                         return r;
         }
-        if (l.n > 0)
-                qsort(l.tags, l.n, sizeof *l.tags, tag_cmp);
-        *ret = TAKE_PTR(l.tags);
-        *ret_n = l.n;
-        l.n = 0;
+        tag_list_take(&l, ret, ret_n);
+        return 0;
+}
+
+/* A shared store: the tags through the registry's API, one repository at a time. */
+typedef struct {
+        SigRegistry *reg;
+        TagList *list;
+        const char *repository;
+} ApiWalk;
+
+static int api_tag(const char *name, size_t len, void *userdata) {
+        ApiWalk *w = userdata;
+        char tag[TAG_MAX + 1], digest[SIGSTORE_DIGEST_LEN + 1];
+        int r;
+
+        if (len > TAG_MAX)
+                return 0;
+        memcpy(tag, name, len);
+        tag[len] = '\0';
+        /* sha256-HEX.simplesig[.<hex>] holds signatures, not an image. */
+        if (!tag_valid(tag) || sigmanifest_is_tag(tag, len))
+                return 0;
+        r = sigreg_resolve(w->reg, w->repository, tag, digest);
+        if (r == -ENOENT)
+                return 0; /* deleted since it was listed */
+        if (r < 0)
+                return r;
+        return tag_add(w->list, w->repository, tag, digest);
+}
+
+static int api_repository(const char *name, size_t len, void *userdata) {
+        ApiWalk *w = userdata;
+        _cleanup_free_ char *repository = strndup(name, len);
+
+        if (!repository)
+                return -ENOMEM;
+        if (!sigcheck_repository(repository, len))
+                return 0;
+        w->repository = repository;
+        return sigreg_each_tag(w->reg, repository, api_tag, w);
+}
+
+int stored_tags_list_api(SigRegistry *reg, StoredTag **ret, size_t *ret_n) {
+        _cleanup_(tag_list_done) TagList l = {};
+        ApiWalk w = {.reg = reg, .list = &l};
+        int r;
+
+        r = sigreg_each_repository(reg, api_repository, &w);
+        if (r < 0)
+                return r;
+        tag_list_take(&l, ret, ret_n);
         return 0;
 }
 
@@ -247,17 +314,53 @@ static int read_blob(int storage_fd, const char *digest, size_t max, uint8_t **r
         return sigfs_read_fd(fd, max, ret, ret_len);
 }
 
+/* The layers of the signature manifest at tag (below tags_fd) into layers[0..*n); nothing when
+ * the tag has no current link. */
+static int read_sig_manifest(int storage_fd, int tags_fd, const char *tag, const char *digest,
+                             SigLayer layers[static SIGSTORE_MAX_PER_DIGEST], size_t *n) {
+        _cleanup_free_ char *manifest = NULL;
+        char mdigest[72];
+        size_t len = 0;
+        int r;
+
+        *n = 0;
+        r = read_link(tags_fd, tag, mdigest);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = read_blob(storage_fd, mdigest, SIGMANIFEST_MAX, (uint8_t **) &manifest, &len);
+        if (r < 0)
+                return r;
+        return sigmanifest_parse(manifest, len, digest, layers, n, NULL);
+}
+
+/* Adds layers[0..n) to all[0..*n_all) (room for SIGREG_SERVE_MAX), the same bytes once. */
+static void add_layers(SigLayer *all, size_t *n_all, const SigLayer *layers, size_t n) {
+        for (size_t i = 0; i < n && *n_all < SIGREG_SERVE_MAX; i++) {
+                bool dup = false;
+
+                for (size_t k = 0; k < *n_all; k++)
+                        dup = dup || streq(all[k].digest, layers[i].digest);
+                if (!dup)
+                        all[(*n_all)++] = layers[i];
+        }
+}
+
 /* [signing] store = registry: the signatures of repository@digest, read from the storage as the
- * signature store wrote them through the API (sigstore/sigmanifest.h): the manifest at tag
- * sha256-HEX.simplesig, then its layers. No tag: no signature. */
+ * signature store wrote them through the API (sigstore/sigmanifest.h, sigreg.h): the manifest at
+ * sha256-HEX.simplesig (the first version's, all in one) and one manifest per signature at
+ * sha256-HEX.simplesig.<hex>, then their layers. No tag: no signature. */
 static int registry_signatures(int storage_fd, const char *repository, const char *digest, SigEntry **ret,
                                size_t *ret_n) {
-        _cleanup_free_ char *tags = NULL, *manifest = NULL;
+        _cleanup_free_ char *tags = NULL;
         _cleanup_close_ int tags_fd = -EBADF;
-        SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
-        char tag[SIGMANIFEST_TAG_LEN + 1], mdigest[72];
+        SigLayer layers[SIGSTORE_MAX_PER_DIGEST], all[SIGREG_SERVE_MAX];
+        char tag[SIGMANIFEST_TAG_LEN + 1];
         SigEntry *entries;
-        size_t n = 0, len = 0;
+        size_t n = 0, n_all = 0;
+        struct dirent *de;
+        DIR *d;
         int r;
 
         *ret = NULL;
@@ -272,45 +375,58 @@ static int registry_signatures(int storage_fd, const char *repository, const cha
         if (tags_fd < 0)
                 return tags_fd;
         sigmanifest_tag(digest, tag);
-        r = read_link(tags_fd, tag, mdigest);
-        if (r == -ENOENT)
-                return 0;
+        r = read_sig_manifest(storage_fd, tags_fd, tag, digest, layers, &n);
         if (r < 0)
                 return r;
-        r = read_blob(storage_fd, mdigest, SIGMANIFEST_MAX, (uint8_t **) &manifest, &len);
+        add_layers(all, &n_all, layers, n);
+
+        r = opendir_dup(tags_fd, &d);
         if (r < 0)
                 return r;
-        r = sigmanifest_parse(manifest, len, digest, layers, &n, NULL);
+        while ((de = readdir(d)) && n_all < SIGREG_SERVE_MAX) {
+                if (!sigmanifest_is_sig_tag_of(de->d_name, strlen(de->d_name), digest))
+                        continue;
+                r = read_sig_manifest(storage_fd, tags_fd, de->d_name, digest, layers, &n);
+                if (r < 0)
+                        break;
+                add_layers(all, &n_all, layers, n);
+        }
+        (void) closedir(d);
         if (r < 0)
                 return r;
-        entries = calloc(n ? n : 1, sizeof(SigEntry));
+
+        entries = calloc(n_all ? n_all : 1, sizeof(SigEntry));
         if (!entries)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                r = read_blob(storage_fd, layers[i].digest, SIGSTORE_MAX_SIGNATURE, &entries[i].content,
+        for (size_t i = 0; i < n_all; i++) {
+                r = read_blob(storage_fd, all[i].digest, SIGSTORE_MAX_SIGNATURE, &entries[i].content,
                               &entries[i].content_len);
-                if (r >= 0 && entries[i].content_len != layers[i].size)
+                if (r >= 0 && entries[i].content_len != all[i].size)
                         r = -EBADMSG;
                 if (r < 0) {
                         sig_entries_free(entries, i + 1);
                         return r;
                 }
-                strcpy(entries[i].suffix, layers[i].suffix);
+                strcpy(entries[i].suffix, all[i].suffix);
         }
         *ret = entries;
-        *ret_n = n;
+        *ret_n = n_all;
         return 0;
 }
 
 /* The verdict on one tag: any stored signature of its digest that
  * verifies makes it signed. Signatures are read below the local store's
- * v1 (store_fd), or, with storage_fd, from the registry's storage. */
-static int judge_tag(StoredTag *t, int store_fd, int storage_fd, SigVerifier *v, const char *const *names) {
+ * v1 (store_fd), or, with storage_fd, from the registry's storage, or, with
+ * reg, through the registry's API (a shared store). */
+static int judge_tag(StoredTag *t, int store_fd, int storage_fd, SigRegistry *reg, SigVerifier *v,
+                     const char *const *names) {
         SigEntry *entries = NULL;
         size_t n = 0;
         int r;
 
-        if (storage_fd >= 0)
+        if (reg)
+                r = sigreg_list(reg, t->repository, strlen(t->repository), t->digest, &entries, &n);
+        else if (storage_fd >= 0)
                 r = registry_signatures(storage_fd, t->repository, t->digest, &entries, &n);
         else
                 r = store_fd < 0 ? 0
@@ -380,6 +496,9 @@ typedef struct {
         SigVerifier *verifier;
         int store_fd;
         int storage_fd; /* [signing] store = registry: the registry's storage */
+        SigRegistry reg; /* a shared store: its API, where the proxy reaches it ([registry] listen) */
+        bool api;
+        char how[200];  /* which way it counted, for the message */
 } Census;
 
 static void census_done(Census *c) {
@@ -390,6 +509,7 @@ static void census_done(Census *c) {
                 (void) close(c->store_fd);
         if (c->storage_fd >= 0)
                 (void) close(c->storage_fd);
+        sigreg_done(&c->reg);
 }
 
 static int report(HealthResult *r, const Census *c, size_t counts[static _TAG_VERDICT_MAX]) {
@@ -403,14 +523,14 @@ static int report(HealthResult *r, const Census *c, size_t counts[static _TAG_VE
                 list = unsigned_tags_text(c->tags, c->n);
                 if (!list)
                         return -ENOMEM;
-                return health_set(r, HEALTH_WARNING, "%zu of %zu tags carry no valid signature by a trusted key: %s",
-                                  bad, c->n, list);
+                return health_set(r, HEALTH_WARNING, "%zu of %zu tags carry no valid signature by a trusted key: %s (%s)",
+                                  bad, c->n, list, c->how);
         }
         if (counts[TAG_NOT_CHECKED] > 0)
-                return health_set(r, HEALTH_UNKNOWN, "%zu of %zu tags checked (all signed) before the deadline",
-                                  counts[TAG_SIGNED], c->n);
-        return health_set(r, HEALTH_OK, "%zu of %zu tags carry a valid signature by a trusted key",
-                          counts[TAG_SIGNED], c->n);
+                return health_set(r, HEALTH_UNKNOWN, "%zu of %zu tags checked (all signed) before the deadline (%s)",
+                                  counts[TAG_SIGNED], c->n, c->how);
+        return health_set(r, HEALTH_OK, "%zu of %zu tags carry a valid signature by a trusted key (%s)",
+                          counts[TAG_SIGNED], c->n, c->how);
 }
 
 int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
@@ -424,13 +544,31 @@ int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         if (cfg->signing_mode != SIGNING_GPG)
                 return health_set(r, HEALTH_OK, "[signing] mode is sigstore: podman verifies those signatures "
                                                 "itself; the store holds none to count");
-        if (!cfg->storage)
-                return health_set(r, HEALTH_OK, "a shared store: its tags are not read from here (not checked)");
-        e = stored_tags_list(cfg->storage, &c.tags, &c.n);
-        if (e < 0)
-                return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage, strerror(-e));
+        if (!cfg->storage) {
+                /* A shared store keeps nothing here: count through the registry's API, on the
+                 * address the proxy forwards to, bounded by the check's deadline. */
+                char address[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 16];
+
+                c.api = true;
+                e = config_registry_address(&cfg->listen, address, sizeof(address));
+                if (e >= 0)
+                        e = sigreg_init(&c.reg, address);
+                if (e < 0)
+                        return health_set(r, HEALTH_UNKNOWN, "[registry] listen: %s", strerror(-e));
+                c.reg.deadline_ms = ctx->deadline_usec / 1000;
+                (void) snprintf(c.how, sizeof(c.how), "counted through the registry's API at %s", address);
+                e = stored_tags_list_api(&c.reg, &c.tags, &c.n);
+                if (e < 0)
+                        return health_set(r, HEALTH_UNKNOWN, "listing the tags through the registry's API at %s: %s (%s)",
+                                          address, strerror(-e), c.reg.why);
+        } else {
+                (void) snprintf(c.how, sizeof(c.how), "counted in the storage directory %s", cfg->storage);
+                e = stored_tags_list(cfg->storage, &c.tags, &c.n);
+                if (e < 0)
+                        return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage, strerror(-e));
+        }
         if (c.n == 0)
-                return health_set(r, HEALTH_OK, "no tags stored yet");
+                return health_set(r, HEALTH_OK, "no tags stored yet (%s)", c.how);
         if (!cfg->signing_keys)
                 return health_set(r, HEALTH_WARNING,
                                   "%zu tags stored but [signing] keys is not set: the policy refuses every pull",
@@ -442,7 +580,9 @@ int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         if (e < 0)
                 return health_set(r, HEALTH_UNKNOWN, "cannot verify signatures: %s",
                                   error ? error : strerror(-e));
-        if (cfg->signature_store == SIGNATURES_REGISTRY) {
+        if (cfg->signature_store == SIGNATURES_REGISTRY && c.api)
+                ; /* the signatures through the same API */
+        else if (cfg->signature_store == SIGNATURES_REGISTRY) {
                 c.storage_fd = open(cfg->storage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (c.storage_fd < 0)
                         return health_set(r, HEALTH_CRITICAL, "registry storage %s: %s", cfg->storage,
@@ -459,7 +599,8 @@ int health_check_image_signatures(const HealthContext *ctx, HealthResult *r) {
         for (size_t i = 0; i < c.n; i++) {
                 if (health_now_usec() >= ctx->deadline_usec)
                         break;
-                e = judge_tag(&c.tags[i], c.store_fd, c.storage_fd, c.verifier, names);
+                e = judge_tag(&c.tags[i], c.store_fd, c.storage_fd,
+                              c.api && cfg->signature_store == SIGNATURES_REGISTRY ? &c.reg : NULL, c.verifier, names);
                 if (e < 0)
                         return health_set(r, HEALTH_UNKNOWN, "checking %s:%s: %s", c.tags[i].repository,
                                           c.tags[i].tag, strerror(-e));

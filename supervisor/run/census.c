@@ -5,8 +5,8 @@
  * CENSUS_INTERVAL_USEC and after each reload, its counts kept for pages.c.
  *
  * Why a child and not a call: verifying runs gpg once per signature
- * (GPGME forks it) and reads the whole storage tree, seconds on a large
- * registry; the loop must keep answering probes, signals and /readyz
+ * (GPGME forks it) and reads the whole storage tree (a shared store's
+ * through the registry's API), seconds on a large registry; the loop must keep answering probes, signals and /readyz
  * meanwhile. The child's output is read through a pipe, bounded; a child
  * that outlives its deadline is killed and the last counts stay.
  */
@@ -150,8 +150,16 @@ static void census_spawn(Supervisor *s) {
                                 (char *) "--timeout", timeout, NULL};
                 /* The unit gives root no CAP_DAC_OVERRIDE: the signature
                  * store (0750) and the storage are read through the
-                 * service user's group, and only that group. */
-                if (dup2(p[1], STDOUT_FILENO) < 0 || setgroups(1, &s->gid) < 0 || setgid(s->gid) < 0)
+                 * service user's group, and only that group. A shared
+                 * store is counted through the registry's socket, whose
+                 * directory is the proxy group's (2750): that group too,
+                 * the one supplementary group the loop joined. */
+                gid_t groups[2] = {s->gid};
+                int n_groups = 1;
+
+                if (config_storage_is_shared(&s->config) && getgroups(1, &groups[1]) == 1)
+                        n_groups = 2;
+                if (dup2(p[1], STDOUT_FILENO) < 0 || setgroups(n_groups, groups) < 0 || setgid(s->gid) < 0)
                         _exit(127);
                 execv("/proc/self/exe", argv);
                 _exit(127);

@@ -45,24 +45,12 @@ static int on_sigstore_exit(sd_event_source *src, const siginfo_t *si, void *use
         return 0;
 }
 
-/* [registry] listen as `regvisor sigstore --registry` takes it: "unix:PATH", "IP:PORT",
- * "[V6]:PORT". Returns 0 or -ENAMETOOLONG. */
-static int registry_address(const UpstreamAddress *a, char *buf, size_t size) {
-        int n;
-
-        if (a->kind == LISTEN_UNIX)
-                n = snprintf(buf, size, "unix:%s", a->path);
-        else
-                n = snprintf(buf, size, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, (unsigned) a->port);
-        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
-}
-
 int sigstore_child_spawn(Supervisor *s) {
         char registry[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 16];
         bool in_registry = s->config.signature_store == SIGNATURES_REGISTRY;
         pid_t pid;
 
-        if (in_registry && registry_address(&s->config.listen, registry, sizeof(registry)) < 0)
+        if (in_registry && config_registry_address(&s->config.listen, registry, sizeof(registry)) < 0)
                 return log_error_errno(-ENAMETOOLONG, "signature store: [registry] listen is too long");
         pid = child_fork("signature store");
         if (pid < 0)

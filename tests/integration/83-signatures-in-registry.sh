@@ -6,15 +6,15 @@
 # provision installs and no override:
 #   - `podman push --sign-by` over 4443 stores the signature through the
 #     extension, and it lands in the registry: repository test/signed has a
-#     tag sha256-HEX.simplesig (the registry's tag list) whose manifest
-#     (read with curl over 443) is
-#     our OCI manifest with one signature layer; the store's own directory
+#     tag sha256-HEX.simplesig.<32 hex of the signature's sha256> (the
+#     registry's tag list; one tag per signature) whose manifest (read with
+#     curl over 443) is our OCI manifest with one signature layer; the store's own directory
 #     stays empty;
 #   - `podman pull` over 443 verifies it; `regvisor health` counts the
 #     image as signed and does not count the signature tag as an image;
 #   - the store's state wiped and regvisor restarted: the pull still
 #     verifies (the signature was never the store's to lose);
-#   - a second signature appends a layer, and `regvisor gc` keeps both;
+#   - a second signature gets a tag of its own, and `regvisor gc` keeps both;
 #   - a true signature by the trusted key, but of another manifest, stored
 #     for a digest: listed, and refused by podman; health and the census
 #     of `regvisor run` (/metrics) count it unsigned, and count no
@@ -56,7 +56,7 @@ assert_eq "$(files_in_store)" 0 "entries in the store's directory before any pus
 podman_push_signed "$PUSH/signed:1"
 digest=$(th skopeo inspect --no-tags --format '{{.Digest}}' "docker://$PULL/signed:1") ||
 	fail "skopeo inspect of $PULL/signed:1 failed"
-sigtag="sha256-${digest#sha256:}.simplesig"
+sigprefix="sha256-${digest#sha256:}.simplesig."
 th test ! -e "$LOCAL_LOOKASIDE" || fail "podman wrote a signature to $LOCAL_LOOKASIDE"
 assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET of the extension through 443"
 
@@ -65,6 +65,8 @@ step "the signature is a registry artifact: its tag and manifest, read over 443"
 tags=$(th curl -sf -m 10 --unix-socket "$SOCK" http://localhost/v2/test/signed/tags/list) ||
 	fail "tags/list on the registry's socket failed"
 echo "# tags: $tags"
+sigtag=$(jq -r --arg p "$sigprefix" '.tags[] | select(startswith($p))' <<<"$tags")
+[[ $sigtag == "$sigprefix"* && ${sigtag#"$sigprefix"} =~ ^[0-9a-f]{32}$ ]] || fail "not one signature tag of $digest in: $tags"
 assert_eq "$(jq -c '.tags | sort' <<<"$tags")" "[\"1\",\"$sigtag\"]" "tags of test/signed"
 manifest=$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST") ||
 	fail "GET of the signature manifest over 443 failed"
@@ -76,8 +78,9 @@ assert_eq "$(jq -r '.layers | length' <<<"$manifest")" 1 "layers (signatures)"
 assert_eq "$(jq -r '.layers[0].mediaType' <<<"$manifest")" application/vnd.regvisor.simple-signing.signature.v1 \
 	"the signature layer's mediaType"
 assert_eq "$(jq -r '.annotations["org.regvisor.signed-digest"]' <<<"$manifest")" "$digest" "the signed digest"
-# The layer is the signature itself: the bytes the extension lists.
+# The layer is the signature itself: the bytes the extension lists; its tag names its sha256.
 layer=$(jq -r '.layers[0].digest' <<<"$manifest")
+assert_eq "${sigtag#"$sigprefix"}" "$(cut -c8-39 <<<"$layer")" "the tag's hex and the layer's digest"
 from_blob=$(get443 "/v2/test/signed/blobs/$layer" | base64 -w0) || fail "GET of the signature blob failed"
 from_ext=$(get443 "/extensions/v2/test/signed/signatures/$digest" | jq -r '.signatures[0].content')
 assert_eq "$from_blob" "$from_ext" "the layer's bytes and the extension's content"
@@ -102,12 +105,15 @@ out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull after the wi
 th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
 assert_eq "$(files_in_store)" 0 "entries in the store's directory after the restart"
 
-step "a second signature appends a layer; regvisor gc keeps both"
+step "a second signature gets its own tag; regvisor gc keeps both"
 out=$(th env GNUPGHOME="$SIGNER" skopeo copy -q --sign-by "$fpr" "docker://$PULL/signed:1" "docker://$PUSH/signed:1" 2>&1) ||
 	fail "skopeo copy --sign-by of signed:1 failed: $out"
 assert_eq "$(sigs_443 test/signed "$digest")" 2 "signatures of test/signed after the second"
-assert_eq "$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST" | jq -r '.layers | length')" 2 \
-	"layers of the signature manifest"
+sigtags() {
+	th curl -sf -m 10 --unix-socket "$SOCK" http://localhost/v2/test/signed/tags/list |
+		jq -r --arg p "$sigprefix" '[.tags[] | select(startswith($p))] | length'
+}
+assert_eq "$(sigtags)" 2 "signature tags of test/signed"
 out=$(th /usr/local/bin/regvisor gc --config "$CONF" 2>&1) || fail "regvisor gc failed: $out"
 printf '%s\n' "$out" | sed 's/^/#   /'
 wait_until 60 proxy_up || fail "the proxy does not answer after gc"

@@ -18,7 +18,9 @@
 #     PATCH on B, PUT on A) completes with the right digest, seen on B;
 #   - a GPG-signed push through the balancer (the client onboarded with
 #     `pki export` + `client install`); its signature is served by both
-#     hosts; with A stopped, the verified pull goes through B;
+#     hosts; with A stopped, the verified pull goes through B; `regvisor
+#     health` on B counts it signed (and app:1 unsigned) through the
+#     registry's API;
 #   - a client revoked on A is refused by B once A's PKI directory is
 #     copied there again and B reloaded (the procedure INSTALL.md gives);
 #   - regvisor stopped on A while pull loops run through the balancer:
@@ -192,6 +194,24 @@ for addr in "$TH_ADDR" "$TH_CLIENT_ADDR"; do
 	assert_eq "$n" 1 "signatures of shared/signed:1 served by $addr"
 done
 out=$(ths podman pull -q registry.test/shared/signed:1 2>&1) || fail "verified pull through the balancer failed: $out"
+
+step "regvisor health on B counts through the registry's API: signed:1 signed, app:1 not, no signature tag"
+# The shared store keeps nothing on B: the catalog, tags and signatures come from B's registry.
+rc=0
+out=$(thc "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+printf '%s\n' "$out" | sed 's/^/#   /'
+assert_eq "$rc" 1 "health --check image-signatures on B (WARNING: app:1 is unsigned)"
+assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key: shared/app:1 (no signature)"
+assert_contains "$out" "counted through the registry's API at "
+# The census behind /metrics runs that check as a child of regvisor run (after a reload).
+thc systemctl reload regvisor.service || fail "cannot reload regvisor on B"
+census_counted() {
+	local m
+	m=$(ths curl -sf -m 3 "http://$TH_CLIENT_ADDR:9443/metrics" |
+		/usr/bin/python3 "$REPO/tests/integration/prom-parse.py") || return 1
+	[[ $m == *'regvisor_image_tags{} 2'* && $m == *'regvisor_image_tags_signed{} 1'* ]]
+}
+wait_until 90 census_counted || fail "B's /metrics has no census of 2 tags, 1 signed: $(thc journalctl --no-pager -n 5 -u regvisor | grep -i census)"
 
 step "a client revoked on A is refused by B once A's PKI is copied there and B reloaded (INSTALL.md)"
 out=$(th "$REGVISOR" pki --config "$CONF" issue-client gone 2>&1) || fail "issue-client gone: $out"

@@ -77,6 +77,10 @@ static void test_tags_listed(void **state) {
         put("app/_manifests/tags/sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.simplesig/"
             "current/link",
             D2);
+        /* One signature's own tag (one manifest per signature): not an image either. */
+        put("app/_manifests/tags/sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.simplesig."
+            "00112233445566778899aabbccddeeff/current/link",
+            D2);
         assert_true(asprintf(&link, "%s/" REPOS "/linked", dir) >= 0);
         assert_true(asprintf(&target, "%s/" REPOS "/app", dir) >= 0);
         assert_int_equal(symlink(target, link), 0);

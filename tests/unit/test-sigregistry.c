@@ -6,8 +6,11 @@
  * adding one) and sigstore/sigreg.c against a real Distribution registry
  * (Debian's docker-registry 2.8, the one the test hosts run, on a unix
  * socket in a scratch directory): round trip, order, no overwrite,
- * duplicates, the count cap, a registry that is not there, and the
- * handler (sighandle.c) on that backend.
+ * duplicates, the count cap, a registry that is not there, the handler
+ * (sighandle.c) on that backend, concurrent writers through separate
+ * clients (none of their acknowledged signatures lost), the first
+ * version's one-manifest tag still served, and the health check's census
+ * of a shared store through the API.
  */
 
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "macro.h"
+#include "image-signatures.h"
 #include "sighandle.h"
+#include "sigjson.h"
 #include "sigmanifest.h"
 #include "sigreg.h"
 #include "registry-test.h"
@@ -50,8 +58,14 @@ static void test_tag(void **state) {
                 "sha256-0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef.simplesig",
                 "sha512-" HEX1 ".simplesig",
                 "sha256-" HEX1 ".simplesi",
+                "sha256-" HEX1 ".simplesig.",
+                "sha256-" HEX1 ".simplesig.0123456789abcdef0123456789abcde",   /* 31 hex */
+                "sha256-" HEX1 ".simplesig.0123456789abcdef0123456789abcdef0", /* 33 */
+                "sha256-" HEX1 ".simplesig.0123456789ABCDEF0123456789abcdef",
+                "sha256-" HEX1 ".simplesig-0123456789abcdef0123456789abcdef",
                 "",
         };
+        char sig_tag[SIGMANIFEST_SIG_TAG_LEN + 1];
 
         sigmanifest_tag(D1, tag);
         assert_string_equal(tag, "sha256-" HEX1 ".simplesig");
@@ -61,6 +75,18 @@ static void test_tag(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(not_tags); i++)
                 if (sigmanifest_is_tag(not_tags[i], strlen(not_tags[i])))
                         fail_msg("took \"%s\" for a signature tag", not_tags[i]);
+
+        /* One signature's tag: the digest's, "." and 32 hex of the signature's sha256. */
+        sigmanifest_sig_tag(D1, D2, sig_tag);
+        assert_string_equal(sig_tag, "sha256-" HEX1 ".simplesig.fedcba9876543210fedcba9876543210");
+        assert_int_equal(strlen(sig_tag), SIGMANIFEST_SIG_TAG_LEN);
+        assert_true(strlen(sig_tag) <= 128);
+        assert_true(sigmanifest_is_tag(sig_tag, strlen(sig_tag)));
+        assert_true(sigmanifest_is_sig_tag_of(sig_tag, strlen(sig_tag), D1));
+        assert_false(sigmanifest_is_sig_tag_of(sig_tag, strlen(sig_tag), D2)); /* another digest's */
+        assert_false(sigmanifest_is_sig_tag_of(tag, strlen(tag), D1));         /* the first version's */
+        for (size_t i = 0; i < ELEMENTSOF(not_tags); i++)
+                assert_false(sigmanifest_is_sig_tag_of(not_tags[i], strlen(not_tags[i]), D1));
 }
 
 /* ---- the manifest */
@@ -328,6 +354,229 @@ static void test_registry_handler(void **state) {
         sig_reply_done(&rep);
 }
 
+/* Concurrent PUTs for one digest from several writers, through separate clients (two "hosts",
+ * each a SigRegistry and a SigBackend of its own, several processes each): every PUT that was
+ * answered 201 must be served by GET. The one-manifest layout of the first version lost some
+ * (a read-modify-write of one tag); one tag per signature does not. */
+#define WRITERS 8
+#define PER_WRITER 2
+
+static void writer(const char *address, int start_fd, int w) {
+        SigRegistry reg = {};
+        SigBackend b = {.root_fd = -EBADF, .registry = &reg};
+        char target[128], go;
+        int failed = 0;
+
+        (void) snprintf(target, sizeof target, "/extensions/v2/race/signatures/%s", D1);
+        if (sigreg_init(&reg, address) < 0)
+                _exit(2);
+        if (read(start_fd, &go, 1) != 1) /* all at once: the parent closes the pipe */
+                (void) 0;
+        for (int i = 0; i < PER_WRITER; i++) {
+                char body[512], content[64], b64[128];
+                SigReply rep;
+
+                (void) snprintf(content, sizeof content, "signature of writer %d number %d", w, i);
+                sigjson_base64_encode((const uint8_t *) content, strlen(content), b64);
+                (void) snprintf(body, sizeof body,
+                                "{\"schemaVersion\":2,\"name\":\"%s@w%02dn%d\",\"type\":\"atomic\",\"content\":\"%s\"}",
+                                D1, w, i, b64);
+                if (sighandle_request(&b, "PUT", 3, target, strlen(target), body, strlen(body), &rep) < 0 ||
+                    rep.status != 201) {
+                        fprintf(stderr, "writer %d: PUT %d: %d %s\n", w, i, rep.status, rep.body ? rep.body : "");
+                        failed |= 1 << i;
+                }
+                sig_reply_done(&rep);
+        }
+        sigreg_done(&reg);
+        _exit(failed);
+}
+
+static void test_registry_concurrent(void **state) {
+        _cleanup_(sigreg_done) SigRegistry host_a = {}, host_b = {};
+        SigEntry *got = NULL;
+        int start[2], refused[WRITERS];
+        pid_t pids[WRITERS];
+        size_t n = 0;
+
+        need_registry();
+        assert_int_equal(pipe(start), 0);
+        for (int w = 0; w < WRITERS; w++) {
+                pids[w] = fork();
+                assert_true(pids[w] >= 0);
+                if (pids[w] == 0) {
+                        (void) close(start[1]);
+                        writer(registry.address, start[0], w);
+                }
+        }
+        (void) close(start[0]);
+        (void) close(start[1]); /* go */
+        for (int w = 0; w < WRITERS; w++) {
+                int status = 0;
+
+                assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) < (1 << PER_WRITER));
+                refused[w] = WEXITSTATUS(status); /* bit i: PUT i was not answered 201 */
+        }
+        /* Read through both "hosts": each serves every acknowledged signature (the bug was a 201
+         * for a signature that is then not served), sorted by name. */
+        assert_int_equal(sigreg_init(&host_a, registry.address), 0);
+        assert_int_equal(sigreg_init(&host_b, registry.address), 0);
+        for (int h = 0; h < 2; h++) {
+                size_t lost = 0;
+
+                assert_int_equal(sigreg_list(h ? &host_b : &host_a, "race", 4, D1, &got, &n), 0);
+                for (int w = 0; w < WRITERS; w++)
+                        for (int i = 0; i < PER_WRITER; i++) {
+                                char want[48];
+                                bool found = false;
+
+                                (void) snprintf(want, sizeof want, "w%02dn%d", w, i);
+                                for (size_t k = 0; k < n; k++)
+                                        found = found || streq(got[k].suffix, want);
+                                if (!found && !(refused[w] & (1 << i))) {
+                                        fprintf(stderr, "acknowledged with 201, not served: %s\n", want);
+                                        lost++;
+                                }
+                        }
+                for (size_t k = 1; k < n; k++)
+                        assert_true(strcmp(got[k - 1].suffix, got[k].suffix) < 0);
+                sig_entries_free(got, n);
+                if (lost > 0)
+                        fail_msg("%zu acknowledged signatures lost", lost);
+                assert_int_equal(n, WRITERS * PER_WRITER);
+        }
+        /* And none refused: no writer waits for another. */
+        for (int w = 0; w < WRITERS; w++)
+                if (refused[w])
+                        fail_msg("writer %d: PUTs refused (mask %d)", w, refused[w]);
+}
+
+/* Writes a file below the registry's scratch directory. */
+static void write_file(const char *name, const void *data, size_t len) {
+        char path[TMPDIR_PATH_MAX + 64];
+        FILE *f;
+
+        (void) snprintf(path, sizeof path, "%s/%s", registry.dir, name);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void sha256_of(const void *data, size_t len, char ret[static 72]) {
+        unsigned char md[32];
+
+        assert_non_null(SHA256(data, len, md));
+        strcpy(ret, "sha256:");
+        for (int i = 0; i < 32; i++)
+                (void) sprintf(ret + 7 + 2 * i, "%02x", md[i]);
+}
+
+/* Migration: a digest whose signatures the first version stored, all in one manifest at
+ * sha256-HEX.simplesig (written here with curl, as that version wrote it): still served, merged
+ * with the per-signature tags written since, and its names and bytes still count for the rules. */
+static void test_registry_legacy(void **state) {
+        static const char legacy[] = "a signature stored this morning";
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        _cleanup_free_ char *json = NULL, *cmd = NULL;
+        SigEntry *got = NULL, newer = entry("0-newer", "a signature stored now");
+        char config_digest[72];
+        SigLayer l = {.suffix = "legacy", .size = strlen(legacy)};
+        size_t len = 0, n = 0;
+
+        need_registry();
+        sha256_of(sigmanifest_config, strlen(sigmanifest_config), config_digest);
+        sha256_of(legacy, strlen(legacy), l.digest);
+        assert_int_equal(sigmanifest_build(&l, 1, D2, config_digest, &json, &len), 0);
+        write_file("config", sigmanifest_config, strlen(sigmanifest_config));
+        write_file("legacy", legacy, strlen(legacy));
+        write_file("manifest", json, len);
+        assert_true(asprintf(&cmd,
+                             "set -e; cd '%s'; c='curl -sf --unix-socket %s'; r=http://localhost/v2/old;"
+                             "for b in 'config %s' 'legacy %s'; do set -- $b;"
+                             " loc=$($c -X POST -D - -o /dev/null $r/blobs/uploads/ | tr -d '\\r' |"
+                             " sed -n 's/^[Ll]ocation: *//p');"
+                             " $c -X PUT -H 'Content-Type: application/octet-stream' --data-binary @$1"
+                             " \"$loc&digest=$2\" -o /dev/null; done;"
+                             "$c -X PUT -H 'Content-Type: " SIGMANIFEST_TYPE "' --data-binary @manifest"
+                             " $r/manifests/sha256-" HEX2 ".simplesig -o /dev/null",
+                             registry.dir, registry.sock, config_digest, l.digest) >= 0);
+        assert_int_equal(system(cmd), 0);
+
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(sigreg_list(&reg, "old", 3, D2, &got, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(got[0].suffix, "legacy");
+        assert_memory_equal(got[0].content, legacy, strlen(legacy));
+        sig_entries_free(got, n);
+
+        /* Its bytes under another name: there already; its name with other bytes: refused. */
+        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &(SigEntry){.suffix = "x", .content = (uint8_t *) legacy,
+                                                                   .content_len = strlen(legacy)}),
+                         1);
+        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &(SigEntry){.suffix = "legacy", .content = newer.content,
+                                                                   .content_len = newer.content_len}),
+                         -EEXIST);
+        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &newer), 0);
+        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &newer), 1);
+        assert_int_equal(sigreg_list(&reg, "old", 3, D2, &got, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(got[0].suffix, "0-newer"); /* by name */
+        assert_string_equal(got[1].suffix, "legacy");
+        sig_entries_free(got, n);
+}
+
+/* The census of a shared store through the API (supervisor/health/image-signatures.c): after the
+ * tests above, the registry holds only signature tags (both forms) in app/web, cap, app/line, race
+ * and old; an image tag old:v1 added here is the one tag listed, with its digest (HEAD). */
+static void test_registry_census(void **state) {
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        _cleanup_free_ char *cmd = NULL, *manifest = NULL;
+        StoredTag *t = NULL;
+        char path[TMPDIR_PATH_MAX + 16], digest[72];
+        size_t n = 99;
+        FILE *f;
+        long len;
+
+        need_registry();
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(stored_tags_list_api(&reg, &t, &n), 0);
+        assert_int_equal(n, 0); /* signature tags only: no image */
+        stored_tags_free(t, n);
+
+        /* The first version's manifest file (test_registry_legacy), as an image at old:v1. */
+        assert_true(asprintf(&cmd,
+                             "curl -sf --unix-socket %s -X PUT -H 'Content-Type: " SIGMANIFEST_TYPE "'"
+                             " --data-binary @%s/manifest http://localhost/v2/old/manifests/v1 -o /dev/null",
+                             registry.sock, registry.dir) >= 0);
+        assert_int_equal(system(cmd), 0);
+        (void) snprintf(path, sizeof path, "%s/manifest", registry.dir);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        len = ftell(f);
+        rewind(f);
+        manifest = malloc((size_t) len);
+        assert_int_equal(fread(manifest, 1, (size_t) len, f), (size_t) len);
+        (void) fclose(f);
+        sha256_of(manifest, (size_t) len, digest);
+
+        reg.deadline_ms = 0;
+        assert_int_equal(stored_tags_list_api(&reg, &t, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(t[0].repository, "old");
+        assert_string_equal(t[0].tag, "v1");
+        assert_string_equal(t[0].digest, digest);
+        stored_tags_free(t, n);
+        {
+                char got[72];
+                assert_int_equal(sigreg_resolve(&reg, "old", "v1", got), 0);
+                assert_string_equal(got, digest);
+                assert_int_equal(sigreg_resolve(&reg, "old", "nope", got), -ENOENT);
+        }
+}
+
 static void test_registry_absent(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
         SigEntry a = entry("aaaa", "signature A"), *got = NULL;
@@ -364,6 +613,9 @@ int main(void) {
                 cmocka_unit_test(test_registry_round_trip),
                 cmocka_unit_test(test_registry_cap),
                 cmocka_unit_test(test_registry_handler),
+                cmocka_unit_test(test_registry_concurrent),
+                cmocka_unit_test(test_registry_legacy),
+                cmocka_unit_test(test_registry_census),
         };
         int r = cmocka_run_group_tests_name("sigmanifest", pure, NULL, NULL);
 
