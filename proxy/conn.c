@@ -349,7 +349,9 @@ static ForwardPart forward_to_client(Conn *c) {
         bool moved = false;
         int r;
 
-        r = pump_flush(&c->client, &c->cout);
+        r = pump_response_coalesce(c);
+        if (r >= 0)
+                r = pump_flush(&c->client, &c->cout);
         if (r >= 0) {
                 moved = r > 0;
                 r = pump_response_direct(c);

@@ -363,3 +363,7 @@ int pump_response_body(Conn *c);
 
 /* A pass-through response body, uin straight to the client. */
 int pump_response_direct(Conn *c);
+
+/* The first bytes of a pass-through body joined to the head in cout, up to
+ * one TLS record. */
+int pump_response_coalesce(Conn *c);
