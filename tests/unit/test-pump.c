@@ -52,7 +52,8 @@ static void to_client(Conn *c) {
 
 static void setup(Conn *c, const char *head, size_t body_len, size_t extra, uint64_t content_length) {
         sink = (Sink){};
-        *c = (Conn){.resp_stage = RESP_BODY, .resp_body = HTTP1_BODY_LENGTH, .resp_remaining = content_length};
+        *c = (Conn){
+                .resp_stage = RESP_BODY, .resp_body = HTTP1_BODY_LENGTH, .resp_remaining = content_length};
         c->client = (IoEndpoint){.fd = -1, .ops = &sink_ops};
         assert_int_equal(buf_append(&c->cout, head, strlen(head)), 0);
         for (size_t i = 0; i < body_len + extra; i++)
