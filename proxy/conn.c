@@ -55,6 +55,7 @@ void conn_upstream_close(Conn *c) {
                 (void)close(c->upstream.fd);
         c->upstream.fd = -1;
         c->upstream_eof = false;
+        c->upstream_poolable = false;
         buf_free(&c->uin);
         buf_free(&c->uout);
 }
@@ -92,6 +93,16 @@ void conn_delay(Conn *c, uint64_t at) {
         c->deadline = at + (uint64_t)w->c->tuning.header_timeout * 1000;
 }
 
+/* The client connection ends: a registry connection left idle at a
+ * response's end goes to the worker's pool (upstream-pool.c), anything
+ * else is closed. */
+static void conn_upstream_release(Conn *c) {
+        if (c->upstream_poolable && !c->to_sigstore && !c->upstream_eof && buf_len(&c->uin) == 0 &&
+            buf_len(&c->uout) == 0 && upstream_pool_put(c->w, c->upstream.fd, c->upstream_idle_since))
+                c->upstream.fd = -1;
+        conn_upstream_close(c);
+}
+
 /* Closes everything at once; the memory goes when the current batch of
  * events is done (later events of the batch may still name it). */
 void conn_kill(Conn *c) {
@@ -100,7 +111,7 @@ void conn_kill(Conn *c) {
         if (c->state == CONN_DEAD)
                 return;
         conn_delay_cancel(c);
-        conn_upstream_close(c);
+        conn_upstream_release(c);
         hold_reset(c);
         if (c->client.fd >= 0) {
                 (void)close(c->client.fd); /* leaves the epoll set: conn_upstream_close() */
@@ -145,7 +156,7 @@ static MetricsTlsFailure tls_failure_of(const Conn *c) {
  * not turn into a reset that destroys the response before the client read
  * it (the "lingering close" of every HTTP server). */
 static void conn_linger_start(Conn *c) {
-        conn_upstream_close(c);
+        conn_upstream_release(c);
         c->client.ops->shutdown(&c->client);
         c->state = CONN_LINGER;
         c->deadline = now_ms() + LINGER_MS;
@@ -349,7 +360,9 @@ static ForwardPart forward_to_client(Conn *c) {
         bool moved = false;
         int r;
 
-        r = pump_flush(&c->client, &c->cout);
+        r = pump_response_coalesce(c);
+        if (r >= 0)
+                r = pump_flush(&c->client, &c->cout);
         if (r >= 0) {
                 moved = r > 0;
                 r = pump_response_direct(c);

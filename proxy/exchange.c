@@ -66,6 +66,7 @@ static void exchange_begin(Conn *c) {
         c->req_done = true;
         c->req_body = HTTP1_BODY_NONE;
         c->upstream_used = false;
+        c->upstream_poolable = false; /* this exchange may use it */
         c->resp_stage = RESP_DONE;
         c->resp_dechunk = c->resp_close = false;
         c->version_check = false;
@@ -182,6 +183,11 @@ int exchange_upstream_connect(Conn *c) {
         const struct sockaddr *addr = exchange_upstream(c, &len);
         int fd, r;
 
+        /* A pooled registry connection first (upstream-pool.c): connected,
+         * TCP_NODELAY set, idle, out of the epoll set. */
+        fd = c->to_sigstore ? -1 : upstream_pool_take(c->w, now_ms());
+        if (fd >= 0)
+                goto watch;
         fd = sockopen_connect(addr, len);
         if (fd < 0)
                 return fd;
@@ -189,6 +195,7 @@ int exchange_upstream_connect(Conn *c) {
                 int one = 1;
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
+watch:
         c->upstream = (IoEndpoint){.fd = fd, .ops = &io_plain_ops, .readable = true};
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->uw};
         if (epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -631,6 +638,8 @@ void exchange_finish(Conn *c) {
                  * idle check (conn.c) peek; what is already there waits
                  * for the check before reuse. */
                 c->upstream_event = false;
+                c->upstream_poolable = true;
+                c->upstream_idle_since = now_ms();
         }
         if (c->resp_close)
                 conn_closing(c);

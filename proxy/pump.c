@@ -197,6 +197,41 @@ int pump_response_direct(Conn *c) {
         return progress;
 }
 
+/* The first bytes of a pass-through body joined to the head in cout, up to
+ * one full TLS record (16 KiB, the largest SSL_write() sends at once):
+ * sent apart, a small answer (GET /v2/'s "{}", a manifest) cost a second
+ * record, its encryption, a write() and a packet, on every request of a
+ * pull. Only what uin already holds, only while cout is under a record; the
+ * rest goes direct (pump_response_direct()). Appending to cout after an
+ * -EAGAIN is allowed: the same bytes are offered again, and more.
+ * 1 progress, 0 nothing, <0 kill. */
+int pump_response_coalesce(Conn *c) {
+        size_t n, have = buf_len(&c->cout);
+        int r;
+
+        if (c->resp_stage != RESP_BODY || have == 0 || have >= SSL3_RT_MAX_PLAIN_LENGTH ||
+            (c->resp_body != HTTP1_BODY_LENGTH && c->resp_body != HTTP1_BODY_UNTIL_CLOSE))
+                return 0;
+        n = buf_len(&c->uin);
+        if (c->resp_body == HTTP1_BODY_LENGTH && n > c->resp_remaining)
+                n = (size_t)c->resp_remaining;
+        if (n > SSL3_RT_MAX_PLAIN_LENGTH - have)
+                n = SSL3_RT_MAX_PLAIN_LENGTH - have;
+        if (n == 0)
+                return 0;
+        r = buf_append(&c->cout, c->uin.data + c->uin.start, n); /* room: have + n <= 16 KiB */
+        if (r < 0)
+                return r;
+        buf_consume(&c->uin, n);
+        c->bytes_out += n;
+        if (c->resp_body == HTTP1_BODY_LENGTH) {
+                c->resp_remaining -= n;
+                if (c->resp_remaining == 0)
+                        c->resp_stage = RESP_DONE;
+        }
+        return 1;
+}
+
 /* A chunked response body, validated from uin to cout (only the data, for
  * an HTTP/1.0 client). 1 progress, 0 nothing, <0 kill. */
 int pump_response_body(Conn *c) {

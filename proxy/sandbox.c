@@ -51,7 +51,7 @@ static const SandboxRule sandbox_rules[] = {
         /* Waiting: the event loop (the epoll fd exists before lockdown; no sd-event, so no
          * epoll_pwait2 or timerfd). */
         ALLOW(epoll_wait, "the event loop (epoll_wait() in glibc 2.36 is this call, also under ASan)"),
-        ALLOW(epoll_ctl, "registering accepted and upstream sockets"),
+        ALLOW(epoll_ctl, "registering accepted and upstream sockets; a pooled registry connection leaves the set"),
         ALLOW(clock_nanosleep, "short back-off sleeps (nanosleep() in glibc 2.36)"),
         ALLOW(nanosleep, "short back-off sleeps (older callers, sanitizer runtimes)"),
         ALLOW(sched_yield, "spin-then-yield locks (sanitizer runtimes)"),

@@ -194,7 +194,8 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 static int ctx_set_protocol(SSL_CTX *ctx, const char *session_context, char **ret_error) {
         if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
             SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-            SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) != 1 || SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
+            SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) != 1 || SSL_CTX_set_ciphersuites(ctx, TLS_CIPHERSUITES) != 1 ||
+            SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
                 return fail(ret_error, "cannot set TLS versions, ciphers or groups", NULL);
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                                          SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);

@@ -43,6 +43,11 @@
 #define TLS_CIPHERS                                                                                 \
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
         "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+/* TLS 1.3's three suites (OpenSSL's default set), AES-128-GCM first: as
+ * strong for this use, and on this AES-NI machine a pull costs the proxy
+ * ~9% less CPU per GiB than with AES-256-GCM (docs/performance.md). With
+ * SSL_OP_CIPHER_SERVER_PREFERENCE the server's order decides. */
+#define TLS_CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:P-256"
 
 /* The CRLs a context publishes (proxy/crl-route.c serves them). */

@@ -49,6 +49,7 @@ static void worker_sweep(Worker *w, uint64_t now) {
                 next = c->next;
                 conn_check_timeouts(c, now);
         }
+        upstream_pool_sweep(w, now);
 }
 
 static void worker_drain_start(Worker *w) {

@@ -169,6 +169,10 @@ struct Conn {
         uint64_t resp_remaining;
         Http1Chunked resp_chunked;
         bool resp_dechunk, resp_close, upstream_keep_alive;
+        /* The registry connection is idle at a response's end, since
+         * upstream_idle_since (exchange_finish()): the pool may take it. */
+        bool upstream_poolable;
+        uint64_t upstream_idle_since;
         /* hold.c: a GET/HEAD's head, kept to send again while the registry
          * restarts; since when it is held, and how often it was retried. */
         char *hold_head;
@@ -176,6 +180,18 @@ struct Conn {
         uint64_t hold_since;
         unsigned hold_tries;
 };
+
+/* upstream-pool.c: idle registry connections between client connections,
+ * taken for at most UPSTREAM_POOL_IDLE_MS (the registry keeps idle
+ * connections longer; a shorter age makes a close racing with reuse rare,
+ * and hold.c retries a GET or HEAD it hits). */
+#define UPSTREAM_POOL_MAX 32
+#define UPSTREAM_POOL_IDLE_MS 2000
+
+typedef struct PooledUpstream {
+        int fd;
+        uint64_t idle_since; /* ms, CLOCK_MONOTONIC */
+} PooledUpstream;
 
 struct Worker {
         const ProxyContext *p;
@@ -204,6 +220,8 @@ struct Worker {
          * no request is held beyond upstream_hold after it. */
         uint64_t outage_since;
         unsigned accepted[_PROXY_PORT_MAX]; /* since the last requeue (accept.c) */
+        PooledUpstream pool[UPSTREAM_POOL_MAX]; /* upstream-pool.c, oldest first */
+        unsigned n_pool;
         /* Scratch space, used synchronously by one connection at a time. */
         Http1Header headers[HTTP1_MAX_HEADERS];
         ForwardScratch forward;
@@ -361,5 +379,16 @@ int pump_request_body(Conn *c);
 /* A chunked response body, uin to cout. */
 int pump_response_body(Conn *c);
 
+/* upstream-pool.c. put: true when the pool took fd (idle since
+ * idle_since), false when the caller still owns it. take: a connected
+ * registry socket out of the epoll set, or -1. sweep: closes the stale. */
+bool upstream_pool_put(Worker *w, int fd, uint64_t idle_since);
+int upstream_pool_take(Worker *w, uint64_t now);
+void upstream_pool_sweep(Worker *w, uint64_t now);
+
 /* A pass-through response body, uin straight to the client. */
 int pump_response_direct(Conn *c);
+
+/* The first bytes of a pass-through body joined to the head in cout, up to
+ * one TLS record. */
+int pump_response_coalesce(Conn *c);

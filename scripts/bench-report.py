@@ -239,7 +239,10 @@ def main():
       "better for memory and CPU. \"below\" marks rows where regvisor is "
       "worse than nginx by more than %d%%. The ↳ rows are the CPU time the "
       "processes used during the row above, per unit of work: less sensitive "
-      "to other load on the machine than the rates.\n" % round(PAR * 100))
+      "to other load on the machine than the rates. Where the proxy's CPU "
+      "goes (perf profiles of the bulk and the handshake paths, system calls "
+      "per connection and per GiB, and how to reproduce them): "
+      "[docs/performance.md](docs/performance.md).\n" % round(PAR * 100))
     w("| measurement | unit | registry-direct | nginx | regvisor | regvisor/nginx |")
     w("| --- | --- | ---: | ---: | ---: | ---: |")
     below = []

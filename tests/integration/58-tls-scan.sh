@@ -90,6 +90,12 @@ for port in 443 4443; do
 	groups=$(grep '^group ' <<<"$summary" | awk '{ print $2 }' | sort -u | xargs)
 	assert_eq "$groups" "secp256r1 x25519" "key exchange groups on $port"
 
+	step "TLS 1.3 on $port: AES-128-GCM chosen from a client that lists AES-256-GCM first (tls.h)"
+	suite=$(th sh -c "openssl s_client -connect 127.0.0.1:$port -servername registry.test -CAfile $CA -tls1_3 \
+		-ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256 </dev/null 2>/dev/null" |
+		sed -n 's/^New, TLSv1.3, Cipher is //p')
+	assert_eq "$suite" "TLS_AES_128_GCM_SHA256" "TLS 1.3 suite on $port"
+
 	step "ALPN on $port: h2 and http/1.1 offered, http/1.1 chosen; h2 alone, none chosen"
 	alpn() {
 		th sh -c "openssl s_client -connect 127.0.0.1:$port -servername registry.test -CAfile $CA \
