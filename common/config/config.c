@@ -133,6 +133,16 @@ static int parse_store_name(const ParseCall *p);
  * bounds of numbers (min, max) and flags. regvisor.conf documents each row,
  * in this order, with this default; the unit tests load it uncommented and
  * compare. */
+/* The keys of one public port, [pull] or [push]: the same six, with the
+ * port's own defaults for listen, rate and burst. */
+#define PORT_KEYS(port, listen_default, rate_default, burst_default)                                        \
+        {#port, "listen", parse_listen, FIELD(port.listen, ListenAddress), listen_default, 0, 0, 0},       \
+        {#port, "rate", parse_rate, FIELD(port.rate, double), rate_default, 0, 1000000, 0},                 \
+        {#port, "burst", parse_unsigned, FIELD(port.burst, unsigned), burst_default, 0, 1000000, 0},        \
+        {#port, "delay", parse_bool, FIELD(port.delay, bool), "no", 0, 0, 0},                               \
+        {#port, "conn_per_ip", parse_unsigned, FIELD(port.conn_per_ip, unsigned), "128", 0, 1000000, 0},    \
+        {#port, "allow_cidrs", parse_cidrs, FIELD(port, PortConfig), "", 0, 0, KEY_LIST}
+
 static const ConfigKey config_keys[] = {
         /* [host]: who runs what */
         {"host", "service_user", parse_user, FIELD(service_user, char *), "ci-svc", 0, 0, 0},
@@ -191,18 +201,8 @@ static const ConfigKey config_keys[] = {
          * values (burst 20 and 10, conn_per_ip 20, push delayed): those
          * refuse containerd's pull of a 30-layer image and slow a push to
          * 5 requests a second (issue 11; INSTALL.md, "Per-client limits"). */
-        {"pull", "listen", parse_listen, FIELD(pull.listen, ListenAddress), "443", 0, 0, 0},
-        {"pull", "rate", parse_rate, FIELD(pull.rate, double), "10r/s", 0, 1000000, 0},
-        {"pull", "burst", parse_unsigned, FIELD(pull.burst, unsigned), "200", 0, 1000000, 0},
-        {"pull", "delay", parse_bool, FIELD(pull.delay, bool), "no", 0, 0, 0},
-        {"pull", "conn_per_ip", parse_unsigned, FIELD(pull.conn_per_ip, unsigned), "128", 0, 1000000, 0},
-        {"pull", "allow_cidrs", parse_cidrs, FIELD(pull, PortConfig), "", 0, 0, KEY_LIST},
-        {"push", "listen", parse_listen, FIELD(push.listen, ListenAddress), "4443", 0, 0, 0},
-        {"push", "rate", parse_rate, FIELD(push.rate, double), "20r/s", 0, 1000000, 0},
-        {"push", "burst", parse_unsigned, FIELD(push.burst, unsigned), "500", 0, 1000000, 0},
-        {"push", "delay", parse_bool, FIELD(push.delay, bool), "no", 0, 0, 0},
-        {"push", "conn_per_ip", parse_unsigned, FIELD(push.conn_per_ip, unsigned), "128", 0, 1000000, 0},
-        {"push", "allow_cidrs", parse_cidrs, FIELD(push, PortConfig), "", 0, 0, KEY_LIST},
+        PORT_KEYS(pull, "443", "10r/s", "200"),
+        PORT_KEYS(push, "4443", "20r/s", "500"),
         /* A second factor besides the certificate: Basic credentials,
          * bcrypt in an htpasswd file (proxy/htpasswd.h). */
         {"push", "htpasswd", parse_path, FIELD(push_htpasswd, char *), "", 0, 0, PATH_OPTIONAL},
