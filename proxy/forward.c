@@ -123,8 +123,11 @@ int forward_request(const ForwardPolicy *policy, const ForwardClient *client, co
                 d = ROUTE_NOT_FOUND;
         if (!route_decision_forwarded(d)) {
                 int status = route_decision_status(d);
-                return refuse(ret_refusal, status, status == 404 ? "NOT_FOUND" : "DENIED",
-                              status == 404 ? "not found" : "requested access to the resource is denied",
+                const char *message = status == 404 ? "not found"
+                                      : d == ROUTE_FORBIDDEN_SIGNATURE_TAG
+                                              ? "signatures go through the signature extension, not manifests"
+                                              : "requested access to the resource is denied";
+                return refuse(ret_refusal, status, status == 404 ? "NOT_FOUND" : "DENIED", message,
                               route_decision_string(d), no_body);
         }
         if (!policy->push && !no_body)

@@ -344,15 +344,50 @@ static bool pull_endpoint(const char *path, size_t len) {
         return false;
 }
 
+bool route_is_signature_tag(const char *reference, size_t len) {
+        static const char prefix[] = "sha256-", suffix[] = ".simplesig";
+        const size_t plen = sizeof(prefix) - 1, hexlen = 64, slen = sizeof(suffix) - 1;
+
+        if (len < plen + hexlen + slen || memcmp(reference, prefix, plen) != 0 ||
+            memcmp(reference + plen + hexlen, suffix, slen) != 0)
+                return false;
+        for (size_t i = plen; i < plen + hexlen; i++)
+                if (!((reference[i] >= '0' && reference[i] <= '9') || (reference[i] >= 'a' && reference[i] <= 'f')))
+                        return false;
+        /* The legacy tag, or a per-signature one: any ".<suffix>" counts, so
+         * that no tag the store could ever list is left to clients. */
+        return len == plen + hexlen + slen || reference[plen + hexlen + slen] == '.';
+}
+
+bool route_is_signature_manifest(const char *norm_path, size_t plen) {
+        const char *last, *prev;
+
+        if (plen < 4 || memcmp(norm_path, "/v2/", 4) != 0)
+                return false;
+        /* A trailing slash: the registry's router would not take it as a
+         * tag, but refuse it too rather than depend on that. */
+        if (norm_path[plen - 1] == '/')
+                plen--;
+        last = memrchr(norm_path, '/', plen);
+        prev = last ? memrchr(norm_path, '/', (size_t)(last - norm_path)) : NULL;
+        if (!prev || prev <= norm_path + 3) /* no <name> between /v2/ and manifests */
+                return false;
+        return segment_eq(prev + 1, (size_t)(last - prev - 1), "manifests", strlen("manifests")) &&
+               route_is_signature_tag(last + 1, plen - (size_t)(last + 1 - norm_path));
+}
+
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
         RouteDecision local, ext;
 
         assert(method || mlen == 0);
         assert(norm_path || plen == 0);
 
-        /* Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET. */
+        /* Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET. A
+         * write to a signature tag says why, as on the push port. */
         if (!method_is(method, mlen, "GET") && !method_is(method, mlen, "HEAD"))
-                return ROUTE_FORBIDDEN_METHOD;
+                return is_normalized(norm_path, plen) && route_is_signature_manifest(norm_path, plen)
+                               ? ROUTE_FORBIDDEN_SIGNATURE_TAG
+                               : ROUTE_FORBIDDEN_METHOD;
         if (!is_normalized(norm_path, plen))
                 return ROUTE_FORBIDDEN_PATH;
         local = local_route(norm_path, plen);
@@ -391,6 +426,14 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
                 return ROUTE_FORBIDDEN_METHOD;
         if (ext != ROUTE_ALLOW)
                 return ext;
+        /* Signatures are written by the signature store only, straight to
+         * the registry: a client that PUT a manifest at a signature tag could
+         * hide real signatures (the store serves the first tags in order)
+         * or break every signature read of a digest; DELETE would drop one.
+         * Reads stay allowed. No POST or PATCH creates a manifest. */
+        if (route_is_signature_manifest(norm_path, plen) && !method_is(method, mlen, "GET") &&
+            !method_is(method, mlen, "HEAD"))
+                return ROUTE_FORBIDDEN_SIGNATURE_TAG;
         /* Any other method: the push port is authenticated, and the http1
          * parser has already made sure the method is a token. */
         if (!under_v2(norm_path, plen))
@@ -407,6 +450,7 @@ const char *route_decision_string(RouteDecision d) {
                 [ROUTE_FORBIDDEN_METHOD] = "forbidden method",
                 [ROUTE_FORBIDDEN_PATH] = "forbidden path",
                 [ROUTE_NOT_FOUND] = "not found",
+                [ROUTE_FORBIDDEN_SIGNATURE_TAG] = "signatures go through the signature extension",
         };
 
         if ((unsigned)d >= _ROUTE_DECISION_MAX)

@@ -31,6 +31,7 @@ typedef enum RouteDecision {
         ROUTE_FORBIDDEN_METHOD, /* 403: method not allowed on this port */
         ROUTE_FORBIDDEN_PATH,   /* 403: a listing endpoint, in any spelling */
         ROUTE_NOT_FOUND,        /* 404 from the proxy: not an API path */
+        ROUTE_FORBIDDEN_SIGNATURE_TAG, /* 403: a write to a signature tag's manifest */
         _ROUTE_DECISION_MAX,
 } RouteDecision;
 
@@ -79,7 +80,10 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
 /* The pull port's decision for method and a normalized path (from
  * route_normalize_path(); anything not in normalized form is refused with
  * ROUTE_FORBIDDEN_PATH, fail closed). In order:
- *   - a method other than exactly "GET" or "HEAD": ROUTE_FORBIDDEN_METHOD;
+ *   - a method other than exactly "GET" or "HEAD":
+ *     ROUTE_FORBIDDEN_SIGNATURE_TAG for a signature tag's manifest (a
+ *     normalized path, route_is_signature_manifest()), else
+ *     ROUTE_FORBIDDEN_METHOD;
  *   - a local route's path, exactly (case-sensitive): its ROUTE_LOCAL_*;
  *   - a forbidden listing path, matched ASCII case-insensitively: the
  *     registry's router is case-sensitive, so "/V2/_CATALOG" would only get
@@ -98,11 +102,25 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  *   - otherwise ROUTE_ALLOW. */
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen);
 
+/* Whether reference (a tag) is one of the signature store's tags:
+ * "sha256-" + 64 lowercase hex + ".simplesig", alone (the legacy tag) or
+ * followed by "." and anything (one tag per signature). Case-sensitive, like
+ * tags. Not cosign's "sha256-<hex>.sig": clients write those. */
+bool route_is_signature_tag(const char *reference, size_t len);
+
+/* Whether a normalized path is "/v2/<name>/manifests/<signature tag>", with
+ * at least one <name> segment ("manifests" matched ASCII
+ * case-insensitively, defence in depth). */
+bool route_is_signature_manifest(const char *norm_path, size_t plen);
+
 /* The push port's decision: a local route's path is its ROUTE_LOCAL_* for
  * GET and HEAD, ROUTE_FORBIDDEN_METHOD for any other method; the signature
  * extension's path is ROUTE_SIGSTORE for GET, HEAD and PUT (how podman
  * stores a signature), ROUTE_FORBIDDEN_METHOD for any other; anything else
- * under "/extensions/" is ROUTE_FORBIDDEN_PATH; otherwise any
+ * under "/extensions/" is ROUTE_FORBIDDEN_PATH; a signature tag's manifest
+ * (route_is_signature_manifest()) with any method but GET and HEAD is
+ * ROUTE_FORBIDDEN_SIGNATURE_TAG (only the signature store writes them,
+ * straight to the registry); otherwise any
  * method, and a path that is "/v2" or under "/v2/" is ROUTE_ALLOW, anything
  * else ROUTE_NOT_FOUND (ROUTE_FORBIDDEN_PATH for a path not in normalized
  * form). */

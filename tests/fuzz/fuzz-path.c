@@ -23,9 +23,34 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "route.h"
 #include "fuzz-check.h"
+
+/* route_is_signature_manifest(), written differently: the segments are
+ * v2, NAME..., manifests (any case), TAG (a trailing slash allowed), and TAG
+ * is sha256-<64 lowercase hex>.simplesig then nothing or "." and anything. */
+static bool reference_signature_manifest(const char *path, size_t len) {
+        char *copy = strndup(path, len), *save = NULL, **segs = calloc(len / 2 + 2, sizeof(char *));
+        size_t k = 0;
+        bool ok;
+
+        CHECK(copy && segs);
+        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
+                segs[k++] = t;
+        ok = len >= 4 && memcmp(path, "/v2/", 4) == 0 && k >= 4 && strcasecmp(segs[k - 2], "manifests") == 0;
+        if (ok) {
+                const char *tag = segs[k - 1];
+                size_t n = strlen(tag), hex = strspn(tag + 7 < tag + n ? tag + 7 : tag + n, "0123456789abcdef");
+
+                ok = n >= 81 && strncmp(tag, "sha256-", 7) == 0 && hex >= 64 &&
+                     strncmp(tag + 71, ".simplesig", 10) == 0 && (tag[81] == '\0' || tag[81] == '.');
+        }
+        free(segs);
+        free(copy);
+        return ok;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -157,7 +182,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 CHECK(route_decide_pull("GET", 3, out, len) == reference_pull(out, len));
                 CHECK(route_decide_pull("HEAD", 4, out, len) == reference_pull(out, len));
-                CHECK(route_decide_pull("POST", 4, out, len) == ROUTE_FORBIDDEN_METHOD);
+                CHECK(route_decide_pull("POST", 4, out, len) == (reference_signature_manifest(out, len)
+                                                                         ? ROUTE_FORBIDDEN_SIGNATURE_TAG
+                                                                         : ROUTE_FORBIDDEN_METHOD));
                 d = route_decide_push("DELETE", 6, out, len);
                 if (reference_local(out, len) != ROUTE_ALLOW) {
                         CHECK(d == ROUTE_FORBIDDEN_METHOD);
@@ -169,7 +196,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         CHECK(route_decide_pull("PUT", 3, out, len) == ROUTE_FORBIDDEN_METHOD);
                 } else if (reference_extension(out, len) == ROUTE_FORBIDDEN_PATH)
                         CHECK(d == ROUTE_FORBIDDEN_PATH);
-                else
+                else if (reference_signature_manifest(out, len)) {
+                        CHECK(d == ROUTE_FORBIDDEN_SIGNATURE_TAG);
+                        CHECK(route_decide_push("GET", 3, out, len) == ROUTE_ALLOW);
+                } else
                         CHECK(d == ((len == 3 && memcmp(out, "/v2", 3) == 0) ||
                                                     (len >= 4 && memcmp(out, "/v2/", 4) == 0)
                                             ? ROUTE_ALLOW

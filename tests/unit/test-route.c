@@ -519,6 +519,79 @@ static void test_extension_routes(void **state) {
         assert_false(route_is_version_check("/v2/x", 5));
 }
 
+/* Signature tags (the signature store's, [signing] store = registry): no
+ * client may write a manifest there, on either port; reads pass. */
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+typedef struct SigCase {
+        const char *s; /* a tag, or a path */
+        bool sig;
+} SigCase;
+
+static void test_signature_tags(void **state) {
+        static const SigCase tags[] = {
+                {"sha256-" HEX64 ".simplesig", true},
+                {"sha256-" HEX64 ".simplesig.0123456789abcdef0123456789abcdef", true},
+                {"sha256-" HEX64 ".simplesig.0", true},
+                {"sha256-" HEX64 ".simplesig.", true},
+                {"sha256-" HEX64 ".simplesig.x.y", true},
+                {"sha256-" HEX64 ".sig", false}, /* cosign's: written by clients */
+                {"sha256-" HEX64 ".att", false},
+                {"sha256-" HEX64 ".simplesigx", false},
+                {"sha256-" HEX64 ".simplesi", false},
+                {"sha256-" HEX64, false},
+                {"sha256-0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef.simplesig", false},
+                {"sha256-0123.simplesig", false},
+                {"sha512-" HEX64 ".simplesig", false},
+                {"latest", false},
+                {"", false},
+        };
+        static const char *const writes[] = {"PUT", "DELETE", "POST", "PATCH", "put"};
+        char path[512];
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(tags); i++) {
+                size_t n;
+
+                assert_int_equal(route_is_signature_tag(tags[i].s, strlen(tags[i].s)), tags[i].sig);
+                n = (size_t)snprintf(path, sizeof(path), "/v2/team/app/manifests/%s", tags[i].s);
+                if (tags[i].s[0] == '\0')
+                        continue;
+                assert_int_equal(route_is_signature_manifest(path, n), tags[i].sig);
+                for (size_t j = 0; j < ELEMENTSOF(writes); j++) {
+                        assert_int_equal(route_decide_push(writes[j], strlen(writes[j]), path, n),
+                                         tags[i].sig ? ROUTE_FORBIDDEN_SIGNATURE_TAG : ROUTE_ALLOW);
+                        assert_int_equal(route_decide_pull(writes[j], strlen(writes[j]), path, n),
+                                         tags[i].sig ? ROUTE_FORBIDDEN_SIGNATURE_TAG : ROUTE_FORBIDDEN_METHOD);
+                }
+                assert_int_equal(route_decide_push("GET", 3, path, n), ROUTE_ALLOW);
+                assert_int_equal(route_decide_push("HEAD", 4, path, n), ROUTE_ALLOW);
+                assert_int_equal(route_decide_pull("GET", 3, path, n), ROUTE_ALLOW);
+        }
+
+        /* Only as a manifest reference, under a name; "manifests" in any case. */
+        static const SigCase paths[] = {
+                {"/v2/x/manifests/sha256-" HEX64 ".simplesig", true},
+                {"/v2/x/MANIFESTS/sha256-" HEX64 ".simplesig.ab", true},
+                {"/v2/x/manifests/sha256-" HEX64 ".simplesig/", true},
+                {"/v2/manifests/sha256-" HEX64 ".simplesig", false}, /* no name */
+                {"/v2/x/blobs/sha256-" HEX64 ".simplesig", false},
+                {"/v2/sha256-" HEX64 ".simplesig/manifests/latest", false},
+                {"/v3/x/manifests/sha256-" HEX64 ".simplesig", false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                size_t n = strlen(paths[i].s);
+
+                assert_int_equal(route_is_signature_manifest(paths[i].s, n), paths[i].sig);
+                if (paths[i].sig)
+                        assert_int_equal(route_decide_push("PUT", 3, paths[i].s, n),
+                                         ROUTE_FORBIDDEN_SIGNATURE_TAG);
+        }
+        assert_int_equal(route_decision_status(ROUTE_FORBIDDEN_SIGNATURE_TAG), 403);
+        assert_false(route_decision_forwarded(ROUTE_FORBIDDEN_SIGNATURE_TAG));
+        assert_string_equal(route_decision_string(ROUTE_FORBIDDEN_SIGNATURE_TAG),
+                            "signatures go through the signature extension");
+}
+
 static void test_strings(void **state) {
         (void)state;
         static const struct {
@@ -577,6 +650,7 @@ int main(void) {
                 cmocka_unit_test(test_escaped_slash_as_router),
                 cmocka_unit_test(test_local_crl_routes),
                 cmocka_unit_test(test_extension_routes),
+                cmocka_unit_test(test_signature_tags),
                 cmocka_unit_test(test_strings),
         };
 
