@@ -10,6 +10,8 @@
 #     registry's tag list; one tag per signature) whose manifest (read with
 #     curl over 443) is our OCI manifest with one signature layer; the store's own directory
 #     stays empty;
+#   - a client's PUT or DELETE of a manifest at a signature tag (either
+#     form) is 403 DENIED on 4443 and 443, and the signature is still served;
 #   - `podman pull` over 443 verifies it; `regvisor health` counts the
 #     image as signed and does not count the signature tag as an image;
 #   - the store's state wiped and regvisor restarted: the pull still
@@ -85,6 +87,37 @@ from_blob=$(get443 "/v2/test/signed/blobs/$layer" | base64 -w0) || fail "GET of 
 from_ext=$(get443 "/extensions/v2/test/signed/signatures/$digest" | jq -r '.signatures[0].content')
 assert_eq "$from_blob" "$from_ext" "the layer's bytes and the extension's content"
 assert_eq "$(files_in_store)" 0 "entries in the store's directory after the push"
+
+step "a client cannot write signature tags: PUT and DELETE of their manifests are 403 on 4443"
+# Only the store writes them (policy/proxy-routes.md 3c): a junk tag that sorts first would
+# hide the real signature, a malformed one at the legacy tag would fail every pull.
+sigwrite() { # METHOD TAG [CURL ARGS]: prints the status, the body goes to /tmp/sigwrite.json
+	local method=$1 tag=$2
+	shift 2
+	th curl -s -m 30 --cacert "$CA" "${MTLS[@]}" -o /tmp/sigwrite.json -w '%{http_code}' -X "$method" "$@" \
+		"https://registry.test:4443/v2/test/signed/manifests/$tag"
+}
+junk="${sigprefix}00000000000000000000000000000000"
+assert_eq "$(sigwrite PUT "$junk" -H "Content-Type: $OCI_MANIFEST" --data-binary "$manifest")" 403 \
+	"PUT of a manifest at a .simplesig.<hex> tag through 4443"
+answer=$(th cat /tmp/sigwrite.json)
+assert_eq "$(jq -r '.errors[0].code' <<<"$answer")" DENIED "the refusal's error code: $answer"
+assert_contains "$(jq -r '.errors[0].message' <<<"$answer")" "signature extension"
+assert_eq "$(sigwrite PUT "${sigprefix%.}" -H "Content-Type: $OCI_MANIFEST" --data-binary '{}')" 403 \
+	"PUT of a malformed manifest at the legacy .simplesig tag through 4443"
+assert_eq "$(sigwrite DELETE "$sigtag")" 403 "DELETE of the signature's manifest through 4443"
+assert_eq "$(sigwrite PUT "$sigtag" -H "Content-Type: $OCI_MANIFEST" --data-binary "$manifest")" 403 \
+	"PUT at the signature's own tag through 4443"
+code=$(th curl -s -m 30 --cacert "$CA" -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $OCI_MANIFEST" \
+	--data-binary "$manifest" "https://registry.test/v2/test/signed/manifests/$junk")
+assert_eq "$code" 403 "PUT at a signature tag through 443"
+tags=$(th curl -sf -m 10 --unix-socket "$SOCK" http://localhost/v2/test/signed/tags/list) ||
+	fail "tags/list on the registry's socket failed"
+assert_eq "$(jq -c '.tags | sort' <<<"$tags")" "[\"1\",\"$sigtag\"]" "tags of test/signed after the refused writes"
+assert_eq "$(sigs_443 test/signed "$digest")" 1 "GET of the extension after the refused writes"
+got=$(get443 "/v2/test/signed/manifests/$sigtag" -H "Accept: $OCI_MANIFEST") ||
+	fail "GET of the signature manifest over 443 after the refused writes failed"
+assert_eq "$(jq -r '.layers[0].digest' <<<"$got")" "$layer" "the signature manifest's layer, still served"
 
 step "podman pull over 443, installed policy, no override: verified"
 out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull $PULL/signed:1 failed: $out"
