@@ -581,7 +581,11 @@ int exchange_response_head(Conn *c) {
         c->status = resp.status;
         c->resp_body = resp.body;
         c->resp_remaining = resp.body == HTTP1_BODY_LENGTH ? resp.content_length : 0;
-        c->upstream_keep_alive = resp.keep_alive;
+        /* A registry that answers before it has the whole request body may
+         * still hold unread body bytes, which it would take for the next
+         * request on this connection, maybe another client's (the pool):
+         * such a connection is never reused. */
+        c->upstream_keep_alive = resp.keep_alive && c->req_done;
         c->resp_dechunk = resp.body == HTTP1_BODY_CHUNKED && c->client_http10;
         if (resp.body == HTTP1_BODY_CHUNKED)
                 http1_chunked_init(&c->resp_chunked);

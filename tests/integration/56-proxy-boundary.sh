@@ -12,7 +12,9 @@
 #     log shows neither;
 #   - an upstream that answers one request twice: the second answer is never
 #     handed to the client's next request (the connection is not reused),
-#     and the proxy opens a new upstream connection instead.
+#     and the proxy opens a new upstream connection instead; nor is one
+#     that answered a request before it had read the request's body (its
+#     unread bytes could be taken for the next client's request).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -96,3 +98,26 @@ out=$(th "${ATTACK[@]}" leftover 127.0.0.1 "$CA") || {
 }
 after=$(th cat "$COUNT")
 assert_eq "$((after - before))" 2 "upstream connections for two requests (no reuse after leftover bytes)"
+
+step "an upstream that answers a push before reading its body: that connection is never reused"
+th systemctl stop "$UNIT-evil" rvtest-evil
+COUNT=/run/rvtest/early.count
+th rm -f "$COUNT"
+th systemd-run --unit=rvtest-early python3 "$REPO/tests/integration/56-evil-upstream.py" "$EVIL" "$COUNT" early >/dev/null
+wait_until 10 th test -S "$EVIL" || fail "the early upstream did not start"
+# One worker: the next request finds that worker's idle connections.
+th /bin/sh -c "printf '[proxy]\nworkers = 1\n' >> /etc/regvisor/evil.conf"
+th systemd-run --unit="$UNIT-early" "$REGVISOR" proxy --config /etc/regvisor/evil.conf >/dev/null
+wait_until 20 proxy_up || fail "the proxy does not answer on 443"
+before=$(th cat "$COUNT")  # proxy_up's own requests
+# 8 MiB: the answer's head comes while the proxy is still sending the body.
+th /bin/sh -c 'head -c 8388608 /dev/zero > /var/tmp/early-body'
+code=$(th curl -s -m 30 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT -H 'Expect:' \
+	-H 'Content-Type: application/octet-stream' --data-binary @/var/tmp/early-body \
+	https://registry.test:4443/v2/test/early/blobs/uploads/early?digest=sha256:0)
+assert_eq "$code" 400 "the early answer to the push"
+th curl -sf -m 10 --cacert "$CA" -o /dev/null https://registry.test/v2/ || fail "GET /v2/ after the early answer"
+after=$(th cat "$COUNT")
+# The push may take proxy_up's idle connection; the GET after it must not
+# take the push's: one new connection.
+assert_eq "$((after - before))" 1 "new upstream connections for the GET after a push answered early (no reuse)"
