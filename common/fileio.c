@@ -19,15 +19,12 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
         return read_file_stat(path, max, ret_data, ret_size, NULL);
 }
 
-int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
-        _cleanup_close_ int fd = -EBADF;
+/* Reads the open fd as read_file_stat() does. */
+static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t size = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
@@ -58,6 +55,14 @@ int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_si
         if (ret_st)
                 *ret_st = st;
         return 0;
+}
+
+int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+
+        if (fd < 0)
+                return negative_errno();
+        return read_fd(fd, max, ret_data, ret_size, ret_st);
 }
 char *tmp_template(const char *name) {
         const char *dir = secure_getenv("TMPDIR");
@@ -160,6 +165,59 @@ static int open_directory_nofollow(const char *path) {
                         return negative_errno();
         }
         return walk_directory(path, false);
+}
+
+/* The fd of rel below dfd, O_RDONLY, no symlink nor ".." on the way. */
+static int open_beneath(int dfd, const char *rel) {
+        _cleanup_free_ char *copy = strdup(rel);
+        _cleanup_close_ int fd = -EBADF;
+        char *save = NULL, *c, *next;
+
+        if (!copy)
+                return -ENOMEM;
+        if (rel[0] == '/')
+                return -EXDEV;
+        if (!fileio_force_fd_walk) {
+                struct open_how how = {
+                        .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                };
+                long r = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+
+                if (r >= 0)
+                        return (int) r;
+                if (errno != ENOSYS && errno != EPERM)
+                        return negative_errno();
+        }
+        fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return negative_errno();
+        for (c = strtok_r(copy, "/", &save); c; c = next) {
+                int sub;
+
+                if (streq(c, ".."))
+                        return -EXDEV; /* what RESOLVE_BENEATH says */
+                next = strtok_r(NULL, "/", &save);
+                if (!next)
+                        break;
+                sub = open_component(fd, c, O_PATH);
+                if (sub < 0)
+                        return sub;
+                (void) close(fd);
+                fd = sub;
+        }
+        if (!c)
+                return -EINVAL;
+        int r = openat(fd, c, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        return r < 0 ? negative_errno() : r;
+}
+
+int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, size_t *ret_size) {
+        _cleanup_close_ int fd = open_beneath(dfd, rel);
+
+        if (fd < 0)
+                return fd;
+        return read_fd(fd, max, ret_data, ret_size, NULL);
 }
 
 /* Splits path into its directory, opened as above, and its last component

@@ -26,6 +26,11 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
  * caller that checks mode or owner of what it read (secret files). */
 int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st);
 
+/* read_file() of rel below the directory dfd, refusing a symbolic link in
+ * ANY component (-ELOOP) and ".." or an absolute rel (-EXDEV): for files
+ * of a directory another machine made (a client bundle). */
+int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, size_t *ret_size);
+
 /* Replaces path atomically with data: a temporary file in the same directory
  * is created with mode 0600, given its owner and final mode before any byte
  * is written (so key material is never readable by others, not even for a

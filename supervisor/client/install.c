@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -64,9 +65,10 @@ static int read_bundle_file(const char *bundle, const char *name, size_t max, co
 /* A MANIFEST path install may write: absolute, below one of the trees,
  * no empty, "." or ".." component (the bundle comes from another machine
  * and install runs as root). */
+static const char *const trees[] = {CLIENT_CERTS_D "/", CLIENT_CONTAINERD_CERTS_D "/", CLIENT_DOCKER_CERTS_D "/",
+                                    CLIENT_KEYS_DIR "/"};
+
 static bool path_allowed(const char *path) {
-        static const char *const trees[] = {CLIENT_CERTS_D "/", CLIENT_CONTAINERD_CERTS_D "/",
-                                            CLIENT_DOCKER_CERTS_D "/", CLIENT_KEYS_DIR "/"};
         bool under = false;
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++)
@@ -78,6 +80,17 @@ static bool path_allowed(const char *path) {
                 if ((unsigned char) *c <= ' ' || *c == 0x7f)
                         return false;
         return true;
+}
+
+/* A directory install may have made: a path_allowed() one, or a parent of
+ * one of the trees ("/etc/containers"). */
+static bool dir_allowed(const char *path) {
+        size_t n = strlen(path);
+
+        for (size_t i = 0; i < ELEMENTSOF(trees); i++)
+                if (n > 1 && strncmp(trees[i], path, n) == 0 && trees[i][n] == '/')
+                        return true;
+        return path_allowed(path);
 }
 
 static int plan_add(InstallPlan *plan, InstallAction a) {
@@ -144,16 +157,22 @@ static int plan_write(const char *root, InstallPlan *plan, const char *path, Ins
         return plan_add(plan, a);
 }
 
-/* Plans writing src (a file of the bundle, or the client's own key) to
- * path with mode, unless it is there already. */
-static int plan_file(const char *root, const char *src, InstallPlan *plan, mode_t mode, const char *path,
-                     char **ret_error) {
+/* Plans writing src to path with mode, unless it is there already. src is
+ * the client's own key (files_fd < 0), or a file of the bundle: path below
+ * its files/ directory files_fd, resolved without following any symlink
+ * (the bundle comes from another machine: a symlinked directory on the way
+ * would have root copy any file of this one, a 0600 key as 0644). */
+static int plan_file(const char *root, int files_fd, const char *src, InstallPlan *plan, mode_t mode,
+                     const char *path, char **ret_error) {
         _cleanup_free_ char *full = NULL, *data = NULL;
         struct stat st;
         size_t size;
         int r;
 
-        r = read_file(src, BUNDLE_FILE_MAX, &data, &size);
+        r = files_fd < 0 ? read_file(src, BUNDLE_FILE_MAX, &data, &size)
+                         : read_file_beneath(files_fd, path + 1, BUNDLE_FILE_MAX, &data, &size);
+        if (r == -ELOOP)
+                return fail(ret_error, r, "%s: a symbolic link on the way; the bundle is refused", src);
         if (r < 0)
                 return fail(ret_error, r, "%s: %s", src, strerror(-r));
         full = path_join_root(root, path);
@@ -206,7 +225,7 @@ static int plan_client_key(const char *root, const char *client, const char *pat
 
         if (asprintf(&own, CLIENT_OWN_KEYS_DIR "/%s.key", client) < 0 || !(src = path_join_root(root, own)))
                 return -ENOMEM;
-        r = plan_file(root, src, plan, 0600, path, ret_error);
+        r = plan_file(root, -EBADF, src, plan, 0600, path, ret_error);
         if (r == -ENOENT) {
                 if (ret_error)
                         free(TAKE_PTR(*ret_error));
@@ -217,9 +236,23 @@ static int plan_client_key(const char *root, const char *client, const char *pat
         return r;
 }
 
+/* The bundle's files/ directory, itself not a symlink. */
+static int open_bundle_files(const char *bundle, char **ret_error) {
+        _cleanup_free_ char *files = NULL;
+        int fd;
+
+        if (asprintf(&files, "%s/" BUNDLE_FILES, bundle) < 0)
+                return -ENOMEM;
+        fd = open(files, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return fail(ret_error, -errno, "%s: %s", files, strerror(errno));
+        return fd;
+}
+
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error) {
         _cleanup_(install_plan_done) InstallPlan plan = {};
         _cleanup_free_ char *mpath = NULL, *manifest = NULL, *client = NULL;
+        _cleanup_close_ int files_fd = -EBADF;
         char *save = NULL;
         unsigned line = 0;
         bool policy = false;
@@ -273,7 +306,12 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                                     mpath, line, path);
                 if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
                         return -ENOMEM;
-                r = plan_file(root, src, &plan, streq(l, "0600") ? 0600 : 0644, path, ret_error);
+                if (files_fd < 0) {
+                        files_fd = open_bundle_files(bundle, ret_error);
+                        if (files_fd < 0)
+                                return files_fd;
+                }
+                r = plan_file(root, files_fd, src, &plan, streq(l, "0600") ? 0600 : 0644, path, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -382,10 +420,16 @@ static unsigned record_count(const char *text, const char *kind) {
         return n;
 }
 
-/* Appends "kind value\n" to *text unless that line is there already. */
+/* Appends "kind value\n" to *text unless that line is there already. A
+ * value with a control character (a newline: a line of its own) is
+ * refused, -EBADMSG: uninstall acts on these lines as root. */
 static int record_add(char **text, const char *kind, const char *value) {
         _cleanup_free_ char *line = NULL;
         char *n;
+
+        for (const char *c = value; *c; c++)
+                if ((unsigned char) *c < ' ' || *c == 0x7f)
+                        return -EBADMSG;
 
         if (asprintf(&line, "%s %s", kind, value) < 0)
                 return -ENOMEM;
@@ -595,22 +639,51 @@ static int uninstall_policy(const char *root, char **scopes, bool created, const
         return r < 0 ? fail(ret_error, r, "%s: %s", full, strerror(-r)) : 0;
 }
 
+/* The PATH of a "replaced" line's value "MODE N PATH", with MODE and N;
+ * NULL when it is not one, or PATH is not one install writes. */
+static const char *replaced_parse(const char *value, unsigned *ret_mode, unsigned *ret_n) {
+        int pos = 0;
+
+        if (sscanf(value, "%o %u %n", ret_mode, ret_n, &pos) != 2 || pos == 0 || !path_allowed(value + pos) ||
+            *ret_mode > 07777)
+                return NULL;
+        return value + pos;
+}
+
+/* Install's own record (root's, 0600), still checked line by line as a
+ * MANIFEST is before uninstall acts on any: it unlinks and writes as root. */
+static bool record_line_valid(const char *l) {
+        unsigned mode, n;
+
+        if (strncmp(l, "file ", 5) == 0)
+                return path_allowed(l + 5);
+        if (strncmp(l, "dir ", 4) == 0)
+                return dir_allowed(l + 4);
+        if (strncmp(l, "replaced ", 9) == 0)
+                return replaced_parse(l + 9, &mode, &n);
+        if (strncmp(l, "policy-scope ", 13) == 0)
+                return policy_scope_valid(l + 13);
+        if (strncmp(l, "policy-file ", 12) == 0)
+                return streq(l + 12, CONTAINERS_POLICY_PATH);
+        return false;
+}
+
 /* "MODE N PATH" of a "replaced" line: PATH gets the content saved in
  * CLIENT_SAVED_DIR/N back, with MODE. */
 static int uninstall_restore(const char *root, const char *value, bool dry_run, FILE *out, char **ret_error) {
         _cleanup_free_ char *saved = NULL, *sfull = NULL, *full = NULL, *data = NULL;
+        const char *path;
         unsigned mode, n;
-        int pos = 0, r;
         size_t size;
+        int r;
 
-        /* Install's own record (root's, 0600), still checked as a MANIFEST
-         * path is: a restore writes as root. */
-        if (sscanf(value, "%o %u %n", &mode, &n, &pos) != 2 || pos == 0 || !path_allowed(value + pos) || mode > 07777)
+        path = replaced_parse(value, &mode, &n);
+        if (!path)
                 return fail(ret_error, -EBADMSG, CLIENT_RECORD_PATH ": replaced %s: expected MODE N PATH", value);
         if (asprintf(&saved, CLIENT_SAVED_DIR "/%u", n) < 0 || !(sfull = path_join_root(root, saved)) ||
-            !(full = path_join_root(root, value + pos)))
+            !(full = path_join_root(root, path)))
                 return -ENOMEM;
-        fprintf(out, "restore %s (its content before install, %04o)\n", value + pos, mode);
+        fprintf(out, "restore %s (its content before install, %04o)\n", path, mode);
         if (dry_run)
                 return 0;
         r = read_file(sfull, BUNDLE_FILE_MAX, &data, &size);
@@ -665,6 +738,12 @@ int client_uninstall(const char *root, bool dry_run, FILE *out, char **ret_error
                 return -ENOMEM;
         n = 0;
         for (char *l = strtok_r(record, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                if (!record_line_valid(l))
+                        return fail(ret_error, -EBADMSG,
+                                    CLIENT_RECORD_PATH ": line %zu: expected dir PATH, file PATH, replaced MODE N "
+                                                       "PATH (below the certs.d and keys trees), policy-file %s "
+                                                       "or policy-scope SCOPE; nothing removed",
+                                    n + n_scopes + 1, CONTAINERS_POLICY_PATH);
                 if (strncmp(l, "policy-scope ", 13) == 0) {
                         if (!(scopes[n_scopes++] = strdup(l + 13)))
                                 return -ENOMEM;

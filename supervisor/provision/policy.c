@@ -159,6 +159,17 @@ int policy_merge(const char *existing, PolicyKind kind, const char *key_path, co
         return r < 0 ? r : 1;
 }
 
+bool policy_scope_valid(const char *scope) {
+        size_t n = strlen(scope);
+
+        if (n == 0 || n > POLICY_SCOPE_MAX || scope[0] == '/')
+                return false;
+        for (const char *c = scope; *c; c++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:/@*[]", *c))
+                        return false;
+        return true;
+}
+
 int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
                           char **ret_error) {
         _cleanup_json_ json_object *root = NULL, *frag = NULL;
@@ -177,6 +188,19 @@ int policy_merge_fragment(const char *existing, const char *fragment, char **ret
         changed = calloc(json_object_object_length(want) + 1, sizeof *changed);
         if (!changed)
                 return -ENOMEM;
+        /* The fragment comes from another machine (a client bundle), and
+         * its scopes go into install's record one per line. */
+        json_object_object_foreach(want, key, value) {
+                (void) value;
+                if (!policy_scope_valid(key)) {
+                        if (ret_error && asprintf(ret_error,
+                                                  "transports.docker: a scope that is not a registry or repository "
+                                                  "name (%zu bytes: only letters, digits and .-_:/@*[])",
+                                                  strlen(key)) < 0)
+                                *ret_error = NULL;
+                        return -EBADMSG;
+                }
+        }
         json_object_object_foreach(want, scope, rule) {
                 json_object *have;
                 if (json_object_object_get_ex(docker, scope, &have) && json_object_equal(have, rule))

@@ -7,6 +7,7 @@
  * registries' rules stay as they were.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
@@ -42,6 +43,13 @@ typedef struct {
  * is not a JSON object (with a message in *ret_error), -ENOMEM. */
 int policy_merge(const char *existing, PolicyKind kind, const char *key_path, const PolicyScope *scopes,
                  size_t n_scopes, char **ret_json, char **ret_error);
+
+/* A transports.docker scope a fragment may carry: a registry or repository
+ * name ("host", "host:port/ns/repo", "*.example.com", "[::1]:5000"): 1 to
+ * POLICY_SCOPE_MAX bytes of letters, digits and .-_:/@*[], not starting
+ * with '/'. No space nor control character: install records it as a line. */
+#define POLICY_SCOPE_MAX 1024
+bool policy_scope_valid(const char *scope);
 
 /* For a client machine (regvisor client install): merges every
  * transports.docker entry of fragment (a policy.json text holding only

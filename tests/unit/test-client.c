@@ -596,6 +596,110 @@ static void test_scope_grant(void **state) {
         assert_int_equal(scope_grant(base, "c.conf", "Build/x", "app/*", &t, &e), -EINVAL);
 }
 
+/* A bundle whose files/etc/containers/keys is a symlink to a directory of
+ * this machine with a 0600 secret, and a MANIFEST line that installs it
+ * 0644: refused before anything is written, by openat2() and by the
+ * O_NOFOLLOW walk alike. */
+static void test_install_refuses_symlinked_directory(void **state) {
+        static const char line[] = "0644 /etc/containers/keys/x.key\n";
+        _cleanup_free_ char *err = NULL, *manifest = NULL, *m2 = NULL;
+        _cleanup_free_ char *root = strdup(p("root9")), *b = strdup(p("b9"));
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(mkdir_parents(p("secret9/x.key")), 0);
+        assert_int_equal(write_file_atomic(p("secret9/x.key"), KEY, strlen(KEY), 0600, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic(p("secret9/regvisor-signers.gpg"), SIGNERS, strlen(SIGNERS), 0644,
+                                           (uid_t) -1, (gid_t) -1),
+                         0);
+        assert_int_equal(remove_directory(p("b9/files/etc/containers/keys"), true), 1);
+        assert_int_equal(symlink(p("secret9"), p("b9/files/etc/containers/keys")), 0);
+        manifest = slurp(p("b9/MANIFEST"));
+        assert_int_equal(asprintf(&m2, "%s%s", manifest, line) > 0, 1);
+        assert_int_equal(write_file_atomic(p("b9/MANIFEST"), m2, strlen(m2), 0644, (uid_t) -1, (gid_t) -1), 0);
+
+        for (int walk = 0; walk < 2; walk++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *e = NULL;
+                fileio_force_fd_walk = walk;
+                assert_int_equal(client_install_plan(root, b, &plan, &e), -ELOOP);
+                assert_non_null(e);
+                assert_non_null(strstr(e, "/files/etc/containers/keys/"));
+                assert_non_null(strstr(e, "symbolic link"));
+                assert_int_equal(plan.n, 0);
+        }
+        fileio_force_fd_walk = false;
+        assert_false(exists(p("root9")));
+}
+
+/* A policy fragment whose scope carries a newline: it would be a line of
+ * its own in install's record ("file /etc/victim"). Refused. */
+static void test_install_refuses_injected_scope(void **state) {
+        static const char frag[] = "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": "
+                                   "{\"registry.test\\nfile /etc/victim\": [{\"type\": \"reject\"}]}}}\n";
+        static const char *const bad[] = {"a b", "x\ty", "", "/etc", "reg\"x", "r\x7f"};
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *err = NULL, *e2 = NULL, *json = NULL;
+        _cleanup_strv_free_ char **changed = NULL;
+        _cleanup_free_ char *root = strdup(p("root10")), *b = strdup(p("b10"));
+
+        assert_int_equal(policy_merge_fragment(NULL, frag, &json, &changed, &e2), -EBADMSG);
+        assert_non_null(e2);
+        assert_null(json);
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(write_file_atomic(p("b10/" BUNDLE_POLICY), frag, strlen(frag), 0644, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), -EBADMSG);
+        assert_non_null(strstr(err, "scope"));
+        assert_false(exists(p("root10")));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(policy_scope_valid(bad[i]));
+        assert_true(policy_scope_valid("registry.test:4443"));
+        assert_true(policy_scope_valid("[2001:db8::10]:4443/app/x"));
+        assert_true(policy_scope_valid("*.example.com"));
+}
+
+/* A record naming a file install never writes (made by hand, or by an
+ * older install from an injected scope): uninstall removes nothing. */
+static void test_uninstall_refuses_foreign_record_lines(void **state) {
+        static const char *const bad[] = {
+                "file /etc/containers/certs.d/registry.test/ca.crt\nfile /etc/x\n",
+                "dir /etc/x\n",
+                "file /etc/containers/certs.d/registry.test/ca.crt\npolicy-scope a\nb\n",
+                "replaced 0644 1 /etc/x\n",
+        };
+
+        assert_int_equal(mkdir_parents(p("root11/etc/containers/certs.d/registry.test/ca.crt")), 0);
+        assert_int_equal(mkdir(p("root11/etc/x"), 0755) == 0 || errno == EEXIST, 1);
+        assert_int_equal(mkdir_parents(p("root11" CLIENT_RECORD_PATH)), 0);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *root = strdup(p("root11")), *err = NULL;
+                assert_int_equal(write_file_atomic(p("root11/etc/containers/certs.d/registry.test/ca.crt"), CA,
+                                                   strlen(CA), 0644, (uid_t) -1, (gid_t) -1),
+                                 0);
+                assert_int_equal(write_file_atomic(p("root11/etc/x/y"), "y", 1, 0644, (uid_t) -1, (gid_t) -1), 0);
+                assert_int_equal(write_file_atomic(p("root11" CLIENT_RECORD_PATH), bad[i], strlen(bad[i]), 0600,
+                                                   (uid_t) -1, (gid_t) -1),
+                                 0);
+                assert_int_equal(client_uninstall(root, false, stdout, &err), -EBADMSG);
+                assert_non_null(err);
+                assert_true(exists(p("root11/etc/containers/certs.d/registry.test/ca.crt")));
+                assert_true(exists(p("root11/etc/x/y")));
+                assert_true(exists(p("root11" CLIENT_RECORD_PATH)));
+        }
+        /* "file /etc/x" itself: a plain file there stays. */
+        _cleanup_free_ char *root = strdup(p("root12")), *err = NULL;
+        static const char one[] = "file /etc/x\n";
+        assert_int_equal(mkdir_parents(p("root12/etc/x")), 0);
+        assert_int_equal(write_file_atomic(p("root12/etc/x"), "x", 1, 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(mkdir_parents(p("root12" CLIENT_RECORD_PATH)), 0);
+        assert_int_equal(write_file_atomic(p("root12" CLIENT_RECORD_PATH), one, strlen(one), 0600, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(client_uninstall(root, false, stdout, &err), -EBADMSG);
+        assert_true(exists(p("root12/etc/x")));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -610,6 +714,9 @@ int main(void) {
                 cmocka_unit_test(test_bundle_sigstore),
                 cmocka_unit_test(test_uninstall_restores_replaced),
                 cmocka_unit_test(test_scope_grant),
+                cmocka_unit_test(test_install_refuses_symlinked_directory),
+                cmocka_unit_test(test_install_refuses_injected_scope),
+                cmocka_unit_test(test_uninstall_refuses_foreign_record_lines),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
