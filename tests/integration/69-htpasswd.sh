@@ -41,6 +41,10 @@ th systemd-run --unit=socket-capture /usr/bin/python3 "$REPO/tests/integration/6
 	"$CAP" >/dev/null
 on_exit th sh -c 'systemctl stop socket-capture 2>/dev/null || true'
 wait_until 10 th test -e "$CAP.ready" || fail "the capture did not take over $SOCK"
+# The proxy's workers keep idle registry connections (proxy/upstream-pool.c)
+# made before the capture, straight to the registry: a reload starts new
+# workers, whose every connection goes through the capture.
+th systemctl reload regvisor.service || fail "reload after the capture failed"
 
 # code [CURL ARGS]: the status of GET /v2/ on 4443.
 code() {
