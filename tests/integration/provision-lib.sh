@@ -304,3 +304,71 @@ census_counts() {
 	[[ $m == *"regvisor_image_tags{} $1"* && $m == *"regvisor_image_tags_signed{} $2"* &&
 		$m == *"regvisor_image_tags_unsigned{} $(($1 - $2))"* ]]
 }
+
+# Real registry clients against the full stack (67, 85). FAILED: the names
+# of the clients that failed so far; FLOOD: the flood of connections
+# (67-flood.py).
+FAILED=()
+FLOOD=(/usr/bin/python3 "$REPO/tests/integration/67-flood.py")
+
+# access_log: the proxy's access log lines so far (regvisor.service).
+access_log() {
+	th journalctl -u regvisor --no-pager -o cat | grep 'port=' | grep ' status=' || true
+}
+# n429: 429 lines in the access log so far.
+n429() {
+	access_log | grep -c ' status=429' || true
+}
+# nrefused: connections refused over conn_per_ip so far.
+nrefused() {
+	th journalctl -u regvisor --no-pager -o cat | grep -c 'refused: more than conn_per_ip' || true
+}
+
+# client [--timeout SECONDS] NAME CMD...: run the client CMD in the guest
+# (for at most SECONDS when given); a failure is recorded in FAILED, not
+# fatal, so that every client's outcome is reported.
+client() {
+	local limit=() name out
+	if [[ $1 == --timeout ]]; then
+		limit=(timeout "$2")
+		shift 2
+	fi
+	name=$1
+	shift
+	if out=$(th "${limit[@]}" "$@" 2>&1); then
+		step "$name: ok (429 in the access log so far: $(n429))"
+	else
+		printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
+		step "$name: FAILED (429 in the access log so far: $(n429))"
+		FAILED+=("$name")
+	fi
+}
+
+# ctr_hosts_443 DIR: containerd's hosts.toml below DIR (ctr --hosts-dir
+# DIR) for pulls from registry.test over 443, trusting the CA.
+ctr_hosts_443() {
+	th /bin/sh -c "set -e; mkdir -p $1/registry.test
+		printf '[host.\"https://registry.test:443\"]\n  ca = \"%s\"\n  capabilities = [\"pull\", \"resolve\"]\n' $CA \
+			> $1/registry.test/hosts.toml"
+}
+
+# clients_stack_up [INI]: skip without containerd's ctr, boot, provision
+# write_config's configuration (INI appended) and start the full stack
+# (run_unit_up); the proxy's journal is dumped on failure.
+clients_stack_up() {
+	command -v ctr >/dev/null || skip "no ctr (Debian's containerd package)"
+	th_boot
+	write_config "$@"
+	on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
+	provision >/dev/null || fail "provision failed: $OUT"
+	run_unit_up
+}
+
+# clients_image POLICY LAYERS: an OCI layout /var/tmp/big:1 of LAYERS small
+# layers (the number of requests is what the limits see, not bytes), the
+# image policy POLICY that accepts anything, and containerd started.
+clients_image() {
+	th_write "$1" <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
+	th python3 "$REPO/tests/integration/50-proxy-oci.py" /var/tmp/big "$2" >/dev/null
+	th systemctl start containerd.service || fail "containerd did not start"
+}
