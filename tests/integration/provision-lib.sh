@@ -15,6 +15,11 @@ MTLS=(--cert "$CI_CERT" --key "$CI_KEY")
 # its public key on the registry host, as [signing] keys.
 SIGNER=/root/gnupg-signer
 KEYS=/etc/regvisor/signers.asc
+# The signing tests' repositories through 4443 (pushes) and 443 (pulls), and
+# the clients' default lookaside, where no signature may land.
+PUSH=registry.test:4443/test
+PULL=registry.test/test
+LOCAL_LOOKASIDE=/var/lib/containers/sigstore
 
 # ON=thc (or ths) before write_config, rv_conf or provision: on that host
 # instead of the registry host (th). SERVER_NAMES: [tls] server_names.
@@ -371,4 +376,48 @@ clients_image() {
 	th_write "$1" <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
 	th python3 "$REPO/tests/integration/50-proxy-oci.py" /var/tmp/big "$2" >/dev/null
 	th systemctl start containerd.service || fail "containerd did not start"
+}
+
+# signing_config [INI...]: write_config trusting the keys in $KEYS ([signing]
+# keys, then each INI line in [signing]), with push and pull rates that the
+# clients' bursts of requests stay under.
+signing_config() {
+	local extra=""
+	(($#)) && extra=$(printf '%s\n' "$@")
+	write_config "[signing]
+keys = $KEYS
+$extra
+[push]
+rate = 200r/s
+burst = 200
+[pull]
+rate = 200r/s
+burst = 200"
+}
+
+# signing_provision [INI...]: a signing key of the registry host's
+# (signer_key th, its fingerprint in $fpr) and provision with signing_config.
+signing_provision() {
+	signer_key th "CI signer <ci@registry.test>"
+	signing_config "$@"
+	provision >/dev/null || fail "provision failed: $OUT"
+}
+
+# sig_put PORT REPO DIGEST BODY: the HTTP status of a PUT of the signature
+# extension's JSON BODY for REPO@DIGEST on PORT (443 anonymous, 4443 with
+# the client certificate "ci").
+sig_put() {
+	local tls=()
+	[[ $1 == 4443 ]] && tls=("${MTLS[@]}")
+	th curl -s -m 30 --cacert "$CA" "${tls[@]}" -o /dev/null -w '%{http_code}' -X PUT \
+		-H 'Content-Type: application/json' --data-binary "$4" \
+		"https://registry.test:$1/extensions/v2/$2/signatures/$3"
+}
+
+# signatures_health_warns: `regvisor health --check image-signatures` exits
+# 1 (WARNING); its output in $out.
+signatures_health_warns() {
+	local rc=0
+	out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+	assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
 }
