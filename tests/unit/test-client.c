@@ -22,15 +22,7 @@
 #include "request.h"
 #include "scope-grant.h"
 
-static char dir[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(dir, sizeof dir, "regvisor-test-client");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(dir);
-}
+DEFINE_TMPDIR_GROUP(dir, "regvisor-test-client");
 
 static char *p(const char *fmt, ...) _printf_(1, 2);
 static char *p(const char *fmt, ...) {
@@ -718,5 +710,5 @@ int main(void) {
                 cmocka_unit_test(test_install_refuses_injected_scope),
                 cmocka_unit_test(test_uninstall_refuses_foreign_record_lines),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

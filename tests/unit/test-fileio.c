@@ -15,15 +15,7 @@
 #include "macro.h"
 #include "tmpdir.h"
 
-static char dir[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(dir, sizeof dir, "regvisor-test-fileio");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(dir);
-}
+DEFINE_TMPDIR_GROUP(dir, "regvisor-test-fileio");
 
 static char *p(const char *name) {
         static char buf[512];
@@ -257,5 +249,5 @@ int main(void) {
                 cmocka_unit_test(test_path_join_root),
                 cmocka_unit_test(test_remove),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

@@ -29,15 +29,7 @@
  * users (fchown), which only root may do. */
 #define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
-static char root[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(root, sizeof root, "regvisor-test-provision");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(root);
-}
+DEFINE_TMPDIR_GROUP(root, "regvisor-test-provision");
 
 static const ProvisionStep *find_step(const char *name) {
         for (size_t i = 0; i < provision_n_steps; i++)
@@ -654,5 +646,5 @@ int main(void) {
                 cmocka_unit_test(test_image_archive_checked_first),
                 cmocka_unit_test(test_nginx_listen_ports),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }
