@@ -62,6 +62,37 @@ static char *slurp(const char *path) {
 #define SIGNERS "-----BEGIN PGP PUBLIC KEY BLOCK-----\nKEYS\n-----END PGP PUBLIC KEY BLOCK-----\n"
 #define SIGNERS_PATH "/etc/containers/keys/regvisor-signers.gpg"
 
+/* Every file of the client's layout that a bundle carries below files/ (and
+ * lists in its MANIFEST) and client install writes, with its mode: the same
+ * layout in podman's, containerd's and docker's certs.d, private keys 0600
+ * and the rest 0644; containerd's hosts.toml per port; the signers' keys. */
+#define CLIENT_TREE_FILES(tree)                                                                     \
+        {tree "/registry.test/ca.crt", 0644}, {tree "/registry.test:4443/ca.crt", 0644},            \
+        {tree "/registry.test:4443/client.cert", 0644}, {tree "/registry.test:4443/client.key", 0600}
+static const struct {
+        const char *path;
+        mode_t mode;
+} client_files[] = {
+        CLIENT_TREE_FILES(CLIENT_CERTS_D),
+        CLIENT_TREE_FILES(CLIENT_CONTAINERD_CERTS_D),
+        CLIENT_TREE_FILES(CLIENT_DOCKER_CERTS_D),
+        {CLIENT_CONTAINERD_CERTS_D "/registry.test/hosts.toml", 0644},
+        {CLIENT_CONTAINERD_CERTS_D "/registry.test:4443/hosts.toml", 0644},
+        {SIGNERS_PATH, 0644},
+};
+
+/* Every file of client_files below root (relative to dir), with its mode. */
+static void assert_client_files(const char *root) {
+        for (size_t i = 0; i < ELEMENTSOF(client_files); i++) {
+                const char *path = p("%s%s", root, client_files[i].path);
+                mode_t mode = mode_of(path);
+
+                if (mode != client_files[i].mode)
+                        fail_msg("%s: mode %04o, expected %04o", path, (unsigned) mode,
+                                 (unsigned) client_files[i].mode);
+        }
+}
+
 static char *fragment(void) {
         static const PolicyScope scopes[] = {{"registry.test", "registry.test:4443"},
                                              {"registry.test:4443", "registry.test:4443"}};
@@ -96,17 +127,7 @@ static void test_bundle_layout_and_modes(void **state) {
 
         assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
         assert_int_equal(mode_of(b), 0700);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("bundle/files/etc/containerd/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.cert")), 0644);
-        assert_int_equal(mode_of(p("bundle/files" SIGNERS_PATH)), 0644);
-        /* docker's certs.d, the same layout. */
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.cert")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
+        assert_client_files("bundle/files");
         /* No private key for pulls: 443 is anonymous. */
         assert_false(exists(p("bundle/files/etc/containers/certs.d/registry.test/client.key")));
         key = slurp(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key"));
@@ -127,11 +148,13 @@ static void test_bundle_layout_and_modes(void **state) {
         assert_null(strstr(pull_toml, "\nserver"));
 
         manifest = slurp(p("bundle/MANIFEST"));
-        assert_non_null(strstr(manifest, "\n0600 /etc/containers/certs.d/registry.test:4443/client.key\n"));
-        assert_non_null(strstr(manifest, "\n0644 /etc/containers/certs.d/registry.test/ca.crt\n"));
-        assert_non_null(strstr(manifest, "\n0644 " SIGNERS_PATH "\n"));
-        assert_non_null(strstr(manifest, "\n0600 /etc/docker/certs.d/registry.test:4443/client.key\n"));
-        assert_non_null(strstr(manifest, "\n0644 /etc/docker/certs.d/registry.test/ca.crt\n"));
+        for (size_t i = 0; i < ELEMENTSOF(client_files); i++) {
+                char line[256];
+
+                snprintf(line, sizeof line, "\n%04o %s\n", (unsigned) client_files[i].mode, client_files[i].path);
+                if (!strstr(manifest, line))
+                        fail_msg("no line '%s' in the MANIFEST", line + 1);
+        }
         assert_non_null(strstr(manifest, "\npolicy policy-fragment.json\n"));
         readme = slurp(p("bundle/README"));
         assert_non_null(strstr(readme, "127.0.0.0/8"));
@@ -209,12 +232,7 @@ static void test_install_twice_then_uninstall(void **state) {
         assert_false(exists(p("root1/etc/containers/certs.d")));
 
         assert_int_equal(client_install_apply(root, &plan, &err), 0);
-        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("root1/etc/containerd/certs.d/registry.test:4443/hosts.toml")), 0644);
-        assert_int_equal(mode_of(p("root1" SIGNERS_PATH)), 0644);
-        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test/ca.crt")), 0644);
+        assert_client_files("root1");
         /* The record is root's alone: it says where saved contents are. */
         assert_int_equal(mode_of(p("root1" CLIENT_RECORD_PATH)), 0600);
         policy = slurp(p("root1/etc/containers/policy.json"));
