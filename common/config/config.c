@@ -1435,7 +1435,8 @@ bad:
 
 /* Networks allowed to connect: "10.0.0.0/8, 2001:db8::/32 192.0.2.7". A bare
  * address is a /32 or /128; host bits are masked off (10.1.2.3/8 is
- * 10.0.0.0/8), as the firewall would read it. */
+ * 10.0.0.0/8), as the firewall would read it; an IPv4-mapped network is
+ * its IPv4 one (cidr_unmap()). */
 static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
         char *items[CONFIG_MAX_CIDRS] = {};
         Cidr parsed[CONFIG_MAX_CIDRS];
@@ -1470,6 +1471,7 @@ static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
                 cidr->prefix = slash ? (unsigned)prefix : bits;
                 for (unsigned b = cidr->prefix; b < bits; b++)
                         cidr->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+                cidr_unmap(cidr); /* ::ffff:10.0.0.1 is how 10.0.0.1 may arrive, and is it */
         }
         for (int i = 0; i < n; i++)
                 free(items[i]);
@@ -1706,15 +1708,25 @@ static int config_check(const Config *c, const CheckContext *x) {
                                   "outlive its CA, got '%u'",
                                   c->ca_days, c->cert_days);
 
-        /* Anything at a trusted address names any client it likes: a
-         * network of every address is a mistake, never a balancer. */
-        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++)
-                if (c->proxy.trusted_proxies.cidr[i].prefix == 0) {
+        /* Anything at a trusted address names any client it likes: a wide
+         * network is a mistake, never a balancer. Each entry on its own,
+         * so that 0.0.0.0/1 and 128.0.0.0/1 do not add up to /0. */
+        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++) {
+                const Cidr *t = &c->proxy.trusted_proxies.cidr[i];
+                unsigned shortest = t->family == AF_INET ? TRUSTED_PROXIES_MIN_PREFIX4 : TRUSTED_PROXIES_MIN_PREFIX6;
+
+                if (t->prefix < shortest) {
                         size_t k = key_index("proxy", "trusted_proxies");
+                        char net[CIDR_STRLEN];
+
+                        cidr_format(t, net);
                         return check_fail(x, k, k,
-                                          "[proxy] trusted_proxies: expected the load balancers' addresses, "
-                                          "got a /0 (every address could then claim any client address)");
+                                          "[proxy] trusted_proxies: expected the load balancers' addresses "
+                                          "(networks of /%u or longer for IPv4, /%u or longer for IPv6), got "
+                                          "'%s' (every address in it could claim any client address)",
+                                          TRUSTED_PROXIES_MIN_PREFIX4, TRUSTED_PROXIES_MIN_PREFIX6, net);
                 }
+        }
 
         if (!c->status_allow_remote && c->status_allow_cidrs.n == 0) {
                 uint8_t addr[16];
