@@ -283,6 +283,11 @@ static void test_install_refuses_bad_manifest(void **state) {
                 "0644 /etc/passwd\n",
                 "0644 /etc/containers/certs.d/../../passwd\n",
                 "0644 /etc/containers/certs.d/x/./y\n",
+                "0644 /etc/containers/certs.d/x/..\n",
+                "0644 /etc/containers/certs.d/x/.\n",
+                "0644 /etc/containers/certs.d/..\n",
+                "0644 /etc/containers/keys/.\n",
+                "client-key /etc/containers/certs.d/x/..\n",
                 "4755 /etc/containers/certs.d/x/ca.crt\n",
                 "0644 relative/ca.crt\n",
                 "policy ../../etc/shadow\n",
@@ -667,6 +672,9 @@ static void test_uninstall_refuses_foreign_record_lines(void **state) {
                 "dir /etc/x\n",
                 "file /etc/containers/certs.d/registry.test/ca.crt\npolicy-scope a\nb\n",
                 "replaced 0644 1 /etc/x\n",
+                "file /etc/containers/certs.d/registry.test/..\n",
+                "dir /etc/containers/certs.d/registry.test/..\n",
+                "replaced 0644 1 /etc/containers/certs.d/registry.test/.\n",
         };
 
         assert_int_equal(mkdir_parents(p("root11/etc/containers/certs.d/registry.test/ca.crt")), 0);
