@@ -73,13 +73,22 @@ static bool path_allowed(const char *path) {
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++)
                 under = under || strncmp(path, trees[i], strlen(trees[i])) == 0;
-        if (!under || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../") ||
-            path[strlen(path) - 1] == '/')
+        if (!under)
                 return false;
         for (const char *c = path; *c; c++)
                 if ((unsigned char) *c <= ' ' || *c == 0x7f)
                         return false;
-        return true;
+        /* Each component after the leading '/', the last one too: a
+         * trailing "/.." names a tree's parent. */
+        for (const char *c = path + 1;; c++) {
+                size_t n = strcspn(c, "/");
+
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                c += n;
+                if (!*c)
+                        return true;
+        }
 }
 
 /* A directory install may have made: a path_allowed() one, or a parent of

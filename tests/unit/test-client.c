@@ -293,6 +293,11 @@ static void test_install_refuses_bad_manifest(void **state) {
                 "0644 /etc/passwd\n",
                 "0644 /etc/containers/certs.d/../../passwd\n",
                 "0644 /etc/containers/certs.d/x/./y\n",
+                "0644 /etc/containers/certs.d/x/..\n",
+                "0644 /etc/containers/certs.d/x/.\n",
+                "0644 /etc/containers/certs.d/..\n",
+                "0644 /etc/containers/keys/.\n",
+                "client-key /etc/containers/certs.d/x/..\n",
                 "4755 /etc/containers/certs.d/x/ca.crt\n",
                 "0644 relative/ca.crt\n",
                 "policy ../../etc/shadow\n",
@@ -606,6 +611,23 @@ static void test_scope_grant(void **state) {
         assert_int_equal(scope_grant(base, "c.conf", "Build/x", "app/*", &t, &e), -EINVAL);
 }
 
+/* client_install_plan() of bundle b fails with r and an error containing
+ * what and why, planning nothing, by openat2() and by the O_NOFOLLOW walk
+ * alike. */
+static void check_plan_refused(const char *root, const char *b, int r, const char *what, const char *why) {
+        for (int walk = 0; walk < 2; walk++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *e = NULL;
+                fileio_force_fd_walk = walk;
+                assert_int_equal(client_install_plan(root, b, &plan, &e), r);
+                assert_non_null(e);
+                assert_non_null(strstr(e, what));
+                assert_non_null(strstr(e, why));
+                assert_int_equal(plan.n, 0);
+        }
+        fileio_force_fd_walk = false;
+}
+
 /* A bundle whose files/etc/containers/keys is a symlink to a directory of
  * this machine with a 0600 secret, and a MANIFEST line that installs it
  * 0644: refused before anything is written, by openat2() and by the
@@ -627,17 +649,7 @@ static void test_install_refuses_symlinked_directory(void **state) {
         assert_int_equal(asprintf(&m2, "%s%s", manifest, line) > 0, 1);
         assert_int_equal(write_file_atomic(p("b9/MANIFEST"), m2, strlen(m2), 0644, (uid_t) -1, (gid_t) -1), 0);
 
-        for (int walk = 0; walk < 2; walk++) {
-                _cleanup_(install_plan_done) InstallPlan plan = {};
-                _cleanup_free_ char *e = NULL;
-                fileio_force_fd_walk = walk;
-                assert_int_equal(client_install_plan(root, b, &plan, &e), -ELOOP);
-                assert_non_null(e);
-                assert_non_null(strstr(e, "/files/etc/containers/keys/"));
-                assert_non_null(strstr(e, "symbolic link"));
-                assert_int_equal(plan.n, 0);
-        }
-        fileio_force_fd_walk = false;
+        check_plan_refused(root, b, -ELOOP, "/files/etc/containers/keys/", "symbolic link");
         assert_false(exists(p("root9")));
 }
 
@@ -677,6 +689,9 @@ static void test_uninstall_refuses_foreign_record_lines(void **state) {
                 "dir /etc/x\n",
                 "file /etc/containers/certs.d/registry.test/ca.crt\npolicy-scope a\nb\n",
                 "replaced 0644 1 /etc/x\n",
+                "file /etc/containers/certs.d/registry.test/..\n",
+                "dir /etc/containers/certs.d/registry.test/..\n",
+                "replaced 0644 1 /etc/containers/certs.d/registry.test/.\n",
         };
 
         assert_int_equal(mkdir_parents(p("root11/etc/containers/certs.d/registry.test/ca.crt")), 0);
@@ -710,6 +725,22 @@ static void test_uninstall_refuses_foreign_record_lines(void **state) {
         assert_true(exists(p("root12/etc/x")));
 }
 
+/* A bundle whose ca.crt is a FIFO: refused at once (opening it must not
+ * wait for a writer while install runs as root), nothing written. The
+ * alarm turns a regression into a failure rather than a hang. */
+static void test_install_refuses_fifo(void **state) {
+        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *root = strdup(p("root13")), *b = strdup(p("b13"));
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(remove_file(p("b13/files/etc/containers/certs.d/registry.test/ca.crt")), 1);
+        assert_int_equal(mkfifo(p("b13/files/etc/containers/certs.d/registry.test/ca.crt"), 0644), 0);
+        alarm(10);
+        check_plan_refused(root, b, -EBADFD, "/files/etc/containers/certs.d/registry.test/ca.crt", "");
+        alarm(0);
+        assert_false(exists(p("root13")));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -727,6 +758,7 @@ int main(void) {
                 cmocka_unit_test(test_install_refuses_symlinked_directory),
                 cmocka_unit_test(test_install_refuses_injected_scope),
                 cmocka_unit_test(test_uninstall_refuses_foreign_record_lines),
+                cmocka_unit_test(test_install_refuses_fifo),
         };
         return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }
