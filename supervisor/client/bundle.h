@@ -34,7 +34,7 @@
  * TREE/NAME/FILE, NAME one of its "registry" lines (so a bundle cannot
  * write another registry's CA, client certificate, hosts.toml or trusted
  * keys), and its policy rules are for those names and repositories below
- * them (install.c, policy_fragment_check()).
+ * them (install.c, policy_merge_bundle()).
  */
 
 #include <stddef.h>

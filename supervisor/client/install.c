@@ -428,6 +428,16 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
         return 0;
 }
 
+bool install_plan_for(const InstallPlan *plan, const char *name) {
+        for (char **n = plan->registries; n && *n; n++) {
+                size_t host;
+                if (streq(*n, name) || (bundle_authority_split(*n, &host) >= 0 && strlen(name) == host &&
+                                        strncmp(*n, name, host) == 0))
+                        return true;
+        }
+        return false;
+}
+
 void install_plan_done(InstallPlan *plan) {
         for (size_t i = 0; i < plan->n; i++) {
                 free(plan->actions[i].path);

@@ -56,9 +56,13 @@ typedef struct {
  * with names of two registries, a public registry's or a loopback one, a
  * file that is not TREE/NAME/FILE for one of its names (-EINVAL); policy
  * rules for another registry or looser than a signature (-EPERM,
- * policy_fragment_check()); a missing bundle file (-ENOENT); a policy.json
+ * policy_merge_bundle()); a missing bundle file (-ENOENT); a policy.json
  * that is no policy (-EBADMSG). Message in *ret_error. Does not log. */
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error);
+
+/* 1 when the plan's bundle is for the registry name (one of its names, or
+ * its host, e.g. "registry.example" for "registry.example:4443"). */
+bool install_plan_for(const InstallPlan *plan, const char *name);
 
 /* Applies plan below root, in order, and adds what it did to the record.
  * An empty plan changes nothing (not even the record). */

@@ -882,6 +882,12 @@ static void test_install_names_its_registry(void **state) {
         assert_true(strncmp(out, "bundle for the registry registry.test (registry.test, registry.test:4443)\n",
                             strlen("bundle for the registry registry.test (registry.test, registry.test:4443)\n")) == 0);
         assert_non_null(strstr(out, "replace the rule for registry.test (insecureAcceptAnything -> signedBy)"));
+        /* --registry: its host or one of its names, nothing else. */
+        assert_true(install_plan_for(&plan, "registry.test"));
+        assert_true(install_plan_for(&plan, "registry.test:4443"));
+        assert_false(install_plan_for(&plan, "registry.tes"));
+        assert_false(install_plan_for(&plan, "docker.io"));
+        assert_false(install_plan_for(&plan, "registry.test:5000"));
 
         /* An older bundle: no registry lines. */
         assert_int_equal(write_bundle("registry.test", KEY, ob, &err), 0);
