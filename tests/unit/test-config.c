@@ -1547,6 +1547,35 @@ static void test_error_case(void **state) {
         assert_config_equal(&c, &d);
 }
 
+/* A string value is copied into its field, and where a key may be empty
+ * (cache, initial_client), an empty value clears what a previous file set. */
+static void test_string_values(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+
+        (void)state;
+        defaults(&c);
+        if (config_load_string(&c,
+                               "[host]\nservice_user = svc_1\n[registry]\nstorage = swift\ncache = redis://192.0.2.7\n"
+                               "http_secret_file = /etc/regvisor/secret\n"
+                               "[store]\nauth_url = http://192.0.2.1:8080/auth/v1.0\ncontainer = images-1\n"
+                               "credentials_file = /etc/regvisor/swift\n[signing]\nstore = registry\n"
+                               "[tls]\ninitial_client = ci-1\norganization = Example Corp.\n",
+                               "t", &error) < 0)
+                fail_msg("%s", error);
+        assert_string_equal(c.cache, "redis://192.0.2.7");
+        assert_string_equal(c.store_auth_url, "http://192.0.2.1:8080/auth/v1.0");
+        assert_string_equal(c.store_container, "images-1");
+        assert_string_equal(c.service_user, "svc_1");
+        assert_string_equal(c.initial_client, "ci-1");
+        assert_string_equal(c.organization, "Example Corp.");
+        if (config_load_string(&c, "[registry]\ncache =\n[tls]\ninitial_client =\n", "t", &error) < 0)
+                fail_msg("%s", error);
+        assert_null(c.cache);
+        assert_null(c.initial_client);
+        assert_string_equal(c.service_user, "svc_1");
+}
+
 /* A shared store loads, its addresses read back, and a path is the
  * filesystem again. */
 static void test_shared_store(void **state) {
@@ -1613,6 +1642,7 @@ int main(void) {
                 cmocka_unit_test(test_validate_cross_checks),
                 cmocka_unit_test(test_done_twice),
                 cmocka_unit_test(test_shared_store),
+                cmocka_unit_test(test_string_values),
         };
         struct CMUnitTest tests[ELEMENTSOF(fixed) + ELEMENTSOF(error_cases)];
         size_t n = 0;
