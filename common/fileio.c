@@ -23,24 +23,49 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
  * waits for a writer (a FIFO in a client bundle would hang install as
  * root). read_fd() refuses anything but a regular file before reading and
  * only then clears O_NONBLOCK, so the file is read as usual. */
-#define READ_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)
+#define READ_OPEN_FLAGS_BASE (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+#define READ_OPEN_FLAGS (READ_OPEN_FLAGS_BASE | O_NOFOLLOW)
+
+/* The one check of an fd opened with O_NONBLOCK: *st its fstat(), -EBADFD
+ * unless a regular file (nothing was read), else O_NONBLOCK cleared. */
+static int fd_regular(int fd, struct stat *st) {
+        int flags;
+
+        if (fstat(fd, st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st->st_mode))
+                return -EBADFD;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int open_regular(int dfd, const char *path, int flags, struct stat *ret_st) {
+        _cleanup_close_ int fd = openat(dfd, path, flags | READ_OPEN_FLAGS_BASE);
+        struct stat st = {};
+        int r;
+
+        if (fd < 0)
+                return negative_errno();
+        r = fd_regular(fd, &st);
+        if (ret_st)
+                *ret_st = st; /* also when refused: the caller may say what it was */
+        return r < 0 ? r : TAKE_FD(fd);
+}
 
 /* Reads the fd, opened with READ_OPEN_FLAGS, as read_file_stat() does. */
 static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t size = 0;
-        int flags;
+        int r;
 
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
+        r = fd_regular(fd, &st);
+        if (r < 0)
+                return r;
         if ((size_t) st.st_size > max)
                 return -EFBIG;
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-                return negative_errno();
 
         buf = malloc((size_t) st.st_size + 1);
         if (!buf)

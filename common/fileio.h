@@ -33,6 +33,15 @@ int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_si
  * of a directory another machine made (a client bundle). */
 int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, size_t *ret_size);
 
+/* Opens path (relative to dfd: AT_FDCWD or a directory's fd) to read a
+ * file, for a caller that reads it itself (a stream, a size limit of its
+ * own): O_RDONLY|O_CLOEXEC|O_NOCTTY|O_NONBLOCK plus flags (O_NOFOLLOW...).
+ * As in read_file(), a FIFO is never waited on for a writer: anything but a
+ * regular file is refused (-EBADFD) before any read, and only then is
+ * O_NONBLOCK cleared. ret_st (may be NULL) gets the fd's fstat(), also when
+ * refused (to tell a directory). Returns the fd or a negative errno. */
+int open_regular(int dfd, const char *path, int flags, struct stat *ret_st);
+
 /* Replaces path atomically with data: a temporary file in the same directory
  * is created with mode 0600, given its owner and final mode before any byte
  * is written (so key material is never readable by others, not even for a

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "sigfs.h"
 
@@ -163,12 +164,16 @@ int sigfs_read_fd(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
         return 0;
 }
 
-/* Reads one signature file: a regular file of 1..SIGSTORE_MAX_SIGNATURE bytes. */
+/* Reads one signature file: a regular file of 1..SIGSTORE_MAX_SIGNATURE bytes. A FIFO
+ * there (the directory is the service user's) is refused at once (open_regular), not
+ * waited on: that would stall the store for every client. */
 static int read_signature(int dirfd, const char *name, uint8_t **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = open_regular(dirfd, name, O_NOFOLLOW, NULL);
 
+        if (fd == -EBADFD)
+                return -EIO; /* what sigfs_read_fd() says of anything but a regular file */
         if (fd < 0)
-                return negative_errno();
+                return fd;
         return sigfs_read_fd(fd, SIGSTORE_MAX_SIGNATURE, ret, ret_len);
 }
 

@@ -66,6 +66,8 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(fstat, "a signature file is regular and small (fstat); fdopendir"),
         ALLOW(newfstatat, "fstat() in glibc 2.36 (AT_EMPTY_PATH on an open fd)"),
         ALLOW_IF(fcntl, "F_DUPFD_CLOEXEC: readdir on a copy of a directory fd", ARG_EQ(1, F_DUPFD_CLOEXEC)),
+        ALLOW_IF(fcntl, "F_SETFL: a signature file is opened O_NONBLOCK (a FIFO is refused, never waited on), "
+                        "then that is cleared (open_regular)", ARG_EQ(1, F_SETFL)),
 
         /* Sanitizer builds only. */
         ALLOW_SANITIZER(sched_yield, "sanitizer spin locks"),

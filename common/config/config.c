@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "macro.h"
 #include "scope.h"
 #include "stop.h"
@@ -2112,15 +2113,14 @@ int config_load(Config *c, const char *path, char **ret_error) {
         assert(c);
         assert(path);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return set_error(ret_error, path, negative_errno(), "cannot open");
-        if (fstat(fd, &st) < 0)
-                return set_error(ret_error, path, negative_errno(), "cannot stat");
-        if (S_ISDIR(st.st_mode))
+        /* open_regular(): a FIFO is refused at once, not waited on for a writer. */
+        fd = open_regular(AT_FDCWD, path, 0, &st);
+        if (fd == -EBADFD && S_ISDIR(st.st_mode))
                 return set_error(ret_error, path, -EISDIR, "expected a file");
-        if (!S_ISREG(st.st_mode))
+        if (fd == -EBADFD)
                 return set_error(ret_error, path, -EINVAL, "expected a regular file");
+        if (fd < 0)
+                return set_error(ret_error, path, fd, "cannot open");
 
         /* Read to the end rather than trusting st_size; one byte more than
          * the limit tells a file that is too big. */

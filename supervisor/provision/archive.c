@@ -19,6 +19,7 @@
 
 #include "archive.h"
 #include "detail.h"
+#include "fileio.h"
 #include "macro.h"
 
 #define INDEX_JSON_MAX (1024 * 1024)
@@ -132,30 +133,32 @@ static int tar_find(int fd, const char *name, uint64_t *ret_size) {
 /* ---- a file of the layout, in a directory or a tar ----------------------- */
 
 /* Opens `member` of the archive at path: *ret_fd positioned at its content,
- * *ret_size its size. -ENOENT when the archive has no such member. */
+ * *ret_size its size. -ENOENT when the archive has no such member (or it is
+ * not a regular file), -EBADMSG when path is neither a directory nor a
+ * regular file. Files are opened with open_regular(): a FIFO named as the
+ * archive or planted in a layout is refused at once, never waited on. */
 static int member_open(const char *path, const char *member, int *ret_fd, uint64_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (S_ISDIR(st.st_mode)) {
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
                 _cleanup_close_ int dir = TAKE_FD(fd);
-                fd = openat(dir, member, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        return negative_errno();
-                if (fstat(fd, &st) < 0)
-                        return negative_errno();
-                if (!S_ISREG(st.st_mode))
+                fd = open_regular(dir, member, O_NOFOLLOW, &st);
+                if (fd == -EBADFD)
                         return -ENOENT;
+                if (fd < 0)
+                        return fd;
                 *ret_size = (uint64_t) st.st_size;
         } else {
-                if (!S_ISREG(st.st_mode))
+                if (errno != ENOTDIR)
+                        return negative_errno();
+                fd = open_regular(AT_FDCWD, path, 0, NULL);
+                if (fd == -EBADFD)
                         return -EBADMSG;
+                if (fd < 0)
+                        return fd;
                 r = tar_find(fd, member, ret_size);
                 if (r < 0)
                         return r;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1061,6 +1062,29 @@ static void test_directory(void **state) {
         assert_non_null(error);
 }
 
+/* A FIFO as the configuration is refused at once ("expected a regular
+ * file"): opening one used to wait for a writer. The alarm turns a
+ * regression into a failure rather than a hang. */
+static void test_fifo(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+        char dir[TMPDIR_PATH_MAX], path[TMPDIR_PATH_MAX + 16];
+
+        (void)state;
+        defaults(&c);
+        assert_int_equal(tmpdir_template(dir, sizeof dir, "test-config-fifo"), 0);
+        assert_non_null(mkdtemp(dir));
+        (void)snprintf(path, sizeof path, "%s/regvisor.conf", dir);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        alarm(10);
+        assert_int_equal(config_load(&c, path, &error), -EINVAL);
+        alarm(0);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+        assert_non_null(error);
+        assert_non_null(strstr(error, "expected a regular file"));
+}
+
 static void test_nul_byte(void **state) {
         static const char data[] = "[tls]\nserver_names = a.example\n# x\0y\n";
         _cleanup_config_ Config c;
@@ -1637,6 +1661,7 @@ int main(void) {
                 cmocka_unit_test(test_failed_load_keeps_config),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_directory),
+                cmocka_unit_test(test_fifo),
                 cmocka_unit_test(test_nul_byte),
                 cmocka_unit_test(test_file_error_names_file),
                 cmocka_unit_test(test_validate_cross_checks),

@@ -264,6 +264,7 @@ static void test_fifo_refused(void **state) {
         fileio_force_fd_walk = true;
         check_fifo_refused(files_fd, "etc/h/ca.crt");
         fileio_force_fd_walk = false;
+        assert_int_equal(open_regular(AT_FDCWD, p("fifo"), 0, NULL), -EBADFD);
         alarm(0);
 
         /* A regular file there is still read (O_NONBLOCK cleared again). */
@@ -280,6 +281,18 @@ static void test_fifo_refused(void **state) {
         free(data);
         data = NULL;
         assert_int_equal(read_file(p("bundle/files/etc/h/ok"), 100, &data, &n), 0);
+
+        /* open_regular(): the fd of a regular file, blocking again; a
+         * directory is refused, and its fstat() says it was one. */
+        {
+                _cleanup_close_ int fd = open_regular(files_fd, "etc/h/ok", O_NOFOLLOW, NULL);
+                struct stat st;
+
+                assert_true(fd >= 0);
+                assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+                assert_int_equal(open_regular(files_fd, "etc/h", 0, &st), -EBADFD);
+                assert_true(S_ISDIR(st.st_mode));
+        }
 }
 
 int main(void) {

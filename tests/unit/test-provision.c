@@ -17,6 +17,7 @@
 
 #include "needs-root.h"
 
+#include "archive.h"
 #include "config.h"
 #include "fileio.h"
 #include "macro.h"
@@ -631,6 +632,46 @@ static void test_image_archive_checked_first(void **state) {
         provision_report_done(&rep);
 }
 
+/* A FIFO named as the archive, or planted in a layout (index.json, a blob),
+ * is refused at once with the archive's own errors: opening one used to
+ * wait for a writer and hang provision. The alarm turns that into a
+ * failure rather than a hang. */
+static void test_image_archive_fifo(void **state) {
+        char layout[512], fifo[512], index_json[600], blob[600];
+        _cleanup_free_ char *error = NULL;
+        ImageArchive a = {};
+
+        snprintf(layout, sizeof layout, "%s/archive-fifo/layout", root);
+        snprintf(fifo, sizeof fifo, "%s/archive-fifo/reg.tar", root);
+        snprintf(index_json, sizeof index_json, "%s/index.json", layout);
+        snprintf(blob, sizeof blob, "%s/blobs/sha256/%s", layout, EMPTY_DIGEST + 7);
+        write_layout(layout, "{}");
+        assert_int_equal(mkfifo(fifo, 0644), 0);
+
+        alarm(10);
+        assert_int_equal(image_archive_read(fifo, &a, &error), -EBADMSG);
+        assert_non_null(strstr(error, "not an OCI archive (a tar) or an OCI layout directory"));
+        free(error);
+        error = NULL;
+
+        /* The layout reads; then its blob is a FIFO: missing, not waited on. */
+        assert_int_equal(image_archive_read(layout, &a, &error), 0);
+        image_archive_done(&a);
+        assert_int_equal(image_archive_blob_ok(layout, EMPTY_DIGEST, &error), 1);
+        assert_int_equal(unlink(blob), 0);
+        assert_int_equal(mkfifo(blob, 0644), 0);
+        assert_int_equal(image_archive_blob_ok(layout, EMPTY_DIGEST, &error), 0);
+        assert_non_null(strstr(error, "the archive has no blobs/sha256/"));
+        free(error);
+        error = NULL;
+
+        assert_int_equal(unlink(index_json), 0);
+        assert_int_equal(mkfifo(index_json, 0644), 0);
+        assert_int_equal(image_archive_read(layout, &a, &error), -EMEDIUMTYPE);
+        assert_non_null(strstr(error, "no index.json"));
+        alarm(0);
+}
+
 /* provision --adopt's rows under --root: the guide's unit, the record of
  * what guide-proxy disabled and the storage are looked for below the root,
  * never on this host (none of them is here: the real paths are absent). */
@@ -705,6 +746,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_crl_rebuilt),
                 cmocka_unit_test(test_report_not_printed),
                 cmocka_unit_test(test_image_archive_checked_first),
+                cmocka_unit_test(test_image_archive_fifo),
                 cmocka_unit_test(test_nginx_listen_ports),
                 cmocka_unit_test(test_adopt_paths_below_root),
         };

@@ -461,6 +461,25 @@ static void test_store_foreign_files(void **state) {
         }
 }
 
+/* A FIFO among a digest's signatures (the directory is the service user's)
+ * is an error at once, like any file the store did not write: opening it
+ * used to wait for a writer and stall the store. The alarm turns a
+ * regression into a failure rather than a hang. */
+static void test_store_fifo(void **state) {
+        SigEntry *e = NULL;
+        size_t n = 0;
+        char path[512];
+
+        assert_int_equal(put("app", D1, "ok", "bytes"), 0);
+        (void) snprintf(path, sizeof(path), "%s/v1/app/sha256-%s/fifo", tmpdir, D1 + 7);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        alarm(10);
+        assert_int_equal(sigfs_list(root_fd, "app", 3, D1, &e, &n), -EIO);
+        alarm(0);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(count("app", D1), 1);
+}
+
 /* ---- requests */
 
 static SigReply request(const char *method, const char *target, const char *body) {
@@ -533,6 +552,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_store_cap, setup_store, teardown_store),
                 cmocka_unit_test_setup_teardown(test_store_crash_leftovers, setup_store, teardown_store),
                 cmocka_unit_test_setup_teardown(test_store_foreign_files, setup_store, teardown_store),
+                cmocka_unit_test_setup_teardown(test_store_fifo, setup_store, teardown_store),
                 cmocka_unit_test_setup_teardown(test_requests, setup_store, teardown_store),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
