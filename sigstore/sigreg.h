@@ -50,14 +50,22 @@
  * other wrote). Beyond it, the first by tag. */
 #define SIGREG_SERVE_MAX (2 * SIGSTORE_MAX_PER_DIGEST)
 
-/* The tag list, read in pages of SIGREG_TAG_PAGE tags, at most
- * SIGREG_TAG_PAGES pages of at most SIGREG_TAGS_BODY_MAX bytes each (a
- * registry that ignores n, as Distribution 2.8 does, answers every tag in
- * one: ~30000 tags of 128 bytes). More: 503, the repository has too many
- * tags for this store to find its signatures. */
+/* The census's walk of a tag list (sigreg_each_tag()): pages of
+ * SIGREG_TAG_PAGE tags, at most SIGREG_TAG_PAGES pages of at most
+ * SIGREG_TAGS_BODY_MAX bytes each (a registry that ignores n, as
+ * Distribution 2.8 does, answers every tag in one: ~30000 tags of 128
+ * bytes). More: the census fails. A signature read never walks a list. */
 #define SIGREG_TAG_PAGE 1000
 #define SIGREG_TAG_PAGES 64
 #define SIGREG_TAGS_BODY_MAX (4 * 1024 * 1024)
+
+/* A signature read lists the tags of the digest's own repository
+ * (sigmanifest_repository()), which holds its signatures only: it asks for
+ * SIGREG_SIG_LIST_MAX names after the digest's tag, and takes an answer of
+ * at most SIGREG_SIG_LIST_BODY_MAX bytes (~550 tags; more: 503, someone
+ * wrote there who is not this store). */
+#define SIGREG_SIG_LIST_MAX (2 * SIGREG_SERVE_MAX)
+#define SIGREG_SIG_LIST_BODY_MAX (64 * 1024)
 
 typedef struct SigRegistry {
         SocketAddress address;
@@ -67,6 +75,10 @@ typedef struct SigRegistry {
         /* After a failed call: which request and what the registry answered ("PUT
          * /v2/app/manifests/...: 400"), for the error's message and the log. */
         char why[384];
+        /* After sigreg_list() or sigreg_put(): how many signature manifests or blobs were left out
+         * as not this store's (the others were served), and why the first was, for one log line. */
+        unsigned n_skipped;
+        char skipped[256];
 } SigRegistry;
 
 /* Prepares a client of the registry at address ("unix:PATH", "IP:PORT",
