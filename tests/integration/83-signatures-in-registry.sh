@@ -12,7 +12,8 @@
 #     over 443) is our OCI manifest with one signature layer; the store's
 #     own directory stays empty;
 #   - a client's PUT or DELETE of a manifest at a signature tag (either
-#     form) is 403 DENIED on 4443 and 443, and the signature is still served;
+#     form), or any write in the digest's repository, is 403 DENIED on 4443
+#     and 443, and the signature is still served;
 #   - `podman pull` over 443 verifies it; `regvisor health` counts the
 #     image as signed and does not count the signature tag as an image;
 #   - the store's state wiped and regvisor restarted: the pull still
@@ -119,6 +120,12 @@ assert_eq "$(REPO_W=$sigrepo sigwrite PUT "$sigtag" -H "Content-Type: $OCI_MANIF
 	"PUT at the signature's own tag through 4443"
 assert_eq "$(REPO_W=$sigrepo sigwrite PUT "$junk" -H "Content-Type: $OCI_MANIFEST" --data-binary "$manifest")" 403 \
 	"PUT at another signature tag of the digest's repository through 4443"
+# The digest's repository is the store's alone: junk tags there would grow the one list a read makes.
+assert_eq "$(REPO_W=$sigrepo sigwrite PUT latest -H "Content-Type: $OCI_MANIFEST" --data-binary "$manifest")" 403 \
+	"PUT of a manifest at an image tag in the digest's repository through 4443"
+code=$(th curl -s -m 30 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X POST \
+	"https://registry.test:4443/v2/$sigrepo/blobs/uploads/")
+assert_eq "$code" 403 "a blob upload to the digest's repository through 4443"
 code=$(th curl -s -m 30 --cacert "$CA" -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $OCI_MANIFEST" \
 	--data-binary "$manifest" "https://registry.test/v2/test/signed/manifests/$junk")
 assert_eq "$code" 403 "PUT at a signature tag through 443"
