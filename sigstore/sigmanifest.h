@@ -4,10 +4,15 @@
 /*
  * The signatures of one image kept in the registry itself ([signing] store =
  * registry), so that they follow the registry's storage to every host that
- * serves it. In repository NAME, the signatures of manifest sha256:HEX are
- * the layers of one OCI image manifest, tagged
+ * serves it. The signatures of NAME@sha256:HEX: one OCI image manifest per
+ * signature, of one layer, in the digest's own repository
+ * NAME/sha256-HEX.simplesig (sigmanifest_repository()), tagged
+ * sha256-HEX.simplesig.<hex> (sigmanifest_sig_tag()). The first version
+ * kept all of them as the layers of one manifest in NAME, tagged
  *
  *   sha256-HEX.simplesig     (sigmanifest_tag(); cosign's sigstore mode uses ".sig")
+ *
+ * (read, never written again); either manifest is:
  *
  *   {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
  *    "config":{"mediaType":SIGMANIFEST_CONFIG_TYPE,"digest":...,"size":...},

@@ -5,7 +5,8 @@
  * The signature store's second backend ([signing] store = registry): the
  * signatures of NAME@DIGEST live in the registry itself, one OCI manifest
  * per signature tagged sha256-HEX.simplesig.<32 hex of the signature's
- * sha256> in NAME (sigmanifest.h), so that every host serving the same
+ * sha256> in the digest's own repository NAME/sha256-HEX.simplesig
+ * (sigmanifest.h), so that every host serving the same
  * registry storage serves them. The store talks to the registry through its
  * own API, on the address the proxy forwards to ([registry] listen), one
  * HTTP/1.1 connection per call ("Connection: close"), blocking, each call
@@ -22,8 +23,16 @@
  * the same tag, so storing a signature twice stores it once. What two
  * writers at the same moment can still do: both pass the name check (two
  * signatures under one name, both served) or the count cap (at most
- * SIGREG_SERVE_MAX are served). A read lists the repository's tags (paged,
- * bounded) and reads those of the digest. Distribution's filesystem driver
+ * SIGREG_SERVE_MAX are served). A read GETs the legacy tag in NAME and the
+ * tag list of the digest's repository, which holds that digest's
+ * signatures only, then at most SIGREG_SERVE_MAX manifests and their blobs:
+ * 2 requests for a digest without signatures, whatever NAME holds. It never
+ * lists NAME's tags: Distribution 2.8 ignores n and last on tags/list
+ * (registry/handlers/tags.go at v2.8.2; measured: unsorted, all at once),
+ * so that list grows with NAME (~30000 long tags passed the bound, and any
+ * anonymous GET made the registry list them all). A signature manifest or
+ * blob that is not the store's is left out (SigRegistry.n_skipped) and the
+ * others served. Distribution's filesystem driver
  * answers 500 now and then to a GET of a tag being written, and leaves a
  * blob uploaded twice at once unlinked: both are retried.
  *
@@ -94,16 +103,21 @@ void sigreg_done(SigRegistry *reg);
  * name as sigfs_list() (then by the sha256 of their bytes, for two under one
  * name), the same bytes once, at most SIGREG_SERVE_MAX. No tag, no
  * repository: no signature.
+ * A tag that holds a manifest this store did not write, or whose blob is
+ * missing or does not match, is left out: counted in reg->n_skipped, the
+ * first's reason in reg->skipped (for one log line), the others served.
  * Returns 0; -EHOSTUNREACH when the registry did not answer in time or
- * answered an error; -EBADMSG when what the tag holds is not a manifest
- * this store writes, or a blob does not match its descriptor; -ENOMEM. */
+ * answered an error, or the digest's repository lists more than
+ * SIGREG_SIG_LIST_BODY_MAX bytes of tags; -ENOMEM. */
 int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n);
 
 /* Stores one signature, as sigfs_put(): 0 written; 1 the same bytes are
  * there already; -EEXIST its name holds other bytes; -EDQUOT the digest
- * holds SIGSTORE_MAX_PER_DIGEST; and sigreg_list()'s errors, -EROFS when the
- * registry refuses writes (gc's read-only window). Returns 0 only once the
+ * holds SIGSTORE_MAX_PER_DIGEST; -ENAMETOOLONG repository is over
+ * SIGMANIFEST_REPOSITORY_BASE_MAX (no room for the digest's repository);
+ * and sigreg_list()'s errors, -EROFS when the registry refuses writes
+ * (gc's read-only window). Returns 0 only once the
  * signature's tag is written: from then on every host serves it. */
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig);

@@ -9,8 +9,10 @@
  * duplicates, the count cap, a registry that is not there, the handler
  * (sighandle.c) on that backend, concurrent writers through separate
  * clients (none of their acknowledged signatures lost), the first
- * version's one-manifest tag still served, and the health check's census
- * of a shared store through the API.
+ * version's one-manifest tag still served, the health check's census
+ * of a shared store through the API, a GET that never lists a repository's
+ * own tags (counted in the registry's access log) and junk at signature
+ * tags left out while the valid signature is served.
  */
 
 #include <stdarg.h>
