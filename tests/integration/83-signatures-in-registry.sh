@@ -27,6 +27,9 @@
 #     a signature GET never lists them; from the registry's side (a capture
 #     on its socket, 69-socket-capture.py) it makes 4 requests for a signed
 #     digest and 2 for a random one, and none is NAME's tags/list;
+#   - junk at a signature tag (written straight to the registry's socket):
+#     left out, the valid signatures still served and the pull verifies, one
+#     sigstore-skipped line per GET;
 #   - the registry stopped: the extension answers 503.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
@@ -237,6 +240,25 @@ assert_eq "$(grep -c "^GET /v2/test/many/tags/list" <<<"$requests")" 0 "lists of
 assert_eq "$(grep -c . <<<"$requests")" $((2 + 2 * nsig + 2)) "requests to the registry for the two GETs"
 out=$(th podman pull -q "$PULL/many:1" 2>&1) || fail "podman pull $PULL/many:1 failed: $out"
 th podman rmi -f "$PULL/many:1" >/dev/null 2>&1 || true
+
+step "junk at a signature tag (written straight to the registry): left out, the others served, logged once"
+# Only the store writes there (the proxy refuses clients), but the storage is shared and may be
+# written by hand: one bad manifest must not fail every pull of the digest.
+nsig=$(sigs_443 test/signed "$digest")
+config=$(jq -c '.config | .mediaType = "application/vnd.oci.image.config.v1+json"' <<<"$manifest")
+junk_manifest=$(jq -c --argjson c "$config" '{schemaVersion: 2, mediaType: .mediaType, config: $c, layers: []}' <<<"$manifest")
+code=$(printf '%s' "$junk_manifest" | th curl -s -m 10 --unix-socket "$SOCK" -o /dev/null -w '%{http_code}' -X PUT \
+	-H "Content-Type: $OCI_MANIFEST" --data-binary @- "http://localhost/v2/$sigrepo/manifests/$junk")
+assert_eq "$code" 201 "junk manifest at $junk, on the registry's socket"
+skipped() { th journalctl -u regvisor --no-pager -o cat | grep -c '^repository=test/signed digest=.* skipped=[0-9]* first=' || true; }
+before=$(skipped)
+assert_eq "$(sigs_443 test/signed "$digest")" "$nsig" "signatures of test/signed beside the junk"
+logged() { [ "$(skipped)" -ge $((before + 1)) ]; }
+wait_until 10 logged || fail "no sigstore-skipped line for the GET: $(skipped) after $before"
+th journalctl -u regvisor --no-pager -o cat | grep ' skipped=[0-9]* first=' | tail -1 | sed 's/^/#   /'
+assert_eq "$(skipped)" $((before + 1)) "sigstore-skipped lines for one GET"
+out=$(th podman pull -q "$PULL/signed:1" 2>&1) || fail "podman pull beside the junk failed: $out"
+th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
 
 step "the registry stopped: the extension answers 503, not an empty list"
 user_systemctl ci-svc stop regvisor-registry.service || true
