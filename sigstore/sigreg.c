@@ -647,8 +647,8 @@ static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repos
         sigmanifest_tag(digest, old_tag);
         r = fetch_manifest(reg, deadline, repository, repository_len, digest, old_tag, layers, &n);
         if (r == -EBADMSG) {
-                skip(reg, "the manifest at %.*s:%s is not the signature store's", (int) (repository_len < 100 ? repository_len : 100),
-                     repository, old_tag);
+                skip(reg, "the manifest at %.*s:%s is not the signature store's",
+                     (int) (repository_len < 100 ? repository_len : 100), repository, old_tag);
                 n = 0;
         } else if (r < 0)
                 return r;

@@ -89,6 +89,27 @@ static void test_tag(void **state) {
         assert_false(sigmanifest_is_sig_tag_of(tag, strlen(tag), D1));         /* the first version's */
         for (size_t i = 0; i < ELEMENTSOF(not_tags); i++)
                 assert_false(sigmanifest_is_sig_tag_of(not_tags[i], strlen(not_tags[i]), D1));
+
+        /* The digest's own repository: NAME/<the digest's tag>, a name of at most 255 bytes. */
+        {
+                char repo[256], name[SIGMANIFEST_REPOSITORY_BASE_MAX + 2];
+
+                assert_int_equal(sigmanifest_repository("app/web", 7, D1, repo), 0);
+                assert_string_equal(repo, "app/web/sha256-" HEX1 ".simplesig");
+                assert_true(sigmanifest_is_repository(repo, strlen(repo)));
+                assert_false(sigmanifest_is_repository("app/web", 7));
+                assert_false(sigmanifest_is_repository(tag, strlen(tag))); /* no NAME before it */
+                assert_false(sigmanifest_is_repository("app/x", 5));
+                for (size_t i = 0; i < ELEMENTSOF(not_tags); i++) {
+                        (void) snprintf(repo, sizeof repo, "app/%s", not_tags[i]);
+                        assert_false(sigmanifest_is_repository(repo, strlen(repo)));
+                }
+                memset(name, 'a', sizeof name);
+                assert_int_equal(sigmanifest_repository(name, SIGMANIFEST_REPOSITORY_BASE_MAX, D1, repo), 0);
+                assert_int_equal(strlen(repo), 255);
+                assert_int_equal(sigmanifest_repository(name, SIGMANIFEST_REPOSITORY_BASE_MAX + 1, D1, repo),
+                                 -ENAMETOOLONG);
+        }
 }
 
 /* ---- the manifest */
@@ -676,6 +697,32 @@ static void test_registry_malformed(void **state) {
                 assert_non_null(strstr(rep.body, "\"name\":\"" D1 "@aaaa\""));
                 sig_reply_done(&rep);
         }
+        /* A NAME with no room for the digest's repository: a PUT is refused (400 through the
+         * handler), a GET reads the legacy tag only. */
+        {
+                char name[SIGMANIFEST_REPOSITORY_BASE_MAX + 2], long_target[512];
+                SigBackend be = {.root_fd = -EBADF, .registry = &reg};
+                static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@x\",\"type\":\"atomic\","
+                                           "\"content\":\"aGVsbG8=\"}";
+                SigReply rep;
+                size_t len = SIGMANIFEST_REPOSITORY_BASE_MAX + 1, before;
+
+                memset(name, 'a', sizeof name);
+                name[len] = '\0';
+                assert_int_equal(sigreg_put(&reg, name, len, D1, &a), -ENAMETOOLONG);
+                (void) snprintf(long_target, sizeof long_target, "/extensions/v2/%s/signatures/" D1, name);
+                assert_int_equal(sighandle_request(&be, "PUT", 3, long_target, strlen(long_target), body,
+                                                   strlen(body), &rep),
+                                 0);
+                assert_int_equal(rep.status, 400);
+                assert_string_equal(rep.code, "NAME_INVALID");
+                sig_reply_done(&rep);
+                before = log_count("] \"");
+                assert_int_equal(sigreg_list(&reg, name, len, D1, &got, &n), 0);
+                assert_int_equal(n, 0);
+                assert_int_equal(log_count("] \"") - before, 1);
+        }
+
         /* A PUT still works beside the junk, and counts only what is valid. */
         assert_int_equal(sigreg_put(&reg, "junk", 4, D1, &b), 0);
         assert_int_equal(sigreg_list(&reg, "junk", 4, D1, &got, &n), 0);
