@@ -3,7 +3,9 @@
  * Address prefixes: see cidr.h.
  */
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cidr.h"
@@ -45,4 +47,23 @@ bool cidr_allowed(const Cidr *cidrs, unsigned n, const struct sockaddr *addr) {
 
 bool cidr_list_contains(const CidrList *l, const struct sockaddr *addr) {
         return l->n > 0 && cidr_allowed(l->cidr, l->n, addr);
+}
+
+void cidr_unmap(Cidr *c) {
+        struct in6_addr a;
+
+        if (c->family != AF_INET6 || c->prefix < 96)
+                return;
+        memcpy(&a, c->addr, sizeof a);
+        if (!IN6_IS_ADDR_V4MAPPED(&a))
+                return;
+        *c = (Cidr){.family = AF_INET, .prefix = c->prefix - 96};
+        memcpy(c->addr, &a.s6_addr[12], 4);
+}
+
+void cidr_format(const Cidr *c, char buf[static CIDR_STRLEN]) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+
+        (void)inet_ntop(c->family, c->addr, ip, sizeof ip);
+        snprintf(buf, CIDR_STRLEN, "%s/%u", ip, c->prefix);
 }

@@ -19,11 +19,18 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
         return read_file_stat(path, max, ret_data, ret_size, NULL);
 }
 
-/* Reads the open fd as read_file_stat() does. */
+/* Files are opened for reading with O_NONBLOCK: without it, opening a FIFO
+ * waits for a writer (a FIFO in a client bundle would hang install as
+ * root). read_fd() refuses anything but a regular file before reading and
+ * only then clears O_NONBLOCK, so the file is read as usual. */
+#define READ_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK)
+
+/* Reads the fd, opened with READ_OPEN_FLAGS, as read_file_stat() does. */
 static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t size = 0;
+        int flags;
 
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -31,6 +38,9 @@ static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct
                 return -EBADFD;
         if ((size_t) st.st_size > max)
                 return -EFBIG;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return negative_errno();
 
         buf = malloc((size_t) st.st_size + 1);
         if (!buf)
@@ -58,7 +68,7 @@ static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct
 }
 
 int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        _cleanup_close_ int fd = open(path, READ_OPEN_FLAGS);
 
         if (fd < 0)
                 return negative_errno();
@@ -167,7 +177,7 @@ static int open_directory_nofollow(const char *path) {
         return walk_directory(path, false);
 }
 
-/* The fd of rel below dfd, O_RDONLY, no symlink nor ".." on the way. */
+/* The fd of rel below dfd, READ_OPEN_FLAGS, no symlink nor ".." on the way. */
 static int open_beneath(int dfd, const char *rel) {
         _cleanup_free_ char *copy = strdup(rel);
         _cleanup_close_ int fd = -EBADF;
@@ -179,7 +189,7 @@ static int open_beneath(int dfd, const char *rel) {
                 return -EXDEV;
         if (!fileio_force_fd_walk) {
                 struct open_how how = {
-                        .flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+                        .flags = READ_OPEN_FLAGS,
                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
                 };
                 long r = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
@@ -208,7 +218,7 @@ static int open_beneath(int dfd, const char *rel) {
         }
         if (!c)
                 return -EINVAL;
-        int r = openat(fd, c, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        int r = openat(fd, c, READ_OPEN_FLAGS);
         return r < 0 ? negative_errno() : r;
 }
 

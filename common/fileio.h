@@ -19,7 +19,9 @@
 
 /* Reads a whole regular file (at most max bytes, -EFBIG beyond). On success
  * *ret_data is a NUL-terminated buffer owned by the caller and *ret_size its
- * length without the NUL. -ENOENT when missing. */
+ * length without the NUL. -ENOENT when missing; -EBADFD for anything but a
+ * regular file (a FIFO is refused at once, never waited on: the open is
+ * O_NONBLOCK). */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size);
 
 /* read_file() that also returns the file's fstat() (of the fd read), for a

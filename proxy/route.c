@@ -464,36 +464,32 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
         return ROUTE_ALLOW;
 }
 
-const char *route_decision_string(RouteDecision d) {
-        static const char *const table[_ROUTE_DECISION_MAX] = {
-                [ROUTE_ALLOW] = "allow",
-                [ROUTE_SIGSTORE] = "allow: signature store",
-                [ROUTE_LOCAL_SERVER_CRL] = "local: server CA CRL",
-                [ROUTE_LOCAL_CLIENT_CRL] = "local: client CA CRL",
-                [ROUTE_FORBIDDEN_METHOD] = "forbidden method",
-                [ROUTE_FORBIDDEN_PATH] = "forbidden path",
-                [ROUTE_NOT_FOUND] = "not found",
-                [ROUTE_FORBIDDEN_SIGNATURE_TAG] = "signatures go through the signature extension",
-        };
+/* Each decision: its name in the log, and the status the proxy answers
+ * with (0: none, the request is forwarded and the upstream answers). */
+static const struct {
+        const char *text;
+        int status;
+} decisions[_ROUTE_DECISION_MAX] = {
+        [ROUTE_ALLOW] = {"allow", 0},
+        [ROUTE_SIGSTORE] = {"allow: signature store", 0},
+        [ROUTE_LOCAL_SERVER_CRL] = {"local: server CA CRL", 200},
+        [ROUTE_LOCAL_CLIENT_CRL] = {"local: client CA CRL", 200},
+        [ROUTE_FORBIDDEN_METHOD] = {"forbidden method", 403},
+        [ROUTE_FORBIDDEN_PATH] = {"forbidden path", 403},
+        [ROUTE_NOT_FOUND] = {"not found", 404},
+        [ROUTE_FORBIDDEN_SIGNATURE_TAG] = {"signatures go through the signature extension", 403},
+};
 
+const char *route_decision_string(RouteDecision d) {
         if ((unsigned)d >= _ROUTE_DECISION_MAX)
                 return "unknown decision";
-        return table[d];
+        return decisions[d].text;
 }
 
 int route_decision_status(RouteDecision d) {
-        switch (d) {
-        case ROUTE_ALLOW:
-        case ROUTE_SIGSTORE:
-                return 0;
-        case ROUTE_LOCAL_SERVER_CRL:
-        case ROUTE_LOCAL_CLIENT_CRL:
-                return 200;
-        case ROUTE_NOT_FOUND:
-                return 404;
-        default:
-                return 403;
-        }
+        if ((unsigned)d >= _ROUTE_DECISION_MAX)
+                return 403; /* fail closed */
+        return decisions[d].status;
 }
 
 bool route_decision_forwarded(RouteDecision d) {

@@ -614,11 +614,21 @@ static int split_items(const ParseCall *p, char **items, unsigned max, unsigned 
  * Value parsers, in the order of config_keys[]
  */
 
+/* The value, checked by the caller, copied into the field; an empty value
+ * (where the key allows one) clears it. */
+static int store_value(const ParseCall *p) {
+        char *copy = NULL;
+
+        if (!isempty(p->value) && !(copy = strdup(p->value)))
+                return -ENOMEM;
+        free_and_replace(p->field, copy);
+        return 0;
+}
+
 /* Login names as useradd(8) takes them by default, minus root: the whole
  * point of both users is that neither is root. */
 static int parse_user(const ParseCall *p) {
         const char *v = p->value;
-        char *copy;
         size_t len = strlen(v);
 
         if (len == 0 || len > 32 || !(islower((unsigned char)v[0]) || v[0] == '_') ||
@@ -626,11 +636,7 @@ static int parse_user(const ParseCall *p) {
                 return expected(p, "expected a user name ([a-z_][a-z0-9_-]*, at most 32 characters)");
         if (streq(v, "root"))
                 return expected(p, "expected an unprivileged user, not root");
-
-        if (!(copy = strdup(v)))
-                return -ENOMEM;
-        free_and_replace(p->field, copy);
-        return 0;
+        return store_value(p);
 }
 
 /* START-END, both inclusive, as usermod --add-subuids takes it. Never 0
@@ -1056,12 +1062,9 @@ static int parse_url(const ParseCall *p) {
         bool redis = streq(p->key->key, "cache");
         char host[INET6_ADDRSTRLEN];
         uint16_t port;
-        char *copy;
 
-        if (isempty(p->value)) {
-                free_and_replace(p->field, NULL);
-                return 0;
-        }
+        if (isempty(p->value))
+                return store_value(p);
         if (strlen(p->value) > 1024 ||
             strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/._-[]%~") !=
                     strlen(p->value) ||
@@ -1074,25 +1077,18 @@ static int parse_url(const ParseCall *p) {
         if (strchr(host, ':'))
                 return expected(p, "expected an IPv4 address: the registry's network with a shared store has no "
                                    "IPv6 (yet)");
-        if (!(copy = strdup(p->value)))
-                return -ENOMEM;
-        free_and_replace(p->field, copy);
-        return 0;
+        return store_value(p);
 }
 
 /* [store] container, region, bucket: 1 to 63 of [A-Za-z0-9._-]. */
 static int parse_store_name(const ParseCall *p) {
         size_t n = strlen(p->value);
-        char *copy;
 
         if (n == 0 || n > 63 ||
             strspn(p->value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
             p->value[0] == '-' || p->value[0] == '.')
                 return expected(p, "expected 1 to 63 of [A-Za-z0-9._-], not starting with '-' or '.'");
-        if (!(copy = strdup(p->value)))
-                return -ENOMEM;
-        free_and_replace(p->field, copy);
-        return 0;
+        return store_value(p);
 }
 
 /* Bytes, or K, M, G, T in powers of 1024 as systemd's MemoryMax= and
@@ -1327,7 +1323,6 @@ static int parse_power_of_two(const ParseCall *p) {
  * subject readable by every tool; 64 is X.520's ub-organization-name. */
 static int parse_organization(const ParseCall *p) {
         size_t len = strlen(p->value);
-        char *copy;
 
         if (len == 0 || len > 64)
                 goto bad;
@@ -1335,10 +1330,7 @@ static int parse_organization(const ParseCall *p) {
                 if (*q < 0x20 || *q > 0x7e)
                         goto bad;
 
-        if (!(copy = strdup(p->value)))
-                return -ENOMEM;
-        free_and_replace(p->field, copy);
-        return 0;
+        return store_value(p);
 
 bad:
         return expected(p, "expected 1 to 64 printable ASCII characters");
@@ -1353,19 +1345,12 @@ bool config_client_name_valid(const char *n) {
 
 /* [tls] initial_client: a client name, or nothing for none. */
 static int parse_client_name(const ParseCall *p) {
-        char *copy;
-
-        if (isempty(p->value)) {
-                free_and_replace(p->field, NULL);
-                return 0;
-        }
+        if (isempty(p->value))
+                return store_value(p);
         if (!config_client_name_valid(p->value))
                 return expected(p, "expected a client name: 1 to 64 of [a-z0-9._-], starting with a letter or digit, "
                                    "not 'ca' (or nothing, for no initial client certificate)");
-        if (!(copy = strdup(p->value)))
-                return -ENOMEM;
-        free_and_replace(p->field, copy);
-        return 0;
+        return store_value(p);
 }
 
 /* "PORT" (every address, dual-stack), "IPV4:PORT" or "[IPV6]:PORT". IP
@@ -1435,7 +1420,8 @@ bad:
 
 /* Networks allowed to connect: "10.0.0.0/8, 2001:db8::/32 192.0.2.7". A bare
  * address is a /32 or /128; host bits are masked off (10.1.2.3/8 is
- * 10.0.0.0/8), as the firewall would read it. */
+ * 10.0.0.0/8), as the firewall would read it; an IPv4-mapped network is
+ * its IPv4 one (cidr_unmap()). */
 static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
         char *items[CONFIG_MAX_CIDRS] = {};
         Cidr parsed[CONFIG_MAX_CIDRS];
@@ -1470,6 +1456,7 @@ static int cidrs_parse(const ParseCall *p, Cidr *list, unsigned *n_list) {
                 cidr->prefix = slash ? (unsigned)prefix : bits;
                 for (unsigned b = cidr->prefix; b < bits; b++)
                         cidr->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+                cidr_unmap(cidr); /* ::ffff:10.0.0.1 is how 10.0.0.1 may arrive, and is it */
         }
         for (int i = 0; i < n; i++)
                 free(items[i]);
@@ -1706,15 +1693,25 @@ static int config_check(const Config *c, const CheckContext *x) {
                                   "outlive its CA, got '%u'",
                                   c->ca_days, c->cert_days);
 
-        /* Anything at a trusted address names any client it likes: a
-         * network of every address is a mistake, never a balancer. */
-        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++)
-                if (c->proxy.trusted_proxies.cidr[i].prefix == 0) {
+        /* Anything at a trusted address names any client it likes: a wide
+         * network is a mistake, never a balancer. Each entry on its own,
+         * so that 0.0.0.0/1 and 128.0.0.0/1 do not add up to /0. */
+        for (unsigned i = 0; i < c->proxy.trusted_proxies.n; i++) {
+                const Cidr *t = &c->proxy.trusted_proxies.cidr[i];
+                unsigned shortest = t->family == AF_INET ? TRUSTED_PROXIES_MIN_PREFIX4 : TRUSTED_PROXIES_MIN_PREFIX6;
+
+                if (t->prefix < shortest) {
                         size_t k = key_index("proxy", "trusted_proxies");
+                        char net[CIDR_STRLEN];
+
+                        cidr_format(t, net);
                         return check_fail(x, k, k,
-                                          "[proxy] trusted_proxies: expected the load balancers' addresses, "
-                                          "got a /0 (every address could then claim any client address)");
+                                          "[proxy] trusted_proxies: expected the load balancers' addresses "
+                                          "(networks of /%u or longer for IPv4, /%u or longer for IPv6), got "
+                                          "'%s' (every address in it could claim any client address)",
+                                          TRUSTED_PROXIES_MIN_PREFIX4, TRUSTED_PROXIES_MIN_PREFIX6, net);
                 }
+        }
 
         if (!c->status_allow_remote && c->status_allow_cidrs.n == 0) {
                 uint8_t addr[16];

@@ -21,6 +21,10 @@
 #define CONFIG_DEFAULT_PATH "/etc/regvisor/regvisor.conf"
 #define CONFIG_MAX_SERVER_NAMES 32
 #define CONFIG_MAX_CIDRS 32
+/* [proxy] trusted_proxies: no entry wider than this (a balancer's network,
+ * not the Internet); [status] allow_cidrs has no such floor. */
+#define TRUSTED_PROXIES_MIN_PREFIX4 8
+#define TRUSTED_PROXIES_MIN_PREFIX6 32
 
 /* The [health] thresholds' defaults, here once: the key table's defaults and
  * health_options_default() are both made of these. */

@@ -47,6 +47,11 @@ static inline bool is_ows(char c) {
         return c == ' ' || c == '\t';
 }
 
+/* reason-phrase = *( HTAB / SP / VCHAR ), obs-text refused as above. */
+static inline bool is_reason_char(char c) {
+        return is_vchar(c) || is_ows(c);
+}
+
 static inline char ascii_lower(char c) {
         return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
@@ -118,6 +123,23 @@ static int scan_crlf(Scan *s, Http1Error other) {
         return 0;
 }
 
+/* Steps over the bytes that pass is(): 0 at the first that does not,
+ * PARTIAL when the buffer ends first (the run may go on). */
+static inline int scan_span(Scan *s, bool (*is)(char c)) {
+        while (s->pos < s->end && is(s->buf[s->pos]))
+                s->pos++;
+        return s->pos < s->end ? 0 : PARTIAL;
+}
+
+/* A request-line token: [start, here) into *ret and *ret_len, and the SP
+ * that ends it stepped over; PARTIAL when nothing follows it yet. */
+static int take_token(Scan *s, size_t start, const char **ret, size_t *ret_len) {
+        *ret = s->buf + start;
+        *ret_len = s->pos - start;
+        s->pos++;
+        return s->pos < s->end ? 0 : PARTIAL;
+}
+
 /* "HTTP/1.0" or "HTTP/1.1", case-sensitively (RFC 9112 §2.3). */
 static int scan_version(Scan *s, int *ret_minor) {
         int r;
@@ -147,10 +169,9 @@ static int scan_request_line(Scan *s, Http1Request *req) {
                 return fail(s, HTTP1_ERR_LEADING_EMPTY_LINE);
 
         start = s->pos;
-        while (s->pos < s->end && is_tchar(b[s->pos]))
-                s->pos++;
-        if (s->pos >= s->end)
-                return PARTIAL;
+        r = scan_span(s, is_tchar);
+        if (r != 0)
+                return r;
         if (s->pos == start)
                 return fail(s, HTTP1_ERR_METHOD);
         if (b[s->pos] != ' ') {
@@ -159,12 +180,9 @@ static int scan_request_line(Scan *s, Http1Request *req) {
                         return fail(s, HTTP1_ERR_REQUEST_LINE);
                 return fail(s, HTTP1_ERR_METHOD);
         }
-        req->method = b + start;
-        req->method_len = s->pos - start;
-        s->pos++;
-
-        if (s->pos >= s->end)
-                return PARTIAL;
+        r = take_token(s, start, &req->method, &req->method_len);
+        if (r != 0)
+                return r;
         switch (b[s->pos]) {
         case '/':
                 break;
@@ -185,21 +203,18 @@ static int scan_request_line(Scan *s, Http1Request *req) {
         }
 
         start = s->pos;
-        while (s->pos < s->end && is_vchar(b[s->pos]))
-                s->pos++;
-        if (s->pos >= s->end)
-                return PARTIAL;
+        r = scan_span(s, is_vchar);
+        if (r != 0)
+                return r;
         if (b[s->pos] == '\r' || b[s->pos] == '\n')
                 return fail(s, HTTP1_ERR_HTTP09); /* "GET /\r\n": no version */
         if (b[s->pos] == '\t')
                 return fail(s, HTTP1_ERR_REQUEST_LINE);
         if (b[s->pos] != ' ')
                 return fail(s, HTTP1_ERR_TARGET_CHAR);
-        req->target = b + start;
-        req->target_len = s->pos - start;
-        s->pos++;
-        if (s->pos >= s->end)
-                return PARTIAL;
+        r = take_token(s, start, &req->target, &req->target_len);
+        if (r != 0)
+                return r;
         if (is_ows(b[s->pos]))
                 return fail(s, HTTP1_ERR_REQUEST_LINE); /* "GET /  HTTP/1.1" */
 
@@ -248,10 +263,9 @@ static int scan_status_line(Scan *s, Http1Response *resp) {
         }
 
         start = s->pos;
-        while (s->pos < s->end && (is_vchar(b[s->pos]) || is_ows(b[s->pos])))
-                s->pos++;
-        if (s->pos >= s->end)
-                return PARTIAL;
+        r = scan_span(s, is_reason_char);
+        if (r != 0)
+                return r;
         resp->reason = b + start;
         resp->reason_len = s->pos - start;
         return scan_crlf(s, HTTP1_ERR_STATUS_LINE);
@@ -285,10 +299,9 @@ static int scan_fields(Scan *s, Http1Header *headers, size_t max_headers, size_t
                         return fail(s, HTTP1_ERR_TOO_MANY_HEADERS);
 
                 name = s->pos;
-                while (s->pos < s->end && is_tchar(b[s->pos]))
-                        s->pos++;
-                if (s->pos >= s->end)
-                        return PARTIAL;
+                r = scan_span(s, is_tchar);
+                if (r != 0)
+                        return r;
                 if (b[s->pos] != ':') {
                         /* §5.1: no whitespace between name and colon. */
                         if (is_ows(b[s->pos]))

@@ -14,6 +14,7 @@
 static const char *arg_root = NULL;
 static bool arg_dry_run = false;
 static const char *arg_output = NULL;
+static const char *arg_registry = NULL;
 
 static void help(void) {
         printf("Usage: regvisor client [OPTIONS] COMMAND [BUNDLE]\n\n"
@@ -30,7 +31,9 @@ static void help(void) {
                "                  it never leaves this machine) and a certificate request,\n"
                "                  NAME.csr, for 'regvisor pki sign' on the registry host;\n"
                "                  install then takes the key from here\n\n"
-               "  -n --dry-run    show the plan, change nothing\n"
+               "  -n --dry-run    show the plan, change nothing; first the registry the bundle\n"
+               "                  is for: install writes for its names only\n"
+               "     --registry NAME  install: refuse a bundle for another registry than NAME\n"
                "     --root DIR   below DIR instead of / (review, tests)\n"
                "  -o --output F   request: the request file (default NAME.csr)\n"
                "  -h --help       this help\n");
@@ -40,6 +43,7 @@ static const VerbOption options[] = {
         OPTION_DRY_RUN(&arg_dry_run),
         OPTION_ROOT(&arg_root),
         {"output", 'o', OPTION_STRING, &arg_output},
+        {"registry", 0, OPTION_STRING, &arg_registry},
 };
 static const VerbSyntax syntax = {"client", help, options, ELEMENTSOF(options), -1, false};
 
@@ -51,6 +55,13 @@ static int client_install(const char *bundle) {
         r = client_install_plan(arg_root, bundle, &plan, &error);
         if (r < 0)
                 return log_error_errno(r, "client install: %s", error ?: strerror(-r));
+        /* A bundle installs for the names it declares: the operator who
+         * expects one registry says which, and gets no other. */
+        if (arg_registry && !install_plan_for(&plan, arg_registry)) {
+                log_error("client install: %s is a bundle for %s, not for --registry %s; nothing changed", bundle,
+                          plan.registries[0], arg_registry);
+                return -EPERM;
+        }
         if (arg_dry_run) {
                 printf("Plan (--dry-run: nothing changed):\n");
                 install_plan_print(&plan, stdout);

@@ -35,6 +35,82 @@ int bundle_host_usable(const char *host) {
         return 1;
 }
 
+/* A DNS name (or an IPv4 address, which is one by these rules): labels of
+ * 1-63 letters, digits and '-', not at a label's ends, 253 bytes at most. */
+static bool dns_name_valid(const char *s, size_t n) {
+        size_t label = 0;
+
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (c == '.') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && c != '-')
+                        return false;
+                if ((c == '-' && label == 0) || ++label > 63)
+                        return false;
+        }
+        return s[n - 1] != '-' && s[n - 1] != '.';
+}
+
+int bundle_authority_split(const char *auth, size_t *ret_host_len) {
+        const char *colon;
+        size_t n;
+
+        if (auth[0] == '[') {
+                char buf[INET6_ADDRSTRLEN];
+                struct in6_addr a6;
+                const char *end = strchr(auth, ']');
+                if (!end || (size_t) (end - auth - 1) >= sizeof buf)
+                        return -EINVAL;
+                memcpy(buf, auth + 1, (size_t) (end - auth - 1));
+                buf[end - auth - 1] = '\0';
+                if (inet_pton(AF_INET6, buf, &a6) != 1)
+                        return -EINVAL;
+                n = (size_t) (end - auth) + 1;
+        } else {
+                colon = strchr(auth, ':');
+                n = colon ? (size_t) (colon - auth) : strlen(auth);
+                if (!dns_name_valid(auth, n))
+                        return -EINVAL;
+        }
+        if (auth[n] == ':') {
+                const char *port = auth + n + 1;
+                size_t digits = strspn(port, "0123456789");
+                if (digits == 0 || digits > 5 || port[digits] != '\0' || port[0] == '0' || atol(port) > 65535)
+                        return -EINVAL;
+        } else if (auth[n] != '\0')
+                return -EINVAL;
+        *ret_host_len = n;
+        return 0;
+}
+
+/* Public registries: what a machine pulls from besides its own. */
+static const char *const public_registries[] = {
+        "docker.io",       "index.docker.io",         "registry-1.docker.io", "registry.hub.docker.com",
+        "quay.io",         "ghcr.io",                 "gcr.io",               "registry.k8s.io",
+        "k8s.gcr.io",      "mcr.microsoft.com",       "public.ecr.aws",       "registry.gitlab.com",
+        "nvcr.io",         "registry.access.redhat.com", "registry.redhat.io", "registry.fedoraproject.org",
+        "registry.suse.com", "container-registry.oracle.com",
+};
+
+int bundle_host_public(const char *host, size_t n) {
+        for (size_t i = 0; i < ELEMENTSOF(public_registries); i++) {
+                const char *p = public_registries[i];
+                size_t k = strlen(p);
+                /* Itself, or a name below it (eu.gcr.io). */
+                if (n == k ? strncasecmp(host, p, n) == 0
+                           : n > k && host[n - k - 1] == '.' && strncasecmp(host + n - k, p, k) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
 int bundle_authority(const char *host, uint16_t port, char **ret) {
         /* A bare IPv6 literal gets its brackets: "[ADDR]" and "[ADDR]:PORT"
          * are how containers/image (reference.Domain(), the certs.d
@@ -244,7 +320,8 @@ static int installed_files(const BundleSpec *s, const char *pull, const char *pu
 }
 
 /* MANIFEST: what install does, one line per file. */
-static int manifest_text(const BundleSpec *s, const char *push, const BundleFile *files, size_t n, char **ret) {
+static int manifest_text(const BundleSpec *s, const char *pull, const char *push, const BundleFile *files, size_t n,
+                         char **ret) {
         _cleanup_free_ char *manifest = NULL;
         size_t msize = 0;
         FILE *m = open_memstream(&manifest, &msize);
@@ -253,8 +330,11 @@ static int manifest_text(const BundleSpec *s, const char *push, const BundleFile
                 return -ENOMEM;
         fprintf(m, "# regvisor client bundle for %s, registry %s\n"
                    "# MODE PATH: install writes BUNDLE/files/PATH to PATH\n"
-                   "# policy FILE: install merges FILE into /etc/containers/policy.json\n",
-                s->client, s->host);
+                   "# policy FILE: install merges FILE into /etc/containers/policy.json\n"
+                   "# registry NAME: the registry's names; install writes below NAME only\n"
+                   "registry %s\n"
+                   "registry %s\n",
+                s->client, s->host, pull, push);
         for (size_t i = 0; i < n; i++)
                 fprintf(m, "%04o %s\n", (unsigned) files[i].mode, files[i].path);
         /* The key stays where the client made it: install copies it from
@@ -312,7 +392,7 @@ int bundle_write(const BundleSpec *s, const char *dir, char **ret_error) {
 
         r = installed_files(s, pull, push, files, &n);
         if (r >= 0)
-                r = manifest_text(s, push, files, n, &manifest);
+                r = manifest_text(s, pull, push, files, n, &manifest);
         if (r >= 0)
                 r = add(files, &n, false, 0644, manifest, strlen(manifest), NULL, BUNDLE_MANIFEST);
         if (r >= 0)

@@ -13,9 +13,11 @@
  * lists, below files/, and installs each at that same absolute path.
  *
  *   BUNDLE/README               what it is, how to install it (127/8 note)
- *   BUNDLE/MANIFEST             "MODE PATH" per installed file; "policy FILE";
- *                               without a key: "client NAME" and "client-key PATH"
- *                               (install copies the key `client request` made)
+ *   BUNDLE/MANIFEST             "registry NAME" per name of the registry (HOST,
+ *                               HOST:PUSH), first; "MODE PATH" per installed
+ *                               file; "policy FILE"; without a key: "client
+ *                               NAME" and "client-key PATH" (install copies
+ *                               the key `client request` made)
  *   BUNDLE/policy-fragment.json transports.docker rules for this registry
  *   BUNDLE/files/etc/containers/certs.d/HOST/ca.crt
  *   BUNDLE/files/etc/containers/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
@@ -23,10 +25,16 @@
  *   BUNDLE/files/etc/containerd/certs.d/HOST:PUSH/{hosts.toml,ca.crt,client.cert,client.key}
  *   BUNDLE/files/etc/docker/certs.d/HOST/ca.crt
  *   BUNDLE/files/etc/docker/certs.d/HOST:PUSH/{ca.crt,client.cert,client.key}
- *   BUNDLE/files/etc/containers/keys/regvisor-signers.gpg   ([signing] mode = gpg)
- *   BUNDLE/files/etc/containers/keys/regvisor-sigstore.pub  ([signing] mode = sigstore)
+ *   BUNDLE/files/etc/containers/keys/HOST/regvisor-signers.gpg   ([signing] mode = gpg)
+ *   BUNDLE/files/etc/containers/keys/HOST/regvisor-sigstore.pub  ([signing] mode = sigstore)
  *
  * HOST is a name, an IPv4 address or "[IPV6]" (bundle_authority()).
+ *
+ * A bundle is for its registry alone: every file it installs is
+ * TREE/NAME/FILE, NAME one of its "registry" lines (so a bundle cannot
+ * write another registry's CA, client certificate, hosts.toml or trusted
+ * keys), and its policy rules are for those names and repositories below
+ * them (install.c, policy_merge_bundle()).
  */
 
 #include <stddef.h>
@@ -65,6 +73,16 @@ typedef struct {
  * an IPv4 literal in 127.0.0.0/8 (nor ::1), which docker always treats as
  * an insecure registry, ignoring its CA and client certificate. */
 int bundle_host_usable(const char *host);
+
+/* When auth is a registry name a bundle may carry ("HOST" or "HOST:PORT",
+ * HOST a DNS name, an IPv4 address or "[IPV6]", PORT 1-65535 without a
+ * leading zero): 0 and the length of HOST in *ret_host_len; else -EINVAL. */
+int bundle_authority_split(const char *auth, size_t *ret_host_len);
+
+/* 1 when host (n bytes) is a public registry's name (docker.io, quay.io,
+ * ghcr.io, ...): never a regvisor registry's, so a bundle naming one is
+ * refused (it would take over what the machine trusts for it). */
+int bundle_host_public(const char *host, size_t n);
 
 /* "HOST" for port 443, else "HOST:PORT", into a new string; an IPv6
  * literal in brackets ("[2001:db8::1]:4443"), with or without them in host. */

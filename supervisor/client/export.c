@@ -13,8 +13,11 @@
 #include "signkeys.h"
 
 #define PEM_MAX (256 * 1024)
-/* Where a client installs a sigstore public key ([signing] mode = sigstore). */
-#define CLIENT_SIGSTORE_KEY_PATH CLIENT_KEYS_DIR "/regvisor-sigstore.pub"
+/* Where a client installs the signers' keys: below the registry's own
+ * name, as every file of a bundle (bundle.h), so that two registries'
+ * bundles never share, nor replace, each other's trusted keys. */
+#define CLIENT_SIGNERS_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-signers.gpg"
+#define CLIENT_SIGSTORE_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-sigstore.pub"
 
 /* Reads [tls] dir/rel (the staging root applied) into *ret. */
 static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error) {
@@ -57,12 +60,12 @@ static int pick_host(const Config *c, const char *host, char **ret, char **ret_e
 
 /* The policy rules for host: signedBy the [signing] keys (or sigstore,
  * or reject when no signer is configured, as provision does), with the
- * signers' key file to install. */
+ * signers' key file to install (*ret_key_path, NULL: none). */
 static int policy_for(const Config *c, const char *pull, const char *push, char **ret_fragment, SignKeys *keys,
-                      const char **ret_key_path, char **ret_error) {
+                      char **ret_key_path, char **ret_error) {
         const PolicyScope scopes[] = {{pull, push}, {push, push}};
         PolicyKind kind = POLICY_REJECT;
-        const char *key_path = NULL;
+        _cleanup_free_ char *key_path = NULL;
         int r;
 
         if (c->signing_mode == SIGNING_GPG && c->signing_keys) {
@@ -70,7 +73,8 @@ static int policy_for(const Config *c, const char *pull, const char *push, char 
                 if (r < 0)
                         return r;
                 kind = POLICY_GPG;
-                key_path = SIGNING_KEYS_PATH;
+                if (asprintf(&key_path, CLIENT_SIGNERS_KEY_FMT, pull) < 0)
+                        return -ENOMEM;
         } else if (c->signing_mode == SIGNING_SIGSTORE) {
                 r = read_file(c->sigstore_key, PEM_MAX, &keys->data, &keys->size);
                 if (r < 0) {
@@ -79,12 +83,13 @@ static int policy_for(const Config *c, const char *pull, const char *push, char 
                         return r;
                 }
                 kind = POLICY_SIGSTORE;
-                key_path = CLIENT_SIGSTORE_KEY_PATH;
+                if (asprintf(&key_path, CLIENT_SIGSTORE_KEY_FMT, pull) < 0)
+                        return -ENOMEM;
         }
         r = policy_merge("{}", kind, key_path, scopes, ELEMENTSOF(scopes), ret_fragment, ret_error);
         if (r < 0)
                 return r;
-        *ret_key_path = key_path;
+        *ret_key_path = TAKE_PTR(key_path);
         return 0;
 }
 
@@ -92,9 +97,8 @@ int client_export(Provision *p, const char *name, const char *host, const char *
         const Config *c = p->config;
         _cleanup_free_ char *picked = NULL;
         _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *cert_rel = NULL, *key_rel = NULL,
-                            *pull = NULL, *push = NULL, *fragment = NULL;
+                            *pull = NULL, *push = NULL, *fragment = NULL, *key_path = NULL;
         _cleanup_(signkeys_done) SignKeys keys = {};
-        const char *key_path = NULL;
         int r;
 
         r = pick_host(c, host, &picked, ret_error);

@@ -73,13 +73,38 @@ static bool path_allowed(const char *path) {
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++)
                 under = under || strncmp(path, trees[i], strlen(trees[i])) == 0;
-        if (!under || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../") ||
-            path[strlen(path) - 1] == '/')
+        if (!under)
                 return false;
         for (const char *c = path; *c; c++)
                 if ((unsigned char) *c <= ' ' || *c == 0x7f)
                         return false;
-        return true;
+        /* Each component after the leading '/', the last one too: a
+         * trailing "/.." names a tree's parent. */
+        for (const char *c = path + 1;; c++) {
+                size_t n = strcspn(c, "/");
+
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                c += n;
+                if (!*c)
+                        return true;
+        }
+}
+
+/* A path_allowed() one that is TREE/NAME/FILE, NAME one of the bundle's
+ * registry names: a bundle writes nothing for another registry (its CA,
+ * client certificate, hosts.toml or trusted keys), nor any shared file. */
+static bool path_in_registry(const char *path, char *const *names) {
+        for (size_t i = 0; i < ELEMENTSOF(trees); i++) {
+                size_t t = strlen(trees[i]);
+                const char *name = path + t, *slash;
+                if (strncmp(path, trees[i], t) != 0 || !(slash = strchr(name, '/')) || strchr(slash + 1, '/'))
+                        continue;
+                for (char *const *n = names; n && *n; n++)
+                        if (strlen(*n) == (size_t) (slash - name) && strncmp(name, *n, (size_t) (slash - name)) == 0)
+                                return true;
+        }
+        return false;
 }
 
 /* A directory install may have made: a path_allowed() one, or a parent of
@@ -100,6 +125,7 @@ static int plan_add(InstallPlan *plan, InstallAction a) {
                 free(a.path);
                 free(a.data);
                 strv_free(a.scopes);
+                strv_free(a.replaced);
                 return -ENOMEM;
         }
         plan->actions = n;
@@ -152,6 +178,7 @@ static int plan_write(const char *root, InstallPlan *plan, const char *path, Ins
         if (r < 0) {
                 free(a.data);
                 strv_free(a.scopes);
+                strv_free(a.replaced);
                 return r;
         }
         return plan_add(plan, a);
@@ -193,9 +220,11 @@ static int plan_file(const char *root, int files_fd, const char *src, InstallPla
                           ret_error);
 }
 
+/* Plans merging the bundle's policy rules, once they are all for its own
+ * registry (plan->registries) and none is looser than a signature. */
 static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, char **ret_error) {
         _cleanup_free_ char *src = NULL, *frag = NULL, *full = NULL, *cur = NULL, *json = NULL, *error = NULL;
-        _cleanup_strv_free_ char **scopes = NULL;
+        _cleanup_strv_free_ char **scopes = NULL, **replaced = NULL;
         int r;
 
         r = read_bundle_file(bundle, BUNDLE_POLICY, POLICY_MAX, "", &src, &frag, ret_error);
@@ -204,7 +233,9 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
         r = read_root_optional(root, CONTAINERS_POLICY_PATH, POLICY_MAX, &full, &cur, ret_error);
         if (r < 0)
                 return r;
-        r = policy_merge_fragment(cur, frag, &json, &scopes, &error);
+        r = policy_merge_bundle(cur, frag, plan->registries, &json, &scopes, &replaced, &error);
+        if (r == -EPERM)
+                return fail(ret_error, r, "%s: %s; the bundle is refused", src, error);
         if (r < 0)
                 return fail(ret_error, r, "%s or %s: %s", full, src, error ?: strerror(-r));
         if (r == 0)
@@ -212,7 +243,8 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
         size_t size = strlen(json);
         return plan_write(root, plan, CONTAINERS_POLICY_PATH,
                           (InstallAction){.kind = INSTALL_POLICY, .mode = 0644, .size = size, .data = TAKE_PTR(json),
-                                          .scopes = TAKE_PTR(scopes), .created = !cur},
+                                          .scopes = TAKE_PTR(scopes), .replaced = TAKE_PTR(replaced),
+                                          .created = !cur},
                           ret_error);
 }
 
@@ -249,13 +281,69 @@ static int open_bundle_files(const char *bundle, char **ret_error) {
         return fd;
 }
 
+/* A MANIFEST "registry NAME" line: NAME added to plan->registries when it
+ * is a registry name, of the same host as those before it, neither a
+ * loopback name (bundle_host_usable()) nor a public registry's. */
+static int plan_registry(InstallPlan *plan, const char *name, const char *mpath, unsigned line, char **ret_error) {
+        _cleanup_free_ char *h = NULL;
+        size_t n = 0, host, first;
+        char **l;
+
+        if (bundle_authority_split(name, &host) < 0)
+                return fail(ret_error, -EINVAL, "%s:%u: registry %s: expected HOST, HOST:PORT or [IPV6]:PORT", mpath,
+                            line, name);
+        for (; plan->registries && plan->registries[n]; n++)
+                if (streq(plan->registries[n], name))
+                        return 0;
+        if (n > 0 && (bundle_authority_split(plan->registries[0], &first) < 0 || first != host ||
+                      strncmp(plan->registries[0], name, host) != 0))
+                return fail(ret_error, -EINVAL, "%s:%u: registry %s: another registry than %s; a bundle is for one",
+                            mpath, line, name, plan->registries[0]);
+        h = strndup(name, host);
+        if (!h)
+                return -ENOMEM;
+        if (!bundle_host_usable(h) || bundle_host_public(h, host))
+                return fail(ret_error, -EINVAL, "%s:%u: registry %s: %s", mpath, line, name,
+                            bundle_host_usable(h) ? "a public registry's name, never a regvisor registry's"
+                                                  : "a loopback name (docker ignores certs.d for those)");
+        l = realloc(plan->registries, (n + 2) * sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        plan->registries = l;
+        l[n] = strdup(name);
+        l[n + 1] = NULL;
+        return l[n] ? 0 : -ENOMEM;
+}
+
+/* A file line's path: below the allowed trees, and in the directory of
+ * one of the bundle's registry names (refused: before any "registry"
+ * line, a bundle of an older pki export). */
+static int check_path(const InstallPlan *plan, const char *path, const char *mpath, unsigned line, char **ret_error) {
+        if (!path_allowed(path))
+                return fail(ret_error, -EINVAL,
+                            "%s:%u: %s: only plain paths below " CLIENT_CERTS_D ", " CLIENT_CONTAINERD_CERTS_D
+                            ", " CLIENT_DOCKER_CERTS_D " and " CLIENT_KEYS_DIR,
+                            mpath, line, path);
+        if (!plan->registries)
+                return fail(ret_error, -EINVAL,
+                            "%s:%u: no 'registry NAME' line before it: a bundle from an older 'regvisor pki "
+                            "export'; export it again",
+                            mpath, line);
+        if (!path_in_registry(path, plan->registries))
+                return fail(ret_error, -EINVAL,
+                            "%s:%u: %s: not in a directory named for this bundle's registry (%s%s): a bundle "
+                            "writes TREE/NAME/FILE for its own names only; the bundle is refused",
+                            mpath, line, path, plan->registries[0], plan->registries[1] ? ", ..." : "");
+        return 0;
+}
+
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error) {
         _cleanup_(install_plan_done) InstallPlan plan = {};
         _cleanup_free_ char *mpath = NULL, *manifest = NULL, *client = NULL;
         _cleanup_close_ int files_fd = -EBADF;
         char *save = NULL;
         unsigned line = 0;
-        bool policy = false;
+        bool policy = false, body = false;
         int r;
 
         r = read_bundle_file(bundle, BUNDLE_MANIFEST, BUNDLE_FILE_MAX, " (not a bundle from 'regvisor pki export'?)",
@@ -271,6 +359,16 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                 if (!path)
                         return fail(ret_error, -EINVAL, "%s:%u: expected 'MODE PATH' or 'policy FILE'", mpath, line);
                 *path++ = '\0';
+                if (streq(l, "registry")) {
+                        if (body)
+                                return fail(ret_error, -EINVAL, "%s:%u: registry %s: the registry lines come first",
+                                            mpath, line, path);
+                        r = plan_registry(&plan, path, mpath, line, ret_error);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                body = true;
                 if (streq(l, "policy")) {
                         if (!streq(path, BUNDLE_POLICY))
                                 return fail(ret_error, -EINVAL, "%s:%u: policy must be %s", mpath, line,
@@ -289,21 +387,21 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                         continue;
                 }
                 if (streq(l, "client-key")) {
-                        if (!client || !path_allowed(path))
-                                return fail(ret_error, -EINVAL, "%s:%u: client-key %s: %s", mpath, line, path,
-                                            client ? "not below the certs.d trees" : "no client line before it");
-                        r = plan_client_key(root, client, path, &plan, ret_error);
+                        if (!client)
+                                return fail(ret_error, -EINVAL, "%s:%u: client-key %s: no client line before it",
+                                            mpath, line, path);
+                        r = check_path(&plan, path, mpath, line, ret_error);
+                        if (r >= 0)
+                                r = plan_client_key(root, client, path, &plan, ret_error);
                         if (r < 0)
                                 return r;
                         continue;
                 }
                 if (!streq(l, "0644") && !streq(l, "0600"))
                         return fail(ret_error, -EINVAL, "%s:%u: mode %s: only 0644 and 0600", mpath, line, l);
-                if (!path_allowed(path))
-                        return fail(ret_error, -EINVAL,
-                                    "%s:%u: %s: only plain paths below " CLIENT_CERTS_D ", " CLIENT_CONTAINERD_CERTS_D
-                                    ", " CLIENT_DOCKER_CERTS_D " and " CLIENT_KEYS_DIR,
-                                    mpath, line, path);
+                r = check_path(&plan, path, mpath, line, ret_error);
+                if (r < 0)
+                        return r;
                 if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
                         return -ENOMEM;
                 if (files_fd < 0) {
@@ -315,6 +413,11 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                 if (r < 0)
                         return r;
         }
+        if (!plan.registries)
+                return fail(ret_error, -EINVAL,
+                            "%s: no 'registry NAME' line: a bundle from an older 'regvisor pki export'; export it "
+                            "again",
+                            mpath);
         if (policy) {
                 r = plan_policy(root, bundle, &plan, ret_error);
                 if (r < 0)
@@ -325,17 +428,36 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
         return 0;
 }
 
+bool install_plan_for(const InstallPlan *plan, const char *name) {
+        for (char **n = plan->registries; n && *n; n++) {
+                size_t host;
+                if (streq(*n, name) || (bundle_authority_split(*n, &host) >= 0 && strlen(name) == host &&
+                                        strncmp(*n, name, host) == 0))
+                        return true;
+        }
+        return false;
+}
+
 void install_plan_done(InstallPlan *plan) {
         for (size_t i = 0; i < plan->n; i++) {
                 free(plan->actions[i].path);
                 free(plan->actions[i].data);
                 strv_free(plan->actions[i].scopes);
+                strv_free(plan->actions[i].replaced);
         }
         free(plan->actions);
+        strv_free(plan->registries);
         *plan = (InstallPlan){};
 }
 
 void install_plan_print(const InstallPlan *plan, FILE *f) {
+        /* First, what the operator confirms: the registry it is for. */
+        if (plan->registries) {
+                fprintf(f, "bundle for the registry %s (", plan->registries[0]);
+                for (char **n = plan->registries; *n; n++)
+                        fprintf(f, "%s%s", n == plan->registries ? "" : ", ", *n);
+                fprintf(f, ")\n");
+        }
         for (size_t i = 0; i < plan->n; i++) {
                 const InstallAction *a = &plan->actions[i];
                 switch (a->kind) {
@@ -351,6 +473,8 @@ void install_plan_print(const InstallPlan *plan, FILE *f) {
                         for (char **s = a->scopes; s && *s; s++)
                                 fprintf(f, " %s", *s);
                         fprintf(f, "\n");
+                        for (char **s = a->replaced; s && *s; s++)
+                                fprintf(f, "  replace the rule for %s: uninstall puts it back\n", *s);
                         break;
                 }
         }

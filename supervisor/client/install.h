@@ -38,6 +38,7 @@ typedef struct {
         char *data;
         size_t size;
         char **scopes; /* INSTALL_POLICY: the transports.docker entries added */
+        char **replaced; /* INSTALL_POLICY: "SCOPE (OLD -> NEW)" per rule it replaces */
         bool created;  /* INSTALL_POLICY: policy.json did not exist */
         bool replaces; /* INSTALL_WRITE: a file is there (another content or mode) */
 } InstallAction;
@@ -45,14 +46,23 @@ typedef struct {
 typedef struct {
         InstallAction *actions;
         size_t n;
+        char **registries; /* the bundle's registry names (MANIFEST "registry") */
 } InstallPlan;
 
 /* What installing bundle (a directory written by pki export) changes below
  * root. Refuses a MANIFEST line that is malformed, names a path outside the
  * allowed trees or with "." / ".." components, or a mode other than 0644
- * and 0600 (-EINVAL); a missing bundle file (-ENOENT); a policy.json that
- * is no policy (-EBADMSG). Message in *ret_error. Does not log. */
+ * and 0600 (-EINVAL); a bundle without "registry" lines (an older export),
+ * with names of two registries, a public registry's or a loopback one, a
+ * file that is not TREE/NAME/FILE for one of its names (-EINVAL); policy
+ * rules for another registry or looser than a signature (-EPERM,
+ * policy_merge_bundle()); a missing bundle file (-ENOENT); a policy.json
+ * that is no policy (-EBADMSG). Message in *ret_error. Does not log. */
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error);
+
+/* 1 when the plan's bundle is for the registry name (one of its names, or
+ * its host, e.g. "registry.example" for "registry.example:4443"). */
+bool install_plan_for(const InstallPlan *plan, const char *name);
 
 /* Applies plan below root, in order, and adds what it did to the record.
  * An empty plan changes nothing (not even the record). */
@@ -60,7 +70,8 @@ int client_install_apply(const char *root, const InstallPlan *plan, char **ret_e
 
 void install_plan_done(InstallPlan *plan);
 
-/* One line per action: "create dir ...", "write ... (0600)", "merge ...". */
+/* The registry the bundle is for, then one line per action: "create dir
+ * ...", "write ... (0600)", "merge ...", each policy rule it replaces. */
 void install_plan_print(const InstallPlan *plan, FILE *f);
 
 /* Removes below root what the record says install added: its files, its

@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json-util.h"
@@ -170,27 +171,35 @@ bool policy_scope_valid(const char *scope) {
         return true;
 }
 
-int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
-                          char **ret_error) {
-        _cleanup_json_ json_object *root = NULL, *frag = NULL;
-        _cleanup_strv_free_ char **changed = NULL;
-        json_object *docker, *want;
-        bool created, frag_created;
-        size_t n = 0;
+/* A client bundle's fragment merged into existing: both parsed, and the
+ * list of scopes a caller returns, one slot per fragment scope. */
+typedef struct {
+        json_object *root, *docker; /* existing, as policy_open() */
+        bool created;
+        json_object *frag, *want;   /* the fragment, its transports.docker */
+        char **scopes;
+} Fragment;
+
+static void fragment_done(Fragment *f) {
+        json_object_put(f->root);
+        json_object_put(f->frag);
+        strv_free(f->scopes);
+}
+
+/* Opens existing and fragment into f, whose transports.docker scopes must
+ * all be names: it comes from another machine, and its scopes go into
+ * install's record one per line. */
+static int fragment_open(const char *existing, const char *fragment, Fragment *f, char **ret_error) {
+        bool frag_created;
         int r;
 
-        r = policy_open(fragment, &frag, &want, &frag_created, ret_error);
+        r = policy_open(fragment, &f->frag, &f->want, &frag_created, ret_error);
         if (r < 0)
                 return r;
-        r = policy_open(existing, &root, &docker, &created, ret_error);
+        r = policy_open(existing, &f->root, &f->docker, &f->created, ret_error);
         if (r < 0)
                 return r;
-        changed = calloc(json_object_object_length(want) + 1, sizeof *changed);
-        if (!changed)
-                return -ENOMEM;
-        /* The fragment comes from another machine (a client bundle), and
-         * its scopes go into install's record one per line. */
-        json_object_object_foreach(want, key, value) {
+        json_object_object_foreach(f->want, key, value) {
                 (void) value;
                 if (!policy_scope_valid(key)) {
                         if (ret_error && asprintf(ret_error,
@@ -201,22 +210,126 @@ int policy_merge_fragment(const char *existing, const char *fragment, char **ret
                         return -EBADMSG;
                 }
         }
-        json_object_object_foreach(want, scope, rule) {
-                json_object *have;
-                if (json_object_object_get_ex(docker, scope, &have) && json_object_equal(have, rule))
-                        continue;
-                changed[n] = strdup(scope);
-                if (!changed[n++])
-                        return -ENOMEM;
-                json_object_object_add(docker, scope, json_object_get(rule));
+        f->scopes = calloc(json_object_object_length(f->want) + 1, sizeof *f->scopes);
+        return f->scopes ? 0 : -ENOMEM;
+}
+
+/* 1 when scope is one of names or a repository below one. */
+static bool scope_below(const char *scope, char *const *names) {
+        for (; names && *names; names++) {
+                size_t n = strlen(*names);
+                if (strncmp(scope, *names, n) == 0 && (scope[n] == '\0' || scope[n] == '/'))
+                        return true;
         }
-        if (n == 0 && !created)
-                return 0;
-        r = policy_text(root, ret_json);
+        return false;
+}
+
+/* The requirement types a bundle's rule may have: each needs a signature
+ * or refuses. */
+static const char *const strict_types[] = {"signedBy", "sigstoreSigned", "reject"};
+
+/* 1 when rule is a non-empty list of strict_types requirements. */
+static bool rule_strict(json_object *rule) {
+        size_t n;
+
+        if (!json_object_is_type(rule, json_type_array) || (n = json_object_array_length(rule)) == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                json_object *type;
+                bool known = false;
+                if (!json_object_object_get_ex(json_object_array_get_idx(rule, i), "type", &type) ||
+                    !json_object_is_type(type, json_type_string))
+                        return false;
+                for (size_t k = 0; k < ELEMENTSOF(strict_types); k++)
+                        known = known || streq(json_object_get_string(type), strict_types[k]);
+                if (!known)
+                        return false;
+        }
+        return true;
+}
+
+/* "TYPE+TYPE" of a rule's requirements, for the operator; "?" for what is
+ * not a list of typed requirements, or a type that is not a plain name
+ * (policy_scope_valid(): nothing that could forge a line of the plan). */
+static int rule_types(json_object *rule, FILE *f) {
+        size_t n = json_object_is_type(rule, json_type_array) ? json_object_array_length(rule) : 0;
+
+        if (n == 0)
+                return fputs("?", f);
+        for (size_t i = 0; i < n; i++) {
+                json_object *type;
+                fprintf(f, "%s%s", i ? "+" : "",
+                        json_object_object_get_ex(json_object_array_get_idx(rule, i), "type", &type) &&
+                                        json_object_is_type(type, json_type_string) &&
+                                        policy_scope_valid(json_object_get_string(type))
+                                ? json_object_get_string(type)
+                                : "?");
+        }
+        return 0;
+}
+
+/* "SCOPE (OLD -> NEW)" into *ret: a rule replaced, for the plan. */
+static int replaced_text(const char *scope, json_object *have, json_object *rule, char **ret) {
+        size_t size = 0;
+        FILE *m = open_memstream(ret, &size);
+
+        if (!m)
+                return -ENOMEM;
+        fprintf(m, "%s (", scope);
+        rule_types(have, m);
+        fputs(" -> ", m);
+        rule_types(rule, m);
+        fputs(")", m);
+        return fclose(m) != 0 ? -ENOMEM : 0;
+}
+
+int policy_merge_bundle(const char *existing, const char *fragment, char *const *names, char **ret_json,
+                        char ***ret_changed, char ***ret_replaced, char **ret_error) {
+        _cleanup_(fragment_done) Fragment f = {};
+        _cleanup_strv_free_ char **replaced = NULL;
+        size_t n = 0, k = 0;
+        int r = fragment_open(existing, fragment, &f, ret_error);
+
         if (r < 0)
                 return r;
-        *ret_changed = TAKE_PTR(changed);
+        replaced = calloc(json_object_object_length(f.want) + 1, sizeof *replaced);
+        if (!replaced)
+                return -ENOMEM;
+        json_object_object_foreach(f.want, scope, rule) {
+                json_object *have;
+                bool had = json_object_object_get_ex(f.docker, scope, &have);
+                if (names && (!scope_below(scope, names) || !rule_strict(rule))) {
+                        if (ret_error && asprintf(ret_error, "transports.docker \"%s\": %s", scope,
+                                                  !scope_below(scope, names)
+                                                          ? "not the bundle's registry nor a repository below it"
+                                                          : "a bundle's rule is a non-empty list of signedBy, "
+                                                            "sigstoreSigned or reject (never insecureAcceptAnything)") < 0)
+                                *ret_error = NULL;
+                        return -EPERM;
+                }
+                if (had && json_object_equal(have, rule))
+                        continue;
+                if (had && !f.created && (r = replaced_text(scope, have, rule, &replaced[k++])) < 0)
+                        return r;
+                f.scopes[n] = strdup(scope);
+                if (!f.scopes[n++])
+                        return -ENOMEM;
+                json_object_object_add(f.docker, scope, json_object_get(rule));
+        }
+        if (n == 0 && !f.created)
+                return 0;
+        r = policy_text(f.root, ret_json);
+        if (r < 0)
+                return r;
+        *ret_changed = TAKE_PTR(f.scopes);
+        if (ret_replaced)
+                *ret_replaced = TAKE_PTR(replaced);
         return 1;
+}
+
+int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
+                          char **ret_error) {
+        return policy_merge_bundle(existing, fragment, NULL, ret_json, ret_changed, NULL, ret_error);
 }
 
 int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error) {

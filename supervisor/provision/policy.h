@@ -61,6 +61,19 @@ bool policy_scope_valid(const char *scope);
 int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
                           char **ret_error);
 
+/* For client install: policy_merge_fragment() of a bundle's fragment
+ * that must be one registry's (names: the bundle's registry names, "HOST"
+ * and "HOST:PORT", NULL-terminated). Every transports.docker scope is one
+ * of names or a repository below one ("NAME/..."), never a prefix nor a
+ * wildcard, and every rule is a non-empty list of requirements that need
+ * a signature (signedBy, sigstoreSigned) or reject: a bundle never makes
+ * anything accepted unsigned, for its registry or another. Else -EPERM
+ * with *ret_error, nothing merged. *ret_replaced (with 1; NULL-terminated,
+ * may be empty): "SCOPE (OLD -> NEW)", the requirement types, per rule of
+ * existing it replaces, for the plan to show. ret_replaced NULL: none. */
+int policy_merge_bundle(const char *existing, const char *fragment, char *const *names, char **ret_json,
+                        char ***ret_changed, char ***ret_replaced, char **ret_error);
+
 /* The reverse, for client uninstall: removes the transports.docker entries
  * named in scopes (NULL-terminated) from existing, and nothing else.
  * Returns 1 with *ret_json when one was there, 0 when none was, -EBADMSG

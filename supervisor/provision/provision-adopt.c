@@ -46,6 +46,9 @@
 #include "process.h"
 #include "provision.h"
 
+/* Paths on the host: every access goes through provision_path(), so that
+ * a --root run looks below its root only, even in the rows it skips (they
+ * change the host) should one run there; messages name the host path. */
 #define GUIDE_UNIT "registry.service"
 #define GUIDE_UNIT_PATH "/etc/systemd/user/registry.service"
 /* Where the guide's unit goes: a name systemd does not load. */
@@ -577,9 +580,12 @@ int step_guide_layout_check(Provision *p, const ProvisionStep *s, char **ret_det
 /* ---- the guide's registry unit ------------------------------------------ */
 
 int step_guide_registry_unit_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *unit = provision_path(p, GUIDE_UNIT_PATH);
         struct stat st;
 
-        if (lstat(GUIDE_UNIT_PATH, &st) < 0)
+        if (!unit)
+                return -ENOMEM;
+        if (lstat(unit, &st) < 0)
                 return errno == ENOENT ? 1 : detail_set(ret_detail, negative_errno(), "%s: %m", GUIDE_UNIT_PATH);
         if (!p->have_service_user)
                 return -ESRCH;
@@ -589,11 +595,14 @@ int step_guide_registry_unit_check(Provision *p, const ProvisionStep *s, char **
 
 int step_guide_registry_unit_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_bus_ sd_bus *bus = NULL;
-        _cleanup_free_ char *error = NULL, *state = NULL;
+        _cleanup_free_ char *error = NULL, *state = NULL, *unit = provision_path(p, GUIDE_UNIT_PATH),
+                            *kept = provision_path(p, GUIDE_UNIT_KEPT);
         struct stat st;
         int r;
 
-        if (lstat(GUIDE_UNIT_KEPT, &st) == 0)
+        if (!unit || !kept)
+                return -ENOMEM;
+        if (lstat(kept, &st) == 0)
                 return detail_set(ret_detail, -EEXIST, "%s exists: move it away first", GUIDE_UNIT_KEPT);
         /* The linger row made sure the user manager runs. */
         r = bus_open_user_manager(p->config->service_user, &bus);
@@ -610,7 +619,7 @@ int step_guide_registry_unit_apply(Provision *p, const ProvisionStep *s, char **
         if (r < 0)
                 return detail_set(ret_detail, r, "%s of %s: %s", GUIDE_UNIT, p->config->service_user,
                                   error ?: strerror(-r));
-        if (rename(GUIDE_UNIT_PATH, GUIDE_UNIT_KEPT) < 0)
+        if (rename(unit, kept) < 0)
                 return detail_set(ret_detail, negative_errno(), "%s -> %s: %m", GUIDE_UNIT_PATH, GUIDE_UNIT_KEPT);
         r = bus_reload_manager(bus, &error);
         if (r < 0)
@@ -642,11 +651,13 @@ int step_guide_proxy_check(Provision *p, const ProvisionStep *s, char **ret_deta
 int step_guide_proxy_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_(guide_done) Guide g = {};
         _cleanup_fclose_ FILE *record = NULL;
-        _cleanup_free_ char *error = NULL, *found = NULL;
+        _cleanup_free_ char *error = NULL, *found = NULL, *record_path = provision_path(p, ADOPTED_RECORD);
         bool nginx_running = false, nginx_enabled = false;
         sd_bus *bus;
         int r;
 
+        if (!record_path)
+                return -ENOMEM;
         r = guide_find(p, &g);
         if (r >= 0)
                 r = provision_system_bus(p, &bus);
@@ -658,7 +669,7 @@ int step_guide_proxy_apply(Provision *p, const ProvisionStep *s, char **ret_deta
                 return r;
         /* Written before each change, so that an interrupted run is
          * recorded too. Appended to: a second adoption adds to the first. */
-        record = fopen(ADOPTED_RECORD, "ae");
+        record = fopen(record_path, "ae");
         if (!record)
                 return detail_set(ret_detail, negative_errno(), "%s: %m", ADOPTED_RECORD);
         if (g.proxy_enabled) {
@@ -700,10 +711,15 @@ static int count_open(const char *path, const struct stat *st, int type, struct 
 }
 
 int step_guide_storage_modes_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *storage = NULL;
+
         if (!p->adopt)
                 return 1; /* only an adoption walks the whole storage */
+        storage = provision_path(p, p->config->storage);
+        if (!storage)
+                return -ENOMEM;
         n_open_to_others = 0;
-        if (nftw(p->config->storage, count_open, 16, FTW_PHYS | FTW_MOUNT) < 0)
+        if (nftw(storage, count_open, 16, FTW_PHYS | FTW_MOUNT) < 0)
                 return detail_set(ret_detail, negative_errno(), "%s: %m", p->config->storage);
         if (n_open_to_others == 0)
                 return 1;
@@ -712,19 +728,19 @@ int step_guide_storage_modes_check(Provision *p, const ProvisionStep *s, char **
 }
 
 int step_guide_storage_modes_apply(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        _cleanup_free_ char *reuid = NULL, *regid = NULL, *err = NULL;
+        _cleanup_free_ char *reuid = NULL, *regid = NULL, *err = NULL, *storage = provision_path(p, p->config->storage);
         unsigned n = n_open_to_others;
         int r;
 
         if (!p->have_service_user)
                 return -ESRCH;
-        if (asprintf(&reuid, "--reuid=%u", (unsigned) p->service_uid) < 0 ||
+        if (!storage || asprintf(&reuid, "--reuid=%u", (unsigned) p->service_uid) < 0 ||
             asprintf(&regid, "--regid=%u", (unsigned) p->service_gid) < 0)
                 return -ENOMEM;
         /* As the service user, which owns the tree: root would have to
          * guard every path against a link that user swaps in. */
         char *argv[] = {"setpriv", reuid, regid, "--clear-groups", "chmod", "-R", "o-rwx", "--",
-                        (char *) p->config->storage, NULL};
+                        storage, NULL};
         r = process_run(argv, NULL, NULL, &err);
         if (r < 0)
                 return detail_set(ret_detail, r, "setpriv chmod: %s", strerror(-r));
@@ -741,9 +757,12 @@ int step_guide_storage_modes_apply(Provision *p, const ProvisionStep *s, char **
 /* ---- deprovision: the guide's units and sites enabled again --------------- */
 
 int step_guide_registry_unit_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
+        _cleanup_free_ char *unit = provision_path(p, GUIDE_UNIT_PATH), *kept = provision_path(p, GUIDE_UNIT_KEPT);
         struct stat st;
 
-        if (lstat(GUIDE_UNIT_KEPT, &st) < 0 || lstat(GUIDE_UNIT_PATH, &st) == 0)
+        if (!unit || !kept)
+                return -ENOMEM;
+        if (lstat(kept, &st) < 0 || lstat(unit, &st) == 0)
                 return 1;
         if (!p->have_service_user)
                 return -ESRCH;
@@ -753,10 +772,13 @@ int step_guide_registry_unit_undo_check(Provision *p, const ProvisionStep *s, ch
 
 int step_guide_registry_unit_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
         _cleanup_bus_ sd_bus *bus = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ char *error = NULL, *unit = provision_path(p, GUIDE_UNIT_PATH),
+                            *kept = provision_path(p, GUIDE_UNIT_KEPT);
         int r;
 
-        if (rename(GUIDE_UNIT_KEPT, GUIDE_UNIT_PATH) < 0)
+        if (!unit || !kept)
+                return -ENOMEM;
+        if (rename(kept, unit) < 0)
                 return detail_set(ret_detail, negative_errno(), "%s -> %s: %m", GUIDE_UNIT_KEPT, GUIDE_UNIT_PATH);
         r = bus_open_user_manager(p->config->service_user, &bus);
         if (r >= 0)
@@ -770,9 +792,12 @@ int step_guide_registry_unit_undo(Provision *p, const ProvisionStep *s, char **r
 }
 
 int step_guide_proxy_undo_check(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        _cleanup_free_ char *record = NULL;
-        int r = read_file(ADOPTED_RECORD, NGINX_CONF_MAX, &record, NULL);
+        _cleanup_free_ char *record = NULL, *path = provision_path(p, ADOPTED_RECORD);
+        int r;
 
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, NGINX_CONF_MAX, &record, NULL);
         if (r == -ENOENT)
                 return 1;
         if (r < 0)
@@ -781,13 +806,15 @@ int step_guide_proxy_undo_check(Provision *p, const ProvisionStep *s, char **ret
 }
 
 int step_guide_proxy_undo(Provision *p, const ProvisionStep *s, char **ret_detail) {
-        _cleanup_free_ char *record = NULL, *error = NULL;
+        _cleanup_free_ char *record = NULL, *error = NULL, *path = provision_path(p, ADOPTED_RECORD);
         bool running = false, enabled = false, sites = false;
         char *line, *save = NULL;
         sd_bus *bus;
         int r;
 
-        r = read_file(ADOPTED_RECORD, NGINX_CONF_MAX, &record, NULL);
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, NGINX_CONF_MAX, &record, NULL);
         if (r >= 0)
                 r = provision_system_bus(p, &bus);
         if (r < 0)
@@ -814,7 +841,7 @@ int step_guide_proxy_undo(Provision *p, const ProvisionStep *s, char **ret_detai
         if (r >= 0 && running && sites)
                 r = bus_reload_unit(bus, NGINX_UNIT, UNIT_TIMEOUT_USEC, &error);
         if (r >= 0)
-                r = remove_file(ADOPTED_RECORD);
+                r = remove_file(path);
         if (r < 0)
                 return detail_set(ret_detail, r, "%s", error ?: strerror(-r));
         return detail_set(ret_detail, 0, "enabled again what provision --adopt disabled (not started)");

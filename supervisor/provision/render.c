@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <libgen.h>
@@ -22,37 +23,51 @@
 /* What the registry creates: nothing for others (see render_registry_unit). */
 #define CONTAINER_UMASK "0007"
 
+/* What the files are made from; each writer reads the fields it needs. */
 typedef struct {
+        const Config *c;
+        uid_t uid;
+        const char *service_user, *proxy_user; /* render_tmpfiles() */
+        const char *secret;                    /* render_registry_config() */
+        const StoreCredentials *cred;
+        const char *rules, *tag; /* render_registry_egress()'s table */
+} RenderInput;
+
+/* Writes one file's text to f: 0, or a negative errno. */
+typedef int (*Writer)(FILE *f, const RenderInput *in);
+
+/* The text write() makes after head, as one allocated string: every file
+ * is made here, whole or not at all. */
+static int render_text(const char *head, Writer write, const RenderInput *in, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
         FILE *f;
-        char *buf;
-        size_t size;
-} Text;
+        int r;
 
-/* A memstream for one generated file, GENERATED_HEADER already in it. */
-static int text_open(Text *t) {
-        t->buf = NULL;
-        t->size = 0;
-        t->f = open_memstream(&t->buf, &t->size);
-        if (!t->f)
+        f = open_memstream(&buf, &size);
+        if (!f)
                 return -ENOMEM;
-        fputs(GENERATED_HEADER, t->f);
+        fputs(head, f);
+        r = write(f, in);
+        if (fclose(f) != 0 || !buf)
+                return -ENOMEM;
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(buf);
         return 0;
 }
 
-static int text_close(Text *t, char **ret) {
-        if (fclose(t->f) != 0 || !t->buf) {
-                free(t->buf);
+/* A file that is the same on every host. */
+static int render_constant(const char *text, char **ret) {
+        char *copy = strdup(text);
+
+        if (!copy)
                 return -ENOMEM;
-        }
-        *ret = t->buf;
+        *ret = copy;
         return 0;
 }
 
-int render_containers_conf(const Config *c, uid_t uid, char **ret) {
-        Text t;
-
-        if (text_open(&t) < 0)
-                return -ENOMEM;
+static int write_containers_conf(FILE *f, const RenderInput *in) {
         fputs("# Rootless podman for the registry's service user: all state outside $HOME.\n\n"
               "[containers]\n"
               "# runc cannot join a session keyring inside some containers (nspawn)\n"
@@ -60,65 +75,68 @@ int render_containers_conf(const Config *c, uid_t uid, char **ret) {
               "keyring = false\n"
               "# Explicit limits below the host's hard limits; podman's defaults ask\n"
               "# for more than some hosts allow.\n"
-              "default_ulimits = [\"nofile=" CONTAINER_NOFILE ":" CONTAINER_NOFILE "\", \"nproc=" CONTAINER_NPROC
-              ":" CONTAINER_NPROC "\"]\n\n"
+              "default_ulimits = [\"nofile=" CONTAINER_NOFILE ":" CONTAINER_NOFILE
+              "\", \"nproc=" CONTAINER_NPROC ":" CONTAINER_NPROC "\"]\n\n"
               "[engine]\n"
               "# crun refuses hybrid cgroup hierarchies; runc works on both.\n"
               "runtime = \"runc\"\n"
               "# Events to a file, not the journal of a user session we do not have.\n"
               "events_logger = \"file\"\n",
-              t.f);
-        fprintf(t.f, "tmp_dir = \"" PODMAN_STATE_FMT "/tmp\"\n", (unsigned) uid);
-        fprintf(t.f, "volume_path = \"" PODMAN_STATE_FMT "/root/volumes\"\n", (unsigned) uid);
-        (void) c;
-        return text_close(&t, ret);
+              f);
+        fprintf(f, "tmp_dir = \"" PODMAN_STATE_FMT "/tmp\"\n", (unsigned)in->uid);
+        fprintf(f, "volume_path = \"" PODMAN_STATE_FMT "/root/volumes\"\n", (unsigned)in->uid);
+        return 0;
 }
 
-int render_storage_conf(const Config *c, uid_t uid, char **ret) {
-        Text t;
+int render_containers_conf(const Config *c, uid_t uid, char **ret) {
+        return render_text(GENERATED_HEADER, write_containers_conf, &(RenderInput){.c = c, .uid = uid}, ret);
+}
 
-        if (text_open(&t) < 0)
-                return -ENOMEM;
+static int write_storage_conf(FILE *f, const RenderInput *in) {
         fputs("[storage]\n"
               "driver = \"overlay\"\n",
-              t.f);
-        fprintf(t.f, "graphroot = \"" PODMAN_STATE_FMT "/root\"\n", (unsigned) uid);
-        fprintf(t.f, "runroot = \"" PODMAN_RUNROOT_FMT "\"\n\n", (unsigned) uid);
+              f);
+        fprintf(f, "graphroot = \"" PODMAN_STATE_FMT "/root\"\n", (unsigned)in->uid);
+        fprintf(f, "runroot = \"" PODMAN_RUNROOT_FMT "\"\n\n", (unsigned)in->uid);
         fputs("[storage.options.overlay]\n"
               "# fuse-overlayfs works rootless on every kernel and on any backing\n"
               "# filesystem, including an overlay root.\n"
               "mount_program = \"/usr/bin/fuse-overlayfs\"\n",
-              t.f);
-        (void) c;
-        return text_close(&t, ret);
+              f);
+        return 0;
 }
 
-int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const char *proxy_user, char **ret) {
-        Text t;
+int render_storage_conf(const Config *c, uid_t uid, char **ret) {
+        return render_text(GENERATED_HEADER, write_storage_conf, &(RenderInput){.c = c, .uid = uid}, ret);
+}
 
-        if (text_open(&t) < 0)
-                return -ENOMEM;
-        if (c->listen.kind == LISTEN_UNIX) {
-                _cleanup_free_ char *copy = strdup(c->listen.path);
-                if (!copy) {
-                        fclose(t.f);
-                        free(t.buf);
+static int write_tmpfiles(FILE *f, const RenderInput *in) {
+        if (in->c->listen.kind == LISTEN_UNIX) {
+                _cleanup_free_ char *copy = strdup(in->c->listen.path);
+                if (!copy)
                         return -ENOMEM;
-                }
                 const char *dir = dirname(copy);
                 fputs("# The registry's unix socket lives here: the service user creates it,\n"
                       "# the proxy's group may connect, nobody else may even look. setgid:\n"
                       "# the socket gets the proxy's group (the registry's umask is 0007).\n",
-                      t.f);
-                fprintf(t.f, "d %s 2750 %s %s -\n", dir, service_user, proxy_user);
+                      f);
+                fprintf(f, "d %s 2750 %s %s -\n", dir, in->service_user, in->proxy_user);
         }
         fputs("# The signature store's socket: root binds it, setgid so that it is the\n"
               "# proxy's group's, which alone may connect.\n",
-              t.f);
-        fprintf(t.f, "d %s 2750 root %s -\n", SIGSTORE_SOCKET_DIR, proxy_user);
-        fputs("# Podman's storage must not be aged out like the rest of /var/tmp.\n", t.f);
-        fprintf(t.f, "x " PODMAN_STATE_FMT "\n", (unsigned) uid);
-        return text_close(&t, ret);
+              f);
+        fprintf(f, "d %s 2750 root %s -\n", SIGSTORE_SOCKET_DIR, in->proxy_user);
+        fputs("# Podman's storage must not be aged out like the rest of /var/tmp.\n", f);
+        fprintf(f, "x " PODMAN_STATE_FMT "\n", (unsigned)in->uid);
+        return 0;
+}
+
+int render_tmpfiles(const Config *c, uid_t uid, const char *service_user, const char *proxy_user,
+                    char **ret) {
+        return render_text(
+                GENERATED_HEADER, write_tmpfiles,
+                &(RenderInput){.c = c, .uid = uid, .service_user = service_user, .proxy_user = proxy_user},
+                ret);
 }
 
 /* A YAML double-quoted scalar: backslash and quote escaped. The values
@@ -177,13 +195,9 @@ static void write_storage_driver(FILE *f, const Config *c, const StoreCredential
               f);
 }
 
-int render_registry_config(const Config *c, const char *secret, const StoreCredentials *cred, char **ret) {
-        Text t;
-
-        if (config_storage_is_shared(c) && !cred)
+static int write_registry_config(FILE *f, const RenderInput *in) {
+        if (config_storage_is_shared(in->c) && !in->cred)
                 return -EINVAL;
-        if (text_open(&t) < 0)
-                return -ENOMEM;
         fputs("version: 0.1\n"
               "log:\n"
               "  level: info\n"
@@ -191,12 +205,12 @@ int render_registry_config(const Config *c, const char *secret, const StoreCrede
               "  fields:\n"
               "    service: registry\n"
               "storage:\n",
-              t.f);
-        write_storage_driver(t.f, c, cred);
-        if (c->cache)
+              f);
+        write_storage_driver(f, in->c, in->cred);
+        if (in->c->cache)
                 fputs("  cache:\n"
                       "    blobdescriptor: redis\n",
-                      t.f);
+                      f);
         fputs("  delete:\n"
               "    enabled: false\n"
               "  maintenance:\n"
@@ -205,27 +219,24 @@ int render_registry_config(const Config *c, const char *secret, const StoreCrede
               "      age: 168h\n"
               "      interval: 24h\n"
               "      dryrun: false\n",
-              t.f);
-        if (c->cache) {
+              f);
+        if (in->c->cache) {
                 char host[INET6_ADDRSTRLEN];
                 uint16_t port;
 
-                if (config_url_address(c->cache, host, &port) < 0) {
-                        fclose(t.f);
-                        free(t.buf);
+                if (config_url_address(in->c->cache, host, &port) < 0)
                         return -EINVAL;
-                }
-                fprintf(t.f, "redis:\n  addr: \"%s%s%s:%u\"\n  db: 0\n  dialtimeout: 2s\n", strchr(host, ':') ? "[" : "",
-                        host, strchr(host, ':') ? "]" : "", (unsigned) port);
+                fprintf(f, "redis:\n  addr: \"%s%s%s:%u\"\n  db: 0\n  dialtimeout: 2s\n",
+                        strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", (unsigned)port);
         }
-        fputs("http:\n", t.f);
-        if (c->listen.kind == LISTEN_UNIX)
+        fputs("http:\n", f);
+        if (in->c->listen.kind == LISTEN_UNIX)
                 fputs("  net: unix\n"
                       "  addr: " CONTAINER_SOCKET_DIR "/registry.sock\n",
-                      t.f);
+                      f);
         else
-                fprintf(t.f, "  net: tcp\n  addr: 0.0.0.0:%u\n", (unsigned) c->listen.port);
-        fprintf(t.f,
+                fprintf(f, "  net: tcp\n  addr: 0.0.0.0:%u\n", (unsigned)in->c->listen.port);
+        fprintf(f,
                 "  # Fixed, so upload state survives restarts and is shared by replicas.\n"
                 "  secret: %s\n"
                 "  # Upload Location headers without scheme and host: they stay valid\n"
@@ -240,8 +251,13 @@ int render_registry_config(const Config *c, const char *secret, const StoreCrede
                 "    enabled: true\n"
                 "    interval: 10s\n"
                 "    threshold: 3\n",
-                secret);
-        return text_close(&t, ret);
+                in->secret);
+        return 0;
+}
+
+int render_registry_config(const Config *c, const char *secret, const StoreCredentials *cred, char **ret) {
+        return render_text(GENERATED_HEADER, write_registry_config,
+                           &(RenderInput){.c = c, .secret = secret, .cred = cred}, ret);
 }
 
 /* One accept rule per address the registry may reach. */
@@ -267,42 +283,31 @@ int render_registry_egress_tag(const char *rules, char **ret) {
         return asprintf(ret, "regvisor %016llx", (unsigned long long) h) < 0 ? -ENOMEM : 0;
 }
 
-int render_registry_egress(const Config *c, uid_t uid, char **ret) {
-        _cleanup_free_ char *rules = NULL, *tag = NULL;
-        size_t size = 0;
-        FILE *f;
-        Text t;
+/* The rules, which the table's comment tags. */
+static int write_egress_rules(FILE *f, const RenderInput *in) {
+        const Config *c = in->c;
         int r;
 
-        /* The rules first, then the table around them with their tag. */
-        f = open_memstream(&rules, &size);
-        if (!f)
-                return -ENOMEM;
         fprintf(f,
                 "\tchain output {\n"
                 "\t\ttype filter hook output priority filter; policy accept;\n"
                 "\t\t# Replies and the rest of a connection allowed below.\n"
                 "\t\tmeta skuid %u ct state established,related accept\n",
-                (unsigned) uid);
-        r = egress_allow(f, uid, c->storage_kind == STORAGE_SWIFT ? c->store_auth_url : c->store_endpoint);
+                (unsigned)in->uid);
+        r = egress_allow(f, in->uid,
+                         c->storage_kind == STORAGE_SWIFT ? c->store_auth_url : c->store_endpoint);
         if (r >= 0)
-                r = egress_allow(f, uid, c->cache);
+                r = egress_allow(f, in->uid, c->cache);
         fprintf(f,
                 "\t\t# Anything else the service user sends (DNS included): a\n"
                 "\t\t# dropped packet fails connect() and sendto() at once (EPERM).\n"
                 "\t\tmeta skuid %u counter drop\n"
                 "\t}\n",
-                (unsigned) uid);
-        if (fclose(f) != 0 || !rules)
-                return -ENOMEM;
-        if (r < 0)
-                return r;
-        r = render_registry_egress_tag(rules, &tag);
-        if (r < 0)
-                return r;
+                (unsigned)in->uid);
+        return r;
+}
 
-        if (text_open(&t) < 0)
-                return -ENOMEM;
+static int write_egress_table(FILE *f, const RenderInput *in) {
         fputs("# The registry's network with a shared store ([registry] storage = swift\n"
               "# or s3): its container runs on slirp4netns, whose process makes every\n"
               "# connection of the registry in the host's network namespace as the\n"
@@ -312,17 +317,27 @@ int render_registry_egress(const Config *c, uid_t uid, char **ret) {
               "table inet " EGRESS_TABLE "\n"
               "delete table inet " EGRESS_TABLE "\n"
               "table inet " EGRESS_TABLE " {\n",
-              t.f);
-        fprintf(t.f, "\tcomment \"%s\"\n%s}\n", tag, rules);
-        return text_close(&t, ret);
+              f);
+        fprintf(f, "\tcomment \"%s\"\n%s}\n", in->tag, in->rules);
+        return 0;
 }
 
-int render_egress_unit(uid_t uid, char **ret) {
-        Text t;
+int render_registry_egress(const Config *c, uid_t uid, char **ret) {
+        _cleanup_free_ char *rules = NULL, *tag = NULL;
+        int r;
 
-        if (text_open(&t) < 0)
-                return -ENOMEM;
-        fprintf(t.f,
+        /* The rules first, then the table around them with their tag. */
+        r = render_text("", write_egress_rules, &(RenderInput){.c = c, .uid = uid}, &rules);
+        if (r >= 0)
+                r = render_registry_egress_tag(rules, &tag);
+        if (r < 0)
+                return r;
+        return render_text(GENERATED_HEADER, write_egress_table, &(RenderInput){.rules = rules, .tag = tag},
+                           ret);
+}
+
+static int write_egress_unit(FILE *f, const RenderInput *in) {
+        fprintf(f,
                 "[Unit]\n"
                 "Description=regvisor: the registry's egress rules (nftables)\n"
                 "Documentation=https://github.com/regvisor/regvisor\n"
@@ -334,58 +349,22 @@ int render_egress_unit(uid_t uid, char **ret) {
                 "Type=oneshot\n"
                 "RemainAfterExit=yes\n"
                 "ExecStart=" NFT_PATH " -f " EGRESS_RULES_PATH "\n",
-                (unsigned) uid);
-        return text_close(&t, ret);
+                (unsigned)in->uid);
+        return 0;
+}
+
+int render_egress_unit(uid_t uid, char **ret) {
+        return render_text(GENERATED_HEADER, write_egress_unit, &(RenderInput){.uid = uid}, ret);
 }
 
 int render_egress_dropin(char **ret) {
-        Text t;
-
-        if (text_open(&t) < 0)
-                return -ENOMEM;
-        fputs("# The registry runs in this manager and must not run without its\n"
-              "# egress rules: no rules, no manager (fail closed).\n"
-              "[Unit]\n"
-              "Requires=" EGRESS_UNIT_NAME "\n"
-              "After=" EGRESS_UNIT_NAME "\n",
-              t.f);
-        return text_close(&t, ret);
-}
-
-int render_podman_global_args(uid_t uid, char ***ret) {
-        char **l = calloc(6, sizeof(char *));
-        int n = 0;
-
-        if (!l)
-                return -ENOMEM;
-        if (asprintf(&l[n++], "--root=" PODMAN_STATE_FMT "/root", (unsigned) uid) < 0 ||
-            asprintf(&l[n++], "--runroot=" PODMAN_RUNROOT_FMT, (unsigned) uid) < 0 ||
-            asprintf(&l[n++], "--tmpdir=" PODMAN_STATE_FMT "/tmp", (unsigned) uid) < 0 ||
-            !(l[n++] = strdup("--events-backend=file"))) {
-                l[n - 1] = NULL;
-                strv_free(l);
-                return -ENOMEM;
-        }
-        *ret = l;
-        return 0;
-}
-
-int render_podman_env(uid_t uid, char ***ret) {
-        char **l = calloc(5, sizeof(char *));
-        int n = 0;
-
-        if (!l)
-                return -ENOMEM;
-        if (asprintf(&l[n++], "XDG_RUNTIME_DIR=/run/user/%u", (unsigned) uid) < 0 ||
-            asprintf(&l[n++], "XDG_DATA_HOME=" PODMAN_STATE_FMT "/xdg-data", (unsigned) uid) < 0 ||
-            asprintf(&l[n++], "XDG_CONFIG_HOME=" PODMAN_STATE_FMT "/xdg-config", (unsigned) uid) < 0 ||
-            asprintf(&l[n++], "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%u/bus", (unsigned) uid) < 0) {
-                l[n - 1] = NULL;
-                strv_free(l);
-                return -ENOMEM;
-        }
-        *ret = l;
-        return 0;
+        return render_constant(GENERATED_HEADER
+                               "# The registry runs in this manager and must not run without its\n"
+                               "# egress rules: no rules, no manager (fail closed).\n"
+                               "[Unit]\n"
+                               "Requires=" EGRESS_UNIT_NAME "\n"
+                               "After=" EGRESS_UNIT_NAME "\n",
+                               ret);
 }
 
 /* ExecStart=: podman run of the pinned image, its socket directory
@@ -437,43 +416,40 @@ static void write_exec_start(FILE *f, const Config *c, const char *podman, const
                 c->image);
 }
 
-int render_registry_unit(const Config *c, uid_t uid, char **ret) {
+static int write_registry_unit(FILE *f, const RenderInput *in) {
         _cleanup_strv_free_ char **global = NULL, **env = NULL;
         _cleanup_free_ char *podman = NULL, *sockdir = NULL;
-        Text t;
         int r;
 
-        r = render_podman_invocation(uid, &global, &env);
+        r = render_podman_invocation(in->uid, &global, &env);
         if (r < 0)
                 return r;
         if (asprintf(&podman, PODMAN_PATH " %s %s %s %s", global[0], global[1], global[2], global[3]) < 0)
                 return -ENOMEM;
-        if (c->listen.kind == LISTEN_UNIX) {
-                _cleanup_free_ char *copy = strdup(c->listen.path);
+        if (in->c->listen.kind == LISTEN_UNIX) {
+                _cleanup_free_ char *copy = strdup(in->c->listen.path);
                 if (!copy || !(sockdir = strdup(dirname(copy))))
                         return -ENOMEM;
         }
 
-        if (text_open(&t) < 0)
-                return -ENOMEM;
         fputs("[Unit]\n"
               "Description=Distribution registry v2 for regvisor (rootless podman, pinned digest)\n"
               "Documentation=https://github.com/regvisor/regvisor\n"
               "\n"
               "[Service]\n",
-              t.f);
+              f);
         for (char **e = env; *e; e++)
                 if (!strneq(*e, "DBUS_SESSION_BUS_ADDRESS=", 25) && !strneq(*e, "XDG_RUNTIME_DIR=", 16))
-                        fprintf(t.f, "Environment=%s\n", *e);
-        fputs("# A container left over from a crash would block the name.\n", t.f);
-        fprintf(t.f, "ExecStartPre=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
-        write_exec_start(t.f, c, podman, sockdir);
-        fprintf(t.f, "ExecStop=%s stop --ignore -t 10 " REGISTRY_CONTAINER_NAME "\n", podman);
+                        fprintf(f, "Environment=%s\n", *e);
+        fputs("# A container left over from a crash would block the name.\n", f);
+        fprintf(f, "ExecStartPre=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
+        write_exec_start(f, in->c, podman, sockdir);
+        fprintf(f, "ExecStop=%s stop --ignore -t 10 " REGISTRY_CONTAINER_NAME "\n", podman);
         /* --rm is done by conmon after podman run exits, asynchronously:
          * remove the container within the stop job so that a stopped unit
          * means no container. */
-        fprintf(t.f, "ExecStopPost=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
-        fprintf(t.f,
+        fprintf(f, "ExecStopPost=-%s rm --force --ignore " REGISTRY_CONTAINER_NAME "\n", podman);
+        fprintf(f,
                 "# The registry exits 2 on SIGTERM: a clean stop, not a failure. A crash\n"
                 "# still ends the unit (inactive or failed) and regvisor run restarts it.\n"
                 "SuccessExitStatus=2\n"
@@ -485,8 +461,12 @@ int render_registry_unit(const Config *c, uid_t uid, char **ret) {
                 "\n"
                 "[Install]\n"
                 "WantedBy=default.target\n",
-                (unsigned long long) c->memory_max, c->cpu_quota);
-        return text_close(&t, ret);
+                (unsigned long long)in->c->memory_max, in->c->cpu_quota);
+        return 0;
+}
+
+int render_registry_unit(const Config *c, uid_t uid, char **ret) {
+        return render_text(GENERATED_HEADER, write_registry_unit, &(RenderInput){.c = c, .uid = uid}, ret);
 }
 
 /* One ListenStream= line: a bare port (systemd binds [::] dual-stack, or
@@ -502,11 +482,7 @@ static void socket_listen_line(FILE *f, const char *what, const ListenAddress *a
                 fprintf(f, "ListenStream=%s:%u\n", a->host, a->port);
 }
 
-int render_proxy_socket_unit(const Config *c, char **ret) {
-        Text t;
-
-        if (text_open(&t) < 0)
-                return -ENOMEM;
+static int write_proxy_socket_unit(FILE *f, const RenderInput *in) {
         fputs("# From [pull] and [push] listen; the proxy refuses to start when they\n"
               "# differ. systemd holds these sockets, so a restart of regvisor.service\n"
               "# refuses no connection: the kernel queues them until the new proxy\n"
@@ -515,17 +491,21 @@ int render_proxy_socket_unit(const Config *c, char **ret) {
               "Description=regvisor TLS proxy sockets (pull and push)\n"
               "\n"
               "[Socket]\n",
-              t.f);
-        socket_listen_line(t.f, "pull", &c->pull.listen);
-        socket_listen_line(t.f, "push", &c->push.listen);
+              f);
+        socket_listen_line(f, "pull", &in->c->pull.listen);
+        socket_listen_line(f, "push", &in->c->push.listen);
         fputs("BindIPv6Only=both\n"
               "Backlog=4096\n"
               "Service=" REGVISOR_UNIT_NAME "\n"
               "\n"
               "[Install]\n"
               "WantedBy=sockets.target\n",
-              t.f);
-        return text_close(&t, ret);
+              f);
+        return 0;
+}
+
+int render_proxy_socket_unit(const Config *c, char **ret) {
+        return render_text(GENERATED_HEADER, write_proxy_socket_unit, &(RenderInput){.c = c}, ret);
 }
 
 int render_registry_names(const Config *c, char ***ret) {
@@ -550,57 +530,75 @@ int render_registry_names(const Config *c, char ***ret) {
         return 0;
 }
 
-int render_registries_d(const Config *c, char **ret) {
+static int write_registries_d(FILE *f, const RenderInput *in) {
         _cleanup_strv_free_ char **names = NULL;
-        Text t;
         int r;
 
-        r = render_registry_names(c, &names);
-        if (r < 0)
-                return r;
-        if (text_open(&t) < 0)
-                return -ENOMEM;
-        if (c->signing_mode == SIGNING_GPG) {
+        if (in->c->signing_mode == SIGNING_GPG) {
                 /* Declaring a namespace here would make a client's own
                  * lookaside entry for it an error (containers/image refuses
                  * a namespace configured twice in registries.d). */
                 fputs("# [signing] mode = gpg: GPG signatures travel through the registry's\n"
                       "# signature extension (X-Registry-Supports-Signatures), or a lookaside a\n"
                       "# client configures in a file of its own; nothing to declare here.\n",
-                      t.f);
-                return text_close(&t, ret);
+                      f);
+                return 0;
         }
+        r = render_registry_names(in->c, &names);
+        if (r < 0)
+                return r;
         fputs("# Signatures for this registry's images are sigstore attachments stored\n"
               "# in the registry itself, next to the images they sign.\n"
               "docker:\n",
-              t.f);
+              f);
         for (char **n = names; *n; n++)
-                fprintf(t.f, "  \"%s\":\n    use-sigstore-attachments: true\n", *n);
-        return text_close(&t, ret);
+                fprintf(f, "  \"%s\":\n    use-sigstore-attachments: true\n", *n);
+        return 0;
+}
+
+int render_registries_d(const Config *c, char **ret) {
+        return render_text(GENERATED_HEADER, write_registries_d, &(RenderInput){.c = c}, ret);
 }
 
 int render_registries_conf(const Config *c, char **ret) {
-        Text t;
+        return render_constant(GENERATED_HEADER
+                               "# As the install guide sets it: short names resolve on Docker Hub only,\n"
+                               "# never silently on another registry.\n"
+                               "unqualified-search-registries = [\"docker.io\"]\n",
+                               ret);
+}
 
-        if (text_open(&t) < 0)
+/* Appends one string to l, which has room for it and its NULL; on failure
+ * l stays NULL-terminated, ready for strv_free(). */
+_printf_(3, 4) static int strv_appendf(char **l, size_t *n, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&l[*n], format, ap);
+        va_end(ap);
+        if (r < 0) {
+                l[*n] = NULL;
                 return -ENOMEM;
-        fputs("# As the install guide sets it: short names resolve on Docker Hub only,\n"
-              "# never silently on another registry.\n"
-              "unqualified-search-registries = [\"docker.io\"]\n",
-              t.f);
-        (void) c;
-        return text_close(&t, ret);
+        }
+        (*n)++;
+        return 0;
 }
 
 int render_podman_invocation(uid_t uid, char ***ret_global, char ***ret_env) {
-        _cleanup_strv_free_ char **global = NULL, **env = NULL;
-        int r;
+        _cleanup_strv_free_ char **global = calloc(5, sizeof(char *)), **env = calloc(5, sizeof(char *));
+        size_t g = 0, e = 0;
 
-        r = render_podman_global_args(uid, &global);
-        if (r >= 0)
-                r = render_podman_env(uid, &env);
-        if (r < 0)
-                return r;
+        if (!global || !env ||
+            strv_appendf(global, &g, "--root=" PODMAN_STATE_FMT "/root", (unsigned)uid) < 0 ||
+            strv_appendf(global, &g, "--runroot=" PODMAN_RUNROOT_FMT, (unsigned)uid) < 0 ||
+            strv_appendf(global, &g, "--tmpdir=" PODMAN_STATE_FMT "/tmp", (unsigned)uid) < 0 ||
+            strv_appendf(global, &g, "--events-backend=file") < 0 ||
+            strv_appendf(env, &e, "XDG_RUNTIME_DIR=/run/user/%u", (unsigned)uid) < 0 ||
+            strv_appendf(env, &e, "XDG_DATA_HOME=" PODMAN_STATE_FMT "/xdg-data", (unsigned)uid) < 0 ||
+            strv_appendf(env, &e, "XDG_CONFIG_HOME=" PODMAN_STATE_FMT "/xdg-config", (unsigned)uid) < 0 ||
+            strv_appendf(env, &e, "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/%u/bus", (unsigned)uid) < 0)
+                return -ENOMEM;
         *ret_global = TAKE_PTR(global);
         *ret_env = TAKE_PTR(env);
         return 0;

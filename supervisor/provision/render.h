@@ -63,13 +63,8 @@ int render_registries_d(const Config *c, char **ret);
 /* registries.conf.d drop-in: as the guide sets it. */
 int render_registries_conf(const Config *c, char **ret);
 
-/* The podman global options for the service user (NULL-terminated argv
- * fragment, allocated strings): --root, --runroot, --tmpdir, ... */
-int render_podman_global_args(uid_t uid, char ***ret);
-
-/* The environment for podman as the service user (NAME=VALUE list). */
-int render_podman_env(uid_t uid, char ***ret);
-
-/* Both of the above, for a podman command line of the service user: on
- * failure neither is set. */
+/* A podman command line of the service user: its global options
+ * (NULL-terminated argv fragment, allocated strings: --root, --runroot,
+ * --tmpdir, ...) and its environment (NAME=VALUE list). On failure neither
+ * is set. */
 int render_podman_invocation(uid_t uid, char ***ret_global, char ***ret_env);

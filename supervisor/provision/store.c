@@ -87,6 +87,22 @@ static bool value_valid(const char *v) {
         return true;
 }
 
+#define KEY_ECHO_MAX 32
+
+/* The error for a line whose key is none of ours. The text before '=' is
+ * named only when it looks like a key ([a-z_]): a line such as YAML's
+ * "secret_key: wJal.../K7MD+bPx=" holds a secret there, and errors end up
+ * in provision's output and health's (a monitoring system's) text. */
+static int unknown_key(const char *path, unsigned line, const char *k, size_t n, char **ret_error) {
+        bool show = n > 0 && n <= KEY_ECHO_MAX && strspn(k, "abcdefghijklmnopqrstuvwxyz_") >= n;
+
+        return fail(ret_error, -EINVAL,
+                    "%s:%u: expected username, password, tenant, domain, access_key or secret_key before "
+                    "'='%s%.*s%s",
+                    path, line, show ? ", got '" : " (what is there is not shown: it is not a key name)",
+                    show ? (int)n : 0, k, show ? "'" : "");
+}
+
 int store_credentials_parse(const Config *c, const char *path, const char *text, StoreCredentials *ret,
                             char **ret_error) {
         _cleanup_(store_credentials_done) StoreCredentials s = {};
@@ -138,10 +154,7 @@ int store_credentials_parse(const Config *c, const char *path, const char *text,
                                             keys[i].key);
                 }
                 if (!found)
-                        return fail(ret_error, -EINVAL,
-                                    "%s:%u: expected username, password, tenant, domain, access_key or "
-                                    "secret_key, got '%.*s'",
-                                    path, line, (int)(ke - k) > 64 ? 64 : (int)(ke - k), k);
+                        return unknown_key(path, line, k, (size_t)(ke - k), ret_error);
         }
 
         if (c->storage_kind == STORAGE_SWIFT && (!s.username || !s.password))

@@ -9,6 +9,7 @@
 # request bytes could then be taken for a next request. A request without a
 # body gets "ok".
 import os, socket, sys, threading
+from rawhttp import content_length
 path, count_file = sys.argv[1], sys.argv[2]
 early = len(sys.argv) > 3 and sys.argv[3] == "early"
 try: os.unlink(path)
@@ -33,11 +34,7 @@ def serve(c):
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
                           b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECRET")
                 continue
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
+            length = content_length(head) or 0
             if length == 0:
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 continue

@@ -27,8 +27,6 @@ SIGNER=/root/gnupg-signer
 OTHER=/root/gnupg-other
 KEYS=/etc/regvisor/signers.asc
 INSTALLED=/etc/containers/keys/regvisor-signers.gpg
-PUSH=registry.test:4443/test
-PULL=registry.test/test
 
 th_boot
 on_failure th journalctl -u regvisor --no-pager -n 60
@@ -53,7 +51,7 @@ th test ! -e "$INSTALLED" || fail "the refused key was installed"
 th rm /etc/regvisor/secret.asc
 
 step "provision with [signing] keys = $KEYS"
-write_config "$(printf '[signing]\nkeys = %s\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
+signing_config
 provision >/dev/null || fail "provision failed: $OUT"
 assert_contains "$OUT" "changed  signing-keys"
 assert_contains "$OUT" "1 signing key: $fpr"
@@ -122,7 +120,7 @@ out=$(th podman pull -q --signature-policy /var/tmp/no-remap.json "$PULL/signed:
 assert_contains "$out" "Signature for identity registry.test:4443/test/signed:1 is not accepted"
 
 step "before this change: mode = sigstore (the old rule) refuses the same signed pull on Debian 12"
-write_config "$(printf '[signing]\nmode = sigstore\nkeys = %s\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
+signing_config "mode = sigstore"
 provision >/dev/null || fail "provision with mode = sigstore failed: $OUT"
 assert_contains "$(th cat /etc/containers/policy.json)" sigstoreSigned "policy.json with mode = sigstore"
 out=$(th podman pull -q "$PULL/signed:1" 2>&1) && fail "a sigstoreSigned pull succeeded on Debian 12: $out"

@@ -24,17 +24,12 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 STORE=/var/lib/regvisor/signatures
-LOCAL_LOOKASIDE=/var/lib/containers/sigstore
-PUSH=registry.test:4443/test
-PULL=registry.test/test
 
 th_boot
 on_failure th journalctl -u regvisor --no-pager -n 80
 
 step "a signing key; provision with [signing] keys"
-signer_key th "CI signer <ci@registry.test>"
-write_config "$(printf '[signing]\nkeys = %s\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
-provision >/dev/null || fail "provision failed: $OUT"
+signing_provision
 assert_contains "$OUT" "changed  sigstore-dir"
 assert_eq "$(stat_of $STORE)" "ci-svc:ci-svc 750" "$STORE"
 assert_eq "$(stat_of /run/regvisor/sigstore)" "root:registry-proxy 2750" "the store's socket directory"
@@ -98,9 +93,7 @@ assert_contains "$out" "A signature was required, but no signature exists"
 step "a PUT on 443 is refused (403) and stores nothing"
 before=$(count_store)
 body='{"schemaVersion":2,"name":"'$udigest'@0123456789abcdef0123456789abcdef","type":"atomic","content":"AAAA"}'
-code=$(th curl -s -m 10 --cacert "$CA" -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
-	--data-binary "$body" "https://registry.test/extensions/v2/test/unsigned/signatures/$udigest")
-assert_eq "$code" 403 "PUT on 443"
+assert_eq "$(sig_put 443 test/unsigned "$udigest" "$body")" 403 "PUT on 443"
 assert_eq "$(count_store)" "$before" "files in the store after the PUT on 443"
 assert_eq "$(sigs_443 test/unsigned "$udigest")" 0 "GET after the PUT on 443"
 code=$(th curl -s -m 10 --cacert "$CA" -o /dev/null -w '%{http_code}' -X DELETE \
@@ -119,14 +112,10 @@ step "a signature for another digest: stored on 4443, refused by podman, named b
 # but of test/signed:1's manifest: only the digest is wrong.
 misplaced_signature unsigned2 "$digest"
 u2digest=$misplaced_digest body=$misplaced_body
-code=$(th curl -s -m 10 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' \
-	--data-binary "$body" "https://registry.test:4443/extensions/v2/test/unsigned2/signatures/$u2digest")
-assert_eq "$code" 201 "PUT of a signature for another digest on 4443"
+assert_eq "$(sig_put 4443 test/unsigned2 "$u2digest" "$body")" 201 "PUT of a signature for another digest on 4443"
 assert_eq "$(sigs_443 test/unsigned2 "$u2digest")" 1 "GET lists the misplaced signature"
 pull_refused_misplaced "$PULL/unsigned2:1"
-rc=0
-out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
-assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
+signatures_health_warns
 assert_contains "$out" "2 of 4 tags carry no valid signature by a trusted key"
 assert_contains "$out" "test/unsigned:1 (no signature)"
 assert_contains "$out" "test/unsigned2:1 (signed for another digest)"

@@ -5,8 +5,11 @@
 #   - registry host: provision, `pki issue-client build-01`, `pki export
 #     build-01` (a 0700 directory, the key 0600, hosts.toml without a
 #     top-level server line); an export for a loopback name is refused;
-#   - the bundle copied to the client host (tar, modes kept), `client
-#     install --dry-run` changes nothing, `client install` writes certs.d
+#   - the bundle copied to the client host (tar, modes kept); a copy
+#     tampered with for another registry (a CA in certs.d/other.test, a
+#     policy rule for docker.io) is refused whole, nothing written, and
+#     --registry other.test refuses the real one; `client
+#     install --dry-run` names the registry and changes nothing, `client install` writes certs.d
 #     (podman's, containerd's, docker's), containerd's hosts.toml, the
 #     signers' key and merges policy.json (Debian's default entries stay);
 #     a docker CA file and a policy rule for registry.test the operator had
@@ -88,7 +91,28 @@ before=$(thc cat /etc/containers/policy.json)
 OLD_DOCKER_CA=/etc/docker/certs.d/registry.test/ca.crt
 thc /bin/sh -c "mkdir -p ${OLD_DOCKER_CA%/*} && echo 'the operator s previous CA' > $OLD_DOCKER_CA && chmod 0640 $OLD_DOCKER_CA"
 thc test ! -e /etc/containers/certs.d/registry.test || fail "the client already has certs.d for registry.test"
-out=$(thc "$REGVISOR" client install --dry-run "$CB" 2>&1) || fail "install --dry-run failed: $out"
+# A bundle is for its own registry alone: a copy that also writes another
+# registry's CA, or replaces docker.io's rule, is refused, nothing written.
+thc /bin/sh -c "cp -a $CB /root/evil-ca && mkdir /root/evil-ca/files/etc/containers/certs.d/other.test &&
+	cp $CB/files/etc/containers/certs.d/registry.test/ca.crt /root/evil-ca/files/etc/containers/certs.d/other.test/ &&
+	echo '0644 /etc/containers/certs.d/other.test/ca.crt' >> /root/evil-ca/MANIFEST
+	cp -a $CB /root/evil-policy && jq '.transports.docker[\"docker.io\"] = [{\"type\": \"reject\"}]' \
+		$CB/policy-fragment.json > /root/evil-policy/policy-fragment.json"
+for evil in /root/evil-ca:other.test /root/evil-policy:docker.io; do
+	out=$(thc "$REGVISOR" client install "${evil%%:*}" 2>&1) && fail "install of ${evil%%:*} succeeded: $out"
+	assert_contains "$out" "${evil##*:}"
+	assert_contains "$out" "refused"
+	thc test ! -e /etc/containers/certs.d/registry.test -a ! -e /etc/containers/certs.d/other.test \
+		-a ! -e /var/lib/regvisor-client || fail "a refused bundle (${evil%%:*}) wrote something"
+	assert_eq "$(thc cat /etc/containers/policy.json)" "$before" "policy.json after a refused bundle"
+done
+out=$(thc "$REGVISOR" client install --registry other.test "$CB" 2>&1) && fail "--registry other.test installed: $out"
+assert_contains "$out" "not for --registry other.test"
+thc test ! -e /etc/containers/certs.d/registry.test || fail "a refused --registry wrote certs.d"
+out=$(thc "$REGVISOR" client install --dry-run --registry registry.test "$CB" 2>&1) ||
+	fail "install --dry-run failed: $out"
+assert_contains "$out" "bundle for the registry registry.test (registry.test, registry.test:4443)"
+assert_contains "$out" "replace the rule for registry.test (insecureAcceptAnything -> signedBy)"
 assert_contains "$out" "write /etc/containers/certs.d/registry.test:4443/client.key (0600)"
 assert_contains "$out" "merge into /etc/containers/policy.json"
 assert_contains "$out" "write /etc/docker/certs.d/registry.test:4443/client.key (0600)"
@@ -103,7 +127,7 @@ assert_eq "$(thc stat -c '%U %a' /etc/containers/certs.d/registry.test:4443/clie
 assert_eq "$(thc jq -r '.transports.docker["quay.io"][0].type' /etc/containers/policy.json)" reject "operator entry"
 assert_eq "$(thc jq -r '.transports.docker["registry.test"][0].type' /etc/containers/policy.json)" signedBy \
 	"registry.test rule"
-thc test -s /etc/containers/keys/regvisor-signers.gpg || fail "no signers' key installed"
+thc test -s /etc/containers/keys/registry.test/regvisor-signers.gpg || fail "no signers' key installed"
 assert_eq "$(thc stat -c '%U %a' /etc/docker/certs.d/registry.test:4443/client.key)" "root 600" "docker's client.key"
 thc cmp -s /etc/docker/certs.d/registry.test:4443/client.cert /etc/containers/certs.d/registry.test:4443/client.cert ||
 	fail "docker's client.cert is not the bundle's"

@@ -22,54 +22,15 @@
 REGVISOR=${REGVISOR_UNDER_TEST:-$REGVISOR}
 
 ACCEPT_ANY=/etc/regvisor-test-policy.json
-FLOOD=(/usr/bin/python3 "$REPO/tests/integration/67-flood.py")
 LAYERS=30
-FAILED=()
-
-command -v ctr >/dev/null || skip "no ctr (Debian's containerd package)"
-th_boot
-write_config
-on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
-provision >/dev/null || fail "provision failed: $OUT"
 
 step "the full stack with the default limits"
-run_unit_up
-
-access_log() {
-	th journalctl -u regvisor --no-pager -o cat | grep 'port=' | grep ' status=' || true
-}
-# n429: 429 lines in the access log so far.
-n429() {
-	access_log | grep -c ' status=429' || true
-}
-# client NAME CMD...: run a client; a failure is recorded, not fatal, so
-# that every client's outcome is reported.
-client() {
-	local name=$1 out
-	shift
-	if out=$(th "$@" 2>&1); then
-		step "$name: ok (429 in the access log so far: $(n429))"
-	else
-		printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
-		step "$name: FAILED (429 in the access log so far: $(n429))"
-		FAILED+=("$name")
-	fi
-}
+clients_stack_up
 
 step "clients: certs.d, hosts.toml, a $LAYERS-layer OCI layout"
-th /bin/sh -c "set -e
-	mkdir -p /etc/containers/certs.d/registry.test:4443 /etc/containers/certs.d/registry.test
-	cp $CA /etc/containers/certs.d/registry.test:4443/ca.crt
-	cp $CA /etc/containers/certs.d/registry.test/ca.crt
-	cp $CI_CERT /etc/containers/certs.d/registry.test:4443/client.cert
-	cp $CI_KEY /etc/containers/certs.d/registry.test:4443/client.key
-	mkdir -p /etc/rvtest-hosts/registry.test
-	printf '[host.\"https://registry.test:443\"]\n  ca = \"%s\"\n  capabilities = [\"pull\", \"resolve\"]\n' $CA \
-		> /etc/rvtest-hosts/registry.test/hosts.toml"
-th_write "$ACCEPT_ANY" <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
-th python3 "$REPO/tests/integration/50-proxy-oci.py" /var/tmp/big "$LAYERS" >/dev/null
-# Small layers: the number of requests is what the limits see, not bytes.
-th systemctl start containerd.service || fail "containerd did not start"
+client_certs_d
+ctr_hosts_443 /etc/rvtest-hosts
+clients_image "$ACCEPT_ANY" "$LAYERS"
 
 client "skopeo push over 4443" skopeo --policy "$ACCEPT_ANY" copy oci:/var/tmp/big:1 \
 	docker://registry.test:4443/test/big:1
@@ -81,7 +42,7 @@ client "podman pull over 443" podman --runtime=runc pull --signature-policy "$AC
 
 log=$(access_log)
 step "access log of the clients: $(grep -c . <<<"$log") requests; by status: $(grep -o ' status=[0-9]*' <<<"$log" | sort | uniq -c | xargs)"
-refused=$(th journalctl -u regvisor --no-pager -o cat | grep -c 'refused: more than conn_per_ip' || true)
+refused=$(nrefused)
 step "connections refused by conn_per_ip: $refused"
 ((${#FAILED[@]} == 0)) || fail "clients failed under the default limits: ${FAILED[*]}"
 assert_eq "$(n429)" 0 "429 answers to the clients"

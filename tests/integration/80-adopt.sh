@@ -153,7 +153,21 @@ EOF
 # registry-proxy.service never starts as printed: access_log above http {}
 # (moved in), `return 403` in limit_except (not allowed there: `deny all`,
 # which answers 403 too), and ssl_ciphers continued with backslashes (nginx
-# keeps them in the string: one line).
+# keeps them in the string: one line). The lines both servers share (the
+# guide prints them in each) are included from one file each.
+th_write /etc/registry/nginx-tls.conf <<'EOF'
+ssl_certificate /etc/registry/certs/registry.crt;
+ssl_certificate_key /etc/registry/certs/private/registry.key;
+ssl_protocols TLSv1.2 TLSv1.3;
+add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+EOF
+th_write /etc/registry/nginx-to-registry.conf <<'EOF'
+limit_conn perip 20;
+proxy_pass http://reg;
+proxy_set_header X-Forwarded-Proto https;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+add_header Docker-Distribution-Api-Version "registry/2.0" always;
+EOF
 th_write /etc/registry/nginx.conf <<'EOF'
 worker_processes auto;
 events { worker_connections 1024; }
@@ -185,40 +199,26 @@ upstream reg { server 127.0.0.1:5000; }
 # 443: unauthenticated pulls only
 server {
 listen 443 ssl http2;
-ssl_certificate /etc/registry/certs/registry.crt;
-ssl_certificate_key /etc/registry/certs/private/registry.key;
-ssl_protocols TLSv1.2 TLSv1.3;
-add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+include /etc/registry/nginx-tls.conf;
 location = /v2/_catalog { return 403; }
 location ~ ^/v2/.+/tags/list { return 403; }
 location /v2/ {
 limit_req zone=reg_read burst=20 nodelay;
-limit_conn perip 20;
-proxy_pass http://reg;
 proxy_set_header Host $host;
-proxy_set_header X-Forwarded-Proto https;
-proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+include /etc/registry/nginx-to-registry.conf;
 limit_except GET HEAD { deny all; }
-add_header Docker-Distribution-Api-Version "registry/2.0" always;
 }
 }
 # 4443: authenticated pushes only (mTLS)
 server {
 listen 4443 ssl http2;
-ssl_certificate /etc/registry/certs/registry.crt;
-ssl_certificate_key /etc/registry/certs/private/registry.key;
-ssl_protocols TLSv1.2 TLSv1.3;
-add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+include /etc/registry/nginx-tls.conf;
 ssl_client_certificate /etc/registry/certs/clients/ca.crt;
 ssl_verify_client on;
 location /v2/ {
 limit_req zone=reg_write burst=10;
-limit_conn perip 20;
-proxy_pass http://reg;
 proxy_set_header Host $host:$server_port;
-proxy_set_header X-Forwarded-Proto https;
-proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-add_header Docker-Distribution-Api-Version "registry/2.0" always;
+include /etc/registry/nginx-to-registry.conf;
 }
 }
 }

@@ -20,6 +20,10 @@
 #   - conn_per_ip is per real client: with conn_per_ip = 2, a client holding
 #     two connections through the balancer is answered 429 on its third,
 #     while another client behind the same balancer is served.
+# 443 and 4443 listen dual-stack (one IPv6 socket), so the balancer arrives
+# as ::ffff:198.18.0.2: the IPv4 entries match it; the last step names it
+# IPv4-mapped (::ffff:198.18.0.2, in trusted_proxies and allow_cidrs), which
+# is the same address and must work the same.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/provision-lib.sh"
 
@@ -38,6 +42,11 @@ write_config "$(printf '[proxy]\ntrusted_proxies = %s\n[status]\nlisten = 0.0.0.
 	"$TH_CLIENT_ADDR" "$TH_CLIENT_ADDR")"
 provision >/dev/null || fail "provision failed: $OUT"
 run_unit_up
+# Dual-stack: no IPv4 socket on 443/4443, so IPv4 peers arrive mapped.
+for port in 443 4443; do
+	[ -n "$(th ss -Htln6 "sport = :$port")" ] || fail "no IPv6 (dual-stack) listener on $port"
+	[ -z "$(th ss -Htln4 "sport = :$port")" ] || fail "an IPv4 listener on $port: peers would not arrive mapped"
+done
 
 step "client host: $LB and $OTHER on lo, registry.test is the balancer ($LB), certs.d"
 thc ip addr add "$LB/32" dev lo || fail "cannot add $LB"
@@ -178,8 +187,8 @@ access_from pull "$TH_ADDR" GET /v2/pp-flush-marker/manifests/x 404
 assert_eq "$(access_log | wc -l)" "$((lines + 1))" "access log lines after the refused PROXY header and a marker"
 access_log | grep -q "client=203\.0\.113\.9" && fail "the refused header's client reached the access log"
 
-step "conn_per_ip = 2 on 443: per real client, not per balancer"
-write_config "$(printf '[proxy]\ntrusted_proxies = %s\n[status]\nlisten = 0.0.0.0:9443\nallow_cidrs = %s\n[pull]\nconn_per_ip = 2' \
+step "conn_per_ip = 2 on 443: per real client, not per balancer; the balancer named IPv4-mapped"
+write_config "$(printf '[proxy]\ntrusted_proxies = ::ffff:%s\n[status]\nlisten = 0.0.0.0:9443\nallow_cidrs = ::ffff:%s/128\n[pull]\nconn_per_ip = 2' \
 	"$TH_CLIENT_ADDR" "$TH_CLIENT_ADDR")"
 th systemctl reload regvisor.service || fail "reload failed"
 out=$(thc "${HELPER[@]}" buckets "$LB" 443 "$CACERT" "$OTHER" "$LB" 2 2>&1) || fail "buckets: $out"

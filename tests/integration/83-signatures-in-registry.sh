@@ -35,18 +35,13 @@
 . "$(dirname "$0")/provision-lib.sh"
 
 STORE=/var/lib/regvisor/signatures
-LOCAL_LOOKASIDE=/var/lib/containers/sigstore
-PUSH=registry.test:4443/test
-PULL=registry.test/test
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
 
 th_boot
 on_failure th journalctl -u regvisor --no-pager -n 80
 
 step "provision with [signing] keys and store = registry"
-signer_key th "CI signer <ci@registry.test>"
-write_config "$(printf '[signing]\nkeys = %s\nstore = registry\n[push]\nrate = 200r/s\nburst = 200\n[pull]\nrate = 200r/s\nburst = 200' "$KEYS")"
-provision >/dev/null || fail "provision failed: $OUT"
+signing_provision "store = registry"
 run_unit_up
 client_certs_d
 th journalctl -u regvisor --no-pager -o cat |
@@ -179,19 +174,13 @@ th podman rmi -f "$PULL/signed:1" >/dev/null 2>&1 || true
 step "a signature for another digest: stored on 4443, refused by podman"
 misplaced_signature other "$digest"
 odigest=$misplaced_digest sig=$misplaced_sig body=$misplaced_body
-put() {
-	th curl -s -m 30 --cacert "$CA" "${MTLS[@]}" -o /dev/null -w '%{http_code}' -X PUT \
-		-H 'Content-Type: application/json' --data-binary "$1" \
-		"https://registry.test:4443/extensions/v2/test/other/signatures/$odigest"
-}
+put() { sig_put 4443 test/other "$odigest" "$1"; }
 assert_eq "$(put "$body")" 201 "PUT of a signature for another digest on 4443"
 assert_eq "$(put "$body")" 201 "the same PUT again (already there)"
 assert_eq "$(put "${body/$sig/AAAA}")" 409 "another signature under the same name"
 assert_eq "$(sigs_443 test/other "$odigest")" 1 "GET lists the misplaced signature, once"
 pull_refused_misplaced "$PULL/other:1"
-rc=0
-out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
-assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
+signatures_health_warns
 assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key"
 assert_contains "$out" "test/other:1 (signed for another digest)"
 

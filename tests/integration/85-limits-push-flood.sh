@@ -31,20 +31,15 @@
 REGVISOR=${REGVISOR_UNDER_TEST:-$REGVISOR}
 
 ACCEPT_ANY=/etc/regvisor-test-policy.json
-FLOOD=(/usr/bin/python3 "$REPO/tests/integration/67-flood.py")
 LAYERS=30
 HOSTS_DIR=/etc/rvtest-hosts
 # [pull] rate and burst's defaults (regvisor.conf).
 RATE=${RATE:-10}
 BURST=${BURST:-200}
-FAILED=()
+# How long one client may take (client --timeout).
+CLIENT_TIMEOUT=300
 
-command -v ctr >/dev/null || skip "no ctr (Debian's containerd package)"
-th_boot
-write_config "${LIMITS:-}"
-on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
-provision >/dev/null || fail "provision failed: $OUT"
-run_unit_up
+clients_stack_up "${LIMITS:-}"
 # The clients reach registry.test at 192.0.2.10 (on lo), the flood comes
 # from 127.0.1.0/24: docker treats a registry at a 127.0.0.0/8 address as
 # insecure whatever it is told (no certificate checked, certs.d not read,
@@ -52,40 +47,14 @@ run_unit_up
 th ip addr add 192.0.2.10/32 dev lo
 th sed -i 's/^127\.0\.0\.1 registry\.test$/192.0.2.10 registry.test/' /etc/hosts
 
-access_log() {
-	th journalctl -u regvisor --no-pager -o cat | grep 'port=' | grep ' status=' || true
-}
-n429() {
-	access_log | grep -c ' status=429' || true
-}
-nrefused() {
-	th journalctl -u regvisor --no-pager -o cat | grep -c 'refused: more than conn_per_ip' || true
-}
-# client NAME CMD...: run a client (for at most 5 minutes); a failure is
-# recorded, not fatal.
-client() {
-	local name=$1 out
-	shift
-	if out=$(th timeout 300 "$@" 2>&1); then
-		step "$name: ok (429 in the access log so far: $(n429))"
-	else
-		printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
-		step "$name: FAILED (429 in the access log so far: $(n429))"
-		FAILED+=("$name")
-	fi
-}
-
 step "clients: certs.d, hosts.toml for 443 and 4443 (client certificate), a $LAYERS-layer OCI layout"
 client_certs_d
+ctr_hosts_443 "$HOSTS_DIR"
 th /bin/sh -c "set -e
-	mkdir -p $HOSTS_DIR/registry.test $HOSTS_DIR/registry.test:4443
-	printf '[host.\"https://registry.test:443\"]\n  ca = \"%s\"\n  capabilities = [\"pull\", \"resolve\"]\n' $CA \
-		> $HOSTS_DIR/registry.test/hosts.toml
+	mkdir -p $HOSTS_DIR/registry.test:4443
 	printf '[host.\"https://registry.test:4443\"]\n  ca = \"%s\"\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  client = [[\"%s\", \"%s\"]]\n' \
 		$CA $CI_CERT $CI_KEY > $HOSTS_DIR/registry.test:4443/hosts.toml"
-th_write "$ACCEPT_ANY" <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
-th python3 "$REPO/tests/integration/50-proxy-oci.py" /var/tmp/big "$LAYERS" >/dev/null
-th systemctl start containerd.service || fail "containerd did not start"
+clients_image "$ACCEPT_ANY" "$LAYERS"
 th skopeo --policy "$ACCEPT_ANY" copy oci:/var/tmp/big:1 docker://registry.test:4443/test/big:1 >/dev/null ||
 	fail "skopeo push of the $LAYERS-layer image failed"
 th ctr images pull --snapshotter native --hosts-dir "$HOSTS_DIR" registry.test/test/big:1 >/dev/null ||
@@ -97,8 +66,8 @@ beforeref=$(nrefused)
 
 step "pushes of the $LAYERS-layer image over 4443, each to a new repository (every blob checked and uploaded)"
 th ctr images tag registry.test/test/big:1 registry.test:4443/test/ctr:1 >/dev/null
-client "ctr push over 4443" ctr images push --hosts-dir "$HOSTS_DIR" registry.test:4443/test/ctr:1
-client "podman push over 4443" podman --runtime=runc push --signature-policy "$ACCEPT_ANY" \
+client --timeout "$CLIENT_TIMEOUT" "ctr push over 4443" ctr images push --hosts-dir "$HOSTS_DIR" registry.test:4443/test/ctr:1
+client --timeout "$CLIENT_TIMEOUT" "podman push over 4443" podman --runtime=runc push --signature-policy "$ACCEPT_ANY" \
 	registry.test/test/big:1 registry.test:4443/test/podman:1
 
 step "docker (Debian's docker.io) in the test host"
@@ -118,9 +87,9 @@ else
 		why=$(th journalctl -u rvtest-dockerd --no-pager -o cat -n 3 | tr '\n' ' ')
 		step "SKIP docker: dockerd does not start in the test host: $why"
 	else
-		client "docker pull over 443" docker pull -q registry.test/test/big:1
+		client --timeout "$CLIENT_TIMEOUT" "docker pull over 443" docker pull -q registry.test/test/big:1
 		th docker tag registry.test/test/big:1 registry.test:4443/test/docker:1
-		client "docker push over 4443" docker push -q registry.test:4443/test/docker:1
+		client --timeout "$CLIENT_TIMEOUT" "docker push over 4443" docker push -q registry.test:4443/test/docker:1
 	fi
 	th systemctl stop rvtest-dockerd 2>/dev/null || true
 fi
@@ -146,9 +115,9 @@ flood_refused() { th test -e "$READY"; }
 wait_until 120 flood_refused || fail "the flood from ${#SRCS[@]} addresses was not refused at every address"
 step "every flooding address has been refused; now the pulls"
 th ctr images rm --sync registry.test/test/big:1 registry.test:4443/test/ctr:1 >/dev/null
-client "ctr pull over 443 during the flood" ctr images pull --snapshotter native --hosts-dir "$HOSTS_DIR" \
+client --timeout "$CLIENT_TIMEOUT" "ctr pull over 443 during the flood" ctr images pull --snapshotter native --hosts-dir "$HOSTS_DIR" \
 	registry.test/test/ctr:1
-client "skopeo pull over 443 during the flood" skopeo --policy "$ACCEPT_ANY" copy \
+client --timeout "$CLIENT_TIMEOUT" "skopeo pull over 443 during the flood" skopeo --policy "$ACCEPT_ANY" copy \
 	docker://registry.test/test/podman:1 oci:/var/tmp/pulled:1
 th systemctl is-active -q rvtest-flood || fail "the flood ended before the pulls did"
 th touch "$STOP"

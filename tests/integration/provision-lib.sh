@@ -15,6 +15,11 @@ MTLS=(--cert "$CI_CERT" --key "$CI_KEY")
 # its public key on the registry host, as [signing] keys.
 SIGNER=/root/gnupg-signer
 KEYS=/etc/regvisor/signers.asc
+# The signing tests' repositories through 4443 (pushes) and 443 (pulls), and
+# the clients' default lookaside, where no signature may land.
+PUSH=registry.test:4443/test
+PULL=registry.test/test
+LOCAL_LOOKASIDE=/var/lib/containers/sigstore
 
 # ON=thc (or ths) before write_config, rv_conf or provision: on that host
 # instead of the registry host (th). SERVER_NAMES: [tls] server_names.
@@ -303,4 +308,116 @@ census_counts() {
 		return 1
 	[[ $m == *"regvisor_image_tags{} $1"* && $m == *"regvisor_image_tags_signed{} $2"* &&
 		$m == *"regvisor_image_tags_unsigned{} $(($1 - $2))"* ]]
+}
+
+# Real registry clients against the full stack (67, 85). FAILED: the names
+# of the clients that failed so far; FLOOD: the flood of connections
+# (67-flood.py).
+FAILED=()
+FLOOD=(/usr/bin/python3 "$REPO/tests/integration/67-flood.py")
+
+# access_log: the proxy's access log lines so far (regvisor.service).
+access_log() {
+	th journalctl -u regvisor --no-pager -o cat | grep 'port=' | grep ' status=' || true
+}
+# n429: 429 lines in the access log so far.
+n429() {
+	access_log | grep -c ' status=429' || true
+}
+# nrefused: connections refused over conn_per_ip so far.
+nrefused() {
+	th journalctl -u regvisor --no-pager -o cat | grep -c 'refused: more than conn_per_ip' || true
+}
+
+# client [--timeout SECONDS] NAME CMD...: run the client CMD in the guest
+# (for at most SECONDS when given); a failure is recorded in FAILED, not
+# fatal, so that every client's outcome is reported.
+client() {
+	local limit=() name out
+	if [[ $1 == --timeout ]]; then
+		limit=(timeout "$2")
+		shift 2
+	fi
+	name=$1
+	shift
+	if out=$(th "${limit[@]}" "$@" 2>&1); then
+		step "$name: ok (429 in the access log so far: $(n429))"
+	else
+		printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
+		step "$name: FAILED (429 in the access log so far: $(n429))"
+		FAILED+=("$name")
+	fi
+}
+
+# ctr_hosts_443 DIR: containerd's hosts.toml below DIR (ctr --hosts-dir
+# DIR) for pulls from registry.test over 443, trusting the CA.
+ctr_hosts_443() {
+	th /bin/sh -c "set -e; mkdir -p $1/registry.test
+		printf '[host.\"https://registry.test:443\"]\n  ca = \"%s\"\n  capabilities = [\"pull\", \"resolve\"]\n' $CA \
+			> $1/registry.test/hosts.toml"
+}
+
+# clients_stack_up [INI]: skip without containerd's ctr, boot, provision
+# write_config's configuration (INI appended) and start the full stack
+# (run_unit_up); the proxy's journal is dumped on failure.
+clients_stack_up() {
+	command -v ctr >/dev/null || skip "no ctr (Debian's containerd package)"
+	th_boot
+	write_config "$@"
+	on_failure "$TEST_HOST" exec "$TH_DIR" journalctl -u regvisor --no-pager -n 60
+	provision >/dev/null || fail "provision failed: $OUT"
+	run_unit_up
+}
+
+# clients_image POLICY LAYERS: an OCI layout /var/tmp/big:1 of LAYERS small
+# layers (the number of requests is what the limits see, not bytes), the
+# image policy POLICY that accepts anything, and containerd started.
+clients_image() {
+	th_write "$1" <<<'{"default":[{"type":"insecureAcceptAnything"}]}'
+	th python3 "$REPO/tests/integration/50-proxy-oci.py" /var/tmp/big "$2" >/dev/null
+	th systemctl start containerd.service || fail "containerd did not start"
+}
+
+# signing_config [INI...]: write_config trusting the keys in $KEYS ([signing]
+# keys, then each INI line in [signing]), with push and pull rates that the
+# clients' bursts of requests stay under.
+signing_config() {
+	local extra=""
+	(($#)) && extra=$(printf '%s\n' "$@")
+	write_config "[signing]
+keys = $KEYS
+$extra
+[push]
+rate = 200r/s
+burst = 200
+[pull]
+rate = 200r/s
+burst = 200"
+}
+
+# signing_provision [INI...]: a signing key of the registry host's
+# (signer_key th, its fingerprint in $fpr) and provision with signing_config.
+signing_provision() {
+	signer_key th "CI signer <ci@registry.test>"
+	signing_config "$@"
+	provision >/dev/null || fail "provision failed: $OUT"
+}
+
+# sig_put PORT REPO DIGEST BODY: the HTTP status of a PUT of the signature
+# extension's JSON BODY for REPO@DIGEST on PORT (443 anonymous, 4443 with
+# the client certificate "ci").
+sig_put() {
+	local tls=()
+	[[ $1 == 4443 ]] && tls=("${MTLS[@]}")
+	th curl -s -m 30 --cacert "$CA" "${tls[@]}" -o /dev/null -w '%{http_code}' -X PUT \
+		-H 'Content-Type: application/json' --data-binary "$4" \
+		"https://registry.test:$1/extensions/v2/$2/signatures/$3"
+}
+
+# signatures_health_warns: `regvisor health --check image-signatures` exits
+# 1 (WARNING); its output in $out.
+signatures_health_warns() {
+	local rc=0
+	out=$(th "$REGVISOR" health --config "$CONF" --check image-signatures 2>&1) || rc=$?
+	assert_eq "$rc" 1 "health --check image-signatures exit code (WARNING): $out"
 }

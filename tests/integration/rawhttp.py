@@ -2,7 +2,8 @@
 # test scripts that send requests byte by byte instead of through a client
 # library: 55-timeouts.py, 56-proxy-boundary.py, 58-keepalive.py,
 # 67-flood.py, 59-reload.sh's in-flight upload and 60-health.sh's stand-in
-# proxy. Imported from the scripts' own folder; a script run from elsewhere
+# proxy; and the registry stand-in 56-evil-upstream.py (content_length).
+# Imported from the scripts' own folder; a script run from elsewhere
 # (python3 -) gets it through PYTHONPATH.
 
 

@@ -22,15 +22,7 @@
 #include "request.h"
 #include "scope-grant.h"
 
-static char dir[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(dir, sizeof dir, "regvisor-test-client");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(dir);
-}
+DEFINE_TMPDIR_GROUP(dir, "regvisor-test-client");
 
 static char *p(const char *fmt, ...) _printf_(1, 2);
 static char *p(const char *fmt, ...) {
@@ -68,22 +60,59 @@ static char *slurp(const char *path) {
 #define CERT "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n"
 #define KEY "-----BEGIN PRIVATE KEY-----\nSECRET\n-----END PRIVATE KEY-----\n"
 #define SIGNERS "-----BEGIN PGP PUBLIC KEY BLOCK-----\nKEYS\n-----END PGP PUBLIC KEY BLOCK-----\n"
-#define SIGNERS_PATH "/etc/containers/keys/regvisor-signers.gpg"
+/* As pki export writes it: below the registry's own name. */
+#define SIGNERS_PATH "/etc/containers/keys/registry.test/regvisor-signers.gpg"
 
-static char *fragment(void) {
-        static const PolicyScope scopes[] = {{"registry.test", "registry.test:4443"},
-                                             {"registry.test:4443", "registry.test:4443"}};
+/* Every file of the client's layout that a bundle carries below files/ (and
+ * lists in its MANIFEST) and client install writes, with its mode: the same
+ * layout in podman's, containerd's and docker's certs.d, private keys 0600
+ * and the rest 0644; containerd's hosts.toml per port; the signers' keys. */
+#define CLIENT_TREE_FILES(tree)                                                                     \
+        {tree "/registry.test/ca.crt", 0644}, {tree "/registry.test:4443/ca.crt", 0644},            \
+        {tree "/registry.test:4443/client.cert", 0644}, {tree "/registry.test:4443/client.key", 0600}
+static const struct {
+        const char *path;
+        mode_t mode;
+} client_files[] = {
+        CLIENT_TREE_FILES(CLIENT_CERTS_D),
+        CLIENT_TREE_FILES(CLIENT_CONTAINERD_CERTS_D),
+        CLIENT_TREE_FILES(CLIENT_DOCKER_CERTS_D),
+        {CLIENT_CONTAINERD_CERTS_D "/registry.test/hosts.toml", 0644},
+        {CLIENT_CONTAINERD_CERTS_D "/registry.test:4443/hosts.toml", 0644},
+        {SIGNERS_PATH, 0644},
+};
+
+/* Every file of client_files below root (relative to dir), with its mode. */
+static void assert_client_files(const char *root) {
+        for (size_t i = 0; i < ELEMENTSOF(client_files); i++) {
+                const char *path = p("%s%s", root, client_files[i].path);
+                mode_t mode = mode_of(path);
+
+                if (mode != client_files[i].mode)
+                        fail_msg("%s: mode %04o, expected %04o", path, (unsigned) mode,
+                                 (unsigned) client_files[i].mode);
+        }
+}
+
+/* The rules pki export writes for host, its signers' key at *ret_key_path. */
+static char *fragment(const char *host, char **ret_key_path) {
+        _cleanup_free_ char *pull = NULL, *push = NULL;
         char *json = NULL, *err = NULL;
-        assert_int_equal(policy_merge("{}", POLICY_GPG, SIGNERS_PATH, scopes, 2, &json, &err), 1);
+
+        assert_int_equal(bundle_authority(host, 443, &pull), 0);
+        assert_int_equal(bundle_authority(host, 4443, &push), 0);
+        const PolicyScope scopes[] = {{pull, push}, {push, push}};
+        assert_int_equal(asprintf(ret_key_path, "/etc/containers/keys/%s/regvisor-signers.gpg", pull) > 0, 1);
+        assert_int_equal(policy_merge("{}", POLICY_GPG, *ret_key_path, scopes, 2, &json, &err), 1);
         return json;
 }
 
 static int write_bundle_full(const char *host, const char *ca, const char *key, const char *to, char **ret_error) {
-        _cleanup_free_ char *frag = fragment();
+        _cleanup_free_ char *key_path = NULL, *frag = fragment(host, &key_path);
         BundleSpec s = {
                 .client = "build-01", .host = host, .pull_port = 443, .push_port = 4443,
                 .ca_pem = ca, .cert_pem = CERT, .key_pem = key,
-                .signers = SIGNERS, .signers_size = strlen(SIGNERS), .key_path = SIGNERS_PATH,
+                .signers = SIGNERS, .signers_size = strlen(SIGNERS), .key_path = key_path,
                 .policy_fragment = frag,
         };
         return bundle_write(&s, to, ret_error);
@@ -104,17 +133,7 @@ static void test_bundle_layout_and_modes(void **state) {
 
         assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
         assert_int_equal(mode_of(b), 0700);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("bundle/files/etc/containerd/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.cert")), 0644);
-        assert_int_equal(mode_of(p("bundle/files" SIGNERS_PATH)), 0644);
-        /* docker's certs.d, the same layout. */
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.cert")), 0644);
-        assert_int_equal(mode_of(p("bundle/files/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
+        assert_client_files("bundle/files");
         /* No private key for pulls: 443 is anonymous. */
         assert_false(exists(p("bundle/files/etc/containers/certs.d/registry.test/client.key")));
         key = slurp(p("bundle/files/etc/containers/certs.d/registry.test:4443/client.key"));
@@ -135,11 +154,13 @@ static void test_bundle_layout_and_modes(void **state) {
         assert_null(strstr(pull_toml, "\nserver"));
 
         manifest = slurp(p("bundle/MANIFEST"));
-        assert_non_null(strstr(manifest, "\n0600 /etc/containers/certs.d/registry.test:4443/client.key\n"));
-        assert_non_null(strstr(manifest, "\n0644 /etc/containers/certs.d/registry.test/ca.crt\n"));
-        assert_non_null(strstr(manifest, "\n0644 " SIGNERS_PATH "\n"));
-        assert_non_null(strstr(manifest, "\n0600 /etc/docker/certs.d/registry.test:4443/client.key\n"));
-        assert_non_null(strstr(manifest, "\n0644 /etc/docker/certs.d/registry.test/ca.crt\n"));
+        for (size_t i = 0; i < ELEMENTSOF(client_files); i++) {
+                char line[256];
+
+                snprintf(line, sizeof line, "\n%04o %s\n", (unsigned) client_files[i].mode, client_files[i].path);
+                if (!strstr(manifest, line))
+                        fail_msg("no line '%s' in the MANIFEST", line + 1);
+        }
         assert_non_null(strstr(manifest, "\npolicy policy-fragment.json\n"));
         readme = slurp(p("bundle/README"));
         assert_non_null(strstr(readme, "127.0.0.0/8"));
@@ -217,12 +238,7 @@ static void test_install_twice_then_uninstall(void **state) {
         assert_false(exists(p("root1/etc/containers/certs.d")));
 
         assert_int_equal(client_install_apply(root, &plan, &err), 0);
-        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("root1/etc/containers/certs.d/registry.test/ca.crt")), 0644);
-        assert_int_equal(mode_of(p("root1/etc/containerd/certs.d/registry.test:4443/hosts.toml")), 0644);
-        assert_int_equal(mode_of(p("root1" SIGNERS_PATH)), 0644);
-        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test:4443/client.key")), 0600);
-        assert_int_equal(mode_of(p("root1/etc/docker/certs.d/registry.test/ca.crt")), 0644);
+        assert_client_files("root1");
         /* The record is root's alone: it says where saved contents are. */
         assert_int_equal(mode_of(p("root1" CLIENT_RECORD_PATH)), 0600);
         policy = slurp(p("root1/etc/containers/policy.json"));
@@ -283,6 +299,11 @@ static void test_install_refuses_bad_manifest(void **state) {
                 "0644 /etc/passwd\n",
                 "0644 /etc/containers/certs.d/../../passwd\n",
                 "0644 /etc/containers/certs.d/x/./y\n",
+                "0644 /etc/containers/certs.d/x/..\n",
+                "0644 /etc/containers/certs.d/x/.\n",
+                "0644 /etc/containers/certs.d/..\n",
+                "0644 /etc/containers/keys/.\n",
+                "client-key /etc/containers/certs.d/x/..\n",
                 "4755 /etc/containers/certs.d/x/ca.crt\n",
                 "0644 relative/ca.crt\n",
                 "policy ../../etc/shadow\n",
@@ -423,7 +444,7 @@ static void test_bundle_ipv6(void **state) {
 }
 
 #define COSIGN_PUB "-----BEGIN PUBLIC KEY-----\nCOSIGN\n-----END PUBLIC KEY-----\n"
-#define COSIGN_PATH "/etc/containers/keys/regvisor-sigstore.pub"
+#define COSIGN_PATH "/etc/containers/keys/registry.test/regvisor-sigstore.pub"
 
 /* [signing] mode = sigstore: the cosign public key and sigstoreSigned rules. */
 static void test_bundle_sigstore(void **state) {
@@ -596,12 +617,29 @@ static void test_scope_grant(void **state) {
         assert_int_equal(scope_grant(base, "c.conf", "Build/x", "app/*", &t, &e), -EINVAL);
 }
 
+/* client_install_plan() of bundle b fails with r and an error containing
+ * what and why, planning nothing, by openat2() and by the O_NOFOLLOW walk
+ * alike. */
+static void check_plan_refused(const char *root, const char *b, int r, const char *what, const char *why) {
+        for (int walk = 0; walk < 2; walk++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *e = NULL;
+                fileio_force_fd_walk = walk;
+                assert_int_equal(client_install_plan(root, b, &plan, &e), r);
+                assert_non_null(e);
+                assert_non_null(strstr(e, what));
+                assert_non_null(strstr(e, why));
+                assert_int_equal(plan.n, 0);
+        }
+        fileio_force_fd_walk = false;
+}
+
 /* A bundle whose files/etc/containers/keys is a symlink to a directory of
  * this machine with a 0600 secret, and a MANIFEST line that installs it
  * 0644: refused before anything is written, by openat2() and by the
  * O_NOFOLLOW walk alike. */
 static void test_install_refuses_symlinked_directory(void **state) {
-        static const char line[] = "0644 /etc/containers/keys/x.key\n";
+        static const char line[] = "0644 /etc/containers/keys/registry.test/x.key\n";
         _cleanup_free_ char *err = NULL, *manifest = NULL, *m2 = NULL;
         _cleanup_free_ char *root = strdup(p("root9")), *b = strdup(p("b9"));
 
@@ -611,23 +649,13 @@ static void test_install_refuses_symlinked_directory(void **state) {
         assert_int_equal(write_file_atomic(p("secret9/regvisor-signers.gpg"), SIGNERS, strlen(SIGNERS), 0644,
                                            (uid_t) -1, (gid_t) -1),
                          0);
-        assert_int_equal(remove_directory(p("b9/files/etc/containers/keys"), true), 1);
-        assert_int_equal(symlink(p("secret9"), p("b9/files/etc/containers/keys")), 0);
+        assert_int_equal(remove_directory(p("b9/files/etc/containers/keys/registry.test"), true), 1);
+        assert_int_equal(symlink(p("secret9"), p("b9/files/etc/containers/keys/registry.test")), 0);
         manifest = slurp(p("b9/MANIFEST"));
         assert_int_equal(asprintf(&m2, "%s%s", manifest, line) > 0, 1);
         assert_int_equal(write_file_atomic(p("b9/MANIFEST"), m2, strlen(m2), 0644, (uid_t) -1, (gid_t) -1), 0);
 
-        for (int walk = 0; walk < 2; walk++) {
-                _cleanup_(install_plan_done) InstallPlan plan = {};
-                _cleanup_free_ char *e = NULL;
-                fileio_force_fd_walk = walk;
-                assert_int_equal(client_install_plan(root, b, &plan, &e), -ELOOP);
-                assert_non_null(e);
-                assert_non_null(strstr(e, "/files/etc/containers/keys/"));
-                assert_non_null(strstr(e, "symbolic link"));
-                assert_int_equal(plan.n, 0);
-        }
-        fileio_force_fd_walk = false;
+        check_plan_refused(root, b, -ELOOP, "/files/etc/containers/keys/", "symbolic link");
         assert_false(exists(p("root9")));
 }
 
@@ -667,6 +695,9 @@ static void test_uninstall_refuses_foreign_record_lines(void **state) {
                 "dir /etc/x\n",
                 "file /etc/containers/certs.d/registry.test/ca.crt\npolicy-scope a\nb\n",
                 "replaced 0644 1 /etc/x\n",
+                "file /etc/containers/certs.d/registry.test/..\n",
+                "dir /etc/containers/certs.d/registry.test/..\n",
+                "replaced 0644 1 /etc/containers/certs.d/registry.test/.\n",
         };
 
         assert_int_equal(mkdir_parents(p("root11/etc/containers/certs.d/registry.test/ca.crt")), 0);
@@ -700,6 +731,188 @@ static void test_uninstall_refuses_foreign_record_lines(void **state) {
         assert_true(exists(p("root12/etc/x")));
 }
 
+/* A bundle whose ca.crt is a FIFO: refused at once (opening it must not
+ * wait for a writer while install runs as root), nothing written. The
+ * alarm turns a regression into a failure rather than a hang. */
+static void test_install_refuses_fifo(void **state) {
+        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *root = strdup(p("root13")), *b = strdup(p("b13"));
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        assert_int_equal(remove_file(p("b13/files/etc/containers/certs.d/registry.test/ca.crt")), 1);
+        assert_int_equal(mkfifo(p("b13/files/etc/containers/certs.d/registry.test/ca.crt"), 0644), 0);
+        alarm(10);
+        check_plan_refused(root, b, -EBADFD, "/files/etc/containers/certs.d/registry.test/ca.crt", "");
+        alarm(0);
+        assert_false(exists(p("root13")));
+}
+
+/* Adds line to bundle b's MANIFEST (a "registry" line before the others,
+ * anything else at the end) and, when data, puts data at files/PATH (the
+ * line's path): what a bundle tampered with in transit, or exported by a
+ * compromised registry host, could hold. */
+static void tamper(const char *b, const char *line, const char *path, const char *data) {
+        _cleanup_free_ char *mpath = NULL, *manifest = NULL, *m2 = NULL, *fpath = NULL;
+        char *at;
+
+        assert_int_equal(asprintf(&mpath, "%s/MANIFEST", b) > 0, 1);
+        manifest = slurp(mpath);
+        at = strncmp(line, "registry ", 9) == 0 ? strstr(manifest, "\nregistry ") + 1 : manifest + strlen(manifest);
+        assert_int_equal(asprintf(&m2, "%.*s%s\n%s", (int) (at - manifest), manifest, line, at) > 0, 1);
+        assert_int_equal(write_file_atomic(mpath, m2, strlen(m2), 0644, (uid_t) -1, (gid_t) -1), 0);
+        if (!data)
+                return;
+        assert_int_equal(asprintf(&fpath, "%s/files%s", b, path) > 0, 1);
+        assert_int_equal(mkdir_parents(fpath), 0);
+        assert_int_equal(write_file_atomic(fpath, data, strlen(data), 0644, (uid_t) -1, (gid_t) -1), 0);
+}
+
+#define POLICY_WITH(scope, rule)                                                                                   \
+        "{\"transports\": {\"docker\": {\"registry.test\": [{\"type\": \"reject\"}], \"" scope "\": [" rule "]}}}\n"
+#define ACCEPT "{\"type\": \"insecureAcceptAnything\"}"
+#define SIGNED_BY_EVIL "{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", \"keyPath\": \"/tmp/evil.gpg\"}"
+
+/* A bundle is for its own registry alone: a file in another registry's
+ * certs.d directory (podman's, docker's, containerd's hosts.toml), a key
+ * file that is not below the registry's own name, a policy rule for
+ * another registry (or one that accepts anything for its own), a second
+ * registry name: each refused with one message, nothing written. */
+static void test_install_refuses_other_registry(void **state) {
+        static const struct {
+                const char *line, *path, *data, *policy, *expect;
+        } bad[] = {
+                {"0644 /etc/containers/certs.d/other.example/ca.crt", "/etc/containers/certs.d/other.example/ca.crt",
+                 CA, NULL, "other.example"},
+                {"0644 /etc/docker/certs.d/other.example:4443/ca.crt", "/etc/docker/certs.d/other.example:4443/ca.crt",
+                 CA, NULL, "other.example:4443"},
+                {"0644 /etc/containerd/certs.d/docker.io/hosts.toml", "/etc/containerd/certs.d/docker.io/hosts.toml",
+                 "[host.\"https://evil.example\"]\n", NULL, "docker.io"},
+                /* A prefix of the registry's name is not its name. */
+                {"0644 /etc/containers/certs.d/registry.test.evil/ca.crt",
+                 "/etc/containers/certs.d/registry.test.evil/ca.crt", CA, NULL, "registry.test.evil"},
+                {"0644 /etc/containers/certs.d/registry.test:443/ca.crt",
+                 "/etc/containers/certs.d/registry.test:443/ca.crt", CA, NULL, "registry.test:443"},
+                /* Deeper than NAME/FILE: no tree of anyone's. */
+                {"0644 /etc/containers/certs.d/registry.test/x/ca.crt", "/etc/containers/certs.d/registry.test/x/ca.crt",
+                 CA, NULL, "registry.test/x"},
+                /* Another registry's trusted keys, by a shared name. */
+                {"0644 /etc/containers/keys/regvisor-signers.gpg", "/etc/containers/keys/regvisor-signers.gpg",
+                 SIGNERS, NULL, "regvisor-signers.gpg"},
+                {"0644 /etc/containers/keys/other.example/k.gpg", "/etc/containers/keys/other.example/k.gpg", SIGNERS,
+                 NULL, "other.example"},
+                {"client-key /etc/containers/certs.d/other.example:4443/client.key", NULL, NULL, NULL,
+                 "other.example:4443"},
+                {"0644 /etc/containers/registries.d/other.yaml", "/etc/containers/registries.d/other.yaml",
+                 "docker:\n  other.example:\n    lookaside: http://evil.example\n", NULL, "registries.d"},
+                {NULL, NULL, NULL, POLICY_WITH("docker.io", ACCEPT), "docker.io"},
+                {NULL, NULL, NULL, POLICY_WITH("other.example/app", SIGNED_BY_EVIL), "other.example/app"},
+                {NULL, NULL, NULL, POLICY_WITH("registry.testx", ACCEPT), "registry.testx"},
+                {NULL, NULL, NULL, POLICY_WITH("*.test", ACCEPT), "*.test"},
+                {NULL, NULL, NULL, POLICY_WITH("registry.test:4443/app", ACCEPT), "insecureAcceptAnything"},
+                {NULL, NULL, NULL, POLICY_WITH("registry.test:4443", ""), "registry.test:4443"},
+                /* Its names: one registry, never a public nor a loopback one. */
+                {"registry other.example:4443", NULL, NULL, NULL, "another registry than other.example:4443"},
+                {"registry docker.io", NULL, NULL, NULL, "public registry"},
+                {"registry 127.0.0.1:4443", NULL, NULL, NULL, "loopback"},
+                {"registry registry.test/x", NULL, NULL, NULL, "expected HOST"},
+        };
+        static const char other_policy[] = "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": "
+                                           "{\"docker.io\": [{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", "
+                                           "\"keyPath\": \"/etc/pki/docker.gpg\"}]}}}\n";
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *err = NULL, *b = NULL, *root = NULL, *policy = NULL, *before = NULL;
+                int r;
+
+                assert_int_equal(asprintf(&b, "%s/b15-%zu", dir, i) > 0, 1);
+                assert_int_equal(asprintf(&root, "%s/root15-%zu", dir, i) > 0, 1);
+                assert_int_equal(write_bundle("registry.test", i == 8 ? NULL : KEY, b, &err), 0);
+                if (bad[i].line)
+                        tamper(b, bad[i].line, bad[i].path, bad[i].data);
+                if (bad[i].policy) {
+                        assert_int_equal(asprintf(&policy, "%s/" BUNDLE_POLICY, b) > 0, 1);
+                        assert_int_equal(write_file_atomic(policy, bad[i].policy, strlen(bad[i].policy), 0644,
+                                                           (uid_t) -1, (gid_t) -1),
+                                         0);
+                }
+                /* The machine: another registry's rule, the client's own key. */
+                assert_int_equal(mkdir_parents(p("root15-%zu/etc/containers/policy.json", i)), 0);
+                assert_int_equal(write_file_atomic(p("root15-%zu/etc/containers/policy.json", i), other_policy,
+                                                   strlen(other_policy), 0644, (uid_t) -1, (gid_t) -1),
+                                 0);
+                assert_int_equal(client_request(root, "build-01", p("root15-%zu/build-01.csr", i), &err), 0);
+
+                r = client_install_plan(root, b, &plan, &err);
+                if (r >= 0 || !err || !strstr(err, bad[i].expect))
+                        fail_msg("%zu (%s%s): %d, %s", i, bad[i].line ?: "", bad[i].policy ?: "", r, err ?: "no message");
+                assert_int_equal(plan.n, 0);
+                assert_false(exists(p("root15-%zu/etc/containers/certs.d", i)));
+                assert_false(exists(p("root15-%zu/etc/containerd", i)));
+                assert_false(exists(p("root15-%zu/etc/docker", i)));
+                assert_false(exists(p("root15-%zu/etc/containers/keys", i)));
+                assert_false(exists(p("root15-%zu" CLIENT_RECORD_PATH, i)));
+                before = slurp(p("root15-%zu/etc/containers/policy.json", i));
+                assert_string_equal(before, other_policy);
+        }
+}
+
+/* The bundle's names: as MANIFEST "registry" lines, every one the same
+ * host; install shows them first. A bundle without them (from an older
+ * pki export) is refused: re-export it. Its own registry's rule may be
+ * replaced (a newer bundle, other keys), and the plan says so. */
+static void test_install_names_its_registry(void **state) {
+        _cleanup_(install_plan_done) InstallPlan plan = {}, old = {};
+        _cleanup_free_ char *err = NULL, *err2 = NULL, *manifest = NULL, *out = NULL, *stripped = NULL;
+        _cleanup_free_ char *root = strdup(p("root16")), *b = strdup(p("b16")), *ob = strdup(p("b16old"));
+        size_t outn = 0;
+        FILE *f;
+
+        assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+        manifest = slurp(p("b16/MANIFEST"));
+        assert_non_null(strstr(manifest, "\nregistry registry.test\nregistry registry.test:4443\n"));
+        assert_int_equal(mkdir_parents(p("root16/etc/containers/policy.json")), 0);
+        assert_int_equal(write_file_atomic(p("root16/etc/containers/policy.json"), PREVIOUS_POLICY,
+                                           strlen(PREVIOUS_POLICY), 0644, (uid_t) -1, (gid_t) -1),
+                         0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), 0);
+        f = open_memstream(&out, &outn);
+        install_plan_print(&plan, f);
+        fclose(f);
+        assert_true(strncmp(out, "bundle for the registry registry.test (registry.test, registry.test:4443)\n",
+                            strlen("bundle for the registry registry.test (registry.test, registry.test:4443)\n")) == 0);
+        assert_non_null(strstr(out, "replace the rule for registry.test (insecureAcceptAnything -> signedBy)"));
+        /* --registry: its host or one of its names, nothing else. */
+        assert_true(install_plan_for(&plan, "registry.test"));
+        assert_true(install_plan_for(&plan, "registry.test:4443"));
+        assert_false(install_plan_for(&plan, "registry.tes"));
+        assert_false(install_plan_for(&plan, "docker.io"));
+        assert_false(install_plan_for(&plan, "registry.test:5000"));
+
+        /* An older bundle: no registry lines. */
+        assert_int_equal(write_bundle("registry.test", KEY, ob, &err), 0);
+        free(manifest);
+        manifest = slurp(p("b16old/MANIFEST"));
+        stripped = strdup(manifest);
+        char *w = stripped;
+        for (char *l = manifest, *e; *l; l = e) {
+                e = strchrnul(l, '\n');
+                if (*e)
+                        e++;
+                if (strncmp(l, "registry ", 9) != 0) {
+                        memcpy(w, l, (size_t) (e - l));
+                        w += e - l;
+                }
+        }
+        *w = '\0';
+        assert_int_equal(write_file_atomic(p("b16old/MANIFEST"), stripped, strlen(stripped), 0644, (uid_t) -1,
+                                           (gid_t) -1),
+                         0);
+        assert_int_equal(client_install_plan(root, ob, &old, &err2), -EINVAL);
+        assert_non_null(strstr(err2, "pki export"));
+        assert_int_equal(old.n, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bundle_layout_and_modes),
@@ -717,6 +930,9 @@ int main(void) {
                 cmocka_unit_test(test_install_refuses_symlinked_directory),
                 cmocka_unit_test(test_install_refuses_injected_scope),
                 cmocka_unit_test(test_uninstall_refuses_foreign_record_lines),
+                cmocka_unit_test(test_install_refuses_fifo),
+                cmocka_unit_test(test_install_refuses_other_registry),
+                cmocka_unit_test(test_install_names_its_registry),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

@@ -903,6 +903,27 @@ static void test_cidr_list_forms(void **state) {
         assert_int_equal(c.proxy.trusted_proxies.n, 0);
         assert_int_equal(c.status_allow_cidrs.n, 0);
         assert_int_equal(c.proxy.trusted_proxies.cidr[0].prefix, 0); /* zeroed: reload compares lists whole */
+
+        /* IPv4-mapped entries are their IPv4 networks (a dual-stack
+         * listener's IPv4 clients arrive mapped and are matched as IPv4);
+         * the narrowest trusted_proxies take, and any status network. */
+        load_ok(&c, "[proxy]\ntrusted_proxies = ::ffff:10.0.0.1/128, ::FFFF:198.18.7.9/112 10.0.0.0/8\n"
+                    "  2001:db8::/32, ::ffff:0:0/95\n"
+                    "[status]\nlisten = 0.0.0.0:9443\nallow_cidrs = ::ffff:198.18.0.0/111, 0.0.0.0/0, ::/0\n"
+                    "[pull]\nallow_cidrs = ::ffff:192.0.2.0/120\n");
+        assert_int_equal(c.proxy.trusted_proxies.n, 5);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[0], "10.0.0.1", 32);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[1], "198.18.0.0", 16);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[2], "10.0.0.0", 8);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[3], "2001:db8::", 32);
+        assert_cidr(&c.proxy.trusted_proxies.cidr[4], "::fffe:0:0", 95); /* not all mapped: stays IPv6 */
+        assert_int_equal(c.status_allow_cidrs.n, 3);
+        assert_cidr(&c.status_allow_cidrs.cidr[0], "198.18.0.0", 15);
+        assert_cidr(&c.status_allow_cidrs.cidr[1], "0.0.0.0", 0);
+        assert_cidr(&c.status_allow_cidrs.cidr[2], "::", 0);
+        assert_int_equal(c.pull.n_allow_cidrs, 1);
+        assert_cidr(&c.pull.allow_cidrs[0], "192.0.2.0", 24);
+        assert_int_equal(config_validate(&c, NAME, &error), 0);
 }
 
 /* [scopes]: canonical text, continuation lines, only the file's own. */
@@ -1484,7 +1505,21 @@ static const ErrorCase error_cases[] = {
         {"trusted_proxies bad", "[proxy]\ntrusted_proxies = 10.0.0.0/33\n", 2, "[proxy] trusted_proxies",
          "ADDRESS[/PREFIX]"},
         {"trusted_proxies everyone", "[proxy]\ntrusted_proxies = 192.0.2.1\n  ::/0\n", 2,
-         "[proxy] trusted_proxies", "got a /0"},
+         "[proxy] trusted_proxies", "got '::/0'"},
+        /* Each entry on its own: two halves are everyone too. */
+        {"trusted_proxies halves", "[proxy]\ntrusted_proxies = 0.0.0.0/1, 128.0.0.0/1\n", 2,
+         "[proxy] trusted_proxies", "got '0.0.0.0/1'"},
+        {"trusted_proxies /7", "[proxy]\ntrusted_proxies = 192.0.2.1, 10.0.0.0/7\n", 2,
+         "[proxy] trusted_proxies", "/8 or longer for IPv4, /32 or longer for IPv6), got '10.0.0.0/7'"},
+        {"trusted_proxies IPv6 /31", "[proxy]\ntrusted_proxies = 2001:db8::/31\n", 2,
+         "[proxy] trusted_proxies", "got '2001:db8::/31'"},
+        {"trusted_proxies IPv6 halves", "[proxy]\ntrusted_proxies = ::/1, 8000::/1\n", 2,
+         "[proxy] trusted_proxies", "got '::/1'"},
+        /* Mapped: judged as the IPv4 network it is. */
+        {"trusted_proxies mapped everyone", "[proxy]\ntrusted_proxies = ::ffff:0.0.0.0/96\n", 2,
+         "[proxy] trusted_proxies", "got '0.0.0.0/0'"},
+        {"trusted_proxies mapped /4", "[proxy]\ntrusted_proxies = ::ffff:0:0/100\n", 2,
+         "[proxy] trusted_proxies", "got '0.0.0.0/4'"},
         {"bool maybe", "[status]\nallow_remote = maybe\n", 2, "[status] allow_remote", "yes, no"},
         {"bool empty", "[status]\nallow_remote =\n", 2, "[status] allow_remote", "yes, no"},
         {"bool yes please", "[status]\nallow_remote = yes please\n", 2, "[status] allow_remote", "yes, no"},
@@ -1510,6 +1545,35 @@ static void test_error_case(void **state) {
 
         /* Nothing of the failed file was kept. */
         assert_config_equal(&c, &d);
+}
+
+/* A string value is copied into its field, and where a key may be empty
+ * (cache, initial_client), an empty value clears what a previous file set. */
+static void test_string_values(void **state) {
+        _cleanup_config_ Config c;
+        _cleanup_free_ char *error = NULL;
+
+        (void)state;
+        defaults(&c);
+        if (config_load_string(&c,
+                               "[host]\nservice_user = svc_1\n[registry]\nstorage = swift\ncache = redis://192.0.2.7\n"
+                               "http_secret_file = /etc/regvisor/secret\n"
+                               "[store]\nauth_url = http://192.0.2.1:8080/auth/v1.0\ncontainer = images-1\n"
+                               "credentials_file = /etc/regvisor/swift\n[signing]\nstore = registry\n"
+                               "[tls]\ninitial_client = ci-1\norganization = Example Corp.\n",
+                               "t", &error) < 0)
+                fail_msg("%s", error);
+        assert_string_equal(c.cache, "redis://192.0.2.7");
+        assert_string_equal(c.store_auth_url, "http://192.0.2.1:8080/auth/v1.0");
+        assert_string_equal(c.store_container, "images-1");
+        assert_string_equal(c.service_user, "svc_1");
+        assert_string_equal(c.initial_client, "ci-1");
+        assert_string_equal(c.organization, "Example Corp.");
+        if (config_load_string(&c, "[registry]\ncache =\n[tls]\ninitial_client =\n", "t", &error) < 0)
+                fail_msg("%s", error);
+        assert_null(c.cache);
+        assert_null(c.initial_client);
+        assert_string_equal(c.service_user, "svc_1");
 }
 
 /* A shared store loads, its addresses read back, and a path is the
@@ -1578,6 +1642,7 @@ int main(void) {
                 cmocka_unit_test(test_validate_cross_checks),
                 cmocka_unit_test(test_done_twice),
                 cmocka_unit_test(test_shared_store),
+                cmocka_unit_test(test_string_values),
         };
         struct CMUnitTest tests[ELEMENTSOF(fixed) + ELEMENTSOF(error_cases)];
         size_t n = 0;

@@ -15,15 +15,7 @@
 #include "macro.h"
 #include "tmpdir.h"
 
-static char dir[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(dir, sizeof dir, "regvisor-test-fileio");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(dir);
-}
+DEFINE_TMPDIR_GROUP(dir, "regvisor-test-fileio");
 
 static char *p(const char *name) {
         static char buf[512];
@@ -243,6 +235,53 @@ static void test_remove(void **state) {
         assert_int_equal(access(kept, F_OK), 0);
 }
 
+/* A FIFO where a file is read (a client bundle's files/ comes from another
+ * machine) is refused at once: opening it must not wait for a writer. The
+ * alarm turns a regression into a failure rather than a hang. */
+static void check_fifo_refused(int files_fd, const char *rel) {
+        _cleanup_free_ char *data = NULL;
+        size_t n;
+
+        assert_int_equal(read_file_beneath(files_fd, rel, 100, &data, &n), -EBADFD);
+        assert_null(data);
+}
+
+static void test_fifo_refused(void **state) {
+        _cleanup_close_ int files_fd = -EBADF;
+        _cleanup_free_ char *data = NULL;
+        size_t n;
+
+        assert_int_equal(mkdir_parents(p("bundle/files/etc/h/ca.crt")), 0);
+        assert_int_equal(mkfifo(p("bundle/files/etc/h/ca.crt"), 0644), 0);
+        assert_int_equal(mkfifo(p("fifo"), 0644), 0);
+        files_fd = open(p("bundle/files"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(files_fd >= 0);
+
+        alarm(10);
+        assert_int_equal(read_file(p("fifo"), 100, &data, &n), -EBADFD);
+        assert_null(data);
+        check_fifo_refused(files_fd, "etc/h/ca.crt");
+        fileio_force_fd_walk = true;
+        check_fifo_refused(files_fd, "etc/h/ca.crt");
+        fileio_force_fd_walk = false;
+        alarm(0);
+
+        /* A regular file there is still read (O_NONBLOCK cleared again). */
+        assert_int_equal(write_file_atomic(p("bundle/files/etc/h/ok"), "pem\n", 4, 0644, (uid_t) -1, (gid_t) -1),
+                         0);
+        assert_int_equal(read_file_beneath(files_fd, "etc/h/ok", 100, &data, &n), 0);
+        assert_string_equal(data, "pem\n");
+        free(data);
+        data = NULL;
+        fileio_force_fd_walk = true;
+        assert_int_equal(read_file_beneath(files_fd, "etc/h/ok", 100, &data, &n), 0);
+        fileio_force_fd_walk = false;
+        assert_int_equal(n, 4);
+        free(data);
+        data = NULL;
+        assert_int_equal(read_file(p("bundle/files/etc/h/ok"), 100, &data, &n), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_read_roundtrip),
@@ -256,6 +295,7 @@ int main(void) {
                 cmocka_unit_test(test_relative_paths),
                 cmocka_unit_test(test_path_join_root),
                 cmocka_unit_test(test_remove),
+                cmocka_unit_test(test_fifo_refused),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

@@ -25,7 +25,7 @@
 #include "process.h"
 #include "tmpdir.h"
 
-static char dir[TMPDIR_PATH_MAX];
+DEFINE_TMPDIR_GROUP(dir, "test-gc");
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -249,14 +249,6 @@ static void test_status_file(void **state) {
         assert_memory_equal(&st, &back, sizeof st);
 }
 
-static int setup(void **state) {
-        return tmpdir_make(dir, sizeof dir, "test-gc");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(dir);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_summary),
@@ -268,5 +260,5 @@ int main(void) {
                 cmocka_unit_test(test_maintenance_symlink),
                 cmocka_unit_test(test_status_file),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

@@ -27,7 +27,7 @@
 #include "provision.h"
 #include "tmpdir.h"
 
-static char root[TMPDIR_PATH_MAX];
+DEFINE_TMPDIR_GROUP(root, "regvisor-test-pki-lifecycle");
 
 #define CERTS "/etc/registry/certs"
 /* 40 s of validity: renewed 20 s before the end (half, under renew_before). */
@@ -285,14 +285,10 @@ static void test_list_tree(void **state) {
         free(detail);
 }
 
-static int setup(void **state) {
-        return tmpdir_make(root, sizeof root, "regvisor-test-pki-lifecycle");
-}
-
 static int teardown(void **state) {
         provision_done(&prov);
         config_done(&conf);
-        return tmpdir_remove(root);
+        return tmpdir_group_teardown(state);
 }
 
 int main(void) {
@@ -305,5 +301,5 @@ int main(void) {
                 cmocka_unit_test(test_list_tree),
                 cmocka_unit_test(test_sign_days), /* after list: one more client */
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, teardown);
 }

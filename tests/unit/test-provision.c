@@ -29,15 +29,7 @@
  * users (fchown), which only root may do. */
 #define PROVISION_NEEDS_ROOT() REQUIRE_ROOT("files owned by root and the service users: fchown")
 
-static char root[TMPDIR_PATH_MAX];
-
-static int setup(void **state) {
-        return tmpdir_make(root, sizeof root, "regvisor-test-provision");
-}
-
-static int teardown(void **state) {
-        return tmpdir_remove(root);
-}
+DEFINE_TMPDIR_GROUP(root, "regvisor-test-provision");
 
 static const ProvisionStep *find_step(const char *name) {
         for (size_t i = 0; i < provision_n_steps; i++)
@@ -639,6 +631,67 @@ static void test_image_archive_checked_first(void **state) {
         provision_report_done(&rep);
 }
 
+/* provision --adopt's rows under --root: the guide's unit, the record of
+ * what guide-proxy disabled and the storage are looked for below the root,
+ * never on this host (none of them is here: the real paths are absent). */
+static void test_adopt_paths_below_root(void **state) {
+        static const char *const host[] = {"/etc/systemd/user/registry.service", "/etc/regvisor/adopted-guide",
+                                           "/var/lib/registry"};
+        char path[512], cmd[2048];
+        char *detail = NULL;
+        Config c;
+        char *err = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(host); i++)
+                if (access(host[i], F_OK) == 0)
+                        skip(); /* a guide host: the real files would answer the same */
+        assert_int_equal(config_init_defaults(&c), 0);
+        if (config_load_string(&c, CONF_A, "test.conf", &err) < 0)
+                fail_msg("%s", err);
+        Provision p = {.config = &c, .root = root, .adopt = true, .have_service_user = true};
+        const ProvisionStep *unit = find_step("guide-registry-unit"), *proxy = find_step("guide-proxy"),
+                            *modes = find_step("guide-storage-modes");
+        assert_non_null(unit);
+        assert_non_null(proxy);
+        assert_non_null(modes);
+
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf '%1$s/etc' '%1$s/var' && mkdir -p '%1$s/etc/systemd/user' '%1$s/etc/regvisor' "
+                 "'%1$s/var/lib/registry/docker' && echo '[Service]' > '%1$s/etc/systemd/user/registry.service' "
+                 "&& printf 'unit\\tregistry-proxy.service\\n' > '%1$s/etc/regvisor/adopted-guide' && "
+                 "echo x > '%1$s/var/lib/registry/docker/blob' && chmod 0644 '%1$s/var/lib/registry/docker/blob' && "
+                 "chmod 0750 '%1$s/var/lib/registry' '%1$s/var/lib/registry/docker'",
+                 root);
+        assert_int_equal(system(cmd), 0);
+
+        /* The unit below the root is the guide's: to be set aside. */
+        assert_int_equal(unit->check(&p, unit, &detail), 0);
+        assert_non_null(strstr(detail, "set /etc/systemd/user/registry.service aside"));
+        free(detail), detail = NULL;
+        /* Deprovision: nothing set aside yet, then the kept one restored. */
+        assert_int_equal(unit->undo_check(&p, unit, &detail), 1);
+        free(detail), detail = NULL;
+        snprintf(path, sizeof path, "%s/etc/systemd/user/registry.service", root);
+        snprintf(cmd, sizeof cmd, "mv '%1$s' '%1$s.adopted'", path);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(unit->undo_check(&p, unit, &detail), 0);
+        assert_non_null(strstr(detail, "restore /etc/systemd/user/registry.service"));
+        free(detail), detail = NULL;
+        /* The record below the root. */
+        assert_int_equal(proxy->undo_check(&p, proxy, &detail), 0);
+        assert_non_null(strstr(detail, "enable again"));
+        free(detail), detail = NULL;
+        /* The storage below the root: its directories are 0750, one file
+         * is open to others. */
+        assert_int_equal(modes->check(&p, modes, &detail), 0);
+        assert_non_null(strstr(detail, "1 files and directories below /var/lib/registry"));
+        free(detail), detail = NULL;
+
+        snprintf(cmd, sizeof cmd, "rm -rf '%1$s/etc' '%1$s/var'", root);
+        assert_int_equal(system(cmd), 0);
+        config_done(&c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_shape),
@@ -653,6 +706,7 @@ int main(void) {
                 cmocka_unit_test(test_report_not_printed),
                 cmocka_unit_test(test_image_archive_checked_first),
                 cmocka_unit_test(test_nginx_listen_ports),
+                cmocka_unit_test(test_adopt_paths_below_root),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

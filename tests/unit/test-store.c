@@ -46,6 +46,21 @@ static void test_parse(void **state) {
         assert_int_equal(store_credentials_parse(&swift, "f", "pasword = hunter2\n", &c, &error), -EINVAL);
         assert_non_null(strstr(error, "f:1: expected username"));
         assert_null(strstr(error, "hunter2"));
+        assert_non_null(strstr(error, "got 'pasword'"));
+        free(error);
+        error = NULL;
+        /* A YAML-style line: the text before '=' is most of the secret, so
+         * only the line number is given (errors reach health's output). */
+        static const char yaml[] = "access_key = AKIAEXAMPLE\nsecret_key: wJalrXUtnFEMI/K7MDENG+bPxRfiCY=\n";
+        assert_int_equal(store_credentials_parse(&s3, "f", yaml, &c, &error), -EINVAL);
+        assert_non_null(strstr(error, "f:2: expected username"));
+        assert_null(strstr(error, "wJal"));
+        assert_null(strstr(error, "K7MD"));
+        assert_null(strstr(error, "secret_key:"));
+        free(error);
+        error = NULL;
+        assert_int_equal(store_credentials_parse(&swift, "f", "Password = x\n", &c, &error), -EINVAL);
+        assert_null(strstr(error, "Password"));
         free(error);
         error = NULL;
         assert_int_equal(store_credentials_parse(&swift, "f", "username = a\npassword = b\x01\n", &c, &error), -EINVAL);

@@ -45,3 +45,18 @@ static inline int tmpdir_remove(const char *dir) {
         snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
         return system(cmd) == 0 ? 0 : -1;
 }
+
+/* A test file whose tests share one scratch directory: defines
+ * `static char var[TMPDIR_PATH_MAX]` and the cmocka group setup and
+ * teardown tmpdir_group_setup() (makes it, from name) and
+ * tmpdir_group_teardown() (removes it with everything below it). */
+#define DEFINE_TMPDIR_GROUP(var, name)                                      \
+        static char var[TMPDIR_PATH_MAX];                                   \
+        static int tmpdir_group_setup(void **state) {                      \
+                (void) state;                                               \
+                return tmpdir_make(var, sizeof var, name);                  \
+        }                                                                   \
+        static int tmpdir_group_teardown(void **state) {                   \
+                (void) state;                                               \
+                return tmpdir_remove(var);                                  \
+        }
