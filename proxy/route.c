@@ -376,6 +376,25 @@ bool route_is_signature_manifest(const char *norm_path, size_t plen) {
                route_is_signature_tag(last + 1, plen - (size_t)(last + 1 - norm_path));
 }
 
+bool route_is_signature_repository(const char *norm_path, size_t plen) {
+        static const size_t tag_len = 7 + 64 + 10; /* "sha256-" HEX ".simplesig" */
+        const char *end = norm_path + plen, *seg;
+
+        if (plen < 4 || memcmp(norm_path, "/v2/", 4) != 0)
+                return false;
+        seg = memchr(norm_path + 4, '/', plen - 4); /* the first <name> segment is NAME's */
+        while (seg && seg + 1 < end) {
+                const char *next = memchr(seg + 1, '/', (size_t)(end - seg - 1));
+
+                /* A segment with more after it: the repository's, not an endpoint's last. */
+                if (next && next + 1 < end && (size_t)(next - seg - 1) == tag_len &&
+                    route_is_signature_tag(seg + 1, tag_len))
+                        return true;
+                seg = next;
+        }
+        return false;
+}
+
 RouteDecision route_decide_pull(const char *method, size_t mlen, const char *norm_path, size_t plen) {
         RouteDecision local, ext;
 
@@ -385,7 +404,8 @@ RouteDecision route_decide_pull(const char *method, size_t mlen, const char *nor
         /* Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET. A
          * write to a signature tag says why, as on the push port. */
         if (!method_is(method, mlen, "GET") && !method_is(method, mlen, "HEAD"))
-                return is_normalized(norm_path, plen) && route_is_signature_manifest(norm_path, plen)
+                return is_normalized(norm_path, plen) && (route_is_signature_manifest(norm_path, plen) ||
+                                                          route_is_signature_repository(norm_path, plen))
                                ? ROUTE_FORBIDDEN_SIGNATURE_TAG
                                : ROUTE_FORBIDDEN_METHOD;
         if (!is_normalized(norm_path, plen))
@@ -430,9 +450,12 @@ RouteDecision route_decide_push(const char *method, size_t mlen, const char *nor
          * the registry: a client that PUT a manifest at a signature tag could
          * hide real signatures (the store serves the first tags in order)
          * or break every signature read of a digest; DELETE would drop one.
-         * Reads stay allowed. No POST or PATCH creates a manifest. */
-        if (route_is_signature_manifest(norm_path, plen) && !method_is(method, mlen, "GET") &&
-            !method_is(method, mlen, "HEAD"))
+         * Reads stay allowed. No POST or PATCH creates a manifest. A digest's
+         * own repository of signatures (NAME/sha256-HEX.simplesig) is the
+         * store's alone: junk tags or blobs there would grow the one list a
+         * signature read makes. */
+        if ((route_is_signature_manifest(norm_path, plen) || route_is_signature_repository(norm_path, plen)) &&
+            !method_is(method, mlen, "GET") && !method_is(method, mlen, "HEAD"))
                 return ROUTE_FORBIDDEN_SIGNATURE_TAG;
         /* Any other method: the push port is authenticated, and the http1
          * parser has already made sure the method is a token. */

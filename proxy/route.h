@@ -81,8 +81,9 @@ int route_normalize_path_as_router(const char *target, size_t len, char *out, si
  * route_normalize_path(); anything not in normalized form is refused with
  * ROUTE_FORBIDDEN_PATH, fail closed). In order:
  *   - a method other than exactly "GET" or "HEAD":
- *     ROUTE_FORBIDDEN_SIGNATURE_TAG for a signature tag's manifest (a
- *     normalized path, route_is_signature_manifest()), else
+ *     ROUTE_FORBIDDEN_SIGNATURE_TAG for a signature tag's manifest or a
+ *     path in a signature repository (a normalized path,
+ *     route_is_signature_manifest(), route_is_signature_repository()), else
  *     ROUTE_FORBIDDEN_METHOD;
  *   - a local route's path, exactly (case-sensitive): its ROUTE_LOCAL_*;
  *   - a forbidden listing path, matched ASCII case-insensitively: the
@@ -113,12 +114,19 @@ bool route_is_signature_tag(const char *reference, size_t len);
  * case-insensitively, defence in depth). */
 bool route_is_signature_manifest(const char *norm_path, size_t plen);
 
+/* Whether a normalized path is below a signature store's repository:
+ * "/v2/<name>/sha256-<64 lowercase hex>.simplesig/<more>", a segment of
+ * exactly that form after at least one <name> segment and before at least
+ * one more (the store keeps each digest's signatures in NAME/<that>). */
+bool route_is_signature_repository(const char *norm_path, size_t plen);
+
 /* The push port's decision: a local route's path is its ROUTE_LOCAL_* for
  * GET and HEAD, ROUTE_FORBIDDEN_METHOD for any other method; the signature
  * extension's path is ROUTE_SIGSTORE for GET, HEAD and PUT (how podman
  * stores a signature), ROUTE_FORBIDDEN_METHOD for any other; anything else
  * under "/extensions/" is ROUTE_FORBIDDEN_PATH; a signature tag's manifest
- * (route_is_signature_manifest()) with any method but GET and HEAD is
+ * (route_is_signature_manifest()) or any path in a signature repository
+ * (route_is_signature_repository()) with any method but GET and HEAD is
  * ROUTE_FORBIDDEN_SIGNATURE_TAG (only the signature store writes them,
  * straight to the registry); otherwise any
  * method, and a path that is "/v2" or under "/v2/" is ROUTE_ALLOW, anything

@@ -123,6 +123,12 @@ static int handle_put(const SigBackend *b, const SigPath *p, const char *body, s
                 return reply_error(ret, 409, "DENIED", message);
         case -ENOSPC:
                 return reply_error(ret, 507, "UNKNOWN", "the signature store is out of space");
+        case -ENAMETOOLONG: /* the registry backend: NAME/sha256-HEX.simplesig must be a name */
+                (void) snprintf(message, sizeof(message),
+                                "the repository name is too long to keep signatures in the registry "
+                                "(at most %zu bytes)",
+                                (size_t) SIGMANIFEST_REPOSITORY_BASE_MAX);
+                return reply_error(ret, 400, "NAME_INVALID", message);
         default:
                 return reply_error(ret, 500, "UNKNOWN", "the signature store could not write its storage");
         }

@@ -57,6 +57,24 @@ bool sigmanifest_is_tag(const char *tag, size_t n) {
         return sigcheck_digest(digest, sizeof(digest));
 }
 
+int sigmanifest_repository(const char *repository, size_t len, const char *digest, char ret[static 256]) {
+        if (len > SIGMANIFEST_REPOSITORY_BASE_MAX)
+                return -ENAMETOOLONG;
+        memcpy(ret, repository, len);
+        ret[len] = '/';
+        sigmanifest_tag(digest, ret + len + 1);
+        return 0;
+}
+
+bool sigmanifest_is_repository(const char *repository, size_t len) {
+        const char *slash = memrchr(repository, '/', len);
+
+        if (!slash)
+                return false;
+        return (size_t) (repository + len - slash - 1) == SIGMANIFEST_TAG_LEN &&
+               sigmanifest_is_tag(slash + 1, SIGMANIFEST_TAG_LEN);
+}
+
 int sigmanifest_build(const SigLayer *layers, size_t n, const char *signed_digest, const char *config_digest,
                       char **ret_json, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;

@@ -4,10 +4,15 @@
 /*
  * The signatures of one image kept in the registry itself ([signing] store =
  * registry), so that they follow the registry's storage to every host that
- * serves it. In repository NAME, the signatures of manifest sha256:HEX are
- * the layers of one OCI image manifest, tagged
+ * serves it. The signatures of NAME@sha256:HEX: one OCI image manifest per
+ * signature, of one layer, in the digest's own repository
+ * NAME/sha256-HEX.simplesig (sigmanifest_repository()), tagged
+ * sha256-HEX.simplesig.<hex> (sigmanifest_sig_tag()). The first version
+ * kept all of them as the layers of one manifest in NAME, tagged
  *
  *   sha256-HEX.simplesig     (sigmanifest_tag(); cosign's sigstore mode uses ".sig")
+ *
+ * (read, never written again); either manifest is:
  *
  *   {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
  *    "config":{"mediaType":SIGMANIFEST_CONFIG_TYPE,"digest":...,"size":...},
@@ -74,6 +79,23 @@ void sigmanifest_sig_tag(const char *digest, const char *content_digest, char re
 /* True when tag[0..n) is the tag of one signature of digest: digest's tag,
  * ".", SIGMANIFEST_SIG_HEX lower-case hex digits. */
 bool sigmanifest_is_sig_tag_of(const char *tag, size_t n, const char *digest);
+
+/* The repository that holds the per-signature tags of NAME@digest: NAME +
+ * "/" + digest's tag ("app/web/sha256-HEX.simplesig"), a repository of
+ * its own, so that a read lists the tags of this one digest and never the
+ * tags of NAME (Distribution 2.8 answers every tag at once, however many:
+ * see sigreg.h). A name may have 255 bytes (the reference grammar), so NAME
+ * at most SIGMANIFEST_REPOSITORY_BASE_MAX. */
+#define SIGMANIFEST_REPOSITORY_BASE_MAX (255 - 1 - SIGMANIFEST_TAG_LEN)
+
+/* Writes NAME/sha256-HEX.simplesig and a NUL to ret (room for 256); NAME
+ * is repository[0..len), digest passed sigcheck_digest(). Returns 0, or
+ * -ENAMETOOLONG when len is over SIGMANIFEST_REPOSITORY_BASE_MAX. */
+int sigmanifest_repository(const char *repository, size_t len, const char *digest, char ret[static 256]);
+
+/* True when repository[0..len)'s last component is a digest's tag
+ * (sigmanifest_repository()): it holds signatures, not images. */
+bool sigmanifest_is_repository(const char *repository, size_t len);
 
 /* True when tag is a signature tag, not an image (the census and the health
  * check skip it): exactly "sha256-" + 64 lower-case hex + ".simplesig" (the

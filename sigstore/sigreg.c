@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -422,76 +423,93 @@ static bool name_plausible(const char *t, size_t n) {
 }
 
 /*
- * Every name of a list the registry pages (base "/v2/_catalog", key "repositories"; or
- * "/v2/NAME/tags/list", "tags"): page by page (n and last, as the distribution spec says;
- * Distribution 2.8 ignores both and answers every name at once, which ends the walk too).
- * Bounded: SIGREG_TAG_PAGES pages of SIGREG_TAG_PAGE names, SIGREG_TAGS_BODY_MAX bytes a page,
- * the deadline. fn gets each name; a negative return stops the walk with it. A 404 of the first
- * page (no such repository) is an empty list.
+ * One page of a list of names (base "/v2/_catalog", key "repositories"; or "/v2/NAME/tags/list",
+ * "tags") at path: fn gets each name; a negative return stops with it. *ret_count is how many the
+ * page held, ret_last (room for 256) the last of them. A 404 (no such repository) and a list of
+ * null (every tag deleted) are an empty page. The body may be at most max_body bytes.
+ */
+static int list_page(SigRegistry *reg, uint64_t deadline, const char *path, const char *key, size_t max_body,
+                     SigRegNameFn fn, void *userdata, size_t *ret_count, char ret_last[static 256]) {
+        _cleanup_(reg_response_done) RegResponse resp = {};
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
+        json_object *list;
+        size_t count;
+        int r;
+
+        *ret_count = 0;
+        r = reg_call(reg, deadline, "GET", path, "application/json", NULL, NULL, 0, max_body, &resp);
+        if (r == -EFBIG) {
+                (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a list over %zu bytes", path, max_body);
+                return -EHOSTUNREACH;
+        }
+        if (r < 0)
+                return r;
+        if (resp.status == 404)
+                return 0;
+        if (resp.status != 200)
+                return -EHOSTUNREACH;
+        tok = json_tokener_new_ex(3);
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, resp.body, (int) resp.body_len);
+        if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
+                return -EHOSTUNREACH;
+        if (!json_object_object_get_ex(o, key, &list) || json_object_is_type(list, json_type_null))
+                return 0; /* a repository whose tags were all deleted */
+        if (!json_object_is_type(list, json_type_array))
+                return -EHOSTUNREACH;
+        count = json_object_array_length(list);
+        for (size_t i = 0; i < count; i++) {
+                json_object *t = json_object_array_get_idx(list, i);
+                const char *v;
+                size_t len;
+
+                if (!json_object_is_type(t, json_type_string))
+                        return -EHOSTUNREACH;
+                v = json_object_get_string(t);
+                len = (size_t) json_object_get_string_len(t);
+                if (!name_plausible(v, len))
+                        return -EHOSTUNREACH;
+                r = fn(v, len, userdata);
+                if (r < 0)
+                        return r;
+                if (i + 1 == count)
+                        memcpy(ret_last, v, len + 1);
+        }
+        *ret_count = count;
+        return 0;
+}
+
+/*
+ * Every name of a list the registry pages, page by page (n and last, as the distribution spec
+ * says; Distribution 2.8 ignores both and answers every name at once, unsorted, which ends the
+ * walk too). Bounded: SIGREG_TAG_PAGES pages of SIGREG_TAG_PAGE names, SIGREG_TAGS_BODY_MAX bytes a
+ * page, the deadline. For the census (a walk of everything); a signature read never lists a
+ * repository's own tags (list_sig_tags()).
  */
 static int list_paged(SigRegistry *reg, uint64_t deadline, const char *base, const char *key, SigRegNameFn fn,
                       void *userdata) {
         char last[256] = "";
 
         for (unsigned page = 0; page < SIGREG_TAG_PAGES; page++) {
-                _cleanup_(reg_response_done) RegResponse resp = {};
-                _cleanup_json_ json_object *o = NULL;
-                _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
                 _cleanup_free_ char *path = NULL;
-                json_object *list;
-                size_t count;
+                char got_last[256] = "";
+                size_t count = 0;
                 int r;
 
                 if (asprintf(&path, "%s?n=%d%s%s", base, SIGREG_TAG_PAGE, last[0] ? "&last=" : "", last) < 0) {
                         path = NULL;
                         return -ENOMEM;
                 }
-                r = reg_call(reg, deadline, "GET", path, "application/json", NULL, NULL, 0, SIGREG_TAGS_BODY_MAX, &resp);
-                if (r == -EFBIG) {
-                        (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: a page over %d bytes", path,
-                                        SIGREG_TAGS_BODY_MAX);
-                        return -EHOSTUNREACH;
-                }
+                r = list_page(reg, deadline, path, key, SIGREG_TAGS_BODY_MAX, fn, userdata, &count, got_last);
                 if (r < 0)
                         return r;
-                if (resp.status == 404 && page == 0)
+                /* A short page is the last; a longer one means the registry ignored n (all at once);
+                 * a page that does not move on means it ignored last. */
+                if (count != SIGREG_TAG_PAGE || (page > 0 && strcmp(got_last, last) <= 0))
                         return 0;
-                if (resp.status != 200)
-                        return -EHOSTUNREACH;
-                tok = json_tokener_new_ex(3);
-                if (!tok)
-                        return -ENOMEM;
-                o = json_tokener_parse_ex(tok, resp.body, (int) resp.body_len);
-                if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object))
-                        return -EHOSTUNREACH;
-                if (!json_object_object_get_ex(o, key, &list) || json_object_is_type(list, json_type_null))
-                        return 0; /* a repository whose tags were all deleted */
-                if (!json_object_is_type(list, json_type_array))
-                        return -EHOSTUNREACH;
-                count = json_object_array_length(list);
-                for (size_t i = 0; i < count; i++) {
-                        json_object *t = json_object_array_get_idx(list, i);
-                        const char *v;
-                        size_t len;
-
-                        if (!json_object_is_type(t, json_type_string))
-                                return -EHOSTUNREACH;
-                        v = json_object_get_string(t);
-                        len = (size_t) json_object_get_string_len(t);
-                        if (!name_plausible(v, len))
-                                return -EHOSTUNREACH;
-                        r = fn(v, len, userdata);
-                        if (r < 0)
-                                return r;
-                        if (i + 1 == count) {
-                                if (page > 0 && strcmp(v, last) <= 0)
-                                        return 0; /* not moving on: the registry does not page */
-                                memcpy(last, v, len + 1);
-                        }
-                }
-                /* A short page is the last; a longer one means the registry ignored n (all at once). */
-                if (count != SIGREG_TAG_PAGE)
-                        return 0;
+                memcpy(last, got_last, sizeof(last));
         }
         (void) snprintf(reg->why, sizeof(reg->why), "GET %.120s: more than %d names", base,
                         SIGREG_TAG_PAGES * SIGREG_TAG_PAGE);
@@ -524,17 +542,27 @@ static int sig_tag_insert(const char *t, size_t len, void *userdata) {
         return 0;
 }
 
-/* The tags of digest's signatures in repository (sigmanifest_is_sig_tag_of()), from its tag list. */
-static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                         const char *digest, char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1],
-                         size_t *ret_n) {
-        _cleanup_free_ char *base = v2_path(repository, repository_len, "tags", "list");
+/*
+ * The tags of digest's signatures (sigmanifest_is_sig_tag_of()) in sig_repository, the digest's own
+ * repository (sigmanifest_repository()): one GET of its tag list, which holds this digest's
+ * signatures and nothing else, so its size does not depend on how many tags NAME has. n and last
+ * ask a registry that pages for the tags right after the digest's tag; Distribution 2.8 ignores
+ * both and answers all of them, at most SIGREG_SIG_LIST_BODY_MAX bytes (more: 503).
+ */
+static int list_sig_tags(SigRegistry *reg, uint64_t deadline, const char *sig_repository, const char *digest,
+                         char tags[static SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], size_t *ret_n) {
+        _cleanup_free_ char *path = NULL;
+        char tag[SIGMANIFEST_TAG_LEN + 1], last[256];
         SigTags st = {.digest = digest, .tags = tags};
+        size_t count = 0;
         int r;
 
-        if (!base)
+        sigmanifest_tag(digest, tag);
+        if (asprintf(&path, "/v2/%s/tags/list?n=%d&last=%s", sig_repository, SIGREG_SIG_LIST_MAX, tag) < 0) {
+                path = NULL;
                 return -ENOMEM;
-        r = list_paged(reg, deadline, base, "tags", sig_tag_insert, &st);
+        }
+        r = list_page(reg, deadline, path, "tags", SIGREG_SIG_LIST_BODY_MAX, sig_tag_insert, &st, &count, last);
         if (r < 0)
                 return r;
         *ret_n = st.n;
@@ -573,22 +601,44 @@ int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, ch
         return 0;
 }
 
-static int layer_compare(const void *a, const void *b) {
-        const SigLayer *x = a, *y = b;
+/* One signature found for a digest: its layer, and where its blob is, in NAME (the first
+ * version's one manifest) or in the digest's own repository. */
+typedef struct SigFound {
+        SigLayer layer;
+        bool legacy;
+} SigFound;
+
+static int found_compare(const void *a, const void *b) {
+        const SigLayer *x = &((const SigFound *) a)->layer, *y = &((const SigFound *) b)->layer;
         int c = strcmp(x->suffix, y->suffix);
 
         return c ? c : strcmp(x->digest, y->digest);
 }
 
+/* A signature manifest or blob that is not what this store writes: left out, the others still
+ * served. The first one's reason is kept for the log (reg->skipped). */
+_printf_(2, 3) static void skip(SigRegistry *reg, const char *format, ...) {
+        va_list ap;
+
+        if (reg->n_skipped++ > 0)
+                return;
+        va_start(ap, format);
+        (void) vsnprintf(reg->skipped, sizeof(reg->skipped), format, ap);
+        va_end(ap);
+}
+
 /*
- * Every signature layer of repository@digest, sorted by name, then by the digest of the bytes,
- * at most SIGREG_SERVE_MAX, the same bytes once: the first version's one manifest at
- * sha256-HEX.simplesig (read only, so that what was stored then is served), and one manifest per
- * signature at sha256-HEX.simplesig.<hex>. A signature tag that vanished between the list and the
- * read (deleted by hand) is skipped.
+ * Every signature of repository@digest, sorted by name, then by the digest of the bytes, at most
+ * SIGREG_SERVE_MAX, the same bytes once: the first version's one manifest at sha256-HEX.simplesig
+ * in NAME (read only, so that what was stored then is served), and one manifest per signature at
+ * sha256-HEX.simplesig.<hex> in the digest's own repository (at most SIGREG_SERVE_MAX of them read,
+ * the first by tag). A tag that vanished between the list and the read (deleted by hand) is
+ * skipped; so is a manifest this store did not write, with skip(). Requests: 2 + one per
+ * signature tag, whatever NAME holds.
  */
 static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                          const char *digest, SigLayer ret[static SIGREG_SERVE_MAX], size_t *ret_n) {
+                          const char *digest, char sig_repository[static 256],
+                          SigFound ret[static SIGREG_SERVE_MAX], size_t *ret_n) {
         char tags[SIGREG_SERVE_MAX][SIGMANIFEST_SIG_TAG_LEN + 1], old_tag[SIGMANIFEST_TAG_LEN + 1];
         SigLayer layers[SIGSTORE_MAX_PER_DIGEST];
         size_t n = 0, n_tags = 0, k = 0;
@@ -596,17 +646,30 @@ static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repos
 
         sigmanifest_tag(digest, old_tag);
         r = fetch_manifest(reg, deadline, repository, repository_len, digest, old_tag, layers, &n);
-        if (r < 0)
+        if (r == -EBADMSG) {
+                skip(reg, "the manifest at %.*s:%s is not the signature store's",
+                     (int) (repository_len < 100 ? repository_len : 100), repository, old_tag);
+                n = 0;
+        } else if (r < 0)
                 return r;
-        memcpy(ret, layers, n * sizeof(SigLayer));
-        k = n;
-        r = list_sig_tags(reg, deadline, repository, repository_len, digest, tags, &n_tags);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; i < n; i++)
+                ret[k++] = (SigFound){.layer = layers[i], .legacy = true};
+        /* A NAME too long for a repository of its own has no per-signature tags: sigreg_put() refuses. */
+        if (sigmanifest_repository(repository, repository_len, digest, sig_repository) < 0)
+                sig_repository[0] = '\0';
+        else {
+                r = list_sig_tags(reg, deadline, sig_repository, digest, tags, &n_tags);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < n_tags && k < SIGREG_SERVE_MAX; i++) {
                 bool dup = false;
 
-                r = fetch_manifest(reg, deadline, repository, repository_len, digest, tags[i], layers, &n);
+                r = fetch_manifest(reg, deadline, sig_repository, strlen(sig_repository), digest, tags[i], layers, &n);
+                if (r == -EBADMSG) {
+                        skip(reg, "the manifest at %.100s:%s is not the signature store's", sig_repository, tags[i]);
+                        continue;
+                }
                 if (r < 0)
                         return r;
                 if (n == 0)
@@ -614,16 +677,15 @@ static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repos
                 /* One layer, the one the tag names: a manifest copied to another signature's tag
                  * would otherwise serve one signature twice and hide another. */
                 if (n != 1 || memcmp(layers[0].digest + 7, tags[i] + SIGMANIFEST_TAG_LEN + 1, SIGMANIFEST_SIG_HEX) != 0) {
-                        (void) snprintf(reg->why, sizeof(reg->why), "the manifest at %.120s is not that signature's",
-                                        tags[i]);
-                        return -EBADMSG;
+                        skip(reg, "the manifest at %.100s:%s is not that signature's", sig_repository, tags[i]);
+                        continue;
                 }
                 for (size_t j = 0; j < k; j++)
-                        dup = dup || streq(ret[j].digest, layers[0].digest);
+                        dup = dup || streq(ret[j].layer.digest, layers[0].digest);
                 if (!dup)
-                        ret[k++] = layers[0];
+                        ret[k++] = (SigFound){.layer = layers[0]};
         }
-        qsort(ret, k, sizeof(SigLayer), layer_compare);
+        qsort(ret, k, sizeof(SigFound), found_compare);
         *ret_n = k;
         return 0;
 }
@@ -631,12 +693,15 @@ static int collect_layers(SigRegistry *reg, uint64_t deadline, const char *repos
 int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n) {
         uint64_t deadline = call_deadline(reg);
-        SigLayer layers[SIGREG_SERVE_MAX];
+        SigFound found[SIGREG_SERVE_MAX];
+        char sig_repository[256];
         SigEntry *entries;
-        size_t n = 0;
+        size_t n = 0, k = 0;
         int r;
 
-        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
+        reg->n_skipped = 0;
+        reg->skipped[0] = '\0';
+        r = collect_layers(reg, deadline, repository, repository_len, digest, sig_repository, found, &n);
         if (r < 0)
                 return r;
         if (n == 0) {
@@ -648,23 +713,33 @@ int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len,
         if (!entries)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                r = fetch_blob(reg, deadline, repository, repository_len, &layers[i], &entries[i].content);
+                const SigLayer *l = &found[i].layer;
+                const char *where = found[i].legacy ? repository : sig_repository;
+                size_t where_len = found[i].legacy ? repository_len : strlen(sig_repository);
+
+                r = fetch_blob(reg, deadline, where, where_len, l, &entries[k].content);
+                if (r == -EBADMSG) {
+                        skip(reg, "the blob %s of signature %.100s is missing or does not match", l->digest,
+                             l->suffix);
+                        continue;
+                }
                 if (r < 0) {
-                        sig_entries_free(entries, i);
+                        sig_entries_free(entries, k);
                         return r;
                 }
-                entries[i].content_len = layers[i].size;
-                strcpy(entries[i].suffix, layers[i].suffix); /* sigcheck_suffix(): fits */
+                entries[k].content_len = l->size;
+                strcpy(entries[k].suffix, l->suffix); /* sigcheck_suffix(): fits */
+                k++;
         }
         *ret = entries;
-        *ret_n = n;
+        *ret_n = k;
         return 0;
 }
 
-/* The manifest of one signature, at its own tag: a tag is written atomically, so writers of
- * different signatures never touch each other's manifest. */
-static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
-                        const char *digest, const SigLayer *add) {
+/* The manifest of one signature, at its own tag in the digest's repository: a tag is written
+ * atomically, so writers of different signatures never touch each other's manifest. */
+static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *sig_repository, const char *digest,
+                        const SigLayer *add) {
         _cleanup_(reg_response_done) RegResponse resp = {};
         _cleanup_free_ char *path = NULL, *json = NULL;
         char tag[SIGMANIFEST_SIG_TAG_LEN + 1];
@@ -675,7 +750,7 @@ static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *reposit
         if (r < 0)
                 return r;
         sigmanifest_sig_tag(digest, add->digest, tag);
-        path = v2_path(repository, repository_len, "manifests", tag);
+        path = v2_path(sig_repository, strlen(sig_repository), "manifests", tag);
         if (!path)
                 return -ENOMEM;
         r = reg_call(reg, deadline, "PUT", path, NULL, SIGMANIFEST_TYPE, json, len, 4096, &resp);
@@ -687,10 +762,19 @@ static int put_manifest(SigRegistry *reg, uint64_t deadline, const char *reposit
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig) {
         uint64_t deadline = call_deadline(reg);
-        SigLayer layers[SIGREG_SERVE_MAX], add = {.size = sig->content_len};
+        SigFound found[SIGREG_SERVE_MAX];
+        SigLayer add = {.size = sig->content_len};
+        char sig_repository[256];
         size_t n = 0;
         int r;
 
+        reg->n_skipped = 0;
+        reg->skipped[0] = '\0';
+        if (repository_len > SIGMANIFEST_REPOSITORY_BASE_MAX) {
+                (void) snprintf(reg->why, sizeof(reg->why), "a repository name over %zu bytes",
+                                (size_t) SIGMANIFEST_REPOSITORY_BASE_MAX);
+                return -ENAMETOOLONG;
+        }
         strcpy(add.suffix, sig->suffix);
         r = sha256_hex(reg, sig->content, sig->content_len, add.digest);
         if (r < 0) {
@@ -701,13 +785,13 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
         /* The local store's rules against what is stored now. Another host may store a signature
          * between this read and our write: then the name check and the count cap may be passed
          * by both (docs/signature-extension.md), but neither signature is lost. */
-        r = collect_layers(reg, deadline, repository, repository_len, digest, layers, &n);
+        r = collect_layers(reg, deadline, repository, repository_len, digest, sig_repository, found, &n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                if (streq(layers[i].digest, add.digest))
+                if (streq(found[i].layer.digest, add.digest))
                         return 1;
-                if (streq(layers[i].suffix, add.suffix))
+                if (streq(found[i].layer.suffix, add.suffix))
                         return -EEXIST;
         }
         if (n >= SIGSTORE_MAX_PER_DIGEST)
@@ -715,15 +799,15 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
 
         for (unsigned attempt = 0;; attempt++) {
                 /* Blobs first: Distribution refuses a manifest that names a blob it lacks. */
-                r = upload_blob(reg, deadline, repository, repository_len, sigmanifest_config,
+                r = upload_blob(reg, deadline, sig_repository, strlen(sig_repository), sigmanifest_config,
                                 strlen(sigmanifest_config), reg->config_digest);
                 if (r < 0)
                         return r;
-                r = upload_blob(reg, deadline, repository, repository_len, sig->content, sig->content_len,
-                                add.digest);
+                r = upload_blob(reg, deadline, sig_repository, strlen(sig_repository), sig->content,
+                                sig->content_len, add.digest);
                 if (r < 0)
                         return r;
-                r = put_manifest(reg, deadline, repository, repository_len, digest, &add);
+                r = put_manifest(reg, deadline, sig_repository, digest, &add);
                 /* MANIFEST_BLOB_UNKNOWN: two uploads of the same blob (the config) that committed
                  * at once can leave it unlinked (measured): upload again. */
                 if (r != -EIO || attempt + 1 >= SIGREG_ATTEMPTS)

@@ -5,7 +5,8 @@
  * The signature store's second backend ([signing] store = registry): the
  * signatures of NAME@DIGEST live in the registry itself, one OCI manifest
  * per signature tagged sha256-HEX.simplesig.<32 hex of the signature's
- * sha256> in NAME (sigmanifest.h), so that every host serving the same
+ * sha256> in the digest's own repository NAME/sha256-HEX.simplesig
+ * (sigmanifest.h), so that every host serving the same
  * registry storage serves them. The store talks to the registry through its
  * own API, on the address the proxy forwards to ([registry] listen), one
  * HTTP/1.1 connection per call ("Connection: close"), blocking, each call
@@ -22,8 +23,16 @@
  * the same tag, so storing a signature twice stores it once. What two
  * writers at the same moment can still do: both pass the name check (two
  * signatures under one name, both served) or the count cap (at most
- * SIGREG_SERVE_MAX are served). A read lists the repository's tags (paged,
- * bounded) and reads those of the digest. Distribution's filesystem driver
+ * SIGREG_SERVE_MAX are served). A read GETs the legacy tag in NAME and the
+ * tag list of the digest's repository, which holds that digest's
+ * signatures only, then at most SIGREG_SERVE_MAX manifests and their blobs:
+ * 2 requests for a digest without signatures, whatever NAME holds. It never
+ * lists NAME's tags: Distribution 2.8 ignores n and last on tags/list
+ * (registry/handlers/tags.go at v2.8.2; measured: unsorted, all at once),
+ * so that list grows with NAME (~30000 long tags passed the bound, and any
+ * anonymous GET made the registry list them all). A signature manifest or
+ * blob that is not the store's is left out (SigRegistry.n_skipped) and the
+ * others served. Distribution's filesystem driver
  * answers 500 now and then to a GET of a tag being written, and leaves a
  * blob uploaded twice at once unlinked: both are retried.
  *
@@ -50,14 +59,22 @@
  * other wrote). Beyond it, the first by tag. */
 #define SIGREG_SERVE_MAX (2 * SIGSTORE_MAX_PER_DIGEST)
 
-/* The tag list, read in pages of SIGREG_TAG_PAGE tags, at most
- * SIGREG_TAG_PAGES pages of at most SIGREG_TAGS_BODY_MAX bytes each (a
- * registry that ignores n, as Distribution 2.8 does, answers every tag in
- * one: ~30000 tags of 128 bytes). More: 503, the repository has too many
- * tags for this store to find its signatures. */
+/* The census's walk of a tag list (sigreg_each_tag()): pages of
+ * SIGREG_TAG_PAGE tags, at most SIGREG_TAG_PAGES pages of at most
+ * SIGREG_TAGS_BODY_MAX bytes each (a registry that ignores n, as
+ * Distribution 2.8 does, answers every tag in one: ~30000 tags of 128
+ * bytes). More: the census fails. A signature read never walks a list. */
 #define SIGREG_TAG_PAGE 1000
 #define SIGREG_TAG_PAGES 64
 #define SIGREG_TAGS_BODY_MAX (4 * 1024 * 1024)
+
+/* A signature read lists the tags of the digest's own repository
+ * (sigmanifest_repository()), which holds its signatures only: it asks for
+ * SIGREG_SIG_LIST_MAX names after the digest's tag, and takes an answer of
+ * at most SIGREG_SIG_LIST_BODY_MAX bytes (~550 tags; more: 503, someone
+ * wrote there who is not this store). */
+#define SIGREG_SIG_LIST_MAX (2 * SIGREG_SERVE_MAX)
+#define SIGREG_SIG_LIST_BODY_MAX (64 * 1024)
 
 typedef struct SigRegistry {
         SocketAddress address;
@@ -67,6 +84,10 @@ typedef struct SigRegistry {
         /* After a failed call: which request and what the registry answered ("PUT
          * /v2/app/manifests/...: 400"), for the error's message and the log. */
         char why[384];
+        /* After sigreg_list() or sigreg_put(): how many signature manifests or blobs were left out
+         * as not this store's (the others were served), and why the first was, for one log line. */
+        unsigned n_skipped;
+        char skipped[256];
 } SigRegistry;
 
 /* Prepares a client of the registry at address ("unix:PATH", "IP:PORT",
@@ -82,16 +103,21 @@ void sigreg_done(SigRegistry *reg);
  * name as sigfs_list() (then by the sha256 of their bytes, for two under one
  * name), the same bytes once, at most SIGREG_SERVE_MAX. No tag, no
  * repository: no signature.
+ * A tag that holds a manifest this store did not write, or whose blob is
+ * missing or does not match, is left out: counted in reg->n_skipped, the
+ * first's reason in reg->skipped (for one log line), the others served.
  * Returns 0; -EHOSTUNREACH when the registry did not answer in time or
- * answered an error; -EBADMSG when what the tag holds is not a manifest
- * this store writes, or a blob does not match its descriptor; -ENOMEM. */
+ * answered an error, or the digest's repository lists more than
+ * SIGREG_SIG_LIST_BODY_MAX bytes of tags; -ENOMEM. */
 int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                 SigEntry **ret, size_t *ret_n);
 
 /* Stores one signature, as sigfs_put(): 0 written; 1 the same bytes are
  * there already; -EEXIST its name holds other bytes; -EDQUOT the digest
- * holds SIGSTORE_MAX_PER_DIGEST; and sigreg_list()'s errors, -EROFS when the
- * registry refuses writes (gc's read-only window). Returns 0 only once the
+ * holds SIGSTORE_MAX_PER_DIGEST; -ENAMETOOLONG repository is over
+ * SIGMANIFEST_REPOSITORY_BASE_MAX (no room for the digest's repository);
+ * and sigreg_list()'s errors, -EROFS when the registry refuses writes
+ * (gc's read-only window). Returns 0 only once the
  * signature's tag is written: from then on every host serves it. */
 int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, const char *digest,
                const SigEntry *sig);

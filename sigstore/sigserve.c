@@ -161,6 +161,8 @@ static int conn_dispatch(Conn *c, const SigBackend *b) {
         bool head = c->req.method_len == 4 && memcmp(c->req.method, "HEAD", 4) == 0;
         int r;
 
+        if (b->registry)
+                b->registry->n_skipped = 0;
         r = sighandle_request(b, c->req.method, c->req.method_len, c->req.target, c->req.target_len, c->body,
                               c->body_len, &rep);
         if (r < 0) {
@@ -168,6 +170,15 @@ static int conn_dispatch(Conn *c, const SigBackend *b) {
                 return r;
         }
         log_access(c, &rep);
+        /* One line per request however many were left out (the others were served): a registry
+         * full of junk at signature tags does not flood the journal. */
+        if (b->registry && b->registry->n_skipped > 0) {
+                char repo[300], why[400];
+
+                log_event(LOG_WARNING, "sigstore-skipped", "repository=%s digest=%s skipped=%u first=%s",
+                          log_escape(rep.repository, repo, sizeof(repo)), rep.digest[0] ? rep.digest : "-",
+                          b->registry->n_skipped, log_escape(b->registry->skipped, why, sizeof(why)));
+        }
         r = conn_queue(c, rep.status, rep.body, rep.body_len, head, !c->req.keep_alive);
         sig_reply_done(&rep);
         return r;

@@ -254,7 +254,8 @@ static int api_repository(const char *name, size_t len, void *userdata) {
 
         if (!repository)
                 return -ENOMEM;
-        if (!sigcheck_repository(repository, len))
+        /* NAME/sha256-HEX.simplesig holds one digest's signatures, not images. */
+        if (!sigcheck_repository(repository, len) || sigmanifest_is_repository(repository, len))
                 return 0;
         w->repository = repository;
         return sigreg_each_tag(w->reg, repository, api_tag, w);
@@ -347,16 +348,36 @@ static void add_layers(SigLayer *all, size_t *n_all, const SigLayer *layers, siz
         }
 }
 
+/* The tags directory of a repository in the storage: an fd, 0 when there is none. */
+static int open_tags_dir(int storage_fd, const char *repository, int *ret) {
+        _cleanup_free_ char *tags = NULL;
+        int fd;
+
+        *ret = -EBADF;
+        if (asprintf(&tags, REPOSITORIES_DIR "/%s/_manifests/tags", repository) < 0) {
+                tags = NULL;
+                return -ENOMEM;
+        }
+        fd = open_below(storage_fd, tags, O_RDONLY | O_DIRECTORY);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return fd;
+        *ret = fd;
+        return 0;
+}
+
 /* [signing] store = registry: the signatures of repository@digest, read from the storage as the
  * signature store wrote them through the API (sigstore/sigmanifest.h, sigreg.h): the manifest at
- * sha256-HEX.simplesig (the first version's, all in one) and one manifest per signature at
- * sha256-HEX.simplesig.<hex>, then their layers. No tag: no signature. */
+ * sha256-HEX.simplesig in repository (the first version's, all in one) and one manifest per
+ * signature at sha256-HEX.simplesig.<hex> in the digest's own repository
+ * (sigmanifest_repository()), then their layers. No tag: no signature. A per-signature manifest
+ * that is not the store's is left out, as the store's GET leaves it out. */
 static int registry_signatures(int storage_fd, const char *repository, const char *digest, SigEntry **ret,
                                size_t *ret_n) {
-        _cleanup_free_ char *tags = NULL;
-        _cleanup_close_ int tags_fd = -EBADF;
+        _cleanup_close_ int tags_fd = -EBADF, sig_tags_fd = -EBADF;
         SigLayer layers[SIGSTORE_MAX_PER_DIGEST], all[SIGREG_SERVE_MAX];
-        char tag[SIGMANIFEST_TAG_LEN + 1];
+        char tag[SIGMANIFEST_TAG_LEN + 1], sig_repository[256];
         SigEntry *entries;
         size_t n = 0, n_all = 0;
         struct dirent *de;
@@ -365,36 +386,42 @@ static int registry_signatures(int storage_fd, const char *repository, const cha
 
         *ret = NULL;
         *ret_n = 0;
-        if (asprintf(&tags, REPOSITORIES_DIR "/%s/_manifests/tags", repository) < 0) {
-                tags = NULL;
-                return -ENOMEM;
-        }
-        tags_fd = open_below(storage_fd, tags, O_RDONLY | O_DIRECTORY);
-        if (tags_fd == -ENOENT)
-                return 0;
+        r = open_tags_dir(storage_fd, repository, &tags_fd);
+        if (r < 0)
+                return r;
         if (tags_fd < 0)
-                return tags_fd;
+                return 0;
         sigmanifest_tag(digest, tag);
         r = read_sig_manifest(storage_fd, tags_fd, tag, digest, layers, &n);
         if (r < 0)
                 return r;
         add_layers(all, &n_all, layers, n);
 
-        r = opendir_dup(tags_fd, &d);
+        if (sigmanifest_repository(repository, strlen(repository), digest, sig_repository) < 0)
+                goto read;
+        r = open_tags_dir(storage_fd, sig_repository, &sig_tags_fd);
+        if (r < 0)
+                return r;
+        if (sig_tags_fd < 0)
+                goto read;
+        r = opendir_dup(sig_tags_fd, &d);
         if (r < 0)
                 return r;
         while ((de = readdir(d)) && n_all < SIGREG_SERVE_MAX) {
                 if (!sigmanifest_is_sig_tag_of(de->d_name, strlen(de->d_name), digest))
                         continue;
-                r = read_sig_manifest(storage_fd, tags_fd, de->d_name, digest, layers, &n);
+                r = read_sig_manifest(storage_fd, sig_tags_fd, de->d_name, digest, layers, &n);
+                if (r == -EBADMSG)
+                        continue;
                 if (r < 0)
                         break;
                 add_layers(all, &n_all, layers, n);
         }
         (void) closedir(d);
-        if (r < 0)
+        if (r < 0 && r != -EBADMSG)
                 return r;
 
+read:
         entries = calloc(n_all ? n_all : 1, sizeof(SigEntry));
         if (!entries)
                 return -ENOMEM;

@@ -52,6 +52,31 @@ static bool reference_signature_manifest(const char *path, size_t len) {
         return ok;
 }
 
+/* route_is_signature_repository(), written differently: some segment after
+ * v2 and a first NAME segment, with at least one segment after it, is
+ * exactly sha256-<64 lowercase hex>.simplesig. */
+static bool reference_signature_repository(const char *path, size_t len) {
+        char *copy = strndup(path, len), *save = NULL, **segs = calloc(len / 2 + 2, sizeof(char *));
+        size_t k = 0;
+        bool ok = false;
+
+        CHECK(copy && segs);
+        for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
+                segs[k++] = t;
+        if (len >= 4 && memcmp(path, "/v2/", 4) == 0)
+                for (size_t i = 2; i + 1 < k && !ok; i++)
+                        ok = strlen(segs[i]) == 81 && strncmp(segs[i], "sha256-", 7) == 0 &&
+                             strspn(segs[i] + 7, "0123456789abcdef") == 64 && strcmp(segs[i] + 71, ".simplesig") == 0;
+        free(segs);
+        free(copy);
+        return ok;
+}
+
+/* Only the signature store writes there. */
+static bool reference_signature_write(const char *path, size_t len) {
+        return reference_signature_manifest(path, len) || reference_signature_repository(path, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool has(const char *s, size_t n, const char *needle) {
@@ -182,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 CHECK(route_decide_pull("GET", 3, out, len) == reference_pull(out, len));
                 CHECK(route_decide_pull("HEAD", 4, out, len) == reference_pull(out, len));
-                CHECK(route_decide_pull("POST", 4, out, len) == (reference_signature_manifest(out, len)
+                CHECK(route_decide_pull("POST", 4, out, len) == (reference_signature_write(out, len)
                                                                          ? ROUTE_FORBIDDEN_SIGNATURE_TAG
                                                                          : ROUTE_FORBIDDEN_METHOD));
                 d = route_decide_push("DELETE", 6, out, len);
@@ -196,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         CHECK(route_decide_pull("PUT", 3, out, len) == ROUTE_FORBIDDEN_METHOD);
                 } else if (reference_extension(out, len) == ROUTE_FORBIDDEN_PATH)
                         CHECK(d == ROUTE_FORBIDDEN_PATH);
-                else if (reference_signature_manifest(out, len)) {
+                else if (reference_signature_write(out, len)) {
                         CHECK(d == ROUTE_FORBIDDEN_SIGNATURE_TAG);
                         CHECK(route_decide_push("GET", 3, out, len) == ROUTE_ALLOW);
                 } else

@@ -58,8 +58,10 @@ static inline int test_registry_start(TestRegistry *t, unsigned tcp_port) {
         if (t->pid < 0)
                 return -1;
         if (t->pid == 0) {
-                /* Not close-on-exec: they are the registry's stdout and stderr. */
-                if (!freopen(log, "w", stderr) || !freopen(log, "a", stdout))
+                /* Not close-on-exec: they are the registry's stdout and stderr. Both appending:
+                 * its access log (stdout, a line per request) is counted by tests, and stderr
+                 * written at an offset of its own would overwrite it. */
+                if (!freopen(log, "a", stderr) || !freopen(log, "a", stdout))
                         _exit(127);
                 execl(DOCKER_REGISTRY, "docker-registry", "serve", config, (char *) NULL);
                 _exit(127);

@@ -586,6 +586,38 @@ static void test_signature_tags(void **state) {
                         assert_int_equal(route_decide_push("PUT", 3, paths[i].s, n),
                                          ROUTE_FORBIDDEN_SIGNATURE_TAG);
         }
+
+        /* A digest's own repository of signatures (NAME/sha256-HEX.simplesig): any write below it,
+         * of a manifest at any tag or of a blob, is the store's alone; reads stay allowed. */
+        static const SigCase repos[] = {
+                {"/v2/x/sha256-" HEX64 ".simplesig/manifests/latest", true},
+                {"/v2/team/app/sha256-" HEX64 ".simplesig/blobs/uploads/", true},
+                {"/v2/team/app/sha256-" HEX64 ".simplesig/blobs/uploads/1234-abcd", true},
+                {"/v2/x/sha256-" HEX64 ".simplesig/sub/manifests/1", true},
+                {"/v2/sha256-" HEX64 ".simplesig/manifests/latest", false}, /* no NAME before it */
+                {"/v2/x/sha256-" HEX64 ".simplesig", false},                /* nothing below it */
+                {"/v2/x/sha256-" HEX64 ".simplesig/", false},
+                {"/v2/x/sha256-" HEX64 ".simplesig.ab/manifests/latest", false},
+                {"/v2/x/sha256-" HEX64 ".sig/manifests/latest", false},
+                {"/v2/x/SHA256-" HEX64 ".simplesig/manifests/latest", false},
+                {"/v3/x/sha256-" HEX64 ".simplesig/manifests/latest", false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(repos); i++) {
+                size_t n = strlen(repos[i].s);
+
+                if (route_is_signature_repository(repos[i].s, n) != repos[i].sig)
+                        fail_msg("route_is_signature_repository(%s) != %d", repos[i].s, repos[i].sig);
+                if (strncmp(repos[i].s, "/v2/", 4) != 0)
+                        continue; /* not the registry's API at all: ROUTE_NOT_FOUND */
+                for (size_t j = 0; j < ELEMENTSOF(writes); j++)
+                        assert_int_equal(route_decide_push(writes[j], strlen(writes[j]), repos[i].s, n),
+                                         repos[i].sig ? ROUTE_FORBIDDEN_SIGNATURE_TAG : ROUTE_ALLOW);
+                if (repos[i].sig) {
+                        assert_int_equal(route_decide_push("GET", 3, repos[i].s, n), ROUTE_ALLOW);
+                        assert_int_equal(route_decide_pull("POST", 4, repos[i].s, n),
+                                         ROUTE_FORBIDDEN_SIGNATURE_TAG);
+                }
+        }
         assert_int_equal(route_decision_status(ROUTE_FORBIDDEN_SIGNATURE_TAG), 403);
         assert_false(route_decision_forwarded(ROUTE_FORBIDDEN_SIGNATURE_TAG));
         assert_string_equal(route_decision_string(ROUTE_FORBIDDEN_SIGNATURE_TAG),

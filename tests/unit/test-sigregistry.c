@@ -9,8 +9,10 @@
  * duplicates, the count cap, a registry that is not there, the handler
  * (sighandle.c) on that backend, concurrent writers through separate
  * clients (none of their acknowledged signatures lost), the first
- * version's one-manifest tag still served, and the health check's census
- * of a shared store through the API.
+ * version's one-manifest tag still served, the health check's census
+ * of a shared store through the API, a GET that never lists a repository's
+ * own tags (counted in the registry's access log) and junk at signature
+ * tags left out while the valid signature is served.
  */
 
 #include <stdarg.h>
@@ -87,6 +89,27 @@ static void test_tag(void **state) {
         assert_false(sigmanifest_is_sig_tag_of(tag, strlen(tag), D1));         /* the first version's */
         for (size_t i = 0; i < ELEMENTSOF(not_tags); i++)
                 assert_false(sigmanifest_is_sig_tag_of(not_tags[i], strlen(not_tags[i]), D1));
+
+        /* The digest's own repository: NAME/<the digest's tag>, a name of at most 255 bytes. */
+        {
+                char repo[256], name[SIGMANIFEST_REPOSITORY_BASE_MAX + 2];
+
+                assert_int_equal(sigmanifest_repository("app/web", 7, D1, repo), 0);
+                assert_string_equal(repo, "app/web/sha256-" HEX1 ".simplesig");
+                assert_true(sigmanifest_is_repository(repo, strlen(repo)));
+                assert_false(sigmanifest_is_repository("app/web", 7));
+                assert_false(sigmanifest_is_repository(tag, strlen(tag))); /* no NAME before it */
+                assert_false(sigmanifest_is_repository("app/x", 5));
+                for (size_t i = 0; i < ELEMENTSOF(not_tags); i++) {
+                        (void) snprintf(repo, sizeof repo, "app/%s", not_tags[i]);
+                        assert_false(sigmanifest_is_repository(repo, strlen(repo)));
+                }
+                memset(name, 'a', sizeof name);
+                assert_int_equal(sigmanifest_repository(name, SIGMANIFEST_REPOSITORY_BASE_MAX, D1, repo), 0);
+                assert_int_equal(strlen(repo), 255);
+                assert_int_equal(sigmanifest_repository(name, SIGMANIFEST_REPOSITORY_BASE_MAX + 1, D1, repo),
+                                 -ENAMETOOLONG);
+        }
 }
 
 /* ---- the manifest */
@@ -527,6 +550,186 @@ static void test_registry_legacy(void **state) {
         sig_entries_free(got, n);
 }
 
+/* Lines of the registry's log that hold needle: its access log has one line per request,
+ * '"GET /v2/... HTTP/1.1" 200 ...', written before the connection closes. */
+static size_t log_count(const char *needle) {
+        char path[TMPDIR_PATH_MAX + 16], line[4096];
+        size_t n = 0;
+        FILE *f;
+
+        (void) snprintf(path, sizeof path, "%s/registry.log", registry.dir);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f))
+                n += strstr(line, needle) != NULL;
+        (void) fclose(f);
+        return n;
+}
+
+/* Pushes the manifest json, with the store's config blob (uploaded first), to repository at each
+ * tag the shell words tags expand to, with curl as a client would. */
+static void push_manifest(const char *repository, const char *json, const char *tags) {
+        _cleanup_free_ char *cmd = NULL;
+        char config_digest[72];
+
+        sha256_of(sigmanifest_config, strlen(sigmanifest_config), config_digest);
+        write_file("config", sigmanifest_config, strlen(sigmanifest_config));
+        write_file("push-manifest", json, strlen(json));
+        assert_true(asprintf(&cmd,
+                             "set -e; cd '%s'; c='curl -sf --unix-socket %s'; r=http://localhost/v2/%s;"
+                             "loc=$($c -X POST -D - -o /dev/null $r/blobs/uploads/ | tr -d '\\r' |"
+                             " sed -n 's/^[Ll]ocation: *//p');"
+                             "$c -X PUT -H 'Content-Type: application/octet-stream' --data-binary @config"
+                             " \"$loc&digest=%s\" -o /dev/null;"
+                             "for t in %s; do $c -X PUT -H 'Content-Type: " SIGMANIFEST_TYPE "'"
+                             " --data-binary @push-manifest $r/manifests/$t -o /dev/null; done",
+                             registry.dir, registry.sock, repository, config_digest, tags) >= 0);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* An OCI manifest that is not a signature manifest (an image's config type, no layers). */
+static char *junk_manifest(void) {
+        char config_digest[72], *json = NULL;
+
+        sha256_of(sigmanifest_config, strlen(sigmanifest_config), config_digest);
+        assert_true(asprintf(&json,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" SIGMANIFEST_TYPE "\",\"config\":{\"mediaType\":"
+                             "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
+                             "\"layers\":[]}",
+                             config_digest, strlen(sigmanifest_config)) >= 0);
+        return json;
+}
+
+/* A repository with many tags: a signature GET never lists them (Distribution 2.8 answers
+ * tags/list with every tag, whatever n and last say, so the old per-GET listing of NAME grew with
+ * NAME, past the store's bound at ~30000 tags, and let any anonymous client make the registry list
+ * them all per request). It reads the digest's own repository: 2 requests for a digest without
+ * signatures, 2 + 2 per signature with. */
+#define MANY_TAGS 400
+
+static void test_registry_many_tags(void **state) {
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        _cleanup_free_ char *json = junk_manifest();
+        SigEntry a = entry("aaaa", "signature A"), *got = NULL;
+        size_t n = 0, before;
+        char tags[64];
+
+        need_registry();
+        (void) snprintf(tags, sizeof tags, "$(seq -f 'v%%g' 1 %d)", MANY_TAGS);
+        push_manifest("many", json, tags);
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(sigreg_put(&reg, "many", 4, D1, &a), 0);
+
+        before = log_count("] \"");
+        assert_int_equal(sigreg_list(&reg, "many", 4, D1, &got, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(got[0].suffix, "aaaa");
+        sig_entries_free(got, n);
+        /* The legacy tag, the digest's tag list, its one manifest, its one blob. */
+        assert_int_equal(log_count("] \"") - before, 4);
+
+        before = log_count("] \"");
+        assert_int_equal(sigreg_list(&reg, "many", 4, D2, &got, &n), 0); /* any digest, no signature */
+        assert_int_equal(n, 0);
+        assert_int_equal(log_count("] \"") - before, 2);
+
+        /* Never NAME's tag list, not for a PUT either. */
+        assert_int_equal(log_count("\"GET /v2/many/tags/list"), 0);
+        assert_int_equal(log_count("\"GET /v2/many/sha256-" HEX1 ".simplesig/tags/list?n="), 1 + 1);
+}
+
+/* A signature tag that holds what this store did not write (junk at a per-signature tag, a
+ * manifest copied to another signature's tag, junk at the legacy tag): left out, the valid
+ * signature still served, through the handler too (200, not 500 for the whole digest). */
+static void test_registry_malformed(void **state) {
+        static const char target[] = "/extensions/v2/junk/signatures/" D1;
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        _cleanup_free_ char *json = junk_manifest(), *sig_tags = NULL, *copied = NULL, *cmd = NULL;
+        SigEntry a = entry("aaaa", "the valid signature"), b = entry("bbbb", "another one"), *got = NULL;
+        char a_digest[72];
+        size_t n = 0;
+
+        need_registry();
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(sigreg_put(&reg, "junk", 4, D1, &a), 0);
+
+        /* Junk at two per-signature tags (one sorts before the valid one) and at the legacy tag. */
+        assert_true(asprintf(&sig_tags, "sha256-" HEX1 ".simplesig.00000000000000000000000000000000 "
+                                        "sha256-" HEX1 ".simplesig.ffffffffffffffffffffffffffffffff") >= 0);
+        push_manifest("junk/sha256-" HEX1 ".simplesig", json, sig_tags);
+        push_manifest("junk", json, "sha256-" HEX1 ".simplesig");
+        /* The valid signature's manifest, copied to a tag that names other bytes. */
+        sha256_of(a.content, a.content_len, a_digest);
+        assert_true(asprintf(&cmd,
+                             "set -e; c='curl -sf --unix-socket %s'; r=http://localhost/v2;"
+                             "$c -H 'Accept: " SIGMANIFEST_TYPE "' $r/junk/sha256-" HEX1 ".simplesig/manifests/"
+                             "sha256-" HEX1 ".simplesig.%.32s -o '%s/copied'",
+                             registry.sock, a_digest + 7, registry.dir) >= 0);
+        assert_int_equal(system(cmd), 0);
+        {
+                char path[TMPDIR_PATH_MAX + 16];
+                FILE *f;
+
+                (void) snprintf(path, sizeof path, "%s/copied", registry.dir);
+                f = fopen(path, "re");
+                assert_non_null(f);
+                copied = calloc(1, 4096);
+                assert_true(fread(copied, 1, 4095, f) > 0);
+                (void) fclose(f);
+        }
+        push_manifest("junk/sha256-" HEX1 ".simplesig", copied,
+                      "sha256-" HEX1 ".simplesig.11111111111111111111111111111111");
+
+        assert_int_equal(sigreg_list(&reg, "junk", 4, D1, &got, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(got[0].suffix, "aaaa");
+        assert_memory_equal(got[0].content, a.content, a.content_len);
+        sig_entries_free(got, n);
+        assert_int_equal(reg.n_skipped, 4); /* 3 per-signature tags and the legacy one */
+        assert_non_null(strstr(reg.skipped, "is not the signature store's"));
+
+        {
+                SigBackend be = {.root_fd = -EBADF, .registry = &reg};
+                SigReply rep;
+
+                assert_int_equal(sighandle_request(&be, "GET", 3, target, strlen(target), NULL, 0, &rep), 0);
+                assert_int_equal(rep.status, 200);
+                assert_non_null(strstr(rep.body, "\"name\":\"" D1 "@aaaa\""));
+                sig_reply_done(&rep);
+        }
+        /* A NAME with no room for the digest's repository: a PUT is refused (400 through the
+         * handler), a GET reads the legacy tag only. */
+        {
+                char name[SIGMANIFEST_REPOSITORY_BASE_MAX + 2], long_target[512];
+                SigBackend be = {.root_fd = -EBADF, .registry = &reg};
+                static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@x\",\"type\":\"atomic\","
+                                           "\"content\":\"aGVsbG8=\"}";
+                SigReply rep;
+                size_t len = SIGMANIFEST_REPOSITORY_BASE_MAX + 1, before;
+
+                memset(name, 'a', sizeof name);
+                name[len] = '\0';
+                assert_int_equal(sigreg_put(&reg, name, len, D1, &a), -ENAMETOOLONG);
+                (void) snprintf(long_target, sizeof long_target, "/extensions/v2/%s/signatures/" D1, name);
+                assert_int_equal(sighandle_request(&be, "PUT", 3, long_target, strlen(long_target), body,
+                                                   strlen(body), &rep),
+                                 0);
+                assert_int_equal(rep.status, 400);
+                assert_string_equal(rep.code, "NAME_INVALID");
+                sig_reply_done(&rep);
+                before = log_count("] \"");
+                assert_int_equal(sigreg_list(&reg, name, len, D1, &got, &n), 0);
+                assert_int_equal(n, 0);
+                assert_int_equal(log_count("] \"") - before, 1);
+        }
+
+        /* A PUT still works beside the junk, and counts only what is valid. */
+        assert_int_equal(sigreg_put(&reg, "junk", 4, D1, &b), 0);
+        assert_int_equal(sigreg_list(&reg, "junk", 4, D1, &got, &n), 0);
+        assert_int_equal(n, 2);
+        sig_entries_free(got, n);
+}
+
 /* The census of a shared store through the API (supervisor/health/image-signatures.c): after the
  * tests above, the registry holds only signature tags (both forms) in app/web, cap, app/line, race
  * and old; an image tag old:v1 added here is the one tag listed, with its digest (HEAD). */
@@ -616,6 +819,8 @@ int main(void) {
                 cmocka_unit_test(test_registry_concurrent),
                 cmocka_unit_test(test_registry_legacy),
                 cmocka_unit_test(test_registry_census),
+                cmocka_unit_test(test_registry_many_tags), /* after the census: they add image tags */
+                cmocka_unit_test(test_registry_malformed),
         };
         int r = cmocka_run_group_tests_name("sigmanifest", pure, NULL, NULL);
 
