@@ -125,6 +125,8 @@ WHY = {
     "cpu-tls-aes128": "Same cause as the 64 MiB pull (above).",
     "xfloor-aes256": "Same cause as the 64 MiB pull (above).",
     "xfloor-aes128": "Same cause as the 64 MiB pull (above).",
+    "xfloorsum-aes256": "Same cause as the 64 MiB pull (above).",
+    "xfloorsum-aes128": "Same cause as the 64 MiB pull (above).",
     "cpu-push-big": (
         "Per GiB pushed: the request body goes through the same cin -> uout "
         "copy and compaction as responses (buf_append, proxy/worker.c)."),
@@ -444,6 +446,16 @@ and rerun before drawing conclusions from a difference of a few percent.
   puts TLS_AES_256_GCM_SHA384 first, so a client offering both (curl, Go's
   crypto/tls) gets AES-256-GCM; the last row of that group is what
   preferring AES-128-GCM would save per GiB.
+- **The copy floor.** The crypto floor leaves out what any user-space TLS
+  proxy must also do: read the blob from the registry's socket and write
+  it to the client's, two kernel copies and loopback TCP on both sockets.
+  `scripts/bench-relay.c` does only that, with no TLS and no HTTP (64 KiB
+  `recv()`s, blocking `write()`s of 16 KiB as the proxy writes records, or
+  of up to 64 KiB), and the {BIG} MiB blob is pulled through it in plain
+  HTTP in the same rounds as the cipher rows ({ROUNDS}, medians; the
+  relay's CPU only). "Crypto floor + copy floor" adds the cheaper of the
+  two relays to the encryption floor: a proxy at 1.00 of it would spend
+  nothing beyond encrypting and copying.
 - **Memory per connection.** Idle: (RSS with 1,000 idle connections - RSS
   idle) / 1,000. Busy: {BUSY} `GET`s of the 64 MiB blob that read 1 MiB
   and then stop reading (`scripts/bench-conns.py`), held while RSS is
