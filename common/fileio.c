@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,6 +99,37 @@ int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_si
         if (fd < 0)
                 return negative_errno();
         return read_fd(fd, max, ret_data, ret_size, ret_st);
+}
+
+int read_file_at(int dfd, const char *path, int flags, size_t max, char **ret_data, size_t *ret_size) {
+        _cleanup_close_ int fd = open_regular(dfd, path, flags, NULL);
+
+        if (fd < 0)
+                return fd;
+        return read_fd(fd, max, ret_data, ret_size, NULL);
+}
+
+int lock_file_for_update(const char *path) {
+        /* Each round follows one replacement; this many in a row while
+         * waiting is a writer that does not take the lock. */
+        for (unsigned i = 0; i < 64; i++) {
+                struct stat st, now;
+                _cleanup_close_ int fd = open_regular(AT_FDCWD, path, O_NOFOLLOW, &st);
+
+                if (fd < 0)
+                        return fd;
+                while (flock(fd, LOCK_EX) < 0)
+                        if (errno != EINTR)
+                                return negative_errno();
+                if (fstatat(AT_FDCWD, path, &now, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT)
+                                return negative_errno();
+                        continue;
+                }
+                if (now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+                        return TAKE_FD(fd);
+        }
+        return -EBUSY;
 }
 char *tmp_template(const char *name) {
         const char *dir = secure_getenv("TMPDIR");

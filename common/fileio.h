@@ -42,6 +42,19 @@ int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, siz
  * refused (to tell a directory). Returns the fd or a negative errno. */
 int open_regular(int dfd, const char *path, int flags, struct stat *ret_st);
 
+/* read_file() of path (relative to dfd) opened as open_regular() does with
+ * flags: for a caller that must follow a symlink in the last component
+ * (flags 0: certificates an operator points at certbot's live/ links). */
+int read_file_at(int dfd, const char *path, int flags, size_t max, char **ret_data, size_t *ret_size);
+
+/* An exclusive lock for a read-modify-write of path, a regular file (not a
+ * symlink) that write_file_atomic() replaces: flock() of the file open at
+ * path, waiting for the holder. A rename replaces the inode, so a lock of
+ * the file renamed away guards nothing: when path names another file once
+ * the lock is held, it is taken again on that one. Returns the fd holding
+ * it (closing it releases it) or a negative errno. */
+int lock_file_for_update(const char *path);
+
 /* Replaces path atomically with data: a temporary file in the same directory
  * is created with mode 0600, given its owner and final mode before any byte
  * is written (so key material is never readable by others, not even for a

@@ -213,49 +213,54 @@ static int print_issued(const Provision *p, const char *name) {
 
 static int report_and_tell(int r, const char *what, const char *detail);
 
-/* --scope, before anything is issued: the configuration with NAME's
- * [scopes] line in *ret_text, or NULL when it is there already (or no
- * --scope). */
-static int scope_text(const char *what, const char *name, char **ret_text, struct stat *ret_st) {
-        _cleanup_free_ char *text = NULL, *error = NULL;
+/* --scope, before anything is issued: *ret_pending set when NAME's
+ * [scopes] line is still to be written (the check, so that a refused
+ * --scope issues nothing; scope_apply() does it again under the lock). */
+static int scope_text(const char *what, const char *name, bool *ret_pending) {
+        _cleanup_free_ char *text = NULL, *added = NULL, *error = NULL;
+        struct stat st;
         int r;
 
-        *ret_text = NULL;
+        *ret_pending = false;
         if (!arg_scope)
                 return 0;
-        if (stat(arg_config, ret_st) < 0 || !S_ISREG(ret_st->st_mode))
+        if (stat(arg_config, &st) < 0 || !S_ISREG(st.st_mode))
                 return log_error_errno(-errno ?: -EINVAL, "pki %s --scope: %s: not a file", what, arg_config);
         r = read_file(arg_config, 1024 * 1024, &text, NULL);
         if (r >= 0)
-                r = scope_grant(text, arg_config, name, arg_scope, ret_text, &error);
+                r = scope_grant(text, arg_config, name, arg_scope, &added, &error);
         if (r == 0)
                 printf("[scopes] of %s already gives %s exactly '%s'\n", arg_config, name, arg_scope);
+        *ret_pending = r > 0;
         return r < 0 ? log_error_errno(r, "pki %s --scope: %s", what, error ?: strerror(-r)) : 0;
 }
 
-/* Once the certificate exists: the configuration written (its mode and
- * owner kept) and the running proxy told. Until then NAME may not push at
- * all ([scopes] exists, NAME has no line): closed. */
-static int scope_apply(const char *what, const char *name, const char *text, const struct stat *st) {
-        _cleanup_free_ char *detail = NULL;
+/* Once the certificate exists: the line added to the configuration as it
+ * is now (scope_grant_file(), locked against another --scope) and the
+ * running proxy told. Until then NAME may not push at all ([scopes]
+ * exists, NAME has no line): closed. */
+static int scope_apply(const char *what, const char *name, bool pending) {
+        _cleanup_free_ char *detail = NULL, *error = NULL;
         int r;
 
-        if (!text)
+        if (!pending)
                 return 0;
-        r = write_file_atomic(arg_config, text, strlen(text), st->st_mode & 07777, st->st_uid, st->st_gid);
+        r = scope_grant_file(arg_config, name, arg_scope, &error);
         if (r < 0)
-                return log_error_errno(r, "pki %s --scope: %s: %s; %s may not push until '%s = %s' is in its "
+                return log_error_errno(r, "pki %s --scope: %s; %s may not push until '%s = %s' is in its "
                                           "[scopes]",
-                                       what, arg_config, strerror(-r), name, name, arg_scope);
+                                       what, error ?: strerror(-r), name, name, arg_scope);
+        if (r == 0)
+                return 0;
         if (asprintf(&detail, "%s: [scopes] %s = %s", arg_config, name, arg_scope) < 0)
                 detail = NULL;
         return report_and_tell(0, what, detail);
 }
 
 static int pki_issue(Provision *p, const char *name) {
-        _cleanup_free_ char *detail = NULL, *config = NULL;
-        struct stat st = {};
-        int r = scope_text("issue-client", name, &config, &st);
+        _cleanup_free_ char *detail = NULL;
+        bool pending = false;
+        int r = scope_text("issue-client", name, &pending);
 
         if (r < 0)
                 return r;
@@ -264,7 +269,7 @@ static int pki_issue(Provision *p, const char *name) {
                 return log_error_errno(r, "pki issue-client %s: %s", name, detail ?: strerror(-r));
         if (print_issued(p, name) < 0)
                 printf("%s\n", detail ?: "done");
-        return scope_apply("issue-client", name, config, &st);
+        return scope_apply("issue-client", name, pending);
 }
 
 /* After a command that changed what the proxy loads (r its result, detail
@@ -469,8 +474,8 @@ static int request_name(const char *csr, size_t size, char **ret) {
 }
 
 static int pki_sign(Provision *p, const char *file) {
-        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL, *config = NULL, *want = NULL;
-        struct stat st = {};
+        _cleanup_free_ char *detail = NULL, *csr = NULL, *name = NULL, *want = NULL;
+        bool pending = false;
         unsigned days = 0;
         size_t size;
         int r;
@@ -494,7 +499,7 @@ static int pki_sign(Provision *p, const char *file) {
                         return log_error_errno(r, "pki sign %s: not a certificate request that verifies with its "
                                                   "own key",
                                                file);
-                r = scope_text("sign", want, &config, &st);
+                r = scope_text("sign", want, &pending);
                 if (r < 0)
                         return r;
         }
@@ -503,7 +508,7 @@ static int pki_sign(Provision *p, const char *file) {
                 return log_error_errno(r, "pki sign %s: %s", file, detail ?: strerror(-r));
         printf("Issued %s for %s's own key (no key here); next: regvisor pki export %s\n", detail ?: "a certificate",
                name, name);
-        return scope_apply("sign", name, config, &st);
+        return scope_apply("sign", want, pending);
 }
 
 /* The pki commands: name, whether it takes a client NAME, what it does. */

@@ -3,9 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "detail.h"
+#include "fileio.h"
 #include "macro.h"
 #include "scope-grant.h"
 #include "scope.h"
@@ -72,5 +75,30 @@ int scope_grant(const char *text, const char *name, const char *client, const ch
                 return detail_set(ret_error, -EINVAL, "%s: the appended [scopes] line for %s did not read back", name,
                                   client);
         *ret_text = TAKE_PTR(added);
+        return 1;
+}
+
+void (*scope_grant_file_hook)(void) = NULL;
+
+int scope_grant_file(const char *path, const char *client, const char *patterns, char **ret_error) {
+        _cleanup_free_ char *text = NULL, *added = NULL;
+        _cleanup_close_ int lock = -1;
+        struct stat st;
+        int r;
+
+        lock = lock_file_for_update(path);
+        if (lock < 0)
+                return detail_set(ret_error, lock, "%s: cannot lock it: %s", path, strerror(-lock));
+        r = read_file_stat(path, 1024 * 1024, &text, NULL, &st);
+        if (r < 0)
+                return detail_set(ret_error, r, "%s: %s", path, strerror(-r));
+        r = scope_grant(text, path, client, patterns, &added, ret_error);
+        if (r <= 0)
+                return r;
+        if (scope_grant_file_hook)
+                scope_grant_file_hook();
+        r = write_file_atomic(path, added, strlen(added), st.st_mode & 07777, st.st_uid, st.st_gid);
+        if (r < 0)
+                return detail_set(ret_error, r, "%s: %s", path, strerror(-r));
         return 1;
 }

@@ -23,3 +23,15 @@
  * no scope (common/scope.h). Message in *ret_error. */
 int scope_grant(const char *text, const char *name, const char *client, const char *patterns, char **ret_text,
                 char **ret_error);
+
+/* scope_grant() on the file at path, written back (write_file_atomic(),
+ * its mode and owner kept) when it adds the line; 1, 0 and errors as
+ * there. The read, the check and the write hold lock_file_for_update() of
+ * path: two grants at once would both append to the same text, and the
+ * second rename would drop the first's line (that client then refused:
+ * closed, but lost). */
+int scope_grant_file(const char *path, const char *client, const char *patterns, char **ret_error);
+
+/* For tests: called between the read and the write of scope_grant_file(),
+ * under its lock, to force two grants to overlap. */
+extern void (*scope_grant_file_hook)(void);
