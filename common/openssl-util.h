@@ -47,3 +47,14 @@ DEFINE_OPENSSL_CLEANUP(CRL_DIST_POINTS, CRL_DIST_POINTS_free)
 static inline void OPENSSL_freep(void *p) {
         OPENSSL_free(*(void **) p);
 }
+
+/* The passphrase callback of every PEM read: none is ever asked for, an
+ * encrypted key fails to load (OpenSSL's default would prompt on the
+ * terminal, and wait there). */
+static inline int pem_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+        (void) buf;
+        (void) size;
+        (void) rwflag;
+        (void) userdata;
+        return -1;
+}

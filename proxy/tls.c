@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "macro.h"
 #include "openssl-util.h"
 #include "tls.h"
@@ -48,6 +50,55 @@ static int verify_keep_going(int preverify_ok, X509_STORE_CTX *x) {
         return 1;
 }
 
+/* The largest certificate, chain, key or CRL file read: a CRL of some
+ * 100000 revocations fits. */
+#define TLS_FILE_MAX (16U * 1024U * 1024U)
+
+/* A file read whole into memory, and a read-only BIO over it: OpenSSL's
+ * file loaders fopen() the path, and a FIFO planted there would hang the
+ * proxy's parent (a reload) for good. read_file_at() refuses anything but a
+ * regular file before reading; a symlink is followed (operators point at
+ * certbot's live/ links). A key's buffer is wiped when freed. */
+typedef struct PemFile {
+        char *data;
+        size_t size;
+        bool secret;
+        BIO *bio;
+} PemFile;
+
+static void pem_file_done(PemFile *f) {
+        BIO_free(f->bio);
+        if (f->data && f->secret)
+                OPENSSL_cleanse(f->data, f->size);
+        free(f->data);
+        *f = (PemFile){};
+}
+
+/* "what file: why"; returns r. */
+static int fail_errno(char **ret_error, const char *what, const char *file, int r) {
+        const char *why = r == -EBADFD ? "not a regular file" : strerror(-r);
+
+        if (ret_error && asprintf(ret_error, "%s %s: %s", what, file, why) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+static int pem_file_read(const char *path, bool secret, const char *what, PemFile *ret, char **ret_error) {
+        PemFile f = {.secret = secret};
+        int r;
+
+        r = read_file_at(AT_FDCWD, path, 0, TLS_FILE_MAX, &f.data, &f.size);
+        if (r < 0)
+                return fail_errno(ret_error, what, path, r);
+        f.bio = BIO_new_mem_buf(f.data, (int) f.size);
+        if (!f.bio) {
+                pem_file_done(&f);
+                return fail(ret_error, what, path);
+        }
+        *ret = f;
+        return 0;
+}
+
 /* A CA certificate and its CRL, the CRL checked to be that CA's. Fail
  * closed: a CRL that is not the client CA's would not be found for its
  * certificates (OpenSSL looks CRLs up by issuer name), and with
@@ -57,19 +108,23 @@ static int verify_keep_going(int preverify_ok, X509_STORE_CTX *x) {
  * reload instead, where the parent keeps the workers it has. */
 static int load_ca_crl(const char *ca_path, const char *crl_path, const char *whose, X509 **ret_ca,
                        X509_CRL **ret_crl, char **ret_error) {
-        _cleanup_(BIO_freep) BIO *b = NULL;
+        _cleanup_(pem_file_done) PemFile ca_file = {}, crl_file = {};
         _cleanup_(X509_freep) X509 *ca = NULL;
         _cleanup_(X509_CRL_freep) X509_CRL *crl = NULL;
         char what[96];
+        int r;
 
-        b = BIO_new_file(ca_path, "r");
         (void)snprintf(what, sizeof(what), "cannot load the %s CA", whose);
-        if (!b || !(ca = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+        r = pem_file_read(ca_path, false, what, &ca_file, ret_error);
+        if (r < 0)
+                return r;
+        if (!(ca = PEM_read_bio_X509(ca_file.bio, NULL, NULL, NULL)))
                 return fail(ret_error, what, ca_path);
-        BIO_free(b);
-        b = BIO_new_file(crl_path, "r");
         (void)snprintf(what, sizeof(what), "cannot load the %s CRL", whose);
-        if (!b || !(crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)))
+        r = pem_file_read(crl_path, false, what, &crl_file, ret_error);
+        if (r < 0)
+                return r;
+        if (!(crl = PEM_read_bio_X509_CRL(crl_file.bio, NULL, NULL, NULL)))
                 return fail(ret_error, what, crl_path);
         (void)snprintf(what, sizeof(what), "the CRL is not issued by the %s CA (issuer name differs)", whose);
         if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) != 0)
@@ -80,6 +135,49 @@ static int load_ca_crl(const char *ca_path, const char *crl_path, const char *wh
 
         *ret_ca = TAKE_PTR(ca);
         *ret_crl = TAKE_PTR(crl);
+        return 0;
+}
+
+/* The server certificate chain (the leaf first, then its intermediates)
+ * and its key, as SSL_CTX_use_certificate_chain_file() and
+ * SSL_CTX_use_PrivateKey_file() would load them, read through
+ * pem_file_read(). */
+static int ctx_load_cert_key(SSL_CTX *ctx, const TlsFiles *f, char **ret_error) {
+        _cleanup_(pem_file_done) PemFile chain = {}, key_file = {};
+        _cleanup_(X509_freep) X509 *leaf = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        int r;
+
+        r = pem_file_read(f->cert, false, "cannot load the server certificate", &chain, ret_error);
+        if (r < 0)
+                return r;
+        leaf = PEM_read_bio_X509_AUX(chain.bio, NULL, pem_no_passphrase, NULL);
+        if (!leaf || SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_clear_chain_certs(ctx) != 1)
+                return fail(ret_error, "cannot load the server certificate", f->cert);
+        for (;;) {
+                X509 *ca = PEM_read_bio_X509(chain.bio, NULL, pem_no_passphrase, NULL);
+                unsigned long e;
+
+                if (!ca) {
+                        /* The end of the file, or a block that is no certificate. */
+                        e = ERR_peek_last_error();
+                        if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+                                return fail(ret_error, "cannot load the server certificate chain", f->cert);
+                        ERR_clear_error();
+                        break;
+                }
+                if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+                        X509_free(ca);
+                        return fail(ret_error, "cannot load the server certificate chain", f->cert);
+                }
+        }
+
+        r = pem_file_read(f->key, true, "cannot load the server key", &key_file, ret_error);
+        if (r < 0)
+                return r;
+        key = PEM_read_bio_PrivateKey(key_file.bio, NULL, pem_no_passphrase, NULL);
+        if (!key || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+                return fail(ret_error, "cannot load the server key", f->key);
         return 0;
 }
 
@@ -148,7 +246,6 @@ int tls_ctx_crl(SSL_CTX *ctx, TlsCrl which, const unsigned char **ret_der, size_
 }
 
 static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, X509 *ca, X509_CRL *crl, char **ret_error) {
-        STACK_OF(X509_NAME) *names;
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 
         if (X509_STORE_add_cert(store, ca) != 1 || X509_STORE_add_crl(store, crl) != 1 ||
@@ -157,10 +254,8 @@ static int setup_client_auth(SSL_CTX *ctx, const TlsFiles *f, X509 *ca, X509_CRL
 
         /* The CA names go into the CertificateRequest: Go clients (podman,
          * skopeo) only send a certificate issued by one of them. */
-        names = SSL_load_client_CA_file(f->client_ca);
-        if (!names)
+        if (SSL_CTX_add_client_CA(ctx, ca) != 1)
                 return fail(ret_error, "cannot read the CA name of", f->client_ca);
-        SSL_CTX_set_client_CA_list(ctx, names);
 
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_keep_going);
         SSL_CTX_set_verify_depth(ctx, 2); /* ssl_verify_depth 2 */
@@ -273,10 +368,9 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
         if (r < 0)
                 return r;
 
-        if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
-                return fail(ret_error, "cannot load the server certificate", f->cert);
-        if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
-                return fail(ret_error, "cannot load the server key", f->key);
+        r = ctx_load_cert_key(ctx, f, ret_error);
+        if (r < 0)
+                return r;
         if (SSL_CTX_check_private_key(ctx) != 1)
                 return fail(ret_error, "the server key does not match the certificate", f->key);
 

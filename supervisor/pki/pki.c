@@ -731,20 +731,10 @@ static int bio_from_string(const char *pem, size_t size, BIO **ret) {
         return 0;
 }
 
-/* Refuse encrypted keys instead of letting OpenSSL's default callback prompt
- * for a passphrase on the terminal. */
-static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
-        (void)buf;
-        (void)size;
-        (void)rwflag;
-        (void)userdata;
-        return -1;
-}
-
 typedef enum { PEM_PRIVATE_KEY, PEM_CERTIFICATE, PEM_CRL } PemKind;
 
 /* One PEM object of the given kind from memory; encrypted keys are refused
- * (no_passphrase) rather than prompting. */
+ * (pem_no_passphrase) rather than prompting. */
 static int pem_decode(const char *pem, size_t size, PemKind kind, void **ret) {
         _cleanup_(BIO_freep) BIO *bio = NULL;
         void *obj = NULL;
@@ -755,13 +745,13 @@ static int pem_decode(const char *pem, size_t size, PemKind kind, void **ret) {
                 return r;
         switch (kind) {
         case PEM_PRIVATE_KEY:
-                obj = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+                obj = PEM_read_bio_PrivateKey(bio, NULL, pem_no_passphrase, NULL);
                 break;
         case PEM_CERTIFICATE:
-                obj = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+                obj = PEM_read_bio_X509(bio, NULL, pem_no_passphrase, NULL);
                 break;
         case PEM_CRL:
-                obj = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
+                obj = PEM_read_bio_X509_CRL(bio, NULL, pem_no_passphrase, NULL);
                 break;
         }
         if (!obj)
@@ -1171,7 +1161,7 @@ int pki_csr_from_pem(const char *pem, size_t size, X509_REQ **ret_req) {
         r = bio_from_string(pem, size, &bio);
         if (r < 0)
                 return r;
-        req = PEM_read_bio_X509_REQ(bio, NULL, no_passphrase, NULL);
+        req = PEM_read_bio_X509_REQ(bio, NULL, pem_no_passphrase, NULL);
         if (!req)
                 return pki_error(-EBADMSG);
         *ret_req = req;

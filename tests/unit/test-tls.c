@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -574,6 +575,98 @@ static void test_published_crls(void **state) {
                 (void)unlink(files[i]);
 }
 
+/* tls_ctx_new(&f) fails, its message naming what and "not a regular file". */
+static void assert_refused(const TlsFiles *f, const char *what) {
+        SSL_CTX *ctx = NULL;
+        char *error = NULL;
+
+        assert_int_equal(tls_ctx_new(f, "push", &ctx, &error), -EBADFD);
+        assert_null(ctx);
+        assert_non_null(error);
+        if (!strstr(error, what) || !strstr(error, "not a regular file"))
+                fail_msg("want '%s ...: not a regular file', got '%s'", what, error);
+        free(error);
+}
+
+/* A FIFO planted at any file the context reads is refused at once, never
+ * waited on (OpenSSL's file loaders fopen() it and would block a reload of
+ * the proxy's parent for good: alarm() ends the test then); a symlink to a
+ * certificate or key still loads (certbot's live/ links), and a chain file
+ * gives the leaf and its intermediates. */
+static void test_files_never_block(void **state) {
+        char fifo[TMPDIR_PATH_MAX + 16], cert_link[TMPDIR_PATH_MAX + 16], key_link[TMPDIR_PATH_MAX + 16],
+                chain[TMPDIR_PATH_MAX + 16], client_ca[TMPDIR_PATH_MAX + 16], client_crl[TMPDIR_PATH_MAX + 16],
+                *leaf = NULL, *error = NULL, *both = NULL;
+        unsigned char *der;
+        int der_len;
+        size_t size;
+        SSL_CTX *ctx = NULL;
+        STACK_OF(X509) *extra = NULL;
+
+        (void)state;
+        write_ca_crl("fc", 0, &der, &der_len);
+        OPENSSL_free(der);
+        (void)snprintf(client_ca, sizeof(client_ca), "%s/fc-ca.crt", tmpdir);
+        (void)snprintf(client_crl, sizeof(client_crl), "%s/fc.crl", tmpdir);
+        (void)snprintf(fifo, sizeof(fifo), "%s/planted.pem", tmpdir);
+        assert_int_equal(mkfifo(fifo, 0644), 0);
+        TlsFiles good = {.cert = cert_path, .key = key_path, .client_ca = client_ca, .crl = client_crl,
+                         .client_auth = true};
+        TlsFiles f;
+
+        alarm(30);
+        f = good, f.crl = fifo;
+        assert_refused(&f, "cannot load the client CRL");
+        f = good, f.client_ca = fifo;
+        assert_refused(&f, "cannot load the client CA");
+        f = good, f.server_ca = client_ca, f.server_crl = fifo;
+        assert_refused(&f, "cannot load the server CRL");
+        f = good, f.cert = fifo;
+        assert_refused(&f, "cannot load the server certificate");
+        f = good, f.key = fifo;
+        assert_refused(&f, "cannot load the server key");
+        alarm(0);
+
+        /* Symlinks to the certificate and key: followed. */
+        (void)snprintf(cert_link, sizeof(cert_link), "%s/live-cert.pem", tmpdir);
+        (void)snprintf(key_link, sizeof(key_link), "%s/live-key.pem", tmpdir);
+        assert_int_equal(symlink(cert_path, cert_link), 0);
+        assert_int_equal(symlink(key_path, key_link), 0);
+        f = good, f.cert = cert_link, f.key = key_link;
+        assert_int_equal(tls_ctx_new(&f, "push", &ctx, &error), 0);
+        assert_null(error);
+        assert_int_equal(SSL_CTX_get0_chain_certs(ctx, &extra), 1);
+        assert_int_equal(extra ? sk_X509_num(extra) : 0, 0);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+
+        /* A chain: the leaf, then (here) the client CA as an intermediate. */
+        assert_int_equal(read_file(cert_path, 1 << 20, &leaf, &size), 0);
+        _cleanup_free_ char *ca_pem = NULL;
+        assert_int_equal(read_file(client_ca, 1 << 20, &ca_pem, NULL), 0);
+        assert_true(asprintf(&both, "%s%s", leaf, ca_pem) > 0);
+        (void)snprintf(chain, sizeof(chain), "%s/chain.pem", tmpdir);
+        assert_int_equal(write_file_atomic(chain, both, strlen(both), 0644, getuid(), getgid()), 0);
+        f = good, f.cert = chain;
+        assert_int_equal(tls_ctx_new(&f, "push", &ctx, &error), 0);
+        assert_int_equal(SSL_CTX_get0_chain_certs(ctx, &extra), 1);
+        assert_int_equal(sk_X509_num(extra), 1);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+
+        /* A key that is not the certificate's: refused as before. */
+        f = good, f.key = client_ca;
+        assert_true(tls_ctx_new(&f, "push", &ctx, &error) < 0);
+        assert_non_null(strstr(error, "cannot load the server key"));
+        free(error);
+
+        free(leaf);
+        free(both);
+        const char *files[] = {fifo, cert_link, key_link, chain, client_ca, client_crl};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                (void)unlink(files[i]);
+}
+
 int main(void) {
         const struct CMUnitTest store[] = {
                 cmocka_unit_test(test_store_rotation),
@@ -587,6 +680,7 @@ int main(void) {
                 cmocka_unit_test(test_one_ticket_tls13),
                 cmocka_unit_test(test_alpn),
                 cmocka_unit_test(test_published_crls),
+                cmocka_unit_test(test_files_never_block),
         };
         int r = cmocka_run_group_tests_name("ticket key store", store, NULL, NULL);
         return r | cmocka_run_group_tests_name("real TLS", tls, group_setup, group_teardown);
