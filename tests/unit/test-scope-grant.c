@@ -36,7 +36,7 @@ static void hook_wait_for_go(void) {
 
         if (write(ready_w, &c, 1) != 1)
                 _exit(3);
-        (void) !read(go_r, &c, 1); /* 0 (parent gone) also goes on */
+        (void)!read(go_r, &c, 1); /* 0 (parent gone) also goes on */
 }
 
 /* Lets the children that wait in the hook go together, as many as reach
@@ -57,11 +57,11 @@ static void release_children(int ready_r, int go_w, pid_t *pids) {
                 if (n > 0 && (pfd.revents & POLLIN)) {
                         ssize_t k = read(ready_r, buf, sizeof buf);
                         assert_true(k > 0);
-                        pending += (unsigned) k;
+                        pending += (unsigned)k;
                 }
                 if (pending > 0 && (n == 0 || released + pending == N_GRANTS)) {
                         memset(buf, 'g', pending);
-                        assert_int_equal(write(go_w, buf, pending), (ssize_t) pending);
+                        assert_int_equal(write(go_w, buf, pending), (ssize_t)pending);
                         released += pending;
                         pending = 0;
                 }
@@ -80,8 +80,9 @@ static void release_children(int ready_r, int go_w, pid_t *pids) {
                 if (++rounds > 200) { /* a minute: a child is stuck */
                         for (unsigned i = 0; i < N_GRANTS; i++)
                                 if (pids[i] > 0)
-                                        (void) kill(pids[i], SIGKILL);
-                        fail_msg("the grants did not finish: %u of %u let go, %u ended", released, N_GRANTS, reaped);
+                                        (void)kill(pids[i], SIGKILL);
+                        fail_msg("the grants did not finish: %u of %u let go, %u ended", released, N_GRANTS,
+                                 reaped);
                 }
         }
 }
@@ -94,9 +95,9 @@ static void test_concurrent_grants_keep_every_line(void **state) {
         pid_t pids[N_GRANTS];
         struct stat st;
 
-        (void) state;
+        (void)state;
         snprintf(path, sizeof path, "%s/regvisor.conf", dir);
-        assert_int_equal(write_file_atomic(path, base, strlen(base), 0640, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic(path, base, strlen(base), 0640, (uid_t)-1, (gid_t)-1), 0);
         assert_int_equal(pipe(ready), 0);
         assert_int_equal(pipe(go), 0);
 
@@ -108,8 +109,8 @@ static void test_concurrent_grants_keep_every_line(void **state) {
                         char *error = NULL;
                         int r;
 
-                        (void) close(ready[0]);
-                        (void) close(go[1]);
+                        (void)close(ready[0]);
+                        (void)close(go[1]);
                         ready_w = ready[1];
                         go_r = go[0];
                         scope_grant_file_hook = hook_wait_for_go;
@@ -120,11 +121,11 @@ static void test_concurrent_grants_keep_every_line(void **state) {
                         _exit(r == 1 ? 0 : 1);
                 }
         }
-        (void) close(ready[1]);
-        (void) close(go[0]);
+        (void)close(ready[1]);
+        (void)close(go[0]);
         release_children(ready[0], go[1], pids);
-        (void) close(ready[0]);
-        (void) close(go[1]);
+        (void)close(ready[0]);
+        (void)close(go[1]);
 
         assert_int_equal(read_file_stat(path, 1 << 20, &text, NULL, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0640);
@@ -142,12 +143,12 @@ static void test_concurrent_grants_keep_every_line(void **state) {
 static void test_lock_refuses_non_files(void **state) {
         char path[TMPDIR_PATH_MAX + 32], link[TMPDIR_PATH_MAX + 32];
 
-        (void) state;
+        (void)state;
         snprintf(path, sizeof path, "%s/fifo", dir);
         assert_int_equal(mkfifo(path, 0600), 0);
         assert_int_equal(lock_file_for_update(path), -EBADFD);
         snprintf(path, sizeof path, "%s/target.conf", dir);
-        assert_int_equal(write_file_atomic(path, "x\n", 2, 0600, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(write_file_atomic(path, "x\n", 2, 0600, (uid_t)-1, (gid_t)-1), 0);
         snprintf(link, sizeof link, "%s/link.conf", dir);
         assert_int_equal(symlink(path, link), 0);
         assert_int_equal(lock_file_for_update(link), -ELOOP);
