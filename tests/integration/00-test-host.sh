@@ -25,6 +25,17 @@ th test -r "$REGISTRY_ARCHIVE" || fail "$REGISTRY_ARCHIVE not visible in the gue
 assert_eq "$(th stat -c %a /dev/fuse)" 666 "/dev/fuse mode in the guest"
 step "systemd is PID 1 and $state"
 
+# The host's /tmp and /var/tmp (busy with other work) are empty in the guest
+# (opaque in the overlay's upper layer) and keep their modes, as does /root
+# above the scrubbed containers directories.
+marker=$(mktemp /tmp/rv-00-marker.XXXXXX)
+on_exit rm -f "$marker"
+th test -e "$marker" && fail "the host's $marker is visible in the guest"
+for d in /tmp /var/tmp /root; do
+	assert_eq "$(th stat -c %a "$d")" "$(stat -c %a "$d")" "the guest's $d mode"
+done
+step "the host's /tmp is not in the guest; /tmp, /var/tmp, /root keep their modes"
+
 # --- a user with subordinate ids, lingering ------------------------------------
 th useradd --create-home --shell /bin/bash "$U"
 th usermod --add-subuids 100000-165535 --add-subgids 100000-165535 "$U"

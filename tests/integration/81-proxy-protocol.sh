@@ -168,7 +168,11 @@ assert_eq "$(metric regvisor_proxy_proxy_header_invalid_total push)" "$((before 
 	"regvisor_proxy_proxy_header_invalid_total{port=push}"
 out=$(thc "${HELPER[@]}" send "$TH_ADDR" 4443 double 2>&1) || fail "send double: $out"
 assert_eq "$out" closed "the proxy's answer to two headers from the balancer"
-th journalctl --no-pager -u regvisor -o cat | grep -q "push 203\.0\.113\.9 refused: a second PROXY protocol header" ||
+# The worker's line reaches the journal a moment after the close: waited for.
+journal_has() {
+	th journalctl --no-pager -u regvisor -o cat | grep -q -- "$1"
+}
+wait_until 10 journal_has "push 203\.0\.113\.9 refused: a second PROXY protocol header" ||
 	fail "no journal line for the second PROXY header"
 
 step "a PROXY header from an address that is not trusted: refused before TLS"
@@ -177,8 +181,7 @@ out=$(th "${HELPER[@]}" send "$TH_ADDR" 443 proxy 2>&1) || fail "send proxy: $ou
 assert_eq "$out" closed "the proxy's answer to a PROXY header from $TH_ADDR"
 assert_eq "$(metric regvisor_proxy_proxy_header_refused_total pull)" 1 \
 	"regvisor_proxy_proxy_header_refused_total{port=pull}"
-th journalctl --no-pager -u regvisor -o cat |
-	grep -q "pull $TH_ADDR refused: a PROXY protocol header from an address not in \[proxy\] trusted_proxies" ||
+wait_until 10 journal_has "pull $TH_ADDR refused: a PROXY protocol header from an address not in \[proxy\] trusted_proxies" ||
 	fail "no journal line for the refused PROXY header"
 # A marker request after it, so the log is known to be flushed: its line is
 # the only new one.
