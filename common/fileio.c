@@ -26,6 +26,9 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_size) {
  * only then clears O_NONBLOCK, so the file is read as usual. */
 #define READ_OPEN_FLAGS_BASE (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 #define READ_OPEN_FLAGS (READ_OPEN_FLAGS_BASE | O_NOFOLLOW)
+/* The first open, of what a name resolves to, before its type is known: O_PATH runs no driver's
+ * open() and never waits on a FIFO. (openat2() allows no other flags with O_PATH.) */
+#define PATH_OPEN_FLAGS (O_PATH | O_CLOEXEC)
 
 /* The one check of an fd opened with O_NONBLOCK: *st its fstat(), -EBADFD
  * unless a regular file (nothing was read), else O_NONBLOCK cleared. */
@@ -42,17 +45,68 @@ static int fd_regular(int fd, struct stat *st) {
         return 0;
 }
 
+/*
+ * Opening a device node runs its driver's open() before any fstat() can
+ * refuse it: as root for install, whatever a bundle's files/ holds (tar run
+ * as root keeps device nodes). So every file read here is first opened
+ * O_PATH (pfd; no driver, no FIFO wait), checked with fstat(), and only a
+ * regular file is opened for reading: through /proc/self/fd/N, which opens
+ * that very inode again, whatever happened to its name meanwhile (no race).
+ * Where /proc is not there (a sandbox that does not show it), by name again
+ * as pfd was opened, with O_NONBLOCK and O_NOCTTY, the inode compared after:
+ * a swap in between is refused, though only after that open. That second
+ * way is the one with a window, and only for who can write the directory.
+ * how: the openat2() pfd was opened with, NULL for openat(dfd, name, flags).
+ * Returns the fd for reading, -ELOOP for a symlink (an O_PATH|O_NOFOLLOW open
+ * opens the link itself), -EBADFD for anything else not regular; *ret_st
+ * gets pfd's fstat() also when refused.
+ */
+static int reopen_regular(int pfd, int dfd, const char *name, int flags, const struct open_how *how,
+                          struct stat *ret_st) {
+        _cleanup_close_ int fd = -EBADF;
+        char proc[32]; /* "/proc/self/fd/" and an int */
+        struct stat st, got;
+        int r;
+
+        if (fstat(pfd, &st) < 0)
+                return negative_errno();
+        *ret_st = st;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        (void) snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        fd = open(proc, READ_OPEN_FLAGS_BASE);
+        if (fd < 0 && (errno == ENOENT || errno == EACCES || errno == EPERM)) {
+                if (how) {
+                        struct open_how again = *how;
+
+                        again.flags = READ_OPEN_FLAGS;
+                        fd = (int) syscall(SYS_openat2, dfd, name, &again, sizeof again);
+                } else
+                        fd = openat(dfd, name, flags | READ_OPEN_FLAGS_BASE);
+        }
+        if (fd < 0)
+                return negative_errno();
+        r = fd_regular(fd, &got);
+        if (r < 0)
+                return r;
+        if (got.st_dev != st.st_dev || got.st_ino != st.st_ino)
+                return -EBADFD; /* replaced between the two opens */
+        return TAKE_FD(fd);
+}
+
 int open_regular(int dfd, const char *path, int flags, struct stat *ret_st) {
-        _cleanup_close_ int fd = openat(dfd, path, flags | READ_OPEN_FLAGS_BASE);
+        _cleanup_close_ int pfd = openat(dfd, path, (flags & O_NOFOLLOW) | PATH_OPEN_FLAGS);
         struct stat st = {};
         int r;
 
-        if (fd < 0)
+        if (pfd < 0)
                 return negative_errno();
-        r = fd_regular(fd, &st);
+        r = reopen_regular(pfd, dfd, path, flags, NULL, &st);
         if (ret_st)
                 *ret_st = st; /* also when refused: the caller may say what it was */
-        return r < 0 ? r : TAKE_FD(fd);
+        return r;
 }
 
 /* Reads the fd, opened with READ_OPEN_FLAGS, as read_file_stat() does. */
@@ -94,10 +148,10 @@ static int read_fd(int fd, size_t max, char **ret_data, size_t *ret_size, struct
 }
 
 int read_file_stat(const char *path, size_t max, char **ret_data, size_t *ret_size, struct stat *ret_st) {
-        _cleanup_close_ int fd = open(path, READ_OPEN_FLAGS);
+        _cleanup_close_ int fd = open_regular(AT_FDCWD, path, O_NOFOLLOW, NULL);
 
         if (fd < 0)
-                return negative_errno();
+                return fd;
         return read_fd(fd, max, ret_data, ret_size, ret_st);
 }
 
@@ -234,10 +288,12 @@ static int open_directory_nofollow(const char *path) {
         return walk_directory(path, false);
 }
 
-/* The fd of rel below dfd, READ_OPEN_FLAGS, no symlink nor ".." on the way. */
+/* The fd of rel below dfd, READ_OPEN_FLAGS, no symlink nor ".." on the way; only a regular file
+ * (reopen_regular()). */
 static int open_beneath(int dfd, const char *rel) {
         _cleanup_free_ char *copy = strdup(rel);
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF, pfd = -EBADF;
+        struct stat st;
         char *save = NULL, *c, *next;
 
         if (!copy)
@@ -246,13 +302,13 @@ static int open_beneath(int dfd, const char *rel) {
                 return -EXDEV;
         if (!fileio_force_fd_walk) {
                 struct open_how how = {
-                        .flags = READ_OPEN_FLAGS,
+                        .flags = PATH_OPEN_FLAGS | O_NOFOLLOW,
                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
                 };
-                long r = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
 
-                if (r >= 0)
-                        return (int) r;
+                pfd = (int) syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+                if (pfd >= 0)
+                        return reopen_regular(pfd, dfd, rel, 0, &how, &st);
                 if (errno != ENOSYS && errno != EPERM)
                         return negative_errno();
         }
@@ -275,8 +331,10 @@ static int open_beneath(int dfd, const char *rel) {
         }
         if (!c)
                 return -EINVAL;
-        int r = openat(fd, c, READ_OPEN_FLAGS);
-        return r < 0 ? negative_errno() : r;
+        pfd = openat(fd, c, PATH_OPEN_FLAGS | O_NOFOLLOW);
+        if (pfd < 0)
+                return negative_errno();
+        return reopen_regular(pfd, fd, c, O_NOFOLLOW, NULL, &st);
 }
 
 int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, size_t *ret_size) {

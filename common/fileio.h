@@ -38,8 +38,12 @@ int read_file_beneath(int dfd, const char *rel, size_t max, char **ret_data, siz
  * own): O_RDONLY|O_CLOEXEC|O_NOCTTY|O_NONBLOCK plus flags (O_NOFOLLOW...).
  * As in read_file(), a FIFO is never waited on for a writer: anything but a
  * regular file is refused (-EBADFD) before any read, and only then is
- * O_NONBLOCK cleared. ret_st (may be NULL) gets the fd's fstat(), also when
- * refused (to tell a directory). Returns the fd or a negative errno. */
+ * O_NONBLOCK cleared. A device node is refused before it is opened (its
+ * driver's open() never runs): path is opened O_PATH first, checked, and
+ * then reopened through /proc/self/fd (fileio.c, reopen_regular()); the
+ * same for read_file() and read_file_beneath(). A symlink with O_NOFOLLOW:
+ * -ELOOP. ret_st (may be NULL) gets the fstat(), also when refused (to tell
+ * a directory). Returns the fd or a negative errno. */
 int open_regular(int dfd, const char *path, int flags, struct stat *ret_st);
 
 /* read_file() of path (relative to dfd) opened as open_regular() does with

@@ -110,6 +110,10 @@ static int handle_put(const SigBackend *b, const SigPath *p, const char *body, s
                 if (e <= 0)
                         return e;
         }
+        /* The registry backend stores signatures only for an image the registry holds (sigreg_put()). */
+        if (r == -ENOENT && b->registry)
+                return reply_error(ret, 404, "MANIFEST_UNKNOWN",
+                                   "the registry has no manifest with this digest in this repository: push the image first");
         switch (r) {
         case 0:
         case 1: /* already stored: the same bytes are there, which is what the client asked for */

@@ -581,24 +581,32 @@ int sigreg_each_tag(SigRegistry *reg, const char *repository, SigRegNameFn fn, v
         return list_paged(reg, call_deadline(reg), base, "tags", fn, userdata);
 }
 
-int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
+/* HEAD of the manifest repository:ref (a tag or a digest): its digest into ret. -ENOENT when the
+ * registry has no such manifest (or repository). */
+static int head_manifest(SigRegistry *reg, uint64_t deadline, const char *repository, size_t repository_len,
+                         const char *ref, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
         _cleanup_(reg_response_done) RegResponse resp = {};
-        _cleanup_free_ char *path = v2_path(repository, strlen(repository), "manifests", tag);
+        _cleanup_free_ char *path = v2_path(repository, repository_len, "manifests", ref);
         int r;
 
         if (!path)
                 return -ENOMEM;
         /* Every manifest type: without schema 2 in Accept, Distribution converts to schema 1, of
-         * another digest. */
-        r = reg_call(reg, call_deadline(reg), "HEAD", path, SIGREG_MANIFEST_TYPES, NULL, NULL, 0, 0, &resp);
+         * another digest; without OCI it answers 404 for an OCI manifest. */
+        r = reg_call(reg, deadline, "HEAD", path, SIGREG_MANIFEST_TYPES, NULL, NULL, 0, 0, &resp);
         if (r < 0)
                 return r;
         if (resp.status == 404)
-                return -ENOENT; /* deleted since it was listed */
+                return -ENOENT;
         if (resp.status != 200 || !resp.content_digest[0])
                 return -EHOSTUNREACH;
         memcpy(ret, resp.content_digest, sizeof(resp.content_digest));
         return 0;
+}
+
+int sigreg_resolve(SigRegistry *reg, const char *repository, const char *tag, char ret[static SIGSTORE_DIGEST_LEN + 1]) {
+        /* -ENOENT: deleted since it was listed. */
+        return head_manifest(reg, call_deadline(reg), repository, strlen(repository), tag, ret);
 }
 
 /* One signature found for a digest: its layer, and where its blob is, in NAME (the first
@@ -764,7 +772,7 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
         uint64_t deadline = call_deadline(reg);
         SigFound found[SIGREG_SERVE_MAX];
         SigLayer add = {.size = sig->content_len};
-        char sig_repository[256];
+        char sig_repository[256], image_digest[SIGSTORE_DIGEST_LEN + 1];
         size_t n = 0;
         int r;
 
@@ -775,6 +783,17 @@ int sigreg_put(SigRegistry *reg, const char *repository, size_t repository_len, 
                                 (size_t) SIGMANIFEST_REPOSITORY_BASE_MAX);
                 return -ENAMETOOLONG;
         }
+        /* Only for an image the registry holds: every digest gets a repository of its own, so a
+         * PUT for made-up digests would add repositories without end (the census reads at most
+         * SIGREG_TAG_PAGES pages of the catalog) for a pusher allowed one repository. An image
+         * deleted between this check and the write keeps its signature, as one deleted later does. */
+        r = head_manifest(reg, deadline, repository, repository_len, digest, image_digest);
+        if (r == -ENOENT)
+                (void) snprintf(reg->why, sizeof(reg->why), "no manifest %.*s@%s in the registry",
+                                (int) (repository_len < 180 ? repository_len : 180), repository, digest);
+        if (r < 0)
+                return r;
+
         strcpy(add.suffix, sig->suffix);
         r = sha256_hex(reg, sig->content, sig->content_len, add.digest);
         if (r < 0) {

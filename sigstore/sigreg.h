@@ -116,6 +116,8 @@ int sigreg_list(SigRegistry *reg, const char *repository, size_t repository_len,
  * there already; -EEXIST its name holds other bytes; -EDQUOT the digest
  * holds SIGSTORE_MAX_PER_DIGEST; -ENAMETOOLONG repository is over
  * SIGMANIFEST_REPOSITORY_BASE_MAX (no room for the digest's repository);
+ * -ENOENT the registry has no manifest repository@digest (nothing written:
+ * signatures only for images it holds);
  * and sigreg_list()'s errors, -EROFS when the registry refuses writes
  * (gc's read-only window). Returns 0 only once the
  * signature's tag is written: from then on every host serves it. */

@@ -56,7 +56,8 @@ static const SandboxRule sigstore_rules[] = {
         ALLOW(read, "request bytes, signature files"),
         ALLOW(write, "signature files, stderr logging"),
         ALLOW(writev, "stdio logging"),
-        ALLOW(openat, "signature files and directories relative to DIR's fd (openat, O_NOFOLLOW)"),
+        ALLOW(openat, "signature files and directories relative to DIR's fd (openat, O_NOFOLLOW); a file first "
+                      "O_PATH, then /proc/self/fd/N once it is known regular (open_regular)"),
         ALLOW(mkdirat, "a repository's and a digest's directory, on the first signature"),
         ALLOW(linkat, "publishing a written temp file under its name; never replaces (EEXIST)"),
         ALLOW(unlinkat, "removing the temp name after the link, and temp files left by a crash"),

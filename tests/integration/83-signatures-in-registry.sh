@@ -20,7 +20,8 @@
 #     verifies (the signature was never the store's to lose);
 #   - a second signature gets a tag of its own, and `regvisor gc` keeps both;
 #   - a true signature by the trusted key, but of another manifest, stored
-#     for a digest: listed, and refused by podman; health and the census
+#     for a digest: listed, and refused by podman; a PUT for a digest the
+#     registry does not hold is 404 and makes no repository; health and the census
 #     of `regvisor run` (/metrics) count it unsigned, and count no
 #     signature tag as an image;
 #   - a repository with 3000 tags (pushed straight to the registry's socket):
@@ -179,6 +180,13 @@ assert_eq "$(put "$body")" 201 "PUT of a signature for another digest on 4443"
 assert_eq "$(put "$body")" 201 "the same PUT again (already there)"
 assert_eq "$(put "${body/$sig/AAAA}")" 409 "another signature under the same name"
 assert_eq "$(sigs_443 test/other "$odigest")" 1 "GET lists the misplaced signature, once"
+# A digest the registry does not hold in test/other: 404, and no repository made for it (each
+# one was a new repository in the catalog, without end, for a pusher of one repository).
+ghost=$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)
+assert_eq "$(sig_put 4443 test/other "sha256:$ghost" "${body//$odigest/sha256:$ghost}")" 404 "PUT of a signature for a digest the registry lacks"
+catalog=$(th curl -sf -m 10 --unix-socket "$SOCK" "http://localhost/v2/_catalog") || fail "GET _catalog failed"
+assert_contains "$catalog" "test/other"
+[[ $catalog != *"$ghost"* ]] || fail "the refused PUT made a repository for sha256:$ghost: $catalog"
 pull_refused_misplaced "$PULL/other:1"
 signatures_health_warns
 assert_contains "$out" "1 of 2 tags carry no valid signature by a trusted key"

@@ -8,10 +8,13 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/sha.h>
 
 #include "tmpdir.h"
 
@@ -79,6 +82,51 @@ static inline int test_registry_start(TestRegistry *t, unsigned tcp_port) {
         }
         fprintf(stderr, "docker-registry did not listen on %s within 10 s\n", t->address);
         return -1;
+}
+
+/* Pushes a minimal OCI image to repository by digest (no tag), with curl as
+ * a client would: the config blob "{}", no layers, an annotation note that
+ * tells images apart. Its digest ("sha256:" and 64 hex) goes to ret. The
+ * signature store takes signatures only for images the registry holds.
+ * Returns 0 or -1. */
+static inline int test_registry_push_image(const TestRegistry *t, const char *repository, const char *note,
+                                           char ret[static 72]) {
+        static const char config[] = "{}";
+        char manifest[512], config_digest[65], path[TMPDIR_PATH_MAX + 16], cmd[2048];
+        unsigned char md[32];
+        int n;
+        FILE *f;
+
+        if (!SHA256((const unsigned char *) config, strlen(config), md))
+                return -1;
+        for (int i = 0; i < 32; i++)
+                (void) sprintf(config_digest + 2 * i, "%02x", md[i]);
+        n = snprintf(manifest, sizeof manifest,
+                     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                     "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                     "\"digest\":\"sha256:%s\",\"size\":%zu},\"layers\":[],"
+                     "\"annotations\":{\"org.regvisor.test.image\":\"%s\"}}",
+                     config_digest, strlen(config), note);
+        if (n < 0 || (size_t) n >= sizeof manifest || !SHA256((const unsigned char *) manifest, (size_t) n, md))
+                return -1;
+        strcpy(ret, "sha256:");
+        for (int i = 0; i < 32; i++)
+                (void) sprintf(ret + 7 + 2 * i, "%02x", md[i]);
+        (void) snprintf(path, sizeof path, "%s/image-manifest", t->dir);
+        f = fopen(path, "we");
+        if (!f || fwrite(manifest, 1, (size_t) n, f) != (size_t) n || fclose(f) != 0)
+                return -1;
+        (void) snprintf(cmd, sizeof cmd,
+                        "set -e; c='curl -sf %s%s'; r=http://%s/v2/%s;"
+                        "loc=$($c -X POST -D - -o /dev/null $r/blobs/uploads/ | tr -d '\\r' |"
+                        " sed -n 's/^[Ll]ocation: *//p');"
+                        "printf '{}' | $c -X PUT -H 'Content-Type: application/octet-stream' --data-binary @-"
+                        " \"$loc&digest=sha256:%s\" -o /dev/null;"
+                        "$c -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'"
+                        " --data-binary @%s $r/manifests/%s -o /dev/null",
+                        t->sock[0] ? "--unix-socket " : "", t->sock, t->sock[0] ? "localhost" : t->address,
+                        repository, config_digest, path, ret);
+        return system(cmd) == 0 ? 0 : -1;
 }
 
 static inline int test_registry_stop(TestRegistry *t) {

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "fileio.h"
 #include "macro.h"
+#include "needs-root.h"
 #include "tmpdir.h"
 
 DEFINE_TMPDIR_GROUP(dir, "regvisor-test-fileio");
@@ -295,6 +298,64 @@ static void test_fifo_refused(void **state) {
         }
 }
 
+/* What test_device_not_opened() checks, in a session of its own: 0, or the number of the check
+ * that failed. */
+static int check_device_not_opened(const char *node, int files_fd, const char *rel) {
+        _cleanup_free_ char *data = NULL;
+        struct stat st = {};
+        size_t n;
+        int fd;
+
+        if (setsid() < 0)
+                return 1;
+        /* The control: opening the node runs the tty driver's open(), which has no terminal to
+         * give a process without one: ENXIO. */
+        fd = open(node, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0 || errno != ENXIO)
+                return 2;
+        if (open_regular(AT_FDCWD, node, 0, &st) != -EBADFD || !S_ISCHR(st.st_mode))
+                return 3;
+        if (open_regular(files_fd, rel, O_NOFOLLOW, NULL) != -EBADFD)
+                return 4;
+        if (read_file(node, 100, &data, &n) != -EBADFD)
+                return 5;
+        if (read_file_beneath(files_fd, rel, 100, &data, &n) != -EBADFD)
+                return 6;
+        fileio_force_fd_walk = true;
+        if (read_file_beneath(files_fd, rel, 100, &data, &n) != -EBADFD)
+                return 7;
+        return 0;
+}
+
+/* A device node where a file is read (tar run as root keeps device nodes in
+ * a bundle's files/): refused without being opened, so its driver's open()
+ * never runs as root. Observed through /dev/tty's device (5,0) in a session
+ * without a controlling terminal: its driver's open() fails with ENXIO, so
+ * code that opened the node and then looked answered -ENXIO; code that
+ * looks first (O_PATH, fstat) answers -EBADFD. */
+static void test_device_not_opened(void **state) {
+        _cleanup_close_ int files_fd = -EBADF;
+        int status = 0;
+        pid_t pid;
+
+        REQUIRE_ROOT("mknod of a character device");
+        assert_int_equal(mkdir_parents(p("devbundle/files/etc/tty")), 0);
+        assert_int_equal(mknod(p("devbundle/files/etc/tty"), S_IFCHR | 0644, makedev(5, 0)), 0);
+        files_fd = open(p("devbundle/files"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(files_fd >= 0);
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(check_device_not_opened(p("devbundle/files/etc/tty"), files_fd, "etc/tty"));
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+                fail_msg("check %d failed (2: the node's open is not observable here; 3-7: opened "
+                         "before the type check)",
+                         WEXITSTATUS(status));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_read_roundtrip),
@@ -309,6 +370,7 @@ int main(void) {
                 cmocka_unit_test(test_path_join_root),
                 cmocka_unit_test(test_remove),
                 cmocka_unit_test(test_fifo_refused),
+                cmocka_unit_test(test_device_not_opened),
         };
         return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }

@@ -11,8 +11,9 @@
  * clients (none of their acknowledged signatures lost), the first
  * version's one-manifest tag still served, the health check's census
  * of a shared store through the API, a GET that never lists a repository's
- * own tags (counted in the registry's access log) and junk at signature
- * tags left out while the valid signature is served.
+ * own tags (counted in the registry's access log), junk at signature
+ * tags left out while the valid signature is served, and no signature (nor
+ * repository) for an image the registry does not hold.
  */
 
 #include <stdarg.h>
@@ -279,6 +280,19 @@ static void need_registry(void) {
         }
 }
 
+/* The images the live tests sign: the store takes signatures only for a manifest the registry
+ * holds in that repository (sigreg_put()). Two, pushed by digest (no tag: the census sees no
+ * image) to each repository a test signs in; their digests, and their hex alone. */
+static char d1[SIGSTORE_DIGEST_LEN + 1], d2[SIGSTORE_DIGEST_LEN + 1];
+#define hex1 (d1 + 7)
+#define hex2 (d2 + 7)
+
+/* Both images into repository, by digest. */
+static void push_images(const char *repository) {
+        assert_int_equal(test_registry_push_image(&registry, repository, "1", d1), 0);
+        assert_int_equal(test_registry_push_image(&registry, repository, "2", d2), 0);
+}
+
 static SigEntry entry(const char *suffix, const char *content) {
         SigEntry e = {.content = (uint8_t *) content, .content_len = strlen(content)};
 
@@ -294,23 +308,24 @@ static void test_registry_round_trip(void **state) {
         need_registry();
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
 
-        /* Nothing yet, in a repository that does not exist either. */
-        assert_int_equal(sigreg_list(&reg, "app/web", 7, D1, &got, &n), 0);
+        /* Nothing yet (an image without signatures). */
+        push_images("app/web");
+        assert_int_equal(sigreg_list(&reg, "app/web", 7, d1, &got, &n), 0);
         assert_int_equal(n, 0);
 
-        assert_int_equal(sigreg_put(&reg, "app/web", 7, D1, &a), 0);
-        assert_int_equal(sigreg_put(&reg, "app/web", 7, D1, &a), 1);
+        assert_int_equal(sigreg_put(&reg, "app/web", 7, d1, &a), 0);
+        assert_int_equal(sigreg_put(&reg, "app/web", 7, d1, &a), 1);
         /* The same bytes under another name: there already. */
-        assert_int_equal(sigreg_put(&reg, "app/web", 7, D1, &(SigEntry){.suffix = "cccc", .content = a.content,
+        assert_int_equal(sigreg_put(&reg, "app/web", 7, d1, &(SigEntry){.suffix = "cccc", .content = a.content,
                                                                         .content_len = a.content_len}),
                          1);
         /* Its name with other bytes: never replaced. */
-        assert_int_equal(sigreg_put(&reg, "app/web", 7, D1, &(SigEntry){.suffix = "aaaa", .content = b.content,
+        assert_int_equal(sigreg_put(&reg, "app/web", 7, d1, &(SigEntry){.suffix = "aaaa", .content = b.content,
                                                                         .content_len = b.content_len}),
                          -EEXIST);
-        assert_int_equal(sigreg_put(&reg, "app/web", 7, D1, &b), 0);
+        assert_int_equal(sigreg_put(&reg, "app/web", 7, d1, &b), 0);
 
-        assert_int_equal(sigreg_list(&reg, "app/web", 7, D1, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "app/web", 7, d1, &got, &n), 0);
         assert_int_equal(n, 2);
         assert_string_equal(got[0].suffix, "aaaa"); /* in the order stored */
         assert_int_equal(got[0].content_len, a.content_len);
@@ -320,9 +335,9 @@ static void test_registry_round_trip(void **state) {
         sig_entries_free(got, n);
 
         /* Another digest, another repository: their own. */
-        assert_int_equal(sigreg_list(&reg, "app/web", 7, D2, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "app/web", 7, d2, &got, &n), 0);
         assert_int_equal(n, 0);
-        assert_int_equal(sigreg_list(&reg, "app/other", 9, D1, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "app/other", 9, d1, &got, &n), 0);
         assert_int_equal(n, 0);
 }
 
@@ -333,19 +348,20 @@ static void test_registry_cap(void **state) {
         size_t n = 0;
 
         need_registry();
+        push_images("cap");
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
         for (int i = 0; i < SIGSTORE_MAX_PER_DIGEST; i++) {
                 SigEntry e = {.content = (uint8_t *) content};
 
                 (void) snprintf(e.suffix, sizeof e.suffix, "s%02d", i);
                 e.content_len = (size_t) snprintf(content, sizeof content, "signature %d", i);
-                assert_int_equal(sigreg_put(&reg, "cap", 3, D2, &e), 0);
+                assert_int_equal(sigreg_put(&reg, "cap", 3, d2, &e), 0);
         }
         {
                 SigEntry e = entry("one-too-many", "signature 99");
-                assert_int_equal(sigreg_put(&reg, "cap", 3, D2, &e), -EDQUOT);
+                assert_int_equal(sigreg_put(&reg, "cap", 3, d2, &e), -EDQUOT);
         }
-        assert_int_equal(sigreg_list(&reg, "cap", 3, D2, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "cap", 3, d2, &got, &n), 0);
         assert_int_equal(n, SIGSTORE_MAX_PER_DIGEST);
         assert_string_equal(got[SIGSTORE_MAX_PER_DIGEST - 1].suffix, "s15");
         sig_entries_free(got, n);
@@ -355,14 +371,19 @@ static void test_registry_cap(void **state) {
  * followed by " HTTP/1.1" (the digest there is not a C string: it once went into the manifest
  * with the rest of the line, and Distribution refused it as MANIFEST_INVALID). */
 static void test_registry_handler(void **state) {
-        static const char line[] = "/extensions/v2/app/line/signatures/" D1 " HTTP/1.1\r\nHost: x\r\n";
-        static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
-                                   "\"content\":\"aGVsbG8=\"}";
         _cleanup_(sigreg_done) SigRegistry reg = {};
-        size_t target_len = strchr(line, ' ') - line;
+        char line[256], body[256], name[128];
+        size_t target_len;
         SigReply rep;
 
         need_registry();
+        push_images("app/line");
+        (void) snprintf(line, sizeof line, "/extensions/v2/app/line/signatures/%s HTTP/1.1\r\nHost: x\r\n", d1);
+        (void) snprintf(body, sizeof body,
+                        "{\"schemaVersion\":2,\"name\":\"%s@0123abcd\",\"type\":\"atomic\",\"content\":\"aGVsbG8=\"}",
+                        d1);
+        (void) snprintf(name, sizeof name, "\"name\":\"%s@0123abcd\"", d1);
+        target_len = strchr(line, ' ') - line;
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
         SigBackend b = {.root_fd = -EBADF, .registry = &reg};
 
@@ -372,7 +393,7 @@ static void test_registry_handler(void **state) {
         sig_reply_done(&rep);
         assert_int_equal(sighandle_request(&b, "GET", 3, line, target_len, NULL, 0, &rep), 0);
         assert_int_equal(rep.status, 200);
-        assert_non_null(strstr(rep.body, "\"name\":\"" D1 "@0123abcd\""));
+        assert_non_null(strstr(rep.body, name));
         assert_non_null(strstr(rep.body, "\"content\":\"aGVsbG8=\""));
         sig_reply_done(&rep);
 }
@@ -390,7 +411,7 @@ static void writer(const char *address, int start_fd, int w) {
         char target[128], go;
         int failed = 0;
 
-        (void) snprintf(target, sizeof target, "/extensions/v2/race/signatures/%s", D1);
+        (void) snprintf(target, sizeof target, "/extensions/v2/race/signatures/%s", d1);
         if (sigreg_init(&reg, address) < 0)
                 _exit(2);
         if (read(start_fd, &go, 1) != 1) /* all at once: the parent closes the pipe */
@@ -403,7 +424,7 @@ static void writer(const char *address, int start_fd, int w) {
                 sigjson_base64_encode((const uint8_t *) content, strlen(content), b64);
                 (void) snprintf(body, sizeof body,
                                 "{\"schemaVersion\":2,\"name\":\"%s@w%02dn%d\",\"type\":\"atomic\",\"content\":\"%s\"}",
-                                D1, w, i, b64);
+                                d1, w, i, b64);
                 if (sighandle_request(&b, "PUT", 3, target, strlen(target), body, strlen(body), &rep) < 0 ||
                     rep.status != 201) {
                         fprintf(stderr, "writer %d: PUT %d: %d %s\n", w, i, rep.status, rep.body ? rep.body : "");
@@ -423,6 +444,7 @@ static void test_registry_concurrent(void **state) {
         size_t n = 0;
 
         need_registry();
+        push_images("race");
         assert_int_equal(pipe(start), 0);
         for (int w = 0; w < WRITERS; w++) {
                 pids[w] = fork();
@@ -448,7 +470,7 @@ static void test_registry_concurrent(void **state) {
         for (int h = 0; h < 2; h++) {
                 size_t lost = 0;
 
-                assert_int_equal(sigreg_list(h ? &host_b : &host_a, "race", 4, D1, &got, &n), 0);
+                assert_int_equal(sigreg_list(h ? &host_b : &host_a, "race", 4, d1, &got, &n), 0);
                 for (int w = 0; w < WRITERS; w++)
                         for (int i = 0; i < PER_WRITER; i++) {
                                 char want[48];
@@ -509,9 +531,10 @@ static void test_registry_legacy(void **state) {
         size_t len = 0, n = 0;
 
         need_registry();
+        push_images("old");
         sha256_of(sigmanifest_config, strlen(sigmanifest_config), config_digest);
         sha256_of(legacy, strlen(legacy), l.digest);
-        assert_int_equal(sigmanifest_build(&l, 1, D2, config_digest, &json, &len), 0);
+        assert_int_equal(sigmanifest_build(&l, 1, d2, config_digest, &json, &len), 0);
         write_file("config", sigmanifest_config, strlen(sigmanifest_config));
         write_file("legacy", legacy, strlen(legacy));
         write_file("manifest", json, len);
@@ -523,27 +546,27 @@ static void test_registry_legacy(void **state) {
                              " $c -X PUT -H 'Content-Type: application/octet-stream' --data-binary @$1"
                              " \"$loc&digest=$2\" -o /dev/null; done;"
                              "$c -X PUT -H 'Content-Type: " SIGMANIFEST_TYPE "' --data-binary @manifest"
-                             " $r/manifests/sha256-" HEX2 ".simplesig -o /dev/null",
-                             registry.dir, registry.sock, config_digest, l.digest) >= 0);
+                             " $r/manifests/sha256-%s.simplesig -o /dev/null",
+                             registry.dir, registry.sock, config_digest, l.digest, hex2) >= 0);
         assert_int_equal(system(cmd), 0);
 
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
-        assert_int_equal(sigreg_list(&reg, "old", 3, D2, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "old", 3, d2, &got, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(got[0].suffix, "legacy");
         assert_memory_equal(got[0].content, legacy, strlen(legacy));
         sig_entries_free(got, n);
 
         /* Its bytes under another name: there already; its name with other bytes: refused. */
-        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &(SigEntry){.suffix = "x", .content = (uint8_t *) legacy,
+        assert_int_equal(sigreg_put(&reg, "old", 3, d2, &(SigEntry){.suffix = "x", .content = (uint8_t *) legacy,
                                                                    .content_len = strlen(legacy)}),
                          1);
-        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &(SigEntry){.suffix = "legacy", .content = newer.content,
+        assert_int_equal(sigreg_put(&reg, "old", 3, d2, &(SigEntry){.suffix = "legacy", .content = newer.content,
                                                                    .content_len = newer.content_len}),
                          -EEXIST);
-        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &newer), 0);
-        assert_int_equal(sigreg_put(&reg, "old", 3, D2, &newer), 1);
-        assert_int_equal(sigreg_list(&reg, "old", 3, D2, &got, &n), 0);
+        assert_int_equal(sigreg_put(&reg, "old", 3, d2, &newer), 0);
+        assert_int_equal(sigreg_put(&reg, "old", 3, d2, &newer), 1);
+        assert_int_equal(sigreg_list(&reg, "old", 3, d2, &got, &n), 0);
         assert_int_equal(n, 2);
         assert_string_equal(got[0].suffix, "0-newer"); /* by name */
         assert_string_equal(got[1].suffix, "legacy");
@@ -612,16 +635,17 @@ static void test_registry_many_tags(void **state) {
         _cleanup_free_ char *json = junk_manifest();
         SigEntry a = entry("aaaa", "signature A"), *got = NULL;
         size_t n = 0, before;
-        char tags[64];
+        char tags[64], needle[160];
 
         need_registry();
         (void) snprintf(tags, sizeof tags, "$(seq -f 'v%%g' 1 %d)", MANY_TAGS);
         push_manifest("many", json, tags);
+        push_images("many");
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
-        assert_int_equal(sigreg_put(&reg, "many", 4, D1, &a), 0);
+        assert_int_equal(sigreg_put(&reg, "many", 4, d1, &a), 0);
 
         before = log_count("] \"");
-        assert_int_equal(sigreg_list(&reg, "many", 4, D1, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "many", 4, d1, &got, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(got[0].suffix, "aaaa");
         sig_entries_free(got, n);
@@ -629,42 +653,46 @@ static void test_registry_many_tags(void **state) {
         assert_int_equal(log_count("] \"") - before, 4);
 
         before = log_count("] \"");
-        assert_int_equal(sigreg_list(&reg, "many", 4, D2, &got, &n), 0); /* any digest, no signature */
+        assert_int_equal(sigreg_list(&reg, "many", 4, d2, &got, &n), 0); /* any digest, no signature */
         assert_int_equal(n, 0);
         assert_int_equal(log_count("] \"") - before, 2);
 
         /* Never NAME's tag list, not for a PUT either. */
         assert_int_equal(log_count("\"GET /v2/many/tags/list"), 0);
-        assert_int_equal(log_count("\"GET /v2/many/sha256-" HEX1 ".simplesig/tags/list?n="), 1 + 1);
+        (void) snprintf(needle, sizeof needle, "\"GET /v2/many/sha256-%s.simplesig/tags/list?n=", hex1);
+        assert_int_equal(log_count(needle), 1 + 1);
 }
 
 /* A signature tag that holds what this store did not write (junk at a per-signature tag, a
  * manifest copied to another signature's tag, junk at the legacy tag): left out, the valid
  * signature still served, through the handler too (200, not 500 for the whole digest). */
 static void test_registry_malformed(void **state) {
-        static const char target[] = "/extensions/v2/junk/signatures/" D1;
         _cleanup_(sigreg_done) SigRegistry reg = {};
         _cleanup_free_ char *json = junk_manifest(), *sig_tags = NULL, *copied = NULL, *cmd = NULL;
         SigEntry a = entry("aaaa", "the valid signature"), b = entry("bbbb", "another one"), *got = NULL;
-        char a_digest[72];
+        char a_digest[72], target[160], sig_repo[128], legacy_tag[96], copy_tag[128];
         size_t n = 0;
 
         need_registry();
+        push_images("junk");
+        (void) snprintf(target, sizeof target, "/extensions/v2/junk/signatures/%s", d1);
+        (void) snprintf(sig_repo, sizeof sig_repo, "junk/sha256-%s.simplesig", hex1);
+        (void) snprintf(legacy_tag, sizeof legacy_tag, "sha256-%s.simplesig", hex1);
+        (void) snprintf(copy_tag, sizeof copy_tag, "sha256-%s.simplesig.11111111111111111111111111111111", hex1);
         assert_int_equal(sigreg_init(&reg, registry.address), 0);
-        assert_int_equal(sigreg_put(&reg, "junk", 4, D1, &a), 0);
+        assert_int_equal(sigreg_put(&reg, "junk", 4, d1, &a), 0);
 
         /* Junk at two per-signature tags (one sorts before the valid one) and at the legacy tag. */
-        assert_true(asprintf(&sig_tags, "sha256-" HEX1 ".simplesig.00000000000000000000000000000000 "
-                                        "sha256-" HEX1 ".simplesig.ffffffffffffffffffffffffffffffff") >= 0);
-        push_manifest("junk/sha256-" HEX1 ".simplesig", json, sig_tags);
-        push_manifest("junk", json, "sha256-" HEX1 ".simplesig");
+        assert_true(asprintf(&sig_tags, "%s.00000000000000000000000000000000 %s.ffffffffffffffffffffffffffffffff",
+                             legacy_tag, legacy_tag) >= 0);
+        push_manifest(sig_repo, json, sig_tags);
+        push_manifest("junk", json, legacy_tag);
         /* The valid signature's manifest, copied to a tag that names other bytes. */
         sha256_of(a.content, a.content_len, a_digest);
         assert_true(asprintf(&cmd,
                              "set -e; c='curl -sf --unix-socket %s'; r=http://localhost/v2;"
-                             "$c -H 'Accept: " SIGMANIFEST_TYPE "' $r/junk/sha256-" HEX1 ".simplesig/manifests/"
-                             "sha256-" HEX1 ".simplesig.%.32s -o '%s/copied'",
-                             registry.sock, a_digest + 7, registry.dir) >= 0);
+                             "$c -H 'Accept: " SIGMANIFEST_TYPE "' $r/%s/manifests/%s.%.32s -o '%s/copied'",
+                             registry.sock, sig_repo, legacy_tag, a_digest + 7, registry.dir) >= 0);
         assert_int_equal(system(cmd), 0);
         {
                 char path[TMPDIR_PATH_MAX + 16];
@@ -677,10 +705,9 @@ static void test_registry_malformed(void **state) {
                 assert_true(fread(copied, 1, 4095, f) > 0);
                 (void) fclose(f);
         }
-        push_manifest("junk/sha256-" HEX1 ".simplesig", copied,
-                      "sha256-" HEX1 ".simplesig.11111111111111111111111111111111");
+        push_manifest(sig_repo, copied, copy_tag);
 
-        assert_int_equal(sigreg_list(&reg, "junk", 4, D1, &got, &n), 0);
+        assert_int_equal(sigreg_list(&reg, "junk", 4, d1, &got, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(got[0].suffix, "aaaa");
         assert_memory_equal(got[0].content, a.content, a.content_len);
@@ -691,10 +718,12 @@ static void test_registry_malformed(void **state) {
         {
                 SigBackend be = {.root_fd = -EBADF, .registry = &reg};
                 SigReply rep;
+                char want[128];
 
                 assert_int_equal(sighandle_request(&be, "GET", 3, target, strlen(target), NULL, 0, &rep), 0);
                 assert_int_equal(rep.status, 200);
-                assert_non_null(strstr(rep.body, "\"name\":\"" D1 "@aaaa\""));
+                (void) snprintf(want, sizeof want, "\"name\":\"%s@aaaa\"", d1);
+                assert_non_null(strstr(rep.body, want));
                 sig_reply_done(&rep);
         }
         /* A NAME with no room for the digest's repository: a PUT is refused (400 through the
@@ -709,7 +738,7 @@ static void test_registry_malformed(void **state) {
 
                 memset(name, 'a', sizeof name);
                 name[len] = '\0';
-                assert_int_equal(sigreg_put(&reg, name, len, D1, &a), -ENAMETOOLONG);
+                assert_int_equal(sigreg_put(&reg, name, len, d1, &a), -ENAMETOOLONG);
                 (void) snprintf(long_target, sizeof long_target, "/extensions/v2/%s/signatures/" D1, name);
                 assert_int_equal(sighandle_request(&be, "PUT", 3, long_target, strlen(long_target), body,
                                                    strlen(body), &rep),
@@ -718,14 +747,14 @@ static void test_registry_malformed(void **state) {
                 assert_string_equal(rep.code, "NAME_INVALID");
                 sig_reply_done(&rep);
                 before = log_count("] \"");
-                assert_int_equal(sigreg_list(&reg, name, len, D1, &got, &n), 0);
+                assert_int_equal(sigreg_list(&reg, name, len, d1, &got, &n), 0);
                 assert_int_equal(n, 0);
                 assert_int_equal(log_count("] \"") - before, 1);
         }
 
         /* A PUT still works beside the junk, and counts only what is valid. */
-        assert_int_equal(sigreg_put(&reg, "junk", 4, D1, &b), 0);
-        assert_int_equal(sigreg_list(&reg, "junk", 4, D1, &got, &n), 0);
+        assert_int_equal(sigreg_put(&reg, "junk", 4, d1, &b), 0);
+        assert_int_equal(sigreg_list(&reg, "junk", 4, d1, &got, &n), 0);
         assert_int_equal(n, 2);
         sig_entries_free(got, n);
 }
@@ -780,6 +809,52 @@ static void test_registry_census(void **state) {
         }
 }
 
+static int catalog_has_prefix(const char *name, size_t len, void *userdata) {
+        const char *prefix = userdata;
+
+        return len >= strlen(prefix) && memcmp(name, prefix, strlen(prefix)) == 0 ? -EEXIST : 0;
+}
+
+/* A PUT for a digest the registry does not hold in that repository: refused (404
+ * MANIFEST_UNKNOWN through the handler) before anything is written, so no repository appears in
+ * the catalog. Each such PUT once made a new NAME/sha256-HEX.simplesig repository: a pusher of one
+ * repository could fill the catalog past what the census reads (health UNKNOWN). */
+static void test_registry_unknown_image(void **state) {
+        _cleanup_(sigreg_done) SigRegistry reg = {};
+        SigEntry a = entry("aaaa", "signature of nothing");
+        char target[160], body[256];
+        SigReply rep;
+
+        need_registry();
+        push_images("known"); /* the images exist, but in another repository */
+        assert_int_equal(sigreg_init(&reg, registry.address), 0);
+        assert_int_equal(sigreg_put(&reg, "ghost", 5, D1, &a), -ENOENT);
+        assert_int_equal(sigreg_put(&reg, "ghost", 5, d1, &a), -ENOENT);
+        assert_int_equal(sigreg_put(&reg, "known", 5, D1, &a), -ENOENT);
+
+        (void) snprintf(target, sizeof target, "/extensions/v2/ghost/signatures/%s", d2);
+        (void) snprintf(body, sizeof body,
+                        "{\"schemaVersion\":2,\"name\":\"%s@x\",\"type\":\"atomic\",\"content\":\"aGVsbG8=\"}", d2);
+        {
+                SigBackend be = {.root_fd = -EBADF, .registry = &reg};
+
+                assert_int_equal(sighandle_request(&be, "PUT", 3, target, strlen(target), body, strlen(body), &rep), 0);
+                assert_int_equal(rep.status, 404);
+                assert_string_equal(rep.code, "MANIFEST_UNKNOWN");
+                sig_reply_done(&rep);
+        }
+
+        /* Nothing written: no ghost, no known/sha256-... in the catalog. */
+        reg.deadline_ms = 0;
+        assert_int_equal(sigreg_each_repository(&reg, catalog_has_prefix, (void *) "ghost"), 0);
+        assert_int_equal(sigreg_each_repository(&reg, catalog_has_prefix, (void *) "known/"), 0);
+        assert_int_equal(sigreg_each_repository(&reg, catalog_has_prefix, (void *) "known"), -EEXIST);
+
+        /* The image's own digest in its repository: stored. */
+        assert_int_equal(sigreg_put(&reg, "known", 5, d1, &a), 0);
+        assert_int_equal(sigreg_each_repository(&reg, catalog_has_prefix, (void *) "known/"), -EEXIST);
+}
+
 static void test_registry_absent(void **state) {
         _cleanup_(sigreg_done) SigRegistry reg = {};
         SigEntry a = entry("aaaa", "signature A"), *got = NULL;
@@ -821,6 +896,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_census),
                 cmocka_unit_test(test_registry_many_tags), /* after the census: they add image tags */
                 cmocka_unit_test(test_registry_malformed),
+                cmocka_unit_test(test_registry_unknown_image),
         };
         int r = cmocka_run_group_tests_name("sigmanifest", pure, NULL, NULL);
 

@@ -40,7 +40,6 @@
 #include "registry-test.h"
 
 #define D1 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define TARGET "/extensions/v2/app/web/signatures/" D1
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
@@ -93,18 +92,21 @@ static int confine_or_die(int *ret_abi) {
         return root_fd;
 }
 
-/* The store's whole job on backend b, under the filter: PUT, a repeat, GET. */
-static void put_put_get(const SigBackend *b) {
-        static const char body[] = "{\"schemaVersion\":2,\"name\":\"" D1 "@0123abcd\",\"type\":\"atomic\","
-                                   "\"content\":\"aGVsbG8=\"}";
+/* The store's whole job on backend b, under the filter: PUT, a repeat, GET, of app/web@digest. */
+static void put_put_get(const SigBackend *b, const char *digest) {
+        char target[160], body[256];
         SigReply rep;
 
+        (void) snprintf(target, sizeof target, "/extensions/v2/app/web/signatures/%s", digest);
+        (void) snprintf(body, sizeof body,
+                        "{\"schemaVersion\":2,\"name\":\"%s@0123abcd\",\"type\":\"atomic\",\"content\":\"aGVsbG8=\"}",
+                        digest);
         for (int i = 0; i < 2; i++) {
-                CHECK(sighandle_request(b, "PUT", 3, TARGET, strlen(TARGET), body, strlen(body), &rep) == 0);
+                CHECK(sighandle_request(b, "PUT", 3, target, strlen(target), body, strlen(body), &rep) == 0);
                 CHECK(rep.status == 201);
                 sig_reply_done(&rep);
         }
-        CHECK(sighandle_request(b, "GET", 3, TARGET, strlen(TARGET), NULL, 0, &rep) == 0);
+        CHECK(sighandle_request(b, "GET", 3, target, strlen(target), NULL, 0, &rep) == 0);
         CHECK(rep.status == 200 && strstr(rep.body, "\"content\":\"aGVsbG8=\""));
         sig_reply_done(&rep);
 }
@@ -115,7 +117,7 @@ static void child_works(const void *arg) {
 
         root_fd = confine_or_die(&abi);
         /* PUT, a repeat, GET, then crash cleanup. */
-        put_put_get(&(SigBackend){.root_fd = root_fd});
+        put_put_get(&(SigBackend){.root_fd = root_fd}, D1);
         CHECK(sigfs_cleanup(root_fd) == 0);
 
         /* Outside the directory, where nobody may write: only Landlock says no. */
@@ -149,6 +151,10 @@ static void test_works(void **state) {
         assert_int_equal(access(path, F_OK), 0);
 }
 
+/* The image the registry-mode children sign (the store signs only images the registry holds):
+ * app/web, pushed to both registries. */
+static char image_digest[72];
+
 /* The store's work in registry mode, under its sandbox: PUT and GET through the registry at
  * t's address; on loopback TCP under Landlock ABI 4, any other port is refused. */
 static void child_registry(const void *arg) {
@@ -165,7 +171,7 @@ static void child_registry(const void *arg) {
         CHECK(dir_fd >= 0);
         CHECK(sigsandbox_confine(dir_fd, true, (uint16_t) port, &abi, NULL) == 0);
 
-        put_put_get(&(SigBackend){.root_fd = -EBADF, .registry = &reg});
+        put_put_get(&(SigBackend){.root_fd = -EBADF, .registry = &reg}, image_digest);
         if (port && abi >= 4) {
                 struct sockaddr_in other = {.sin_family = AF_INET, .sin_port = htons((uint16_t) (port + 1)),
                                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -183,6 +189,8 @@ static void test_registry(void **state) {
                 fprintf(stderr, "test-sigsandbox: no %s: registry mode not checked\n", DOCKER_REGISTRY);
                 skip();
         }
+        assert_int_equal(test_registry_push_image(&unix_registry, "app/web", "signed", image_digest), 0);
+        assert_int_equal(test_registry_push_image(&tcp_registry, "app/web", "signed", image_digest), 0);
         assert_exited_ok(run_child(child_registry, &unix_registry));
         assert_exited_ok(run_child(child_registry, &tcp_registry));
 }
