@@ -13,11 +13,6 @@
 #include "signkeys.h"
 
 #define PEM_MAX (256 * 1024)
-/* Where a client installs the signers' keys: below the registry's own
- * name, as every file of a bundle (bundle.h), so that two registries'
- * bundles never share, nor replace, each other's trusted keys. */
-#define CLIENT_SIGNERS_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-signers.gpg"
-#define CLIENT_SIGSTORE_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-sigstore.pub"
 
 /* Reads [tls] dir/rel (the staging root applied) into *ret. */
 static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error) {
