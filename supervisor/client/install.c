@@ -307,7 +307,7 @@ static int plan_registry(InstallPlan *plan, const char *name, const char *mpath,
         if (n >= 2)
                 return fail(ret_error, -EINVAL,
                             "%s:%u: registry %s: a third name; a bundle names its registry twice, HOST (its pull "
-                            "port) and HOST:PORT (its push port)",
+                            "port) and HOST:PORT (its push port); the bundle is refused",
                             mpath, line, name);
         if (n == 1 && (bundle_authority_split(plan->registries[0], &first) < 0 || first != host ||
                        strncmp(plan->registries[0], name, host) != 0))
