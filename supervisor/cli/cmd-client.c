@@ -21,7 +21,8 @@ static void help(void) {
                "On a client machine: install the bundle that 'regvisor pki export NAME' wrote\n"
                "on the registry host.\n\n"
                "Commands:\n"
-               "  install BUNDLE  the server CA and client certificate in the certs.d trees of\n"
+               "  install --registry NAME BUNDLE\n"
+               "                  the server CA and client certificate in the certs.d trees of\n"
                "                  podman/skopeo/buildah and containerd, the signers' public key\n"
                "                  under /etc/containers/keys/, the registry's rules merged into\n"
                "                  /etc/containers/policy.json (other entries stay); idempotent;\n"
@@ -33,7 +34,9 @@ static void help(void) {
                "                  install then takes the key from here\n\n"
                "  -n --dry-run    show the plan, change nothing; first the registry the bundle\n"
                "                  is for: install writes for its names only\n"
-               "     --registry NAME  install: refuse a bundle for another registry than NAME\n"
+               "     --registry NAME  install: the registry the bundle must be for, as this\n"
+               "                  machine pulls from it (HOST, or HOST:PORT when its pull port\n"
+               "                  is not 443); required but with --dry-run, which shows it\n"
                "     --root DIR   below DIR instead of / (review, tests)\n"
                "  -o --output F   request: the request file (default NAME.csr)\n"
                "  -h --help       this help\n");
@@ -55,8 +58,16 @@ static int client_install(const char *bundle) {
         r = client_install_plan(arg_root, bundle, &plan, &error);
         if (r < 0)
                 return log_error_errno(r, "client install: %s", error ?: strerror(-r));
-        /* A bundle installs for the names it declares: the operator who
-         * expects one registry says which, and gets no other. */
+        /* A bundle installs for the names it declares: the operator says
+         * which registry it must be for, and gets no other; a bundle
+         * tampered with on the way does not choose. */
+        if (!arg_registry && !arg_dry_run) {
+                log_error("client install: --registry NAME is required: the registry %s must be for, as this "
+                          "machine pulls from it (this bundle says it is for %s: check with --dry-run); nothing "
+                          "changed",
+                          bundle, plan.registries[0]);
+                return -EINVAL;
+        }
         if (arg_registry && !install_plan_for(&plan, arg_registry)) {
                 log_error("client install: %s is a bundle for %s, not for --registry %s; nothing changed", bundle,
                           plan.registries[0], arg_registry);

@@ -57,7 +57,8 @@ static void help(void) {
                "  export NAME        one bundle directory for client machine NAME: server CA,\n"
                "                     its certificate (and key, when made here), certs.d and\n"
                "                     containerd hosts.toml, signers' key, policy rules;\n"
-               "                     install it there with 'regvisor client install DIR'\n"
+               "                     install it there with 'regvisor client install\n"
+               "                     --registry HOST DIR'\n"
                "  sign REQUEST       a certificate for the key of a request that 'regvisor\n"
                "                     client request NAME' made on the client (its key never\n"
                "                     leaves it); name, validity and usage are this host's,\n"
@@ -443,20 +444,20 @@ static int pki_renew_tree(Provision *p, const char *unused) {
 }
 
 static int pki_export(Provision *p, const char *name) {
-        _cleanup_free_ char *error = NULL, *dflt = NULL;
+        _cleanup_free_ char *error = NULL, *dflt = NULL, *registry = NULL;
         const char *dir = arg_output;
         int r;
 
         if (!dir && asprintf(&dflt, "regvisor-client-%s", name) < 0)
                 return log_error_errno(-ENOMEM, "pki export %s: out of memory", name);
         dir = dir ?: dflt;
-        r = client_export(p, name, arg_host, dir, &error);
+        r = client_export(p, name, arg_host, dir, &registry, &error);
         if (r < 0)
                 return log_error_errno(r, "pki export %s: %s", name, error ?: strerror(-r));
         printf("Wrote the bundle for %s to %s/ (mode 0700; see its README).\n"
                "Copy it to the client machine over a secure channel, keeping its modes (scp -rp, tar -p),\n"
-               "then run there, as root: regvisor client install %s\n",
-               name, dir, dir);
+               "then run there, as root: regvisor client install --registry %s %s\n",
+               name, dir, registry, dir);
         return 0;
 }
 

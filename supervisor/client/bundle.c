@@ -90,13 +90,20 @@ int bundle_authority_split(const char *auth, size_t *ret_host_len) {
         return 0;
 }
 
-/* Public registries: what a machine pulls from besides its own. */
+/* Public registries: what a machine pulls from besides its own; a name
+ * below one (eu.gcr.io, REGION-docker.pkg.dev, ACCOUNT.dkr.ecr.REGION.
+ * amazonaws.com, NAME.azurecr.io) is refused too. A backstop: the
+ * operator names the registry with --registry. */
 static const char *const public_registries[] = {
         "docker.io",       "index.docker.io",         "registry-1.docker.io", "registry.hub.docker.com",
         "quay.io",         "ghcr.io",                 "gcr.io",               "registry.k8s.io",
         "k8s.gcr.io",      "mcr.microsoft.com",       "public.ecr.aws",       "registry.gitlab.com",
         "nvcr.io",         "registry.access.redhat.com", "registry.redhat.io", "registry.fedoraproject.org",
         "registry.suse.com", "container-registry.oracle.com",
+        "docker.com",      "pkg.dev",                 "azurecr.io",           "amazonaws.com",
+        "ecr.aws",         "cgr.dev",                 "github.com",           "docker.pkg.github.com",
+        "lscr.io",         "registry.opensuse.org",   "registry.centos.org",  "gitlab.com",
+        "icr.io",          "ocir.io",                 "aliyuncs.com",         "jfrog.io",
 };
 
 int bundle_host_public(const char *host, size_t n) {
@@ -251,8 +258,10 @@ static int readme(const BundleSpec *s, const char *pull, const char *push, char 
         return asprintf(ret,
                         "regvisor client bundle for \"%s\", registry %s\n"
                         "==========================================================\n\n"
-                        "Install on the client machine, as root:   regvisor client install DIR\n"
-                        "(see the plan first with --dry-run; remove with: regvisor client uninstall)\n\n"
+                        "Install on the client machine, as root:\n"
+                        "  regvisor client install --registry %s DIR\n"
+                        "(--registry: the registry you expect, checked against the bundle's names;\n"
+                        "see the plan first with --dry-run; remove with: regvisor client uninstall)\n\n"
                         "Contents (MANIFEST lists every file install writes, with its mode):\n"
                         "  - the registry's server CA, for pulls (%s) and pushes (%s)\n"
                         "  - %s's client certificate for pushes (mTLS on port %u)\n"
@@ -272,7 +281,7 @@ static int readme(const BundleSpec *s, const char *pull, const char *push, char 
                         "files/etc/containers/certs.d/%s/client.key is a private key (mode 0600):\n"
                         "copy this directory only over a secure channel, keep its modes\n"
                         "(tar -p, scp -rp) and delete the copy after installing.\n",
-                        s->client, s->host, pull, push, s->client, (unsigned) s->push_port,
+                        s->client, s->host, pull, pull, push, s->client, (unsigned) s->push_port,
                         s->key_pem ? "its private key (mode 0600; made on the registry host)"
                                    : "no private key: it was made on the client (regvisor client request)",
                         pull, push, pull, push, pull,

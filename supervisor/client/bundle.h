@@ -30,11 +30,15 @@
  *
  * HOST is a name, an IPv4 address or "[IPV6]" (bundle_authority()).
  *
- * A bundle is for its registry alone: every file it installs is
- * TREE/NAME/FILE, NAME one of its "registry" lines (so a bundle cannot
- * write another registry's CA, client certificate, hosts.toml or trusted
- * keys), and its policy rules are for those names and repositories below
- * them (install.c, policy_merge_bundle()).
+ * A bundle is for its registry alone, the one the operator names (client
+ * install --registry PULL): its two "registry" lines are PULL (HOST, or
+ * HOST:PORT when the pull port is not 443) and PUSH (HOST:PORT), no other
+ * port of HOST; every file it installs is TREE/NAME/FILE, NAME one of
+ * those (so a bundle cannot write another registry's CA, client
+ * certificate, hosts.toml or trusted keys); its policy rules are exactly
+ * those export writes for those two names, with the key file the bundle
+ * itself writes, or reject, rebuilt by install, none taken as they are
+ * (install.c, policy_merge_bundle()).
  */
 
 #include <stddef.h>
@@ -50,6 +54,13 @@
 #define CLIENT_CONTAINERD_CERTS_D "/etc/containerd/certs.d"
 #define CLIENT_DOCKER_CERTS_D "/etc/docker/certs.d"
 #define CLIENT_KEYS_DIR "/etc/containers/keys"
+/* Where a client installs the signers' keys, %s the registry's pull name
+ * (its first "registry" line): below the registry's own name, as every
+ * file of a bundle, so that two registries' bundles never share, nor
+ * replace, each other's trusted keys. The policy rules a bundle may bring
+ * name these files, and only when the bundle itself writes them. */
+#define CLIENT_SIGNERS_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-signers.gpg"
+#define CLIENT_SIGSTORE_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-sigstore.pub"
 /* Where `client request NAME` keeps NAME's private key (0600, directory
  * 0700) until install copies it next to the certificate. */
 #define CLIENT_OWN_KEYS_DIR "/var/lib/regvisor-client/keys"

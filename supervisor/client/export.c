@@ -13,11 +13,6 @@
 #include "signkeys.h"
 
 #define PEM_MAX (256 * 1024)
-/* Where a client installs the signers' keys: below the registry's own
- * name, as every file of a bundle (bundle.h), so that two registries'
- * bundles never share, nor replace, each other's trusted keys. */
-#define CLIENT_SIGNERS_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-signers.gpg"
-#define CLIENT_SIGSTORE_KEY_FMT CLIENT_KEYS_DIR "/%s/regvisor-sigstore.pub"
 
 /* Reads [tls] dir/rel (the staging root applied) into *ret. */
 static int read_tls(Provision *p, const char *rel, char **ret, char **ret_error) {
@@ -93,7 +88,8 @@ static int policy_for(const Config *c, const char *pull, const char *push, char 
         return 0;
 }
 
-int client_export(Provision *p, const char *name, const char *host, const char *dir, char **ret_error) {
+int client_export(Provision *p, const char *name, const char *host, const char *dir, char **ret_registry,
+                  char **ret_error) {
         const Config *c = p->config;
         _cleanup_free_ char *picked = NULL;
         _cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL, *cert_rel = NULL, *key_rel = NULL,
@@ -143,5 +139,9 @@ int client_export(Provision *p, const char *name, const char *host, const char *
                                                                     : "the trusted signers' GPG public keys",
                 .policy_fragment = fragment,
         };
-        return bundle_write(&spec, dir, ret_error);
+        r = bundle_write(&spec, dir, ret_error);
+        if (r < 0)
+                return r;
+        *ret_registry = TAKE_PTR(pull);
+        return 0;
 }

@@ -220,11 +220,17 @@ static int plan_file(const char *root, int files_fd, const char *src, InstallPla
                           ret_error);
 }
 
-/* Plans merging the bundle's policy rules, once they are all for its own
- * registry (plan->registries) and none is looser than a signature. */
-static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, char **ret_error) {
+/* Plans merging the bundle's policy rules: for its two names (pull, then
+ * push), exactly those pki export writes (policy_for() in export.c), the
+ * signers' key key_path of kind when the bundle writes it (NULL: it does
+ * not), or reject; rebuilt by policy_merge_bundle(), none taken as is. */
+static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, const PolicyRequirement *key,
+                       char **ret_error) {
         _cleanup_free_ char *src = NULL, *frag = NULL, *full = NULL, *cur = NULL, *json = NULL, *error = NULL;
         _cleanup_strv_free_ char **scopes = NULL, **replaced = NULL;
+        const char *pull = plan->registries[0], *push = plan->registries[1];
+        const PolicyScope names[] = {{pull, push}, {push, push}};
+        const PolicyRequirement allowed[] = {{POLICY_REJECT, NULL}, key ? *key : (PolicyRequirement){POLICY_REJECT}};
         int r;
 
         r = read_bundle_file(bundle, BUNDLE_POLICY, POLICY_MAX, "", &src, &frag, ret_error);
@@ -233,7 +239,8 @@ static int plan_policy(const char *root, const char *bundle, InstallPlan *plan, 
         r = read_root_optional(root, CONTAINERS_POLICY_PATH, POLICY_MAX, &full, &cur, ret_error);
         if (r < 0)
                 return r;
-        r = policy_merge_bundle(cur, frag, plan->registries, &json, &scopes, &replaced, &error);
+        r = policy_merge_bundle(cur, frag, names, ELEMENTSOF(names), allowed, ELEMENTSOF(allowed), &json, &scopes,
+                                &replaced, &error);
         if (r == -EPERM)
                 return fail(ret_error, r, "%s: %s; the bundle is refused", src, error);
         if (r < 0)
@@ -281,9 +288,12 @@ static int open_bundle_files(const char *bundle, char **ret_error) {
         return fd;
 }
 
-/* A MANIFEST "registry NAME" line: NAME added to plan->registries when it
- * is a registry name, of the same host as those before it, neither a
- * loopback name (bundle_host_usable()) nor a public registry's. */
+/* A MANIFEST "registry NAME" line: NAME added to plan->registries. A
+ * bundle has two, as export writes them: the pull name (HOST, or
+ * HOST:PORT when it is not 443), then the push name HOST:PORT, the same
+ * HOST; never a loopback name (bundle_host_usable()) nor a public
+ * registry's. Any other port of HOST (another service, another registry)
+ * is not the bundle's to take over. */
 static int plan_registry(InstallPlan *plan, const char *name, const char *mpath, unsigned line, char **ret_error) {
         _cleanup_free_ char *h = NULL;
         size_t n = 0, host, first;
@@ -293,12 +303,21 @@ static int plan_registry(InstallPlan *plan, const char *name, const char *mpath,
                 return fail(ret_error, -EINVAL, "%s:%u: registry %s: expected HOST, HOST:PORT or [IPV6]:PORT", mpath,
                             line, name);
         for (; plan->registries && plan->registries[n]; n++)
-                if (streq(plan->registries[n], name))
-                        return 0;
-        if (n > 0 && (bundle_authority_split(plan->registries[0], &first) < 0 || first != host ||
-                      strncmp(plan->registries[0], name, host) != 0))
+                ;
+        if (n >= 2)
+                return fail(ret_error, -EINVAL,
+                            "%s:%u: registry %s: a third name; a bundle names its registry twice, HOST (its pull "
+                            "port) and HOST:PORT (its push port); the bundle is refused",
+                            mpath, line, name);
+        if (n == 1 && (bundle_authority_split(plan->registries[0], &first) < 0 || first != host ||
+                       strncmp(plan->registries[0], name, host) != 0))
                 return fail(ret_error, -EINVAL, "%s:%u: registry %s: another registry than %s; a bundle is for one",
                             mpath, line, name, plan->registries[0]);
+        if (n == 1 && (name[host] != ':' || streq(plan->registries[0], name)))
+                return fail(ret_error, -EINVAL,
+                            "%s:%u: registry %s: the second name is the push name, %.*s:PORT, other than the "
+                            "first (%s)",
+                            mpath, line, name, (int) host, name, plan->registries[0]);
         h = strndup(name, host);
         if (!h)
                 return -ENOMEM;
@@ -313,6 +332,19 @@ static int plan_registry(InstallPlan *plan, const char *name, const char *mpath,
         l[n] = strdup(name);
         l[n + 1] = NULL;
         return l[n] ? 0 : -ENOMEM;
+}
+
+/* 1 with its kind in *ret when path is the signers' key file export
+ * writes for the registry pull (bundle.h), else 0. */
+static int key_kind(const char *pull, const char *path, PolicyKind *ret) {
+        _cleanup_free_ char *gpg = NULL, *sigstore = NULL;
+
+        if (asprintf(&gpg, CLIENT_SIGNERS_KEY_FMT, pull) < 0 || asprintf(&sigstore, CLIENT_SIGSTORE_KEY_FMT, pull) < 0)
+                return -ENOMEM;
+        if (!streq(path, gpg) && !streq(path, sigstore))
+                return 0;
+        *ret = streq(path, gpg) ? POLICY_GPG : POLICY_SIGSTORE;
+        return 1;
 }
 
 /* A file line's path: below the allowed trees, and in the directory of
@@ -339,8 +371,9 @@ static int check_path(const InstallPlan *plan, const char *path, const char *mpa
 
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error) {
         _cleanup_(install_plan_done) InstallPlan plan = {};
-        _cleanup_free_ char *mpath = NULL, *manifest = NULL, *client = NULL;
+        _cleanup_free_ char *mpath = NULL, *manifest = NULL, *client = NULL, *key_path = NULL;
         _cleanup_close_ int files_fd = -EBADF;
+        PolicyKind key_kind_seen = POLICY_REJECT;
         char *save = NULL;
         unsigned line = 0;
         bool policy = false, body = false;
@@ -402,6 +435,15 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                 r = check_path(&plan, path, mpath, line, ret_error);
                 if (r < 0)
                         return r;
+                /* The signers' key: the only one a policy rule may name. */
+                r = key_kind(plan.registries[0], path, &key_kind_seen);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        free(key_path);
+                        if (!(key_path = strdup(path)))
+                                return -ENOMEM;
+                }
                 if (asprintf(&src, "%s/" BUNDLE_FILES "%s", bundle, path) < 0)
                         return -ENOMEM;
                 if (files_fd < 0) {
@@ -418,8 +460,12 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
                             "%s: no 'registry NAME' line: a bundle from an older 'regvisor pki export'; export it "
                             "again",
                             mpath);
+        if (!plan.registries[1])
+                return fail(ret_error, -EINVAL, "%s: registry %s: no second 'registry' line, its push name HOST:PORT",
+                            mpath, plan.registries[0]);
         if (policy) {
-                r = plan_policy(root, bundle, &plan, ret_error);
+                const PolicyRequirement key = {key_kind_seen, key_path};
+                r = plan_policy(root, bundle, &plan, key_path ? &key : NULL, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -429,13 +475,7 @@ int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, 
 }
 
 bool install_plan_for(const InstallPlan *plan, const char *name) {
-        for (char **n = plan->registries; n && *n; n++) {
-                size_t host;
-                if (streq(*n, name) || (bundle_authority_split(*n, &host) >= 0 && strlen(name) == host &&
-                                        strncmp(*n, name, host) == 0))
-                        return true;
-        }
-        return false;
+        return plan->registries && streq(plan->registries[0], name);
 }
 
 void install_plan_done(InstallPlan *plan) {

@@ -52,16 +52,19 @@ typedef struct {
 /* What installing bundle (a directory written by pki export) changes below
  * root. Refuses a MANIFEST line that is malformed, names a path outside the
  * allowed trees or with "." / ".." components, or a mode other than 0644
- * and 0600 (-EINVAL); a bundle without "registry" lines (an older export),
- * with names of two registries, a public registry's or a loopback one, a
- * file that is not TREE/NAME/FILE for one of its names (-EINVAL); policy
- * rules for another registry or looser than a signature (-EPERM,
+ * and 0600 (-EINVAL); a bundle without its two "registry" lines (an older
+ * export), with names of two registries or a third name, a public
+ * registry's or a loopback one, a file that is not TREE/NAME/FILE for one
+ * of its names (-EINVAL); policy rules other than those export writes for
+ * its names, with the key file it writes, or reject (-EPERM,
  * policy_merge_bundle()); a missing bundle file (-ENOENT); a policy.json
  * that is no policy (-EBADMSG). Message in *ret_error. Does not log. */
 int client_install_plan(const char *root, const char *bundle, InstallPlan *ret, char **ret_error);
 
-/* 1 when the plan's bundle is for the registry name (one of its names, or
- * its host, e.g. "registry.example" for "registry.example:4443"). */
+/* 1 when the plan's bundle is for the registry name: its pull name, the
+ * first "registry" line, exactly ("registry.example", or
+ * "registry.example:8443" when the pull port is not 443); neither another
+ * port of its host nor the host of a HOST:PORT. */
 bool install_plan_for(const InstallPlan *plan, const char *name);
 
 /* Applies plan below root, in order, and adds what it did to the record.

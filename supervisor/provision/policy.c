@@ -214,40 +214,6 @@ static int fragment_open(const char *existing, const char *fragment, Fragment *f
         return f->scopes ? 0 : -ENOMEM;
 }
 
-/* 1 when scope is one of names or a repository below one. */
-static bool scope_below(const char *scope, char *const *names) {
-        for (; names && *names; names++) {
-                size_t n = strlen(*names);
-                if (strncmp(scope, *names, n) == 0 && (scope[n] == '\0' || scope[n] == '/'))
-                        return true;
-        }
-        return false;
-}
-
-/* The requirement types a bundle's rule may have: each needs a signature
- * or refuses. */
-static const char *const strict_types[] = {"signedBy", "sigstoreSigned", "reject"};
-
-/* 1 when rule is a non-empty list of strict_types requirements. */
-static bool rule_strict(json_object *rule) {
-        size_t n;
-
-        if (!json_object_is_type(rule, json_type_array) || (n = json_object_array_length(rule)) == 0)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                json_object *type;
-                bool known = false;
-                if (!json_object_object_get_ex(json_object_array_get_idx(rule, i), "type", &type) ||
-                    !json_object_is_type(type, json_type_string))
-                        return false;
-                for (size_t k = 0; k < ELEMENTSOF(strict_types); k++)
-                        known = known || streq(json_object_get_string(type), strict_types[k]);
-                if (!known)
-                        return false;
-        }
-        return true;
-}
-
 /* "TYPE+TYPE" of a rule's requirements, for the operator; "?" for what is
  * not a list of typed requirements, or a type that is not a plain name
  * (policy_scope_valid(): nothing that could forge a line of the plan). */
@@ -283,8 +249,10 @@ static int replaced_text(const char *scope, json_object *have, json_object *rule
         return fclose(m) != 0 ? -ENOMEM : 0;
 }
 
-int policy_merge_bundle(const char *existing, const char *fragment, char *const *names, char **ret_json,
-                        char ***ret_changed, char ***ret_replaced, char **ret_error) {
+/* Merges the fragment's rules into existing; the replaced rules' text
+ * into *ret_replaced when it is not NULL. */
+static int fragment_merge(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
+                          char ***ret_replaced, char **ret_error) {
         _cleanup_(fragment_done) Fragment f = {};
         _cleanup_strv_free_ char **replaced = NULL;
         size_t n = 0, k = 0;
@@ -298,15 +266,6 @@ int policy_merge_bundle(const char *existing, const char *fragment, char *const 
         json_object_object_foreach(f.want, scope, rule) {
                 json_object *have;
                 bool had = json_object_object_get_ex(f.docker, scope, &have);
-                if (names && (!scope_below(scope, names) || !rule_strict(rule))) {
-                        if (ret_error && asprintf(ret_error, "transports.docker \"%s\": %s", scope,
-                                                  !scope_below(scope, names)
-                                                          ? "not the bundle's registry nor a repository below it"
-                                                          : "a bundle's rule is a non-empty list of signedBy, "
-                                                            "sigstoreSigned or reject (never insecureAcceptAnything)") < 0)
-                                *ret_error = NULL;
-                        return -EPERM;
-                }
                 if (had && json_object_equal(have, rule))
                         continue;
                 if (had && !f.created && (r = replaced_text(scope, have, rule, &replaced[k++])) < 0)
@@ -327,9 +286,97 @@ int policy_merge_bundle(const char *existing, const char *fragment, char *const 
         return 1;
 }
 
+static int bundle_refuse(char **ret_error, const char *scope, const char *why) {
+        if (ret_error && asprintf(ret_error, "transports.docker \"%s\": %s", scope, why) < 0)
+                *ret_error = NULL;
+        return -EPERM;
+}
+
+/* In *ret, the index in allowed of the requirement that rule is exactly,
+ * as requirement_new() builds it for s; -1 for none. */
+static int rule_allowed(json_object *rule, const PolicyRequirement *allowed, size_t n_allowed, const PolicyScope *s,
+                        int *ret) {
+        *ret = -1;
+        for (size_t k = 0; k < n_allowed; k++) {
+                _cleanup_json_ json_object *want = requirement_new(allowed[k].kind, allowed[k].key_path, s);
+                if (!want)
+                        return -ENOMEM;
+                if (json_object_equal(rule, want)) {
+                        *ret = (int) k;
+                        return 0;
+                }
+        }
+        return 0;
+}
+
+/* The fragment's rules rebuilt here, {"transports": {"docker": {SCOPE:
+ * requirement_new()}}}, once the fragment holds exactly those: a rule for
+ * every scope, all of one requirement of allowed, and nothing else. No
+ * part of a rule comes from the fragment: a malformed one (a signedBy
+ * without a key, an unknown member) makes containers/image refuse the
+ * whole policy.json, every pull of the machine. */
+static int bundle_rebuild(const char *fragment, const PolicyScope *scopes, size_t n_scopes,
+                          const PolicyRequirement *allowed, size_t n_allowed, char **ret_fragment, char **ret_error) {
+        _cleanup_json_ json_object *frag = NULL, *out = NULL;
+        json_object *want, *transports, *docker;
+        bool created;
+        int r, kind = -1;
+
+        r = policy_open(fragment, &frag, &want, &created, ret_error);
+        if (r < 0)
+                return r;
+        if (json_object_object_length(frag) != 1 || !json_object_object_get_ex(frag, "transports", &transports) ||
+            json_object_object_length(transports) != 1)
+                return bundle_refuse(ret_error, "transports", "a bundle's fragment holds transports.docker only");
+        json_object_object_foreach(want, key, value) {
+                bool ours = false;
+                (void) value;
+                for (size_t i = 0; i < n_scopes; i++)
+                        ours = ours || streq(key, scopes[i].scope);
+                if (!ours)
+                        return bundle_refuse(ret_error, policy_scope_valid(key) ? key : "(not a name)",
+                                             "not one of the bundle's registry names; its rules are for those alone");
+        }
+        out = json_tokener_parse("{\"transports\": {\"docker\": {}}}");
+        if (!out || !json_object_object_get_ex(out, "transports", &transports) ||
+            !json_object_object_get_ex(transports, "docker", &docker))
+                return -ENOMEM;
+        for (size_t i = 0; i < n_scopes; i++) {
+                json_object *rule;
+                int k;
+                if (!json_object_object_get_ex(want, scopes[i].scope, &rule))
+                        return bundle_refuse(ret_error, scopes[i].scope,
+                                             "missing: a bundle has a rule for each of its registry names");
+                r = rule_allowed(rule, allowed, n_allowed, &scopes[i], &k);
+                if (r < 0)
+                        return r;
+                if (k < 0 || (kind >= 0 && k != kind))
+                        return bundle_refuse(ret_error, scopes[i].scope,
+                                             "not a rule pki export writes: signedBy GPGKeys or sigstoreSigned with "
+                                             "the key file this bundle installs and export's signedIdentity, or "
+                                             "reject, the same for each name, no other member (never "
+                                             "insecureAcceptAnything)");
+                kind = k;
+                rule = requirement_new(allowed[k].kind, allowed[k].key_path, &scopes[i]);
+                if (!rule)
+                        return -ENOMEM;
+                json_object_object_add(docker, scopes[i].scope, rule);
+        }
+        return policy_text(out, ret_fragment);
+}
+
+int policy_merge_bundle(const char *existing, const char *fragment, const PolicyScope *scopes, size_t n_scopes,
+                        const PolicyRequirement *allowed, size_t n_allowed, char **ret_json, char ***ret_changed,
+                        char ***ret_replaced, char **ret_error) {
+        _cleanup_free_ char *rebuilt = NULL;
+        int r = bundle_rebuild(fragment, scopes, n_scopes, allowed, n_allowed, &rebuilt, ret_error);
+
+        return r < 0 ? r : fragment_merge(existing, rebuilt, ret_json, ret_changed, ret_replaced, ret_error);
+}
+
 int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
                           char **ret_error) {
-        return policy_merge_bundle(existing, fragment, NULL, ret_json, ret_changed, NULL, ret_error);
+        return fragment_merge(existing, fragment, ret_json, ret_changed, NULL, ret_error);
 }
 
 int policy_remove_scopes(const char *existing, char *const *scopes, char **ret_json, char **ret_error) {

@@ -61,18 +61,30 @@ bool policy_scope_valid(const char *scope);
 int policy_merge_fragment(const char *existing, const char *fragment, char **ret_json, char ***ret_changed,
                           char **ret_error);
 
-/* For client install: policy_merge_fragment() of a bundle's fragment
- * that must be one registry's (names: the bundle's registry names, "HOST"
- * and "HOST:PORT", NULL-terminated). Every transports.docker scope is one
- * of names or a repository below one ("NAME/..."), never a prefix nor a
- * wildcard, and every rule is a non-empty list of requirements that need
- * a signature (signedBy, sigstoreSigned) or reject: a bundle never makes
- * anything accepted unsigned, for its registry or another. Else -EPERM
- * with *ret_error, nothing merged. *ret_replaced (with 1; NULL-terminated,
- * may be empty): "SCOPE (OLD -> NEW)", the requirement types, per rule of
- * existing it replaces, for the plan to show. ret_replaced NULL: none. */
-int policy_merge_bundle(const char *existing, const char *fragment, char *const *names, char **ret_json,
-                        char ***ret_changed, char ***ret_replaced, char **ret_error);
+/* A requirement a bundle's rule may be: kind with the key file at
+ * key_path (NULL for POLICY_REJECT). */
+typedef struct {
+        PolicyKind kind;
+        const char *key_path;
+} PolicyRequirement;
+
+/* For client install: the rules of a bundle's fragment merged into
+ * existing, as policy_merge_fragment(), but none taken from it. The
+ * fragment must hold transports.docker alone, with a rule for each of the
+ * n_scopes scopes (the bundle's names, as export passes them to
+ * policy_merge()) and no other, each exactly what policy_merge() writes
+ * for one requirement of allowed, the same for all (install allows a key
+ * file the bundle itself writes, and reject); else -EPERM with *ret_error,
+ * nothing merged. What is merged is rebuilt here (requirement_new()): a
+ * bundle never makes anything accepted unsigned, never names a key it
+ * does not carry, and never writes a rule containers/image would refuse
+ * (refusing with it the whole policy.json, every pull of the machine).
+ * *ret_replaced (with 1; NULL-terminated, may be empty): "SCOPE (OLD ->
+ * NEW)", the requirement types, per rule of existing it replaces, for the
+ * plan to show. ret_replaced NULL: none. */
+int policy_merge_bundle(const char *existing, const char *fragment, const PolicyScope *scopes, size_t n_scopes,
+                        const PolicyRequirement *allowed, size_t n_allowed, char **ret_json, char ***ret_changed,
+                        char ***ret_replaced, char **ret_error);
 
 /* The reverse, for client uninstall: removes the transports.docker entries
  * named in scopes (NULL-terminated) from existing, and nothing else.

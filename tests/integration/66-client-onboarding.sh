@@ -7,11 +7,18 @@
 #     top-level server line); an export for a loopback name is refused;
 #   - the bundle copied to the client host (tar, modes kept); a copy
 #     tampered with for another registry (a CA in certs.d/other.test, a
-#     policy rule for docker.io) is refused whole, nothing written, and
-#     --registry other.test refuses the real one; `client
+#     policy rule for docker.io, a malformed rule for registry.test that
+#     would make containers/image refuse policy.json, every pull: a
+#     signedBy without a key, a reject with an unknown member; a third
+#     name, registry.test:5000) is refused whole, nothing written;
+#     install without --registry is refused (the bundle does not choose),
+#     --registry other.test refuses the real one, and so does the host of
+#     a name (registry.test:4443 is not registry.test); `client
 #     install --dry-run` names the registry and changes nothing, `client install` writes certs.d
 #     (podman's, containerd's, docker's), containerd's hosts.toml, the
-#     signers' key and merges policy.json (Debian's default entries stay);
+#     signers' key and merges policy.json (Debian's default entries stay),
+#     which containers/image loads (skopeo --policy copy; the policy a
+#     malformed rule made before is refused by the same check);
 #     a docker CA file and a policy rule for registry.test the operator had
 #     are replaced, and kept;
 #   - with only what the bundle installed (no registries.d, no lookaside:
@@ -98,8 +105,18 @@ thc /bin/sh -c "cp -a $CB /root/evil-ca && mkdir /root/evil-ca/files/etc/contain
 	echo '0644 /etc/containers/certs.d/other.test/ca.crt' >> /root/evil-ca/MANIFEST
 	cp -a $CB /root/evil-policy && jq '.transports.docker[\"docker.io\"] = [{\"type\": \"reject\"}]' \
 		$CB/policy-fragment.json > /root/evil-policy/policy-fragment.json"
-for evil in /root/evil-ca:other.test /root/evil-policy:docker.io; do
-	out=$(thc "$REGVISOR" client install "${evil%%:*}" 2>&1) && fail "install of ${evil%%:*} succeeded: $out"
+# A rule for its own registry that containers/image refuses (and with it
+# the whole policy.json: every pull of the machine), or a third name.
+thc /bin/sh -c "cp -a $CB /root/evil-nokey && jq '.transports.docker[\"registry.test\"] = [{\"type\": \"signedBy\"}]' \
+		$CB/policy-fragment.json > /root/evil-nokey/policy-fragment.json
+	cp -a $CB /root/evil-member && jq '.transports.docker[\"registry.test:4443\"] = [{\"type\": \"reject\", \"bogus\": 1}]' \
+		$CB/policy-fragment.json > /root/evil-member/policy-fragment.json
+	cp -a $CB /root/evil-port && sed -i 's/^registry registry.test:4443\$/&\nregistry registry.test:5000/' /root/evil-port/MANIFEST"
+thc grep -qx 'registry registry.test:5000' /root/evil-port/MANIFEST || fail "evil-port has no third name"
+for evil in /root/evil-ca:other.test /root/evil-policy:docker.io '/root/evil-nokey:"registry.test"' \
+	'/root/evil-member:"registry.test:4443"' '/root/evil-port:a third name'; do
+	out=$(thc "$REGVISOR" client install --registry registry.test "${evil%%:*}" 2>&1) &&
+		fail "install of ${evil%%:*} succeeded: $out"
 	assert_contains "$out" "${evil##*:}"
 	assert_contains "$out" "refused"
 	thc test ! -e /etc/containers/certs.d/registry.test -a ! -e /etc/containers/certs.d/other.test \
@@ -108,7 +125,15 @@ for evil in /root/evil-ca:other.test /root/evil-policy:docker.io; do
 done
 out=$(thc "$REGVISOR" client install --registry other.test "$CB" 2>&1) && fail "--registry other.test installed: $out"
 assert_contains "$out" "not for --registry other.test"
+out=$(thc "$REGVISOR" client install --registry registry.test:4443 "$CB" 2>&1) &&
+	fail "--registry registry.test:4443 (not the pull name) installed: $out"
+assert_contains "$out" "not for --registry registry.test:4443"
+out=$(thc "$REGVISOR" client install "$CB" 2>&1) && fail "install without --registry installed: $out"
+assert_contains "$out" "--registry NAME is required"
+assert_contains "$out" "says it is for registry.test"
 thc test ! -e /etc/containers/certs.d/registry.test || fail "a refused --registry wrote certs.d"
+out=$(thc "$REGVISOR" client install --dry-run "$CB" 2>&1) || fail "install --dry-run without --registry failed: $out"
+assert_contains "$out" "bundle for the registry registry.test (registry.test, registry.test:4443)"
 out=$(thc "$REGVISOR" client install --dry-run --registry registry.test "$CB" 2>&1) ||
 	fail "install --dry-run failed: $out"
 assert_contains "$out" "bundle for the registry registry.test (registry.test, registry.test:4443)"
@@ -121,13 +146,25 @@ thc test ! -e /etc/containers/certs.d/registry.test || fail "--dry-run wrote cer
 assert_eq "$(thc cat /etc/containers/policy.json)" "$before" "policy.json after --dry-run"
 
 step "client: client install"
-out=$(thc "$REGVISOR" client install "$CB" 2>&1) || fail "install failed: $out"
+out=$(thc "$REGVISOR" client install --registry registry.test "$CB" 2>&1) || fail "install failed: $out"
 printf '%s\n' "$out" | sed 's/^/#   /'
 assert_eq "$(thc stat -c '%U %a' /etc/containers/certs.d/registry.test:4443/client.key)" "root 600" "installed key"
 assert_eq "$(thc jq -r '.transports.docker["quay.io"][0].type' /etc/containers/policy.json)" reject "operator entry"
 assert_eq "$(thc jq -r '.transports.docker["registry.test"][0].type' /etc/containers/policy.json)" signedBy \
 	"registry.test rule"
 thc test -s /etc/containers/keys/registry.test/regvisor-signers.gpg || fail "no signers' key installed"
+# containers/image loads the policy install wrote: one invalid rule in it
+# refuses every pull of the machine, from any registry. The same check
+# refuses the policy a bundle's malformed rule made before install rebuilt
+# the rules (a signedBy without a key).
+out=$(thc skopeo --policy /etc/containers/policy.json copy -q "oci-archive:$REGISTRY_ARCHIVE" dir:/root/policy-check \
+	2>&1) || fail "containers/image refuses the installed policy.json: $out"
+thc /bin/sh -c 'rm -rf /root/policy-check && jq ".transports.docker[\"registry.test\"] = [{\"type\": \"signedBy\"}]" \
+	/etc/containers/policy.json > /root/policy-broken.json'
+out=$(thc skopeo --policy /root/policy-broken.json copy -q "oci-archive:$REGISTRY_ARCHIVE" dir:/root/policy-check 2>&1) &&
+	fail "skopeo loaded a policy with a signedBy without a key: the check proves nothing"
+assert_contains "$out" "invalid policy"
+thc rm -rf /root/policy-check /root/policy-broken.json
 assert_eq "$(thc stat -c '%U %a' /etc/docker/certs.d/registry.test:4443/client.key)" "root 600" "docker's client.key"
 thc cmp -s /etc/docker/certs.d/registry.test:4443/client.cert /etc/containers/certs.d/registry.test:4443/client.cert ||
 	fail "docker's client.cert is not the bundle's"
@@ -222,7 +259,7 @@ step "client: a second install changes nothing"
 snap() { thc /bin/sh -c "find /etc/containers /etc/containerd /var/lib/regvisor-client -newer $CB/MANIFEST \
 	-printf '%p %T@ %m\n' 2>/dev/null | sort; sha256sum /etc/containers/policy.json"; }
 s1=$(snap)
-out=$(thc "$REGVISOR" client install "$CB" 2>&1) || fail "second install failed: $out"
+out=$(thc "$REGVISOR" client install --registry registry.test "$CB" 2>&1) || fail "second install failed: $out"
 assert_contains "$out" "nothing to do"
 assert_eq "$(snap)" "$s1" "files after a second install"
 
@@ -295,7 +332,8 @@ out=$(th "$REGVISOR" pki --config "$CONF" export build-02 --output /root/bundle-
 th test ! -e /root/bundle-build-02/files/etc/containers/certs.d/registry.test:4443/client.key ||
 	fail "the keyless bundle holds a key"
 th tar -C /root/bundle-build-02 -cf - . | thc /bin/sh -c "mkdir -m 0700 /root/bundle2 && tar -C /root/bundle2 -xpf -"
-out=$(thc "$REGVISOR" client install /root/bundle2 2>&1) || fail "install of the keyless bundle failed: $out"
+out=$(thc "$REGVISOR" client install --registry registry.test /root/bundle2 2>&1) ||
+	fail "install of the keyless bundle failed: $out"
 thc cmp -s /var/lib/regvisor-client/keys/build-02.key /etc/containers/certs.d/registry.test:4443/client.key ||
 	fail "the installed key is not the client's own"
 out=$(thc skopeo copy -q "oci-archive:$REGISTRY_ARCHIVE" docker://registry.test:4443/app/own-key:1 2>&1) ||

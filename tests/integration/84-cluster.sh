@@ -92,7 +92,7 @@ step "client (ths): onboarded with A's bundle (pki export ci, client install)"
 out=$(th "$REGVISOR" pki --config "$CONF" export ci --output "$BUNDLE" 2>&1) || fail "export failed: $out"
 th tar -C "$BUNDLE" -cf - . | ths sh -c "mkdir -m 0700 $BUNDLE && tar -C $BUNDLE -xpf -" ||
 	fail "cannot copy the bundle to the client"
-out=$(ths "$REGVISOR" client install "$BUNDLE" 2>&1) || fail "client install failed: $out"
+out=$(ths "$REGVISOR" client install --registry registry.test "$BUNDLE" 2>&1) || fail "client install failed: $out"
 
 step "ths: HAProxy (TCP, send-proxy-v2, httpchk /readyz) on $LB:443 and $LB:4443 to A and B"
 {

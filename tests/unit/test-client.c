@@ -662,7 +662,7 @@ static void test_install_refuses_symlinked_directory(void **state) {
 /* A policy fragment whose scope carries a newline: it would be a line of
  * its own in install's record ("file /etc/victim"). Refused. */
 static void test_install_refuses_injected_scope(void **state) {
-        static const char frag[] = "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": "
+        static const char frag[] = "{\"transports\": {\"docker\": "
                                    "{\"registry.test\\nfile /etc/victim\": [{\"type\": \"reject\"}]}}}\n";
         static const char *const bad[] = {"a b", "x\ty", "", "/etc", "reg\"x", "r\x7f"};
         _cleanup_(install_plan_done) InstallPlan plan = {};
@@ -677,8 +677,8 @@ static void test_install_refuses_injected_scope(void **state) {
         assert_int_equal(write_file_atomic(p("b10/" BUNDLE_POLICY), frag, strlen(frag), 0644, (uid_t) -1,
                                            (gid_t) -1),
                          0);
-        assert_int_equal(client_install_plan(root, b, &plan, &err), -EBADMSG);
-        assert_non_null(strstr(err, "scope"));
+        assert_int_equal(client_install_plan(root, b, &plan, &err), -EPERM);
+        assert_non_null(strstr(err, "(not a name)"));
         assert_false(exists(p("root10")));
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 assert_false(policy_scope_valid(bad[i]));
@@ -808,13 +808,16 @@ static void test_install_refuses_other_registry(void **state) {
                 {NULL, NULL, NULL, POLICY_WITH("other.example/app", SIGNED_BY_EVIL), "other.example/app"},
                 {NULL, NULL, NULL, POLICY_WITH("registry.testx", ACCEPT), "registry.testx"},
                 {NULL, NULL, NULL, POLICY_WITH("*.test", ACCEPT), "*.test"},
-                {NULL, NULL, NULL, POLICY_WITH("registry.test:4443/app", ACCEPT), "insecureAcceptAnything"},
+                {NULL, NULL, NULL, POLICY_WITH("registry.test:4443/app", ACCEPT), "registry.test:4443/app"},
                 {NULL, NULL, NULL, POLICY_WITH("registry.test:4443", ""), "registry.test:4443"},
                 /* Its names: one registry, never a public nor a loopback one. */
                 {"registry other.example:4443", NULL, NULL, NULL, "another registry than other.example:4443"},
                 {"registry docker.io", NULL, NULL, NULL, "public registry"},
                 {"registry 127.0.0.1:4443", NULL, NULL, NULL, "loopback"},
                 {"registry registry.test/x", NULL, NULL, NULL, "expected HOST"},
+                /* Another port of its host: not the bundle's to take over. */
+                {"registry registry.test:5000", NULL, NULL, NULL, "the second name is the push name"},
+                {"registry registry.test:4443", NULL, NULL, NULL, "the second name is the push name"},
         };
         static const char other_policy[] = "{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": "
                                            "{\"docker.io\": [{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", "
@@ -857,14 +860,29 @@ static void test_install_refuses_other_registry(void **state) {
         }
 }
 
+/* Bundle b with manifest as its MANIFEST: refused (-EINVAL) with expect
+ * in the message, nothing planned. */
+static void manifest_refused(const char *root, const char *b, const char *manifest, const char *expect) {
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *mpath = NULL, *err = NULL;
+
+        assert_int_equal(asprintf(&mpath, "%s/MANIFEST", b) > 0, 1);
+        assert_int_equal(write_file_atomic(mpath, manifest, strlen(manifest), 0644, (uid_t) -1, (gid_t) -1), 0);
+        assert_int_equal(client_install_plan(root, b, &plan, &err), -EINVAL);
+        assert_non_null(strstr(err, expect));
+        assert_int_equal(plan.n, 0);
+}
+
 /* The bundle's names: as MANIFEST "registry" lines, every one the same
  * host; install shows them first. A bundle without them (from an older
  * pki export) is refused: re-export it. Its own registry's rule may be
  * replaced (a newer bundle, other keys), and the plan says so. */
 static void test_install_names_its_registry(void **state) {
-        _cleanup_(install_plan_done) InstallPlan plan = {}, old = {};
-        _cleanup_free_ char *err = NULL, *err2 = NULL, *manifest = NULL, *out = NULL, *stripped = NULL;
-        _cleanup_free_ char *root = strdup(p("root16")), *b = strdup(p("b16")), *ob = strdup(p("b16old"));
+        _cleanup_(install_plan_done) InstallPlan plan = {};
+        _cleanup_free_ char *err = NULL, *manifest = NULL, *out = NULL, *stripped = NULL, *third = NULL, *m3 = NULL;
+        _cleanup_free_ char *root = strdup(p("root16")), *b = strdup(p("b16")), *ob = strdup(p("b16old")),
+                            *b3 = strdup(p("b16third"));
+        char *at;
         size_t outn = 0;
         FILE *f;
 
@@ -882,9 +900,15 @@ static void test_install_names_its_registry(void **state) {
         assert_true(strncmp(out, "bundle for the registry registry.test (registry.test, registry.test:4443)\n",
                             strlen("bundle for the registry registry.test (registry.test, registry.test:4443)\n")) == 0);
         assert_non_null(strstr(out, "replace the rule for registry.test (insecureAcceptAnything -> signedBy)"));
-        /* --registry: its host or one of its names, nothing else. */
+        /* A third name, another port of its host: refused. */
+        assert_int_equal(write_bundle("registry.test", KEY, b3, &err), 0);
+        third = slurp(p("b16third/MANIFEST"));
+        at = strstr(third, "registry registry.test:4443\n") + strlen("registry registry.test:4443\n");
+        assert_int_equal(asprintf(&m3, "%.*sregistry registry.test:5000\n%s", (int) (at - third), third, at) > 0, 1);
+        manifest_refused(root, b3, m3, "registry registry.test:5000: a third name");
+        /* --registry: its pull name, exactly. */
         assert_true(install_plan_for(&plan, "registry.test"));
-        assert_true(install_plan_for(&plan, "registry.test:4443"));
+        assert_false(install_plan_for(&plan, "registry.test:4443"));
         assert_false(install_plan_for(&plan, "registry.tes"));
         assert_false(install_plan_for(&plan, "docker.io"));
         assert_false(install_plan_for(&plan, "registry.test:5000"));
@@ -905,12 +929,152 @@ static void test_install_names_its_registry(void **state) {
                 }
         }
         *w = '\0';
-        assert_int_equal(write_file_atomic(p("b16old/MANIFEST"), stripped, strlen(stripped), 0644, (uid_t) -1,
-                                           (gid_t) -1),
-                         0);
-        assert_int_equal(client_install_plan(root, ob, &old, &err2), -EINVAL);
-        assert_non_null(strstr(err2, "pki export"));
-        assert_int_equal(old.n, 0);
+        manifest_refused(root, ob, stripped, "pki export");
+}
+
+/* The identities pki export writes for registry.test: the pull name's
+ * signatures name the push name. */
+#define ID_PULL "{\"type\": \"remapIdentity\", \"prefix\": \"registry.test\", \"signedPrefix\": \"registry.test:4443\"}"
+#define ID_PUSH "{\"type\": \"matchRepoDigestOrExact\"}"
+#define GPG_RULE(path, id) "[{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", \"keyPath\": \"" path "\", " \
+                           "\"signedIdentity\": " id "}]"
+#define FRAG2(pull, push) "{\"transports\": {\"docker\": {\"registry.test\": " pull ", \"registry.test:4443\": " push "}}}\n"
+#define REJECT_RULE "[{\"type\": \"reject\"}]"
+
+/* A bundle's policy fragment whose rule for its own registry is malformed
+ * (containers/image would refuse the whole policy.json: every pull of the
+ * machine), names a key the bundle does not write, or is looser or other
+ * than what pki export writes: refused, nothing written. What export
+ * writes is accepted (members in any order) and merged as rebuilt. */
+static void test_install_refuses_malformed_rules(void **state) {
+        static const struct {
+                const char *frag, *expect;
+        } bad[] = {
+                /* No key: "Exactly one of keyPath, keyPaths and keyData must be specified". */
+                {FRAG2("[{\"type\": \"signedBy\"}]", GPG_RULE(SIGNERS_PATH, ID_PUSH)), "\"registry.test\""},
+                /* Unknown key "bogus". */
+                {FRAG2("[{\"type\": \"reject\", \"bogus\": 1}]", REJECT_RULE), "\"registry.test\""},
+                {FRAG2(REJECT_RULE, "[{\"type\": \"reject\"}, {\"type\": \"reject\"}]"), "\"registry.test:4443\""},
+                /* Another registry's key, a key file the bundle does not write. */
+                {FRAG2(GPG_RULE("/etc/containers/keys/other.example/regvisor-signers.gpg", ID_PULL),
+                       GPG_RULE("/etc/containers/keys/other.example/regvisor-signers.gpg", ID_PUSH)),
+                 "key file this bundle installs"},
+                {FRAG2(GPG_RULE("/etc/containers/keys/registry.test/regvisor-sigstore.pub", ID_PULL),
+                       GPG_RULE("/etc/containers/keys/registry.test/regvisor-sigstore.pub", ID_PUSH)),
+                 "\"registry.test\""},
+                {FRAG2("[{\"type\": \"sigstoreSigned\", \"keyPath\": \"" SIGNERS_PATH "\", \"signedIdentity\": "
+                       "{\"type\": \"matchRepository\"}}]",
+                       GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                 "\"registry.test\""},
+                /* keyPaths, keyData: not what export writes. */
+                {FRAG2("[{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", \"keyPaths\": [\"" SIGNERS_PATH "\"], "
+                       "\"signedIdentity\": " ID_PULL "}]",
+                       GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                 "\"registry.test\""},
+                /* A looser identity than export's. */
+                {FRAG2(GPG_RULE(SIGNERS_PATH, "{\"type\": \"matchRepository\"}"), GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                 "\"registry.test\""},
+                {FRAG2(GPG_RULE(SIGNERS_PATH, "{\"type\": \"remapIdentity\", \"prefix\": \"registry.test\", "
+                                              "\"signedPrefix\": \"evil.example\"}"),
+                       GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                 "\"registry.test\""},
+                /* One name without its rule; reject for one, a key for the other. */
+                {"{\"transports\": {\"docker\": {\"registry.test\": " GPG_RULE(SIGNERS_PATH, ID_PULL) "}}}\n",
+                 "\"registry.test:4443\": missing"},
+                {FRAG2(REJECT_RULE, GPG_RULE(SIGNERS_PATH, ID_PUSH)), "\"registry.test:4443\""},
+                /* A repository below its name, a default: export writes neither. */
+                {"{\"transports\": {\"docker\": {\"registry.test\": " REJECT_RULE ", \"registry.test:4443\": "
+                 REJECT_RULE ", \"registry.test/app\": " REJECT_RULE "}}}\n",
+                 "\"registry.test/app\""},
+                {"{\"default\": [{\"type\": \"insecureAcceptAnything\"}], \"transports\": {\"docker\": "
+                 "{\"registry.test\": " REJECT_RULE ", \"registry.test:4443\": " REJECT_RULE "}}}\n",
+                 "transports.docker only"},
+                {"[]", "not a JSON object"},
+        };
+        static const char *const good[] = {
+                FRAG2(GPG_RULE(SIGNERS_PATH, ID_PULL), GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                /* Members in another order: the same rule. */
+                FRAG2("[{\"signedIdentity\": " ID_PULL ", \"keyPath\": \"" SIGNERS_PATH "\", \"keyType\": "
+                      "\"GPGKeys\", \"type\": \"signedBy\"}]",
+                      GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                FRAG2(REJECT_RULE, REJECT_RULE),
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad) + ELEMENTSOF(good); i++) {
+                _cleanup_(install_plan_done) InstallPlan plan = {};
+                _cleanup_free_ char *err = NULL, *b = NULL, *root = NULL, *policy = NULL, *after = NULL;
+                const char *frag = i < ELEMENTSOF(bad) ? bad[i].frag : good[i - ELEMENTSOF(bad)];
+                int r;
+
+                assert_int_equal(asprintf(&b, "%s/b17-%zu", dir, i) > 0, 1);
+                assert_int_equal(asprintf(&root, "%s/root17-%zu", dir, i) > 0, 1);
+                assert_int_equal(write_bundle("registry.test", KEY, b, &err), 0);
+                assert_int_equal(asprintf(&policy, "%s/" BUNDLE_POLICY, b) > 0, 1);
+                assert_int_equal(write_file_atomic(policy, frag, strlen(frag), 0644, (uid_t) -1, (gid_t) -1), 0);
+                assert_int_equal(mkdir_parents(p("root17-%zu/etc/containers/policy.json", i)), 0);
+                assert_int_equal(write_file_atomic(p("root17-%zu/etc/containers/policy.json", i), PREVIOUS_POLICY,
+                                                   strlen(PREVIOUS_POLICY), 0644, (uid_t) -1, (gid_t) -1),
+                                 0);
+                r = client_install_plan(root, b, &plan, &err);
+                if (i >= ELEMENTSOF(bad)) {
+                        if (r < 0)
+                                fail_msg("good %zu: %d %s", i - ELEMENTSOF(bad), r, err ?: "");
+                        assert_int_equal(client_install_apply(root, &plan, &err), 0);
+                        after = slurp(p("root17-%zu/etc/containers/policy.json", i));
+                        assert_non_null(strstr(after, "\"quay.io\""));
+                        continue;
+                }
+                if (r >= 0 || !err || !strstr(err, bad[i].expect))
+                        fail_msg("bad %zu: %d, %s (expected %s)", i, r, err ?: "no message", bad[i].expect);
+                assert_int_equal(plan.n, 0);
+                assert_false(exists(p("root17-%zu/etc/containers/certs.d", i)));
+                assert_false(exists(p("root17-%zu" CLIENT_RECORD_PATH, i)));
+                after = slurp(p("root17-%zu/etc/containers/policy.json", i));
+                assert_string_equal(after, PREVIOUS_POLICY);
+        }
+}
+
+/* Each bad fragment given to policy_merge_bundle() itself: refused, and
+ * what it merges for a good one is what policy_merge() writes. */
+static void test_policy_merge_bundle_rebuilds(void **state) {
+        const PolicyScope scopes[] = {{"registry.test", "registry.test:4443"},
+                                      {"registry.test:4443", "registry.test:4443"}};
+        const PolicyRequirement allowed[] = {{POLICY_REJECT, NULL}, {POLICY_GPG, SIGNERS_PATH}};
+        _cleanup_free_ char *json = NULL, *want = NULL, *err = NULL, *e2 = NULL, *e3 = NULL, *broken = NULL;
+        _cleanup_strv_free_ char **changed = NULL, **replaced = NULL, **c2 = NULL;
+
+        assert_int_equal(policy_merge_bundle(NULL, FRAG2("[{\"type\": \"signedBy\"}]", REJECT_RULE), scopes, 2,
+                                             allowed, 2, &broken, &c2, NULL, &e2),
+                         -EPERM);
+        assert_null(broken);
+        assert_int_equal(policy_merge_bundle(NULL, FRAG2(REJECT_RULE, "[{\"type\": \"reject\", \"bogus\": 1}]"),
+                                             scopes, 2, allowed, 2, &broken, &c2, NULL, &e3),
+                         -EPERM);
+        assert_null(broken);
+        assert_int_equal(policy_merge_bundle(NULL,
+                                             FRAG2("[{\"keyPath\": \"" SIGNERS_PATH "\", \"type\": \"signedBy\", "
+                                                   "\"signedIdentity\": " ID_PULL ", \"keyType\": \"GPGKeys\"}]",
+                                                   GPG_RULE(SIGNERS_PATH, ID_PUSH)),
+                                             scopes, 2, allowed, 2, &json, &changed, &replaced, &err),
+                         1);
+        assert_int_equal(policy_merge(NULL, POLICY_GPG, SIGNERS_PATH, scopes, 2, &want, &err), 1);
+        assert_string_equal(json, want);
+}
+
+/* Public registries' names, and names below them: never a bundle's. */
+static void test_bundle_host_public(void **state) {
+        static const char *const public[] = {
+                "docker.io", "eu.gcr.io", "europe-west1-docker.pkg.dev", "acme.azurecr.io",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com", "cgr.dev", "docker.pkg.github.com", "lscr.io",
+                "registry.opensuse.org", "public.ecr.aws", "QUAY.IO",
+        };
+        static const char *const private[] = {"registry.test", "notgcr.io", "pkg.dev.example", "azurecr.io.example"};
+
+        for (size_t i = 0; i < ELEMENTSOF(public); i++)
+                if (!bundle_host_public(public[i], strlen(public[i])))
+                        fail_msg("%s: not refused as a public registry", public[i]);
+        for (size_t i = 0; i < ELEMENTSOF(private); i++)
+                assert_false(bundle_host_public(private[i], strlen(private[i])));
 }
 
 int main(void) {
@@ -933,6 +1097,9 @@ int main(void) {
                 cmocka_unit_test(test_install_refuses_fifo),
                 cmocka_unit_test(test_install_refuses_other_registry),
                 cmocka_unit_test(test_install_names_its_registry),
+                cmocka_unit_test(test_install_refuses_malformed_rules),
+                cmocka_unit_test(test_policy_merge_bundle_rebuilds),
+                cmocka_unit_test(test_bundle_host_public),
         };
         return cmocka_run_group_tests(tests, tmpdir_group_setup, tmpdir_group_teardown);
 }
