@@ -32,6 +32,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -407,6 +409,20 @@ static ConnStep conn_on_proxy_header(Conn *c) {
         return balancer_read_header(c) > 0 ? CONN_STEP_AGAIN : CONN_STEP_STOP;
 }
 
+/* The client's last handshake flight is ACKed now, not by a delayed ACK.
+ * In TLS 1.3 (no tickets, tls.c) and a resumed TLS 1.2 handshake the
+ * server writes nothing after reading it, so nothing carries the ACK; a
+ * client without TCP_NODELAY (python's ssl, openssl s_client) holds its
+ * request back by Nagle until the ACK of its Finished comes, up to 40 ms
+ * later. Not when the request came with the Finished (read-ahead has it:
+ * TCP_NODELAY clients, most often): our answer will carry the ACK. */
+static void conn_ack_handshake(Conn *c) {
+        SSL *ssl = c->client.ssl;
+
+        if ((SSL_version(ssl) == TLS1_3_VERSION || SSL_session_reused(ssl)) && !SSL_has_pending(ssl))
+                (void)setsockopt(c->client.fd, IPPROTO_TCP, TCP_QUICKACK, &(int){1}, sizeof(int));
+}
+
 static ConnStep conn_on_handshake(Conn *c) {
         int r = balancer_refuse_header(c);
 
@@ -432,6 +448,7 @@ static ConnStep conn_on_handshake(Conn *c) {
                 if (c->verdict != TLS_CLIENT_OK)
                         proxy_metrics_inc(&conn_metrics(c)->tls_failures[tls_failure_of(c)]);
         }
+        conn_ack_handshake(c);
         c->state = CONN_HEAD;
         return CONN_STEP_AGAIN;
 }

@@ -95,7 +95,7 @@ static const SandboxRule sandbox_rules[] = {
         ALLOW(sendmsg, "socket writes; sd_journal_send() to /run/systemd/journal/socket"),
         ALLOW(getsockopt, "SO_ERROR after a non-blocking connect"),
         ALLOW(setsockopt, "TCP_NODELAY, SO_KEEPALIVE, buffer sizes, SO_LINGER 0 to reset a too slow reader; "
-                          "the journal's SO_SNDBUF"),
+                          "TCP_QUICKACK to ACK a client's last handshake flight at once; the journal's SO_SNDBUF"),
         ALLOW(getsockname, "local address of a connection"),
         ALLOW(getpeername, "client address (X-Forwarded-For, per-IP limits)"),
 

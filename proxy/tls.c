@@ -375,17 +375,16 @@ int tls_ctx_new(const TlsFiles *f, const char *session_context, SSL_CTX **ret, c
                 return fail(ret_error, "the server key does not match the certificate", f->key);
 
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-        /* One TLS 1.3 ticket after a full handshake, not OpenSSL's two
-         * (TLS 1.3 sends them unasked). Debian's podman, skopeo, docker and
-         * containerd keep no TLS session cache and open a connection per
-         * request, so every ticket is thrown away: its encryption, HMAC and
-         * record write on every request of a pull. Not zero: the ticket is
-         * also what answers the client's Finished at once. With none, a
-         * client without TCP_NODELAY (python's ssl, openssl s_client) held
-         * its request back by Nagle until our delayed ACK, 40 ms later
-         * (make bench: 59 ms per connection against nginx's 13-19); and a
-         * client that does cache sessions can still resume. */
-        if (SSL_CTX_set_num_tickets(ctx, 1) != 1)
+        /* No TLS 1.3 tickets (OpenSSL sends two unasked). Debian's podman,
+         * skopeo, docker and containerd keep no TLS session cache and open
+         * a connection per request: every ticket was thrown away, and
+         * making it (a session copy, an HKDF step, its encryption and HMAC,
+         * a record and a write) cost ~5% of the proxy's CPU per connection
+         * (docs/performance.md). The ticket also ACKed the client's
+         * Finished at once; conn_ack_handshake() does that now, else a
+         * client without TCP_NODELAY waits 40 ms on Nagle. TLS 1.2 keeps
+         * its tickets (ticket_key_cb). */
+        if (SSL_CTX_set_num_tickets(ctx, 0) != 1)
                 return fail(ret_error, "cannot set the number of TLS 1.3 tickets", NULL);
 
         r = ctx_load_crls(ctx, f, ret_error);

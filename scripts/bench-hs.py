@@ -16,14 +16,20 @@ bare registry). Prints one line:
     <answers 200> <failures> <median latency ms> <p90 latency ms> <bytes>
 where latency is connect() to the last byte of the answer and bytes are
 the answers' bytes (heads and bodies); bodies are counted, not kept.
+HS_NODELAY=0 in the environment: the clients leave Nagle on (python's ssl
+and openssl s_client by default), to see that no answer waits for a
+delayed ACK (docs/performance.md).
 """
 
 import multiprocessing
+import os
 import socket
 import ssl
 import sys
 import threading
 import time
+
+NODELAY = os.environ.get("HS_NODELAY", "1") != "0"
 
 
 def one_client(host, port, ctx, req, src, end, res):
@@ -35,7 +41,8 @@ def one_client(host, port, ctx, req, src, end, res):
                                           source_address=(src, 0) if src else None) as raw:
                 # As Go's net package does for every TCP connection
                 # (podman, skopeo, docker, containerd), and curl.
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if NODELAY:
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 # A new SSLSocket without session=: a full handshake each time.
                 with (ctx.wrap_socket(raw, server_hostname=host) if ctx else raw) as s:
                     s.sendall(req)

@@ -301,6 +301,7 @@ static void child_allowed(const void *arg) {
         CHECK(sfd >= 0);
         addr_len = sizeof(addr);
         CHECK(getpeername(sfd, (struct sockaddr *) &addr, &addr_len) == 0);
+        CHECK(setsockopt(sfd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one)) == 0); /* conn_ack_handshake() */
         CHECK(send(cfd, "ping", 4, MSG_NOSIGNAL) == 4);
         ev.events = EPOLLIN;
         ev.data.fd = sfd;
